@@ -1,0 +1,3 @@
+from liberacion.cli import main
+
+main()

@@ -1,0 +1,121 @@
+"""Where liberacion keeps everything it writes, and the file locks that guard it.
+
+Resolving the home never creates it: directories appear only when something is written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from liberacion.errors import Busy
+
+HOME_ENV = "LIBERACION_HOME"
+
+
+def default_home() -> Path:
+    """The platform's per-user data directory for liberacion."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "liberacion"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "liberacion"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "liberacion"
+
+
+def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--home`` wins, then ``LIBERACION_HOME``, then the platform default."""
+    chosen = explicit or os.environ.get(HOME_ENV) or default_home()
+    return Path(chosen).expanduser().absolute()
+
+
+@dataclass(frozen=True)
+class Home:
+    """The layout of one liberacion home directory (see README, "Lake layout")."""
+
+    root: Path
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def views_db(self) -> Path:
+        """A DuckDB file of views over the current snapshots, for use outside liberacion."""
+        return self.root / "lake.duckdb"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def downloads(self) -> Path:
+        """Partial and finished raw downloads, kept for resume."""
+        return self.root / "downloads"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def index(self) -> Path:
+        """The discovered dataset index (``datasets.parquet``), queryable as ``liberacion.datasets``."""
+        return self.root / "index"
+
+
+@contextmanager
+def file_lock(path: Path, *, wait: float = 0.0, what: str = "this resource") -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the duration of the block.
+
+    The OS releases the lock when the holder dies (even by SIGKILL), so a stale lock file never
+    blocks the next run. Waits up to ``wait`` seconds, then raises ``Busy``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                holder = _read_holder(fd)
+                msg = f"{what} is in use by another liberacion process{holder}; try again later"
+                if wait:
+                    msg += f" (waited {wait:g} s)"
+                raise Busy(msg)
+            time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    if sys.platform == "win32":  # pragma: no cover - exercised only on Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""

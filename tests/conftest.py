@@ -1,0 +1,71 @@
+"""Fixtures: a fresh home per test, the CLI, a local HTTP server and the shared real files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.server import LocalServer
+
+ROOT = Path(__file__).resolve().parent.parent
+REALDATA = ROOT.parent / "shared" / "realdata"
+ENV_PREFIX = "LIBERACION_"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty LIBERACION_HOME and no user configuration."""
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.delenv(key)
+    path = tmp_path / "home"
+    monkeypatch.setenv("LIBERACION_HOME", str(path))
+    return path
+
+
+class Cli:
+    """Runs ``liberacion`` in-process and returns the result (exit_code, stdout, stderr)."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None) -> object:
+        from liberacion.cli import app
+
+        return self.runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
+
+
+def run_process(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m liberacion`` as a real subprocess (for pipes, signals and exit codes)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(  # type: ignore[call-overload]
+        [sys.executable, "-m", "liberacion", *args], capture_output=True, text=True, env=full_env, timeout=120, **kwargs
+    )
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalServer]:
+    server = LocalServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def realdata() -> Path:
+    """The real HHS files beside the project; tests using them skip cleanly when absent."""
+    if not REALDATA.is_dir():
+        pytest.skip("../shared/realdata is not present")
+    return REALDATA
