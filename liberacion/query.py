@@ -76,6 +76,7 @@ def connect(lake: Lake, *, as_of: str | None = None) -> duckdb.DuckDBPyConnectio
     import duckdb
 
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     for statement in view_statements(lake, current_snapshots(lake, as_of=as_of)):
         con.execute(statement)
     return con

@@ -1,0 +1,299 @@
+"""Conversion: formats, typing rules, bad rows, and real HHS files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zipfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from liberacion.convert import ConvertOptions, convert_file, inspect
+from liberacion.errors import ConversionError
+from liberacion.lake import Lake, Provenance
+from liberacion.query import run
+
+
+def load(home: Path, path: Path, table: str = "t.data", **options: object) -> Lake:
+    lake = Lake(home)
+    convert_file(path, lake, table, Provenance(source_url=str(path)), ConvertOptions(**options))  # type: ignore[arg-type]
+    return lake
+
+
+def rows(lake: Lake, sql: str) -> list[tuple]:
+    return [tuple(r.values()) for r in run(lake, sql).read_all().to_pylist()]
+
+
+def column_types(lake: Lake, table: str = "t.data") -> dict[str, str]:
+    return {c.name: c.type for c in lake.current(table).schema}
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+# -- typing rules on small files --------------------------------------------------------------------
+
+
+def test_late_leading_zero_and_late_marker(home: Path, tmp_path: Path) -> None:
+    body = "".join(f"{10000 + i},{i},{i}.5,01/0{1 + i % 9}/2023\n" for i in range(60_000))
+    body += "02115,Not Available,*,02/13/2023\n"  # after the sample: a zero-padded code and markers
+    lake = load(home, write(tmp_path, "f.csv", "code,count,rate,when\n" + body))
+    types = column_types(lake)
+    assert types == {"code": "VARCHAR", "count": "BIGINT", "rate": "DOUBLE", "when": "DATE"}
+    assert rows(lake, "select * from t.data where code = '02115'") == [
+        ("02115", None, None, __import__("datetime").date(2023, 2, 13))
+    ]
+    info = lake.current("t.data").provenance.columns
+    assert info["count"]["markers"] == {"Not Available": 1} and info["rate"]["markers"] == {"*": 1}
+
+
+def test_identifier_names_stay_text_and_values_are_kept(home: Path, tmp_path: Path) -> None:
+    lake = load(home, write(tmp_path, "f.csv", "ZIP Code,NPI,Facility ID,Beds\n2115,1234567890,10001,5\n"))
+    assert column_types(lake) == {"zip_code": "VARCHAR", "npi": "VARCHAR", "facility_id": "VARCHAR", "beds": "BIGINT"}
+    assert rows(lake, "select * from t.data") == [("2115", "1234567890", "10001", 5)]
+
+
+def test_numbers_with_separators_currency_percent_and_booleans(home: Path, tmp_path: Path) -> None:
+    text = 'deaths,paid,share,er,day\n"169,936","$1,234.50",41%,Yes,2024-01-02\n12,$ 5.00,3.5%,No,2024-01-03\n'
+    lake = load(home, write(tmp_path, "f.csv", text))
+    assert column_types(lake) == {
+        "deaths": "BIGINT",
+        "paid": "DECIMAL(18,2)",
+        "share": "DOUBLE",
+        "er": "BOOLEAN",
+        "day": "DATE",
+    }
+    first = rows(lake, "select deaths, paid::double, share, er from t.data order by deaths desc")[0]
+    assert first == (169936, 1234.5, 41.0, True)
+    assert lake.current("t.data").provenance.columns["share"]["percent"] is True
+
+
+def test_day_first_only_when_a_value_proves_it(home: Path, tmp_path: Path) -> None:
+    lake = load(home, write(tmp_path, "f.csv", "a,b\n01/02/2023,01/02/2023\n03/04/2023,25/12/2023\n"))
+    assert rows(lake, "select strftime(a, '%Y-%m-%d'), strftime(b, '%Y-%m-%d') from t.data") == [
+        ("2023-01-02", "2023-02-01"),
+        ("2023-03-04", "2023-12-25"),
+    ]
+
+
+def test_mixed_values_stay_text_exactly(home: Path, tmp_path: Path) -> None:
+    lake = load(home, write(tmp_path, "f.csv", "v,w\n12,1.0\nabc,1.50\n"))
+    assert column_types(lake)["v"] == "VARCHAR"
+    assert rows(lake, "select v from t.data") == [("12",), ("abc",)]
+
+
+def test_overrides_and_raw(home: Path, tmp_path: Path) -> None:
+    path = write(tmp_path, "f.csv", "id,n\n7,0012\n")
+    lake = load(home, path, columns={"n": "integer"})
+    assert rows(lake, "select n from t.data") == [(12,)]
+    lake = load(home, write(tmp_path, "g.csv", "id,n\n7,Not Available\n"), table="t.raw", raw=True)
+    assert rows(lake, "select * from t.raw") == [("7", "Not Available")]
+    with pytest.raises(ConversionError, match="not BIGINT"):
+        load(home, write(tmp_path, "h.csv", "id,n\n7,abc\n"), table="t.bad", columns={"n": "integer"})
+
+
+def test_column_names_are_snake_case_unique_and_never_empty(home: Path, tmp_path: Path) -> None:
+    lake = load(home, write(tmp_path, "f.csv", "Hospital Name,hospital name,,Ação %\na,b,c,d\n"))
+    schema = lake.current("t.data").schema
+    assert [c.name for c in schema] == ["hospital_name", "hospital_name_2", "column_3", "acao"]
+    assert [c.original for c in schema] == ["Hospital Name", "hospital name", "", "Ação %"]
+
+
+# -- text files: encodings, dialects, bad rows --------------------------------------------------------
+
+
+def test_bom_crlf_tab_and_quoted_newlines(home: Path, tmp_path: Path) -> None:
+    text = '\ufeffname\tnote\r\n"a"\t"line one\r\nline ""two"""\r\nb\tplain\r\n\r\n'
+    lake = load(home, write(tmp_path, "f.tsv", text))
+    assert rows(lake, "select * from t.data") == [("a", 'line one\r\nline "two"'), ("b", "plain")]
+
+
+def test_cp1252_is_detected_and_a_stray_byte_never_crashes(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes("city,n\nSchwäbisch,1\n".encode("cp1252") + b"Caf\x81,2\n")
+    lake = load(home, path)
+    assert rows(lake, "select city from t.data order by n") == [("Schwäbisch",), ("Caf\ufffd",)]
+    notes = lake.current("t.data").provenance.extra["conversion"]
+    assert notes["encoding"] == "cp1252" and notes["replaced_bytes"] == 1
+
+
+def test_bad_rows_go_to_rejects_and_a_truncated_last_row_is_not_a_crash(home: Path, tmp_path: Path) -> None:
+    good = "".join(f"{i},x{i}\n" for i in range(300))
+    lake = load(home, write(tmp_path, "f.csv", "a,b\n" + good + "1,2,3\n" + '5,"unterminated'))
+    assert lake.current("t.data").rows == 300
+    rejects = rows(lake, "select line_number, raw_text from t.data__rejects order by 1")
+    assert len(rejects) == 2 and rejects[0][0] == 302 and rejects[0][1] == "1,2,3"
+    with pytest.raises(ConversionError, match="bad rows"):
+        load(home, write(tmp_path, "g.csv", "a,b\n1,2\n1,2,3\n1,2,3\n"), table="t.g")
+    load(home, write(tmp_path, "h.csv", "a,b\n1,2\n1,2,3\n1,2,3\n"), table="t.h", max_bad_rows=5)
+
+
+def test_trailing_notes_block_is_excluded_and_kept(home: Path, tmp_path: Path) -> None:
+    text = '"Notes","Year",Deaths\n,"1999",2391399\n,"2000",2403351\n'
+    text += '"---"\n"Dataset: Underlying Cause of Death"\n"Query Date: Jan 1"\n'
+    lake = load(home, write(tmp_path, "wonder.txt", text))
+    assert rows(lake, "select year, deaths from t.data order by 1") == [(1999, 2391399), (2000, 2403351)]
+    assert "Underlying Cause of Death" in lake.current("t.data").provenance.extra["conversion"]["trailing_notes"]
+
+
+# -- archives, JSON, Excel, XPT ------------------------------------------------------------------------
+
+
+def test_zip_with_several_members_and_member_choice(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "pkg.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("data/a.csv", "x\n1\n")
+        zf.writestr("data/b.csv", "y\n2\n")
+        zf.writestr("dictionary.pdf", "%PDF")
+    lake = load(home, path)
+    assert lake.names() == ["t.data__a", "t.data__b"]
+    load(home, path, table="t.only", member="b.csv")
+    assert rows(lake, "select * from t.only") == [(2,)]
+
+
+def test_zip_member_escaping_the_directory_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("../../etc/evil.csv", "x\n1\n")
+    with pytest.raises(ConversionError, match="escape"):
+        inspect(path, ConvertOptions())
+
+
+def test_gzip(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "f.csv.gz"
+    path.write_bytes(gzip.compress(b"a\n1\n2\n"))
+    assert rows(load(home, path), "select sum(a) from t.data") == [(3,)]
+
+
+def test_json_array_jsonl_and_openfda(home: Path, tmp_path: Path) -> None:
+    lake = load(
+        home, write(tmp_path, "a.json", json.dumps([{"zip": "02115", "n": "12"}, {"zip": "10001", "n": "N/A"}]))
+    )
+    assert rows(lake, "select zip, n from t.data order by zip") == [("02115", 12), ("10001", None)]
+    load(home, write(tmp_path, "b.jsonl", '{"a": 1, "b": {"c": [1, 2]}}\n{"a": 2, "b": {"c": []}}\n'), table="t.lines")
+    assert rows(lake, "select a, len(b.c) from t.lines order by a") == [(1, 2), (2, 0)]
+    fda = {
+        "meta": {"results": {"skip": 0, "limit": 2, "total": 2}},
+        "results": [{"id": "1", "drug": [{"name": "x"}]}, {"id": "2", "drug": []}],
+    }
+    load(home, write(tmp_path, "c.json", json.dumps(fda)), table="t.fda")
+    assert rows(lake, "select id, drug[1].name from t.fda order by id") == [("1", "x"), ("2", None)]
+    assert column_types(lake, "t.fda")["drug"].startswith("STRUCT")
+
+
+def test_html_is_never_taken_for_data(tmp_path: Path) -> None:
+    path = write(tmp_path, "DEMO_J.xpt", "<!DOCTYPE html><html><body>Page not found</body></html>")
+    with pytest.raises(ConversionError, match="HTML page"):
+        inspect(path, ConvertOptions())
+
+
+# -- real HHS files ---------------------------------------------------------------------------------
+
+
+def test_real_cms_hospital_general_information(home: Path, realdata: Path) -> None:
+    lake = load(home, realdata / "cms/hospital-cms-dashboard/Hospital_General_Information.csv")
+    types = column_types(lake)
+    assert types["facility_id"] == "VARCHAR" and types["hospital_overall_rating"] == "BIGINT"
+    assert rows(lake, "select count(*) from t.data where facility_id = '010001'") == [(1,)]
+    assert rows(lake, "select count(*) from t.data where hospital_overall_rating is null") == [(2509,)]
+    assert lake.current("t.data").provenance.columns["hospital_overall_rating"]["markers"] == {"Not Available": 2509}
+
+
+def test_real_nhanes_demo(home: Path, realdata: Path) -> None:
+    lake = load(home, realdata / "nhanes/2018-sp-stats131/DEMO_I.XPT")
+    snap = lake.current("t.data")
+    assert snap.rows == 9971 and snap.schema[0].name == "seqn" and snap.schema[0].type == "BIGINT"
+    assert snap.provenance.columns["seqn"]["description"] == "Respondent sequence number"
+    assert rows(lake, "select min(seqn) from t.data") == [(83732,)]
+
+
+def test_real_leading_causes_with_bom_and_thousands(home: Path, realdata: Path) -> None:
+    lake = load(home, realdata / "cdc/ds4biomed/NCHS_-_Leading_Causes_of_Death__United_States.csv")
+    assert column_types(lake)["deaths"] == "BIGINT" and lake.current("t.data").rows == 10868
+    assert rows(lake, "select count(*) from t.data where deaths = 169936") == [(1,)]
+
+
+def test_real_places_keeps_fips_zeros(home: Path, realdata: Path) -> None:
+    lake = load(
+        home, realdata / "cdc/HealthAnalyticsInterviewCase/PLACES__County_Data__GIS_Friendly_Format___2022_release.csv"
+    )
+    assert rows(lake, "select county_fips from t.data order by 1 limit 1") == [("01001",)]
+
+
+def test_real_zips_and_workbook(home: Path, realdata: Path) -> None:
+    lake = load(home, realdata / "cdc/Project_Files/child19csv.zip", table="t.child")
+    assert lake.current("t.child").rows == 9193 and len(lake.current("t.child").schema) == 341
+    load(home, realdata / "fda/openfda-tests/unfinished.zip", table="t.ndc")
+    assert lake.names()[1:] == ["t.ndc__unfinished_package", "t.ndc__unfinished_product"]
+    assert rows(lake, "select count(*) from t.ndc__unfinished_product where labelername like '%Schwäbisch%'")[0][0] > 0
+    load(home, realdata / "cms/ds4biomed/State_Table_MCC_Utiliz_Spend_by_Sex_and_Age_2017.xlsx", table="t.mcc")
+    assert {"t.mcc__females", "t.mcc__males"} <= set(lake.names())
+    assert column_types(lake, "t.mcc__males")["state_fips_code"] == "VARCHAR"
+
+
+def test_real_json_files(home: Path, realdata: Path) -> None:
+    lake = load(home, realdata / "fda/Business-Intelligence-Coursework/animalandveterinary-event-0001-of-0001.json")
+    assert lake.current("t.data").rows == 204
+    load(home, realdata / "fda/openfda-tests/harmonized.small.json", table="t.h")
+    assert lake.current("t.h").rows == 500
+    load(home, realdata / "cdc/nchs-dqs/DeathRatesForSuicide.json", table="t.s")
+    assert lake.current("t.s").rows == 5658
+
+
+# -- properties ----------------------------------------------------------------------------------------
+
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FAST
+@given(st.lists(st.integers(min_value=0, max_value=99_999), min_size=1, max_size=40))
+def test_property_zero_padded_codes_stay_text(tmp_path: Path, codes: list[int]) -> None:
+    values = [f"{c:05d}" for c in codes]
+    if not any(v.startswith("0") for v in values):
+        values[0] = "0" + values[0][1:]
+    home = tmp_path / f"h{abs(hash(tuple(values)))}"
+    path = write(tmp_path, "p.csv", "value\n" + "\n".join(values) + "\n")
+    lake = load(home, path)
+    assert column_types(lake)["value"] == "VARCHAR"
+    assert [r[0] for r in rows(lake, "select value from t.data")] == values
+
+
+@FAST
+@given(
+    st.lists(
+        st.one_of(st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False, width=32)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_property_numbers_round_trip(tmp_path: Path, numbers: list[float]) -> None:
+    home = tmp_path / f"h{abs(hash(tuple(numbers)))}"
+    path = write(tmp_path, "n.csv", "x\n" + "\n".join(repr(n) for n in numbers) + "\n")
+    lake = load(home, path)
+    assert [r[0] for r in rows(lake, "select x from t.data")] == pytest.approx([float(n) for n in numbers], rel=1e-15)
+
+
+@FAST
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_property_no_text_value_is_silently_changed(tmp_path: Path, texts: list[str]) -> None:
+    home = tmp_path / f"h{abs(hash(tuple(texts)))}"
+    values = ["t:" + t for t in texts]  # never a number or a marker
+    path = tmp_path / "x.csv"
+    pq_rows = "\n".join('"' + v.replace('"', '""') + '"' for v in values)
+    path.write_text("v\n" + pq_rows + "\n", encoding="utf-8")
+    lake = load(home, path)
+    assert [r[0] for r in rows(lake, "select v from t.data")] == values
+    assert pq.read_table(lake.current("t.data").data_paths[0]).num_rows == len(values)
