@@ -174,6 +174,9 @@ def fetch(
 def _validate(refs: Sequence[str], options: FetchOptions) -> None:
     if not refs:
         raise UsageError("nothing to fetch: give at least one REF (catalog/dataset, URL or file)")
+    for ref in refs:
+        if _SCHEME.match(ref) and ref.split(":", 1)[0].lower() not in ("http", "https"):
+            raise UsageError(f"cannot fetch {ref!r}: give an http(s):// URL, or a local file as a plain path")
     if options.table is not None:
         parse_table_name(options.table)
         if len(set(refs)) > 1:
