@@ -334,7 +334,10 @@ def fetch(
         with view or _no_view():
             results = fetch_datasets(refs, settings.home, options, progress=view.event if view else None)
     except KeyboardInterrupt:
-        print("interrupted: the lake is unchanged; run the same command to resume", file=sys.stderr)
+        print(
+            "interrupted: tables not yet published keep their previous snapshot; run the same command to resume",
+            file=sys.stderr,
+        )
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     _report_fetch(results, json_lines=json_lines, quiet=quiet)
     failed = [r for r in results if r.status == "failed"]
@@ -353,7 +356,9 @@ def _report_fetch(results: list[Any], *, json_lines: bool, quiet: bool) -> None:
 
     for result in results:
         if result.status == "failed":
-            print(f"error: {result.ref}: {result.error}", file=sys.stderr)
+            error = str(result.error)
+            # Download errors already start with the URL: do not say it twice.
+            print(f"error: {error if error.startswith(result.ref) else f'{result.ref}: {error}'}", file=sys.stderr)
     if json_lines:
         for result in results:
             print(json.dumps(result.to_dict()))
@@ -364,7 +369,7 @@ def _report_fetch(results: list[Any], *, json_lines: bool, quiet: bool) -> None:
         (
             ", ".join(r.tables) if len(r.tables) > 1 else r.table or r.ref,
             r.status,
-            r.rows,
+            f"{r.rows:,}" if r.rows is not None else "-",
             _size(r.bytes),
             f"{r.seconds:.1f} s",
         )
@@ -374,7 +379,7 @@ def _report_fetch(results: list[Any], *, json_lines: bool, quiet: bool) -> None:
         render(Rows(["table", "status", "rows", "downloaded", "time"], [rows]), Format.table)
         return
     for table, status, count, size, seconds in rows:
-        counted = f"{count:,} rows" if count is not None else "-"
+        counted = f"{count} rows" if count != "-" else count
         print(f"{table}\t{status}\t{counted}\t{size}\t{seconds}")
 
 

@@ -312,11 +312,11 @@ class _Job:
             transferred = sum(f.download.transferred for f in obtained or [] if f.download)
             if obtained is None or (comparable and comparable.provenance.sha256 == _combined_sha(obtained)):
                 assert comparable is not None
-                self._remember(target, obtained, comparable)
+                self._remember(target, obtained)
                 self._discard(obtained)
                 return self._unchanged(target, comparable, transferred)
             snapshots = self._publish(stack, staging, target, obtained, recipe)
-            self._remember(target, obtained, None)
+            self._remember(target, obtained)
             self._discard(obtained)
         first = snapshots[0]
         return FetchResult(
@@ -519,7 +519,7 @@ class _Job:
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
-    def _remember(self, target: Target, files: list[_File] | None, current: Snapshot | None) -> None:
+    def _remember(self, target: Target, files: list[_File] | None) -> None:
         """Keep each URL's validators and sha256 in the home's state, for the next conditional GET."""
         now = utc_now()
         if files is None:  # all 304: the validators stay, only the check time moves
@@ -562,10 +562,11 @@ def _member_table(table: str, suffix: str) -> str:
 
 
 def _recipe(target: Target) -> dict[str, Any]:
-    """What, besides the bytes, decides the table's contents: a change here means re-convert."""
-    options = target.options
-    fields = asdict(options) if options is not None else {}
-    return {"sources": list(target.urls) or [str(target.path)], **fields}
+    """What, besides the bytes, decides the table's contents: a change here means re-convert.
+
+    The source URLs are not part of it: the same bytes from a new URL make the same table.
+    """
+    return asdict(target.options) if target.options is not None else {}
 
 
 def _combined_sha(files: list[_File]) -> str:

@@ -132,7 +132,7 @@ def test_one_failure_does_not_stop_the_others(cli: Cli, http_server: LocalServer
     assert records[good]["status"] == "fetched"
     assert records[bad]["status"] == "failed" and "HTTP 500" in records[bad]["error"]
     assert records[bad]["snapshot"] is None
-    assert f"error: {bad}:" in result.stderr
+    assert f"error: {bad} failed after" in result.stderr
     assert Lake(home).names() == ["local.good"]
 
 
