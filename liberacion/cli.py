@@ -7,6 +7,9 @@ stderr and an exit code here, in ``_Group.invoke``; unexpected bugs keep their t
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -251,6 +254,226 @@ def _print_info(current: Any, snaps: list[Any]) -> None:
         [[(s.id, s.published_at, s.rows, s.bytes, (s.provenance.sha256 or "")[:12]) for s in reversed(snaps)]],
     )
     render(history, Format.table, stdout=console.file, title="snapshots")
+
+
+@app.command()
+def fetch(
+    ctx: typer.Context,
+    refs: Annotated[
+        list[str],
+        typer.Argument(metavar="REF", help="catalog/dataset ref, http(s) URL or local file path.", show_default=False),
+    ],
+    as_table: Annotated[
+        Optional[str],
+        typer.Option(
+            "--as",
+            metavar="CATALOG.TABLE",
+            help="Table to write (one REF only) [default: the dataset's table, or local.<file name>].",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Downloads at once (at most 2 per host).")] = 4,
+    force: Annotated[
+        bool, typer.Option("--force", help="Download again even when the server says the file has not changed.")
+    ] = False,
+    json_lines: Annotated[bool, typer.Option("--json", help="Print one JSON object per dataset on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    progress: Annotated[
+        bool, typer.Option("--progress", help="Show progress even when stderr is not a terminal.")
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option("--wait", metavar="SECONDS", help="How long to wait for another process writing the same table."),
+    ] = 300.0,
+    types: Annotated[
+        Optional[list[str]],
+        typer.Option("--type", metavar="COLUMN=TYPE", help="Type of a column (repeatable), e.g. --type zip=VARCHAR."),
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Load every column as text, without type inference.")] = False,
+    member: Annotated[
+        Optional[str],
+        typer.Option("--member", metavar="NAME", help="Load only this member of a zip (or sheet of a workbook)."),
+    ] = None,
+    max_bad_rows: Annotated[
+        Optional[int],
+        typer.Option("--max-bad-rows", metavar="N", help="Fail when more rows than N cannot be loaded."),
+    ] = None,
+) -> None:
+    """Download datasets into the lake: resumable, verified, in parallel.
+
+    A dataset the server says is unchanged (or whose bytes are the same) publishes nothing. A
+    failed dataset leaves its table as it was; the others are still published (exit code 1).
+    An interrupted download resumes where it stopped on the next run.
+
+    \b
+    Examples:
+      liberacion fetch cms/hospital-general-information
+      liberacion fetch cdc/places-county cms/hospital-general-information --jobs 2
+      liberacion fetch https://example.org/files/deaths.csv --as cdc.deaths --type fips=VARCHAR
+      liberacion fetch ./DEMO_I.XPT --as nhanes.demo_i
+      liberacion fetch cms/hospital-general-information --json --quiet   # for cron
+    """
+    from liberacion.fetch import FetchOptions, parse_types
+    from liberacion.fetch import fetch as fetch_datasets
+
+    settings = _settings(ctx)
+    options = FetchOptions(
+        table=as_table,
+        jobs=jobs,
+        force=force,
+        wait=wait,
+        types=parse_types(types or []),
+        raw=raw,
+        member=member,
+        max_bad_rows=max_bad_rows,
+        catalog_paths=settings.catalog_paths,
+    )
+    show = not quiet and not json_lines and (progress or sys.stderr.isatty())
+    view = _FetchProgress(live=sys.stderr.isatty()) if show or (progress and not quiet) else None
+    try:
+        with view or _no_view():
+            results = fetch_datasets(refs, settings.home, options, progress=view.event if view else None)
+    except KeyboardInterrupt:
+        print(
+            "interrupted: tables not yet published keep their previous snapshot; run the same command to resume",
+            file=sys.stderr,
+        )
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    _report_fetch(results, json_lines=json_lines, quiet=quiet)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        busy = all(r.error_code == int(ExitCode.BUSY) for r in failed)
+        raise typer.Exit(int(ExitCode.BUSY if busy else ExitCode.FAILED))
+
+
+@contextmanager
+def _no_view() -> Iterator[None]:
+    yield
+
+
+def _report_fetch(results: list[Any], *, json_lines: bool, quiet: bool) -> None:
+    import json
+
+    for result in results:
+        if result.status == "failed":
+            error = str(result.error)
+            # Download errors already start with the URL: do not say it twice.
+            print(f"error: {error if error.startswith(result.ref) else f'{result.ref}: {error}'}", file=sys.stderr)
+    if json_lines:
+        for result in results:
+            print(json.dumps(result.to_dict()))
+        return
+    if quiet:
+        return
+    rows = [
+        (
+            ", ".join(r.tables) if len(r.tables) > 1 else r.table or r.ref,
+            r.status,
+            f"{r.rows:,}" if r.rows is not None else "-",
+            _size(r.bytes),
+            f"{r.seconds:.1f} s",
+        )
+        for r in results
+    ]
+    if sys.stdout.isatty():
+        render(Rows(["table", "status", "rows", "downloaded", "time"], [rows]), Format.table)
+        return
+    for table, status, count, size, seconds in rows:
+        counted = f"{count} rows" if count != "-" else count
+        print(f"{table}\t{status}\t{counted}\t{size}\t{seconds}")
+
+
+class _FetchProgress:
+    """Progress of a fetch on stderr: rich bars on a terminal, a few plain lines otherwise."""
+
+    def __init__(self, *, live: bool) -> None:
+        self.live = live
+        self._lock = threading.Lock()
+        self._files: dict[str, tuple[int, int | None]] = {}
+        self._tasks: dict[str, Any] = {}
+        self._reported: dict[str, int] = {}
+        self._bars: Any = None
+        self._overall: Any = None
+
+    def __enter__(self) -> _FetchProgress:
+        if self.live:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._bars = Progress(
+                TextColumn("{task.description}", markup=False),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._bars.__enter__()
+            self._overall = self._bars.add_task("all downloads", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bars is not None:
+            self._bars.__exit__(None, None, None)
+
+    def event(self, event: Any) -> None:
+        with self._lock:
+            if event.kind in ("start", "advance", "done", "unchanged"):
+                self._files[event.key] = (event.done, event.total)
+            if self.live:
+                self._update_bars(event)
+            else:
+                self._print_line(event)
+
+    def _update_bars(self, event: Any) -> None:
+        bars = self._bars
+        task = self._tasks.get(event.key)
+        if event.kind == "start" and task is None:
+            task = self._tasks[event.key] = bars.add_task(event.name, total=event.total, completed=event.done)
+        if task is not None:
+            if event.kind in ("start", "advance"):
+                bars.update(task, completed=event.done, total=event.total, description=event.name)
+            elif event.kind == "retry":
+                bars.update(task, description=f"{event.name} ({event.message})")
+            elif event.kind in ("done", "failed", "unchanged"):
+                bars.remove_task(task)
+                del self._tasks[event.key]
+        if event.kind == "phase" and event.message == "converting":
+            bars.console.print(f"converting {event.name}", highlight=False)
+        done = sum(d for d, _ in self._files.values())
+        totals = [t for _, t in self._files.values()]
+        bars.update(self._overall, completed=done, total=sum(totals) if totals and None not in totals else None)  # type: ignore[arg-type]
+
+    def _print_line(self, event: Any) -> None:
+        def say(text: str) -> None:
+            print(text, file=sys.stderr, flush=True)
+
+        if event.kind == "start":
+            total = f" of {_size(event.total)}" if event.total else ""
+            resumed = f", resuming at {_size(event.done)}" if event.done else ""
+            say(f"{event.name}: downloading{total}{resumed}")
+            self._reported[event.key] = 0
+        elif event.kind == "advance" and event.total:
+            tenth = event.done * 10 // event.total
+            if tenth > self._reported.get(event.key, 0) and tenth < 10:
+                self._reported[event.key] = tenth
+                say(f"{event.name}: {tenth * 10}% ({_size(event.done)})")
+        elif event.kind == "retry":
+            say(f"{event.name}: {event.message}")
+        elif event.kind == "done":
+            say(f"{event.name}: downloaded {_size(event.done)}")
+        elif event.kind == "unchanged":
+            say(f"{event.name}: not modified on the server")
+        elif event.kind == "phase" and event.message == "converting":
+            say(f"{event.name}: converting")
 
 
 def _size(n: int) -> str:

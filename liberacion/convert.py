@@ -60,7 +60,7 @@ class Part:
 
     suffix: str | None  # None: the file is one table; else the table is "<table>__<suffix>"
     path: Path
-    format: str
+    format: str | None = None  # None: sniffed when converted
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -312,6 +312,8 @@ def convert_part(
     import duckdb
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    if part.format is None:
+        part.format = _normalize_format(sniff(part.path))
     if part.format == "xpt":
         return _convert_xpt(part, out_dir, kv_metadata)
     with duckdb.connect() as con:

@@ -37,6 +37,7 @@ class Route:
     drop_times: int = 0
     delay: float = 0.0  # seconds to sleep before answering (slow server)
     chunked: bool = False  # send without Content-Length
+    rate: int | None = None  # bytes per second for the body (a slow download), in 64 KiB pieces
 
 
 @dataclass
@@ -144,9 +145,22 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return
-        self.wfile.write(payload)
+        if route.rate:
+            self._write_slowly(payload, route)
+        else:
+            self.wfile.write(payload)
         if route.chunked:
             self.close_connection = True
+
+    def _write_slowly(self, payload: bytes, route: Route) -> None:
+        piece = 64 * 1024
+        for start in range(0, len(payload), piece):
+            if not route.rate:  # the test sped the route up: send the rest at once
+                self.wfile.write(payload[start:])
+                return
+            self.wfile.write(payload[start : start + piece])
+            self.wfile.flush()
+            time.sleep(piece / route.rate)
 
 
 class LocalServer(ThreadingHTTPServer):

@@ -1,0 +1,881 @@
+"""All HTTP of liberacion: one session, retries, conditional GETs and resumable, verified downloads.
+
+Everything that talks to a server goes through ``HttpClient`` (``fetch_document`` for listings
+and small documents, ``HttpClient.download`` for data files), so timeouts, retries, redirects,
+tokens and politeness are decided in one place.
+
+A data download streams into ``<downloads>/<key>/download.part`` (``key`` derives from the URL)
+while hashing, with the validators of those bytes in ``download.json`` beside it. When a
+connection drops, the next attempt (in this run or a later one) asks for the rest with ``Range``
++ ``If-Range``; a server that ignores the range or whose file changed answers 200 and the
+download starts over. A finished file is verified (length, not an HTML page or JSON error) and
+renamed to its own name in the same directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from liberacion import __version__
+from liberacion.errors import ConfigError, ExitCode, LiberacionError, SourceError
+from liberacion.home import file_lock
+
+if TYPE_CHECKING:
+    import requests
+
+USER_AGENT = f"liberacion/{__version__}"
+TIMEOUT_ENV = "LIBERACION_TIMEOUT"
+RETRIES_ENV = "LIBERACION_RETRIES"
+BACKOFF_ENV = "LIBERACION_BACKOFF"
+SOCRATA_TOKEN_ENV = "LIBERACION_SOCRATA_APP_TOKEN"
+SOCRATA_HOSTS_ENV = "LIBERACION_SOCRATA_HOSTS"
+OPENFDA_KEY_ENV = "LIBERACION_OPENFDA_API_KEY"
+
+# Socrata portals of HHS; the app token goes to these hosts (and *.socrata.com) and no others.
+SOCRATA_HOSTS = frozenset(
+    {"data.cdc.gov", "healthdata.gov", "data.healthdata.gov", "chronicdata.cdc.gov", "data.medicare.gov"}
+)
+OPENFDA_API_HOSTS = frozenset({"api.fda.gov"})  # bulk files on download.open.fda.gov need no key
+CHUNK = 1 << 20
+MAX_ATTEMPTS = 100  # hard stop, even for a download that keeps making progress between drops
+SNIFF_BYTES = 4096
+JSON_ERROR_MAX = 64 * 1024  # a JSON body bigger than this is data, not an error message
+PARTIAL = "download.part"
+PARTIAL_META = "download.json"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Headers that identify the client to a server: never forwarded to another host on a redirect.
+_SAFE_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "range", "if-range", "if-none-match", "if-modified-since"}
+)
+_SECRET_PARAMS = frozenset({"api_key", "apikey", "$$app_token", "app_token", "token", "access_token", "key"})
+
+T = TypeVar("T")
+
+
+class Interrupted(LiberacionError):
+    """The run was cancelled (Ctrl-C) while a transfer was in progress; partial files are kept."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """Timeouts, retries and politeness. ``from_env`` reads the documented environment variables."""
+
+    timeout: float = 60.0  # seconds a connection may stall (no byte received) before it fails
+    connect_timeout: float = 15.0
+    retries: int = 5  # attempts after the first one that made no progress
+    backoff: float = 1.0  # first delay between attempts; doubles each time, with jitter
+    backoff_max: float = 60.0
+    retry_after_max: float = 120.0  # a server's Retry-After is honoured up to this many seconds
+    max_redirects: int = 10
+    per_host: int = 2  # connections at once to one host
+    socrata_hosts: frozenset[str] = SOCRATA_HOSTS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpConfig:
+        env = os.environ if environ is None else environ
+        timeout = _env_number(env, TIMEOUT_ENV, cls.timeout, minimum=0.01)
+        extra_hosts = {h.strip().lower() for h in env.get(SOCRATA_HOSTS_ENV, "").split(",") if h.strip()}
+        return cls(
+            timeout=timeout,
+            connect_timeout=min(cls.connect_timeout, timeout),
+            retries=int(_env_number(env, RETRIES_ENV, cls.retries, minimum=0)),
+            backoff=_env_number(env, BACKOFF_ENV, cls.backoff, minimum=0.0),
+            socrata_hosts=SOCRATA_HOSTS | extra_hosts,
+        )
+
+
+def _env_number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number; unset it or give a number") from None
+    if value < minimum or value != value:  # NaN
+        raise ConfigError(f"{name}={text!r} must be at least {minimum:g}")
+    return value
+
+
+class Credentials:
+    """API tokens from the environment. Deliberately without a useful repr: tokens never print."""
+
+    def __init__(self, socrata_token: str | None = None, openfda_key: str | None = None) -> None:
+        self._socrata = socrata_token or None
+        self._openfda = openfda_key or None
+
+    @classmethod
+    def from_env(cls) -> Credentials:
+        return cls(os.environ.get(SOCRATA_TOKEN_ENV), os.environ.get(OPENFDA_KEY_ENV))
+
+    def __repr__(self) -> str:
+        return "Credentials(<redacted>)"
+
+    def headers_for(self, host: str, config: HttpConfig) -> dict[str, str]:
+        if self._socrata and (host in config.socrata_hosts or host.endswith(".socrata.com")):
+            return {"X-App-Token": self._socrata}
+        return {}
+
+    def auth_for(self, host: str) -> tuple[str, str] | None:
+        # openFDA takes the key as the Basic-auth user name: it stays out of URLs and logs.
+        return (self._openfda, "") if self._openfda and host in OPENFDA_API_HOSTS else None
+
+
+@dataclass
+class Document:
+    status: int  # 200, or 304 when the validators matched
+    content: bytes  # b"" on 304
+    url: str  # final URL after redirects
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+
+
+@dataclass
+class Validators:
+    """What a server said about the version of a file: sent back to ask "has it changed?"."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.etag or self.last_modified)
+
+
+@dataclass
+class Download:
+    """The outcome of ``HttpClient.download``: a verified file, or "not modified" (304)."""
+
+    url: str
+    final_url: str
+    status: int  # 200 when a file was downloaded (whole or resumed), 304 when not modified
+    path: Path | None  # the finished file (None on 304)
+    sha256: str | None
+    size: int  # bytes of the finished file
+    transferred: int  # bytes received over the network by this call
+    resumed_from: int  # bytes reused from an earlier, interrupted attempt
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "final_url": self.final_url,
+            "sha256": self.sha256,
+            "bytes": self.size,
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "content_type": self.content_type,
+        }
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One progress report. ``key`` identifies a transfer; ``done``/``total`` count bytes."""
+
+    kind: str  # "start", "advance", "retry", "done", "failed", "unchanged", or "phase" (see message)
+    key: str
+    name: str
+    done: int = 0
+    total: int | None = None
+    message: str | None = None
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+class _Retry(Exception):
+    """An attempt failed in a way worth trying again."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Counts:
+    """Bytes received over the network, and bytes reused from an earlier attempt, in one download."""
+
+    received: int = 0
+    reused: int = 0
+
+
+@dataclass
+class _Partial:
+    """Bytes of an interrupted download on disk, and what the server said about them."""
+
+    directory: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+    hasher: Any = None  # sha256 of the first ``hashed`` bytes, kept across attempts in one run
+    hashed: int = 0
+
+    @property
+    def data(self) -> Path:
+        return self.directory / PARTIAL
+
+    @property
+    def meta_path(self) -> Path:
+        return self.directory / PARTIAL_META
+
+    def size(self) -> int:
+        try:
+            return self.data.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def if_range(self) -> str | None:
+        """A validator usable in If-Range: a strong ETag, else Last-Modified (RFC 9110 §13.1.5)."""
+        etag = self.meta.get("etag")
+        if etag and not etag.startswith("W/"):
+            return etag
+        return self.meta.get("last_modified")
+
+    def reset(self) -> None:
+        for path in (self.data, self.meta_path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self.meta = {}
+        self.hasher, self.hashed = None, 0
+
+    def load(self) -> None:
+        try:
+            self.meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.meta = {}
+        if not isinstance(self.meta, dict) or not self.meta:
+            self.reset()
+
+    def save_meta(self) -> None:
+        tmp = self.meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.meta), encoding="utf-8")
+        os.replace(tmp, self.meta_path)
+
+    def hash_to(self, size: int) -> Any:
+        """``hasher`` brought to cover the first ``size`` bytes on disk (reading only what is new)."""
+        if size == 0 or self.hasher is None or self.hashed > size:
+            self.hasher, self.hashed = hashlib.sha256(), 0
+        if self.hashed < size:
+            with open(self.data, "rb") as fh:
+                fh.seek(self.hashed)
+                remaining = size - self.hashed
+                while remaining:
+                    block = fh.read(min(CHUNK, remaining))
+                    if not block:
+                        break
+                    self.hasher.update(block)
+                    remaining -= len(block)
+            self.hashed = size - remaining
+        return self.hasher
+
+
+class HttpClient:
+    """One ``requests.Session`` with liberacion's HTTP policy. Safe to share between threads."""
+
+    def __init__(
+        self,
+        config: HttpConfig | None = None,
+        *,
+        credentials: Credentials | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.config = config or HttpConfig.from_env()
+        self.credentials = credentials or Credentials.from_env()
+        self.cancel = cancel or threading.Event()
+        self._session: requests.Session | None = None
+        self._lock = threading.Lock()
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def session(self) -> requests.Session:
+        with self._lock:
+            if self._session is None:
+                self._session = _new_session()
+            return self._session
+
+    def close(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    @contextlib.contextmanager
+    def _host_slot(self, url: str) -> Iterator[None]:
+        host = urlsplit(url).hostname or ""
+        with self._lock:
+            slot = self._hosts.setdefault(host, threading.BoundedSemaphore(self.config.per_host))
+        while not slot.acquire(timeout=0.2):
+            self.check_cancel()
+        try:
+            yield
+        finally:
+            slot.release()
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Interrupted("interrupted; partial downloads are kept and the next run resumes them")
+
+    def pause(self, seconds: float) -> None:
+        """Sleep, but raise ``Interrupted`` as soon as the run is cancelled."""
+        if self.cancel.wait(seconds):
+            self.check_cancel()
+
+    def _open(self, url: str, headers: Mapping[str, str], *, stream: bool, timeout: float | None = None) -> Any:
+        """GET ``url`` following redirects ourselves, so credentials never reach another host."""
+        import requests
+
+        origin = urlsplit(url)
+        current = url
+        read_timeout = min(timeout or self.config.timeout, self.config.timeout)
+        for _ in range(self.config.max_redirects + 1):
+            check_url(current)
+            parts = urlsplit(current)
+            host = (parts.hostname or "").lower()
+            same_origin = parts.hostname == origin.hostname and parts.scheme == origin.scheme
+            hop = {k: v for k, v in headers.items() if same_origin or k.lower() in _SAFE_HEADERS}
+            secure_hop = parts.scheme == "https" or origin.scheme == "http"  # no token over a downgrade
+            if secure_hop:
+                hop.update(self.credentials.headers_for(host, self.config))
+            auth = self.credentials.auth_for(host) if secure_hop else None
+            try:
+                response = self.session.get(
+                    current,
+                    headers=hop,
+                    stream=stream,
+                    timeout=(min(self.config.connect_timeout, read_timeout), read_timeout),
+                    allow_redirects=False,
+                    auth=auth,
+                )
+            except requests.exceptions.SSLError as err:
+                raise SourceError(f"TLS check failed for {redact(current)}: {_short(err)}") from None
+            except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as err:
+                raise SourceError(f"invalid URL {redact(current)}: {_short(err)}") from None
+            except requests.exceptions.RequestException as err:
+                raise _Retry(_connection_reason(err)) from None
+            location = response.headers.get("Location")
+            if response.status_code in _REDIRECTS and location:
+                response.close()
+                current = urljoin(current, location)
+                continue
+            return response
+        raise SourceError(f"{redact(url)} redirected more than {self.config.max_redirects} times; check the URL")
+
+    def _retrying(self, url: str, attempt: Callable[[], T], *, progress: Callable[[], int] | None = None,
+                  on_retry: Callable[[str, float], None] | None = None) -> T:  # fmt: skip
+        """Run ``attempt`` until it succeeds, retrying transient failures with backoff and jitter.
+
+        ``progress`` reports bytes safely on disk: an attempt that moved it forward resets the
+        failure count, so a long download over a connection that drops now and then completes.
+        """
+        failures = attempts = 0
+        best = progress() if progress else 0
+        while True:
+            self.check_cancel()
+            attempts += 1
+            try:
+                return attempt()
+            except _Retry as retry:
+                reached = progress() if progress else 0
+                if reached > best:
+                    best, failures = reached, 0
+                else:
+                    failures += 1
+                if failures > self.config.retries or attempts >= MAX_ATTEMPTS:
+                    msg = f"{redact(url)} failed after {attempts} attempt{'s' if attempts > 1 else ''}: {retry.reason}"
+                    if reached:
+                        msg += "; the partial download is kept and the next run resumes it"
+                    else:
+                        msg += "; try again later"
+                    raise SourceError(msg) from None
+                delay = self._delay(failures, retry.retry_after)
+                if on_retry:
+                    on_retry(retry.reason, delay)
+                self.pause(delay)
+
+    def _delay(self, failures: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.config.retry_after_max)
+        base = min(self.config.backoff * (2 ** max(failures - 1, 0)), self.config.backoff_max)
+        return base / 2 + random.uniform(0, base / 2)  # jitter: parallel clients spread out
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def fetch_document(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> Document:
+        """GET a listing or small document into memory (gzip accepted), with retries."""
+        request_headers = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
+        if etag:
+            request_headers["If-None-Match"] = etag
+        if last_modified:
+            request_headers["If-Modified-Since"] = last_modified
+
+        def attempt() -> Document:
+            with self._host_slot(url):
+                response = self._open(url, request_headers, stream=True, timeout=timeout)
+                with response:
+                    _raise_for_status(response, url)
+                    content = b"" if response.status_code == 304 else _read_all(response)
+                    return Document(
+                        status=response.status_code,
+                        content=content,
+                        url=response.url,
+                        etag=response.headers.get("ETag"),
+                        last_modified=response.headers.get("Last-Modified"),
+                        content_type=response.headers.get("Content-Type"),
+                    )
+
+        return self._retrying(url, attempt)
+
+    # -- data files --------------------------------------------------------------------------
+
+    def download(
+        self,
+        url: str,
+        directory: Path,
+        *,
+        validators: Validators | None = None,
+        progress: ProgressCallback | None = None,
+        name: str | None = None,
+        expect_data: bool = True,
+        wait: float = 300.0,
+    ) -> Download:
+        """Download ``url`` into ``directory/<key>/`` resumably; a 304 to ``validators`` means unchanged.
+
+        The finished file keeps the server's file name. A partial file from an earlier attempt
+        (this run or another) is continued when the server allows it.
+        """
+        check_url(url)
+        work = directory / url_key(url)
+        label = name or file_name_from_url(url)
+        report = progress or (lambda _event: None)
+        lock = directory / ".locks" / f"{work.name}.lock"  # outside ``work``, which is removed when done
+        with file_lock(lock, wait=wait, what=f"the download of {redact(url)}"):
+            partial = _Partial(work)
+            partial.load()
+            _remove_finished(work)
+            counts = _Counts(reused=partial.size())
+
+            def on_retry(reason: str, delay: float) -> None:
+                report(ProgressEvent("retry", url, label, partial.size(), partial.meta.get("total"),
+                                     f"{reason}; retrying in {delay:.0f} s"))  # fmt: skip
+
+            def attempt() -> Download:
+                with self._host_slot(url):
+                    return self._download_attempt(url, partial, validators, report, label, expect_data, counts)
+
+            try:
+                result = self._retrying(url, attempt, progress=partial.size, on_retry=on_retry)
+            except BaseException as err:
+                report(ProgressEvent("failed", url, label, partial.size(), partial.meta.get("total"), str(err)))
+                raise
+            result.transferred = counts.received
+            result.resumed_from = counts.reused if result.path else 0
+            kind = "unchanged" if result.not_modified else "done"
+            report(ProgressEvent(kind, url, label, result.size, result.size))
+            return result
+
+    def _download_attempt(
+        self,
+        url: str,
+        partial: _Partial,
+        validators: Validators | None,
+        report: ProgressCallback,
+        label: str,
+        expect_data: bool,
+        counts: _Counts,
+    ) -> Download:
+        offset = partial.size()
+        if offset and not partial.if_range():
+            partial.reset()  # without a validator the bytes on disk cannot be matched to the file
+            offset = 0
+        headers = {"Accept-Encoding": "gzip" if not offset else "identity"}
+        if offset:
+            # Ranges count encoded bytes: ask for the identity encoding so offsets mean file bytes.
+            headers.update({"Range": f"bytes={offset}-", "If-Range": str(partial.if_range())})
+        if validators and validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators and validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+        response = self._open(url, headers, stream=True)
+        with response:
+            status = response.status_code
+            if status == 304 and validators:
+                partial.reset()
+                return Download(url, response.url, 304, None, None, 0, 0, 0, validators.etag, validators.last_modified)
+            if status == 416 and offset:
+                partial.reset()  # the partial file is longer than the file now is: start over
+                raise _Retry("the server's file is shorter than the partial download (HTTP 416)", retry_after=0)
+            _raise_for_status(response, url)
+            if status not in (200, 206):
+                raise SourceError(f"{redact(url)} answered HTTP {status}, which is not a file; check the URL")
+            if status == 206:
+                offset, total = _check_content_range(response, offset, url)
+            else:
+                offset, total = 0, _content_length(response)
+                counts.reused = 0  # a full answer: whatever was on disk is not part of the file
+            encoding = response.headers.get("Content-Encoding", "").strip().lower()
+            encoded = encoding not in ("", "identity")
+            partial.meta = {
+                "url": url,
+                "final_url": response.url,
+                "etag": response.headers.get("ETag"),
+                "last_modified": response.headers.get("Last-Modified"),
+                "content_type": response.headers.get("Content-Type"),
+                "content_disposition": response.headers.get("Content-Disposition"),
+                # With a content encoding, Content-Length counts compressed bytes, not file bytes.
+                "total": None if encoded else total,
+                "encoded_length": total if encoded else None,
+                "encoding": encoding if encoded else None,
+            }
+            partial.directory.mkdir(parents=True, exist_ok=True)
+            partial.save_meta()
+            hasher = partial.hash_to(offset)
+            report(ProgressEvent("start", url, label, offset, partial.meta["total"]))
+            size = self._stream_body(response, partial, offset, hasher, report, label, expect_data, counts)
+            if encoded and total is not None and response.raw.tell() != total:
+                raise _Retry(f"the body ended after {response.raw.tell():,} of {total:,} compressed bytes")
+            expected = partial.meta["total"]
+            if expected is not None and size != expected:
+                raise _Retry(f"the body ended after {size:,} of {expected:,} bytes (connection closed early)")
+        return self._finish(url, partial, hasher, size, expect_data)
+
+    def _stream_body(
+        self,
+        response: Any,
+        partial: _Partial,
+        offset: int,
+        hasher: Any,
+        report: ProgressCallback,
+        label: str,
+        expect_data: bool,
+        counts: _Counts,
+    ) -> int:
+        """Append the body to the partial file while hashing; returns the file's size."""
+        import requests
+        import urllib3
+
+        size = offset
+        total = partial.meta["total"]
+        url = partial.meta["url"]
+        mode = "r+b" if offset else "wb"
+        if offset:
+            # Keep exactly the bytes the server continues from, even if the file grew meanwhile.
+            os.truncate(partial.data, offset)
+        with open(partial.data, mode, buffering=0) as out:
+            out.seek(offset)
+            chunks = _body_chunks(response.raw)
+            while True:
+                self.check_cancel()
+                try:
+                    chunk = next(chunks, None)
+                except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+                    raise _Retry(_connection_reason(err)) from None
+                if chunk is None:
+                    return size
+                if size == 0 and expect_data and looks_like_html(chunk):
+                    partial.reset()
+                    _refuse_html(chunk, response, url)
+                hasher.update(chunk)
+                _write_all(out, chunk, partial.data)
+                size += len(chunk)
+                partial.hashed = size  # the hasher and the file agree after every chunk
+                counts.received += len(chunk)
+                report(ProgressEvent("advance", url, label, size, total))
+
+    def _finish(self, url: str, partial: _Partial, hasher: Any, size: int, expect_data: bool) -> Download:
+        if expect_data:
+            _refuse_json_error(partial.data, size, url)
+        meta = partial.meta
+        name = _file_name(meta.get("content_disposition"), meta.get("final_url") or url)
+        final = partial.directory / name
+        os.replace(partial.data, final)
+        partial.meta_path.unlink(missing_ok=True)
+        return Download(
+            url=url,
+            final_url=meta.get("final_url") or url,
+            status=200,
+            path=final,
+            sha256=hasher.hexdigest(),
+            size=size,
+            transferred=0,
+            resumed_from=0,
+            etag=meta.get("etag"),
+            last_modified=meta.get("last_modified"),
+            content_type=meta.get("content_type"),
+        )
+
+
+# -- module-level helpers ----------------------------------------------------------------------
+
+_default: HttpClient | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> HttpClient:
+    """The process-wide client (created on first use, configured from the environment)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = HttpClient()
+        return _default
+
+
+def fetch_document(
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Document:
+    """GET a listing or small document with liberacion's HTTP policy; 304 when the validators match."""
+    return default_client().fetch_document(
+        url, etag=etag, last_modified=last_modified, headers=headers, timeout=timeout
+    )
+
+
+def _new_session() -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=8, max_retries=0)  # retries are ours
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def check_url(url: str) -> None:
+    """Refuse anything but http(s): URLs from remote listings must never read local files."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        scheme = parts.scheme or "none"
+        raise SourceError(f"refusing {redact(url)!r}: only http:// and https:// URLs are fetched (scheme {scheme})")
+
+
+def url_key(url: str) -> str:
+    """A stable, file-system safe key for a URL (its downloads directory and state file)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:24]
+
+
+def redact(url: str) -> str:
+    """The URL without user info or token-like query parameters, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
+            query = urlencode([(k, "REDACTED" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="$")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def file_name_from_url(url: str) -> str:
+    return _safe_name(urlsplit(url).path.rsplit("/", 1)[-1]) or "download"
+
+
+def _file_name(disposition: str | None, url: str) -> str:
+    if disposition:
+        match = re.search(r"filename\*?=(?:UTF-8'')?\"?([^\";]+)", disposition, re.I)
+        if match:
+            name = _safe_name(match.group(1).rsplit("/", 1)[-1])
+            if name:
+                return name
+    return file_name_from_url(url)
+
+
+def _safe_name(name: str) -> str:
+    from urllib.parse import unquote
+
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", unquote(name)).strip("._")[:120]
+    return "" if cleaned in ("", PARTIAL, PARTIAL_META) else cleaned
+
+
+def _remove_finished(work: Path) -> None:
+    """Files finished by an earlier run (kept when conversion failed) are replaced, not reused."""
+    if not work.is_dir():
+        return
+    for path in work.iterdir():
+        if path.name not in (PARTIAL, PARTIAL_META) and path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def _raise_for_status(response: Any, url: str) -> None:
+    status = response.status_code
+    if status < 300 or status == 304:
+        return
+    reason = f"HTTP {status} {response.reason or ''}".rstrip()
+    if status in (408, 429) or (status >= 500 and status not in (501, 505)):
+        raise _Retry(reason, _retry_after(response.headers.get("Retry-After")))
+    body = _peek(response)
+    snippet = _html_title(body) if looks_like_html(body) else _snippet(body)
+    msg = f"{redact(url)} answered {reason}{f': {snippet}' if snippet else ''}"
+    if status in (404, 410):
+        msg += "; the file may have moved or been retired: check the URL or refresh the catalog"
+    elif status in (401, 403):
+        msg += "; the server refused access (an API token may be needed, see the README)"
+    else:
+        msg += "; check the URL"
+    raise SourceError(msg)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: either a number or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _content_length(response: Any) -> int | None:
+    value = response.headers.get("Content-Length")
+    return int(value) if value and value.strip().isdigit() else None
+
+
+def _check_content_range(response: Any, offset: int, url: str) -> tuple[int, int | None]:
+    """The start and total of a 206 answer; a range other than the one asked for is an error."""
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (response.headers.get("Content-Range") or "").strip())
+    if not match or int(match.group(1)) != offset:
+        raise SourceError(f"{redact(url)} answered a range other than the one asked for; run with --force to restart")
+    total = match.group(3)
+    return offset, int(total) if total != "*" else None
+
+
+def _body_chunks(raw: Any) -> Iterator[bytes]:
+    """The body as it arrives, decoded when the server compressed it, in chunks up to ``CHUNK``.
+
+    ``read1`` returns whatever one read of the socket gives: a slow server still moves the
+    partial file (and the progress bar) forward, and Ctrl-C is noticed between chunks. Over a
+    fast link the chunks are full-sized and this keeps up with curl.
+    """
+    while chunk := raw.read1(CHUNK, decode_content=True):
+        yield chunk
+
+
+def _read_all(response: Any) -> bytes:
+    import requests
+    import urllib3
+
+    try:
+        return response.content
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+        raise _Retry(_connection_reason(err)) from None
+
+
+def _peek(response: Any) -> bytes:
+    """The first bytes of an error response's body, for the message (never more)."""
+    try:
+        return response.raw.read(512, decode_content=True) or b""
+    except Exception:  # an error body is a courtesy: failing to read it must not hide the status
+        return b""
+
+
+def _write_all(out: Any, chunk: bytes, path: Path) -> None:
+    try:
+        view = memoryview(chunk)
+        while view:
+            written = out.write(view)
+            view = view[written:]
+    except OSError as err:
+        raise SourceError(f"cannot write {path}: {err.strerror}; free some disk space or set --home") from None
+
+
+def _connection_reason(err: BaseException) -> str:
+    text = _short(err)
+    lowered = text.lower()
+    if "timed out" in lowered or "timeout" in type(err).__name__.lower():
+        return "the connection stalled (no data within the read timeout)"
+    if "incompleteread" in lowered or "connection broken" in lowered or "ended prematurely" in lowered:
+        return "the connection closed before the whole body arrived"
+    return f"connection failed ({text})"
+
+
+def _short(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text[:200]
+
+
+def _snippet(data: bytes, limit: int = 160) -> str:
+    text = data[:SNIFF_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _html_title(body: bytes) -> str:
+    """The <title> of an HTML error page: the useful part of it."""
+    match = re.search(rb"<title[^>]*>(.*?)</title>", body, re.I | re.S)
+    return _snippet(match.group(1)) if match else ""
+
+
+def looks_like_html(head: bytes) -> bool:
+    start = head[:SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
+        start.startswith(b"<!--") and b"<html" in start
+    )
+
+
+def _refuse_html(head: bytes, response: Any, url: str) -> None:
+    ctype = response.headers.get("Content-Type") or "no Content-Type"
+    raise SourceError(
+        f"{redact(url)} sent an HTML page instead of data (HTTP {response.status_code}, {ctype}): "
+        f"{_snippet(head)!r}; open the URL in a browser to see what the server says"
+    )
+
+
+def _refuse_json_error(path: Path, size: int, url: str) -> None:
+    """A small JSON object such as {"error": ...} where a data file was expected is an error."""
+    if size > JSON_ERROR_MAX:
+        return
+    data = path.read_bytes()
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return
+    if not isinstance(document, dict) or {"results", "data", "meta", "rows"} & document.keys():
+        return
+    if "error" in document or "errors" in document or ("message" in document and document.keys() & {"code", "status"}):
+        path.unlink(missing_ok=True)
+        raise SourceError(f"{redact(url)} sent an error instead of data: {_snippet(data)!r}")

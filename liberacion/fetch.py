@@ -1,0 +1,608 @@
+"""Fetch datasets into the lake: resolve each REF, download (in parallel), convert, publish.
+
+For every REF, ``fetch`` holds the table's writer lock for the whole job, so two processes
+fetching one table never both write it: the second waits (``wait`` seconds), then finds the
+table fresh. A table's files download in parallel with the other datasets' (``jobs`` at a time,
+at most two connections per host), and conversion runs one file at a time because DuckDB
+already uses every core.
+
+"Unchanged" is decided in three steps, cheapest first: the server answers 304 to the
+validators of the file the current snapshot was built from; or the downloaded bytes have the
+current snapshot's sha256; either way only when the conversion recipe (format, ``--type``,
+``--raw``, ...) is the same as the snapshot's. An unchanged dataset publishes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from liberacion.download import (
+    Download,
+    HttpClient,
+    ProgressCallback,
+    ProgressEvent,
+    Validators,
+    check_url,
+    file_name_from_url,
+    url_key,
+)
+from liberacion.errors import Busy, ExitCode, LiberacionError, NotFound, UsageError
+from liberacion.home import Home
+from liberacion.lake import (
+    REJECTS_FILE,
+    Lake,
+    Provenance,
+    Snapshot,
+    Staging,
+    parse_table_name,
+    sanitize_identifier,
+    utc_now,
+)
+
+if TYPE_CHECKING:
+    from liberacion.catalogs import Dataset
+    from liberacion.convert import ConversionReport, ConvertOptions, Part
+
+DEFAULT_JOBS = 4
+DEFAULT_WAIT = 300.0
+LOCAL_CATALOG = "local"
+_CATALOG_REF = re.compile(r"[A-Za-z0-9_-]+/[^/\s]+")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_TYPE_SPEC = re.compile(r"([^=\s]+)=(\S.*)")
+# One conversion at a time: DuckDB already uses every core, and two at once double the memory.
+_CONVERSIONS = threading.Semaphore(1)
+
+
+@dataclass
+class FetchOptions:
+    """What ``liberacion fetch`` takes besides the refs (see its --help)."""
+
+    table: str | None = None  # --as CATALOG.TABLE (one ref only)
+    jobs: int = DEFAULT_JOBS
+    force: bool = False  # download even when the server says the file has not changed
+    wait: float = DEFAULT_WAIT  # seconds to wait for another process writing the same table
+    types: dict[str, str] = field(default_factory=dict)  # --type COLUMN=TYPE
+    raw: bool = False
+    member: str | None = None
+    max_bad_rows: int | None = None
+    catalog_paths: Sequence[Path] = ()
+
+
+@dataclass
+class FetchResult:
+    """What happened to one REF."""
+
+    ref: str
+    table: str | None
+    status: str  # "fetched", "unchanged" or "failed"
+    rows: int | None = None
+    bytes: int = 0  # downloaded by this run (a resumed download counts only the new bytes)
+    snapshot: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    tables: list[str] = field(default_factory=list)  # every table written (several for zip members)
+    error_code: int | None = None  # the exit code of the error (75 when the table was busy)
+
+    def to_dict(self) -> dict[str, Any]:
+        record = {k: v for k, v in asdict(self).items() if k not in ("tables", "error_code")}
+        record["seconds"] = round(self.seconds, 3)
+        if len(self.tables) > 1:
+            record["tables"] = self.tables
+        return record
+
+
+@dataclass
+class Target:
+    """A resolved REF: the files to get and the table they land in."""
+
+    ref: str
+    table: str
+    urls: list[str] = field(default_factory=list)
+    path: Path | None = None  # a local file instead of URLs
+    dataset: Dataset | None = None
+    reason: str = ""
+    options: ConvertOptions | None = None
+
+
+@dataclass
+class _File:
+    """One raw file ready to convert."""
+
+    source: str  # URL or local path
+    path: Path
+    sha256: str
+    size: int
+    download: Download | None = None
+
+
+def parse_types(specs: Sequence[str]) -> dict[str, str]:
+    """``["zip=VARCHAR", ...]`` from repeated ``--type COLUMN=TYPE`` options."""
+    types: dict[str, str] = {}
+    for spec in specs:
+        match = _TYPE_SPEC.fullmatch(spec.strip())
+        if not match:
+            raise UsageError(f"invalid --type {spec!r}: use COLUMN=TYPE, e.g. --type zip=VARCHAR")
+        types[match.group(1)] = match.group(2).strip()
+    return types
+
+
+def fetch(
+    refs: Sequence[str],
+    home: Home | Path,
+    options: FetchOptions | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    client: HttpClient | None = None,
+) -> list[FetchResult]:
+    """Fetch every REF into the lake under ``home`` and say what happened to each.
+
+    A failed REF does not stop the others: its result has status "failed" and an error, and the
+    lake keeps that table's previous snapshot. Usage errors raise before anything runs.
+    """
+    options = options or FetchOptions()
+    _validate(refs, options)
+    home = home if isinstance(home, Home) else Home(Path(home))
+    client = client or HttpClient()
+    job = _Job(Lake(home), client, options, progress or (lambda _event: None))
+    unique = list(dict.fromkeys(refs))
+    datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")
+    files = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="download")
+    try:
+        futures = [datasets.submit(job.run, ref, files) for ref in unique]
+        return [future.result() for future in futures]
+    except BaseException:
+        client.cancel.set()  # Ctrl-C: transfers stop at the next chunk, partial files stay
+        raise
+    finally:
+        datasets.shutdown(wait=True, cancel_futures=True)
+        files.shutdown(wait=True, cancel_futures=True)
+
+
+def _validate(refs: Sequence[str], options: FetchOptions) -> None:
+    if not refs:
+        raise UsageError("nothing to fetch: give at least one REF (catalog/dataset, URL or file)")
+    for ref in refs:
+        if _SCHEME.match(ref) and ref.split(":", 1)[0].lower() not in ("http", "https"):
+            raise UsageError(f"cannot fetch {ref!r}: give an http(s):// URL, or a local file as a plain path")
+    if options.table is not None:
+        parse_table_name(options.table)
+        if len(set(refs)) > 1:
+            raise UsageError("--as names one table: give exactly one REF with it")
+    if options.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if options.wait < 0:
+        raise UsageError("--wait must be 0 or more seconds")
+    if options.max_bad_rows is not None and options.max_bad_rows < 0:
+        raise UsageError("--max-bad-rows must be 0 or more")
+
+
+def resolve_target(ref: str, home: Home, options: FetchOptions) -> Target:
+    """Turn a REF (catalog/dataset, http(s) URL or local file) into what to fetch and where."""
+    from liberacion.convert import ConvertOptions
+
+    forced = _table_name(options.table) if options.table else None
+    convert = ConvertOptions(
+        columns=dict(options.types), raw=options.raw, member=options.member, max_bad_rows=options.max_bad_rows
+    )
+    if _SCHEME.match(ref):
+        scheme = ref.split(":", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            raise UsageError(f"cannot fetch {ref!r}: give an http(s):// URL, or a local file as a plain path")
+        check_url(ref)
+        return Target(ref, forced or _derived_name(file_name_from_url(ref)), urls=[ref], options=convert)
+    path = Path(ref).expanduser()
+    if path.exists():
+        if not path.is_file():
+            raise UsageError(f"{ref} is not a file")
+        return Target(ref, forced or _derived_name(path.name), path=path.absolute(), options=convert)
+    if not _CATALOG_REF.fullmatch(ref):
+        raise NotFound(f"{ref}: no such file, and not a CATALOG/DATASET ref or an http(s) URL")
+    from liberacion.catalogs import choose_distributions, resolve_ref
+
+    dataset = resolve_ref(ref, home, options.catalog_paths)
+    distributions, reason = choose_distributions(dataset)
+    for distribution in distributions:
+        check_url(distribution.url)  # a listing may never point liberacion at local files
+    convert.format = dataset.format or distributions[0].format
+    convert.columns = {**dataset.columns, **options.types}
+    for key in ("field_names", "descriptions"):
+        value = dataset.extra.get(key)
+        if isinstance(value, dict):
+            setattr(convert, key, dict(value))
+    return Target(
+        ref,
+        forced or _table_name(dataset.table),
+        urls=[d.url for d in distributions],
+        dataset=dataset,
+        reason=reason,
+        options=convert,
+    )
+
+
+def _table_name(name: str) -> str:
+    catalog, table = parse_table_name(name)
+    return f"{catalog}.{table}"
+
+
+def _derived_name(file_name: str) -> str:
+    """``local.<name>`` from a file name: ``Hospital_General_Information.csv`` → local.hospital_general_information."""
+    stem = file_name.split(".", 1)[0] if not file_name.startswith(".") else file_name
+    return f"{LOCAL_CATALOG}.{sanitize_identifier(stem)}"
+
+
+# -- per-URL state ----------------------------------------------------------------------------
+
+
+def url_state_path(home: Home, url: str) -> Path:
+    return home.state / "urls" / f"{url_key(url)}.json"
+
+
+def load_url_state(home: Home, url: str) -> dict[str, Any] | None:
+    """What liberacion last learned about ``url``: validators, sha256, size, when checked."""
+    try:
+        data = json.loads(url_state_path(home, url).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("url") == url else None
+
+
+def save_url_state(home: Home, url: str, record: dict[str, Any]) -> None:
+    path = url_state_path(home, url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps({"url": url, **record}, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# -- one job ----------------------------------------------------------------------------------
+
+
+class _Job:
+    def __init__(self, lake: Lake, client: HttpClient, options: FetchOptions, report: ProgressCallback) -> None:
+        self.lake = lake
+        self.client = client
+        self.options = options
+        self.report = report
+        self._claimed: dict[str, str] = {}
+        self._claim_lock = threading.Lock()
+
+    def run(self, ref: str, files: ThreadPoolExecutor) -> FetchResult:
+        start = time.monotonic()
+        table: str | None = self.options.table
+        try:
+            target = resolve_target(ref, self.lake.home, self.options)
+            table = target.table
+            self._claim(target)
+            result = self._fetch(target, files)
+        except LiberacionError as err:
+            result = FetchResult(ref, table, "failed", error=str(err), error_code=int(err.exit_code))
+        except OSError as err:  # the disk: full, read-only, permissions
+            message = f"{err.strerror or err} ({err.filename})" if err.filename else str(err)
+            result = FetchResult(ref, table, "failed", error=message, error_code=int(ExitCode.FAILED))
+        result.seconds = time.monotonic() - start
+        self.report(ProgressEvent("phase", ref, table or ref, message=result.status))
+        return result
+
+    def _claim(self, target: Target) -> None:
+        with self._claim_lock:
+            other = self._claimed.setdefault(target.table, target.ref)
+        if other != target.ref:
+            raise UsageError(f"{target.ref} and {other} both fetch into {target.table}; fetch them separately")
+
+    def _fetch(self, target: Target, files: ThreadPoolExecutor) -> FetchResult:
+        with contextlib.ExitStack() as stack:
+            staging = self._stage(stack, target.table)
+            current = self._current(target)
+            recipe = _recipe(target)
+            comparable = current if current and current.provenance.extra.get("recipe") == recipe else None
+            obtained = self._obtain(target, comparable, files)
+            transferred = sum(f.download.transferred for f in obtained or [] if f.download)
+            if obtained is None or (comparable and comparable.provenance.sha256 == _combined_sha(obtained)):
+                assert comparable is not None
+                self._remember(target, obtained)
+                self._discard(obtained)
+                return self._unchanged(target, comparable, transferred)
+            snapshots = self._publish(stack, staging, target, obtained, recipe)
+            self._remember(target, obtained)
+            self._discard(obtained)
+        first = snapshots[0]
+        return FetchResult(
+            target.ref,
+            target.table if len(snapshots) == 1 else first.table,
+            "fetched",
+            rows=sum(s.rows for s in snapshots),
+            bytes=transferred,
+            snapshot=first.id,
+            tables=[s.table for s in snapshots],
+        )
+
+    def _unchanged(self, target: Target, current: Snapshot, transferred: int) -> FetchResult:
+        return FetchResult(
+            target.ref, current.table, "unchanged", rows=current.rows, bytes=transferred, snapshot=current.id
+        )
+
+    def _stage(self, stack: contextlib.ExitStack, table: str) -> Staging:
+        """The table's staging area, waiting for another writer up to ``--wait`` seconds."""
+        deadline = time.monotonic() + self.options.wait
+        while True:
+            try:
+                return stack.enter_context(self.lake.stage(table, wait=0))
+            except Busy:
+                if time.monotonic() >= deadline:
+                    msg = f"table {table} is being written by another liberacion process"
+                    if self.options.wait:
+                        msg += f" (waited {self.options.wait:g} s, see --wait)"
+                    raise Busy(msg + "; try again later") from None
+            self.client.pause(0.2)  # wakes up at once on Ctrl-C
+
+    def _current(self, target: Target) -> Snapshot | None:
+        """The snapshot this REF produced last time (of its table, or of its first member table)."""
+        if self.lake.exists(target.table):
+            return self.lake.current(target.table)
+        prefix = f"{target.table}__"
+        for name in self.lake.names():
+            if name.startswith(prefix):
+                snap = self.lake.current(name)
+                if snap.provenance.ref == target.ref:
+                    return snap
+        return None
+
+    # -- getting the bytes ---------------------------------------------------------------------
+
+    def _obtain(self, target: Target, current: Snapshot | None, files: ThreadPoolExecutor) -> list[_File] | None:
+        """The raw files, or None when the server says none changed since ``current``."""
+        if target.path is not None:
+            sha, size = _hash_file(target.path)
+            return [_File(str(target.path), target.path, sha, size)]
+        known = _downloads_of(current)
+        validators = [self._validators(url, known) for url in target.urls]
+        results = self._download_all(target, validators, files)
+        if all(r.not_modified for r in results):
+            return None
+        if any(r.not_modified for r in results):
+            # Some files changed and others not: the table is rebuilt from all of them, so the
+            # unchanged ones are needed too (raw files are not kept after a publish).
+            again = [None if r.not_modified else r for r in results]
+            redo = self._download_all(target, [None] * len(results), files, only=[r is None for r in again])
+            results = [r if r is not None else redo[i] for i, r in enumerate(again)]
+        return [_File(r.url, r.path, r.sha256 or "", r.size, r) for r in results if r.path is not None]
+
+    def _validators(self, url: str, known: dict[str, str]) -> Validators | None:
+        """Validators to send, only for the exact bytes the current snapshot was built from."""
+        if self.options.force or url not in known:
+            return None
+        state = load_url_state(self.lake.home, url)
+        if not state or state.get("sha256") != known[url]:
+            return None
+        validators = Validators(state.get("etag"), state.get("last_modified"))
+        return validators or None
+
+    def _download_all(
+        self,
+        target: Target,
+        validators: list[Validators | None],
+        files: ThreadPoolExecutor,
+        only: list[bool] | None = None,
+    ) -> list[Download]:
+        several = len(target.urls) > 1
+        futures: list[Future[Download] | None] = []
+        for i, (url, valid) in enumerate(zip(target.urls, validators)):
+            if only is not None and not only[i]:
+                futures.append(None)
+                continue
+            name = f"{target.table} {file_name_from_url(url)}" if several else target.table
+            futures.append(
+                files.submit(
+                    self.client.download,
+                    url,
+                    self.lake.home.downloads,
+                    validators=valid,
+                    progress=self.report,
+                    name=name,
+                    wait=self.options.wait,
+                )
+            )
+        results: list[Download] = []
+        errors: list[BaseException] = []
+        for future in futures:
+            if future is None:
+                results.append(None)  # type: ignore[arg-type]
+                continue
+            try:
+                results.append(future.result())
+            except BaseException as err:
+                # The table needs every file: start no more of them, but let running transfers
+                # reach a clean stop (their partial files resume next time).
+                errors.append(err)
+                for other in futures:
+                    if other is not None:
+                        other.cancel()
+        if errors:
+            raise errors[0]
+        return results
+
+    # -- conversion and publishing -------------------------------------------------------------
+
+    def _publish(
+        self,
+        stack: contextlib.ExitStack,
+        staging: Staging,
+        target: Target,
+        files: list[_File],
+        recipe: dict[str, Any],
+    ) -> list[Snapshot]:
+        from liberacion.convert import inspect
+
+        assert target.options is not None
+        provenance = self._provenance(target, files, recipe)
+        self.report(ProgressEvent("phase", target.ref, target.table, message="converting"))
+        with _CONVERSIONS:
+            groups: dict[str | None, list[tuple[_File, Part]]] = {}
+            for raw in files:
+                for part in _kept(raw, partial(inspect, raw.path, target.options)):
+                    groups.setdefault(part.suffix, []).append((raw, part))
+            stagings: list[tuple[Staging, Provenance]] = []
+            for suffix, parts in groups.items():
+                table = target.table if suffix is None else _member_table(target.table, suffix)
+                area = staging if table == target.table else self._stage(stack, table)
+                table_provenance = Provenance(**{**asdict(provenance), "extra": dict(provenance.extra)})
+                self._convert(area, parts, target, table_provenance)
+                stagings.append((area, table_provenance))
+        # Every table is converted before any is published: a failure publishes none of them.
+        return [area.commit(prov) for area, prov in stagings]
+
+    def _provenance(self, target: Target, files: list[_File], recipe: dict[str, Any]) -> Provenance:
+        first = files[0]
+        single = first.download if len(files) == 1 else None
+        extra: dict[str, Any] = {"recipe": recipe}
+        if target.dataset is not None:
+            extra["change_token"] = target.dataset.change_token
+            extra["title"] = target.dataset.title
+        if target.reason:
+            extra["choice"] = target.reason
+        if any(f.download for f in files):
+            extra["downloads"] = [f.download.to_dict() for f in files if f.download]
+        return Provenance(
+            source_url=first.download.final_url if first.download else first.source,
+            dataset_id=target.dataset.id if target.dataset else None,
+            ref=target.ref,
+            fetched_at=utc_now(),
+            sha256=_combined_sha(files),
+            etag=single.etag if single else None,
+            last_modified=single.last_modified if single else None,
+            raw_bytes=sum(f.size for f in files),
+            format=target.options.format if target.options else None,
+            extra=extra,
+        )
+
+    def _convert(self, area: Staging, parts: list[tuple[_File, Part]], target: Target, prov: Provenance) -> None:
+        """Convert one table's parts into its staging directory (several files → data-0000, -0001...)."""
+        from liberacion.convert import convert_part
+
+        assert target.options is not None
+        kv = area.kv_metadata(prov)
+        reports: list[ConversionReport] = []
+        if len(parts) == 1:
+            raw, part = parts[0]
+            reports.append(_kept(raw, partial(convert_part, part, area.dir, kv_metadata=kv, options=target.options)))
+        else:
+            rejects: list[Path] = []
+            number = 0
+            for i, (raw, part) in enumerate(parts):
+                scratch = area.dir / f".part-{i:04d}"
+                scratch.mkdir()
+                reports.append(_kept(raw, partial(convert_part, part, scratch, kv_metadata=kv, options=target.options)))
+                for data in sorted(scratch.glob("data-*.parquet")):
+                    os.replace(data, area.data_file(number))
+                    number += 1
+                if (scratch / REJECTS_FILE).exists():
+                    rejects.append(area.dir / f".rejects-{i:04d}.parquet")
+                    os.replace(scratch / REJECTS_FILE, rejects[-1])
+                shutil.rmtree(scratch)
+            _merge_rejects(rejects, area.rejects_file, kv)
+        prov.columns = {k: v for report in reports for k, v in report.columns.items()}
+        prov.extra["conversion"] = reports[0].notes if len(reports) == 1 else [r.notes for r in reports]
+        prov.extra["rejects"] = sum(r.rejects for r in reports)
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _remember(self, target: Target, files: list[_File] | None) -> None:
+        """Keep each URL's validators and sha256 in the home's state, for the next conditional GET."""
+        now = utc_now()
+        if files is None:  # all 304: the validators stay, only the check time moves
+            for url in target.urls:
+                state = load_url_state(self.lake.home, url)
+                if state:
+                    save_url_state(self.lake.home, url, {**state, "checked_at": now})
+            return
+        for item in files:
+            if item.download is None:
+                continue
+            record = {k: v for k, v in item.download.to_dict().items() if k != "url"}
+            save_url_state(self.lake.home, item.source, {**record, "table": target.table, "checked_at": now})
+
+    def _discard(self, files: list[_File] | None) -> None:
+        """Raw downloads are not kept once published (or found unchanged): the lake has the data."""
+        for item in files or []:
+            if item.download is not None:
+                with contextlib.suppress(OSError):
+                    item.path.unlink()
+                    item.path.parent.rmdir()
+
+
+def _kept(raw: _File, convert: Any) -> Any:
+    """Run a conversion step; on failure say where the raw download is, to look at it."""
+    from liberacion.errors import ConversionError
+
+    try:
+        return convert()
+    except ConversionError as err:
+        if raw.download is not None:
+            raise ConversionError(f"{err} (the downloaded file is kept at {raw.path})") from None
+        raise
+
+
+def _member_table(table: str, suffix: str) -> str:
+    catalog, name = table.split(".", 1)
+    member = sanitize_identifier(suffix)
+    return f"{catalog}.{(name + '__' + member)[:63].rstrip('_')}"
+
+
+def _recipe(target: Target) -> dict[str, Any]:
+    """What, besides the bytes, decides the table's contents: a change here means re-convert.
+
+    The source URLs are not part of it: the same bytes from a new URL make the same table.
+    """
+    return asdict(target.options) if target.options is not None else {}
+
+
+def _combined_sha(files: list[_File]) -> str:
+    if len(files) == 1:
+        return files[0].sha256
+    digest = hashlib.sha256()
+    for item in files:
+        digest.update(f"{item.sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def _downloads_of(snapshot: Snapshot | None) -> dict[str, str]:
+    """URL → sha256 of the files ``snapshot`` was built from."""
+    if snapshot is None:
+        return {}
+    downloads = snapshot.provenance.extra.get("downloads") or []
+    return {d["url"]: d["sha256"] for d in downloads if isinstance(d, dict) and d.get("url") and d.get("sha256")}
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def _merge_rejects(paths: list[Path], target: Path, kv: dict[str, str]) -> None:
+    if not paths:
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.concat_tables([pq.read_table(p) for p in paths], promote_options="permissive")
+    pq.write_table(table.replace_schema_metadata(kv), target, compression="zstd")
+    for path in paths:
+        path.unlink()

@@ -1,0 +1,98 @@
+"""Real HHS files (../shared/realdata) served locally, fetched end to end, then counted with SQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from liberacion.errors import ConversionError
+from liberacion.lake import Lake
+from tests.conftest import Cli
+from tests.server import LocalServer
+from tests.test_fetch import json_lines, manifest
+
+# (catalog, dataset id, file under realdata, rows according to PROVENANCE.md)
+CMS_DIR = "cms/hospital-cms-dashboard"
+CSV_FILES = [
+    ("cms", "hospital-general-information", f"{CMS_DIR}/Hospital_General_Information.csv", 5381),
+    ("cms", "hospital-readmissions", f"{CMS_DIR}/Hospital_Readmissions_Reduction_Program_Hospital.csv", 18510),
+    ("cdc", "leading-causes-of-death", "cdc/ds4biomed/NCHS_-_Leading_Causes_of_Death__United_States.csv", 10868),
+    (
+        "cdc",
+        "places-county",
+        "cdc/HealthAnalyticsInterviewCase/PLACES__County_Data__GIS_Friendly_Format___2022_release.csv",
+        3143,
+    ),
+]
+XPT_FILES = [
+    ("nhanes", "demo-i", "nhanes/2018-sp-stats131/DEMO_I.XPT", 9971),
+    ("nhanes", "bmx-i", "nhanes/2018-sp-stats131/BMX_I.XPT", 9544),
+]
+
+
+def serve(files: list[tuple[str, str, str, int]], realdata: Path, server: LocalServer, tmp_path: Path) -> Path:
+    """Serve each file and write one manifest per catalog pointing at it; returns the manifest dir."""
+    directory = tmp_path / "catalogs"
+    directory.mkdir()
+    by_catalog: dict[str, list[dict[str, str]]] = {}
+    for catalog, dataset, relative, _rows in files:
+        url = server.add("/" + relative, realdata / relative)
+        by_catalog.setdefault(catalog, []).append({"id": dataset, "title": dataset, "url": url})
+    for catalog, datasets in by_catalog.items():
+        manifest(directory, datasets, name=catalog)
+    return directory
+
+
+def count(cli: Cli, table: str) -> int:
+    result = cli("sql", f"select count(*) as n from {table}", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return int(json.loads(result.stdout)[0]["n"])
+
+
+def test_real_cms_and_cdc_csv_files_end_to_end(
+    cli: Cli, realdata: Path, http_server: LocalServer, tmp_path: Path, home: Path
+) -> None:
+    catalogs = serve(CSV_FILES, realdata, http_server, tmp_path)
+    refs = [f"{c}/{d}" for c, d, _, _ in CSV_FILES]
+    result = cli("--catalogs", str(catalogs), "fetch", *refs, "--jobs", "4", "--json")
+    assert result.exit_code == 0, result.stderr
+    records = {r["ref"]: r for r in json_lines(result.stdout)}
+    lake = Lake(home)
+    for catalog, dataset, relative, rows in CSV_FILES:
+        record = records[f"{catalog}/{dataset}"]
+        table = record["table"]
+        assert record["status"] == "fetched" and record["rows"] == rows, record
+        assert count(cli, table) == rows
+        expected_sha = hashlib.sha256((realdata / relative).read_bytes()).hexdigest()
+        assert lake.current(table).provenance.sha256 == expected_sha
+    again = cli("--catalogs", str(catalogs), "fetch", *refs, "--json")
+    assert {r["status"] for r in json_lines(again.stdout)} == {"unchanged"}
+
+
+def test_real_nhanes_xpt_end_to_end(
+    cli: Cli, realdata: Path, http_server: LocalServer, tmp_path: Path, home: Path
+) -> None:
+    _skip_without_xpt(realdata / XPT_FILES[0][2], tmp_path)
+    catalogs = serve(XPT_FILES, realdata, http_server, tmp_path)
+    refs = [f"{c}/{d}" for c, d, _, _ in XPT_FILES]
+    result = cli("--catalogs", str(catalogs), "fetch", *refs, "--json")
+    assert result.exit_code == 0, result.stderr
+    for record, (_c, _d, _r, rows) in zip(json_lines(result.stdout), XPT_FILES):
+        assert record["status"] == "fetched" and record["rows"] == rows
+        assert count(cli, record["table"]) == rows
+
+
+def _skip_without_xpt(path: Path, tmp_path: Path) -> None:
+    """Until the real converter lands, the stand-in reads only CSV: skip rather than fail."""
+    from liberacion.convert import ConvertOptions, convert_part, inspect
+
+    out = tmp_path / "probe"
+    out.mkdir()
+    try:
+        [part] = inspect(path, ConvertOptions())
+        convert_part(part, out, kv_metadata={}, options=ConvertOptions())
+    except ConversionError:
+        pytest.skip("this build's converter cannot read SAS XPORT yet")
