@@ -6,9 +6,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
-from liberacion.errors import ConversionError
 from liberacion.lake import Lake
 from tests.conftest import Cli
 from tests.server import LocalServer
@@ -75,7 +72,6 @@ def test_real_cms_and_cdc_csv_files_end_to_end(
 def test_real_nhanes_xpt_end_to_end(
     cli: Cli, realdata: Path, http_server: LocalServer, tmp_path: Path, home: Path
 ) -> None:
-    _skip_without_xpt(realdata / XPT_FILES[0][2], tmp_path)
     catalogs = serve(XPT_FILES, realdata, http_server, tmp_path)
     refs = [f"{c}/{d}" for c, d, _, _ in XPT_FILES]
     result = cli("--catalogs", str(catalogs), "fetch", *refs, "--json")
@@ -84,15 +80,3 @@ def test_real_nhanes_xpt_end_to_end(
         assert record["status"] == "fetched" and record["rows"] == rows
         assert count(cli, record["table"]) == rows
 
-
-def _skip_without_xpt(path: Path, tmp_path: Path) -> None:
-    """Until the real converter lands, the stand-in reads only CSV: skip rather than fail."""
-    from liberacion.convert import ConvertOptions, convert_part, inspect
-
-    out = tmp_path / "probe"
-    out.mkdir()
-    try:
-        [part] = inspect(path, ConvertOptions())
-        convert_part(part, out, kv_metadata={}, options=ConvertOptions())
-    except ConversionError:
-        pytest.skip("this build's converter cannot read SAS XPORT yet")
