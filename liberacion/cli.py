@@ -367,7 +367,7 @@ def prune(
     ctx: typer.Context,
     tables: Annotated[
         Optional[list[str]],
-        typer.Argument(metavar="[TABLE]...", help="Tables to prune [default: every table].", show_default=False),
+        typer.Argument(metavar="TABLE", help="Tables to prune [default: every table].", show_default=False),
     ] = None,
     keep: Annotated[
         Optional[int],
