@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
-from liberacion.errors import UsageError
+from liberacion.errors import LiberacionError, UsageError
 from liberacion.lake import Column, Snapshot
 from liberacion.query import quote_ident, quote_literal
 
@@ -281,6 +281,16 @@ def _json(value: dict[str, Any]) -> str:
 
 def diff(old: Snapshot, new: Snapshot, *, keys: Sequence[str] = (), show: int = DEFAULT_SHOW) -> TableDiff:
     """Compare two snapshots of one table; with ``keys``, count added, removed and changed rows."""
+    import duckdb
+
+    try:
+        return _diff(old, new, keys=keys, show=show)
+    except duckdb.Error as err:  # e.g. a snapshot pruned while we read it
+        first_line = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise LiberacionError(f"cannot compare {old.id} with {new.id} of {new.table}: {first_line}") from None
+
+
+def _diff(old: Snapshot, new: Snapshot, *, keys: Sequence[str], show: int) -> TableDiff:
     with _connect() as con:
         sides = _Sides(old, new)
         schema = schema_changes(old.schema, new.schema, same_values=sides.same_values_checker(con, old, new))

@@ -58,7 +58,7 @@ def resolve_snapshot(lake: Lake, name: str, ref: str) -> Snapshot:
     (``20261101T0630``), ``current``, ``previous`` (the one before current), or a date or timestamp
     (the snapshot that was current then, as with ``--as-of``).
     """
-    snaps = lake.snapshots(name)
+    snaps = published_snapshots(lake, name)
     wanted = ref.strip()
     if wanted == "current":
         return lake.current(name)
@@ -85,9 +85,19 @@ def _by_id(name: str, snaps: list[Snapshot], wanted: str) -> Snapshot:
     raise NotFound(f"table {name} has no snapshot {wanted!r}; see: liberacion history {name}")
 
 
+def published_snapshots(lake: Lake, name: str) -> list[Snapshot]:
+    """The kept snapshots that were ever current, oldest first.
+
+    A snapshot newer than ``current`` was left by a publish killed before its switch (the next
+    publish removes it): it was never part of the table's history.
+    """
+    current = lake.current(name)
+    return [s for s in lake.snapshots(name) if s.id <= current.id]
+
+
 def previous_snapshot(lake: Lake, name: str, snap: Snapshot) -> Snapshot:
     """The kept snapshot published just before ``snap``, or ``NotFound``."""
-    earlier = [s for s in lake.snapshots(name) if (s.published_at, s.id) < (snap.published_at, snap.id)]
+    earlier = [s for s in published_snapshots(lake, name) if (s.published_at, s.id) < (snap.published_at, snap.id)]
     if not earlier:
         raise NotFound(f"table {name} has no snapshot kept before {snap.id}; see: liberacion history {name}")
     return earlier[-1]
@@ -130,7 +140,7 @@ def history(lake: Lake, name: str) -> list[HistoryEntry]:
     Snapshots newer than ``current`` (left by a publish killed before its switch) are not history.
     """
     current = lake.current(name)
-    snaps = [s for s in lake.snapshots(name) if (s.published_at, s.id) <= (current.published_at, current.id)]
+    snaps = published_snapshots(lake, name)
     entries = []
     previous: Snapshot | None = None
     for snap in snaps:

@@ -264,9 +264,11 @@ class Lake:
 
     def as_of(self, name: str, when: str) -> Snapshot | None:
         """The snapshot that was current at ``when`` (ISO 8601 UTC), or None if none was."""
+        current = self.current(name)
         chosen = None
         for snap in self.snapshots(name):
-            if snap.published_at <= when:
+            # A snapshot newer than current is a publish killed before its switch: never current.
+            if snap.published_at <= when and snap.id <= current.id:
                 chosen = snap
         return chosen
 
