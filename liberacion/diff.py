@@ -291,10 +291,10 @@ def diff(old: Snapshot, new: Snapshot, *, keys: Sequence[str] = (), show: int = 
 
 
 def _diff(old: Snapshot, new: Snapshot, *, keys: Sequence[str], show: int) -> TableDiff:
+    key_names = _resolve_keys(keys, old, new)  # a bad key fails before any data is read
     with _connect() as con:
         sides = _Sides(old, new)
         schema = schema_changes(old.schema, new.schema, same_values=sides.same_values_checker(con, old, new))
-        key_names = _resolve_keys(keys, old, new)
         result = TableDiff(
             table=new.table, old=old, new=new, schema=schema, keys=key_names, added=0, removed=0, changed=None
         )
