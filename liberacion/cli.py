@@ -134,6 +134,18 @@ def sql(
     fmt: FormatOption = None,
     output: OutputOption = None,
     max_rows: MaxRowsOption = DEFAULT_MAX_ROWS,
+    as_of: Annotated[
+        Optional[str],
+        typer.Option(
+            "--as-of",
+            metavar="WHEN",
+            help=(
+                "Query every table as it was at WHEN: a date (the end of that day, UTC) or a UTC timestamp "
+                "such as 2026-11-01T06:30:00. Tables that did not exist then are absent."
+            ),
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run DuckDB SQL over the lake. Tables are CATALOG.TABLE.
 
@@ -142,11 +154,17 @@ def sql(
       liberacion sql "select * from cms.hospital_general_information limit 5"
       echo "select count(*) from cdc.places_county" | liberacion sql - --format json
       liberacion sql --file report.sql --format parquet --output report.parquet
+      liberacion sql --as-of 2026-11-01 "select count(*) from cms.hospital_general_information"
     """
     from liberacion.query import run
 
+    when = None
+    if as_of is not None:
+        from liberacion.history import parse_as_of
+
+        when = parse_as_of(as_of)
     text = _read_query(query, file)
-    reader = run(_settings(ctx).lake(), text)
+    reader = run(_settings(ctx).lake(), text, as_of=when)
     _emit(Rows.from_arrow(reader), fmt, output, max_rows)
 
 
@@ -474,6 +492,150 @@ class _FetchProgress:
             say(f"{event.name}: not modified on the server")
         elif event.kind == "phase" and event.message == "converting":
             say(f"{event.name}: converting")
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False)],
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """List a table's kept snapshots, oldest first, and what changed in each.
+
+    Each row is one snapshot: when it was published, its rows and bytes, the sha256 of the raw
+    download, and how its rows and columns differ from the snapshot before it.
+
+    \b
+    Examples:
+      liberacion history cms.hospital_general_information
+      liberacion history cdc.leading_causes_of_death --format json
+    """
+    from liberacion.history import HISTORY_COLUMNS, history
+
+    records = [entry.record() for entry in history(_settings(ctx).lake(), table)]
+    chosen = fmt or (Format.csv if output is not None else default_format(sys.stdout))
+    if chosen is Format.table:  # the full digest does not fit a terminal column
+        for record in records:
+            record["sha256"] = (record["sha256"] or "")[:12] or None
+    _emit(Rows.from_dicts(HISTORY_COLUMNS, records), chosen, output, title=f"history of {table}")
+
+
+@app.command()
+def diff(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False)],
+    from_ref: Annotated[
+        Optional[str],
+        typer.Option(
+            "--from",
+            metavar="SNAP",
+            help="Older snapshot: an id or unique id prefix, 'previous', or a date/time [default: previous].",
+            show_default=False,
+        ),
+    ] = None,
+    to_ref: Annotated[
+        Optional[str],
+        typer.Option(
+            "--to",
+            metavar="SNAP",
+            help="Newer snapshot, in the same forms [default: current].",
+            show_default=False,
+        ),
+    ] = None,
+    key: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--key",
+            "-k",
+            metavar="COL",
+            help="Key column matching rows across snapshots (repeatable, or comma-separated) "
+            "[default: the dataset's declared keys].",
+            show_default=False,
+        ),
+    ] = None,
+    show: Annotated[int, typer.Option("--show", metavar="N", help="Examples of each kind of row change.")] = 5,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Compare two snapshots of a table: columns, row counts and (with keys) rows.
+
+    Reports added, removed, retyped and renamed-looking columns and the row counts. With key
+    columns it counts rows added, removed and changed (in columns both snapshots have, NULL-safe;
+    a retyped column's values are compared as text) and shows --show N examples of each. Without
+    keys, added and removed count rows with no identical row in the other snapshot. Output is one
+    record per change: change, column, key, old, new, count.
+
+    \b
+    Examples:
+      liberacion diff cdc.leading_causes_of_death --key year,cause_name,state
+      liberacion diff cms.hospital_general_information --from 20261101 --to current -k facility_id
+    """
+    from liberacion.diff import TableDiff, diff, keys_from_provenance
+    from liberacion.history import previous_snapshot, resolve_snapshot
+
+    lake = _settings(ctx).lake()
+    if show < 0:
+        raise UsageError("--show must be 0 or more")
+    new = resolve_snapshot(lake, table, to_ref or "current")
+    old = resolve_snapshot(lake, table, from_ref) if from_ref else previous_snapshot(lake, table, new)
+    keys = key or keys_from_provenance(new, old)
+    result = diff(old, new, keys=keys, show=show)
+    title = f"{table}: {old.id} → {new.id}"
+    _emit(Rows.from_dicts(list(TableDiff.RECORD_COLUMNS), result.records()), fmt, output, title=title)
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    tables: Annotated[
+        Optional[list[str]],
+        typer.Argument(metavar="TABLE", help="Tables to prune [default: every table].", show_default=False),
+    ] = None,
+    keep: Annotated[
+        Optional[int],
+        typer.Option(
+            "--keep",
+            metavar="N",
+            help="Snapshots to keep per table, the current one included [default: LIBERACION_KEEP or 3].",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Delete old snapshots, keeping the newest N of each table.
+
+    Prints one row per snapshot removed. The current snapshot is always kept, and retention
+    already applies after every publish; use this to keep fewer snapshots or after lowering
+    LIBERACION_KEEP. A table being published is skipped (exit 75).
+
+    \b
+    Examples:
+      liberacion prune --keep 1
+      liberacion prune cms.hospital_general_information --keep 2
+    """
+    from liberacion.errors import Busy
+    from liberacion.history import prune as prune_table
+
+    lake = _settings(ctx).lake()
+    names = tables or lake.names()
+    records = []
+    busy = []
+    for name in names:
+        try:
+            removed = prune_table(lake, name, keep=keep)
+        except Busy as err:  # the others can still be pruned
+            print(f"warning: skipped {name}: {err}", file=sys.stderr)
+            busy.append(name)
+            continue
+        records += [
+            {"table": name, "snapshot": s.id, "published_at": s.published_at, "rows": s.rows, "bytes": s.bytes}
+            for s in removed
+        ]
+    _emit(Rows.from_dicts(["table", "snapshot", "published_at", "rows", "bytes"], records), fmt, output)
+    if busy:
+        raise Busy(f"{len(busy)} table(s) in use and not pruned: {', '.join(busy)}")
 
 
 def _size(n: int) -> str:

@@ -309,15 +309,14 @@ def convert_part(
     part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions
 ) -> ConversionReport:
     """Write ``out_dir/data-0000.parquet`` (and ``rejects.parquet`` for bad rows) for one table."""
-    import duckdb
+    from liberacion.query import new_connection
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if part.format is None:
         part.format = _normalize_format(sniff(part.path))
     if part.format == "xpt":
         return _convert_xpt(part, out_dir, kv_metadata)
-    with duckdb.connect() as con:
-        con.execute("SET enable_progress_bar = false")
+    with new_connection() as con:
         con.execute(f"SET temp_directory = '{_sql_text(str(out_dir / '.tmp'))}'")
         if part.format == "text":
             report = _convert_text(con, part, out_dir, kv_metadata, options)

@@ -264,9 +264,11 @@ class Lake:
 
     def as_of(self, name: str, when: str) -> Snapshot | None:
         """The snapshot that was current at ``when`` (ISO 8601 UTC), or None if none was."""
+        current = self.current(name)
         chosen = None
         for snap in self.snapshots(name):
-            if snap.published_at <= when:
+            # A snapshot newer than current is a publish killed before its switch: never current.
+            if snap.published_at <= when and snap.id <= current.id:
                 chosen = snap
         return chosen
 
@@ -439,8 +441,9 @@ def _count_rows(path: Path) -> int:
 
 def _describe(directory: Path, files: list[str], provenance: Provenance) -> tuple[int, list[Column]]:
     """Row count and schema (DuckDB types, original names, null counts) of the staged files."""
-    import duckdb
     import pyarrow.parquet as pq
+
+    from liberacion.query import new_connection
 
     paths = [str(directory / f) for f in files]
     rows = 0
@@ -453,7 +456,7 @@ def _describe(directory: Path, files: list[str], provenance: Provenance) -> tupl
                 nulls[name] = None
             else:
                 nulls[name] = nulls.get(name, 0) + count if count is not None else None  # type: ignore[operator]
-    with duckdb.connect() as con:
+    with new_connection() as con:
         described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [paths]).fetchall()
     columns = []
     for name, type_, *_ in described:

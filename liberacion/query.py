@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from liberacion.errors import SQLError
-from liberacion.lake import REJECTS_SUFFIX, Lake, Snapshot
+from liberacion.lake import CURRENT_FILE, REJECTS_SUFFIX, SNAPSHOT_FILE, Lake, Snapshot
 
 if TYPE_CHECKING:
     import duckdb
@@ -17,6 +17,15 @@ if TYPE_CHECKING:
 
 BATCH_ROWS = 64 * 1024
 INDEX_FILE = "datasets.parquet"
+
+
+def new_connection(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection as liberacion uses them: no progress bar (stdout is for data)."""
+    import duckdb
+
+    con = duckdb.connect(database)
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def quote_ident(name: str) -> str:
@@ -55,7 +64,60 @@ def view_statements(lake: Lake, snapshots: Iterable[Snapshot]) -> list[str]:
         statements.append(
             f"CREATE OR REPLACE VIEW liberacion.datasets AS SELECT * FROM read_parquet({quote_literal(str(index))})"
         )
+    statements += snapshot_statements(lake)
     return statements
+
+
+def snapshot_statements(lake: Lake) -> list[str]:
+    """SQL naming any kept snapshot: ``liberacion.snapshots`` (a listing), and table macros
+    ``liberacion.snapshot(table, id)`` (one snapshot) and ``liberacion.all_snapshots(table)``
+    (every kept snapshot, unioned by column name, with a ``_snapshot`` column).
+
+    They cost the same with 1 table or 200: files are listed and read only when a query uses them.
+    """
+    root = lake.home.lake.as_posix()
+    table_dir = f"({quote_literal(root + '/')} || replace(lower(table_name), '.', '/'))"
+    statements = [
+        "CREATE SCHEMA IF NOT EXISTS liberacion",
+        "CREATE OR REPLACE MACRO liberacion.snapshot(table_name, snapshot_id) AS TABLE SELECT * FROM "
+        f"read_parquet({table_dir} || '/snapshots/' || snapshot_id || '/data-*.parquet')",
+        # A snapshot newer than "current" is a publish killed before its switch: never shown.
+        "CREATE OR REPLACE MACRO liberacion.all_snapshots(table_name) AS TABLE SELECT "
+        f"regexp_extract(__file, {_SNAPSHOT_DIR}, 1) AS _snapshot, * EXCLUDE (__file) "
+        f"FROM read_parquet({table_dir} || '/snapshots/*/data-*.parquet', union_by_name = true, filename = '__file') "
+        f"WHERE _snapshot <= (SELECT {_TRIM} FROM read_text({table_dir} || '/current'))",
+    ]
+    # read_json and read_text list their files when the view is created, and fail on none.
+    if next(lake.home.lake.glob(f"*/*/{CURRENT_FILE}"), None) is not None:
+        statements.append(_snapshots_view(root))
+    return statements
+
+
+# The id in a "current" file, without its newline.
+_TRIM = "trim(content, chr(10) || chr(13) || ' ')"
+_SNAPSHOT_DIR = quote_literal(r"[/\\]snapshots[/\\]([^/\\]+)[/\\][^/\\]+$")
+
+
+def _snapshots_view(root: str) -> str:
+    manifests = quote_literal(f"{root}/*/*/snapshots/*/{SNAPSHOT_FILE}")
+    currents = quote_literal(f"{root}/*/*/{CURRENT_FILE}")
+    columns = (
+        "{'table': 'VARCHAR', 'published_at': 'VARCHAR', 'rows': 'BIGINT', 'bytes': 'BIGINT', "
+        "'provenance': 'STRUCT(sha256 VARCHAR, source_url VARCHAR)'}"
+    )
+    return (
+        "CREATE OR REPLACE VIEW liberacion.snapshots AS "
+        f"WITH s AS (SELECT *, regexp_extract(filename, {_SNAPSHOT_DIR}, 1) AS id "
+        f"FROM read_json({manifests}, columns = {columns}, filename = true)), "
+        f"c AS (SELECT parse_dirpath(filename) AS dir, {_TRIM} AS id "
+        f"FROM read_text({currents})) "
+        "SELECT s.table AS table_name, s.id AS snapshot, "
+        "strptime(s.published_at, '%Y-%m-%dT%H:%M:%S.%fZ') AS published_at, s.rows, s.bytes, "
+        "s.provenance.sha256 AS sha256, s.provenance.source_url AS source_url, s.id = c.id AS is_current, "
+        "parse_dirpath(s.filename) AS path "
+        "FROM s JOIN c ON parse_dirpath(parse_dirpath(parse_dirpath(s.filename))) = c.dir "
+        "WHERE s.id <= c.id ORDER BY table_name, s.published_at"
+    )
 
 
 def current_snapshots(lake: Lake, *, as_of: str | None = None) -> list[Snapshot]:
@@ -73,10 +135,8 @@ def current_snapshots(lake: Lake, *, as_of: str | None = None) -> list[Snapshot]
 
 def connect(lake: Lake, *, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with a view for every table in the lake."""
-    import duckdb
 
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    con = new_connection()
     for statement in view_statements(lake, current_snapshots(lake, as_of=as_of)):
         con.execute(statement)
     return con
@@ -129,13 +189,11 @@ def _one_line(err: Exception) -> str:
 
 def write_views_db(lake: Lake) -> Path:
     """Write ``lake.duckdb`` next to a temporary name, then swap it in with one rename."""
-    import duckdb
-
     target = lake.home.views_db
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with duckdb.connect(str(tmp)) as con:
+        with new_connection(str(tmp)) as con:
             for statement in view_statements(lake, current_snapshots(lake)):
                 con.execute(statement)
             con.execute("CHECKPOINT")

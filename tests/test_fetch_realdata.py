@@ -79,4 +79,3 @@ def test_real_nhanes_xpt_end_to_end(
     for record, (_c, _d, _r, rows) in zip(json_lines(result.stdout), XPT_FILES):
         assert record["status"] == "fetched" and record["rows"] == rows
         assert count(cli, record["table"]) == rows
-

@@ -1,0 +1,483 @@
+"""Compare two snapshots of a table: their schemas, and (with key columns) their rows.
+
+``schema_changes`` is pure and cheap (it only looks at the recorded schemas), so a refresh can call
+it on a staged snapshot before deciding to commit it. ``diff`` also reads the data, with DuckDB
+over the two snapshots' Parquet files, so memory stays bounded whatever the table's size.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from typing import TYPE_CHECKING, Any
+
+from liberacion.errors import LiberacionError, UsageError
+from liberacion.lake import Column, Snapshot
+from liberacion.query import new_connection, quote_ident, quote_literal
+
+if TYPE_CHECKING:
+    import duckdb
+
+DEFAULT_SHOW = 5
+# How alike two names must be (0..1) for a removed and an added column of the same type to look
+# like one renamed column. Same position or the same original header count in their favour.
+RENAME_THRESHOLD = 0.75
+# Comparing values to spot a rename costs a query per candidate pair: cap it.
+MAX_VALUE_CHECKS = 20
+
+
+@dataclass(frozen=True)
+class Retyped:
+    name: str
+    old_type: str
+    new_type: str
+
+
+@dataclass(frozen=True)
+class Renamed:
+    old: str
+    new: str
+    type: str
+    reason: str  # why it looks like a rename: "similar name", "same position", "same values", ...
+
+
+@dataclass
+class SchemaChange:
+    """How a table's columns changed between two snapshots.
+
+    A column that looks renamed is listed only in ``renamed``, not in ``added`` and ``removed``.
+    Column order alone is not a change: queries and unions go by name.
+    """
+
+    added: list[Column] = field(default_factory=list)
+    removed: list[Column] = field(default_factory=list)
+    retyped: list[Retyped] = field(default_factory=list)
+    renamed: list[Renamed] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.retyped or self.renamed)
+
+    @property
+    def drops_columns(self) -> bool:
+        """True when a column of the old schema has no same-named column in the new one."""
+        return bool(self.removed or self.renamed)
+
+    def summary(self) -> str:
+        """One line for people, e.g. ``added: x BIGINT; retyped: y BIGINT→VARCHAR``."""
+        parts = []
+        if self.added:
+            parts.append("added: " + ", ".join(f"{c.name} {c.type}" for c in self.added))
+        if self.removed:
+            parts.append("removed: " + ", ".join(c.name for c in self.removed))
+        if self.retyped:
+            parts.append("retyped: " + ", ".join(f"{r.name} {r.old_type}→{r.new_type}" for r in self.retyped))
+        if self.renamed:
+            parts.append("renamed?: " + ", ".join(f"{r.old}→{r.new}" for r in self.renamed))
+        return "; ".join(parts) if parts else "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (for run reports and ``--format json``)."""
+        return {
+            "added": [{"name": c.name, "type": c.type} for c in self.added],
+            "removed": [{"name": c.name, "type": c.type} for c in self.removed],
+            "retyped": [{"name": r.name, "old_type": r.old_type, "new_type": r.new_type} for r in self.retyped],
+            "renamed": [{"old": r.old, "new": r.new, "type": r.type, "reason": r.reason} for r in self.renamed],
+        }
+
+
+SameValues = Callable[[Column, Column], bool]
+
+
+def schema_changes(
+    old: Sequence[Column], new: Sequence[Column], *, same_values: SameValues | None = None
+) -> SchemaChange:
+    """Compare two schemas by column name: added, removed, retyped and renamed-looking columns.
+
+    A removed and an added column of the same type look renamed when their names are similar
+    (helped by the same position or the same original header). ``same_values``, if given, is
+    asked about the remaining same-typed pairs: a column whose values are identical under a new
+    name is a rename too.
+    """
+    old_by_name = {c.name: c for c in old}
+    new_by_name = {c.name: c for c in new}
+    retyped = [
+        Retyped(c.name, c.type, new_by_name[c.name].type)
+        for c in old
+        if c.name in new_by_name and new_by_name[c.name].type != c.type
+    ]
+    removed = [c for c in old if c.name not in new_by_name]
+    added = [c for c in new if c.name not in old_by_name]
+    old_pos = {c.name: i for i, c in enumerate(old)}
+    new_pos = {c.name: i for i, c in enumerate(new)}
+    renamed = _pair_by_name(removed, added, old_pos, new_pos)
+    if same_values is not None:
+        renamed += _pair_by_values(removed, added, renamed, same_values)
+    paired_old = {r.old for r in renamed}
+    paired_new = {r.new for r in renamed}
+    return SchemaChange(
+        added=[c for c in added if c.name not in paired_new],
+        removed=[c for c in removed if c.name not in paired_old],
+        retyped=retyped,
+        renamed=renamed,
+    )
+
+
+def _pair_by_name(
+    removed: list[Column], added: list[Column], old_pos: dict[str, int], new_pos: dict[str, int]
+) -> list[Renamed]:
+    scored = []
+    for gone in removed:
+        for came in added:
+            if gone.type != came.type:
+                continue
+            score, reason = _rename_score(gone, came, old_pos[gone.name] == new_pos[came.name])
+            if score >= RENAME_THRESHOLD:
+                scored.append((score, gone.name, came.name, came.type, reason))
+    # Best pairs first, each column used once.
+    pairs: list[Renamed] = []
+    used_old: set[str] = set()
+    used_new: set[str] = set()
+    for _, old_name, new_name, type_, reason in sorted(scored, key=lambda s: (-s[0], s[1], s[2])):
+        if old_name not in used_old and new_name not in used_new:
+            pairs.append(Renamed(old_name, new_name, type_, reason))
+            used_old.add(old_name)
+            used_new.add(new_name)
+    return pairs
+
+
+def _rename_score(gone: Column, came: Column, same_position: bool) -> tuple[float, str]:
+    if gone.original and gone.original == came.original:
+        return 1.0, "same original name"
+    ratio = SequenceMatcher(None, _squash(gone.name), _squash(came.name)).ratio()
+    if same_position and ratio >= 0.5:
+        return ratio + 0.25, "similar name, same position"
+    return ratio, "similar name"
+
+
+def _squash(name: str) -> str:
+    return name.lower().replace("_", "")
+
+
+def _pair_by_values(
+    removed: list[Column], added: list[Column], paired: list[Renamed], same_values: SameValues
+) -> list[Renamed]:
+    taken_old = {r.old for r in paired}
+    taken_new = {r.new for r in paired}
+    found: list[Renamed] = []
+    checks = 0
+    for gone in removed:
+        if gone.name in taken_old:
+            continue
+        for came in added:
+            if came.name in taken_new or came.type != gone.type:
+                continue
+            if gone.null_count is not None and came.null_count is not None and gone.null_count != came.null_count:
+                continue  # cheap evidence from the statistics that the values differ
+            if checks >= MAX_VALUE_CHECKS:
+                return found
+            checks += 1
+            if same_values(gone, came):
+                found.append(Renamed(gone.name, came.name, came.type, "same values"))
+                taken_new.add(came.name)
+                break
+    return found
+
+
+# -- row comparison ----------------------------------------------------------------------------
+
+
+@dataclass
+class ChangedRow:
+    key: dict[str, Any]
+    changes: dict[str, tuple[str | None, str | None]]  # column -> (old value, new value) as text
+
+
+@dataclass
+class TableDiff:
+    """What changed in a table between two snapshots.
+
+    With key columns, a row is matched across snapshots by its key: ``added`` and ``removed``
+    count keys present on one side only, ``changed`` counts keys whose row differs in a column
+    both snapshots have. Without keys, ``added`` and ``removed`` count rows with no identical row
+    (over the common columns) on the other side, and ``changed`` is None.
+    """
+
+    table: str
+    old: Snapshot
+    new: Snapshot
+    schema: SchemaChange
+    keys: list[str]
+    added: int
+    removed: int
+    changed: int | None
+    changed_columns: dict[str, int] = field(default_factory=dict)
+    added_examples: list[dict[str, Any]] = field(default_factory=list)
+    removed_examples: list[dict[str, Any]] = field(default_factory=list)
+    changed_examples: list[ChangedRow] = field(default_factory=list)
+
+    RECORD_COLUMNS = ("change", "column", "key", "old", "new", "count")
+
+    def records(self) -> list[dict[str, Any]]:
+        """The diff as flat records (``RECORD_COLUMNS``), one format for every output format."""
+        out: list[dict[str, Any]] = [
+            _record("snapshots", old=self.old.id, new=self.new.id),
+            _record("rows", old=str(self.old.rows), new=str(self.new.rows), count=self.new.rows - self.old.rows),
+        ]
+        if self.keys:
+            out.append(_record("keys", old=", ".join(self.keys), new=", ".join(self.keys)))
+        out += [_record("column_added", column=c.name, new=c.type) for c in self.schema.added]
+        out += [_record("column_removed", column=c.name, old=c.type) for c in self.schema.removed]
+        out += [_record("column_retyped", column=r.name, old=r.old_type, new=r.new_type) for r in self.schema.retyped]
+        out += [_record("column_renamed", column=r.new, old=r.old, new=r.new) for r in self.schema.renamed]
+        out.append(_record("rows_added", count=self.added))
+        out.append(_record("rows_removed", count=self.removed))
+        if self.changed is not None:
+            out.append(_record("rows_changed", count=self.changed))
+            out += [_record("column_changed", column=c, count=n) for c, n in self.changed_columns.items() if n]
+        out += [self._example("row_added", row, new=True) for row in self.added_examples]
+        out += [self._example("row_removed", row, new=False) for row in self.removed_examples]
+        for row in self.changed_examples:
+            key = _json(row.key)
+            out += [_record("row_changed", column=c, key=key, old=o, new=n) for c, (o, n) in row.changes.items()]
+        return out
+
+    def _example(self, change: str, row: dict[str, Any], *, new: bool) -> dict[str, Any]:
+        key = _json({k: row[k] for k in self.keys}) if self.keys else None
+        rest = _json({k: v for k, v in row.items() if k not in self.keys})
+        return _record(change, key=key, new=rest) if new else _record(change, key=key, old=rest)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "old": {"snapshot": self.old.id, "published_at": self.old.published_at, "rows": self.old.rows},
+            "new": {"snapshot": self.new.id, "published_at": self.new.published_at, "rows": self.new.rows},
+            "schema": self.schema.to_dict(),
+            "keys": self.keys,
+            "rows_added": self.added,
+            "rows_removed": self.removed,
+            "rows_changed": self.changed,
+            "changed_columns": self.changed_columns,
+        }
+
+
+def _record(
+    change: str,
+    *,
+    column: str | None = None,
+    key: str | None = None,
+    old: str | None = None,
+    new: str | None = None,
+    count: int | None = None,
+) -> dict[str, Any]:
+    return {"change": change, "column": column, "key": key, "old": old, "new": new, "count": count}
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def diff(old: Snapshot, new: Snapshot, *, keys: Sequence[str] = (), show: int = DEFAULT_SHOW) -> TableDiff:
+    """Compare two snapshots of one table; with ``keys``, count added, removed and changed rows."""
+    import duckdb
+
+    try:
+        return _diff(old, new, keys=keys, show=show)
+    except duckdb.Error as err:  # e.g. a snapshot pruned while we read it
+        first_line = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise LiberacionError(f"cannot compare {old.id} with {new.id} of {new.table}: {first_line}") from None
+
+
+def _diff(old: Snapshot, new: Snapshot, *, keys: Sequence[str], show: int) -> TableDiff:
+    key_names = _resolve_keys(keys, old, new)  # a bad key fails before any data is read
+    with _connect() as con:
+        sides = _Sides(old, new)
+        schema = schema_changes(old.schema, new.schema, same_values=sides.same_values_checker(con, old, new))
+        result = TableDiff(
+            table=new.table, old=old, new=new, schema=schema, keys=key_names, added=0, removed=0, changed=None
+        )
+        if key_names:
+            _keyed(con, sides, result, show)
+        else:
+            _unkeyed(con, sides, result, show)
+    return result
+
+
+def keys_from_provenance(*snapshots: Snapshot) -> list[str]:
+    """The key columns a snapshot's provenance declares (``extra["keys"]``), newest first."""
+    for snap in snapshots:
+        keys = snap.provenance.extra.get("keys")
+        if isinstance(keys, str):
+            keys = [keys]
+        if isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
+            return list(keys)
+    return []
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = new_connection()
+    # A join of two big snapshots may spill: into the system temp directory, never the cwd.
+    con.execute(f"SET temp_directory = {quote_literal(tempfile.gettempdir() + '/liberacion-duckdb')}")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+class _Sides:
+    """SQL for the two snapshots: ``o`` (old) and ``n`` (new), and expressions comparing them."""
+
+    def __init__(self, old: Snapshot, new: Snapshot) -> None:
+        self.old_src = _source(old)
+        self.new_src = _source(new)
+        old_types = {c.name: c.type for c in old.schema}
+        new_types = {c.name: c.type for c in new.schema}
+        self.common = [c.name for c in new.schema if c.name in old_types]
+        # Values of a retyped column are compared as text (49.4 and '49.4' are equal).
+        self.as_text = {name for name in self.common if old_types[name] != new_types[name]}
+
+    def col(self, side: str, name: str) -> str:
+        ref = f"{side}.{quote_ident(name)}"
+        return f"CAST({ref} AS VARCHAR)" if name in self.as_text else ref
+
+    def distinct(self, name: str) -> str:
+        return f"{self.col('o', name)} IS DISTINCT FROM {self.col('n', name)}"
+
+    def same_values_checker(self, con: duckdb.DuckDBPyConnection, old: Snapshot, new: Snapshot) -> SameValues:
+        def check(gone: Column, came: Column) -> bool:
+            if old.rows != new.rows:
+                return False
+            a, b = quote_ident(gone.name), quote_ident(came.name)
+            gone_only = f"SELECT {a} FROM {self.old_src} EXCEPT ALL SELECT {b} FROM {self.new_src}"
+            came_only = f"SELECT {b} FROM {self.new_src} EXCEPT ALL SELECT {a} FROM {self.old_src}"
+            row = con.execute(
+                f"SELECT (SELECT count(*) FROM ({gone_only})) + (SELECT count(*) FROM ({came_only}))"
+            ).fetchone()
+            return row is not None and row[0] == 0
+
+        return check
+
+
+def _source(snap: Snapshot) -> str:
+    files = ", ".join(quote_literal(str(p)) for p in snap.data_paths)
+    return f"read_parquet([{files}])"
+
+
+def _resolve_keys(keys: Sequence[str], old: Snapshot, new: Snapshot) -> list[str]:
+    wanted = [part.strip() for k in keys for part in k.split(",") if part.strip()]
+    old_names = [c.name for c in old.schema]
+    new_names = [c.name for c in new.schema]
+    resolved = []
+    for key in wanted:
+        name = _match_column(key, new_names)
+        if name is None or _match_column(name, old_names) != name:
+            both = ", ".join(n for n in new_names if n in old_names)
+            raise UsageError(f"key column {key!r} is not in both snapshots; columns in both: {both}")
+        if name not in resolved:
+            resolved.append(name)
+    return resolved
+
+
+def _match_column(name: str, names: list[str]) -> str | None:
+    if name in names:
+        return name
+    folded = [n for n in names if n.lower() == name.lower()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _keyed(con: duckdb.DuckDBPyConnection, sides: _Sides, result: TableDiff, show: int) -> None:
+    keys = result.keys
+    for label, src in (("old", sides.old_src), ("new", sides.new_src)):
+        _check_unique(con, src, keys, label, result)
+    values = [c for c in sides.common if c not in keys]
+    on = " AND ".join(f"{sides.col('o', k)} IS NOT DISTINCT FROM {sides.col('n', k)}" for k in keys)
+    joined = (
+        f"(SELECT *, true AS __present FROM {sides.old_src}) o FULL OUTER JOIN "
+        f"(SELECT *, true AS __present FROM {sides.new_src}) n ON {on}"
+    )
+    both = "o.__present AND n.__present"
+    any_change = " OR ".join(f"({sides.distinct(c)})" for c in values) or "false"
+    per_column = "".join(f", count(*) FILTER (WHERE {both} AND {sides.distinct(c)})" for c in values)
+    row = con.execute(
+        f"SELECT count(*) FILTER (WHERE o.__present IS NULL), count(*) FILTER (WHERE n.__present IS NULL),"
+        f" count(*) FILTER (WHERE {both} AND ({any_change})){per_column} FROM {joined}"
+    ).fetchone()
+    assert row is not None
+    result.added, result.removed, result.changed = row[0], row[1], row[2]
+    result.changed_columns = dict(zip(values, row[3:]))
+    if show <= 0:
+        return
+    order = ", ".join(quote_ident(k) for k in keys)
+    only_new = f"SELECT * FROM {sides.new_src} n WHERE NOT EXISTS (SELECT 1 FROM {sides.old_src} o WHERE {on})"
+    only_old = f"SELECT * FROM {sides.old_src} o WHERE NOT EXISTS (SELECT 1 FROM {sides.new_src} n WHERE {on})"
+    result.added_examples = _rows(con, only_new, order, show)
+    result.removed_examples = _rows(con, only_old, order, show)
+    if values and result.changed:
+        result.changed_examples = _changed_examples(con, sides, joined, keys, values, any_change, show)
+
+
+def _check_unique(con: duckdb.DuckDBPyConnection, src: str, keys: list[str], label: str, result: TableDiff) -> None:
+    cols = ", ".join(quote_ident(k) for k in keys)
+    row = con.execute(
+        f"SELECT count(*), any_value(to_json(struct_pack({cols}))) FROM "
+        f"(SELECT {cols} FROM {src} GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchone()
+    if row is not None and row[0]:
+        snap = result.old if label == "old" else result.new
+        raise UsageError(
+            f"key ({', '.join(keys)}) is not unique in snapshot {snap.id}: {row[0]} keys repeat, e.g. {row[1]}"
+        )
+
+
+def _changed_examples(
+    con: duckdb.DuckDBPyConnection,
+    sides: _Sides,
+    joined: str,
+    keys: list[str],
+    values: list[str],
+    any_change: str,
+    show: int,
+) -> list[ChangedRow]:
+    key_cols = ", ".join(f"n.{quote_ident(k)}" for k in keys)
+    value_cols = ", ".join(
+        f"{sides.distinct(c)}, CAST(o.{quote_ident(c)} AS VARCHAR), CAST(n.{quote_ident(c)} AS VARCHAR)" for c in values
+    )
+    order = ", ".join(f"n.{quote_ident(k)}" for k in keys)
+    rows = con.execute(
+        f"SELECT {key_cols}, {value_cols} FROM {joined} WHERE o.__present AND n.__present AND ({any_change}) "
+        f"ORDER BY {order} LIMIT {int(show)}"
+    ).fetchall()
+    examples = []
+    for row in rows:
+        key = dict(zip(keys, row[: len(keys)]))
+        rest = row[len(keys) :]
+        changes = {c: (rest[3 * i + 1], rest[3 * i + 2]) for i, c in enumerate(values) if rest[3 * i]}
+        examples.append(ChangedRow(key=key, changes=changes))
+    return examples
+
+
+def _unkeyed(con: duckdb.DuckDBPyConnection, sides: _Sides, result: TableDiff, show: int) -> None:
+    if not sides.common:  # nothing to compare rows by: every row is new
+        result.added, result.removed = result.new.rows, result.old.rows
+        return
+    old_cols = ", ".join(sides.col("o", c) for c in sides.common)
+    new_cols = ", ".join(sides.col("n", c) for c in sides.common)
+    only_new = f"SELECT {new_cols} FROM {sides.new_src} n EXCEPT ALL SELECT {old_cols} FROM {sides.old_src} o"
+    only_old = f"SELECT {old_cols} FROM {sides.old_src} o EXCEPT ALL SELECT {new_cols} FROM {sides.new_src} n"
+    result.added = _count(con, only_new)
+    result.removed = _count(con, only_old)
+    if show > 0:
+        names = ", ".join(f"{quote_ident(c)}" for c in sides.common)
+        result.added_examples = _rows(con, f"SELECT * FROM ({only_new}) t({names})", "ALL", show)
+        result.removed_examples = _rows(con, f"SELECT * FROM ({only_old}) t({names})", "ALL", show)
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, order: str, limit: int) -> list[dict[str, Any]]:
+    cursor = con.execute(f"SELECT * FROM ({sql}) ORDER BY {order} LIMIT {int(limit)}")
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]

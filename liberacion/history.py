@@ -1,0 +1,171 @@
+"""A table's kept snapshots over time: listing them, naming one, time travel, and pruning.
+
+Times are UTC. ``published_at`` is stored as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, a fixed-width string,
+so comparing normalised strings compares instants.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from liberacion.diff import SchemaChange, schema_changes
+from liberacion.errors import NotFound, UsageError
+from liberacion.lake import Lake, Snapshot, keep_default
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SNAPSHOT_ID = re.compile(r"\d{8}T\d{6,12}Z?")
+MIN_PREFIX = 8  # a snapshot id prefix must name at least the day
+
+
+def parse_as_of(text: str) -> str:
+    """Normalise a user's point in time to the ``published_at`` format, for ``Lake.as_of``.
+
+    A date (``2026-11-01``) means the end of that day in UTC, so ``--as-of`` today's date shows
+    what was published today. A timestamp (``2026-11-01T06:30:00``, also with a space, ``Z``,
+    fractional seconds or a UTC offset) means that instant; without an offset it is UTC.
+    """
+    raw = text.strip()
+    if _DATE.fullmatch(raw):
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            raise UsageError(_bad_time(text)) from None
+        return datetime.combine(day, time.max, tzinfo=UTC).strftime(TIME_FORMAT)
+    if len(raw) < 16 or raw[10] not in "Tt ":  # at least YYYY-MM-DDTHH:MM
+        raise UsageError(_bad_time(text))
+    try:
+        when = datetime.fromisoformat(raw[:10] + "T" + raw[11:].upper())
+    except ValueError:
+        raise UsageError(_bad_time(text)) from None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.strftime(TIME_FORMAT)
+
+
+def _bad_time(text: str) -> str:
+    return (
+        f"invalid time {text!r}: use a date (2026-11-01, meaning the end of that day UTC) "
+        "or a UTC timestamp (2026-11-01T06:30:00)"
+    )
+
+
+def resolve_snapshot(lake: Lake, name: str, ref: str) -> Snapshot:
+    """Find one kept snapshot of a table from what a user typed.
+
+    ``ref`` is a snapshot id (``20261101T063000123456Z``) or an unambiguous prefix of one
+    (``20261101T0630``), ``current``, ``previous`` (the one before current), or a date or timestamp
+    (the snapshot that was current then, as with ``--as-of``).
+    """
+    snaps = published_snapshots(lake, name)
+    wanted = ref.strip()
+    if wanted == "current":
+        return lake.current(name)
+    if wanted == "previous":
+        return previous_snapshot(lake, name, lake.current(name))
+    if _SNAPSHOT_ID.match(wanted) or wanted.isdigit():
+        return _by_id(name, snaps, wanted)
+    chosen = lake.as_of(name, parse_as_of(wanted))
+    if chosen is None:
+        raise NotFound(f"table {name} has no kept snapshot as of {wanted}; see: liberacion history {name}")
+    return chosen
+
+
+def _by_id(name: str, snaps: list[Snapshot], wanted: str) -> Snapshot:
+    exact = [s for s in snaps if s.id == wanted]
+    if exact:
+        return exact[0]
+    matches = [s for s in snaps if s.id.startswith(wanted)] if len(wanted) >= MIN_PREFIX else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        ids = ", ".join(s.id for s in matches)
+        raise UsageError(f"snapshot {wanted!r} of {name} is ambiguous: {ids}")
+    raise NotFound(f"table {name} has no snapshot {wanted!r}; see: liberacion history {name}")
+
+
+def published_snapshots(lake: Lake, name: str) -> list[Snapshot]:
+    """The kept snapshots that were ever current, oldest first.
+
+    A snapshot newer than ``current`` was left by a publish killed before its switch (the next
+    publish removes it): it was never part of the table's history.
+    """
+    current = lake.current(name)
+    return [s for s in lake.snapshots(name) if s.id <= current.id]
+
+
+def previous_snapshot(lake: Lake, name: str, snap: Snapshot) -> Snapshot:
+    """The kept snapshot published just before ``snap``, or ``NotFound``."""
+    earlier = [s for s in published_snapshots(lake, name) if (s.published_at, s.id) < (snap.published_at, snap.id)]
+    if not earlier:
+        raise NotFound(f"table {name} has no snapshot kept before {snap.id}; see: liberacion history {name}")
+    return earlier[-1]
+
+
+@dataclass
+class HistoryEntry:
+    """One kept snapshot and how it differs from the kept snapshot before it."""
+
+    snapshot: Snapshot
+    current: bool
+    rows_change: int | None  # None for the oldest kept snapshot
+    schema_change: SchemaChange | None  # None for the oldest kept snapshot
+
+    def changes(self) -> str:
+        if self.schema_change is None:
+            return "oldest kept snapshot"
+        return self.schema_change.summary()
+
+    def record(self) -> dict[str, object]:
+        snap = self.snapshot
+        return {
+            "snapshot": snap.id,
+            "published_at": snap.published_at,
+            "current": self.current,
+            "rows": snap.rows,
+            "rows_change": self.rows_change,
+            "bytes": snap.bytes,
+            "sha256": snap.provenance.sha256,
+            "schema_changes": self.changes(),
+        }
+
+
+HISTORY_COLUMNS = ["snapshot", "published_at", "current", "rows", "rows_change", "bytes", "sha256", "schema_changes"]
+
+
+def history(lake: Lake, name: str) -> list[HistoryEntry]:
+    """Every kept snapshot of a table, oldest first, each compared with the one before it.
+
+    Snapshots newer than ``current`` (left by a publish killed before its switch) are not history.
+    """
+    current = lake.current(name)
+    snaps = published_snapshots(lake, name)
+    entries = []
+    previous: Snapshot | None = None
+    for snap in snaps:
+        entries.append(
+            HistoryEntry(
+                snapshot=snap,
+                current=snap.id == current.id,
+                rows_change=None if previous is None else snap.rows - previous.rows,
+                schema_change=None if previous is None else schema_changes(previous.schema, snap.schema),
+            )
+        )
+        previous = snap
+    return entries
+
+
+def prune(lake: Lake, name: str, *, keep: int | None = None, wait: float = 0.0) -> list[Snapshot]:
+    """Delete all but the newest ``keep`` snapshots of a table; return the snapshots removed.
+
+    Holds the table's writer lock, so it never races a publish (which could otherwise see its
+    freshly renamed snapshot taken for a leftover and deleted before its switch).
+    """
+    keep = keep_default() if keep is None else keep
+    if keep < 1:
+        raise UsageError("--keep must be at least 1: the current snapshot is always kept")
+    with lake.lock(name, wait=wait):
+        before = {s.id: s for s in lake.snapshots(name)}
+        removed = lake.prune(name, keep=keep)
+    return [before[i] for i in removed if i in before]
