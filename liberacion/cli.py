@@ -638,6 +638,113 @@ def prune(
         raise Busy(f"{len(busy)} table(s) in use and not pruned: {', '.join(busy)}")
 
 
+@app.command()
+def refresh(
+    ctx: typer.Context,
+    tables: Annotated[
+        Optional[list[str]],
+        typer.Argument(metavar="TABLE", help="Tables to refresh [default: every fetched table].", show_default=False),
+    ] = None,
+    older_than: Annotated[
+        Optional[str],
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Skip tables checked less than DURATION ago (30m, 12h, 2d).",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Tables refreshed at a time.")] = 4,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Only report what would change (exit 10 if anything would); download nothing."),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Download even when the server says nothing changed.")] = False,
+    on_schema_change: Annotated[
+        str,
+        typer.Option(
+            "--on-schema-change",
+            metavar="evolve|fail",
+            help="evolve: publish and report new columns; fail: keep the old snapshot.",
+        ),
+    ] = "evolve",
+    wait: Annotated[
+        float,
+        typer.Option("--wait", metavar="SECONDS", help="Wait this long for another refresh to finish (else exit 75)."),
+    ] = 0.0,
+    log: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--log", metavar="FILE", help="Append a JSON line per table and a summary line to FILE.", show_default=False
+        ),
+    ] = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON object per table, then a summary, on stdout.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failures.")] = False,
+) -> None:
+    """Re-check fetched tables and re-fetch what changed upstream (made for cron).
+
+    An unchanged table costs one small request and gets no new snapshot. Exit codes: 0 all
+    fetched or unchanged, 1 some failed, 10 --check found updates, 75 another refresh is running.
+
+    \b
+    Examples:
+      liberacion refresh
+      liberacion refresh cms.hospital_general_information --check
+      liberacion refresh --older-than 12h --quiet --log ~/liberacion-refresh.log
+    """
+    import json
+
+    from liberacion.refresh import RefreshOptions, append_log, parse_duration
+    from liberacion.refresh import refresh as run_refresh
+
+    settings = _settings(ctx)
+    options = RefreshOptions(
+        tables=tables or [],
+        older_than=parse_duration(older_than) if older_than else None,
+        jobs=jobs,
+        check=check,
+        force=force,
+        on_schema_change=on_schema_change,
+        wait=wait,
+        catalog_paths=settings.catalog_paths,
+    )
+    report = run_refresh(settings.home, options)
+    if log is not None:
+        append_log(log, report)
+    if json_lines:
+        for event in report.events:
+            print(json.dumps(event.to_dict(), default=str))
+        print(json.dumps(report.summary()))
+    else:
+        _report_refresh(report, quiet=quiet)
+    raise typer.Exit(report.exit_code)
+
+
+def _report_refresh(report: Any, *, quiet: bool) -> None:
+    for event in report.events:
+        if event.error and event.event in ("failed", "retired"):
+            print(f"{event.event}: {event.table}: {event.error}", file=sys.stderr)
+    if quiet:
+        return
+    columns = ["table", "event", "rows", "bytes", "seconds", "detail"]
+    records = [
+        {
+            "table": e.table,
+            "event": e.event,
+            "rows": e.rows,
+            "bytes": e.bytes,
+            "seconds": round(e.seconds, 2),
+            "detail": e.error if e.event == "skipped" else (e.schema_change and "schema changed") or "",
+        }
+        for e in report.events
+    ]
+    _emit(Rows.from_dicts(columns, records), None, None)
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "nothing to refresh"
+    print(f"refresh: {counts} in {report.seconds:.1f} s", file=sys.stderr)
+
+
 def _size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):

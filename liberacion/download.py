@@ -289,6 +289,22 @@ class _Partial:
         return self.hasher
 
 
+class Gone(SourceError):
+    """The server says the file is not there (404) or gone for good (410)."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+@dataclass
+class Probe:
+    """What a conditional request without a body says about a file."""
+
+    status: int  # 304: not modified; 200: it (may have) changed
+    etag: str | None
+    last_modified: str | None
+    content_length: int | None
+
+
 class HttpClient:
     """One ``requests.Session`` with liberacion's HTTP policy. Safe to share between threads."""
 
@@ -451,6 +467,29 @@ class HttpClient:
                         etag=response.headers.get("ETag"),
                         last_modified=response.headers.get("Last-Modified"),
                         content_type=response.headers.get("Content-Type"),
+                    )
+
+        return self._retrying(url, attempt)
+
+    def probe(self, url: str, validators: Validators | None = None) -> Probe:
+        """A conditional GET whose body is never read: the cheapest reliable "did it change?"."""
+        headers = {"Accept-Encoding": "identity"}
+        if validators is not None and validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators is not None and validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+
+        def attempt() -> Probe:
+            with self._host_slot(url):
+                response = self._open(url, headers, stream=True)
+                with response:
+                    _raise_for_status(response, url)
+                    length = response.headers.get("Content-Length")
+                    return Probe(
+                        status=response.status_code,
+                        etag=response.headers.get("ETag"),
+                        last_modified=response.headers.get("Last-Modified"),
+                        content_length=int(length) if length and length.isdigit() else None,
                     )
 
         return self._retrying(url, attempt)
@@ -745,6 +784,7 @@ def _raise_for_status(response: Any, url: str) -> None:
     msg = f"{redact(url)} answered {reason}{f': {snippet}' if snippet else ''}"
     if status in (404, 410):
         msg += "; the file may have moved or been retired: check the URL or refresh the catalog"
+        raise Gone(msg)
     elif status in (401, 403):
         msg += "; the server refused access (an API token may be needed, see the README)"
     else:

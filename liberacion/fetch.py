@@ -22,7 +22,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -79,6 +79,9 @@ class FetchOptions:
     member: str | None = None
     max_bad_rows: int | None = None
     catalog_paths: Sequence[Path] = ()
+    # Called for every table after conversion and before anything is published; raising a
+    # LiberacionError publishes nothing (refresh's --on-schema-change fail uses it).
+    before_publish: Callable[[str, Staging, Provenance], None] | None = None
 
 
 @dataclass
@@ -461,13 +464,16 @@ class _Job:
                 table_provenance = Provenance(**{**asdict(provenance), "extra": dict(provenance.extra)})
                 self._convert(area, parts, target, table_provenance)
                 stagings.append((area, table_provenance))
+        if self.options.before_publish is not None:
+            for area, prov in stagings:
+                self.options.before_publish(area.table, area, prov)
         # Every table is converted before any is published: a failure publishes none of them.
         return [area.commit(prov) for area, prov in stagings]
 
     def _provenance(self, target: Target, files: list[_File], recipe: dict[str, Any]) -> Provenance:
         first = files[0]
         single = first.download if len(files) == 1 else None
-        extra: dict[str, Any] = {"recipe": recipe}
+        extra: dict[str, Any] = {"recipe": recipe, "target": target.table}
         if target.dataset is not None:
             extra["change_token"] = target.dataset.change_token
             extra["title"] = target.dataset.title

@@ -204,6 +204,11 @@ class Staging:
     def write_rejects(self, rejects: pa.Table, provenance: Provenance) -> Path:
         return _write_parquet(self.rejects_file, rejects, self.kv_metadata(provenance))
 
+    def schema(self) -> list[Column]:
+        """The schema of what was written so far, as ``commit`` will record it."""
+        files = sorted(p.name for p in self.dir.glob("data-*.parquet"))
+        return _describe(self.dir, files, Provenance())[1] if files else []
+
     def commit(self, provenance: Provenance) -> Snapshot:
         """Publish what was written: the table's current snapshot becomes this one."""
         self.snapshot = self.lake._commit(self, provenance)

@@ -1,0 +1,201 @@
+"""`liberacion refresh`: cheap when nothing changed, safe when runs overlap, readable afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from liberacion.home import Home, file_lock
+from liberacion.lake import Lake
+from tests.conftest import ROOT, Cli
+from tests.server import LocalServer
+
+CSV_V1 = "facility_id,beds\n010001,12\n010005,40\n"
+CSV_V2 = "facility_id,beds\n010001,12\n010005,41\n010012,7\n"
+
+
+def fetched(cli: Cli, server: LocalServer, body: str = CSV_V1, table: str = "cms.beds", path: str = "/beds.csv") -> str:
+    url = server.add(path, body, content_type="text/csv")
+    result = cli("fetch", url, "--as", table, "--json")
+    assert result.exit_code == 0, result.stderr
+    return url
+
+
+def events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_unchanged_costs_one_request_and_no_snapshot(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    fetched(cli, http_server)
+    before = len(http_server.hits("/beds.csv"))
+    result = cli("refresh", "--json")
+    assert result.exit_code == 0, result.stderr
+    table_event, summary = events(result.stdout)
+    assert table_event["table"] == "cms.beds" and table_event["event"] == "unchanged"
+    assert summary["event"] == "summary" and summary["unchanged"] == 1 and summary["exit_code"] == 0
+    requests = http_server.hits("/beds.csv")[before:]
+    assert len(requests) == 1 and requests[0].headers.get("If-None-Match")
+    assert len(Lake(home).snapshots("cms.beds")) == 1
+
+
+def test_a_changed_file_makes_a_new_snapshot(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    fetched(cli, http_server)
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv")
+    result = cli("refresh", "cms.beds", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert events(result.stdout)[0]["event"] == "fetched"
+    lake = Lake(home)
+    assert lake.current("cms.beds").rows == 3 and len(lake.snapshots("cms.beds")) == 2
+    assert cli("sql", "select facility_id from cms.beds order by 1 limit 1").stdout == "facility_id\n010001\n"
+
+
+def test_schema_change_evolves_by_default_and_fails_on_request(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    fetched(cli, http_server)
+    http_server.add("/beds.csv", "facility_id,beds,icu_beds\n010001,12,2\n", content_type="text/csv")
+    failed = cli("refresh", "--on-schema-change", "fail", "--json")
+    assert failed.exit_code == 1
+    assert events(failed.stdout)[0]["event"] == "failed" and "columns changed" in events(failed.stdout)[0]["error"]
+    assert Lake(home).current("cms.beds").rows == 2  # the old snapshot stays
+    evolved = cli("refresh", "--json")
+    assert evolved.exit_code == 0
+    event = events(evolved.stdout)[0]
+    assert event["event"] == "schema-changed"
+    assert event["schema_change"]["added"] == [{"name": "icu_beds", "type": "BIGINT"}]
+    assert [c.name for c in Lake(home).current("cms.beds").schema] == ["facility_id", "beds", "icu_beds"]
+
+
+def test_check_reports_without_downloading(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    fetched(cli, http_server)
+    assert cli("refresh", "--check").exit_code == 0
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv")
+    result = cli("refresh", "--check", "--json")
+    assert result.exit_code == 10
+    assert events(result.stdout)[0]["event"] == "changed"
+    assert Lake(home).current("cms.beds").rows == 2 and len(Lake(home).snapshots("cms.beds")) == 1
+
+
+def test_a_vanished_dataset_is_retired_and_not_rechecked(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    fetched(cli, http_server)
+    del http_server.routes["/beds.csv"]
+    result = cli("refresh", "--json")
+    assert result.exit_code == 0 and events(result.stdout)[0]["event"] == "retired"
+    assert Lake(home).current("cms.beds").rows == 2  # its data stays
+    hits = len(http_server.hits("/beds.csv"))
+    again = cli("refresh", "--json")
+    assert events(again.stdout)[0] == {**events(again.stdout)[0], "event": "skipped", "error": "retired"}
+    assert len(http_server.hits("/beds.csv")) == hits
+
+
+def test_older_than_skips_recent_checks_and_log_appends(cli: Cli, http_server: LocalServer, tmp_path: Path) -> None:
+    fetched(cli, http_server)
+    log = tmp_path / "logs" / "refresh.jsonl"
+    assert cli("refresh", "--log", str(log), "--quiet").exit_code == 0
+    result = cli("refresh", "--older-than", "1h", "--json", "--log", str(log))
+    assert events(result.stdout)[0]["event"] == "skipped"
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["event"] for line in lines] == ["unchanged", "summary", "skipped", "summary"]
+    assert cli("refresh", "--older-than", "soon").exit_code == 2
+
+
+def test_a_second_refresh_exits_busy_or_waits(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    fetched(cli, http_server)
+    with file_lock(Home(home).locks / "refresh.lock"):
+        busy = cli("refresh")
+    assert busy.exit_code == 75 and "another refresh is running" in busy.stderr
+    assert cli("refresh", "--wait", "5").exit_code == 0
+
+
+def test_two_refresh_processes_started_together(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    http_server.add("/slow.csv", CSV_V1, content_type="text/csv", rate=2000)
+    url = http_server.url("/slow.csv")
+    assert cli("fetch", url, "--as", "cms.slow").exit_code == 0
+    http_server.add("/slow.csv", CSV_V2 * 40, content_type="text/csv", rate=2000)  # changed, takes ~1.5 s
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "liberacion", "refresh", "--quiet"], env=env, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    codes = sorted(p.wait(timeout=120) for p in procs)
+    assert codes == [0, 75]
+    assert Lake(home).current("cms.slow").rows > 2 and len(Lake(home).snapshots("cms.slow")) == 2
+
+
+def test_a_killed_refresh_leaves_a_lock_the_next_run_recovers(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    fetched(cli, http_server)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from liberacion.home import file_lock\n"
+            "with file_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(600)",
+            str(Home(home).locks / "refresh.lock"),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    assert cli("refresh").exit_code == 75
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=10)
+    assert (Home(home).locks / "refresh.lock").exists()  # the file stays; the lock died with its holder
+    assert cli("refresh").exit_code == 0
+
+
+def test_refresh_of_a_missing_table_is_not_found(cli: Cli) -> None:
+    result = cli("refresh", "cms.nothing")
+    assert result.exit_code == 3 and "no table cms.nothing" in result.stderr
+
+
+def test_real_nchs_releases_refresh_then_diff(cli: Cli, http_server: LocalServer, realdata: Path, home: Path) -> None:
+    name = "NCHS_-_Leading_Causes_of_Death__United_States.csv"
+    older, newer = realdata / "cdc" / "csv_to_sqlite3" / name, realdata / "cdc" / "ds4biomed" / name
+    fetched(cli, http_server, older.read_text(encoding="utf-8"), table="cdc.leading_causes", path="/lcod.csv")
+    http_server.add("/lcod.csv", newer, content_type="text/csv")
+    started = time.time()
+    result = cli("refresh", "--json")
+    assert result.exit_code == 0 and events(result.stdout)[0]["event"] == "fetched", result.stderr
+    assert time.time() - started < 60
+    diff = cli("diff", "cdc.leading_causes", "--key", "year,cause_name,state", "-f", "json")
+    assert diff.exit_code == 0, diff.stderr
+    counts = {r["change"]: r["count"] for r in json.loads(diff.stdout) if r["change"].startswith("rows")}
+    expected = _expected_counts(older, newer)
+    assert counts == {"rows": 10_868 - 10_296, **expected}
+
+
+def _expected_counts(older: Path, newer: Path) -> dict[str, int]:
+    """Added, removed and changed rows by (year, cause, state), computed without liberacion."""
+    import csv
+
+    def load(path: Path) -> dict[tuple[str, str, str], tuple[int, str]]:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            return {
+                (r["Year"], r["Cause Name"], r["State"]): (
+                    int(r["Deaths"].replace(",", "")),
+                    f"{float(r['Age-adjusted Death Rate'].replace(',', '')):g}",
+                )
+                for r in csv.DictReader(fh)
+            }
+
+    old, new = load(older), load(newer)
+    return {
+        "rows_added": len(new.keys() - old.keys()),
+        "rows_removed": len(old.keys() - new.keys()),
+        "rows_changed": sum(1 for k in old.keys() & new.keys() if old[k] != new[k]),
+    }
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("30s", 30), ("15m", 900), ("12h", 43200), ("2d", 172800)])
+def test_durations(text: str, seconds: float) -> None:
+    from liberacion.refresh import parse_duration
+
+    assert parse_duration(text) == seconds
