@@ -69,3 +69,12 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip("../shared/realdata is not present")
     return REALDATA
+
+
+@pytest.fixture
+def manifests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory of user catalog manifests, named by LIBERACION_CATALOGS."""
+    path = tmp_path / "manifests"
+    path.mkdir()
+    monkeypatch.setenv("LIBERACION_CATALOGS", str(path))
+    return path
