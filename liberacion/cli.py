@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from liberacion import __version__
-from liberacion.errors import ExitCode, LiberacionError, UsageError
+from liberacion.errors import ConfigError, ExitCode, LiberacionError, UsageError
 from liberacion.home import Home, resolve_home
 from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, default_format, render
 
@@ -743,6 +743,212 @@ def _report_refresh(report: Any, *, quiet: bool) -> None:
     _emit(Rows.from_dicts(columns, records), None, None)
     counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "nothing to refresh"
     print(f"refresh: {counts} in {report.seconds:.1f} s", file=sys.stderr)
+
+
+@app.command()
+def catalogs(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
+    """List the catalogs: name, title, kinds of listing, datasets indexed, last discover.
+
+    Shipped manifests come first; LIBERACION_CATALOGS and --catalogs add or replace them.
+
+    \b
+    Examples:
+      liberacion catalogs
+      liberacion --catalogs ./my-catalogs catalogs --format json
+    """
+    from liberacion.index import catalog_status
+
+    settings = _settings(ctx)
+    problems: list[ConfigError] = []
+    found = catalog_status(settings.home, settings.catalog_paths, problems=problems)
+    columns = ["name", "title", "kinds", "datasets", "last_discovered", "status"]
+    records = [{**vars(c), "kinds": ",".join(c.kinds)} for c in found]
+    _emit(Rows.from_dicts(columns, records), fmt, output)
+    _fail_on_problems(problems)
+
+
+@app.command()
+def discover(
+    ctx: typer.Context,
+    names: Annotated[
+        Optional[list[str]], typer.Argument(metavar="[NAME]...", help="Catalogs to discover [default: all].")
+    ] = None,
+) -> None:
+    """Download the catalogs' listings and build the local dataset index.
+
+    An unchanged listing costs one conditional request. A listing that fails keeps the previous
+    index of that catalog and makes the exit code 1; the other catalogs are still updated. The
+    index is queryable as liberacion.datasets.
+
+    \b
+    Examples:
+      liberacion discover
+      liberacion discover cms cdc
+      liberacion sql "select ref, title from liberacion.datasets where 'csv' in formats"
+    """
+    from liberacion.index import discover as discover_catalogs
+
+    settings = _settings(ctx)
+    report = discover_catalogs(settings.home, names or [], settings.catalog_paths, progress=_note)
+    for catalog in report.catalogs:
+        parts = [
+            f"{s.kind} {s.status}" + (f" ({s.datasets:,})" if s.status != "failed" else "") for s in catalog.sources
+        ]
+        detail = f" [{'; '.join(parts)}]" if parts else ""
+        _note(f"{catalog.name}: {catalog.datasets:,} datasets indexed{detail} in {catalog.seconds:.1f} s")
+        for source in catalog.sources:
+            for note in source.notes:
+                _note(f"{catalog.name}: note: {note}")
+            if source.status == "failed":
+                kept = "keeping the previous index" if source.datasets else "nothing indexed yet"
+                print(f"error: {catalog.name}: {source.error} ({kept})", file=sys.stderr)
+    _fail_on_problems(report.problems)
+    if report.failed:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    terms: Annotated[Optional[list[str]], typer.Argument(metavar="[TERMS]...", help="Words to look for.")] = None,
+    catalog: Annotated[Optional[str], typer.Option("--catalog", help="Only this catalog.", show_default=False)] = None,
+    publisher: Annotated[
+        Optional[str], typer.Option("--publisher", help="Only publishers containing this text.", show_default=False)
+    ] = None,
+    format_of_data: Annotated[
+        Optional[str],
+        typer.Option(
+            "--format-of-data",
+            help="Only datasets offering files of this format (csv, zip, xpt...).",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most N results; 0 for all.")] = 20,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Search the dataset index: exact title matches first, then titles, keywords, descriptions.
+
+    Curated datasets are searchable at once; run discover to search whole catalogs.
+
+    \b
+    Examples:
+      liberacion search hospital general information
+      liberacion search "leading causes" --catalog cdc --format-of-data csv
+      liberacion search opioid --publisher medicare --limit 5 --format json
+    """
+    from liberacion.index import search as search_index
+
+    settings = _settings(ctx)
+    problems: list[ConfigError] = []
+    hits = search_index(
+        settings.home,
+        terms or [],
+        catalog=catalog,
+        publisher=publisher,
+        data_format=format_of_data,
+        limit=limit,
+        extra_paths=settings.catalog_paths,
+        problems=problems,
+    )
+    columns = ["ref", "title", "publisher", "modified", "formats"]
+    records = [{**vars(h), "formats": ",".join(h.formats)} for h in hits]
+    _emit(Rows.from_dicts(columns, records), fmt, output)
+    if not hits:
+        _note("no datasets match; try fewer words, or run: liberacion discover")
+    _fail_on_problems(problems)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="CATALOG/ID, e.g. cms/hospital-general-information.")],
+    fmt: Annotated[
+        Optional[Format],
+        typer.Option(
+            "--format", "-f", help="table or json [default: table on a terminal, json otherwise].", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Show a dataset: its metadata, every file, the one fetch would choose and why, and its
+    table in the lake.
+
+    \b
+    Examples:
+      liberacion show cms/hospital-general-information
+      liberacion show cdc/bi63-dtpu --format json
+    """
+    from liberacion.catalogs import describe
+
+    settings = _settings(ctx)
+    chosen = fmt or (Format.table if sys.stdout.isatty() else Format.json)
+    if chosen not in (Format.table, Format.json):
+        raise UsageError("show supports --format table or json")
+    description = describe(settings.home, ref, settings.catalog_paths)
+    if chosen is Format.json:
+        import json
+
+        print(json.dumps(description.to_dict(), indent=2, ensure_ascii=False))
+        return
+    _print_description(description)
+
+
+def _print_description(description: Any) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False)
+    dataset = description.dataset
+    console.print(f"[bold]{escape(dataset.ref)}[/bold]  {escape(dataset.title)}")
+    lake = description.lake
+    in_lake = (
+        f"{lake['table']}: {lake['rows']:,} rows, snapshot {lake['snapshot']} ({lake['published_at']})"
+        if lake["present"]
+        else f"{lake['table']}: not fetched yet"
+    )
+    for label, value in [
+        ("publisher", dataset.publisher),
+        ("modified", dataset.modified),
+        ("change token", dataset.change_token),
+        ("source", dataset.source_kind),
+        ("landing page", dataset.landing_page),
+        ("keywords", ", ".join(dataset.keywords)),
+        ("lake", in_lake),
+        (
+            "fetch would take",
+            ", ".join(d.url for d in description.chosen[:3]) + (" ..." if len(description.chosen) > 3 else ""),
+        ),
+        ("because", description.reason),
+    ]:
+        if value:
+            console.print(f"  {label:<17} {escape(str(value))}")
+    if dataset.description:
+        console.print()
+        console.print(escape(dataset.description))
+    chosen = {d.url for d in description.chosen}
+    files = Rows(
+        ["", "kind", "format", "media type", "modified", "url"],
+        [
+            [
+                ("*" if d.url in chosen else "", d.kind, d.format, d.media_type, d.modified, d.url)
+                for d in dataset.distributions
+            ]
+        ],
+    )
+    render(files, Format.table, stdout=console.file, title="distributions (* = fetch would take)")
+
+
+def _note(message: str) -> None:
+    """A message for people: stderr, so stdout stays data."""
+    print(message, file=sys.stderr)
+
+
+def _fail_on_problems(problems: list[ConfigError]) -> None:
+    """Manifests that could not be read: one line each, then exit 5 (the others were used)."""
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        raise typer.Exit(int(ExitCode.CONFIG))
 
 
 def _size(n: int) -> str:

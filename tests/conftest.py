@@ -26,6 +26,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(key)
     path = tmp_path / "home"
     monkeypatch.setenv("LIBERACION_HOME", str(path))
+    monkeypatch.setenv("LIBERACION_BACKOFF", "0.01")  # retries without real waits; tests that time them set it
     return path
 
 
@@ -69,3 +70,12 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip("../shared/realdata is not present")
     return REALDATA
+
+
+@pytest.fixture
+def manifests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory of user catalog manifests, named by LIBERACION_CATALOGS."""
+    path = tmp_path / "manifests"
+    path.mkdir()
+    monkeypatch.setenv("LIBERACION_CATALOGS", str(path))
+    return path

@@ -218,13 +218,13 @@ def test_unknown_ref_fails(cli: Cli) -> None:
     result = cli("fetch", "no-such-thing.csv")
     assert result.exit_code == 1 and "no such file" in result.stderr
     result = cli("fetch", "cms/not-in-any-catalog")
-    assert result.exit_code == 1 and "no dataset cms/not-in-any-catalog" in result.stderr
+    assert result.exit_code == 1 and "no dataset 'cms/not-in-any-catalog'" in result.stderr
 
 
 def test_a_listing_may_not_point_at_local_files(cli: Cli, tmp_path: Path) -> None:
     catalogs = manifest(tmp_path, [{"id": "evil", "title": "Evil", "url": "file:///etc/passwd"}])
     result = cli("--catalogs", str(catalogs), "fetch", "cms/evil")
-    assert result.exit_code == 1 and "only http:// and https:// URLs" in result.stderr
+    assert result.exit_code == 1 and "`url` must be an http(s) URL" in result.stderr
 
 
 def test_a_busy_table_waits_then_reports_busy(cli: Cli, http_server: LocalServer, home: Path) -> None:

@@ -1,0 +1,619 @@
+"""Read the listings HHS publishes into ``Dataset`` records, one parser per kind of source.
+
+- ``dcat-us``: a DCAT-US 1.1 or 3.0 ``data.json`` (data.cms.gov, open.fda.gov, any agency).
+- ``socrata``: a Socrata site's ``data.json`` (healthdata.gov, data.cdc.gov); ids are the 4x4s,
+  and one dataset's view metadata comes from ``/api/views/<4x4>.json``.
+- ``dkan``: the bare JSON array of a DKAN metastore (CMS Provider Data Catalog).
+- ``openfda``: ``download.json``: one dataset per endpoint, its partitions as its files.
+- ``ckan``: ``package_search``, paged with ``rows``/``start`` up to a hard page cap.
+
+Everything that comes from a server is untrusted: ids are made safe, only http(s) URLs are kept,
+and a body that is not the expected JSON is a ``SourceError`` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from liberacion.catalogs import Dataset, Distribution, Source, is_web_url, normalize_format, safe_id
+from liberacion.errors import SourceError
+
+CKAN_ROWS = 1000  # CKAN's default rows_max
+CKAN_MAX_PAGES = 20
+MAX_NESTING = 5  # DCAT-US 3.0 catalogs nest catalogs; stop at this depth
+_VIEW_ID = re.compile(r"/api/views/([a-z0-9]{4}-[a-z0-9]{4})(?:[/.?]|$)", re.I)
+_FOUR_BY_FOUR = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}", re.I)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_DKAN_RESOURCE = re.compile(r"/resources/([0-9a-f]{32}_\d+)/", re.I)
+# Trailing path parts that say nothing about which dataset a URL identifies.
+_GENERIC_SEGMENTS = frozenset({"data-viewer", "data", "dataset", "datasets", "index.html", "index", "api", "view"})
+
+
+@dataclass
+class Listing:
+    """What one source said: its datasets, or ``unchanged`` after a 304."""
+
+    datasets: list[Dataset]
+    etag: str | None = None
+    last_modified: str | None = None
+    unchanged: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+# -- fetching ----------------------------------------------------------------------------------
+
+
+def discover_source(
+    source: Source, catalog: str, *, etag: str | None = None, last_modified: str | None = None
+) -> Listing:
+    """Download and parse one listing; with validators, an unchanged listing costs one 304."""
+    from liberacion.download import fetch_document
+
+    if source.kind == "ckan":  # a paged API: no validators to keep
+        return _discover_ckan(source, catalog)
+    doc = fetch_document(source.url, etag=etag, last_modified=last_modified, headers={"Accept": "application/json"})
+    if doc.status == 304:
+        if not (etag or last_modified):
+            raise SourceError(f"{source.url}: the server answered 304 Not Modified to an unconditional request")
+        return Listing([], etag=doc.etag or etag, last_modified=doc.last_modified or last_modified, unchanged=True)
+    datasets = parse_listing(source.kind, doc.content, catalog, url=source.url, content_type=doc.content_type)
+    return Listing(datasets, etag=doc.etag, last_modified=doc.last_modified)
+
+
+def lookup(source: Source, catalog: str, source_id: str) -> Dataset | None:
+    """One dataset of a source by its id, as the source describes it now (None if absent)."""
+    from liberacion.download import fetch_document
+
+    if source.kind == "dkan":
+        url = source.url.rstrip("/") + "/" + source_id
+        doc = fetch_document(url, headers={"Accept": "application/json"})
+        item = load_json(doc.content, url=url, content_type=doc.content_type)
+        if not isinstance(item, dict):
+            raise SourceError(f"{url}: expected a DKAN dataset item (a JSON object)")
+        return _dcat_dataset(item, catalog, "dkan")
+    if source.kind == "socrata":
+        url = socrata_view_url(source, source_id)
+        doc = fetch_document(url, headers={"Accept": "application/json"})
+        view = load_json(doc.content, url=url, content_type=doc.content_type)
+        if not isinstance(view, dict) or not view.get("id"):
+            raise SourceError(f"{url}: expected Socrata view metadata (a JSON object with an id)")
+        parts = urlsplit(url)
+        return dataset_from_socrata_view(view, catalog, f"{parts.scheme}://{parts.netloc}")
+    if source.kind == "ckan":
+        url = _with_params(source.url.replace("package_search", "package_show"), {"id": source_id}, keep=False)
+        doc = fetch_document(url, headers={"Accept": "application/json"})
+        answer = load_json(doc.content, url=url, content_type=doc.content_type)
+        package = answer.get("result") if isinstance(answer, dict) else None
+        if isinstance(package, list):  # DKAN's CKAN-compatible package_show answers with a list
+            package = package[0] if package else None
+        return _ckan_dataset(package, catalog) if isinstance(package, dict) else None
+    listing = discover_source(source, catalog)
+    return next((d for d in listing.datasets if d.id == source_id), None)
+
+
+def socrata_view_url(source: Source, view_id: str) -> str:
+    """``/api/views/<4x4>.json`` on the source's host (or its ``socrata_domain``)."""
+    parts = urlsplit(source.url)
+    domain = source.options.get("socrata_domain") or parts.netloc
+    return f"{parts.scheme}://{domain}/api/views/{view_id}.json"
+
+
+def _discover_ckan(source: Source, catalog: str) -> Listing:
+    from liberacion.download import fetch_document
+
+    rows = int(source.options.get("rows", CKAN_ROWS))
+    max_pages = int(source.options.get("max_pages", CKAN_MAX_PAGES))
+    datasets: dict[str, Dataset] = {}
+    notes: list[str] = []
+    start, total = 0, None
+    for page in range(max_pages):
+        url = _with_params(source.url, {"rows": str(rows), "start": str(start)})
+        doc = fetch_document(url, headers={"Accept": "application/json"})
+        answer = load_json(doc.content, url=url, content_type=doc.content_type)
+        packages, total = _ckan_page(answer, url)
+        for package in packages:
+            dataset = _ckan_dataset(package, catalog)
+            if dataset is not None:  # counts shift while paging: the same package may come twice
+                datasets.setdefault(dataset.id, dataset)
+        start += len(packages)
+        if not packages or len(packages) < rows or start >= total:
+            break
+        if page == max_pages - 1:
+            notes.append(f"stopped at the page cap ({max_pages} pages, {start:,} of {total:,} packages)")
+    if not datasets and not total:
+        raise SourceError(f"{source.url}: the search found no datasets")
+    return Listing(list(datasets.values()), notes=notes)
+
+
+def _with_params(url: str, params: dict[str, str], *, keep: bool = True) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if keep and k not in params]
+    if keep and "sort" not in dict(query) and "rows" in params:  # a total order keeps pages stable
+        query.append(("sort", "id asc"))
+    query.extend(params.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+# -- bodies ------------------------------------------------------------------------------------
+
+
+def load_json(body: bytes, *, url: str, content_type: str | None = None) -> Any:
+    """Decode a listing, refusing HTML pages, empty bodies, invalid JSON and error documents."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:  # some agency files are cp1252
+        text = body.decode("cp1252", errors="replace")
+    head = text[:512].lstrip()
+    if not head:
+        raise SourceError(f"{url}: empty response instead of a JSON listing")
+    if head.startswith("<"):
+        kind = "an HTML page" if "html" in head[:100].lower() or "html" in (content_type or "") else "XML/HTML"
+        raise SourceError(f"{url}: got {kind} instead of a JSON listing (blocked, moved or an error page?)")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SourceError(f"{url}: invalid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+    if isinstance(doc, dict) and doc.get("error"):
+        raise SourceError(f"{url}: the server answered with an error: {_error_message(doc)}")
+    if isinstance(doc, dict) and doc.get("success") is False:
+        raise SourceError(f"{url}: the server answered with an error: {_error_message(doc)}")
+    return doc
+
+
+def _error_message(doc: dict[str, Any]) -> str:
+    error = doc.get("error")
+    for candidate in (
+        doc.get("message"),
+        error.get("message") if isinstance(error, dict) else None,
+        error if isinstance(error, str) else None,
+        doc.get("code"),
+    ):
+        if isinstance(candidate, str) and candidate.strip():
+            return " ".join(candidate.split())[:200]
+    return json.dumps(error)[:200]
+
+
+def parse_listing(
+    kind: str, body: bytes, catalog: str, *, url: str = "listing", content_type: str | None = None
+) -> list[Dataset]:
+    """Parse one listing body of ``kind``; a listing without datasets is an error."""
+    doc = load_json(body, url=url, content_type=content_type)
+    if kind in ("dcat-us", "socrata"):
+        datasets = parse_dcat(doc, catalog, url=url)
+    elif kind == "dkan":
+        datasets = parse_dkan(doc, catalog, url=url)
+    elif kind == "openfda":
+        datasets = parse_openfda(doc, catalog, url=url)
+    elif kind == "ckan":
+        packages, _ = _ckan_page(doc, url)
+        datasets = [d for d in (_ckan_dataset(p, catalog) for p in packages) if d is not None]
+    else:
+        raise SourceError(f"{url}: unknown kind of listing {kind!r}")
+    if not datasets:
+        raise SourceError(f"{url}: the listing has no public datasets")
+    return unique_ids(datasets)
+
+
+def unique_ids(datasets: list[Dataset]) -> list[Dataset]:
+    """Two records with the same derived id: the later one gets a suffix from its identifier."""
+    seen: set[str] = set()
+    for dataset in datasets:
+        if dataset.id in seen:
+            basis = str(dataset.extra.get("identifier") or dataset.title)
+            dataset.id = safe_id(f"{dataset.id}-{hashlib.sha256(basis.encode()).hexdigest()[:8]}")
+        seen.add(dataset.id)
+    return datasets
+
+
+# -- DCAT-US 1.1 and 3.0 -----------------------------------------------------------------------
+
+
+def parse_dcat(doc: Any, catalog: str, *, url: str = "listing") -> list[Dataset]:
+    if not isinstance(doc, dict):
+        raise SourceError(f"{url}: expected a DCAT-US catalog (a JSON object with a dataset array)")
+    datasets = []
+    for item in _dcat_items(doc, 0):
+        dataset = _dcat_dataset(item, catalog, None)
+        if dataset is not None:
+            datasets.append(dataset)
+    return datasets
+
+
+def _dcat_items(doc: dict[str, Any], depth: int) -> Iterator[dict[str, Any]]:
+    """Datasets of a 1.1 catalog, and in 3.0 also those of series, services and nested catalogs."""
+    seen: set[str] = set()
+
+    def fresh(item: Any) -> bool:
+        if not isinstance(item, dict):
+            return False
+        key = json.dumps(item.get("identifier"), sort_keys=True) + str(item.get("title"))
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    candidates: list[Any] = list(_as_list(doc.get("dataset")))
+    for series in _as_list(doc.get("datasetSeries")):
+        if isinstance(series, dict):
+            candidates.extend([*_as_list(series.get("seriesMember")), series.get("first"), series.get("last")])
+    for service in _as_list(doc.get("service")):
+        if isinstance(service, dict):
+            candidates.extend(_as_list(service.get("servesDataset")))
+    yield from (item for item in candidates if fresh(item))
+    if depth < MAX_NESTING:
+        for child in [*_as_list(doc.get("catalog")), *_as_list(doc.get("hasPart"))]:
+            if isinstance(child, dict):
+                yield from (item for item in _dcat_items(child, depth + 1) if fresh(item))
+
+
+def _dcat_dataset(item: dict[str, Any], catalog: str, kind: str | None) -> Dataset | None:
+    access = item.get("accessLevel")
+    if isinstance(access, str) and access.strip().lower() != "public":
+        return None
+    identifier = _identifier(item.get("identifier"))
+    distributions = [d for d in (_dcat_distribution(x) for x in _as_list(item.get("distribution"))) if d]
+    landing = _url(item.get("landingPage"))
+    basis = identifier or landing or (distributions[0].url if distributions else None)
+    if not basis:
+        return None  # no stable key: a title is not one
+    view = _VIEW_ID.search(identifier or "") or next((m for d in distributions if (m := _VIEW_ID.search(d.url))), None)
+    source_kind = kind or ("socrata" if view else "dcat-us")
+    extra: dict[str, Any] = {"identifier": identifier or basis}
+    if view and source_kind == "socrata":
+        host = urlsplit(identifier if _VIEW_ID.search(identifier or "") else view.string)
+        extra["socrata_domain"] = f"{host.scheme}://{host.netloc}"
+    for key, name in (
+        ("temporal", "temporal"),
+        ("accrualPeriodicity", "accrual_periodicity"),
+        ("issued", "issued"),
+        ("released", "released"),
+        ("nextUpdateDate", "next_update"),
+    ):
+        value = item.get(key)
+        if isinstance(value, str) and value:
+            extra[name] = value
+    if described := _url(item.get("describedBy")):
+        extra["described_by"] = described
+    modified = _string(item.get("modified"))
+    title = _display(item.get("title")) or basis
+    return Dataset(
+        catalog=catalog,
+        id=_dataset_id(identifier, view.group(1) if view else None, basis),
+        title=title,
+        distributions=distributions,
+        description=_display(item.get("description")),
+        publisher=_publisher(item.get("publisher")),
+        keywords=_keywords(item.get("keyword")),
+        modified=modified,
+        landing_page=landing,
+        source_kind=source_kind,
+        change_token=_change_token(source_kind, item, distributions, modified),
+        extra=extra,
+    )
+
+
+def _dcat_distribution(raw: Any) -> Distribution | None:
+    if not isinstance(raw, dict):
+        return None
+    if isinstance(raw.get("data"), dict):  # DKAN with show-reference-ids wraps each distribution
+        raw = raw["data"]
+    download, access = _url(raw.get("downloadURL")), _url(raw.get("accessURL"))
+    url = download or access
+    if url is None:
+        return None
+    media_type = _string(raw.get("mediaType"))
+    label = _string(raw.get("format"))
+    fmt = normalize_format(url, media_type, label)
+    if download is None and (label or "").strip().upper() == "API":
+        fmt = "api"
+    return Distribution(
+        url=url,
+        media_type=media_type,
+        format=fmt,
+        title=_display(raw.get("title")) or _display(raw.get("description")),
+        kind="download" if download else "access",
+        byte_size=_int(raw.get("byteSize")),
+        modified=_string(raw.get("modified")),
+    )
+
+
+def _change_token(kind: str, item: dict[str, Any], dists: list[Distribution], modified: str | None) -> str | None:
+    if kind == "dkan":  # the file path carries <md5>_<epoch> and changes with every refresh
+        for dist in dists:
+            if match := _DKAN_RESOURCE.search(dist.url):
+                return match.group(1)
+        released = _string(item.get("released"))
+        return f"{modified}/{released}" if released else modified
+    return modified
+
+
+def _dataset_id(identifier: str | None, view_id: str | None, basis: str) -> str:
+    """Stable ids: the Socrata 4x4, a UUID, the identifier itself, or a slug of an identifier URL."""
+    if view_id:
+        return view_id.lower()
+    text = identifier or basis
+    if match := _UUID.search(text):
+        return match.group(0).lower()
+    if not is_web_url(text):
+        return safe_id(text)
+    parts = urlsplit(text)
+    segments = [s for s in parts.path.split("/") if s]
+    while segments and segments[-1].lower() in _GENERIC_SEGMENTS:
+        segments.pop()
+    return safe_id(segments[-1] if segments else parts.netloc)
+
+
+# -- DKAN --------------------------------------------------------------------------------------
+
+
+def parse_dkan(doc: Any, catalog: str, *, url: str = "listing") -> list[Dataset]:
+    if not isinstance(doc, list):
+        raise SourceError(f"{url}: expected a DKAN metastore listing (a JSON array of dataset items)")
+    return [d for d in (_dcat_dataset(i, catalog, "dkan") for i in doc if isinstance(i, dict)) if d is not None]
+
+
+# -- openFDA -----------------------------------------------------------------------------------
+
+
+def parse_openfda(doc: Any, catalog: str, *, url: str = "listing") -> list[Dataset]:
+    if isinstance(doc, dict) and isinstance(doc.get("downloadQuery"), dict):  # FDA's documented excerpt
+        doc = doc["downloadQuery"]
+    results = doc.get("results") if isinstance(doc, dict) else None
+    if not isinstance(results, dict):
+        raise SourceError(f"{url}: expected openFDA download.json (an object with results.<category>.<endpoint>)")
+    datasets = []
+    for category, endpoints in results.items():
+        if not isinstance(endpoints, dict):
+            continue
+        for endpoint, info in endpoints.items():
+            if isinstance(info, dict) and isinstance(info.get("partitions"), list):
+                datasets.append(_openfda_dataset(str(category), str(endpoint), info, catalog))
+    return [d for d in datasets if d.distributions]
+
+
+def _openfda_dataset(category: str, endpoint: str, info: dict[str, Any], catalog: str) -> Dataset:
+    parts = []
+    for raw in info["partitions"]:
+        if not isinstance(raw, dict) or not is_web_url(raw.get("file")):
+            continue  # FDA's own examples carry a {"…": "…"} placeholder
+        size_mb = _float(raw.get("size_mb"))
+        parts.append(
+            Distribution(
+                url=raw["file"].strip(),
+                media_type="application/zip",
+                format=normalize_format(raw["file"]),
+                title=_display(raw.get("display_name")),
+                byte_size=int(size_mb * 1_000_000) if size_mb is not None else None,
+            )
+        )
+    export_date = _string(info.get("export_date"))
+    total = _int(info.get("total_records"))
+    records = f"{total:,} records in " if total is not None else ""
+    return Dataset(
+        catalog=catalog,
+        id=safe_id(f"{category}-{endpoint}"),
+        title=f"openFDA {category} {endpoint}",
+        distributions=parts,
+        description=f"openFDA bulk download of the {category}/{endpoint} endpoint: {records}{len(parts)} partition(s).",
+        publisher="U.S. Food and Drug Administration",
+        keywords=[category, endpoint],
+        modified=export_date,
+        source_kind="openfda",
+        change_token=export_date,
+        extra={"endpoint": f"{category}/{endpoint}", "total_records": total, "partitions": len(parts)},
+    )
+
+
+# -- CKAN --------------------------------------------------------------------------------------
+
+
+def _ckan_page(answer: Any, url: str) -> tuple[list[dict[str, Any]], int]:
+    result = answer.get("result") if isinstance(answer, dict) else None
+    if not isinstance(result, dict) or not isinstance(result.get("results"), list):
+        raise SourceError(f"{url}: expected a CKAN package_search answer (result.results)")
+    packages = [p for p in result["results"] if isinstance(p, dict)]
+    count = _int(result.get("count"))
+    return packages, count if count is not None else len(packages)
+
+
+def _ckan_dataset(package: dict[str, Any], catalog: str) -> Dataset | None:
+    raw_extras = package.get("extras")
+    if isinstance(raw_extras, dict):
+        extras = raw_extras
+    else:
+        extras = {e["key"]: e.get("value") for e in _as_list(raw_extras) if isinstance(e, dict) and "key" in e}
+    access = extras.get("accessLevel")
+    if isinstance(access, str) and access.strip().lower() != "public":
+        return None
+    name = _string(package.get("name")) or _string(package.get("id"))
+    if not name:
+        return None
+    distributions = [d for d in (_ckan_resource(r) for r in _as_list(package.get("resources"))) if d]
+    organization = package.get("organization") if isinstance(package.get("organization"), dict) else {}
+    modified = _string(extras.get("modified")) or _string(package.get("metadata_modified"))
+    tags = [t.get("name") if isinstance(t, dict) else t for t in _as_list(package.get("tags"))]
+    return Dataset(
+        catalog=catalog,
+        id=safe_id(name),
+        title=_display(package.get("title")) or name,
+        distributions=distributions,
+        description=_display(package.get("notes")),
+        publisher=_display(extras.get("publisher"))
+        or _display(organization.get("title"))
+        or _display(package.get("author")),
+        keywords=_keywords(tags),
+        modified=modified,
+        landing_page=_url(extras.get("landingPage")) or _url(package.get("url")),
+        source_kind="ckan",
+        change_token=modified,
+        extra={"identifier": _string(extras.get("identifier")) or name, "ckan_id": _string(package.get("id"))},
+    )
+
+
+def _ckan_resource(raw: Any) -> Distribution | None:
+    if not isinstance(raw, dict) or not is_web_url(raw.get("url")):
+        return None
+    url = raw["url"].strip()
+    label, media_type = _string(raw.get("format")), _string(raw.get("mimetype"))
+    fmt = normalize_format(url, media_type, label)
+    if (label or "").strip().upper() == "API":
+        fmt = "api"
+    return Distribution(
+        url=url,
+        media_type=media_type,
+        format=fmt,
+        title=_display(raw.get("name")),
+        kind="access" if fmt in ("api", "html") else "download",
+        byte_size=_int(raw.get("size")),
+        modified=None,  # CKAN's resource dates are harvest times, not releases
+    )
+
+
+# -- Socrata view metadata ---------------------------------------------------------------------
+
+
+def dataset_from_socrata_view(view: dict[str, Any], catalog: str, origin: str) -> Dataset:
+    """A dataset from ``/api/views/<4x4>.json`` (also embedded as ``meta.view`` in rows.json exports).
+
+    ``origin`` is ``scheme://host`` of the Socrata site.
+    """
+    view_id = safe_id(str(view.get("id")))
+    base = f"{origin}/api/views/{view_id}"
+    tabular = view.get("viewType", "tabular") == "tabular"
+    distributions = []
+    if tabular:
+        distributions = [
+            Distribution(f"{base}/rows.csv?accessType=DOWNLOAD", "text/csv", "csv", "bulk CSV export"),
+            Distribution(f"{base}/rows.json?accessType=DOWNLOAD", "application/json", "json", "bulk JSON export"),
+        ]
+    elif view.get("blobId"):
+        filename = str(view.get("blobFilename") or view_id)
+        url = f"{base}/files/{view['blobId']}?download=true&filename={filename}"
+        distributions = [Distribution(url, _string(view.get("blobMimeType")), normalize_format(filename), filename)]
+    rows_updated = _int(view.get("rowsUpdatedAt"))
+    columns = [
+        {
+            "field_name": c.get("fieldName"),
+            "name": c.get("name"),
+            "type": c.get("dataTypeName"),
+            "description": _display(c.get("description")),
+        }
+        for c in _as_list(view.get("columns"))
+        if isinstance(c, dict)
+        and not str(c.get("fieldName", "")).startswith(":")
+        and "hidden" not in (c.get("flags") or [])
+    ]
+    tags = _keywords(view.get("tags"))
+    return Dataset(
+        catalog=catalog,
+        id=view_id,
+        title=_display(view.get("name")) or view_id,
+        distributions=distributions,
+        description=_display(view.get("description")),
+        publisher=_display(view.get("attribution")),
+        keywords=tags,
+        modified=_epoch(rows_updated or _int(view.get("viewLastModified"))),
+        landing_page=f"{origin}/d/{view_id}",
+        source_kind="socrata",
+        change_token=str(rows_updated) if rows_updated is not None else None,
+        extra={
+            "identifier": base,
+            "socrata_domain": origin,
+            "columns": columns,
+            "rows_updated_at": rows_updated,
+            "view_last_modified": _int(view.get("viewLastModified")),
+            "category": _display(view.get("category")),
+        },
+    )
+
+
+# -- lenient field readers ---------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    """Publishers give a single value where the spec says array: accept both."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _string(value: Any) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _display(value: Any) -> str | None:
+    """Display text: HTML entities unescaped (HHS writes ``&amp;``), non-breaking spaces as spaces."""
+    text = _string(value)
+    if text is None:
+        return None
+    return html.unescape(text).replace("\u00a0", " ").strip() or None
+
+
+def _url(value: Any) -> str | None:
+    if isinstance(value, list):  # DCAT-US 3.0 allows arrays of URLs
+        value = next((v for v in value if _url(v)), None)
+    if isinstance(value, dict):  # 3.0 Document {accessURL, title} or an object with @id
+        value = value.get("accessURL") or value.get("@id") or value.get("downloadURL")
+    if not is_web_url(value):
+        return None
+    return html.unescape(value.strip())
+
+
+def _identifier(value: Any) -> str | None:
+    if isinstance(value, dict):  # DCAT-US 3.0 Identifier object
+        value = value.get("@id") or value.get("notation") or value.get("identifier")
+    text = _string(value)
+    return html.unescape(text) if text else None
+
+
+def _publisher(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("prefLabel") or value.get("fn")
+    return _display(value)
+
+
+def _keywords(value: Any) -> list[str]:
+    words = []
+    for item in _as_list(value):
+        text = _display(item if not isinstance(item, dict) else item.get("prefLabel") or item.get("name"))
+        if text and text not in words:
+            words.append(text)
+    return words
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(float(str(value).replace(",", "")))
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(str(value).replace(",", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def _epoch(seconds: int | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,436 @@
+"""The local dataset index: ``discover`` builds it from the catalogs' listings, ``search`` reads it.
+
+Layout under the home::
+
+    index/parts/<catalog>.json     the datasets each source of a catalog listed (kept when a listing fails)
+    index/datasets.parquet         every catalog's datasets, for SQL as liberacion.datasets
+    index/search.json              the few fields search needs, small enough to load in milliseconds
+    state/catalogs/<catalog>.json  per source: validators (ETag, Last-Modified), status, error, counts
+
+Every file is written to a temporary name and renamed into place, so a reader sees the old index or
+the new one. ``discover`` holds one lock for the whole run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from liberacion.catalogs import Catalog, Dataset, load_catalogs, merge_curated
+from liberacion.errors import ConfigError, NotFound, SourceError
+from liberacion.home import Home, file_lock
+from liberacion.lake import utc_now
+
+INDEX_FILE = "datasets.parquet"  # the name query.py exposes as liberacion.datasets
+SEARCH_FILE = "search.json"
+SEARCH_VERSION = 2
+SEARCH_COLUMNS = ("ref", "title", "publisher", "keywords", "description", "modified", "formats", "catalog")
+KEYWORD_SEPARATOR = " | "
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SourceState:
+    """The outcome of the last discover of one listing, and the validators for the next one."""
+
+    url: str
+    kind: str
+    status: str  # updated | unchanged | failed
+    checked_at: str
+    updated_at: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    datasets: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CatalogReport:
+    name: str
+    sources: list[SourceState]
+    datasets: int  # indexed now (curated + discovered)
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return any(s.status == "failed" for s in self.sources)
+
+
+@dataclass
+class DiscoverReport:
+    catalogs: list[CatalogReport]
+    problems: list[ConfigError]
+
+    @property
+    def failed(self) -> bool:
+        return any(c.failed for c in self.catalogs)
+
+
+@dataclass
+class CatalogStatus:
+    name: str
+    title: str
+    kinds: list[str]
+    datasets: int
+    curated: int
+    last_discovered: str | None
+    status: str
+    manifest: str
+
+
+# -- paths and small files ---------------------------------------------------------------------
+
+
+def _part_path(home: Home, catalog: str) -> Path:
+    return home.index / "parts" / f"{catalog}.json"
+
+
+def _state_path(home: Home, catalog: str) -> Path:
+    return home.state / "catalogs" / f"{catalog}.json"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        # json.dumps, not json.dump: only the one-shot encoder is the fast C one.
+        tmp.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):  # a damaged file counts as absent: the next discover rewrites it
+        return None
+
+
+def has_part(home: Home, catalog: str) -> bool:
+    return _part_path(home, catalog).is_file()
+
+
+def read_part(home: Home, catalog: str) -> dict[str, list[dict[str, Any]]]:
+    """The datasets each source of ``catalog`` listed at its last successful discover, by URL."""
+    data = _read_json(_part_path(home, catalog))
+    sources = data.get("sources") if isinstance(data, dict) else None
+    return sources if isinstance(sources, dict) else {}
+
+
+def read_state(home: Home, catalog: str) -> dict[str, Any]:
+    data = _read_json(_state_path(home, catalog))
+    return data if isinstance(data, dict) else {}
+
+
+def find(home: Home, catalog: str, dataset_id: str) -> Dataset | None:
+    """A discovered dataset by id, from the catalog's index part."""
+    for records in read_part(home, catalog).values():
+        for record in records:
+            if record.get("id") == dataset_id:
+                return Dataset.from_dict(record)
+    return None
+
+
+# -- discover ----------------------------------------------------------------------------------
+
+
+def discover(
+    home: Home, names: Sequence[str] = (), extra_paths: Sequence[Path] = (), *, progress: Progress | None = None
+) -> DiscoverReport:
+    """Download the listings of the named catalogs (all when none) and rebuild the index.
+
+    A listing that fails keeps what that source listed before; the others are still updated.
+    """
+    problems: list[ConfigError] = []
+    catalogs = load_catalogs(extra_paths, problems=problems)
+    chosen = _choose(catalogs, names)
+    reports = []
+    with file_lock(home.locks / "index.lock", what="the dataset index"):
+        for catalog in chosen:
+            reports.append(_discover_catalog(home, catalog, progress))
+        rebuild(home, catalogs)
+    return DiscoverReport(reports, problems)
+
+
+def _choose(catalogs: list[Catalog], names: Sequence[str]) -> list[Catalog]:
+    if not names:
+        return catalogs
+    by_name = {c.name: c for c in catalogs}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        known = ", ".join(by_name) or "none"
+        raise NotFound(f"no catalog named {unknown[0]!r} (known: {known}); see: liberacion catalogs")
+    return [by_name[n] for n in dict.fromkeys(names)]
+
+
+def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -> CatalogReport:
+    from liberacion.adapters import discover_source
+
+    started = time.monotonic()
+    previous_part = read_part(home, catalog.name)
+    previous_state = {s.get("url"): s for s in read_state(home, catalog.name).get("sources", []) if isinstance(s, dict)}
+    part: dict[str, list[dict[str, Any]]] = {}
+    states: list[SourceState] = []
+    for source in catalog.sources:
+        before = previous_state.get(source.url, {})
+        kept = previous_part.get(source.url)
+        # Validators only help when we still hold what they describe.
+        etag, last_modified = (before.get("etag"), before.get("last_modified")) if kept is not None else (None, None)
+        if progress:
+            progress(f"{catalog.name}: {source.kind} {source.url}")
+        now = utc_now()
+        try:
+            listing = discover_source(source, catalog.name, etag=etag, last_modified=last_modified)
+        except SourceError as err:
+            if kept is not None:
+                part[source.url] = kept
+            states.append(
+                SourceState(
+                    source.url, source.kind, "failed", now, before.get("updated_at"), before.get("etag"),
+                    before.get("last_modified"), len(kept or []), str(err),
+                )
+            )  # fmt: skip
+            continue
+        if listing.unchanged:
+            part[source.url] = kept or []
+            status, updated_at = "unchanged", before.get("updated_at")
+        else:
+            part[source.url] = [d.to_dict() for d in listing.datasets]
+            status, updated_at = "updated", now
+        states.append(
+            SourceState(
+                source.url, source.kind, status, now, updated_at, listing.etag, listing.last_modified,
+                len(part[source.url]), None, listing.notes,
+            )
+        )  # fmt: skip
+    count = len(catalog_datasets(catalog, part))
+    if catalog.sources:
+        _write_json(_part_path(home, catalog.name), {"catalog": catalog.name, "sources": part})
+    _write_json(
+        _state_path(home, catalog.name),
+        {
+            "catalog": catalog.name,
+            "discovered_at": utc_now(),
+            "datasets": count,
+            "sources": [asdict(s) for s in states],
+        },
+    )
+    return CatalogReport(catalog.name, states, count, time.monotonic() - started)
+
+
+def catalog_datasets(catalog: Catalog, part: dict[str, list[dict[str, Any]]]) -> list[Dataset]:
+    """Curated datasets first (a curated pointer enriched by the listing), then the discovered ones."""
+    discovered: dict[str, Dataset] = {}
+    for records in part.values():
+        for record in records:
+            discovered.setdefault(record["id"], Dataset.from_dict(record))
+    result = []
+    for curated in catalog.datasets:
+        twin = discovered.get(str(curated.extra.get("source_id", "")))
+        result.append(merge_curated(curated, twin) if twin is not None else curated)
+    taken = {d.id for d in result}
+    result.extend(d for d in discovered.values() if d.id not in taken)
+    return result
+
+
+# -- the combined index ------------------------------------------------------------------------
+
+
+def rebuild(home: Home, catalogs: Sequence[Catalog]) -> Path:
+    """Write ``datasets.parquet`` and ``search.json`` from every catalog's part and curated datasets."""
+    datasets = [d for c in catalogs for d in catalog_datasets(c, read_part(home, c.name))]
+    curated_refs = {d.ref for c in catalogs for d in c.datasets}
+    _write_search(home, datasets)
+    return _write_parquet(home, datasets, curated_refs)
+
+
+def _write_search(home: Home, datasets: list[Dataset]) -> None:
+    """Columns of plain strings (lists joined): the fewest objects for ``json.loads`` to build."""
+    rows = [_search_row(d) for d in datasets]
+    columns = {name: [row[i] for row in rows] for i, name in enumerate(SEARCH_COLUMNS)}
+    _write_json(home.index / SEARCH_FILE, {"version": SEARCH_VERSION, "columns": columns})
+
+
+def _search_row(d: Dataset) -> tuple[Any, ...]:
+    keywords = KEYWORD_SEPARATOR.join(d.keywords)
+    return (d.ref, d.title, d.publisher, keywords, d.description, d.modified, ",".join(d.formats), d.catalog)
+
+
+def _write_parquet(home: Home, datasets: list[Dataset], curated_refs: set[str]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dist_type = pa.struct(
+        [
+            ("url", pa.string()),
+            ("media_type", pa.string()),
+            ("format", pa.string()),
+            ("title", pa.string()),
+            ("kind", pa.string()),
+            ("byte_size", pa.int64()),
+            ("modified", pa.string()),
+        ]
+    )
+    columns: dict[str, tuple[pa.DataType, Callable[[Dataset], Any]]] = {
+        "catalog": (pa.string(), lambda d: d.catalog),
+        "id": (pa.string(), lambda d: d.id),
+        "ref": (pa.string(), lambda d: d.ref),
+        "title": (pa.string(), lambda d: d.title),
+        "description": (pa.string(), lambda d: d.description),
+        "publisher": (pa.string(), lambda d: d.publisher),
+        "keywords": (pa.list_(pa.string()), lambda d: d.keywords),
+        "modified": (pa.string(), lambda d: d.modified),
+        "formats": (pa.list_(pa.string()), lambda d: d.formats),
+        "landing_page": (pa.string(), lambda d: d.landing_page),
+        "source_kind": (pa.string(), lambda d: d.source_kind),
+        "curated": (pa.bool_(), lambda d: d.ref in curated_refs),
+        "table_name": (pa.string(), lambda d: d.table),
+        "change_token": (pa.string(), lambda d: d.change_token),
+        "distributions": (pa.list_(dist_type), lambda d: [x.__dict__ for x in d.distributions]),
+    }
+    table = pa.table({name: pa.array([get(d) for d in datasets], type=dtype) for name, (dtype, get) in columns.items()})
+    target = home.index / INDEX_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SearchHit:
+    ref: str
+    title: str
+    publisher: str | None
+    modified: str | None
+    formats: list[str]
+    catalog: str
+    score: int
+
+
+def search(
+    home: Home,
+    terms: Sequence[str],
+    *,
+    catalog: str | None = None,
+    publisher: str | None = None,
+    data_format: str | None = None,
+    limit: int | None = 50,
+    extra_paths: Sequence[Path] = (),
+    problems: list[ConfigError] | None = None,
+) -> list[SearchHit]:
+    """Datasets matching every term, best first: an exact title, then title words, then keywords,
+    then descriptions. Filters narrow by catalog name, publisher (substring) and file format."""
+    catalogs = load_catalogs(extra_paths, problems=problems)
+    known = {c.name for c in catalogs}
+    if catalog is not None and catalog not in known:
+        raise NotFound(
+            f"no catalog named {catalog!r} (known: {', '.join(sorted(known)) or 'none'}); see: liberacion catalogs"
+        )
+    rows = _search_rows(home, catalogs)
+    words = [w for w in " ".join(terms).casefold().split() if w]
+    phrase = " ".join(words)
+    wanted_publisher = publisher.casefold() if publisher else None
+    wanted_format = data_format.casefold().lstrip(".") if data_format else None
+    hits = []
+    for ref, title, pub, keywords, description, modified, formats, cat in rows:
+        if cat not in known or (catalog is not None and cat != catalog):
+            continue
+        if wanted_publisher is not None and wanted_publisher not in (pub or "").casefold():
+            continue
+        format_list = formats.split(",") if formats else []
+        if wanted_format is not None and wanted_format not in format_list:
+            continue
+        score = _score(words, phrase, ref, title, keywords, description)
+        if score:
+            hits.append(SearchHit(ref, title, pub, modified, format_list, cat, score))
+    hits.sort(key=lambda h: (-h.score, len(h.title), h.ref))
+    return hits[:limit] if limit else hits
+
+
+def _search_rows(home: Home, catalogs: Sequence[Catalog]) -> list[tuple[Any, ...]]:
+    """The index's rows, plus curated datasets not in it yet (searchable before any discover)."""
+    data = _read_json(home.index / SEARCH_FILE)
+    rows: list[tuple[Any, ...]] = []
+    if isinstance(data, dict) and data.get("version") == SEARCH_VERSION:
+        columns = data["columns"]
+        rows = list(zip(*(columns[name] for name in SEARCH_COLUMNS)))
+    present = {row[0] for row in rows}
+    rows.extend(_search_row(d) for cat in catalogs for d in cat.datasets if d.ref not in present)
+    return rows
+
+
+def _score(words: list[str], phrase: str, ref: str, title: str, keywords: str, description: str | None) -> int:
+    if not words:
+        return 1  # no terms: every dataset that passes the filters
+    title_cf = title.casefold()
+    if title_cf == phrase or ref.split("/", 1)[1] == phrase:
+        return 10_000
+    keywords_cf = keywords.casefold()
+    description_cf = (description or "").casefold()
+    score = 0
+    for word in words:
+        if word in title_cf:
+            score += 100
+        elif word in keywords_cf:
+            score += 10
+        elif word in description_cf:
+            score += 1
+        else:
+            return 0  # every term must match somewhere
+    if len(words) > 1 and phrase in title_cf:
+        score += 500
+    return score
+
+
+# -- catalog status ----------------------------------------------------------------------------
+
+
+def catalog_status(
+    home: Home, extra_paths: Sequence[Path] = (), *, problems: list[ConfigError] | None = None
+) -> list[CatalogStatus]:
+    """Each loaded catalog with what the index holds for it and how its last discover went."""
+    result = []
+    for catalog in load_catalogs(extra_paths, problems=problems):
+        state = read_state(home, catalog.name)
+        sources = [s for s in state.get("sources", []) if isinstance(s, dict)]
+        failed = [s for s in sources if s.get("status") == "failed"]
+        if not catalog.sources:
+            status = "curated"
+        elif not state:
+            status = "not discovered"
+        elif failed:
+            status = f"failed: {failed[0].get('error')}"
+        else:
+            status = "ok"
+        result.append(
+            CatalogStatus(
+                name=catalog.name,
+                title=catalog.title,
+                kinds=catalog.kinds,
+                datasets=int(state.get("datasets") or len(catalog.datasets)),
+                curated=len(catalog.datasets),
+                last_discovered=state.get("discovered_at"),
+                status=status,
+                manifest=str(catalog.path),
+            )
+        )
+    return result

@@ -1,0 +1,24 @@
+"""Write catalog manifests for tests: every URL in them points at the local test server."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def write_catalog(
+    directory: Path,
+    name: str,
+    sources: Sequence[tuple[str, str]] = (),
+    *,
+    title: str | None = None,
+    body: str = "",
+    filename: str | None = None,
+) -> Path:
+    """A manifest named ``name`` with ``sources`` as (kind, url) pairs and ``body`` appended verbatim."""
+    lines = [f'name = "{name}"', f'title = "{title or name + " catalog"}"']
+    for kind, url in sources:
+        lines += ["", "[[source]]", f'kind = "{kind}"', f'url = "{url}"']
+    path = directory / (filename or f"{name}.toml")
+    path.write_text("\n".join(lines) + "\n" + body, encoding="utf-8")
+    return path

@@ -1,0 +1,188 @@
+"""`liberacion discover`: listings from the local server into the index, conditional GET, failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.manifests import write_catalog
+from tests.server import LocalServer
+
+
+def _listing(*titles: str) -> str:
+    datasets = [
+        {
+            "identifier": f"https://data.example.gov/api/views/{i:04d}-abcd",
+            "title": title,
+            "description": f"About {title.lower()}.",
+            "keyword": ["health"],
+            "publisher": {"name": "Example Agency"},
+            "modified": "2025-01-15",
+            "distribution": [
+                {
+                    "downloadURL": f"https://data.example.gov/api/views/{i:04d}-abcd/rows.csv?accessType=DOWNLOAD",
+                    "mediaType": "text/csv",
+                }
+            ],
+        }
+        for i, title in enumerate(titles)
+    ]
+    return json.dumps({"conformsTo": "https://project-open-data.cio.gov/v1.1/schema", "dataset": datasets})
+
+
+def _sql(cli: Any, query: str) -> list[dict[str, Any]]:
+    result = cli("sql", query, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_discover_real_listings_builds_a_queryable_index(
+    cli: Any, manifests: Path, http_server: LocalServer, realdata: Path
+) -> None:
+    hhs = http_server.add(
+        "/hhs/data.json",
+        realdata / "catalogs/data-cdc-gov-json-quality/2021-12-12/hhs.gov.data.json",
+        content_type="application/json",
+    )
+    cms = http_server.add("/cms/data.json", realdata / "catalogs/gov-datajson-diff/cms.json")
+    pdc = http_server.add("/pdc/items", realdata / "catalogs/providertwo/provider.json")
+    write_catalog(manifests, "hhs", [("socrata", hhs)])
+    write_catalog(manifests, "cms", [("dcat-us", cms), ("dkan", pdc)])
+    result = cli("discover", "hhs", "cms")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""  # messages go to stderr
+    assert "hhs: 1,786 datasets indexed" in result.stderr
+    assert "cms: 367 datasets indexed" in result.stderr  # 139 + 228
+    counts = _sql(cli, "select catalog, count(*) as n from liberacion.datasets group by 1 order by 1")
+    assert {"hhs": 1786, "cms": 367}.items() <= {r["catalog"]: r["n"] for r in counts}.items()
+    (row,) = _sql(
+        cli,
+        "select ref, title, publisher, keywords, modified, formats, landing_page, description "
+        "from liberacion.datasets where ref = 'cms/xubh-q36u'",
+    )
+    assert row["title"] == "Hospital General Information" and row["formats"] == ["csv"]
+    assert row["landing_page"] == "https://data.cms.gov/provider-data/dataset/xubh-q36u"
+    csv_refs = _sql(cli, "select count(*) as n from liberacion.datasets where list_contains(formats, 'csv')")
+    assert csv_refs[0]["n"] > 1000
+    rows = {r["name"]: r for r in json.loads(cli("catalogs", "--format", "json").stdout)}
+    assert rows["hhs"]["status"] == "ok" and rows["hhs"]["datasets"] == 1786 and rows["hhs"]["last_discovered"]
+
+
+def test_an_unchanged_listing_costs_one_304_and_is_not_parsed_again(
+    cli: Any, manifests: Path, http_server: LocalServer, home: Path
+) -> None:
+    url = http_server.add("/data.json", _listing("Flu Vaccinations"), etag='"v1"', content_type="application/json")
+    write_catalog(manifests, "t", [("dcat-us", url)])
+    assert cli("discover", "t").exit_code == 0
+    index = home / "index" / "datasets.parquet"
+    # Same validators, different bytes: a parser would fail on this body, a 304 never reads it.
+    http_server.add("/data.json", "not json at all", etag='"v1"')
+    result = cli("discover", "t")
+    assert result.exit_code == 0, result.stderr
+    assert "unchanged" in result.stderr
+    first, second = http_server.hits("/data.json")
+    assert "If-None-Match" not in first.headers
+    assert second.headers["If-None-Match"] == '"v1"'
+    assert index.is_file()
+    assert [r["title"] for r in _sql(cli, "select title from liberacion.datasets where catalog = 't'")] == [
+        "Flu Vaccinations"
+    ]
+    # New validators and a new body: parsed again.
+    http_server.add("/data.json", _listing("Flu Vaccinations", "Measles Cases"), etag='"v2"')
+    assert cli("discover", "t").exit_code == 0
+    assert len(_sql(cli, "select title from liberacion.datasets where catalog = 't'")) == 2
+
+
+def _hang_up(request: Any) -> None:
+    """A network failure: the server closes the connection without answering."""
+    import socket
+
+    request.close_connection = True
+    request.connection.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.mark.parametrize(
+    ("body", "options", "reason"),
+    [
+        ("<html><body>Access Denied</body></html>", {"content_type": "text/html"}, "HTML page"),
+        ('{"error": true, "message": "Rate limit exceeded"}', {}, "Rate limit exceeded"),
+        ('{"dataset": [{"title": ', {}, "invalid JSON"),
+        ('{"conformsTo": "x", "dataset": []}', {}, "no public datasets"),
+        ("gone", {"status": 500}, "HTTP 500"),
+        (None, {}, "connection failed"),
+    ],
+)
+def test_a_failed_listing_keeps_the_previous_index_and_others_still_update(
+    cli: Any, manifests: Path, http_server: LocalServer, body: str | None, options: dict[str, Any], reason: str
+) -> None:
+    good = http_server.add("/good.json", _listing("Hospital Beds"))
+    flaky = http_server.add("/flaky.json", _listing("Opioid Overdoses"))
+    write_catalog(manifests, "good", [("dcat-us", good)])
+    write_catalog(manifests, "flaky", [("dcat-us", flaky)])
+    assert cli("discover", "good", "flaky").exit_code == 0
+
+    http_server.add("/good.json", _listing("Hospital Beds", "Nursing Homes"))
+    if body is None:
+        http_server.add("/flaky.json", handler=_hang_up)
+    else:
+        http_server.add("/flaky.json", body, etag="", last_modified="", **options)
+    result = cli("discover", "good", "flaky")
+    assert result.exit_code == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: flaky:") and reason in error and "keeping the previous index" in error
+    titles = {r["title"] for r in _sql(cli, "select title from liberacion.datasets")}
+    assert {"Opioid Overdoses", "Hospital Beds", "Nursing Homes"} <= titles
+    rows = {r["name"]: r for r in json.loads(cli("catalogs", "--format", "json").stdout)}
+    assert rows["flaky"]["status"].startswith("failed:") and rows["good"]["status"] == "ok"
+
+
+def test_discover_an_unknown_catalog_is_not_found(cli: Any) -> None:
+    result = cli("discover", "nosuch")
+    assert result.exit_code == 3 and "no catalog named 'nosuch'" in result.stderr
+
+
+def test_a_bad_manifest_fails_discover_with_5_but_the_rest_is_indexed(
+    cli: Any, manifests: Path, http_server: LocalServer
+) -> None:
+    write_catalog(manifests, "good", [("dcat-us", http_server.add("/good.json", _listing("Births")))])
+    (manifests / "bad.toml").write_text('name = "bad"\n[[source]]\nkind = "rss"\nurl = "https://x.gov"\n')
+    result = cli("discover", "good")
+    assert result.exit_code == 5 and "bad.toml: [[source]] #1: unknown kind 'rss'" in result.stderr
+    assert [r["title"] for r in _sql(cli, "select title from liberacion.datasets where catalog = 'good'")] == ["Births"]
+
+
+def test_discover_openfda_and_ckan_through_the_cli(cli: Any, manifests: Path, http_server: LocalServer) -> None:
+    from tests.test_adapters import OPENFDA, _ckan_server
+
+    write_catalog(manifests, "fda", [("openfda", http_server.add("/download.json", json.dumps(OPENFDA)))])
+    ckan = _ckan_server(http_server, total=7)
+    (manifests / "dg.toml").write_text(
+        f'name = "dg"\n[[source]]\nkind = "ckan"\nurl = "{ckan}"\nrows = 2\nmax_pages = 3\n', encoding="utf-8"
+    )
+    result = cli("discover", "fda", "dg")
+    assert result.exit_code == 0, result.stderr
+    assert "page cap (3 pages, 6 of 7 packages)" in result.stderr
+    refs = {r["ref"] for r in _sql(cli, "select ref from liberacion.datasets where catalog in ('fda', 'dg')")}
+    assert refs == {"fda/drug-enforcement", "fda/drug-event"} | {f"dg/package-{i}" for i in range(6)}
+
+
+def test_curated_datasets_are_in_the_index_enriched_by_their_listing(
+    cli: Any, manifests: Path, http_server: LocalServer
+) -> None:
+    url = http_server.add("/data.json", _listing("Leading Causes of Death", "Other"))
+    write_catalog(
+        manifests,
+        "t",
+        [("socrata", url)],
+        body='[[dataset]]\nid = "deaths"\ntitle = "Deaths (curated)"\nsource_id = "0000-abcd"\n',
+    )
+    assert cli("discover", "t").exit_code == 0
+    rows = _sql(cli, "select ref, curated, formats, modified from liberacion.datasets where catalog = 't' order by ref")
+    assert rows == [
+        {"ref": "t/0000-abcd", "curated": False, "formats": ["csv"], "modified": "2025-01-15"},
+        {"ref": "t/0001-abcd", "curated": False, "formats": ["csv"], "modified": "2025-01-15"},
+        {"ref": "t/deaths", "curated": True, "formats": ["csv"], "modified": "2025-01-15"},
+    ]
