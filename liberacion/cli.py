@@ -262,9 +262,15 @@ def _print_info(current: Any, snaps: list[Any]) -> None:
     ]:
         if value:
             console.print(f"  {label:<14} {value}")
+    notes = prov.columns
     schema = Rows(
-        ["column", "type", "original", "nulls", "description"],
-        [[(c.name, c.type, c.original, c.null_count, c.description) for c in current.schema]],
+        ["column", "type", "original", "nulls", "missing markers", "description"],
+        [
+            [
+                (c.name, c.type, c.original, c.null_count, _markers(notes.get(c.name, {})), c.description)
+                for c in current.schema
+            ]
+        ],
     )
     render(schema, Format.table, stdout=console.file, max_rows=10_000, title="schema")
     history = Rows(
@@ -949,6 +955,12 @@ def _fail_on_problems(problems: list[ConfigError]) -> None:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         raise typer.Exit(int(ExitCode.CONFIG))
+
+
+def _markers(note: dict[str, Any]) -> str:
+    """``Not Available ×2,509`` for the markers a column had (and a percent note)."""
+    found = ", ".join(f"{marker} ×{count:,}" for marker, count in (note.get("markers") or {}).items())
+    return f"{found}{'; ' if found and note.get('percent') else ''}{'was a percent' if note.get('percent') else ''}"
 
 
 def _size(n: int) -> str:

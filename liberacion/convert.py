@@ -20,7 +20,7 @@ import os
 import shutil
 import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -725,6 +725,8 @@ def _convert_json(
     path = part.path
     if part.format in ("json-object", "openfda", "socrata-json"):
         path, extra = _json_records_to_lines(part.path, out_dir, options)
+        descriptions = extra.pop("descriptions", {})
+        options = replace(options, descriptions={**descriptions, **options.descriptions})
         notes |= extra
         fmt = "newline_delimited"
     elif part.format == "jsonl":
@@ -803,8 +805,7 @@ def _json_records_to_lines(path: Path, out_dir: Path, options: ConvertOptions) -
                 dict(zip(meta["names"], (r[i] for i in meta["positions"])))
                 for r in ijson.items(fh, "data.item", use_float=True)
             )
-            options.descriptions.update(meta["descriptions"])
-            notes |= {"format": "socrata-json", "view": meta["view"]}
+            notes |= {"format": "socrata-json", "view": meta["view"], "descriptions": meta["descriptions"]}
         else:
             list_key = (
                 "results" if "results" in keys else next((k for k in ("data", "items", "records") if k in keys), None)
@@ -896,7 +897,6 @@ def table_for(table: str, part: Part) -> str:
 
 def convert_file(path: Path, lake: Lake, table: str, provenance: Provenance, options: ConvertOptions) -> list[Snapshot]:
     """Convert a local file and publish each table in it; returns the new snapshots."""
-    from dataclasses import replace
 
     snapshots = []
     parts = inspect(path, options)

@@ -297,3 +297,10 @@ def test_property_no_text_value_is_silently_changed(tmp_path: Path, texts: list[
     lake = load(home, path)
     assert [r[0] for r in rows(lake, "select v from t.data")] == values
     assert pq.read_table(lake.current("t.data").data_paths[0]).num_rows == len(values)
+
+
+def test_info_shows_the_markers_a_column_had(cli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    load(home, write(tmp_path, "f.csv", "rating,share\n3,41%\nNot Available,5%\n*,N/A\n"))
+    out = cli("info", "t.data", "--format", "table").stdout
+    assert "* ×1, Not Available ×1" in out and "N/A ×1; was a percent" in out
