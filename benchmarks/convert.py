@@ -24,11 +24,15 @@ ROOT = HERE.parent
 METHODS = {
     "duckdb-auto": """
 import duckdb, sys
-duckdb.connect().execute(f"COPY (FROM read_csv('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT parquet, COMPRESSION zstd)")
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+con.execute(f"COPY (FROM read_csv('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT parquet, COMPRESSION zstd)")
 """,
     "duckdb-varchar": """
 import duckdb, sys
-duckdb.connect().execute(
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+con.execute(
     f"COPY (FROM read_csv('{sys.argv[1]}', all_varchar=true)) TO '{sys.argv[2]}' (FORMAT parquet, COMPRESSION zstd)")
 """,
     "liberacion": """
@@ -64,7 +68,7 @@ def run(method: str, csv: Path, out: Path) -> dict[str, object]:
     )
     if proc.returncode != 0 or not proc.stdout.strip():
         return {"seconds": None, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1], "rss_mb": None}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
 
 
 def check_duckdb_auto(csv: Path, out: Path) -> str:
@@ -84,14 +88,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="where to write the generated file")
     parser.add_argument("--keep", action="store_true", help="keep the generated CSV")
+    parser.add_argument("--csv", type=Path, default=None, help="use this CSV instead of generating one")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from generate import generate
 
     work = Path(tempfile.mkdtemp(dir=args.dir, prefix="liberacion-bench-"))
-    csv = work / f"messy-{int(args.mb)}mb.csv"
-    rows = generate(csv, args.mb)
-    print(f"{csv.name}: {csv.stat().st_size / 1e9:.2f} GB, {rows:,} rows")
+    if args.csv is not None:
+        csv = args.csv
+        print(f"{csv.name}: {csv.stat().st_size / 1e9:.2f} GB")
+    else:
+        csv = work / f"messy-{int(args.mb)}mb.csv"
+        rows = generate(csv, args.mb)
+        print(f"{csv.name}: {csv.stat().st_size / 1e9:.2f} GB, {rows:,} rows")
     methods = [m for m in METHODS if m != "pandas" or _has_pandas()]
     results: dict[str, list[dict[str, object]]] = {m: [] for m in methods}
     for round_ in range(args.rounds):

@@ -40,6 +40,7 @@ MAX_UNZIPPED = int(os.environ.get("LIBERACION_MAX_UNZIPPED_BYTES", str(64 * 1024
 MAX_RATIO = 1000  # a member expanding more than this is a zip bomb, not a data file
 NOTES_LIMIT = 64 * 1024
 ROW_GROUP_ROWS = 122_880
+MEMORY_LIMIT = os.environ.get("LIBERACION_MEMORY_LIMIT", "700MB")
 SKIP_EXTENSIONS = frozenset({".pdf", ".doc", ".docx", ".rtf", ".htm", ".html", ".png", ".jpg", ".gif", ".md"})
 
 
@@ -317,6 +318,8 @@ def convert_part(
     if part.format == "xpt":
         return _convert_xpt(part, out_dir, kv_metadata)
     with new_connection() as con:
+        # Bounded memory whatever the input size: DuckDB spills to the staging directory instead.
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute(f"SET temp_directory = '{_sql_text(str(out_dir / '.tmp'))}'")
         if part.format == "text":
             report = _convert_text(con, part, out_dir, kv_metadata, options)
@@ -361,7 +364,7 @@ def _convert_text(
     relation = (
         f"read_csv('{_sql_text(str(source))}', columns={spec}, delim='{_sql_text(dialect.delimiter)}', quote='\"',"
         f" escape='\"', header=true, skip={dialect.skip}, auto_detect=false, null_padding=false,"
-        f" max_line_size=67108864, store_rejects=true, rejects_table='rejects', rejects_scan='scans', encoding='utf-8')"
+        f" max_line_size=8388608, store_rejects=true, rejects_table='rejects', rejects_scan='scans', encoding='utf-8')"
     )
     report = _write_typed(con, relation, columns, out_dir, kv, options, notes)
     if source != part.path:
