@@ -729,7 +729,7 @@ def _convert_json(
         fmt = "array"
     relation = (
         f"read_json('{_sql_text(str(path))}', format='{fmt}', records=true, sample_size=-1,"
-        f" maximum_object_size=268435456, union_by_name=true)"
+        f" maximum_object_size=33554432, union_by_name=true)"
     )
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
