@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from liberacion import typing_rules as rules
-from liberacion.errors import ConversionError
+from liberacion.errors import ConversionError, one_line
 from liberacion.lake import sanitize_identifier
 
 if TYPE_CHECKING:
@@ -559,7 +559,7 @@ def _write_typed(
             f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, KV_METADATA {{{metadata}}})"
         ).fetchone()[0]  # type: ignore[index]
     except Exception as err:  # duckdb.Error; an override that does not fit, a broken file
-        raise ConversionError(_one_line(err)) from None
+        raise ConversionError(one_line(err, lines=3, limit=400)) from None
     rejects = _write_rejects(con, rejects_path, kv) if "store_rejects" in relation else 0
     _check_bad_rows(rows, rejects, options)
     described = {c.name: _column_report(c, decisions[c.source], markers.get(c.source), options) for c in columns}
@@ -609,7 +609,7 @@ def _classify_sample(
     try:
         sample = con.sql(f"SELECT {select} FROM {relation} LIMIT {rows}").to_arrow_table()
     except Exception as err:
-        raise ConversionError(_one_line(err)) from None
+        raise ConversionError(one_line(err, lines=3, limit=400)) from None
     decisions = {}
     for i, column in enumerate(columns):
         profile = rules.Profile()
@@ -658,7 +658,7 @@ def _one_row(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
     try:
         row = con.execute(query).fetchone()
     except Exception as err:
-        raise ConversionError(_one_line(err)) from None
+        raise ConversionError(one_line(err, lines=3, limit=400)) from None
     assert row is not None
     return row
 
@@ -703,11 +703,6 @@ def _column_report(
     return info
 
 
-def _one_line(err: Exception) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return " ".join(lines[:3])[:400] if lines else type(err).__name__
-
-
 # -- JSON ------------------------------------------------------------------------------------------
 
 
@@ -734,7 +729,9 @@ def _convert_json(
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     except Exception as err:
-        raise ConversionError(f"{part.path.name}: not valid JSON records ({_one_line(err)})") from None
+        raise ConversionError(
+            f"{part.path.name}: not valid JSON records ({one_line(err, lines=3, limit=400)})"
+        ) from None
     taken: set[str] = set()
     columns, passthrough = [], {}
     for i, (name, type_, *_) in enumerate(described):

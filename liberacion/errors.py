@@ -61,3 +61,9 @@ class SourceError(LiberacionError):
 
 class ConversionError(LiberacionError):
     """A downloaded file could not be turned into a table."""
+
+
+def one_line(err: BaseException, *, lines: int = 2, limit: int = 500) -> str:
+    """The first lines of an exception's message (DuckDB's run over several) as one line."""
+    parts = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return " ".join(parts[:lines])[:limit] if parts else type(err).__name__

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from liberacion.errors import SQLError
+from liberacion.errors import SQLError, one_line
 from liberacion.lake import CURRENT_FILE, REJECTS_SUFFIX, SNAPSHOT_FILE, Lake, Snapshot
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def run(lake: Lake, sql: str, *, as_of: str | None = None) -> pa.RecordBatchRead
             return _empty_reader()
         reader = relation.to_arrow_reader(BATCH_ROWS)
     except duckdb.Error as err:
-        raise SQLError(_one_line(err)) from None
+        raise SQLError(one_line(err)) from None
     return _guarded(reader, con)
 
 
@@ -166,7 +166,7 @@ def _guarded(reader: pa.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> pa
         try:
             yield from reader
         except (duckdb.Error, pa.ArrowInvalid) as err:
-            raise SQLError(_one_line(err)) from None
+            raise SQLError(one_line(err)) from None
         finally:
             con.close()
 
@@ -177,14 +177,6 @@ def _empty_reader() -> pa.RecordBatchReader:
     import pyarrow as pa
 
     return pa.RecordBatchReader.from_batches(pa.schema([]), [])
-
-
-def _one_line(err: Exception) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text = " ".join(lines[:2]) if lines else type(err).__name__
-    if len(lines) > 1 and lines[0].endswith(":"):
-        text = f"{lines[0]} {lines[1]}"
-    return text[:500]
 
 
 def write_views_db(lake: Lake) -> Path:
