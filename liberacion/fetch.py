@@ -477,6 +477,8 @@ class _Job:
         if target.dataset is not None:
             extra["change_token"] = target.dataset.change_token
             extra["title"] = target.dataset.title
+            if target.dataset.extra.get("keys"):
+                extra["keys"] = list(target.dataset.extra["keys"])  # diff's default key columns
         if target.reason:
             extra["choice"] = target.reason
         if any(f.download for f in files):

@@ -309,3 +309,14 @@ def test_kill_9_mid_download_leaves_the_lake_and_the_next_run_resumes(http_serve
     assert record["status"] == "fetched" and record["rows"] == 100_004 and record["bytes"] == len(body) - kept
     assert http_server.hits("/v.csv")[-1].headers["Range"] == f"bytes={kept}-"
     assert lake.current("cms.v").provenance.raw_bytes == len(body)
+
+
+def test_manifest_keys_are_diffs_default_keys(cli: Cli, http_server: LocalServer, tmp_path: Path) -> None:
+    url = http_server.add("/k.csv", "facility_id,beds\n010001,5\n010002,6\n", content_type="text/csv")
+    catalogs = manifest(tmp_path, [{"id": "beds", "title": "Beds", "url": url, "keys": ["facility_id"]}])
+    assert cli("--catalogs", str(catalogs), "fetch", "cms/beds").exit_code == 0
+    http_server.add("/k.csv", "facility_id,beds\n010001,5\n010002,7\n010003,1\n", content_type="text/csv")
+    assert cli("--catalogs", str(catalogs), "fetch", "cms/beds").exit_code == 0
+    records = json.loads(cli("diff", "cms.beds", "-f", "json").stdout)
+    counts = {r["change"]: r["count"] for r in records if r["change"].startswith("rows_")}
+    assert counts == {"rows_added": 1, "rows_removed": 0, "rows_changed": 1}
