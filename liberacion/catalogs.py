@@ -658,13 +658,26 @@ class Description:
 
 def describe(home: Home, ref: str, extra_paths: Sequence[Path] = ()) -> Description:
     """A dataset with the file(s) fetch would choose (and why) and its table's state in the lake."""
-    from liberacion.lake import Lake
+    from liberacion.errors import SourceError
 
-    dataset = resolve_ref(ref, home, extra_paths)
+    try:
+        dataset = resolve_ref(ref, home, extra_paths)
+    except SourceError as err:  # offline: still show what the manifest says
+        catalog_name, dataset_id = split_ref(ref)
+        curated = find_catalog(catalog_name, extra_paths).curated(dataset_id)
+        if curated is None:
+            raise
+        return _describe_state(home, curated, [], f"its current file could not be looked up: {err}")
     try:
         chosen, reason = choose_distributions(dataset)
     except NotFound as err:
         chosen, reason = [], str(err)
+    return _describe_state(home, dataset, chosen, reason)
+
+
+def _describe_state(home: Home, dataset: Dataset, chosen: list[Distribution], reason: str) -> Description:
+    from liberacion.lake import Lake
+
     lake = Lake(home)
     state: dict[str, Any] = {"table": dataset.table, "present": False}
     if lake.exists(dataset.table):

@@ -130,3 +130,13 @@ def test_show_an_unknown_dataset_points_to_search(indexed: Any) -> None:
     result = indexed("show", "a/hospital-beds")
     assert result.exit_code == 3
     assert "see: liberacion search hospital beds --catalog a" in result.stderr
+
+
+def test_show_works_offline_from_the_manifest(cli: Any, manifests: Path, http_server: Any) -> None:
+    down = http_server.url("/provider-data/api/1/metastore/schemas/dataset/items")  # nothing served there
+    body = '\n[[dataset]]\nid = "beds"\ntitle = "Hospital beds"\nsource = "dkan"\nsource_id = "ab12-cd34"\n'
+    write_catalog(manifests, "pdc", [("dkan", down)], body=body)
+    result = cli("show", "pdc/beds", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["title"] == "Hospital beds" and "could not be looked up" in doc["fetch"]["reason"]
