@@ -369,7 +369,8 @@ def _convert_text(
     relation = (
         f"read_csv('{_sql_text(str(source))}', columns={spec}, delim='{_sql_text(dialect.delimiter)}', quote='\"',"
         f" escape='\"', header=true, skip={dialect.skip}, auto_detect=false, null_padding=false,"
-        f" max_line_size=8388608, store_rejects=true, rejects_table='rejects', rejects_scan='scans', encoding='utf-8')"
+        f" max_line_size=8388608, store_rejects=true, rejects_table='rejects', rejects_scan='scans',"
+        f" encoding='utf-8', compression='none')"  # archives are unpacked before: never trust a .zip/.gz name
     )
     report = _write_typed(con, relation, columns, out_dir, kv, options, notes)
     if source != part.path:
@@ -729,7 +730,7 @@ def _convert_json(
         fmt = "array"
     relation = (
         f"read_json('{_sql_text(str(path))}', format='{fmt}', records=true, sample_size=-1,"
-        f" maximum_object_size=33554432, union_by_name=true)"
+        f" maximum_object_size=33554432, union_by_name=true, compression='none')"
     )
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
