@@ -368,7 +368,7 @@ class _Job:
     def _obtain(self, target: Target, current: Snapshot | None, files: ThreadPoolExecutor) -> list[_File] | None:
         """The raw files, or None when the server says none changed since ``current``."""
         if target.path is not None:
-            sha, size = _hash_file(target.path)
+            sha, size = hash_file(target.path)
             return [_File(str(target.path), target.path, sha, size)]
         known = _downloads_of(current)
         validators = [self._validators(url, known) for url in target.urls]
@@ -594,7 +594,7 @@ def _downloads_of(snapshot: Snapshot | None) -> dict[str, str]:
     return {d["url"]: d["sha256"] for d in downloads if isinstance(d, dict) and d.get("url") and d.get("sha256")}
 
 
-def _hash_file(path: Path) -> tuple[str, int]:
+def hash_file(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:

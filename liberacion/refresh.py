@@ -302,7 +302,9 @@ def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_path
     ref = str(prov.ref)
     local = Path(ref).expanduser()
     if "://" not in ref and local.is_file():
-        return _sha256(local) != prov.sha256
+        from liberacion.fetch import hash_file
+
+        return hash_file(local)[0] != prov.sha256
     token = prov.extra.get("change_token")
     if token and "://" not in ref:
         from liberacion.catalogs import resolve_ref
@@ -322,16 +324,6 @@ def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_path
         if client.probe(url, validators).status != 304:
             return True
     return False
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _State:

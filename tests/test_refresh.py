@@ -199,3 +199,13 @@ def test_durations(text: str, seconds: float) -> None:
     from liberacion.refresh import parse_duration
 
     assert parse_duration(text) == seconds
+
+
+def test_check_of_a_local_file_compares_its_sha256(cli: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "beds.csv"
+    source.write_text(CSV_V1)
+    assert cli("fetch", str(source), "--as", "local.beds").exit_code == 0
+    assert cli("refresh", "--check").exit_code == 0
+    source.write_text(CSV_V2)
+    assert cli("refresh", "--check").exit_code == 10
+    assert events(cli("refresh", "--json").stdout)[0]["event"] == "fetched"
