@@ -2,10 +2,11 @@
 openFDA, Socrata rows.json, Excel and SAS transport.
 
 Formats are sniffed from the bytes, never trusted from a name or a server's media type. Delimited
-text goes through DuckDB at its own speed: a sample decides each column's type (typing_rules), one
-pass over *every* value confirms it and counts the missing-value markers (a column that surprises
-is classified again from all its values), and one more pass writes the Parquet. Rows that cannot
-be parsed go to a rejects file instead of failing the load.
+text goes through DuckDB at its own speed: a sample decides each column's type (typing_rules), and
+one typed COPY writes the Parquet while proving the types over *every* value and counting the
+missing-value markers. A value the sample did not foresee stops that COPY; only then are all values
+classified (one scan, for the surprised columns) and the COPY run again. Rows that cannot be parsed
+go to a rejects file instead of failing the load.
 """
 
 from __future__ import annotations
@@ -534,44 +535,122 @@ def _write_typed(
     notes: dict[str, Any],
     passthrough: dict[str, str] | None = None,
 ) -> ConversionReport:
-    """Decide types, confirm them over every value, write Parquet and rejects; return the report."""
+    """Decide types, write Parquet (one scan when the sample was right) and rejects; return the report."""
     kept = passthrough or {}
     decisions = _decide(con, relation, [c for c in columns if c.source not in kept], options)
     decisions |= {
         c.source: rules.Decision(rules.TEXT, reason=f"JSON {kept[c.source]}") for c in columns if c.source in kept
     }
-    typed = [c for c in columns if decisions[c.source].kind != rules.TEXT and c.source not in (passthrough or {})]
-    markers: dict[str, dict[str, int]] = {}
-    if typed:
-        markers, surprised = _confirm(con, relation, typed, decisions)
-        overridden = [c.name for c in surprised if decisions[c.source].reason == "override"]
-        if overridden:
-            raise ConversionError(
-                f"column {overridden[0]} has values that are not {decisions[surprised[0].source].sql_type};"
-                " drop the type override or use --raw"
-            )
-        if surprised:
-            decisions |= _classify_all(con, relation, surprised)
-            notes["reclassified"] = [c.name for c in surprised]
-    rejects_path = out_dir / "rejects.parquet"
-    select = ", ".join(
-        f"{rules.convert_sql(c.source, decisions[c.source])} AS {rules.quote_ident(c.name)}" for c in columns
-    )
     target = out_dir / "data-0000.parquet"
-    metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
-    try:
-        rows = con.execute(
-            f"COPY (SELECT {select} FROM {relation}) TO '{_sql_text(str(target))}'"
-            f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, KV_METADATA {{{metadata}}})"
-        ).fetchone()[0]  # type: ignore[index]
-    except Exception as err:  # duckdb.Error; an override that does not fit, a broken file
-        raise ConversionError(one_line(err, lines=3, limit=400)) from None
-    rejects = _write_rejects(con, rejects_path, kv) if "store_rejects" in relation else 0
+    rows, markers = _copy_typed(con, relation, columns, decisions, target, kv, notes)
+    rejects = _write_rejects(con, out_dir / "rejects.parquet", kv) if "store_rejects" in relation else 0
     _check_bad_rows(rows, rejects, options)
     described = {c.name: _column_report(c, decisions[c.source], markers.get(c.source), options) for c in columns}
     for name, type_ in passthrough_types(con, relation, columns, passthrough):
         described[name]["type"] = type_
     return ConversionReport(rows=rows, rejects=rejects, columns=described, notes=notes)
+
+
+def _copy_typed(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    columns: list[_Column],
+    decisions: dict[str, rules.Decision],
+    target: Path,
+    kv: dict[str, str],
+    notes: dict[str, Any],
+) -> tuple[int, dict[str, dict[str, int]]]:
+    """One typed COPY whose casts fail fast on a value the sample did not foresee; only then are
+    the columns checked over every value, the surprised ones classified again, and the COPY rerun.
+
+    Returns the row count and, per column, the missing-value markers the scan turned into NULL.
+    Changes ``decisions`` in place when a column had to be classified again.
+    """
+    metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
+    for attempt in range(2):
+        slow = _slow_paths(con, columns, decisions, strict=True)
+        select = ", ".join(f"{_typed(c, decisions, slow)} AS {rules.quote_ident(c.name)}" for c in columns)
+        try:
+            rows = con.execute(
+                f"COPY (SELECT {select} FROM {relation}) TO '{_sql_text(str(target))}'"
+                f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, KV_METADATA {{{metadata}}})"
+            ).fetchall()[0][0]
+            return int(rows), {source: _by_count(path.markers) for source, (path, _) in slow.items() if path.markers}
+        except Exception as err:  # duckdb.Error: a surprise, a broken file
+            surprised = [path for path, _ in slow.values() if path.surprises]
+            if not surprised or attempt:
+                raise ConversionError(one_line(err, lines=3, limit=400)) from None
+            _refuse_override(surprised[0], columns)
+        notes["reclassified"] = _reclassify(con, relation, columns, decisions)
+    raise AssertionError("unreachable")
+
+
+def _by_count(markers: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(markers.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _typed(column: _Column, decisions: dict[str, rules.Decision], slow: dict[str, tuple[rules.SlowPath, str]]) -> str:
+    path = slow.get(column.source)
+    return rules.typed_sql(column.source, decisions[column.source], path[1] if path else "")
+
+
+_slow_functions = 0
+
+
+def _slow_paths(
+    con: duckdb.DuckDBPyConnection, columns: list[_Column], decisions: dict[str, rules.Decision], *, strict: bool
+) -> dict[str, tuple[rules.SlowPath, str]]:
+    """Register a slow-path function for each typed column: {source: (slow path, SQL name)}."""
+    global _slow_functions
+    paths = {}
+    for column in columns:
+        decision = decisions[column.source]
+        if decision.kind == rules.TEXT:
+            continue
+        _slow_functions += 1
+        name = f"liberacion_slow_{_slow_functions}"
+        path = rules.SlowPath(column.name, decision, strict=strict)
+        con.create_function(
+            name, path, ["VARCHAR"], decision.sql_type, type="native", null_handling="special", side_effects=True
+        )
+        paths[column.source] = (path, name)
+    return paths
+
+
+def _refuse_override(path: rules.SlowPath, columns: list[_Column]) -> None:
+    if path.decision.reason == "override":
+        raise ConversionError(
+            f"column {path.column} has values that are not {path.decision.sql_type};"
+            " drop the type override or use --raw"
+        )
+
+
+def _reclassify(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column], decisions: dict[str, rules.Decision]
+) -> list[str]:
+    """Find every typed column with a value the sample did not foresee, classify those from all
+    their values, and make text of any that still would not convert; returns their names."""
+    surprised = _surprised(con, relation, columns, decisions)
+    decisions |= _classify_all(con, relation, surprised)
+    still = _surprised(con, relation, surprised, decisions)
+    for column in still:
+        decisions[column.source] = rules.Decision(rules.TEXT, reason="values that do not convert")
+    return [c.name for c in surprised]
+
+
+def _surprised(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column], decisions: dict[str, rules.Decision]
+) -> list[_Column]:
+    """The typed columns holding a value that is neither a marker nor of the decided type (one scan)."""
+    slow = _slow_paths(con, columns, decisions, strict=False)
+    if not slow:
+        return []
+    counts = ", ".join(f"count({_typed(c, decisions, slow)})" for c in columns if c.source in slow)
+    _one_row(con, f"SELECT {counts} FROM {relation}")
+    surprised = [c for c in columns if c.source in slow and slow[c.source][0].surprises]
+    for column in surprised:
+        _refuse_override(slow[column.source][0], columns)
+    return surprised
 
 
 def passthrough_types(
@@ -628,7 +707,7 @@ def _classify_sample(
 
 
 def _classify_all(con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column]) -> dict[str, rules.Decision]:
-    """Classify every value of the columns the sample got wrong (rare, so SQL speed is enough)."""
+    """Decide the columns' types from the classes of all their values in ``relation``."""
     aggregates = []
     for c in columns:
         aggregates += [rules.class_histogram(c.source), rules.date_evidence(c.source), rules.scale_evidence(c.source)]
@@ -640,33 +719,12 @@ def _classify_all(con: duckdb.DuckDBPyConnection, relation: str, columns: list[_
     return decisions
 
 
-def _confirm(
-    con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column], decisions: dict[str, rules.Decision]
-) -> tuple[dict[str, dict[str, int]], list[_Column]]:
-    """One pass over every value: count markers, and find columns whose values do not all convert.
-
-    Which markers a column had (a histogram) is asked only of the columns that had any, in a
-    second, narrower pass: histograms cost far more per column than counts in DuckDB.
-    """
-    aggregates = [rules.confirm_sql(c.source, decisions[c.source]) for c in columns]
-    row = _one_row(con, f"SELECT {', '.join(aggregates)} FROM {relation}")
-    counts = [rules.unpack_counts(value) for value in row]
-    surprised = [c for c, (_, others) in zip(columns, counts) if others]
-    with_markers = [c for c, (markers, _) in zip(columns, counts) if markers]
-    if not with_markers:
-        return {}, surprised
-    histograms = ", ".join(rules.marker_histogram_sql(c.source, decisions[c.source]) for c in with_markers)
-    found = _one_row(con, f"SELECT {histograms} FROM {relation}")
-    return {c.source: dict(found[i] or {}) for i, c in enumerate(with_markers)}, surprised
-
-
 def _one_row(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
     try:
-        row = con.execute(query).fetchone()
+        rows = con.execute(query).fetchall()  # all of it: a half-read result blocks the connection
     except Exception as err:
         raise ConversionError(one_line(err, lines=3, limit=400)) from None
-    assert row is not None
-    return row
+    return rows[0]
 
 
 def _write_rejects(con: duckdb.DuckDBPyConnection, path: Path, kv: dict[str, str]) -> int:
@@ -676,7 +734,7 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, path: Path, kv: dict[str, str
         " string_agg(DISTINCT error_type || ': ' || error_message, '; ') AS reason"
         " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line ORDER BY line"
     )
-    count = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]  # type: ignore[index]
+    count = con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
     if count:
         metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
         con.execute(

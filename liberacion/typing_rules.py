@@ -1,8 +1,10 @@
 """The typing rules: which text cells are missing values, which columns are identifiers, and how
 a column of text becomes BIGINT, DOUBLE, DECIMAL, DATE, TIMESTAMP or BOOLEAN without loss.
 
-Everything here produces DuckDB SQL over a relation whose columns are VARCHAR, so that typing
-runs at DuckDB's speed. Extend the tables below; every rule is tested in tests/test_typing.py.
+Typing runs at DuckDB's speed in one scan: SQL here converts the canonical spelling of each kind
+(the fast path) and hands every other value to ``SlowPath``, exact Python that turns markers into
+NULL (counting them) and refuses a value the column's type cannot hold. Extend the tables below;
+the rules are tested through conversions in tests/test_convert.py.
 """
 
 from __future__ import annotations
@@ -159,6 +161,22 @@ class Decision:
         }[self.kind]  # fmt: skip
 
 
+# Which value classes each kind accepts (a column's kind is the first whose set holds all its classes).
+ACCEPTS: dict[str, frozenset[str]] = {
+    INT: frozenset({"i"}),
+    INT_SEP: frozenset({"i", "is"}),
+    DOUBLE: frozenset({"i", "d"}),
+    DOUBLE_SEP: frozenset({"i", "is", "d", "ds"}),
+    PERCENT: frozenset({"p"}),
+    BOOL: frozenset({"b"}),
+    DATE_ISO: frozenset({"di"}),
+    TIMESTAMP: frozenset({"ts", "di"}),
+    CURRENCY: frozenset({"c"}),
+    DATE_US: frozenset({"du"}),
+    DATE_DMY: frozenset({"du"}),
+}
+
+
 def is_identifier_name(name: str) -> bool:
     return bool(IDENTIFIER_NAMES.search(name))
 
@@ -176,17 +194,8 @@ def decide(
         return Decision(TEXT, reason="values with leading zeros are identifiers")
     if "t" in kinds:
         return Decision(TEXT, reason="text values")
-    for candidate, allowed in (
-        (INT, {"i"}),
-        (INT_SEP, {"i", "is"}),
-        (DOUBLE, {"i", "d"}),
-        (DOUBLE_SEP, {"i", "is", "d", "ds"}),
-        (PERCENT, {"p"}),
-        (BOOL, {"b"}),
-        (DATE_ISO, {"di"}),
-        (TIMESTAMP, {"ts", "di"}),
-    ):
-        if kinds <= allowed:
+    for candidate in (INT, INT_SEP, DOUBLE, DOUBLE_SEP, PERCENT, BOOL, DATE_ISO, TIMESTAMP):
+        if kinds <= ACCEPTS[candidate]:
             notes = {"percent": True} if candidate == PERCENT else {}
             return Decision(candidate, reason="every value converts", notes=notes)
     if kinds == {"c"}:
@@ -205,103 +214,157 @@ def _date_decision(dates: list[int | None] | None) -> Decision:
     return Decision(TEXT, reason="neither MM/DD/YYYY nor DD/MM/YYYY")
 
 
-def conforms(column: str, decision: Decision) -> str:
-    """SQL: true when a non-missing value converts to the decided type without loss."""
-    v = trimmed(column)
+# The fast path: SQL that recognises the common, canonical spelling of a value of each kind and
+# converts it. It may refuse a good value (`+5`, ` 12 `, `1e3`, `0.50` with a leading space): those
+# go to the exact slow path (``SlowPath``), which is Python and sees only what SQL refused.
+_FAST_DOUBLE = r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,15})?"
+_FAST_DOUBLE_SEP = r"-?(0|[1-9][0-9]{0,14}|[1-9][0-9]{0,2}(,[0-9]{3}){1,4})(\.[0-9]{1,15})?"
+_FAST_INT_SEP = r"-?[1-9][0-9]{0,2}(,[0-9]{3}){1,5}"
+_TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f")
+_FAST_BOOL = {"Yes": True, "No": False, "YES": True, "NO": False, "yes": True, "no": False, "Y": True, "N": False,
+              "y": True, "n": False, "True": True, "False": False, "TRUE": True, "FALSE": False, "true": True,
+              "false": False}  # fmt: skip
+_DATE_FORMATS = {DATE_US: "%m/%d/%Y", DATE_DMY: "%d/%m/%Y"}
+
+
+def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
+    """(test, value) in SQL for the quoted column ``c``: when the test holds, the value is exact.
+
+    DuckDB computes a repeated sub-expression once, so test and value may share a TRY_CAST.
+    """
     kind = decision.kind
-    if decision.reason == "override":  # the user asked for this type: any value that converts will do
-        return f"{convert_sql(column, decision)} IS NOT NULL"
     if kind == INT:
-        return f"TRY_CAST({v} AS BIGINT)::VARCHAR = ltrim({v}, '+')"
+        x = f"TRY_CAST({c} AS BIGINT)"
+        return f"{x}::VARCHAR = {c}", x  # the canonical spelling: no leading zero, sign or decimals
     if kind == INT_SEP:
-        x = f"TRY_CAST(replace({v}, ',', '') AS BIGINT)"
-        return f"({x}::VARCHAR = ltrim({v}, '+') OR format('{{:,}}', {x}) = ltrim({v}, '+'))"
+        x = f"TRY_CAST(replace({c}, ',', '') AS BIGINT)"
+        return f"({x}::VARCHAR = {c} OR (regexp_full_match({c}, '{_FAST_INT_SEP}') AND {x} IS NOT NULL))", x
     if kind == DOUBLE:
-        return f"regexp_full_match({v}, '{_NUM}')"
+        return f"regexp_full_match({c}, '{_FAST_DOUBLE}')", f"CAST({c} AS DOUBLE)"
     if kind == DOUBLE_SEP:
-        return f"(regexp_full_match({v}, '{_NUM}') OR regexp_full_match({v}, '{_NUM_SEP}'))"
-    if kind == CURRENCY:
-        return (
-            f"regexp_full_match({v}, '-?\\$ *-?([0-9]{{1,3}}(,[0-9]{{3}})+|[0-9]+)(\\.[0-9]{{0,{decision.scale}}})?')"
-        )
+        return f"regexp_full_match({c}, '{_FAST_DOUBLE_SEP}')", f"CAST(replace({c}, ',', '') AS DOUBLE)"
     if kind == PERCENT:
-        return f"regexp_full_match({v}, '[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+) *%')"
-    if kind == DATE_US:
-        return f"TRY_STRPTIME({v}, '%m/%d/%Y') IS NOT NULL"
-    if kind == DATE_DMY:
-        return f"TRY_STRPTIME({v}, '%d/%m/%Y') IS NOT NULL"
-    if kind == DATE_ISO:
-        return f"(length({v}) = 10 AND TRY_CAST({v} AS DATE) IS NOT NULL)"
-    if kind == TIMESTAMP:
-        return f"TRY_CAST({v} AS TIMESTAMP) IS NOT NULL"
-    if kind == BOOL:
-        return f"list_contains(['yes', 'no', 'y', 'n', 'true', 'false'], lower({v}))"
-    return "true"
-
-
-def convert_sql(column: str, decision: Decision) -> str:
-    """SQL producing the typed value; text stays exactly as published.
-
-    Only used once every non-missing value is known to convert (``confirm_sql``), so a value that
-    does not convert here is a missing-value marker and becomes NULL. Keeping the expressions free
-    of marker tests keeps them cheap on files with hundreds of columns.
-    """
-    if decision.kind == TEXT:
-        return quote_ident(column)
-    v = trimmed(column)
-    kind = decision.kind
-    if kind == BOOL:
-        cases = (
-            " ".join(f"WHEN '{t}' THEN true" for t in BOOL_TRUE)
-            + " "
-            + " ".join(f"WHEN '{f}' THEN false" for f in BOOL_FALSE)
+        return f"regexp_full_match({c}, '{_FAST_DOUBLE}%')", f"CAST(left({c}, -1) AS DOUBLE)"
+    if kind == CURRENCY:
+        whole = 17 - decision.scale  # DECIMAL(18, scale) holds 18 - scale digits before the point
+        pattern = rf"\$(0|[1-9][0-9]{{0,{whole}}}|[1-9][0-9]{{0,2}}(,[0-9]{{3}}){{1,{max(1, whole // 3)}}})"
+        pattern += rf"(\.[0-9]{{1,{decision.scale}}})?" if decision.scale else ""
+        return (
+            f"regexp_full_match({c}, '{pattern}')",
+            f"CAST(replace(substr({c}, 2), ',', '') AS {decision.sql_type})",  # negative amounts: slow path
         )
-        return f"CASE lower({v}) {cases} END"
-    return {
-        INT: f"TRY_CAST({v} AS BIGINT)",
-        INT_SEP: f"TRY_CAST(replace({v}, ',', '') AS BIGINT)",
-        # 'nan' is a missing-value marker: NaN cannot come from a confirmed number
-        DOUBLE: f"nullif(TRY_CAST({v} AS DOUBLE), 'nan'::DOUBLE)",
-        DOUBLE_SEP: f"nullif(TRY_CAST(replace({v}, ',', '') AS DOUBLE), 'nan'::DOUBLE)",
-        CURRENCY: f"TRY_CAST(replace(replace(replace({v}, '$', ''), ',', ''), ' ', '') AS {decision.sql_type})",
-        PERCENT: f"nullif(TRY_CAST(rtrim(rtrim({v}, '%')) AS DOUBLE), 'nan'::DOUBLE)",
-        DATE_US: f"CAST(TRY_STRPTIME({v}, '%m/%d/%Y') AS DATE)",
-        DATE_DMY: f"CAST(TRY_STRPTIME({v}, '%d/%m/%Y') AS DATE)",
-        DATE_ISO: f"TRY_CAST({v} AS DATE)",
-        TIMESTAMP: f"TRY_CAST({v} AS TIMESTAMP)",
-    }[kind]
+    if kind in (DATE_US, DATE_DMY):
+        x = f"TRY_STRPTIME({c}, '{_DATE_FORMATS[kind]}')"
+        return f"({x} IS NOT NULL AND substr({c}, -5, 1) = '/')", f"CAST({x} AS DATE)"  # a four-digit year
+    if kind == DATE_ISO:
+        x = f"TRY_STRPTIME({c}, '%Y-%m-%d')"
+        return f"({x} IS NOT NULL AND length({c}) = 10)", f"CAST({x} AS DATE)"
+    if kind == TIMESTAMP:
+        x = f"TRY_STRPTIME({c}, {_sql_list(_TIMESTAMP_FORMATS)})"
+        return f"{x} IS NOT NULL", x
+    if kind == BOOL:
+        cases = " ".join(f"WHEN '{k}' THEN {str(v).lower()}" for k, v in _FAST_BOOL.items())
+        x = f"CASE {c} {cases} END"
+        return f"{x} IS NOT NULL", x
+    raise ValueError(f"no fast path for {kind}")
 
 
-def _bad_and_marker(column: str, decision: Decision) -> tuple[str, str]:
-    v = trimmed(column)
-    bad = f"{quote_ident(column)} IS NOT NULL AND NOT coalesce({conforms(column, decision)}, false)"
-    markers = ", ".join("'" + m.replace("'", "''") + "'" for m in MISSING_MARKERS)
-    return bad, f"({v} = '' OR lower({v}) IN ({markers}))"
+def typed_sql(column: str, decision: Decision, slow_function: str) -> str:
+    """SQL producing the column's typed value: the fast path, else the slow path (a Python function
+    registered as ``slow_function``) which turns markers into NULL and refuses any surprise."""
+    c = quote_ident(column)
+    if decision.kind == TEXT:
+        return c
+    test, value = _fast_sql(c, decision)
+    return f"CASE WHEN {c} IS NULL THEN NULL WHEN {test} THEN {value} ELSE {slow_function}({c}) END"
 
 
-def confirm_sql(column: str, decision: Decision) -> str:
-    """SQL aggregate over every value: how many are missing-value markers and how many other values
-    do not convert to the decided type (which must be none for the type to stand).
+class Surprise(ValueError):
+    """A value that is neither a missing-value marker nor of its column's decided type."""
 
-    Both counts come packed in one BIGINT (markers + 2**32 * others; split them with
-    ``unpack_counts``): one aggregate per column instead of two halves the cost on wide files, and
-    the marker test runs only on values that failed the cheap conversion test.
+    def __init__(self, column: str, value: str) -> None:
+        super().__init__(f"column {column}: {value[:80]!r} does not convert")
+        self.column, self.value = column, value
+
+
+def python_value(decision: Decision, value: str) -> Any:
+    """The typed value of one trimmed, non-missing text, exactly as the fast SQL path would give it.
+
+    Raises ValueError (or ArithmeticError) when the text does not convert without loss.
     """
-    bad, is_marker = _bad_and_marker(column, decision)
-    return f"sum(CASE WHEN {bad} THEN CASE WHEN {is_marker} THEN 1 ELSE {2**32} END ELSE 0 END)"
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    kind = decision.kind
+    if kind in (INT, INT_SEP):
+        number = int(value.replace(",", "") if kind == INT_SEP else value)
+        if not -(2**63) <= number < 2**63:
+            raise ValueError("out of BIGINT range")
+        return number
+    if kind in (DOUBLE, DOUBLE_SEP, PERCENT):
+        text = value.rstrip("%").rstrip() if kind == PERCENT else value.replace(",", "")
+        real = float(text)
+        if real != real or real in (float("inf"), float("-inf")):
+            raise ValueError("not a finite number")
+        return real
+    if kind == CURRENCY:
+        amount = Decimal(value.replace("$", "").replace(",", "").replace(" ", ""))
+        if not amount.is_finite() or amount.as_tuple().exponent < -decision.scale:  # type: ignore[operator]
+            raise ValueError("more decimals than the column keeps")
+        if abs(amount) >= Decimal(10) ** (18 - decision.scale):
+            raise ValueError("out of DECIMAL range")
+        return amount
+    if kind in (DATE_US, DATE_DMY):
+        return datetime.strptime(value, _DATE_FORMATS[kind]).date()
+    if kind == DATE_ISO:
+        return date.fromisoformat(value)
+    if kind == TIMESTAMP:
+        stamp = datetime.fromisoformat(value)
+        if stamp.tzinfo is not None:
+            raise ValueError("a time zone")
+        return stamp
+    if kind == BOOL:
+        lowered = value.lower()
+        if lowered in BOOL_TRUE or lowered in BOOL_FALSE:
+            return lowered in BOOL_TRUE
+        raise ValueError("not a boolean")
+    raise ValueError(f"no conversion for {kind}")
 
 
-def unpack_counts(packed: int | None) -> tuple[int, int]:
-    """(markers, values that do not convert) from ``confirm_sql``'s packed sum."""
-    value = int(packed or 0)
-    return value & 0xFFFF_FFFF, value >> 32
+@dataclass
+class SlowPath:
+    """The exact conversion of the values the fast SQL path refused, one column's worth.
 
+    Called by DuckDB (a Python scalar function) on those values only, which on health data are
+    mostly missing-value markers: each is counted as published (trimmed) and becomes NULL. A value
+    of another kind raises ``Surprise`` (in ``strict`` mode, which aborts the scan) or is recorded.
+    """
 
-def marker_histogram_sql(column: str, decision: Decision) -> str:
-    """SQL aggregate: each missing-value marker (as published, trimmed) and how often it occurs."""
-    bad, is_marker = _bad_and_marker(column, decision)
-    v = trimmed(column)
-    return f"histogram(CASE WHEN {bad} THEN CASE WHEN {v} <> '' AND {is_marker} THEN {v} END END)"
+    column: str
+    decision: Decision
+    strict: bool = True
+    markers: dict[str, int] = field(default_factory=dict)
+    surprises: int = 0
+
+    def __call__(self, text: str | None) -> Any:
+        if text is None:
+            return None
+        value = text.strip()
+        if not value:
+            return None
+        if value.lower() in _MARKER_SET:
+            self.markers[value] = self.markers.get(value, 0) + 1
+            return None
+        override = self.decision.reason == "override"  # the user asked: any value that converts will do
+        if override or classify_value(value) in ACCEPTS[self.decision.kind]:
+            try:
+                return python_value(self.decision, value)
+            except (ValueError, ArithmeticError):
+                pass
+        self.surprises += 1
+        if self.strict:
+            raise Surprise(self.column, text)
+        return None
 
 
 def override(type_name: str) -> Decision:
