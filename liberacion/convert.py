@@ -687,7 +687,7 @@ def _classify_sample(
     """Decide types from the first rows: each distinct value is classified once, in Python."""
     import pyarrow.compute as pc
 
-    rows = max(2_000, min(SAMPLE_ROWS, 5_000_000 // max(1, len(columns))))
+    rows = min(SAMPLE_ROWS, max(2_000, 5_000_000 // max(1, len(columns))))
     select = ", ".join(
         f"{rules.quote_ident(c.source)} AS {rules.quote_ident('c' + str(i))}" for i, c in enumerate(columns)
     )
@@ -710,12 +710,12 @@ def _classify_all(con: duckdb.DuckDBPyConnection, relation: str, columns: list[_
     """Decide the columns' types from the classes of all their values in ``relation``."""
     aggregates = []
     for c in columns:
-        aggregates += [rules.class_histogram(c.source), rules.date_evidence(c.source), rules.scale_evidence(c.source)]
+        aggregates += [rules.class_mask(c.source), rules.date_evidence(c.source), rules.scale_evidence(c.source)]
     row = _one_row(con, f"SELECT {', '.join(aggregates)} FROM {relation}")
     decisions = {}
     for i, c in enumerate(columns):
-        classes, dates, scale = row[3 * i] or {}, row[3 * i + 1], row[3 * i + 2]
-        decisions[c.source] = rules.decide(c.name, dict(classes), dates, scale)
+        classes, dates, scale = rules.classes_of_mask(row[3 * i]), row[3 * i + 1], row[3 * i + 2]
+        decisions[c.source] = rules.decide(c.name, classes, dates, scale)
     return decisions
 
 
