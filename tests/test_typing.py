@@ -173,9 +173,7 @@ def test_property_fast_and_slow_paths_agree(
     size = max(len(ints), len(floats), len(dates))
     ints, floats, dates = (ints * size)[:size], (floats * size)[:size], (dates * size)[:size]
     us = [f"{d.month}/{d.day}/{d.year}" for d in dates]
-    table = [
-        [str(i), f" {i} ", repr(f), f" {f!r} ", u, f" {u} "] for i, f, u in zip(ints, floats, us)
-    ]
+    table = [[str(i), f" {i} ", repr(f), f" {f!r} ", u, f" {u} "] for i, f, u in zip(ints, floats, us)]
     home = tmp_path / f"h{abs(hash((tuple(ints), tuple(floats), tuple(dates))))}"
     lake = load(home, write(tmp_path, "a.csv", csv_text(["i", "i2", "f", "f2", "d", "d2"], table)))
     types = column_types(lake)
