@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # Cells that mean "no value" in HHS files (compared trimmed and lower-cased). In a column that
 # becomes typed they turn into NULL and are counted; in a text column they are kept as published.
@@ -57,8 +60,10 @@ _CLASSES: tuple[tuple[str, str], ...] = (
 BOOL_TRUE = ("yes", "y", "true")
 BOOL_FALSE = ("no", "n", "false")
 _MARKER_SET = frozenset(MISSING_MARKERS)
+_ANY_CLASS = "|".join(
+    f"(?:{pattern})" if not pattern.startswith("(?i)") else f"(?i:{pattern[4:]})" for _, pattern in _CLASSES
+)
 _PY_CLASSES = tuple((code, re.compile(pattern)) for code, pattern in _CLASSES)
-FINAL_CLASSES = frozenset({"t", "z"})  # once seen, the column is text whatever else it holds
 TYPE_NAMES = {
     "string": TEXT, "text": TEXT, "varchar": TEXT, "str": TEXT,
     "integer": INT_SEP, "int": INT_SEP, "bigint": INT_SEP, "long": INT_SEP,
@@ -117,27 +122,62 @@ def classify_value(text: str) -> str | None:
     return "t"
 
 
-@dataclass
-class Profile:
-    """What the values of one column look like: counts per class and the evidence for dates/scale."""
+def profile(values: pa.Array) -> tuple[dict[str, int], list[int | None], int]:
+    """(counts per class, date evidence, scale) of a sample's column, vectorised with pyarrow:
+    the same classes as ``classify_value`` on each value, at Arrow's speed on wide samples.
 
-    classes: dict[str, int] = field(default_factory=dict)
-    dates: list[int | None] = field(default_factory=lambda: [None, None])
-    scale: int = 0
+    A column with any text or leading-zero value is text whatever else it holds, so those are
+    looked for first and end the profile early.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    def add(self, text: str, count: int) -> bool:
-        """Count a distinct value; returns False once the column can only be text."""
-        code = classify_value(text)
-        if code is None:
-            return True
-        self.classes[code] = self.classes.get(code, 0) + count
-        value = text.strip()
-        if code == "du":
-            first, second = (int(p) for p in value.split("/")[:2])
-            self.dates = [max(self.dates[0] or 0, first), max(self.dates[1] or 0, second)]
-        elif code in ("d", "ds", "c", "p") and "." in value:
-            self.scale = max(self.scale, len(value.split(".", 1)[1].rstrip("% ")))
-        return code not in FINAL_CLASSES
+    distinct = pc.value_counts(values.drop_null())
+    text, counts = pc.utf8_trim_whitespace(distinct.field("values")), distinct.field("counts")
+    present = pc.invert(pc.or_(pc.equal(text, ""), pc.is_in(pc.utf8_lower(text), value_set=pa.array(MISSING_MARKERS))))
+    text, counts = pc.filter(text, present), pc.filter(counts, present)
+    for code, test in (("t", pc.invert(_matches(text, _ANY_CLASS))), ("z", _matches(text, _CLASSES[0][1]))):
+        if pc.any(test).as_py():
+            return {code: pc.sum(pc.filter(counts, test)).as_py()}, [None, None], 0
+    classes: dict[str, int] = {}
+    found: dict[str, pa.Array] = {}
+    for code, pattern in _CLASSES[1:]:
+        if not len(text):
+            break
+        hit = _matches(text, pattern)
+        found[code] = pc.filter(text, hit)
+        if len(found[code]):
+            classes[code] = pc.sum(pc.filter(counts, hit)).as_py()
+        text, counts = pc.filter(text, pc.invert(hit)), pc.filter(counts, pc.invert(hit))
+    numbers = [found[c] for c in ("d", "ds", "c", "p") if c in found]
+    return classes, _date_parts(found.get("du")), _scale(pa.concat_arrays(numbers) if numbers else None)
+
+
+def _matches(text: pa.Array, pattern: str) -> pa.Array:
+    import pyarrow.compute as pc
+
+    flags, body = ("(?i)", pattern[4:]) if pattern.startswith("(?i)") else ("", pattern)
+    return pc.match_substring_regex(text, f"{flags}^(?:{body})$")
+
+
+def _date_parts(dates: pa.Array | None) -> list[int | None]:
+    """The largest first and second parts of a/b/yyyy dates (which one is the day)."""
+    import pyarrow.compute as pc
+
+    if dates is None or not len(dates):
+        return [None, None]
+    parts = pc.split_pattern(dates, "/")
+    return [pc.max(pc.cast(pc.list_element(parts, i), "int64")).as_py() for i in (0, 1)]
+
+
+def _scale(numbers: pa.Array | None) -> int:
+    """The most digits after a decimal point among the numbers."""
+    import pyarrow.compute as pc
+
+    if numbers is None or not len(numbers):
+        return 0
+    decimals = pc.extract_regex(numbers, r"\.(?P<digits>[0-9]*)")
+    return pc.max(pc.utf8_length(pc.struct_field(decimals, [0]))).as_py() or 0
 
 
 def date_evidence(column: str) -> str:
