@@ -118,6 +118,9 @@ def main() -> None:
         ratio = f"{seconds / reference:.2f}x" if seconds and reference else "-"
         rss = max((r["rss_mb"] or 0) for r in results[method])  # type: ignore[type-var]
         error = next((r["error"] for r in results[method] if r["error"]), "")
+        if error:  # how long it ran before failing: the time a user loses to it
+            spent = statistics.median(float(r["seconds"]) for r in results[method] if r["seconds"] is not None)
+            error = f"failed after {spent:.1f} s: {error}"
         print(f"{method:<16} {seconds or 0:9.2f} {ratio:>10} {rss:12.0f}  {error}")
     if not args.keep:
         import shutil

@@ -579,7 +579,7 @@ def _copy_typed(
         except Exception as err:  # duckdb.Error: a surprise, a broken file
             surprised = [path for path, _ in slow.values() if path.surprises]
             if not surprised or attempt:
-                raise ConversionError(one_line(err, lines=3, limit=400)) from None
+                raise _engine_error(err) from None
             _refuse_override(surprised[0], columns)
         notes["reclassified"] = _reclassify(con, relation, columns, decisions)
     raise AssertionError("unreachable")
@@ -692,7 +692,7 @@ def _classify_sample(
     try:
         sample = con.sql(f"SELECT {select} FROM {relation} LIMIT {rows}").to_arrow_table()
     except Exception as err:
-        raise ConversionError(one_line(err, lines=3, limit=400)) from None
+        raise _engine_error(err) from None
     decisions = {}
     for i, column in enumerate(columns):
         classes, dates, scale = rules.profile(sample.column(i).combine_chunks())
@@ -713,11 +713,19 @@ def _classify_all(con: duckdb.DuckDBPyConnection, relation: str, columns: list[_
     return decisions
 
 
+def _engine_error(err: Exception) -> BaseException:
+    """A DuckDB error as liberacion reports it; an interrupted query is the user's Ctrl-C."""
+    text = str(err)
+    if text.startswith("Query interrupted") or "KeyboardInterrupt" in text:  # DuckDB's RuntimeError on SIGINT
+        return KeyboardInterrupt()
+    return ConversionError(one_line(err, lines=3, limit=400))
+
+
 def _one_row(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
     try:
         rows = con.execute(query).fetchall()  # all of it: a half-read result blocks the connection
     except Exception as err:
-        raise ConversionError(one_line(err, lines=3, limit=400)) from None
+        raise _engine_error(err) from None
     return rows[0]
 
 
