@@ -15,6 +15,7 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import json
 import math
 import os
@@ -566,23 +567,40 @@ def _copy_typed(
     Returns the row count and, per column, the missing-value markers the scan turned into NULL.
     Changes ``decisions`` in place when a column had to be classified again.
     """
-    metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
-    for attempt in range(2):
-        slow = _slow_paths(con, columns, decisions, strict=True)
-        select = ", ".join(f"{_typed(c, decisions, slow)} AS {rules.quote_ident(c.name)}" for c in columns)
-        try:
-            rows = con.execute(
-                f"COPY (SELECT {select} FROM {relation}) TO '{_sql_text(str(target))}'"
-                f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, KV_METADATA {{{metadata}}})"
-            ).fetchall()[0][0]
-            return int(rows), {source: _by_count(path.markers) for source, (path, _) in slow.items() if path.markers}
-        except Exception as err:  # duckdb.Error: a surprise, a broken file
-            surprised = [path for path, _ in slow.values() if path.surprises]
-            if not surprised or attempt:
-                raise _engine_error(err) from None
-            _refuse_override(surprised[0], columns)
+    copy = _copy_once(con, relation, columns, decisions, target, kv)
+    if copy is None:
         notes["reclassified"] = _reclassify(con, relation, columns, decisions)
-    raise AssertionError("unreachable")
+        copy = _copy_once(con, relation, columns, decisions, target, kv, retry=False)
+    assert copy is not None
+    return copy
+
+
+def _copy_once(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    columns: list[_Column],
+    decisions: dict[str, rules.Decision],
+    target: Path,
+    kv: dict[str, str],
+    *,
+    retry: bool = True,
+) -> tuple[int, dict[str, dict[str, int]]] | None:
+    """The typed COPY: (rows, markers), or None when a value surprised it and ``retry`` allows it."""
+    slow = _slow_paths(con, columns, decisions, strict=True)
+    select = ", ".join(f"{_typed(c, decisions, slow)} AS {rules.quote_ident(c.name)}" for c in columns)
+    metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
+    try:
+        rows = con.execute(
+            f"COPY (SELECT {select} FROM {relation}) TO '{_sql_text(str(target))}'"
+            f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, KV_METADATA {{{metadata}}})"
+        ).fetchall()[0][0]
+    except Exception as err:  # duckdb.Error: a surprise, a broken file
+        surprised = [path for path, _ in slow.values() if path.surprises]
+        if not surprised or not retry:
+            raise _engine_error(err) from None
+        _refuse_override(surprised[0])
+        return None
+    return int(rows), {source: _by_count(path.markers) for source, (path, _) in slow.items() if path.markers}
 
 
 def _by_count(markers: dict[str, int]) -> dict[str, int]:
@@ -594,21 +612,19 @@ def _typed(column: _Column, decisions: dict[str, rules.Decision], slow: dict[str
     return rules.typed_sql(column.source, decisions[column.source], path[1] if path else "")
 
 
-_slow_functions = 0
+_slow_names = itertools.count(1)  # a function name is registered once per connection
 
 
 def _slow_paths(
     con: duckdb.DuckDBPyConnection, columns: list[_Column], decisions: dict[str, rules.Decision], *, strict: bool
 ) -> dict[str, tuple[rules.SlowPath, str]]:
     """Register a slow-path function for each typed column: {source: (slow path, SQL name)}."""
-    global _slow_functions
     paths = {}
     for column in columns:
         decision = decisions[column.source]
         if decision.kind == rules.TEXT:
             continue
-        _slow_functions += 1
-        name = f"liberacion_slow_{_slow_functions}"
+        name = f"liberacion_slow_{next(_slow_names)}"
         path = rules.SlowPath(column.name, decision, strict=strict)
         con.create_function(
             name, path, ["VARCHAR"], decision.sql_type, type="native", null_handling="special", side_effects=True
@@ -617,7 +633,7 @@ def _slow_paths(
     return paths
 
 
-def _refuse_override(path: rules.SlowPath, columns: list[_Column]) -> None:
+def _refuse_override(path: rules.SlowPath) -> None:
     if path.decision.reason == "override":
         raise ConversionError(
             f"column {path.column} has values that are not {path.decision.sql_type};"
@@ -649,7 +665,7 @@ def _surprised(
     _one_row(con, f"SELECT {counts} FROM {relation}")
     surprised = [c for c in columns if c.source in slow and slow[c.source][0].surprises]
     for column in surprised:
-        _refuse_override(slow[column.source][0], columns)
+        _refuse_override(slow[column.source][0])
     return surprised
 
 

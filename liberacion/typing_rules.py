@@ -55,14 +55,12 @@ _CLASSES: tuple[tuple[str, str], ...] = (
     ("du", r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}"),
     ("di", r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
     ("ts", r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"),
-    ("b", r"(?i)(yes|no|y|n|true|false)"),
+    ("b", r"(?i:yes|no|y|n|true|false)"),  # a scoped flag: the same in Python and in RE2
 )
 BOOL_TRUE = ("yes", "y", "true")
 BOOL_FALSE = ("no", "n", "false")
 _MARKER_SET = frozenset(MISSING_MARKERS)
-_ANY_CLASS = "|".join(
-    f"(?:{pattern})" if not pattern.startswith("(?i)") else f"(?i:{pattern[4:]})" for _, pattern in _CLASSES
-)
+_ANY_CLASS = "|".join(f"(?:{pattern})" for _, pattern in _CLASSES)
 _PY_CLASSES = tuple((code, re.compile(pattern)) for code, pattern in _CLASSES)
 TYPE_NAMES = {
     "string": TEXT, "text": TEXT, "varchar": TEXT, "str": TEXT,
@@ -156,8 +154,7 @@ def profile(values: pa.Array) -> tuple[dict[str, int], list[int | None], int]:
 def _matches(text: pa.Array, pattern: str) -> pa.Array:
     import pyarrow.compute as pc
 
-    flags, body = ("(?i)", pattern[4:]) if pattern.startswith("(?i)") else ("", pattern)
-    return pc.match_substring_regex(text, f"{flags}^(?:{body})$")
+    return pc.match_substring_regex(text, f"^(?:{pattern})$")
 
 
 def _date_parts(dates: pa.Array | None) -> list[int | None]:
@@ -272,9 +269,12 @@ _FAST_DOUBLE = r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,15})?"
 _FAST_DOUBLE_SEP = r"-?(0|[1-9][0-9]{0,14}|[1-9][0-9]{0,2}(,[0-9]{3}){1,4})(\.[0-9]{1,15})?"
 _FAST_INT_SEP = r"-?[1-9][0-9]{0,2}(,[0-9]{3}){1,5}"
 _TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f")
-_FAST_BOOL = {"Yes": True, "No": False, "YES": True, "NO": False, "yes": True, "no": False, "Y": True, "N": False,
-              "y": True, "n": False, "True": True, "False": False, "TRUE": True, "FALSE": False, "true": True,
-              "false": False}  # fmt: skip
+_FAST_BOOL = {  # the usual spellings (yes, Yes, YES, ...); any other goes to the slow path
+    spelling: truth
+    for words, truth in ((BOOL_TRUE, True), (BOOL_FALSE, False))
+    for word in words
+    for spelling in (word, word.capitalize(), word.upper())
+}
 _DATE_FORMATS = {DATE_US: "%m/%d/%Y", DATE_DMY: "%d/%m/%Y"}
 
 
