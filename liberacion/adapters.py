@@ -23,8 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from liberacion.catalogs import Dataset, Distribution, Source, is_web_url, normalize_format, safe_id
+from liberacion.catalogs import Dataset, Distribution, Source, is_web_url
 from liberacion.errors import SourceError
+from liberacion.formats import normalize_format
+from liberacion.naming import safe_id
 
 CKAN_ROWS = 1000  # CKAN's default rows_max
 CKAN_MAX_PAGES = 20

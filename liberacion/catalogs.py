@@ -9,10 +9,8 @@ as ``liberacion/catalogs``); users add or replace them with ``LIBERACION_CATALOG
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from liberacion.errors import ConfigError, NotFound
+from liberacion.formats import normalize_format
 from liberacion.home import Home
-from liberacion.lake import RESERVED_SCHEMAS, sanitize_identifier
+from liberacion.naming import safe_catalog_name, safe_id, sanitize_identifier
 
 CATALOGS_ENV = "LIBERACION_CATALOGS"
 KINDS = ("dcat-us", "socrata", "dkan", "openfda", "ckan")
-MAX_ID_LENGTH = 120
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -126,25 +124,6 @@ class Catalog:
 # -- safe names --------------------------------------------------------------------------------
 
 
-def safe_id(text: str) -> str:
-    """A dataset id that is safe in refs and paths: ``[a-z0-9._-]``, no leading/trailing dots."""
-    ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode().lower()
-    ident = re.sub(r"[^a-z0-9._-]+", "-", ascii_text)
-    ident = re.sub(r"-{2,}", "-", ident).strip("-._")
-    if len(ident) > MAX_ID_LENGTH:  # keep it unique when cut: a short hash of the whole text
-        digest = hashlib.sha256(str(text).encode()).hexdigest()[:8]
-        ident = ident[: MAX_ID_LENGTH - 9].rstrip("-._") + "-" + digest
-    return ident or "d-" + hashlib.sha256(str(text).encode()).hexdigest()[:12]
-
-
-def safe_catalog_name(text: str) -> str:
-    """A catalog name usable as a SQL schema and a directory name."""
-    name = sanitize_identifier(text, fallback="c")
-    if name in RESERVED_SCHEMAS:
-        raise ValueError(f"the catalog name {name!r} is reserved")
-    return name
-
-
 def is_web_url(url: Any) -> bool:
     """Only http(s) URLs with a host are followed (never file:, javascript:, data: ...)."""
     if not isinstance(url, str):
@@ -157,98 +136,6 @@ def is_web_url(url: Any) -> bool:
         and rest[:1] not in ("", "/", "\\")
         and not any(c.isspace() for c in rest.split("/", 1)[0])
     )
-
-
-# -- formats -----------------------------------------------------------------------------------
-
-_EXTENSIONS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".txt": "txt",
-    ".zip": "zip",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".geojson": "geojson",
-    ".xlsx": "xlsx",
-    ".xls": "xls",
-    ".xpt": "xpt",
-    ".xml": "xml",
-    ".rdf": "rdf",
-    ".pdf": "pdf",
-    ".parquet": "parquet",
-    ".sas7bdat": "sas7bdat",
-    ".htm": "html",
-    ".html": "html",
-    ".aspx": "html",
-    ".gz": "gz",
-}
-_MEDIA_TYPES = {
-    "text/csv": "csv",
-    "application/csv": "csv",
-    "text/tab-separated-values": "tsv",
-    "text/plain": "txt",
-    "application/zip": "zip",
-    "application/x-zip-compressed": "zip",
-    "application/json": "json",
-    "application/geo+json": "geojson",
-    "application/x-ndjson": "jsonl",
-    "application/jsonl": "jsonl",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-    "application/vnd.ms-excel": "xls",
-    "application/xml": "xml",
-    "text/xml": "xml",
-    "application/rdf+xml": "rdf",
-    "application/pdf": "pdf",
-    "text/html": "html",
-    "application/vnd.apache.parquet": "parquet",
-    "application/x-sas-xport": "xpt",
-    "application/gzip": "gz",
-}
-_LABELS = {
-    "api": "api",
-    "csv": "csv",
-    "zipped csv": "zip",
-    "zip": "zip",
-    "zipped txt": "zip",
-    "json": "json",
-    "xml": "xml",
-    "rdf": "rdf",
-    "excel": "xlsx",
-    "xlsx": "xlsx",
-    "xls": "xls",
-    "pdf": "pdf",
-    "html": "html",
-    "xpt": "xpt",
-    "sas xport": "xpt",
-    "tsv": "tsv",
-    "txt": "txt",
-    "jsonl": "jsonl",
-    "parquet": "parquet",
-}
-
-
-def normalize_format(url: str | None, media_type: str | None = None, label: str | None = None) -> str | None:
-    """The file format, lower-case. The URL's extension wins because publishers' ``mediaType`` is
-    often wrong (CMS labels .csv files application/vnd.ms-excel); then the label, then the type."""
-    if url:
-        path = urlsplit(url).path.lower()
-        if path.endswith((".json.zip", ".csv.zip")):
-            return "zip"
-        for suffix in (path[path.rfind(".") :],) if "." in path.rsplit("/", 1)[-1] else ():
-            if suffix in _EXTENSIONS:
-                return _EXTENSIONS[suffix]
-    if label:
-        key = label.strip().lower()
-        if key in _LABELS:
-            return _LABELS[key]
-        if key in _MEDIA_TYPES:  # CKAN puts media types in "format"
-            return _MEDIA_TYPES[key]
-    if media_type:
-        key = media_type.split(";", 1)[0].strip().lower()
-        if key in _MEDIA_TYPES:
-            return _MEDIA_TYPES[key]
-    return None
 
 
 # -- manifests ---------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def sql(
 
     when = None
     if as_of is not None:
-        from liberacion.history import parse_as_of
+        from liberacion.timestamps import parse_as_of
 
         when = parse_as_of(as_of)
     text = _read_query(query, file)

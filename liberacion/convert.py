@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from liberacion import typing_rules as rules
 from liberacion.errors import ConversionError, one_line
-from liberacion.lake import sanitize_identifier
+from liberacion.formats import reader_format
+from liberacion.naming import quote_ident, sanitize_identifier
 
 if TYPE_CHECKING:
     import duckdb
@@ -134,7 +135,7 @@ def _html_error(path: Path) -> ConversionError:
 
 def inspect(path: Path, options: ConvertOptions) -> list[Part]:
     """The tables inside a downloaded file: one for most files, one per member or sheet otherwise."""
-    fmt = _normalize_format(options.format) or sniff(path)
+    fmt = reader_format(options.format) or sniff(path)
     if fmt == "html":
         raise _html_error(path)
     if fmt == "zip":
@@ -146,15 +147,6 @@ def inspect(path: Path, options: ConvertOptions) -> list[Part]:
     if fmt == "xls":
         raise ConversionError(f"{path.name} is a legacy binary Excel (.xls) file; save it as .xlsx or CSV first")
     return [Part(suffix=None, path=path, format=fmt)]
-
-
-def _normalize_format(fmt: str | None) -> str | None:
-    if not fmt:
-        return None
-    fmt = fmt.lower().strip().lstrip(".")
-    aliases = {"tsv": "text", "csv": "text", "txt": "text", "ndjson": "jsonl", "json-lines": "jsonl", "gzip": "gz"}
-    aliases |= {"xpt": "xpt", "sas": "xpt", "excel": "xlsx", "zipped csv": "zip"}
-    return aliases.get(fmt, fmt)
 
 
 def _gunzip(path: Path) -> Path:
@@ -313,11 +305,11 @@ def convert_part(
     part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions
 ) -> ConversionReport:
     """Write ``out_dir/data-0000.parquet`` (and ``rejects.parquet`` for bad rows) for one table."""
-    from liberacion.query import new_connection
+    from liberacion.engine import new_connection
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if part.format is None:
-        part.format = _normalize_format(sniff(part.path))
+        part.format = reader_format(sniff(part.path))
     if part.format == "xpt":
         return _convert_xpt(part, out_dir, kv_metadata)
     with new_connection() as con:
@@ -587,7 +579,7 @@ def _copy_once(
 ) -> tuple[int, dict[str, dict[str, int]]] | None:
     """The typed COPY: (rows, markers), or None when a value surprised it and ``retry`` allows it."""
     slow = _slow_paths(con, columns, decisions, strict=True)
-    select = ", ".join(f"{_typed(c, decisions, slow)} AS {rules.quote_ident(c.name)}" for c in columns)
+    select = ", ".join(f"{_typed(c, decisions, slow)} AS {quote_ident(c.name)}" for c in columns)
     metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
     try:
         rows = con.execute(
@@ -703,7 +695,7 @@ def _classify_sample(
     """Decide types from the first rows (the typed COPY then proves them over every value)."""
     rows = min(SAMPLE_ROWS, max(2_000, 5_000_000 // max(1, len(columns))))
     select = ", ".join(
-        f"{rules.quote_ident(c.source)} AS {rules.quote_ident('c' + str(i))}" for i, c in enumerate(columns)
+        f"{quote_ident(c.source)} AS {quote_ident('c' + str(i))}" for i, c in enumerate(columns)
     )
     try:
         sample = con.sql(f"SELECT {select} FROM {relation} LIMIT {rows}").to_arrow_table()
@@ -840,7 +832,7 @@ def _write_typed_json(
 ) -> ConversionReport:
     # Typing SQL refers to source columns by name; JSON keys may need quoting, so alias them first.
     inner = ", ".join(
-        f"{rules.quote_ident(c.source)} AS {rules.quote_ident('c' + str(i))}" for i, c in enumerate(columns)
+        f"{quote_ident(c.source)} AS {quote_ident('c' + str(i))}" for i, c in enumerate(columns)
     )
     aliased = [_Column(f"c{i}", c.name, c.original) for i, c in enumerate(columns)]
     renamed = {f"c{i}": passthrough[c.source] for i, c in enumerate(columns) if c.source in passthrough}

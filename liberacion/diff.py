@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
+from liberacion.engine import new_connection
 from liberacion.errors import LiberacionError, UsageError
-from liberacion.lake import Column, Snapshot
-from liberacion.query import new_connection, quote_ident, quote_literal
+from liberacion.naming import quote_ident, quote_literal
+from liberacion.snapshots import Column, Snapshot
 
 if TYPE_CHECKING:
     import duckdb

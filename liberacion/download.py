@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from liberacion import __version__
-from liberacion.errors import ConfigError, ExitCode, LiberacionError, SourceError
+from liberacion.errors import ConfigError, Gone, Interrupted, SourceError
 from liberacion.home import file_lock
 
 if TYPE_CHECKING:
@@ -63,12 +63,6 @@ _SAFE_HEADERS = frozenset(
 _SECRET_PARAMS = frozenset({"api_key", "apikey", "$$app_token", "app_token", "token", "access_token", "key"})
 
 T = TypeVar("T")
-
-
-class Interrupted(LiberacionError):
-    """The run was cancelled (Ctrl-C) while a transfer was in progress; partial files are kept."""
-
-    exit_code = ExitCode.INTERRUPTED
 
 
 @dataclass(frozen=True)
@@ -287,12 +281,6 @@ class _Partial:
                     remaining -= len(block)
             self.hashed = size - remaining
         return self.hasher
-
-
-class Gone(SourceError):
-    """The server says the file is not there (404) or gone for good (410)."""
-
-    exit_code = ExitCode.NOT_FOUND
 
 
 @dataclass

@@ -6,6 +6,7 @@ The core raises these and never prints or exits; ``cli.py`` turns them into a on
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -41,6 +42,10 @@ class NoTable(NotFound):
     """The named table is not in the lake."""
 
 
+class NoDataset(NotFound):
+    """The catalog does not list the dataset (any more): for a fetched table, it was retired."""
+
+
 class SQLError(LiberacionError):
     exit_code = ExitCode.SQL
 
@@ -59,8 +64,38 @@ class SourceError(LiberacionError):
     """A remote server or local source gave something unusable (HTTP error, HTML page, ...)."""
 
 
+class Gone(SourceError):
+    """The server says the file is not there (404) or gone for good (410)."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class Interrupted(LiberacionError):
+    """The run was cancelled (Ctrl-C) while a transfer was in progress; partial files are kept."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+class SchemaChanged(LiberacionError):
+    """A new release changed the table's columns and the policy is ``fail``."""
+
+
 class ConversionError(LiberacionError):
     """A downloaded file could not be turned into a table."""
+
+
+def batch_exit_code(failures: Iterable[int], *, updates: bool = False) -> ExitCode:
+    """The exit code of a command that handles many items (fetch, refresh, prune, discover).
+
+    0 when nothing failed (10 when ``refresh --check`` found updates); 75 when every failure was
+    a busy lock (trying again later will do); otherwise 1.
+    """
+    codes = [int(code) for code in failures]
+    if not codes:
+        return ExitCode.UPDATES if updates else ExitCode.OK
+    if all(code == ExitCode.BUSY for code in codes):
+        return ExitCode.BUSY
+    return ExitCode.FAILED
 
 
 def one_line(err: BaseException, *, lines: int = 2, limit: int = 500) -> str:

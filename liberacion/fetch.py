@@ -40,17 +40,12 @@ from liberacion.download import (
     url_key,
 )
 from liberacion.errors import Busy, ExitCode, LiberacionError, NotFound, UsageError
+from liberacion.files import write_json
 from liberacion.home import Home
-from liberacion.lake import (
-    REJECTS_FILE,
-    Lake,
-    Provenance,
-    Snapshot,
-    Staging,
-    parse_table_name,
-    sanitize_identifier,
-    utc_now,
-)
+from liberacion.lake import Lake, Staging
+from liberacion.naming import parse_table_name, sanitize_identifier
+from liberacion.snapshots import REJECTS_FILE, Provenance, Snapshot
+from liberacion.timestamps import utc_now
 
 if TYPE_CHECKING:
     from liberacion.catalogs import Dataset
@@ -263,11 +258,7 @@ def load_url_state(home: Home, url: str) -> dict[str, Any] | None:
 
 
 def save_url_state(home: Home, url: str, record: dict[str, Any]) -> None:
-    path = url_state_path(home, url)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps({"url": url, **record}, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(url_state_path(home, url), {"url": url, **record}, indent=2)
 
 
 # -- one job ----------------------------------------------------------------------------------

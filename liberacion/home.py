@@ -68,6 +68,11 @@ class Home:
         """The discovered dataset index (``datasets.parquet``), queryable as ``liberacion.datasets``."""
         return self.root / "index"
 
+    @property
+    def index_file(self) -> Path:
+        """Every catalog's datasets, queryable as ``liberacion.datasets``."""
+        return self.index / "datasets.parquet"
+
 
 @contextmanager
 def file_lock(path: Path, *, wait: float = 0.0, what: str = "this resource") -> Iterator[None]:

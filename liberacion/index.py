@@ -13,9 +13,6 @@ the new one. ``discover`` holds one lock for the whole run.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,10 +21,10 @@ from typing import Any
 
 from liberacion.catalogs import Catalog, Dataset, load_catalogs, merge_curated
 from liberacion.errors import ConfigError, NotFound, SourceError
+from liberacion.files import atomic_path, read_json, write_json
 from liberacion.home import Home, file_lock
-from liberacion.lake import utc_now
+from liberacion.timestamps import utc_now
 
-INDEX_FILE = "datasets.parquet"  # the name query.py exposes as liberacion.datasets
 SEARCH_FILE = "search.json"
 SEARCH_VERSION = 2
 SEARCH_COLUMNS = ("ref", "title", "publisher", "keywords", "description", "modified", "formats", "catalog")
@@ -96,40 +93,19 @@ def _state_path(home: Home, catalog: str) -> Path:
     return home.state / "catalogs" / f"{catalog}.json"
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # json.dumps, not json.dump: only the one-shot encoder is the fast C one.
-        tmp.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):  # a damaged file counts as absent: the next discover rewrites it
-        return None
-
-
 def has_part(home: Home, catalog: str) -> bool:
     return _part_path(home, catalog).is_file()
 
 
 def read_part(home: Home, catalog: str) -> dict[str, list[dict[str, Any]]]:
     """The datasets each source of ``catalog`` listed at its last successful discover, by URL."""
-    data = _read_json(_part_path(home, catalog))
+    data = read_json(_part_path(home, catalog))
     sources = data.get("sources") if isinstance(data, dict) else None
     return sources if isinstance(sources, dict) else {}
 
 
 def read_state(home: Home, catalog: str) -> dict[str, Any]:
-    data = _read_json(_state_path(home, catalog))
+    data = read_json(_state_path(home, catalog))
     return data if isinstance(data, dict) else {}
 
 
@@ -216,8 +192,8 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
         )  # fmt: skip
     count = len(catalog_datasets(catalog, part))
     if catalog.sources:
-        _write_json(_part_path(home, catalog.name), {"catalog": catalog.name, "sources": part})
-    _write_json(
+        write_json(_part_path(home, catalog.name), {"catalog": catalog.name, "sources": part})
+    write_json(
         _state_path(home, catalog.name),
         {
             "catalog": catalog.name,
@@ -259,7 +235,7 @@ def _write_search(home: Home, datasets: list[Dataset]) -> None:
     """Columns of plain strings (lists joined): the fewest objects for ``json.loads`` to build."""
     rows = [_search_row(d) for d in datasets]
     columns = {name: [row[i] for row in rows] for i, name in enumerate(SEARCH_COLUMNS)}
-    _write_json(home.index / SEARCH_FILE, {"version": SEARCH_VERSION, "columns": columns})
+    write_json(home.index / SEARCH_FILE, {"version": SEARCH_VERSION, "columns": columns})
 
 
 def _search_row(d: Dataset) -> tuple[Any, ...]:
@@ -300,16 +276,9 @@ def _write_parquet(home: Home, datasets: list[Dataset], curated_refs: set[str]) 
         "distributions": (pa.list_(dist_type), lambda d: [x.__dict__ for x in d.distributions]),
     }
     table = pa.table({name: pa.array([get(d) for d in datasets], type=dtype) for name, (dtype, get) in columns.items()})
-    target = home.index / INDEX_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
+    with atomic_path(home.index_file) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    return home.index_file
 
 
 # -- search ------------------------------------------------------------------------------------
@@ -368,7 +337,7 @@ def search(
 
 def _search_rows(home: Home, catalogs: Sequence[Catalog]) -> list[tuple[Any, ...]]:
     """The index's rows, plus curated datasets not in it yet (searchable before any discover)."""
-    data = _read_json(home.index / SEARCH_FILE)
+    data = read_json(home.index / SEARCH_FILE)
     rows: list[tuple[Any, ...]] = []
     if isinstance(data, dict) and data.get("version") == SEARCH_VERSION:
         columns = data["columns"]

@@ -19,153 +19,37 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import LiberacionError, NoTable, UsageError
+from liberacion.errors import LiberacionError, NoTable
+from liberacion.files import atomic_write, fsync_dir, fsync_file, write_json
 from liberacion.home import Home, file_lock
+from liberacion.naming import IDENTIFIER, parse_table_name
+from liberacion.snapshots import (
+    CURRENT_FILE,
+    PROVENANCE_KEY,
+    REJECTS_FILE,
+    SNAPSHOT_FILE,
+    Column,
+    Provenance,
+    Snapshot,
+)
+from liberacion.timestamps import utc_now
+from liberacion.views import write_views_db
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 DEFAULT_KEEP = 3
 KEEP_ENV = "LIBERACION_KEEP"
-SNAPSHOT_FILE = "snapshot.json"
-CURRENT_FILE = "current"
-REJECTS_FILE = "rejects.parquet"
-REJECTS_SUFFIX = "__rejects"
-PROVENANCE_KEY = "liberacion.provenance"
-# Schemas DuckDB or liberacion itself own: a catalog may never take these names.
-RESERVED_SCHEMAS = frozenset({"main", "liberacion", "information_schema", "pg_catalog", "temp", "system"})
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_STRICT_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
-
-
-def sanitize_identifier(text: str, *, fallback: str = "t") -> str:
-    """Turn any text (a title, a remote id) into a safe lower-case SQL identifier and path part."""
-    import unicodedata
-
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    ident = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
-    if not ident:
-        ident = fallback
-    if ident[0].isdigit():
-        ident = f"{fallback}_{ident}"
-    return ident[:63].rstrip("_")
-
-
-def parse_table_name(name: str) -> tuple[str, str]:
-    """Split ``catalog.table`` (letters, digits, underscores) or raise a usage error."""
-    if not _STRICT_NAME.fullmatch(name):
-        msg = f"invalid table name {name!r}: use CATALOG.TABLE made of letters, digits and underscores"
-        raise UsageError(msg)
-    catalog, table = name.lower().split(".")
-    if not _IDENTIFIER.fullmatch(catalog) or not _IDENTIFIER.fullmatch(table):
-        msg = f"invalid table name {name!r}: each part must start with a letter or underscore"
-        raise UsageError(msg)
-    if catalog in RESERVED_SCHEMAS:
-        raise UsageError(f"invalid table name {name!r}: the catalog name {catalog!r} is reserved")
-    return catalog, table
-
-
-def utc_now() -> str:
-    """The current UTC time as ISO 8601 with microseconds and a ``Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass
-class Provenance:
-    """Where a snapshot came from. The fetch step fills what it knows; every field is optional."""
-
-    source_url: str | None = None
-    dataset_id: str | None = None
-    ref: str | None = None
-    fetched_at: str | None = None
-    sha256: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    raw_bytes: int | None = None
-    format: str | None = None
-    # Per output column: {"original": ..., "description": ..., "markers": {...}, ...}
-    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Anything else worth keeping: conversion notes, change tokens, reject counts.
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Provenance:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
-@dataclass
-class Column:
-    name: str
-    type: str
-    original: str | None = None
-    description: str | None = None
-    null_count: int | None = None
-
-
-@dataclass
-class Snapshot:
-    """One published version of a table, as recorded in its ``snapshot.json``."""
-
-    table: str
-    id: str
-    path: Path
-    published_at: str
-    rows: int
-    bytes: int
-    files: list[str]
-    schema: list[Column]
-    rejects: int
-    provenance: Provenance
-    liberacion_version: str
-
-    @property
-    def catalog(self) -> str:
-        return self.table.split(".", 1)[0]
-
-    @property
-    def data_paths(self) -> list[Path]:
-        return [self.path / name for name in self.files]
-
-    @property
-    def rejects_path(self) -> Path | None:
-        path = self.path / REJECTS_FILE
-        return path if self.rejects and path.exists() else None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["path"] = str(self.path)
-        return data
-
-    @classmethod
-    def load(cls, path: Path) -> Snapshot:
-        data = json.loads((path / SNAPSHOT_FILE).read_text(encoding="utf-8"))
-        return cls(
-            table=data["table"],
-            id=path.name,  # the directory is the truth, whatever the file says
-            path=path,
-            published_at=data["published_at"],
-            rows=data["rows"],
-            bytes=data["bytes"],
-            files=data["files"],
-            schema=[Column(**c) for c in data["schema"]],
-            rejects=data.get("rejects", 0),
-            provenance=Provenance.from_dict(data.get("provenance", {})),
-            liberacion_version=data.get("liberacion_version", "?"),
-        )
-
-
 @dataclass
 class TableInfo:
     """A table in the lake: its current snapshot and how many snapshots are kept."""
@@ -234,7 +118,7 @@ class Lake:
         found = []
         for pointer in self.home.lake.glob(f"*/*/{CURRENT_FILE}"):
             catalog, table = pointer.parent.parent.name, pointer.parent.name
-            if _IDENTIFIER.fullmatch(catalog) and _IDENTIFIER.fullmatch(table):
+            if IDENTIFIER.fullmatch(catalog) and IDENTIFIER.fullmatch(table):
                 found.append(f"{catalog}.{table}")
         return sorted(found)
 
@@ -291,6 +175,18 @@ class Lake:
             except (NoTable, FileNotFoundError):  # removed while we looked
                 continue
         return infos
+
+    def current_snapshots(self, *, as_of: str | None = None) -> list[Snapshot]:
+        """The snapshot of every table that is current now, or was current at ``as_of``."""
+        snaps = []
+        for name in self.names():
+            try:
+                snap = self.current(name) if as_of is None else self.as_of(name, as_of)
+            except FileNotFoundError:  # dropped while we looked
+                continue
+            if snap is not None:
+                snaps.append(snap)
+        return snaps
 
     def _no_table_message(self, name: str) -> str:
         return f"no table {name} in the lake at {self.home.root}; see: liberacion tables"
@@ -367,14 +263,14 @@ class Lake:
         )
         record = snap.to_dict()
         del record["path"]
-        _write_atomic(staging.dir / SNAPSHOT_FILE, json.dumps(record, indent=2, default=str))
+        write_json(staging.dir / SNAPSHOT_FILE, record, indent=2)
         for path in staging.dir.iterdir():
-            _fsync_file(path)
+            fsync_file(path)
         snapshots_dir.mkdir(exist_ok=True)
         os.replace(staging.dir, final)
-        _fsync_dir(snapshots_dir)
+        fsync_dir(snapshots_dir)
         # The switch: one atomic rename of the pointer file.
-        _write_atomic(self.table_dir(staging.table) / CURRENT_FILE, snapshot_id + "\n")
+        atomic_write(self.table_dir(staging.table) / CURRENT_FILE, snapshot_id + "\n")
         return snap
 
     def _new_snapshot_id(self, name: str) -> str:
@@ -413,10 +309,8 @@ class Lake:
         The old file is replaced, never written in place, so a user holding it open in the
         ``duckdb`` CLI neither blocks us nor sees a half-built database.
         """
-        from liberacion.query import write_views_db
-
         with file_lock(self.home.locks / "views.lock", wait=60, what="the views database"):
-            write_views_db(self)
+            write_views_db(self.home, self.current_snapshots())
 
 
 def keep_default() -> int:
@@ -448,7 +342,7 @@ def _describe(directory: Path, files: list[str], provenance: Provenance) -> tupl
     """Row count and schema (DuckDB types, original names, null counts) of the staged files."""
     import pyarrow.parquet as pq
 
-    from liberacion.query import new_connection
+    from liberacion.engine import new_connection
 
     paths = [str(directory / f) for f in files]
     rows = 0
@@ -496,29 +390,3 @@ def _null_counts(meta: Any) -> dict[str, int | None]:
     return counts
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

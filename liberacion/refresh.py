@@ -14,9 +14,7 @@ One refresh runs at a time per home (an OS lock, released if the holder dies); `
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -28,8 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion.errors import Busy, ExitCode, LiberacionError, NoTable, UsageError
+from liberacion.files import atomic_write
 from liberacion.home import Home, file_lock
-from liberacion.lake import Lake, Provenance, Snapshot, Staging, utc_now
+from liberacion.lake import Lake, Staging
+from liberacion.snapshots import Provenance, Snapshot
+from liberacion.timestamps import utc_now
 
 if TYPE_CHECKING:
     from liberacion.download import HttpClient
@@ -351,10 +352,7 @@ class _State:
         self.tables[table] = record
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        tmp.write_text(json.dumps(self.tables, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(self.tables, indent=1, sort_keys=True))
 
 
 def append_log(path: Path, report: RefreshReport) -> None:

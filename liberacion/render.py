@@ -10,8 +10,6 @@ import csv
 import io
 import json
 import math
-import os
-import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from liberacion.errors import UsageError
+from liberacion.files import atomic_path
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -88,18 +87,12 @@ def render(
         stream = stdout or sys.stdout
         _render_to(rows, fmt, stream, max_rows=max_rows, title=title)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.{secrets.token_hex(4)}.tmp")
-    try:
+    with atomic_path(output) as tmp:
         if fmt is Format.parquet:
             _write_parquet(rows, tmp)
         else:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
                 _render_to(rows, fmt, fh, max_rows=max_rows, title=title)
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _render_to(rows: Rows, fmt: Format, stream: IO[Any], *, max_rows: int, title: str | None) -> None:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from liberacion.naming import quote_ident
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -71,10 +73,6 @@ TYPE_NAMES = {
     "timestamp": TIMESTAMP, "datetime": TIMESTAMP,
     "boolean": BOOL, "bool": BOOL, "percent": PERCENT,
 }  # fmt: skip
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _sql_list(values: tuple[str, ...]) -> str:

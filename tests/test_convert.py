@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from liberacion.convert import ConvertOptions, convert_file, inspect
 from liberacion.errors import ConversionError
-from liberacion.lake import Lake, Provenance
+from liberacion.lake import Lake
 from liberacion.query import run
+from liberacion.snapshots import Provenance
 
 
 def load(home: Path, path: Path, table: str = "t.data", **options: object) -> Lake:

@@ -11,8 +11,9 @@ import pyarrow as pa
 import pytest
 
 from liberacion.diff import Renamed, Retyped, diff, schema_changes
-from liberacion.lake import Column, Lake, Provenance
-from liberacion.query import quote_literal
+from liberacion.lake import Lake
+from liberacion.naming import quote_literal
+from liberacion.snapshots import Column, Provenance
 
 # -- schema_changes ----------------------------------------------------------------------------
 

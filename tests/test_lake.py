@@ -12,8 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from liberacion.errors import Busy, NoTable, UsageError
-from liberacion.lake import PROVENANCE_KEY, Lake, Provenance, parse_table_name, sanitize_identifier
+from liberacion.lake import Lake
+from liberacion.naming import parse_table_name, sanitize_identifier
 from liberacion.query import run
+from liberacion.snapshots import PROVENANCE_KEY, Provenance
 
 
 def _table(n: int, tag: str = "a") -> pa.Table:

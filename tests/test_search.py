@@ -9,7 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from liberacion.lake import Lake, Provenance
+from liberacion.lake import Lake
+from liberacion.snapshots import Provenance
 from tests.manifests import write_catalog
 from tests.server import LocalServer
 

@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from liberacion.lake import Lake, Provenance
+from liberacion.lake import Lake
+from liberacion.snapshots import Provenance
 from tests.conftest import ROOT, run_process
 
 ANSI = "\x1b["

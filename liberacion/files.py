@@ -1,0 +1,76 @@
+"""Files that are never seen half-written: every file liberacion writes goes through here.
+
+A write lands in a temporary file in the same directory, is flushed to disk, renamed over the
+target in one step, and the directory entry is flushed too, so a crash or a full disk leaves
+either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target`` to write; on success it replaces ``target`` atomically.
+
+    For writers that want a path (Parquet, DuckDB databases). On an exception the temporary
+    file (and any ``.wal`` DuckDB left beside it) is removed and ``target`` is untouched.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield tmp
+        if tmp.is_file():
+            fsync_file(tmp)
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+def atomic_write(target: Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8) to ``target`` atomically."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        fh.write(payload)
+
+
+def write_json(target: Path, data: Any, *, indent: int | None = None) -> None:
+    """``data`` as JSON, atomically. ``json.dumps`` (not ``dump``): only it uses the fast C encoder."""
+    separators = None if indent else (",", ":")
+    atomic_write(target, json.dumps(data, ensure_ascii=False, indent=indent, separators=separators, default=str))
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's content, or None when it is missing or damaged (the next write replaces it)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (POSIX only: Windows has no directory handles)."""
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,183 @@
+"""The record of a published snapshot: its schema, its provenance and how to make it again.
+
+These dataclasses are the hand-offs between the stages: ``fetch`` fills them, ``lake`` stores them
+in ``snapshot.json`` (and the Parquet metadata), ``refresh``, ``history`` and ``diff`` read them back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SNAPSHOT_FILE = "snapshot.json"
+CURRENT_FILE = "current"
+REJECTS_FILE = "rejects.parquet"
+REJECTS_SUFFIX = "__rejects"
+PROVENANCE_KEY = "liberacion.provenance"
+
+
+@dataclass
+class Provenance:
+    """Where a snapshot came from. The fetch step fills what it knows; every field is optional."""
+
+    source_url: str | None = None
+    dataset_id: str | None = None
+    ref: str | None = None
+    fetched_at: str | None = None
+    sha256: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    raw_bytes: int | None = None
+    format: str | None = None
+    # Per output column: {"original": ..., "description": ..., "markers": {...}, ...}
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recipe: Recipe | None = None  # how to fetch it again (refresh replays it)
+    downloads: list[Download] = field(default_factory=list)  # the files it was built from
+    target: str | None = None  # the table its ref fetches into (a zip's member tables share one)
+    # The conversion settings in effect (the user's and the manifest's): a change means convert again.
+    settings: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds each stage of the fetch took
+    # Anything else worth keeping: conversion notes, change tokens, reject counts.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        extra = dict(known.get("extra") or {})
+        if "recipe" not in known and isinstance(extra.get("recipe"), dict):
+            _upgrade(known, extra)  # written by liberacion 0.1, where the stages shared one dict
+        known["extra"] = extra
+        recipe = known.get("recipe")
+        known["recipe"] = Recipe.from_dict(recipe) if isinstance(recipe, dict) else None
+        known["downloads"] = [Download.from_dict(d) for d in known.get("downloads") or [] if isinstance(d, dict)]
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _upgrade(known: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Read provenance of the first version: ``extra`` held the recipe, downloads and target.
+
+    Its recipe mixed the user's ``--type`` with the manifest's columns; for a catalog ref only the
+    manifest can say which were which, so the manifest's current columns apply from now on.
+    """
+    old = extra.pop("recipe")
+    ref = str(known.get("ref") or "")
+    catalog_ref = "://" not in ref and not ref.startswith(("/", ".", "~"))
+    known["target"] = extra.pop("target", None)
+    known["settings"] = old
+    known["downloads"] = extra.pop("downloads", None) or []
+    known["recipe"] = {
+        "ref": ref,
+        "table": known["target"],
+        "types": {} if catalog_ref else dict(old.get("columns") or {}),
+        "raw": bool(old.get("raw")),
+        "member": old.get("member"),
+        "max_bad_rows": old.get("max_bad_rows"),
+    }
+
+
+@dataclass
+class Recipe:
+    """What to fetch and how to convert it, as the user asked for it.
+
+    ``fetch`` records it in every snapshot and ``refresh`` hands it back unchanged. Only the
+    user's own choices live here: the manifest's column types, keys and URL are read again from
+    the catalog on every fetch, so a fixed manifest reaches the next refresh.
+    """
+
+    ref: str  # CATALOG/ID, an http(s) URL or a local file
+    table: str | None = None  # --as CATALOG.TABLE
+    types: dict[str, str] = field(default_factory=dict)  # --type COLUMN=TYPE (never the manifest's)
+    raw: bool = False  # --raw
+    member: str | None = None  # --member
+    max_bad_rows: int | None = None  # --max-bad-rows
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class Download:
+    """One file a snapshot was built from, and what the server said about that version of it."""
+
+    url: str
+    sha256: str | None = None
+    bytes: int = 0
+    final_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Download:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class Column:
+    name: str
+    type: str
+    original: str | None = None
+    description: str | None = None
+    null_count: int | None = None
+
+
+@dataclass
+class Snapshot:
+    """One published version of a table, as recorded in its ``snapshot.json``."""
+
+    table: str
+    id: str
+    path: Path
+    published_at: str
+    rows: int
+    bytes: int
+    files: list[str]
+    schema: list[Column]
+    rejects: int
+    provenance: Provenance
+    liberacion_version: str
+
+    @property
+    def catalog(self) -> str:
+        return self.table.split(".", 1)[0]
+
+    @property
+    def data_paths(self) -> list[Path]:
+        return [self.path / name for name in self.files]
+
+    @property
+    def rejects_path(self) -> Path | None:
+        path = self.path / REJECTS_FILE
+        return path if self.rejects and path.exists() else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        return data
+
+    @classmethod
+    def load(cls, path: Path) -> Snapshot:
+        data = json.loads((path / SNAPSHOT_FILE).read_text(encoding="utf-8"))
+        return cls(
+            table=data["table"],
+            id=path.name,  # the directory is the truth, whatever the file says
+            path=path,
+            published_at=data["published_at"],
+            rows=data["rows"],
+            bytes=data["bytes"],
+            files=data["files"],
+            schema=[Column(**c) for c in data["schema"]],
+            rejects=data.get("rejects", 0),
+            provenance=Provenance.from_dict(data.get("provenance", {})),
+            liberacion_version=data.get("liberacion_version", "?"),
+        )
+
+

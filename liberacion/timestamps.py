@@ -1,0 +1,51 @@
+"""Points in time as liberacion stores them (UTC, fixed width) and as users type them.
+
+``published_at`` and ``fetched_at`` are ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: comparing two of these
+strings compares the instants.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+
+from liberacion.errors import UsageError
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 with microseconds and a ``Z``."""
+    return datetime.now(UTC).strftime(TIME_FORMAT)
+
+
+def parse_as_of(text: str) -> str:
+    """Normalise a user's point in time to the stored format.
+
+    A date (``2026-11-01``) means the end of that day in UTC, so ``--as-of`` today's date shows
+    what was published today. A timestamp (``2026-11-01T06:30:00``, also with a space, ``Z``,
+    fractional seconds or a UTC offset) means that instant; without an offset it is UTC.
+    """
+    raw = text.strip()
+    if _DATE.fullmatch(raw):
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            raise UsageError(_bad_time(text)) from None
+        return datetime.combine(day, time.max, tzinfo=UTC).strftime(TIME_FORMAT)
+    if len(raw) < 16 or raw[10] not in "Tt ":  # at least YYYY-MM-DDTHH:MM
+        raise UsageError(_bad_time(text))
+    try:
+        when = datetime.fromisoformat(raw[:10] + "T" + raw[11:].upper())
+    except ValueError:
+        raise UsageError(_bad_time(text)) from None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.strftime(TIME_FORMAT)
+
+
+def _bad_time(text: str) -> str:
+    return (
+        f"invalid time {text!r}: use a date (2026-11-01, meaning the end of that day UTC) "
+        "or a UTC timestamp (2026-11-01T06:30:00)"
+    )
