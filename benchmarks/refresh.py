@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from liberacion.fetch import FetchOptions, fetch  # noqa: E402
+from liberacion.fetching import FetchOptions, fetch  # noqa: E402
 from liberacion.home import Home  # noqa: E402
 from tests.server import LocalServer  # noqa: E402
 

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
 DEFAULT_KEEP = 3
 KEEP_ENV = "LIBERACION_KEEP"
+
+
 @dataclass
 class TableInfo:
     """A table in the lake: its current snapshot and how many snapshots are kept."""
@@ -388,5 +390,3 @@ def _null_counts(meta: Any) -> dict[str, int | None]:
             previous = counts.get(path, 0)
             counts[path] = None if previous is None or count is None else previous + count
     return counts
-
-

@@ -26,22 +26,33 @@ def connect(lake: Lake, *, as_of: str | None = None) -> duckdb.DuckDBPyConnectio
     return con
 
 
-def run(lake: Lake, sql: str, *, as_of: str | None = None) -> pa.RecordBatchReader:
-    """Run SQL over the lake and return its result as a stream of Arrow record batches."""
+def relation(lake: Lake, sql: str, *, as_of: str | None = None) -> duckdb.DuckDBPyRelation | None:
+    """Run SQL over the lake; its result as a DuckDB relation (None for a statement without one)."""
     import duckdb
 
     con = connect(lake, as_of=as_of)
     try:
-        relation = con.sql(sql)
-        if relation is None:  # a statement without a result (SET, CREATE TEMP ...)
-            return _empty_reader()
-        reader = relation.to_arrow_reader(BATCH_ROWS)
+        return con.sql(sql)
+    except duckdb.Error as err:
+        con.close()
+        raise SQLError(one_line(err)) from None
+
+
+def run(lake: Lake, sql: str, *, as_of: str | None = None) -> pa.RecordBatchReader:
+    """Run SQL over the lake and return its result as a stream of Arrow record batches."""
+    import duckdb
+
+    result = relation(lake, sql, as_of=as_of)
+    if result is None:  # a statement without a result (SET, CREATE TEMP ...)
+        return _empty_reader()
+    try:
+        reader = result.to_arrow_reader(BATCH_ROWS)
     except duckdb.Error as err:
         raise SQLError(one_line(err)) from None
-    return _guarded(reader, con)
+    return _guarded(reader, result)
 
 
-def _guarded(reader: pa.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
+def _guarded(reader: pa.RecordBatchReader, result: duckdb.DuckDBPyRelation) -> pa.RecordBatchReader:
     """The same stream, but an error found mid-stream (a failed cast) is an SQLError too."""
     import duckdb
     import pyarrow as pa
@@ -52,7 +63,7 @@ def _guarded(reader: pa.RecordBatchReader, con: duckdb.DuckDBPyConnection) -> pa
         except (duckdb.Error, pa.ArrowInvalid) as err:
             raise SQLError(one_line(err)) from None
         finally:
-            con.close()
+            result.close()
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
 

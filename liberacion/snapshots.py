@@ -179,5 +179,3 @@ class Snapshot:
             provenance=Provenance.from_dict(data.get("provenance", {})),
             liberacion_version=data.get("liberacion_version", "?"),
         )
-
-

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from liberacion.adapters import dataset_from_socrata_view, discover_source, load_json, parse_listing
-from liberacion.catalogs import Source, choose_distributions
+from liberacion.catalogs.adapters import dataset_from_socrata_view, discover_source, load_json, parse_listing
+from liberacion.catalogs.model import Source
 from liberacion.errors import SourceError
+from liberacion.resolve import choose_distributions
 from tests.server import LocalServer
 
 

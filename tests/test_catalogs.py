@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
-from liberacion.catalogs import Dataset, Distribution, choose_distributions, load_catalogs, resolve_ref
+from liberacion.catalogs.manifests import load_catalogs
+from liberacion.catalogs.model import Dataset, Distribution
 from liberacion.errors import ConfigError, NotFound
 from liberacion.home import Home
 from liberacion.lake import Lake
+from liberacion.resolve import choose_distributions, resolve_ref
 from tests.conftest import ROOT
 from tests.manifests import write_catalog
 from tests.server import LocalServer
@@ -281,10 +283,10 @@ def test_the_build_ships_the_catalogs(tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    packaged = build / "liberacion" / "catalogs"
+    packaged = build / "liberacion" / "catalogs" / "shipped"
     assert not packaged.is_symlink()  # real files, not a link back into a checkout
     assert {p.name for p in packaged.glob("*.toml")} == {p.name for p in (ROOT / "catalogs").glob("*.toml")}
-    probe = "from liberacion.catalogs import load_catalogs; print(sorted(c.name for c in load_catalogs()))"
+    probe = "from liberacion.catalogs.manifests import load_catalogs; print(sorted(c.name for c in load_catalogs()))"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIBERACION_")}
     listed = subprocess.run(
         [sys.executable, "-c", probe],

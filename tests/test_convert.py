@@ -4,25 +4,50 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liberacion.convert import ConvertOptions, convert_file, inspect
 from liberacion.errors import ConversionError
+from liberacion.fetching import FetchOptions, FetchResult, fetch
 from liberacion.lake import Lake
 from liberacion.query import run
-from liberacion.snapshots import Provenance
 
 
-def load(home: Path, path: Path, table: str = "t.data", **options: object) -> Lake:
-    lake = Lake(home)
-    convert_file(path, lake, table, Provenance(source_url=str(path)), ConvertOptions(**options))  # type: ignore[arg-type]
-    return lake
+def fetch_file(home: Path, path: Path, table: str = "t.data", **options: Any) -> FetchResult:
+    """``liberacion fetch PATH --as TABLE``, the production path: inspect, convert, publish (zip
+    members and sheets as ``TABLE__<member>``). ``options``: FetchOptions' types, raw, member, max_bad_rows."""
+    [result] = fetch([str(path)], home, FetchOptions(table=table, **options))
+    return result
+
+
+def load(home: Path, path: Path, table: str = "t.data", **options: Any) -> Lake:
+    """Fetch a local file; the test fails unless it was converted and published."""
+    result = fetch_file(home, path, table, **options)
+    assert result.status == "fetched", result.error
+    return Lake(home)
+
+
+def refused(home: Path, path: Path, match: str, table: str = "t.data", **options: Any) -> None:
+    """Fetch a file that must not convert: the fetch fails with a conversion error matching
+    ``match`` and publishes no table."""
+    result = fetch_file(home, path, table, **options)
+    assert result.status == "failed", f"expected a failure, got {result.status} ({result.tables})"
+    assert result.error is not None and re.search(match, result.error), result.error
+    assert result.error_code == ConversionError.exit_code
+    assert not [n for n in Lake(home).names() if n == table or n.startswith(table + "__")]
+
+
+def fresh(tmp_path: Path) -> Path:
+    """A new directory for one Hypothesis example (tmp_path is shared by all of them)."""
+    return Path(tempfile.mkdtemp(dir=tmp_path))
 
 
 def rows(lake: Lake, sql: str) -> list[tuple]:
@@ -92,12 +117,11 @@ def test_mixed_values_stay_text_exactly(home: Path, tmp_path: Path) -> None:
 
 def test_overrides_and_raw(home: Path, tmp_path: Path) -> None:
     path = write(tmp_path, "f.csv", "id,n\n7,0012\n")
-    lake = load(home, path, columns={"n": "integer"})
+    lake = load(home, path, types={"n": "integer"})
     assert rows(lake, "select n from t.data") == [(12,)]
     lake = load(home, write(tmp_path, "g.csv", "id,n\n7,Not Available\n"), table="t.raw", raw=True)
     assert rows(lake, "select * from t.raw") == [("7", "Not Available")]
-    with pytest.raises(ConversionError, match="not BIGINT"):
-        load(home, write(tmp_path, "h.csv", "id,n\n7,abc\n"), table="t.bad", columns={"n": "integer"})
+    refused(home, write(tmp_path, "h.csv", "id,n\n7,abc\n"), "not BIGINT", table="t.bad", types={"n": "integer"})
 
 
 def test_column_names_are_snake_case_unique_and_never_empty(home: Path, tmp_path: Path) -> None:
@@ -131,9 +155,9 @@ def test_bad_rows_go_to_rejects_and_a_truncated_last_row_is_not_a_crash(home: Pa
     assert lake.current("t.data").rows == 300
     rejects = rows(lake, "select line_number, raw_text from t.data__rejects order by 1")
     assert len(rejects) == 2 and rejects[0][0] == 302 and rejects[0][1] == "1,2,3"
-    with pytest.raises(ConversionError, match="bad rows"):
-        load(home, write(tmp_path, "g.csv", "a,b\n1,2\n1,2,3\n1,2,3\n"), table="t.g")
-    load(home, write(tmp_path, "h.csv", "a,b\n1,2\n1,2,3\n1,2,3\n"), table="t.h", max_bad_rows=5)
+    refused(home, write(tmp_path, "g.csv", "a,b\n1,2\n1,2,3\n1,2,3\n"), "bad rows", table="t.g")
+    lake = load(home, write(tmp_path, "h.csv", "a,b\n1,2\n1,2,3\n1,2,3\n"), table="t.h", max_bad_rows=5)
+    assert lake.current("t.h").rows == 1 and len(rows(lake, "select * from t.h__rejects")) == 2
 
 
 def test_trailing_notes_block_is_excluded_and_kept(home: Path, tmp_path: Path) -> None:
@@ -159,12 +183,11 @@ def test_zip_with_several_members_and_member_choice(home: Path, tmp_path: Path) 
     assert rows(lake, "select * from t.only") == [(2,)]
 
 
-def test_zip_member_escaping_the_directory_is_refused(tmp_path: Path) -> None:
+def test_zip_member_escaping_the_directory_is_refused(home: Path, tmp_path: Path) -> None:
     path = tmp_path / "evil.zip"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("../../etc/evil.csv", "x\n1\n")
-    with pytest.raises(ConversionError, match="escape"):
-        inspect(path, ConvertOptions())
+    refused(home, path, "escape")
 
 
 def test_gzip(home: Path, tmp_path: Path) -> None:
@@ -189,10 +212,9 @@ def test_json_array_jsonl_and_openfda(home: Path, tmp_path: Path) -> None:
     assert column_types(lake, "t.fda")["drug"].startswith("STRUCT")
 
 
-def test_html_is_never_taken_for_data(tmp_path: Path) -> None:
+def test_html_is_never_taken_for_data(home: Path, tmp_path: Path) -> None:
     path = write(tmp_path, "DEMO_J.xpt", "<!DOCTYPE html><html><body>Page not found</body></html>")
-    with pytest.raises(ConversionError, match="HTML page"):
-        inspect(path, ConvertOptions())
+    refused(home, path, "HTML page")
 
 
 # -- real HHS files ---------------------------------------------------------------------------------
@@ -259,8 +281,8 @@ def test_property_zero_padded_codes_stay_text(tmp_path: Path, codes: list[int]) 
     values = [f"{c:05d}" for c in codes]
     if not any(v.startswith("0") for v in values):
         values[0] = "0" + values[0][1:]
-    home = tmp_path / f"h{abs(hash(tuple(values)))}"
-    path = write(tmp_path, "p.csv", "value\n" + "\n".join(values) + "\n")
+    work = fresh(tmp_path)
+    home, path = work / "home", write(work, "p.csv", "value\n" + "\n".join(values) + "\n")
     lake = load(home, path)
     assert column_types(lake)["value"] == "VARCHAR"
     assert [r[0] for r in rows(lake, "select value from t.data")] == values
@@ -275,8 +297,8 @@ def test_property_zero_padded_codes_stay_text(tmp_path: Path, codes: list[int]) 
     )
 )
 def test_property_numbers_round_trip(tmp_path: Path, numbers: list[float]) -> None:
-    home = tmp_path / f"h{abs(hash(tuple(numbers)))}"
-    path = write(tmp_path, "n.csv", "x\n" + "\n".join(repr(n) for n in numbers) + "\n")
+    work = fresh(tmp_path)
+    home, path = work / "home", write(work, "n.csv", "x\n" + "\n".join(repr(n) for n in numbers) + "\n")
     lake = load(home, path)
     assert [r[0] for r in rows(lake, "select x from t.data")] == pytest.approx([float(n) for n in numbers], rel=1e-15)
 
@@ -290,9 +312,10 @@ def test_property_numbers_round_trip(tmp_path: Path, numbers: list[float]) -> No
     )
 )
 def test_property_no_text_value_is_silently_changed(tmp_path: Path, texts: list[str]) -> None:
-    home = tmp_path / f"h{abs(hash(tuple(texts)))}"
+    work = fresh(tmp_path)
+    home = work / "home"
     values = ["t:" + t for t in texts]  # never a number or a marker
-    path = tmp_path / "x.csv"
+    path = work / "x.csv"
     pq_rows = "\n".join('"' + v.replace('"', '""') + '"' for v in values)
     path.write_text("v\n" + pq_rows + "\n", encoding="utf-8")
     lake = load(home, path)

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from liberacion.diff import Renamed, Retyped, diff, schema_changes
+from liberacion.compare import Renamed, Retyped, diff, schema_changes
 from liberacion.lake import Lake
 from liberacion.naming import quote_literal
 from liberacion.snapshots import Column, Provenance

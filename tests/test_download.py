@@ -17,15 +17,14 @@ from liberacion.download import (
     Credentials,
     HttpClient,
     HttpConfig,
-    Interrupted,
     ProgressEvent,
     Validators,
-    _retry_after,
     fetch_document,
     redact,
     url_key,
 )
-from liberacion.errors import ConfigError, SourceError
+from liberacion.download.session import _retry_after
+from liberacion.errors import ConfigError, Interrupted, SourceError
 from tests.server import Handler, LocalServer, RequestHandler, Route
 
 BODY = os.urandom(300_000)

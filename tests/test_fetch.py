@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from liberacion.download import PARTIAL, url_key
-from liberacion.fetch import FetchOptions, fetch, load_url_state
+from liberacion.download.state import load_url_state
+from liberacion.fetching import FetchOptions, fetch
 from liberacion.home import Home
 from liberacion.lake import Lake
 from tests.conftest import ROOT, Cli
@@ -59,7 +60,11 @@ def test_catalog_ref_lands_in_its_table(cli: Cli, http_server: LocalServer, tmp_
     [record] = json_lines(result.stdout)
     assert record["table"] == "cms.hospital_general_information" and record["status"] == "fetched"
     assert record["rows"] == 3 and record["bytes"] == len(CSV) and record["error"] is None
-    assert set(record) == {"ref", "table", "status", "rows", "bytes", "snapshot", "seconds", "error"}
+    assert set(record) == {
+        *("ref", "table", "status", "rows", "bytes", "snapshot", "seconds", "error"),
+        *("stage", "error_type", "stages"),
+    }
+    assert record["stage"] is None and set(record["stages"]) == {"resolve", "download", "convert", "publish"}
     query = cli("sql", "select facility_id from cms.hospital_general_information order by 1", "-f", "csv")
     assert query.stdout.split() == ["facility_id", "010001", "01014F", "220071"]
     snap = Lake(home).current("cms.hospital_general_information")
@@ -67,7 +72,7 @@ def test_catalog_ref_lands_in_its_table(cli: Cli, http_server: LocalServer, tmp_
     prov = snap.provenance
     assert prov.ref == "cms/hospital-general-information" and prov.dataset_id == "hospital-general-information"
     assert prov.source_url == url and prov.etag and prov.last_modified and prov.raw_bytes == len(CSV)
-    assert prov.extra["downloads"][0]["url"] == url and prov.extra["downloads"][0]["sha256"] == prov.sha256
+    assert prov.downloads[0].url == url and prov.downloads[0].sha256 == prov.sha256
     # the raw download is not kept once published; the URL's validators are
     assert not any((Home(home).downloads / url_key(url)).glob("*"))
     state = load_url_state(Home(home), url)
@@ -88,7 +93,9 @@ def test_refetch_sends_validators_and_304_publishes_nothing(cli: Cli, http_serve
     assert len(Lake(home).snapshots("local.data")) == 1
     forced = json_lines(cli("fetch", url, "--json", "--force").stdout)[0]
     assert "If-None-Match" not in http_server.hits("/data.csv")[-1].headers
-    assert forced["status"] == "unchanged" and forced["bytes"] == len(CSV)  # same bytes: still nothing new
+    # --force downloads and converts again, even the same bytes: a new snapshot
+    assert forced["status"] == "fetched" and forced["bytes"] == len(CSV) and forced["snapshot"] != first["snapshot"]
+    assert len(Lake(home).snapshots("local.data")) == 2
 
 
 def test_same_bytes_under_a_new_etag_are_unchanged(cli: Cli, http_server: LocalServer, home: Path) -> None:
@@ -118,8 +125,9 @@ def test_new_conversion_options_convert_again(cli: Cli, http_server: LocalServer
     record = json_lines(cli("fetch", url, "--as", "cms.d", "--type", "score=VARCHAR", "--json").stdout)[0]
     assert record["status"] == "fetched"
     assert "If-None-Match" not in http_server.hits("/d.csv")[-1].headers
-    recipe = Lake(home).current("cms.d").provenance.extra["recipe"]
-    assert recipe["columns"] == {"score": "VARCHAR"}
+    provenance = Lake(home).current("cms.d").provenance
+    assert provenance.recipe is not None and provenance.recipe.types == {"score": "VARCHAR"}
+    assert provenance.settings["columns"] == {"score": "VARCHAR"}
 
 
 def test_one_failure_does_not_stop_the_others(cli: Cli, http_server: LocalServer, home: Path) -> None:

@@ -14,11 +14,11 @@ import pyarrow as pa
 import pytest
 
 from liberacion.errors import Busy, UsageError
-from liberacion.history import resolve_snapshot
 from liberacion.home import file_lock
 from liberacion.lake import Lake
 from liberacion.query import run
 from liberacion.snapshots import Provenance, Snapshot
+from liberacion.timeline import resolve_snapshot
 from liberacion.timestamps import parse_as_of, utc_now
 from tests.conftest import ROOT
 

@@ -15,6 +15,7 @@ import pytest
 from liberacion.home import Home, file_lock
 from liberacion.lake import Lake
 from tests.conftest import ROOT, Cli
+from tests.manifests import write_catalog
 from tests.server import LocalServer
 
 CSV_V1 = "facility_id,beds\n010001,12\n010005,40\n"
@@ -81,16 +82,62 @@ def test_check_reports_without_downloading(cli: Cli, http_server: LocalServer, h
     assert Lake(home).current("cms.beds").rows == 2 and len(Lake(home).snapshots("cms.beds")) == 1
 
 
-def test_a_vanished_dataset_is_retired_and_not_rechecked(cli: Cli, http_server: LocalServer, home: Path) -> None:
+def test_a_file_answering_404_is_gone_and_checked_again(cli: Cli, http_server: LocalServer, home: Path) -> None:
     fetched(cli, http_server)
     del http_server.routes["/beds.csv"]
     result = cli("refresh", "--json")
-    assert result.exit_code == 0 and events(result.stdout)[0]["event"] == "retired"
+    assert result.exit_code == 1  # a file that vanished while its dataset is still listed needs a look
+    event, summary = events(result.stdout)
+    assert event["event"] == "gone" and event["stage"] == "download" and event["error_type"] == "Gone"
+    assert "HTTP 404" in event["error"] and set(event["stages"]) == {"resolve", "download"}
+    assert summary["gone"] == 1 and summary["exit_code"] == 1
     assert Lake(home).current("cms.beds").rows == 2  # its data stays
+    hits = len(http_server.hits("/beds.csv"))
+    again = cli("refresh", "--json")
+    assert events(again.stdout)[0]["event"] == "gone" and len(http_server.hits("/beds.csv")) == hits + 1
+
+
+def test_a_dataset_dropped_from_its_listing_is_retired_and_not_rechecked(
+    cli: Cli, http_server: LocalServer, home: Path, manifests: Path
+) -> None:
+    url = http_server.add("/beds.csv", CSV_V1, content_type="text/csv")
+    dataset = f'\n[[dataset]]\nid = "beds"\nurl = "{url}"\n'
+    write_catalog(manifests, "hhs", body=dataset)
+    assert cli("fetch", "hhs/beds", "--json").exit_code == 0
+    write_catalog(manifests, "hhs", body='\n[[dataset]]\nid = "other"\nurl = "https://example.org/o.csv"\n')
+    result = cli("refresh", "--json")
+    assert result.exit_code == 0  # retired is the catalog's decision, not a failure
+    event = events(result.stdout)[0]
+    assert event["event"] == "retired" and event["stage"] == "resolve" and event["error_type"] == "NoDataset"
+    assert set(event["stages"]) == {"resolve"}
+    assert Lake(home).current("hhs.beds").rows == 2  # its data stays
     hits = len(http_server.hits("/beds.csv"))
     again = cli("refresh", "--json")
     assert events(again.stdout)[0] == {**events(again.stdout)[0], "event": "skipped", "error": "retired"}
     assert len(http_server.hits("/beds.csv")) == hits
+
+
+def test_a_manifest_column_type_fixed_later_reaches_the_next_refresh(
+    cli: Cli, http_server: LocalServer, home: Path, manifests: Path
+) -> None:
+    """The manifest's types are the catalog's, not the user's: refresh must not freeze them."""
+    url = http_server.add("/beds.csv", CSV_V1, content_type="text/csv")
+
+    def manifest(beds_type: str) -> None:
+        body = f'\n[[dataset]]\nid = "beds"\nurl = "{url}"\n\n[dataset.columns]\nbeds = "{beds_type}"\n'
+        write_catalog(manifests, "hhs", body=body)
+
+    manifest("VARCHAR")
+    assert cli("fetch", "hhs/beds", "--type", "facility_id=VARCHAR").exit_code == 0
+    types = {c.name: c.type for c in Lake(home).current("hhs.beds").schema}
+    assert types == {"facility_id": "VARCHAR", "beds": "VARCHAR"}
+    manifest("BIGINT")  # the publisher's data dictionary says beds is a count
+    result = cli("refresh", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert events(result.stdout)[0]["event"] == "schema-changed"  # same bytes, converted anew
+    current = Lake(home).current("hhs.beds")
+    assert {c.name: c.type for c in current.schema} == {"facility_id": "VARCHAR", "beds": "BIGINT"}
+    assert current.provenance.recipe is not None and current.provenance.recipe.types == {"facility_id": "VARCHAR"}
 
 
 def test_older_than_skips_recent_checks_and_log_appends(cli: Cli, http_server: LocalServer, tmp_path: Path) -> None:
@@ -196,7 +243,7 @@ def _expected_counts(older: Path, newer: Path) -> dict[str, int]:
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("30s", 30), ("15m", 900), ("12h", 43200), ("2d", 172800)])
 def test_durations(text: str, seconds: float) -> None:
-    from liberacion.refresh import parse_duration
+    from liberacion.refreshing import parse_duration
 
     assert parse_duration(text) == seconds
 

@@ -16,17 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liberacion import convert
-from liberacion import typing_rules as rules
-from liberacion.errors import ConversionError
-from tests.test_convert import column_types, load, rows, write
+from liberacion.convert import typed_copy
+from liberacion.convert import typing_rules as rules
+from tests.test_convert import column_types, fresh, load, refused, rows, write
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture
 def tiny_sample(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(convert, "SAMPLE_ROWS", 1)
+    monkeypatch.setattr(typed_copy, "SAMPLE_ROWS", 1)
     yield
 
 
@@ -95,9 +94,8 @@ def test_day_first_dates_proved_late_are_read_day_first(home: Path, tmp_path: Pa
 
 def test_an_override_that_does_not_fit_late_is_a_clear_error(home: Path, tmp_path: Path, tiny_sample: None) -> None:
     path = write(tmp_path, "f.csv", "n\n1\n0012\nNot Available\nabc\n")
-    with pytest.raises(ConversionError, match=r"column n has values that are not BIGINT.*--raw"):
-        load(home, path, columns={"n": "integer"})
-    lake = load(home, write(tmp_path, "g.csv", "n\n1\n0012\nNot Available\n"), table="t.ok", columns={"n": "integer"})
+    refused(home, path, r"column n has values that are not BIGINT.*--raw", types={"n": "integer"})
+    lake = load(home, write(tmp_path, "g.csv", "n\n1\n0012\nNot Available\n"), table="t.ok", types={"n": "integer"})
     assert rows(lake, "select n from t.ok") == [(1,), (12,), (None,)]
 
 
@@ -149,9 +147,9 @@ def test_property_no_value_is_ever_silently_changed(tmp_path: Path, head: str, t
     """A typed first row makes the sample decide a type; the values after it must then fit it exactly."""
     values = [head, *tail]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(convert, "SAMPLE_ROWS", sample)
-        home = tmp_path / f"h{abs(hash((tuple(values), sample)))}"
-        lake = load(home, write(tmp_path, "p.csv", csv_text(["v"], [[v] for v in values])))
+        patch.setattr(typed_copy, "SAMPLE_ROWS", sample)
+        work = fresh(tmp_path)
+        lake = load(work / "home", write(work, "p.csv", csv_text(["v"], [[v] for v in values])))
     type_ = column_types(lake)["v"]
     got = [r[0] for r in rows(lake, "select v from t.data")]
     # CSV cannot tell an empty cell from a missing one: both read back as empty text or NULL.
@@ -174,8 +172,8 @@ def test_property_fast_and_slow_paths_agree(
     ints, floats, dates = (ints * size)[:size], (floats * size)[:size], (dates * size)[:size]
     us = [f"{d.month}/{d.day}/{d.year}" for d in dates]
     table = [[str(i), f" {i} ", repr(f), f" {f!r} ", u, f" {u} "] for i, f, u in zip(ints, floats, us)]
-    home = tmp_path / f"h{abs(hash((tuple(ints), tuple(floats), tuple(dates))))}"
-    lake = load(home, write(tmp_path, "a.csv", csv_text(["i", "i2", "f", "f2", "d", "d2"], table)))
+    work = fresh(tmp_path)
+    lake = load(work / "home", write(work, "a.csv", csv_text(["i", "i2", "f", "f2", "d", "d2"], table)))
     types = column_types(lake)
     assert types["i"] == types["i2"] == "BIGINT" and types["d"] == types["d2"] == "DATE"
     assert types["f"] == types["f2"]

@@ -1,9 +1,12 @@
-"""A reader for SAS transport (XPORT v5) files, the format of NHANES.
+"""SAS transport (XPORT v5) files, the format of NHANES.
 
 The format is small and documented (SAS TS-140): 80-byte header records, one NAMESTR record per
 variable (name, label, type, length, position), then fixed-width rows. Numbers are IBM/370
 floating point, truncated to their stored length; SAS missing values ('.', '.A'-'.Z', '._') are a
 marker byte followed by zeros.
+
+``read_xpt`` reads the file; ``_convert_xpt`` writes it as Parquet (numbers that are all whole
+become BIGINT, the variable labels become column descriptions).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import liberacion.convert.typing_rules as rules
+from liberacion.convert.model import ROW_GROUP_ROWS, ConversionReport, Part
 from liberacion.errors import ConversionError
 
 LIBRARY_HEADER = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!"
@@ -45,7 +50,7 @@ def is_xpt(head: bytes) -> bool:
     return head.startswith(LIBRARY_HEADER)
 
 
-def read(path: Path) -> Dataset:
+def read_xpt(path: Path) -> Dataset:
     """Read the first member of an XPORT file (NHANES files have exactly one)."""
     data = path.read_bytes()
     if not is_xpt(data[:80]):
@@ -127,3 +132,26 @@ def _text(raw: bytes) -> str | None:
         return text.decode("utf-8")
     except UnicodeDecodeError:
         return text.decode("latin-1")
+
+
+def _convert_xpt(part: Part, out_dir: Path, kv: dict[str, str]) -> ConversionReport:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dataset = read_xpt(part.path)
+    arrays, columns, taken = [], {}, set()
+    names = []
+    for variable, values in zip(dataset.variables, dataset.columns):
+        name = rules.snake_case(variable.name, len(names) + 1, taken)
+        names.append(name)
+        if variable.numeric and all(v is None or (v.is_integer() and abs(v) < 2**53) for v in values):
+            arrays.append(pa.array([None if v is None else int(v) for v in values], pa.int64()))
+        elif variable.numeric:
+            arrays.append(pa.array(values, pa.float64()))
+        else:
+            arrays.append(pa.array(values, pa.string()))
+        columns[name] = {"original": variable.name, "description": variable.label or None, "type": str(arrays[-1].type)}
+    table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(kv)
+    pq.write_table(table, out_dir / "data-0000.parquet", compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    notes = {"format": "xpt", "dataset": dataset.name, "label": dataset.label}
+    return ConversionReport(rows=table.num_rows, rejects=0, columns=columns, notes=notes)

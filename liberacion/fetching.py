@@ -6,49 +6,47 @@ table fresh. A table's files download in parallel with the other datasets' (``jo
 at most two connections per host), and conversion runs one file at a time because DuckDB
 already uses every core.
 
-"Unchanged" is decided in three steps, cheapest first: the server answers 304 to the
-validators of the file the current snapshot was built from; or the downloaded bytes have the
-current snapshot's sha256; either way only when the conversion recipe (format, ``--type``,
-``--raw``, ...) is the same as the snapshot's. An unchanged dataset publishes nothing.
+Each REF becomes a ``Recipe`` (the user's choices), stored in the snapshot so ``refresh`` can
+hand it back unchanged; the catalog's part (URLs, column types, keys) is resolved again on every
+run. ``unchanged`` is the one rule for "nothing to publish": the same bytes, converted with the
+same settings. A failure names the stage it happened in (resolve, download, convert, publish).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion.download import (
-    Download,
     HttpClient,
     ProgressCallback,
     ProgressEvent,
+    Transfer,
     Validators,
     check_url,
     file_name_from_url,
-    url_key,
 )
-from liberacion.errors import Busy, ExitCode, LiberacionError, NotFound, UsageError
-from liberacion.files import write_json
+from liberacion.download.state import load_url_state, save_url_state
+from liberacion.errors import Busy, ExitCode, LiberacionError, NotFound, UsageError, one_line
 from liberacion.home import Home
 from liberacion.lake import Lake, Staging
 from liberacion.naming import parse_table_name, sanitize_identifier
-from liberacion.snapshots import REJECTS_FILE, Provenance, Snapshot
+from liberacion.snapshots import REJECTS_FILE, Provenance, Recipe, Snapshot
 from liberacion.timestamps import utc_now
 
 if TYPE_CHECKING:
-    from liberacion.catalogs import Dataset
+    from liberacion.catalogs.model import Dataset
     from liberacion.convert import ConversionReport, ConvertOptions, Part
 
 DEFAULT_JOBS = 4
@@ -78,6 +76,17 @@ class FetchOptions:
     # LiberacionError publishes nothing (refresh's --on-schema-change fail uses it).
     before_publish: Callable[[str, Staging, Provenance], None] | None = None
 
+    def recipe(self, ref: str) -> Recipe:
+        """The user's choices for one REF, as a snapshot records them."""
+        return Recipe(
+            ref=ref,
+            table=self.table,
+            types=dict(self.types),
+            raw=self.raw,
+            member=self.member,
+            max_bad_rows=self.max_bad_rows,
+        )
+
 
 @dataclass
 class FetchResult:
@@ -93,10 +102,14 @@ class FetchResult:
     error: str | None = None
     tables: list[str] = field(default_factory=list)  # every table written (several for zip members)
     error_code: int | None = None  # the exit code of the error (75 when the table was busy)
+    stage: str | None = None  # where it failed: resolve, download, convert or publish
+    error_type: str | None = None  # the class of the error: Gone (HTTP 404/410), NoDataset, ConversionError...
+    stages: dict[str, float] = field(default_factory=dict)  # seconds each stage took
 
     def to_dict(self) -> dict[str, Any]:
-        record = {k: v for k, v in asdict(self).items() if k not in ("tables", "error_code")}
+        record = {k: v for k, v in asdict(self).items() if k not in ("tables", "error_code", "stages")}
         record["seconds"] = round(self.seconds, 3)
+        record["stages"] = {name: round(seconds, 3) for name, seconds in self.stages.items()}
         if len(self.tables) > 1:
             record["tables"] = self.tables
         return record
@@ -108,6 +121,7 @@ class Target:
 
     ref: str
     table: str
+    recipe: Recipe
     urls: list[str] = field(default_factory=list)
     path: Path | None = None  # a local file instead of URLs
     dataset: Dataset | None = None
@@ -123,7 +137,7 @@ class _File:
     path: Path
     sha256: str
     size: int
-    download: Download | None = None
+    download: Transfer | None = None
 
 
 def parse_types(specs: Sequence[str]) -> dict[str, str]:
@@ -151,15 +165,36 @@ def fetch(
     lake keeps that table's previous snapshot. Usage errors raise before anything runs.
     """
     options = options or FetchOptions()
-    _validate(refs, options)
+    if not refs:
+        raise UsageError("nothing to fetch: give at least one REF (catalog/dataset, URL or file)")
+    if options.table is not None and len(set(refs)) > 1:
+        raise UsageError("--as names one table: give exactly one REF with it")
+    recipes = [options.recipe(ref) for ref in dict.fromkeys(refs)]
+    return fetch_recipes(recipes, home, options, progress=progress, client=client)
+
+
+def fetch_recipes(
+    recipes: Sequence[Recipe],
+    home: Home | Path,
+    options: FetchOptions | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    client: HttpClient | None = None,
+) -> list[FetchResult]:
+    """Fetch what each recipe says (``refresh`` hands back the recipes snapshots recorded).
+
+    Of ``options`` only how to run is used (jobs, force, wait, catalog paths, before_publish);
+    what to fetch and how to convert it comes from each recipe.
+    """
+    options = options or FetchOptions()
+    _validate(recipes, options)
     home = home if isinstance(home, Home) else Home(Path(home))
     client = client or HttpClient()
     job = _Job(Lake(home), client, options, progress or (lambda _event: None))
-    unique = list(dict.fromkeys(refs))
     datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")
     files = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="download")
     try:
-        futures = [datasets.submit(job.run, ref, files) for ref in unique]
+        futures = [datasets.submit(job.run, recipe, files) for recipe in recipes]
         return [future.result() for future in futures]
     except BaseException:
         client.cancel.set()  # Ctrl-C: transfers stop at the next chunk, partial files stay
@@ -169,53 +204,59 @@ def fetch(
         files.shutdown(wait=True, cancel_futures=True)
 
 
-def _validate(refs: Sequence[str], options: FetchOptions) -> None:
-    if not refs:
-        raise UsageError("nothing to fetch: give at least one REF (catalog/dataset, URL or file)")
-    for ref in refs:
-        if _SCHEME.match(ref) and ref.split(":", 1)[0].lower() not in ("http", "https"):
-            raise UsageError(f"cannot fetch {ref!r}: give an http(s):// URL, or a local file as a plain path")
-    if options.table is not None:
-        parse_table_name(options.table)
-        if len(set(refs)) > 1:
-            raise UsageError("--as names one table: give exactly one REF with it")
+def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:
+    """Everything that can be checked before a byte is downloaded."""
+    import liberacion.convert.typing_rules as rules
+
     if options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if options.wait < 0:
         raise UsageError("--wait must be 0 or more seconds")
-    if options.max_bad_rows is not None and options.max_bad_rows < 0:
-        raise UsageError("--max-bad-rows must be 0 or more")
+    for recipe in recipes:
+        if _SCHEME.match(recipe.ref) and recipe.ref.split(":", 1)[0].lower() not in ("http", "https"):
+            raise UsageError(f"cannot fetch {recipe.ref!r}: give an http(s):// URL, or a local file as a plain path")
+        if recipe.table is not None:
+            parse_table_name(recipe.table)
+        if recipe.max_bad_rows is not None and recipe.max_bad_rows < 0:
+            raise UsageError("--max-bad-rows must be 0 or more")
+        for type_name in recipe.types.values():
+            rules.override(type_name)  # an unknown type is a usage error now, not after the download
 
 
-def resolve_target(ref: str, home: Home, options: FetchOptions) -> Target:
-    """Turn a REF (catalog/dataset, http(s) URL or local file) into what to fetch and where."""
+def resolve_target(recipe: Recipe, home: Home, catalog_paths: Sequence[Path] = ()) -> Target:
+    """Turn a recipe's REF (catalog/dataset, http(s) URL or local file) into what to fetch and where.
+
+    The conversion settings are the user's overrides over the catalog's: the recipe's ``types``
+    win over the manifest's ``[dataset.columns]``, which are read from the manifest now.
+    """
     from liberacion.convert import ConvertOptions
 
-    forced = _table_name(options.table) if options.table else None
+    ref = recipe.ref
+    forced = _table_name(recipe.table) if recipe.table else None
     convert = ConvertOptions(
-        columns=dict(options.types), raw=options.raw, member=options.member, max_bad_rows=options.max_bad_rows
+        columns=dict(recipe.types), raw=recipe.raw, member=recipe.member, max_bad_rows=recipe.max_bad_rows
     )
     if _SCHEME.match(ref):
         scheme = ref.split(":", 1)[0].lower()
         if scheme not in ("http", "https"):
             raise UsageError(f"cannot fetch {ref!r}: give an http(s):// URL, or a local file as a plain path")
         check_url(ref)
-        return Target(ref, forced or _derived_name(file_name_from_url(ref)), urls=[ref], options=convert)
+        return Target(ref, forced or _derived_name(file_name_from_url(ref)), recipe, urls=[ref], options=convert)
     path = Path(ref).expanduser()
     if path.exists():
         if not path.is_file():
             raise UsageError(f"{ref} is not a file")
-        return Target(ref, forced or _derived_name(path.name), path=path.absolute(), options=convert)
+        return Target(ref, forced or _derived_name(path.name), recipe, path=path.absolute(), options=convert)
     if not _CATALOG_REF.fullmatch(ref):
         raise NotFound(f"{ref}: no such file, and not a CATALOG/DATASET ref or an http(s) URL")
-    from liberacion.catalogs import choose_distributions, resolve_ref
+    from liberacion.resolve import choose_distributions, resolve_ref
 
-    dataset = resolve_ref(ref, home, options.catalog_paths)
+    dataset = resolve_ref(ref, home, catalog_paths)
     distributions, reason = choose_distributions(dataset)
     for distribution in distributions:
         check_url(distribution.url)  # a listing may never point liberacion at local files
     convert.format = dataset.format or distributions[0].format
-    convert.columns = {**dataset.columns, **options.types}
+    convert.columns = {**dataset.columns, **recipe.types}
     for key in ("field_names", "descriptions"):
         value = dataset.extra.get(key)
         if isinstance(value, dict):
@@ -223,11 +264,20 @@ def resolve_target(ref: str, home: Home, options: FetchOptions) -> Target:
     return Target(
         ref,
         forced or _table_name(dataset.table),
+        recipe,
         urls=[d.url for d in distributions],
         dataset=dataset,
         reason=reason,
         options=convert,
     )
+
+
+def unchanged(current: Snapshot | None, settings: dict[str, Any], sha256: str | None, *, force: bool = False) -> bool:
+    """The one rule for "nothing to publish": the current snapshot was made from the same bytes,
+    converted with the same settings. ``force`` always converts again."""
+    if force or current is None or sha256 is None:
+        return False
+    return current.provenance.settings == settings and current.provenance.sha256 == sha256
 
 
 def _table_name(name: str) -> str:
@@ -239,26 +289,6 @@ def _derived_name(file_name: str) -> str:
     """``local.<name>`` from a file name: ``Hospital_General_Information.csv`` → local.hospital_general_information."""
     stem = file_name.split(".", 1)[0] if not file_name.startswith(".") else file_name
     return f"{LOCAL_CATALOG}.{sanitize_identifier(stem)}"
-
-
-# -- per-URL state ----------------------------------------------------------------------------
-
-
-def url_state_path(home: Home, url: str) -> Path:
-    return home.state / "urls" / f"{url_key(url)}.json"
-
-
-def load_url_state(home: Home, url: str) -> dict[str, Any] | None:
-    """What liberacion last learned about ``url``: validators, sha256, size, when checked."""
-    try:
-        data = json.loads(url_state_path(home, url).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("url") == url else None
-
-
-def save_url_state(home: Home, url: str, record: dict[str, Any]) -> None:
-    write_json(url_state_path(home, url), {"url": url, **record}, indent=2)
 
 
 # -- one job ----------------------------------------------------------------------------------
@@ -273,22 +303,41 @@ class _Job:
         self._claimed: dict[str, str] = {}
         self._claim_lock = threading.Lock()
 
-    def run(self, ref: str, files: ThreadPoolExecutor) -> FetchResult:
+    def run(self, recipe: Recipe, files: ThreadPoolExecutor) -> FetchResult:
         start = time.monotonic()
-        table: str | None = self.options.table
+        ref = recipe.ref
+        table: str | None = recipe.table
+        clock = _Stages()
         try:
-            target = resolve_target(ref, self.lake.home, self.options)
-            table = target.table
-            self._claim(target)
-            result = self._fetch(target, files)
+            with clock.stage("resolve"):
+                target = resolve_target(recipe, self.lake.home, self.options.catalog_paths)
+                table = target.table
+                self._claim(target)
+            result = self._fetch(target, files, clock)
         except LiberacionError as err:
-            result = FetchResult(ref, table, "failed", error=str(err), error_code=int(err.exit_code))
+            result = self._failure(ref, table, err, clock, str(err), int(err.exit_code))
         except OSError as err:  # the disk: full, read-only, permissions
-            message = f"{err.strerror or err} ({err.filename})" if err.filename else str(err)
-            result = FetchResult(ref, table, "failed", error=message, error_code=int(ExitCode.FAILED))
+            message = f"{err.strerror or err} ({err.filename})" if err.filename else one_line(err)
+            result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED))
+        clock.leave()
         result.seconds = time.monotonic() - start
+        result.stages = dict(clock.seconds)
         self.report(ProgressEvent("phase", ref, table or ref, message=result.status))
         return result
+
+    @staticmethod
+    def _failure(
+        ref: str, table: str | None, err: BaseException, clock: _Stages, message: str, code: int
+    ) -> FetchResult:
+        return FetchResult(
+            ref,
+            table,
+            "failed",
+            error=message,
+            error_code=code,
+            stage=clock.current,
+            error_type=type(err).__name__,
+        )
 
     def _claim(self, target: Target) -> None:
         with self._claim_lock:
@@ -296,22 +345,26 @@ class _Job:
         if other != target.ref:
             raise UsageError(f"{target.ref} and {other} both fetch into {target.table}; fetch them separately")
 
-    def _fetch(self, target: Target, files: ThreadPoolExecutor) -> FetchResult:
+    def _fetch(self, target: Target, files: ThreadPoolExecutor, clock: _Stages) -> FetchResult:
         with contextlib.ExitStack() as stack:
-            staging = self._stage(stack, target.table)
-            current = self._current(target)
-            recipe = _recipe(target)
-            comparable = current if current and current.provenance.extra.get("recipe") == recipe else None
-            obtained = self._obtain(target, comparable, files)
+            with clock.stage("download"):
+                staging = self._stage(stack, target.table)
+                current = self._current(target)
+                settings = _settings(target)
+                comparable = current if current and current.provenance.settings == settings else None
+                obtained = self._obtain(target, comparable, files)
             transferred = sum(f.download.transferred for f in obtained or [] if f.download)
-            if obtained is None or (comparable and comparable.provenance.sha256 == _combined_sha(obtained)):
+            # None: the servers said "not modified" to validators, which are sent only without --force.
+            if obtained is None or unchanged(comparable, settings, _combined_sha(obtained), force=self.options.force):
                 assert comparable is not None
                 self._remember(target, obtained)
                 self._discard(obtained)
                 return self._unchanged(target, comparable, transferred)
-            snapshots = self._publish(stack, staging, target, obtained, recipe)
+            snapshots = self._publish(stack, staging, target, obtained, settings, clock)
             self._remember(target, obtained)
             self._discard(obtained)
+            clock.enter("publish")  # leaving the block prunes old snapshots and rebuilds the views
+        clock.leave()
         first = snapshots[0]
         return FetchResult(
             target.ref,
@@ -390,9 +443,9 @@ class _Job:
         validators: list[Validators | None],
         files: ThreadPoolExecutor,
         only: list[bool] | None = None,
-    ) -> list[Download]:
+    ) -> list[Transfer]:
         several = len(target.urls) > 1
-        futures: list[Future[Download] | None] = []
+        futures: list[Future[Transfer] | None] = []
         for i, (url, valid) in enumerate(zip(target.urls, validators)):
             if only is not None and not only[i]:
                 futures.append(None)
@@ -409,7 +462,7 @@ class _Job:
                     wait=self.options.wait,
                 )
             )
-        results: list[Download] = []
+        results: list[Transfer] = []
         errors: list[BaseException] = []
         for future in futures:
             if future is None:
@@ -436,13 +489,15 @@ class _Job:
         staging: Staging,
         target: Target,
         files: list[_File],
-        recipe: dict[str, Any],
+        settings: dict[str, Any],
+        clock: _Stages,
     ) -> list[Snapshot]:
         from liberacion.convert import inspect
 
         assert target.options is not None
-        provenance = self._provenance(target, files, recipe)
+        provenance = self._provenance(target, files, settings)
         self.report(ProgressEvent("phase", target.ref, target.table, message="converting"))
+        clock.enter("convert")
         with _CONVERSIONS:
             groups: dict[str | None, list[tuple[_File, Part]]] = {}
             for raw in files:
@@ -452,19 +507,22 @@ class _Job:
             for suffix, parts in groups.items():
                 table = target.table if suffix is None else _member_table(target.table, suffix)
                 area = staging if table == target.table else self._stage(stack, table)
-                table_provenance = Provenance(**{**asdict(provenance), "extra": dict(provenance.extra)})
+                table_provenance = replace(provenance, extra=dict(provenance.extra))
                 self._convert(area, parts, target, table_provenance)
                 stagings.append((area, table_provenance))
+        clock.enter("publish")
         if self.options.before_publish is not None:
             for area, prov in stagings:
                 self.options.before_publish(area.table, area, prov)
         # Every table is converted before any is published: a failure publishes none of them.
+        for _area, prov in stagings:
+            prov.stages = dict(clock.seconds)
         return [area.commit(prov) for area, prov in stagings]
 
-    def _provenance(self, target: Target, files: list[_File], recipe: dict[str, Any]) -> Provenance:
+    def _provenance(self, target: Target, files: list[_File], settings: dict[str, Any]) -> Provenance:
         first = files[0]
         single = first.download if len(files) == 1 else None
-        extra: dict[str, Any] = {"recipe": recipe, "target": target.table}
+        extra: dict[str, Any] = {}
         if target.dataset is not None:
             extra["change_token"] = target.dataset.change_token
             extra["title"] = target.dataset.title
@@ -472,8 +530,6 @@ class _Job:
                 extra["keys"] = list(target.dataset.extra["keys"])  # diff's default key columns
         if target.reason:
             extra["choice"] = target.reason
-        if any(f.download for f in files):
-            extra["downloads"] = [f.download.to_dict() for f in files if f.download]
         return Provenance(
             source_url=first.download.final_url if first.download else first.source,
             dataset_id=target.dataset.id if target.dataset else None,
@@ -484,6 +540,10 @@ class _Job:
             last_modified=single.last_modified if single else None,
             raw_bytes=sum(f.size for f in files),
             format=target.options.format if target.options else None,
+            recipe=target.recipe,
+            downloads=[f.download.record() for f in files if f.download],
+            target=target.table,
+            settings=settings,
             extra=extra,
         )
 
@@ -530,7 +590,7 @@ class _Job:
         for item in files:
             if item.download is None:
                 continue
-            record = {k: v for k, v in item.download.to_dict().items() if k != "url"}
+            record = {k: v for k, v in asdict(item.download.record()).items() if k != "url"}
             save_url_state(self.lake.home, item.source, {**record, "table": target.table, "checked_at": now})
 
     def _discard(self, files: list[_File] | None) -> None:
@@ -560,12 +620,42 @@ def _member_table(table: str, suffix: str) -> str:
     return f"{catalog}.{(name + '__' + member)[:63].rstrip('_')}"
 
 
-def _recipe(target: Target) -> dict[str, Any]:
-    """What, besides the bytes, decides the table's contents: a change here means re-convert.
-
-    The source URLs are not part of it: the same bytes from a new URL make the same table.
-    """
+def _settings(target: Target) -> dict[str, Any]:
+    """What, besides the bytes, decides the table's contents (the user's and the catalog's
+    conversion settings): a change here means convert again. The source URLs are not part of it:
+    the same bytes from a new URL make the same table."""
     return asdict(target.options) if target.options is not None else {}
+
+
+class _Stages:
+    """Which stage of a fetch is running, and the seconds each one took."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.current: str | None = None
+        self._since = 0.0
+
+    def enter(self, name: str) -> None:
+        """End the running stage (if any) and start ``name``."""
+        self.leave()
+        self.current, self._since = name, time.monotonic()
+
+    def leave(self) -> None:
+        """Count the running stage's time so far (``current`` keeps its name until the next one)."""
+        if self.current is not None:
+            now = time.monotonic()
+            self.seconds[self.current] = self.seconds.get(self.current, 0.0) + now - self._since
+            self._since = now
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Run a block as stage ``name``; after an exception ``current`` still names it."""
+        self.enter(name)
+        try:
+            yield
+        finally:
+            self.leave()
+        self.current = None
 
 
 def _combined_sha(files: list[_File]) -> str:
@@ -581,8 +671,7 @@ def _downloads_of(snapshot: Snapshot | None) -> dict[str, str]:
     """URL → sha256 of the files ``snapshot`` was built from."""
     if snapshot is None:
         return {}
-    downloads = snapshot.provenance.extra.get("downloads") or []
-    return {d["url"]: d["sha256"] for d in downloads if isinstance(d, dict) and d.get("url") and d.get("sha256")}
+    return {d.url: d.sha256 for d in snapshot.provenance.downloads if d.sha256}
 
 
 def hash_file(path: Path) -> tuple[str, int]:

@@ -1,7 +1,8 @@
 """Keep fetched tables fresh, unattended: check each cheaply, re-fetch what changed, report it all.
 
-A refresh re-runs ``fetch`` for the ref each table was fetched from, with the same conversion
-recipe. ``fetch`` asks the server with the stored validators first (one small request; a 304
+A refresh hands ``fetch`` the recipe each table's snapshot recorded (the ref and the user's own
+options), unchanged; the catalog's current URL, column types and keys apply as ``fetch`` resolves
+the ref again. ``fetch`` asks the server with the stored validators first (one small request; a 304
 publishes nothing) and compares the sha256 of a download with the current snapshot's, so an
 unchanged table never gets a new snapshot. ``--check`` only asks (catalog change tokens, then a
 conditional request without a body) and downloads nothing.
@@ -25,11 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from liberacion.errors import Busy, ExitCode, LiberacionError, NoTable, UsageError
+from liberacion.errors import Busy, ExitCode, LiberacionError, NoTable, SchemaChanged, UsageError, batch_exit_code
 from liberacion.files import atomic_write
 from liberacion.home import Home, file_lock
 from liberacion.lake import Lake, Staging
-from liberacion.snapshots import Provenance, Snapshot
+from liberacion.snapshots import Download, Provenance, Snapshot
 from liberacion.timestamps import utc_now
 
 if TYPE_CHECKING:
@@ -40,10 +41,6 @@ STATE_FILE = "refresh.json"
 POLICIES = ("evolve", "fail")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-class SchemaChanged(LiberacionError):
-    """A new release changed the table's columns and the policy is ``fail``."""
 
 
 @dataclass
@@ -64,19 +61,26 @@ class RefreshEvent:
     """What happened to one table (one JSON line of the run report)."""
 
     table: str
-    event: str  # unchanged | fetched | schema-changed | failed | retired | skipped | changed (--check)
+    # unchanged | fetched | schema-changed | changed (--check) | skipped, or a failure:
+    # failed, gone (the file answered 404/410) or retired (the catalog no longer lists the dataset)
+    event: str
     ref: str | None = None
     snapshot: str | None = None
     rows: int | None = None
     bytes: int = 0
     seconds: float = 0.0
     error: str | None = None
+    stage: str | None = None  # where a failure happened: resolve, download, convert or publish
+    error_type: str | None = None  # the class of the error
+    stages: dict[str, float] = field(default_factory=dict)  # seconds each stage took
     schema_change: dict[str, Any] | None = None
     at: str = field(default_factory=utc_now)
 
     def to_dict(self) -> dict[str, Any]:
-        record = {k: v for k, v in asdict(self).items() if v is not None}
+        record = {k: v for k, v in asdict(self).items() if v is not None and k != "stages"}
         record["seconds"] = round(self.seconds, 3)
+        if self.stages:
+            record["stages"] = {name: round(seconds, 3) for name, seconds in self.stages.items()}
         return record
 
 
@@ -93,11 +97,11 @@ class RefreshReport:
 
     @property
     def exit_code(self) -> int:
-        if any(e.event == "failed" for e in self.events):
-            return int(ExitCode.FAILED)
-        if self.check and any(e.event == "changed" for e in self.events):
-            return int(ExitCode.UPDATES)
-        return int(ExitCode.OK)
+        """1 when a table failed or its file is gone; 10 when ``--check`` found updates; else 0.
+        A retired dataset is not a failure: the table keeps its last snapshot and is skipped."""
+        failures = [ExitCode.FAILED for e in self.events if e.event in ("failed", "gone")]
+        updates = self.check and any(e.event == "changed" for e in self.events)
+        return int(batch_exit_code(failures, updates=updates))
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -176,8 +180,8 @@ def _targets(lake: Lake, options: RefreshOptions, state: _State) -> list[_Target
             if named:
                 raise
             continue
-        table = snap.provenance.extra.get("target") or snap.table  # the members of a zip refresh as one
-        if table in targets or not snap.provenance.ref:
+        table = snap.provenance.target or snap.table  # the members of a zip refresh as one
+        if table in targets or snap.provenance.recipe is None:
             continue  # published by the API, not fetched: nothing to refresh from
         record = state.get(table)
         skip = None
@@ -228,48 +232,52 @@ class _Runner:
         try:
             changed = _would_change(self.lake.home, prov, self.client, self.options.catalog_paths)
         except LiberacionError as err:
-            return self._failure(target, err)
+            return RefreshEvent(
+                target.table,
+                failure_event(type(err).__name__),
+                ref=prov.ref,
+                error=str(err),
+                error_type=type(err).__name__,
+            )
         return RefreshEvent(target.table, "changed" if changed else "unchanged", ref=prov.ref)
 
     # -- refresh: fetch again with the same recipe ---------------------------------------------
 
     def _refresh(self, target: _Target) -> RefreshEvent:
-        from liberacion.fetch import FetchOptions, fetch
+        from liberacion.fetching import FetchOptions, fetch_recipes
 
         assert target.snapshot is not None
         prov = target.snapshot.provenance
-        recipe = prov.extra.get("recipe") or {}
+        assert prov.recipe is not None
         changes: dict[str, dict[str, Any]] = {}
-        fetch_options = FetchOptions(
-            table=target.table,
+        run = FetchOptions(
             jobs=1,
             force=self.options.force,
             wait=self.options.table_wait,
-            types=dict(recipe.get("columns") or {}),
-            raw=bool(recipe.get("raw")),
-            member=recipe.get("member"),
-            max_bad_rows=recipe.get("max_bad_rows"),
             catalog_paths=self.options.catalog_paths,
             before_publish=self._schema_guard(changes),
         )
-        [result] = fetch([str(prov.ref)], self.lake.home, fetch_options, client=self.client)
-        if result.status == "failed":
-            if result.error_code == int(ExitCode.NOT_FOUND):
-                return RefreshEvent(target.table, "retired", ref=prov.ref, error=result.error)
-            return RefreshEvent(target.table, "failed", ref=prov.ref, error=result.error)
-        change = next(iter(changes.values()), None)
-        return RefreshEvent(
+        [result] = fetch_recipes([prov.recipe], self.lake.home, run, client=self.client)
+        event = RefreshEvent(
             target.table,
-            "schema-changed" if change and result.status == "fetched" else result.status,
+            result.status,
             ref=prov.ref,
             snapshot=result.snapshot,
             rows=result.rows,
             bytes=result.bytes,
-            schema_change=change,
+            stages=result.stages,
         )
+        if result.status == "failed":
+            event.event = failure_event(result.error_type)
+            event.error, event.stage, event.error_type = result.error, result.stage, result.error_type
+            return event
+        change = next(iter(changes.values()), None)
+        if change and result.status == "fetched":
+            event.event, event.schema_change = "schema-changed", change
+        return event
 
     def _schema_guard(self, changes: dict[str, dict[str, Any]]) -> Callable[[str, Staging, Provenance], None]:
-        from liberacion.diff import schema_changes
+        from liberacion.compare import schema_changes
 
         def guard(table: str, staging: Staging, provenance: Provenance) -> None:
             try:
@@ -289,40 +297,40 @@ class _Runner:
 
         return guard
 
-    def _failure(self, target: _Target, err: LiberacionError) -> RefreshEvent:
-        ref = target.snapshot.provenance.ref if target.snapshot else None
-        kind = "retired" if err.exit_code == ExitCode.NOT_FOUND else "failed"
-        return RefreshEvent(target.table, kind, ref=ref, error=str(err))
+
+def failure_event(error_type: str | None) -> str:
+    """How a refresh names a failure: ``retired`` when the catalog no longer lists the dataset,
+    ``gone`` when its file answers 404 or 410, ``failed`` otherwise."""
+    return {"NoDataset": "retired", "Gone": "gone"}.get(error_type or "", "failed")
 
 
 def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_paths: Sequence[Path]) -> bool:
     """The cheapest reliable answer to "has the source changed since this snapshot?"."""
     from liberacion.download import Validators
-    from liberacion.fetch import load_url_state
+    from liberacion.download.state import load_url_state
 
     ref = str(prov.ref)
     local = Path(ref).expanduser()
     if "://" not in ref and local.is_file():
-        from liberacion.fetch import hash_file
+        from liberacion.fetching import hash_file
 
         return hash_file(local)[0] != prov.sha256
     token = prov.extra.get("change_token")
     if token and "://" not in ref:
-        from liberacion.catalogs import resolve_ref
+        from liberacion.resolve import resolve_ref
 
         dataset = resolve_ref(ref, home, catalog_paths)
         if dataset.change_token is not None:
             return bool(dataset.change_token != token)
-    downloads = prov.extra.get("downloads") or [{"url": prov.source_url}]
+    downloads = prov.downloads or ([Download(prov.source_url)] if prov.source_url else [])
+    if not downloads:
+        return True
     for download in downloads:
-        url = download.get("url")
-        if not url:
-            return True
-        known = load_url_state(home, url) or {}
-        validators = Validators(known.get("etag") or download.get("etag"), known.get("last_modified"))
+        known = load_url_state(home, download.url) or {}
+        validators = Validators(known.get("etag") or download.etag, known.get("last_modified"))
         if not validators:
             return True  # nothing to compare with: only a download can tell
-        if client.probe(url, validators).status != 304:
+        if client.probe(download.url, validators).status != 304:
             return True
     return False
 

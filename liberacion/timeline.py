@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from liberacion.diff import SchemaChange, schema_changes
+from liberacion.compare import SchemaChange, schema_changes
 from liberacion.errors import NotFound, UsageError
 from liberacion.lake import Lake, keep_default
 from liberacion.snapshots import Snapshot

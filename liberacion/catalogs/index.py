@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from liberacion.catalogs import Catalog, Dataset, load_catalogs, merge_curated
+from liberacion.catalogs.adapters import discover_source
+from liberacion.catalogs.manifests import load_catalogs
+from liberacion.catalogs.model import Catalog, Dataset, merge_curated
 from liberacion.errors import ConfigError, NotFound, SourceError
 from liberacion.files import atomic_path, read_json, write_json
 from liberacion.home import Home, file_lock
@@ -151,8 +153,6 @@ def _choose(catalogs: list[Catalog], names: Sequence[str]) -> list[Catalog]:
 
 
 def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -> CatalogReport:
-    from liberacion.adapters import discover_source
-
     started = time.monotonic()
     previous_part = read_part(home, catalog.name)
     previous_state = {s.get("url"): s for s in read_state(home, catalog.name).get("sources", []) if isinstance(s, dict)}

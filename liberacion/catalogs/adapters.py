@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from liberacion.catalogs import Dataset, Distribution, Source, is_web_url
+from liberacion.catalogs.model import Dataset, Distribution, Source, is_web_url
 from liberacion.errors import SourceError
 from liberacion.formats import normalize_format
 from liberacion.naming import safe_id

@@ -1,0 +1,285 @@
+"""The public Python API: one function per command, with the same names and options.
+
+Every function takes ``home`` (default: ``LIBERACION_HOME`` or the platform's data directory)
+and returns dataclasses, Arrow tables or DuckDB relations; none prints or exits. Errors are
+``liberacion.LiberacionError`` subclasses whose ``exit_code`` the CLI uses. Example::
+
+    import liberacion
+
+    [result] = liberacion.fetching(["hospitals.csv"], as_table="cms.hospitals")
+    print(result.status, result.rows)
+    top = liberacion.sql("select state, count(*) as n from cms.hospitals group by 1 order by 2 desc")
+    print(top.fetchall())
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from liberacion.errors import Busy, UsageError
+from liberacion.home import Home, resolve_home
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from liberacion.catalogs.index import CatalogStatus, DiscoverReport, SearchHit
+    from liberacion.compare import TableDiff
+    from liberacion.download import ProgressCallback
+    from liberacion.errors import ConfigError
+    from liberacion.fetching import FetchResult
+    from liberacion.lake import Lake, TableInfo
+    from liberacion.refreshing import RefreshEvent, RefreshReport
+    from liberacion.resolve import Description
+    from liberacion.snapshots import Snapshot
+    from liberacion.timeline import HistoryEntry
+
+PathLike = str | os.PathLike[str]
+
+
+def open_home(home: PathLike | Home | None = None) -> Home:
+    """The home an API call works in: ``home`` if given, else ``LIBERACION_HOME``, else the default."""
+    return home if isinstance(home, Home) else Home(resolve_home(home))
+
+
+def open_lake(home: PathLike | Home | None = None) -> Lake:
+    from liberacion.lake import Lake
+
+    return Lake(open_home(home))
+
+
+def fetch(
+    refs: Sequence[str],
+    *,
+    home: PathLike | Home | None = None,
+    as_table: str | None = None,
+    jobs: int = 4,
+    force: bool = False,
+    wait: float = 300.0,
+    types: dict[str, str] | None = None,
+    raw: bool = False,
+    member: str | None = None,
+    max_bad_rows: int | None = None,
+    catalog_paths: Sequence[PathLike] = (),
+    progress: ProgressCallback | None = None,
+) -> list[FetchResult]:
+    """Download, convert and publish datasets (refs ``CATALOG/ID``, http(s) URLs or local files).
+
+    One result per ref, in order: ``status`` is ``fetched``, ``unchanged`` or ``failed`` (with
+    ``stage`` and ``error``). A failed ref leaves its table as it was.
+    """
+    from liberacion.fetching import FetchOptions
+    from liberacion.fetching import fetch as run
+
+    options = FetchOptions(
+        table=as_table,
+        jobs=jobs,
+        force=force,
+        wait=wait,
+        types=dict(types or {}),
+        raw=raw,
+        member=member,
+        max_bad_rows=max_bad_rows,
+        catalog_paths=[Path(p) for p in catalog_paths],
+    )
+    return run(list(refs), open_home(home), options, progress=progress)
+
+
+def refresh(
+    tables: Sequence[str] = (),
+    *,
+    home: PathLike | Home | None = None,
+    older_than: float | str | None = None,
+    jobs: int = 4,
+    check: bool = False,
+    force: bool = False,
+    on_schema_change: str = "evolve",
+    wait: float = 0.0,
+    catalog_paths: Sequence[PathLike] = (),
+    on_event: Callable[[RefreshEvent], None] | None = None,
+) -> RefreshReport:
+    """Re-check fetched tables (all when none are named) and re-fetch what changed upstream.
+
+    ``older_than`` is seconds or a duration such as ``"12h"``. The report's ``exit_code`` is what
+    the command exits with.
+    """
+    from liberacion.refreshing import RefreshOptions, parse_duration
+    from liberacion.refreshing import refresh as run
+
+    options = RefreshOptions(
+        tables=list(tables),
+        older_than=parse_duration(older_than) if isinstance(older_than, str) else older_than,
+        jobs=jobs,
+        check=check,
+        force=force,
+        on_schema_change=on_schema_change,
+        wait=wait,
+        catalog_paths=[Path(p) for p in catalog_paths],
+    )
+    return run(open_home(home), options, on_event=on_event)
+
+
+def discover(
+    names: Sequence[str] = (),
+    *,
+    home: PathLike | Home | None = None,
+    catalog_paths: Sequence[PathLike] = (),
+    progress: Callable[[str], None] | None = None,
+) -> DiscoverReport:
+    """Download the named catalogs' listings (all when none) and rebuild the dataset index."""
+    from liberacion.catalogs.index import discover as run
+
+    return run(open_home(home), list(names), [Path(p) for p in catalog_paths], progress=progress)
+
+
+def search(
+    terms: str | Sequence[str] = (),
+    *,
+    home: PathLike | Home | None = None,
+    catalog: str | None = None,
+    publisher: str | None = None,
+    data_format: str | None = None,
+    limit: int | None = 20,
+    catalog_paths: Sequence[PathLike] = (),
+    problems: list[ConfigError] | None = None,
+) -> list[SearchHit]:
+    """Datasets matching every term, best first (exact title, then titles, keywords, descriptions)."""
+    from liberacion.catalogs.index import search as run
+
+    words = [terms] if isinstance(terms, str) else list(terms)
+    return run(
+        open_home(home),
+        words,
+        catalog=catalog,
+        publisher=publisher,
+        data_format=data_format,
+        limit=limit,
+        extra_paths=[Path(p) for p in catalog_paths],
+        problems=problems,
+    )
+
+
+def catalogs(
+    *,
+    home: PathLike | Home | None = None,
+    catalog_paths: Sequence[PathLike] = (),
+    problems: list[ConfigError] | None = None,
+) -> list[CatalogStatus]:
+    """Every catalog with what the index holds for it and how its last discover went."""
+    from liberacion.catalogs.index import catalog_status
+
+    return catalog_status(open_home(home), [Path(p) for p in catalog_paths], problems=problems)
+
+
+def show(ref: str, *, home: PathLike | Home | None = None, catalog_paths: Sequence[PathLike] = ()) -> Description:
+    """A dataset's metadata, the file(s) fetch would take and why, and its table in the lake."""
+    from liberacion.resolve import describe
+
+    lake = open_lake(home)
+    description = describe(lake.home, ref, [Path(p) for p in catalog_paths])
+    table = description.dataset.table
+    state: dict[str, Any] = {"table": table, "present": False}
+    if lake.exists(table):
+        current = lake.current(table)
+        state.update(present=True, snapshot=current.id, published_at=current.published_at, rows=current.rows)
+    description.lake = state
+    return description
+
+
+def sql(
+    query: str, *, home: PathLike | Home | None = None, as_of: str | None = None, arrow: bool = False
+) -> duckdb.DuckDBPyRelation | pa.Table:
+    """Run DuckDB SQL over the lake (tables are ``CATALOG.TABLE``).
+
+    Returns a DuckDB relation (``.df()``, ``.fetchall()``, ``.arrow()``, more SQL on top), or with
+    ``arrow=True`` the whole result as an Arrow table. ``as_of`` (a date or UTC timestamp) queries
+    every table as it was then.
+    """
+    from liberacion.query import relation
+    from liberacion.timestamps import parse_as_of
+
+    result = relation(open_lake(home), query, as_of=parse_as_of(as_of) if as_of else None)
+    if result is None:
+        raise UsageError("the SQL has no result to return (it is not a query)")
+    return result.to_arrow_table() if arrow else result
+
+
+def tables(*, home: PathLike | Home | None = None) -> list[TableInfo]:
+    """Every table in the lake with its current snapshot."""
+    return open_lake(home).tables()
+
+
+@dataclass
+class TableDetails:
+    """What ``info`` shows: the current snapshot and every kept one, oldest first."""
+
+    current: Snapshot
+    snapshots: list[Snapshot]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"current": self.current.to_dict(), "snapshots": [s.to_dict() for s in self.snapshots]}
+
+
+def info(table: str, *, home: PathLike | Home | None = None) -> TableDetails:
+    """A table's schema, provenance and kept snapshots."""
+    lake = open_lake(home)
+    return TableDetails(lake.current(table), lake.snapshots(table))
+
+
+def history(table: str, *, home: PathLike | Home | None = None) -> list[HistoryEntry]:
+    """A table's kept snapshots, oldest first, each compared with the one before it."""
+    from liberacion.timeline import history as run
+
+    return run(open_lake(home), table)
+
+
+def diff(
+    table: str,
+    *,
+    home: PathLike | Home | None = None,
+    from_snapshot: str | None = None,
+    to_snapshot: str | None = None,
+    keys: Sequence[str] = (),
+    show: int = 5,
+) -> TableDiff:
+    """Compare two snapshots (default: the previous and the current one) by schema and rows.
+
+    Snapshots are named by id or unique prefix, ``current``, ``previous``, or a date/time. Without
+    ``keys``, the dataset's declared keys are used when it has them.
+    """
+    from liberacion.compare import diff as run
+    from liberacion.compare import keys_from_provenance
+    from liberacion.timeline import previous_snapshot, resolve_snapshot
+
+    if show < 0:
+        raise UsageError("--show must be 0 or more")
+    lake = open_lake(home)
+    new = resolve_snapshot(lake, table, to_snapshot or "current")
+    old = resolve_snapshot(lake, table, from_snapshot) if from_snapshot else previous_snapshot(lake, table, new)
+    return run(old, new, keys=list(keys) or keys_from_provenance(new, old), show=show)
+
+
+@dataclass
+class PruneReport:
+    removed: list[tuple[str, Snapshot]] = field(default_factory=list)  # (table, snapshot) deleted
+    busy: list[str] = field(default_factory=list)  # tables being written, not pruned
+
+
+def prune(tables: Sequence[str] = (), *, home: PathLike | Home | None = None, keep: int | None = None) -> PruneReport:
+    """Delete all but the newest ``keep`` snapshots (``LIBERACION_KEEP`` or 3) of each table."""
+    from liberacion.timeline import prune as prune_table
+
+    lake = open_lake(home)
+    report = PruneReport()
+    for name in tables or lake.names():
+        try:
+            removed = prune_table(lake, name, keep=keep)
+        except Busy:  # the others can still be pruned
+            report.busy.append(name)
+            continue
+        report.removed += [(name, snap) for snap in removed]
+    return report

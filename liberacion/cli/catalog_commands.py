@@ -1,0 +1,135 @@
+"""Commands over the catalogs: catalogs, discover, search, show."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from liberacion import api
+from liberacion.cli.app import DocumentFormatOption, FormatOption, OutputOption, app, fail_on_problems, settings
+from liberacion.console import emit, note, print_description, print_json, report_discover
+from liberacion.errors import ConfigError, ExitCode, UsageError, batch_exit_code
+from liberacion.render import Format, Rows
+
+
+@app.command()
+def catalogs(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
+    """List the catalogs: name, title, kinds of listing, datasets indexed, last discover.
+
+    Shipped manifests come first; LIBERACION_CATALOGS and --catalogs add or replace them.
+
+    \b
+    Examples:
+      liberacion catalogs
+      liberacion --catalogs ./my-catalogs catalogs --format json
+    """
+    options = settings(ctx)
+    problems: list[ConfigError] = []
+    found = api.catalogs(home=options.home, catalog_paths=options.catalog_paths, problems=problems)
+    columns = ["name", "title", "kinds", "datasets", "last_discovered", "status"]
+    records = [{**vars(c), "kinds": ",".join(c.kinds)} for c in found]
+    emit(Rows.from_dicts(columns, records), fmt, output)
+    fail_on_problems(problems)
+
+
+@app.command()
+def discover(
+    ctx: typer.Context,
+    names: Annotated[
+        Optional[list[str]], typer.Argument(metavar="[NAME]...", help="Catalogs to discover [default: all].")
+    ] = None,
+) -> None:
+    """Download the catalogs' listings and build the local dataset index.
+
+    An unchanged listing costs one conditional request. A listing that fails keeps the previous
+    index of that catalog and makes the exit code 1; the other catalogs are still updated. The
+    index is queryable as liberacion.datasets.
+
+    \b
+    Examples:
+      liberacion discover
+      liberacion discover cms cdc
+      liberacion sql "select ref, title from liberacion.datasets where 'csv' in formats"
+    """
+    options = settings(ctx)
+    report = api.discover(names or [], home=options.home, catalog_paths=options.catalog_paths, progress=note)
+    report_discover(report)
+    fail_on_problems(report.problems)
+    raise typer.Exit(batch_exit_code([ExitCode.FAILED] if report.failed else []))
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    terms: Annotated[Optional[list[str]], typer.Argument(metavar="[TERMS]...", help="Words to look for.")] = None,
+    catalog: Annotated[Optional[str], typer.Option("--catalog", help="Only this catalog.", show_default=False)] = None,
+    publisher: Annotated[
+        Optional[str], typer.Option("--publisher", help="Only publishers containing this text.", show_default=False)
+    ] = None,
+    format_of_data: Annotated[
+        Optional[str],
+        typer.Option(
+            "--format-of-data",
+            help="Only datasets offering files of this format (csv, zip, xpt...).",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most N results; 0 for all.")] = 20,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Search the dataset index: exact title matches first, then titles, keywords, descriptions.
+
+    Curated datasets are searchable at once; run discover to search whole catalogs.
+
+    \b
+    Examples:
+      liberacion search hospital general information
+      liberacion search "leading causes" --catalog cdc --format-of-data csv
+      liberacion search opioid --publisher medicare --limit 5 --format json
+    """
+    options = settings(ctx)
+    problems: list[ConfigError] = []
+    hits = api.search(
+        terms or [],
+        home=options.home,
+        catalog=catalog,
+        publisher=publisher,
+        data_format=format_of_data,
+        limit=limit,
+        catalog_paths=options.catalog_paths,
+        problems=problems,
+    )
+    columns = ["ref", "title", "publisher", "modified", "formats"]
+    records = [{**vars(h), "formats": ",".join(h.formats)} for h in hits]
+    emit(Rows.from_dicts(columns, records), fmt, output)
+    if not hits:
+        note("no datasets match; try fewer words, or run: liberacion discover")
+    fail_on_problems(problems)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="CATALOG/ID, e.g. cms/hospital-general-information.")],
+    fmt: DocumentFormatOption = None,
+) -> None:
+    """Show a dataset: its metadata, every file, the one fetch would choose and why, and its
+    table in the lake.
+
+    \b
+    Examples:
+      liberacion show cms/hospital-general-information
+      liberacion show cdc/bi63-dtpu --format json
+    """
+    options = settings(ctx)
+    chosen = fmt or (Format.table if sys.stdout.isatty() else Format.json)
+    if chosen not in (Format.table, Format.json):
+        raise UsageError("show supports --format table or json")
+    description = api.show(ref, home=options.home, catalog_paths=options.catalog_paths)
+    if chosen is Format.json:
+        print_json(description.to_dict())
+        return
+    print_description(description)

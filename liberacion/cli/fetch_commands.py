@@ -1,0 +1,181 @@
+"""Commands that bring data in: fetch and refresh."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from liberacion import api
+from liberacion.cli.app import app, settings
+from liberacion.console import FetchProgress, no_view, print_json_lines, report_fetch, report_refresh
+from liberacion.errors import ExitCode, batch_exit_code
+
+
+@app.command()
+def fetch(
+    ctx: typer.Context,
+    refs: Annotated[
+        list[str],
+        typer.Argument(metavar="REF", help="catalog/dataset ref, http(s) URL or local file path.", show_default=False),
+    ],
+    as_table: Annotated[
+        Optional[str],
+        typer.Option(
+            "--as",
+            metavar="CATALOG.TABLE",
+            help="Table to write (one REF only) [default: the dataset's table, or local.<file name>].",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Downloads at once (at most 2 per host).")] = 4,
+    force: Annotated[
+        bool, typer.Option("--force", help="Download again even when the server says the file has not changed.")
+    ] = False,
+    json_lines: Annotated[bool, typer.Option("--json", help="Print one JSON object per dataset on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    progress: Annotated[
+        bool, typer.Option("--progress", help="Show progress even when stderr is not a terminal.")
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option("--wait", metavar="SECONDS", help="How long to wait for another process writing the same table."),
+    ] = 300.0,
+    types: Annotated[
+        Optional[list[str]],
+        typer.Option("--type", metavar="COLUMN=TYPE", help="Type of a column (repeatable), e.g. --type zip=VARCHAR."),
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Load every column as text, without type inference.")] = False,
+    member: Annotated[
+        Optional[str],
+        typer.Option("--member", metavar="NAME", help="Load only this member of a zip (or sheet of a workbook)."),
+    ] = None,
+    max_bad_rows: Annotated[
+        Optional[int],
+        typer.Option("--max-bad-rows", metavar="N", help="Fail when more rows than N cannot be loaded."),
+    ] = None,
+) -> None:
+    """Download datasets into the lake: resumable, verified, in parallel.
+
+    A dataset the server says is unchanged (or whose bytes are the same) publishes nothing. A
+    failed dataset leaves its table as it was; the others are still published (exit code 1).
+    An interrupted download resumes where it stopped on the next run.
+
+    \b
+    Examples:
+      liberacion fetch cms/hospital-general-information
+      liberacion fetch cdc/places-county cms/hospital-general-information --jobs 2
+      liberacion fetch https://example.org/files/deaths.csv --as cdc.deaths --type fips=VARCHAR
+      liberacion fetch ./DEMO_I.XPT --as nhanes.demo_i
+      liberacion fetch cms/hospital-general-information --json --quiet   # for cron
+    """
+    from liberacion.fetching import parse_types
+
+    options = settings(ctx)
+    show = not quiet and not json_lines and (progress or sys.stderr.isatty())
+    view = FetchProgress(live=sys.stderr.isatty()) if show or (progress and not quiet) else None
+    try:
+        with view or no_view():
+            results = api.fetch(
+                refs,
+                home=options.home,
+                as_table=as_table,
+                jobs=jobs,
+                force=force,
+                wait=wait,
+                types=parse_types(types or []),
+                raw=raw,
+                member=member,
+                max_bad_rows=max_bad_rows,
+                catalog_paths=options.catalog_paths,
+                progress=view.event if view else None,
+            )
+    except KeyboardInterrupt:
+        print(
+            "interrupted: tables not yet published keep their previous snapshot; run the same command to resume",
+            file=sys.stderr,
+        )
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    report_fetch(results, json_lines=json_lines, quiet=quiet)
+    raise typer.Exit(batch_exit_code(r.error_code for r in results if r.status == "failed"))
+
+
+@app.command()
+def refresh(
+    ctx: typer.Context,
+    tables: Annotated[
+        Optional[list[str]],
+        typer.Argument(metavar="TABLE", help="Tables to refresh [default: every fetched table].", show_default=False),
+    ] = None,
+    older_than: Annotated[
+        Optional[str],
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Skip tables checked less than DURATION ago (30m, 12h, 2d).",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Tables refreshed at a time.")] = 4,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Only report what would change (exit 10 if anything would); download nothing."),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Download even when the server says nothing changed.")] = False,
+    on_schema_change: Annotated[
+        str,
+        typer.Option(
+            "--on-schema-change",
+            metavar="evolve|fail",
+            help="evolve: publish and report new columns; fail: keep the old snapshot.",
+        ),
+    ] = "evolve",
+    wait: Annotated[
+        float,
+        typer.Option("--wait", metavar="SECONDS", help="Wait this long for another refresh to finish (else exit 75)."),
+    ] = 0.0,
+    log: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--log", metavar="FILE", help="Append a JSON line per table and a summary line to FILE.", show_default=False
+        ),
+    ] = None,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="One JSON object per table, then a summary, on stdout.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failures.")] = False,
+) -> None:
+    """Re-check fetched tables and re-fetch what changed upstream (made for cron).
+
+    An unchanged table costs one small request and gets no new snapshot. Exit codes: 0 all
+    fetched or unchanged, 1 some failed, 10 --check found updates, 75 another refresh is running.
+
+    \b
+    Examples:
+      liberacion refresh
+      liberacion refresh cms.hospital_general_information --check
+      liberacion refresh --older-than 12h --quiet --log ~/liberacion-refresh.log
+    """
+    from liberacion.refreshing import append_log
+
+    options = settings(ctx)
+    report = api.refresh(
+        tables or [],
+        home=options.home,
+        older_than=older_than,
+        jobs=jobs,
+        check=check,
+        force=force,
+        on_schema_change=on_schema_change,
+        wait=wait,
+        catalog_paths=options.catalog_paths,
+    )
+    if log is not None:
+        append_log(log, report)
+    if json_lines:
+        print_json_lines([*(e.to_dict() for e in report.events), report.summary()])
+    else:
+        report_refresh(report, quiet=quiet)
+    raise typer.Exit(report.exit_code)

@@ -1,0 +1,248 @@
+"""Commands over the lake: sql, tables, info, history, diff, prune."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from liberacion import api
+from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption, OutputOption, app, settings
+from liberacion.console import emit, print_info, print_json
+from liberacion.errors import Busy, UsageError
+from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, default_format
+from liberacion.timeline import HISTORY_COLUMNS
+from liberacion.timestamps import parse_as_of
+
+
+@app.command()
+def sql(
+    ctx: typer.Context,
+    query: Annotated[
+        Optional[str], typer.Argument(help="SQL to run; '-' reads it from stdin.", show_default=False)
+    ] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Read the SQL from FILE.", show_default=False)] = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+    max_rows: MaxRowsOption = DEFAULT_MAX_ROWS,
+    as_of: Annotated[
+        Optional[str],
+        typer.Option(
+            "--as-of",
+            metavar="WHEN",
+            help=(
+                "Query every table as it was at WHEN: a date (the end of that day, UTC) or a UTC timestamp "
+                "such as 2026-11-01T06:30:00. Tables that did not exist then are absent."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run DuckDB SQL over the lake. Tables are CATALOG.TABLE.
+
+    \b
+    Examples:
+      liberacion sql "select * from cms.hospital_general_information limit 5"
+      echo "select count(*) from cdc.places_county" | liberacion sql - --format json
+      liberacion sql --file report.sql --format parquet --output report.parquet
+      liberacion sql --as-of 2026-11-01 "select count(*) from cms.hospital_general_information"
+    """
+    from liberacion.query import run
+
+    text = _read_query(query, file)
+    when = parse_as_of(as_of) if as_of is not None else None
+    reader = run(settings(ctx).lake(), text, as_of=when)
+    emit(Rows.from_arrow(reader), fmt, output, max_rows)
+
+
+def _read_query(query: str | None, file: Path | None) -> str:
+    if file is not None and query is not None:
+        raise UsageError("give the SQL either as an argument or with --file, not both")
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as err:
+            raise UsageError(f"cannot read {file}: {err.strerror}") from None
+    elif query == "-":
+        text = sys.stdin.read()
+    elif query is not None:
+        text = query
+    else:
+        raise UsageError("no SQL given: pass a query, '-' to read stdin, or --file FILE")
+    if not text.strip():
+        raise UsageError("the SQL is empty")
+    return text
+
+
+@app.command()
+def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
+    """List every table in the lake with its size, freshness and source.
+
+    \b
+    Example:
+      liberacion tables --format json
+    """
+    columns = ["catalog", "table", "rows", "bytes", "fetched_at", "source_url", "snapshots"]
+    records = [
+        {
+            "catalog": info.current.catalog,
+            "table": info.name.split(".", 1)[1],
+            "rows": info.current.rows,
+            "bytes": info.size_on_disk,
+            "fetched_at": info.current.provenance.fetched_at or info.current.published_at,
+            "source_url": info.current.provenance.source_url,
+            "snapshots": info.snapshot_count,
+        }
+        for info in api.tables(home=settings(ctx).home)
+    ]
+    emit(Rows.from_dicts(columns, records), fmt, output)
+
+
+@app.command()
+def info(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False)],
+    fmt: DocumentFormatOption = None,
+) -> None:
+    """Show a table's schema, provenance and snapshots.
+
+    \b
+    Example:
+      liberacion info cms.hospital_general_information
+    """
+    chosen = fmt or (Format.table if sys.stdout.isatty() else Format.json)
+    if chosen not in (Format.table, Format.json):
+        raise UsageError("info supports --format table or json")
+    details = api.info(table, home=settings(ctx).home)
+    if chosen is Format.json:
+        print_json(details.to_dict())
+        return
+    print_info(details.current, details.snapshots)
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False)],
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """List a table's kept snapshots, oldest first, and what changed in each.
+
+    Each row is one snapshot: when it was published, its rows and bytes, the sha256 of the raw
+    download, and how its rows and columns differ from the snapshot before it.
+
+    \b
+    Examples:
+      liberacion history cms.hospital_general_information
+      liberacion history cdc.leading_causes_of_death --format json
+    """
+    records = [entry.record() for entry in api.history(table, home=settings(ctx).home)]
+    chosen = fmt or (Format.csv if output is not None else default_format(sys.stdout))
+    if chosen is Format.table:  # the full digest does not fit a terminal column
+        for record in records:
+            record["sha256"] = (record["sha256"] or "")[:12] or None
+    emit(Rows.from_dicts(HISTORY_COLUMNS, records), chosen, output, title=f"history of {table}")
+
+
+@app.command()
+def diff(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False)],
+    from_ref: Annotated[
+        Optional[str],
+        typer.Option(
+            "--from",
+            metavar="SNAP",
+            help="Older snapshot: an id or unique id prefix, 'previous', or a date/time [default: previous].",
+            show_default=False,
+        ),
+    ] = None,
+    to_ref: Annotated[
+        Optional[str],
+        typer.Option(
+            "--to",
+            metavar="SNAP",
+            help="Newer snapshot, in the same forms [default: current].",
+            show_default=False,
+        ),
+    ] = None,
+    key: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--key",
+            "-k",
+            metavar="COL",
+            help="Key column matching rows across snapshots (repeatable, or comma-separated) "
+            "[default: the dataset's declared keys].",
+            show_default=False,
+        ),
+    ] = None,
+    show: Annotated[int, typer.Option("--show", metavar="N", help="Examples of each kind of row change.")] = 5,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Compare two snapshots of a table: columns, row counts and (with keys) rows.
+
+    Reports added, removed, retyped and renamed-looking columns and the row counts. With key
+    columns it counts rows added, removed and changed (in columns both snapshots have, NULL-safe;
+    a retyped column's values are compared as text) and shows --show N examples of each. Without
+    keys, added and removed count rows with no identical row in the other snapshot. Output is one
+    record per change: change, column, key, old, new, count.
+
+    \b
+    Examples:
+      liberacion diff cdc.leading_causes_of_death --key year,cause_name,state
+      liberacion diff cms.hospital_general_information --from 20261101 --to current -k facility_id
+    """
+    from liberacion.compare import TableDiff
+
+    result = api.diff(
+        table, home=settings(ctx).home, from_snapshot=from_ref, to_snapshot=to_ref, keys=key or [], show=show
+    )
+    title = f"{table}: {result.old.id} → {result.new.id}"
+    emit(Rows.from_dicts(list(TableDiff.RECORD_COLUMNS), result.records()), fmt, output, title=title)
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    tables: Annotated[
+        Optional[list[str]],
+        typer.Argument(metavar="TABLE", help="Tables to prune [default: every table].", show_default=False),
+    ] = None,
+    keep: Annotated[
+        Optional[int],
+        typer.Option(
+            "--keep",
+            metavar="N",
+            help="Snapshots to keep per table, the current one included [default: LIBERACION_KEEP or 3].",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Delete old snapshots, keeping the newest N of each table.
+
+    Prints one row per snapshot removed. The current snapshot is always kept, and retention
+    already applies after every publish; use this to keep fewer snapshots or after lowering
+    LIBERACION_KEEP. A table being published is skipped (exit 75).
+
+    \b
+    Examples:
+      liberacion prune --keep 1
+      liberacion prune cms.hospital_general_information --keep 2
+    """
+    report = api.prune(tables or [], home=settings(ctx).home, keep=keep)
+    records = [
+        {"table": name, "snapshot": s.id, "published_at": s.published_at, "rows": s.rows, "bytes": s.bytes}
+        for name, s in report.removed
+    ]
+    emit(Rows.from_dicts(["table", "snapshot", "published_at", "rows", "bytes"], records), fmt, output)
+    for name in report.busy:
+        print(f"warning: skipped {name}: it is being written by another liberacion process", file=sys.stderr)
+    if report.busy:
+        raise Busy(f"{len(report.busy)} table(s) in use and not pruned: {', '.join(report.busy)}")

@@ -1,0 +1,48 @@
+"""Convert one table (a ``Part`` that ``inspect`` found) into Parquet, by its format."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from liberacion.convert.json_records import _convert_json
+from liberacion.convert.model import ConversionReport, ConvertOptions, Part, _sql_text
+from liberacion.convert.sniff import sniff
+from liberacion.convert.statistical import _convert_xpt
+from liberacion.convert.text import _convert_text
+from liberacion.errors import ConversionError
+from liberacion.formats import reader_format
+
+MEMORY_LIMIT = os.environ.get("LIBERACION_MEMORY_LIMIT", "700MB")
+ORDERED_BYTES = 64 * 1024 * 1024  # files up to this size keep their row order in the table
+
+
+def convert_part(
+    part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions
+) -> ConversionReport:
+    """Write ``out_dir/data-0000.parquet`` (and ``rejects.parquet`` for bad rows) for one table."""
+    from liberacion.engine import new_connection
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if part.format is None:
+        part.format = reader_format(sniff(part.path))
+    if part.format == "xpt":
+        return _convert_xpt(part, out_dir, kv_metadata)
+    with new_connection() as con:
+        # Bounded memory whatever the input size: DuckDB spills to the staging directory instead.
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        if part.path.stat().st_size > ORDERED_BYTES:
+            # Keeping the file's row order makes DuckDB buffer and serialise its writers: about
+            # 1.5x the time under the memory cap. Big files trade it away; SQL has ORDER BY.
+            con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET temp_directory = '{_sql_text(str(out_dir / '.tmp'))}'")
+        if part.format == "text":
+            report = _convert_text(con, part, out_dir, kv_metadata, options)
+        elif part.format in ("json", "jsonl", "json-object", "openfda", "socrata-json"):
+            report = _convert_json(con, part, out_dir, kv_metadata, options)
+        else:
+            raise ConversionError(f"cannot convert {part.path.name}: unsupported format {part.format!r}")
+    shutil.rmtree(out_dir / ".tmp", ignore_errors=True)
+    report.notes = {**part.notes, **report.notes}
+    return report

@@ -1,0 +1,279 @@
+"""Typing and writing, shared by text and JSON: a sample decides each column's type
+(typing_rules), and one typed COPY writes the Parquet while proving the types over *every* value
+and counting the missing-value markers. A value the sample did not foresee stops that COPY; only
+then are all values classified (one scan, for the surprised columns) and the COPY run again. Bad
+rows go to ``rejects.parquet``, and too many of them fail the conversion."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import liberacion.convert.typing_rules as rules
+from liberacion.convert.model import ROW_GROUP_ROWS, ConversionReport, ConvertOptions, _Column, _sql_text
+from liberacion.errors import ConversionError, one_line
+from liberacion.naming import quote_ident
+
+if TYPE_CHECKING:
+    import duckdb
+
+SAMPLE_ROWS = 50_000
+
+
+def _write_typed(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    columns: list[_Column],
+    out_dir: Path,
+    kv: dict[str, str],
+    options: ConvertOptions,
+    notes: dict[str, Any],
+    passthrough: dict[str, str] | None = None,
+) -> ConversionReport:
+    """Decide types, write Parquet (one scan when the sample was right) and rejects; return the report."""
+    kept = passthrough or {}
+    decisions = _decide(con, relation, [c for c in columns if c.source not in kept], options)
+    decisions |= {
+        c.source: rules.Decision(rules.TEXT, reason=f"JSON {kept[c.source]}") for c in columns if c.source in kept
+    }
+    target = out_dir / "data-0000.parquet"
+    rows, markers = _copy_typed(con, relation, columns, decisions, target, kv, notes)
+    rejects = _write_rejects(con, out_dir / "rejects.parquet", kv) if "store_rejects" in relation else 0
+    _check_bad_rows(rows, rejects, options)
+    described = {c.name: _column_report(c, decisions[c.source], markers.get(c.source), options) for c in columns}
+    for name, type_ in passthrough_types(con, relation, columns, passthrough):
+        described[name]["type"] = type_
+    return ConversionReport(rows=rows, rejects=rejects, columns=described, notes=notes)
+
+
+def _copy_typed(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    columns: list[_Column],
+    decisions: dict[str, rules.Decision],
+    target: Path,
+    kv: dict[str, str],
+    notes: dict[str, Any],
+) -> tuple[int, dict[str, dict[str, int]]]:
+    """One typed COPY whose casts fail fast on a value the sample did not foresee; only then are
+    the columns checked over every value, the surprised ones classified again, and the COPY rerun.
+
+    Returns the row count and, per column, the missing-value markers the scan turned into NULL.
+    Changes ``decisions`` in place when a column had to be classified again.
+    """
+    copy = _copy_once(con, relation, columns, decisions, target, kv)
+    if copy is None:
+        notes["reclassified"] = _reclassify(con, relation, columns, decisions)
+        copy = _copy_once(con, relation, columns, decisions, target, kv, retry=False)
+    assert copy is not None
+    return copy
+
+
+def _copy_once(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    columns: list[_Column],
+    decisions: dict[str, rules.Decision],
+    target: Path,
+    kv: dict[str, str],
+    *,
+    retry: bool = True,
+) -> tuple[int, dict[str, dict[str, int]]] | None:
+    """The typed COPY: (rows, markers), or None when a value surprised it and ``retry`` allows it."""
+    slow = _slow_paths(con, columns, decisions, strict=True)
+    select = ", ".join(f"{_typed(c, decisions, slow)} AS {quote_ident(c.name)}" for c in columns)
+    metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
+    try:
+        rows = con.execute(
+            f"COPY (SELECT {select} FROM {relation}) TO '{_sql_text(str(target))}'"
+            f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, KV_METADATA {{{metadata}}})"
+        ).fetchall()[0][0]
+    except Exception as err:  # duckdb.Error: a surprise, a broken file
+        surprised = [path for path, _ in slow.values() if path.surprises]
+        if not surprised or not retry:
+            raise _engine_error(err) from None
+        _refuse_override(surprised[0])
+        return None
+    return int(rows), {source: _by_count(path.markers) for source, (path, _) in slow.items() if path.markers}
+
+
+def _by_count(markers: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(markers.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _typed(column: _Column, decisions: dict[str, rules.Decision], slow: dict[str, tuple[rules.SlowPath, str]]) -> str:
+    path = slow.get(column.source)
+    return rules.typed_sql(column.source, decisions[column.source], path[1] if path else "")
+
+
+_slow_names = itertools.count(1)  # a function name is registered once per connection
+
+
+def _slow_paths(
+    con: duckdb.DuckDBPyConnection, columns: list[_Column], decisions: dict[str, rules.Decision], *, strict: bool
+) -> dict[str, tuple[rules.SlowPath, str]]:
+    """Register a slow-path function for each typed column: {source: (slow path, SQL name)}."""
+    paths = {}
+    for column in columns:
+        decision = decisions[column.source]
+        if decision.kind == rules.TEXT:
+            continue
+        name = f"liberacion_slow_{next(_slow_names)}"
+        path = rules.SlowPath(column.name, decision, strict=strict)
+        con.create_function(
+            name, path, ["VARCHAR"], decision.sql_type, type="native", null_handling="special", side_effects=True
+        )
+        paths[column.source] = (path, name)
+    return paths
+
+
+def _refuse_override(path: rules.SlowPath) -> None:
+    if path.decision.reason == "override":
+        raise ConversionError(
+            f"column {path.column} has values that are not {path.decision.sql_type};"
+            " drop the type override or use --raw"
+        )
+
+
+def _reclassify(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column], decisions: dict[str, rules.Decision]
+) -> list[str]:
+    """Find every typed column with a value the sample did not foresee, classify those from all
+    their values, and make text of any that still would not convert; returns their names."""
+    surprised = _surprised(con, relation, columns, decisions)
+    decisions |= _classify_all(con, relation, surprised)
+    still = _surprised(con, relation, surprised, decisions)
+    for column in still:
+        decisions[column.source] = rules.Decision(rules.TEXT, reason="values that do not convert")
+    return [c.name for c in surprised]
+
+
+def _surprised(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column], decisions: dict[str, rules.Decision]
+) -> list[_Column]:
+    """The typed columns holding a value that is neither a marker nor of the decided type (one scan)."""
+    slow = _slow_paths(con, columns, decisions, strict=False)
+    if not slow:
+        return []
+    counts = ", ".join(f"count({_typed(c, decisions, slow)})" for c in columns if c.source in slow)
+    _one_row(con, f"SELECT {counts} FROM {relation}")
+    surprised = [c for c in columns if c.source in slow and slow[c.source][0].surprises]
+    for column in surprised:
+        _refuse_override(slow[column.source][0])
+    return surprised
+
+
+def passthrough_types(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column], passthrough: dict[str, str] | None
+) -> list[tuple[str, str]]:
+    if not passthrough:
+        return []
+    return [(c.name, passthrough[c.source]) for c in columns if c.source in passthrough]
+
+
+def _decide(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column], options: ConvertOptions
+) -> dict[str, rules.Decision]:
+    decisions: dict[str, rules.Decision] = {}
+    to_sample = []
+    for column in columns:
+        wanted = options.columns.get(column.name) or options.columns.get(column.original)
+        if options.raw:
+            decisions[column.source] = rules.Decision(rules.TEXT, reason="--raw")
+        elif wanted:
+            decisions[column.source] = rules.override(wanted)
+        elif rules.is_identifier_name(column.name):
+            decisions[column.source] = rules.Decision(rules.TEXT, reason="identifier column name")
+        else:
+            to_sample.append(column)
+    if to_sample:
+        decisions |= _classify_sample(con, relation, to_sample)
+    return decisions
+
+
+def _classify_sample(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column]
+) -> dict[str, rules.Decision]:
+    """Decide types from the first rows (the typed COPY then proves them over every value)."""
+    rows = min(SAMPLE_ROWS, max(2_000, 5_000_000 // max(1, len(columns))))
+    select = ", ".join(f"{quote_ident(c.source)} AS {quote_ident('c' + str(i))}" for i, c in enumerate(columns))
+    try:
+        sample = con.sql(f"SELECT {select} FROM {relation} LIMIT {rows}").to_arrow_table()
+    except Exception as err:
+        raise _engine_error(err) from None
+    decisions = {}
+    for i, column in enumerate(columns):
+        classes, dates, scale = rules.profile(sample.column(i).combine_chunks())
+        decisions[column.source] = rules.decide(column.name, classes, dates, scale)
+    return decisions
+
+
+def _classify_all(con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column]) -> dict[str, rules.Decision]:
+    """Decide the columns' types from the classes of all their values in ``relation``."""
+    aggregates = []
+    for c in columns:
+        aggregates += [rules.class_mask(c.source), rules.date_evidence(c.source), rules.scale_evidence(c.source)]
+    row = _one_row(con, f"SELECT {', '.join(aggregates)} FROM {relation}")
+    decisions = {}
+    for i, c in enumerate(columns):
+        classes, dates, scale = rules.classes_of_mask(row[3 * i]), row[3 * i + 1], row[3 * i + 2]
+        decisions[c.source] = rules.decide(c.name, classes, dates, scale)
+    return decisions
+
+
+def _engine_error(err: Exception) -> BaseException:
+    """A DuckDB error as liberacion reports it; an interrupted query is the user's Ctrl-C."""
+    text = str(err)
+    if text.startswith("Query interrupted") or "KeyboardInterrupt" in text:  # DuckDB's RuntimeError on SIGINT
+        return KeyboardInterrupt()
+    return ConversionError(one_line(err, lines=3, limit=400))
+
+
+def _one_row(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
+    try:
+        rows = con.execute(query).fetchall()  # all of it: a half-read result blocks the connection
+    except Exception as err:
+        raise _engine_error(err) from None
+    return rows[0]
+
+
+def _write_rejects(con: duckdb.DuckDBPyConnection, path: Path, kv: dict[str, str]) -> int:
+    """Bad rows of the last scan (the COPY): line number, raw text, reason."""
+    query = (
+        "SELECT line AS line_number, any_value(csv_line) AS raw_text,"
+        " string_agg(DISTINCT error_type || ': ' || error_message, '; ') AS reason"
+        " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line ORDER BY line"
+    )
+    count = con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
+    if count:
+        metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
+        con.execute(
+            f"COPY ({query}) TO '{_sql_text(str(path))}' (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{metadata}}})"
+        )
+    return int(count)
+
+
+def _check_bad_rows(rows: int, rejects: int, options: ConvertOptions) -> None:
+    allowed = options.max_bad_rows
+    if allowed is None:
+        allowed = max(1, math.ceil((rows + rejects) / 100))
+    if rejects > allowed:
+        raise ConversionError(
+            f"{rejects:,} bad rows (of {rows + rejects:,}) is more than allowed ({allowed:,});"
+            " check the file, or raise the limit with --max-bad-rows"
+        )
+
+
+def _column_report(
+    column: _Column, decision: rules.Decision, markers: dict[str, int] | None, options: ConvertOptions
+) -> dict[str, Any]:
+    info: dict[str, Any] = {"original": column.original, "type": decision.sql_type, "rule": decision.reason}
+    description = options.descriptions.get(column.original) or options.descriptions.get(column.name)
+    if description:
+        info["description"] = description
+    if markers:
+        info["markers"] = markers
+    info.update(decision.notes)
+    return info
