@@ -96,10 +96,14 @@ class HistoryEntry:
             "bytes": snap.bytes,
             "sha256": snap.provenance.sha256,
             "schema_changes": self.changes(),
+            "stages": " ".join(f"{name} {seconds:.2f}s" for name, seconds in snap.provenance.stages.items()) or None,
         }
 
 
-HISTORY_COLUMNS = ["snapshot", "published_at", "current", "rows", "rows_change", "bytes", "sha256", "schema_changes"]
+HISTORY_COLUMNS = [
+    *("snapshot", "published_at", "current", "rows", "rows_change", "bytes", "sha256", "schema_changes"),
+    "stages",  # seconds each stage of the fetch took
+]
 
 
 def history(lake: Lake, name: str) -> list[HistoryEntry]:

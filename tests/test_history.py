@@ -213,6 +213,7 @@ def test_history_formats(cli, home: Path, tmp_path: Path, monkeypatch: pytest.Mo
         "bytes",
         "sha256",
         "schema_changes",
+        "stages",  # empty here: published through the API, not fetched
     ]
     assert csv_rows[2][2:5] == ["true", "3", "1"] and csv_rows[2][6] == "cd" * 32 and csv_rows[2][7] == "none"
     lines = cli("history", "cms.t", "-f", "jsonl").stdout.splitlines()

@@ -148,3 +148,22 @@ def test_table_names_are_strict(bad: str) -> None:
 )
 def test_sanitize_identifier(text: str, expected: str) -> None:
     assert sanitize_identifier(text) == expected
+
+
+def test_provenance_written_by_the_first_version_is_read_typed() -> None:
+    """0.1 kept the recipe, downloads and target in ``extra``; its recipe mixed --type with the
+    manifest's columns, so for a catalog ref only the manifest's current columns apply now."""
+    old_extra = {
+        "recipe": {"format": "csv", "columns": {"zip": "VARCHAR"}, "raw": False, "member": None, "max_bad_rows": 3},
+        "downloads": [{"url": "https://x.gov/a.csv", "final_url": "https://x.gov/a.csv", "sha256": "ab", "bytes": 9}],
+        "target": "cms.a",
+        "change_token": "t1",
+    }
+    by_url = Provenance.from_dict({"ref": "https://x.gov/a.csv", "extra": dict(old_extra)})
+    assert by_url.recipe is not None and by_url.recipe.types == {"zip": "VARCHAR"}
+    assert by_url.recipe.max_bad_rows == 3 and by_url.target == "cms.a" and by_url.recipe.table == "cms.a"
+    assert by_url.downloads[0].url == "https://x.gov/a.csv" and by_url.downloads[0].sha256 == "ab"
+    assert by_url.settings["columns"] == {"zip": "VARCHAR"} and by_url.extra == {"change_token": "t1"}
+    by_ref = Provenance.from_dict({"ref": "cms/a", "extra": dict(old_extra)})
+    assert by_ref.recipe is not None and by_ref.recipe.types == {}
+    assert Provenance.from_dict(by_ref.to_dict()) == by_ref  # the typed form round-trips

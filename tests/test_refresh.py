@@ -138,6 +138,8 @@ def test_a_manifest_column_type_fixed_later_reaches_the_next_refresh(
     current = Lake(home).current("hhs.beds")
     assert {c.name: c.type for c in current.schema} == {"facility_id": "VARCHAR", "beds": "BIGINT"}
     assert current.provenance.recipe is not None and current.provenance.recipe.types == {"facility_id": "VARCHAR"}
+    history = json.loads(cli("history", "hhs.beds", "-f", "json").stdout)
+    assert all("download" in entry["stages"] and "convert" in entry["stages"] for entry in history)
 
 
 def test_older_than_skips_recent_checks_and_log_appends(cli: Cli, http_server: LocalServer, tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from liberacion.download.session import (
     redact,
 )
 from liberacion.errors import SourceError
+from liberacion.files import write_json
 from liberacion.home import file_lock
 from liberacion.snapshots import Download
 
@@ -132,9 +133,7 @@ class _Partial:
             self.reset()
 
     def save_meta(self) -> None:
-        tmp = self.meta_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.meta), encoding="utf-8")
-        os.replace(tmp, self.meta_path)
+        write_json(self.meta_path, self.meta)
 
     def hash_to(self, size: int) -> Any:
         """``hasher`` brought to cover the first ``size`` bytes on disk (reading only what is new)."""
