@@ -1,11 +1,17 @@
-"""DuckDB connections as liberacion opens them."""
+"""DuckDB connections as liberacion opens them, and a way to stop them all at once (Ctrl-C)."""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import duckdb
+
+# Every open connection, so that Ctrl-C in the main thread can stop a query running in a worker.
+_OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+_LOCK = threading.Lock()
 
 
 def new_connection(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -14,4 +20,17 @@ def new_connection(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
 
     con = duckdb.connect(database)
     con.execute("SET enable_progress_bar = false")
+    with _LOCK:
+        _OPEN.add(con)
     return con
+
+
+def interrupt_all() -> None:
+    """Interrupt every query running on a liberacion connection: each fails at once as interrupted."""
+    with _LOCK:
+        connections = list(_OPEN)
+    for con in connections:
+        try:
+            con.interrupt()
+        except Exception:  # a connection closed meanwhile has nothing to stop
+            continue

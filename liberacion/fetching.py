@@ -38,7 +38,8 @@ from liberacion.download import (
     file_name_from_url,
 )
 from liberacion.download.state import load_url_state, save_url_state
-from liberacion.errors import Busy, ExitCode, LiberacionError, NotFound, UsageError, one_line
+from liberacion.engine import interrupt_all
+from liberacion.errors import Busy, ConfigError, ExitCode, LiberacionError, NotFound, UsageError, one_line
 from liberacion.home import Home
 from liberacion.lake import Lake, Staging
 from liberacion.naming import parse_table_name, sanitize_identifier
@@ -197,7 +198,10 @@ def fetch_recipes(
         futures = [datasets.submit(job.run, recipe, files) for recipe in recipes]
         return [future.result() for future in futures]
     except BaseException:
-        client.cancel.set()  # Ctrl-C: transfers stop at the next chunk, partial files stay
+        # Ctrl-C: transfers stop at the next chunk (partial files stay, to resume), conversions
+        # stop at once, and a table not yet switched is never published.
+        client.cancel.set()
+        interrupt_all()
         raise
     finally:
         datasets.shutdown(wait=True, cancel_futures=True)
@@ -509,12 +513,14 @@ class _Job:
                 area = staging if table == target.table else self._stage(stack, table)
                 table_provenance = replace(provenance, extra=dict(provenance.extra))
                 self._convert(area, parts, target, table_provenance)
+                _check_keys(target, area.table, table_provenance)
                 stagings.append((area, table_provenance))
         clock.enter("publish")
         if self.options.before_publish is not None:
             for area, prov in stagings:
                 self.options.before_publish(area.table, area, prov)
         # Every table is converted before any is published: a failure publishes none of them.
+        self.client.check_cancel()  # nor does Ctrl-C
         for _area, prov in stagings:
             prov.stages = dict(clock.seconds)
         return [area.commit(prov) for area, prov in stagings]
@@ -618,6 +624,36 @@ def _member_table(table: str, suffix: str) -> str:
     catalog, name = table.split(".", 1)
     member = sanitize_identifier(suffix)
     return f"{catalog}.{(name + '__' + member)[:63].rstrip('_')}"
+
+
+def _check_keys(target: Target, table: str, provenance: Provenance) -> None:
+    """The manifest's ``keys`` must name columns the table has (by the published header or the
+    converted name); they are recorded by their converted names, for ``diff``."""
+    keys = provenance.extra.get("keys")
+    if not keys:
+        return
+    by_name = {name.lower(): name for name in provenance.columns}
+    for name, info in provenance.columns.items():
+        if info.get("original"):
+            by_name.setdefault(str(info["original"]).strip().lower(), name)
+    resolved, missing = [], []
+    for key in [keys] if isinstance(keys, str) else keys:
+        found = by_name.get(str(key).strip().lower())
+        if found is None:
+            missing.append(str(key))
+        else:
+            resolved.append(found)
+    if missing:
+        import difflib
+
+        near = sorted({m for key in missing for m in difflib.get_close_matches(key.lower(), list(by_name), n=3)})
+        hint = f" (did you mean: {', '.join(by_name[m] for m in near)}?)" if near else ""
+        where = target.dataset.ref if target.dataset else target.ref
+        raise ConfigError(
+            f"{where}: the manifest's keys name {', '.join(repr(m) for m in missing)}, which {table} does not have"
+            f"{hint}; fix `keys` in the catalog manifest"
+        )
+    provenance.extra["keys"] = resolved
 
 
 def _settings(target: Target) -> dict[str, Any]:

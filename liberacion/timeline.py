@@ -15,7 +15,7 @@ from liberacion.lake import Lake, keep_default
 from liberacion.snapshots import Snapshot
 from liberacion.timestamps import parse_as_of
 
-_SNAPSHOT_ID = re.compile(r"\d{8}T\d{6,12}Z?")
+_SNAPSHOT_ID = re.compile(r"\d{8}(T\d{0,12})?Z?")  # an id or a prefix of one: 20261101T06
 MIN_PREFIX = 8  # a snapshot id prefix must name at least the day
 
 
@@ -32,7 +32,7 @@ def resolve_snapshot(lake: Lake, name: str, ref: str) -> Snapshot:
         return lake.current(name)
     if wanted == "previous":
         return previous_snapshot(lake, name, lake.current(name))
-    if _SNAPSHOT_ID.match(wanted) or wanted.isdigit():
+    if _SNAPSHOT_ID.fullmatch(wanted):
         return _by_id(name, snaps, wanted)
     chosen = lake.as_of(name, parse_as_of(wanted))
     if chosen is None:

@@ -252,6 +252,24 @@ def test_resolve_snapshot_forms(home: Path) -> None:
         resolve_snapshot(lake, "cms.t", "19990101T000000")
 
 
+def test_short_snapshot_id_prefixes_as_the_readme_shows(home: Path, cli) -> None:
+    """``--from 20261101T06``: an hour, or just a day, names a snapshot when only one matches."""
+    lake = Lake(home)
+    for n, tag in ((1, "a"), (2, "b")):
+        lake.publish("cms.t", _scores(n, tag))
+    root = lake.table_dir("cms.t") / "snapshots"
+    for snap, new_id in zip(lake.snapshots("cms.t"), ("20261101T063000123456Z", "20261102T063000123456Z")):
+        snap.path.rename(root / new_id)
+    (lake.table_dir("cms.t") / "current").write_text("20261102T063000123456Z\n")
+    assert resolve_snapshot(lake, "cms.t", "20261101T06").id == "20261101T063000123456Z"
+    assert resolve_snapshot(lake, "cms.t", "20261102").id == "20261102T063000123456Z"
+    with pytest.raises(UsageError):  # shorter than a day: neither an id prefix nor a time
+        resolve_snapshot(lake, "cms.t", "202611")
+    result = cli("diff", "cms.t", "--from", "20261101T06", "--to", "20261102T", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)[0] == {**json.loads(result.stdout)[0], "old": "20261101T063000123456Z"}
+
+
 # -- prune -------------------------------------------------------------------------------------
 
 
