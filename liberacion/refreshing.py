@@ -315,13 +315,17 @@ def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_path
         from liberacion.fetching import hash_file
 
         return hash_file(local)[0] != prov.sha256
-    token = prov.extra.get("change_token")
-    if token and "://" not in ref:
-        from liberacion.resolve import resolve_ref
+    if "://" not in ref:  # a catalog ref: its metadata first, then the file itself
+        from liberacion.resolve import choose_distributions, resolve_ref
 
         dataset = resolve_ref(ref, home, catalog_paths)
-        if dataset.change_token is not None:
-            return bool(dataset.change_token != token)
+        token = prov.extra.get("change_token")
+        if token and dataset.change_token is not None and dataset.change_token != token:
+            return True
+        files, _reason = choose_distributions(dataset)
+        if sorted(d.url for d in files) != sorted(d.url for d in prov.downloads):
+            return True  # the catalog points at another file now
+        # Same metadata and the same URL: a file replaced in place only its server can tell.
     downloads = prov.downloads or ([Download(prov.source_url)] if prov.source_url else [])
     if not downloads:
         return True

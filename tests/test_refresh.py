@@ -258,3 +258,27 @@ def test_check_of_a_local_file_compares_its_sha256(cli: Cli, tmp_path: Path) -> 
     source.write_text(CSV_V2)
     assert cli("refresh", "--check").exit_code == 10
     assert events(cli("refresh", "--json").stdout)[0]["event"] == "fetched"
+
+
+def test_check_asks_the_file_of_a_source_id_dataset_not_only_its_metadata(
+    cli: Cli, http_server: LocalServer, home: Path, manifests: Path
+) -> None:
+    """The DKAN item (metadata) says nothing changed, but the file at the same URL was replaced."""
+    file_url = http_server.add("/files/beds.csv", CSV_V1, content_type="text/csv")
+    item = {
+        "identifier": "abcd-1234",
+        "title": "Beds",
+        "modified": "2026-11-01",
+        "distribution": [{"downloadURL": file_url}],
+    }
+    http_server.add("/pdc/items/abcd-1234", json.dumps(item), content_type="application/json")
+    body = '\n[[dataset]]\nid = "beds"\nsource = "dkan"\nsource_id = "abcd-1234"\n'
+    write_catalog(manifests, "pdc", [("dkan", http_server.url("/pdc/items"))], body=body)
+    assert cli("fetch", "pdc/beds").exit_code == 0
+    assert cli("refresh", "--check").exit_code == 0
+    http_server.add("/files/beds.csv", CSV_V2, content_type="text/csv")  # replaced in place
+    result = cli("refresh", "--check", "--json")
+    assert result.exit_code == 10 and events(result.stdout)[0]["event"] == "changed"
+    moved = {**item, "distribution": [{"downloadURL": http_server.add("/files/beds-v2.csv", CSV_V2)}]}
+    http_server.add("/pdc/items/abcd-1234", json.dumps(moved), content_type="application/json")
+    assert cli("refresh", "--check").exit_code == 10  # the catalog now points at another file
