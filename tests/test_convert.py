@@ -165,7 +165,11 @@ def test_trailing_notes_block_is_excluded_and_kept(home: Path, tmp_path: Path) -
     text += '"---"\n"Dataset: Underlying Cause of Death"\n"Query Date: Jan 1"\n'
     lake = load(home, write(tmp_path, "wonder.txt", text))
     assert rows(lake, "select year, deaths from t.data order by 1") == [(1999, 2391399), (2000, 2403351)]
-    assert "Underlying Cause of Death" in lake.current("t.data").provenance.extra["conversion"]["trailing_notes"]
+    assert "Underlying Cause of Death" in lake.current("t.data").provenance.extra["conversion"]["wonder_notes"]
+    text = "a,b\n1,2\n3,4\n---\nsource: a survey\n"  # not WONDER-shaped: kept as plain trailing notes
+    lake = load(home, write(tmp_path, "other.csv", text), table="t.other")
+    assert rows(lake, "select * from t.other order by a") == [(1, 2), (3, 4)]
+    assert lake.current("t.other").provenance.extra["conversion"]["trailing_notes"] == "---\nsource: a survey"
 
 
 # -- archives, JSON, Excel, XPT ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Turn a downloaded file into correctly typed Parquet: CSV/TSV/pipe, zip, gzip, JSON, JSON Lines,
-openFDA, Socrata rows.json, Excel and SAS transport.
+"""Turn a downloaded file into correctly typed Parquet: CSV/TSV/pipe (CDC WONDER exports too), zip,
+gzip, JSON, JSON Lines, openFDA, Socrata rows.json, Excel (.xlsx, .xls), OpenDocument (.ods), SAS
+(.xpt, .sas7bdat), Stata (.dta), SPSS (.sav) and Parquet.
 
 ``inspect`` lists the tables inside a file (one per zip member or sheet when there are several),
 and ``convert_part`` writes one of them as Parquet, with a ``ConversionReport`` of its rows,
@@ -8,10 +9,10 @@ from a name or a server's media type; column types are decided by ``typing_rules
 every value. Publishing the tables is the caller's job (``liberacion.fetch``).
 
 Modules: ``sniff`` (format from bytes), ``containers`` (zip, gzip, ``inspect``), ``spreadsheets``
-(xlsx), ``text`` (delimited text), ``json_records`` (JSON), ``statistical`` (SAS XPT),
-``typed_copy`` (typing and writing shared by text and JSON), ``typing_rules``, ``model`` (the
-shared dataclasses) and ``parts`` (``convert_part``). DuckDB, pyarrow, openpyxl and ijson are
-imported only when a conversion runs.
+(xlsx, xls, ods), ``text`` (delimited text), ``json_records`` (JSON), ``statistical`` (SAS,
+Stata, SPSS), ``parquet``, ``typed_copy`` (typing and writing shared by every reader),
+``typing_rules``, ``model`` (the shared dataclasses) and ``parts`` (``convert_part``). DuckDB,
+pyarrow, python-calamine, pyreadstat and ijson are imported only when a conversion runs.
 """
 
 from __future__ import annotations

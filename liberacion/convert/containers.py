@@ -11,8 +11,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from liberacion.convert.model import BLOCK, ConvertOptions, Part, _matches
-from liberacion.convert.sniff import _html_error, sniff
-from liberacion.convert.spreadsheets import _inspect_xlsx
+from liberacion.convert.sniff import _html_error, mismatch, sniff, unreadable
+from liberacion.convert.spreadsheets import _inspect_workbook
 from liberacion.errors import ConversionError
 from liberacion.formats import reader_format
 from liberacion.naming import sanitize_identifier
@@ -23,18 +23,31 @@ SKIP_EXTENSIONS = frozenset({".pdf", ".doc", ".docx", ".rtf", ".htm", ".html", "
 
 
 def inspect(path: Path, options: ConvertOptions) -> list[Part]:
-    """The tables inside a downloaded file: one for most files, one per member or sheet otherwise."""
-    fmt = reader_format(options.format) or sniff(path)
+    """The tables inside a downloaded file: one for most files, one per member or sheet otherwise.
+
+    The format comes from the bytes; the listing's label (``options.format``) is only a hint, and
+    a disagreement is noted (``format_mismatch``) on every table, never fatal.
+    """
+    fmt = sniff(path)
+    parts = _inspect_as(path, fmt, options)
+    differs = mismatch(options.format, reader_format(options.format), fmt)
+    if differs:
+        for part in parts:
+            part.notes["format_mismatch"] = differs
+    return parts
+
+
+def _inspect_as(path: Path, fmt: str, options: ConvertOptions) -> list[Part]:
     if fmt == "html":
         raise _html_error(path)
+    if fmt == "unknown":
+        raise unreadable(path)
     if fmt == "zip":
         return _inspect_zip(path, options)
     if fmt == "gz":
         return inspect(_gunzip(path), ConvertOptions(**{**options.__dict__, "format": None}))
-    if fmt == "xlsx":
-        return _inspect_xlsx(path, options)
-    if fmt == "xls":
-        raise ConversionError(f"{path.name} is a legacy binary Excel (.xls) file; save it as .xlsx or CSV first")
+    if fmt in ("xlsx", "xls", "ods"):
+        return _inspect_workbook(path, fmt, options)
     return [Part(suffix=None, path=path, format=fmt)]
 
 
@@ -55,18 +68,31 @@ def _inspect_zip(path: Path, options: ConvertOptions) -> list[Part]:
             if not members:
                 raise ConversionError(f"{path.name} has no member named {options.member!r}")
         parts: list[Part] = []
+        skipped: list[str] = []
         for info in members:
             target = directory / f"{len(parts):03d}-{sanitize_identifier(PurePosixPath(info.filename).name)}"
             with zf.open(info) as src, open(target, "wb") as dst:
                 _copy_capped(src, dst, info)
             suffix = _member_suffix(info.filename, members)
             nested = ConvertOptions(**{**options.__dict__, "format": None, "member": None})
-            for part in inspect(target, nested):
-                parts.append(Part(_join(suffix, part.suffix), part.path, part.format, {"member": info.filename}))
+            try:
+                inner = inspect(target, nested)
+            except ConversionError:
+                if len(members) == 1:
+                    raise
+                skipped.append(info.filename)  # a readme or a SAS catalog beside the data
+                target.unlink(missing_ok=True)
+                continue
+            for part in inner:
+                notes = {**part.notes, "member": info.filename}
+                parts.append(Part(_join(suffix, part.suffix), part.path, part.format, notes))
     if not parts:
         raise ConversionError(f"{path.name} contains no data files")
     if len(parts) == 1:
         parts[0].suffix = None
+    for part in parts:
+        if skipped:
+            part.notes["skipped_members"] = skipped
     return parts
 
 

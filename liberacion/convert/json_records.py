@@ -54,7 +54,8 @@ def _convert_json(
         columns.append(column)
         if type_ != "VARCHAR":
             passthrough[column.source] = type_
-    report = _write_typed_json(con, relation, columns, out_dir, kv, options, notes, passthrough)
+    strict = part.suffix is None
+    report = _write_typed_json(con, relation, columns, out_dir, kv, options, notes, passthrough, strict)
     if path != part.path:
         path.unlink(missing_ok=True)
     return report
@@ -69,13 +70,14 @@ def _write_typed_json(
     options: ConvertOptions,
     notes: dict[str, Any],
     passthrough: dict[str, str],
+    strict_columns: bool = True,
 ) -> ConversionReport:
     # Typing SQL refers to source columns by name; JSON keys may need quoting, so alias them first.
     inner = ", ".join(f"{quote_ident(c.source)} AS {quote_ident('c' + str(i))}" for i, c in enumerate(columns))
     aliased = [_Column(f"c{i}", c.name, c.original) for i, c in enumerate(columns)]
     renamed = {f"c{i}": passthrough[c.source] for i, c in enumerate(columns) if c.source in passthrough}
     relation = f"(SELECT {inner} FROM {relation})"
-    return _write_typed(con, relation, aliased, out_dir, kv, options, notes, renamed)
+    return _write_typed(con, relation, aliased, out_dir, kv, options, notes, renamed, strict_columns=strict_columns)
 
 
 def _without_bom(path: Path, out_dir: Path) -> Path:

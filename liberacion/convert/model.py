@@ -12,7 +12,7 @@ ROW_GROUP_ROWS = 122_880
 
 @dataclass
 class ConvertOptions:
-    format: str | None = None  # csv, tsv, json, jsonl, openfda, socrata-json, xlsx, xpt, zip, gz; None: sniff
+    format: str | None = None  # the listing's label (csv, xlsx, ...): a hint, the bytes decide
     columns: dict[str, str] = field(default_factory=dict)  # type overrides by original or snake_case name
     raw: bool = False  # every column VARCHAR exactly as published
     member: str | None = None  # one zip member or Excel sheet

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from liberacion.convert.json_records import _convert_json
 from liberacion.convert.model import ConversionReport, ConvertOptions, Part, _sql_text
-from liberacion.convert.sniff import sniff
-from liberacion.convert.statistical import _convert_xpt
+from liberacion.convert.parquet import _convert_parquet
+from liberacion.convert.sniff import _html_error, sniff, unreadable
+from liberacion.convert.statistical import _convert_statistical
 from liberacion.convert.text import _convert_text
 from liberacion.errors import ConversionError
-from liberacion.formats import reader_format
 
 MEMORY_LIMIT = os.environ.get("LIBERACION_MEMORY_LIMIT", "700MB")
 ORDERED_BYTES = 64 * 1024 * 1024  # files up to this size keep their row order in the table
@@ -26,9 +26,11 @@ def convert_part(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if part.format is None:
-        part.format = reader_format(sniff(part.path))
-    if part.format == "xpt":
-        return _convert_xpt(part, out_dir, kv_metadata)
+        part.format = sniff(part.path)
+    if part.format == "html":
+        raise _html_error(part.path)
+    if part.format == "unknown":
+        raise unreadable(part.path)
     with new_connection() as con:
         # Bounded memory whatever the input size: DuckDB spills to the staging directory instead.
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
@@ -41,6 +43,10 @@ def convert_part(
             report = _convert_text(con, part, out_dir, kv_metadata, options)
         elif part.format in ("json", "jsonl", "json-object", "openfda", "socrata-json"):
             report = _convert_json(con, part, out_dir, kv_metadata, options)
+        elif part.format in ("xpt", "sas7bdat", "dta", "sav"):
+            report = _convert_statistical(con, part, out_dir, kv_metadata, options)
+        elif part.format == "parquet":
+            report = _convert_parquet(con, part, out_dir, kv_metadata, options)
         else:
             raise ConversionError(f"cannot convert {part.path.name}: unsupported format {part.format!r}")
     shutil.rmtree(out_dir / ".tmp", ignore_errors=True)

@@ -1,4 +1,9 @@
-"""The format of a file, sniffed from its bytes: never trusted from a name or a server's media type."""
+"""The format of a file, sniffed from its bytes: magic numbers first, then text heuristics.
+
+A listing's label or a server's media type is only a hint (``mismatch`` says when the bytes
+disagree with it); a file whose bytes match no reader is refused by ``unreadable``, never read as
+an empty table.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +13,92 @@ from pathlib import Path
 
 from liberacion.errors import ConversionError
 
+BOM = b"\xef\xbb\xbf"
+SAS7BDAT_MAGIC = b"\x00" * 12 + b"\xc2\xea\x81\x60\xb3\x14\x11\xcf\xbd\x92\x08\x00\x09\xc7\x31\x8c\x18\x1f\x10\x11"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy Office (.xls, also .doc/.msg)
+XPT_HEADERS = (
+    b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!",  # XPORT v5 (NHANES)
+    b"HEADER RECORD*******LIBV8   HEADER RECORD!!!!!!!",  # XPORT v8
+)
+ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
+JSON_FORMATS = frozenset({"json", "jsonl", "json-object", "openfda", "socrata-json", "geojson"})
+STATISTICAL_FORMATS = frozenset({"xpt", "sas7bdat", "dta", "sav"})
+WORKBOOK_FORMATS = frozenset({"xlsx", "xls", "ods"})
+# What each sniffed format is called in messages.
+NAMES = {
+    "text": "delimited text", "json": "JSON", "jsonl": "JSON Lines", "json-object": "JSON", "openfda": "JSON",
+    "socrata-json": "JSON", "xlsx": "Excel .xlsx", "xls": "Excel .xls", "ods": "OpenDocument .ods", "zip": "zip",
+    "gz": "gzip", "xpt": "SAS transport", "sas7bdat": "SAS .sas7bdat", "dta": "Stata .dta", "sav": "SPSS .sav",
+    "parquet": "Parquet", "html": "HTML",
+}  # fmt: skip
+READABLE = "CSV/TSV, JSON, JSON Lines, Excel (.xlsx, .xls), OpenDocument (.ods), SAS (.xpt, .sas7bdat), Stata, SPSS, Parquet, zip or gzip"  # noqa: E501
+
 
 def sniff(path: Path) -> str:
-    """The format of a file from its first bytes."""
+    """The format of a file from its bytes: ``unknown`` when no reader takes them."""
     with open(path, "rb") as fh:
         head = fh.read(64 * 1024)
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-        return "xlsx" if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names) else "zip"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _sniff_zip(path)
     if head.startswith(b"\x1f\x8b"):
         return "gz"
-    if head.startswith(b"HEADER RECORD*******LIBRARY HEADER RECORD"):
+    if head.startswith(XPT_HEADERS):
         return "xpt"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(SAS7BDAT_MAGIC):
+        return "sas7bdat"
+    if head.startswith(OLE2_MAGIC):
+        return "xls"
+    if head.startswith((b"$FL2", b"$FL3")):
+        return "sav"
+    if head.startswith(b"<stata_dta>") or _old_stata(head):
+        return "dta"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    text = head
+    while text.startswith(BOM):
+        text = text[len(BOM) :]
+    text = text.lstrip(b" \t\r\n")
     lower = text[:200].lower()
     if lower.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
         lower.startswith(b"<") and b"<html" in lower
     ):
         return "html"
+    if not _looks_like_text(head):
+        return "unknown"
     if text.startswith(b"["):
         return "json"
     if text.startswith(b"{"):
         return _sniff_json_object(text)
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        return "xls"
     return "text"
+
+
+def _sniff_zip(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            mimetype = zf.read("mimetype")[:100] if "mimetype" in names else b""
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return "unknown"
+    if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+        return "xlsx"
+    if mimetype.strip() == ODS_MIME:
+        return "ods"
+    return "zip"
+
+
+def _old_stata(head: bytes) -> bool:
+    """Stata 102-115 (.dta before Stata 13): version, byte order, file type 1, a zero byte."""
+    return len(head) >= 4 and 102 <= head[0] <= 115 and head[1] in (1, 2) and head[2] == 1 and head[3] == 0
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """No NUL byte and almost no other control character: text in some 8-bit or UTF-8 encoding."""
+    if not head.strip():
+        return True  # empty: the text reader says so
+    if b"\x00" in head:
+        return False
+    controls = sum(head.count(bytes([c])) for c in range(32) if c not in (9, 10, 12, 13, 26))
+    return controls <= len(head) // 200
 
 
 def _sniff_json_object(text: bytes) -> str:
@@ -51,6 +116,29 @@ def _sniff_json_object(text: bytes) -> str:
     if b'"view"' in head and b'"meta"' in head:
         return "socrata-json"
     return "json-object"
+
+
+def mismatch(label: str | None, hint: str | None, content: str) -> str | None:
+    """``"labelled xlsx, content csv"`` when a listing's label disagrees with the bytes, else None."""
+    if not label or not hint or hint == content:
+        return None
+    if hint in JSON_FORMATS and content in JSON_FORMATS:
+        return None
+    if label.strip().lower() in ("excel", "spreadsheet") and content in WORKBOOK_FORMATS:
+        return None
+    shown = {"text": "csv"}.get(content, content)
+    return f"labelled {label.strip().lower()}, content {shown}"
+
+
+def start_of(path: Path, size: int = 24) -> str:
+    """The first bytes of a file, shown printable (for error messages)."""
+    with open(path, "rb") as fh:
+        head = fh.read(size)
+    return repr(head)[2:-1] if head else "nothing: it is empty"
+
+
+def unreadable(path: Path) -> ConversionError:
+    return ConversionError(f"cannot read {path.name}: it is not {READABLE} (it starts with {start_of(path)})")
 
 
 def _html_error(path: Path) -> ConversionError:

@@ -46,27 +46,40 @@ def _convert_text(
         f" max_line_size=8388608, store_rejects=true, rejects_table='rejects', rejects_scan='scans',"
         f" encoding='utf-8', compression='none')"  # archives are unpacked before: never trust a .zip/.gz name
     )
-    report = _write_typed(con, relation, columns, out_dir, kv, options, notes)
+    report = _write_typed(con, relation, columns, out_dir, kv, options, notes, strict_columns=part.suffix is None)
     if source != part.path:
         source.unlink(missing_ok=True)
     return report
 
 
 def _prepare_text(path: Path, out_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """Make the file clean UTF-8 without a trailing notes block; copy only when it must change."""
+    """Make the file clean UTF-8 without a byte order mark or a trailing notes block; copy only
+    when it must change. The BOM is cut from the bytes before anything is decoded, so whatever the
+    rest of the file's encoding, no column name carries its debris (``ï»¿``)."""
     notes: dict[str, Any] = {}
-    encoding, replaced = _detect_encoding(path)
-    notes["encoding"] = encoding
+    start = _bom_length(path)
+    encoding, replaced = _detect_encoding(path, start)
+    notes["encoding"] = "utf-8-sig" if start and encoding == "utf-8" else encoding
     if replaced:
         notes["replaced_bytes"] = replaced
-    data_end, trailing = _trailing_notes(path, encoding)
+    data_end, trailing, wonder = _trailing_notes(path, encoding)
     if trailing:
-        notes["trailing_notes"] = trailing
-    if encoding in ("utf-8", "utf-8-sig") and data_end is None:
-        return path, notes
+        notes["wonder_notes" if wonder else "trailing_notes"] = trailing
+    if encoding == "utf-8" and data_end is None and start in (0, len(codecs.BOM_UTF8)):
+        return path, notes  # DuckDB skips one UTF-8 BOM itself
     target = out_dir / ".source.csv"
-    _transcode(path, target, encoding, data_end)
+    _transcode(path, target, encoding, data_end, start)
     return target, notes
+
+
+def _bom_length(path: Path) -> int:
+    """How many bytes of UTF-8 byte order marks the file starts with (some tools write two)."""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    length = 0
+    while head.startswith(codecs.BOM_UTF8, length):
+        length += len(codecs.BOM_UTF8)
+    return length
 
 
 _replaced = 0
@@ -82,29 +95,30 @@ def _count_and_replace(err: UnicodeError) -> tuple[str, int]:
 codecs.register_error("liberacion-count", _count_and_replace)
 
 
-def _detect_encoding(path: Path) -> tuple[str, int]:
-    """utf-8 (with or without BOM), else cp1252; never fails on a stray byte (replaced, counted)."""
+def _detect_encoding(path: Path, start: int = 0) -> tuple[str, int]:
+    """utf-8, else cp1252, of the bytes after ``start`` (the BOM); never fails on a stray byte
+    (replaced, counted)."""
     with open(path, "rb") as fh:
-        bom = fh.read(3) == codecs.BOM_UTF8
-        fh.seek(0)
+        fh.seek(start)
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
         try:
             while block := fh.read(BLOCK):
                 if not block.isascii():
                     decoder.decode(block)
             decoder.decode(b"", final=True)
-            return ("utf-8-sig" if bom else "utf-8"), 0
+            return "utf-8", 0
         except UnicodeDecodeError:
             pass
-    return _fallback_encoding(path)
+    return _fallback_encoding(path, start)
 
 
-def _fallback_encoding(path: Path) -> tuple[str, int]:
+def _fallback_encoding(path: Path, start: int = 0) -> tuple[str, int]:
     """Mostly-UTF-8 text with a few bad bytes stays UTF-8; anything else is Windows-1252."""
     global _replaced
     valid_multibyte = 0
     _replaced = 0
     with open(path, "rb") as fh:
+        fh.seek(start)
         decoder = codecs.getincrementaldecoder("utf-8")("liberacion-count")
         while block := fh.read(BLOCK):
             text = decoder.decode(block)
@@ -115,18 +129,19 @@ def _fallback_encoding(path: Path) -> tuple[str, int]:
         return "utf-8", bad_utf8
     _replaced = 0
     with open(path, "rb") as fh:
+        fh.seek(start)
         decoder = codecs.getincrementaldecoder("cp1252")("liberacion-count")
         while block := fh.read(BLOCK):
             decoder.decode(block)
     return "cp1252", _replaced
 
 
-def _transcode(path: Path, target: Path, encoding: str, data_end: int | None) -> None:
-    errors = "strict" if encoding in ("utf-8", "utf-8-sig") else "liberacion-count"
-    errors = "liberacion-count"
-    remaining = data_end
+def _transcode(path: Path, target: Path, encoding: str, data_end: int | None, start: int = 0) -> None:
+    """Write the bytes from ``start`` (after any BOM) to ``data_end`` as UTF-8."""
+    remaining = None if data_end is None else data_end - start
     with open(path, "rb") as src, open(target, "wb") as dst:
-        decoder = codecs.getincrementaldecoder(encoding)(errors)
+        src.seek(start)
+        decoder = codecs.getincrementaldecoder(encoding)("liberacion-count")
         while True:
             size = BLOCK if remaining is None else min(BLOCK, remaining)
             block = src.read(size) if size else b""
@@ -138,22 +153,61 @@ def _transcode(path: Path, target: Path, encoding: str, data_end: int | None) ->
             dst.write(decoder.decode(block).encode("utf-8"))
 
 
-def _trailing_notes(path: Path, encoding: str) -> tuple[int | None, str | None]:
-    """A CDC WONDER-style notes block after the data: a line ``"---"`` and text below it."""
+def _trailing_notes(path: Path, encoding: str) -> tuple[int | None, str | None, bool]:
+    """A notes block after the data, as CDC WONDER exports have: from the first line ``"---"``
+    (quoted or not) after which every line is one field (query parameters, citation, caveats,
+    more ``"---"`` lines). Returns (where the data ends, the notes as text, WONDER-shaped?)."""
     size = path.stat().st_size
     with open(path, "rb") as fh:
         fh.seek(max(0, size - 256 * 1024))
         tail = fh.read()
     offset = size - len(tail)
-    for marker in (b'\n"---"', b"\n---"):
-        at = tail.rfind(marker)
-        if at >= 0:
-            line_end = tail.find(b"\n", at + 1)
-            line = tail[at + 1 : line_end if line_end >= 0 else len(tail)].strip().strip(b'"').strip(b",")
-            if line == b"---":
-                text = tail[at + 1 :].decode(encoding if encoding != "utf-8-sig" else "utf-8", "replace").strip()
-                return offset + at + 1, text[:NOTES_LIMIT]
-    return None, None
+    lines = tail.split(b"\n")
+    position = 0
+    found = None
+    for index, line in enumerate(lines):
+        if index or not offset:  # the first line of a tail that starts mid-file may be cut
+            if _is_separator(line) and found is None:
+                found = (index, position)
+            elif found is not None and not _is_note(line):
+                found = None  # data after a "---": it was not the notes block
+        position += len(line) + 1
+    if found is None:
+        return None, None, False
+    with open(path, "rb") as fh:
+        first = fh.readline(64 * 1024).lstrip(codecs.BOM_UTF8)
+    if _is_note(first):
+        return None, None, False  # one column: a "---" there is a value, not a separator
+    first = first.lstrip(b'"').lower()
+    index, at = found
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    text = "\n".join(_note_text(line.decode(codec, "replace")) for line in lines[index:]).strip()
+    wonder = first.startswith(b"notes") or b"query parameters" in tail[at:].lower()
+    return offset + at, text[:NOTES_LIMIT], wonder
+
+
+def _is_separator(line: bytes) -> bool:
+    return line.strip().strip(b'"').strip(b",\t").strip(b'"') == b"---"
+
+
+def _is_note(line: bytes) -> bool:
+    """A line of a notes block: blank, a separator, or text that is one field (quoted or not)."""
+    text = line.strip()
+    if not text or _is_separator(text):
+        return True
+    decoded = text.decode("utf-8", "replace")
+    for delimiter in (",", "\t", "|"):
+        fields = next(csv.reader([decoded], delimiter=delimiter), [])
+        if sum(1 for f in fields if f.strip()) > 1:
+            return False
+    return True
+
+
+def _note_text(line: str) -> str:
+    text = line.strip().rstrip(",\t").strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1].replace('""', '"')
+    return text
 
 
 @dataclass
@@ -190,6 +244,6 @@ def _dialect(path: Path) -> _Dialect:
     for skip, row in enumerate(rows):  # noqa: B007 - the index is the result
         if len(row) == mode and sum(1 for v in row if v.strip()) >= max(1, mode // 2):
             break
-    header = [h.strip() for h in rows[skip]]
+    header = [h.strip().lstrip("\ufeff") for h in rows[skip]]
     physical = sum(r.count("\n") for r in (",".join(x) for x in rows[:skip]))  # quoted newlines in titles
     return _Dialect(delimiter, skip + physical, header)

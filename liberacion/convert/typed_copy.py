@@ -31,19 +31,44 @@ def _write_typed(
     options: ConvertOptions,
     notes: dict[str, Any],
     passthrough: dict[str, str] | None = None,
+    *,
+    native: str = "JSON",
+    strict_columns: bool = True,
 ) -> ConversionReport:
-    """Decide types, write Parquet (one scan when the sample was right) and rejects; return the report."""
-    kept = passthrough or {}
+    """Decide types, write Parquet (one scan when the sample was right) and rejects; return the report.
+
+    ``passthrough`` holds the columns the reader already typed ({source: SQL type}, e.g. JSON
+    numbers or SAS variables; ``native`` names the reader): they are kept as they are, unless
+    ``--raw`` or a ``--type`` names them, or they have no type at all (an all-null JSON key): then
+    their text goes through the same rules as every text column. ``strict_columns``: a ``--type``
+    naming no column of the table is an error (a table that is one of several only notes it).
+    """
+    unmatched = _check_overrides(columns, options, strict=strict_columns)
+    if unmatched:
+        notes["unmatched_types"] = unmatched
+    kept = dict(passthrough or {})
+    texts = {}
+    for column in columns:
+        type_ = kept.get(column.source)
+        if type_ is None:
+            continue
+        wanted = _wanted(options, column)
+        if type_.strip('"') == "NULL" or options.raw or (wanted and rules.override(wanted).sql_type != type_):
+            texts[column.source] = rules.text_view(column.source, type_)
+            del kept[column.source]
+    if texts:
+        replaced = ", ".join(f"{sql} AS {quote_ident(source)}" for source, sql in texts.items())
+        relation = f"(SELECT * REPLACE ({replaced}) FROM {relation})"
     decisions = _decide(con, relation, [c for c in columns if c.source not in kept], options)
     decisions |= {
-        c.source: rules.Decision(rules.TEXT, reason=f"JSON {kept[c.source]}") for c in columns if c.source in kept
+        c.source: rules.Decision(rules.TEXT, reason=f"{native} {kept[c.source]}") for c in columns if c.source in kept
     }
     target = out_dir / "data-0000.parquet"
     rows, markers = _copy_typed(con, relation, columns, decisions, target, kv, notes)
     rejects = _write_rejects(con, out_dir / "rejects.parquet", kv) if "store_rejects" in relation else 0
     _check_bad_rows(rows, rejects, options)
     described = {c.name: _column_report(c, decisions[c.source], markers.get(c.source), options) for c in columns}
-    for name, type_ in passthrough_types(con, relation, columns, passthrough):
+    for name, type_ in passthrough_types(con, relation, columns, kept):
         described[name]["type"] = type_
     return ConversionReport(rows=rows, rejects=rejects, columns=described, notes=notes)
 
@@ -179,7 +204,7 @@ def _decide(
     decisions: dict[str, rules.Decision] = {}
     to_sample = []
     for column in columns:
-        wanted = options.columns.get(column.name) or options.columns.get(column.original)
+        wanted = _wanted(options, column)
         if options.raw:
             decisions[column.source] = rules.Decision(rules.TEXT, reason="--raw")
         elif wanted:
@@ -191,6 +216,34 @@ def _decide(
     if to_sample:
         decisions |= _classify_sample(con, relation, to_sample)
     return decisions
+
+
+def _wanted(options: ConvertOptions, column: _Column) -> str | None:
+    """The ``--type`` for a column, named by its snake_case or its published name (any case)."""
+    if not options.columns:
+        return None
+    for key in (column.name, column.original):
+        if key in options.columns:
+            return options.columns[key]
+    lowered = {k.lower(): v for k, v in options.columns.items()}
+    return lowered.get(column.name.lower()) or lowered.get(column.original.lower())
+
+
+def _check_overrides(columns: list[_Column], options: ConvertOptions, *, strict: bool) -> list[str]:
+    """The ``--type`` names that match no column; an error listing the near matches when ``strict``."""
+    import difflib
+
+    known = {c.name.lower() for c in columns} | {c.original.lower() for c in columns}
+    unmatched = [name for name in options.columns if name.lower() not in known]
+    if unmatched and strict:
+        name = unmatched[0]
+        candidates = list(dict.fromkeys([c.original for c in columns] + [c.name for c in columns]))
+        near = difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
+        near += [c for c in candidates if name.lower() in c.lower() and c not in near][: 5 - len(near)]
+        hint = f"did you mean: {', '.join(near)}?" if near else f"its columns: {', '.join(candidates[:12])}"
+        hint += "" if near or len(candidates) <= 12 else ", ..."
+        raise ConversionError(f'--type {name}={options.columns[name]}: no column "{name}" in the file ({hint})')
+    return unmatched
 
 
 def _classify_sample(

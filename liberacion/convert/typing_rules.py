@@ -24,7 +24,12 @@ MISSING_MARKERS: tuple[str, ...] = (
     "not available", "not applicable", "n/a", "na", "n.a.", "nan", "null", "none", "missing", "unknown",
     "*", "**", "***", "-", "--", "---", ".", "~", "suppressed", "too few to report", "not reported",
     "no data", "data not available", "(s)", "(na)", "(x)", "(d)", "(z)", "(nr)", "nr", "nd", "x",
+    "unreliable",  # CDC WONDER
 )  # fmt: skip
+
+# A number followed by a flag (CDC WONDER's "12.3 (Unreliable)"): the number, with the flag counted
+# like a marker. Matched case-insensitively after the number.
+FLAGS: tuple[str, ...] = ("(unreliable)",)
 
 # Columns whose names say they hold codes keep text, whatever their values look like: a ZIP or
 # FIPS code is an identifier, not a number. Matched against the snake_case column name.
@@ -58,6 +63,7 @@ _CLASSES: tuple[tuple[str, str], ...] = (
     ("di", r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
     ("ts", r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"),
     ("b", r"(?i:yes|no|y|n|true|false)"),  # a scoped flag: the same in Python and in RE2
+    ("f", _NUM + r" *\((?i:unreliable)\)"),  # a number with a flag (FLAGS)
 )
 BOOL_TRUE = ("yes", "y", "true")
 BOOL_FALSE = ("no", "n", "false")
@@ -211,8 +217,8 @@ class Decision:
 ACCEPTS: dict[str, frozenset[str]] = {
     INT: frozenset({"i"}),
     INT_SEP: frozenset({"i", "is"}),
-    DOUBLE: frozenset({"i", "d"}),
-    DOUBLE_SEP: frozenset({"i", "is", "d", "ds"}),
+    DOUBLE: frozenset({"i", "d", "f"}),
+    DOUBLE_SEP: frozenset({"i", "is", "d", "ds", "f"}),
     PERCENT: frozenset({"p"}),
     BOOL: frozenset({"b"}),
     DATE_ISO: frozenset({"di"}),
@@ -353,6 +359,8 @@ def python_value(decision: Decision, value: str) -> Any:
         return number
     if kind in (DOUBLE, DOUBLE_SEP, PERCENT):
         text = value.rstrip("%").rstrip() if kind == PERCENT else value.replace(",", "")
+        number, flag = split_flag(text)
+        text = number if flag else text
         real = float(text)
         if real != real or real in (float("inf"), float("-inf")):
             raise ValueError("not a finite number")
@@ -405,6 +413,9 @@ class SlowPath:
         if value.lower() in _MARKER_SET:
             self.markers[value] = self.markers.get(value, 0) + 1
             return None
+        _number, flag = split_flag(value)
+        if flag and self.decision.kind in (DOUBLE, DOUBLE_SEP):
+            self.markers[flag] = self.markers.get(flag, 0) + 1  # counted like a marker, the number kept
         override = self.decision.reason == "override"  # the user asked: any value that converts will do
         if override or classify_value(value) in ACCEPTS[self.decision.kind]:
             try:
@@ -415,6 +426,31 @@ class SlowPath:
         if self.strict:
             raise Surprise(self.column, text)
         return None
+
+
+def split_flag(value: str) -> tuple[str, str | None]:
+    """``("12.3", "(Unreliable)")`` for a number followed by a flag (``FLAGS``), else ``(value, None)``."""
+    lowered = value.lower()
+    for flag in FLAGS:
+        if lowered.endswith(flag):
+            return value[: -len(flag)].rstrip(), value[-len(flag) :]
+    return value, None
+
+
+def text_view(column: str, sql_type: str) -> str:
+    """SQL: a typed column as the text it was published as, for ``--raw`` and ``--type`` on a
+    column a reader already typed. Whole numbers stored as doubles (SAS, Stata, SPSS, JSON) read
+    ``12``, not ``12.0``; nested values are JSON text."""
+    c = quote_ident(column)
+    base = sql_type.strip('"').split("(", 1)[0].upper()
+    if base in ("DOUBLE", "FLOAT", "REAL"):
+        whole = f"isfinite({c}) AND {c} = trunc({c}) AND abs({c}) < 9007199254740992"
+        return f"CASE WHEN {whole} THEN CAST(CAST({c} AS BIGINT) AS VARCHAR) ELSE CAST({c} AS VARCHAR) END"
+    if base == "NULL":
+        return "CAST(NULL AS VARCHAR)"
+    if base.startswith(("STRUCT", "MAP", "UNION", "JSON")) or sql_type.endswith("]"):
+        return f"CAST(to_json({c}) AS VARCHAR)"
+    return f"CAST({c} AS VARCHAR)"
 
 
 def override(type_name: str) -> Decision:
