@@ -6,16 +6,14 @@ pointer is looked up at its source now, so the file is the current one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from liberacion.catalogs import adapters, index
 from liberacion.catalogs.manifests import find_catalog
-from liberacion.catalogs.model import Catalog, Dataset, Distribution, Source, is_web_url, merge_curated
+from liberacion.catalogs.model import Catalog, Dataset, Distribution, Source, choose_files, merge_curated
 from liberacion.errors import ConfigError, NoDataset, NotFound, SourceError, UsageError
 from liberacion.home import Home
 from liberacion.naming import safe_id, sanitize_identifier
@@ -88,98 +86,22 @@ def _pointer_sources(catalog: Catalog, curated: Dataset) -> list[Source]:
 
 # -- which file to fetch -----------------------------------------------------------------------
 
-# Lower is better: CSV first (the rule users expect), then other tabular files, documents last.
-_FORMAT_RANK = {
-    "csv": 0,
-    "parquet": 1,
-    "tsv": 2,
-    "txt": 3,
-    "zip": 4,
-    "xpt": 5,
-    "xlsx": 6,
-    "xls": 7,
-    "jsonl": 8,
-    "json": 9,
-    "geojson": 10,
-    "gz": 11,
-    "sas7bdat": 12,
-    "xml": 13,
-    "rdf": 14,
-}
-_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
-_NEVER = frozenset({"html", "pdf", "api"})
-# Matched against lower-cased URL paths (no re.IGNORECASE: it costs start-up time on import).
-_SOCRATA_BULK = re.compile(r"/api/views/[a-z0-9]{4}-[a-z0-9]{4}/rows\.csv")
-_PAGED_APIS = (
-    re.compile(r"/data-api/v1/dataset/[0-9a-f-]{36}/data$"),  # CMS data API
-    re.compile(r"/resource/[a-z0-9]{4}-[a-z0-9]{4}\.(csv|json)$"),  # Socrata SODA
-    re.compile(r"/datastore/query/[^/]+/\d+"),  # DKAN datastore
-)
-
 
 def choose_distributions(dataset: Dataset) -> tuple[list[Distribution], str]:
-    """The file(s) ``fetch`` should download and a one-line reason.
+    """The file(s) ``fetch`` should download and a one-line reason (``catalogs.model.choose_files``:
+    the index's ``fetchable`` column uses the same rule).
 
-    Bulk files over paged APIs, CSV over other formats, never an HTML page or a PDF, the latest
-    release when a dataset lists several (data.cms.gov), every partition for openFDA.
+    The newest release by data period, CSV-like text over other formats, a bulk file over a paged
+    API, never a page, a document, a feed or the catalog itself, every partition for openFDA.
     """
-    files = [d for d in dataset.distributions if d.kind == "download" and is_web_url(d.url)]
-    if dataset.source_kind == "openfda":
-        parts = [d for d in files if d.format not in _NEVER]
-        if parts:
-            when = f" of the {dataset.change_token} export" if dataset.change_token else ""
-            return parts, f"all {len(parts)} partition(s){when} (openFDA publishes an endpoint as partitions)"
-    usable = [d for d in files if d.format not in _NEVER]
-    if dataset.extra.get("all_files") and usable:
-        return usable, f"all {len(usable)} file(s) the manifest lists, as one table"
-    if dataset.format and any(d.format == dataset.format for d in usable):
-        usable = [d for d in usable if d.format == dataset.format]
-        if len(usable) == 1:
-            return usable, f"the {dataset.format} file the manifest asks for"
-    if usable:
-        latest, release_note = _latest_release(usable)
-        best = min(latest, key=_file_rank)
-        return [best], _reason(best, release_note)
-    apis = [d for d in dataset.distributions if any(p.search(urlsplit(d.url).path.lower()) for p in _PAGED_APIS)]
-    if apis:
-        return [apis[0]], "no bulk file is listed: the paged API"
+    choice = choose_files(dataset)
+    if choice.files:
+        return choice.files, choice.reason
     offered = ", ".join(sorted({d.format or d.kind for d in dataset.distributions})) or "nothing"
     raise NotFound(
-        f"{dataset.ref} has no downloadable data file (it lists: {offered}); see: liberacion show {dataset.ref}"
+        f"{dataset.ref} has no downloadable data file: {choice.why_not} (it lists: {offered});"
+        f" see: liberacion show {dataset.ref}"
     )
-
-
-def _file_rank(dist: Distribution) -> tuple[int, int]:
-    bulk = 0 if _SOCRATA_BULK.search(dist.url.lower()) else 1
-    return (_FORMAT_RANK.get(dist.format or "", 50), bulk)
-
-
-def _latest_release(files: list[Distribution]) -> tuple[list[Distribution], str]:
-    """Some datasets list every release as its own files (data.cms.gov; yearly files elsewhere):
-    keep those of the newest release, by the file's ``modified`` or else the latest year it names."""
-    keys = {id(d): _release_key(d) for d in files}
-    distinct = {k for k in keys.values() if k}
-    if len(distinct) < 2:
-        return files, ""
-    newest = max(distinct)
-    return [d for d in files if keys[id(d)] == newest], f"latest of {len(distinct)} releases ({newest})"
-
-
-def _release_key(dist: Distribution) -> str | None:
-    if dist.modified:
-        return dist.modified
-    years = _YEAR.findall(f"{dist.title or ''} {urlsplit(dist.url).path}")
-    return max(years) if years else None
-
-
-def _reason(best: Distribution, release_note: str) -> str:
-    if _SOCRATA_BULK.search(best.url.lower()):
-        text = "Socrata bulk CSV export (all rows in one file)"
-    elif best.format == "csv":
-        text = "the CSV file"
-    else:
-        text = f"no CSV: the {best.format or 'unknown-format'} file"
-    return f"{text}; {release_note}" if release_note else text
 
 
 # -- show --------------------------------------------------------------------------------------

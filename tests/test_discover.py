@@ -112,7 +112,7 @@ def _hang_up(request: Any) -> None:
         ('{"dataset": [{"title": ', {}, "invalid JSON"),
         ('{"conformsTo": "x", "dataset": []}', {}, "no public datasets"),
         ("gone", {"status": 500}, "HTTP 500"),
-        (None, {}, "connection failed"),
+        (None, {}, "the connection closed"),
     ],
 )
 def test_a_failed_listing_keeps_the_previous_index_and_others_still_update(
@@ -186,3 +186,146 @@ def test_curated_datasets_are_in_the_index_enriched_by_their_listing(
         {"ref": "t/0001-abcd", "curated": False, "formats": ["csv"], "modified": "2025-01-15"},
         {"ref": "t/deaths", "curated": True, "formats": ["csv"], "modified": "2025-01-15"},
     ]
+
+
+# -- coverage, parallel catalogs, unchanged listings (issue 11) ---------------------------------
+
+
+def _index(home: Path, query: str) -> list[dict[str, Any]]:
+    """Rows of ``query`` over the index file, ``liberacion.datasets`` being the index."""
+    import duckdb
+
+    path = home / "index" / "datasets.parquet"
+    with duckdb.connect() as con:
+        con.execute("create schema liberacion")
+        con.execute(f"create view liberacion.datasets as select * from read_parquet('{path}')")
+        result = con.execute(query)
+        names = [c[0] for c in result.description]
+        return [dict(zip(names, row)) for row in result.fetchall()]
+
+
+def _dcat_dataset(i: int, *distributions: dict[str, Any]) -> dict[str, Any]:
+    return {"identifier": f"https://data.example.gov/id/d{i}", "title": f"D{i}", "distribution": list(distributions)}
+
+
+def test_the_index_says_what_fetch_can_take_and_why_not(
+    cli: Any, manifests: Path, http_server: LocalServer, home: Path
+) -> None:
+    listing = {
+        "dataset": [
+            _dcat_dataset(
+                0,
+                {"downloadURL": "https://x.gov/d0_2019.csv", "temporal": "2019-01-01/2019-12-31"},
+                {"downloadURL": "https://x.gov/d0_2022.csv", "temporal": "2022-01-01/2022-12-31"},
+            ),
+            _dcat_dataset(1, {"downloadURL": "https://x.gov/guide.pdf"}, {"downloadURL": "https://x.gov/slides.pptx"}),
+            _dcat_dataset(2, {"downloadURL": "https://x.gov/search.cfm"}, {"accessURL": "https://x.gov"}),
+            _dcat_dataset(3, {"accessURL": "https://x.gov/api/registration", "format": "API"}),
+            _dcat_dataset(4, {"downloadURL": "https://x.gov/recalls.xml", "mediaType": "application/xml"}),
+            _dcat_dataset(5),
+            _dcat_dataset(6, {"accessURL": "https://x.gov/files/beds.xlsx"}),
+        ]
+    }
+    write_catalog(manifests, "t", [("dcat-us", http_server.add("/data.json", json.dumps(listing)))])
+    result = cli("discover", "t")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "t: 7 datasets, 2 fetchable (not: 1 no distribution, 1 only a landing page, 1 only documents,"
+        " 1 API only, 1 unsupported format)"
+    )
+    rows = _index(
+        home,
+        "select id, fetchable, fetch_url, fetch_format, why_not from liberacion.datasets"
+        " where catalog = 't' order by id",
+    )
+    assert rows == [
+        {
+            "id": "d0",
+            "fetchable": True,
+            "fetch_url": "https://x.gov/d0_2022.csv",
+            "fetch_format": "csv",
+            "why_not": None,
+        },
+        {"id": "d1", "fetchable": False, "fetch_url": None, "fetch_format": None, "why_not": "only documents"},
+        {"id": "d2", "fetchable": False, "fetch_url": None, "fetch_format": None, "why_not": "only a landing page"},
+        {"id": "d3", "fetchable": False, "fetch_url": None, "fetch_format": None, "why_not": "API only"},
+        {"id": "d4", "fetchable": False, "fetch_url": None, "fetch_format": None, "why_not": "unsupported format"},
+        {"id": "d5", "fetchable": False, "fetch_url": None, "fetch_format": None, "why_not": "no distribution"},
+        {
+            "id": "d6",
+            "fetchable": True,
+            "fetch_url": "https://x.gov/files/beds.xlsx",
+            "fetch_format": "xlsx",
+            "why_not": None,
+        },
+    ]
+    counts = _index(
+        home,
+        "select why_not, count(*) as n from liberacion.datasets where catalog = 't' group by 1 order by 1 nulls first",
+    )
+    assert counts[0] == {"why_not": None, "n": 2}
+
+
+def test_the_index_coverage_of_the_real_healthdata_gov_listing(
+    cli: Any, manifests: Path, http_server: LocalServer, home: Path, realdata: Path
+) -> None:
+    hhs = http_server.add(
+        "/hhs/data.json", realdata / "catalogs/data-cdc-gov-json-quality/2021-12-12/hhs.gov.data.json"
+    )
+    write_catalog(manifests, "hhs", [("socrata", hhs)])
+    result = cli("discover", "hhs")
+    assert result.exit_code == 0, result.stderr
+    assert "hhs: 1,786 datasets, 1,135 fetchable" in result.stderr.splitlines()[-1]
+    (aco,) = _index(home, "select fetch_url from liberacion.datasets where id = '9767cb68-8ea9-4f0b-8179-9431abc89f11'")
+    assert aco["fetch_url"].endswith("/SSP_ACO_Participants_2021_01_01.csv")
+    (slides,) = _index(home, "select fetchable, why_not from liberacion.datasets where id = '6wg8-s245'")
+    assert slides == {"fetchable": False, "why_not": "only documents"}
+
+
+def test_unchanged_listings_keep_the_index_but_a_changed_manifest_rebuilds_it(
+    cli: Any, manifests: Path, http_server: LocalServer, home: Path
+) -> None:
+    url = http_server.add("/data.json", _listing("Flu Vaccinations"), etag='"v1"', content_type="application/json")
+    manifest = write_catalog(manifests, "t", [("dcat-us", url)])
+    assert cli("discover", "t").exit_code == 0
+    index = home / "index" / "datasets.parquet"
+    before = index.stat().st_mtime_ns
+    result = cli("discover", "t")
+    assert result.exit_code == 0, result.stderr
+    assert "the index was kept as it was" in result.stderr
+    assert result.stderr.splitlines()[-1] == "t: 1 datasets, 1 fetchable"  # still reported, from the index
+    assert index.stat().st_mtime_ns == before
+    # A curated dataset added to the manifest: the listing is unchanged, the index is not.
+    manifest.write_text(
+        manifest.read_text() + '\n[[dataset]]\nid = "births"\ntitle = "Births"\nurl = "https://x.gov/births.csv"\n'
+    )
+    result = cli("discover", "t")
+    assert result.exit_code == 0 and "kept as it was" not in result.stderr
+    assert [r["id"] for r in _index(home, "select id from liberacion.datasets where catalog = 't' order by id")] == [
+        "0000-abcd",
+        "births",
+    ]
+    # ... and removed again.
+    manifest.write_text(manifest.read_text().split("\n[[dataset]]")[0])
+    assert cli("discover", "t").exit_code == 0
+    assert [r["id"] for r in _index(home, "select id from liberacion.datasets where catalog = 't'")] == ["0000-abcd"]
+
+
+def test_catalogs_are_discovered_at_the_same_time_and_reported_in_order(
+    manifests: Path, http_server: LocalServer, home: Path
+) -> None:
+    import time
+
+    from liberacion.catalogs.index import discover
+    from liberacion.home import Home
+
+    slow_a = http_server.add("/a.json", _listing("A"), delay=1.0)
+    slow_b = http_server.add("/b.json", _listing("B"), delay=1.0)
+    write_catalog(manifests, "zeta", [("dcat-us", slow_a)])
+    write_catalog(manifests, "alpha", [("dcat-us", slow_b)])
+    started = time.monotonic()
+    report = discover(Home(home), ["zeta", "alpha"])
+    elapsed = time.monotonic() - started
+    assert [c.name for c in report.catalogs] == ["zeta", "alpha"]  # the order asked for
+    assert [c.fetchable for c in report.catalogs] == [1, 1]
+    assert elapsed < 1.8, f"the two slow listings were read one after the other ({elapsed:.1f} s)"

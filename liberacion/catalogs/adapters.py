@@ -34,6 +34,7 @@ MAX_NESTING = 5  # DCAT-US 3.0 catalogs nest catalogs; stop at this depth
 _VIEW_ID = re.compile(r"/api/views/([a-z0-9]{4}-[a-z0-9]{4})(?:[/.?]|$)", re.I)
 _FOUR_BY_FOUR = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}", re.I)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_JOINED_URLS = re.compile(r"[\s,;]+(?=https?://)", re.I)
 _DKAN_RESOURCE = re.compile(r"/resources/([0-9a-f]{32}_\d+)/", re.I)
 # Trailing path parts that say nothing about which dataset a URL identifies.
 _GENERIC_SEGMENTS = frozenset({"data-viewer", "data", "dataset", "datasets", "index.html", "index", "api", "view"})
@@ -261,7 +262,7 @@ def _dcat_dataset(item: dict[str, Any], catalog: str, kind: str | None) -> Datas
     if isinstance(access, str) and access.strip().lower() != "public":
         return None
     identifier = _identifier(item.get("identifier"))
-    distributions = [d for d in (_dcat_distribution(x) for x in _as_list(item.get("distribution"))) if d]
+    distributions = [d for x in _as_list(item.get("distribution")) for d in _dcat_distributions(x)]
     landing = _url(item.get("landingPage"))
     basis = identifier or landing or (distributions[0].url if distributions else None)
     if not basis:
@@ -302,29 +303,40 @@ def _dcat_dataset(item: dict[str, Any], catalog: str, kind: str | None) -> Datas
     )
 
 
-def _dcat_distribution(raw: Any) -> Distribution | None:
+def _dcat_distributions(raw: Any) -> list[Distribution]:
+    """One listing entry as files: each URL of a ``downloadURL`` (some join two with a comma), and
+    the ``accessURL`` too when it differs (old DKAN listings put the file itself there)."""
     if not isinstance(raw, dict):
-        return None
+        return []
     if isinstance(raw.get("data"), dict):  # DKAN with show-reference-ids wraps each distribution
         raw = raw["data"]
-    download, access = _url(raw.get("downloadURL")), _url(raw.get("accessURL"))
-    url = download or access
-    if url is None:
-        return None
+    downloads, accesses = _urls(raw.get("downloadURL")), _urls(raw.get("accessURL"))
     media_type = _string(raw.get("mediaType"))
     label = _string(raw.get("format"))
-    fmt = normalize_format(url, media_type, label)
-    if download is None and (label or "").strip().upper() == "API":
-        fmt = "api"
-    return Distribution(
-        url=url,
-        media_type=media_type,
-        format=fmt,
-        title=_display(raw.get("title")) or _display(raw.get("description")),
-        kind="download" if download else "access",
-        byte_size=_int(raw.get("byteSize")),
-        modified=_string(raw.get("modified")),
-    )
+    common = {
+        "title": _display(raw.get("title")) or _display(raw.get("description")),
+        "byte_size": _int(raw.get("byteSize")),
+        "modified": _string(raw.get("modified")),
+        "temporal": _string(raw.get("temporal")),
+        "issued": _string(raw.get("issued")),
+    }
+    found = [
+        Distribution(url=url, media_type=media_type, format=normalize_format(url, media_type, label), **common)
+        for url in downloads
+    ]
+    is_api = (label or "").strip().upper() == "API"
+    for url in accesses:
+        if url in downloads:
+            continue
+        # The media type and label describe the download when there is one; an access URL alone
+        # is described by them (an API, a landing page, or a file).
+        fmt = normalize_format(url) if downloads else normalize_format(url, media_type, label)
+        if is_api and not downloads:
+            fmt = "api"
+        found.append(
+            Distribution(url=url, media_type=None if downloads else media_type, format=fmt, kind="access", **common)
+        )
+    return found
 
 
 def _change_token(kind: str, item: dict[str, Any], dists: list[Distribution], modified: str | None) -> str | None:
@@ -438,7 +450,7 @@ def _ckan_dataset(package: dict[str, Any], catalog: str) -> Dataset | None:
     name = _string(package.get("name")) or _string(package.get("id"))
     if not name:
         return None
-    distributions = [d for d in (_ckan_resource(r) for r in _as_list(package.get("resources"))) if d]
+    distributions = [d for r in _as_list(package.get("resources")) for d in _ckan_resources(r)]
     organization = package.get("organization") if isinstance(package.get("organization"), dict) else {}
     modified = _string(extras.get("modified")) or _string(package.get("metadata_modified"))
     tags = [t.get("name") if isinstance(t, dict) else t for t in _as_list(package.get("tags"))]
@@ -460,23 +472,27 @@ def _ckan_dataset(package: dict[str, Any], catalog: str) -> Dataset | None:
     )
 
 
-def _ckan_resource(raw: Any) -> Distribution | None:
-    if not isinstance(raw, dict) or not is_web_url(raw.get("url")):
-        return None
-    url = raw["url"].strip()
+def _ckan_resources(raw: Any) -> list[Distribution]:
+    if not isinstance(raw, dict):
+        return []
     label, media_type = _string(raw.get("format")), _string(raw.get("mimetype"))
-    fmt = normalize_format(url, media_type, label)
-    if (label or "").strip().upper() == "API":
-        fmt = "api"
-    return Distribution(
-        url=url,
-        media_type=media_type,
-        format=fmt,
-        title=_display(raw.get("name")),
-        kind="access" if fmt in ("api", "html") else "download",
-        byte_size=_int(raw.get("size")),
-        modified=None,  # CKAN's resource dates are harvest times, not releases
-    )
+    found = []
+    for url in _urls(raw.get("url")):
+        fmt = normalize_format(url, media_type, label)
+        if (label or "").strip().upper() == "API":
+            fmt = "api"
+        found.append(
+            Distribution(
+                url=url,
+                media_type=media_type,
+                format=fmt,
+                title=_display(raw.get("name")),
+                kind="access" if fmt in ("api", "html") else "download",
+                byte_size=_int(raw.get("size")),
+                modified=None,  # CKAN's resource dates are harvest times, not releases
+            )
+        )
+    return found
 
 
 # -- Socrata view metadata ---------------------------------------------------------------------
@@ -571,6 +587,19 @@ def _url(value: Any) -> str | None:
     if not is_web_url(value):
         return None
     return html.unescape(value.strip())
+
+
+def _urls(value: Any) -> list[str]:
+    """Every http(s) URL of a field: a list (DCAT-US 3.0), an object, or a string in which a comma
+    or whitespace joins several URLs (each part is judged on its own)."""
+    if isinstance(value, list):
+        return list(dict.fromkeys(u for v in value for u in _urls(v)))
+    if isinstance(value, dict):
+        value = value.get("accessURL") or value.get("@id") or value.get("downloadURL")
+    if not isinstance(value, str):
+        return []
+    parts = _JOINED_URLS.split(value.strip()) if "http" in value[1:] else [value]
+    return list(dict.fromkeys(html.unescape(p.strip()) for p in parts if is_web_url(p)))
 
 
 def _identifier(value: Any) -> str | None:

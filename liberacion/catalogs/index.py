@@ -5,29 +5,38 @@ Layout under the home::
     index/parts/<catalog>.json     the datasets each source of a catalog listed (kept when a listing fails)
     index/datasets.parquet         every catalog's datasets, for SQL as liberacion.datasets
     index/search.json              the few fields search needs, small enough to load in milliseconds
+    index/coverage.json            per catalog: datasets, fetchable, why not; and the manifests' fingerprint
     state/catalogs/<catalog>.json  per source: validators (ETag, Last-Modified), status, error, counts
 
 Every file is written to a temporary name and renamed into place, so a reader sees the old index or
-the new one. ``discover`` holds one lock for the whole run.
+the new one. ``discover`` holds one lock for the whole run, reads the catalogs' listings a few at a
+time, and rebuilds the index unless every listing answered 304 and no manifest changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from liberacion.catalogs.adapters import discover_source
 from liberacion.catalogs.manifests import load_catalogs
-from liberacion.catalogs.model import Catalog, Dataset, merge_curated
+from liberacion.catalogs.model import WHY_NOT, Catalog, Choice, Dataset, choose_files, merge_curated
 from liberacion.errors import ConfigError, NotFound, SourceError
 from liberacion.files import atomic_path, read_json, write_json
 from liberacion.home import Home, file_lock
 from liberacion.timestamps import utc_now
 
 SEARCH_FILE = "search.json"
+COVERAGE_FILE = "coverage.json"
+INDEX_VERSION = 2  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
+PART_VERSION = 2  # what the adapters keep of a listing; an older part is downloaded and parsed again
+DISCOVER_JOBS = 4  # catalogs read at a time: a dead host costs only its own catalog's time
 SEARCH_VERSION = 2
 SEARCH_COLUMNS = ("ref", "title", "publisher", "keywords", "description", "modified", "formats", "catalog")
 KEYWORD_SEPARATOR = " | "
@@ -56,6 +65,8 @@ class CatalogReport:
     sources: list[SourceState]
     datasets: int  # indexed now (curated + discovered)
     seconds: float
+    fetchable: int | None = None  # of ``datasets``, those fetch can download (from the index)
+    why_not: dict[str, int] = field(default_factory=dict)  # the others, counted by reason
 
     @property
     def failed(self) -> bool:
@@ -66,6 +77,7 @@ class CatalogReport:
 class DiscoverReport:
     catalogs: list[CatalogReport]
     problems: list[ConfigError]
+    rebuilt: bool = True  # False: every listing was unchanged and the index was kept as it was
 
     @property
     def failed(self) -> bool:
@@ -101,7 +113,10 @@ def has_part(home: Home, catalog: str) -> bool:
 
 def read_part(home: Home, catalog: str) -> dict[str, list[dict[str, Any]]]:
     """The datasets each source of ``catalog`` listed at its last successful discover, by URL."""
-    data = read_json(_part_path(home, catalog))
+    return _sources_of(read_json(_part_path(home, catalog)))
+
+
+def _sources_of(data: Any) -> dict[str, list[dict[str, Any]]]:
     sources = data.get("sources") if isinstance(data, dict) else None
     return sources if isinstance(sources, dict) else {}
 
@@ -128,17 +143,55 @@ def discover(
 ) -> DiscoverReport:
     """Download the listings of the named catalogs (all when none) and rebuild the index.
 
-    A listing that fails keeps what that source listed before; the others are still updated.
+    Catalogs are read ``DISCOVER_JOBS`` at a time; reports keep the catalogs' order. A listing that
+    fails keeps what that source listed before; the others are still updated. When every listing
+    answered 304 and no manifest changed, the index is kept as it is.
     """
     problems: list[ConfigError] = []
     catalogs = load_catalogs(extra_paths, problems=problems)
     chosen = _choose(catalogs, names)
-    reports = []
     with file_lock(home.locks / "index.lock", what="the dataset index"):
-        for catalog in chosen:
-            reports.append(_discover_catalog(home, catalog, progress))
-        rebuild(home, catalogs)
-    return DiscoverReport(reports, problems)
+        with ThreadPoolExecutor(max_workers=max(1, min(DISCOVER_JOBS, len(chosen)))) as pool:
+            reports = list(pool.map(lambda catalog: _discover_catalog(home, catalog, progress), chosen))
+        unchanged = all(s.status == "unchanged" for r in reports for s in r.sources)
+        rebuilt = not (unchanged and _index_is_current(home, catalogs))
+        if rebuilt:
+            rebuild(home, catalogs)
+    coverage = read_coverage(home)
+    for report in reports:
+        counts = coverage.get(report.name, {})
+        report.fetchable = counts.get("fetchable")
+        report.why_not = dict(counts.get("why_not", {}))
+    return DiscoverReport(reports, problems, rebuilt)
+
+
+def manifest_fingerprint(catalogs: Sequence[Catalog]) -> str:
+    """What the index is built from besides the listings: every catalog's sources and curated datasets."""
+    doc = [
+        INDEX_VERSION,
+        [
+            {"name": c.name, "sources": [asdict(s) for s in c.sources], "datasets": [d.to_dict() for d in c.datasets]}
+            for c in catalogs
+        ],
+    ]
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _index_is_current(home: Home, catalogs: Sequence[Catalog]) -> bool:
+    stored = read_json(home.index / COVERAGE_FILE)
+    return (
+        isinstance(stored, dict)
+        and stored.get("fingerprint") == manifest_fingerprint(catalogs)
+        and home.index_file.is_file()
+        and (home.index / SEARCH_FILE).is_file()
+    )
+
+
+def read_coverage(home: Home) -> dict[str, dict[str, Any]]:
+    """Per catalog, from the last rebuild: ``datasets``, ``fetchable`` and ``why_not`` counts."""
+    stored = read_json(home.index / COVERAGE_FILE)
+    catalogs = stored.get("catalogs") if isinstance(stored, dict) else None
+    return catalogs if isinstance(catalogs, dict) else {}
 
 
 def _choose(catalogs: list[Catalog], names: Sequence[str]) -> list[Catalog]:
@@ -154,15 +207,18 @@ def _choose(catalogs: list[Catalog], names: Sequence[str]) -> list[Catalog]:
 
 def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -> CatalogReport:
     started = time.monotonic()
-    previous_part = read_part(home, catalog.name)
+    stored = read_json(_part_path(home, catalog.name))
+    previous_part = _sources_of(stored)
+    part_version = stored.get("version") if isinstance(stored, dict) else None
     previous_state = {s.get("url"): s for s in read_state(home, catalog.name).get("sources", []) if isinstance(s, dict)}
     part: dict[str, list[dict[str, Any]]] = {}
     states: list[SourceState] = []
     for source in catalog.sources:
         before = previous_state.get(source.url, {})
         kept = previous_part.get(source.url)
-        # Validators only help when we still hold what they describe.
-        etag, last_modified = (before.get("etag"), before.get("last_modified")) if kept is not None else (None, None)
+        # Validators only help when we still hold what they describe, parsed as this version parses.
+        current = kept is not None and part_version == PART_VERSION
+        etag, last_modified = (before.get("etag"), before.get("last_modified")) if current else (None, None)
         if progress:
             progress(f"{catalog.name}: {source.kind} {source.url}")
         now = utc_now()
@@ -192,7 +248,7 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
         )  # fmt: skip
     count = len(catalog_datasets(catalog, part))
     if catalog.sources:
-        write_json(_part_path(home, catalog.name), {"catalog": catalog.name, "sources": part})
+        write_json(_part_path(home, catalog.name), {"catalog": catalog.name, "version": PART_VERSION, "sources": part})
     write_json(
         _state_path(home, catalog.name),
         {
@@ -224,11 +280,35 @@ def catalog_datasets(catalog: Catalog, part: dict[str, list[dict[str, Any]]]) ->
 
 
 def rebuild(home: Home, catalogs: Sequence[Catalog]) -> Path:
-    """Write ``datasets.parquet`` and ``search.json`` from every catalog's part and curated datasets."""
+    """Write ``datasets.parquet``, ``search.json`` and ``coverage.json`` from every catalog's part
+    and curated datasets. Which file each dataset would fetch is decided by ``choose_files``, the
+    rule ``fetch`` uses."""
     datasets = [d for c in catalogs for d in catalog_datasets(c, read_part(home, c.name))]
     curated_refs = {d.ref for c in catalogs for d in c.datasets}
+    choices = [choose_files(d) for d in datasets]
     _write_search(home, datasets)
-    return _write_parquet(home, datasets, curated_refs)
+    path = _write_parquet(home, datasets, curated_refs, choices)
+    _write_coverage(home, catalogs, datasets, choices)
+    return path
+
+
+def _write_coverage(home: Home, catalogs: Sequence[Catalog], datasets: list[Dataset], choices: list[Choice]) -> None:
+    counts: dict[str, dict[str, Any]] = {
+        c.name: {"datasets": 0, "fetchable": 0, "why_not": dict.fromkeys(WHY_NOT, 0)} for c in catalogs
+    }
+    for dataset, choice in zip(datasets, choices):
+        entry = counts[dataset.catalog]
+        entry["datasets"] += 1
+        if choice.fetchable:
+            entry["fetchable"] += 1
+        elif choice.why_not:
+            entry["why_not"][choice.why_not] = entry["why_not"].get(choice.why_not, 0) + 1
+    for entry in counts.values():
+        entry["why_not"] = {k: v for k, v in entry["why_not"].items() if v}
+    write_json(
+        home.index / COVERAGE_FILE,
+        {"version": INDEX_VERSION, "fingerprint": manifest_fingerprint(catalogs), "catalogs": counts},
+    )
 
 
 def _write_search(home: Home, datasets: list[Dataset]) -> None:
@@ -243,7 +323,7 @@ def _search_row(d: Dataset) -> tuple[Any, ...]:
     return (d.ref, d.title, d.publisher, keywords, d.description, d.modified, ",".join(d.formats), d.catalog)
 
 
-def _write_parquet(home: Home, datasets: list[Dataset], curated_refs: set[str]) -> Path:
+def _write_parquet(home: Home, datasets: list[Dataset], curated_refs: set[str], choices: list[Choice]) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -256,8 +336,16 @@ def _write_parquet(home: Home, datasets: list[Dataset], curated_refs: set[str]) 
             ("kind", pa.string()),
             ("byte_size", pa.int64()),
             ("modified", pa.string()),
+            ("temporal", pa.string()),
+            ("issued", pa.string()),
         ]
     )
+    choice_of = {id(d): c for d, c in zip(datasets, choices)}
+
+    def chosen(d: Dataset) -> Any:
+        files = choice_of[id(d)].files
+        return files[0] if files else None
+
     columns: dict[str, tuple[pa.DataType, Callable[[Dataset], Any]]] = {
         "catalog": (pa.string(), lambda d: d.catalog),
         "id": (pa.string(), lambda d: d.id),
@@ -274,6 +362,11 @@ def _write_parquet(home: Home, datasets: list[Dataset], curated_refs: set[str]) 
         "table_name": (pa.string(), lambda d: d.table),
         "change_token": (pa.string(), lambda d: d.change_token),
         "distributions": (pa.list_(dist_type), lambda d: [x.__dict__ for x in d.distributions]),
+        # What fetch would take (the same rule): the first file, its format; or why nothing.
+        "fetchable": (pa.bool_(), lambda d: choice_of[id(d)].fetchable),
+        "fetch_url": (pa.string(), lambda d: f.url if (f := chosen(d)) else None),
+        "fetch_format": (pa.string(), lambda d: f.format if (f := chosen(d)) else None),
+        "why_not": (pa.string(), lambda d: choice_of[id(d)].why_not),
     }
     table = pa.table({name: pa.array([get(d) for d in datasets], type=dtype) for name, (dtype, get) in columns.items()})
     with atomic_path(home.index_file) as tmp:

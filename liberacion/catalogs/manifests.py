@@ -48,6 +48,19 @@ def manifest_paths(extra_paths: Sequence[Path] = ()) -> list[tuple[Path, bool]]:
     return found
 
 
+def check_manifest_paths(extra_paths: Sequence[Path] = ()) -> None:
+    """Raise ``ConfigError`` naming a path in ``LIBERACION_CATALOGS`` or ``extra_paths`` that does not exist.
+
+    A misspelt path would otherwise leave its catalogs out without a word.
+    """
+    env = os.environ.get(CATALOGS_ENV, "")
+    named = [(Path(p).expanduser(), CATALOGS_ENV) for p in env.split(os.pathsep) if p.strip()]
+    named += [(Path(p).expanduser(), "--catalogs") for p in extra_paths]
+    for path, source in named:
+        if not path.exists():
+            raise ConfigError(f"{path}: no such catalog manifest or directory (named by {source})")
+
+
 def load_catalogs(extra_paths: Sequence[Path] = (), *, problems: list[ConfigError] | None = None) -> list[Catalog]:
     """Shipped manifests, then ``LIBERACION_CATALOGS``, then ``extra_paths``, sorted by name.
 

@@ -1,10 +1,14 @@
-"""The catalog data model: catalogs, their sources, datasets and the files datasets offer."""
+"""The catalog data model: catalogs, their sources, datasets and the files datasets offer, and
+which of those files is the data (``choose_files``: one rule for fetch, show and the index)."""
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from liberacion.naming import sanitize_identifier
 
@@ -18,6 +22,8 @@ class Distribution:
     kind: str = "download"  # "download" (downloadURL: a file) | "access" (accessURL: API/landing page)
     byte_size: int | None = None
     modified: str | None = None
+    temporal: str | None = None  # the period this file's data covers (DCAT ``temporal``: start/end)
+    issued: str | None = None
 
 
 @dataclass
@@ -132,4 +138,324 @@ def merge_curated(curated: Dataset, found: Dataset) -> Dataset:
         columns=curated.columns,
         change_token=found.change_token,
         extra=extra,
+    )
+
+
+# -- which file is the data --------------------------------------------------------------------
+
+# Lower is better: CSV-like text first (zipped or not), then other tabular files, JSON last.
+DATA_RANK = {
+    "csv": 0,
+    "tsv": 1,
+    "txt": 2,
+    "zip": 3,
+    "gz": 4,
+    "parquet": 5,
+    "xlsx": 6,
+    "xpt": 7,
+    "sas7bdat": 8,
+    "dta": 9,
+    "sav": 10,
+    "xls": 11,
+    "ods": 12,
+    "jsonl": 13,
+    "json": 14,
+    "geojson": 15,
+}
+UNKNOWN_RANK = 99  # a download whose format no listing field names: the converter sniffs its bytes
+DOCUMENTS = frozenset({"pdf", "doc", "docx", "rtf", "ppt", "pptx", "image"})
+PAGES = frozenset({"html", "rss", "atom"})
+WHY_NOT = ("no distribution", "only a landing page", "only documents", "API only", "unsupported format")
+
+
+@dataclass
+class Choice:
+    """The file(s) ``fetch`` takes from a dataset and why; or, when none, why not (one of ``WHY_NOT``)."""
+
+    files: list[Distribution]
+    reason: str
+    why_not: str | None = None
+
+    @property
+    def fetchable(self) -> bool:
+        return bool(self.files)
+
+
+def choose_files(dataset: Dataset) -> Choice:
+    """Which file(s) are the dataset's data: one rule for ``fetch``, ``show`` and the index.
+
+    Data files only (never a page, a document, a feed or the catalog itself), the newest release
+    by its data period (then by its dates), CSV-like text over other formats, a bulk file over a
+    paged API, every partition for openFDA.
+    """
+    files = [d for d in dataset.distributions if is_web_url(d.url)]
+    candidates = [d for d in files if is_data_file(d)]
+    if dataset.source_kind == "openfda" and candidates:
+        when = f" of the {dataset.change_token} export" if dataset.change_token else ""
+        note = "(openFDA publishes an endpoint as partitions)"
+        return Choice(candidates, f"all {len(candidates)} partition(s){when} {note}")
+    if dataset.extra.get("all_files") and candidates:
+        return Choice(candidates, f"all {len(candidates)} file(s) the manifest lists, as one table")
+    if dataset.format and any(d.format == dataset.format for d in candidates):
+        candidates = [d for d in candidates if d.format == dataset.format]
+        if len(candidates) == 1:
+            return Choice(candidates, f"the {dataset.format} file the manifest asks for")
+    if candidates:
+        latest, note = latest_release(candidates)
+        best = min(latest, key=_file_rank)  # min keeps the first of equals: the listing's order
+        return Choice([best], _reason(best, note))
+    apis = [d for d in files if is_paged_api(d.url)]
+    if apis:
+        return Choice([apis[0]], "no bulk file is listed: the paged API")
+    return Choice([], "", _why_not(files))
+
+
+def is_data_file(dist: Distribution) -> bool:
+    """A file liberacion can convert: a ``downloadURL`` of a data format (or of none named), or an
+    ``accessURL`` whose own file name is one (old DKAN listings put files there)."""
+    if not _names_a_file(dist.url):
+        return False
+    if dist.kind == "download":
+        return dist.format is None or dist.format in DATA_RANK
+    from liberacion.formats import extension_format
+
+    return extension_format(dist.url) in DATA_RANK
+
+
+def is_paged_api(url: str) -> bool:
+    path = urlsplit(url).path.lower()
+    return any(p.search(path) for p in _patterns().paged_apis)
+
+
+def _names_a_file(url: str) -> bool:
+    """Not a bare host (a site's home page) and not a catalog listing (``data.json``)."""
+    path = urlsplit(url.strip()).path.lower().rstrip("/")
+    return bool(path) and not path.endswith("/data.json")
+
+
+def _why_not(files: list[Distribution]) -> str:
+    if not files:
+        return "no distribution"
+    found = {_what_it_is(d) for d in files}
+    for label in ("unsupported format", "API only", "only documents"):
+        if label in found:
+            return label
+    return "only a landing page"
+
+
+def _what_it_is(dist: Distribution) -> str:
+    fmt = dist.format
+    if not _names_a_file(dist.url) or fmt in PAGES:
+        return "only a landing page"
+    if fmt == "api" or is_paged_api(dist.url):
+        return "API only"
+    if fmt in DOCUMENTS:
+        return "only documents"
+    if dist.kind != "download" or fmt is None:  # an accessURL that names no data file is a landing page
+        return "only a landing page"
+    return "unsupported format"
+
+
+def _file_rank(dist: Distribution) -> tuple[int, int, int]:
+    bulk = 0 if _patterns().socrata_bulk.search(dist.url.lower()) else 1
+    return (DATA_RANK.get(dist.format or "", UNKNOWN_RANK), 0 if dist.kind == "download" else 1, bulk)
+
+
+def _reason(best: Distribution, release_note: str) -> str:
+    if _patterns().socrata_bulk.search(best.url.lower()):
+        text = "Socrata bulk CSV export (all rows in one file)"
+    elif best.format == "csv":
+        text = "the CSV file"
+    else:
+        text = f"no CSV: the {best.format or 'unknown-format'} file"
+    if best.kind != "download":
+        text += " its accessURL names"
+    return f"{text}; {release_note}" if release_note else text
+
+
+# -- releases ----------------------------------------------------------------------------------
+
+Period = tuple[tuple[int, int, int], str]  # (the period's last day, how to show it)
+
+
+def latest_release(files: list[Distribution]) -> tuple[list[Distribution], str]:
+    """Datasets that list every release as its own files (data.cms.gov, yearly files elsewhere):
+    the files of the newest one, by data period first and only then by ``modified``/``issued``.
+
+    Returns the files and a note for the reason ("" when the files are not releases)."""
+    periods = [data_period(d) for d in files]
+    distinct = {p[0] for p in periods if p}
+    if len(distinct) >= 2:
+        newest = max(distinct)
+        label = next(p[1] for p in periods if p and p[0] == newest)
+        kept = [d for d, p in zip(files, periods) if p and p[0] == newest]
+        return kept, f"latest of {len(distinct)} releases by data period ({label})"
+    dates = [d.modified or d.issued for d in files]
+    distinct_dates = {x for x in dates if x}
+    if len(distinct_dates) >= 2:
+        newest_date = max(distinct_dates)
+        kept = [d for d, x in zip(files, dates) if x == newest_date]
+        return kept, f"latest of {len(distinct_dates)} releases by modified date ({newest_date})"
+    return files, ""
+
+
+def data_period(dist: Distribution) -> Period | None:
+    """The period a file's data covers: its ``temporal``, else a date, quarter, month or year in its
+    title, else in its file name. Never from a folder (data.cms.gov's upload month), a UUID, a hash
+    or URL-encoding (``%2027`` is a space and 27)."""
+    if dist.temporal and (period := _temporal_end(dist.temporal)):
+        return period
+    if dist.title and (period := period_in_text(dist.title)):
+        return period
+    return period_in_text(_file_stem(dist.url))
+
+
+def period_in_text(text: str) -> Period | None:
+    """The latest period named in ``text`` in whole tokens: 2023-12-31, 12.31.2023, Dec 31 2023,
+    2023 Q4, June 2023, DEC23, FY2023/CY2023/PY2023 or a bare year (1990 to next year)."""
+    pats = _patterns()
+    flat = pats.hex_run.sub(" ", pats.uuid.sub(" ", text.lower()))
+    flat = " " + pats.separators.sub(" ", flat) + " "
+    found: list[Period] = []
+    for pattern, build in pats.periods:
+
+        def take(match: re.Match[str], build: Any = build) -> str:
+            period = build(match)
+            if period is None:
+                return match.group(0)
+            found.append(period)
+            return " " * len(match.group(0))  # a finer match hides the bare year inside it
+
+        flat = pattern.sub(take, flat)
+    return max(found, key=lambda p: p[0]) if found else None
+
+
+def _file_stem(url: str) -> str:
+    name = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def _temporal_end(text: str) -> Period | None:
+    start_text, _, end_text = text.partition("/")
+    end = _iso_date(end_text or start_text, last=True)
+    if end is None:
+        return None
+    start = _iso_date(start_text, last=False)
+    if start == (end[0], 1, 1) and end[1:] == (12, 31):
+        return end, str(end[0])
+    return end, f"{end[0]:04d}-{end[1]:02d}-{end[2]:02d}"
+
+
+def _iso_date(text: str, *, last: bool) -> tuple[int, int, int] | None:
+    match = _patterns().iso_prefix.match(text.strip())
+    if not match:
+        return None
+    year = int(match.group(1))
+    month = int(match.group(2) or (12 if last else 1))
+    day = int(match.group(3) or (_days_in(year, month) if last else 1))
+    return (year, month, day) if 1 <= month <= 12 and 1 <= day <= _days_in(year, month) else None
+
+
+def _days_in(year: int, month: int) -> int:
+    import calendar
+
+    return calendar.monthrange(year, month)[1]
+
+
+def _valid(year: int, month: int = 12, day: int | None = None) -> tuple[int, int, int] | None:
+    from datetime import date
+
+    if not 1990 <= year <= date.today().year + 1 or not 1 <= month <= 12:
+        return None
+    last = _days_in(year, month)
+    if day is None:
+        day = last
+    return (year, month, day) if 1 <= day <= last else None
+
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sept", "sep"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+
+
+def _as_date(year: str, month: str | int, day: str | None) -> Period | None:
+    valid = _valid(int(year), int(month), int(day) if day is not None else None)
+    if valid is None:
+        return None
+    if day is None:
+        return valid, f"{valid[0]:04d}-{valid[1]:02d}"
+    return valid, f"{valid[0]:04d}-{valid[1]:02d}-{valid[2]:02d}"
+
+
+def _as_quarter(year: str, quarter: str) -> Period | None:
+    valid = _valid(int(year), int(quarter) * 3)
+    return (valid, f"{year} Q{quarter}") if valid else None
+
+
+def _as_year(year: str, prefix: str = "") -> Period | None:
+    valid = _valid(int(year))
+    return (valid, f"{prefix.upper()}{year}") if valid else None
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    uuid: re.Pattern[str]
+    hex_run: re.Pattern[str]
+    separators: re.Pattern[str]
+    iso_prefix: re.Pattern[str]
+    periods: list[tuple[re.Pattern[str], Any]]
+    socrata_bulk: re.Pattern[str]
+    paged_apis: tuple[re.Pattern[str], ...]
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    """Compiled on first use: importing the model stays cheap for ``--help``."""
+    year = r"((?:19|20)\d\d)"
+    month = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + ")"
+    periods: list[tuple[str, Any]] = [
+        # Numeric dates need two-digit months and days: "1-5 2019" is a file range and a year, and a
+        # run of eight digits (20200819) is when the file was made, not the data's period.
+        (rf"\b{year} (\d\d) (\d\d)\b", lambda m: _as_date(m[1], m[2], m[3])),  # 2021 06 30
+        (rf"\b(\d\d) (\d\d) {year}\b", lambda m: _as_date(m[3], m[1], m[2])),  # 11 28 2021
+        (rf"\b{month} (\d\d?) {year}\b", lambda m: _as_date(m[3], _MONTHS[m[1]], m[2])),  # dec 29 2024
+        (rf"\b(\d\d?) {month} {year}\b", lambda m: _as_date(m[3], _MONTHS[m[2]], m[1])),  # 31 december 2020
+        (rf"\bq([1-4]) {year}\b", lambda m: _as_quarter(m[2], m[1])),  # q4 2019
+        (rf"\b{year} ?q([1-4])\b", lambda m: _as_quarter(m[1], m[2])),  # 2021 q3
+        (rf"\b{month} {year}\b", lambda m: _as_date(m[2], _MONTHS[m[1]], None)),  # june 2020
+        (rf"\b{month}(\d\d)\b", lambda m: _as_date(f"20{m[2]}", _MONTHS[m[1]], None)),  # sep21
+        (rf"\b(fy|cy|py) ?{year}\b", lambda m: _as_year(m[2], m[1])),  # fy2024, py 2025
+        (r"\b(fy|cy|py) ?(\d\d)\b", lambda m: _as_year(f"20{m[2]}", m[1])),  # fy24
+        (rf"\b{year}\b", lambda m: _as_year(m[1])),
+    ]
+    return _Patterns(
+        uuid=re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+        hex_run=re.compile(r"[0-9a-f]{16,}"),
+        separators=re.compile(r"[^a-z0-9]+"),
+        iso_prefix=re.compile(r"(\d{4})(?:-(\d\d)(?:-(\d\d))?)?"),
+        periods=[(re.compile(p), build) for p, build in periods],
+        socrata_bulk=re.compile(r"/api/views/[a-z0-9]{4}-[a-z0-9]{4}/rows\.csv"),
+        paged_apis=(
+            re.compile(r"/data-api/v1/dataset/[0-9a-f-]{36}/data$"),  # CMS data API
+            re.compile(r"/resource/[a-z0-9]{4}-[a-z0-9]{4}\.(csv|json)$"),  # Socrata SODA
+            re.compile(r"/datastore/query/[^/]+/\d+"),  # DKAN datastore
+        ),
     )
