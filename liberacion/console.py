@@ -1,7 +1,7 @@
 """What people see: progress on stderr, and the printers of each command's results.
 
 Nothing here parses options or decides exit codes (that is ``cli``); nothing here does the work
-(that is the API). stdout is data, stderr is people.
+(that is the API). stdout is data, stderr is people. Colour only on a terminal (``render.color_enabled``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,28 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, default_format, render
+from liberacion.naming import sanitize_identifier
+from liberacion.render import (
+    DEFAULT_MAX_ROWS,
+    STATUS_STYLES,
+    Format,
+    OutputClosed,
+    Rows,
+    choose_format,
+    color_enabled,
+    make_console,
+    render,
+    silence_stdout,
+    size_text,
+    source_text,
+    when_text,
+)
+
+__all__ = ["size_text"]
+
+_RED, _RESET = "\x1b[31m", "\x1b[0m"
 
 
 def note(message: str) -> None:
@@ -22,61 +41,136 @@ def note(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def error_line(message: str, *, stream: IO[str] | None = None) -> None:
+    """``error: ...`` on stderr, red on a terminal."""
+    stream = stream or sys.stderr
+    text = f"error: {message}"
+    print(f"{_RED}{text}{_RESET}" if color_enabled(stream) else text, file=stream)
+
+
+def styled(text: str, style: str | None, stream: IO[str]) -> str:
+    """``text`` with a status colour (``STATUS_STYLES``) when ``stream`` is a terminal that takes colour."""
+    codes = {"red": "31", "green": "32", "yellow": "33", "dim": "2"}
+    if not style or style not in codes or not color_enabled(stream):
+        return text
+    return f"\x1b[{codes[style]}m{text}{_RESET}"
+
+
+@contextmanager
+def stdout_guard() -> Iterator[None]:
+    """A closed stdout (``| head``) ends the command quietly: BrokenPipeError becomes OutputClosed."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        raise OutputClosed() from None
+
+
 def emit(
-    rows: Rows, fmt: Format | None, output: Path | None, max_rows: int = DEFAULT_MAX_ROWS, title: str | None = None
+    rows: Rows,
+    fmt: Format | None,
+    output: Path | None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    title: str | None = None,
+    *,
+    expanded: bool = False,
+    expand_option: str | None = None,
 ) -> None:
-    """Rows in the chosen format (by default a table on a terminal, CSV otherwise) to stdout or a file."""
-    chosen = fmt or (Format.csv if output is not None else default_format(sys.stdout))
-    render(rows, chosen, output=output, max_rows=max_rows, title=title)
+    """Rows in the chosen format to stdout or a file: ``--format`` when given, else the extension of
+    ``--output``, else a table on a terminal and CSV elsewhere."""
+    chosen = choose_format(fmt, output, sys.stdout)
+    render(rows, chosen, output=output, max_rows=max_rows, title=title, expanded=expanded, expand_option=expand_option)
 
 
 def print_json(document: Any) -> None:
     """One JSON document on stdout, indented for people who read it."""
-    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    with stdout_guard():
+        print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
 
 
 def print_json_lines(records: Iterable[dict[str, Any]]) -> None:
     """One compact JSON object per line on stdout (for jq and log collectors)."""
-    for record in records:
-        print(json.dumps(record, ensure_ascii=False, default=str))
+    with stdout_guard():
+        for record in records:
+            print(json.dumps(record, ensure_ascii=False, default=str))
+
+
+def table_of_ref(ref: str) -> str:
+    """The table a ref lands in by default: ``cms/hospital-general-information`` → ``cms.hospital_general_information``;
+    a URL or a file → ``local.<file name>``."""
+    if "://" not in ref and ref.count("/") == 1 and not ref.startswith((".", "/")):
+        catalog, dataset_id = ref.split("/")
+        return f"{sanitize_identifier(catalog, fallback='c')}.{sanitize_identifier(dataset_id)}"
+    name = source_text(ref).rsplit("/", 1)[-1]
+    stem = name.split(".", 1)[0] if not name.startswith(".") else name
+    return f"local.{sanitize_identifier(stem)}"
+
+
+def _details(console: Any, pairs: list[tuple[str, Any]], label_width: int) -> None:
+    """``label  value`` lines, each cut to the screen (a value never wraps under its label)."""
+    from rich.text import Text
+
+    from liberacion.render import cut, one_line
+
+    room = max(console.width, 40) - label_width - 3
+    for label, value in pairs:
+        if value:
+            line = Text(f"  {label:<{label_width}} ", style="dim")
+            line.append(cut(one_line(str(value)), room))
+            console.print(line, no_wrap=True, crop=False, overflow="ignore")
 
 
 def print_info(current: Any, snaps: list[Any]) -> None:
-    from rich.console import Console
+    from rich.markup import escape
 
-    console = Console(highlight=False)
-    prov = current.provenance
-    console.print(
-        f"[bold]{current.table}[/bold]  {current.rows:,} rows, {size_text(current.bytes)}, snapshot {current.id}"
-    )
-    for label, value in [
-        ("source", prov.source_url),
-        ("dataset", prov.ref or prov.dataset_id),
-        ("fetched", prov.fetched_at),
-        ("published", current.published_at),
-        ("sha256", prov.sha256),
-        ("etag", prov.etag),
-        ("last-modified", prov.last_modified),
-        ("rejected rows", current.rejects or None),
-    ]:
-        if value:
-            console.print(f"  {label:<14} {value}")
-    notes = prov.columns
-    schema = Rows(
-        ["column", "type", "original", "nulls", "missing markers", "description"],
-        [
+    with stdout_guard():
+        console = make_console(sys.stdout)
+        prov = current.provenance
+        console.print(
+            f"[bold]{escape(current.table)}[/bold]  {current.rows:,} rows, {size_text(current.bytes)}, "
+            f"snapshot {current.id}"
+        )
+        _details(
+            console,
             [
-                (c.name, c.type, c.original, c.null_count, markers_text(notes.get(c.name, {})), c.description)
-                for c in current.schema
-            ]
-        ],
-    )
-    render(schema, Format.table, stdout=console.file, max_rows=10_000, title="schema")
-    history = Rows(
-        ["snapshot", "published_at", "rows", "bytes", "sha256"],
-        [[(s.id, s.published_at, s.rows, s.bytes, (s.provenance.sha256 or "")[:12]) for s in reversed(snaps)]],
-    )
-    render(history, Format.table, stdout=console.file, title="snapshots")
+                ("source", prov.source_url),
+                ("dataset", prov.ref or prov.dataset_id),
+                ("fetched", _when_and_stamp(prov.fetched_at)),
+                ("published", _when_and_stamp(current.published_at)),
+                ("sha256", prov.sha256),
+                ("etag", prov.etag),
+                ("last-modified", prov.last_modified),
+                ("rejected rows", f"{current.rejects:,}" if current.rejects else None),
+            ],
+            14,
+        )
+        notes = prov.columns
+        schema = Rows(
+            ["column", "type", "original", "nulls", "missing markers", "description"],
+            [
+                [
+                    (c.name, c.type, c.original, c.null_count, markers_text(notes.get(c.name, {})), c.description)
+                    for c in current.schema
+                ]
+            ],
+            kinds={"column": "name", "type": "name"},
+        )
+        render(schema, Format.table, stdout=sys.stdout, max_rows=10_000, title="schema")
+        history = Rows(
+            ["snapshot", "published_at", "rows", "bytes", "sha256"],
+            [[(s.id, s.published_at, s.rows, s.bytes, (s.provenance.sha256 or "")[:12]) for s in reversed(snaps)]],
+            kinds={"snapshot": "name", "published_at": "time", "bytes": "size"},
+        )
+        render(history, Format.table, stdout=sys.stdout, title="snapshots")
+
+
+def _when_and_stamp(value: Any) -> str | None:
+    """``3 h ago (2026-12-02T13:31:05.123456Z)``: for people, and the exact stamp for --as-of."""
+    if not value:
+        return None
+    human = when_text(value)
+    return f"{human} ({value})" if human != str(value) else str(value)
 
 
 def report_fetch(results: list[Any], *, json_lines: bool, quiet: bool) -> None:
@@ -84,28 +178,32 @@ def report_fetch(results: list[Any], *, json_lines: bool, quiet: bool) -> None:
         if result.status == "failed":
             error = str(result.error)
             # Download errors already start with the URL: do not say it twice.
-            print(f"error: {error if error.startswith(result.ref) else f'{result.ref}: {error}'}", file=sys.stderr)
+            error_line(error if error.startswith(result.ref) else f"{result.ref}: {error}")
     if json_lines:
         print_json_lines(r.to_dict() for r in results)
         return
     if quiet:
         return
-    rows = [
-        (
-            ", ".join(r.tables) if len(r.tables) > 1 else r.table or r.ref,
-            r.status,
-            f"{r.rows:,}" if r.rows is not None else "-",
-            size_text(r.bytes),
-            f"{r.seconds:.1f} s",
-        )
+    records = [
+        {
+            # Every row names its table; one that failed before it was resolved shows the table its ref names.
+            "table": ", ".join(r.tables) if len(r.tables) > 1 else r.table or table_of_ref(r.ref),
+            "status": r.status,
+            "rows": r.rows,
+            "downloaded": r.bytes,
+            "time": f"{r.seconds:.1f} s",
+        }
         for r in results
     ]
-    if sys.stdout.isatty():
-        render(Rows(["table", "status", "rows", "downloaded", "time"], [rows]), Format.table)
-        return
-    for table, status, count, size, seconds in rows:
-        counted = f"{count} rows" if count != "-" else count
-        print(f"{table}\t{status}\t{counted}\t{size}\t{seconds}")
+    columns = ["table", "status", "rows", "downloaded", "time"]
+    with stdout_guard():
+        if sys.stdout.isatty():
+            render(Rows.from_dicts(columns, records), Format.table)
+            return
+        for record in records:
+            count = f"{record['rows']:,} rows" if record["rows"] is not None else "-"
+            status = styled(record["status"], STATUS_STYLES.get(record["status"]), sys.stdout)
+            print(f"{record['table']}\t{status}\t{count}\t{size_text(record['downloaded'])}\t{record['time']}")
 
 
 @contextmanager
@@ -113,10 +211,35 @@ def no_view() -> Iterator[None]:
     yield
 
 
+def progress_bars(console: Any) -> Any:
+    """The Rich progress display of a fetch: name, bar, bytes done of total, speed, time left.
+
+    Sizes in decimal units (1 MB = 10^6 bytes), as ``size_text`` writes them everywhere else.
+    """
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        DownloadColumn(binary_units=False),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 class FetchProgress:
     """Progress of a fetch on stderr: rich bars on a terminal, a few plain lines otherwise."""
 
-    def __init__(self, *, live: bool) -> None:
+    def __init__(self, *, live: bool, console: Any = None) -> None:
         self.live = live
         self._lock = threading.Lock()
         self._files: dict[str, tuple[int, int | None]] = {}
@@ -124,28 +247,11 @@ class FetchProgress:
         self._reported: dict[str, int] = {}
         self._bars: Any = None
         self._overall: Any = None
+        self._console = console
 
     def __enter__(self) -> FetchProgress:
         if self.live:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self._bars = Progress(
-                TextColumn("{task.description}", markup=False),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
+            self._bars = progress_bars(self._console or make_console(sys.stderr))
             self._bars.__enter__()
             self._overall = self._bars.add_task("all downloads", total=None)
         return self
@@ -177,7 +283,7 @@ class FetchProgress:
                 bars.remove_task(task)
                 del self._tasks[event.key]
         if event.kind == "phase" and event.message == "converting":
-            bars.console.print(f"converting {event.name}", highlight=False)
+            bars.console.print(f"converting {event.name}", highlight=False, markup=False)
         done = sum(d for d, _ in self._files.values())
         totals = [t for _, t in self._files.values()]
         bars.update(self._overall, completed=done, total=sum(totals) if totals and None not in totals else None)  # type: ignore[arg-type]
@@ -187,15 +293,15 @@ class FetchProgress:
             print(text, file=sys.stderr, flush=True)
 
         if event.kind == "start":
-            total = f" of {size_text(event.total)}" if event.total else ""
+            size = f" {size_text(event.total)}" if event.total else ""
             resumed = f", resuming at {size_text(event.done)}" if event.done else ""
-            say(f"{event.name}: downloading{total}{resumed}")
+            say(f"{event.name}: downloading{size}{resumed}")
             self._reported[event.key] = 0
         elif event.kind == "advance" and event.total:
             tenth = event.done * 10 // event.total
             if tenth > self._reported.get(event.key, 0) and tenth < 10:
                 self._reported[event.key] = tenth
-                say(f"{event.name}: {tenth * 10}% ({size_text(event.done)})")
+                say(f"{event.name}: {tenth * 10}% ({size_text(event.done)} of {size_text(event.total)})")
         elif event.kind == "retry":
             say(f"{event.name}: {event.message}")
         elif event.kind == "done":
@@ -209,7 +315,8 @@ class FetchProgress:
 def report_refresh(report: Any, *, quiet: bool) -> None:
     for event in report.events:
         if event.error and event.event in ("failed", "retired"):
-            print(f"{event.event}: {event.table}: {event.error}", file=sys.stderr)
+            label = styled(f"{event.event}:", STATUS_STYLES.get(event.event), sys.stderr)
+            print(f"{label} {event.table}: {event.error}", file=sys.stderr)
     if quiet:
         return
     columns = ["table", "event", "rows", "bytes", "seconds", "detail"]
@@ -230,7 +337,8 @@ def report_refresh(report: Any, *, quiet: bool) -> None:
 
 
 def report_discover(report: Any) -> None:
-    """One line per catalog on stderr: datasets indexed, how each listing went, and errors."""
+    """One line per catalog on stderr: datasets indexed, how each listing went, and errors; then
+    one line per catalog saying how many of its datasets fetch can download, and why not the rest."""
     for catalog in report.catalogs:
         parts = [
             f"{s.kind} {s.status}" + (f" ({s.datasets:,})" if s.status != "failed" else "") for s in catalog.sources
@@ -243,63 +351,65 @@ def report_discover(report: Any) -> None:
             if source.status == "failed":
                 kept = "keeping the previous index" if source.datasets else "nothing indexed yet"
                 print(f"error: {catalog.name}: {source.error} ({kept})", file=sys.stderr)
+    if not report.rebuilt:
+        note("every listing was unchanged: the index was kept as it was")
+    for catalog in report.catalogs:
+        if catalog.fetchable is None:
+            continue
+        reasons = sorted(catalog.why_not.items(), key=lambda kv: -kv[1])
+        rest = f" (not: {', '.join(f'{n:,} {reason}' for reason, n in reasons)})" if reasons else ""
+        note(f"{catalog.name}: {catalog.datasets:,} datasets, {catalog.fetchable:,} fetchable{rest}")
 
 
 def print_description(description: Any) -> None:
-    from rich.console import Console
     from rich.markup import escape
 
-    console = Console(highlight=False)
-    dataset = description.dataset
-    console.print(f"[bold]{escape(dataset.ref)}[/bold]  {escape(dataset.title)}")
-    lake = description.lake
-    in_lake = (
-        f"{lake['table']}: {lake['rows']:,} rows, snapshot {lake['snapshot']} ({lake['published_at']})"
-        if lake["present"]
-        else f"{lake['table']}: not fetched yet"
-    )
-    for label, value in [
-        ("publisher", dataset.publisher),
-        ("modified", dataset.modified),
-        ("change token", dataset.change_token),
-        ("source", dataset.source_kind),
-        ("landing page", dataset.landing_page),
-        ("keywords", ", ".join(dataset.keywords)),
-        ("lake", in_lake),
-        (
-            "fetch would take",
-            ", ".join(d.url for d in description.chosen[:3]) + (" ..." if len(description.chosen) > 3 else ""),
-        ),
-        ("because", description.reason),
-    ]:
-        if value:
-            console.print(f"  {label:<17} {escape(str(value))}")
-    if dataset.description:
-        console.print()
-        console.print(escape(dataset.description))
-    chosen = {d.url for d in description.chosen}
-    files = Rows(
-        ["", "kind", "format", "media type", "modified", "url"],
-        [
+    with stdout_guard():
+        console = make_console(sys.stdout)
+        dataset = description.dataset
+        console.print(f"[bold]{escape(dataset.ref)}[/bold]  {escape(dataset.title)}", overflow="fold")
+        lake = description.lake
+        in_lake = (
+            f"{lake['table']}: {lake['rows']:,} rows, snapshot {lake['snapshot']} ({lake['published_at']})"
+            if lake["present"]
+            else f"{lake['table']}: not fetched yet"
+        )
+        _details(
+            console,
             [
-                ("*" if d.url in chosen else "", d.kind, d.format, d.media_type, d.modified, d.url)
-                for d in dataset.distributions
-            ]
-        ],
-    )
-    render(files, Format.table, stdout=console.file, title="distributions (* = fetch would take)")
+                ("publisher", dataset.publisher),
+                ("modified", dataset.modified),
+                ("change token", dataset.change_token),
+                ("source", dataset.source_kind),
+                ("landing page", dataset.landing_page),
+                ("keywords", ", ".join(dataset.keywords)),
+                ("lake", in_lake),
+                (
+                    "fetch would take",
+                    ", ".join(d.url for d in description.chosen[:3]) + (" ..." if len(description.chosen) > 3 else ""),
+                ),
+                ("because", description.reason),
+            ],
+            17,
+        )
+        if dataset.description:
+            console.print()
+            console.print(escape(dataset.description))
+        chosen = {d.url for d in description.chosen}
+        files = Rows(
+            ["", "kind", "format", "media type", "modified", "url"],
+            [
+                [
+                    ("*" if d.url in chosen else "", d.kind, d.format, d.media_type, d.modified, d.url)
+                    for d in dataset.distributions
+                ]
+            ],
+            kinds={"modified": "date", "url": "source"},
+        )
+        render(files, Format.table, stdout=sys.stdout, title="distributions (* = fetch would take)")
 
 
 def markers_text(note: dict[str, Any]) -> str:
     """``Not Available ×2,509`` for the markers a column had (and a percent note)."""
     found = ", ".join(f"{marker} ×{count:,}" for marker, count in (note.get("markers") or {}).items())
     return f"{found}{'; ' if found and note.get('percent') else ''}{'was a percent' if note.get('percent') else ''}"
-
-
-def size_text(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover

@@ -6,6 +6,7 @@ The core raises these and never prints or exits; ``cli.py`` turns them into a on
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from enum import IntEnum
 
@@ -64,6 +65,10 @@ class SourceError(LiberacionError):
     """A remote server or local source gave something unusable (HTTP error, HTML page, ...)."""
 
 
+class Unreachable(SourceError):
+    """The server cannot be reached at all: its name does not resolve or it refuses connections."""
+
+
 class Gone(SourceError):
     """The server says the file is not there (404) or gone for good (410)."""
 
@@ -84,6 +89,40 @@ class ConversionError(LiberacionError):
     """A downloaded file could not be turned into a table."""
 
 
+class StorageError(LiberacionError):
+    """The home (or an output file) cannot be written: no such directory, no permission, disk full."""
+
+
+# What to try next, by the errno of a failed write.
+_STORAGE_HINTS = {
+    errno.ENOSPC: "free some disk space or choose another home with --home",
+    errno.EDQUOT: "free some disk space or choose another home with --home",
+    errno.EACCES: "check its permissions or choose another home with --home",
+    errno.EPERM: "check its permissions or choose another home with --home",
+    errno.EROFS: "the file system is read-only: choose another home with --home",
+    errno.ENOTDIR: "part of the path is a file, not a directory: choose another home with --home",
+    errno.EEXIST: "part of the path is a file, not a directory: choose another home with --home",
+}
+STORAGE_ERRNOS = frozenset(_STORAGE_HINTS) | {errno.EISDIR, errno.ENOENT, errno.EIO}
+
+
+def storage_error(err: OSError) -> StorageError:
+    """A failed file operation as one actionable line: the path, what went wrong, what to try."""
+    where = f" {err.filename}" if err.filename else ""
+    what = err.strerror or type(err).__name__
+    hint = _STORAGE_HINTS.get(err.errno or 0, "check the path, or choose another home with --home")
+    verb = "write" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "use"
+    return StorageError(f"cannot {verb}{where}: {what}; {hint}")
+
+
+class Note(UserWarning):
+    """Something people should know that is not an error (a damaged file was rebuilt, ...).
+
+    The core issues it with ``warnings.warn(message, Note)``; the CLI prints it on stderr as
+    ``note: ...``.
+    """
+
+
 def batch_exit_code(failures: Iterable[int], *, updates: bool = False) -> ExitCode:
     """The exit code of a command that handles many items (fetch, refresh, prune, discover).
 
@@ -99,6 +138,20 @@ def batch_exit_code(failures: Iterable[int], *, updates: bool = False) -> ExitCo
 
 
 def one_line(err: BaseException, *, lines: int = 2, limit: int = 500) -> str:
-    """The first lines of an exception's message (DuckDB's run over several) as one line."""
+    """The first lines of an exception's message (DuckDB's run over several) as one line.
+
+    A message longer than ``limit`` characters is shortened at a word boundary, never mid-word.
+    """
     parts = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return " ".join(parts[:lines])[:limit] if parts else type(err).__name__
+    return shorten(" ".join(parts[:lines]), limit) if parts else type(err).__name__
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` if it fits in ``limit`` characters, else its leading whole words and an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:(") + "…"

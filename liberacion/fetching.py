@@ -40,9 +40,10 @@ from liberacion.download import (
 from liberacion.download.state import load_url_state, save_url_state
 from liberacion.engine import interrupt_all
 from liberacion.errors import Busy, ConfigError, ExitCode, LiberacionError, NotFound, UsageError, one_line
+from liberacion.files import atomic_write
 from liberacion.home import Home
 from liberacion.lake import Lake, Staging
-from liberacion.naming import parse_table_name, sanitize_identifier
+from liberacion.naming import bounded, parse_table_name, sanitize_identifier
 from liberacion.snapshots import REJECTS_FILE, Provenance, Recipe, Snapshot
 from liberacion.timestamps import utc_now
 
@@ -78,7 +79,11 @@ class FetchOptions:
     before_publish: Callable[[str, Staging, Provenance], None] | None = None
 
     def recipe(self, ref: str) -> Recipe:
-        """The user's choices for one REF, as a snapshot records them."""
+        """The user's choices for one REF, as a snapshot records them (a local file by its absolute
+        path, so a refresh from cron, in another directory, finds it)."""
+        local = Path(ref).expanduser()
+        if not _SCHEME.match(ref) and local.is_file():
+            ref = str(local.resolve())
         return Recipe(
             ref=ref,
             table=self.table,
@@ -323,6 +328,9 @@ class _Job:
         except OSError as err:  # the disk: full, read-only, permissions
             message = f"{err.strerror or err} ({err.filename})" if err.filename else one_line(err)
             result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED))
+        except Exception as err:  # a bug, or a file that breaks a library: this dataset fails, not the run
+            message = internal_error(self.lake.home, err, f"fetch {ref}")
+            result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED))
         clock.leave()
         result.seconds = time.monotonic() - start
         result.stages = dict(clock.seconds)
@@ -353,6 +361,7 @@ class _Job:
         with contextlib.ExitStack() as stack:
             with clock.stage("download"):
                 staging = self._stage(stack, target.table)
+                self._check_owner(target)
                 current = self._current(target)
                 settings = _settings(target)
                 comparable = current if current and current.provenance.settings == settings else None
@@ -399,17 +408,34 @@ class _Job:
                     raise Busy(msg + "; try again later") from None
             self.client.pause(0.2)  # wakes up at once on Ctrl-C
 
+    def _check_owner(self, target: Target) -> None:
+        """A table belongs to the ref that made it: another ref lands elsewhere unless ``--as`` says so."""
+        if target.recipe.table is not None or not self.lake.exists(target.table):
+            return
+        owner = self.lake.current(target.table).provenance.ref
+        if owner and owner != target.ref:
+            raise UsageError(
+                f"table {target.table} holds {owner}, not {target.ref}; "
+                f"to replace it give --as {target.table}, or choose another table with --as CATALOG.TABLE"
+            )
+
     def _current(self, target: Target) -> Snapshot | None:
-        """The snapshot this REF produced last time (of its table, or of its first member table)."""
-        if self.lake.exists(target.table):
-            return self.lake.current(target.table)
-        prefix = f"{target.table}__"
-        for name in self.lake.names():
-            if name.startswith(prefix):
-                snap = self.lake.current(name)
-                if snap.provenance.ref == target.ref:
-                    return snap
-        return None
+        """The snapshot this REF produced last time (of its table, or of its first member table).
+
+        None when any table that publish made is missing or from other bytes (a run killed between
+        the tables of one zip): then every table is published again, which completes the set.
+        """
+        snap = self.lake.current(target.table) if self.lake.exists(target.table) else None
+        if snap is None:
+            prefix = f"{target.table}__"
+            owned = (self.lake.current(n) for n in self.lake.names() if n.startswith(prefix))
+            snap = next((s for s in owned if s.provenance.ref == target.ref), None)
+        if snap is None:
+            return None
+        for name in snap.provenance.extra.get("tables") or []:
+            if not self.lake.exists(name) or self.lake.current(name).provenance.sha256 != snap.provenance.sha256:
+                return None
+        return snap
 
     # -- getting the bytes ---------------------------------------------------------------------
 
@@ -521,8 +547,11 @@ class _Job:
                 self.options.before_publish(area.table, area, prov)
         # Every table is converted before any is published: a failure publishes none of them.
         self.client.check_cancel()  # nor does Ctrl-C
+        tables = [area.table for area, _prov in stagings]
         for _area, prov in stagings:
             prov.stages = dict(clock.seconds)
+            if len(tables) > 1:
+                prov.extra["tables"] = tables  # the set one download makes, checked by the next run
         return [area.commit(prov) for area, prov in stagings]
 
     def _provenance(self, target: Target, files: list[_File], settings: dict[str, Any]) -> Provenance:
@@ -621,9 +650,24 @@ def _kept(raw: _File, convert: Any) -> Any:
 
 
 def _member_table(table: str, suffix: str) -> str:
+    """``<table>__<member>``; a name too long is cut with a hash, so two members stay two tables."""
     catalog, name = table.split(".", 1)
-    member = sanitize_identifier(suffix)
-    return f"{catalog}.{(name + '__' + member)[:63].rstrip('_')}"
+    full = f"{name}__{sanitize_identifier(suffix)}"
+    return f"{catalog}.{bounded(full, full)}"
+
+
+def internal_error(home: Home, err: BaseException, what: str) -> str:
+    """An unexpected exception as one line, with its traceback saved in the home's logs to report."""
+    import traceback
+
+    text = "".join(traceback.format_exception(err))
+    summary = f"internal error ({type(err).__name__}: {one_line(err, lines=1, limit=200)})"
+    try:
+        path = home.root / "logs" / f"error-{utc_now().replace(':', '')}.txt"
+        atomic_write(path, f"{what}\n\n{text}")
+    except OSError:
+        return summary
+    return f"{summary}; the traceback is in {path}"
 
 
 def _check_keys(target: Target, table: str, provenance: Provenance) -> None:

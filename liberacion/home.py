@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from liberacion.errors import Busy
+from liberacion.errors import Busy, StorageError
 
 HOME_ENV = "LIBERACION_HOME"
 
@@ -33,6 +33,20 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     """``--home`` wins, then ``LIBERACION_HOME``, then the platform default."""
     chosen = explicit or os.environ.get(HOME_ENV) or default_home()
     return Path(chosen).expanduser().absolute()
+
+
+def check_home(root: Path) -> None:
+    """Raise ``StorageError`` when ``root`` can never be a home: it, or a directory above it, is a file.
+
+    A home that does not exist yet is fine (the first write creates it); so is a read-only one
+    for commands that only read.
+    """
+    for path in (root, *root.parents):
+        if path.exists():
+            if path.is_dir():
+                return
+            msg = f"cannot use the home {root}: {path} is a file, not a directory; choose another with --home"
+            raise StorageError(msg)
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,15 @@ class Home:
     def index(self) -> Path:
         """The discovered dataset index (``datasets.parquet``), queryable as ``liberacion.datasets``."""
         return self.root / "index"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def last_error(self) -> Path:
+        """The traceback of the last unexpected error, for a bug report."""
+        return self.logs / "last-error.txt"
 
     @property
     def index_file(self) -> Path:

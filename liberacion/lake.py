@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import LiberacionError, NoTable
+from liberacion.errors import LiberacionError, NoTable, Note
 from liberacion.files import atomic_write, fsync_dir, fsync_file, write_json
 from liberacion.home import Home, file_lock
 from liberacion.naming import IDENTIFIER, parse_table_name
@@ -311,8 +312,31 @@ class Lake:
         The old file is replaced, never written in place, so a user holding it open in the
         ``duckdb`` CLI neither blocks us nor sees a half-built database.
         """
+        damaged = self.views_db_damaged()
         with file_lock(self.home.locks / "views.lock", wait=60, what="the views database"):
             write_views_db(self.home, self.current_snapshots())
+        if damaged:
+            warnings.warn(f"{self.home.views_db} was not a DuckDB database; it was rebuilt", Note, stacklevel=2)
+
+    def views_db_damaged(self) -> bool:
+        """True when ``lake.duckdb`` is there but is not a DuckDB database (it is rebuilt, never read)."""
+        try:
+            with open(self.home.views_db, "rb") as fh:
+                head = fh.read(12)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        return head[8:12] != b"DUCK"  # a DuckDB file: an 8-byte checksum, then its magic
+
+    def repair_views_db(self) -> None:
+        """Rebuild a damaged ``lake.duckdb`` (with a ``Note``); a home that cannot be written keeps it."""
+        if not self.views_db_damaged():
+            return
+        try:
+            self.refresh_views_db()
+        except (OSError, LiberacionError) as err:
+            warnings.warn(f"{self.home.views_db} is damaged and could not be rebuilt: {err}", Note, stacklevel=2)
 
 
 def keep_default() -> int:

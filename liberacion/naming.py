@@ -14,7 +14,11 @@ from liberacion.errors import UsageError
 
 MAX_ID_LENGTH = 120
 # Schemas DuckDB or liberacion itself own: a catalog may never take these names.
-RESERVED_SCHEMAS = frozenset({"main", "liberacion", "information_schema", "pg_catalog", "temp", "system"})
+# ``memory`` is DuckDB's in-memory database and ``lake`` the name the views database is attached as.
+RESERVED_SCHEMAS = frozenset(
+    {"main", "memory", "temp", "system", "lake", "liberacion", "information_schema", "pg_catalog"}
+)
+MAX_IDENTIFIER = 63
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _STRICT_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
 
@@ -27,7 +31,16 @@ def sanitize_identifier(text: str, *, fallback: str = "t") -> str:
         ident = fallback
     if ident[0].isdigit():
         ident = f"{fallback}_{ident}"
-    return ident[:63].rstrip("_")
+    return bounded(ident, text)
+
+
+def bounded(ident: str, basis: str, limit: int = MAX_IDENTIFIER) -> str:
+    """``ident`` cut to ``limit`` characters; a cut name ends with a short hash of ``basis``, so two
+    names that agree in their first ``limit`` characters stay two names."""
+    if len(ident) <= limit:
+        return ident
+    digest = hashlib.sha256(basis.encode("utf-8")).hexdigest()[:8]
+    return ident[: limit - 9].rstrip("_") + "_" + digest
 
 
 def parse_table_name(name: str) -> tuple[str, str]:

@@ -212,12 +212,18 @@ class _Runner:
         start = time.monotonic()
         assert target.snapshot is not None
         ref = target.snapshot.provenance.ref
-        if target.skip:
-            event = RefreshEvent(target.table, "skipped", ref=ref, error=target.skip)
-        elif self.options.check:
-            event = self._check(target)
-        else:
-            event = self._refresh(target)
+        try:
+            if target.skip:
+                event = RefreshEvent(target.table, "skipped", ref=ref, error=target.skip)
+            elif self.options.check:
+                event = self._check(target)
+            else:
+                event = self._refresh(target)
+        except Exception as err:  # one table's trouble never costs the others, the log or the state
+            from liberacion.fetching import internal_error
+
+            message = internal_error(self.lake.home, err, f"refresh {target.table}")
+            event = RefreshEvent(target.table, "failed", ref=ref, error=message, error_type=type(err).__name__)
         event.seconds = time.monotonic() - start
         if event.event != "skipped":
             self.state.update(target.table, event)

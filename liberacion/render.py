@@ -1,7 +1,12 @@
 """Write query results and listings as a table, CSV, TSV, JSON, JSON Lines, Markdown or Parquet.
 
 Everything streams: rows are written batch by batch, so a result of millions of rows is never
-held in memory (except for the terminal table, which is capped by ``max_rows``).
+held in memory (the terminal table converts only the rows it shows). Arrow results are written by
+C++ code (pyarrow's CSV writer, DuckDB's ``to_json``); Python formats only small listings.
+
+The terminal table fits the screen: whole columns, the first and the last ones, with a ``…``
+column for those left out and a footer that says so; values are cut with ``…``, never wrapped.
+Colour only where a person looks at it: a terminal, without ``NO_COLOR`` or ``--no-color``.
 """
 
 from __future__ import annotations
@@ -10,19 +15,25 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from liberacion.errors import UsageError
 from liberacion.files import atomic_path
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
+    from rich.console import Console
 
 
 class Format(str, Enum):
@@ -35,26 +46,175 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
+class DocumentFormat(str, Enum):
+    """The formats of commands that describe one thing (info, show): a terminal view or JSON."""
+
+    table = "table"
+    json = "json"
+
+
 DEFAULT_MAX_ROWS = 1000
+
+# --output FILE takes its format from the extension unless --format names one.
+EXTENSIONS = {
+    ".csv": Format.csv,
+    ".tsv": Format.tsv,
+    ".json": Format.json,
+    ".jsonl": Format.jsonl,
+    ".ndjson": Format.jsonl,
+    ".md": Format.markdown,
+    ".parquet": Format.parquet,
+}
+
+
+class OutputClosed(Exception):
+    """The reader of stdout went away (``| head``): stop writing and end quietly, exit code 0.
+
+    stdout is already pointed at the null device when this is raised, so the interpreter's last
+    flush cannot fail either.
+    """
 
 
 def default_format(stream: IO[Any]) -> Format:
     """A table for people at a terminal, CSV for pipes and files."""
+    return Format.table if _isatty(stream) else Format.csv
+
+
+def format_for_output(output: Path) -> Format:
+    """The format a file name asks for (``.csv .tsv .json .jsonl .ndjson .md .parquet``)."""
+    fmt = EXTENSIONS.get(output.suffix.lower())
+    if fmt is None:
+        known = " ".join(EXTENSIONS)
+        msg = f"cannot tell the format of {output.name} from its extension ({known}): add --format csv (or another)"
+        raise UsageError(msg)
+    return fmt
+
+
+def choose_format(fmt: Format | None, output: Path | None, stream: IO[Any] | None = None) -> Format:
+    """``--format`` when given; else the extension of ``--output``; else a table on a terminal, CSV elsewhere."""
+    if fmt is not None:
+        return fmt
+    if output is not None:
+        return format_for_output(output)
+    return default_format(stream or sys.stdout)
+
+
+def _isatty(stream: IO[Any]) -> bool:
     isatty = getattr(stream, "isatty", None)
-    return Format.table if isatty is not None and isatty() else Format.csv
+    try:
+        return bool(isatty is not None and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+# -- colour ------------------------------------------------------------------------------------
+
+_colour_switch: list[bool] = [True]  # --no-color sets it to False for the rest of the run
+
+
+def set_color(enabled: bool) -> None:
+    """Allow colour (the default) or forbid it whatever the stream (``--no-color``)."""
+    _colour_switch[0] = enabled
+
+
+def color_enabled(stream: IO[Any]) -> bool:
+    """Colour and styles only on a terminal, and never with ``NO_COLOR`` set, ``--no-color`` or TERM=dumb."""
+    if not _colour_switch[0] or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return _isatty(stream)
+
+
+def make_console(stream: IO[Any], *, width: int | None = None) -> Console:
+    """A Rich console on ``stream`` that writes plain text unless :func:`color_enabled`."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # Rich would exit 1: let the caller end quietly instead
+            raise BrokenPipeError()
+
+    colour = color_enabled(stream)
+    return _Console(
+        file=stream,
+        color_system="auto" if colour else None,
+        force_terminal=colour or None,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+        width=width,
+    )
+
+
+STATUS_STYLES = {
+    "fetched": "green",
+    "published": "green",
+    "failed": "red",
+    "gone": "red",
+    "error": "red",
+    "unchanged": "dim",
+    "skipped": "dim",
+    "retired": "dim",
+    "schema-changed": "yellow",
+    "changed": "yellow",
+}
+
+
+# -- rows --------------------------------------------------------------------------------------
+
+# How a listing's columns read in a terminal table, by column name. Machine formats keep the
+# raw values; the table shows sizes, times and sources for people, and never cuts a name.
+LISTING_KINDS = {
+    "table": "name",
+    "tables": "name",
+    "ref": "name",
+    "name": "name",
+    "table_name": "name",
+    "snapshot": "name",
+    "catalog": "name",
+    "column": "name",
+    "bytes": "size",
+    "downloaded": "size",
+    "size": "size",
+    "fetched_at": "time",
+    "published_at": "time",
+    "last_discovered": "time",
+    "fetched": "time",
+    "modified": "date",
+    "source_url": "source",
+    "source": "source",
+    "url": "source",
+    "landing_page": "source",
+    "status": "status",
+    "event": "status",
+}
+
+
+def listing_kinds(columns: Iterable[str]) -> dict[str, str]:
+    return {c: LISTING_KINDS[c] for c in columns if c in LISTING_KINDS}
 
 
 @dataclass
 class Rows:
-    """A result to render: column names and chunks of row tuples, or an Arrow stream."""
+    """A result to render: column names and chunks of row tuples, or an Arrow stream.
+
+    ``kinds`` says how a column reads in a terminal table (``name``: never cut; ``size``,
+    ``time``, ``date``, ``source``: shown for people; ``status``: coloured); other formats ignore it.
+    """
 
     columns: list[str]
     chunks: Iterable[Sequence[Sequence[Any]]] = ()
     arrow: pa.RecordBatchReader | None = None
+    kinds: dict[str, str] = field(default_factory=dict)
+    null_text: str = "NULL"  # how the terminal table shows a missing value ("-" in listings)
+    keep_last: bool = True  # a table too wide shows the last columns too (a listing: its first ones only)
 
     @classmethod
-    def from_dicts(cls, columns: list[str], records: Iterable[dict[str, Any]]) -> Rows:
-        return cls(columns, [[tuple(r.get(c) for c in columns) for r in records]])
+    def from_dicts(
+        cls, columns: list[str], records: Iterable[dict[str, Any]], kinds: dict[str, str] | None = None
+    ) -> Rows:
+        """A listing: the columns named in ``LISTING_KINDS`` read for people in a terminal table."""
+        chosen = listing_kinds(columns) if kinds is None else kinds
+        chunk = [tuple(r.get(c) for c in columns) for r in records]
+        return cls(columns, [chunk], kinds=chosen, null_text="-", keep_last=False)
 
     @classmethod
     def from_arrow(cls, reader: pa.RecordBatchReader) -> Rows:
@@ -65,8 +225,29 @@ class Rows:
             yield from self.chunks
             return
         for batch in self.arrow:
-            columns = [col.to_pylist() for col in batch.columns]
-            yield list(zip(*columns)) if columns else [() for _ in range(batch.num_rows)]
+            yield _batch_rows(batch)
+
+    def head(self, limit: int) -> tuple[list[Sequence[Any]], int]:
+        """The first ``limit`` rows and the number of rows in all (the rest are counted, not converted)."""
+        kept: list[Sequence[Any]] = []
+        total = 0
+        if self.arrow is not None:
+            for batch in self.arrow:
+                if len(kept) < limit:
+                    kept.extend(_batch_rows(batch.slice(0, limit - len(kept))))
+                total += batch.num_rows
+            return kept, total
+        for chunk in self.chunks:
+            for row in chunk:
+                if len(kept) < limit:
+                    kept.append(row)
+                total += 1
+        return kept, total
+
+
+def _batch_rows(batch: pa.RecordBatch) -> list[tuple[Any, ...]]:
+    columns = [col.to_pylist() for col in batch.columns]
+    return list(zip(*columns)) if columns else [() for _ in range(batch.num_rows)]
 
 
 def render(
@@ -77,38 +258,73 @@ def render(
     stdout: IO[Any] | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
     title: str | None = None,
+    expanded: bool = False,
+    expand_option: str | None = None,
 ) -> None:
-    """Write ``rows`` in ``fmt`` to ``output`` (atomically) or to ``stdout``."""
-    import sys
+    """Write ``rows`` in ``fmt`` to ``output`` (atomically) or to ``stdout``.
 
+    ``expanded`` shows the terminal table one record per block; ``expand_option`` names the
+    option that does so (the footer suggests it when columns were left out).
+    """
+    view = _TableView(max_rows=max_rows, title=title, expanded=expanded, expand_option=expand_option)
     if fmt is Format.parquet and output is None:
         raise UsageError("--format parquet needs --output FILE (Parquet is not written to a terminal)")
     if output is None:
         stream = stdout or sys.stdout
-        _render_to(rows, fmt, stream, max_rows=max_rows, title=title)
+        try:
+            _render_to(rows, fmt, stream, view)
+        except BrokenPipeError:
+            if stream is sys.stdout or stream is sys.__stdout__:
+                silence_stdout()
+            raise OutputClosed() from None
         return
     with atomic_path(output) as tmp:
         if fmt is Format.parquet:
             _write_parquet(rows, tmp)
         else:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                _render_to(rows, fmt, fh, max_rows=max_rows, title=title)
+                _render_to(rows, fmt, fh, view)
 
 
-def _render_to(rows: Rows, fmt: Format, stream: IO[Any], *, max_rows: int, title: str | None) -> None:
+def silence_stdout() -> None:
+    """Point file descriptor 1 at the null device: nothing more can fail to reach a closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - stdout is not a real file
+        pass
+
+
+@dataclass
+class _TableView:
+    max_rows: int = DEFAULT_MAX_ROWS
+    title: str | None = None
+    expanded: bool = False
+    expand_option: str | None = None
+
+
+def _render_to(rows: Rows, fmt: Format, stream: IO[Any], view: _TableView) -> None:
     if fmt is Format.table:
-        _write_table(rows, stream, max_rows=max_rows, title=title)
+        _write_table(rows, stream, view)
     elif fmt in (Format.csv, Format.tsv):
         _write_delimited(rows, stream, "," if fmt is Format.csv else "\t")
-    elif fmt is Format.json:
-        _write_json(rows, stream)
-    elif fmt is Format.jsonl:
-        _write_jsonl(rows, stream)
+    elif fmt in (Format.json, Format.jsonl):
+        if rows.arrow is not None and _unique(rows.arrow.schema.names):
+            _write_json_arrow(rows.arrow, stream, lines=fmt is Format.jsonl)
+        elif fmt is Format.json:
+            _write_json(rows, stream)
+        else:
+            _write_jsonl(rows, stream)
     elif fmt is Format.markdown:
         _write_markdown(rows, stream)
     else:  # pragma: no cover - parquet is handled by the caller
         raise UsageError(f"cannot write {fmt.value} to a stream")
     stream.flush()
+
+
+def _unique(names: Sequence[str]) -> bool:
+    return len(set(names)) == len(names)
 
 
 # -- value formatting --------------------------------------------------------------------------
@@ -135,7 +351,7 @@ def _json_value(value: Any) -> Any:
 
 
 def _text(value: Any) -> str:
-    """A cell as text for CSV, Markdown and the terminal table."""
+    """A cell as text for CSV and Markdown."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -145,6 +361,108 @@ def _text(value: Any) -> str:
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     return str(value)
+
+
+def size_text(n: int | None) -> str:
+    """Bytes for people, in decimal units as the progress bars count them: ``12.3 MB`` is 12.3 × 10^6 bytes."""
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def when_text(value: Any, *, now: datetime | None = None) -> str:
+    """A stored time for people: ``3 h ago`` within a week, else ``2026-12-02 16:31`` (UTC)."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return _text(value)
+    now = now or datetime.now(UTC)
+    seconds = (now - moment).total_seconds()
+    if 0 <= seconds < 7 * 86400:
+        if seconds < 60:
+            return "just now"
+        if seconds < 3600:
+            return f"{int(seconds // 60)} min ago"
+        if seconds < 86400:
+            return f"{int(seconds // 3600)} h ago"
+        return f"{int(seconds // 86400)} d ago"
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and len(value) >= 16 and value[10:11] in ("T", " "):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def source_text(value: Any) -> str:
+    """A URL as host and file name (``data.cms.gov/…/Hospital_General_Information.csv``); a path as its file name."""
+    text = _text(value)
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https", "ftp", "s3") and parts.netloc:
+        segments = [s for s in parts.path.split("/") if s]
+        if not segments:
+            return parts.netloc
+        middle = "/…/" if len(segments) > 1 else "/"
+        return f"{parts.netloc}{middle}{segments[-1]}"
+    return re.split(r"[\\/]", text.rstrip("/\\"))[-1] or text
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _display(value: Any, kind: str | None, null_text: str = "NULL") -> tuple[str, str | None, bool]:
+    """A cell for people: its text, its style, and whether it is a number (right-aligned)."""
+    if value is None:
+        return null_text, "dim", False
+    if kind == "size" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return size_text(int(value)), None, True
+    if kind == "time":
+        return when_text(value), None, False
+    if kind == "date":
+        text = _text(value)
+        return (text[:10] if re.match(r"\d{4}-\d{2}-\d{2}", text) else text), None, False
+    if kind == "source":
+        return one_line(source_text(value)), None, False
+    if isinstance(value, bool):
+        return ("true" if value else "false"), None, False
+    if isinstance(value, int):
+        return f"{value:,}", None, True
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value), None, True
+        return (f"{value:,}" if abs(value) < 1e15 else repr(value)), None, True
+    if isinstance(value, Decimal):
+        return f"{value:,}", None, True
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" "), None, False
+    if isinstance(value, (date, time)):
+        return value.isoformat(), None, False
+    if isinstance(value, bytes):
+        return "\\x" + value.hex(), None, False
+    text = one_line(_text(value))
+    if kind == "status":
+        return text, STATUS_STYLES.get(text), False
+    return text, None, False
+
+
+def one_line(text: str) -> str:
+    """Newlines as ``↵`` and control characters (escape sequences in data) as ``�``: a cell is one line."""
+    text = text.replace("\r\n", "↵").replace("\n", "↵").replace("\r", "↵").replace("\t", " ")
+    return _CONTROL.sub("�", text)
 
 
 # -- writers -----------------------------------------------------------------------------------
@@ -166,7 +484,7 @@ def _arrow_csv_ok(schema: pa.Schema) -> bool:
     def simple(dtype: pa.DataType) -> bool:
         return not (t.is_nested(dtype) or t.is_binary(dtype) or t.is_large_binary(dtype) or t.is_duration(dtype))
 
-    return all(simple(f.type) for f in schema) and len(set(schema.names)) == len(schema.names)
+    return all(simple(f.type) for f in schema) and _unique(schema.names)
 
 
 def _write_delimited_arrow(reader: pa.RecordBatchReader, stream: IO[Any], delimiter: str) -> None:
@@ -184,9 +502,12 @@ def _write_delimited_arrow(reader: pa.RecordBatchReader, stream: IO[Any], delimi
     csv.writer(header, delimiter=delimiter, lineterminator="\n").writerow(reader.schema.names)
     binary.write(header.getvalue().encode())
     for batch in reader:
-        # ISO 8601 with a "T", as the JSON formats write it, rather than pyarrow's space.
+        # ISO 8601 with a "T", as the JSON formats write it, rather than pyarrow's space, and
+        # without ".000000" when a batch has only whole seconds.
         columns = [
-            pc.strftime(col, "%Y-%m-%dT%H:%M:%S") if pa.types.is_timestamp(col.type) and col.type.tz is None else col
+            pc.strftime(_whole_seconds(col), "%Y-%m-%dT%H:%M:%S")
+            if pa.types.is_timestamp(col.type) and col.type.tz is None
+            else col
             for col in batch.columns
         ]
         batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
@@ -196,13 +517,128 @@ def _write_delimited_arrow(reader: pa.RecordBatchReader, stream: IO[Any], delimi
         except pa.ArrowInvalid:
             buffer = io.BytesIO()
             pacsv.write_csv(batch, buffer, quoted)
-        binary.write(buffer.getvalue())
+        binary.write(buffer.getbuffer())
     binary.flush()
 
 
+def _whole_seconds(col: pa.Array) -> pa.Array:
+    """A timestamp column in seconds when no value has a fraction (then no ``.000000`` is written)."""
+    import pyarrow as pa
+
+    try:
+        return col.cast(pa.timestamp("s"))
+    except pa.ArrowInvalid:
+        return col
+
+
 def _binary(stream: IO[Any]) -> IO[bytes]:
+    """The byte stream under a text stream (a text stream without one gets the bytes decoded)."""
     stream.flush()
-    return getattr(stream, "buffer", stream)
+    if hasattr(stream, "buffer"):
+        return stream.buffer  # type: ignore[no-any-return]
+    if isinstance(stream, io.TextIOBase):
+        return _Decoding(stream)  # type: ignore[return-value]
+    return stream
+
+
+class _Decoding:
+    """Bytes written to a text stream that has no byte stream under it (``io.StringIO``)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, data: Any) -> int:
+        return self.stream.write(bytes(data).decode("utf-8"))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _write_json_arrow(reader: pa.RecordBatchReader, stream: IO[Any], *, lines: bool) -> None:
+    """The fast path for JSON and JSON Lines: DuckDB's ``to_json`` turns each Arrow batch into
+    one buffer of lines, written as it is (no Python object per value)."""
+    from liberacion.engine import new_connection
+
+    binary = _binary(stream)
+    con = new_connection()
+    try:
+        query = _json_query(con, reader.schema, lines=lines)
+        first = True
+        if not lines:
+            binary.write(b"[")
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            text = _json_batch(con, query, batch)
+            # Each JSON record starts with ",\n": the array's first one drops its comma.
+            binary.write(text if lines or not first else text[1:])
+            first = False
+        if not lines:
+            binary.write(b"]\n" if first else b"\n]\n")
+        binary.flush()
+    finally:
+        con.close()
+
+
+def _json_query(con: duckdb.DuckDBPyConnection, schema: pa.Schema, *, lines: bool) -> str:
+    """``select to_json({...}) || chr(10) from batch``, with the values JSON cannot hold as
+    DuckDB writes them (NaN, timestamps with a space, BLOBs) spelled as the Python writer does."""
+    import pyarrow as pa
+
+    from liberacion.naming import quote_ident, quote_literal
+
+    fields = []
+    for f in schema:
+        col = quote_ident(f.name)
+        t = f.type
+        if pa.types.is_timestamp(t):
+            iso = (
+                f"CASE WHEN microsecond({col}) % 1000000 = 0 THEN strftime({col}, '%Y-%m-%dT%H:%M:%S') "
+                f"ELSE strftime({col}, '%Y-%m-%dT%H:%M:%S.%f') END"
+            )
+            expr = f"{iso} || '+00:00'" if t.tz is not None else iso
+        elif pa.types.is_floating(t):
+            expr = (
+                f"CASE WHEN isnan({col}) THEN NULL::JSON WHEN isinf({col}) "
+                f"THEN to_json(CASE WHEN {col} > 0 THEN 'inf' ELSE '-inf' END) ELSE to_json({col}) END"
+            )
+        elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            expr = f"lower(hex({col}))"
+        else:
+            expr = col
+        fields.append(f"{quote_literal(f.name)}: {expr}")
+    record = f"to_json({{{', '.join(fields)}}})::VARCHAR" if fields else "'{}'"
+    line = f"{record} || chr(10)" if lines else f"',' || chr(10) || {record}"
+    return f"SELECT {line} AS line FROM batch"
+
+
+def _json_batch(con: duckdb.DuckDBPyConnection, query: str, batch: pa.RecordBatch) -> memoryview:
+    """The lines of one batch as one buffer: the string column's data, end to end."""
+    import pyarrow as pa
+
+    table = con.from_arrow(_utc_naive(batch)).query("batch", query).to_arrow_table()
+    parts = []
+    for chunk in table.column(0).chunks:
+        if len(chunk) == 0:
+            continue
+        _, offsets, data = chunk.buffers()
+        ints = memoryview(offsets).cast("B").cast("q" if pa.types.is_large_string(chunk.type) else "i")
+        start, end = ints[chunk.offset], ints[chunk.offset + len(chunk)]
+        parts.append(memoryview(data)[start:end])
+    return parts[0] if len(parts) == 1 else memoryview(b"".join(parts))
+
+
+def _utc_naive(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Timestamps with a time zone as UTC wall time (the JSON query appends ``+00:00``)."""
+    import pyarrow as pa
+
+    if not any(pa.types.is_timestamp(f.type) and f.type.tz is not None for f in batch.schema):
+        return batch
+    columns = [
+        col.cast(pa.timestamp(col.type.unit)) if pa.types.is_timestamp(col.type) and col.type.tz else col
+        for col in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _write_json(rows: Rows, stream: IO[Any]) -> None:
@@ -237,36 +673,6 @@ def _write_markdown(rows: Rows, stream: IO[Any]) -> None:
             stream.write("| " + " | ".join(cell(v) for v in row) + " |\n")
 
 
-def _write_table(rows: Rows, stream: IO[Any], *, max_rows: int, title: str | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for name in rows.columns:
-        table.add_column(name, overflow="fold")
-    shown = 0
-    left_out = 0
-    for chunk in rows.iter_chunks():
-        for row in chunk:
-            if shown < max_rows:
-                table.add_row(*(_table_cell(v) for v in row))
-                shown += 1
-            else:
-                left_out += 1
-    console = Console(file=stream, highlight=False, soft_wrap=False)
-    console.print(table)
-    if left_out:
-        console.print(
-            f"[dim]… {left_out:,} more rows not shown (--max-rows {max_rows}); use --format csv for all[/dim]"
-        )
-
-
-def _table_cell(value: Any) -> str:
-    from rich.markup import escape
-
-    return "[dim]NULL[/dim]" if value is None else escape(_text(value))
-
-
 def _write_parquet(rows: Rows, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -281,3 +687,251 @@ def _write_parquet(rows: Rows, path: Path) -> None:
     with pq.ParquetWriter(path, reader.schema, compression="zstd") as writer:
         for batch in reader:
             writer.write_batch(batch)
+
+
+# -- the terminal table ------------------------------------------------------------------------
+
+MIN_WIDTH = 40  # narrower screens are drawn as if they were this wide
+_VALUE_CAP = 40  # a column is at most this wide when everything fits (names excepted)
+_VALUE_FLOOR = 8  # and at least this wide (or its header) before columns are left out
+
+
+@dataclass
+class _Box:
+    top: tuple[str, str, str, str]  # left, fill, join, right
+    middle: tuple[str, str, str, str]
+    bottom: tuple[str, str, str, str]
+    side: str
+    ellipsis: str
+
+
+_UNICODE_BOX = _Box(("┌", "─", "┬", "┐"), ("├", "─", "┼", "┤"), ("└", "─", "┴", "┘"), "│", "…")
+_ASCII_BOX = _Box(("+", "-", "+", "+"), ("+", "-", "+", "+"), ("+", "-", "+", "+"), "|", "~")
+
+
+def _box_for(stream: IO[Any]) -> _Box:
+    encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "")
+    return _UNICODE_BOX if encoding.startswith("utf") else _ASCII_BOX
+
+
+def cut(text: str, width: int, ellipsis: str = "…") -> str:
+    """``text`` in at most ``width`` cells, ending in ``…`` when something was cut."""
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) <= width:
+        return text
+    if width <= 0:
+        return ""
+    return set_cell_size(text, width - 1).rstrip() + ellipsis
+
+
+def fit_columns(
+    headers: Sequence[str],
+    naturals: Sequence[int],
+    keep: Sequence[bool],
+    width: int,
+    *,
+    keep_last: bool = True,
+    floors: Sequence[int] | None = None,
+) -> tuple[list[int], list[int], bool]:
+    """Which columns a table of ``width`` cells shows, how wide each is, and whether some are left out.
+
+    Each column wants its widest value (at most ``_VALUE_CAP``, a name column its whole width) and
+    always its whole header. When they do not all fit, wide columns give up width down to
+    ``_VALUE_FLOOR`` (or their ``floors``); when that is not enough, columns are taken alternately
+    from the front and the back (only from the front unless ``keep_last``) until the screen is
+    full, and a ``…`` column stands for the rest. Spare width goes
+    back to the columns shown. The first column is always shown, cut if it must be.
+    """
+    from rich.cells import cell_len
+
+    n = len(headers)
+    head = [cell_len(h) for h in headers]
+    want = [max(head[i], naturals[i] if keep[i] else min(naturals[i], _VALUE_CAP), 1) for i in range(n)]
+    floor = floors or [_VALUE_FLOOR] * n
+    least = [want[i] if keep[i] else max(head[i], min(naturals[i], floor[i]), 1) for i in range(n)]
+    room = width - 1  # the left border; each column costs its width + 3 (padding and border)
+
+    def cost(widths: Iterable[int]) -> int:
+        return sum(w + 3 for w in widths)
+
+    if cost(want) <= room:
+        return list(range(n)), want, False
+    if cost(least) <= room:
+        shown, hidden = list(range(n)), False
+    else:
+        hidden = True
+        room_left = room - 4  # the "…" column
+        front: list[int] = []
+        back: list[int] = []
+        used = 0
+        lo, hi = 0, n - 1
+        open_front, open_back = True, keep_last
+        take_front = True
+        while lo <= hi and (open_front or open_back):
+            if (take_front and open_front) or not open_back:
+                if used + least[lo] + 3 <= room_left:
+                    front.append(lo)
+                    used += least[lo] + 3
+                    lo += 1
+                else:
+                    open_front = False
+            else:
+                if used + least[hi] + 3 <= room_left:
+                    back.append(hi)
+                    used += least[hi] + 3
+                    hi -= 1
+                else:
+                    open_back = False
+            take_front = not take_front
+        if not front:  # the first column does not fit whole: show it cut, and nothing from the back
+            back = []
+            hidden = n > 1
+            least[0] = max(1, (room_left if hidden else room) - 3)
+            front = [0]
+        shown = front + back[::-1]
+    widths = {i: least[i] for i in shown}
+    spare = room - cost(widths.values()) - (4 if hidden else 0)
+    while spare > 0:  # hand the spare width out one cell at a time to the columns that want it
+        growing = [i for i in shown if widths[i] < want[i]]
+        if not growing:
+            break
+        for i in growing:
+            if spare == 0:
+                break
+            widths[i] += 1
+            spare -= 1
+    return shown, [widths[i] for i in shown], hidden
+
+
+def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    console = make_console(stream)
+    width = max(console.width, MIN_WIDTH)
+    kept, total = rows.head(view.max_rows)
+    if not rows.columns:
+        return
+    box = _box_for(stream)
+    kinds = [rows.kinds.get(c) for c in rows.columns]
+    cells = [[_display(v, kinds[i], rows.null_text) for i, v in enumerate(row)] for row in kept]
+    numeric = [
+        kinds[i] == "size" or (any(r[i][2] for r in cells) and all(r[i][2] or r[i][1] == "dim" for r in cells))
+        for i in range(len(rows.columns))
+    ]
+    headers = [one_line(c) for c in rows.columns]
+
+    def out(text: Text | str) -> None:
+        console.print(text, no_wrap=True, overflow="ignore", crop=False)
+
+    if view.title:
+        out(Text(cut(one_line(view.title), width, box.ellipsis), style="bold"))
+    if view.expanded:
+        _write_records(headers, cells, numeric, width, box, out)
+        hidden = False
+        shown_count = len(headers)
+    else:
+        naturals = [max([cell_len(r[i][0]) for r in cells], default=0) for i in range(len(headers))]
+        keep = [k == "name" for k in kinds]
+        floors = [18 if k == "source" else _VALUE_FLOOR for k in kinds]
+        shown, widths, hidden = fit_columns(headers, naturals, keep, width, keep_last=rows.keep_last, floors=floors)
+        shown_count = len(shown)
+        _write_grid(headers, cells, numeric, shown, widths, hidden, box, out)
+    footer = _footer(total, len(kept), len(headers), shown_count, hidden, view)
+    if footer:  # on a narrow screen, one line per part rather than a sentence broken anywhere
+        lines = [footer] if cell_len(footer) <= width else footer.replace(" — ", "\n").replace(" · ", "\n").split("\n")
+        for line in lines:
+            console.print(Text(line, style="dim"), overflow="fold")
+
+
+def _write_grid(
+    headers: list[str],
+    cells: list[list[tuple[str, str | None, bool]]],
+    numeric: list[bool],
+    shown: list[int],
+    widths: list[int],
+    hidden: bool,
+    box: _Box,
+    out: Callable[[Any], None],
+) -> None:
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    # Where the "…" column goes: after the columns taken from the front.
+    split = next((k for k in range(1, len(shown)) if shown[k] != shown[k - 1] + 1), len(shown)) if hidden else None
+
+    def rule(parts: tuple[str, str, str, str]) -> str:
+        left, fill, join, right = parts
+        segments = [fill * (w + 2) for w in widths]
+        if split is not None:
+            segments.insert(split, fill * 3)
+        return left + join.join(segments) + right
+
+    def line(values: list[tuple[str, str | None]], aligns: list[bool]) -> Text:
+        text = Text(box.side)
+        pieces = [(v, s, a, w) for (v, s), a, w in zip(values, aligns, widths)]
+        if split is not None:
+            pieces.insert(split, (box.ellipsis, "dim", False, 1))
+        for value, style, right, w in pieces:
+            value = cut(value, w, box.ellipsis)
+            pad = " " * (w - cell_len(value))
+            text.append(" ")
+            if right:
+                text.append(pad)
+            text.append(value, style=style)
+            if not right:
+                text.append(pad)
+            text.append(" " + box.side)
+        return text
+
+    out(rule(box.top))
+    header_line = line([(headers[i], "bold") for i in shown], [numeric[i] for i in shown])
+    out(header_line)
+    out(rule(box.middle))
+    for row in cells:
+        out(line([(row[i][0], row[i][1]) for i in shown], [numeric[i] for i in shown]))
+    out(rule(box.bottom))
+
+
+def _write_records(
+    headers: list[str],
+    cells: list[list[tuple[str, str | None, bool]]],
+    numeric: list[bool],
+    width: int,
+    box: _Box,
+    out: Callable[[Any], None],
+) -> None:
+    """One block per record, one line per column (psql's ``\\x``)."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    name_width = min(max((cell_len(h) for h in headers), default=1), max(width // 2, 12))
+    value_width = max(width - name_width - 3, 8)
+    fill = box.top[1]
+    for number, row in enumerate(cells, 1):
+        label = f"{fill}[ RECORD {number:,} ]"
+        out(Text(label + fill * max(width - cell_len(label), 0), style="dim"))
+        for i, header in enumerate(headers):
+            value, style, _ = row[i]
+            text = Text(cut(header, name_width, box.ellipsis).ljust(name_width), style="bold")
+            text.append(f" {box.side} ")
+            text.append(cut(value, value_width, box.ellipsis), style=style)
+            out(text)
+
+
+def _footer(total: int, kept: int, columns: int, shown: int, hidden: bool, view: _TableView) -> str:
+    left_out = total - kept
+    if not (left_out or hidden or total == 0 or total >= 10):
+        return ""
+    parts = [f"{total:,} row{'' if total == 1 else 's'}"]
+    if left_out:
+        parts[0] += f", {left_out:,} more rows not shown (--max-rows {view.max_rows})"
+    if hidden:
+        parts.append(f"{columns:,} columns ({shown:,} shown)")
+    text = " · ".join(parts)
+    if hidden and view.expand_option:
+        text += f" — use --format csv or {view.expand_option} for all"
+    elif hidden or left_out:
+        text += " — use --format csv for all"
+    return text

@@ -5,10 +5,13 @@ holding them for use outside liberacion.
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 from liberacion.engine import new_connection
+from liberacion.errors import Note
 from liberacion.files import atomic_path
 from liberacion.home import Home
 from liberacion.naming import quote_ident, quote_literal
@@ -38,13 +41,36 @@ def view_statements(home: Home, snapshots: Iterable[Snapshot]) -> list[str]:
                 f"CREATE OR REPLACE VIEW {rejects} AS SELECT * FROM read_parquet({_file_list([snap.rejects_path])})"
             )
     index = home.index_file
-    if index.is_file():
+    if index.is_file() and check_index(home):
         statements.append("CREATE SCHEMA IF NOT EXISTS liberacion")
         statements.append(
             f"CREATE OR REPLACE VIEW liberacion.datasets AS SELECT * FROM read_parquet({quote_literal(str(index))})"
         )
     statements += snapshot_statements(home)
     return statements
+
+
+def check_index(home: Home) -> bool:
+    """True when the dataset index is readable Parquet; a damaged one is set aside (with a ``Note``)
+    so that it never breaks a query or a publish, and False is returned."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    index = home.index_file
+    try:
+        pq.read_metadata(index)
+    except FileNotFoundError:
+        return False
+    except (OSError, pa.ArrowException):
+        damaged = index.with_name(index.name + ".damaged")
+        try:
+            os.replace(index, damaged)
+        except OSError:
+            return False
+        msg = f"the dataset index {index} was damaged; it was set aside as {damaged.name} (discover rebuilds it)"
+        warnings.warn(msg, Note, stacklevel=2)
+        return False
+    return True
 
 
 def snapshot_statements(home: Home) -> list[str]:

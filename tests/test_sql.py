@@ -98,7 +98,7 @@ def test_stdin_and_file(cli, lake, tmp_path: Path) -> None:
 
 def test_sql_error_is_one_line_and_nonzero(cli, lake) -> None:
     result = cli("sql", "select * from cms.no_such_table")
-    assert result.exit_code == 4
+    assert result.exit_code == 3
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert "no_such_table" in result.stderr
     assert result.stdout == ""

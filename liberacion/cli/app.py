@@ -1,31 +1,151 @@
 """The Typer application: global options, shared option types, and the one place where errors
-become an ``error:`` line on stderr and an exit code (``_Group.invoke``). Unexpected bugs keep
-their traceback.
+become an ``error:`` line on stderr and an exit code (``_Group``). An unexpected bug is one line
+too; its traceback goes to ``<home>/logs/last-error.txt``.
 """
 
 from __future__ import annotations
 
+import errno
+import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from liberacion import __version__
-from liberacion.errors import ConfigError, ExitCode, LiberacionError
-from liberacion.home import Home, resolve_home
-from liberacion.render import Format
+from liberacion.errors import (
+    STORAGE_ERRNOS,
+    ConfigError,
+    ExitCode,
+    LiberacionError,
+    Note,
+    one_line,
+    storage_error,
+)
+from liberacion.home import Home, check_home, resolve_home
+from liberacion.render import DocumentFormat, Format, OutputClosed, set_color
 
 
 class _Group(TyperGroup):
+    """The one place where failures become one ``error:`` line on stderr and an exit code.
+
+    Whatever goes wrong (a usage error, a ``LiberacionError``, a home that cannot be written, a
+    bug, Ctrl-C), the user sees one line and the documented exit code, never a traceback: an
+    unexpected exception's traceback goes to ``<home>/logs/last-error.txt``.
+    """
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except typer.TyperException as err:  # bad global options, before any command runs
+            _fail_usage(err)
+
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", Note)
+                warnings.showwarning = _show_note
+                check_home(resolve_home(ctx.params.get("home")))
+                _check_catalog_paths(ctx)
+                return super().invoke(ctx)
+        except (typer.Exit, typer.Abort):
+            raise
+        except OutputClosed:  # the reader of stdout went away (| head): end quietly
+            raise typer.Exit(int(ExitCode.OK)) from None
         except LiberacionError as err:
-            print(f"error: {err}", file=sys.stderr)
-            raise typer.Exit(int(err.exit_code)) from None
+            _fail(str(err), err.exit_code)
+        except typer.TyperException as err:
+            _fail_usage(err)
+        except KeyboardInterrupt:
+            _fail("interrupted", ExitCode.INTERRUPTED)
+        except OSError as err:
+            if err.errno == errno.EPIPE:
+                raise  # a closed pipe (| head): Typer ends quietly
+            if err.errno in STORAGE_ERRNOS:
+                _fail(str(storage_error(err)), ExitCode.FAILED)
+            _fail_internal(ctx, err)
+        except Exception as err:
+            _fail_internal(ctx, err)
+
+
+_show_warning = warnings.showwarning
+
+
+def _show_note(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A ``Note`` from the core as one ``note:`` line on stderr; other warnings as Python shows them."""
+    if issubclass(category, Note):
+        print(f"note: {message}", file=sys.stderr)
+    else:
+        _show_warning(message, category, *args, **kwargs)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(int(code))
+
+
+def _fail_usage(err: Any) -> NoReturn:
+    """Click's usage errors in plain words, on one line: ``error: --format: 'xml' is not one of ...``."""
+    if type(err).__name__ == "NoArgsIsHelpError" or not hasattr(err, "format_message"):
+        raise err  # ``liberacion`` alone shows the help
+    message = usage_message(err)
+    command = getattr(getattr(err, "ctx", None), "command_path", None)
+    hint = f"; see: {command} --help" if command else ""
+    _fail(f"{message}{hint}", getattr(err, "exit_code", ExitCode.USAGE))
+
+
+def usage_message(err: Any) -> str:
+    """The message of a Click usage error without Click's and the validator's boilerplate."""
+    param = getattr(err, "param", None)
+    text = str(getattr(err, "message", "") or "")
+    if param is None or type(err).__name__ == "MissingParameter" or not text:
+        return " ".join(err.format_message().split())
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("--")] or [param.human_readable_name]
+    text = re.sub(r"^Value error, ", "", " ".join(text.split()))
+    text = re.sub(r"is not one of (.*?)\.?$", lambda m: "is not one of " + m.group(1).replace("'", ""), text)
+    for wordy, plain in _PLAIN_WORDS:
+        text = text.replace(wordy, plain)
+    return f"{opts[0]}: {text}"
+
+
+_PLAIN_WORDS = (
+    ("Input should be a valid integer, unable to parse string as an integer", "not a whole number"),
+    ("Input should be a valid number, unable to parse string as a number", "not a number"),
+    ("Input should be greater than or equal to", "must be at least"),
+    ("Input should be less than or equal to", "must be at most"),
+    ("Input should be greater than", "must be more than"),
+    ("Input should be less than", "must be less than"),
+    ("Input should be", "should be"),
+)
+
+
+def _check_catalog_paths(ctx: Any) -> None:
+    """A manifest path named by --catalogs or LIBERACION_CATALOGS that does not exist is an error."""
+    from liberacion.catalogs.manifests import check_manifest_paths
+
+    check_manifest_paths(ctx.params.get("catalogs") or [])
+
+
+def _fail_internal(ctx: Any, err: BaseException) -> NoReturn:
+    """A bug: one line naming it, the traceback kept in the home's logs (or stderr without a home)."""
+    import traceback
+
+    text = "".join(traceback.format_exception(err))
+    summary = one_line(err, lines=1, limit=300)
+    try:
+        home = ctx.obj.home if isinstance(ctx.obj, Settings) else Home(resolve_home(ctx.params.get("home")))
+        path = home.last_error
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except Exception:
+        print(f"error: internal error ({type(err).__name__}: {summary}); the traceback follows", file=sys.stderr)
+        print(text, file=sys.stderr, end="")
+        raise typer.Exit(int(ExitCode.FAILED)) from None
+    _fail(f"internal error ({type(err).__name__}: {summary}); the traceback is in {path}", ExitCode.FAILED)
 
 
 app = typer.Typer(
@@ -92,7 +212,11 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour, even on a terminal [env: NO_COLOR].")
+    ] = False,
 ) -> None:
+    set_color(not no_color)
     ctx.obj = Settings(home_option=home, catalog_paths=list(catalogs or []))
 
 
@@ -103,18 +227,38 @@ def settings(ctx: typer.Context) -> Settings:
 FormatOption = Annotated[
     Optional[Format],
     typer.Option(
-        "--format", "-f", help="Output format [default: table on a terminal, csv otherwise].", show_default=False
+        "--format",
+        "-f",
+        help="Output format [default: from the --output extension, else table on a terminal, csv otherwise].",
+        show_default=False,
     ),
 ]
 OutputOption = Annotated[
     Optional[Path],
-    typer.Option("--output", "-o", help="Write to FILE (atomically) instead of stdout.", show_default=False),
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write to FILE (atomically) instead of stdout; .csv .tsv .json .jsonl .ndjson .md .parquet "
+        "choose the format.",
+        show_default=False,
+    ),
 ]
+
+
+def _document_format(value: Optional[DocumentFormat]) -> Optional[Format]:
+    return None if value is None else Format(value.value)
+
+
 # For commands that describe one thing (info, show): a terminal view or one JSON document.
 DocumentFormatOption = Annotated[
-    Optional[Format],
+    Optional[DocumentFormat],
     typer.Option(
-        "--format", "-f", help="table or json [default: table on a terminal, json otherwise].", show_default=False
+        "--format",
+        "-f",
+        help="Output format [default: table on a terminal, json otherwise].",
+        show_default=False,
+        callback=_document_format,
     ),
 ]
 MaxRowsOption = Annotated[int, typer.Option("--max-rows", help="Rows shown in a terminal table.")]
@@ -133,4 +277,5 @@ def main() -> None:
     try:
         app(prog_name="liberacion")
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a command
+        print("error: interrupted", file=sys.stderr)
         sys.exit(int(ExitCode.INTERRUPTED))

@@ -10,9 +10,9 @@ import typer
 
 from liberacion import api
 from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption, OutputOption, app, settings
-from liberacion.console import emit, print_info, print_json
+from liberacion.console import emit, print_info, print_json, table_of_ref
 from liberacion.errors import Busy, UsageError
-from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, default_format
+from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, choose_format
 from liberacion.timeline import HISTORY_COLUMNS
 from liberacion.timestamps import parse_as_of
 
@@ -27,6 +27,10 @@ def sql(
     fmt: FormatOption = None,
     output: OutputOption = None,
     max_rows: MaxRowsOption = DEFAULT_MAX_ROWS,
+    expanded: Annotated[
+        bool,
+        typer.Option("--expanded", "-x", help="Terminal table with one block per record, one line per column."),
+    ] = False,
     as_of: Annotated[
         Optional[str],
         typer.Option(
@@ -45,6 +49,7 @@ def sql(
     \b
     Examples:
       liberacion sql "select * from cms.hospital_general_information limit 5"
+      liberacion sql -x "select * from cms.hospital_general_information limit 2"
       echo "select count(*) from cdc.places_county" | liberacion sql - --format json
       liberacion sql --file report.sql --format parquet --output report.parquet
       liberacion sql --as-of 2026-11-01 "select count(*) from cms.hospital_general_information"
@@ -52,9 +57,12 @@ def sql(
     from liberacion.query import run
 
     text = _read_query(query, file)
+    if expanded and fmt not in (None, Format.table):
+        raise UsageError(f"-x/--expanded is a terminal table view; it does not go with --format {fmt.value}")
     when = parse_as_of(as_of) if as_of is not None else None
     reader = run(settings(ctx).lake(), text, as_of=when)
-    emit(Rows.from_arrow(reader), fmt, output, max_rows)
+    chosen = Format.table if expanded else fmt
+    emit(Rows.from_arrow(reader), chosen, output, max_rows, expanded=expanded, expand_option="-x")
 
 
 def _read_query(query: str | None, file: Path | None) -> str:
@@ -97,7 +105,33 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
         }
         for info in api.tables(home=settings(ctx).home)
     ]
+    if choose_format(fmt, output) is Format.table:  # for people: the name SQL takes, sizes, times, short sources
+        columns = ["table", "rows", "size", "fetched", "snapshots", "source"]
+        records = [
+            {
+                "table": f"{r['catalog']}.{r['table']}",
+                "rows": r["rows"],
+                "size": r["bytes"],
+                "fetched": r["fetched_at"],
+                "source": r["source_url"],
+                "snapshots": r["snapshots"],
+            }
+            for r in records
+        ]
     emit(Rows.from_dicts(columns, records), fmt, output)
+
+
+def _table_argument(ctx: typer.Context, name: str, command: str) -> str:
+    """A table name, or a usage error that names the table when a dataset ref was given instead."""
+    if "/" not in name and "://" not in name:
+        return name
+    table = table_of_ref(name)
+    try:  # the catalog knows the ref's own table (show prints it too)
+        options = settings(ctx)
+        table = api.show(name, home=options.home, catalog_paths=options.catalog_paths).lake["table"]
+    except Exception:  # not a known ref: the table its name would give
+        pass
+    raise UsageError(f"{name} is a dataset ref, not a table; its table is {table}: liberacion {command} {table}")
 
 
 @app.command()
@@ -115,7 +149,7 @@ def info(
     chosen = fmt or (Format.table if sys.stdout.isatty() else Format.json)
     if chosen not in (Format.table, Format.json):
         raise UsageError("info supports --format table or json")
-    details = api.info(table, home=settings(ctx).home)
+    details = api.info(_table_argument(ctx, table, "info"), home=settings(ctx).home)
     if chosen is Format.json:
         print_json(details.to_dict())
         return
@@ -139,8 +173,8 @@ def history(
       liberacion history cms.hospital_general_information
       liberacion history cdc.leading_causes_of_death --format json
     """
-    records = [entry.record() for entry in api.history(table, home=settings(ctx).home)]
-    chosen = fmt or (Format.csv if output is not None else default_format(sys.stdout))
+    records = [entry.record() for entry in api.history(_table_argument(ctx, table, "history"), home=settings(ctx).home)]
+    chosen = choose_format(fmt, output)
     if chosen is Format.table:  # the full digest does not fit a terminal column
         for record in records:
             record["sha256"] = (record["sha256"] or "")[:12] or None
@@ -199,8 +233,9 @@ def diff(
     """
     from liberacion.compare import TableDiff
 
+    name = _table_argument(ctx, table, "diff")
     result = api.diff(
-        table, home=settings(ctx).home, from_snapshot=from_ref, to_snapshot=to_ref, keys=key or [], show=show
+        name, home=settings(ctx).home, from_snapshot=from_ref, to_snapshot=to_ref, keys=key or [], show=show
     )
     title = f"{table}: {result.old.id} → {result.new.id}"
     emit(Rows.from_dicts(list(TableDiff.RECORD_COLUMNS), result.records()), fmt, output, title=title)
@@ -236,7 +271,7 @@ def prune(
       liberacion prune --keep 1
       liberacion prune cms.hospital_general_information --keep 2
     """
-    report = api.prune(tables or [], home=settings(ctx).home, keep=keep)
+    report = api.prune([_table_argument(ctx, t, "prune") for t in tables or []], home=settings(ctx).home, keep=keep)
     records = [
         {"table": name, "snapshot": s.id, "published_at": s.published_at, "rows": s.rows, "bytes": s.bytes}
         for name, s in report.removed

@@ -186,9 +186,8 @@ class HttpClient(HttpSession):
             _remove_finished(work)
             counts = _Counts(reused=partial.size())
 
-            def on_retry(reason: str, delay: float) -> None:
-                report(ProgressEvent("retry", url, label, partial.size(), partial.meta.get("total"),
-                                     f"{reason}; retrying in {delay:.0f} s"))  # fmt: skip
+            def on_retry(message: str, delay: float) -> None:
+                report(ProgressEvent("retry", url, label, partial.size(), partial.meta.get("total"), message))
 
             def attempt() -> Transfer:
                 with self._host_slot(url):

@@ -11,10 +11,12 @@ documents with the process-wide client.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from liberacion import __version__
-from liberacion.errors import ConfigError, Gone, Interrupted, SourceError
+from liberacion.errors import ConfigError, Gone, Interrupted, SourceError, Unreachable, shorten
 
 if TYPE_CHECKING:
     import requests
@@ -45,6 +47,10 @@ SOCRATA_HOSTS = frozenset(
 OPENFDA_API_HOSTS = frozenset({"api.fda.gov"})  # bulk files on download.open.fda.gov need no key
 
 MAX_ATTEMPTS = 100  # hard stop, even for a download that keeps making progress between drops
+# A host whose name does not resolve or that refuses connections is tried once more, after at most
+# this many seconds; for this long afterwards, requests to it fail at once instead of trying again.
+UNREACHABLE_RETRY_DELAY = 1.0
+UNREACHABLE_MEMORY = 30.0
 SNIFF_BYTES = 4096
 JSON_ERROR_MAX = 64 * 1024  # a JSON body bigger than this is data, not an error message
 
@@ -160,12 +166,17 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 
 class _Retry(Exception):
-    """An attempt failed in a way worth trying again."""
+    """An attempt failed in a way worth trying again.
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    ``unreachable`` names why the host could not be reached at all ("name not resolved",
+    "connection refused", ...): such a failure is tried again at most once.
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None, *, unreachable: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 @dataclass
@@ -197,6 +208,7 @@ class HttpSession:
         self._session: requests.Session | None = None
         self._lock = threading.Lock()
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._unreachable: dict[str, tuple[float, _Retry]] = {}  # netloc -> (when, why), see _retrying
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -261,11 +273,11 @@ class HttpSession:
                     auth=auth,
                 )
             except requests.exceptions.SSLError as err:
-                raise SourceError(f"TLS check failed for {redact(current)}: {_short(err)}") from None
+                raise SourceError(f"TLS check failed for {redact(current)}: {_summary(err)}") from None
             except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as err:
-                raise SourceError(f"invalid URL {redact(current)}: {_short(err)}") from None
+                raise SourceError(f"invalid URL {redact(current)}: {_summary(err)}") from None
             except requests.exceptions.RequestException as err:
-                raise _Retry(_connection_reason(err)) from None
+                raise _connection_retry(err, host=parts.netloc) from None
             location = response.headers.get("Location")
             if response.status_code in _REDIRECTS and location:
                 response.close()
@@ -281,12 +293,14 @@ class HttpSession:
         ``progress`` reports bytes safely on disk: an attempt that moved it forward resets the
         failure count, so a long download over a connection that drops now and then completes.
         """
-        failures = attempts = 0
+        failures = attempts = unreachable = 0
         best = progress() if progress else 0
+        netloc = urlsplit(url).netloc
         while True:
             self.check_cancel()
             attempts += 1
             try:
+                self._check_reachable(netloc)
                 return attempt()
             except _Retry as retry:
                 reached = progress() if progress else 0
@@ -294,6 +308,13 @@ class HttpSession:
                     best, failures = reached, 0
                 else:
                     failures += 1
+                if retry.unreachable:
+                    # A name that does not resolve or a port that refuses does not heal in seconds:
+                    # one more try (a resolver's hiccup), then say so plainly.
+                    unreachable += 1
+                    if unreachable > 1 or self._recently_unreachable(netloc) or not self.config.retries:
+                        self._mark_unreachable(netloc, retry)
+                        raise _unreachable_error(retry) from None
                 if failures > self.config.retries or attempts >= MAX_ATTEMPTS:
                     msg = f"{redact(url)} failed after {attempts} attempt{'s' if attempts > 1 else ''}: {retry.reason}"
                     if reached:
@@ -302,9 +323,28 @@ class HttpSession:
                         msg += "; try again later"
                     raise SourceError(msg) from None
                 delay = self._delay(failures, retry.retry_after)
+                if retry.unreachable:
+                    delay = min(delay, UNREACHABLE_RETRY_DELAY)
                 if on_retry:
-                    on_retry(retry.reason, delay)
+                    on_retry(retry_message(failures + 1, self.config.retries + 1, delay, retry.reason), delay)
                 self.pause(delay)
+
+    def _check_reachable(self, netloc: str) -> None:
+        """Fail at once for a host found unreachable moments ago: it is not tried again so soon."""
+        seen = self._recently_unreachable(netloc)
+        if seen is not None:
+            raise _Retry(seen.reason, unreachable=seen.unreachable)
+
+    def _recently_unreachable(self, netloc: str) -> _Retry | None:
+        with self._lock:
+            seen = self._unreachable.get(netloc)
+        if seen is None or time.monotonic() - seen[0] >= UNREACHABLE_MEMORY:
+            return None
+        return seen[1]
+
+    def _mark_unreachable(self, netloc: str, why: _Retry) -> None:
+        with self._lock:
+            self._unreachable[netloc] = (time.monotonic(), why)
 
     def _delay(self, failures: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -322,8 +362,12 @@ class HttpSession:
         last_modified: str | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 60.0,
+        progress: ProgressCallback | None = None,
     ) -> Document:
-        """GET a listing or small document into memory (gzip accepted), with retries."""
+        """GET a listing or small document into memory (gzip accepted), with retries.
+
+        ``progress`` hears a ``retry`` event before each wait to try again.
+        """
         request_headers = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
         if etag:
             request_headers["If-None-Match"] = etag
@@ -345,9 +389,11 @@ class HttpSession:
                         content_type=response.headers.get("Content-Type"),
                     )
 
-        return self._retrying(url, attempt)
+        return self._retrying(url, attempt, on_retry=_retry_reporter(url, progress))
 
-    def probe(self, url: str, validators: Validators | None = None) -> Probe:
+    def probe(
+        self, url: str, validators: Validators | None = None, *, progress: ProgressCallback | None = None
+    ) -> Probe:
         """A conditional GET whose body is never read: the cheapest reliable "did it change?"."""
         headers = {"Accept-Encoding": "identity"}
         if validators is not None and validators.etag:
@@ -368,7 +414,18 @@ class HttpSession:
                         content_length=int(length) if length and length.isdigit() else None,
                     )
 
-        return self._retrying(url, attempt)
+        return self._retrying(url, attempt, on_retry=_retry_reporter(url, progress))
+
+
+def _retry_reporter(url: str, progress: ProgressCallback | None) -> Callable[[str, float], None] | None:
+    if progress is None:
+        return None
+    name = urlsplit(url).netloc
+
+    def on_retry(message: str, delay: float) -> None:
+        progress(ProgressEvent("retry", url, name, message=message))
+
+    return on_retry
 
 
 # -- module-level helpers ----------------------------------------------------------------------
@@ -393,10 +450,11 @@ def fetch_document(
     last_modified: str | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 60.0,
+    progress: ProgressCallback | None = None,
 ) -> Document:
     """GET a listing or small document with liberacion's HTTP policy; 304 when the validators match."""
     return default_client().fetch_document(
-        url, etag=etag, last_modified=last_modified, headers=headers, timeout=timeout
+        url, etag=etag, last_modified=last_modified, headers=headers, timeout=timeout, progress=progress
     )
 
 
@@ -489,25 +547,98 @@ def _peek(response: Any) -> bytes:
         return b""
 
 
+# Why a host cannot be reached at all, by the errno of the socket error, and what to try next.
+_UNREACHABLE = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETDOWN: "network down",
+    errno.EHOSTDOWN: "host down",
+}
+_UNREACHABLE_HINTS = {
+    "name not resolved": "no network, or a misspelt host name?",
+    "connection refused": "is the server down, or the port wrong?",
+}
+
+
+def _causes(err: BaseException) -> Iterator[BaseException]:
+    """``err`` and every exception behind it: causes, contexts and urllib3's wrapped ``reason``."""
+    seen: set[int] = set()
+    stack: list[Any] = [err]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend([current.__context__, current.__cause__, getattr(current, "reason", None), *current.args])
+
+
+def _unreachable_reason(err: BaseException) -> str | None:
+    """Why the host could not be reached at all ("name not resolved", ...), or None."""
+    for cause in _causes(err):
+        if isinstance(cause, socket.gaierror) or type(cause).__name__ == "NameResolutionError":
+            return "name not resolved"
+    for cause in _causes(err):
+        if isinstance(cause, OSError) and cause.errno in _UNREACHABLE:
+            return _UNREACHABLE[cause.errno]
+    return None
+
+
+def _connection_retry(err: BaseException, *, host: str) -> _Retry:
+    """A failed request as a retry: an unreachable host (tried once more at most) or a dropped connection."""
+    why = _unreachable_reason(err)
+    if why:
+        return _Retry(f"cannot reach {host} ({why})", unreachable=why)
+    return _Retry(_connection_reason(err))
+
+
+def _unreachable_error(retry: _Retry) -> Unreachable:
+    hint = _UNREACHABLE_HINTS.get(retry.unreachable or "", "no network?")
+    return Unreachable(f"{retry.reason}: {hint}")
+
+
 def _connection_reason(err: BaseException) -> str:
-    text = _short(err)
-    lowered = text.lower()
-    if "timed out" in lowered or "timeout" in type(err).__name__.lower():
+    """Why a connection failed, in plain words: never the library's repr of the exception."""
+    causes = list(_causes(err))
+    names = " ".join(type(c).__name__.lower() for c in causes)
+    if any(isinstance(c, (TimeoutError, socket.timeout)) for c in causes) or "timeout" in names:
         return "the connection stalled (no data within the read timeout)"
-    if "incompleteread" in lowered or "connection broken" in lowered or "ended prematurely" in lowered:
+    if "incompleteread" in names or "chunkedencodingerror" in names or "protocolerror" in names:
         return "the connection closed before the whole body arrived"
-    return f"connection failed ({text})"
+    if any(isinstance(c, ConnectionResetError) for c in causes):
+        return "the connection was reset by the server"
+    why = _unreachable_reason(err)
+    if why:
+        return why
+    return f"connection failed ({_summary(err)})"
 
 
-def _short(err: BaseException) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text[:200]
+def _summary(err: BaseException) -> str:
+    """An exception as a short phrase: the innermost system error's text, or its class name.
+
+    urllib3's messages embed reprs of pools and connections: they are summarised, not quoted.
+    """
+    for cause in reversed(list(_causes(err))):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        verify = getattr(cause, "verify_message", None) or getattr(cause, "reason", None)
+        if isinstance(verify, str) and verify:
+            return verify.replace("_", " ").lower() if verify.isupper() else verify
+    text = " ".join(str(err).split())
+    if text and "(" not in text and len(text) <= 160:
+        return text
+    return type(err).__name__
+
+
+def retry_message(attempt: int, attempts: int, delay: float, reason: str) -> str:
+    """What the progress line says while waiting to try again: ``retry 2/6 in 4 s: HTTP 503``."""
+    return f"retry {attempt}/{attempts} in {delay:.0f} s: {reason}"
 
 
 def _snippet(data: bytes, limit: int = 160) -> str:
     text = data[:SNIFF_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff")
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(text, limit)
 
 
 def _html_title(body: bytes) -> str:

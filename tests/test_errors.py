@@ -1,0 +1,252 @@
+"""Every command, every failure: one ``error:`` line on stderr, no traceback, the documented exit code."""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liberacion.errors import one_line, shorten
+from tests.manifests import write_catalog
+
+TABLE = "local.t"
+LAKE_COMMANDS = ["sql", "tables", "info", "history", "diff", "prune"]
+COMMANDS = [*LAKE_COMMANDS, "fetch", "refresh", "catalogs", "discover", "search", "show"]
+# Commands that take --format FORMAT for their rows.
+ROW_FORMAT_COMMANDS = ["sql", "tables", "history", "diff", "catalogs", "search"]
+# A catalog whose one listing is on a host that never resolves (.invalid), so nothing leaves the machine.
+OFFLINE_CATALOG = "mine"
+CURATED = """
+[[dataset]]
+id = "one"
+title = "One dataset"
+url = "https://files.nonexistent.invalid/one.csv"
+"""
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,x\n2,y\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def offline_catalog(manifests: Path) -> Path:
+    return write_catalog(
+        manifests, OFFLINE_CATALOG, [("dcat-us", "https://listing.nonexistent.invalid/data.json")], body=CURATED
+    )
+
+
+def command_args(command: str, csv_file: Path) -> list[str]:
+    return {
+        "sql": ["sql", f"select count(*) from {TABLE}"],
+        "tables": ["tables"],
+        "info": ["info", TABLE],
+        "history": ["history", TABLE],
+        "diff": ["diff", TABLE],
+        "prune": ["prune"],
+        "fetch": ["fetch", str(csv_file), "--as", TABLE],
+        "refresh": ["refresh"],
+        "catalogs": ["catalogs"],
+        "discover": ["discover", OFFLINE_CATALOG],
+        "search": ["search", "one"],
+        "show": ["show", f"{OFFLINE_CATALOG}/one"],
+    }[command]
+
+
+def error_lines(result: Any) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def assert_one_error(result: Any, code: int, *words: str) -> str:
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    errors = error_lines(result)
+    assert len(errors) == 1, result.stderr
+    assert result.exit_code == code, result.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+    return errors[0]
+
+
+# -- the home ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_home_under_a_regular_file(
+    cli: Any, command: str, csv_file: Path, offline_catalog: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    result = cli("--home", str(blocker / "home"), *command_args(command, csv_file))
+    assert_one_error(result, 1, str(blocker), "not a directory", "--home")
+
+
+@pytest.mark.parametrize("command", ["fetch", "refresh", "discover"])
+def test_a_read_only_home(cli: Any, command: str, csv_file: Path, offline_catalog: Path, tmp_path: Path) -> None:
+    home = tmp_path / "read-only"
+    home.mkdir()
+    home.chmod(0o500)
+    try:
+        if os.access(home, os.W_OK):
+            pytest.skip("running as a user that can write anywhere (root)")
+        result = cli("--home", str(home), *command_args(command, csv_file))
+    finally:
+        home.chmod(0o700)
+    assert_one_error(result, 1, "Permission denied")
+
+
+@pytest.mark.parametrize("command", ["fetch", "refresh", "discover"])
+def test_a_full_disk(
+    cli: Any, command: str, csv_file: Path, offline_catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+    csv_file.write_text("a,b\n1,x\n3,z\n", encoding="utf-8")  # refresh has something to write
+
+    def full(path: Path) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr("liberacion.files.fsync_file", full)
+    result = cli(*command_args(command, csv_file))
+    if command == "discover":  # the listing is offline: only the index write can meet the full disk
+        assert "Traceback" not in result.stderr and result.exit_code == 1
+        return
+    assert_one_error(result, 1, "No space left on device")
+
+
+# -- damaged files in the home -----------------------------------------------------------------
+
+
+def baseline(cli: Any, command: str, csv_file: Path) -> Any:
+    return cli(*command_args(command, csv_file))
+
+
+@pytest.mark.parametrize("damaged", ["index/datasets.parquet", "lake.duckdb"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_damaged_index_or_views_database(
+    cli: Any, home: Path, command: str, damaged: str, csv_file: Path, offline_catalog: Path
+) -> None:
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+    healthy = baseline(cli, command, csv_file)
+    target = home / damaged
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"garbage, not a database")
+    result = cli(*command_args(command, csv_file))
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    assert result.exit_code == healthy.exit_code, result.stderr
+    assert len(error_lines(result)) == len(error_lines(healthy))
+
+
+def test_sql_rebuilds_a_damaged_index_and_views_database(cli: Any, home: Path, csv_file: Path) -> None:
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+    (home / "index").mkdir(exist_ok=True)
+    (home / "index" / "datasets.parquet").write_bytes(b"garbage")
+    (home / "lake.duckdb").write_bytes(b"garbage")
+    result = cli("sql", "select count(*) as n from liberacion.datasets")
+    assert result.exit_code == 0, result.stderr
+    assert "index was rebuilt" in result.stderr and "lake.duckdb" in result.stderr
+    assert int(result.stdout.splitlines()[1]) > 0
+    assert (home / "lake.duckdb").read_bytes()[8:12] == b"DUCK"
+    assert not error_lines(result)
+
+
+# -- SQL ---------------------------------------------------------------------------------------
+
+
+def test_an_sql_error_mid_stream_exits_4_and_says_rows_were_written(cli: Any) -> None:
+    query = "select case when i < 1500000 then i::varchar else 'x' end::int as n from range(2000000) t(i)"
+    result = cli("sql", query, "--format", "csv")
+    assert_one_error(result, 4, "Conversion Error", "rows had been written", "incomplete")
+    assert len(result.stdout.splitlines()) > 1  # rows did go out before the error
+
+
+def test_an_unknown_table_exits_3_with_a_hint(cli: Any, csv_file: Path) -> None:
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+    for name in ("local.nope", "nope.t", "nope"):
+        assert_one_error(cli("sql", f"select * from {name}"), 3, "no table", "see: liberacion tables")
+
+
+def test_other_sql_errors_still_exit_4(cli: Any) -> None:
+    assert_one_error(cli("sql", "select nope from range(3)"), 4, "Binder Error")
+
+
+# -- usage and configuration -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ROW_FORMAT_COMMANDS)
+def test_a_bad_format_is_one_plain_line(cli: Any, command: str, csv_file: Path, offline_catalog: Path) -> None:
+    result = cli(*command_args(command, csv_file), "--format", "xml")
+    line = assert_one_error(result, 2, "--format: 'xml' is not one of table, csv")
+    assert "Value error" not in line and "Usage:" not in result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unknown_option_is_a_usage_error(cli: Any, command: str, csv_file: Path, offline_catalog: Path) -> None:
+    result = cli(*command_args(command, csv_file), "--no-such-option")
+    assert_one_error(result, 2, "--no-such-option", f"liberacion {command} --help")
+
+
+def test_bad_global_options_and_commands_are_usage_errors(cli: Any) -> None:
+    assert_one_error(cli("--home"), 2, "--home")
+    assert_one_error(cli("no-such-command"), 2, "no-such-command")
+    assert_one_error(cli("refresh", "--jobs", "0"), 2, "--jobs: must be at least 1")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_missing_catalogs_path_is_a_config_error(
+    cli: Any, command: str, csv_file: Path, offline_catalog: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-manifests"
+    result = cli("--catalogs", str(missing), *command_args(command, csv_file))
+    assert_one_error(result, 5, str(missing), "--catalogs")
+
+
+def test_a_missing_liberacion_catalogs_entry_is_a_config_error(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "gone.toml"
+    monkeypatch.setenv("LIBERACION_CATALOGS", str(missing))
+    assert_one_error(cli("search", "x"), 5, str(missing), "LIBERACION_CATALOGS")
+
+
+# -- bugs and Ctrl-C ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unexpected_error_is_one_line_and_a_saved_traceback(
+    cli: Any, home: Path, command: str, csv_file: Path, offline_catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def bug(_root: Path) -> None:
+        raise RuntimeError("something nobody expected")
+
+    monkeypatch.setattr(importlib.import_module("liberacion.cli.app"), "check_home", bug)
+    result = cli(*command_args(command, csv_file))
+    log = home / "logs" / "last-error.txt"
+    assert_one_error(result, 1, "internal error (RuntimeError: something nobody expected)", str(log))
+    assert "Traceback" in log.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_ctrl_c_is_exit_130_and_one_line(
+    cli: Any, command: str, csv_file: Path, offline_catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(_root: Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module("liberacion.cli.app"), "check_home", interrupted)
+    assert_one_error(cli(*command_args(command, csv_file)), 130, "interrupted")
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def test_long_messages_are_shortened_at_a_word_boundary() -> None:
+    text = "word " * 200
+    short = shorten(text, 50)
+    assert len(short) <= 50 and short.endswith("word…")
+    assert one_line(ValueError("first line\nsecond line\nthird"), lines=2) == "first line second line"
+    assert shorten("fits", 10) == "fits"
