@@ -40,7 +40,6 @@ from liberacion.download import (
 from liberacion.download.state import load_url_state, save_url_state
 from liberacion.engine import interrupt_all
 from liberacion.errors import Busy, ConfigError, ExitCode, LiberacionError, NotFound, UsageError, one_line
-from liberacion.files import atomic_write
 from liberacion.home import Home
 from liberacion.lake import Lake, Staging
 from liberacion.naming import bounded, parse_table_name, sanitize_identifier
@@ -657,17 +656,11 @@ def _member_table(table: str, suffix: str) -> str:
 
 
 def internal_error(home: Home, err: BaseException, what: str) -> str:
-    """An unexpected exception as one line, with its traceback saved in the home's logs to report."""
-    import traceback
-
-    text = "".join(traceback.format_exception(err))
-    summary = f"internal error ({type(err).__name__}: {one_line(err, lines=1, limit=200)})"
+    """An unexpected exception of one ref as one line, so the other refs of the run still go on."""
     try:
-        path = home.root / "logs" / f"error-{utc_now().replace(':', '')}.txt"
-        atomic_write(path, f"{what}\n\n{text}")
+        return home.report_internal(err, what)
     except OSError:
-        return summary
-    return f"{summary}; the traceback is in {path}"
+        return f"internal error ({type(err).__name__}: {one_line(err, lines=1, limit=300)})"
 
 
 def _check_keys(target: Target, table: str, provenance: Provenance) -> None:

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from liberacion.errors import Busy, StorageError
+from liberacion.errors import Busy, StorageError, one_line
+from liberacion.files import atomic_write
 
 HOME_ENV = "LIBERACION_HOME"
 
@@ -90,6 +91,17 @@ class Home:
     def last_error(self) -> Path:
         """The traceback of the last unexpected error, for a bug report."""
         return self.logs / "last-error.txt"
+
+    def report_internal(self, err: BaseException, what: str = "") -> str:
+        """An unexpected exception as one line; its traceback is saved in ``last_error`` to report.
+
+        Raises OSError when the home cannot be written (the caller then shows the traceback)."""
+        import traceback
+
+        text = "".join(traceback.format_exception(err))
+        atomic_write(self.last_error, f"{what}\n\n{text}" if what else text)
+        summary = one_line(err, lines=1, limit=300)
+        return f"internal error ({type(err).__name__}: {summary}); the traceback is in {self.last_error}"
 
     @property
     def index_file(self) -> Path:

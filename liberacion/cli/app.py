@@ -132,20 +132,17 @@ def _check_catalog_paths(ctx: Any) -> None:
 
 def _fail_internal(ctx: Any, err: BaseException) -> NoReturn:
     """A bug: one line naming it, the traceback kept in the home's logs (or stderr without a home)."""
-    import traceback
-
-    text = "".join(traceback.format_exception(err))
-    summary = one_line(err, lines=1, limit=300)
     try:
         home = ctx.obj.home if isinstance(ctx.obj, Settings) else Home(resolve_home(ctx.params.get("home")))
-        path = home.last_error
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        line = home.report_internal(err, " ".join(sys.argv))
     except Exception:
+        import traceback
+
+        summary = one_line(err, lines=1, limit=300)
         print(f"error: internal error ({type(err).__name__}: {summary}); the traceback follows", file=sys.stderr)
-        print(text, file=sys.stderr, end="")
+        print("".join(traceback.format_exception(err)), file=sys.stderr, end="")
         raise typer.Exit(int(ExitCode.FAILED)) from None
-    _fail(f"internal error ({type(err).__name__}: {summary}); the traceback is in {path}", ExitCode.FAILED)
+    _fail(line, ExitCode.FAILED)
 
 
 app = typer.Typer(

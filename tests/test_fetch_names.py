@@ -1,0 +1,129 @@
+"""Table names that could collide stay apart, a table belongs to its ref, a zip set that was
+published partly is completed, and a bug in one ref does not end the run."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liberacion.lake import Lake, Staging
+from tests.conftest import Cli
+
+CSV = "Facility ID,State,Score\n010001,AL,3\n220071,MA,5\n"
+
+
+def _zip(path: Path, members: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return path
+
+
+def _records(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_members_whose_names_agree_in_their_first_63_characters_are_two_tables(
+    cli: Cli, tmp_path: Path, home: Path
+) -> None:
+    stem = "provider_of_services_file_hospital_and_non_hospital_facilities_quarter"
+    archive = _zip(tmp_path / "pos.zip", {f"{stem}_1.csv": CSV, f"{stem}_2.csv": CSV + "330101,NY,4\n"})
+    result = cli("fetch", str(archive), "--as", "cms.pos", "--json")
+    (record,) = _records(result.stdout)
+    assert record["status"] == "fetched", result.stderr
+    tables = record["tables"]
+    assert len(tables) == 2 and len(set(tables)) == 2
+    assert all(len(t.split(".")[1]) <= 63 for t in tables)
+    counts = sorted(
+        json.loads(cli("sql", "--format", "json", f"select count(*) as n from {t}").stdout)[0]["n"] for t in tables
+    )
+    assert counts == [2, 3]
+
+
+def test_a_long_as_name_with_several_members_does_not_wait_on_itself(cli: Cli, tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "abc.zip", {"abc1.csv": CSV, "abc2.csv": CSV + "330101,NY,4\n"})
+    name = "cms." + "a" * 58
+    result = cli("fetch", str(archive), "--as", name, "--wait", "0", "--json")
+    (record,) = _records(result.stdout)
+    assert result.exit_code == 0 and record["status"] == "fetched", result.stderr
+    assert len(set(record["tables"])) == 2
+
+
+def test_two_refs_that_map_to_one_table_do_not_overwrite_each_other(cli: Cli, tmp_path: Path, home: Path) -> None:
+    first = tmp_path / "covid-19-cases.csv"
+    second = tmp_path / "covid_19_cases.csv"
+    first.write_text(CSV, encoding="utf-8")
+    second.write_text(CSV + "330101,NY,4\n", encoding="utf-8")
+    assert cli("fetch", str(first)).exit_code == 0
+    result = cli("fetch", str(second))
+    assert result.exit_code == 1, result.stderr
+    assert "local.covid_19_cases holds" in result.stderr and "--as" in result.stderr
+    assert Lake(home).current("local.covid_19_cases").rows == 2
+    # Saying so replaces it.
+    assert cli("fetch", str(second), "--as", "local.covid_19_cases").exit_code == 0
+    assert Lake(home).current("local.covid_19_cases").rows == 3
+
+
+@pytest.mark.parametrize("name", ["lake", "memory", "main"])
+def test_a_catalog_may_not_take_a_reserved_schema_name(cli: Cli, tmp_path: Path, name: str) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(CSV, encoding="utf-8")
+    result = cli("fetch", str(path), "--as", f"{name}.x")
+    assert result.exit_code == 2 and "reserved" in result.stderr, result.stderr
+
+
+def test_a_zip_set_published_partly_is_completed_by_the_next_run(
+    cli: Cli, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = _zip(tmp_path / "set.zip", {name: CSV + f"{i}30101,NY,4\n" for i, name in enumerate(["a.csv", "b.csv", "c.csv"])})
+    real_commit = Staging.commit
+    commits: list[str] = []
+
+    def commit_then_fail(self: Staging, provenance: Any) -> Any:
+        commits.append(self.table)
+        if len(commits) == 2:
+            raise RuntimeError("something nobody expected")
+        return real_commit(self, provenance)
+
+    monkeypatch.setattr(Staging, "commit", commit_then_fail)
+    result = cli("fetch", str(archive), "--json")
+    (record,) = _records(result.stdout)
+    assert result.exit_code == 1 and record["status"] == "failed"
+    assert "internal error (RuntimeError: something nobody expected)" in record["error"]
+    assert (home / "logs" / "last-error.txt").exists()
+    assert "Traceback" not in result.stderr
+    assert len(Lake(home).names()) == 1  # one table of the set made it before the failure
+
+    monkeypatch.setattr(Staging, "commit", real_commit)
+    (record,) = _records(cli("fetch", str(archive), "--json").stdout)
+    assert record["status"] == "fetched"
+    assert Lake(home).names() == ["local.set__a", "local.set__b", "local.set__c"]
+    (record,) = _records(cli("fetch", str(archive), "--json").stdout)
+    assert record["status"] == "unchanged"
+
+
+def test_a_bug_in_one_ref_does_not_end_the_run(
+    cli: Cli, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "bad.csv"
+    good = tmp_path / "good.csv"
+    bad.write_text(CSV, encoding="utf-8")
+    good.write_text(CSV, encoding="utf-8")
+    real_commit = Staging.commit
+
+    def commit(self: Staging, provenance: Any) -> Any:
+        if self.table == "local.bad":
+            raise RuntimeError("boom")
+        return real_commit(self, provenance)
+
+    monkeypatch.setattr(Staging, "commit", commit)
+    result = cli("fetch", str(bad), str(good), "--json")
+    records = {r["table"]: r for r in _records(result.stdout)}
+    assert result.exit_code == 1
+    assert records["local.bad"]["status"] == "failed" and "RuntimeError: boom" in records["local.bad"]["error"]
+    assert records["local.good"]["status"] == "fetched"
+    assert Lake(home).names() == ["local.good"]
