@@ -79,7 +79,8 @@ def test_a_catalog_may_not_take_a_reserved_schema_name(cli: Cli, tmp_path: Path,
 def test_a_zip_set_published_partly_is_completed_by_the_next_run(
     cli: Cli, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    archive = _zip(tmp_path / "set.zip", {name: CSV + f"{i}30101,NY,4\n" for i, name in enumerate(["a.csv", "b.csv", "c.csv"])})
+    members = {name: CSV + f"{i}30101,NY,4\n" for i, name in enumerate(["a.csv", "b.csv", "c.csv"])}
+    archive = _zip(tmp_path / "set.zip", members)
     real_commit = Staging.commit
     commits: list[str] = []
 
