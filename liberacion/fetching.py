@@ -540,6 +540,7 @@ class _Job:
                 self._convert(area, parts, target, table_provenance)
                 _check_keys(target, area.table, table_provenance)
                 stagings.append((area, table_provenance))
+            _check_types_matched([prov for _area, prov in stagings])
         clock.enter("publish")
         if self.options.before_publish is not None:
             for area, prov in stagings:
@@ -661,6 +662,23 @@ def internal_error(home: Home, err: BaseException, what: str) -> str:
         return home.report_internal(err, what)
     except OSError:
         return f"internal error ({type(err).__name__}: {one_line(err, lines=1, limit=300)})"
+
+
+def _check_types_matched(provenances: list[Provenance]) -> None:
+    """A ``--type`` (or manifest column) may miss some tables of a zip, but not every one of them."""
+    if len(provenances) < 2:
+        return  # one table: the conversion itself refused an unknown name, with near matches
+    missed: list[set[str]] = []
+    for prov in provenances:
+        notes = prov.extra.get("conversion")
+        for note in notes if isinstance(notes, list) else [notes or {}]:
+            missed.append(set(note.get("unmatched_types") or ()))
+    nowhere = set.intersection(*missed) if missed else set()
+    if nowhere:
+        from liberacion.errors import ConversionError
+
+        names = ", ".join(sorted(nowhere))
+        raise ConversionError(f"--type {names}: no such column in any of the {len(provenances)} tables of the file")
 
 
 def _check_keys(target: Target, table: str, provenance: Provenance) -> None:

@@ -128,3 +128,17 @@ def test_a_bug_in_one_ref_does_not_end_the_run(
     assert records["local.bad"]["status"] == "failed" and "RuntimeError: boom" in records["local.bad"]["error"]
     assert records["local.good"]["status"] == "fetched"
     assert Lake(home).names() == ["local.good"]
+
+
+def test_a_type_override_must_match_a_column_in_some_table_of_a_zip(cli: Cli, tmp_path: Path, home: Path) -> None:
+    archive = _zip(tmp_path / "two.zip", {"scores.csv": CSV, "places.csv": "Place,Zip\nBoston,02134\n"})
+    result = cli("fetch", str(archive), "--type", "Scroe=VARCHAR", "--json")
+    (record,) = _records(result.stdout)
+    assert result.exit_code == 1 and record["status"] == "failed"
+    assert "--type Scroe: no such column in any of the 2 tables" in record["error"]
+    assert Lake(home).names() == []
+    # A name one member has is fine: the other member just does not have it.
+    result = cli("fetch", str(archive), "--type", "Score=VARCHAR", "--json")
+    assert _records(result.stdout)[0]["status"] == "fetched", result.stderr
+    info = Lake(home).current("local.two__scores").provenance.columns["score"]
+    assert info["type"] == "VARCHAR"
