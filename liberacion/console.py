@@ -145,6 +145,7 @@ def print_info(current: Any, snaps: list[Any]) -> None:
             ],
             14,
         )
+        _conversion_notes(console, prov.extra.get("conversion"))
         notes = prov.columns
         schema = Rows(
             ["column", "type", "original", "nulls", "missing markers", "description"],
@@ -163,6 +164,36 @@ def print_info(current: Any, snaps: list[Any]) -> None:
             kinds={"snapshot": "name", "published_at": "time", "bytes": "size"},
         )
         render(history, Format.table, stdout=sys.stdout, title="snapshots")
+
+
+def _conversion_notes(console: Any, conversion: Any) -> None:
+    """What conversion noticed about the file: its real format, skipped members, value labels, and
+    a notes block cut from the end of the file (CDC WONDER's query parameters and caveats)."""
+    if not isinstance(conversion, dict):
+        return  # several files as one table: --format json shows each part's notes
+    labels = conversion.get("value_labels") or {}
+    skipped = conversion.get("skipped_members") or []
+    _details(
+        console,
+        [
+            ("format", conversion.get("format_mismatch") or None),
+            ("member", conversion.get("member")),
+            ("skipped", ", ".join(skipped) if skipped else None),
+            ("value labels", f"{len(labels)} column(s); see --format json" if labels else None),
+        ],
+        14,
+    )
+    block = conversion.get("wonder_notes") or conversion.get("trailing_notes")
+    if block:
+        from rich.text import Text
+
+        console.print(Text("  notes kept from the end of the file:", style="dim"))
+        import textwrap
+
+        width = max(console.width, 40) - 4
+        for line in str(block).strip().splitlines():
+            for part in textwrap.wrap(line, width) or [""]:  # words kept whole: this is prose to read
+                console.print(Text(f"    {part}"), no_wrap=True, crop=True)
 
 
 def _when_and_stamp(value: Any) -> str | None:

@@ -82,6 +82,15 @@ def test_cdc_wonder_export(home: Path, tmp_path: Path) -> None:
     assert lake.current("t.data").schema[0].original == "Notes"
 
 
+def test_info_shows_the_wonder_notes_and_the_real_format(cli: Cli, home: Path, tmp_path: Path) -> None:
+    path = write(tmp_path, "wonder.txt", WONDER)
+    assert cli("fetch", str(path), "--as", "cdc.wonder").exit_code == 0
+    shown = cli("info", "cdc.wonder", "--format", "table").stdout
+    assert "notes kept from the end of the file:" in shown
+    assert "Query Parameters:" in shown and "Suggested Citation" in shown
+    assert "numerator of 20 or less." in shown  # long lines wrap at a word, nothing is cut
+
+
 def test_cdc_wonder_export_raw_and_type(home: Path, tmp_path: Path) -> None:
     path = write(tmp_path, "wonder.txt", WONDER)
     lake = load(home, path, raw=True)
