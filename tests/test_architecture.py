@@ -20,6 +20,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("liberacion.errors",),
     ("liberacion.files", "liberacion.timestamps", "liberacion.naming", "liberacion.formats", "liberacion.engine"),
     ("liberacion.home",),
+    ("liberacion.storage",),  # where the lake lives: a directory or an object store
+    ("liberacion.iceberg",),  # lake tables as Iceberg tables
     ("liberacion.snapshots",),
     ("liberacion.views",),
     ("liberacion.render",),

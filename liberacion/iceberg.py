@@ -1,0 +1,286 @@
+"""Lake tables as Apache Iceberg tables, so Spark, Trino, Snowflake, BigQuery and DuckDB read them
+with the same history liberacion keeps.
+
+Each publish is one Iceberg commit (an ``overwrite`` snapshot): the Parquet files liberacion wrote
+become the snapshot's data files as they are (no rewrite), the snapshot summary carries the
+provenance, column descriptions become column docs. The catalog gives the atomic commit two
+machines can race on: a commit that lost the race is retried on the new current state.
+
+The embedded catalog is a SQL catalog on SQLite in the home (nothing has to run);
+``LIBERACION_ICEBERG_CATALOG=NAME`` uses a catalog from pyiceberg's own configuration (a REST
+catalog such as Polaris, Lakekeeper or Nessie, Glue, Hive, SQL on PostgreSQL).
+
+pyiceberg takes most of a second to import: only writers and Iceberg-specific reads import this
+module's functions' dependencies; the cheap ``metadata_locations`` serves the read path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from liberacion.errors import Busy, ConfigError, LiberacionError
+from liberacion.storage import LakeLocation, storage_error
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+CATALOG_ENV = "LIBERACION_ICEBERG_CATALOG"
+CATALOG_NAME = "liberacion"
+CATALOG_FILE = "iceberg.db"
+PROPERTY_PREFIX = "liberacion."
+NAME_MAPPING = "schema.name-mapping.default"
+# Our commit loop redoes a lost race itself (see commit_files).
+TABLE_PROPERTIES = {"commit.retry.num-retries": "0"}
+
+
+@dataclass(frozen=True)
+class IcebergSnapshot:
+    """One Iceberg snapshot of a table: its id, commit time, liberacion's properties, data files."""
+
+    snapshot_id: int
+    timestamp_ms: int
+    properties: dict[str, str]
+    files: list[str] = field(default_factory=list)
+
+
+def open_catalog(home_root: Path, location: LakeLocation) -> Catalog:
+    """The table catalog of a lake: a named pyiceberg catalog, or the embedded SQLite one."""
+    from pyiceberg.catalog import load_catalog
+
+    name = os.environ.get(CATALOG_ENV, "").strip()
+    try:
+        if name:
+            return load_catalog(name)
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        home_root.mkdir(parents=True, exist_ok=True)
+        properties = {"uri": f"sqlite:///{home_root / CATALOG_FILE}", "warehouse": location.uri}
+        return SqlCatalog(CATALOG_NAME, **properties, **io_properties(location))
+    except (ValueError, KeyError) as err:
+        where = f"the catalog {name!r} ({CATALOG_ENV})" if name else "the embedded Iceberg catalog"
+        raise ConfigError(f"cannot open {where}: {err}") from None
+
+
+def io_properties(location: LakeLocation) -> dict[str, str]:
+    """pyiceberg FileIO settings from the standard AWS environment (the credential chain does the rest)."""
+    if location.scheme != "s3":
+        return {}
+    props = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        props["s3.endpoint"] = endpoint
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        props["s3.region"] = region
+    return props
+
+
+def metadata_locations(home_root: Path) -> dict[str, str] | None:
+    """Every table's current metadata file in the embedded catalog, read with the standard library
+    (no pyiceberg import): a table whose location is unchanged needs no Iceberg read. None when a
+    named catalog is in use (only pyiceberg can ask it) or there is no catalog yet."""
+    if os.environ.get(CATALOG_ENV, "").strip():
+        return None
+    path = home_root / CATALOG_FILE
+    if not path.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+            rows = con.execute(
+                "SELECT table_namespace, table_name, metadata_location FROM iceberg_tables WHERE catalog_name = ?",
+                (CATALOG_NAME,),
+            ).fetchall()
+    except sqlite3.Error:
+        return None
+    return {f"{ns}.{name}": location for ns, name, location in rows if location}
+
+
+def load_table(catalog: Catalog, name: str) -> Table | None:
+    from pyiceberg.exceptions import NoSuchTableError
+
+    try:
+        return catalog.load_table(name)
+    except NoSuchTableError:
+        return None
+
+
+def commit_files(
+    catalog: Catalog,
+    location: LakeLocation,
+    name: str,
+    table_uri: str,
+    files: list[str],
+    properties: Mapping[str, str],
+    docs: Mapping[str, str] | None = None,
+    *,
+    wait: float = 60.0,
+) -> IcebergSnapshot:
+    """Make ``files`` (Parquet already in the lake) the table's data as one new snapshot.
+
+    The table is created on first use and its schema follows the files (columns added, dropped or
+    retyped). A commit that another writer beat is redone on the new state until ``wait`` seconds
+    have passed; then ``Busy``.
+    """
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
+
+    schema = _file_schema(location, files[0], docs or {})
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while True:
+        try:
+            table = _ensure_table(catalog, location, name, table_uri, schema)
+            return _overwrite(table, files, {PROPERTY_PREFIX + k: v for k, v in properties.items()})
+        except (CommitFailedException, ValidationException):
+            # Another writer committed first. Our overwrite replaces whatever is current, so it is
+            # redone from their snapshot (pyiceberg's own retry would refuse: it sees their files).
+            if time.monotonic() >= deadline:
+                raise Busy(f"table {name}: another writer kept committing for {wait:g} s; try again later") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        except OSError as err:
+            raise storage_error(err, location, "writing") from None
+
+
+def _file_schema(location: LakeLocation, file_uri: str, docs: Mapping[str, str]) -> pa.Schema:
+    """The Arrow schema of a data file, with liberacion's column descriptions as Iceberg docs."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyiceberg.io.pyarrow import PYARROW_FIELD_DOC_KEY
+
+    path = file_uri if location.is_local else file_uri.split("://", 1)[1]
+    try:
+        schema = pq.read_schema(path, filesystem=location.filesystem())
+    except OSError as err:
+        raise storage_error(err, location, "reading") from None
+    fields = []
+    for f in schema:
+        doc = docs.get(f.name)
+        fields.append(f.with_metadata({PYARROW_FIELD_DOC_KEY: doc.encode()}) if doc else f.remove_metadata())
+    return pa.schema(fields)
+
+
+def _ensure_table(catalog: Catalog, location: LakeLocation, name: str, table_uri: str, schema: pa.Schema) -> Table:
+    """The table, created with ``schema`` or evolved to it, with a name mapping (our Parquet files
+    carry no field ids: columns are matched by name)."""
+    from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+
+    namespace = name.split(".", 1)[0]
+    table = load_table(catalog, name)
+    if table is None:
+        with contextlib.suppress(NamespaceAlreadyExistsError):
+            catalog.create_namespace(namespace)
+        try:
+            table = catalog.create_table(name, schema=schema, location=table_uri, properties=TABLE_PROPERTIES)
+        except TableAlreadyExistsError:  # created by another writer a moment ago
+            table = catalog.load_table(name)
+    _evolve(table, schema)
+    return catalog.load_table(name)
+
+
+def _evolve(table: Table, schema: pa.Schema) -> None:
+    """Make the table's current schema exactly the files' schema, and its name mapping follow it."""
+    from pyiceberg.io.pyarrow import pyarrow_to_schema
+    from pyiceberg.table.name_mapping import create_mapping_from_schema
+
+    current = table.schema()
+    wanted = {f.name: f for f in schema}
+    have = {f.name: f for f in current.fields}
+    converted = pyarrow_to_schema(schema, name_mapping=_name_mapping_for(schema), format_version=table.format_version)
+    new_types = {f.name: f for f in converted.fields}
+    changed = [n for n in wanted if n in have and have[n].field_type != new_types[n].field_type]
+    dropped = [n for n in have if n not in wanted]
+    added = [n for n in wanted if n not in have]
+    redocumented = [n for n in wanted if n in have and n not in changed and have[n].doc != new_types[n].doc]
+    if redocumented:
+        with table.update_schema() as update:
+            for n in redocumented:
+                update.update_column(n, doc=new_types[n].doc)
+    if changed or dropped:
+        with table.update_schema(allow_incompatible_changes=True) as update:
+            for n in dropped + changed:  # a retyped column is a new column: old files keep their type
+                update.delete_column(n)
+    if changed or added:
+        with table.update_schema() as update:
+            for n in [f.name for f in schema if f.name in changed or f.name in added]:
+                f = new_types[n]
+                update.add_column(n, f.field_type, doc=f.doc)
+    if changed or added or dropped or NAME_MAPPING not in table.properties:
+        table = table.refresh()
+        mapping = create_mapping_from_schema(table.schema()).model_dump_json()
+        with table.transaction() as tx:
+            tx.set_properties(**{NAME_MAPPING: mapping})
+
+
+def _name_mapping_for(schema: pa.Schema) -> Any:
+    from pyiceberg.table.name_mapping import MappedField, NameMapping
+
+    return NameMapping([MappedField(field_id=i + 1, names=[f.name]) for i, f in enumerate(schema)])
+
+
+def _overwrite(table: Table, files: list[str], properties: dict[str, str]) -> IcebergSnapshot:
+    """One ``overwrite`` snapshot: the current data files out, ``files`` in (a delete then an append
+    would make two snapshots, the first one empty, and time travel would see it)."""
+    from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+    with table.transaction() as tx:
+        current = tx.table_metadata.current_snapshot()
+        with tx.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
+            if current is not None:
+                for task in table.scan(snapshot_id=current.snapshot_id).plan_files():
+                    overwrite.delete_data_file(task.file)
+            for path in files:
+                overwrite.append_data_file(parquet_file_to_data_file(table.io, tx.table_metadata, path))
+    table = table.refresh()
+    snap = table.current_snapshot()
+    assert snap is not None
+    return IcebergSnapshot(snap.snapshot_id, snap.timestamp_ms, _liberacion_properties(snap), list(files))
+
+
+def _liberacion_properties(snap: Any) -> dict[str, str]:
+    extra = snap.summary.additional_properties if snap.summary is not None else {}
+    return {k[len(PROPERTY_PREFIX) :]: v for k, v in extra.items() if k.startswith(PROPERTY_PREFIX)}
+
+
+def snapshots(table: Table) -> list[IcebergSnapshot]:
+    """Every snapshot of the table that liberacion published, oldest first, with its data files."""
+    found = []
+    for snap in table.snapshots():
+        props = _liberacion_properties(snap)
+        if not props:
+            continue  # a maintenance commit by another tool: not a liberacion snapshot
+        files = [task.file.file_path for task in table.scan(snapshot_id=snap.snapshot_id).plan_files()]
+        found.append(IcebergSnapshot(snap.snapshot_id, snap.timestamp_ms, props, files))
+    return sorted(found, key=lambda s: (s.timestamp_ms, s.snapshot_id))
+
+
+def expire(table: Table, keep: Iterable[int]) -> list[str]:
+    """Expire every snapshot but ``keep`` (and the current one); returns the data files no kept
+    snapshot references any more, for the caller to delete."""
+    kept = set(keep)
+    current = table.current_snapshot()
+    if current is not None:
+        kept.add(current.snapshot_id)
+    referenced = {task.file.file_path for sid in kept for task in table.scan(snapshot_id=sid).plan_files()}
+    doomed_ids = [s.snapshot_id for s in table.snapshots() if s.snapshot_id not in kept]
+    if not doomed_ids:
+        return []
+    orphans = {
+        task.file.file_path
+        for sid in doomed_ids
+        for task in table.scan(snapshot_id=sid).plan_files()
+        if task.file.file_path not in referenced
+    }
+    try:
+        table.maintenance.expire_snapshots().by_ids(doomed_ids).commit()
+    except Exception as err:  # an expiry that lost a race is redone by the next prune
+        raise LiberacionError(f"could not expire snapshots of {table.name()}: {err}") from None
+    return sorted(orphans)

@@ -1,0 +1,129 @@
+"""Where the lake lives: a local directory or an object store (``s3://bucket/prefix``, and ``gs://``
+or ``abfs://`` where pyarrow has the filesystem), reached through pyarrow's filesystems.
+
+pyarrow.fs was chosen over fsspec and obstore: it is already a dependency, its S3 client is the AWS
+C++ SDK (multipart uploads on several threads, the standard credential chain, ``AWS_ENDPOINT_URL``
+and ``AWS_REGION`` honoured as every AWS tool does), and pyiceberg's default FileIO is the same
+library, so liberacion and its Iceberg catalog share one view of the store. DuckDB, which cannot
+download its ``httpfs`` extension everywhere, reads the same filesystem through a small fsspec
+wrapper registered on its connection.
+
+State that belongs to one machine (downloads in progress, locks, URL validators) never goes here:
+it stays in the home.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from liberacion.errors import ConfigError, StorageError, Unreachable, UsageError
+
+if TYPE_CHECKING:
+    from pyarrow import fs as pafs
+
+LAKE_ENV = "LIBERACION_LAKE"
+REMOTE_SCHEMES = ("s3", "gs", "abfs")
+
+
+@dataclass(frozen=True)
+class LakeLocation:
+    """The root of a lake: ``uri`` as the user gave it (normalised), ``scheme`` ``file`` for a local
+    directory, and ``root``, the path inside the filesystem (``bucket/prefix`` for a store)."""
+
+    uri: str
+    scheme: str
+    root: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheme == "file"
+
+    def uri_of(self, *parts: str) -> str:
+        """The URI of a path under the lake's root (what Iceberg metadata and DuckDB are given)."""
+        tail = "/".join(p.strip("/") for p in parts if p)
+        if self.is_local:
+            return str(Path(self.root, tail)) if tail else self.root
+        base = f"{self.scheme}://{self.root.rstrip('/')}"
+        return f"{base}/{tail}" if tail else base
+
+    def path_of(self, *parts: str) -> str:
+        """The path of ``parts`` inside the filesystem (what pyarrow.fs calls take)."""
+        tail = "/".join(p.strip("/") for p in parts if p)
+        return f"{self.root.rstrip('/')}/{tail}" if tail else self.root
+
+    def filesystem(self) -> pafs.FileSystem:
+        """The pyarrow filesystem of this location (a new client: cheap, and safe across forks)."""
+        from pyarrow import fs
+
+        if self.is_local:
+            return fs.LocalFileSystem()
+        try:
+            filesystem, _path = fs.FileSystem.from_uri(self.uri)
+        except (ValueError, OSError) as err:
+            raise ConfigError(f"cannot use the lake {self.uri}: {first_line(err)}") from None
+        return filesystem
+
+
+def resolve_lake(option: str | None, default: Path) -> LakeLocation:
+    """The lake named by ``--lake``, else ``LIBERACION_LAKE``, else ``default`` (``<home>/lake``)."""
+    given = option or os.environ.get(LAKE_ENV) or ""
+    if not given.strip():
+        return LakeLocation(str(default), "file", str(default))
+    return parse_lake(given.strip())
+
+
+def parse_lake(text: str) -> LakeLocation:
+    """A lake URI or path, checked: a scheme liberacion cannot write to is a usage error."""
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme in ("", "file") or (len(scheme) == 1 and text[1:3] in (":\\", ":/")):  # C:\ on Windows
+        path = Path(parts.path if scheme == "file" else text).expanduser().absolute()
+        return LakeLocation(str(path), "file", str(path))
+    if scheme not in REMOTE_SCHEMES:
+        msg = f"cannot use the lake {text!r}: give a directory or an s3://, gs:// or abfs:// URI"
+        raise UsageError(msg)
+    if not parts.netloc:
+        raise UsageError(f"cannot use the lake {text!r}: name the bucket, as in {scheme}://BUCKET/PREFIX")
+    root = f"{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
+    return LakeLocation(f"{scheme}://{root}", scheme, root)
+
+
+def first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def storage_error(err: BaseException, location: LakeLocation, doing: str) -> Exception:
+    """An object-store failure as one line that says what to do; other errors are returned as they are.
+
+    The AWS SDK already retried what can be retried (throttling, 5xx) before we see an error.
+    """
+    text = str(err)
+    where = location.uri
+    bucket = location.root.split("/", 1)[0]
+    if "NO_SUCH_BUCKET" in text or "NoSuchBucket" in text:
+        return ConfigError(f"the bucket {bucket} of the lake {where} does not exist: create it, or fix {LAKE_ENV}")
+    if any(code in text for code in ("ACCESS_DENIED", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")):
+        return ConfigError(
+            f"the store refused our credentials while {doing} {where}: check AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and the bucket's policy"
+        )
+    if "NETWORK_CONNECTION" in text or "Could not connect" in text or "Couldn't resolve host" in text:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3") or location.scheme
+        hint = "no network, or a wrong AWS_ENDPOINT_URL?"
+        return Unreachable(f"cannot reach the store {endpoint} while {doing} {where}: {hint}")
+    if isinstance(err, OSError):
+        return StorageError(f"the store failed while {doing} {where}: {first_line(err)}")
+    return err
+
+
+def duckdb_filesystem(location: LakeLocation) -> Any:
+    """An fsspec filesystem over the lake's pyarrow filesystem, for ``con.register_filesystem``:
+    DuckDB then reads ``s3://`` (or ``gs://``, ``abfs://``) paths with no extension to download."""
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    wrapper = type(f"{location.scheme.title()}Lake", (ArrowFSWrapper,), {"protocol": location.scheme})
+    return wrapper(location.filesystem())
