@@ -529,8 +529,10 @@ class _Job:
         clock.enter("convert")
         with _CONVERSIONS:
             groups: dict[str | None, list[tuple[_File, Part]]] = {}
+            # Unpacked members, gunzipped files and sheets: in the home, removed when the stack closes.
+            work = stack.enter_context(self.lake.home.work_area())
             for raw in files:
-                for part in _kept(raw, partial(inspect, raw.path, target.options)):
+                for part in _kept(raw, partial(inspect, raw.path, target.options, work=work)):
                     groups.setdefault(part.suffix, []).append((raw, part))
             stagings: list[tuple[Staging, Provenance]] = []
             for suffix, parts in groups.items():

@@ -79,6 +79,29 @@ class Home:
         return self.root / "locks"
 
     @property
+    def work(self) -> Path:
+        """Scratch space of running conversions: unpacked archives, gunzipped files, sheets as CSV."""
+        return self.root / "work"
+
+    @contextmanager
+    def work_area(self) -> Iterator[Path]:
+        """A fresh directory under ``work`` for one dataset's scratch files, removed when the block
+        ends (published or failed). Directories of processes that died (kill -9) go too."""
+        import shutil
+        import tempfile
+
+        self.work.mkdir(parents=True, exist_ok=True)
+        for entry in self.work.iterdir():
+            pid = entry.name.split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+        path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.work))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    @property
     def index(self) -> Path:
         """The discovered dataset index (``datasets.parquet``), queryable as ``liberacion.datasets``."""
         return self.root / "index"
@@ -133,6 +156,21 @@ def file_lock(path: Path, *, wait: float = 0.0, what: str = "this resource") -> 
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a process of another user counts as running)."""
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":  # pragma: no cover - no signal 0 there: keep what may be in use
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _try_lock(fd: int) -> bool:

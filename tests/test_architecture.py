@@ -18,6 +18,7 @@ PACKAGE = ROOT / "liberacion"
 LAYERS: list[tuple[str, ...]] = [
     ("liberacion",),  # the package itself: __version__ and lazy re-exports, imports nothing
     ("liberacion.errors",),
+    ("liberacion.limits",),  # sizes and depths inputs may reach, read from the environment
     ("liberacion.files", "liberacion.timestamps", "liberacion.naming", "liberacion.formats", "liberacion.engine"),
     ("liberacion.home",),
     ("liberacion.storage",),  # where the lake lives: a directory or an object store

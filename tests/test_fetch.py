@@ -178,7 +178,7 @@ def test_a_file_with_several_tables_publishes_each(
         suffix: str | None
         path: Path
 
-    def inspect(path: Path, options: Any) -> list[FakePart]:
+    def inspect(path: Path, options: Any, **_: Any) -> list[FakePart]:
         return [FakePart("Product Sheet", path), FakePart("package", path)]
 
     real = convert.convert_part

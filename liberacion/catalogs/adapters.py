@@ -164,6 +164,8 @@ def load_json(body: bytes, *, url: str, content_type: str | None = None) -> Any:
         doc = json.loads(text)
     except json.JSONDecodeError as err:
         raise SourceError(f"{url}: invalid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+    except RecursionError:  # Python's decoder stops at its recursion limit (about 1,000 levels)
+        raise SourceError(f"{url}: JSON nested too deeply to be a listing") from None
     if isinstance(doc, dict) and doc.get("error"):
         raise SourceError(f"{url}: the server answered with an error: {_error_message(doc)}")
     if isinstance(doc, dict) and doc.get("success") is False:
@@ -188,6 +190,13 @@ def parse_listing(
     kind: str, body: bytes, catalog: str, *, url: str = "listing", content_type: str | None = None
 ) -> list[Dataset]:
     """Parse one listing body of ``kind``; a listing without datasets is an error."""
+    try:
+        return _parse_listing(kind, body, catalog, url=url, content_type=content_type)
+    except RecursionError:  # a value nested just under the decoder's limit, met again while parsing
+        raise SourceError(f"{url}: JSON nested too deeply to be a listing") from None
+
+
+def _parse_listing(kind: str, body: bytes, catalog: str, *, url: str, content_type: str | None) -> list[Dataset]:
     doc = load_json(body, url=url, content_type=content_type)
     if kind in ("dcat-us", "socrata"):
         datasets = parse_dcat(doc, catalog, url=url)

@@ -1,35 +1,46 @@
-"""The tables inside a downloaded file: zip members and gzip are unpacked (refusing members that
-escape the directory and zip bombs), workbooks split into sheets; most files are one table."""
+"""The tables inside a downloaded file: zip members and gzip are unpacked, workbooks split into
+sheets; most files are one table.
+
+Everything unpacked is written under the caller's work directory, never beside the file (which
+may be the user's own), and within limits: members that would escape the directory, archives
+nested deeper than ``MAX_ARCHIVE_DEPTH``, more than ``LIBERACION_MAX_UNZIPPED_BYTES`` in all (zip
+members, gzip, nested archives and workbook parts together) and members expanding
+``MAX_RATIO``-fold are refused, and a damaged or truncated archive is an error that says so.
+"""
 
 from __future__ import annotations
 
 import gzip
-import os
-import shutil
+import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from liberacion.convert.model import BLOCK, ConvertOptions, Part, _matches
+from liberacion.convert.model import DAMAGED, Budget, ConvertOptions, Part, _matches
 from liberacion.convert.sniff import _html_error, mismatch, sniff, unreadable
 from liberacion.convert.spreadsheets import _inspect_workbook
-from liberacion.errors import ConversionError
+from liberacion.errors import ConversionError, one_line
 from liberacion.formats import reader_format
+from liberacion.limits import MAX_ARCHIVE_DEPTH, MAX_RATIO, MAX_UNZIPPED_ENV, RATIO_FLOOR
 from liberacion.naming import sanitize_identifier
 
-MAX_UNZIPPED = int(os.environ.get("LIBERACION_MAX_UNZIPPED_BYTES", str(64 * 1024**3)))
-MAX_RATIO = 1000  # a member expanding more than this is a zip bomb, not a data file
 SKIP_EXTENSIONS = frozenset({".pdf", ".doc", ".docx", ".rtf", ".htm", ".html", ".png", ".jpg", ".gif", ".md"})
 
 
-def inspect(path: Path, options: ConvertOptions) -> list[Part]:
+def inspect(path: Path, options: ConvertOptions, *, work: Path) -> list[Part]:
     """The tables inside a downloaded file: one for most files, one per member or sheet otherwise.
 
     The format comes from the bytes; the listing's label (``options.format``) is only a hint, and
-    a disagreement is noted (``format_mismatch``) on every table, never fatal.
+    a disagreement is noted (``format_mismatch``) on every table, never fatal. Unpacked members,
+    gunzipped files and sheets are written under ``work``, a directory the caller removes when
+    the tables are published (or have failed).
     """
+    return _inspect(path, options, work, Budget(path.name), depth=0, label=path.name)
+
+
+def _inspect(path: Path, options: ConvertOptions, work: Path, budget: Budget, *, depth: int, label: str) -> list[Part]:
     fmt = sniff(path)
-    parts = _inspect_as(path, fmt, options)
+    parts = _inspect_as(path, fmt, options, work, budget, depth=depth, label=label)
     differs = mismatch(options.format, reader_format(options.format), fmt)
     if differs:
         for part in parts:
@@ -37,46 +48,67 @@ def inspect(path: Path, options: ConvertOptions) -> list[Part]:
     return parts
 
 
-def _inspect_as(path: Path, fmt: str, options: ConvertOptions) -> list[Part]:
+def _inspect_as(
+    path: Path, fmt: str, options: ConvertOptions, work: Path, budget: Budget, *, depth: int, label: str
+) -> list[Part]:
     if fmt == "html":
         raise _html_error(path)
     if fmt == "unknown":
         raise unreadable(path)
+    if fmt in ("zip", "gz") and depth >= MAX_ARCHIVE_DEPTH:
+        raise ConversionError(
+            f"refusing {budget.name}: archives nested more than {MAX_ARCHIVE_DEPTH} deep ({label} is one more)"
+        )
     if fmt == "zip":
-        return _inspect_zip(path, options)
+        return _inspect_zip(path, options, work, budget, depth=depth, label=label)
     if fmt == "gz":
-        return inspect(_gunzip(path), ConvertOptions(**{**options.__dict__, "format": None}))
+        inner = _gunzip(path, work, budget, label)
+        plain = ConvertOptions(**{**options.__dict__, "format": None})
+        return _inspect(inner, plain, work, budget, depth=depth + 1, label=label.removesuffix(".gz"))
     if fmt in ("xlsx", "xls", "ods"):
-        return _inspect_workbook(path, fmt, options)
+        return _inspect_workbook(path, fmt, options, Path(tempfile.mkdtemp(dir=work, prefix="sheets-")), budget)
     return [Part(suffix=None, path=path, format=fmt)]
 
 
-def _gunzip(path: Path) -> Path:
-    target = path.with_name(path.name + ".gunzip")
-    with gzip.open(path, "rb") as src, open(target, "wb") as dst:
-        shutil.copyfileobj(src, dst, BLOCK)
+def _gunzip(path: Path, work: Path, budget: Budget, label: str) -> Path:
+    target = Path(tempfile.mkdtemp(dir=work, prefix="gunzip-")) / sanitize_identifier(label.removesuffix(".gz"))
+    try:
+        with gzip.open(path, "rb") as src, open(target, "wb") as dst:
+            budget.copy(src, dst, label, compressed=path.stat().st_size)
+    except DAMAGED as err:
+        raise ConversionError(f"cannot unpack {label}: a damaged or truncated gzip file ({_reason(err)})") from None
     return target
 
 
-def _inspect_zip(path: Path, options: ConvertOptions) -> list[Part]:
-    directory = path.with_name(path.name + ".members")
-    directory.mkdir(exist_ok=True)
-    with zipfile.ZipFile(path) as zf:
-        members = _tabular_members(zf, path)
+def _inspect_zip(
+    path: Path, options: ConvertOptions, work: Path, budget: Budget, *, depth: int, label: str
+) -> list[Part]:
+    directory = Path(tempfile.mkdtemp(dir=work, prefix="members-"))
+    try:
+        zf = zipfile.ZipFile(path)
+    except DAMAGED as err:
+        raise ConversionError(f"cannot unpack {label}: a damaged or truncated zip file ({_reason(err)})") from None
+    with zf:
+        members = _tabular_members(zf, label, budget)
         if options.member:
             members = [m for m in members if _matches(m.filename, options.member)]
             if not members:
-                raise ConversionError(f"{path.name} has no member named {options.member!r}")
+                raise ConversionError(f"{label} has no member named {options.member!r}")
         parts: list[Part] = []
         skipped: list[str] = []
         for info in members:
-            target = directory / f"{len(parts):03d}-{sanitize_identifier(PurePosixPath(info.filename).name)}"
-            with zf.open(info) as src, open(target, "wb") as dst:
-                _copy_capped(src, dst, info)
+            name = PurePosixPath(info.filename.replace("\\", "/")).name
+            target = directory / f"{len(parts):03d}-{sanitize_identifier(name)}"
+            where = f"{label}: {info.filename}"
+            try:
+                with zf.open(info) as src, open(target, "wb") as dst:
+                    budget.copy(src, dst, where, compressed=info.compress_size, declared=info.file_size)
+            except DAMAGED as err:
+                raise ConversionError(f"cannot unpack {where}: the member is damaged ({_reason(err)})") from None
             suffix = _member_suffix(info.filename, members)
             nested = ConvertOptions(**{**options.__dict__, "format": None, "member": None})
             try:
-                inner = inspect(target, nested)
+                inner = _inspect(target, nested, work, budget, depth=depth + 1, label=name)
             except ConversionError:
                 if len(members) == 1:
                     raise
@@ -87,7 +119,7 @@ def _inspect_zip(path: Path, options: ConvertOptions) -> list[Part]:
                 notes = {**part.notes, "member": info.filename}
                 parts.append(Part(_join(suffix, part.suffix), part.path, part.format, notes))
     if not parts:
-        raise ConversionError(f"{path.name} contains no data files")
+        raise ConversionError(f"{label} contains no data files")
     if len(parts) == 1:
         parts[0].suffix = None
     for part in parts:
@@ -96,22 +128,25 @@ def _inspect_zip(path: Path, options: ConvertOptions) -> list[Part]:
     return parts
 
 
-def _tabular_members(zf: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:
+def _tabular_members(zf: zipfile.ZipFile, label: str, budget: Budget) -> list[zipfile.ZipInfo]:
+    """The members worth reading, after refusing what a zip bomb or a zip slip declares."""
     members, seen, total = [], set(), 0
     for info in zf.infolist():
         name = info.filename
         pure = PurePosixPath(name.replace("\\", "/"))
         if pure.is_absolute() or ".." in pure.parts or (len(name) > 1 and name[1] == ":"):
-            raise ConversionError(f"refusing {path.name}: member {name!r} would escape the extraction directory")
+            raise ConversionError(f"refusing {label}: member {name!r} would escape the extraction directory")
         if info.is_dir() or pure.name.startswith(".") or "__MACOSX" in pure.parts:
             continue
         if pure.suffix.lower() in SKIP_EXTENSIONS:
             continue
         total += info.file_size
-        if total > MAX_UNZIPPED:
-            raise ConversionError(f"refusing {path.name}: it expands to more than {MAX_UNZIPPED:,} bytes")
-        if info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 2**24:
-            raise ConversionError(f"refusing {path.name}: member {name!r} expands {MAX_RATIO}-fold (a zip bomb?)")
+        if budget.used + total > budget.limit:
+            raise ConversionError(
+                f"refusing {budget.name}: it expands to more than {budget.limit:,} bytes (see {MAX_UNZIPPED_ENV})"
+            )
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise ConversionError(f"refusing {label}: member {name!r} expands {MAX_RATIO}-fold (a zip bomb?)")
         key = (info.CRC, info.file_size)
         if key in seen:  # the same bytes under another name (FDA ships .txt and .xls copies)
             continue
@@ -120,13 +155,10 @@ def _tabular_members(zf: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:
     return members
 
 
-def _copy_capped(src: Any, dst: Any, info: zipfile.ZipInfo) -> None:
-    written = 0
-    while block := src.read(BLOCK):
-        written += len(block)
-        if written > info.file_size + 1024:  # the header lied about the size
-            raise ConversionError(f"refusing member {info.filename!r}: it expands beyond its declared size")
-        dst.write(block)
+def _reason(err: BaseException) -> str:
+    kind = "zlib.error" if isinstance(err, zlib.error) else type(err).__name__
+    text = one_line(err, lines=1, limit=160)
+    return f"{kind}: {text}" if text else kind
 
 
 def _member_suffix(name: str, members: list[zipfile.ZipInfo]) -> str:

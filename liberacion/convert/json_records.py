@@ -14,6 +14,7 @@ import liberacion.convert.typing_rules as rules
 from liberacion.convert.model import BLOCK, ConversionReport, ConvertOptions, Part, _Column, _sql_text
 from liberacion.convert.typed_copy import _write_typed
 from liberacion.errors import ConversionError, one_line
+from liberacion.limits import MAX_JSON_DEPTH
 from liberacion.naming import quote_ident
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def _convert_json(
     notes: dict[str, Any] = {"format": part.format}
     path = part.path
     if part.format in ("json-object", "openfda", "socrata-json"):
-        path, extra = _json_records_to_lines(part.path, out_dir, options)
+        path, extra = _records_or_refuse(part.path, out_dir, options)
         descriptions = extra.pop("descriptions", {})
         options = replace(options, descriptions={**descriptions, **options.descriptions})
         notes |= extra
@@ -43,6 +44,8 @@ def _convert_json(
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     except Exception as err:
+        if "maximum recursion depth" in str(err):  # DuckDB's own limit
+            raise ConversionError(f"{part.path.name}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
         raise ConversionError(
             f"{part.path.name}: not valid JSON records ({one_line(err, lines=3, limit=400)})"
         ) from None
@@ -88,6 +91,18 @@ def _without_bom(path: Path, out_dir: Path) -> Path:
         with open(target, "wb") as dst:
             shutil.copyfileobj(fh, dst, BLOCK)
     return target
+
+
+def _records_or_refuse(path: Path, out_dir: Path, options: ConvertOptions) -> tuple[Path, dict[str, Any]]:
+    """``_json_records_to_lines``, with a broken or too deeply nested document as one clear error."""
+    import ijson
+
+    try:
+        return _json_records_to_lines(path, out_dir, options)
+    except RecursionError:
+        raise ConversionError(f"{path.name}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ijson.JSONError as err:
+        raise ConversionError(f"{path.name}: not valid JSON ({one_line(err, lines=1, limit=200)})") from None
 
 
 def _json_records_to_lines(path: Path, out_dir: Path, options: ConvertOptions) -> tuple[Path, dict[str, Any]]:

@@ -77,8 +77,8 @@ def _sniff_zip(path: Path) -> str:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
             mimetype = zf.read("mimetype")[:100] if "mimetype" in names else b""
-    except (zipfile.BadZipFile, OSError, KeyError):
-        return "unknown"
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
+        return "zip"  # a zip's own header, but damaged or cut short: unpacking says how
     if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
         return "xlsx"
     if mimetype.strip() == ODS_MIME:
@@ -110,7 +110,7 @@ def _sniff_json_object(text: bytes) -> str:
         rest = text.split(b"\n", 1)[1].lstrip() if b"\n" in text else b""
         if rest.startswith(b"{") or not rest:
             return "jsonl"
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode here
         pass
     head = text[:4096]
     if b'"view"' in head and b'"meta"' in head:

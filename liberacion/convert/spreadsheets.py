@@ -6,18 +6,22 @@ read, which the formats' size limits (about a million rows a sheet) keep bounded
 from __future__ import annotations
 
 import csv
+import zipfile
 from pathlib import Path
 from typing import Any
 
-from liberacion.convert.model import ConvertOptions, Part, _matches
+from liberacion.convert.model import DAMAGED, Budget, ConvertOptions, Part, _matches
 from liberacion.convert.sniff import NAMES
 from liberacion.errors import ConversionError
 from liberacion.naming import sanitize_identifier
 
 
-def _inspect_workbook(path: Path, fmt: str, options: ConvertOptions) -> list[Part]:
+def _inspect_workbook(path: Path, fmt: str, options: ConvertOptions, directory: Path, budget: Budget) -> list[Part]:
+    """One text part per sheet with a table, written as CSV into ``directory``."""
     import python_calamine
 
+    if fmt in ("xlsx", "ods"):
+        _check_parts(path, fmt, budget)
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except Exception as err:  # calamine's errors: not a workbook after all, encrypted, corrupt
@@ -28,7 +32,7 @@ def _inspect_workbook(path: Path, fmt: str, options: ConvertOptions) -> list[Par
             raise ConversionError(f"{path.name} has no sheet named {options.member!r}")
         parts = []
         for index, name in enumerate(names):
-            target = path.with_name(f"{path.name}.sheet{index}.csv")
+            target = directory / f"sheet{index}.csv"
             try:
                 rows = workbook.get_sheet_by_name(name).iter_rows()
             except Exception as err:
@@ -44,6 +48,26 @@ def _inspect_workbook(path: Path, fmt: str, options: ConvertOptions) -> list[Par
     if len(parts) == 1:
         parts[0].suffix = None
     return parts
+
+
+def _check_parts(path: Path, fmt: str, budget: Budget) -> None:
+    """Refuse a workbook before its reader expands it: every XML part is decompressed once, in
+    blocks and within the download's budget (``containers.Budget``), and a part that declares
+    entities (a "billion laughs" bomb: real workbooks never do) is refused."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                where = f"{path.name}: {info.filename}"
+                with zf.open(info) as src:
+                    head = src.read(4096)
+                    if b"<!ENTITY" in head or b"<!DOCTYPE" in head:
+                        raise ConversionError(
+                            f"refusing {where}: it declares XML entities, which workbooks never need (an entity bomb?)"
+                        )
+                    budget.take(len(head))
+                    budget.copy(src, None, where, compressed=info.compress_size, declared=info.file_size)
+    except DAMAGED as err:
+        raise ConversionError(f"cannot read {path.name} as {NAMES[fmt]}: a damaged or truncated file ({err})") from None
 
 
 def _sheet_to_csv(sheet_name: str, rows: Any, target: Path) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import liberacion.convert.typing_rules as rules
+from liberacion.convert.headers import check_xport
 from liberacion.convert.model import ConversionReport, ConvertOptions, Part, _Column, _sql_text
 from liberacion.convert.sniff import NAMES
 from liberacion.convert.typed_copy import _write_typed
@@ -37,6 +38,7 @@ def _convert_statistical(
 ) -> ConversionReport:
     fmt = part.format or "xpt"
     path = part.path
+    layout = check_xport(path) if fmt == "xpt" else None  # the reader trusts the header: check it first
     read, meta, encoding = _open(path, fmt)
     names = list(meta.column_names)
     if not names:
@@ -44,9 +46,17 @@ def _convert_statistical(
     staged = out_dir / ".staged.parquet"
     rows, types, whole = _stage(read, path, fmt, meta, staged, encoding)
     declared = meta.number_rows if isinstance(meta.number_rows, int) and meta.number_rows >= 0 else None
+    if layout is not None:
+        declared = layout.rows  # XPORT declares no count: its size says how many rows it holds
     if rows == 0 and declared != 0:
         said = f" although it declares {declared:,}" if declared else ""
         raise ConversionError(f"cannot read {path.name} as {NAMES[fmt]}: no rows could be read{said}")
+    if declared is not None and rows != declared and (fmt != "sas7bdat" or rows > declared):
+        # A short table is never published silently (.sas7bdat may count deleted rows it skips).
+        raise ConversionError(
+            f"cannot read {path.name} as {NAMES[fmt]}: read {rows:,} of the {declared:,} rows it holds"
+            " (truncated or damaged?)"
+        )
     taken: set[str] = set()
     columns = [_Column(f"c{i}", rules.snake_case(n, i + 1, taken), n) for i, n in enumerate(names)]
     select, native = [], {}
@@ -120,8 +130,12 @@ def _stage(
     writer: pq.ParquetWriter | None = None
     whole: dict[str, bool] = {}
     offset = 0
+    # A reader that keeps returning rows past what the bytes can hold is looping, not reading.
+    most = 8 * path.stat().st_size + 1_000
     try:
         while True:
+            if offset > most:
+                raise ConversionError(f"cannot read {path.name} as {NAMES[fmt]}: the reader does not stop")
             try:
                 chunk, _ = read(str(path), row_offset=offset, row_limit=chunk_rows, output_format="dict", **extra)
             except Exception as err:

@@ -157,6 +157,7 @@ def _trailing_notes(path: Path, encoding: str) -> tuple[int | None, str | None, 
     """A notes block after the data, as CDC WONDER exports have: from the first line ``"---"``
     (quoted or not) after which every line is one field (query parameters, citation, caveats,
     more ``"---"`` lines). Returns (where the data ends, the notes as text, WONDER-shaped?)."""
+    _allow_long_fields()
     size = path.stat().st_size
     with open(path, "rb") as fh:
         fh.seek(max(0, size - 256 * 1024))
@@ -184,6 +185,12 @@ def _trailing_notes(path: Path, encoding: str) -> tuple[int | None, str | None, 
     text = "\n".join(_note_text(line.decode(codec, "replace")) for line in lines[index:]).strip()
     wonder = first.startswith(b"notes") or b"query parameters" in tail[at:].lower()
     return offset + at, text[:NOTES_LIMIT], wonder
+
+
+def _allow_long_fields() -> None:
+    """Python's csv module refuses fields over 128 KB; a WKT geometry or a long note is bigger.
+    Allow what DuckDB's reader allows (its ``max_line_size``, 8 MiB)."""
+    csv.field_size_limit(max(csv.field_size_limit(), 8 * 1024 * 1024))
 
 
 def _is_separator(line: bytes) -> bool:
@@ -219,6 +226,7 @@ class _Dialect:
 
 def _dialect(path: Path) -> _Dialect:
     """Delimiter, title lines to skip, and the header, from the start of the file."""
+    _allow_long_fields()
     with open(path, "rb") as fh:
         head = fh.read(HEAD_BYTES).decode("utf-8-sig", "replace")
     lines = head.splitlines()

@@ -530,13 +530,26 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _read_all(response: Any) -> bytes:
+    """The whole (decompressed) body, refused beyond ``LIBERACION_MAX_LISTING_BYTES``: a listing
+    that never ends, or a small gzip that expands hugely, must not take all the memory."""
     import requests
     import urllib3
 
+    from liberacion.limits import MAX_LISTING_ENV, max_listing_bytes
+
+    limit = max_listing_bytes()
+    body = bytearray()
     try:
-        return response.content
+        for chunk in response.iter_content(chunk_size=1 << 20):
+            body += chunk
+            if len(body) > limit:
+                raise SourceError(
+                    f"{redact(response.url)}: the document is larger than {limit:,} bytes; refusing it"
+                    f" (a larger listing needs {MAX_LISTING_ENV})"
+                )
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
         raise _Retry(_connection_reason(err)) from None
+    return bytes(body)
 
 
 def _peek(response: Any) -> bytes:
