@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import stat
+import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from liberacion.engine import new_connection
 from liberacion.errors import LiberacionError, NoTable, Note, SQLError, one_line
 from liberacion.lake import Lake
+from liberacion.naming import quote_ident, quote_literal
+from liberacion.snapshots import CURRENT_FILE
 from liberacion.views import check_index, view_statements
 
 if TYPE_CHECKING:
@@ -24,9 +32,56 @@ def connect(lake: Lake, *, as_of: str | None = None) -> duckdb.DuckDBPyConnectio
 
     _repair(lake)
     con = new_connection()
+    if as_of is None and _attach_views_db(con, lake):
+        return con
     for statement in view_statements(lake.home, lake.current_snapshots(as_of=as_of)):
         con.execute(statement)
     return con
+
+
+def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
+    """Use the views of ``lake.duckdb`` when it is current: attached read-only and put on the search
+    path, so ``cms.x`` and ``liberacion.datasets`` resolve to it while the session's own tables
+    (``CREATE TABLE``) stay in memory. Re-creating the views instead reads every table's snapshot
+    record and binds every view, about 2.5 ms a table.
+
+    Current means written after every table's ``current`` pointer and the index last changed
+    (each publish, drop and prune rebuilds it), and naming files under this home. Anything else,
+    or a file this DuckDB cannot open, falls back to building the views in memory.
+    """
+    import duckdb
+
+    home = lake.home
+    try:
+        built = home.views_db.stat().st_mtime_ns
+        changed = [p.stat().st_mtime_ns for p in home.lake.glob(f"*/*/{CURRENT_FILE}")]
+        if home.index_file.exists():
+            changed.append(home.index_file.stat().st_mtime_ns)
+        switching = next(home.lake.glob(".commits/*"), None) is not None  # a set of tables mid-switch
+    except OSError:
+        return False
+    if switching or any(t >= built for t in changed):
+        return False
+    try:
+        con.execute(f"ATTACH {quote_literal(str(home.views_db))} AS liberacion_views (READ_ONLY)")
+        foreign = con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE database_name = 'liberacion_views' AND NOT internal "
+            "AND NOT contains(sql, ?)",
+            [str(home.root)],
+        ).fetchone()
+        if foreign is None or foreign[0]:
+            con.execute("DETACH liberacion_views")
+            return False
+        # New tables go to the session's own database (the first entry); ``cms.x`` resolves
+        # through the entry naming schema ``cms`` of the views database.
+        schemas = con.execute(
+            "SELECT schema_name FROM duckdb_schemas() WHERE database_name = 'liberacion_views' AND NOT internal"
+        ).fetchall()
+        path = ",".join(["memory.main", *(f"liberacion_views.{name}" for (name,) in schemas)])
+        con.execute(f"SET search_path = {quote_literal(path)}")
+    except duckdb.Error:
+        return False
+    return True
 
 
 def _repair(lake: Lake) -> None:
@@ -62,15 +117,16 @@ _SUGGESTION = re.compile(r'Did you mean "(?P<name>[^"]+)"')
 _INTERNAL_NAMES = ("pg_", "duckdb_", "information_schema", "sqlite_")
 
 
-def sql_error(err: Exception, *, rows: int = 0) -> LiberacionError:
+def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> LiberacionError:
     """A DuckDB error as ours: ``NoTable`` for a table that is not in the lake, else ``SQLError``.
 
-    ``rows`` counts the rows already streamed out when the error came mid-stream: the output is
+    ``rows`` counts the rows already streamed out when the error came mid-stream, and ``partial``
+    says that an unknown number of them may have been (DuckDB was writing to stdout): the output is
     then incomplete, and the message says so.
     """
     text = str(err)
     missing = _NO_TABLE.search(text)
-    if missing and not rows:
+    if missing and not rows and not partial:
         suggestion = _SUGGESTION.search(text)
         maybe = ""
         if suggestion and not suggestion.group("name").startswith(_INTERNAL_NAMES):
@@ -79,6 +135,8 @@ def sql_error(err: Exception, *, rows: int = 0) -> LiberacionError:
     message = one_line(err)
     if rows:
         message += f" (the query failed after {rows:,} rows had been written: the output is incomplete)"
+    elif partial:
+        message += " (the query failed after rows may have been written: the output is incomplete)"
     return SQLError(message)
 
 
@@ -122,3 +180,179 @@ def _empty_reader() -> pa.RecordBatchReader:
     import pyarrow as pa
 
     return pa.RecordBatchReader.from_batches(pa.schema([]), [])
+
+
+# -- results DuckDB writes itself -------------------------------------------------------------
+
+# CSV, TSV, JSON and JSON Lines of one query are written by DuckDB's COPY, straight from the query
+# to the file or the pipe: no Arrow and no Python object per value, so a small query starts fast
+# (pyarrow is never imported) and a large one streams at DuckDB's speed on every core.
+_COPY_OPTIONS = {
+    "csv": "FORMAT csv, HEADER true, DELIMITER ','",
+    "tsv": "FORMAT csv, HEADER true, DELIMITER '\t'",
+    "json": "FORMAT json, ARRAY true",
+    "jsonl": "FORMAT json",
+}
+_STATEMENT_END = re.compile(r";(?:\s|--[^\n]*|/\*.*?\*/)*$", re.S)
+_TIMESTAMPS = ("timestamp", "timestamp_ns", "timestamp_ms", "timestamp_s")
+_NESTED = ("list", "struct", "map", "array", "union")
+
+
+def export(
+    lake: Lake, sql: str, fmt: str, *, output: Path | None = None, as_of: str | None = None
+) -> pa.RecordBatchReader | None:
+    """Write the result of ``sql`` as ``fmt`` to ``output`` (atomically) or to stdout.
+
+    CSV, TSV, JSON and JSON Lines of a single query are written by DuckDB itself, and None is
+    returned; anything else (several statements, a PRAGMA, duplicate column names, another format)
+    comes back as a stream of Arrow batches for :mod:`liberacion.render`.
+    """
+    import duckdb
+
+    con = connect(lake, as_of=as_of)
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as err:
+        con.close()
+        raise sql_error(err) from None
+    if fmt not in _COPY_OPTIONS or len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        return _stream(con, sql)
+    text = _STATEMENT_END.sub("", statements[0].query)
+    try:
+        result = con.sql(text)  # binds the query: unknown tables and columns are reported here
+        columns, types = result.columns, [t.id for t in result.types]
+    except duckdb.Error as err:
+        con.close()
+        raise sql_error(err) from None
+    if len(set(columns)) != len(columns):  # JSON keys and CSV readers need distinct names
+        return _stream(con, sql)
+    select = ", ".join(_export_column(c, t, json=fmt.startswith("json")) for c, t in zip(columns, types))
+    # "COPY (...) TO <target> (...)": the target is filled in last (the SQL may hold braces).
+    copy = (f"COPY (SELECT {select or '*'} FROM ({text}\n)) TO ", f" ({_COPY_OPTIONS[fmt]})")
+    try:
+        _copy(con, copy, output)
+    except _NotCopyable:
+        return _stream(con, sql)
+    except BaseException:
+        con.close()
+        raise
+    con.close()
+    return None
+
+
+class _NotCopyable(Exception):
+    """DuckDB cannot COPY this statement (a ``SHOW``, say): the general path writes it."""
+
+
+def _export_column(name: str, type_id: str, *, json: bool) -> str:
+    """A column as liberacion writes it: ISO 8601 times (``T``, no empty fraction, ``+00:00`` in UTC),
+    BLOBs in hex, nested values as JSON in CSV, and NaN/infinity as JSON can hold them."""
+    col = quote_ident(name)
+    if type_id in _TIMESTAMPS or type_id == "timestamp with time zone":
+        value = col if type_id != "timestamp with time zone" else f"timezone('UTC', {col})"
+        iso = (
+            f"CASE WHEN microsecond({value}) % 1000000 = 0 THEN strftime({value}, '%Y-%m-%dT%H:%M:%S') "
+            f"ELSE strftime({value}, '%Y-%m-%dT%H:%M:%S.%f') END"
+        )
+        expr = f"{iso} || '+00:00'" if type_id == "timestamp with time zone" else iso
+    elif type_id == "blob":
+        expr = f"lower(hex({col}))"
+    elif type_id in _NESTED and not json:
+        expr = f"to_json({col})::VARCHAR"
+    elif type_id in ("double", "float") and json:
+        expr = (
+            f"CASE WHEN isnan({col}) THEN NULL::JSON WHEN isinf({col}) "
+            f"THEN to_json(CASE WHEN {col} > 0 THEN 'inf' ELSE '-inf' END) ELSE to_json({col}) END"
+        )
+    else:
+        return col
+    return f"{expr} AS {col}"
+
+
+def _copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], output: Path | None) -> None:
+    """Run the COPY into ``output`` (a temporary name, renamed into place), into stdout when it is a
+    pipe or a terminal (DuckDB writes it directly, streaming), or else through a temporary file."""
+    from liberacion.files import atomic_path
+
+    if output is not None:
+        with atomic_path(output) as tmp:
+            _run_copy(con, copy, tmp, direct=False)
+        return
+    if _stdout_is_a_stream():
+        sys.stdout.flush()
+        _run_copy(con, copy, Path("/dev/stdout"), direct=True)
+        return
+    with tempfile.TemporaryDirectory(prefix="liberacion-") as directory:
+        tmp = Path(directory) / "result"
+        _run_copy(con, copy, tmp, direct=False)
+        _send(tmp)
+
+
+def _run_copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], target: Path, *, direct: bool) -> None:
+    import duckdb
+
+    from liberacion.render import OutputClosed, silence_stdout
+
+    try:
+        con.execute(copy[0] + quote_literal(str(target)) + copy[1])
+    except duckdb.ParserException:
+        raise _NotCopyable() from None
+    except duckdb.Error as err:
+        if direct and ("Broken pipe" in str(err) or '"errno":"32"' in str(err)):
+            silence_stdout()  # the reader went away (| head): end quietly
+            raise OutputClosed() from None
+        raise sql_error(err, partial=direct) from None
+
+
+def _stdout_is_a_stream() -> bool:
+    """True when stdout is file descriptor 1 and a pipe or a terminal, which DuckDB can open as
+    ``/dev/stdout`` and write to as it goes. A regular file is not: opening it again would
+    truncate what the shell appended before (``>>``)."""
+    if os.name != "posix" or sys.stdout is not sys.__stdout__:
+        return False
+    try:
+        fd = sys.stdout.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):
+        return False
+    return fd == 1 and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode))
+
+
+def _send(path: Path) -> None:
+    """A finished result file to stdout, in blocks."""
+    from liberacion.render import OutputClosed, silence_stdout
+
+    stream = sys.stdout
+    try:
+        stream.flush()
+        binary = getattr(stream, "buffer", None)
+        with open(path, "rb") as fh:
+            if binary is not None:
+                shutil.copyfileobj(fh, binary, 1 << 20)
+                binary.flush()
+            else:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    stream.write(block.decode("utf-8"))
+                stream.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        raise OutputClosed() from None
+
+
+def _stream(con: duckdb.DuckDBPyConnection, sql: str) -> pa.RecordBatchReader:
+    """The general path: the result as Arrow batches (for the table, Markdown and Parquet, and for
+    what DuckDB's COPY cannot write)."""
+    import duckdb
+
+    try:
+        result = con.sql(sql)
+    except duckdb.Error as err:
+        con.close()
+        raise sql_error(err) from None
+    if result is None:
+        return _empty_reader()
+    try:
+        reader = result.to_arrow_reader(BATCH_ROWS)
+    except duckdb.Error as err:
+        raise sql_error(err) from None
+    return _guarded(reader, result)

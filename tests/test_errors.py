@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from liberacion.errors import one_line, shorten
+from tests.conftest import run_process
 from tests.manifests import write_catalog
 
 TABLE = "local.t"
@@ -157,11 +158,27 @@ def test_sql_rebuilds_a_damaged_index_and_views_database(cli: Any, home: Path, c
 # -- SQL ---------------------------------------------------------------------------------------
 
 
-def test_an_sql_error_mid_stream_exits_4_and_says_rows_were_written(cli: Any) -> None:
-    query = "select case when i < 1500000 then i::varchar else 'x' end::int as n from range(2000000) t(i)"
-    result = cli("sql", query, "--format", "csv")
-    assert_one_error(result, 4, "Conversion Error", "rows had been written", "incomplete")
+FAILS_LATE = "select case when i < 1500000 then i::varchar else 'x' end::int as n from range(2000000) t(i)"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "markdown"])
+def test_an_sql_error_mid_stream_exits_4_and_says_rows_were_written(fmt: str) -> None:
+    # Into a pipe the rows stream out as they come (DuckDB writes CSV and JSON itself), so some
+    # are out before the failing one, and the message says the output is incomplete.
+    result = run_process("sql", FAILS_LATE, "--format", fmt)
+    result.exit_code = result.returncode
+    assert_one_error(result, 4, "Conversion Error", "been written", "incomplete")
     assert len(result.stdout.splitlines()) > 1  # rows did go out before the error
+
+
+def test_an_sql_error_leaves_no_file_and_nothing_on_a_captured_stdout(cli: Any, tmp_path: Path) -> None:
+    # A file, or a stdout that is not a pipe, gets the result only once it is complete.
+    target = tmp_path / "out.csv"
+    assert_one_error(cli("sql", FAILS_LATE, "--output", str(target)), 4, "Conversion Error")
+    assert not target.exists()
+    result = cli("sql", FAILS_LATE, "--format", "json")
+    assert_one_error(result, 4, "Conversion Error")
+    assert result.stdout == ""
 
 
 def test_an_unknown_table_exits_3_with_a_hint(cli: Any, csv_file: Path) -> None:

@@ -13,7 +13,6 @@ from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption
 from liberacion.console import emit, print_info, print_json, table_of_ref
 from liberacion.errors import Busy, UsageError
 from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, choose_format
-from liberacion.timeline import HISTORY_COLUMNS
 from liberacion.timestamps import parse_as_of
 
 
@@ -54,15 +53,18 @@ def sql(
       liberacion sql --file report.sql --format parquet --output report.parquet
       liberacion sql --as-of 2026-11-01 "select count(*) from cms.hospital_general_information"
     """
-    from liberacion.query import run
+    from liberacion.query import export
 
     text = _read_query(query, file)
     if expanded and fmt not in (None, Format.table):
         raise UsageError(f"-x/--expanded is a terminal table view; it does not go with --format {fmt.value}")
     when = parse_as_of(as_of) if as_of is not None else None
-    reader = run(settings(ctx).lake(), text, as_of=when)
-    chosen = Format.table if expanded else fmt
-    emit(Rows.from_arrow(reader), chosen, output, max_rows, expanded=expanded, expand_option="-x")
+    chosen = Format.table if expanded else choose_format(fmt, output)
+    if chosen is Format.parquet and output is None:
+        raise UsageError("--format parquet needs --output FILE (Parquet is not written to a terminal)")
+    reader = export(settings(ctx).lake(), text, chosen.value, output=output, as_of=when)
+    if reader is not None:  # written by DuckDB unless the format or the statement needs render
+        emit(Rows.from_arrow(reader), chosen, output, max_rows, expanded=expanded, expand_option="-x")
 
 
 def _read_query(query: str | None, file: Path | None) -> str:
@@ -173,6 +175,8 @@ def history(
       liberacion history cms.hospital_general_information
       liberacion history cdc.leading_causes_of_death --format json
     """
+    from liberacion.timeline import HISTORY_COLUMNS  # history, diff and lake: not loaded for every command
+
     records = [entry.record() for entry in api.history(_table_argument(ctx, table, "history"), home=settings(ctx).home)]
     chosen = choose_format(fmt, output)
     if chosen is Format.table:  # the full digest does not fit a terminal column

@@ -1,0 +1,127 @@
+"""`liberacion sql` writing CSV and JSON with DuckDB itself, over the stored views database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from liberacion.lake import Lake
+from tests.conftest import ROOT, run_process
+
+VALUES = (
+    "select 1 as n, timestamp '2001-02-03 04:05:06' as whole, timestamp '2001-02-03 04:05:06.5' as part, "
+    "timestamptz '2001-02-03 04:05:06+00' as tz, [1, 2] as list, {'a': 'x'} as rec, 'ab'::blob as raw, "
+    "'nan'::double as nan, 'inf'::double as inf, 'a,\"b\"' as text, null as nothing"
+)
+
+
+@pytest.fixture
+def lake(home: Path) -> Lake:
+    lake = Lake(home)
+    lake.publish("cms.hospitals", pa.table({"zip": ["02115", "10001"], "beds": [12, 300]}))
+    return lake
+
+
+def test_csv_values_as_liberacion_writes_them(cli) -> None:
+    result = cli("sql", VALUES, "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    assert row["whole"] == "2001-02-03T04:05:06" and row["part"] == "2001-02-03T04:05:06.500000"
+    assert row["tz"] == "2001-02-03T04:05:06+00:00"
+    assert json.loads(row["list"]) == [1, 2] and json.loads(row["rec"]) == {"a": "x"}
+    assert row["raw"] == "6162" and row["text"] == 'a,"b"' and row["nothing"] == ""
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_json_values_as_liberacion_writes_them(cli, fmt: str) -> None:
+    result = cli("sql", VALUES, "--format", fmt)
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)[0] if fmt == "json" else json.loads(result.stdout.splitlines()[0])
+    assert record["whole"] == "2001-02-03T04:05:06" and record["tz"] == "2001-02-03T04:05:06+00:00"
+    assert record["list"] == [1, 2] and record["rec"] == {"a": "x"} and record["raw"] == "6162"
+    assert record["nan"] is None and record["inf"] == "inf" and record["nothing"] is None
+
+
+def test_a_pipe_and_a_file_get_the_same_bytes(lake, home: Path, tmp_path: Path) -> None:
+    query = "select * from cms.hospitals order by zip"
+    piped = run_process("sql", query, "--format", "csv")
+    assert piped.returncode == 0, piped.stderr
+    target = tmp_path / "out.csv"
+    assert run_process("sql", query, "--output", str(target)).returncode == 0
+    assert piped.stdout == target.read_text(encoding="utf-8") == "zip,beds\n02115,12\n10001,300\n"
+
+
+def test_stdout_appended_to_a_file_keeps_what_was_there(lake, home: Path, tmp_path: Path) -> None:
+    target = tmp_path / "log.csv"
+    target.write_text("before\n", encoding="utf-8")
+    with open(target, "a", encoding="utf-8") as out:
+        proc = subprocess.run(
+            [sys.executable, "-m", "liberacion", "sql", "select 42 as answer"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_text(encoding="utf-8") == "before\nanswer\n42\n"
+
+
+def test_statements_that_are_not_one_query_still_work(cli, tmp_path: Path, lake) -> None:
+    script = tmp_path / "report.sql"
+    script.write_text(
+        "create table big as select * from cms.hospitals where beds > 100;\nselect zip from big;\n", encoding="utf-8"
+    )
+    result = cli("sql", "--file", str(script), "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "zip\n10001\n"
+    assert cli("sql", "select 1 as a, 2 as a", "--format", "json").exit_code == 0  # duplicate names
+    assert "current_setting" in cli("sql", "pragma version; select 1 as current_setting", "--format", "csv").stdout
+
+
+def test_a_new_table_and_a_stale_views_database(cli, lake, home: Path) -> None:
+    assert cli("sql", "select count(*) as n from cms.hospitals").stdout == "n\n2\n"
+    lake.publish("cdc.places", pa.table({"fips": ["01001"]}))
+    assert cli("sql", "select fips from cdc.places").stdout == "fips\n01001\n"
+    # A publish killed before lake.duckdb was rebuilt: the pointer is newer, the views are made anew.
+    views = home / "lake.duckdb"
+    os.utime(views, ns=(views.stat().st_atime_ns, views.stat().st_mtime_ns - 10**10))
+    lake.publish("cdc.places", pa.table({"fips": ["01001", "01003"]}))
+    os.utime(views, ns=(views.stat().st_atime_ns, views.stat().st_mtime_ns - 10**12))
+    assert cli("sql", "select count(*) as n from cdc.places").stdout == "n\n2\n"
+    # A views database whose files are elsewhere (a home moved) is not used either.
+    moved = home.parent / "moved"
+    home.rename(moved)
+    result = cli("--home", str(moved), "sql", "select count(*) as n from cdc.places")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "n\n2\n"
+
+
+def test_select_42_loads_neither_pyarrow_nor_pydantic(home: Path) -> None:
+    # What a query costs before it starts: these two are a third of a small query's time.
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(sorted(m for m in ('pyarrow', 'pydantic', 'numpy') if m in sys.modules), "
+        "file=sys.stderr))\n"
+        "sys.argv = ['liberacion', 'sql', 'select 42 as a', '--format', '{fmt}']\n"
+        "from liberacion.cli import main\n"
+        "main()\n"
+    )
+    for fmt in ("csv", "json"):
+        proc = subprocess.run(
+            [sys.executable, "-c", probe.replace("{fmt}", fmt)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.strip() == "[]", proc.stderr
