@@ -42,7 +42,7 @@ from liberacion.engine import interrupt_all
 from liberacion.errors import Busy, ConfigError, ExitCode, LiberacionError, NotFound, UsageError, one_line
 from liberacion.home import Home
 from liberacion.lake import Lake, Staging
-from liberacion.naming import bounded, parse_table_name, sanitize_identifier
+from liberacion.naming import bounded, parse_table_name, redact_url, sanitize_identifier
 from liberacion.snapshots import REJECTS_FILE, Provenance, Recipe, Snapshot
 from liberacion.timestamps import utc_now
 
@@ -222,7 +222,8 @@ def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:
         raise UsageError("--wait must be 0 or more seconds")
     for recipe in recipes:
         if _SCHEME.match(recipe.ref) and recipe.ref.split(":", 1)[0].lower() not in ("http", "https"):
-            raise UsageError(f"cannot fetch {recipe.ref!r}: give an http(s):// URL, or a local file as a plain path")
+            shown = redact_url(recipe.ref)
+            raise UsageError(f"cannot fetch {shown!r}: give an http(s):// URL, or a local file as a plain path")
         if recipe.table is not None:
             parse_table_name(recipe.table)
         if recipe.max_bad_rows is not None and recipe.max_bad_rows < 0:
@@ -249,7 +250,10 @@ def resolve_target(recipe: Recipe, home: Home, catalog_paths: Sequence[Path] = (
         if scheme not in ("http", "https"):
             raise UsageError(f"cannot fetch {ref!r}: give an http(s):// URL, or a local file as a plain path")
         check_url(ref)
-        return Target(ref, forced or _derived_name(file_name_from_url(ref)), recipe, urls=[ref], options=convert)
+        # A secret in the URL (api_key=...) is used for the download and stored or shown nowhere.
+        shown = redact_url(ref)
+        name = forced or _derived_name(file_name_from_url(ref))
+        return Target(shown, name, replace(recipe, ref=shown), urls=[ref], options=convert)
     path = Path(ref).expanduser()
     if path.exists():
         if not path.is_file():
@@ -313,7 +317,7 @@ class _Job:
 
     def run(self, recipe: Recipe, files: ThreadPoolExecutor) -> FetchResult:
         start = time.monotonic()
-        ref = recipe.ref
+        ref = redact_url(recipe.ref)
         table: str | None = recipe.table
         clock = _Stages()
         try:
@@ -458,10 +462,10 @@ class _Job:
 
     def _validators(self, url: str, known: dict[str, str]) -> Validators | None:
         """Validators to send, only for the exact bytes the current snapshot was built from."""
-        if self.options.force or url not in known:
+        if self.options.force or redact_url(url) not in known:
             return None
         state = load_url_state(self.lake.home, url)
-        if not state or state.get("sha256") != known[url]:
+        if not state or state.get("sha256") != known[redact_url(url)]:
             return None
         validators = Validators(state.get("etag"), state.get("last_modified"))
         return validators or None

@@ -90,3 +90,59 @@ def quote_ident(name: str) -> str:
 def quote_literal(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+# Query parameters that carry a secret (Socrata's ``$$app_token``, openFDA's ``api_key``, signed
+# URLs): never stored or shown. A parameter is secret when its lower-cased name is one of these or
+# ends with one of the suffixes.
+_SECRET_PARAMS = frozenset({"key", "sig", "secret", "password", "passwd", "x-amz-credential"})
+_SECRET_SUFFIXES = ("token", "api_key", "apikey", "secret", "password", "signature")
+REDACTED = "***"
+
+
+def is_secret_param(name: str) -> bool:
+    from urllib.parse import unquote_plus
+
+    lowered = unquote_plus(name).strip().lower()
+    return lowered in _SECRET_PARAMS or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be stored or shown: no user info, secret query values replaced by ``***``.
+
+    A URL with nothing secret comes back unchanged, character for character (it keys state files).
+    The one redaction every stored record, message and output of liberacion goes through.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    netloc = parts.netloc.rsplit("@", 1)[-1] if "@" in parts.netloc else parts.netloc
+    query = parts.query
+    if query:
+        pieces = query.split("&")
+        for i, piece in enumerate(pieces):
+            name, sep, _value = piece.partition("=")
+            if sep and is_secret_param(name):
+                pieces[i] = f"{name}={REDACTED}"
+        query = "&".join(pieces)
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def without_redacted(url: str) -> str:
+    """``url`` without the secret parameters a redaction replaced by ``***``.
+
+    A URL replayed from a stored record (``refresh``) lost its secret when it was stored; sending
+    ``***`` would fail, so the parameter is left out and the token from the environment applies.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.query or REDACTED not in parts.query:
+        return url
+    kept = [p for p in parts.query.split("&") if not (p.endswith("=" + REDACTED) and is_secret_param(p.split("=")[0]))]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))

@@ -360,7 +360,7 @@ def test_tokens_go_only_to_their_hosts_and_never_print() -> None:
     assert creds.auth_for("download.open.fda.gov") is None
     assert "tok" not in repr(creds) and "key" not in repr(creds).lower().replace("redacted", "")
     assert redact("https://u:p@api.fda.gov/drug/event.json?api_key=abc&limit=1") == (
-        "https://api.fda.gov/drug/event.json?api_key=REDACTED&limit=1"
+        "https://api.fda.gov/drug/event.json?api_key=***&limit=1"
     )
 
 

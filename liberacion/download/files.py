@@ -4,8 +4,13 @@ A data download streams into ``<downloads>/<key>/download.part`` (``key`` derive
 while hashing, with the validators of those bytes in ``download.json`` beside it. When a
 connection drops, the next attempt (in this run or a later one) asks for the rest with ``Range``
 + ``If-Range``; a server that ignores the range or whose file changed answers 200 and the
-download starts over. A finished file is verified (length, not an HTML page or JSON error) and
-renamed to its own name in the same directory.
+download starts over, and so does a ``206`` whose validators are not those of the partial file
+(two versions are never joined). A finished file is verified (length, not an HTML page or JSON
+error) and renamed to its own name in the same directory.
+
+Speed: the body is read straight into a few reused 4 MiB buffers (one socket read at a time, so
+a slow server still moves forward), written with one system call per buffer, and hashed on a
+second thread (hashlib releases the GIL), so receiving, writing and sha256 overlap.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +46,13 @@ from liberacion.download.session import (
 from liberacion.errors import SourceError
 from liberacion.files import write_json
 from liberacion.home import file_lock
+from liberacion.limits import MAX_UNZIPPED_ENV, max_unzipped_bytes
+from liberacion.naming import redact_url
 from liberacion.snapshots import Download
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20  # one write and one hash update per 4 MiB: per-call costs vanish
+BUFFERS = 3  # buffers in flight between the receiving and the hashing thread (12 MiB in all)
+COMMIT_EVERY = 0.5  # seconds: a slow body is written (and reported) at least this often
 
 PARTIAL = "download.part"
 PARTIAL_META = "download.json"
@@ -69,10 +81,10 @@ class Transfer:
     def record(self) -> Download:
         """What a snapshot's provenance (and the URL's state) keeps of this transfer."""
         return Download(
-            url=self.url,
+            url=redact_url(self.url),
             sha256=self.sha256,
             bytes=self.size,
-            final_url=self.final_url,
+            final_url=redact_url(self.final_url),
             etag=self.etag,
             last_modified=self.last_modified,
             content_type=self.content_type,
@@ -185,13 +197,15 @@ class HttpClient(HttpSession):
             partial.load()
             _remove_finished(work)
             counts = _Counts(reused=partial.size())
+            pace = _Pace(url, self.config.min_rate, self.config.min_rate_seconds, self.config.deadline)
 
             def on_retry(message: str, delay: float) -> None:
                 report(ProgressEvent("retry", url, label, partial.size(), partial.meta.get("total"), message))
 
             def attempt() -> Transfer:
+                pace.check_deadline(partial.size())
                 with self._host_slot(url):
-                    return self._download_attempt(url, partial, validators, report, label, expect_data, counts)
+                    return self._download_attempt(url, partial, validators, report, label, expect_data, counts, pace)
 
             try:
                 result = self._retrying(url, attempt, progress=partial.size, on_retry=on_retry)
@@ -213,6 +227,7 @@ class HttpClient(HttpSession):
         label: str,
         expect_data: bool,
         counts: _Counts,
+        pace: _Pace,
     ) -> Transfer:
         offset = partial.size()
         if offset and not partial.if_range():
@@ -231,42 +246,67 @@ class HttpClient(HttpSession):
             status = response.status_code
             if status == 304 and validators:
                 partial.reset()
-                return Transfer(url, response.url, 304, None, None, 0, 0, 0, validators.etag, validators.last_modified)
+                final = redact_url(response.url)
+                return Transfer(url, final, 304, None, None, 0, 0, 0, validators.etag, validators.last_modified)
             if status == 416 and offset:
                 partial.reset()  # the partial file is longer than the file now is: start over
                 raise _Retry("the server's file is shorter than the partial download (HTTP 416)", retry_after=0)
             _raise_for_status(response, url)
             if status not in (200, 206):
                 raise SourceError(f"{redact(url)} answered HTTP {status}, which is not a file; check the URL")
-            if status == 206:
-                offset, total = _check_content_range(response, offset, url)
-            else:
-                offset, total = 0, _content_length(response)
-                counts.reused = 0  # a full answer: whatever was on disk is not part of the file
-            encoding = response.headers.get("Content-Encoding", "").strip().lower()
-            encoded = encoding not in ("", "identity")
-            partial.meta = {
-                "url": url,
-                "final_url": response.url,
-                "etag": response.headers.get("ETag"),
-                "last_modified": response.headers.get("Last-Modified"),
-                "content_type": response.headers.get("Content-Type"),
-                "content_disposition": response.headers.get("Content-Disposition"),
-                # With a content encoding, Content-Length counts compressed bytes, not file bytes.
-                "total": None if encoded else total,
-                "encoded_length": total if encoded else None,
-                "encoding": encoding if encoded else None,
-            }
-            partial.directory.mkdir(parents=True, exist_ok=True)
-            partial.save_meta()
-            hasher = partial.hash_to(offset)
-            report(ProgressEvent("start", url, label, offset, partial.meta["total"]))
-            size = self._stream_body(response, partial, offset, hasher, report, label, expect_data, counts)
-            if encoded and total is not None and response.raw.tell() != total:
-                raise _Retry(f"the body ended after {response.raw.tell():,} of {total:,} compressed bytes")
-            expected = partial.meta["total"]
-            if expected is not None and size != expected:
-                raise _Retry(f"the body ended after {size:,} of {expected:,} bytes (connection closed early)")
+            changed = status == 206 and not _same_version(partial.meta, response.headers)
+            if not changed:
+                return self._receive(url, response, partial, offset, report, label, expect_data, counts, pace)
+        # A 206 of another version than the partial file (a server that ignores If-Range): the
+        # two halves must never be joined. Start again from byte 0, asking for the whole file.
+        partial.reset()
+        counts.reused = 0
+        return self._download_attempt(url, partial, validators, report, label, expect_data, counts, pace)
+
+    def _receive(
+        self,
+        url: str,
+        response: Any,
+        partial: _Partial,
+        offset: int,
+        report: ProgressCallback,
+        label: str,
+        expect_data: bool,
+        counts: _Counts,
+        pace: _Pace,
+    ) -> Transfer:
+        """The body of a 200 or 206 answer into the partial file, verified and renamed when whole."""
+        status = response.status_code
+        if status == 206:
+            offset, total = _check_content_range(response, offset, url)
+        else:
+            offset, total = 0, _content_length(response)
+            counts.reused = 0  # a full answer: whatever was on disk is not part of the file
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        encoded = encoding not in ("", "identity")
+        partial.meta = {
+            "url": redact_url(url),
+            "final_url": redact_url(response.url),
+            "etag": response.headers.get("ETag"),
+            "last_modified": response.headers.get("Last-Modified"),
+            "content_type": response.headers.get("Content-Type"),
+            "content_disposition": response.headers.get("Content-Disposition"),
+            # With a content encoding, Content-Length counts compressed bytes, not file bytes.
+            "total": None if encoded else total,
+            "encoded_length": total if encoded else None,
+            "encoding": encoding if encoded else None,
+        }
+        partial.directory.mkdir(parents=True, exist_ok=True)
+        partial.save_meta()
+        hasher = partial.hash_to(offset)
+        report(ProgressEvent("start", url, label, offset, partial.meta["total"]))
+        limit = max_unzipped_bytes() if encoded else None
+        size = self._stream_body(response, partial, offset, hasher, report, label, expect_data, counts, pace, limit)
+        if encoded and total is not None and response.raw.tell() != total:
+            raise _Retry(f"the body ended after {response.raw.tell():,} of {total:,} compressed bytes")
+        expected = partial.meta["total"]
+        if expected is not None and size != expected:
+            raise _Retry(f"the body ended after {size:,} of {expected:,} bytes (connection closed early)")
         return self._finish(url, partial, hasher, size, expect_data)
 
     def _stream_body(
@@ -279,38 +319,69 @@ class HttpClient(HttpSession):
         label: str,
         expect_data: bool,
         counts: _Counts,
+        pace: _Pace,
+        limit: int | None,
     ) -> int:
-        """Append the body to the partial file while hashing; returns the file's size."""
-        import requests
-        import urllib3
+        """Append the body to the partial file while hashing; returns the file's size.
 
+        ``limit`` caps the decoded size of a compressed (``Content-Encoding``) body.
+        """
         size = offset
         total = partial.meta["total"]
         url = partial.meta["url"]
-        mode = "r+b" if offset else "wb"
         if offset:
             # Keep exactly the bytes the server continues from, even if the file grew meanwhile.
             os.truncate(partial.data, offset)
-        with open(partial.data, mode, buffering=0) as out:
+        read = _body_reader(response)
+        pace.start(size)
+        with open(partial.data, "r+b" if offset else "wb", buffering=0) as out:
             out.seek(offset)
-            chunks = _body_chunks(response.raw)
-            while True:
-                self.check_cancel()
-                try:
-                    chunk = next(chunks, None)
-                except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
-                    raise _Retry(_connection_reason(err)) from None
-                if chunk is None:
-                    return size
-                if size == 0 and expect_data and looks_like_html(chunk):
-                    partial.reset()
-                    _refuse_html(chunk, response, url)
-                hasher.update(chunk)
-                _write_all(out, chunk, partial.data)
-                size += len(chunk)
-                partial.hashed = size  # the hasher and the file agree after every chunk
-                counts.received += len(chunk)
-                report(ProgressEvent("advance", url, label, size, total))
+            writer = _HashingWriter(out, hasher, partial.data)
+            try:
+                while True:
+                    block = writer.buffer()
+                    filled, ended, began = 0, False, time.monotonic()
+                    try:
+                        with memoryview(block) as view:
+                            # Fill the buffer from several socket reads: one write and one hash per buffer.
+                            while filled < len(block):
+                                self.check_cancel()
+                                got = read(view[filled:])
+                                if not got:
+                                    ended = True
+                                    break
+                                if size == 0 and filled == 0 and expect_data and looks_like_html(view[:got].tobytes()):
+                                    partial.reset()
+                                    _refuse_html(view[:got].tobytes(), response, url)
+                                filled += got
+                                if limit is not None and size + filled > limit:
+                                    encoding = partial.meta.get("encoding")
+                                    partial.reset()
+                                    raise SourceError(
+                                        f"refusing {redact(url)}: its body (Content-Encoding: {encoding}) expands "
+                                        f"to more than {limit:,} bytes (see {MAX_UNZIPPED_ENV})"
+                                    )
+                                pace.check(size + filled)
+                                if time.monotonic() - began >= COMMIT_EVERY:
+                                    break
+                    except BaseException:
+                        if filled and partial.hasher is hasher:  # what arrived is kept: the next attempt resumes
+                            counts.received += filled
+                            writer.commit(block, filled)
+                        raise
+                    if filled:
+                        writer.commit(block, filled)
+                        size += filled
+                        counts.received += filled
+                        report(ProgressEvent("advance", url, label, size, total))
+                    else:
+                        writer.give_back(block)
+                    if ended:
+                        return size
+            finally:
+                hashed = writer.close()
+                if partial.hasher is hasher:  # not reset meanwhile: the hasher and the file agree again
+                    partial.hashed = offset + hashed
 
     def _finish(self, url: str, partial: _Partial, hasher: Any, size: int, expect_data: bool) -> Transfer:
         if expect_data:
@@ -322,7 +393,7 @@ class HttpClient(HttpSession):
         partial.meta_path.unlink(missing_ok=True)
         return Transfer(
             url=url,
-            final_url=meta.get("final_url") or url,
+            final_url=meta.get("final_url") or redact_url(url),
             status=200,
             path=final,
             sha256=hasher.hexdigest(),
@@ -336,8 +407,12 @@ class HttpClient(HttpSession):
 
 
 def url_key(url: str) -> str:
-    """A stable, file-system safe key for a URL (its downloads directory and state file)."""
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:24]
+    """A stable, file-system safe key for a URL (its downloads directory and state file).
+
+    Made from the redacted URL: a URL replayed from a stored record (whose secret is ``***``)
+    finds the same state as the one the user typed.
+    """
+    return hashlib.sha256(redact_url(url).encode("utf-8")).hexdigest()[:24]
 
 
 def file_name_from_url(url: str) -> str:
@@ -384,22 +459,171 @@ def _check_content_range(response: Any, offset: int, url: str) -> tuple[int, int
     return offset, int(total) if total != "*" else None
 
 
-def _body_chunks(raw: Any) -> Iterator[bytes]:
-    """The body as it arrives, decoded when the server compressed it, in chunks up to ``CHUNK``.
+def _same_version(meta: dict[str, Any], headers: Any) -> bool:
+    """Whether a ``206`` continues the version the partial file holds (its ETag, else Last-Modified).
 
-    ``read1`` returns whatever one read of the socket gives: a slow server still moves the
-    partial file (and the progress bar) forward, and Ctrl-C is noticed between chunks. Over a
-    fast link the chunks are full-sized and this keeps up with curl.
+    A server should answer ``If-Range`` with a ``200`` when the file changed; one that sends a
+    ``206`` of the new version anyway must not have it joined to the old bytes.
     """
-    while chunk := raw.read1(CHUNK, decode_content=True):
-        yield chunk
+    etag, modified = headers.get("ETag"), headers.get("Last-Modified")
+    if meta.get("etag"):
+        return etag == meta["etag"]
+    if meta.get("last_modified"):
+        return modified == meta["last_modified"]
+    return False
 
 
-def _write_all(out: Any, chunk: bytes, path: Path) -> None:
-    try:
-        view = memoryview(chunk)
-        while view:
-            written = out.write(view)
-            view = view[written:]
-    except OSError as err:
-        raise SourceError(f"cannot write {path}: {err.strerror}; free some disk space or set --home") from None
+class _Pace:
+    """The slowest a download may go (curl's ``--speed-limit``/``--speed-time``), and its deadline.
+
+    The stall timeout only catches a silent connection; a server dripping a byte at a time never
+    stalls, so the average rate over each window of ``seconds`` is checked too.
+    """
+
+    def __init__(self, url: str, rate: float, seconds: float, deadline: float) -> None:
+        self.url = url
+        self.rate = rate
+        self.seconds = seconds
+        self.deadline = deadline
+        self.began = time.monotonic()
+        self._window = (self.began, 0)
+
+    def start(self, size: int) -> None:
+        """A new connection: its window starts now (the time before it is the retries' business)."""
+        self._window = (time.monotonic(), size)
+
+    def check_deadline(self, size: int) -> None:
+        if self.deadline and time.monotonic() - self.began > self.deadline:
+            raise SourceError(
+                f"{redact(self.url)} took longer than {self.deadline:g} s (LIBERACION_DOWNLOAD_DEADLINE)"
+                + _kept_note(size)
+            )
+
+    def check(self, size: int) -> None:
+        now = time.monotonic()
+        self.check_deadline(size)
+        since, then = self._window
+        if now - since < self.seconds:
+            return
+        rate = (size - then) / (now - since)
+        if self.rate and rate < self.rate:
+            raise SourceError(
+                f"{redact(self.url)} sent {rate:,.0f} bytes/s over the last {now - since:.0f} s, below the "
+                f"minimum of {self.rate:,.0f} (LIBERACION_MIN_RATE, LIBERACION_MIN_RATE_SECONDS)" + _kept_note(size)
+            )
+        self._window = (now, size)
+
+
+def _kept_note(size: int) -> str:
+    return "; the partial download is kept and the next run resumes it" if size else "; try again later"
+
+
+class _HashingWriter:
+    """Writes buffers to the partial file on the calling thread and hashes them on another.
+
+    sha256 runs at about 1 GB/s on one core; beside the socket reads and the writes it costs no
+    wall time. Buffers come back for reuse only once hashed, so memory stays ``BUFFERS`` × ``CHUNK``.
+    """
+
+    def __init__(self, out: Any, hasher: Any, path: Path) -> None:
+        self._out = out
+        self._hasher = hasher
+        self._path = path
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        for _ in range(BUFFERS):
+            self._free.put(bytearray(CHUNK))
+        self.hashed = 0
+        self._thread: threading.Thread | None = threading.Thread(target=self._hash, name="sha256", daemon=True)
+        self._thread.start()
+
+    def buffer(self) -> bytearray:
+        return self._free.get()
+
+    def give_back(self, block: bytearray) -> None:
+        self._free.put(block)
+
+    def commit(self, block: bytearray, length: int) -> None:
+        """Write the first ``length`` bytes of ``block`` to the file, then queue them for hashing."""
+        view = memoryview(block)[:length]
+        try:
+            while view:
+                written = self._out.write(view)
+                view = view[written:]
+        except OSError as err:
+            self._free.put(block)
+            raise SourceError(
+                f"cannot write {self._path}: {err.strerror}; free some disk space or set --home"
+            ) from None
+        finally:
+            view.release()
+        self._full.put((block, length))
+
+    def _hash(self) -> None:
+        while (item := self._full.get()) is not None:
+            block, length = item
+            with memoryview(block) as view:
+                self._hasher.update(view[:length])
+            self.hashed += length
+            self._free.put(block)
+
+    def close(self) -> int:
+        """Wait until everything written is hashed; returns how many bytes were."""
+        if self._thread is not None:
+            self._full.put(None)
+            self._thread.join()
+            self._thread = None
+        return self.hashed
+
+
+def _body_reader(response: Any) -> Callable[[memoryview], int]:
+    """A function reading the body into a buffer, at most one socket read per call; 0 at the end.
+
+    A plain body with a length (the usual data file) is read from the socket's buffered reader
+    straight into the caller's buffer, with no copy in between; a compressed or chunked body goes
+    through urllib3, which decodes it (never more than the buffer holds at once).
+    """
+    import http.client
+
+    import requests
+    import urllib3
+
+    errors = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+    raw = response.raw
+    inner = getattr(raw, "_fp", None)  # urllib3's http.client.HTTPResponse
+    stream = getattr(inner, "fp", None)
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    direct = (
+        encoding in ("", "identity")
+        and isinstance(inner, http.client.HTTPResponse)
+        and not inner.chunked
+        and isinstance(getattr(inner, "length", None), int)
+        and hasattr(stream, "readinto1")
+    )
+    if direct:
+        remaining: int = inner.length  # type: ignore[union-attr]
+
+        def read_direct(view: memoryview) -> int:
+            nonlocal remaining
+            if remaining <= 0:
+                return 0
+            try:
+                got = stream.readinto1(view[:remaining])  # type: ignore[union-attr]
+            except errors as err:
+                raise _Retry(_connection_reason(err)) from None
+            if not got:
+                raise _Retry("the connection closed before the whole body arrived")
+            remaining -= got
+            return got
+
+        return read_direct
+
+    def read_decoded(view: memoryview) -> int:
+        try:
+            data = raw.read1(len(view), decode_content=True)
+        except errors as err:
+            raise _Retry(_connection_reason(err)) from None
+        view[: len(data)] = data
+        return len(data)
+
+    return read_decoded

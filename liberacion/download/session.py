@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 from liberacion import __version__
 from liberacion.errors import ConfigError, Gone, Interrupted, SourceError, Unreachable, shorten
+from liberacion.naming import redact_url, without_redacted
 
 if TYPE_CHECKING:
     import requests
@@ -36,6 +37,9 @@ USER_AGENT = f"liberacion/{__version__}"
 TIMEOUT_ENV = "LIBERACION_TIMEOUT"
 RETRIES_ENV = "LIBERACION_RETRIES"
 BACKOFF_ENV = "LIBERACION_BACKOFF"
+MIN_RATE_ENV = "LIBERACION_MIN_RATE"
+MIN_RATE_SECONDS_ENV = "LIBERACION_MIN_RATE_SECONDS"
+DEADLINE_ENV = "LIBERACION_DOWNLOAD_DEADLINE"
 SOCRATA_TOKEN_ENV = "LIBERACION_SOCRATA_APP_TOKEN"
 SOCRATA_HOSTS_ENV = "LIBERACION_SOCRATA_HOSTS"
 OPENFDA_KEY_ENV = "LIBERACION_OPENFDA_API_KEY"
@@ -59,7 +63,8 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SAFE_HEADERS = frozenset(
     {"accept", "accept-encoding", "accept-language", "range", "if-range", "if-none-match", "if-modified-since"}
 )
-_SECRET_PARAMS = frozenset({"api_key", "apikey", "$$app_token", "app_token", "token", "access_token", "key"})
+# Hosts whose traffic never leaves the machine: credentials may go there over plain http.
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 T = TypeVar("T")
 
@@ -77,6 +82,11 @@ class HttpConfig:
     max_redirects: int = 10
     per_host: int = 2  # connections at once to one host
     socrata_hosts: frozenset[str] = SOCRATA_HOSTS
+    # Like curl's --speed-limit/--speed-time: a download slower than ``min_rate`` bytes/s on average
+    # over ``min_rate_seconds`` fails (a server dripping bytes defeats the stall timeout). 0: off.
+    min_rate: float = 1024.0
+    min_rate_seconds: float = 60.0
+    deadline: float = 6 * 3600.0  # seconds one download may take in all, retries included; 0: none
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpConfig:
@@ -89,6 +99,9 @@ class HttpConfig:
             retries=int(_env_number(env, RETRIES_ENV, cls.retries, minimum=0)),
             backoff=_env_number(env, BACKOFF_ENV, cls.backoff, minimum=0.0),
             socrata_hosts=SOCRATA_HOSTS | extra_hosts,
+            min_rate=_env_number(env, MIN_RATE_ENV, cls.min_rate, minimum=0.0),
+            min_rate_seconds=_env_number(env, MIN_RATE_SECONDS_ENV, cls.min_rate_seconds, minimum=0.1),
+            deadline=_env_number(env, DEADLINE_ENV, cls.deadline, minimum=0.0),
         )
 
 
@@ -247,22 +260,22 @@ class HttpSession:
             self.check_cancel()
 
     def _open(self, url: str, headers: Mapping[str, str], *, stream: bool, timeout: float | None = None) -> Any:
-        """GET ``url`` following redirects ourselves, so credentials never reach another host."""
+        """GET ``url`` following redirects ourselves, so credentials never reach another origin."""
         import requests
 
-        origin = urlsplit(url)
+        url = without_redacted(url)
         current = url
         read_timeout = min(timeout or self.config.timeout, self.config.timeout)
         for _ in range(self.config.max_redirects + 1):
             check_url(current)
             parts = urlsplit(current)
             host = (parts.hostname or "").lower()
-            same_origin = parts.hostname == origin.hostname and parts.scheme == origin.scheme
+            same_origin = _origin(current) == _origin(url)
             hop = {k: v for k, v in headers.items() if same_origin or k.lower() in _SAFE_HEADERS}
-            secure_hop = parts.scheme == "https" or origin.scheme == "http"  # no token over a downgrade
-            if secure_hop:
+            trusted = sends_credentials(url, current)
+            if trusted:
                 hop.update(self.credentials.headers_for(host, self.config))
-            auth = self.credentials.auth_for(host) if secure_hop else None
+            auth = self.credentials.auth_for(host) if trusted else None
             try:
                 response = self.session.get(
                     current,
@@ -479,18 +492,32 @@ def check_url(url: str) -> None:
 
 
 def redact(url: str) -> str:
-    """The URL without user info or token-like query parameters, for messages."""
+    """The URL without user info or secret query parameters (``api_key=***``), for messages."""
+    return redact_url(url)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what must stay the same for credentials to follow a redirect."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
     try:
-        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
     except ValueError:
-        return "<invalid URL>"
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
-            query = urlencode([(k, "REDACTED" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="$")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def sends_credentials(url: str, hop: str) -> bool:
+    """Whether a request to ``hop``, reached from ``url`` (perhaps by redirects), may carry tokens.
+
+    Only to the origin the user's URL named (same scheme, host and port: another port of the same
+    host may be another program), and only over https, where nobody on the way can read them;
+    plain http is allowed to the loopback address alone, which never leaves the machine.
+    """
+    origin = _origin(hop)
+    if origin != _origin(url):
+        return False
+    return origin[0] == "https" or origin[1] in _LOOPBACK
 
 
 def _raise_for_status(response: Any, url: str) -> None:
