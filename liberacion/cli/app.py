@@ -281,7 +281,7 @@ app = typer.Typer(
         '  liberacion sql "select state, count(*) from cms.hospital_general_information group by 1"'
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,  # locals can hold API tokens
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},

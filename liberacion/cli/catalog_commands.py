@@ -9,6 +9,7 @@ import typer
 
 from liberacion import api
 from liberacion.cli.app import DocumentFormatOption, FormatOption, OutputOption, app, fail_on_problems, settings
+from liberacion.cli.completion import complete_ref
 from liberacion.console import emit, note, print_description, print_json, report_discover
 from liberacion.errors import ConfigError, ExitCode, UsageError, batch_exit_code
 from liberacion.render import Format, Rows
@@ -113,7 +114,12 @@ def search(
 @app.command()
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="CATALOG/ID, e.g. cms/hospital-general-information.")],
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="REF", help="CATALOG/ID, e.g. cms/hospital-general-information.", autocompletion=complete_ref
+        ),
+    ],
     fmt: DocumentFormatOption = None,
 ) -> None:
     """Show a dataset: its metadata, every file, the one fetch would choose and why, and its

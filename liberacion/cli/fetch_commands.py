@@ -10,6 +10,7 @@ import typer
 
 from liberacion import api
 from liberacion.cli.app import app, settings
+from liberacion.cli.completion import complete_ref, complete_table
 from liberacion.console import FetchProgress, no_view, print_json_lines, report_fetch, report_refresh
 from liberacion.errors import ExitCode, batch_exit_code
 
@@ -19,7 +20,12 @@ def fetch(
     ctx: typer.Context,
     refs: Annotated[
         list[str],
-        typer.Argument(metavar="REF", help="catalog/dataset ref, http(s) URL or local file path.", show_default=False),
+        typer.Argument(
+            metavar="REF",
+            help="catalog/dataset ref, http(s) URL or local file path.",
+            show_default=False,
+            autocompletion=complete_ref,
+        ),
     ],
     as_table: Annotated[
         Optional[str],
@@ -107,7 +113,12 @@ def refresh(
     ctx: typer.Context,
     tables: Annotated[
         Optional[list[str]],
-        typer.Argument(metavar="TABLE", help="Tables to refresh [default: every fetched table].", show_default=False),
+        typer.Argument(
+            metavar="TABLE",
+            help="Tables to refresh [default: every fetched table].",
+            show_default=False,
+            autocompletion=complete_table,
+        ),
     ] = None,
     older_than: Annotated[
         Optional[str],

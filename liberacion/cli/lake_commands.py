@@ -10,6 +10,7 @@ import typer
 
 from liberacion import api
 from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption, OutputOption, app, settings
+from liberacion.cli.completion import complete_sql, complete_table
 from liberacion.console import emit, print_info, print_json, table_of_ref
 from liberacion.errors import Busy, UsageError
 from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, choose_format
@@ -20,7 +21,8 @@ from liberacion.timestamps import parse_as_of
 def sql(
     ctx: typer.Context,
     query: Annotated[
-        Optional[str], typer.Argument(help="SQL to run; '-' reads it from stdin.", show_default=False)
+        Optional[str],
+        typer.Argument(help="SQL to run; '-' reads it from stdin.", show_default=False, autocompletion=complete_sql),
     ] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="Read the SQL from FILE.", show_default=False)] = None,
     fmt: FormatOption = None,
@@ -139,7 +141,7 @@ def _table_argument(ctx: typer.Context, name: str, command: str) -> str:
 @app.command()
 def info(
     ctx: typer.Context,
-    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False)],
+    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False, autocompletion=complete_table)],
     fmt: DocumentFormatOption = None,
 ) -> None:
     """Show a table's schema, provenance and snapshots.
@@ -161,7 +163,7 @@ def info(
 @app.command()
 def history(
     ctx: typer.Context,
-    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False)],
+    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False, autocompletion=complete_table)],
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -188,7 +190,7 @@ def history(
 @app.command()
 def diff(
     ctx: typer.Context,
-    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False)],
+    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False, autocompletion=complete_table)],
     from_ref: Annotated[
         Optional[str],
         typer.Option(
@@ -250,7 +252,12 @@ def prune(
     ctx: typer.Context,
     tables: Annotated[
         Optional[list[str]],
-        typer.Argument(metavar="TABLE", help="Tables to prune [default: every table].", show_default=False),
+        typer.Argument(
+            metavar="TABLE",
+            help="Tables to prune [default: every table].",
+            show_default=False,
+            autocompletion=complete_table,
+        ),
     ] = None,
     keep: Annotated[
         Optional[int],

@@ -1,0 +1,84 @@
+"""Shell completion of table names and dataset refs (``liberacion --install-completion``).
+
+Each TAB runs liberacion once, so these answer from what is cheapest to read: table names from
+the lake's directories (no DuckDB), refs from a names file kept beside the dataset index and
+written again by DuckDB only when the index is newer than it (pyarrow is never imported).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from liberacion.home import Home, resolve_home
+
+REFS_FILE = "refs.txt"  # under index/: one "catalog/id" per line, the refs of datasets.parquet
+
+
+def _home(ctx: Any) -> Home:
+    """The home the command line names (``--home`` before the command), else the default."""
+    option = None
+    while ctx is not None:
+        option = ctx.params.get("home") or option
+        ctx = ctx.parent
+    return Home(resolve_home(Path(option) if option else None))
+
+
+def table_names(home: Home) -> list[str]:
+    """Every table with a current snapshot, as SQL names it, read from the lake's directories."""
+    from liberacion.snapshots import CURRENT_FILE
+
+    try:
+        return sorted(f"{p.parent.parent.name}.{p.parent.name}" for p in home.lake.glob(f"*/*/{CURRENT_FILE}"))
+    except OSError:
+        return []
+
+
+def refs(home: Home) -> list[str]:
+    """The refs of the dataset index, from its names file (rewritten when the index is newer)."""
+    index = home.index_file
+    names = home.index / REFS_FILE
+    try:
+        built = index.stat().st_mtime_ns
+    except OSError:
+        return []
+    try:
+        if names.stat().st_mtime_ns >= built:
+            return names.read_text(encoding="utf-8").split()
+    except OSError:
+        pass
+    try:
+        from liberacion.engine import new_connection
+        from liberacion.naming import quote_literal
+
+        with new_connection() as con:
+            rows = con.execute(f"SELECT DISTINCT ref FROM read_parquet({quote_literal(str(index))}) ORDER BY ref")
+            found = [ref for (ref,) in rows.fetchall() if ref]
+    except Exception:  # a damaged index completes nothing; the command itself reports it
+        return []
+    try:
+        from liberacion.files import atomic_write
+
+        atomic_write(names, "".join(f"{ref}\n" for ref in found))
+    except OSError:  # a read-only home: answer all the same
+        pass
+    return found
+
+
+def _last_word(incomplete: str) -> tuple[str, str]:
+    """``select * from cms.h`` → (``select * from ``, ``cms.h``): SQL completes its last word."""
+    cut = max(incomplete.rfind(" "), incomplete.rfind("\n"), incomplete.rfind("("), incomplete.rfind(","))
+    return incomplete[: cut + 1], incomplete[cut + 1 :]
+
+
+def complete_table(ctx: Any, incomplete: str) -> list[str]:
+    return [name for name in table_names(_home(ctx)) if name.startswith(incomplete)]
+
+
+def complete_ref(ctx: Any, incomplete: str) -> list[str]:
+    return [ref for ref in refs(_home(ctx)) if ref.startswith(incomplete)]
+
+
+def complete_sql(ctx: Any, incomplete: str) -> list[str]:
+    head, word = _last_word(incomplete)
+    return [head + name for name in table_names(_home(ctx)) if name.startswith(word)]
