@@ -76,6 +76,9 @@ class FetchOptions:
     # Called for every table after conversion and before anything is published; raising a
     # LiberacionError publishes nothing (refresh's --on-schema-change fail uses it).
     before_publish: Callable[[str, Staging, Provenance], None] | None = None
+    # Clear killed runs' leftovers first and bring lake.duckdb up to date at the end, once for the
+    # whole run; refresh, which fetches table by table, does both once itself.
+    housekeeping: bool = True
 
     def recipe(self, ref: str) -> Recipe:
         """The user's choices for one REF, as a snapshot records them (a local file by its absolute
@@ -199,8 +202,13 @@ def fetch_recipes(
     datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")
     files = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="download")
     try:
+        if options.housekeeping:
+            tidy(job.lake)
         futures = [datasets.submit(job.run, recipe, files) for recipe in recipes]
-        return [future.result() for future in futures]
+        results = [future.result() for future in futures]
+        if options.housekeeping:
+            update_views(job.lake)
+        return results
     except BaseException:
         # Ctrl-C: transfers stop at the next chunk (partial files stay, to resume), conversions
         # stop at once, and a table not yet switched is never published.
@@ -210,6 +218,27 @@ def fetch_recipes(
     finally:
         datasets.shutdown(wait=True, cancel_futures=True)
         files.shutdown(wait=True, cancel_futures=True)
+
+
+def tidy(lake: Lake) -> None:
+    """Finish what killed runs left (half-switched sets, staging directories); a home that cannot
+    be written, or a lake busy switching, is left for the next run."""
+    with contextlib.suppress(OSError, Busy):
+        lake.tidy()
+
+
+def update_views(lake: Lake) -> None:
+    """Rebuild ``lake.duckdb`` once for the run if any table switched (or it is stale or damaged).
+    A failure costs no dataset its result: a note says so, and the next run tries again."""
+    import warnings
+
+    from liberacion.errors import Note
+
+    try:
+        lake.update_views_db()
+    except (OSError, LiberacionError) as err:
+        msg = f"{lake.home.views_db} could not be rebuilt ({one_line(err)}); the next run tries again"
+        warnings.warn(msg, Note, stacklevel=2)
 
 
 def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:
@@ -558,7 +587,10 @@ class _Job:
             prov.stages = dict(clock.seconds)
             if len(tables) > 1:
                 prov.extra["tables"] = tables  # the set one download makes, checked by the next run
-        return [area.commit(prov) for area, prov in stagings]
+        if len(stagings) == 1:
+            area, prov = stagings[0]
+            return [area.commit(prov)]
+        return self.lake.commit_tables(stagings)  # all of them current together, or none
 
     def _provenance(self, target: Target, files: list[_File], settings: dict[str, Any]) -> Provenance:
         first = files[0]

@@ -13,16 +13,28 @@ Layout under the home (documented in the README)::
 A publish writes into a staging directory, renames it into ``snapshots/`` and only then
 replaces ``current``; readers resolve ``current`` once and read that snapshot's files, so they see
 the old table or the new one, never a mix.
+
+The tables one download makes (the members of a zip) switch as one transaction: their snapshots
+are all in place first, then a commit record ``lake/.commits/<id>.json`` naming every pointer to
+switch is written, the pointers are switched and the record is removed. The record is the commit
+point: while it exists readers take its snapshots as current, and the next writer finishes the
+switch, so a kill at any moment leaves all the tables of the set current or none. Every switch
+also writes a new ``lake/.generation``; ``lake.duckdb`` remembers the generation it was built
+from, so a stale views database is found with two small reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
+import sys
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -30,8 +42,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import LiberacionError, NoTable, Note
-from liberacion.files import atomic_write, fsync_dir, fsync_file, write_json
+from liberacion.errors import Busy, LiberacionError, NoTable, Note
+from liberacion.files import atomic_write, fsync_dir, fsync_file, read_json, write_json
 from liberacion.home import Home, file_lock
 from liberacion.naming import IDENTIFIER, parse_table_name
 from liberacion.snapshots import (
@@ -51,6 +63,10 @@ if TYPE_CHECKING:
 
 DEFAULT_KEEP = 3
 KEEP_ENV = "LIBERACION_KEEP"
+COMMITS_DIR = ".commits"  # under lake/: commit records of set switches in progress
+GENERATION_FILE = ".generation"  # under lake/: changes with every switch and drop
+COMMIT_LOCK = "commit.lock"  # under locks/: held while pointers switch (shared by readers of many)
+STAGING_PREFIX = ".staging-"
 
 
 @dataclass
@@ -93,13 +109,18 @@ class Staging:
 
     def schema(self) -> list[Column]:
         """The schema of what was written so far, as ``commit`` will record it."""
+        from liberacion.engine import new_connection
+
         files = sorted(p.name for p in self.dir.glob("data-*.parquet"))
-        return _describe(self.dir, files, Provenance())[1] if files else []
+        if not files:
+            return []
+        with new_connection() as con:
+            return _describe(self.dir, files, Provenance(), con)[1]
 
     def commit(self, provenance: Provenance) -> Snapshot:
         """Publish what was written: the table's current snapshot becomes this one."""
-        self.snapshot = self.lake._commit(self, provenance)
-        return self.snapshot
+        [snapshot] = self.lake.commit_tables([(self, provenance)])
+        return snapshot
 
 
 class Lake:
@@ -118,24 +139,100 @@ class Lake:
         """Every table that has a current snapshot, sorted."""
         if not self.home.lake.is_dir():
             return []
-        found = []
+        found = set(self._pending())
         for pointer in self.home.lake.glob(f"*/*/{CURRENT_FILE}"):
             catalog, table = pointer.parent.parent.name, pointer.parent.name
             if IDENTIFIER.fullmatch(catalog) and IDENTIFIER.fullmatch(table):
-                found.append(f"{catalog}.{table}")
+                found.add(f"{catalog}.{table}")
         return sorted(found)
 
     def exists(self, name: str) -> bool:
-        return (self.table_dir(name) / CURRENT_FILE).is_file()
+        return self._current_id(name) is not None
 
     def current(self, name: str) -> Snapshot:
         """The table's current snapshot, or ``NoTable``."""
-        directory = self.table_dir(name)
+        snapshot_id = self._current_id(name)
+        if snapshot_id is None:
+            raise NoTable(self._no_table_message(name))
+        return Snapshot.load(self.table_dir(name) / "snapshots" / snapshot_id)
+
+    def _current_id(self, name: str) -> str | None:
+        """The id ``current`` names, or the newer one an interrupted set commit switches it to."""
+        catalog, table = parse_table_name(name)
+        pointed = _pointer(self.home.lake / catalog / table)
+        waiting = self._pending().get(f"{catalog}.{table}")
+        if waiting is not None and (pointed is None or waiting > pointed):
+            return waiting
+        return pointed
+
+    def _pending(self) -> dict[str, str]:
+        """Pointers that set commits still have to switch: table → snapshot id (one listing when none)."""
+        pending: dict[str, str] = {}
+        for _record, tables in self._commit_records():
+            for table, snapshot_id in tables.items():
+                if snapshot_id > pending.get(table, ""):
+                    pending[table] = snapshot_id
+        return pending
+
+    def _commit_records(self) -> list[tuple[Path, dict[str, str]]]:
+        """The commit records in ``lake/.commits``, each with the pointers it switches whose
+        snapshots are in place (a record can name nothing else: it is written after them)."""
+        directory = self.home.lake / COMMITS_DIR
         try:
-            snapshot_id = (directory / CURRENT_FILE).read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise NoTable(self._no_table_message(name)) from None
-        return Snapshot.load(directory / "snapshots" / snapshot_id)
+            entries = sorted(os.listdir(directory))
+        except OSError:  # no directory: nothing is switching, the usual case
+            return []
+        records = []
+        for entry in entries:
+            if entry.startswith(".") or not entry.endswith(".json"):  # a record being written
+                continue
+            data = read_json(directory / entry)
+            tables = data.get("tables") if isinstance(data, dict) else None
+            valid: dict[str, str] = {}
+            for table, snapshot_id in (tables or {}).items() if isinstance(tables, dict) else ():
+                parts = str(table).split(".")
+                if (
+                    len(parts) == 2
+                    and all(IDENTIFIER.fullmatch(part) for part in parts)
+                    and isinstance(snapshot_id, str)
+                    and _SNAPSHOT_ID.fullmatch(snapshot_id)
+                    and (self.home.lake / parts[0] / parts[1] / "snapshots" / snapshot_id / SNAPSHOT_FILE).is_file()
+                ):
+                    valid[str(table)] = snapshot_id
+            records.append((directory / entry, valid))
+        return records
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Resolve many pointers while no set switches (the commit lock, shared): a set is seen
+        whole or not at all. A home never switched, or one we may only read, needs no lock."""
+        fd = None
+        if os.name == "posix":
+            try:
+                fd = os.open(self.home.locks / COMMIT_LOCK, os.O_RDONLY)
+            except OSError:
+                fd = None
+        try:
+            if fd is not None:
+                _lock_shared(fd)
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _switching(self) -> Any:
+        """The commit lock, held while pointers switch (briefly: the snapshots are already in place)."""
+        return file_lock(self.home.locks / COMMIT_LOCK, wait=SWITCH_WAIT, what="the lake's table pointers")
+
+    def generation(self) -> str:
+        """A token that changes whenever a table switches or is dropped ("" before the first)."""
+        try:
+            return (self.home.lake / GENERATION_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
+
+    def _new_generation(self) -> None:
+        atomic_write(self.home.lake / GENERATION_FILE, f"{time.time_ns()}-{secrets.token_hex(4)}\n")
 
     def snapshots(self, name: str) -> list[Snapshot]:
         """Every kept snapshot of a table, oldest first."""
@@ -172,23 +269,25 @@ class Lake:
 
     def tables(self) -> list[TableInfo]:
         infos = []
-        for name in self.names():
-            try:
-                infos.append(self.info(name))
-            except (NoTable, FileNotFoundError):  # removed while we looked
-                continue
+        with self._reading():
+            for name in self.names():
+                try:
+                    infos.append(self.info(name))
+                except (NoTable, FileNotFoundError):  # removed while we looked
+                    continue
         return infos
 
     def current_snapshots(self, *, as_of: str | None = None) -> list[Snapshot]:
         """The snapshot of every table that is current now, or was current at ``as_of``."""
         snaps = []
-        for name in self.names():
-            try:
-                snap = self.current(name) if as_of is None else self.as_of(name, as_of)
-            except FileNotFoundError:  # dropped while we looked
-                continue
-            if snap is not None:
-                snaps.append(snap)
+        with self._reading():
+            for name in self.names():
+                try:
+                    snap = self.current(name) if as_of is None else self.as_of(name, as_of)
+                except (NoTable, FileNotFoundError):  # dropped while we looked
+                    continue
+                if snap is not None:
+                    snaps.append(snap)
         return snaps
 
     def _no_table_message(self, name: str) -> str:
@@ -210,10 +309,10 @@ class Lake:
         catalog, table = parse_table_name(name)
         directory = self.table_dir(name)
         with self.lock(name, wait=wait):
+            self.recover()  # a set a killed run left half-switched is finished first
             directory.mkdir(parents=True, exist_ok=True)
-            for leftover in directory.glob(".staging-*"):  # from a run that was killed
-                shutil.rmtree(leftover, ignore_errors=True)
-            staging_dir = directory / f".staging-{secrets.token_hex(6)}"
+            self._clear_debris(directory, f"{catalog}.{table}")
+            staging_dir = directory / f"{STAGING_PREFIX}{secrets.token_hex(6)}"
             staging_dir.mkdir()
             staging = Staging(self, f"{catalog}.{table}", staging_dir)
             try:
@@ -223,7 +322,6 @@ class Lake:
                     shutil.rmtree(staging_dir, ignore_errors=True)
                 if staging.snapshot is not None:
                     self.prune(staging.table, keep=keep_default())
-                    self.refresh_views_db()
 
     def publish(
         self,
@@ -240,13 +338,126 @@ class Lake:
             staging.write_arrow(data, provenance)
             if rejects is not None and rejects.num_rows:
                 staging.write_rejects(rejects, provenance)
-            return staging.commit(provenance)
+            snapshot = staging.commit(provenance)
+        self.update_views_db()
+        return snapshot
 
-    def _commit(self, staging: Staging, provenance: Provenance) -> Snapshot:
+    def commit_tables(self, staged: Sequence[tuple[Staging, Provenance]]) -> list[Snapshot]:
+        """Publish staged tables as one transaction: all of them become current, or none does.
+
+        Each snapshot is put in place first (invisible: ``current`` does not name it yet). For
+        several tables a commit record naming every switch is written, the pointers switch, and
+        the record goes; a run killed after the record is finished by the next one (``recover``),
+        and readers take the record's snapshots as current meanwhile. Many tables are flushed to
+        disk with one file-system sync each side of the record rather than an fsync per file.
+        """
+        from liberacion.engine import new_connection
+
+        batched = len(staged) > 1 and _CAN_SYNC
+        with new_connection() as con:  # one connection describes them all: opening one costs ~25 ms
+            snaps = [self._prepare(staging, provenance, con, durable=not batched) for staging, provenance in staged]
+        if batched:
+            _sync_file_system(self.home.lake)  # the snapshots are on disk before the record says they are current
+        with self._switching():
+            record = None
+            if len(snaps) > 1:
+                record = self.home.lake / COMMITS_DIR / f"{snaps[0].id}-{secrets.token_hex(4)}.json"
+                write_json(record, {"tables": {snap.table: snap.id for snap in snaps}})
+            for snap in snaps:
+                self._point(snap.table, snap.id, durable=not batched)
+            if batched:
+                _sync_file_system(self.home.lake)
+            self._new_generation()
+            if record is not None:
+                record.unlink()
+                fsync_dir(record.parent)
+        for (staging, _provenance), snap in zip(staged, snaps):
+            staging.snapshot = snap
+        return snaps
+
+    def _point(self, table: str, snapshot_id: str, *, durable: bool = True) -> None:
+        """The switch: one atomic rename of the table's pointer file."""
+        path = self.table_dir(table) / CURRENT_FILE
+        if durable:
+            atomic_write(path, snapshot_id + "\n")
+            return
+        tmp = path.with_name(f".{CURRENT_FILE}.{secrets.token_hex(4)}.tmp")
+        tmp.write_text(snapshot_id + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    def recover(self) -> bool:
+        """Finish the set commits a killed run left half-switched. True when there were any.
+
+        Their records are the commit point: every snapshot they name is in place, so the switch is
+        completed (never undone). A pointer already past the record's snapshot stays.
+        """
+        if not self._commit_records():
+            return False
+        with self._switching():  # a live writer finishes its own switch first
+            records = self._commit_records()
+            for record, tables in records:
+                for table, snapshot_id in tables.items():
+                    pointed = _pointer(self.table_dir(table))
+                    if pointed is None or pointed < snapshot_id:
+                        self._point(table, snapshot_id, durable=not _CAN_SYNC)
+                if _CAN_SYNC:
+                    _sync_file_system(self.home.lake)
+                self._new_generation()
+                record.unlink(missing_ok=True)
+            if records:
+                fsync_dir(self.home.lake / COMMITS_DIR)
+        return bool(records)
+
+    def tidy(self) -> None:
+        """Clear what killed runs left, for every table no live process is writing: half-switched
+        sets are finished, staging directories and snapshots never switched to are removed, and so
+        is a table that was never published."""
+        self.recover()
+        try:
+            catalogs = [entry for entry in os.scandir(self.home.lake) if entry.is_dir()]
+        except OSError:
+            return
+        for catalog in catalogs:
+            if not IDENTIFIER.fullmatch(catalog.name):
+                continue
+            for table in os.scandir(catalog.path):
+                if not IDENTIFIER.fullmatch(table.name) or not table.is_dir():
+                    continue
+                entries = os.listdir(table.path)
+                if CURRENT_FILE in entries and not any(entry.startswith(".") for entry in entries):
+                    continue  # the usual case: a published table and nothing else
+                name = f"{catalog.name}.{table.name}"
+                try:
+                    with self.lock(name):
+                        self._clear_debris(Path(table.path), name)
+                        if self._current_id(name) is None:
+                            for empty in (Path(table.path) / "snapshots", Path(table.path)):
+                                with contextlib.suppress(OSError):
+                                    empty.rmdir()
+                except (Busy, LiberacionError):  # being written now, or a name no table may have
+                    continue
+
+    def _clear_debris(self, directory: Path, name: str) -> None:
+        """Remove a killed run's leftovers in one table's directory (its writer lock held)."""
+        for entry in os.listdir(directory):
+            if entry.startswith(STAGING_PREFIX):
+                shutil.rmtree(directory / entry, ignore_errors=True)
+            elif entry.startswith(f".{CURRENT_FILE}.") and entry.endswith(".tmp"):
+                (directory / entry).unlink(missing_ok=True)
+        current = self._current_id(name)
+        snapshots = directory / "snapshots"
+        with contextlib.suppress(OSError):
+            for entry in os.listdir(snapshots):
+                # Newer than current: put in place by a publish killed before its switch.
+                if _SNAPSHOT_ID.fullmatch(entry) and (current is None or entry > current):
+                    shutil.rmtree(snapshots / entry, ignore_errors=True)
+
+    def _prepare(self, staging: Staging, provenance: Provenance, con: Any, *, durable: bool) -> Snapshot:
+        """Describe a staged snapshot, record it and rename it into ``snapshots/``, not yet current."""
         files = sorted(p.name for p in staging.dir.glob("data-*.parquet"))
         if not files:
             raise LiberacionError(f"nothing to publish for {staging.table}: no data files were written")
-        rows, schema = _describe(staging.dir, files, provenance)
+        rows, schema = _describe(staging.dir, files, provenance, con)
         rejects = _count_rows(staging.rejects_file) if staging.rejects_file.exists() else 0
         snapshot_id = self._new_snapshot_id(staging.table)
         snapshots_dir = self.table_dir(staging.table) / "snapshots"
@@ -266,14 +477,16 @@ class Lake:
         )
         record = snap.to_dict()
         del record["path"]
-        write_json(staging.dir / SNAPSHOT_FILE, record, indent=2)
-        for path in staging.dir.iterdir():
-            fsync_file(path)
+        text = json.dumps(record, ensure_ascii=False, indent=2, default=str)
+        (staging.dir / SNAPSHOT_FILE).write_text(text, encoding="utf-8")  # the directory is ours alone
+        if durable:
+            for path in staging.dir.iterdir():
+                fsync_file(path)
+            fsync_dir(staging.dir)
         snapshots_dir.mkdir(exist_ok=True)
         os.replace(staging.dir, final)
-        fsync_dir(snapshots_dir)
-        # The switch: one atomic rename of the pointer file.
-        atomic_write(self.table_dir(staging.table) / CURRENT_FILE, snapshot_id + "\n")
+        if durable:
+            fsync_dir(snapshots_dir)
         return snap
 
     def _new_snapshot_id(self, name: str) -> str:
@@ -304,19 +517,61 @@ class Lake:
         with self.lock(name):
             (directory / CURRENT_FILE).unlink()
             shutil.rmtree(directory, ignore_errors=True)
+            self._new_generation()
         self.refresh_views_db()
 
     def refresh_views_db(self) -> None:
         """Rebuild ``lake.duckdb`` (views over current snapshots) and swap it in atomically.
 
         The old file is replaced, never written in place, so a user holding it open in the
-        ``duckdb`` CLI neither blocks us nor sees a half-built database.
+        ``duckdb`` CLI neither blocks us nor sees a half-built database. The generation it was
+        built from is stamped beside it; temporary files of rebuilds that were killed are removed.
         """
         damaged = self.views_db_damaged()
         with file_lock(self.home.locks / "views.lock", wait=60, what="the views database"):
+            generation = self.generation()  # before reading the pointers: a switch meanwhile makes it stale
+            for leftover in self.home.root.glob(f".{self.home.views_db.name}.*.tmp*"):  # only we write these
+                leftover.unlink(missing_ok=True)
             write_views_db(self.home, self.current_snapshots())
+            atomic_write(self._views_stamp, generation + "\n")
         if damaged:
             warnings.warn(f"{self.home.views_db} was not a DuckDB database; it was rebuilt", Note, stacklevel=2)
+
+    @property
+    def _views_stamp(self) -> Path:
+        """The lake generation ``lake.duckdb`` was built from."""
+        return self.home.root / f".{self.home.views_db.name}.generation"
+
+    def views_db_stale(self) -> bool:
+        """True when ``lake.duckdb`` was built before the last switch (two small reads), or is
+        missing while tables exist."""
+        generation = self.generation()
+        if not self.home.views_db.exists():
+            return bool(generation)
+        try:
+            stamp = self._views_stamp.read_text(encoding="utf-8").strip()
+        except OSError:
+            return True
+        return stamp != generation
+
+    def update_views_db(self) -> bool:
+        """Rebuild ``lake.duckdb`` when it is stale, damaged or cannot be opened, and remove the
+        temporary files of killed rebuilds. Writers call it once at the end of a run. True if rebuilt."""
+        rebuild = self.views_db_stale() or self.views_db_damaged()
+        if not rebuild and self.home.views_db.exists() and not _opens(self.home.views_db):
+            warnings.warn(f"{self.home.views_db} could not be opened; it was rebuilt", Note, stacklevel=2)
+            rebuild = True
+        if rebuild:
+            self.refresh_views_db()
+            return True
+        if next(self.home.root.glob(f".{self.home.views_db.name}.*.tmp*"), None) is not None:
+            try:
+                with file_lock(self.home.locks / "views.lock", what="the views database"):
+                    for leftover in self.home.root.glob(f".{self.home.views_db.name}.*.tmp*"):
+                        leftover.unlink(missing_ok=True)
+            except Busy:  # a rebuild is running: it removes them
+                pass
+        return False
 
     def views_db_damaged(self) -> bool:
         """True when ``lake.duckdb`` is there but is not a DuckDB database (it is rebuilt, never read)."""
@@ -330,13 +585,73 @@ class Lake:
         return head[8:12] != b"DUCK"  # a DuckDB file: an 8-byte checksum, then its magic
 
     def repair_views_db(self) -> None:
-        """Rebuild a damaged ``lake.duckdb`` (with a ``Note``); a home that cannot be written keeps it."""
+        """Rebuild a damaged ``lake.duckdb`` (with a ``Note``); a home that cannot be written keeps it.
+        A stale one is left to the next writer (``update_views_db``): readers do not use it then."""
         if not self.views_db_damaged():
             return
         try:
             self.refresh_views_db()
         except (OSError, LiberacionError) as err:
             warnings.warn(f"{self.home.views_db} is damaged and could not be rebuilt: {err}", Note, stacklevel=2)
+
+
+# A snapshot id: its UTC time to the microsecond.
+_SNAPSHOT_ID = re.compile(r"\d{8}T\d{12}Z")
+SWITCH_WAIT = 120.0  # seconds to wait for another process switching pointers (a big set takes seconds)
+# One file-system sync for a whole set instead of an fsync per file (2,000 tables: 10,000 fsyncs).
+_CAN_SYNC = hasattr(os, "sync")
+
+
+def _pointer(directory: Path) -> str | None:
+    """The snapshot id a table's ``current`` file names, or None."""
+    try:
+        return (directory / CURRENT_FILE).read_text(encoding="utf-8").strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _lock_shared(fd: int, wait: float = SWITCH_WAIT) -> None:
+    """A shared lock on ``fd``: many readers at once, never during a switch."""
+    import fcntl
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                msg = "the lake's tables are being switched by another liberacion process; try again later"
+                raise Busy(msg) from None
+            time.sleep(0.02)
+
+
+def _sync_file_system(path: Path) -> None:
+    """Flush what was written to the file system holding ``path`` (Linux: that one only)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if ctypes.CDLL(None, use_errno=True).syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()
+
+
+def _opens(database: Path) -> bool:
+    """Whether DuckDB can open the views database and list its views (a lock held by someone
+    else's read-write connection counts as readable: we replace the file, never write it)."""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            con.execute("SELECT count(*) FROM duckdb_views()").fetchall()
+    except duckdb.Error as err:
+        text = str(err).lower()
+        return "could not set lock" in text or "conflicting lock" in text
+    return True
 
 
 def keep_default() -> int:
@@ -364,11 +679,9 @@ def _count_rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def _describe(directory: Path, files: list[str], provenance: Provenance) -> tuple[int, list[Column]]:
+def _describe(directory: Path, files: list[str], provenance: Provenance, con: Any) -> tuple[int, list[Column]]:
     """Row count and schema (DuckDB types, original names, null counts) of the staged files."""
     import pyarrow.parquet as pq
-
-    from liberacion.engine import new_connection
 
     paths = [str(directory / f) for f in files]
     rows = 0
@@ -381,8 +694,7 @@ def _describe(directory: Path, files: list[str], provenance: Provenance) -> tupl
                 nulls[name] = None
             else:
                 nulls[name] = nulls.get(name, 0) + count if count is not None else None  # type: ignore[operator]
-    with new_connection() as con:
-        described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [paths]).fetchall()
+    described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [paths]).fetchall()
     columns = []
     for name, type_, *_ in described:
         meta_col = provenance.columns.get(name, {})

@@ -26,7 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from liberacion.errors import Busy, ExitCode, LiberacionError, NoTable, SchemaChanged, UsageError, batch_exit_code
+from liberacion.errors import (
+    Busy,
+    ExitCode,
+    LiberacionError,
+    NoTable,
+    SchemaChanged,
+    UsageError,
+    batch_exit_code,
+    storage_error,
+)
 from liberacion.files import atomic_write
 from liberacion.home import Home, file_lock
 from liberacion.lake import Lake, Staging
@@ -139,12 +148,18 @@ def refresh(
     lake = Lake(home)
     started, clock = utc_now(), time.monotonic()
     with _refresh_lock(home, options.wait):
+        from liberacion.fetching import tidy, update_views
+
+        if not options.check:
+            tidy(lake)
         state = _State(home)
         targets = _targets(lake, options, state)
         runner = _Runner(lake, options, state, client or HttpClient(), on_event or (lambda _e: None))
         with ThreadPoolExecutor(max_workers=max(1, options.jobs), thread_name_prefix="refresh") as pool:
             events = list(pool.map(runner.run, targets))
         state.save()
+        if not options.check:
+            update_views(lake)  # once for the whole run, not once per table
     return RefreshReport(events, started, time.monotonic() - clock, options.check)
 
 
@@ -158,6 +173,9 @@ def _refresh_lock(home: Home, wait: float) -> Iterator[None]:
             waited = f" (waited {wait:g} s)" if wait else ""
             msg = f"another refresh is running on {home.root}{waited}; try again later or use --wait SECONDS"
             raise Busy(msg) from None
+        except OSError as err:  # a full disk or a read-only home: one line, not a traceback
+            where = err.filename or str(home.locks / LOCK_FILE)
+            raise storage_error(OSError(err.errno, err.strerror, where)) from None
         yield
 
 
@@ -262,6 +280,7 @@ class _Runner:
             wait=self.options.table_wait,
             catalog_paths=self.options.catalog_paths,
             before_publish=self._schema_guard(changes),
+            housekeeping=False,  # the run does it once
         )
         [result] = fetch_recipes([prov.recipe], self.lake.home, run, client=self.client)
         event = RefreshEvent(

@@ -81,25 +81,25 @@ def test_a_zip_set_published_partly_is_completed_by_the_next_run(
 ) -> None:
     members = {name: CSV + f"{i}30101,NY,4\n" for i, name in enumerate(["a.csv", "b.csv", "c.csv"])}
     archive = _zip(tmp_path / "set.zip", members)
-    real_commit = Staging.commit
-    commits: list[str] = []
+    real_prepare = Lake._prepare
+    prepared: list[str] = []
 
-    def commit_then_fail(self: Staging, provenance: Any) -> Any:
-        commits.append(self.table)
-        if len(commits) == 2:
+    def prepare_then_fail(self: Lake, staging: Staging, *args: Any, **kwargs: Any) -> Any:
+        prepared.append(staging.table)
+        if len(prepared) == 2:
             raise RuntimeError("something nobody expected")
-        return real_commit(self, provenance)
+        return real_prepare(self, staging, *args, **kwargs)
 
-    monkeypatch.setattr(Staging, "commit", commit_then_fail)
+    monkeypatch.setattr(Lake, "_prepare", prepare_then_fail)
     result = cli("fetch", str(archive), "--json")
     (record,) = _records(result.stdout)
     assert result.exit_code == 1 and record["status"] == "failed"
     assert "internal error (RuntimeError: something nobody expected)" in record["error"]
     assert (home / "logs" / "last-error.txt").exists()
     assert "Traceback" not in result.stderr
-    assert len(Lake(home).names()) == 1  # one table of the set made it before the failure
+    assert Lake(home).names() == []  # one table of the set was ready, none became current
 
-    monkeypatch.setattr(Staging, "commit", real_commit)
+    monkeypatch.setattr(Lake, "_prepare", real_prepare)
     (record,) = _records(cli("fetch", str(archive), "--json").stdout)
     assert record["status"] == "fetched"
     assert Lake(home).names() == ["local.set__a", "local.set__b", "local.set__c"]
