@@ -191,18 +191,25 @@ def show(ref: str, *, home: PathLike | Home | None = None, catalog_paths: Sequen
 
 
 def sql(
-    query: str, *, home: PathLike | Home | None = None, as_of: str | None = None, arrow: bool = False
+    query: str,
+    *,
+    home: PathLike | Home | None = None,
+    as_of: str | None = None,
+    arrow: bool = False,
+    safe: bool | None = None,
 ) -> duckdb.DuckDBPyRelation | pa.Table:
     """Run DuckDB SQL over the lake (tables are ``CATALOG.TABLE``).
 
     Returns a DuckDB relation (``.df()``, ``.fetchall()``, ``.arrow()``, more SQL on top), or with
     ``arrow=True`` the whole result as an Arrow table. ``as_of`` (a date or UTC timestamp) queries
-    every table as it was then.
+    every table as it was then. ``safe`` (default: ``LIBERACION_SQL_SAFE``) lets the SQL read the
+    lake and nothing else.
     """
-    from liberacion.query import relation
+    from liberacion.query import relation, safe_default
     from liberacion.timestamps import parse_as_of
 
-    result = relation(open_lake(home), query, as_of=parse_as_of(as_of) if as_of else None)
+    sandboxed = safe_default() if safe is None else safe
+    result = relation(open_lake(home), query, as_of=parse_as_of(as_of) if as_of else None, safe=sandboxed)
     if result is None:
         raise UsageError("the SQL has no result to return (it is not a query)")
     return result.to_arrow_table() if arrow else result

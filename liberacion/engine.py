@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import duckdb
+
+MEMORY_LIMIT_ENV = "LIBERACION_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "700MB"
+
+
+def memory_limit() -> str:
+    """DuckDB's memory limit for a conversion or a query (``LIBERACION_MEMORY_LIMIT``); beyond it DuckDB spills."""
+    return os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+
 
 # Every open connection, so that Ctrl-C in the main thread can stop a query running in a worker.
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from liberacion.engine import new_connection
-from liberacion.errors import LiberacionError, NoTable, Note, SQLError, one_line
+from liberacion.engine import MEMORY_LIMIT_ENV, memory_limit, new_connection
+from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, SQLError, one_line
 from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import CURRENT_FILE
@@ -25,18 +25,81 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 BATCH_ROWS = 64 * 1024
+SAFE_ENV = "LIBERACION_SQL_SAFE"
+# What --safe refuses outright, before DuckDB's own checks: statements that write files, reach
+# other databases or load code.
+_UNSAFE_STATEMENTS = ("COPY", "COPY_DATABASE", "EXPORT", "ATTACH", "DETACH", "LOAD", "EXTENSION")
 
 
-def connect(lake: Lake, *, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with a view for every table in the lake."""
+def safe_default() -> bool:
+    """``LIBERACION_SQL_SAFE``: 1/true/yes turns --safe on, 0/false/no or unset leaves it off."""
+    value = os.environ.get(SAFE_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{SAFE_ENV}={value!r}: use 1 to run SQL in the sandbox (--safe), or 0")
+
+
+def connect(lake: Lake, *, as_of: str | None = None, safe: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with a view for every table in the lake.
+
+    Every connection has a memory limit and spills into the home's work area, never the current
+    directory. ``safe`` then locks it down: only the lake and the index can be read, nothing written.
+    """
 
     _repair(lake)
     con = new_connection()
-    if as_of is None and _attach_views_db(con, lake):
-        return con
-    for statement in view_statements(lake.home, lake.current_snapshots(as_of=as_of)):
-        con.execute(statement)
+    _bound(con, lake)
+    if not (as_of is None and _attach_views_db(con, lake)):
+        for statement in view_statements(lake.home, lake.current_snapshots(as_of=as_of)):
+            con.execute(statement)
+    if safe:
+        _sandbox(con, lake)
     return con
+
+
+def _bound(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """A memory limit and a spill directory inside the home, for every query."""
+    import duckdb
+
+    limit = memory_limit()
+    try:
+        con.execute(f"SET memory_limit = {quote_literal(limit)}")
+    except duckdb.Error:
+        con.close()
+        msg = f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB takes; use e.g. 700MB or 4GB"
+        raise ConfigError(msg) from None
+    # DuckDB makes the directory only when it spills; a killed run's is removed with the work area.
+    spill = lake.home.work / f"{os.getpid()}-sql"
+    con.execute(f"SET temp_directory = {quote_literal(str(spill))}")
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """No file, network or extension access except reading the lake and the index, locked so the
+    query cannot set it back. The views are already bound; their files are read as the query runs."""
+    allowed = ", ".join(quote_literal(str(path) + os.sep) for path in (lake.home.lake, lake.home.index))
+    con.execute(f"SET allowed_directories = [{allowed}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _refuse_unsafe(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Under --safe, statements that write files, attach databases or load extensions are refused."""
+    try:
+        kinds = [statement.type.name for statement in con.extract_statements(sql)]
+    except Exception as err:  # a syntax error, or a statement DuckDB's Python API cannot name
+        con.close()
+        raise sql_error(err) from None
+    refused = next((kind for kind in kinds if kind in _UNSAFE_STATEMENTS), None)
+    if refused is not None:
+        con.close()
+        raise SQLError(
+            f"--safe: {refused.replace('_', ' ')} statements are not allowed (they write files, reach other "
+            f"databases or load code); run without --safe (and without {SAFE_ENV}) to use them"
+        )
 
 
 def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
@@ -99,11 +162,13 @@ def _repair(lake: Lake) -> None:
     lake.repair_views_db()
 
 
-def relation(lake: Lake, sql: str, *, as_of: str | None = None) -> duckdb.DuckDBPyRelation | None:
+def relation(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False) -> duckdb.DuckDBPyRelation | None:
     """Run SQL over the lake; its result as a DuckDB relation (None for a statement without one)."""
     import duckdb
 
-    con = connect(lake, as_of=as_of)
+    con = connect(lake, as_of=as_of, safe=safe)
+    if safe:
+        _refuse_unsafe(con, sql)
     try:
         return con.sql(sql)
     except duckdb.Error as err:
@@ -140,11 +205,11 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> Libera
     return SQLError(message)
 
 
-def run(lake: Lake, sql: str, *, as_of: str | None = None) -> pa.RecordBatchReader:
+def run(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False) -> pa.RecordBatchReader:
     """Run SQL over the lake and return its result as a stream of Arrow record batches."""
     import duckdb
 
-    result = relation(lake, sql, as_of=as_of)
+    result = relation(lake, sql, as_of=as_of, safe=safe)
     if result is None:  # a statement without a result (SET, CREATE TEMP ...)
         return _empty_reader()
     try:
@@ -199,7 +264,7 @@ _NESTED = ("list", "struct", "map", "array", "union")
 
 
 def export(
-    lake: Lake, sql: str, fmt: str, *, output: Path | None = None, as_of: str | None = None
+    lake: Lake, sql: str, fmt: str, *, output: Path | None = None, as_of: str | None = None, safe: bool = False
 ) -> pa.RecordBatchReader | None:
     """Write the result of ``sql`` as ``fmt`` to ``output`` (atomically) or to stdout.
 
@@ -209,13 +274,16 @@ def export(
     """
     import duckdb
 
-    con = connect(lake, as_of=as_of)
+    con = connect(lake, as_of=as_of, safe=safe)
+    if safe:
+        _refuse_unsafe(con, sql)
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as err:
         con.close()
         raise sql_error(err) from None
-    if fmt not in _COPY_OPTIONS or len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+    # A sandboxed connection may not write files: its rows go out through render instead.
+    if safe or fmt not in _COPY_OPTIONS or len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         return _stream(con, sql)
     text = _STATEMENT_END.sub("", statements[0].query)
     try:

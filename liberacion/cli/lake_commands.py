@@ -44,6 +44,16 @@ def sql(
             show_default=False,
         ),
     ] = None,
+    safe: Annotated[
+        bool,
+        typer.Option(
+            "--safe",
+            help=(
+                "Sandbox: the SQL may read the lake and nothing else (no COPY, ATTACH, INSTALL, other files "
+                "or URLs). Also LIBERACION_SQL_SAFE=1."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Run DuckDB SQL over the lake. Tables are CATALOG.TABLE.
 
@@ -54,17 +64,19 @@ def sql(
       echo "select count(*) from cdc.places_county" | liberacion sql - --format json
       liberacion sql --file report.sql --format parquet --output report.parquet
       liberacion sql --as-of 2026-11-01 "select count(*) from cms.hospital_general_information"
+      liberacion sql --safe "select state, count(*) from cms.hospital_general_information group by 1"
     """
-    from liberacion.query import export
+    from liberacion.query import export, safe_default
 
     text = _read_query(query, file)
+    safe = safe or safe_default()
     if expanded and fmt not in (None, Format.table):
         raise UsageError(f"-x/--expanded is a terminal table view; it does not go with --format {fmt.value}")
     when = parse_as_of(as_of) if as_of is not None else None
     chosen = Format.table if expanded else choose_format(fmt, output)
     if chosen is Format.parquet and output is None:
         raise UsageError("--format parquet needs --output FILE (Parquet is not written to a terminal)")
-    reader = export(settings(ctx).lake(), text, chosen.value, output=output, as_of=when)
+    reader = export(settings(ctx).lake(), text, chosen.value, output=output, as_of=when, safe=safe)
     if reader is not None:  # written by DuckDB unless the format or the statement needs render
         emit(Rows.from_arrow(reader), chosen, output, max_rows, expanded=expanded, expand_option="-x")
 
