@@ -235,6 +235,18 @@ def test_failed_is_red_on_a_terminal(home: Path, tmp_path: Path) -> None:
     assert row[:2] == ["local.missing", "failed"]  # a failed row names its table too
 
 
+@pytest.mark.parametrize("args", [("info", "nope.t"), ("sql", "select * from nope.t"), ("sql", "--format", "xml")])
+def test_error_lines_are_red_on_a_terminal_only(home: Path, args: tuple[str, ...]) -> None:
+    _, raw, code = terminal(home, *args)
+    assert code in (2, 3) and "\x1b[31merror:" in raw
+    _, raw, _ = terminal(home, *args, NO_COLOR="1")
+    assert "error:" in raw and ANSI not in raw
+    piped = subprocess.run(
+        [sys.executable, "-m", "liberacion", *args], capture_output=True, text=True, env=_env(home), timeout=120
+    )
+    assert piped.stderr.startswith("error:") and ANSI not in piped.stderr
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "table"])
 def test_closed_pipe_exits_0_quietly(home: Path, fmt: str) -> None:
     script = f"set -o pipefail; {sys.executable} -m liberacion sql 'select * from range(3000000)' -f {fmt} | head -n 1"

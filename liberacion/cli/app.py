@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from liberacion import __version__
+from liberacion.console import error_line
 from liberacion.errors import (
     STORAGE_ERRNOS,
     ConfigError,
@@ -209,7 +210,7 @@ def _show_note(message: Any, category: type[Warning], *args: Any, **kwargs: Any)
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
+    error_line(message)  # red on a terminal, plain in a pipe or a log
     raise typer.Exit(int(code))
 
 
@@ -389,7 +390,7 @@ MaxRowsOption = Annotated[int, typer.Option("--max-rows", help="Rows shown in a 
 def fail_on_problems(problems: list[ConfigError]) -> None:
     """Manifests that could not be read: one line each, then exit 5 (the others were used)."""
     for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+        error_line(str(problem))
     if problems:
         raise typer.Exit(int(ExitCode.CONFIG))
 
@@ -399,5 +400,5 @@ def main() -> None:
     try:
         app(prog_name="liberacion")
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a command
-        print("error: interrupted", file=sys.stderr)
+        error_line("interrupted")
         sys.exit(int(ExitCode.INTERRUPTED))
