@@ -91,11 +91,13 @@ class Home:
         import tempfile
 
         self.work.mkdir(parents=True, exist_ok=True)
+        host = _host_tag()
         for entry in self.work.iterdir():
-            pid = entry.name.split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            pid, _, rest = entry.name.partition("-")
+            # Only this machine's processes can be checked (a home may be shared over the network).
+            if pid.isdigit() and rest.startswith(f"{host}-") and not _alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
-        path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.work))
+        path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{host}-", dir=self.work))
         try:
             yield path
         finally:
@@ -156,6 +158,14 @@ def file_lock(path: Path, *, wait: float = 0.0, what: str = "this resource") -> 
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _host_tag() -> str:
+    """A short stable tag of this machine's name, for scratch directories."""
+    import hashlib
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def _alive(pid: int) -> bool:

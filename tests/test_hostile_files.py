@@ -7,8 +7,10 @@ Every file is made here, small; the limits are set low through their environment
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
+import socket
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -239,7 +241,8 @@ def test_nothing_is_written_beside_the_users_files(cli: Cli, tmp_path: Path, hom
     (source / "x.zip").write_bytes(_zip({"a.csv": CSV.encode(), "b.csv": CSV[:-3].encode()}))
     (source / "y.gz").write_bytes(gzip.compress(CSV.encode()))
     (source / "z.xlsx").write_bytes(_xlsx([["id", "name"], ["1", "one"], ["2", "two"]]))
-    stale = home / "work" / "999999999-killed"  # scratch of a run killed with kill -9
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    stale = home / "work" / f"999999999-{host}-killed"  # scratch of a run killed with kill -9
     stale.mkdir(parents=True)
     (stale / "member.csv").write_text(CSV)
     result = cli("fetch", *(str(p) for p in sorted(source.iterdir())), "--json")
