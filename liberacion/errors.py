@@ -143,7 +143,17 @@ def one_line(err: BaseException, *, lines: int = 2, limit: int = 500) -> str:
     A message longer than ``limit`` characters is shortened at a word boundary, never mid-word.
     """
     parts = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if parts and parts[0].startswith(_DUCKDB_OUT_OF_MEMORY):
+        # DuckDB's own advice (SET threads, SET memory_limit) cannot be followed from the command
+        # line; liberacion's memory limit is set by the environment.
+        return shorten(f"{parts[0]}; {OUT_OF_MEMORY_HINT}", limit)
     return shorten(" ".join(parts[:lines]), limit) if parts else type(err).__name__
+
+
+_DUCKDB_OUT_OF_MEMORY = "Out of Memory Error"
+OUT_OF_MEMORY_HINT = (
+    "raise the memory limit with LIBERACION_MEMORY_LIMIT (default 700MB), e.g. LIBERACION_MEMORY_LIMIT=4GB"
+)
 
 
 def shorten(text: str, limit: int) -> str:

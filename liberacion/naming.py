@@ -78,7 +78,9 @@ def safe_catalog_name(text: str) -> str:
     """A catalog name usable as a SQL schema and a directory name."""
     name = sanitize_identifier(text, fallback="c")
     if name in RESERVED_SCHEMAS:
-        raise ValueError(f"the catalog name {name!r} is reserved")
+        raise ValueError(
+            f"the catalog name {name!r} is reserved (DuckDB or liberacion uses that schema): choose another `name`"
+        )
     return name
 
 

@@ -142,3 +142,26 @@ def test_a_type_override_must_match_a_column_in_some_table_of_a_zip(cli: Cli, tm
     assert _records(result.stdout)[0]["status"] == "fetched", result.stderr
     info = Lake(home).current("local.two__scores").provenance.columns["score"]
     assert info["type"] == "VARCHAR"
+
+
+@pytest.mark.parametrize("reserved", ["memory", "lake"])
+def test_a_manifest_with_a_reserved_name_is_refused_and_the_others_still_load(
+    cli: Cli, manifests: Path, http_server: Any, home: Path, reserved: str
+) -> None:
+    url = http_server.add("/beds.csv", CSV, content_type="text/csv")
+    (manifests / f"{reserved}.toml").write_text(
+        f'name = "{reserved}"\n[[dataset]]\nid = "x"\nurl = "{url}"\n', encoding="utf-8"
+    )
+    (manifests / "good.toml").write_text(f'name = "good"\n[[dataset]]\nid = "beds"\nurl = "{url}"\n', encoding="utf-8")
+    listing = cli("catalogs", "--format", "json")
+    assert listing.exit_code == 5
+    assert f"{reserved}.toml: the catalog name '{reserved}' is reserved" in listing.stderr
+    names = [c["name"] for c in json.loads(listing.stdout)]
+    assert "good" in names and reserved not in names
+    fetched = cli("fetch", "good/beds", "--json")
+    assert fetched.exit_code == 0, fetched.stderr
+    assert _records(fetched.stdout)[0]["status"] == "fetched"
+    assert "internal error" not in fetched.stderr
+    shown = cli("show", f"{reserved}/x")
+    assert shown.exit_code == 5 and "reserved" in shown.stderr
+    assert cli("sql", "select count(*) from good.beds").exit_code == 0

@@ -121,3 +121,25 @@ def test_every_query_has_a_memory_limit_and_spills_inside_the_home(
     result = cli("sql", "SELECT 1")
     assert result.exit_code == 5 and "LIBERACION_MEMORY_LIMIT" in result.stderr
     assert os.environ["LIBERACION_MEMORY_LIMIT"] == "lots"
+
+
+def test_running_out_of_memory_points_at_liberacion_memory_limit(tmp_path: Path, home: Path) -> None:
+    from tests.conftest import run_process
+
+    wide = tmp_path / "wide.csv"
+    columns = 5000
+    with open(wide, "w", encoding="utf-8") as fh:
+        fh.write(",".join(f"c{i}" for i in range(columns)) + "\n")
+        for row in range(50):
+            fh.write(",".join(str(row * i) for i in range(columns)) + "\n")
+    env = {"LIBERACION_HOME": str(home), "LIBERACION_MEMORY_LIMIT": "40MB"}
+    result = run_process("fetch", str(wide), env=env)
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "Out of Memory" in line and "LIBERACION_MEMORY_LIMIT" in line
+    assert "SET threads" not in line and "Traceback" not in result.stderr
+
+    big = "SELECT list(md5(i::VARCHAR)) AS l FROM range(5000000) t(i)"
+    result = run_process("sql", big, "--format", "csv", env=env)
+    assert result.returncode == 4
+    assert result.stderr.count("\n") == 1 and "LIBERACION_MEMORY_LIMIT" in result.stderr, result.stderr

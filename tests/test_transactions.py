@@ -230,3 +230,23 @@ def test_a_views_database_that_cannot_be_opened_is_rebuilt(cli: Cli, tmp_path: P
     assert result.exit_code == 0
     assert "note:" in result.stderr and "rebuilt" in result.stderr
     assert _views_db_count(home, "local.beds") == 1
+
+
+def test_a_full_disk_while_refresh_takes_its_lock_is_one_error_line(
+    cli: Cli, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    data = tmp_path / "beds.csv"
+    data.write_text("a,b\n1,2\n", encoding="utf-8")
+    assert cli("fetch", str(data)).exit_code == 0
+
+    def full(*_args: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "pwrite", full)  # the lock file records its holder's pid
+    result = cli("refresh")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write"), result.stderr
+    assert "refresh.lock" in lines[0] and "No space left" in lines[0]

@@ -16,7 +16,7 @@ from typing import Any
 from liberacion.catalogs.model import Catalog, Dataset, Distribution, Source, is_web_url
 from liberacion.errors import ConfigError, NotFound
 from liberacion.formats import normalize_format
-from liberacion.naming import safe_catalog_name, safe_id
+from liberacion.naming import safe_catalog_name, safe_id, sanitize_identifier
 
 CATALOGS_ENV = "LIBERACION_CATALOGS"
 KINDS = ("dcat-us", "socrata", "dkan", "openfda", "ckan")
@@ -84,7 +84,8 @@ def find_catalog(name: str, extra_paths: Sequence[Path] = ()) -> Catalog:
     catalogs = load_catalogs(extra_paths, problems=problems)
     for problem in problems:  # a broken manifest of this name must not silently fall back to another
         declared = getattr(problem, "catalog", None)
-        if declared is not None and safe_catalog_name(declared) == name:
+        # sanitize, not safe_catalog_name: a reserved name is the problem itself, not a new crash
+        if declared is not None and sanitize_identifier(declared, fallback="c") == name:
             raise problem
     for catalog in catalogs:
         if catalog.name == name:
