@@ -267,3 +267,38 @@ def test_long_messages_are_shortened_at_a_word_boundary() -> None:
     assert len(short) <= 50 and short.endswith("word…")
     assert one_line(ValueError("first line\nsecond line\nthird"), lines=2) == "first line second line"
     assert shorten("fits", 10) == "fits"
+
+
+# -- refs and tables -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["info", "history", "diff"])
+def test_a_ref_where_a_table_is_expected_names_its_table(cli: Any, command: str) -> None:
+    line = assert_one_error(cli(command, "cms/hospital-general-information"), 2, "is a dataset ref")
+    assert line.endswith(
+        f"its table is cms.hospital_general_information: liberacion {command} cms.hospital_general_information"
+    )
+
+
+@pytest.mark.parametrize("command", ["show", "fetch"])
+def test_a_table_where_a_ref_is_expected_names_its_ref(cli: Any, command: str) -> None:
+    # A curated dataset of a shipped catalog: its ref comes from the manifest.
+    line = assert_one_error(cli(command, "cms.hospital_general_information"), 2, "is a table name")
+    assert line.endswith(
+        f"its ref is cms/hospital-general-information: liberacion {command} cms/hospital-general-information"
+    )
+    # A table of a known catalog that no manifest or index names: no ref to give, but not a file either.
+    assert_one_error(cli(command, "cms.nothing_like_it"), 2, "is a table name", "see: liberacion search")
+
+
+def test_a_fetched_table_names_the_ref_it_came_from(cli: Any, csv_file: Path) -> None:
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+    # A table fetched from a file has no ref; fetch then reads the name as a file, which is not there.
+    assert_one_error(cli("show", TABLE), 2, "is a table name", "see: liberacion search")
+
+
+def test_a_file_named_like_a_table_is_still_a_file(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cms.extra").write_text("a,b\n1,2\n", encoding="utf-8")
+    result = cli("fetch", "cms.extra", "--as", "local.extra")
+    assert result.exit_code == 0, result.stderr

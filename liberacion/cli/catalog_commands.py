@@ -8,7 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from liberacion import api
-from liberacion.cli.app import DocumentFormatOption, FormatOption, OutputOption, app, fail_on_problems, settings
+from liberacion.cli.app import (
+    DocumentFormatOption,
+    FormatOption,
+    OutputOption,
+    app,
+    fail_on_problems,
+    ref_argument,
+    settings,
+)
 from liberacion.cli.completion import complete_ref
 from liberacion.console import emit, note, print_description, print_json, report_discover
 from liberacion.errors import ConfigError, ExitCode, UsageError, batch_exit_code
@@ -134,7 +142,7 @@ def show(
     chosen = fmt or (Format.table if sys.stdout.isatty() else Format.json)
     if chosen not in (Format.table, Format.json):
         raise UsageError("show supports --format table or json")
-    description = api.show(ref, home=options.home, catalog_paths=options.catalog_paths)
+    description = api.show(ref_argument(ctx, ref, "show"), home=options.home, catalog_paths=options.catalog_paths)
     if chosen is Format.json:
         print_json(description.to_dict())
         return

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from liberacion import api
-from liberacion.cli.app import app, settings
+from liberacion.cli.app import app, ref_argument, settings
 from liberacion.cli.completion import complete_ref, complete_table
 from liberacion.console import FetchProgress, no_view, print_json_lines, report_fetch, report_refresh
 from liberacion.errors import ExitCode, batch_exit_code
@@ -80,6 +80,7 @@ def fetch(
     from liberacion.fetching import parse_types
 
     options = settings(ctx)
+    refs = [ref_argument(ctx, ref, "fetch") for ref in refs]  # a table name: say which ref it is
     show = not quiet and not json_lines and (progress or sys.stderr.isatty())
     view = FetchProgress(live=sys.stderr.isatty()) if show or (progress and not quiet) else None
     try:
