@@ -10,9 +10,10 @@ every value. Publishing the tables is the caller's job (``liberacion.fetch``).
 
 Modules: ``sniff`` (format from bytes), ``containers`` (zip, gzip, ``inspect``), ``spreadsheets``
 (xlsx, xls, ods), ``text`` (delimited text), ``json_records`` (JSON), ``statistical`` (SAS,
-Stata, SPSS), ``parquet``, ``typed_copy`` (typing and writing shared by every reader),
-``typing_rules``, ``model`` (the shared dataclasses) and ``parts`` (``convert_part``). DuckDB,
-pyarrow, python-calamine, pyreadstat and ijson are imported only when a conversion runs.
+Stata, SPSS), ``headers`` (binary headers checked before a reader trusts them), ``parquet``,
+``typed_copy`` (typing and writing shared by every reader), ``typing_rules``, ``model`` (the
+shared dataclasses and the unpacking budget) and ``parts`` (``convert_part``). DuckDB, pyarrow,
+python-calamine, pyreadstat and ijson are imported only when a conversion runs.
 """
 
 from __future__ import annotations
