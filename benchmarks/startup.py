@@ -1,7 +1,17 @@
-"""Start-up time of `liberacion --help` and `liberacion tables` (empty home) vs a bare interpreter.
+"""Start-up and query overhead: liberacion against a bare interpreter and plain DuckDB.
 
-Usage: python benchmarks/startup.py [--runs N]
-The goal (issue: foundation) is under 0.3 s for both on a 2-core machine.
+Usage: python benchmarks/startup.py [--runs N] [--rows N] [--tables N]
+
+Measures, each command alternating with the others round by round (the machine is shared and
+noisy: compare the medians of one run, never figures from different runs):
+- `liberacion --help`, `tables` on an empty home, and the shell completion of a table name;
+- `liberacion sql "select 42"` against `python -c "import duckdb; duckdb.sql('select 42')"`;
+- a group-by over a generated table of --rows rows (published in a home that also holds --tables
+  small tables) through `liberacion sql`, against the same query in plain DuckDB from Python over
+  the same Parquet files. Both write the result as CSV to a pipe.
+
+Targets (issues 12 and 13): --help under 150 ms, `sql "select 42"` under 250 ms, a query's fixed
+overhead over plain DuckDB under 0.1 s.
 """
 
 from __future__ import annotations
@@ -13,36 +23,99 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-CASES = {
-    "python -c pass": [sys.executable, "-c", "pass"],
-    "liberacion --help": [sys.executable, "-m", "liberacion", "--help"],
-    "liberacion tables (empty home)": [sys.executable, "-m", "liberacion", "tables"],
-    "liberacion sql 'select 42'": [sys.executable, "-m", "liberacion", "sql", "select 42"],
-}
+LIBERACION = [sys.executable, "-m", "liberacion"]
+GROUP_BY = "select state, count(*) as n, avg(score) as score from {table} group by state order by state"
 
 
-def measure(command: list[str], runs: int, env: dict[str, str]) -> list[float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
-        times.append(time.perf_counter() - start)
-    return times
+def timed(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, check=True)
+    return time.perf_counter() - start
+
+
+def make_lake(home: Path, rows: int, tables: int, env: dict[str, str]) -> list[str]:
+    """A home with one big table and a few small ones; the Parquet files of the big one."""
+    import duckdb
+
+    work = home.parent
+    big = work / "big.parquet"
+    duckdb.sql(
+        f"COPY (SELECT i AS id, ['MA','NY','TX','CA','PR','VT','ME','NJ'][1 + i % 8] AS state, "
+        f"(i * 7919 % 1000) / 10.0 AS score, 'facility ' || i AS name FROM range({rows}) t(i)) "
+        f"TO '{big}' (FORMAT parquet, COMPRESSION zstd)"
+    )
+    small = work / "small.csv"
+    small.write_text("code,name\n01,one\n02,two\n", encoding="utf-8")
+    subprocess.run([*LIBERACION, "fetch", str(big), "--as", "bench.big"], env=env, check=True, capture_output=True)
+    for i in range(tables):
+        subprocess.run(
+            [*LIBERACION, "fetch", str(small), "--as", f"bench.small_{i}"], env=env, check=True, capture_output=True
+        )
+    return sorted(str(p) for p in (home / "lake" / "bench" / "big" / "snapshots").glob("*/data-*.parquet"))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--tables", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "LIBERACION_HOME": os.path.join(home, "empty")}
-        for command in CASES.values():  # warm the file cache
-            subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        print(f"{'command':<34} {'min':>8} {'median':>8} {'max':>8}")
-        for name, command in CASES.items():
-            t = measure(command, args.runs, env)
-            print(f"{name:<34} {min(t) * 1000:7.0f}ms {statistics.median(t) * 1000:7.0f}ms {max(t) * 1000:7.0f}ms")
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = {**os.environ, "LIBERACION_HOME": os.path.join(tmp, "empty")}
+        home = Path(tmp) / "home"
+        lake = {**os.environ, "LIBERACION_HOME": str(home)}
+        files = make_lake(home, args.rows, args.tables, lake)
+        plain_group_by = GROUP_BY.format(table=f"read_parquet({files!r})")
+        plain_copy = f"COPY ({plain_group_by}) TO '/dev/stdout' (HEADER)"
+        complete = {
+            **lake,
+            "_LIBERACION_COMPLETE": "complete_bash",
+            "COMP_WORDS": "liberacion info ben",
+            "COMP_CWORD": "2",
+        }
+        cases = {
+            "python -c pass": ([sys.executable, "-c", "pass"], empty),
+            "liberacion --help": ([*LIBERACION, "--help"], empty),
+            "liberacion tables (empty home)": ([*LIBERACION, "tables"], empty),
+            "completion of a table name": ([*LIBERACION], complete),
+            "duckdb.sql('select 42')": (
+                [sys.executable, "-c", "import duckdb; duckdb.sql('select 42').fetchall()"],
+                empty,
+            ),
+            "liberacion sql 'select 42'": ([*LIBERACION, "sql", "select 42"], empty),
+            f"plain DuckDB group-by ({args.rows:,} rows)": (
+                [sys.executable, "-c", f"import duckdb; duckdb.sql({plain_copy!r})"],
+                lake,
+            ),
+            f"liberacion sql group-by ({args.tables + 1} tables)": (
+                [*LIBERACION, "sql", GROUP_BY.format(table="bench.big")],
+                lake,
+            ),
+        }
+        for command, env in cases.values():  # warm the file cache
+            subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for round_ in range(args.runs):
+            names = list(cases)
+            names = names[round_ % len(names) :] + names[: round_ % len(names)]  # rotate the order
+            for name in names:
+                command, env = cases[name]
+                times[name].append(timed(command, env))
+        print(f"{'command':<44} {'min':>8} {'median':>8} {'max':>8}")
+        for name, t in times.items():
+            print(f"{name:<44} {min(t) * 1000:7.0f}ms {statistics.median(t) * 1000:7.0f}ms {max(t) * 1000:7.0f}ms")
+        median = {name: statistics.median(t) for name, t in times.items()}
+        names = list(cases)
+        print(
+            f"\nsql 'select 42' over plain DuckDB: {median[names[5]] / median[names[4]]:.2f}x, "
+            f"+{(median[names[5]] - median[names[4]]) * 1000:.0f} ms"
+        )
+        print(
+            f"group-by over plain DuckDB: {median[names[7]] / median[names[6]]:.2f}x, "
+            f"+{(median[names[7]] - median[names[6]]) * 1000:.0f} ms (the fixed overhead of a query)"
+        )
 
 
 if __name__ == "__main__":

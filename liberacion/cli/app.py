@@ -252,6 +252,10 @@ _PLAIN_WORDS = (
 
 def _check_catalog_paths(ctx: Any) -> None:
     """A manifest path named by --catalogs or LIBERACION_CATALOGS that does not exist is an error."""
+    import os
+
+    if not ctx.params.get("catalogs") and not os.environ.get("LIBERACION_CATALOGS", "").strip():
+        return  # nothing named: the manifests module (and its imports) is not needed to say so
     from liberacion.catalogs.manifests import check_manifest_paths
 
     check_manifest_paths(ctx.params.get("catalogs") or [])
