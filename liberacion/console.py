@@ -211,7 +211,8 @@ def report_fetch(results: list[Any], *, json_lines: bool, quiet: bool) -> None:
             # Download errors already start with the URL: do not say it twice.
             error_line(error if error.startswith(result.ref) else f"{result.ref}: {error}")
     if json_lines:
-        print_json_lines(r.to_dict() for r in results)
+        # Every record names its table; one that failed before it was resolved, the table its ref names.
+        print_json_lines({**r.to_dict(), "table": r.table or table_of_ref(r.ref)} for r in results)
         return
     if quiet:
         return

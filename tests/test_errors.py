@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -302,3 +303,18 @@ def test_a_file_named_like_a_table_is_still_a_file(cli: Any, tmp_path: Path, mon
     (tmp_path / "cms.extra").write_text("a,b\n1,2\n", encoding="utf-8")
     result = cli("fetch", "cms.extra", "--as", "local.extra")
     assert result.exit_code == 0, result.stderr
+
+
+def test_every_fetch_result_names_its_table_failed_ones_too(cli: Any, tmp_path: Path) -> None:
+    missing = str(tmp_path / "deaths.csv")
+    result = cli("fetch", missing, "cms/no-such-dataset", "--json")
+    assert result.exit_code == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["status"], r["table"]) for r in records] == [
+        ("failed", "local.deaths"),
+        ("failed", "cms.no_such_dataset"),
+    ]
+    result = cli("fetch", missing, "--as", "cdc.deaths", "--json")
+    assert json.loads(result.stdout)["table"] == "cdc.deaths"
+    lines = cli("fetch", missing, "cms/no-such-dataset").stdout.splitlines()
+    assert [line.split("\t")[:2] for line in lines] == [["local.deaths", "failed"], ["cms.no_such_dataset", "failed"]]
