@@ -4,9 +4,15 @@
    wall time and peak RSS of the whole command, first run (200) and second run (304).
 2. search over a deterministic 10,000-dataset index (a generated Socrata-style data.json):
    wall time of the whole command, median of --runs.
+3. discover of every shipped catalog, its listings served from 127.0.0.1 (the real listings of
+   ../shared/realdata/catalogs for the Socrata, DCAT-US and DKAN sources; a small generated
+   download.json and CKAN package_search for openFDA and data.gov), with ETags: the first run
+   (200) against unchanged runs (every listing 304, or an unchanged CKAN search), medians of
+   --runs, as the whole command and as the ``discover()`` call in a warm process.
 
-Usage: python benchmarks/discover.py [--runs N]
-Goals (issue 3): discover under 2 s and 300 MB; search under 0.3 s.
+Usage: python benchmarks/discover.py [--runs N] [--only shipped]
+Goals: discover under 2 s and 300 MB, search under 0.3 s (issue 3); an unchanged discover of the
+shipped catalogs at most 0.2 s (issue 13).
 """
 
 from __future__ import annotations
@@ -28,9 +34,17 @@ sys.path.insert(0, str(ROOT))
 
 from tests.server import LocalServer  # noqa: E402
 
-REAL = (
-    ROOT.parent / "shared" / "realdata" / "catalogs" / "data-cdc-gov-json-quality" / "2021-12-12" / "hhs.gov.data.json"
-)
+REALDATA = ROOT.parent / "shared" / "realdata" / "catalogs"
+REAL = REALDATA / "data-cdc-gov-json-quality" / "2021-12-12" / "hhs.gov.data.json"
+# The listing each shipped source kind is served from (a real one where realdata has it).
+SHIPPED_LISTINGS = {
+    "https://data.cdc.gov/data.json": REALDATA / "data-cdc-gov-json-quality" / "2020-04-24" / "cdc.gov.data.json",
+    "https://healthdata.gov/data.json": REAL,
+    "https://data.cms.gov/data.json": REALDATA / "gov-datajson-diff" / "cms.json",
+    "https://data.cms.gov/provider-data/api/1/metastore/schemas/dataset/items": REALDATA
+    / "providertwo"
+    / "provider.json",
+}
 WORDS = [
     "hospital",
     "capacity",
@@ -123,11 +137,126 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, max(peak, before) / 1024  # ru_maxrss is KB on Linux; the max over children so far
 
 
+def openfda_download_json() -> bytes:
+    """A download.json of a few endpoints, as api.fda.gov publishes it."""
+    endpoints = {}
+    for category, names in (
+        ("drug", ("enforcement", "label", "ndc")),
+        ("food", ("enforcement",)),
+        ("device", ("recall",)),
+    ):
+        endpoints[category] = {
+            name: {
+                "export_date": "2026-11-30",
+                "total_records": 1000,
+                "partitions": [
+                    {
+                        "display_name": f"{name} part {i}",
+                        "file": f"https://download.open.fda.gov/{category}/{name}/{i}.zip",
+                        "size_mb": "1.5",
+                    }
+                    for i in range(1, 4)
+                ],
+            }
+            for name in names
+        }
+    return json.dumps({"meta": {"last_updated": "2026-11-30"}, "results": endpoints}).encode()
+
+
+def ckan_search(count: int) -> bytes:
+    """One CKAN package_search page of ``count`` packages (fewer than rows: the last page)."""
+    packages = [
+        {
+            "id": f"00000000-0000-0000-0000-{i:012d}",
+            "name": f"hhs-dataset-{i}",
+            "title": f"HHS dataset {i}",
+            "notes": "A dataset harvested into catalog.data.gov.",
+            "metadata_modified": "2026-11-01T00:00:00",
+            "organization": {"title": "U.S. Department of Health & Human Services"},
+            "resources": [{"url": f"https://data.example.gov/{i}.csv", "format": "CSV", "name": "data"}],
+        }
+        for i in range(count)
+    ]
+    return json.dumps({"success": True, "result": {"count": count, "results": packages}}).encode()
+
+
+def shipped_manifests(server: LocalServer, directory: Path) -> list[str]:
+    """Each shipped manifest with its listings' URLs pointing at ``server``; returns the catalogs."""
+    import tomllib
+
+    shipped = sorted((ROOT / "catalogs").glob("*.toml"))
+    for path in shipped:
+        text = path.read_text(encoding="utf-8")
+        for i, source in enumerate(tomllib.loads(text).get("source", [])):
+            url = source["url"]
+            body: bytes | Path
+            if source["kind"] == "openfda":
+                body = openfda_download_json()
+            elif source["kind"] == "ckan":
+                body = ckan_search(300)
+            else:
+                body = SHIPPED_LISTINGS[url]
+            local = server.add(f"/{path.stem}/{i}/listing.json", body, content_type="application/json")
+            text = text.replace(url, local)
+        (directory / path.name).write_text(text, encoding="utf-8")
+    return [p.stem for p in shipped]
+
+
+def in_process_discover(env: dict[str, str], runs: int) -> list[float]:
+    """Seconds of ``liberacion.discover()`` in one warm process (no interpreter start, imports done)."""
+    code = (
+        "import json, sys, time\n"
+        "from liberacion.api import discover\n"
+        "times, rebuilt = [], []\n"
+        f"for _ in range({runs}):\n"
+        "    start = time.perf_counter(); report = discover(); times.append(time.perf_counter() - start)\n"
+        "    rebuilt.append(report.rebuilt)\n"
+        "print(json.dumps([times, rebuilt]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True, cwd=ROOT)
+    times, rebuilt = json.loads(done.stdout.strip().splitlines()[-1])
+    if any(rebuilt):
+        print(f"  note: the index was rebuilt in {sum(rebuilt)} of {runs} unchanged runs")
+    return times
+
+
+def shipped(server: LocalServer, tmp: Path, runs: int) -> None:
+    missing = [p for p in SHIPPED_LISTINGS.values() if not p.is_file()]
+    if missing:
+        print(f"real data absent ({missing[0]}): skipping the shipped catalogs")
+        return
+    manifests = tmp / "shipped-manifests"
+    manifests.mkdir()
+    names = shipped_manifests(server, manifests)
+    env = {**os.environ, "LIBERACION_CATALOGS": str(manifests), "PYTHONPATH": str(ROOT)}
+    env["LIBERACION_HOME"] = str(tmp / "home-shipped")
+    first, rss = run(["discover"], env)
+    before = len(server.requests)
+    again = [run(["discover"], env)[0] for _ in range(runs)]
+    statuses = [r.path for r in server.requests[before:]]
+    warm = in_process_discover(env, runs)
+    print(f"discover of the {len(names)} shipped catalogs ({', '.join(names)}):")
+    print(f"  first run (every listing 200):              {first:.2f} s, peak RSS {rss:.0f} MB")
+    print(
+        f"  unchanged, whole command (median of {runs}):   {statistics.median(again):.3f} s "
+        f"(min {min(again):.3f}); {len(statuses) // runs} requests per run"
+    )
+    print(f"  unchanged, discover() in a warm process:    {statistics.median(warm):.3f} s (min {min(warm):.3f})")
+    times = [run(["--help"], env)[0] for _ in range(runs)]
+    print(f"  for scale, liberacion --help:               {statistics.median(times):.3f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--only", choices=["shipped"], help="run only the shipped catalogs' discover")
     args = parser.parse_args()
     server = LocalServer().start()
+    if args.only == "shipped":
+        with tempfile.TemporaryDirectory() as tmp:
+            shipped(server, Path(tmp), args.runs)
+        server.stop()
+        return
     with tempfile.TemporaryDirectory() as tmp:
         manifests = Path(tmp) / "manifests"
         manifests.mkdir()
@@ -156,6 +285,7 @@ def main() -> None:
             )
         times = [run(["--help"], env)[0] for _ in range(args.runs)]
         print(f"liberacion --help: median {statistics.median(times):.3f} s")
+        shipped(server, Path(tmp), args.runs)
     server.stop()
 
 

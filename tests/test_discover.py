@@ -329,3 +329,42 @@ def test_catalogs_are_discovered_at_the_same_time_and_reported_in_order(
     assert [c.name for c in report.catalogs] == ["zeta", "alpha"]  # the order asked for
     assert [c.fetchable for c in report.catalogs] == [1, 1]
     assert elapsed < 1.8, f"the two slow listings were read one after the other ({elapsed:.1f} s)"
+
+
+def test_an_unchanged_ckan_search_costs_one_small_request_and_keeps_the_index(
+    cli: Any, manifests: Path, http_server: LocalServer
+) -> None:
+    """CKAN answers no conditional requests: the count and newest metadata_modified stand in for an ETag."""
+    from urllib.parse import parse_qs, urlsplit
+
+    modified = {i: f"2026-11-0{i + 1}T00:00:00" for i in range(5)}
+
+    def search(request: Any) -> None:
+        query = parse_qs(urlsplit(request.path).query)
+        order = (
+            sorted(modified, key=modified.get, reverse=True)
+            if "metadata_modified" in query["sort"][0]
+            else list(modified)
+        )
+        start, rows = int(query["start"][0]), int(query["rows"][0])
+        packages = [
+            {"id": f"uuid-{i}", "name": f"package-{i}", "title": f"Package {i}", "metadata_modified": modified[i],
+             "resources": [{"url": f"https://files.example.gov/{i}.csv", "format": "CSV"}]}
+            for i in order[start : start + rows]
+        ]  # fmt: skip
+        body = json.dumps({"success": True, "result": {"count": len(modified), "results": packages}}).encode()
+        request.send_error_body(200, body, "application/json")
+
+    url = http_server.add("/api/3/action/package_search", handler=search) + "?fq=organization%3Ahhs-gov"
+    (manifests / "dg.toml").write_text(f'name = "dg"\n[[source]]\nkind = "ckan"\nurl = "{url}"\nrows = 2\n')
+    assert cli("discover", "dg").exit_code == 0
+    before = len(http_server.requests)
+    again = cli("discover", "dg")
+    assert again.exit_code == 0, again.stderr
+    assert "the index was kept as it was" in again.stderr
+    assert len(http_server.requests) == before + 1  # one search of one package, not every page
+    modified[3] = "2026-12-01T00:00:00"  # an edited package
+    before = len(http_server.requests)
+    changed = cli("discover", "dg")
+    assert changed.exit_code == 0 and "the index was kept" not in changed.stderr
+    assert len(http_server.requests) == before + 1 + 3  # the token moved: every page is read again

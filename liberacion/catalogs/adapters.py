@@ -60,8 +60,8 @@ def discover_source(
     """Download and parse one listing; with validators, an unchanged listing costs one 304."""
     from liberacion.download import fetch_document
 
-    if source.kind == "ckan":  # a paged API: no validators to keep
-        return _discover_ckan(source, catalog)
+    if source.kind == "ckan":  # a paged API: its "validator" is a change token of the search
+        return _discover_ckan(source, catalog, token=etag)
     doc = fetch_document(source.url, etag=etag, last_modified=last_modified, headers={"Accept": "application/json"})
     if doc.status == 304:
         if not (etag or last_modified):
@@ -109,10 +109,34 @@ def socrata_view_url(source: Source, view_id: str) -> str:
     return f"{parts.scheme}://{domain}/api/views/{view_id}.json"
 
 
-def _discover_ckan(source: Source, catalog: str) -> Listing:
+def _ckan_change_token(source: Source) -> str | None:
+    """How many packages the search finds and the newest ``metadata_modified`` among them.
+
+    CKAN answers no conditional requests; this one-package query is the cheap "has it changed?":
+    an added, edited or deleted package moves the count or the newest modification time.
+    """
     from liberacion.download import fetch_document
 
+    parts = urlsplit(source.url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("rows", "start", "sort")]
+    query += [("sort", "metadata_modified desc"), ("rows", "1"), ("start", "0")]
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    try:
+        doc = fetch_document(url, headers={"Accept": "application/json"})
+        packages, total = _ckan_page(load_json(doc.content, url=url, content_type=doc.content_type), url)
+    except SourceError:
+        return None  # no token: the search is read whole, as it always could be
+    newest = _string(packages[0].get("metadata_modified")) if packages else None
+    return f"ckan:{total}:{newest}" if newest and total is not None else None
+
+
+def _discover_ckan(source: Source, catalog: str, *, token: str | None = None) -> Listing:
+    from liberacion.download import fetch_document
+
+    if token and _ckan_change_token(source) == token:
+        return Listing([], etag=token, unchanged=True)
     rows = int(source.options.get("rows", CKAN_ROWS))
+    newest: str | None = None
     max_pages = int(source.options.get("max_pages", CKAN_MAX_PAGES))
     datasets: dict[str, Dataset] = {}
     notes: list[str] = []
@@ -123,6 +147,8 @@ def _discover_ckan(source: Source, catalog: str) -> Listing:
         answer = load_json(doc.content, url=url, content_type=doc.content_type)
         packages, total = _ckan_page(answer, url)
         for package in packages:
+            modified = _string(package.get("metadata_modified"))
+            newest = max(newest, modified) if newest and modified else newest or modified
             dataset = _ckan_dataset(package, catalog)
             if dataset is not None:  # counts shift while paging: the same package may come twice
                 datasets.setdefault(dataset.id, dataset)
@@ -133,7 +159,10 @@ def _discover_ckan(source: Source, catalog: str) -> Listing:
             notes.append(f"stopped at the page cap ({max_pages} pages, {start:,} of {total:,} packages)")
     if not datasets and not total:
         raise SourceError(f"{source.url}: the search found no datasets")
-    return Listing(list(datasets.values()), notes=notes)
+    # The change token the next discover compares with (see _ckan_change_token); none when the
+    # pages were cut at the cap, since the newest package may be beyond it.
+    token = f"ckan:{total}:{newest}" if newest and total is not None and not notes else None
+    return Listing(list(datasets.values()), etag=token, notes=notes)
 
 
 def _with_params(url: str, params: dict[str, str], *, keep: bool = True) -> str:

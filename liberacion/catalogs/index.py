@@ -207,15 +207,31 @@ def _choose(catalogs: list[Catalog], names: Sequence[str]) -> list[Catalog]:
 
 def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -> CatalogReport:
     started = time.monotonic()
-    stored = read_json(_part_path(home, catalog.name))
-    previous_part = _sources_of(stored)
-    part_version = stored.get("version") if isinstance(stored, dict) else None
-    previous_state = {s.get("url"): s for s in read_state(home, catalog.name).get("sources", []) if isinstance(s, dict)}
-    part: dict[str, list[dict[str, Any]]] = {}
+    state = read_state(home, catalog.name)
+    previous_state = {s.get("url"): s for s in state.get("sources", []) if isinstance(s, dict)}
+    # The state says which listings the part holds, so an unchanged catalog never reads its part
+    # (megabytes of JSON); without that record (an older home) the part itself is read.
+    held = state.get("part") if isinstance(state.get("part"), dict) else None
+    fingerprint = manifest_fingerprint([catalog])
+    stored: Any = (
+        None if held is not None and has_part(home, catalog.name) else read_json(_part_path(home, catalog.name))
+    )
+    if stored is not None or held is None:
+        held = {
+            "version": stored.get("version") if isinstance(stored, dict) else None,
+            "sources": list(_sources_of(stored)),
+        }
+    previous_part: dict[str, list[dict[str, Any]]] | None = _sources_of(stored) if stored is not None else None
+    part_version = held.get("version")
+    part: dict[str, list[dict[str, Any]] | None] = {}
     states: list[SourceState] = []
     for source in catalog.sources:
         before = previous_state.get(source.url, {})
-        kept = previous_part.get(source.url)
+        kept: list[dict[str, Any]] | None = None
+        if previous_part is not None:
+            kept = previous_part.get(source.url)
+        elif source.url in (held.get("sources") or []):
+            kept = []  # held in the part, not read (yet): see below
         # Validators only help when we still hold what they describe, parsed as this version parses.
         current = kept is not None and part_version == PART_VERSION
         etag, last_modified = (before.get("etag"), before.get("last_modified")) if current else (None, None)
@@ -226,16 +242,17 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
             listing = discover_source(source, catalog.name, etag=etag, last_modified=last_modified)
         except SourceError as err:
             if kept is not None:
-                part[source.url] = kept
+                part[source.url] = None  # what the part holds, read below
             states.append(
                 SourceState(
                     source.url, source.kind, "failed", now, before.get("updated_at"), before.get("etag"),
-                    before.get("last_modified"), len(kept or []), str(err),
+                    before.get("last_modified"), _held_count(kept if previous_part is not None else None, before),
+                    str(err),
                 )
             )  # fmt: skip
             continue
         if listing.unchanged:
-            part[source.url] = kept or []
+            part[source.url] = None if kept is not None else []
             status, updated_at = "unchanged", before.get("updated_at")
         else:
             part[source.url] = [d.to_dict() for d in listing.datasets]
@@ -243,22 +260,41 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
         states.append(
             SourceState(
                 source.url, source.kind, status, now, updated_at, listing.etag, listing.last_modified,
-                len(part[source.url]), None, listing.notes,
+                _held_count(part[source.url], before), None, listing.notes,
             )
         )  # fmt: skip
-    count = len(catalog_datasets(catalog, part))
-    if catalog.sources:
-        write_json(_part_path(home, catalog.name), {"catalog": catalog.name, "version": PART_VERSION, "sources": part})
+    same = all(records is None for records in part.values()) and part_version == PART_VERSION
+    if same and state.get("fingerprint") == fingerprint and isinstance(state.get("datasets"), int):
+        count = state["datasets"]  # every listing unchanged, the manifest too: the part stays as it is
+    else:
+        if previous_part is None:
+            previous_part = read_part(home, catalog.name)
+        whole = {url: previous_part.get(url, []) if records is None else records for url, records in part.items()}
+        count = len(catalog_datasets(catalog, whole))
+        if catalog.sources and not (same and state.get("fingerprint") == fingerprint):
+            write_json(
+                _part_path(home, catalog.name), {"catalog": catalog.name, "version": PART_VERSION, "sources": whole}
+            )
     write_json(
         _state_path(home, catalog.name),
         {
             "catalog": catalog.name,
             "discovered_at": utc_now(),
             "datasets": count,
+            "fingerprint": fingerprint,
+            "part": {"version": PART_VERSION, "sources": list(part)},
             "sources": [asdict(s) for s in states],
         },
     )
     return CatalogReport(catalog.name, states, count, time.monotonic() - started)
+
+
+def _held_count(records: list[dict[str, Any]] | None, before: dict[str, Any]) -> int:
+    """Datasets a source lists: counted when read now, else as the last discover counted them."""
+    if records:
+        return len(records)
+    count = before.get("datasets")
+    return count if records is None and isinstance(count, int) else 0
 
 
 def catalog_datasets(catalog: Catalog, part: dict[str, list[dict[str, Any]]]) -> list[Dataset]:
