@@ -464,7 +464,13 @@ class _Job:
             snap = next((s for s in owned if s.provenance.ref == target.ref), None)
         if snap is None:
             return None
-        for name in snap.provenance.extra.get("tables") or []:
+        listed = snap.provenance.extra.get("tables")
+        head = snap.provenance.extra.get("set_of")
+        if not listed and isinstance(head, str):  # the set is listed once, in its first table
+            if not self.lake.exists(head) or self.lake.current(head).provenance.sha256 != snap.provenance.sha256:
+                return None
+            listed = self.lake.current(head).provenance.extra.get("tables")
+        for name in listed or []:
             if not self.lake.exists(name) or self.lake.current(name).provenance.sha256 != snap.provenance.sha256:
                 return None
         return snap
@@ -583,10 +589,15 @@ class _Job:
         # Every table is converted before any is published: a failure publishes none of them.
         self.client.check_cancel()  # nor does Ctrl-C
         tables = [area.table for area, _prov in stagings]
-        for _area, prov in stagings:
+        for i, (_area, prov) in enumerate(stagings):
             prov.stages = dict(clock.seconds)
             if len(tables) > 1:
-                prov.extra["tables"] = tables  # the set one download makes, checked by the next run
+                # The set one download makes, checked by the next run: listed in its first table
+                # only, which the others name (a list in each would make N members cost N²).
+                if i == 0:
+                    prov.extra["tables"] = tables
+                else:
+                    prov.extra["set_of"] = tables[0]
         if len(stagings) == 1:
             area, prov = stagings[0]
             return [area.commit(prov)]

@@ -14,6 +14,7 @@ import gzip
 import tempfile
 import zipfile
 import zlib
+from collections import Counter
 from pathlib import Path, PurePosixPath
 
 from liberacion.convert.model import DAMAGED, Budget, ConvertOptions, Part, _matches
@@ -96,6 +97,7 @@ def _inspect_zip(
                 raise ConversionError(f"{label} has no member named {options.member!r}")
         parts: list[Part] = []
         skipped: list[str] = []
+        stems = Counter(PurePosixPath(m.filename).stem.lower() for m in members)  # once: 2,000 members
         for info in members:
             name = PurePosixPath(info.filename.replace("\\", "/")).name
             target = directory / f"{len(parts):03d}-{sanitize_identifier(name)}"
@@ -105,7 +107,7 @@ def _inspect_zip(
                     budget.copy(src, dst, where, compressed=info.compress_size, declared=info.file_size)
             except DAMAGED as err:
                 raise ConversionError(f"cannot unpack {where}: the member is damaged ({_reason(err)})") from None
-            suffix = _member_suffix(info.filename, members)
+            suffix = _member_suffix(info.filename, stems)
             nested = ConvertOptions(**{**options.__dict__, "format": None, "member": None})
             try:
                 inner = _inspect(target, nested, work, budget, depth=depth + 1, label=name)
@@ -161,10 +163,10 @@ def _reason(err: BaseException) -> str:
     return f"{kind}: {text}" if text else kind
 
 
-def _member_suffix(name: str, members: list[zipfile.ZipInfo]) -> str:
+def _member_suffix(name: str, stems: Counter[str]) -> str:
+    """The member's stem, or its whole name when another member has the same stem."""
     pure = PurePosixPath(name)
-    stems = [PurePosixPath(m.filename).stem.lower() for m in members]
-    if stems.count(pure.stem.lower()) > 1:
+    if stems[pure.stem.lower()] > 1:
         return sanitize_identifier(pure.name)
     return sanitize_identifier(pure.stem)
 
