@@ -125,3 +125,13 @@ def test_select_42_loads_neither_pyarrow_nor_pydantic(home: Path) -> None:
         )
         assert proc.returncode == 0, proc.stderr
         assert proc.stderr.strip() == "[]", proc.stderr
+
+
+def test_rows_keep_the_order_of_the_query(cli) -> None:
+    query = "select range as i, timestamp '2020-01-01' + to_seconds(range) as t from range(300000) order by hash(range)"
+    result = cli("sql", query, "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    got = [int(line.split(",")[0]) for line in result.stdout.splitlines()[1:]]
+    assert len(got) == 300000 and got != sorted(got)
+    expected = cli("sql", "select range as i from range(300000) order by hash(range)", "--format", "markdown")
+    assert got == [int(line.strip("| ")) for line in expected.stdout.splitlines()[2:]]
