@@ -334,3 +334,25 @@ def test_a_hostile_listing_fails_its_source_and_the_others_still_update(
     query = "select catalog, title from liberacion.datasets where catalog in ('good', 'bad')"
     titles = json.loads(cli("sql", query, "--format", "json").stdout)
     assert titles == [{"catalog": "good", "title": "Hospital Beds"}]
+
+
+def test_a_large_listing_is_parsed_one_dataset_at_a_time(
+    cli: Cli, manifests: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import liberacion.catalogs.adapters as adapters
+
+    items = [json.loads(_listing(f"Dataset {i}"))["dataset"][0] for i in range(50)]
+    for i, item in enumerate(items):
+        item["identifier"] = f"https://data.example.gov/api/views/{i:04d}-abcd"
+    body = json.dumps({"conformsTo": "x", "dataset": [*items, items[0]]})  # one record twice: one dataset
+    write_catalog(manifests, "big", [("dcat-us", http_server.add("/big.json", body))])
+
+    def whole_document(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a listing over STREAM_BYTES is never decoded whole")
+
+    monkeypatch.setattr(adapters, "STREAM_BYTES", 1000)
+    monkeypatch.setattr(adapters, "load_json", whole_document)
+    result = cli("discover", "big")
+    assert result.exit_code == 0, result.stderr
+    query = "select count(*) as n, count(distinct id) as ids from liberacion.datasets where catalog = 'big'"
+    assert json.loads(cli("sql", query, "--format", "json").stdout) == [{"n": 50, "ids": 50}]

@@ -31,6 +31,8 @@ from liberacion.naming import safe_id
 CKAN_ROWS = 1000  # CKAN's default rows_max
 CKAN_MAX_PAGES = 20
 MAX_NESTING = 5  # DCAT-US 3.0 catalogs nest catalogs; stop at this depth
+STREAM_BYTES = 16 * 1024 * 1024  # DCAT-US listings larger than this are parsed one dataset at a time
+_NESTING_KEYS = re.compile(rb'"(?:datasetSeries|service|catalog|hasPart)"\s*:')  # DCAT-US 3.0 keys
 _VIEW_ID = re.compile(r"/api/views/([a-z0-9]{4}-[a-z0-9]{4})(?:[/.?]|$)", re.I)
 _FOUR_BY_FOUR = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}", re.I)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
@@ -226,6 +228,9 @@ def parse_listing(
 
 
 def _parse_listing(kind: str, body: bytes, catalog: str, *, url: str, content_type: str | None) -> list[Dataset]:
+    streamed = _stream_dcat(body, catalog, url=url) if kind in ("dcat-us", "socrata") else None
+    if streamed:
+        return unique_ids(streamed)
     doc = load_json(body, url=url, content_type=content_type)
     if kind in ("dcat-us", "socrata"):
         datasets = parse_dcat(doc, catalog, url=url)
@@ -268,6 +273,39 @@ def parse_dcat(doc: Any, catalog: str, *, url: str = "listing") -> list[Dataset]
     return datasets
 
 
+def _stream_dcat(body: bytes, catalog: str, *, url: str) -> list[Dataset] | None:
+    """The datasets of a large DCAT-US 1.1 listing read one item at a time (ijson), so the whole
+    document is never held as Python objects (a few times its size); as fast as ``json.loads``.
+
+    None when the whole-document parser must decide: a small listing, a DCAT-US 3.0 catalog (its
+    series, services and nested catalogs), a body that is not UTF-8 JSON, or no dataset array."""
+    import io
+
+    import ijson
+
+    if len(body) <= STREAM_BYTES or _NESTING_KEYS.search(body):
+        return None
+    source = io.BytesIO(body)
+    if body.startswith(b"\xef\xbb\xbf"):
+        source.seek(3)
+    seen: set[str] = set()
+    datasets = []
+    try:
+        for item in ijson.items(source, "dataset.item", use_float=True):
+            if isinstance(item, dict) and (key := _item_key(item)) not in seen:
+                seen.add(key)
+                if (dataset := _dcat_dataset(item, catalog, None)) is not None:
+                    datasets.append(dataset)
+    except ijson.JSONError:
+        return None  # invalid, or another encoding: the whole-document parser says which
+    return datasets or None
+
+
+def _item_key(item: dict[str, Any]) -> str:
+    """Two records of one listing are one dataset when identifier and title agree."""
+    return json.dumps(item.get("identifier"), sort_keys=True) + str(item.get("title"))
+
+
 def _dcat_items(doc: dict[str, Any], depth: int) -> Iterator[dict[str, Any]]:
     """Datasets of a 1.1 catalog, and in 3.0 also those of series, services and nested catalogs."""
     seen: set[str] = set()
@@ -275,7 +313,7 @@ def _dcat_items(doc: dict[str, Any], depth: int) -> Iterator[dict[str, Any]]:
     def fresh(item: Any) -> bool:
         if not isinstance(item, dict):
             return False
-        key = json.dumps(item.get("identifier"), sort_keys=True) + str(item.get("title"))
+        key = _item_key(item)
         if key in seen:
             return False
         seen.add(key)
