@@ -97,6 +97,8 @@ def xpt_with_letters_in_a_count() -> bytes:
 
 BROKEN: dict[str, tuple[str, Callable[[], bytes], str]] = {
     "truncated zip": ("cut.zip", truncated_zip, "damaged or truncated zip"),
+    "truncated gzip": ("cut.csv.gz", lambda: gzip.compress(CSV.encode() * 20)[:300], "damaged or truncated gzip"),
+    "truncated xlsx": ("cut.xlsx", lambda: _xlsx([["a"], ["1"]])[:-200], "damaged or truncated zip"),
     "bad CRC (stored)": ("crc.zip", bad_crc_zip, "BadZipFile: Bad CRC-32"),
     "bad deflate stream": ("deflate.zip", bad_deflate_zip, "zlib.error"),
     "JSON nested 10,000 deep": ("deep.json", deep_json, "nested deeper than 128 levels"),
