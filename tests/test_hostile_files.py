@@ -198,11 +198,11 @@ def test_archives_nested_400_deep_give_one_short_line(cli: Cli, tmp_path: Path) 
     assert json_lines(cli("fetch", str(two_deep), "--json").stdout)[0]["rows"] == 100
 
 
-def _xlsx(rows: list[list[str]], prolog: str = "") -> bytes:
+def _xlsx(rows: list[list[str]], prolog: str = "", cells: str = "") -> bytes:
     main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
     rels = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
     package = "http://schemas.openxmlformats.org/package/2006/relationships"
-    cells = "".join(
+    cells = cells or "".join(
         f'<row r="{i + 1}">'
         + "".join(f'<c r="{chr(65 + j)}{i + 1}" t="inlineStr"><is><t>{v}</t></is></c>' for j, v in enumerate(row))
         + "</row>"
@@ -235,6 +235,15 @@ def _xlsx(rows: list[list[str]], prolog: str = "") -> bytes:
             ).encode(),
         }
     )
+
+
+def test_a_workbook_whose_sheet_expands_hugely_is_refused_before_it_is_read(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "huge.xlsx"
+    row = '<row><c t="inlineStr"><is><t>1</t></is></c></row>'
+    path.write_bytes(_xlsx([], cells=row * 500_000))  # 25 MB of sheet XML, deflated about 340-fold
+    record = json_lines(cli("fetch", str(path), "--json").stdout)[0]
+    assert record["status"] == "failed", record
+    assert "huge.xlsx: xl/worksheets/sheet1.xml: it expands more than 100-fold" in record["error"], record["error"]
 
 
 def test_nothing_is_written_beside_the_users_files(cli: Cli, tmp_path: Path, home: Path) -> None:

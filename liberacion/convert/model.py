@@ -34,17 +34,19 @@ class Budget:
                 f"refusing {self.name}: it expands to more than {self.limit:,} bytes (see {MAX_UNZIPPED_ENV})"
             )
 
-    def copy(self, src: Any, dst: Any, label: str, *, compressed: int, declared: int | None = None) -> int:
+    def copy(
+        self, src: Any, dst: Any, label: str, *, compressed: int, declared: int | None = None, ratio: int = MAX_RATIO
+    ) -> int:
         """Copy a decompressing stream, refusing a bomb as soon as it shows: beyond the budget,
-        beyond its declared size, or expanding ``MAX_RATIO``-fold once past ``RATIO_FLOOR``."""
+        beyond its declared size, or expanding ``ratio``-fold once past ``RATIO_FLOOR``."""
         written = 0
         while block := src.read(BLOCK):
             written += len(block)
             self.take(len(block))
             if declared is not None and written > declared + 1024:
                 raise ConversionError(f"refusing {label}: it expands beyond its declared size")
-            if written > RATIO_FLOOR and written > MAX_RATIO * max(compressed, 1):
-                msg = f"refusing {label}: it expands more than {MAX_RATIO}-fold (a decompression bomb?)"
+            if written > RATIO_FLOOR and written > ratio * max(compressed, 1):
+                msg = f"refusing {label}: it expands more than {ratio}-fold (a decompression bomb?)"
                 raise ConversionError(msg)
             if dst is not None:
                 dst.write(block)

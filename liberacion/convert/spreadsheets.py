@@ -13,6 +13,7 @@ from typing import Any
 from liberacion.convert.model import DAMAGED, Budget, ConvertOptions, Part, _matches
 from liberacion.convert.sniff import NAMES
 from liberacion.errors import ConversionError
+from liberacion.limits import WORKBOOK_RATIO
 from liberacion.naming import sanitize_identifier
 
 
@@ -52,8 +53,10 @@ def _inspect_workbook(path: Path, fmt: str, options: ConvertOptions, directory: 
 
 def _check_parts(path: Path, fmt: str, budget: Budget) -> None:
     """Refuse a workbook before its reader expands it: every XML part is decompressed once, in
-    blocks and within the download's budget (``containers.Budget``), and a part that declares
-    entities (a "billion laughs" bomb: real workbooks never do) is refused."""
+    blocks and within the download's budget (``model.Budget``), a part expanding more than
+    ``WORKBOOK_RATIO``-fold (its reader would hold it all in memory) is refused as soon as it
+    shows, and so is a part that declares entities (a "billion laughs" bomb: real workbooks never
+    do)."""
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -65,7 +68,9 @@ def _check_parts(path: Path, fmt: str, budget: Budget) -> None:
                             f"refusing {where}: it declares XML entities, which workbooks never need (an entity bomb?)"
                         )
                     budget.take(len(head))
-                    budget.copy(src, None, where, compressed=info.compress_size, declared=info.file_size)
+                    budget.copy(
+                        src, None, where, compressed=info.compress_size, declared=info.file_size, ratio=WORKBOOK_RATIO
+                    )
     except DAMAGED as err:
         raise ConversionError(f"cannot read {path.name} as {NAMES[fmt]}: a damaged or truncated file ({err})") from None
 
