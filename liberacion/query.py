@@ -17,7 +17,7 @@ from liberacion.engine import MEMORY_LIMIT_ENV, memory_limit, new_connection
 from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, SQLError, one_line
 from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
-from liberacion.snapshots import CURRENT_FILE
+from liberacion.snapshots import CURRENT_FILE, REJECTS_SUFFIX
 from liberacion.views import check_index, view_statements
 
 if TYPE_CHECKING:
@@ -117,7 +117,8 @@ def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
     home = lake.home
     try:
         built = home.views_db.stat().st_mtime_ns
-        changed = [p.stat().st_mtime_ns for p in home.lake.glob(f"*/*/{CURRENT_FILE}")]
+        pointers = list(home.lake.glob(f"*/*/{CURRENT_FILE}"))
+        changed = [p.stat().st_mtime_ns for p in pointers]
         if home.index_file.exists():
             changed.append(home.index_file.stat().st_mtime_ns)
         switching = next(home.lake.glob(".commits/*"), None) is not None  # a set of tables mid-switch
@@ -127,12 +128,15 @@ def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
         return False
     try:
         con.execute(f"ATTACH {quote_literal(str(home.views_db))} AS liberacion_views (READ_ONLY)")
-        foreign = con.execute(
-            "SELECT count(*) FROM duckdb_views() WHERE database_name = 'liberacion_views' AND NOT internal "
-            "AND NOT contains(sql, ?)",
+        views = con.execute(
+            "SELECT schema_name || '.' || view_name, contains(sql, ?) FROM duckdb_views() "
+            "WHERE database_name = 'liberacion_views' AND NOT internal",
             [str(home.root)],
-        ).fetchone()
-        if foreign is None or foreign[0]:
+        ).fetchall()
+        # Its tables must be the lake's (a drop whose rebuild was killed leaves one too many), and
+        # its files under this home (a home moved elsewhere keeps the old paths).
+        tables = {name for name, _ in views if not name.startswith("liberacion.") and not name.endswith(REJECTS_SUFFIX)}
+        if tables != {f"{p.parent.parent.name}.{p.parent.name}" for p in pointers} or not all(ok for _, ok in views):
             con.execute("DETACH liberacion_views")
             return False
         # New tables go to the session's own database (the first entry); ``cms.x`` resolves

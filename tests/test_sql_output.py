@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,11 @@ def test_a_new_table_and_a_stale_views_database(cli, lake, home: Path) -> None:
     lake.publish("cdc.places", pa.table({"fips": ["01001", "01003"]}))
     os.utime(views, ns=(views.stat().st_atime_ns, views.stat().st_mtime_ns - 10**12))
     assert cli("sql", "select count(*) as n from cdc.places").stdout == "n\n2\n"
+    # A table removed without lake.duckdb being rebuilt after it is not in the lake any more.
+    shutil.rmtree(home / "lake" / "cms")
+    os.utime(views)  # newer than every pointer left
+    result = cli("sql", "select * from cms.hospitals")
+    assert result.exit_code == 3 and "no table named cms.hospitals" in result.stderr
     # A views database whose files are elsewhere (a home moved) is not used either.
     moved = home.parent / "moved"
     home.rename(moved)
