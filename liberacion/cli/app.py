@@ -103,8 +103,12 @@ def _plain_param(param: Any) -> None:
     if descriptor is None or getattr(param, "_runtime_param", 0) is not None:
         return
     convert = _converter(descriptor.annotation, descriptor.parameter_info)
-    if convert is not None:
+    if convert is None:
+        return
+    try:
         param._runtime_param = _PlainParam(descriptor.parameter_info, descriptor.annotation, convert)
+    except TypeError:  # pragma: no cover - another Typer's RuntimeParam: its own coercion stays
+        return
 
 
 def _converter(annotation: Any, info: Any) -> Any:
