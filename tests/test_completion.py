@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from liberacion.lake import Lake
-from tests.conftest import run_process
+from tests.conftest import ROOT, run_process
 from tests.manifests import write_catalog
 from tests.server import LocalServer
 
@@ -122,3 +124,24 @@ def test_show_and_install_completion(shell: str, installed: str, marker: str, tm
     result = run_process("--install-completion", shell, env=env)
     assert result.returncode == 0, result.stderr
     assert marker in (tmp_path / installed).read_text(encoding="utf-8")
+
+
+def test_completing_a_table_loads_neither_duckdb_nor_pyarrow(lake: Lake) -> None:
+    # Each TAB is a new process: table names come from directory names alone.
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(sorted(m for m in ('duckdb', 'pyarrow', 'pydantic') if m in sys.modules), "
+        "file=sys.stderr))\n"
+        "from liberacion.cli import main\n"
+        "main()\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "_LIBERACION_COMPLETE": "complete_bash",
+        "COMP_WORDS": "liberacion info cms.hosp",
+        "COMP_CWORD": "2",
+    }
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.stdout.split() == ["cms.hospice", "cms.hospitals"]
+    assert proc.stderr.strip() == "[]", proc.stderr
