@@ -5,7 +5,11 @@ late in the file, "Not Available" and "*" in numeric columns long after the firs
 whose day exceeds 12 only late, thousands separators, currency, percents, Yes/No booleans and
 quoted fields with commas, doubled quotes and embedded newlines.
 
-Usage: python benchmarks/generate.py OUT.csv --mb 1024 [--seed 7]
+``--markers 0.15`` makes a marker-heavy variant: that share of the cells of every numeric column
+(anywhere in the file, first rows included) is a missing-value marker such as ``Not Available``,
+``*`` or ``Suppressed``, as in files where suppression is common.
+
+Usage: python benchmarks/generate.py OUT.csv --mb 1024 [--seed 7] [--markers 0.15]
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ HEADER = [
     "Hospital Type", "Emergency Services", "Overall Rating", "Score", "Measure Start Date", "Measure End Date",
     "Total Payments", "Percent Readmitted", "Deaths", "Beds", "Updated At", "Sample", "Footnote", "Comments",
 ]  # fmt: skip
+# The numeric columns (by position) and the markers of the marker-heavy variant, most common first.
+NUMERIC = (11, 12, 15, 16, 17, 18, 20)
+MARKERS = ("Not Available", "*", "Suppressed", "N/A", "--", "Not Applicable", "(NA)")
+MARKER_WEIGHTS = (40, 25, 15, 8, 6, 4, 2)
 
 
 def _row(rng: random.Random, i: int, late: bool) -> list[str]:
@@ -70,8 +78,17 @@ def _quote(value: str) -> str:
     return value
 
 
-def generate(path: Path, megabytes: float, seed: int = 7) -> int:
-    """Write about ``megabytes`` MB to ``path``; returns the number of data rows."""
+def _with_markers(rng: random.Random, row: list[str], share: float) -> list[str]:
+    """Replace about ``share`` of the row's numeric cells with markers."""
+    for column in NUMERIC:
+        if rng.random() < share:
+            row[column] = rng.choices(MARKERS, MARKER_WEIGHTS)[0]
+    return row
+
+
+def generate(path: Path, megabytes: float, seed: int = 7, markers: float = 0.0) -> int:
+    """Write about ``megabytes`` MB to ``path``; returns the number of data rows. ``markers``: the
+    share of numeric cells that are missing-value markers, all through the file."""
     rng = random.Random(seed)
     target = int(megabytes * 1024 * 1024)
     rows = 0
@@ -81,7 +98,10 @@ def generate(path: Path, megabytes: float, seed: int = 7) -> int:
         while written < target:
             # The traps appear only after the first 60% of the file (beyond any sniffing sample).
             late = written > target * 0.6
-            lines = [",".join(_quote(v) for v in _row(rng, rows + k, late)) for k in range(1000)]
+            batch = (_row(rng, rows + k, late) for k in range(1000))
+            if markers:
+                batch = (_with_markers(rng, row, markers) for row in batch)
+            lines = [",".join(_quote(v) for v in row) for row in batch]
             chunk = "\r\n".join(lines) + "\r\n"
             fh.write(chunk)
             written += len(chunk)
@@ -94,8 +114,9 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--mb", type=float, default=1024)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--markers", type=float, default=0.0, help="share of numeric cells that are markers")
     args = parser.parse_args()
-    rows = generate(args.out, args.mb, args.seed)
+    rows = generate(args.out, args.mb, args.seed, args.markers)
     print(f"{args.out}: {rows:,} rows, {args.out.stat().st_size / 1e6:.0f} MB")
 
 

@@ -149,6 +149,19 @@ def test_cp1252_is_detected_and_a_stray_byte_never_crashes(home: Path, tmp_path:
     assert notes["encoding"] == "cp1252" and notes["replaced_bytes"] == 1
 
 
+def test_cp1252_met_only_in_the_middle_of_a_large_file_is_still_transcoded(home: Path, tmp_path: Path) -> None:
+    """Only the first and last megabyte are checked before DuckDB reads; the reader finds the rest."""
+    path = tmp_path / "f.csv"
+    plain = "".join(f"Town {i},{i}\n" for i in range(150_000)).encode("ascii")  # about 2 MB each side
+    path.write_bytes(b"city,n\n" + plain + "Cañon City,-1\n".encode("cp1252") + plain)
+    lake = load(home, path)
+    assert rows(lake, "select city from t.data where n = -1") == [("Cañon City",)]
+    assert rows(lake, "select count(*) from t.data") == [(300_001,)]
+    extra = lake.current("t.data").provenance.extra
+    assert extra["conversion"]["encoding"] == "cp1252" and "replaced_bytes" not in extra["conversion"]
+    assert extra["rejects"] == 0  # the first read's rejected row is not kept
+
+
 def test_bad_rows_go_to_rejects_and_a_truncated_last_row_is_not_a_crash(home: Path, tmp_path: Path) -> None:
     good = "".join(f"{i},x{i}\n" for i in range(300))
     lake = load(home, write(tmp_path, "f.csv", "a,b\n" + good + "1,2,3\n" + '5,"unterminated'))

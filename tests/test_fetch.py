@@ -204,6 +204,10 @@ def test_local_file_ref(cli: Cli, tmp_path: Path, home: Path) -> None:
     assert record["table"] == "local.provider_relief" and record["status"] == "fetched" and record["bytes"] == 0
     assert json_lines(cli("fetch", str(path), "--json").stdout)[0]["status"] == "unchanged"
     assert Lake(home).current("local.provider_relief").provenance.source_url == str(path)
+    # --force converts the same bytes again: a new snapshot (to re-type, or to time a conversion)
+    forced = json_lines(cli("fetch", str(path), "--json", "--force").stdout)[0]
+    assert forced["status"] == "fetched" and forced["snapshot"] != record["snapshot"]
+    assert len(Lake(home).snapshots("local.provider_relief")) == 2
 
 
 @pytest.mark.parametrize(

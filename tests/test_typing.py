@@ -87,6 +87,32 @@ def test_markers_are_counted_exactly_across_the_whole_file(home: Path, tmp_path:
     assert rows(lake, "select count(n), count(*) from t.data") == [(135_000, 150_000)]
 
 
+def test_markers_counted_in_sql_and_in_python_add_up_exactly(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spellings the sample showed and common ones are counted in SQL, odd ones in Python (from
+    both DuckDB threads at once); a late decimal reruns the COPY, which must not count twice."""
+    monkeypatch.setattr(typed_copy, "SAMPLE_ROWS", 1_000)
+    late = ["N/A", "NOT AVAILABLE", " * ", "Suppressed", "not available", "~"]  # none in the sample
+    values = []
+    for i in range(240_000):
+        if i % 4:
+            values.append(str(i % 1000))
+        elif i < 1_000:
+            values.append("Not Available")
+        else:
+            values.append(late[i // 4 % len(late)])
+    values[-1] = "2.5"  # a surprise after the sample: the column is DOUBLE, converted again
+    lake = load(home, write(tmp_path, "f.csv", "n,m\n" + "".join(f"{v},{v}\n" for v in values)))
+    assert column_types(lake) == {"n": "DOUBLE", "m": "DOUBLE"}
+    expected = {"not available": 9959, "~": 9959, "*": 9958, "N/A": 9958, "NOT AVAILABLE": 9958, "Suppressed": 9958}
+    expected["Not Available"] = 250
+    columns = lake.current("t.data").provenance.columns
+    assert columns["n"]["markers"] == columns["m"]["markers"] == expected
+    assert sum(expected.values()) == 60_000
+    assert rows(lake, "select count(n), count(m), count(*) from t.data") == [(180_000, 180_000, 240_000)]
+
+
 def test_day_first_dates_proved_late_are_read_day_first(home: Path, tmp_path: Path, tiny_sample: None) -> None:
     lake = load(home, write(tmp_path, "f.csv", "d\n01/02/2023\n03/04/2023\n25/12/2023\n"))
     assert rows(lake, "select d from t.data") == [(date(2023, 2, 1),), (date(2023, 4, 3),), (date(2023, 12, 25),)]

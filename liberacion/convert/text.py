@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import liberacion.convert.typing_rules as rules
 from liberacion.convert.model import BLOCK, ConversionReport, ConvertOptions, Part, _Column, _sql_text
-from liberacion.convert.typed_copy import _write_typed
+from liberacion.convert.typed_copy import NotUtf8, _write_typed
 from liberacion.errors import ConversionError
 
 if TYPE_CHECKING:
@@ -26,9 +26,15 @@ NOTES_LIMIT = 64 * 1024
 
 
 def _convert_text(
-    con: duckdb.DuckDBPyConnection, part: Part, out_dir: Path, kv: dict[str, str], options: ConvertOptions
+    con: duckdb.DuckDBPyConnection,
+    part: Part,
+    out_dir: Path,
+    kv: dict[str, str],
+    options: ConvertOptions,
+    *,
+    checked: bool = False,
 ) -> ConversionReport:
-    source, notes = _prepare_text(part.path, out_dir)
+    source, notes = _prepare_text(part.path, out_dir, checked=checked)
     dialect = _dialect(source)
     notes |= {"format": "csv" if dialect.delimiter == "," else "delimited", "delimiter": dialect.delimiter}
     if dialect.skip:
@@ -39,26 +45,60 @@ def _convert_text(
         _Column(n, n, h)
         for n, h in zip((rules.snake_case(o, i + 1, taken) for i, o in enumerate(originals)), dialect.header)
     ]
-    spec = "{" + ", ".join(f"'{_sql_text(c.source)}': 'VARCHAR'" for c in columns) + "}"
-    relation = (
-        f"read_csv('{_sql_text(str(source))}', columns={spec}, delim='{_sql_text(dialect.delimiter)}', quote='\"',"
-        f" escape='\"', header=true, skip={dialect.skip}, auto_detect=false, null_padding=false,"
-        f" max_line_size=8388608, store_rejects=true, rejects_table='rejects', rejects_scan='scans',"
-        f" encoding='utf-8', compression='none')"  # archives are unpacked before: never trust a .zip/.gz name
-    )
-    report = _write_typed(con, relation, columns, out_dir, kv, options, notes, strict_columns=part.suffix is None)
+    relation = reader_sql(source, dialect, [c.source for c in columns])
+    strict = part.suffix is None
+    try:
+        report = _write_typed(con, relation, columns, out_dir, kv, options, notes, strict_columns=strict, utf8=checked)
+    except NotUtf8:
+        # Only the head and the tail were checked: DuckDB validates the rest as it reads. A file
+        # that is not UTF-8 after all is checked whole, transcoded, and converted again.
+        return _convert_again(con, part, out_dir, kv, options)
+    except ConversionError:
+        if checked or _detect_encoding(part.path, _bom_length(part.path)) == ("utf-8", 0):
+            raise
+        return _convert_again(con, part, out_dir, kv, options)
     if source != part.path:
         source.unlink(missing_ok=True)
     return report
 
 
-def _prepare_text(path: Path, out_dir: Path) -> tuple[Path, dict[str, Any]]:
+def _convert_again(
+    con: duckdb.DuckDBPyConnection, part: Part, out_dir: Path, kv: dict[str, str], options: ConvertOptions
+) -> ConversionReport:
+    # DuckDB lists only the scans that rejected rows: the first read's must not pass for the new one's.
+    tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name IN ('rejects', 'scans')")
+    for (table,) in tables.fetchall():
+        con.execute(f"DELETE FROM {table}")
+    return _convert_text(con, part, out_dir, kv, options, checked=True)
+
+
+def reader_sql(source: Path, dialect: _Dialect, names: list[str]) -> str:
+    """DuckDB's reader of the file with every column as text (benchmarks/convert.py copies with it
+    too: the reference is the same reader, untyped)."""
+    spec = "{" + ", ".join(f"'{_sql_text(name)}': 'VARCHAR'" for name in names) + "}"
+    return (
+        f"read_csv('{_sql_text(str(source))}', columns={spec}, delim='{_sql_text(dialect.delimiter)}', quote='\"',"
+        f" escape='\"', header=true, skip={dialect.skip}, auto_detect=false, null_padding=false,"
+        f" max_line_size=8388608, store_rejects=true, rejects_table='rejects', rejects_scan='scans',"
+        f" encoding='utf-8', compression='none')"  # archives are unpacked before: never trust a .zip/.gz name
+    )
+
+
+def _prepare_text(path: Path, out_dir: Path, *, checked: bool) -> tuple[Path, dict[str, Any]]:
     """Make the file clean UTF-8 without a byte order mark or a trailing notes block; copy only
     when it must change. The BOM is cut from the bytes before anything is decoded, so whatever the
-    rest of the file's encoding, no column name carries its debris (``ï»¿``)."""
+    rest of the file's encoding, no column name carries its debris (``ï»¿``).
+
+    Unless ``checked``, a file whose head and tail are UTF-8 is taken as UTF-8 without reading the
+    rest here: DuckDB's reader validates every byte anyway, and the caller converts again with
+    ``checked`` when it finds one that is not (reading a gigabyte in Python costs about a second).
+    """
     notes: dict[str, Any] = {}
     start = _bom_length(path)
-    encoding, replaced = _detect_encoding(path, start)
+    if not checked and _ends_are_utf8(path, start):
+        encoding, replaced = "utf-8", 0
+    else:
+        encoding, replaced = _detect_encoding(path, start)
     notes["encoding"] = "utf-8-sig" if start and encoding == "utf-8" else encoding
     if replaced:
         notes["replaced_bytes"] = replaced
@@ -80,6 +120,33 @@ def _bom_length(path: Path) -> int:
     while head.startswith(codecs.BOM_UTF8, length):
         length += len(codecs.BOM_UTF8)
     return length
+
+
+def _ends_are_utf8(path: Path, start: int) -> bool:
+    """Are the first and the last megabyte (after ``start``, the BOM) valid UTF-8? A character
+    cut at the edge of a piece is not a fault."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        head = fh.read(HEAD_BYTES)
+        fh.seek(max(start + len(head), size - HEAD_BYTES))
+        tail = fh.read()
+    if not _valid_utf8(head, final=start + len(head) >= size):
+        return False
+    cut = 0
+    while cut < min(3, len(tail)) and tail[cut] & 0xC0 == 0x80:  # the end of a character cut in two
+        cut += 1
+    return _valid_utf8(tail[cut:], final=True)
+
+
+def _valid_utf8(data: bytes, *, final: bool) -> bool:
+    if data.isascii():
+        return True
+    try:
+        codecs.getincrementaldecoder("utf-8")("strict").decode(data, final=final)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 _replaced = 0

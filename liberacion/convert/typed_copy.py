@@ -1,6 +1,7 @@
 """Typing and writing, shared by text and JSON: a sample decides each column's type
 (typing_rules), and one typed COPY writes the Parquet while proving the types over *every* value
-and counting the missing-value markers. A value the sample did not foresee stops that COPY; only
+and counting the missing-value markers (in SQL for the spellings the sample showed and the
+common ones, in Python for any other). A value the sample did not foresee stops that COPY; only
 then are all values classified (one scan, for the surprised columns) and the COPY run again. Bad
 rows go to ``rejects.parquet``, and too many of them fail the conversion."""
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 SAMPLE_ROWS = 50_000
 
 
+class NotUtf8(Exception):
+    """The reader, told the file was UTF-8, found bytes that are not (the caller transcodes it)."""
+
+
 def _write_typed(
     con: duckdb.DuckDBPyConnection,
     relation: str,
@@ -34,6 +39,7 @@ def _write_typed(
     *,
     native: str = "JSON",
     strict_columns: bool = True,
+    utf8: bool = True,
 ) -> ConversionReport:
     """Decide types, write Parquet (one scan when the sample was right) and rejects; return the report.
 
@@ -42,6 +48,8 @@ def _write_typed(
     ``--raw`` or a ``--type`` names them, or they have no type at all (an all-null JSON key): then
     their text goes through the same rules as every text column. ``strict_columns``: a ``--type``
     naming no column of the table is an error (a table that is one of several only notes it).
+    ``utf8=False``: the reader's UTF-8 was not checked beforehand; ``NotUtf8`` when it finds
+    otherwise (before any rejects are written or counted).
     """
     unmatched = _check_overrides(columns, options, strict=strict_columns)
     if unmatched:
@@ -65,6 +73,8 @@ def _write_typed(
     }
     target = out_dir / "data-0000.parquet"
     rows, markers = _copy_typed(con, relation, columns, decisions, target, kv, notes)
+    if not utf8 and "store_rejects" in relation and _invalid_encoding(con):
+        raise NotUtf8
     rejects = _write_rejects(con, out_dir / "rejects.parquet", kv) if "store_rejects" in relation else 0
     _check_bad_rows(rows, rejects, options)
     described = {c.name: _column_report(c, decisions[c.source], markers.get(c.source), options) for c in columns}
@@ -108,7 +118,8 @@ def _copy_once(
 ) -> tuple[int, dict[str, dict[str, int]]] | None:
     """The typed COPY: (rows, markers), or None when a value surprised it and ``retry`` allows it."""
     slow = _slow_paths(con, columns, decisions, strict=True)
-    select = ", ".join(f"{_typed(c, decisions, slow)} AS {quote_ident(c.name)}" for c in columns)
+    counters = _counters(con, columns, decisions)
+    select = ", ".join(f"{_typed(c, decisions, slow, counters)} AS {quote_ident(c.name)}" for c in columns)
     metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
     try:
         rows = con.execute(
@@ -121,6 +132,7 @@ def _copy_once(
             raise _engine_error(err) from None
         _refuse_override(surprised[0])
         return None
+    _add_counted(con, slow, counters)
     return int(rows), {source: _by_count(path.markers) for source, (path, _) in slow.items() if path.markers}
 
 
@@ -128,12 +140,66 @@ def _by_count(markers: dict[str, int]) -> dict[str, int]:
     return dict(sorted(markers.items(), key=lambda item: (-item[1], item[0])))
 
 
-def _typed(column: _Column, decisions: dict[str, rules.Decision], slow: dict[str, tuple[rules.SlowPath, str]]) -> str:
+def _typed(
+    column: _Column,
+    decisions: dict[str, rules.Decision],
+    slow: dict[str, tuple[rules.SlowPath, str]],
+    counters: dict[str, dict[str, str]] | None = None,
+) -> str:
     path = slow.get(column.source)
-    return rules.typed_sql(column.source, decisions[column.source], path[1] if path else "")
+    counted = None if counters is None else counters.get(column.source, {})
+    return rules.typed_sql(column.source, decisions[column.source], path[1] if path else "", counted)
 
 
 _slow_names = itertools.count(1)  # a function name is registered once per connection
+_sequence_names = itertools.count(1)
+
+
+def _counters(
+    con: duckdb.DuckDBPyConnection, columns: list[_Column], decisions: dict[str, rules.Decision]
+) -> dict[str, dict[str, str]]:
+    """A fresh sequence per typed column and marker spelling: {source: {spelling: sequence}}.
+
+    Counting markers in SQL (``nextval``) instead of in the Python slow path keeps a file where
+    markers fill many cells at DuckDB's speed; a sequence is exact however many threads scan.
+    """
+    counters: dict[str, dict[str, str]] = {}
+    for column in columns:
+        decision = decisions[column.source]
+        if decision.kind != rules.TEXT and decision.sql_spellings:
+            counters[column.source] = {s: f"liberacion_markers_{next(_sequence_names)}" for s in decision.sql_spellings}
+    names = [name for spellings in counters.values() for name in spellings.values()]
+    if names:
+        con.execute("; ".join(f"CREATE TEMP SEQUENCE {name}" for name in names))
+    return counters
+
+
+def _add_counted(
+    con: duckdb.DuckDBPyConnection, slow: dict[str, tuple[rules.SlowPath, str]], counters: dict[str, dict[str, str]]
+) -> None:
+    """Add the markers the SQL path counted to each column's slow-path counts (by trimmed spelling)."""
+    names = [name for spellings in counters.values() for name in spellings.values()]
+    if not names:
+        return
+    listed = ", ".join(f"'{name}'" for name in names)
+    counted = dict(
+        con.execute(
+            f"SELECT sequence_name, last_value FROM duckdb_sequences() WHERE sequence_name IN ({listed})"
+        ).fetchall()
+    )
+    for source, spellings in counters.items():
+        for spelling, name in spellings.items():
+            if counted.get(name):
+                slow[source][0].count(spelling.strip(), int(counted[name]))
+
+
+def _invalid_encoding(con: duckdb.DuckDBPyConnection) -> bool:
+    """Did the last scan reject rows for bytes that are not UTF-8?"""
+    found = con.execute(
+        "SELECT count(*) FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects)"
+        " AND error_type = 'INVALID ENCODING'"
+    ).fetchall()
+    return bool(found[0][0])
 
 
 def _slow_paths(
@@ -256,10 +322,17 @@ def _classify_sample(
         sample = con.sql(f"SELECT {select} FROM {relation} LIMIT {rows}").to_arrow_table()
     except Exception as err:
         raise _engine_error(err) from None
+    # A sample that is the whole file has shown every marker spelling; a longer file may hold others.
+    common = rules.COMMON_SPELLINGS if sample.num_rows >= rows else ()
     decisions = {}
     for i, column in enumerate(columns):
-        classes, dates, scale = rules.profile(sample.column(i).combine_chunks())
-        decisions[column.source] = rules.decide(column.name, classes, dates, scale)
+        values = sample.column(i).combine_chunks()
+        classes, dates, scale = rules.profile(values)
+        decision = rules.decide(column.name, classes, dates, scale)
+        if decision.kind != rules.TEXT:
+            spellings = dict.fromkeys((*rules.marker_spellings(values), *common))
+            decision.spellings = tuple(spellings)[: rules.MAX_SPELLINGS]
+        decisions[column.source] = decision
     return decisions
 
 

@@ -2,14 +2,16 @@
 a column of text becomes BIGINT, DOUBLE, DECIMAL, DATE, TIMESTAMP or BOOLEAN without loss.
 
 Typing runs at DuckDB's speed in one scan: SQL here converts the canonical spelling of each kind
-(the fast path) and hands every other value to ``SlowPath``, exact Python that turns markers into
-NULL (counting them) and refuses a value the column's type cannot hold. Extend the tables below;
-the rules are tested through conversions in tests/test_convert.py.
+(the fast path), turns the usual marker spellings into NULL while counting them in SQL, and hands
+every other value to ``SlowPath``, exact Python that turns markers into NULL (counting them) and
+refuses a value the column's type cannot hold. Extend the tables below; the rules are tested
+through conversions in tests/test_convert.py and tests/test_typing.py.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,12 @@ MISSING_MARKERS: tuple[str, ...] = (
     "no data", "data not available", "(s)", "(na)", "(x)", "(d)", "(z)", "(nr)", "nr", "nd", "x",
     "unreliable",  # CDC WONDER
 )  # fmt: skip
+
+# Marker spellings counted in SQL in every typed column of a file larger than its sample (besides
+# the spellings the sample showed): the ones HHS files use most, as published. Any other spelling
+# is still a marker, counted by the exact Python path (``SlowPath``).
+COMMON_SPELLINGS: tuple[str, ...] = ("Not Available", "N/A", "NA", "*", "Suppressed", "-", ".", "Not Applicable")
+MAX_SPELLINGS = 12  # per column: each is one comparison for every cell the fast path refuses
 
 # A number followed by a flag (CDC WONDER's "12.3 (Unreliable)"): the number, with the flag counted
 # like a marker. Matched case-insensitively after the number.
@@ -155,6 +163,18 @@ def profile(values: pa.Array) -> tuple[dict[str, int], list[int | None], int]:
     return classes, _date_parts(found.get("du")), _scale(pa.concat_arrays(numbers) if numbers else None)
 
 
+def marker_spellings(values: pa.Array) -> tuple[str, ...]:
+    """The missing-value markers of a sample's column exactly as published, most frequent first."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    distinct = pc.value_counts(values.drop_null())
+    text, counts = distinct.field("values"), distinct.field("counts")
+    marker = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(text)), value_set=pa.array(MISSING_MARKERS))
+    found = sorted(zip(pc.filter(counts, marker).to_pylist(), pc.filter(text, marker).to_pylist()), reverse=True)
+    return tuple(spelling for _count, spelling in found[:MAX_SPELLINGS])
+
+
 def _matches(text: pa.Array, pattern: str) -> pa.Array:
     import pyarrow.compute as pc
 
@@ -203,6 +223,12 @@ class Decision:
     scale: int = 0  # digits after the point, for currency (DECIMAL)
     reason: str = ""
     notes: dict[str, Any] = field(default_factory=dict)
+    # Marker spellings to count in SQL (as published); None when no sample showed the column's own.
+    spellings: tuple[str, ...] | None = None
+
+    @property
+    def sql_spellings(self) -> tuple[str, ...]:
+        return COMMON_SPELLINGS if self.spellings is None else self.spellings
 
     @property
     def sql_type(self) -> str:
@@ -325,14 +351,34 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
     raise ValueError(f"no fast path for {kind}")
 
 
-def typed_sql(column: str, decision: Decision, slow_function: str) -> str:
-    """SQL producing the column's typed value: the fast path, else the slow path (a Python function
-    registered as ``slow_function``) which turns markers into NULL and refuses any surprise."""
+def typed_sql(column: str, decision: Decision, slow_function: str, counters: dict[str, str] | None = None) -> str:
+    """SQL producing the column's typed value: the fast path; else NULL for a marker spelled as in
+    ``decision.sql_spellings``, counted by a sequence of ``counters`` ({spelling: sequence name},
+    a volatile ``nextval``: exact under parallel scans); else the slow path (a Python function
+    registered as ``slow_function``) which turns markers into NULL and refuses any surprise.
+    Without ``counters`` those markers become NULL uncounted."""
     c = quote_ident(column)
     if decision.kind == TEXT:
         return c
     test, value = _fast_sql(c, decision)
-    return f"CASE WHEN {c} IS NULL THEN NULL WHEN {test} THEN {value} ELSE {slow_function}({c}) END"
+    markers = ""
+    if counters:
+        markers = " ".join(
+            f"WHEN {c} = '{_sql_quote(spelling)}' THEN"
+            f" CAST(CASE WHEN nextval('{sequence}') < 0 THEN NULL END AS {decision.sql_type})"
+            for spelling, sequence in counters.items()
+        )
+    elif counters is None and decision.sql_spellings:
+        markers = f"WHEN {c} IN ({', '.join(_literal(v) for v in decision.sql_spellings)}) THEN NULL"
+    return f"CASE WHEN {c} IS NULL THEN NULL WHEN {test} THEN {value} {markers} ELSE {slow_function}({c}) END"
+
+
+def _sql_quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _literal(text: str) -> str:
+    return f"'{_sql_quote(text)}'"
 
 
 class Surprise(ValueError):
@@ -403,6 +449,12 @@ class SlowPath:
     strict: bool = True
     markers: dict[str, int] = field(default_factory=dict)
     surprises: int = 0
+    # DuckDB calls the function from several threads: a count (get, then set) must not interleave.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, marker: str, n: int = 1) -> None:
+        with self._lock:
+            self.markers[marker] = self.markers.get(marker, 0) + n
 
     def __call__(self, text: str | None) -> Any:
         if text is None:
@@ -411,18 +463,19 @@ class SlowPath:
         if not value:
             return None
         if value.lower() in _MARKER_SET:
-            self.markers[value] = self.markers.get(value, 0) + 1
+            self.count(value)
             return None
         _number, flag = split_flag(value)
         if flag and self.decision.kind in (DOUBLE, DOUBLE_SEP):
-            self.markers[flag] = self.markers.get(flag, 0) + 1  # counted like a marker, the number kept
+            self.count(flag)  # counted like a marker, the number kept
         override = self.decision.reason == "override"  # the user asked: any value that converts will do
         if override or classify_value(value) in ACCEPTS[self.decision.kind]:
             try:
                 return python_value(self.decision, value)
             except (ValueError, ArithmeticError):
                 pass
-        self.surprises += 1
+        with self._lock:
+            self.surprises += 1
         if self.strict:
             raise Surprise(self.column, text)
         return None
