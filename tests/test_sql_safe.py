@@ -143,3 +143,21 @@ def test_running_out_of_memory_points_at_liberacion_memory_limit(tmp_path: Path,
     result = run_process("sql", big, "--format", "csv", env=env)
     assert result.returncode == 4
     assert result.stderr.count("\n") == 1 and "LIBERACION_MEMORY_LIMIT" in result.stderr, result.stderr
+
+
+def test_safe_reads_the_dataset_index_and_the_python_api_takes_safe(cli: Cli, lake: Path, home: Path) -> None:
+    import duckdb
+
+    import liberacion
+
+    (home / "index").mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT 'cms' AS catalog, 'x' AS id) TO '{home / 'index' / 'datasets.parquet'}'")
+    result = cli("sql", "--safe", "SELECT catalog, id FROM liberacion.datasets", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == [{"catalog": "cms", "id": "x"}]
+
+    assert liberacion.sql("SELECT sum(beds) FROM local.beds", safe=True).fetchall() == [(8,)]
+    with pytest.raises(liberacion.LiberacionError, match="--safe"):
+        liberacion.sql(f"COPY (SELECT 1) TO '{lake / 'api.csv'}'", safe=True)
+    assert not (lake / "api.csv").exists()
