@@ -16,7 +16,6 @@ module's functions' dependencies; the cheap ``metadata_locations`` serves the re
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import time
@@ -148,6 +147,10 @@ def commit_files(
             delay = min(delay * 2, 1.0)
         except OSError as err:
             raise storage_error(err, location, "writing") from None
+        except Exception as err:
+            if "database is locked" not in str(err) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)  # the embedded catalog's SQLite file is busy with another writer
 
 
 def _file_schema(location: LakeLocation, file_uri: str, docs: Mapping[str, str]) -> pa.Schema:
@@ -171,17 +174,22 @@ def _file_schema(location: LakeLocation, file_uri: str, docs: Mapping[str, str])
 def _ensure_table(catalog: Catalog, location: LakeLocation, name: str, table_uri: str, schema: pa.Schema) -> Table:
     """The table, created with ``schema`` or evolved to it, with a name mapping (our Parquet files
     carry no field ids: columns are matched by name)."""
-    from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
-
     namespace = name.split(".", 1)[0]
     table = load_table(catalog, name)
     if table is None:
-        with contextlib.suppress(NamespaceAlreadyExistsError):
-            catalog.create_namespace(namespace)
+        # Another writer may create the namespace or the table at the same moment; catalogs report
+        # that differently (an "already exists" error, or the database's unique-key error).
+        try:
+            catalog.create_namespace_if_not_exists(namespace)
+        except Exception:
+            if (namespace,) not in catalog.list_namespaces():
+                raise
         try:
             table = catalog.create_table(name, schema=schema, location=table_uri, properties=TABLE_PROPERTIES)
-        except TableAlreadyExistsError:  # created by another writer a moment ago
-            table = catalog.load_table(name)
+        except Exception:
+            table = load_table(catalog, name)
+            if table is None:
+                raise
     _evolve(table, schema)
     return catalog.load_table(name)
 
