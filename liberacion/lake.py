@@ -413,6 +413,16 @@ class Lake:
         sets are finished, staging directories and snapshots never switched to are removed, and so
         is a table that was never published."""
         self.recover()
+        # Temporary files of a generation or commit record being written: only under the commit
+        # lock, so once it is ours the ones listed before are finished or left by a killed run.
+        half_written = [
+            *self.home.lake.glob(f".{GENERATION_FILE}.*.tmp"),
+            *(self.home.lake / COMMITS_DIR).glob(".*.tmp"),
+        ]
+        if half_written:
+            with self._switching():
+                for path in half_written:
+                    path.unlink(missing_ok=True)
         try:
             catalogs = [entry for entry in os.scandir(self.home.lake) if entry.is_dir()]
         except OSError:

@@ -160,6 +160,9 @@ def test_leftovers_of_killed_runs_are_removed_by_the_next_run(cli: Cli, tmp_path
         path.mkdir(parents=True)
         (path / "data-0000.parquet").write_bytes(b"PAR1")
     (home / ".lake.duckdb.0badf00d.tmp").write_bytes(b"half a database")
+    (home / "lake" / "..generation.0badf00d.tmp").write_text("123")
+    (home / "lake" / ".commits").mkdir(exist_ok=True)
+    (home / "lake" / ".commits" / ".x.json.0badf00d.tmp").write_text("{")
 
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n", encoding="utf-8")
@@ -168,6 +171,7 @@ def test_leftovers_of_killed_runs_are_removed_by_the_next_run(cli: Cli, tmp_path
     assert not (lake / "set__m07").exists()
     assert (lake / "set__m00" / "current").read_text().strip() == current
     assert not list(home.glob(".lake.duckdb.*.tmp"))
+    assert not list((home / "lake").glob("**/*.tmp"))
 
 
 def test_the_views_database_is_built_once_per_run(
