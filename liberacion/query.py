@@ -205,7 +205,7 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> Libera
     if rows:
         message += f" (the query failed after {rows:,} rows had been written: the output is incomplete)"
     elif partial:
-        message += " (the query failed after rows may have been written: the output is incomplete)"
+        message += " (some rows may already have been written: the output is incomplete)"
     return SQLError(message)
 
 
