@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -79,38 +80,49 @@ def make_file(size_mb: int) -> Path:
     return path
 
 
-def time_curl(url: str, work: Path) -> float:
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_curl(url: str, work: Path) -> tuple[float, float]:
     out = work / "curl.bin"
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(["curl", "-sS", "-o", str(out), url], check=True)
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu
     out.unlink()
-    return elapsed
+    return elapsed, cpu
 
 
-def time_aria2c(url: str, work: Path) -> float:
+def time_aria2c(url: str, work: Path) -> tuple[float, float]:
     # Two connections to the one host (liberacion's per-host rule), no preallocation, no console.
     out = work / "aria2"
     command = ["aria2c", "-q", "-x2", "-s2", "--file-allocation=none", "--allow-overwrite=true"]
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([*command, "-d", str(out), "-o", "aria2.bin", url], check=True)
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu
     shutil.rmtree(out)
-    return elapsed
+    return elapsed, cpu
 
 
-def time_liberacion(url: str, work: Path) -> float:
+def time_liberacion(url: str, work: Path) -> tuple[float, float]:
     from liberacion.download import HttpClient, HttpConfig
 
     directory = work / "lib"
     client = HttpClient(HttpConfig())
+    cpu = cpu_seconds(resource.RUSAGE_SELF)  # this process: the receiving and the hashing thread
     start = time.perf_counter()
     result = client.download(url, directory)
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(resource.RUSAGE_SELF) - cpu
     assert result.path is not None and result.sha256
     shutil.rmtree(directory)
     client.close()
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -132,6 +144,7 @@ def main() -> None:
         assert server.stdout is not None
         url = f"http://127.0.0.1:{server.stdout.readline().strip()}/file.bin"
         times: dict[str, list[float]] = {name: [] for name in methods}
+        cpus: dict[str, list[float]] = {name: [] for name in methods}
         args.dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
             names = list(methods)
@@ -139,14 +152,16 @@ def main() -> None:
                 shift = run % len(names)
                 for name in names[shift:] + names[:shift]:
                     os.sync()  # every method starts with no dirty pages waiting for the disk
-                    times[name].append(methods[name](url, Path(tmp)))
+                    elapsed, cpu = methods[name](url, Path(tmp))
+                    times[name].append(elapsed)
+                    cpus[name].append(cpu)
         size_gb = path.stat().st_size / 1e9
         print(f"{args.size_mb} MB over loopback into {args.dir}, {args.runs} rounds, rotated order")
         for name, values in times.items():
             median = statistics.median(values)
             print(
-                f"{name:<12} median {median:6.2f} s  {size_gb / median:5.2f} GB/s   "
-                f"runs {' '.join(f'{v:.2f}' for v in values)}"
+                f"{name:<12} median {median:6.2f} s  {size_gb / median:5.2f} GB/s  "
+                f"CPU {statistics.median(cpus[name]):5.2f} s   runs {' '.join(f'{v:.2f}' for v in values)}"
             )
         curl = statistics.median(times["curl -o"])
         for name in names[1:]:
