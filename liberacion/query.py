@@ -108,9 +108,10 @@ def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
     (``CREATE TABLE``) stay in memory. Re-creating the views instead reads every table's snapshot
     record and binds every view, about 2.5 ms a table.
 
-    Current means written after every table's ``current`` pointer and the index last changed
-    (each publish, drop and prune rebuilds it), and naming files under this home. Anything else,
-    or a file this DuckDB cannot open, falls back to building the views in memory.
+    Current means: stamped with the lake's generation, written after every table's ``current``
+    pointer and the index last changed, holding exactly the lake's tables, and naming files under
+    this home. Anything else, or a file this DuckDB cannot open, falls back to building the views
+    in memory (writers rebuild it at the end of their run).
     """
     import duckdb
 
@@ -124,7 +125,7 @@ def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
         switching = next(home.lake.glob(".commits/*"), None) is not None  # a set of tables mid-switch
     except OSError:
         return False
-    if switching or any(t >= built for t in changed):
+    if switching or any(t >= built for t in changed) or lake.views_db_stale():  # the last: its generation stamp
         return False
     try:
         con.execute(f"ATTACH {quote_literal(str(home.views_db))} AS liberacion_views (READ_ONLY)")
