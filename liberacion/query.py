@@ -11,7 +11,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from liberacion.engine import MEMORY_LIMIT_ENV, memory_limit, new_connection
 from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, SQLError, one_line
@@ -23,6 +23,8 @@ from liberacion.views import check_index, view_statements
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+
+    from liberacion.render import Rows
 
 BATCH_ROWS = 64 * 1024
 SAFE_ENV = "LIBERACION_SQL_SAFE"
@@ -224,7 +226,9 @@ def run(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False) -
     return _guarded(reader, result)
 
 
-def _guarded(reader: pa.RecordBatchReader, result: duckdb.DuckDBPyRelation) -> pa.RecordBatchReader:
+def _guarded(
+    reader: pa.RecordBatchReader, result: duckdb.DuckDBPyRelation | duckdb.DuckDBPyConnection
+) -> pa.RecordBatchReader:
     """The same stream, but an error found mid-stream (a failed cast) is an SQLError too.
 
     DuckDB's errors reach Arrow's reader as a bare ``OSError`` carrying DuckDB's message.
@@ -269,13 +273,22 @@ _NESTED = ("list", "struct", "map", "array", "union")
 
 
 def export(
-    lake: Lake, sql: str, fmt: str, *, output: Path | None = None, as_of: str | None = None, safe: bool = False
-) -> pa.RecordBatchReader | None:
+    lake: Lake,
+    sql: str,
+    fmt: str,
+    *,
+    output: Path | None = None,
+    as_of: str | None = None,
+    safe: bool = False,
+    table_rows: int | None = None,
+) -> pa.RecordBatchReader | Rows | None:
     """Write the result of ``sql`` as ``fmt`` to ``output`` (atomically) or to stdout.
 
     CSV, TSV, JSON and JSON Lines of a single query are written by DuckDB itself, and None is
     returned; anything else (several statements, a PRAGMA, duplicate column names, another format)
-    comes back as a stream of Arrow batches for :mod:`liberacion.render`.
+    comes back as a stream of Arrow batches for :mod:`liberacion.render`. For a terminal table
+    (``table_rows`` given: the rows it shows) the result comes back as ``Rows`` fetched from DuckDB
+    when its columns are plain values, so a small query never loads pyarrow.
     """
     import duckdb
 
@@ -287,6 +300,8 @@ def export(
     except duckdb.Error as err:
         con.close()
         raise sql_error(err) from None
+    if fmt == "table" and table_rows is not None and statements:
+        return _table_rows(con, statements, table_rows)
     # A sandboxed connection may not write files: its rows go out through render instead.
     if safe or fmt not in _COPY_OPTIONS or len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         return _stream(con, sql)
@@ -311,6 +326,86 @@ def export(
         raise
     con.close()
     return None
+
+
+# Column types whose Python values (DuckDB's fetch) read in a terminal table as Arrow's do.
+_PLAIN_TYPES = frozenset(
+    {
+        "boolean",
+        "tinyint",
+        "smallint",
+        "integer",
+        "bigint",
+        "hugeint",
+        "utinyint",
+        "usmallint",
+        "uinteger",
+        "ubigint",
+        "uhugeint",
+        "float",
+        "double",
+        "decimal",
+        "varchar",
+        "date",
+        "time",
+        "timestamp",
+        "timestamp_s",
+        "timestamp_ms",
+    }
+)
+
+
+def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: int) -> pa.RecordBatchReader | Rows:
+    """The first ``limit`` rows as Python tuples and a count of the rest; Arrow (and only for
+    counting) once a result has more rows than a terminal shows, or for other column types."""
+    import duckdb
+
+    from liberacion.render import Rows
+
+    try:
+        for statement in statements:  # the last one's result is read below
+            con.execute(statement)
+    except duckdb.Error as err:
+        con.close()
+        raise sql_error(err) from None
+    if con.description is None:
+        con.close()
+        return Rows([], [[]])
+    if not all(getattr(d[1], "id", None) in _PLAIN_TYPES for d in con.description):
+        return _guarded(_rest_as_arrow(con), con)
+    try:
+        head = con.fetchmany(limit)
+        more = con.fetchmany(1)
+    except duckdb.Error as err:
+        con.close()
+        raise sql_error(err) from None
+    columns = [d[0] for d in con.description]
+    if not more:
+        con.close()
+        return Rows(columns, [head])
+
+    def count_rest() -> int:
+        rest = 1
+        try:
+            for batch in _guarded(_rest_as_arrow(con), con):
+                rest += batch.num_rows
+        finally:
+            con.close()
+        return rest
+
+    return Rows(columns, [head], remaining=count_rest)
+
+
+def _rest_as_arrow(con: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
+    import duckdb
+
+    with warnings.catch_warnings():  # "an extra copy of the rows": the rows are only counted or shown
+        warnings.simplefilter("ignore")
+        try:
+            return con.to_arrow_reader(BATCH_ROWS)
+        except duckdb.Error as err:
+            con.close()
+            raise sql_error(err) from None
 
 
 class _NotCopyable(Exception):

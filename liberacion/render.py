@@ -206,6 +206,8 @@ class Rows:
     kinds: dict[str, str] = field(default_factory=dict)
     null_text: str = "NULL"  # how the terminal table shows a missing value ("-" in listings)
     keep_last: bool = True  # a table too wide shows the last columns too (a listing: its first ones only)
+    # Counts the rows after ``chunks`` without converting them (a terminal table of a large query).
+    remaining: Callable[[], int] | None = None
 
     @classmethod
     def from_dicts(
@@ -242,6 +244,8 @@ class Rows:
                 if len(kept) < limit:
                     kept.append(row)
                 total += 1
+        if self.remaining is not None:
+            total += self.remaining()
         return kept, total
 
 

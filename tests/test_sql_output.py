@@ -121,7 +121,7 @@ def test_select_42_loads_neither_pyarrow_nor_pydantic(home: Path) -> None:
         "from liberacion.cli import main\n"
         "main()\n"
     )
-    for fmt in ("csv", "json"):
+    for fmt in ("csv", "json", "table"):
         proc = subprocess.run(
             [sys.executable, "-c", probe.replace("{fmt}", fmt)],
             capture_output=True,
@@ -141,3 +141,22 @@ def test_rows_keep_the_order_of_the_query(cli) -> None:
     assert len(got) == 300000 and got != sorted(got)
     expected = cli("sql", "select range as i from range(300000) order by hash(range)", "--format", "markdown")
     assert got == [int(line.strip("| ")) for line in expected.stdout.splitlines()[2:]]
+
+
+def test_a_table_of_any_types_and_any_size(cli) -> None:
+    # Plain columns come from DuckDB as Python values, others (lists, time zones) through Arrow.
+    plain = cli("sql", "select 42 as answer, 'x' as letter, date '2001-02-03' as day", "--format", "table")
+    assert plain.exit_code == 0, plain.stderr
+    assert "42" in plain.stdout and "2001-02-03" in plain.stdout
+    nested = cli("sql", "select [1, 2] as list, timestamptz '2001-02-03 04:05:06+00' as tz", "--format", "table")
+    assert nested.exit_code == 0, nested.stderr
+    assert "[1, 2]" in nested.stdout and "2001-02-03 04:05:06+00:00" in nested.stdout
+    capped = cli("sql", "select * from range(250000)", "--format", "table", "--max-rows", "5")
+    assert "250,000 rows, 249,995 more rows not shown" in capped.stdout
+    exact = cli("sql", "select * from range(6)", "--format", "table", "--max-rows", "5")
+    assert "6 rows, 1 more rows not shown" in exact.stdout
+    script = cli("sql", "create temp table t as select 7 as seven; select * from t", "--format", "table")
+    assert "seven" in script.stdout and "7" in script.stdout
+    late = "select case when range < 1500 then range::varchar else 'x' end::int as n from range(2000)"
+    result = cli("sql", late, "--format", "table", "--max-rows", "3")
+    assert result.exit_code == 4 and "Conversion Error" in result.stderr

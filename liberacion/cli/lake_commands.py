@@ -76,9 +76,13 @@ def sql(
     chosen = Format.table if expanded else choose_format(fmt, output)
     if chosen is Format.parquet and output is None:
         raise UsageError("--format parquet needs --output FILE (Parquet is not written to a terminal)")
-    reader = export(settings(ctx).lake(), text, chosen.value, output=output, as_of=when, safe=safe)
-    if reader is not None:  # written by DuckDB unless the format or the statement needs render
-        emit(Rows.from_arrow(reader), chosen, output, max_rows, expanded=expanded, expand_option="-x")
+    table_rows = max_rows if chosen is Format.table and output is None else None
+    result = export(
+        settings(ctx).lake(), text, chosen.value, output=output, as_of=when, safe=safe, table_rows=table_rows
+    )
+    if result is not None:  # written by DuckDB unless the format or the statement needs render
+        rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
+        emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
 
 
 def _read_query(query: str | None, file: Path | None) -> str:
