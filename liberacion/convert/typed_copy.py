@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import duckdb
 
 SAMPLE_ROWS = 50_000
+MAX_COUNTERS = 1_000  # marker counters (sequences) in one COPY
 
 
 class NotUtf8(Exception):
@@ -163,11 +164,15 @@ def _counters(
     Counting markers in SQL (``nextval``) instead of in the Python slow path keeps a file where
     markers fill many cells at DuckDB's speed; a sequence is exact however many threads scan.
     """
+    typed = [c for c in columns if decisions[c.source].kind != rules.TEXT]
+    # Creating a sequence takes a fraction of a millisecond: a very wide table counts only its
+    # columns' first spellings (the sample's most frequent first) in SQL, the rest in Python.
+    each = MAX_COUNTERS // max(1, len(typed))
     counters: dict[str, dict[str, str]] = {}
-    for column in columns:
-        decision = decisions[column.source]
-        if decision.kind != rules.TEXT and decision.sql_spellings:
-            counters[column.source] = {s: f"liberacion_markers_{next(_sequence_names)}" for s in decision.sql_spellings}
+    for column in typed:
+        spellings = decisions[column.source].sql_spellings[:each]
+        if spellings:
+            counters[column.source] = {s: f"liberacion_markers_{next(_sequence_names)}" for s in spellings}
     names = [name for spellings in counters.values() for name in spellings.values()]
     if names:
         con.execute("; ".join(f"CREATE TEMP SEQUENCE {name}" for name in names))

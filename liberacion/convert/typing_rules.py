@@ -352,11 +352,11 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
 
 
 def typed_sql(column: str, decision: Decision, slow_function: str, counters: dict[str, str] | None = None) -> str:
-    """SQL producing the column's typed value: the fast path; else NULL for a marker spelled as in
-    ``decision.sql_spellings``, counted by a sequence of ``counters`` ({spelling: sequence name},
-    a volatile ``nextval``: exact under parallel scans); else the slow path (a Python function
-    registered as ``slow_function``) which turns markers into NULL and refuses any surprise.
-    Without ``counters`` those markers become NULL uncounted."""
+    """SQL producing the column's typed value: the fast path; else NULL for a marker spelled as a
+    key of ``counters`` ({spelling: sequence name}), counted by its sequence (a volatile
+    ``nextval``: exact under parallel scans); else the slow path (a Python function registered as
+    ``slow_function``) which turns markers into NULL and refuses any surprise. With ``counters``
+    None (a probe that counts nothing) the spellings of ``decision.sql_spellings`` become NULL."""
     c = quote_ident(column)
     if decision.kind == TEXT:
         return c
