@@ -250,3 +250,18 @@ def test_a_secret_in_a_url_is_redacted_everywhere_it_is_kept_or_shown(
     # apply), never with "***" in place of it.
     replayed = http_server.hits("/rows.csv")[1:]
     assert replayed and all("%2A" not in r.path and "*" not in r.path for r in replayed)
+
+
+def test_a_dripping_listing_fails_its_catalog_below_the_minimum_rate(
+    cli: Cli, http_server: LocalServer, manifests: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """discover holds the index lock: a listing sent a byte at a time must not hold it for ever."""
+    url = http_server.add("/data.json", handler=dripping(10_000_000, b" ", 0.05))
+    (manifests / "slow.toml").write_text(f'name = "slow"\n[[source]]\nkind = "socrata"\nurl = "{url}"\n')
+    monkeypatch.setenv("LIBERACION_MIN_RATE", "1024")
+    monkeypatch.setenv("LIBERACION_MIN_RATE_SECONDS", "1")
+    start = time.monotonic()
+    result = cli("discover", "slow")
+    assert time.monotonic() - start < 30
+    assert result.exit_code == 1
+    assert "below the minimum of 1,024 (LIBERACION_MIN_RATE" in result.stderr and "try again later" in result.stderr

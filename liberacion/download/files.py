@@ -36,6 +36,7 @@ from liberacion.download.session import (
     ProgressEvent,
     Validators,
     _connection_reason,
+    _Pace,
     _raise_for_status,
     _refuse_html,
     _refuse_json_error,
@@ -479,51 +480,6 @@ def _same_version(meta: dict[str, Any], headers: Any) -> bool:
     if meta.get("last_modified"):
         return modified == meta["last_modified"]
     return False
-
-
-class _Pace:
-    """The slowest a download may go (curl's ``--speed-limit``/``--speed-time``), and its deadline.
-
-    The stall timeout only catches a silent connection; a server dripping a byte at a time never
-    stalls, so the average rate over each window of ``seconds`` is checked too.
-    """
-
-    def __init__(self, url: str, rate: float, seconds: float, deadline: float) -> None:
-        self.url = url
-        self.rate = rate
-        self.seconds = seconds
-        self.deadline = deadline
-        self.began = time.monotonic()
-        self._window = (self.began, 0)
-
-    def start(self, size: int) -> None:
-        """A new connection: its window starts now (the time before it is the retries' business)."""
-        self._window = (time.monotonic(), size)
-
-    def check_deadline(self, size: int) -> None:
-        if self.deadline and time.monotonic() - self.began > self.deadline:
-            raise SourceError(
-                f"{redact(self.url)} took longer than {self.deadline:g} s (LIBERACION_DOWNLOAD_DEADLINE)"
-                + _kept_note(size)
-            )
-
-    def check(self, size: int) -> None:
-        now = time.monotonic()
-        self.check_deadline(size)
-        since, then = self._window
-        if now - since < self.seconds:
-            return
-        rate = (size - then) / (now - since)
-        if self.rate and rate < self.rate:
-            raise SourceError(
-                f"{redact(self.url)} sent {rate:,.0f} bytes/s over the last {now - since:.0f} s, below the "
-                f"minimum of {self.rate:,.0f} (LIBERACION_MIN_RATE, LIBERACION_MIN_RATE_SECONDS)" + _kept_note(size)
-            )
-        self._window = (now, size)
-
-
-def _kept_note(size: int) -> str:
-    return "; the partial download is kept and the next run resumes it" if size else "; try again later"
 
 
 class _HashingWriter:

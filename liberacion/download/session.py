@@ -387,12 +387,16 @@ class HttpSession:
         if last_modified:
             request_headers["If-Modified-Since"] = last_modified
 
+        config = self.config
+        pace = _Pace(url, config.min_rate, config.min_rate_seconds, config.deadline, partial=False)
+
         def attempt() -> Document:
+            pace.check_deadline(0)
             with self._host_slot(url):
                 response = self._open(url, request_headers, stream=True, timeout=timeout)
                 with response:
                     _raise_for_status(response, url)
-                    content = b"" if response.status_code == 304 else _read_all(response)
+                    content = b"" if response.status_code == 304 else _read_all(response, pace)
                     return Document(
                         status=response.status_code,
                         content=content,
@@ -428,6 +432,53 @@ class HttpSession:
                     )
 
         return self._retrying(url, attempt, on_retry=_retry_reporter(url, progress))
+
+
+class _Pace:
+    """The slowest a download may go (curl's ``--speed-limit``/``--speed-time``), and its deadline.
+
+    The stall timeout only catches a silent connection; a server dripping a byte at a time never
+    stalls, so the average rate over each window of ``seconds`` is checked too.
+    """
+
+    def __init__(self, url: str, rate: float, seconds: float, deadline: float, *, partial: bool = True) -> None:
+        self.url = url
+        self.partial = partial  # a file download keeps what arrived; a document does not
+        self.rate = rate
+        self.seconds = seconds
+        self.deadline = deadline
+        self.began = time.monotonic()
+        self._window = (self.began, 0)
+
+    def start(self, size: int) -> None:
+        """A new connection: its window starts now (the time before it is the retries' business)."""
+        self._window = (time.monotonic(), size)
+
+    def check_deadline(self, size: int) -> None:
+        if self.deadline and time.monotonic() - self.began > self.deadline:
+            raise SourceError(
+                f"{redact(self.url)} took longer than {self.deadline:g} s (LIBERACION_DOWNLOAD_DEADLINE)"
+                + self._note(size)
+            )
+
+    def check(self, size: int) -> None:
+        now = time.monotonic()
+        self.check_deadline(size)
+        since, then = self._window
+        if now - since < self.seconds:
+            return
+        rate = (size - then) / (now - since)
+        if self.rate and rate < self.rate:
+            raise SourceError(
+                f"{redact(self.url)} sent {rate:,.0f} bytes/s over the last {now - since:.0f} s, below the "
+                f"minimum of {self.rate:,.0f} (LIBERACION_MIN_RATE, LIBERACION_MIN_RATE_SECONDS)" + self._note(size)
+            )
+        self._window = (now, size)
+
+    def _note(self, size: int) -> str:
+        if size and self.partial:
+            return "; the partial download is kept and the next run resumes it"
+        return "; try again later"
 
 
 def _retry_reporter(url: str, progress: ProgressCallback | None) -> Callable[[str, float], None] | None:
@@ -556,9 +607,10 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _read_all(response: Any) -> bytes:
+def _read_all(response: Any, pace: _Pace) -> bytes:
     """The whole (decompressed) body, refused beyond ``LIBERACION_MAX_LISTING_BYTES``: a listing
-    that never ends, or a small gzip that expands hugely, must not take all the memory."""
+    that never ends, or a small gzip that expands hugely, must not take all the memory. A listing
+    that drips is held to the minimum rate and the deadline of downloads."""
     import requests
     import urllib3
 
@@ -566,9 +618,12 @@ def _read_all(response: Any) -> bytes:
 
     limit = max_listing_bytes()
     body = bytearray()
+    pace.start(0)
     try:
-        for chunk in response.iter_content(chunk_size=1 << 20):
+        # read1: whatever one socket read brings, so the rate is checked while bytes drip in.
+        while chunk := response.raw.read1(1 << 20, decode_content=True):
             body += chunk
+            pace.check(len(body))
             if len(body) > limit:
                 raise SourceError(
                     f"{redact(response.url)}: the document is larger than {limit:,} bytes; refusing it"
