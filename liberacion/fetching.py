@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 
 DEFAULT_JOBS = 4
 DEFAULT_WAIT = 300.0
+STOP_GRACE = 0.3  # seconds a Ctrl-C waits for workers to tidy up before leaving them behind
 LOCAL_CATALOG = "local"
 _CATALOG_REF = re.compile(r"[A-Za-z0-9_-]+/[^/\s]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -201,6 +203,8 @@ def fetch_recipes(
     job = _Job(Lake(home), client, options, progress or (lambda _event: None))
     datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")
     files = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="download")
+    futures: list[Future[FetchResult]] = []
+    stopping = False
     try:
         if options.housekeeping:
             tidy(job.lake)
@@ -211,13 +215,17 @@ def fetch_recipes(
         return results
     except BaseException:
         # Ctrl-C: transfers stop at the next chunk (partial files stay, to resume), conversions
-        # stop at once, and a table not yet switched is never published.
+        # stop at once, and a table not yet switched is never published. Workers get a moment to
+        # tidy up; one still stopping is left behind (the CLI exits without waiting for it, and
+        # whatever it staged is invisible and removed by the next run).
+        stopping = True
         client.cancel.set()
         interrupt_all()
+        wait_futures(futures, timeout=STOP_GRACE)
         raise
     finally:
-        datasets.shutdown(wait=True, cancel_futures=True)
-        files.shutdown(wait=True, cancel_futures=True)
+        datasets.shutdown(wait=not stopping, cancel_futures=True)
+        files.shutdown(wait=not stopping, cancel_futures=True)
 
 
 def tidy(lake: Lake) -> None:

@@ -50,3 +50,16 @@ def test_ctrl_c_during_conversion_exits_130_at_once_and_publishes_nothing(tmp_pa
     )
     assert listed.returncode == 0 and listed.stdout.strip() in ("", "[]"), listed.stdout  # nothing published
     assert elapsed < 2, f"took {elapsed:.1f} s to stop"  # a behaviour bound, generous for a loaded CI machine
+
+    # The worker left behind while it stopped staged nothing visible; the next run removes it all.
+    small = tmp_path / "small.csv"
+    small.write_text("zip,n\n02134,1\n", encoding="utf-8")
+    again = subprocess.run(
+        [sys.executable, "-m", "liberacion", "fetch", str(small), "--as", "t.small"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert again.returncode == 0, again.stderr
+    leftovers = [p for p in home.rglob("*") if p.name.startswith(".staging-") or p.parent.name == "work"]
+    assert leftovers == []

@@ -5,7 +5,9 @@ too; its traceback goes to ``<home>/logs/last-error.txt``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import re
 import sys
 import warnings
@@ -476,4 +478,17 @@ def main() -> None:
         app(prog_name="liberacion")
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a command
         error_line("interrupted")
-        sys.exit(int(ExitCode.INTERRUPTED))
+        _exit_now(ExitCode.INTERRUPTED)
+    except SystemExit as done:
+        if done.code == ExitCode.INTERRUPTED:
+            _exit_now(ExitCode.INTERRUPTED)
+        raise
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Leave at once after Ctrl-C: a worker thread still stopping a conversion is not waited for
+    (nothing it staged is visible, and the next run removes it)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(int(code))
