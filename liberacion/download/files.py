@@ -503,7 +503,13 @@ class _HashingWriter:
         self._thread.start()
 
     def buffer(self) -> bytearray:
-        return self._free.get()
+        while True:
+            try:
+                return self._free.get(timeout=1.0)
+            except queue.Empty:
+                # Buffers come back from the hashing thread: if it died, none ever will.
+                if self._thread is None or not self._thread.is_alive():
+                    raise RuntimeError("the sha256 thread of the download stopped") from None
 
     def give_back(self, block: bytearray) -> None:
         self._free.put(block)
