@@ -50,11 +50,12 @@ READER = """
 import duckdb, sys
 from pathlib import Path
 from liberacion.convert import parts, text
+from liberacion.engine import memory_limit
 from liberacion.convert.typing_rules import snake_case
 source = Path(sys.argv[1])
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
-con.execute(f"SET memory_limit = '{parts.MEMORY_LIMIT}'")
+con.execute(f"SET memory_limit = '{memory_limit()}'")
 if source.stat().st_size > parts.ORDERED_BYTES:
     con.execute("SET preserve_insertion_order = false")
 con.execute(f"SET temp_directory = '{sys.argv[2]}.tmp'")

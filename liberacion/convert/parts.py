@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from liberacion.convert.statistical import _convert_statistical
 from liberacion.convert.text import _convert_text
 from liberacion.errors import ConversionError
 
-MEMORY_LIMIT = os.environ.get("LIBERACION_MEMORY_LIMIT", "700MB")
+SMALL_BYTES = 16 * 1024 * 1024  # files up to this size convert on the process's shared database
 ORDERED_BYTES = 64 * 1024 * 1024  # files up to this size keep their row order in the table
 
 
@@ -22,7 +21,7 @@ def convert_part(
     part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions
 ) -> ConversionReport:
     """Write ``out_dir/data-0000.parquet`` (and ``rejects.parquet`` for bad rows) for one table."""
-    from liberacion.engine import new_connection
+    from liberacion.engine import memory_limit, new_connection, small_connection
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if part.format is None:
@@ -31,14 +30,16 @@ def convert_part(
         raise _html_error(part.path)
     if part.format == "unknown":
         raise unreadable(part.path)
-    with new_connection() as con:
-        # Bounded memory whatever the input size: DuckDB spills to the staging directory instead.
-        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        if part.path.stat().st_size > ORDERED_BYTES:
+    size = part.path.stat().st_size
+    with small_connection() if size <= SMALL_BYTES else new_connection() as con:
+        if size > SMALL_BYTES:
+            # Bounded memory whatever the input size: DuckDB spills to the staging directory instead.
+            con.execute(f"SET memory_limit = '{memory_limit()}'")
+            con.execute(f"SET temp_directory = '{_sql_text(str(out_dir / '.tmp'))}'")
+        if size > ORDERED_BYTES:
             # Keeping the file's row order makes DuckDB buffer and serialise its writers: about
             # 1.5x the time under the memory cap. Big files trade it away; SQL has ORDER BY.
             con.execute("SET preserve_insertion_order = false")
-        con.execute(f"SET temp_directory = '{_sql_text(str(out_dir / '.tmp'))}'")
         if part.format == "text":
             report = _convert_text(con, part, out_dir, kv_metadata, options)
         elif part.format in ("json", "jsonl", "json-object", "openfda", "socrata-json"):
