@@ -7,7 +7,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import duckdb
@@ -39,9 +39,16 @@ def new_connection(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
 
 # One in-memory database kept for the process, for small conversions (see small_connection).
 _SHARED: list[duckdb.DuckDBPyConnection] = []
-# The slow-path functions a conversion registers: removed before its cursor closes, since a
-# function stays in the shared database and calling it after its cursor closed would crash.
-SLOW_FUNCTION_PREFIX = "liberacion_slow_"
+# Python functions registered per connection: a function stays in the shared database, and
+# calling it after its cursor closed would crash, so a cursor removes its own before closing.
+_FUNCTIONS: dict[int, list[str]] = {}
+
+
+def create_function(con: duckdb.DuckDBPyConnection, name: str, function: Any, *args: Any, **kwargs: Any) -> None:
+    """``con.create_function``, remembered so that ``small_connection`` removes it in time."""
+    con.create_function(name, function, *args, **kwargs)
+    with _LOCK:
+        _FUNCTIONS.setdefault(id(con), []).append(name)
 
 
 @contextmanager
@@ -60,18 +67,17 @@ def small_connection() -> Iterator[duckdb.DuckDBPyConnection]:
             _SHARED.append(base)
         cursor = _SHARED[0].cursor()
         _OPEN.add(cursor)
+        _FUNCTIONS.pop(id(cursor), None)  # names of a closed connection that had the same id
     try:
         cursor.execute("SET enable_progress_bar = false")
         cursor.execute(f"SET memory_limit = '{memory_limit()}'")  # the database's: read anew each time
         yield cursor
     finally:
+        with _LOCK:
+            names = _FUNCTIONS.pop(id(cursor), [])
         try:
-            names = cursor.execute(
-                "SELECT DISTINCT function_name FROM duckdb_functions() WHERE starts_with(function_name, ?)",
-                [SLOW_FUNCTION_PREFIX],
-            ).fetchall()
-            for (name,) in names:
-                with suppress(Exception):  # registered by another cursor: that one removes it
+            for name in names:
+                with suppress(Exception):
                     cursor.remove_function(name)
         finally:
             cursor.close()

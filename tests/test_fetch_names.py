@@ -165,3 +165,28 @@ def test_a_manifest_with_a_reserved_name_is_refused_and_the_others_still_load(
     shown = cli("show", f"{reserved}/x")
     assert shown.exit_code == 5 and "reserved" in shown.stderr
     assert cli("sql", "select count(*) from good.beds").exit_code == 0
+
+
+def test_many_small_members_convert_on_one_shared_database(cli: Cli, tmp_path: Path, home: Path) -> None:
+    from liberacion import engine
+
+    # Every typed column registers a Python function (the exact slow path) on the connection.
+    members = {f"m{i:02d}.csv": f"zip,score\n0{i}134,{i}\n0{i}135,Not Available\n0{i}136,7\n" for i in range(30)}
+    archive = _zip(tmp_path / "many.zip", members)
+    result = cli("fetch", str(archive), "--json")
+    (record,) = _records(result.stdout)
+    assert record["status"] == "fetched", result.stderr
+    lake = Lake(home)
+    for i in (0, 17, 29):
+        table = f"local.many__m{i:02d}"
+        assert lake.current(table).provenance.columns["score"]["type"] == "BIGINT"
+        got = json.loads(cli("sql", "--format", "json", f"select zip, score from {table} order by zip").stdout)
+        assert got == [
+            {"zip": f"0{i}134", "score": i},
+            {"zip": f"0{i}135", "score": None},
+            {"zip": f"0{i}136", "score": 7},
+        ]
+    leftovers = engine._SHARED[0].sql(
+        "select function_name from duckdb_functions() where function_name like 'liberacion_slow_%'"
+    )
+    assert leftovers.fetchall() == []

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import liberacion.convert.typing_rules as rules
 from liberacion.convert.model import ROW_GROUP_ROWS, ConversionReport, ConvertOptions, _Column, _sql_text
+from liberacion.engine import create_function
 from liberacion.errors import ConversionError, one_line
 from liberacion.naming import quote_ident
 
@@ -218,8 +219,8 @@ def _slow_paths(
             continue
         name = f"liberacion_slow_{next(_slow_names)}"
         path = rules.SlowPath(column.name, decision, strict=strict)
-        con.create_function(
-            name, path, ["VARCHAR"], decision.sql_type, type="native", null_handling="special", side_effects=True
+        create_function(
+            con, name, path, ["VARCHAR"], decision.sql_type, type="native", null_handling="special", side_effects=True
         )
         paths[column.source] = (path, name)
     return paths
