@@ -267,3 +267,22 @@ def test_a_dripping_listing_fails_its_catalog_below_the_minimum_rate(
     assert time.monotonic() - start < 30
     assert result.exit_code == 1
     assert "below the minimum of 1,024 (LIBERACION_MIN_RATE" in result.stderr and "try again later" in result.stderr
+
+
+def test_a_secret_in_a_manifest_url_is_redacted_in_the_queryable_index(
+    cli: Cli, http_server: LocalServer, manifests: Path, home: Path
+) -> None:
+    url = http_server.add("/rows.csv", csv_rows("A", 5))
+    (manifests / "keyed.toml").write_text(
+        'name = "keyed"\n[[dataset]]\nid = "rows"\ntitle = "Rows"\n'
+        f'url = "{url}?api_key=SECRET123"\nlanding_page = "https://example.org/rows?token=TOKEN456"\n'
+    )
+    assert cli("discover", "keyed").exit_code == 0
+    shown = cli("sql", "--format", "json", "select fetch_url, landing_page, distributions from liberacion.datasets")
+    assert shown.exit_code == 0, shown.stderr
+    assert "api_key=***" in shown.stdout and "token=***" in shown.stdout
+    assert not any(secret in shown.stdout for secret in SECRETS)
+    assert not any(secret.encode() in home.joinpath("index", "datasets.parquet").read_bytes() for secret in SECRETS)
+    # fetch still has the key it needs: the catalog's own part keeps the URL as the manifest says.
+    assert cli("fetch", "keyed/rows").exit_code == 0
+    assert any("api_key=SECRET123" in r.path for r in http_server.hits("/rows.csv"))

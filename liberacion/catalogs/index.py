@@ -30,6 +30,7 @@ from liberacion.catalogs.model import WHY_NOT, Catalog, Choice, Dataset, choose_
 from liberacion.errors import ConfigError, NotFound, SourceError
 from liberacion.files import atomic_path, read_json, write_json
 from liberacion.home import Home, file_lock
+from liberacion.naming import redact_url
 from liberacion.timestamps import utc_now
 
 SEARCH_FILE = "search.json"
@@ -392,15 +393,19 @@ def _write_parquet(home: Home, datasets: list[Dataset], curated_refs: set[str], 
         "keywords": (pa.list_(pa.string()), lambda d: d.keywords),
         "modified": (pa.string(), lambda d: d.modified),
         "formats": (pa.list_(pa.string()), lambda d: d.formats),
-        "landing_page": (pa.string(), lambda d: d.landing_page),
+        "landing_page": (pa.string(), lambda d: redact_url(d.landing_page) if d.landing_page else None),
         "source_kind": (pa.string(), lambda d: d.source_kind),
         "curated": (pa.bool_(), lambda d: d.ref in curated_refs),
         "table_name": (pa.string(), lambda d: d.table),
         "change_token": (pa.string(), lambda d: d.change_token),
-        "distributions": (pa.list_(dist_type), lambda d: [x.__dict__ for x in d.distributions]),
+        # Shown by `sql`: secrets in URLs redacted (fetch reads the catalog's own part, unredacted).
+        "distributions": (
+            pa.list_(dist_type),
+            lambda d: [{**x.__dict__, "url": redact_url(x.url)} for x in d.distributions],
+        ),
         # What fetch would take (the same rule): the first file, its format; or why nothing.
         "fetchable": (pa.bool_(), lambda d: choice_of[id(d)].fetchable),
-        "fetch_url": (pa.string(), lambda d: f.url if (f := chosen(d)) else None),
+        "fetch_url": (pa.string(), lambda d: redact_url(f.url) if (f := chosen(d)) else None),
         "fetch_format": (pa.string(), lambda d: f.format if (f := chosen(d)) else None),
         "why_not": (pa.string(), lambda d: choice_of[id(d)].why_not),
     }
