@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -286,3 +287,14 @@ def test_a_secret_in_a_manifest_url_is_redacted_in_the_queryable_index(
     # fetch still has the key it needs: the catalog's own part keeps the URL as the manifest says.
     assert cli("fetch", "keyed/rows").exit_code == 0
     assert any("api_key=SECRET123" in r.path for r in http_server.hits("/rows.csv"))
+
+
+def test_progress_events_of_the_python_api_carry_no_secret(http_server: LocalServer, home: Path) -> None:
+    import liberacion
+
+    url = http_server.add("/rows.csv", csv_rows("A", 5)) + "?api_key=SECRET123"
+    events: list[Any] = []
+    [result] = liberacion.fetch([url], home=home, as_table="local.rows", progress=events.append)
+    assert result.status == "fetched"
+    assert {e.kind for e in events} >= {"start", "done"}
+    assert not any("SECRET123" in f"{e.key} {e.name} {e.message}" for e in events)

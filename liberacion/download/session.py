@@ -174,6 +174,10 @@ class ProgressEvent:
     total: int | None = None
     message: str | None = None
 
+    def __post_init__(self) -> None:
+        # Progress reaches the Python API's callbacks and the terminal: never a secret in a URL.
+        object.__setattr__(self, "key", redact_url(self.key))
+
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
