@@ -1,6 +1,5 @@
 """Commands over the catalogs: catalogs, discover, search, show."""
 
-from __future__ import annotations
 
 import sys
 from typing import Annotated, Optional

@@ -1,6 +1,5 @@
 """Commands that bring data in: fetch and refresh."""
 
-from __future__ import annotations
 
 import sys
 from pathlib import Path

@@ -1,6 +1,5 @@
 """Commands over the lake: sql, tables, info, history, diff, prune."""
 
-from __future__ import annotations
 
 import sys
 from pathlib import Path
