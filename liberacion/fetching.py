@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 DEFAULT_JOBS = 4
 DEFAULT_WAIT = 300.0
+FILES_BESIDE_LOCKS = 256  # open files a run needs besides one writer lock per table
 STOP_GRACE = 0.3  # seconds a Ctrl-C waits for workers to tidy up before leaving them behind
 LOCAL_CATALOG = "local"
 _CATALOG_REF = re.compile(r"[A-Za-z0-9_-]+/[^/\s]+")
@@ -581,6 +582,7 @@ class _Job:
             for raw in files:
                 for part in _kept(raw, partial(inspect, raw.path, target.options, work=work)):
                     groups.setdefault(part.suffix, []).append((raw, part))
+            _room_for_tables(len(groups))
             stagings: list[tuple[Staging, Provenance]] = []
             for suffix, parts in groups.items():
                 table = target.table if suffix is None else _member_table(target.table, suffix)
@@ -719,6 +721,29 @@ def internal_error(home: Home, err: BaseException, what: str) -> str:
         return home.report_internal(err, what)
     except OSError:
         return f"internal error ({type(err).__name__}: {one_line(err, lines=1, limit=300)})"
+
+
+def _room_for_tables(tables: int) -> None:
+    """The tables of one file are published together, each holding its writer lock (an open file)
+    until the switch: raise the soft limit on open files if it is too low, or say what to do."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    need = tables + FILES_BESIDE_LOCKS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    wanted = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < need:
+        from liberacion.errors import ConversionError
+
+        raise ConversionError(
+            f"the file holds {tables:,} tables, published together, which needs {need:,} open files;"
+            f" the limit is {soft:,}: raise it (ulimit -n {need}) and run again"
+        )
 
 
 def _check_types_matched(provenances: list[Provenance]) -> None:

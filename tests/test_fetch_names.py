@@ -190,3 +190,40 @@ def test_many_small_members_convert_on_one_shared_database(cli: Cli, tmp_path: P
         "select function_name from duckdb_functions() where function_name like 'liberacion_slow_%'"
     )
     assert leftovers.fetchall() == []
+
+
+@pytest.mark.parametrize(("hard", "fetched"), [(200, False), (4096, True)])
+def test_a_zip_of_many_tables_raises_the_open_file_limit_or_says_what_to_do(
+    tmp_path: Path, home: Path, hard: int, fetched: bool
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    resource = pytest.importorskip("resource")
+    from tests.conftest import ROOT
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < hard:
+        pytest.skip("the hard limit on open files is lower than this test needs")
+    members = {f"m{i:03d}.csv": f"zip,n\n0{i:04d},{i}\n" for i in range(250)}
+    archive = _zip(tmp_path / "wide.zip", members)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home)}
+
+    def low_soft_limit() -> None:  # as a default `ulimit -n` of 200 would leave it
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, hard))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "liberacion", "fetch", str(archive), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=low_soft_limit,
+    )
+    (record,) = _records(result.stdout)
+    if fetched:
+        assert result.returncode == 0 and record["status"] == "fetched", result.stderr
+        assert len(Lake(home).names()) == 250  # more tables than the soft limit of 200: it was raised
+    else:
+        assert result.returncode == 1 and record["status"] == "failed"
+        assert "the file holds 250 tables" in record["error"] and "ulimit -n 506" in record["error"]
+        assert Lake(home).names() == []
