@@ -49,7 +49,11 @@ def _write(location: LakeLocation, key: str, columns: dict[str, list[object]]) -
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table(columns), location.path_of(key), filesystem=location.filesystem())
+    filesystem = location.filesystem()
+    path = location.path_of(key)
+    if location.is_local:
+        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    pq.write_table(pa.table(columns), path, filesystem=filesystem)
     return location.uri_of(key)
 
 
@@ -247,3 +251,46 @@ def _write_or_raise(location: LakeLocation) -> None:
         _write(location, "x.parquet", {"n": [1]})
     except OSError as err:
         raise storage_error(err, location, "writing") from None
+
+
+def test_spark_reads_the_current_snapshot_from_the_scan_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A distributed engine reads a lake table: PySpark in local mode, over the data files of the
+    current Iceberg snapshot, returns the same rows and sums as DuckDB. (Spark's own Iceberg
+    runtime is a download this machine cannot make; the README shows its configuration.)"""
+    import shutil
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime for Spark")
+    import duckdb
+    from pyspark.sql import SparkSession
+
+    from liberacion.iceberg import commit_files
+
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only, whatever the host name resolves to
+    location = parse_lake(str(tmp_path / "lake"))
+    catalog = _catalog(tmp_path / "home", location)
+    old = _write(location, "cms/beds/1/data-0000.parquet", {"ccn": ["010001"], "beds": [5]})
+    commit_files(catalog, location, "cms.beds", location.uri_of("cms/beds"), [old], {"sha256": "a"})
+    new = [
+        _write(location, f"cms/beds/2/data-000{i}.parquet", {"ccn": [f"0{i}0001", f"0{i}0002"], "beds": [10 * i, 3]})
+        for i in range(3)
+    ]
+    commit_files(catalog, location, "cms.beds", location.uri_of("cms/beds"), new, {"sha256": "b"})
+    files = [task.file.file_path for task in catalog.load_table("cms.beds").scan().plan_files()]
+    assert sorted(files) == sorted(new)
+
+    (expected,) = duckdb.sql(f"select count(*), sum(beds) from read_parquet({files!r})").fetchall()
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("liberacion-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .getOrCreate()
+    )
+    try:
+        frame = spark.read.parquet(*[f"file://{f}" for f in files])
+        got = frame.selectExpr("count(*) as n", "sum(beds) as beds").collect()[0]
+    finally:
+        spark.stop()
+    assert (got["n"], got["beds"]) == expected == (6, 39)
