@@ -234,6 +234,24 @@ def tidy(lake: Lake) -> None:
     be written, or a lake busy switching, is left for the next run."""
     with contextlib.suppress(OSError, Busy):
         lake.tidy()
+    with contextlib.suppress(OSError):
+        _remove_old_extractions(lake.home.downloads)
+
+
+# What earlier versions unpacked beside a download (members, gunzipped copies, sheets as CSV)
+# and could leave behind: gigabytes that downloads/ must not keep.
+_OLD_EXTRACTION = re.compile(r".+\.(members|gunzip|sheet\d+\.csv)")
+
+
+def _remove_old_extractions(downloads: Path) -> None:
+    if not downloads.is_dir():
+        return
+    for leftover in downloads.glob("*/*"):
+        if _OLD_EXTRACTION.fullmatch(leftover.name):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 def update_views(lake: Lake) -> None:

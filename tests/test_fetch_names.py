@@ -227,3 +227,16 @@ def test_a_zip_of_many_tables_raises_the_open_file_limit_or_says_what_to_do(
         assert result.returncode == 1 and record["status"] == "failed"
         assert "the file holds 250 tables" in record["error"] and "ulimit -n 506" in record["error"]
         assert Lake(home).names() == []
+
+
+def test_what_earlier_versions_unpacked_into_downloads_is_removed(cli: Cli, tmp_path: Path, home: Path) -> None:
+    key = home / "downloads" / "data.cms.gov-abc123"
+    (key / "pos.zip.members" / "000-pos_csv").parent.mkdir(parents=True)
+    (key / "pos.zip.members" / "000-pos_csv").write_text(CSV)
+    (key / "nppes.gz.gunzip").write_text(CSV)
+    (key / "beds.xlsx.sheet1.csv").write_text(CSV)
+    (key / "download.part").write_text("half a file, to resume")
+    source = tmp_path / "beds.csv"
+    source.write_text(CSV, encoding="utf-8")
+    assert cli("fetch", str(source)).exit_code == 0
+    assert sorted(p.name for p in key.iterdir()) == ["download.part"]
