@@ -214,10 +214,15 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> Libera
 
 def run(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False) -> pa.RecordBatchReader:
     """Run SQL over the lake and return its result as a stream of Arrow record batches."""
+
+    return _batches(relation(lake, sql, as_of=as_of, safe=safe))
+
+
+def _batches(result: duckdb.DuckDBPyRelation | None) -> pa.RecordBatchReader:
+    """A relation's rows as Arrow batches (none for a statement without a result: SET, CREATE ...)."""
     import duckdb
 
-    result = relation(lake, sql, as_of=as_of, safe=safe)
-    if result is None:  # a statement without a result (SET, CREATE TEMP ...)
+    if result is None:
         return _empty_reader()
     try:
         reader = result.to_arrow_reader(BATCH_ROWS)
@@ -517,10 +522,4 @@ def _stream(con: duckdb.DuckDBPyConnection, sql: str) -> pa.RecordBatchReader:
     except duckdb.Error as err:
         con.close()
         raise sql_error(err) from None
-    if result is None:
-        return _empty_reader()
-    try:
-        reader = result.to_arrow_reader(BATCH_ROWS)
-    except duckdb.Error as err:
-        raise sql_error(err) from None
-    return _guarded(reader, result)
+    return _batches(result)

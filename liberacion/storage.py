@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from liberacion.errors import ConfigError, StorageError, Unreachable, UsageError
+from liberacion.errors import ConfigError, StorageError, Unreachable, UsageError, one_line
 
 if TYPE_CHECKING:
     from pyarrow import fs as pafs
@@ -64,7 +64,7 @@ class LakeLocation:
         try:
             filesystem, _path = fs.FileSystem.from_uri(self.uri)
         except (ValueError, OSError) as err:
-            raise ConfigError(f"cannot use the lake {self.uri}: {first_line(err)}") from None
+            raise ConfigError(f"cannot use the lake {self.uri}: {one_line(err, lines=1)}") from None
         return filesystem
 
 
@@ -92,10 +92,6 @@ def parse_lake(text: str) -> LakeLocation:
     return LakeLocation(f"{scheme}://{root}", scheme, root)
 
 
-def first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
-
-
 def storage_error(err: BaseException, location: LakeLocation, doing: str) -> Exception:
     """An object-store failure as one line that says what to do; other errors are returned as they are.
 
@@ -116,7 +112,7 @@ def storage_error(err: BaseException, location: LakeLocation, doing: str) -> Exc
         hint = "no network, or a wrong AWS_ENDPOINT_URL?"
         return Unreachable(f"cannot reach the store {endpoint} while {doing} {where}: {hint}")
     if isinstance(err, OSError):
-        return StorageError(f"the store failed while {doing} {where}: {first_line(err)}")
+        return StorageError(f"the store failed while {doing} {where}: {one_line(err, lines=1)}")
     return err
 
 
