@@ -12,7 +12,9 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 
-def big_csv(path: Path, rows: int = 4_000_000) -> Path:
+def big_csv(path: Path, rows: int = 12_000_000) -> Path:
+    """Big enough that its conversion (about 5 s here) is still running when Ctrl-C comes, even on a
+    machine fast enough to convert 4 M rows before the test has read the progress line."""
     import duckdb
 
     duckdb.sql(
