@@ -47,9 +47,10 @@ def open_home(home: PathLike | Home | None = None) -> Home:
 
 
 def open_lake(home: PathLike | Home | None = None) -> Lake:
-    from liberacion.lake import Lake
+    """The lake of ``home``: the one ``Home.lake_uri`` or ``LIBERACION_LAKE`` names, else the home's own."""
+    from liberacion.iceberg_lake import open_lake as of_home
 
-    return Lake(open_home(home))
+    return of_home(open_home(home))
 
 
 def fetch(
@@ -226,15 +227,21 @@ class TableDetails:
 
     current: Snapshot
     snapshots: list[Snapshot]
+    # Where the table lives: the lake, its format, and for an Iceberg lake its metadata location and catalog.
+    storage: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"current": self.current.to_dict(), "snapshots": [s.to_dict() for s in self.snapshots]}
+        return {
+            "current": self.current.to_dict(),
+            "snapshots": [s.to_dict() for s in self.snapshots],
+            "storage": self.storage,
+        }
 
 
 def info(table: str, *, home: PathLike | Home | None = None) -> TableDetails:
-    """A table's schema, provenance and kept snapshots."""
+    """A table's schema, provenance, kept snapshots and where it is stored."""
     lake = open_lake(home)
-    return TableDetails(lake.current(table), lake.snapshots(table))
+    return TableDetails(lake.current(table), lake.snapshots(table), lake.storage(table))
 
 
 def history(table: str, *, home: PathLike | Home | None = None) -> list[HistoryEntry]:
@@ -267,7 +274,8 @@ def diff(
     lake = open_lake(home)
     new = resolve_snapshot(lake, table, to_snapshot or "current")
     old = resolve_snapshot(lake, table, from_snapshot) if from_snapshot else previous_snapshot(lake, table, new)
-    return run(old, new, keys=list(keys) or keys_from_provenance(new, old), show=show)
+    keys = list(keys) or keys_from_provenance(new, old)
+    return run(old, new, keys=keys, show=show, prepare=lake.prepare_connection)
 
 
 @dataclass

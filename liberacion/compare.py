@@ -280,20 +280,32 @@ def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def diff(old: Snapshot, new: Snapshot, *, keys: Sequence[str] = (), show: int = DEFAULT_SHOW) -> TableDiff:
-    """Compare two snapshots of one table; with ``keys``, count added, removed and changed rows."""
+def diff(
+    old: Snapshot,
+    new: Snapshot,
+    *,
+    keys: Sequence[str] = (),
+    show: int = DEFAULT_SHOW,
+    prepare: Callable[[Any], None] | None = None,
+) -> TableDiff:
+    """Compare two snapshots of one table; with ``keys``, count added, removed and changed rows.
+    ``prepare`` readies the connection for the lake's files (an object store's filesystem)."""
     import duckdb
 
     try:
-        return _diff(old, new, keys=keys, show=show)
+        return _diff(old, new, keys=keys, show=show, prepare=prepare)
     except duckdb.Error as err:  # e.g. a snapshot pruned while we read it
         first_line = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
         raise LiberacionError(f"cannot compare {old.id} with {new.id} of {new.table}: {first_line}") from None
 
 
-def _diff(old: Snapshot, new: Snapshot, *, keys: Sequence[str], show: int) -> TableDiff:
+def _diff(
+    old: Snapshot, new: Snapshot, *, keys: Sequence[str], show: int, prepare: Callable[[Any], None] | None
+) -> TableDiff:
     key_names = _resolve_keys(keys, old, new)  # a bad key fails before any data is read
     with _connect() as con:
+        if prepare is not None:
+            prepare(con)
         sides = _Sides(old, new)
         schema = schema_changes(old.schema, new.schema, same_values=sides.same_values_checker(con, old, new))
         result = TableDiff(

@@ -121,7 +121,7 @@ def _details(console: Any, pairs: list[tuple[str, Any]], label_width: int) -> No
             console.print(line, no_wrap=True, crop=False, overflow="ignore")
 
 
-def print_info(current: Any, snaps: list[Any]) -> None:
+def print_info(current: Any, snaps: list[Any], storage: dict[str, Any] | None = None) -> None:
     from rich.markup import escape
 
     with stdout_guard():
@@ -142,6 +142,7 @@ def print_info(current: Any, snaps: list[Any]) -> None:
                 ("etag", prov.etag),
                 ("last-modified", prov.last_modified),
                 ("rejected rows", f"{current.rejects:,}" if current.rejects else None),
+                ("iceberg", (storage or {}).get("metadata_location")),
             ],
             14,
         )

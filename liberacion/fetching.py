@@ -42,6 +42,7 @@ from liberacion.download.state import load_url_state, save_url_state
 from liberacion.engine import interrupt_all
 from liberacion.errors import Busy, ConfigError, ExitCode, LiberacionError, NotFound, UsageError, one_line
 from liberacion.home import Home
+from liberacion.iceberg_lake import open_lake
 from liberacion.lake import Lake, Staging
 from liberacion.naming import bounded, parse_table_name, redact_url, sanitize_identifier
 from liberacion.snapshots import REJECTS_FILE, Provenance, Recipe, Snapshot
@@ -201,7 +202,7 @@ def fetch_recipes(
     _validate(recipes, options)
     home = home if isinstance(home, Home) else Home(Path(home))
     client = client or HttpClient()
-    job = _Job(Lake(home), client, options, progress or (lambda _event: None))
+    job = _Job(open_lake(home), client, options, progress or (lambda _event: None))
     datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")
     files = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="download")
     futures: list[Future[FetchResult]] = []
@@ -264,7 +265,7 @@ def update_views(lake: Lake) -> None:
     try:
         lake.update_views_db()
     except (OSError, LiberacionError) as err:
-        msg = f"{lake.home.views_db} could not be rebuilt ({one_line(err)}); the next run tries again"
+        msg = f"{lake.views_db} could not be rebuilt ({one_line(err)}); the next run tries again"
         warnings.warn(msg, Note, stacklevel=2)
 
 

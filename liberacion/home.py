@@ -55,6 +55,8 @@ class Home:
     """The layout of one liberacion home directory (see README, "Lake layout")."""
 
     root: Path
+    # The lake named by --lake (None: LIBERACION_LAKE, else ``lake`` below); see iceberg_lake.open_lake.
+    lake_uri: str | None = None
 
     @property
     def lake(self) -> Path:

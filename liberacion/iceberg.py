@@ -51,19 +51,32 @@ class IcebergSnapshot:
     files: list[str] = field(default_factory=list)
 
 
+def catalog_name(location: LakeLocation) -> str:
+    """The embedded catalog's name for a lake: one SQLite file serves every lake a home has used,
+    each under its own name, so two lakes' tables never mix."""
+    import hashlib
+
+    return f"{CATALOG_NAME}_{hashlib.sha256(location.uri.encode()).hexdigest()[:12]}"
+
+
+def named_catalog() -> str:
+    """The pyiceberg catalog named by ``LIBERACION_ICEBERG_CATALOG`` ("" for the embedded one)."""
+    return os.environ.get(CATALOG_ENV, "").strip()
+
+
 def open_catalog(home_root: Path, location: LakeLocation) -> Catalog:
     """The table catalog of a lake: a named pyiceberg catalog, or the embedded SQLite one."""
     from pyiceberg.catalog import load_catalog
 
-    name = os.environ.get(CATALOG_ENV, "").strip()
+    name = named_catalog()
     try:
         if name:
-            return load_catalog(name)
+            return load_catalog(name, **io_properties(location))
         from pyiceberg.catalog.sql import SqlCatalog
 
         home_root.mkdir(parents=True, exist_ok=True)
         properties = {"uri": f"sqlite:///{home_root / CATALOG_FILE}", "warehouse": location.uri}
-        return SqlCatalog(CATALOG_NAME, **properties, **io_properties(location))
+        return SqlCatalog(catalog_name(location), **properties, **io_properties(location))
     except (ValueError, KeyError) as err:
         where = f"the catalog {name!r} ({CATALOG_ENV})" if name else "the embedded Iceberg catalog"
         raise ConfigError(f"cannot open {where}: {err}") from None
@@ -83,11 +96,11 @@ def io_properties(location: LakeLocation) -> dict[str, str]:
     return props
 
 
-def metadata_locations(home_root: Path) -> dict[str, str] | None:
+def metadata_locations(home_root: Path, location: LakeLocation) -> dict[str, str] | None:
     """Every table's current metadata file in the embedded catalog, read with the standard library
     (no pyiceberg import): a table whose location is unchanged needs no Iceberg read. None when a
     named catalog is in use (only pyiceberg can ask it) or there is no catalog yet."""
-    if os.environ.get(CATALOG_ENV, "").strip():
+    if named_catalog():
         return None
     path = home_root / CATALOG_FILE
     if not path.is_file():
@@ -96,7 +109,7 @@ def metadata_locations(home_root: Path) -> dict[str, str] | None:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
             rows = con.execute(
                 "SELECT table_namespace, table_name, metadata_location FROM iceberg_tables WHERE catalog_name = ?",
-                (CATALOG_NAME,),
+                (catalog_name(location),),
             ).fetchall()
     except sqlite3.Error:
         return None

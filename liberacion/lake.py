@@ -56,7 +56,7 @@ from liberacion.snapshots import (
     Snapshot,
 )
 from liberacion.timestamps import utc_now
-from liberacion.views import write_views_db
+from liberacion.views import view_statements, write_views_db
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -115,7 +115,7 @@ class Staging:
         if not files:
             return []
         with new_connection() as con:
-            return _describe(self.dir, files, Provenance(), con)[1]
+            return describe_files(self.dir, files, Provenance(), con)[1]
 
     def commit(self, provenance: Provenance) -> Snapshot:
         """Publish what was written: the table's current snapshot becomes this one."""
@@ -289,6 +289,42 @@ class Lake:
                 if snap is not None:
                     snaps.append(snap)
         return snaps
+
+    def storage(self, name: str) -> dict[str, Any]:
+        """Where a table lives, for ``info``."""
+        if not self.exists(name):
+            raise NoTable(self._no_table_message(name))
+        return {"lake": str(self.home.lake), "format": "parquet", "table_location": str(self.table_dir(name))}
+
+    # -- SQL views -----------------------------------------------------------------------------
+
+    @property
+    def views_db(self) -> Path:
+        """The DuckDB file of views over this lake's current tables, for use outside liberacion."""
+        return self.home.views_db
+
+    @property
+    def files_root(self) -> str:
+        """The prefix of every file a view of this lake reads."""
+        return str(self.home.root)
+
+    def view_statements(self, snapshots: Sequence[Snapshot]) -> list[str]:
+        """SQL creating a view per table at ``snapshots``, the index and the snapshot macros."""
+        return view_statements(self.home, snapshots)
+
+    def prepare_connection(self, con: Any) -> None:
+        """Whatever a DuckDB connection needs before it reads this lake's files (nothing here)."""
+
+    def views_inputs(self) -> tuple[list[int], set[str], bool] | None:
+        """What ``lake.duckdb`` must be newer than (modification times), the tables it must hold,
+        and whether a set of tables is switching now; None when that cannot be told."""
+        try:
+            pointers = list(self.home.lake.glob(f"*/*/{CURRENT_FILE}"))
+            changed = [p.stat().st_mtime_ns for p in pointers]
+            switching = next(self.home.lake.glob(f"{COMMITS_DIR}/*"), None) is not None
+        except OSError:
+            return None
+        return changed, {f"{p.parent.parent.name}.{p.parent.name}" for p in pointers}, switching
 
     def _no_table_message(self, name: str) -> str:
         return f"no table {name} in the lake at {self.home.root}; see: liberacion tables"
@@ -467,8 +503,8 @@ class Lake:
         files = sorted(p.name for p in staging.dir.glob("data-*.parquet"))
         if not files:
             raise LiberacionError(f"nothing to publish for {staging.table}: no data files were written")
-        rows, schema = _describe(staging.dir, files, provenance, con)
-        rejects = _count_rows(staging.rejects_file) if staging.rejects_file.exists() else 0
+        rows, schema = describe_files(staging.dir, files, provenance, con)
+        rejects = count_rows(staging.rejects_file) if staging.rejects_file.exists() else 0
         snapshot_id = self._new_snapshot_id(staging.table)
         snapshots_dir = self.table_dir(staging.table) / "snapshots"
         final = snapshots_dir / snapshot_id
@@ -540,23 +576,23 @@ class Lake:
         damaged = self.views_db_damaged()
         with file_lock(self.home.locks / "views.lock", wait=60, what="the views database"):
             generation = self.generation()  # before reading the pointers: a switch meanwhile makes it stale
-            for leftover in self.home.root.glob(f".{self.home.views_db.name}.*.tmp*"):  # only we write these
+            for leftover in self.home.root.glob(f".{self.views_db.name}.*.tmp*"):  # only we write these
                 leftover.unlink(missing_ok=True)
-            write_views_db(self.home, self.current_snapshots())
+            write_views_db(self.views_db, self.view_statements(self.current_snapshots()), self.prepare_connection)
             atomic_write(self._views_stamp, generation + "\n")
         if damaged:
-            warnings.warn(f"{self.home.views_db} was not a DuckDB database; it was rebuilt", Note, stacklevel=2)
+            warnings.warn(f"{self.views_db} was not a DuckDB database; it was rebuilt", Note, stacklevel=2)
 
     @property
     def _views_stamp(self) -> Path:
         """The lake generation ``lake.duckdb`` was built from."""
-        return self.home.root / f".{self.home.views_db.name}.generation"
+        return self.home.root / f".{self.views_db.name}.generation"
 
     def views_db_stale(self) -> bool:
         """True when ``lake.duckdb`` was built before the last switch (two small reads), or is
         missing while tables exist."""
         generation = self.generation()
-        if not self.home.views_db.exists():
+        if not self.views_db.exists():
             return bool(generation)
         try:
             stamp = self._views_stamp.read_text(encoding="utf-8").strip()
@@ -568,16 +604,16 @@ class Lake:
         """Rebuild ``lake.duckdb`` when it is stale, damaged or cannot be opened, and remove the
         temporary files of killed rebuilds. Writers call it once at the end of a run. True if rebuilt."""
         rebuild = self.views_db_stale() or self.views_db_damaged()
-        if not rebuild and self.home.views_db.exists() and not _opens(self.home.views_db):
-            warnings.warn(f"{self.home.views_db} could not be opened; it was rebuilt", Note, stacklevel=2)
+        if not rebuild and self.views_db.exists() and not _opens(self.views_db):
+            warnings.warn(f"{self.views_db} could not be opened; it was rebuilt", Note, stacklevel=2)
             rebuild = True
         if rebuild:
             self.refresh_views_db()
             return True
-        if next(self.home.root.glob(f".{self.home.views_db.name}.*.tmp*"), None) is not None:
+        if next(self.home.root.glob(f".{self.views_db.name}.*.tmp*"), None) is not None:
             try:
                 with file_lock(self.home.locks / "views.lock", what="the views database"):
-                    for leftover in self.home.root.glob(f".{self.home.views_db.name}.*.tmp*"):
+                    for leftover in self.home.root.glob(f".{self.views_db.name}.*.tmp*"):
                         leftover.unlink(missing_ok=True)
             except Busy:  # a rebuild is running: it removes them
                 pass
@@ -586,7 +622,7 @@ class Lake:
     def views_db_damaged(self) -> bool:
         """True when ``lake.duckdb`` is there but is not a DuckDB database (it is rebuilt, never read)."""
         try:
-            with open(self.home.views_db, "rb") as fh:
+            with open(self.views_db, "rb") as fh:
                 head = fh.read(12)
         except FileNotFoundError:
             return False
@@ -602,7 +638,7 @@ class Lake:
         try:
             self.refresh_views_db()
         except (OSError, LiberacionError) as err:
-            warnings.warn(f"{self.home.views_db} is damaged and could not be rebuilt: {err}", Note, stacklevel=2)
+            warnings.warn(f"{self.views_db} is damaged and could not be rebuilt: {err}", Note, stacklevel=2)
 
 
 # A snapshot id: its UTC time to the microsecond.
@@ -683,13 +719,13 @@ def _write_parquet(path: Path, data: pa.Table | pa.RecordBatchReader, metadata: 
     return path
 
 
-def _count_rows(path: Path) -> int:
+def count_rows(path: Path) -> int:
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def _describe(directory: Path, files: list[str], provenance: Provenance, con: Any) -> tuple[int, list[Column]]:
+def describe_files(directory: Path, files: list[str], provenance: Provenance, con: Any) -> tuple[int, list[Column]]:
     """Row count and schema (DuckDB types, original names, null counts) of the staged files."""
     import pyarrow.parquet as pq
 

@@ -17,8 +17,8 @@ from liberacion.engine import MEMORY_LIMIT_ENV, memory_limit, new_connection
 from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, SQLError, one_line
 from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
-from liberacion.snapshots import CURRENT_FILE, REJECTS_SUFFIX
-from liberacion.views import check_index, view_statements
+from liberacion.snapshots import REJECTS_SUFFIX
+from liberacion.views import check_index
 
 if TYPE_CHECKING:
     import duckdb
@@ -53,8 +53,9 @@ def connect(lake: Lake, *, as_of: str | None = None, safe: bool = False) -> duck
     _repair(lake)
     con = new_connection()
     _bound(con, lake)
+    lake.prepare_connection(con)
     if not (as_of is None and _attach_views_db(con, lake)):
-        for statement in view_statements(lake.home, lake.current_snapshots(as_of=as_of)):
+        for statement in lake.view_statements(lake.current_snapshots(as_of=as_of)):
             con.execute(statement)
     if safe:
         _sandbox(con, lake)
@@ -80,7 +81,10 @@ def _bound(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
 def _sandbox(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     """No file, network or extension access except reading the lake and the index, locked so the
     query cannot set it back. The views are already bound; their files are read as the query runs."""
-    allowed = ", ".join(quote_literal(str(path) + os.sep) for path in (lake.home.lake, lake.home.index))
+    roots = [str(lake.home.lake) + os.sep, str(lake.home.index) + os.sep]
+    if lake.files_root != str(lake.home.root):  # a lake of its own (--lake)
+        roots.append(lake.files_root.rstrip("/") + "/")
+    allowed = ", ".join(quote_literal(root) for root in roots)
     con.execute(f"SET allowed_directories = [{allowed}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
@@ -118,28 +122,30 @@ def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
     import duckdb
 
     home = lake.home
+    inputs = lake.views_inputs()
+    if inputs is None:
+        return False
+    changed, expected, switching = inputs
     try:
-        built = home.views_db.stat().st_mtime_ns
-        pointers = list(home.lake.glob(f"*/*/{CURRENT_FILE}"))
-        changed = [p.stat().st_mtime_ns for p in pointers]
+        built = lake.views_db.stat().st_mtime_ns
         if home.index_file.exists():
             changed.append(home.index_file.stat().st_mtime_ns)
-        switching = next(home.lake.glob(".commits/*"), None) is not None  # a set of tables mid-switch
     except OSError:
         return False
     if switching or any(t >= built for t in changed) or lake.views_db_stale():  # the last: its generation stamp
         return False
     try:
-        con.execute(f"ATTACH {quote_literal(str(home.views_db))} AS liberacion_views (READ_ONLY)")
+        con.execute(f"ATTACH {quote_literal(str(lake.views_db))} AS liberacion_views (READ_ONLY)")
         views = con.execute(
             "SELECT schema_name || '.' || view_name, contains(sql, ?) FROM duckdb_views() "
             "WHERE database_name = 'liberacion_views' AND NOT internal",
-            [str(home.root)],
+            [lake.files_root],
         ).fetchall()
         # Its tables must be the lake's (a drop whose rebuild was killed leaves one too many), and
         # its files under this home (a home moved elsewhere keeps the old paths).
-        tables = {name for name, _ in views if not name.startswith("liberacion.") and not name.endswith(REJECTS_SUFFIX)}
-        if tables != {f"{p.parent.parent.name}.{p.parent.name}" for p in pointers} or not all(ok for _, ok in views):
+        own = [(name, ok) for name, ok in views if not name.startswith("liberacion.")]
+        tables = {name for name, _ in own if not name.endswith(REJECTS_SUFFIX)}
+        if tables != expected or not all(ok for _, ok in own):
             con.execute("DETACH liberacion_views")
             return False
         # New tables go to the session's own database (the first entry); ``cms.x`` resolves

@@ -38,6 +38,7 @@ from liberacion.errors import (
 )
 from liberacion.files import atomic_write
 from liberacion.home import Home, file_lock
+from liberacion.iceberg_lake import open_lake
 from liberacion.lake import Lake, Staging
 from liberacion.snapshots import Download, Provenance, Snapshot
 from liberacion.timestamps import utc_now
@@ -145,7 +146,7 @@ def refresh(
     if options.on_schema_change not in POLICIES:
         raise UsageError(f"--on-schema-change must be one of: {', '.join(POLICIES)}")
     home = home if isinstance(home, Home) else Home(Path(home))
-    lake = Lake(home)
+    lake = open_lake(home)
     started, clock = utc_now(), time.monotonic()
     with _refresh_lock(home, options.wait):
         from liberacion.fetching import tidy, update_views

@@ -135,7 +135,7 @@ class Snapshot:
 
     table: str
     id: str
-    path: Path
+    path: Path | str  # a directory, or the URI of its folder in an object store (``s3://...``)
     published_at: str
     rows: int
     bytes: int
@@ -144,19 +144,22 @@ class Snapshot:
     rejects: int
     provenance: Provenance
     liberacion_version: str
+    iceberg_id: int | None = None  # the Iceberg snapshot id, in a lake that is an Iceberg lake
 
     @property
     def catalog(self) -> str:
         return self.table.split(".", 1)[0]
 
     @property
-    def data_paths(self) -> list[Path]:
-        return [self.path / name for name in self.files]
+    def data_paths(self) -> list[Path | str]:
+        return [_under(self.path, name) for name in self.files]
 
     @property
-    def rejects_path(self) -> Path | None:
-        path = self.path / REJECTS_FILE
-        return path if self.rejects and path.exists() else None
+    def rejects_path(self) -> Path | str | None:
+        if not self.rejects:
+            return None
+        path = _under(self.path, REJECTS_FILE)
+        return path if isinstance(path, str) or path.exists() else None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -166,9 +169,15 @@ class Snapshot:
     @classmethod
     def load(cls, path: Path) -> Snapshot:
         data = json.loads((path / SNAPSHOT_FILE).read_text(encoding="utf-8"))
+        data["id"] = path.name  # the directory is the truth, whatever the file says
+        return cls.from_record(data, path)
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any], path: Path | str) -> Snapshot:
+        """A snapshot from its record (``snapshot.json``, or an Iceberg snapshot's summary)."""
         return cls(
             table=data["table"],
-            id=path.name,  # the directory is the truth, whatever the file says
+            id=data["id"],
             path=path,
             published_at=data["published_at"],
             rows=data["rows"],
@@ -178,4 +187,10 @@ class Snapshot:
             rejects=data.get("rejects", 0),
             provenance=Provenance.from_dict(data.get("provenance", {})),
             liberacion_version=data.get("liberacion_version", "?"),
+            iceberg_id=data.get("iceberg_id"),
         )
+
+
+def _under(folder: Path | str, name: str) -> Path | str:
+    """A file in a snapshot's folder: a path for a directory, a URI for an object store."""
+    return folder / name if isinstance(folder, Path) else f"{folder.rstrip('/')}/{name}"

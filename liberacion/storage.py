@@ -62,10 +62,31 @@ class LakeLocation:
         if self.is_local:
             return fs.LocalFileSystem()
         try:
+            if self.scheme == "s3":
+                return _s3_filesystem()
             filesystem, _path = fs.FileSystem.from_uri(self.uri)
         except (ValueError, OSError) as err:
             raise ConfigError(f"cannot use the lake {self.uri}: {one_line(err, lines=1)}") from None
         return filesystem
+
+
+# Throttling (503 SlowDown) and dropped connections are retried with backoff by the AWS SDK;
+# more attempts than its default 3, because a cron job has time and a failed publish costs a rerun.
+S3_ATTEMPTS = 10
+
+
+def _s3_filesystem() -> pafs.FileSystem:
+    """pyarrow's S3 client with the standard AWS settings (the credential chain is the SDK's own)."""
+    from pyarrow import fs
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    options: dict[str, Any] = {"retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS)}
+    if endpoint:
+        options["endpoint_override"] = endpoint
+    if region:
+        options["region"] = region
+    return fs.S3FileSystem(**options)
 
 
 def resolve_lake(option: str | None, default: Path) -> LakeLocation:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from liberacion.engine import new_connection
 from liberacion.errors import Note
@@ -22,8 +23,11 @@ def _file_list(paths: Iterable[Path]) -> str:
     return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
 
 
-def view_statements(home: Home, snapshots: Iterable[Snapshot]) -> list[str]:
-    """SQL that creates the catalog schemas and a view per table (and its rejects)."""
+def view_statements(
+    home: Home, snapshots: Iterable[Snapshot], snapshot_sql: list[str] | None = None
+) -> list[str]:
+    """SQL that creates the catalog schemas and a view per table (and its rejects), the index's
+    view and the snapshot macros (``snapshot_sql``, else those of the home's lake)."""
     statements = []
     schemas: set[str] = set()
     for snap in snapshots:
@@ -46,7 +50,7 @@ def view_statements(home: Home, snapshots: Iterable[Snapshot]) -> list[str]:
         statements.append(
             f"CREATE OR REPLACE VIEW liberacion.datasets AS SELECT * FROM read_parquet({quote_literal(str(index))})"
         )
-    statements += snapshot_statements(home)
+    statements += snapshot_statements(home) if snapshot_sql is None else snapshot_sql
     return statements
 
 
@@ -135,11 +139,55 @@ def _snapshots_view(root: str) -> str:
     )
 
 
-def write_views_db(home: Home, snapshots: Iterable[Snapshot]) -> Path:
-    """Write ``lake.duckdb`` next to a temporary name, then swap it in with one rename."""
-    target = home.views_db
+def listed_snapshot_statements(root: str, snapshots: Iterable[tuple[Snapshot, bool]]) -> list[str]:
+    """The snapshot view and macros of a lake whose history a catalog keeps (not ``current`` files):
+    ``liberacion.snapshots`` lists ``snapshots`` (each with whether it is current), the macros read
+    the folders under ``root``."""
+    rows = [
+        "("
+        + ", ".join(
+            [
+                quote_literal(snap.table),
+                quote_literal(snap.id),
+                f"strptime({quote_literal(snap.published_at)}, '%Y-%m-%dT%H:%M:%S.%fZ')",
+                str(int(snap.rows)),
+                str(int(snap.bytes)),
+                quote_literal(snap.provenance.sha256) if snap.provenance.sha256 else "NULL",
+                quote_literal(snap.provenance.source_url) if snap.provenance.source_url else "NULL",
+                "true" if is_current else "false",
+                quote_literal(str(snap.path)),
+            ]
+        )
+        + ")"
+        for snap, is_current in snapshots
+    ]
+    names = "table_name, snapshot, published_at, rows, bytes, sha256, source_url, is_current, path"
+    typed = (
+        "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR AS snapshot, NULL::TIMESTAMP AS published_at, "
+        "NULL::BIGINT AS rows, NULL::BIGINT AS bytes, NULL::VARCHAR AS sha256, NULL::VARCHAR AS source_url, "
+        "NULL::BOOLEAN AS is_current, NULL::VARCHAR AS path"
+    )
+    listing = f"{typed} WHERE false" if not rows else f"SELECT * FROM (VALUES {', '.join(rows)}) AS s({names})"
+    table_dir = f"({quote_literal(root.rstrip('/') + '/')} || replace(lower(table_name), '.', '/'))"
+    return [
+        "CREATE SCHEMA IF NOT EXISTS liberacion",
+        f"CREATE OR REPLACE VIEW liberacion.snapshots AS {listing} ORDER BY table_name, published_at",
+        "CREATE OR REPLACE MACRO liberacion.snapshot(table_name, snapshot_id) AS TABLE SELECT * FROM "
+        f"read_parquet({table_dir} || '/snapshots/' || snapshot_id || '/data-*.parquet')",
+        "CREATE OR REPLACE MACRO liberacion.all_snapshots(table_name) AS TABLE SELECT "
+        f"regexp_extract(__file, {_SNAPSHOT_DIR}, 1) AS _snapshot, * EXCLUDE (__file) "
+        f"FROM read_parquet({table_dir} || '/snapshots/*/data-*.parquet', union_by_name = true, filename = '__file') "
+        "WHERE _snapshot IN (SELECT k.snapshot FROM liberacion.snapshots AS k WHERE k.table_name = lower(table_name))",
+    ]
+
+
+def write_views_db(target: Path, statements: list[str], prepare: Callable[[Any], None] | None = None) -> Path:
+    """Write the views database next to a temporary name, then swap it in with one rename.
+    ``prepare`` readies the connection for the lake's files (an object store's filesystem)."""
     with atomic_path(target) as tmp, new_connection(str(tmp)) as con:
-        for statement in view_statements(home, snapshots):
+        if prepare is not None:
+            prepare(con)
+        for statement in statements:
             con.execute(statement)
         con.execute("CHECKPOINT")
     return target

@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("liberacion.resolve",),  # ref → dataset → files
     ("liberacion.convert",),  # files → Parquet
     ("liberacion.lake",),  # Parquet → published snapshots
+    ("liberacion.iceberg_lake",),  # a lake named by --lake: Iceberg tables, on a store or a directory
     ("liberacion.query",),
     ("liberacion.compare", "liberacion.timeline"),
     ("liberacion.fetching",),  # orchestration: resolve → download → convert → publish

@@ -180,11 +180,11 @@ def test_the_embedded_catalog_is_read_without_pyiceberg(tmp_path: Path, bucket: 
 
     location = parse_lake(f"s3://{bucket}/lake")
     home = tmp_path / "home"
-    assert metadata_locations(home) is None
+    assert metadata_locations(home, location) is None
     catalog = _catalog(home, location)
     path = _write(location, "cms/t/1.parquet", {"n": [1]})
     commit_files(catalog, location, "cms.t", location.uri_of("cms/t"), [path], {"sha256": "a"})
-    assert metadata_locations(home) == {"cms.t": catalog.load_table("cms.t").metadata_location}
+    assert metadata_locations(home, location) == {"cms.t": catalog.load_table("cms.t").metadata_location}
 
 
 def test_racing_writers_both_commit_one_after_the_other(tmp_path: Path, bucket: str) -> None:

@@ -305,10 +305,11 @@ class Settings:
 
     home_option: Path | None = None
     catalog_paths: list[Path] = field(default_factory=list)
+    lake_option: str | None = None
 
     @property
     def home(self) -> Home:
-        return Home(resolve_home(self.home_option))
+        return Home(resolve_home(self.home_option), lake_uri=self.lake_option)
 
     def lake(self) -> Any:
         from liberacion.api import open_lake
@@ -334,6 +335,16 @@ def _main(
             show_default=False,
         ),
     ] = None,
+    lake: Annotated[
+        Optional[str],
+        typer.Option(
+            "--lake",
+            metavar="URI",
+            help="Where the tables live, as Iceberg tables: a directory or s3://BUCKET/PREFIX "
+            "[env: LIBERACION_LAKE; default: the home's own lake].",
+            show_default=False,
+        ),
+    ] = None,
     catalogs: Annotated[
         Optional[list[Path]],
         typer.Option(
@@ -350,7 +361,7 @@ def _main(
     ] = False,
 ) -> None:
     set_color(not no_color)
-    ctx.obj = Settings(home_option=home, catalog_paths=list(catalogs or []))
+    ctx.obj = Settings(home_option=home, catalog_paths=list(catalogs or []), lake_option=lake)
 
 
 def settings(ctx: typer.Context) -> Settings:
@@ -386,10 +397,8 @@ def ref_argument(ctx: typer.Context, value: str, command: str) -> str:
 def _ref_of_table(options: Settings, name: str) -> tuple[str | None, bool]:
     """The ref a table comes from, looked up in its provenance, the curated datasets and the index;
     and whether the name's catalog is a known one at all."""
-    from liberacion.lake import Lake
-
     home = options.home
-    lake = Lake(home)
+    lake = options.lake()
     try:
         if lake.exists(name):
             ref = lake.current(name).provenance.ref

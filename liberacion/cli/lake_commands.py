@@ -172,7 +172,7 @@ def info(
     if chosen is Format.json:
         print_json(details.to_dict())
         return
-    print_info(details.current, details.snapshots)
+    print_info(details.current, details.snapshots, details.storage)
 
 
 @app.command()

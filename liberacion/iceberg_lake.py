@@ -1,0 +1,523 @@
+"""A lake named by ``--lake`` / ``LIBERACION_LAKE``: every table an Apache Iceberg table, on an object
+store (``s3://bucket/prefix``, ``gs://``, ``abfs://``) or a directory, that a team shares.
+
+The files keep the layout of the home's lake, so nothing is rewritten and any snapshot is a folder::
+
+    <lake>/<catalog>/<table>/
+        snapshots/<id>/data-0000.parquet ... rejects.parquet  snapshot.json  _writer
+        metadata/                      Iceberg's metadata (written by the catalog)
+
+Where the home's lake switches a ``current`` file, this lake makes one Iceberg commit: the
+snapshot's Parquet files become the Iceberg snapshot's data files and its summary carries the whole
+snapshot record (provenance, schema, rows). The catalog (embedded SQLite in the home, or a named
+pyiceberg catalog a team shares) is the commit point: a kill before it leaves the table at its
+previous snapshot, and the folder it left is removed by the next publish or ``prune``.
+
+Conversion still happens on this machine: files are staged in the home's work area and uploaded
+with pyarrow's multi-threaded multipart writer before the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from liberacion import __version__
+from liberacion.errors import LiberacionError, NoTable, Note
+from liberacion.home import Home, _alive, _host_tag
+from liberacion.lake import Lake, Staging, count_rows, describe_files, keep_default
+from liberacion.naming import IDENTIFIER, parse_table_name
+from liberacion.snapshots import CURRENT_FILE, SNAPSHOT_FILE, Provenance, Snapshot
+from liberacion.storage import LAKE_ENV, LakeLocation, parse_lake, storage_error
+from liberacion.timestamps import utc_now
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+WRITER_FILE = "_writer"  # in a snapshot folder being uploaded: which process writes it
+ORPHAN_AGE_ENV = "LIBERACION_ORPHAN_HOURS"
+# A folder no snapshot names, written by another machine (whose process we cannot check), is only
+# removed once it is this old: it may be an upload whose commit is still to come.
+DEFAULT_ORPHAN_HOURS = 24.0
+
+
+def open_lake(home: Home) -> Lake:
+    """The lake a command works on: ``home.lake_uri`` (``--lake``), else ``LIBERACION_LAKE``, else
+    the home's own lake. A lake named either way is an Iceberg lake; the home's own is not."""
+    given = (home.lake_uri or os.environ.get(LAKE_ENV) or "").strip()
+    if not given:
+        return Lake(home)
+    location = parse_lake(given)
+    if location.is_local and Path(location.root) == home.lake:
+        return Lake(home)
+    return IcebergLake(home, location)
+
+
+class IcebergLake(Lake):
+    """The lake at ``location``, with an Iceberg catalog deciding what is current."""
+
+    def __init__(self, home: Home, location: LakeLocation) -> None:
+        super().__init__(home)
+        self.location = location
+        self._catalog: Catalog | None = None
+        self._loaded: dict[str, Table] = {}  # by metadata location: a commit gives a new one
+        self._adopted = False
+        self._wait = 0.0
+
+    # -- the catalog -------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            from liberacion.iceberg import open_catalog
+
+            self._catalog = open_catalog(self.home.root, self.location)
+        return self._catalog
+
+    def table_uri(self, name: str) -> str:
+        catalog, table = parse_table_name(name)
+        return self.location.uri_of(catalog, table)
+
+    def _locations(self) -> dict[str, str]:
+        """Every table of this lake → its current metadata file. The embedded catalog is read
+        with the standard library; a named one is asked through pyiceberg (tables of other lakes
+        or tools in it are left out)."""
+        from liberacion.iceberg import metadata_locations
+
+        self._adopt_local()
+        if _embedded():
+            fast = metadata_locations(self.home.root, self.location) or {}
+            return {name: where for name, where in fast.items() if _valid(name)}
+        return self._named_locations()
+
+    def _named_locations(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        try:
+            for namespace in self.catalog.list_namespaces():
+                for identifier in self.catalog.list_tables(namespace):
+                    name = ".".join(identifier)
+                    if not _valid(name):
+                        continue
+                    table = self.catalog.load_table(identifier)
+                    if table.location().rstrip("/") == self.table_uri(name):
+                        found[name] = table.metadata_location
+                        self._loaded[table.metadata_location] = table
+        except OSError as err:
+            raise storage_error(err, self.location, "listing the tables of") from None
+        return found
+
+    def _table(self, name: str) -> Table | None:
+        catalog, table = parse_table_name(name)
+        where = self._locations().get(f"{catalog}.{table}")
+        if where is None:
+            return None
+        if where not in self._loaded:
+            from liberacion.iceberg import load_table
+
+            try:
+                loaded = load_table(self.catalog, f"{catalog}.{table}")
+            except OSError as err:
+                raise storage_error(err, self.location, "reading") from None
+            if loaded is None:
+                return None
+            self._loaded[where] = loaded
+        return self._loaded[where]
+
+    def storage(self, name: str) -> dict[str, Any]:
+        """Where a table lives, for ``info``: what Spark, Trino or pyiceberg need to read it."""
+        from liberacion.iceberg import CATALOG_FILE, catalog_name, named_catalog
+
+        table = self._table(name)
+        if table is None:
+            raise NoTable(self._no_table_message(name))
+        named = named_catalog()
+        return {
+            "lake": self.location.uri,
+            "format": "iceberg",
+            "table_location": table.location(),
+            "metadata_location": table.metadata_location,
+            "catalog": named or catalog_name(self.location),
+            "catalog_uri": None if named else f"sqlite:///{self.home.root / CATALOG_FILE}",
+            "identifier": name,
+        }
+
+    # -- SQL views -----------------------------------------------------------------------------
+
+    @property
+    def views_db(self) -> Path:
+        """One views database per lake a home uses, so switching ``--lake`` rebuilds nothing."""
+        from liberacion.iceberg import catalog_name
+
+        return self.home.root / f"{catalog_name(self.location)}.duckdb"
+
+    @property
+    def files_root(self) -> str:
+        return self.location.uri
+
+    def prepare_connection(self, con: Any) -> None:
+        """DuckDB reads an object store through pyarrow's filesystem, registered on the connection:
+        no extension has to be downloaded."""
+        if not self.location.is_local:
+            from liberacion.storage import duckdb_filesystem
+
+            con.register_filesystem(duckdb_filesystem(self.location))
+
+    def view_statements(self, snapshots: Sequence[Snapshot]) -> list[str]:
+        from liberacion.views import listed_snapshot_statements, view_statements
+
+        history = []
+        for current in self.current_snapshots():
+            history += [(snap, snap.id == current.id) for snap in self.snapshots(current.table)]
+        return view_statements(self.home, snapshots, listed_snapshot_statements(self.location.uri, history))
+
+    def views_inputs(self) -> tuple[list[int], set[str], bool] | None:
+        """The catalog's generation stamp covers every commit: only the tables are compared."""
+        return [], set(self.names()), False
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        return sorted(self._locations())
+
+    def exists(self, name: str) -> bool:
+        try:
+            catalog, table = parse_table_name(name)
+        except LiberacionError:
+            return False
+        return f"{catalog}.{table}" in self._locations()
+
+    def current(self, name: str) -> Snapshot:
+        table = self._table(name)
+        snap = table.current_snapshot() if table is not None else None
+        if table is None or snap is None:
+            raise NoTable(self._no_table_message(name))
+        return self._snapshot(table, snap)
+
+    def snapshots(self, name: str) -> list[Snapshot]:
+        """Every kept liberacion snapshot, in the order they were committed."""
+        table = self._table(name)
+        if table is None or table.current_snapshot() is None:
+            raise NoTable(self._no_table_message(name))
+        ordered = sorted(table.snapshots(), key=lambda s: (s.sequence_number or 0, s.timestamp_ms))
+        found = []
+        for snap in ordered:
+            if snap.summary is not None and _RECORD in snap.summary.additional_properties:
+                found.append(self._snapshot(table, snap))
+        return found
+
+    def as_of(self, name: str, when: str) -> Snapshot | None:
+        """The snapshot that was current at ``when``: the last one committed that was published by then."""
+        chosen = None
+        for snap in self.snapshots(name):
+            if snap.published_at <= when:
+                chosen = snap
+        return chosen
+
+    def _snapshot(self, table: Table, snap: Any) -> Snapshot:
+        record = json.loads(snap.summary.additional_properties[_RECORD])
+        folder: Path | str = record["path"]
+        if self.location.is_local:
+            folder = Path(folder)
+        record["iceberg_id"] = snap.snapshot_id
+        return Snapshot.from_record(record, folder)
+
+    def generation(self) -> str:
+        """Changes with every commit or drop: a digest of every table's metadata location."""
+        import hashlib
+
+        locations = self._locations()
+        if not locations:
+            return ""
+        text = "\n".join(f"{name}={where}" for name, where in sorted(locations.items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def _new_generation(self) -> None:
+        """The catalog's metadata locations are the generation: nothing to write."""
+
+    # -- writing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def stage(self, name: str, *, wait: float = 0.0) -> Iterator[Staging]:
+        """The table's writer lock (this machine) and a staging folder in the home's work area;
+        another machine's commit is resolved by the catalog at commit time."""
+        catalog, table = parse_table_name(name)
+        full = f"{catalog}.{table}"
+        self._wait = max(wait, 60.0)
+        with self.lock(full, wait=wait), self.home.work_area() as work:
+            directory = work / "snapshot"
+            directory.mkdir()
+            staging = Staging(self, full, directory)
+            yield staging
+            if staging.snapshot is not None:
+                try:
+                    self.prune(full, keep=keep_default())
+                except LiberacionError as err:  # published; the next publish or prune tries again
+                    warnings.warn(f"{full}: old snapshots were not pruned: {err}", Note, stacklevel=2)
+
+    def commit_tables(self, staged: Sequence[tuple[Staging, Provenance]]) -> list[Snapshot]:
+        """Upload every staged snapshot, then commit each table to the catalog.
+
+        Each table switches atomically. The tables of one download are committed one after the
+        other right after all uploads (a catalog commits one table at a time), so a kill between
+        two commits can leave a set half-switched until the next fetch of that download.
+        """
+        from liberacion.engine import new_connection
+
+        with new_connection() as con:
+            prepared = [self._upload(staging, provenance, con) for staging, provenance in staged]
+        snaps = [self._commit(snap) for snap in prepared]
+        for (staging, _provenance), snap in zip(staged, snaps):
+            staging.snapshot = snap
+        return snaps
+
+    def _upload(self, staging: Staging, provenance: Provenance, con: Any) -> Snapshot:
+        """Describe the staged files and put them in the lake (not yet part of the table)."""
+        files = sorted(p.name for p in staging.dir.glob("data-*.parquet"))
+        if not files:
+            raise LiberacionError(f"nothing to publish for {staging.table}: no data files were written")
+        rows, schema = describe_files(staging.dir, files, provenance, con)
+        snapshot_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        folder_uri = f"{self.table_uri(staging.table)}/snapshots/{snapshot_id}"
+        snap = Snapshot(
+            table=staging.table,
+            id=snapshot_id,
+            path=Path(folder_uri) if self.location.is_local else folder_uri,
+            published_at=utc_now(),
+            rows=rows,
+            bytes=sum(p.stat().st_size for p in staging.dir.iterdir() if p.suffix == ".parquet"),
+            files=files,
+            schema=schema,
+            rejects=count_rows(staging.rejects_file) if staging.rejects_file.exists() else 0,
+            provenance=provenance,
+            liberacion_version=__version__,
+        )
+        (staging.dir / SNAPSHOT_FILE).write_text(_record_text(snap), encoding="utf-8")
+        self._put(staging.dir, self.location.path_of(*parse_table_name(staging.table), "snapshots", snapshot_id))
+        return snap
+
+    def _put(self, source: Path, target: str) -> None:
+        """Copy a staged folder into the lake: the writer mark first, so a folder a killed run
+        leaves behind says whose it was."""
+        from pyarrow import fs
+
+        filesystem = self.location.filesystem()
+        mark = f"{_host_tag()} {os.getpid()} {self.home.root}\n".encode()
+        try:
+            if self.location.is_local:
+                filesystem.create_dir(target, recursive=True)
+            with filesystem.open_output_stream(f"{target}/{WRITER_FILE}") as out:
+                out.write(mark)
+            fs.copy_files(
+                str(source),
+                target,
+                source_filesystem=fs.LocalFileSystem(),
+                destination_filesystem=filesystem,
+                use_threads=True,
+            )
+        except OSError as err:
+            raise storage_error(err, self.location, "writing to") from None
+
+    def _commit(self, snap: Snapshot) -> Snapshot:
+        """One Iceberg commit making ``snap`` the table's current snapshot."""
+        from liberacion.iceberg import commit_files
+
+        folder = str(snap.path)
+        files = [f"{folder}/{name}" for name in snap.files]
+        docs = {c.name: c.description for c in snap.schema if c.description}
+        commit_files(
+            self.catalog,
+            self.location,
+            snap.table,
+            self.table_uri(snap.table),
+            files,
+            _summary(snap),
+            docs,
+            wait=self._wait,
+        )
+        self._loaded.clear()
+        return snap
+
+    def recover(self) -> bool:
+        """Nothing to finish: a commit is one catalog operation."""
+        return False
+
+    def tidy(self) -> None:
+        """Tables of a lake written by the home's lake format are registered on first use."""
+        self._adopt_local()
+
+    def prune(self, name: str, *, keep: int = 3) -> list[str]:
+        """Expire all but the newest ``keep`` snapshots (never the current one), delete their
+        folders and the folders of commits that never happened. Returns the ids removed."""
+        from liberacion.iceberg import expire
+
+        keep = max(1, keep)
+        table = self._table(name)
+        if table is None:
+            raise NoTable(self._no_table_message(name))
+        snaps = self.snapshots(name)
+        current = self.current(name)
+        kept = snaps[-keep:]
+        if current.id not in {s.id for s in kept}:
+            kept.append(current)
+        doomed = [s for s in snaps if s.id not in {k.id for k in kept}]
+        removed = []
+        if doomed:
+            expire(table, [s.iceberg_id for s in kept if s.iceberg_id is not None])
+            self._loaded.clear()
+            removed = [s.id for s in doomed]
+        named = {s.id for s in kept}
+        removed += self._remove_folders(name, named)
+        return removed
+
+    def _remove_folders(self, name: str, named: set[str]) -> list[str]:
+        """Delete every snapshot folder of the table that no kept snapshot names, unless another
+        process may still be uploading into it (see ``_orphan``)."""
+        from pyarrow import fs
+
+        filesystem = self.location.filesystem()
+        root = self.location.path_of(*parse_table_name(name), "snapshots")
+        try:
+            entries = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
+        except OSError as err:
+            raise storage_error(err, self.location, "listing") from None
+        removed = []
+        for entry in entries:
+            if entry.type != fs.FileType.Directory or entry.base_name in named:
+                continue
+            if self._orphan(filesystem, entry.path):
+                try:
+                    filesystem.delete_dir(entry.path)
+                except OSError as err:
+                    raise storage_error(err, self.location, "deleting from") from None
+                removed.append(entry.base_name)
+        return removed
+
+    def _orphan(self, filesystem: Any, folder: str) -> bool:
+        """Whether a folder no snapshot names can go: written by a dead process of this machine,
+        or older than ``LIBERACION_ORPHAN_HOURS`` (another machine may be mid-upload)."""
+        from pyarrow import fs
+
+        try:
+            with filesystem.open_input_stream(f"{folder}/{WRITER_FILE}") as fh:
+                host, pid, *_ = fh.read(4096).decode("utf-8", "replace").split()
+            if host == _host_tag() and pid.isdigit():
+                return not _alive(int(pid))
+        except (OSError, ValueError):
+            pass
+        infos = filesystem.get_file_info(fs.FileSelector(folder, recursive=True, allow_not_found=True))
+        times = [i.mtime.timestamp() for i in infos if i.mtime is not None]
+        newest = max(times, default=0.0)
+        return time.time() - newest > orphan_hours() * 3600
+
+    def drop(self, name: str) -> None:
+        """Remove the table from the catalog, then its files."""
+        if not self.exists(name):
+            raise NoTable(self._no_table_message(name))
+        catalog, table = parse_table_name(name)
+        with self.lock(name):
+            self.catalog.drop_table(f"{catalog}.{table}")
+            self._loaded.clear()
+            try:
+                self.location.filesystem().delete_dir(self.location.path_of(catalog, table))
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                raise storage_error(err, self.location, "deleting from") from None
+        self.refresh_views_db()
+
+    # -- a lake of the home's format, registered on first use -------------------------------------
+
+    def _adopt_local(self) -> None:
+        """Register the tables of a directory written by the home's lake format (``current``
+        pointer files): each kept snapshot becomes an Iceberg commit, oldest first, files in place."""
+        if self._adopted or not self.location.is_local:
+            return
+        self._adopted = True
+        root = Path(self.location.root)
+        pointers = [p for p in root.glob(f"*/*/{CURRENT_FILE}") if _valid(f"{p.parent.parent.name}.{p.parent.name}")]
+        if not pointers:
+            return
+        from liberacion.iceberg import metadata_locations
+
+        if _embedded():
+            known = set(metadata_locations(self.home.root, self.location) or {})
+        else:
+            known = set(self._named_locations())
+        for pointer in pointers:
+            name = f"{pointer.parent.parent.name}.{pointer.parent.name}"
+            if name not in known:
+                self._adopt_table(name, pointer)
+
+    def _adopt_table(self, name: str, pointer: Path) -> None:
+        """Commit the kept snapshots a ``current`` file published, oldest first (a snapshot newer
+        than it was never current: a publish killed before its switch)."""
+        current_id = pointer.read_text(encoding="utf-8").strip()
+        folders = sorted((pointer.parent / "snapshots").glob(f"*/{SNAPSHOT_FILE}"))
+        snaps = [Snapshot.load(f.parent) for f in folders]
+        snaps = sorted((s for s in snaps if s.id <= current_id), key=lambda s: (s.published_at, s.id))
+        with self.lock(name, wait=60):
+            if self._table(name) is not None:  # another process registered it meanwhile
+                return
+            for snap in snaps:
+                self._commit(snap)
+
+
+# Summary properties (prefixed ``liberacion.`` in Iceberg): the record, and what a person scanning
+# the snapshot list in another engine wants to see.
+_RECORD = "liberacion.snapshot"
+
+
+def _summary(snap: Snapshot) -> dict[str, str]:
+    provenance = snap.provenance
+    markers = {
+        name: column["markers"]
+        for name, column in provenance.columns.items()
+        if isinstance(column, dict) and column.get("markers")
+    }
+    summary = {
+        "snapshot": _record_text(snap, compact=True),
+        "snapshot-id": snap.id,
+        "rows": str(snap.rows),
+        "rejects": str(snap.rejects),
+    }
+    if provenance.source_url:
+        summary["source-url"] = provenance.source_url
+    if provenance.sha256:
+        summary["sha256"] = provenance.sha256
+    if markers:
+        summary["markers"] = json.dumps(markers, sort_keys=True)
+    return summary
+
+
+def _record_text(snap: Snapshot, *, compact: bool = False) -> str:
+    record = snap.to_dict()
+    if compact:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+    return json.dumps(record, ensure_ascii=False, indent=2, default=str)
+
+
+def _valid(name: str) -> bool:
+    parts = name.split(".")
+    return len(parts) == 2 and all(IDENTIFIER.fullmatch(p) for p in parts)
+
+
+def _embedded() -> bool:
+    """True with the embedded catalog (a file in the home); False with a named one."""
+    from liberacion.iceberg import named_catalog
+
+    return not named_catalog()
+
+
+def orphan_hours() -> float:
+    try:
+        return max(0.0, float(os.environ.get(ORPHAN_AGE_ENV, DEFAULT_ORPHAN_HOURS)))
+    except ValueError:
+        return DEFAULT_ORPHAN_HOURS
