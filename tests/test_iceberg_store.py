@@ -5,10 +5,8 @@ S3 HTTP server on loopback (moto in server mode), started by the tests."""
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,32 +15,8 @@ import pytest
 from liberacion.errors import ConfigError, Unreachable, UsageError
 from liberacion.storage import LakeLocation, duckdb_filesystem, parse_lake, resolve_lake
 
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 pytest.importorskip("pyiceberg")
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
-    monkeypatch.delenv("LIBERACION_ICEBERG_CATALOG", raising=False)
-    import boto3
-
-    name = "lake-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
-    boto3.client("s3").create_bucket(Bucket=name)
-    return name
 
 
 def _write(location: LakeLocation, key: str, columns: dict[str, list[object]]) -> str:
