@@ -368,14 +368,22 @@ class IcebergLake(Lake):
         if current.id not in {s.id for s in kept}:
             kept.append(current)
         doomed = [s for s in snaps if s.id not in {k.id for k in kept}]
-        removed = []
         if doomed:
             expire(table, [s.iceberg_id for s in kept if s.iceberg_id is not None])
             self._loaded.clear()
-            removed = [s.id for s in doomed]
-        named = {s.id for s in kept}
-        removed += self._remove_folders(name, named)
-        return removed
+            filesystem = self.location.filesystem()
+            for snap in doomed:  # no snapshot refers to them any more: nobody can be writing them
+                self._delete_folder(filesystem, self.location.path_of(*parse_table_name(name), "snapshots", snap.id))
+        leftovers = self._remove_folders(name, {s.id for s in kept} | {s.id for s in doomed})
+        return [s.id for s in doomed] + leftovers
+
+    def _delete_folder(self, filesystem: Any, folder: str) -> None:
+        try:
+            filesystem.delete_dir(folder)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise storage_error(err, self.location, "deleting from") from None
 
     def _remove_folders(self, name: str, named: set[str]) -> list[str]:
         """Delete every snapshot folder of the table that no kept snapshot names, unless another
@@ -393,10 +401,7 @@ class IcebergLake(Lake):
             if entry.type != fs.FileType.Directory or entry.base_name in named:
                 continue
             if self._orphan(filesystem, entry.path):
-                try:
-                    filesystem.delete_dir(entry.path)
-                except OSError as err:
-                    raise storage_error(err, self.location, "deleting from") from None
+                self._delete_folder(filesystem, entry.path)
                 removed.append(entry.base_name)
         return removed
 

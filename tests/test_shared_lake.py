@@ -1,0 +1,295 @@
+"""A lake a team shares (``--lake`` / ``LIBERACION_LAKE``): Iceberg tables on an S3 server on loopback
+(moto) or in a directory. Fetch, refresh, history, ``--as-of``, diff and prune through the CLI give
+the answers of the home's own lake; pyiceberg and Spark read the same rows; kill -9 and two racing
+machines never leave a lost or mixed snapshot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, Cli, run_process
+from tests.server import LocalServer
+
+pytest.importorskip("pyiceberg")
+
+V1 = "zip,name,amount\n01234,a,1\n02345,b,Not Available\n"
+V2 = "zip,name,amount\n01234,a,1\n02345,b,5\n03456,c,7\n"
+
+
+def _sql(cli: Cli, query: str, *, lake: str | None = None, as_of: str | None = None) -> list[dict[str, str]]:
+    where = ["--lake", lake] if lake else []
+    when = ["--as-of", as_of] if as_of else []
+    result: Any = cli(*where, "sql", "--format", "csv", *when, query)
+    assert result.exit_code == 0, result.stderr
+    return list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+def _ok(result: Any) -> Any:
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def _keys(bucket: str, prefix: str) -> list[str]:
+    import boto3
+
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+
+def _io_properties() -> dict[str, str]:
+    return {
+        "s3.endpoint": os.environ["AWS_ENDPOINT_URL"],
+        "s3.region": "us-east-1",
+        "s3.access-key-id": "testing",
+        "s3.secret-access-key": "testing",
+    }
+
+
+def test_an_s3_lake_answers_like_the_home_lake_through_fetch_refresh_history_diff_and_prune(
+    cli: Cli, http_server: LocalServer, bucket: str, home: Path
+) -> None:
+    from pyiceberg.table import StaticTable
+
+    lake = f"s3://{bucket}/health"
+    url = http_server.add("/t.csv", V1)
+    _ok(cli("--lake", lake, "fetch", url, "--as", "x.t"))
+    _ok(cli("fetch", url, "--as", "x.t"))  # the same file into the home's own lake
+    query = "select zip, name, amount from x.t order by zip"
+    assert (
+        _sql(cli, lake=lake, query=query)
+        == _sql(cli, query)
+        == [
+            {"zip": "01234", "name": "a", "amount": "1"},
+            {"zip": "02345", "name": "b", "amount": ""},
+        ]
+    )
+    between = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 0.5))
+    time.sleep(1.2)
+
+    http_server.add("/t.csv", V2)  # upstream changes
+    refreshed = _ok(cli("--lake", lake, "refresh", "--json"))
+    assert '"fetched"' in refreshed.stdout
+    history = json.loads(_ok(cli("--lake", lake, "history", "x.t", "--format", "json")).stdout)
+    assert [h["rows"] for h in history] == [2, 3] and [h["current"] for h in history] == [False, True]
+    assert _sql(cli, lake=lake, query="select count(*) as n from x.t") == [{"n": "3"}]
+    assert _sql(cli, as_of=between, lake=lake, query="select count(*) as n from x.t") == [{"n": "2"}]
+    old_id = history[0]["snapshot"]
+    assert _sql(cli, lake=lake, query=f"select count(*) as n from liberacion.snapshot('x.t', '{old_id}')") == [
+        {"n": "2"}
+    ]
+    diff = json.loads(_ok(cli("--lake", lake, "diff", "x.t", "--format", "json")).stdout)
+    assert {"change": "rows_added", "count": 2} in [{"change": d["change"], "count": d["count"]} for d in diff]
+
+    # Another engine reads each snapshot from the metadata location info shows.
+    info = json.loads(_ok(cli("--lake", lake, "info", "x.t", "--format", "json")).stdout)
+    storage = info["storage"]
+    assert storage["format"] == "iceberg" and storage["metadata_location"].startswith(f"s3://{bucket}/health/x/t/")
+    table = StaticTable.from_metadata(storage["metadata_location"], properties=_io_properties())
+    for entry in history:
+        snap = next(s for s in info["snapshots"] if s["id"] == entry["snapshot"])
+        rows = table.scan(snapshot_id=snap["iceberg_id"]).to_arrow().sort_by("zip").to_pylist()
+        each = f"select * from liberacion.snapshot('x.t', '{entry['snapshot']}') order by zip"
+        ours = _sql(cli, lake=lake, query=each)
+        assert [r["zip"] for r in rows] == [r["zip"] for r in ours] and len(rows) == entry["rows"]
+        summary = table.metadata.snapshot_by_id(snap["iceberg_id"]).summary
+        assert summary["liberacion.rows"] == str(entry["rows"])
+        assert summary["liberacion.sha256"] == entry["sha256"]
+        assert summary["liberacion.source-url"] == url
+    first = table.metadata.snapshot_by_id(info["snapshots"][0]["iceberg_id"]).summary.additional_properties
+    last = table.metadata.snapshot_by_id(info["current"]["iceberg_id"]).summary.additional_properties
+    assert json.loads(first["liberacion.markers"]) == {"amount": {"Not Available": 1}}
+    assert "liberacion.markers" not in last  # no cell was a marker
+
+    pruned = _ok(cli("--lake", lake, "prune", "x.t", "--keep", "1"))
+    assert old_id in pruned.stdout + pruned.stderr
+    folders = {key.split("/")[4] for key in _keys(bucket, "health/x/t/snapshots/")} - {""}  # "" a folder marker
+    assert folders == {history[1]["snapshot"]}
+    assert len(json.loads(_ok(cli("--lake", lake, "history", "x.t", "--format", "json")).stdout)) == 1
+    assert not (home / "lake" / "x" / "t" / "snapshots" / history[1]["snapshot"]).exists()  # nothing local
+
+
+def test_markers_and_leading_zeros_reach_the_iceberg_summary_and_schema(cli: Cli, tmp_path: Path) -> None:
+    from pyiceberg.table import StaticTable
+
+    source = tmp_path / "beds.csv"
+    source.write_text("ccn,beds\n010001,5\n010002,Not Available\n010003,*\n")
+    lake = tmp_path / "lake"
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "cms.beds"))
+    info = json.loads(_ok(cli("--lake", str(lake), "info", "cms.beds", "--format", "json")).stdout)
+    table = StaticTable.from_metadata(info["storage"]["metadata_location"])
+    summary = table.current_snapshot().summary
+    assert json.loads(summary["liberacion.markers"]) == {"beds": {"*": 1, "Not Available": 1}}
+    assert table.scan().to_arrow().column("ccn").to_pylist() == ["010001", "010002", "010003"]
+    assert str(table.schema().find_field("ccn").field_type) == "string"
+
+
+def test_sql_over_an_iceberg_lake_does_not_import_pyiceberg(cli: Cli, tmp_path: Path, home: Path) -> None:
+    source = tmp_path / "t.csv"
+    source.write_text(V1)
+    lake = tmp_path / "lake"
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "x.t"))
+    probe = (
+        "import sys, liberacion.api as api; "
+        "rows = api.sql('select count(*) from x.t', home=sys.argv[1]).fetchall(); "
+        "print(rows[0][0], 'pyiceberg' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_LAKE": str(lake)}
+    done = subprocess.run([sys.executable, "-c", probe, str(home)], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout.split() == ["2", "False"], done.stderr
+    helped = run_process("--help", env={"LIBERACION_LAKE": str(lake)})
+    assert helped.returncode == 0 and "--lake" in helped.stdout
+
+
+def test_a_lake_written_in_the_home_format_is_registered_on_first_use(
+    cli: Cli, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "t.csv"
+    source.write_text(V1)
+    _ok(cli("fetch", str(source), "--as", "x.t"))
+    source.write_text(V2)
+    _ok(cli("fetch", str(source), "--as", "x.t"))
+    before = json.loads(_ok(cli("history", "x.t", "--format", "json")).stdout)
+
+    monkeypatch.setenv("LIBERACION_HOME", str(tmp_path / "other-home"))  # another person's home
+    after = json.loads(_ok(cli("--lake", str(home / "lake"), "history", "x.t", "--format", "json")).stdout)
+    assert [(h["snapshot"], h["rows"], h["sha256"]) for h in after] == [
+        (h["snapshot"], h["rows"], h["sha256"]) for h in before
+    ]
+    assert _sql(cli, lake=str(home / "lake"), query="select count(*) as n from x.t") == [{"n": "3"}]
+    assert (tmp_path / "other-home" / "iceberg.db").is_file()
+
+
+def _big_csv(path: Path, version: int, rows: int = 200_000) -> None:
+    with open(path, "w") as fh:
+        fh.write("npi,state,amount\n")
+        for i in range(rows):
+            fh.write(f"{i:010d},{'CA' if i % 3 else 'NY'},{i * version}\n")
+
+
+def test_kill_9_at_any_point_of_a_publish_to_s3_leaves_the_previous_snapshot(
+    tmp_path: Path, bucket: str, home: Path
+) -> None:
+    lake = f"s3://{bucket}/lake"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_LAKE": lake}
+    source = tmp_path / "big.csv"
+    rng = random.Random(14)
+    committed: int | None = None  # the version whose sum the table showed last
+    for version in range(1, 7):
+        _big_csv(source, version)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "liberacion", "fetch", str(source), "--as", "x.big", "--json"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.8, 3.5))  # start-up, conversion, upload or commit
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        shown = run_process("sql", "--format", "csv", "select sum(amount) / 19999900000 as v from x.big", env=env)
+        if "no table" in shown.stderr or "does not exist" in shown.stderr:
+            assert committed is None, f"version {committed} disappeared"
+            continue
+        assert shown.returncode == 0, shown.stderr
+        value = float(shown.stdout.splitlines()[1])
+        assert value.is_integer() and 1 <= value <= version, f"a mixed table after kill {version}: {value}"
+        committed = int(value)
+
+    _big_csv(source, 9)
+    done = run_process("fetch", str(source), "--as", "x.big", env=env)
+    assert done.returncode == 0, done.stderr
+    shown = run_process("sql", "--format", "csv", "select sum(amount) / 19999900000 as v from x.big", env=env)
+    assert shown.stdout.splitlines()[1] in ("9", "9.0")
+    kept = {h["snapshot"] for h in json.loads(run_process("history", "x.big", "--format", "json", env=env).stdout)}
+    folders = {key.split("/")[4] for key in _keys(bucket, "lake/x/big/snapshots/")} - {""}
+    assert folders == kept, "folders of commits that never happened remain"
+
+
+def test_two_machines_publishing_the_same_table_at_once_both_commit(
+    tmp_path: Path, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two homes (two machines) share the lake and a catalog (SQL on one database file here; a
+    REST catalog or PostgreSQL for a real team) and publish the same table at the same moment."""
+    team = tmp_path / "team-catalog.db"
+    shared = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "LIBERACION_LAKE": f"s3://{bucket}/lake",
+        "LIBERACION_ICEBERG_CATALOG": "team",
+        "PYICEBERG_CATALOG__TEAM__TYPE": "sql",
+        "PYICEBERG_CATALOG__TEAM__URI": f"sqlite:///{team}",
+    }
+    sources = []
+    for i in (1, 2):
+        path = tmp_path / f"v{i}.csv"
+        _big_csv(path, i, rows=50_000)
+        sources.append(path)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "liberacion", "fetch", str(src), "--as", "x.shared", "--json"],
+            env={**shared, "LIBERACION_HOME": str(tmp_path / f"home{i}")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, src in enumerate(sources)
+    ]
+    outcomes = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], [err for _, err in outcomes]
+    reader = {**shared, "LIBERACION_HOME": str(tmp_path / "home3")}  # a third machine reads
+    history = json.loads(run_process("history", "x.shared", "--format", "json", env=reader).stdout)
+    assert len(history) == 2 and [h["current"] for h in history] == [False, True]
+    shown = run_process("sql", "--format", "csv", "select sum(amount) / 1249975000 as v from x.shared", env=reader)
+    assert shown.stdout.splitlines()[1] in ("1", "2", "1.0", "2.0")  # one whole version, never a mix
+
+
+def test_spark_reads_the_current_snapshot_like_liberacion_sql(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A distributed engine reads a table fetched through the CLI: PySpark in local mode over the
+    data files of the current snapshot's scan plan returns liberacion's row count and sum."""
+    import shutil
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime for Spark")
+    from pyiceberg.table import StaticTable
+    from pyspark.sql import SparkSession
+
+    lake = tmp_path / "lake"
+    source = tmp_path / "big.csv"
+    _big_csv(source, 1, rows=20_000)
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "cms.payments"))
+    _big_csv(source, 3, rows=30_000)
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "cms.payments"))
+    expected = _sql(cli, lake=str(lake), query="select count(*) as n, sum(amount) as total from cms.payments")[0]
+    info = json.loads(_ok(cli("--lake", str(lake), "info", "cms.payments", "--format", "json")).stdout)
+    table = StaticTable.from_metadata(info["storage"]["metadata_location"])
+    files = [task.file.file_path for task in table.scan().plan_files()]
+
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("liberacion-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .getOrCreate()
+    )
+    try:
+        got = spark.read.parquet(*[f"file://{f}" for f in files]).selectExpr("count(*) as n", "sum(amount) as t")
+        row = got.collect()[0]
+    finally:
+        spark.stop()
+    assert (str(row["n"]), str(row["t"])) == (expected["n"], expected["total"])
+    assert expected == {"n": "30000", "total": str(3 * 29999 * 30000 // 2)}
