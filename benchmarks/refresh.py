@@ -2,8 +2,10 @@
 
 Serves N small CSV files from a local HTTP server (with ETag and Last-Modified), fetches each
 into its own table, then times whole `liberacion refresh` processes, which must publish nothing.
+With ``--iceberg`` the same tables are also fetched into a lake of Iceberg tables in a directory
+(``--lake``), and refreshes of the two homes alternate, so their medians can be compared.
 
-Usage: python benchmarks/refresh.py [--tables 200] [--runs 3] [--jobs 4]
+Usage: python benchmarks/refresh.py [--tables 200] [--runs 3] [--jobs 4] [--iceberg]
 """
 
 from __future__ import annotations
@@ -26,40 +28,64 @@ from liberacion.home import Home  # noqa: E402
 from tests.server import LocalServer  # noqa: E402
 
 
+def _fill(home: Home, urls: list[str]) -> None:
+    start = time.perf_counter()
+    for i, url in enumerate(urls):
+        [result] = fetch([url], home, FetchOptions(table=f"bench.t{i}"))
+        assert result.status == "fetched", result.error
+    where = home.lake_uri or home.lake
+    print(f"set-up: {len(urls)} tables fetched into {where} in {time.perf_counter() - start:.1f} s")
+
+
+def _refresh(home: Home, tables: int, jobs: int) -> float:
+    env = {**os.environ, "LIBERACION_HOME": str(home.root), "PYTHONPATH": str(ROOT)}
+    if home.lake_uri:
+        env["LIBERACION_LAKE"] = home.lake_uri
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "liberacion", "refresh", "--json", "--jobs", str(jobs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    took = time.perf_counter() - start
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert proc.returncode == 0 and summary.get("unchanged") == tables, summary
+    return took
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--iceberg", action="store_true", help="also an Iceberg lake, refreshes alternating")
     args = parser.parse_args()
     server = LocalServer().start()
     with tempfile.TemporaryDirectory() as tmp:
-        home = Home(Path(tmp) / "home")
-        start = time.perf_counter()
+        urls = []
         for i in range(args.tables):
             body = "facility_id,beds\n" + "".join(f"{i:03d}{k:03d},{k}\n" for k in range(50))
-            url = server.add(f"/t{i}.csv", body, content_type="text/csv")
-            [result] = fetch([url], home, FetchOptions(table=f"bench.t{i}"))
-            assert result.status == "fetched", result.error
-        print(f"set-up: {args.tables} tables fetched in {time.perf_counter() - start:.1f} s")
-        env = {**os.environ, "LIBERACION_HOME": str(home.root), "PYTHONPATH": str(ROOT)}
-        times = []
-        for _ in range(args.runs):
-            start = time.perf_counter()
-            proc = subprocess.run(
-                [sys.executable, "-m", "liberacion", "refresh", "--json", "--jobs", str(args.jobs)],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=False,
+            urls.append(server.add(f"/t{i}.csv", body, content_type="text/csv"))
+        homes = {"home lake": Home(Path(tmp) / "home")}
+        if args.iceberg:
+            homes["iceberg lake"] = Home(Path(tmp) / "home-iceberg", lake_uri=str(Path(tmp) / "iceberg-lake"))
+        for home in homes.values():
+            _fill(home, urls)
+        times: dict[str, list[float]] = {name: [] for name in homes}
+        for run in range(args.runs):
+            order = list(homes) if run % 2 == 0 else list(reversed(homes))  # alternate who goes first
+            for name in order:
+                times[name].append(_refresh(homes[name], args.tables, args.jobs))
+        for name, taken in times.items():
+            print(
+                f"{name}: refresh of {args.tables} unchanged tables (--jobs {args.jobs}): "
+                f"min {min(taken):.2f} s, median {statistics.median(taken):.2f} s, max {max(taken):.2f} s"
             )
-            times.append(time.perf_counter() - start)
-            summary = json.loads(proc.stdout.splitlines()[-1])
-            assert proc.returncode == 0 and summary.get("unchanged") == args.tables, summary
-        print(
-            f"refresh of {args.tables} unchanged tables (--jobs {args.jobs}): "
-            f"min {min(times):.2f} s, median {statistics.median(times):.2f} s, max {max(times):.2f} s"
-        )
+        if args.iceberg:
+            ratio = statistics.median(times["iceberg lake"]) / statistics.median(times["home lake"])
+            print(f"iceberg lake / home lake: {ratio:.2f}x")
     server.stop()
 
 

@@ -366,6 +366,7 @@ def _derived_name(file_name: str) -> str:
 class _Job:
     def __init__(self, lake: Lake, client: HttpClient, options: FetchOptions, report: ProgressCallback) -> None:
         self.lake = lake
+        lake.commit_wait = options.wait  # a lake whose catalog commits can lose a race redoes them this long
         self.client = client
         self.options = options
         self.report = report

@@ -70,7 +70,7 @@ class IcebergLake(Lake):
         self._catalog: Catalog | None = None
         self._loaded: dict[str, Table] = {}  # by metadata location: a commit gives a new one
         self._adopted = False
-        self._wait = 0.0
+        self._named: dict[str, str] | None = None  # a named catalog's tables, asked once per change
 
     # -- the catalog -------------------------------------------------------------------------
 
@@ -99,6 +99,11 @@ class IcebergLake(Lake):
         return self._named_locations()
 
     def _named_locations(self) -> dict[str, str]:
+        if self._named is None:
+            self._named = self._ask_named_catalog()
+        return self._named
+
+    def _ask_named_catalog(self) -> dict[str, str]:
         found: dict[str, str] = {}
         try:
             for namespace in self.catalog.list_namespaces():
@@ -250,7 +255,6 @@ class IcebergLake(Lake):
         another machine's commit is resolved by the catalog at commit time."""
         catalog, table = parse_table_name(name)
         full = f"{catalog}.{table}"
-        self._wait = max(wait, 60.0)
         with self.lock(full, wait=wait), self.home.work_area() as work:
             directory = work / "snapshot"
             directory.mkdir()
@@ -340,9 +344,10 @@ class IcebergLake(Lake):
             files,
             _summary(snap),
             docs,
-            wait=self._wait,
+            wait=self.commit_wait,
         )
         self._loaded.clear()
+        self._named = None
         return snap
 
     def recover(self) -> bool:
@@ -371,6 +376,7 @@ class IcebergLake(Lake):
         if doomed:
             expire(table, [s.iceberg_id for s in kept if s.iceberg_id is not None])
             self._loaded.clear()
+            self._named = None
             filesystem = self.location.filesystem()
             for snap in doomed:  # no snapshot refers to them any more: nobody can be writing them
                 self._delete_folder(filesystem, self.location.path_of(*parse_table_name(name), "snapshots", snap.id))
@@ -430,6 +436,7 @@ class IcebergLake(Lake):
         with self.lock(name):
             self.catalog.drop_table(f"{catalog}.{table}")
             self._loaded.clear()
+            self._named = None
             try:
                 self.location.filesystem().delete_dir(self.location.path_of(catalog, table))
             except FileNotFoundError:

@@ -126,6 +126,10 @@ class Staging:
 class Lake:
     """The Parquet lake under one home. Cheap to create: touches nothing until used."""
 
+    # Seconds a commit that another machine beat is redone before ``Busy`` (a catalog's commits;
+    # here a switch waits for the commit lock instead).
+    commit_wait = 300.0
+
     def __init__(self, home: Path | Home) -> None:
         self.home = home if isinstance(home, Home) else Home(Path(home))
 

@@ -16,21 +16,27 @@ REFS_FILE = "refs.txt"  # under index/: one "catalog/id" per line, the refs of d
 
 
 def _home(ctx: Any) -> Home:
-    """The home the command line names (``--home`` before the command), else the default."""
-    option = None
+    """The home and lake the command line names (``--home``, ``--lake`` before the command), else the defaults."""
+    option = lake = None
     while ctx is not None:
         option = ctx.params.get("home") or option
+        lake = ctx.params.get("lake") or lake
         ctx = ctx.parent
-    return Home(resolve_home(Path(option) if option else None))
+    return Home(resolve_home(Path(option) if option else None), lake_uri=lake)
 
 
 def table_names(home: Home) -> list[str]:
-    """Every table with a current snapshot, as SQL names it, read from the lake's directories."""
+    """Every table with a current snapshot, as SQL names it: read from the lake's directories, or
+    from the embedded Iceberg catalog of a lake named by ``--lake``."""
+    from liberacion.iceberg_lake import IcebergLake, open_lake
     from liberacion.snapshots import CURRENT_FILE
 
     try:
+        lake = open_lake(home)
+        if isinstance(lake, IcebergLake):  # its catalog knows the tables
+            return lake.names()
         return sorted(f"{p.parent.parent.name}.{p.parent.name}" for p in home.lake.glob(f"*/*/{CURRENT_FILE}"))
-    except OSError:
+    except Exception:  # a lake that cannot be read completes nothing; the command itself reports it
         return []
 
 
