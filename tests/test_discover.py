@@ -368,3 +368,115 @@ def test_an_unchanged_ckan_search_costs_one_small_request_and_keeps_the_index(
     changed = cli("discover", "dg")
     assert changed.exit_code == 0 and "the index was kept" not in changed.stderr
     assert len(http_server.requests) == before + 1 + 3  # the token moved: every page is read again
+
+
+def test_an_unchanged_discover_does_not_load_requests(manifests: Path, http_server: LocalServer, home: Path) -> None:
+    """Unchanged listings answer 304 over http.client; importing requests would cost more than the run."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    url = http_server.add("/data.json", _listing("Flu Vaccinations"), etag='"v1"', content_type="application/json")
+    write_catalog(manifests, "t", [("dcat-us", url)])
+    code = (
+        "import sys\n"
+        "from liberacion.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
+        "print('requests' in sys.modules, code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home), "LIBERACION_CATALOGS": str(manifests)}
+    command = [sys.executable, "-c", code, "discover", "t"]
+    runs = [subprocess.run(command, env=env, capture_output=True, text=True, timeout=120) for _ in range(2)]
+    assert [r.stdout.split() for r in runs] == [["False", "0"], ["False", "0"]], runs[1].stderr
+    assert "the index was kept as it was" in runs[1].stderr
+    assert [r.headers.get("If-None-Match") for r in http_server.hits("/data.json")] == [None, '"v1"']
+
+
+def test_listings_go_through_a_proxy_named_by_the_environment(
+    cli: Any, manifests: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = http_server.add("/data.json", _listing("Flu Vaccinations"), etag='"v1"', content_type="application/json")
+    proxy = LocalServer().start()
+    try:
+        # A proxy is asked for the absolute URL: the route's path is the listing's whole URL.
+        proxy.add(url, _listing("Flu Vaccinations", "Via The Proxy"), etag='"p1"', content_type="application/json")
+        for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.base)
+        write_catalog(manifests, "t", [("dcat-us", url)])
+        first = cli("discover", "t")
+        again = cli("discover", "t")
+    finally:
+        proxy.stop()
+    assert first.exit_code == 0 and "t: 2 datasets indexed" in first.stderr, first.stderr
+    assert again.exit_code == 0 and "the index was kept as it was" in again.stderr
+    assert [r.headers.get("If-None-Match") for r in proxy.hits(url)] == [None, '"p1"']
+    assert http_server.hits("/data.json") == []
+
+
+def test_a_redirected_listing_keeps_its_token_on_its_origin_and_is_asked_conditionally(
+    cli: Any, manifests: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    monkeypatch.setenv("LIBERACION_SOCRATA_APP_TOKEN", "sekrit")
+    monkeypatch.setenv("LIBERACION_SOCRATA_HOSTS", "127.0.0.1")
+    monkeypatch.setattr("liberacion.download.session._default", None)  # a client that reads them
+    target = http_server.add(
+        "/v2/data.json",
+        gzip.compress(_listing("Flu Vaccinations").encode()),
+        etag='"v1"',
+        headers={"Content-Encoding": "gzip"},
+        content_type="application/json",
+    )
+    other = LocalServer().start()  # the same host on another port: another origin, no token
+    try:
+        elsewhere = other.add("/data.json", _listing("Elsewhere"), etag='"e1"', content_type="application/json")
+
+        def moved(handler: Any) -> None:
+            handler.send_error_body(301, b"", "text/plain", {"Location": target})
+
+        def away(handler: Any) -> None:
+            handler.send_error_body(302, b"", "text/plain", {"Location": elsewhere})
+
+        write_catalog(manifests, "t", [("socrata", http_server.add("/data.json", handler=moved))])
+        write_catalog(manifests, "u", [("socrata", http_server.add("/away.json", handler=away))])
+        first = cli("discover", "t", "u")
+        again = cli("discover", "t", "u")
+        assert first.exit_code == 0 and "t: 1 datasets indexed" in first.stderr, first.stderr
+        assert again.exit_code == 0 and "the index was kept as it was" in again.stderr, again.stderr
+        hits = http_server.hits("/v2/data.json")
+        assert [h.headers.get("If-None-Match") for h in hits] == [None, '"v1"']
+        assert all(h.headers.get("X-App-Token") == "sekrit" for h in [*hits, *http_server.hits("/data.json")])
+        assert [h.headers.get("If-None-Match") for h in other.hits("/data.json")] == [None, '"e1"']
+        assert all("X-App-Token" not in h.headers for h in other.hits("/data.json"))
+    finally:
+        other.stop()
+
+
+def test_an_edited_manifest_is_read_again_whatever_its_mtime_and_the_parse_cache_say(
+    cli: Any, manifests: Path, http_server: LocalServer, home: Path
+) -> None:
+    import os
+
+    url = http_server.add("/data.json", _listing("Flu Vaccinations"), etag='"v1"', content_type="application/json")
+    manifest = write_catalog(manifests, "t", [("dcat-us", url)], title="Alpha")
+    assert cli("discover", "t").exit_code == 0
+
+    def title() -> str:
+        result = cli("catalogs", "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        return next(c["title"] for c in json.loads(result.stdout) if c["name"] == "t")
+
+    assert title() == "Alpha"
+    stat = manifest.stat()
+    manifest.write_text(manifest.read_text().replace("Alpha", "Omega"))
+    os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime
+    assert title() == "Omega"
+    (home / "state" / "manifests.json").write_text("{damaged")
+    assert title() == "Omega"
+    again = cli("discover", "t")
+    assert again.exit_code == 0 and "the index was kept as it was" in again.stderr, again.stderr
+    assert json.loads((home / "state" / "manifests.json").read_text())["version"] == 1  # rewritten

@@ -60,7 +60,7 @@ def discover_source(
     source: Source, catalog: str, *, etag: str | None = None, last_modified: str | None = None
 ) -> Listing:
     """Download and parse one listing; with validators, an unchanged listing costs one 304."""
-    from liberacion.download import fetch_document
+    from liberacion.download.session import fetch_document
 
     if source.kind == "ckan":  # a paged API: its "validator" is a change token of the search
         return _discover_ckan(source, catalog, token=etag)
@@ -75,7 +75,7 @@ def discover_source(
 
 def lookup(source: Source, catalog: str, source_id: str) -> Dataset | None:
     """One dataset of a source by its id, as the source describes it now (None if absent)."""
-    from liberacion.download import fetch_document
+    from liberacion.download.session import fetch_document
 
     if source.kind == "dkan":
         url = source.url.rstrip("/") + "/" + source_id
@@ -117,7 +117,7 @@ def _ckan_change_token(source: Source) -> str | None:
     CKAN answers no conditional requests; this one-package query is the cheap "has it changed?":
     an added, edited or deleted package moves the count or the newest modification time.
     """
-    from liberacion.download import fetch_document
+    from liberacion.download.session import fetch_document
 
     parts = urlsplit(source.url)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("rows", "start", "sort")]
@@ -133,7 +133,7 @@ def _ckan_change_token(source: Source) -> str | None:
 
 
 def _discover_ckan(source: Source, catalog: str, *, token: str | None = None) -> Listing:
-    from liberacion.download import fetch_document
+    from liberacion.download.session import fetch_document
 
     if token and _ckan_change_token(source) == token:
         return Listing([], etag=token, unchanged=True)

@@ -7,6 +7,7 @@ Layout under the home::
     index/search.json              the few fields search needs, small enough to load in milliseconds
     index/coverage.json            per catalog: datasets, fetchable, why not; and the manifests' fingerprint
     state/catalogs/<catalog>.json  per source: validators (ETag, Last-Modified), status, error, counts
+    state/manifests.json           the manifests' TOML as parsed, by the sha256 of their text
 
 Every file is written to a temporary name and renamed into place, so a reader sees the old index or
 the new one. ``discover`` holds one lock for the whole run, reads the catalogs' listings a few at a
@@ -35,6 +36,7 @@ from liberacion.timestamps import utc_now
 
 SEARCH_FILE = "search.json"
 COVERAGE_FILE = "coverage.json"
+MANIFEST_CACHE = "manifests.json"  # parsed manifests, see manifests.ParsedManifests
 INDEX_VERSION = 2  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
 PART_VERSION = 2  # what the adapters keep of a listing; an older part is downloaded and parsed again
 DISCOVER_JOBS = 4  # catalogs read at a time: a dead host costs only its own catalog's time
@@ -108,6 +110,10 @@ def _state_path(home: Home, catalog: str) -> Path:
     return home.state / "catalogs" / f"{catalog}.json"
 
 
+def _manifest_cache(home: Home) -> Path:
+    return home.state / MANIFEST_CACHE
+
+
 def has_part(home: Home, catalog: str) -> bool:
     return _part_path(home, catalog).is_file()
 
@@ -149,7 +155,7 @@ def discover(
     answered 304 and no manifest changed, the index is kept as it is.
     """
     problems: list[ConfigError] = []
-    catalogs = load_catalogs(extra_paths, problems=problems)
+    catalogs = load_catalogs(extra_paths, problems=problems, cache=_manifest_cache(home))
     chosen = _choose(catalogs, names)
     with file_lock(home.locks / "index.lock", what="the dataset index"):
         with ThreadPoolExecutor(max_workers=max(1, min(DISCOVER_JOBS, len(chosen)))) as pool:
@@ -442,7 +448,7 @@ def search(
 ) -> list[SearchHit]:
     """Datasets matching every term, best first: an exact title, then title words, then keywords,
     then descriptions. Filters narrow by catalog name, publisher (substring) and file format."""
-    catalogs = load_catalogs(extra_paths, problems=problems)
+    catalogs = load_catalogs(extra_paths, problems=problems, cache=_manifest_cache(home))
     known = {c.name for c in catalogs}
     if catalog is not None and catalog not in known:
         raise NotFound(
@@ -512,7 +518,7 @@ def catalog_status(
 ) -> list[CatalogStatus]:
     """Each loaded catalog with what the index holds for it and how its last discover went."""
     result = []
-    for catalog in load_catalogs(extra_paths, problems=problems):
+    for catalog in load_catalogs(extra_paths, problems=problems, cache=_manifest_cache(home)):
         state = read_state(home, catalog.name)
         sources = [s for s in state.get("sources", []) if isinstance(s, dict)]
         failed = [s for s in sources if s.get("status") == "failed"]

@@ -8,6 +8,7 @@ as ``liberacion/catalogs/shipped``); users add or replace them with ``LIBERACION
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from liberacion.catalogs.model import Catalog, Dataset, Distribution, Source, is_web_url
 from liberacion.errors import ConfigError, NotFound
+from liberacion.files import atomic_write, read_json
 from liberacion.formats import normalize_format
 from liberacion.naming import safe_catalog_name, safe_id, sanitize_identifier
 
@@ -61,22 +63,74 @@ def check_manifest_paths(extra_paths: Sequence[Path] = ()) -> None:
             raise ConfigError(f"{path}: no such catalog manifest or directory (named by {source})")
 
 
-def load_catalogs(extra_paths: Sequence[Path] = (), *, problems: list[ConfigError] | None = None) -> list[Catalog]:
+def load_catalogs(
+    extra_paths: Sequence[Path] = (), *, problems: list[ConfigError] | None = None, cache: Path | None = None
+) -> list[Catalog]:
     """Shipped manifests, then ``LIBERACION_CATALOGS``, then ``extra_paths``, sorted by name.
 
     A manifest that cannot be read is left out and its one-line ``ConfigError`` is appended to
-    ``problems`` when given; the other catalogs still load.
+    ``problems`` when given; the other catalogs still load. ``cache``: a JSON file of parsed
+    manifests by the sha256 of their text (see ``ParsedManifests``).
     """
+    parsed = ParsedManifests(cache)
     by_name: dict[str, Catalog] = {}
     for path, shipped in manifest_paths(extra_paths):
         try:
-            catalog = read_manifest(path, shipped=shipped)
+            catalog = read_manifest(path, shipped=shipped, parsed=parsed)
         except ConfigError as err:
             if problems is not None:
                 problems.append(err)
             continue
         by_name[catalog.name] = catalog
+    parsed.save()
     return [by_name[name] for name in sorted(by_name)]
+
+
+class ParsedManifests:
+    """Manifests' TOML as parsed before, by the sha256 of their text: Python's TOML parser takes
+    longer than the rest of an unchanged ``discover``. Keyed by content, so an edited manifest is
+    parsed again whatever its mtime says; a damaged cache is parsed around and rewritten."""
+
+    VERSION = 1
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        stored = read_json(path) if path is not None else None
+        ok = (
+            isinstance(stored, dict)
+            and stored.get("version") == self.VERSION
+            and isinstance(stored.get("by_sha"), dict)
+        )
+        self._stored: dict[str, Any] = stored["by_sha"] if ok else {}
+        self._used: dict[str, Any] = {}
+        self._changed = path is not None and not ok
+
+    def parse(self, text: str) -> dict[str, Any]:
+        import hashlib
+
+        key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        data = self._stored.get(key)
+        if not isinstance(data, dict):
+            import tomllib
+
+            data = tomllib.loads(text)
+            self._changed = True
+        self._used[key] = data
+        return data
+
+    def save(self) -> None:
+        """Keep what this load used (forgotten manifests leave the cache); written only when it changed."""
+        if self.path is None or not (self._changed or self._used.keys() != self._stored.keys()):
+            return
+        import json
+
+        try:  # dates and times have no JSON form: such a manifest is parsed every time
+            text = json.dumps({"version": self.VERSION, "by_sha": self._used}, allow_nan=False)
+        except (TypeError, ValueError):
+            usable = {k: v for k, v in self._used.items() if _plain_json(v)}
+            text = json.dumps({"version": self.VERSION, "by_sha": usable})
+        with contextlib.suppress(OSError):  # a cache: the next run parses again
+            atomic_write(self.path, text)
 
 
 def find_catalog(name: str, extra_paths: Sequence[Path] = ()) -> Catalog:
@@ -96,17 +150,26 @@ def find_catalog(name: str, extra_paths: Sequence[Path] = ()) -> Catalog:
     raise NotFound(f"no catalog named {name!r} (known: {known}); see: liberacion catalogs")
 
 
-def read_manifest(path: Path, *, shipped: bool = False) -> Catalog:
-    """Parse and check one manifest; any problem is a one-line ``ConfigError`` naming the file."""
-    import tomllib
+def _plain_json(value: Any) -> bool:
+    import json
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def read_manifest(path: Path, *, shipped: bool = False, parsed: ParsedManifests | None = None) -> Catalog:
+    """Parse and check one manifest; any problem is a one-line ``ConfigError`` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = (parsed or ParsedManifests(None)).parse(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such catalog manifest") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read the manifest: {err}") from None
-    except tomllib.TOMLDecodeError as err:
+    except ValueError as err:  # tomllib.TOMLDecodeError, without importing tomllib for a cached manifest
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
     try:
         return _catalog_from_toml(data, path, shipped=shipped)

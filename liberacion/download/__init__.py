@@ -10,51 +10,45 @@ tokens and politeness are decided in one place.
   into ``<downloads>/<key>/``, and their outcome, ``Transfer``.
 - ``state``: what liberacion last learned about each URL (validators, sha256), in the home.
 
-Importing this package does not import ``requests``: the CLI starts fast.
+Importing this package imports neither ``requests`` nor its submodules: each name below is loaded
+from its submodule on first use, so a listing's conditional GET does not load the file downloads.
 """
 
 from __future__ import annotations
 
-from liberacion.download.files import (
-    PARTIAL,
-    HttpClient,
-    Transfer,
-    file_name_from_url,
-    url_key,
-)
-from liberacion.download.session import (
-    Credentials,
-    Document,
-    HttpConfig,
-    HttpSession,
-    Probe,
-    ProgressCallback,
-    ProgressEvent,
-    Validators,
-    check_url,
-    default_client,
-    fetch_document,
-    looks_like_html,
-    redact,
-)
+from typing import Any
 
-__all__ = [
-    "PARTIAL",
-    "Credentials",
-    "Document",
-    "HttpClient",
-    "HttpConfig",
-    "HttpSession",
-    "Probe",
-    "ProgressCallback",
-    "ProgressEvent",
-    "Transfer",
-    "Validators",
-    "check_url",
-    "default_client",
-    "fetch_document",
-    "file_name_from_url",
-    "looks_like_html",
-    "redact",
-    "url_key",
-]
+_EXPORTS = {
+    **dict.fromkeys(
+        ("PARTIAL", "HttpClient", "Transfer", "file_name_from_url", "url_key"), "liberacion.download.files"
+    ),
+    **dict.fromkeys(
+        (
+            "Credentials",
+            "Document",
+            "HttpConfig",
+            "HttpSession",
+            "Probe",
+            "ProgressCallback",
+            "ProgressEvent",
+            "Validators",
+            "check_url",
+            "default_client",
+            "fetch_document",
+            "looks_like_html",
+            "redact",
+        ),
+        "liberacion.download.session",
+    ),
+}
+
+__all__ = [*_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'liberacion.download' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -17,6 +17,7 @@ import os
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -226,6 +227,7 @@ class HttpSession:
         self._lock = threading.Lock()
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._unreachable: dict[str, tuple[float, _Retry]] = {}  # netloc -> (when, why), see _retrying
+        self._idle: dict[tuple[str, str, int | None], list[Any]] = {}  # kept-alive plain connections
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -241,6 +243,10 @@ class HttpSession:
             if self._session is not None:
                 self._session.close()
                 self._session = None
+            idle = [conn for conns in self._idle.values() for conn in conns]
+            self._idle.clear()
+        for conn in idle:
+            conn.close()
 
     @contextlib.contextmanager
     def _host_slot(self, url: str) -> Iterator[None]:
@@ -263,10 +269,14 @@ class HttpSession:
         if self.cancel.wait(seconds):
             self.check_cancel()
 
-    def _open(self, url: str, headers: Mapping[str, str], *, stream: bool, timeout: float | None = None) -> Any:
-        """GET ``url`` following redirects ourselves, so credentials never reach another origin."""
-        import requests
+    def _open(
+        self, url: str, headers: Mapping[str, str], *, stream: bool, timeout: float | None = None, plain: bool = False
+    ) -> Any:
+        """GET ``url`` following redirects ourselves, so credentials never reach another origin.
 
+        ``plain``: a small request (a listing, a probe) may go over ``http.client`` when nothing
+        that requests adds applies to the hop (see ``plain_eligible``); the answer is the same.
+        """
         url = without_redacted(url)
         current = url
         read_timeout = min(timeout or self.config.timeout, self.config.timeout)
@@ -280,21 +290,10 @@ class HttpSession:
             if trusted:
                 hop.update(self.credentials.headers_for(host, self.config))
             auth = self.credentials.auth_for(host) if trusted else None
-            try:
-                response = self.session.get(
-                    current,
-                    headers=hop,
-                    stream=stream,
-                    timeout=(min(self.config.connect_timeout, read_timeout), read_timeout),
-                    allow_redirects=False,
-                    auth=auth,
-                )
-            except requests.exceptions.SSLError as err:
-                raise SourceError(f"TLS check failed for {redact(current)}: {_summary(err)}") from None
-            except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as err:
-                raise SourceError(f"invalid URL {redact(current)}: {_summary(err)}") from None
-            except requests.exceptions.RequestException as err:
-                raise _connection_retry(err, host=parts.netloc) from None
+            timeouts = (min(self.config.connect_timeout, read_timeout), read_timeout)
+            response = self._plain_hop(current, hop, auth, timeouts) if plain and plain_eligible(current) else None
+            if response is None:
+                response = self._requests_hop(current, hop, auth, timeouts, stream=stream)
             location = response.headers.get("Location")
             if response.status_code in _REDIRECTS and location:
                 response.close()
@@ -302,6 +301,82 @@ class HttpSession:
                 continue
             return response
         raise SourceError(f"{redact(url)} redirected more than {self.config.max_redirects} times; check the URL")
+
+    def _requests_hop(
+        self, url: str, headers: dict[str, str], auth: tuple[str, str] | None, timeouts: tuple[float, float],
+        *, stream: bool,
+    ) -> Any:  # fmt: skip
+        import requests
+
+        try:
+            return self.session.get(
+                url, headers=headers, stream=stream, timeout=timeouts, allow_redirects=False, auth=auth
+            )
+        except requests.exceptions.SSLError as err:
+            raise SourceError(f"TLS check failed for {redact(url)}: {_summary(err)}") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as err:
+            raise SourceError(f"invalid URL {redact(url)}: {_summary(err)}") from None
+        except requests.exceptions.RequestException as err:
+            raise _connection_retry(err, host=urlsplit(url).netloc) from None
+
+    def _plain_hop(
+        self, url: str, headers: dict[str, str], auth: tuple[str, str] | None, timeouts: tuple[float, float]
+    ) -> _PlainResponse | None:
+        """One GET over ``http.client``; None when the answer needs requests (an unknown encoding)."""
+        import http.client
+
+        parts = urlsplit(url)
+        key = _origin(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        sent = {"User-Agent": USER_AGENT, "Accept": "*/*", "Connection": "keep-alive", **headers}
+        if auth is not None:
+            sent["Authorization"] = _basic_auth(*auth)
+        for conn, reused in self._plain_connections(key, timeouts[0]):
+            try:
+                if conn.sock is None:
+                    conn.connect()
+                conn.sock.settimeout(timeouts[1])
+                conn.request("GET", target, headers=sent)
+                answer = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as err:
+                conn.close()
+                if reused:  # the server had closed the idle connection: once more on a new one
+                    continue
+                raise _connection_retry(err, host=parts.netloc) from None
+            except ValueError:  # a header http.client refuses to send: requests says why
+                conn.close()
+                return None
+            except (OSError, http.client.HTTPException) as err:
+                conn.close()
+                if _is_tls_error(err):
+                    raise SourceError(f"TLS check failed for {redact(url)}: {_summary(err)}") from None
+                raise _connection_retry(err, host=parts.netloc) from None
+            response = _PlainResponse(answer, url, lambda done, c=conn: self._plain_release(key, c, done))
+            if response.decodable:
+                return response
+            response.close()
+            return None
+        raise AssertionError("unreachable: a new connection is always tried")  # pragma: no cover
+
+    def _plain_connections(
+        self, key: tuple[str, str, int | None], connect_timeout: float
+    ) -> Iterator[tuple[Any, bool]]:
+        """An idle kept-alive connection to ``key``'s origin if there is one, then a new one."""
+        with self._lock:
+            idle = self._idle.get(key) or []
+            conn = idle.pop() if idle else None
+        if conn is not None:
+            yield conn, True
+        yield _new_plain_connection(key, connect_timeout), False
+
+    def _plain_release(self, key: tuple[str, str, int | None], conn: Any, reusable: bool) -> None:
+        if reusable:
+            with self._lock:
+                idle = self._idle.setdefault(key, [])
+                if len(idle) < self.config.per_host:
+                    idle.append(conn)
+                    return
+        conn.close()
 
     def _retrying(self, url: str, attempt: Callable[[], T], *, progress: Callable[[], int] | None = None,
                   on_retry: Callable[[str, float], None] | None = None) -> T:  # fmt: skip
@@ -397,7 +472,7 @@ class HttpSession:
         def attempt() -> Document:
             pace.check_deadline(0)
             with self._host_slot(url):
-                response = self._open(url, request_headers, stream=True, timeout=timeout)
+                response = self._open(url, request_headers, stream=True, timeout=timeout, plain=True)
                 with response:
                     _raise_for_status(response, url)
                     content = b"" if response.status_code == 304 else _read_all(response, pace)
@@ -424,7 +499,7 @@ class HttpSession:
 
         def attempt() -> Probe:
             with self._host_slot(url):
-                response = self._open(url, headers, stream=True)
+                response = self._open(url, headers, stream=True, plain=True)
                 with response:
                     _raise_for_status(response, url)
                     length = response.headers.get("Content-Length")
@@ -538,6 +613,166 @@ def _new_session() -> requests.Session:
     return session
 
 
+# -- the plain transport ------------------------------------------------------------------------
+# Listings and probes are small GETs that mostly answer 304: importing requests costs more than
+# such a request (50-70 ms, more than a whole unchanged discover). They go over http.client, the
+# layer requests itself sends with, when nothing requests adds applies to the hop: no proxy from
+# the environment, no CA bundle of its own, no .netrc entry, no user info in the URL, a URL it
+# would send as it is. Redirects, credentials, timeouts, retries and error messages stay those of
+# ``_open`` and ``_retrying`` above; a Content-Encoding other than gzip or identity is asked again
+# through requests.
+
+_URL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!#$&'()*+,/:;=?@[]%")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_CA_BUNDLE_ENVS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def plain_eligible(url: str) -> bool:
+    """Whether requests would send a GET of ``url`` exactly as ``http.client`` does."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or parts.username is not None or not host.isascii():
+        return False
+    try:
+        parts.port  # noqa: B018 - an invalid port is requests' error to report
+    except ValueError:
+        return False
+    if parts.scheme == "https" and any(os.environ.get(name) for name in _CA_BUNDLE_ENVS):
+        return False
+    return _sent_as_is(parts.path + parts.query) and not _proxy_in_env() and not _netrc_entry(host)
+
+
+def _sent_as_is(text: str) -> bool:
+    """No character requests would quote, and no escape of a character it would unquote."""
+    if not set(text) <= _URL_CHARS:
+        return False
+    for i in (i for i, c in enumerate(text) if c == "%"):
+        escape = text[i + 1 : i + 3]
+        if len(escape) < 2 or not set(escape) <= _HEX or chr(int(escape, 16)) in _UNRESERVED:
+            return False
+    return True
+
+
+def _proxy_in_env() -> bool:
+    """Any proxy variable set (requests would weigh it against no_proxy: it decides then)."""
+    return any(value and name.lower().endswith("_proxy") and name.lower() != "no_proxy"
+               for name, value in os.environ.items())  # fmt: skip
+
+
+def _netrc_entry(host: str) -> bool:
+    """Whether requests would send .netrc credentials to ``host`` (an unreadable file counts)."""
+    named = os.environ.get("NETRC")
+    candidates = [named] if named else ["~/.netrc", "~/_netrc"]
+    for candidate in candidates:
+        path = os.path.expanduser(candidate)
+        if os.path.exists(path):
+            import netrc
+
+            try:
+                return netrc.netrc(path).authenticators(host) is not None
+            except (OSError, netrc.NetrcParseError):
+                return True
+    return False
+
+
+def _basic_auth(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode("latin-1")).decode("ascii")
+
+
+def _new_plain_connection(origin: tuple[str, str, int | None], connect_timeout: float) -> Any:
+    import http.client
+
+    scheme, host, port = origin
+    if scheme == "https":
+        return http.client.HTTPSConnection(host, port, timeout=connect_timeout, context=_tls_context())
+    return http.client.HTTPConnection(host, port, timeout=connect_timeout)
+
+
+_tls: Any = None
+
+
+def _tls_context() -> Any:
+    """Verification as requests does it: certifi's CA bundle, host names checked."""
+    global _tls
+    with _default_lock:
+        if _tls is None:
+            import ssl
+
+            import certifi
+
+            _tls = ssl.create_default_context(cafile=certifi.where())
+        return _tls
+
+
+def _is_tls_error(err: BaseException) -> bool:
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(err, ssl.SSLError)
+
+
+class _PlainResponse:
+    """An ``http.client`` answer with the parts of a requests response that liberacion reads:
+    ``status_code``, ``reason``, ``headers``, ``url`` and ``raw.read1``/``raw.read`` decoding gzip."""
+
+    def __init__(self, answer: Any, url: str, release: Callable[[bool], None]) -> None:
+        import zlib
+
+        self._answer = answer
+        self._release = release
+        self.status_code: int = answer.status
+        self.reason: str = answer.reason
+        self.headers = answer.msg  # case-insensitive get(), as requests' headers
+        self.url = url
+        self.raw = self
+        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+        self.decodable = encoding in ("identity", "gzip", "x-gzip")
+        self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip") else None
+        self._pending = b""
+        self._ended = answer.length == 0  # 304, 204, an empty body
+        self._closed = False
+
+    def read1(self, amount: int, decode_content: bool = True) -> bytes:
+        """Up to ``amount`` decoded bytes from at most one socket read; b"" at the end."""
+        while True:
+            data = self._pending or self._answer.read1(amount)
+            self._pending = b""
+            if not data:
+                self._end()
+                return self._decoder.flush() if self._decoder is not None else b""
+            if self._decoder is None:
+                return data
+            # At most ``amount`` out of each step: a small gzip that expands hugely is caught early.
+            out = self._decoder.decompress(data, amount)
+            self._pending = self._decoder.unconsumed_tail
+            if out:
+                return out
+
+    def read(self, amount: int, decode_content: bool = True) -> bytes:
+        return self.read1(amount, decode_content)
+
+    def _end(self) -> None:
+        import http.client
+
+        if self._answer.length:  # Content-Length promised more than came
+            raise http.client.IncompleteRead(b"", self._answer.length)
+        self._ended = True
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._answer.close()
+        self._release(self._ended and not self._answer.will_close)
+
+    def __enter__(self) -> _PlainResponse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def check_url(url: str) -> None:
     """Refuse anything but http(s): URLs from remote listings must never read local files."""
     parts = urlsplit(url)
@@ -615,9 +850,6 @@ def _read_all(response: Any, pace: _Pace) -> bytes:
     """The whole (decompressed) body, refused beyond ``LIBERACION_MAX_LISTING_BYTES``: a listing
     that never ends, or a small gzip that expands hugely, must not take all the memory. A listing
     that drips is held to the minimum rate and the deadline of downloads."""
-    import requests
-    import urllib3
-
     from liberacion.limits import MAX_LISTING_ENV, max_listing_bytes
 
     limit = max_listing_bytes()
@@ -633,9 +865,22 @@ def _read_all(response: Any, pace: _Pace) -> bytes:
                     f"{redact(response.url)}: the document is larger than {limit:,} bytes; refusing it"
                     f" (a larger listing needs {MAX_LISTING_ENV})"
                 )
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+    except _transport_errors(response) as err:
         raise _Retry(_connection_reason(err)) from None
     return bytes(body)
+
+
+def _transport_errors(response: Any) -> tuple[type[BaseException], ...]:
+    """What reading ``response``'s body may raise when the connection fails."""
+    if isinstance(response, _PlainResponse):
+        import http.client
+        import zlib
+
+        return (http.client.HTTPException, zlib.error, OSError)
+    import requests
+    import urllib3
+
+    return (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
 def _peek(response: Any) -> bytes:
@@ -703,7 +948,7 @@ def _connection_reason(err: BaseException) -> str:
     names = " ".join(type(c).__name__.lower() for c in causes)
     if any(isinstance(c, (TimeoutError, socket.timeout)) for c in causes) or "timeout" in names:
         return "the connection stalled (no data within the read timeout)"
-    if "incompleteread" in names or "chunkedencodingerror" in names or "protocolerror" in names:
+    if any(n in names for n in ("incompleteread", "chunkedencodingerror", "protocolerror", "remotedisconnected")):
         return "the connection closed before the whole body arrived"
     if any(isinstance(c, ConnectionResetError) for c in causes):
         return "the connection was reset by the server"
