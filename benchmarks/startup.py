@@ -1,6 +1,6 @@
 """Start-up and query overhead: liberacion against a bare interpreter and plain DuckDB.
 
-Usage: python benchmarks/startup.py [--runs N] [--rows N] [--tables N]
+Usage: python benchmarks/startup.py [--runs N] [--rows N] [--tables N] [--iceberg]
 
 Measures, each command alternating with the others round by round (the machine is shared and
 noisy: compare the medians of one run, never figures from different runs):
@@ -9,6 +9,10 @@ noisy: compare the medians of one run, never figures from different runs):
 - a group-by over a generated table of --rows rows (published in a home that also holds --tables
   small tables) through `liberacion sql`, against the same query in plain DuckDB from Python over
   the same Parquet files. Both write the result as CSV to a pipe.
+
+With --iceberg, the same tables are also published into a lake of Iceberg tables in a directory
+(``--lake``) and `sql 'select 42'` and the group-by run over it too (issue 14: they keep the home
+lake's figures).
 
 Targets (issues 12 and 13): --help under 150 ms, `sql "select 42"` under 250 ms, a query's fixed
 overhead over plain DuckDB under 0.1 s.
@@ -66,6 +70,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--tables", type=int, default=20)
+    parser.add_argument("--iceberg", action="store_true", help="also over a lake of Iceberg tables")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         empty = {**os.environ, "LIBERACION_HOME": os.path.join(tmp, "empty")}
@@ -99,6 +104,12 @@ def main() -> None:
                 lake,
             ),
         }
+        if args.iceberg:
+            ice = {**lake, "LIBERACION_HOME": str(Path(tmp) / "home-ice"), "LIBERACION_LAKE": str(Path(tmp) / "ice")}
+            make_lake(Path(tmp) / "home-ice", args.rows, args.tables, ice)
+            cases["liberacion sql 'select 42' (iceberg lake)"] = ([*LIBERACION, "sql", "select 42"], ice)
+            group_by = [*LIBERACION, "sql", GROUP_BY.format(table="bench.big")]
+            cases["liberacion sql group-by (iceberg lake)"] = (group_by, ice)
         for command, env in cases.values():  # warm the file cache
             subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
         wall: dict[str, list[float]] = {name: [] for name in cases}
@@ -119,7 +130,10 @@ def main() -> None:
                 f"{statistics.median(c) * 1000:9.0f}ms"
             )
         names = list(cases)
-        for label, (ours, theirs) in (("sql 'select 42'", (5, 4)), ("group-by", (7, 6))):
+        pairs = [("sql 'select 42'", (5, 4)), ("group-by", (7, 6))]
+        if args.iceberg:
+            pairs += [("iceberg lake: sql 'select 42'", (8, 4)), ("iceberg lake: group-by", (9, 6))]
+        for label, (ours, theirs) in pairs:
             for kind, series in (("wall", wall), ("cpu", cpu)):
                 a, b = statistics.median(series[names[ours]]), statistics.median(series[names[theirs]])
                 print(f"{label} over plain DuckDB ({kind}): {a / b:.2f}x, +{(a - b) * 1000:.0f} ms")
