@@ -8,6 +8,17 @@ download starts over, and so does a ``206`` whose validators are not those of th
 (two versions are never joined). A finished file is verified (length, not an HTML page or JSON
 error) and renamed to its own name in the same directory.
 
+Segments (``LIBERACION_DOWNLOAD_SEGMENTS=2``): a file of at least ``segment_min`` bytes, without a
+content encoding, from a server that says ``Accept-Ranges: bytes`` and answers a ranged request for
+its second half with a ``206`` of the same version, comes over two connections (the per-host rule
+allows two). Both write into one ``download.part`` of the file's full length, each at its own
+offset; ``download.json`` records each segment's range and the bytes written, so each resumes on
+its own (``Range`` + ``If-Range``). A segment answered with another version (a 200, or a 206 with
+another ETag or Last-Modified) restarts the whole download from zero. sha256 runs over the first
+segment while it arrives and over the rest from the file once every segment is written; the file
+is renamed into place only then. Anything else (no length, no ranges, a small file, no free
+connection) is one stream, as above.
+
 Speed: the body is read straight into reused 1 MiB buffers (one socket read at a time, so a slow
 server still moves forward), written with one system call per buffer, and hashed on a second,
 lower-priority thread (hashlib releases the GIL), so receiving, writing and sha256 overlap.
@@ -45,7 +56,7 @@ from liberacion.download.session import (
     looks_like_html,
     redact,
 )
-from liberacion.errors import SourceError
+from liberacion.errors import Interrupted, SourceError
 from liberacion.files import write_json
 from liberacion.home import file_lock
 from liberacion.limits import MAX_UNZIPPED_ENV, max_unzipped_bytes
@@ -138,6 +149,34 @@ class _Partial:
             return etag
         return self.meta.get("last_modified")
 
+    def segments(self) -> list[dict[str, int]] | None:
+        """The segments of a segmented download in progress (see the module's docstring), or None."""
+        plan = self.meta.get("segments")
+        return plan if isinstance(plan, list) and plan else None
+
+    def progress(self) -> int:
+        """Bytes of the file safely on disk: the segments' written bytes, else the file's size."""
+        plan = self.segments()
+        return sum(s["done"] for s in plan) if plan else self.size()
+
+    def _plan_is_sound(self) -> bool:
+        plan = self.meta.get("segments")
+        if plan is None:
+            return True
+        total = self.meta.get("total")
+        if not isinstance(plan, list) or not plan or not isinstance(total, int) or self.size() != total:
+            return False
+        position = 0
+        for segment in plan:
+            values = [segment.get(k) for k in ("start", "end", "done")] if isinstance(segment, dict) else []
+            if len(values) != 3 or not all(isinstance(v, int) for v in values):
+                return False
+            start, end, done = values
+            if start != position or not 0 <= done <= end - start:
+                return False
+            position = end
+        return position == total
+
     def reset(self) -> None:
         for path in (self.data, self.meta_path):
             with contextlib.suppress(FileNotFoundError):
@@ -150,7 +189,7 @@ class _Partial:
             self.meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             self.meta = {}
-        if not isinstance(self.meta, dict) or not self.meta:
+        if not isinstance(self.meta, dict) or not self.meta or not self._plan_is_sound():
             self.reset()
 
     def save_meta(self) -> None:
@@ -205,21 +244,21 @@ class HttpClient(HttpSession):
             partial = _Partial(work)
             partial.load()
             _remove_finished(work)
-            counts = _Counts(reused=partial.size())
+            counts = _Counts(reused=partial.progress())
             pace = _Pace(url, self.config.min_rate, self.config.min_rate_seconds, self.config.deadline)
 
             def on_retry(message: str, delay: float) -> None:
-                report(ProgressEvent("retry", url, label, partial.size(), partial.meta.get("total"), message))
+                report(ProgressEvent("retry", url, label, partial.progress(), partial.meta.get("total"), message))
 
             def attempt() -> Transfer:
-                pace.check_deadline(partial.size())
+                pace.check_deadline(partial.progress())
                 with self._host_slot(url):
                     return self._download_attempt(url, partial, validators, report, label, expect_data, counts, pace)
 
             try:
-                result = self._retrying(url, attempt, progress=partial.size, on_retry=on_retry)
+                result = self._retrying(url, attempt, progress=partial.progress, on_retry=on_retry)
             except BaseException as err:
-                report(ProgressEvent("failed", url, label, partial.size(), partial.meta.get("total"), str(err)))
+                report(ProgressEvent("failed", url, label, partial.progress(), partial.meta.get("total"), str(err)))
                 raise
             result.transferred = counts.received
             result.resumed_from = counts.reused if result.path else 0
@@ -238,6 +277,11 @@ class HttpClient(HttpSession):
         counts: _Counts,
         pace: _Pace,
     ) -> Transfer:
+        if partial.segments():
+            if partial.if_range():
+                opened: dict[int, tuple[Any, Callable[[], None] | None]] = {}
+                return self._segmented(url, partial, opened, validators, report, label, expect_data, counts, pace)
+            partial.reset()
         offset = partial.size()
         if offset and not partial.if_range():
             partial.reset()  # without a validator the bytes on disk cannot be matched to the file
@@ -306,6 +350,12 @@ class HttpClient(HttpSession):
             "encoding": encoding if encoded else None,
         }
         partial.directory.mkdir(parents=True, exist_ok=True)
+        if status == 200 and self._segmentable(response, partial):
+            second = self._second_segment(url, partial)
+            if second is not None:
+                counts.reused = 0
+                opened = {0: (response, None), 1: second}
+                return self._segmented(url, partial, opened, None, report, label, expect_data, counts, pace)
         partial.save_meta()
         hasher = partial.hash_to(offset)
         report(ProgressEvent("start", url, label, offset, partial.meta["total"]))
@@ -391,6 +441,186 @@ class HttpClient(HttpSession):
                 hashed = writer.close()
                 if partial.hasher is hasher:  # not reset meanwhile: the hasher and the file agree again
                     partial.hashed = offset + hashed
+
+    # -- segments (see the module's docstring) -------------------------------------------------
+
+    def _segmentable(self, response: Any, partial: _Partial) -> bool:
+        total = partial.meta["total"]
+        ranges = (response.headers.get("Accept-Ranges") or "").lower()
+        return (
+            min(self.config.segments, self.config.per_host) >= 2
+            and isinstance(total, int)
+            and total >= max(self.config.segment_min, 2)
+            and "bytes" in ranges
+            and partial.if_range() is not None
+        )
+
+    def _second_segment(self, url: str, partial: _Partial) -> tuple[Any, Callable[[], None]] | None:
+        """The second half asked for on a second connection, or None: then the file comes in one stream.
+
+        On success the partial file is laid out at its full length and the plan recorded.
+        """
+        release = self._spare_host_slot(url)
+        if release is None:
+            return None
+        total = partial.meta["total"]
+        middle = total // 2
+        partial.meta["segments"] = [{"start": 0, "end": middle, "done": 0}, {"start": middle, "end": total, "done": 0}]
+        try:
+            response = self._open_segment(url, partial, 1)
+        except (_Retry, _OtherVersion, SourceError):
+            release()
+            del partial.meta["segments"]
+            return None
+        except BaseException:
+            release()
+            raise
+        with open(partial.data, "wb") as out:
+            out.truncate(total)
+        partial.save_meta()
+        return response, release
+
+    def _open_segment(self, url: str, partial: _Partial, index: int) -> Any:
+        """A ``206`` for what segment ``index`` still lacks, of the version the partial file holds."""
+        segment = partial.meta["segments"][index]
+        start, end = segment["start"] + segment["done"], segment["end"]
+        headers = {
+            "Accept-Encoding": "identity",
+            "Range": f"bytes={start}-{end - 1}",
+            "If-Range": str(partial.if_range()),
+        }
+        response = self._open(url, headers, stream=True)
+        try:
+            _raise_for_status(response, url)
+            if response.status_code == 200 or (
+                response.status_code == 206 and not _same_version(partial.meta, response.headers)
+            ):
+                raise _OtherVersion()
+            if response.status_code != 206:
+                raise SourceError(f"{redact(url)} answered HTTP {response.status_code} to a range request")
+            first, last, total = _content_range(response)
+            # A server may send more than the segment (some ignore the range's end): only its start must match.
+            if first != start or last < end - 1 or total != partial.meta["total"]:
+                raise _OtherVersion()
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def _segmented(
+        self,
+        url: str,
+        partial: _Partial,
+        opened: dict[int, tuple[Any, Callable[[], None] | None]],
+        validators: Validators | None,
+        report: ProgressCallback,
+        label: str,
+        expect_data: bool,
+        counts: _Counts,
+        pace: _Pace,
+    ) -> Transfer:
+        """Receive every unfinished segment, the second on its own connection when one is free."""
+        plan = partial.meta["segments"]
+        total = partial.meta["total"]
+        run = _SegmentRun(partial, counts, report, url, label)
+        todo = [i for i, s in enumerate(plan) if s["done"] < s["end"] - s["start"]]
+        if todo:
+            report(ProgressEvent("start", url, label, partial.progress(), total))
+
+        def receive(index: int, release: Callable[[], None] | None) -> None:
+            response = None
+            try:
+                response = opened.pop(index, (None, None))[0] or self._open_segment(url, partial, index)
+                with response:
+                    self._stream_segment(url, response, partial, index, run, expect_data, pace)
+            except BaseException as err:
+                run.fail(err)
+            finally:
+                if release is not None:
+                    release()
+
+        threads = []
+        for index in todo[1:]:
+            release = opened[index][1] if index in opened else self._spare_host_slot(url)
+            if release is not None:
+                thread = threading.Thread(target=receive, args=(index, release), name=f"segment-{index}", daemon=True)
+                thread.start()
+                threads.append((index, thread))
+        for index in [i for i in todo if i not in dict(threads)]:
+            if not run.stopped:
+                receive(index, None)
+        for _, thread in threads:
+            thread.join()
+        for response, release in opened.values():  # not started because another segment failed
+            response.close()
+            if release is not None:
+                release()
+        run.save()
+        error = run.error()
+        if isinstance(error, _OtherVersion):
+            # Another version than the bytes on disk: never joined. Start again from byte 0.
+            partial.reset()
+            counts.reused = 0
+            return self._download_attempt(url, partial, validators, report, label, expect_data, counts, pace)
+        if run.refused:
+            partial.reset()
+        if error is not None:
+            raise error
+        if partial.size() != total:
+            partial.reset()
+            raise _Retry(f"the partial file is {partial.size():,} bytes, not {total:,}: starting again")
+        hasher = partial.hash_to(total)  # the first segment was hashed as it came; the rest is read back
+        return self._finish(url, partial, hasher, total, expect_data)
+
+    def _stream_segment(
+        self, url: str, response: Any, partial: _Partial, index: int, run: _SegmentRun, expect_data: bool, pace: _Pace
+    ) -> None:
+        """Write the response's body into the segment's range of the partial file, up to its end."""
+        segment = partial.meta["segments"][index]
+        position, end = segment["start"] + segment["done"], segment["end"]
+        # The first segment is hashed as it arrives, on the writer's thread; the others later.
+        hasher = partial.hash_to(position) if segment["start"] == 0 else _NoHash()
+        began = position
+        read = _body_reader(response)
+        own_pace = _Pace(url, self.config.min_rate, self.config.min_rate_seconds, self.config.deadline)
+        own_pace.began = pace.began  # one deadline for the whole download; one minimum rate per connection
+        own_pace.start(position)
+        with open(partial.data, "r+b", buffering=0) as out:
+            out.seek(position)
+            writer = _HashingWriter(out, hasher, partial.data)
+            try:
+                while position < end:
+                    block = writer.buffer()
+                    filled, started = 0, time.monotonic()
+                    try:
+                        with memoryview(block) as view:
+                            while filled < len(block) and position + filled < end:
+                                self.check_cancel()
+                                run.check()
+                                got = read(view[filled : min(len(block), end - position)])
+                                if not got:
+                                    raise _Retry("the connection closed before the whole segment arrived")
+                                if position == 0 and filled == 0 and expect_data:
+                                    head = view[:got].tobytes()
+                                    if looks_like_html(head):
+                                        run.refused = True
+                                        _refuse_html(head, response, url)
+                                filled += got
+                                own_pace.check(position + filled)
+                                if time.monotonic() - started >= COMMIT_EVERY:
+                                    break
+                    except BaseException:
+                        if filled and not run.refused:  # what arrived is kept: the next attempt resumes
+                            writer.commit(block, filled)
+                            run.advance(segment, filled)
+                        raise
+                    writer.commit(block, filled)
+                    position += filled
+                    run.advance(segment, filled)
+            finally:
+                hashed = writer.close()
+                if partial.hasher is hasher:
+                    partial.hashed = began + hashed
 
     def _finish(self, url: str, partial: _Partial, hasher: Any, size: int, expect_data: bool) -> Transfer:
         if expect_data:
@@ -480,6 +710,88 @@ def _same_version(meta: dict[str, Any], headers: Any) -> bool:
     if meta.get("last_modified"):
         return modified == meta["last_modified"]
     return False
+
+
+def _content_range(response: Any) -> tuple[int, int, int | None]:
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (response.headers.get("Content-Range") or "").strip())
+    if not match:
+        return -1, -1, None
+    total = match.group(3)
+    return int(match.group(1)), int(match.group(2)), int(total) if total != "*" else None
+
+
+class _OtherVersion(Exception):
+    """A segment's answer is not of the version the partial file holds: the download starts over."""
+
+
+class _Stopped(Exception):
+    """Another segment failed for good (or was interrupted): this one stops too, keeping what it wrote."""
+
+
+class _NoHash:
+    """The hasher of a segment hashed later, from the file."""
+
+    def update(self, data: Any) -> None:
+        pass
+
+
+class _SegmentRun:
+    """What the segments of one download share: progress (saved now and then), the first failure."""
+
+    def __init__(self, partial: _Partial, counts: _Counts, report: ProgressCallback, url: str, label: str) -> None:
+        self.partial = partial
+        self.counts = counts
+        self.report = report
+        self.url = url
+        self.label = label
+        self.refused = False  # the body was an HTML page: the partial file goes
+        self._lock = threading.Lock()
+        self._errors: list[BaseException] = []
+        self._stop = False
+        self._saved = time.monotonic()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop
+
+    def check(self) -> None:
+        if self._stop:
+            raise _Stopped()
+
+    def fail(self, err: BaseException) -> None:
+        """A dropped connection stops only its own segment; anything else stops them all."""
+        with self._lock:
+            self._errors.append(err)
+            if not isinstance(err, (_Retry, _Stopped)):
+                self._stop = True
+
+    def error(self) -> BaseException | None:
+        """The failure that decides what happens next: an interrupt, another version, a hard error, a retry."""
+        errors = [e for e in self._errors if not isinstance(e, _Stopped)]
+        for kind in (Interrupted, _OtherVersion, SourceError, _Retry):
+            for err in errors:
+                if isinstance(err, kind):
+                    return err
+        return errors[0] if errors else None
+
+    def advance(self, segment: dict[str, int], length: int) -> None:
+        """``length`` more bytes of ``segment`` are written: counted, reported, saved every so often."""
+        with self._lock:
+            segment["done"] += length
+            self.counts.received += length
+            done = self.partial.progress()
+            if time.monotonic() - self._saved >= COMMIT_EVERY:
+                self._save()
+        self.report(ProgressEvent("advance", self.url, self.label, done, self.partial.meta.get("total")))
+
+    def save(self) -> None:
+        with self._lock:
+            self._save()
+
+    def _save(self) -> None:
+        if self.partial.segments() and not self.refused and self.partial.data.exists():
+            self.partial.save_meta()
+        self._saved = time.monotonic()
 
 
 class _HashingWriter:
