@@ -79,6 +79,8 @@ class IcebergLake(Lake):
         if self._catalog is None:
             from liberacion.iceberg import open_catalog
 
+            if not self.location.is_local:
+                self.location.filesystem()  # an unreachable store fails here, in seconds, with one line
             self._catalog = open_catalog(self.home.root, self.location)
         return self._catalog
 

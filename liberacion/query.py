@@ -18,6 +18,7 @@ from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, SQLEr
 from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
+from liberacion.storage import read_failure
 from liberacion.views import check_index
 
 if TYPE_CHECKING:
@@ -211,11 +212,27 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> Libera
             maybe = f" (did you mean {suggestion.group('name')}?)"
         return NoTable(f"no table named {missing.group('name')} in the lake{maybe}; see: liberacion tables")
     message = one_line(err)
+    if _TRACEBACK in text:  # raised in Python under DuckDB: the object store's filesystem
+        cause = _raised(text)
+        failure = read_failure(cause)
+        if failure is not None:
+            return failure
+        message = cause
     if rows:
         message += f" (the query failed after {rows:,} rows had been written: the output is incomplete)"
     elif partial:
         message += " (some rows may already have been written: the output is incomplete)"
     return SQLError(message)
+
+
+_TRACEBACK = "Traceback (most recent call last)"
+
+
+def _raised(text: str) -> str:
+    """The exception line that ends a Python traceback DuckDB put in its message."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    found = next((line for line in reversed(lines) if re.match(r"[A-Za-z_.]+(Error|Exception)\b", line)), None)
+    return one_line(found or lines[-1], lines=1)
 
 
 def run(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False) -> pa.RecordBatchReader:

@@ -15,12 +15,13 @@ it stays in the home.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from liberacion.errors import ConfigError, StorageError, Unreachable, UsageError, one_line
+from liberacion.errors import ConfigError, LiberacionError, StorageError, Unreachable, UsageError, one_line
 
 if TYPE_CHECKING:
     from pyarrow import fs as pafs
@@ -81,12 +82,39 @@ def _s3_filesystem() -> pafs.FileSystem:
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    _check_reachable(endpoint, region)
     options: dict[str, Any] = {"retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS)}
     if endpoint:
         options["endpoint_override"] = endpoint
     if region:
         options["region"] = region
     return fs.S3FileSystem(**options)
+
+
+_REACHED: set[tuple[str, int]] = set()
+PROBE_SECONDS = 5.0
+
+
+def _check_reachable(endpoint: str | None, region: str | None) -> None:
+    """One TCP connection to the store before the first request of a run: the SDK's retries would
+    spend a minute and a half on a store that cannot be reached at all (a wrong endpoint, no
+    network). Behind a proxy the store is not ours to reach directly, so nothing is checked."""
+    import socket
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
+        return
+    parts = urlsplit(endpoint if endpoint and "://" in endpoint else f"https://{endpoint or ''}")
+    host = parts.hostname or (f"s3.{region}.amazonaws.com" if region else "s3.amazonaws.com")
+    port = parts.port or (80 if parts.scheme == "http" else 443)
+    if (host, port) in _REACHED:
+        return
+    try:
+        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+    except OSError as err:
+        where = endpoint or f"{host}:{port}"
+        msg = f"cannot reach the store {where} ({one_line(err, lines=1)}): {_NO_NETWORK_HINT}"
+        raise Unreachable(msg) from None
+    _REACHED.add((host, port))
 
 
 def resolve_lake(option: str | None, default: Path) -> LakeLocation:
@@ -118,23 +146,50 @@ def storage_error(err: BaseException, location: LakeLocation, doing: str) -> Exc
 
     The AWS SDK already retried what can be retried (throttling, 5xx) before we see an error.
     """
-    text = str(err)
-    where = location.uri
-    bucket = location.root.split("/", 1)[0]
-    if "NO_SUCH_BUCKET" in text or "NoSuchBucket" in text:
+    bucket = location.root.split("/", 1)[0] if not location.is_local else ""
+    known = _store_failure(str(err), location.uri, bucket, doing)
+    if known is not None:
+        return known
+    if isinstance(err, OSError):
+        return StorageError(f"the store failed while {doing} {location.uri}: {one_line(err, lines=1)}")
+    return err
+
+
+def read_failure(text: str) -> LiberacionError | None:
+    """A store failure reported inside another library's error (DuckDB reading a table's files
+    through the registered filesystem), or None when ``text`` is not one."""
+    named = re.search(r"in bucket '([^']+)'", text)
+    bucket = named.group(1) if named else ""
+    return _store_failure(text, f"s3://{bucket}" if bucket else "the lake", bucket, "reading")
+
+
+# How pyarrow (the AWS SDK's codes) and S3's own XML errors name the failures a person can fix.
+_NO_BUCKET = ("NO_SUCH_BUCKET", "NoSuchBucket")
+_REFUSED = (
+    *("ACCESS_DENIED", "AccessDenied", "INVALID_ACCESS_KEY_ID", "InvalidAccessKeyId"),
+    *("SIGNATURE_DOES_NOT_MATCH", "SignatureDoesNotMatch", "EXPIRED_TOKEN", "ExpiredToken"),
+)
+_NO_NETWORK = ("NETWORK_CONNECTION", "Could not connect", "Couldn't resolve host", "Could not resolve host")
+
+
+def _store_failure(text: str, where: str, bucket: str, doing: str) -> LiberacionError | None:
+    if any(code in text for code in _NO_BUCKET):
         return ConfigError(f"the bucket {bucket} of the lake {where} does not exist: create it, or fix {LAKE_ENV}")
-    if any(code in text for code in ("ACCESS_DENIED", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")):
+    if any(code in text for code in _REFUSED):
         return ConfigError(
             f"the store refused our credentials while {doing} {where}: check AWS_ACCESS_KEY_ID/"
             "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and the bucket's policy"
         )
-    if "NETWORK_CONNECTION" in text or "Could not connect" in text or "Couldn't resolve host" in text:
-        endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3") or location.scheme
-        hint = "no network, or a wrong AWS_ENDPOINT_URL?"
-        return Unreachable(f"cannot reach the store {endpoint} while {doing} {where}: {hint}")
-    if isinstance(err, OSError):
-        return StorageError(f"the store failed while {doing} {where}: {one_line(err, lines=1)}")
-    return err
+    if any(code in text for code in _NO_NETWORK):
+        return Unreachable(f"cannot reach the store {_endpoint()} while {doing} {where}: {_NO_NETWORK_HINT}")
+    return None
+
+
+_NO_NETWORK_HINT = "no network, or a wrong AWS_ENDPOINT_URL?"
+
+
+def _endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "s3"
 
 
 def duckdb_filesystem(location: LakeLocation) -> Any:

@@ -307,26 +307,14 @@ def test_a_missing_bucket_is_one_error_line(bucket: str, csv_file: Path, home: P
     assert "x.clinics" not in listed.stdout  # no commit was made for the missing bucket
 
 
-REFUSED_FETCH = pytest.mark.xfail(
-    strict=True,
-    reason="storage.storage_error looks for 'InvalidAccessKeyId', but pyarrow reports the code as "
-    "INVALID_ACCESS_KEY_ID (and SIGNATURE_DOES_NOT_MATCH): the line is a generic 'the store failed'",
-)
-REFUSED_SQL = pytest.mark.xfail(
-    strict=True,
-    reason="DuckDB's error carries the Python traceback of the registered filesystem: query.sql_error "
-    "makes 'error: Traceback (most recent call last): File ...' of it, exit code 4",
-)
-
-
 @pytest.mark.parametrize(
     ("command", "code"),
     [
-        pytest.param(["fetch", "CSV", "--as", "x.new"], ExitCode.FAILED, marks=REFUSED_FETCH, id="first-fetch"),
+        pytest.param(["fetch", "CSV", "--as", "x.new"], ExitCode.FAILED, id="first-fetch"),
         pytest.param(["fetch", "CSV", "--as", "x.clinics"], ExitCode.FAILED, id="fetch-again"),
         pytest.param(["tables"], ExitCode.CONFIG, id="tables"),
         pytest.param(["history", "x.clinics"], ExitCode.CONFIG, id="history"),
-        pytest.param(["sql", QUERY], ExitCode.CONFIG, marks=REFUSED_SQL, id="sql"),
+        pytest.param(["sql", QUERY], ExitCode.CONFIG, id="sql"),
     ],
 )
 def test_refused_credentials_are_one_error_line(
@@ -351,12 +339,6 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="10 attempts of the AWS standard retry strategy (storage.S3_ATTEMPTS) back off for 85-97 s "
-    "on a refused connection before the one line comes",
-)
 def test_an_unreachable_store_is_one_error_line_in_bounded_time(bucket: str, csv_file: Path) -> None:
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL": endpoint}
