@@ -277,9 +277,17 @@ class IcebergLake(Lake):
         """
         from liberacion.engine import new_connection
 
-        with new_connection() as con:
-            prepared = [self._upload(staging, provenance, con) for staging, provenance in staged]
-        snaps = [self._commit(snap) for snap in prepared]
+        prepared: list[Snapshot] = []
+        snaps: list[Snapshot] = []
+        try:
+            with new_connection() as con:
+                for staging, provenance in staged:
+                    prepared.append(self._upload(staging, provenance, con))
+            for snap in prepared:
+                snaps.append(self._commit(snap))
+        except BaseException:
+            self._discard(prepared[len(snaps) :])  # uploads no commit will ever name
+            raise
         for (staging, _provenance), snap in zip(staged, snaps):
             staging.snapshot = snap
         return snaps
@@ -306,8 +314,28 @@ class IcebergLake(Lake):
             liberacion_version=__version__,
         )
         (staging.dir / SNAPSHOT_FILE).write_text(_record_text(snap), encoding="utf-8")
-        self._put(staging.dir, self.location.path_of(*parse_table_name(staging.table), "snapshots", snapshot_id))
+        try:
+            self._put(staging.dir, self._folder(staging.table, snapshot_id))
+        except BaseException:
+            self._discard([snap])
+            raise
         return snap
+
+    def _folder(self, name: str, snapshot_id: str) -> str:
+        """A snapshot's folder, as a path inside the lake's filesystem."""
+        return self.location.path_of(*parse_table_name(name), "snapshots", snapshot_id)
+
+    def _discard(self, snaps: Sequence[Snapshot]) -> None:
+        """Delete the uploaded folders of snapshots that were not committed (best effort: what
+        is left is removed by the next publish or prune)."""
+        if not snaps:
+            return
+        try:
+            filesystem = self.location.filesystem()
+            for snap in snaps:
+                self._delete_folder(filesystem, self._folder(snap.table, snap.id))
+        except Exception:  # the store failing is why we are here; the next prune retries
+            return
 
     def _put(self, source: Path, target: str) -> None:
         """Copy a staged folder into the lake: the writer mark first, so a folder a killed run
@@ -381,7 +409,7 @@ class IcebergLake(Lake):
             self._named = None
             filesystem = self.location.filesystem()
             for snap in doomed:  # no snapshot refers to them any more: nobody can be writing them
-                self._delete_folder(filesystem, self.location.path_of(*parse_table_name(name), "snapshots", snap.id))
+                self._delete_folder(filesystem, self._folder(name, snap.id))
         leftovers = self._remove_folders(name, {s.id for s in kept} | {s.id for s in doomed})
         return [s.id for s in doomed] + leftovers
 

@@ -293,3 +293,34 @@ def test_spark_reads_the_current_snapshot_like_liberacion_sql(
         spark.stop()
     assert (str(row["n"]), str(row["t"])) == (expected["n"], expected["total"])
     assert expected == {"n": "30000", "total": str(3 * 29999 * 30000 // 2)}
+
+
+def test_a_commit_that_keeps_losing_the_race_exits_75_after_wait(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another machine commits the table every time we try: ours is redone until --wait runs out,
+    then the run exits 75 (busy), the table stays at its snapshot and the upload is removed at once."""
+    from pyiceberg.exceptions import CommitFailedException
+
+    import liberacion.iceberg
+
+    source = tmp_path / "t.csv"
+    source.write_text(V1)
+    lake = str(tmp_path / "lake")
+    _ok(cli("--lake", lake, "fetch", str(source), "--as", "x.t"))
+    tries: list[float] = []
+
+    def always_beaten(*args: Any, **kwargs: Any) -> Any:
+        tries.append(time.monotonic())
+        raise CommitFailedException("the table's metadata changed: another writer committed first")
+
+    source.write_text(V2)
+    with monkeypatch.context() as patched:
+        patched.setattr(liberacion.iceberg, "_overwrite", always_beaten)
+        started = time.monotonic()
+        beaten: Any = cli("--lake", lake, "fetch", str(source), "--as", "x.t", "--wait", "1.5")
+    assert beaten.exit_code == 75, beaten.stderr
+    assert "another writer kept committing" in beaten.stderr and "Traceback" not in beaten.stderr
+    assert len(tries) > 2 and 1.5 <= time.monotonic() - started < 20  # redone, then given up
+    assert _sql(cli, lake=lake, query="select count(*) as n from x.t") == [{"n": "2"}]
+    assert len(list((tmp_path / "lake" / "x" / "t" / "snapshots").iterdir())) == 1  # its upload was removed
