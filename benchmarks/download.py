@@ -1,12 +1,14 @@
 """Download throughput over loopback: liberacion's downloader against ``curl -o`` and ``aria2c -x2``.
 
-Usage: python benchmarks/download.py [--size-mb 1024] [--runs 5] [--dir DIR]
+Usage: python benchmarks/download.py [--size-mb 1024] [--runs 5] [--dir DIR] [--only-segments]
 
 A file of random bytes (created once under benchmarks/data/) is served by a small sendfile HTTP
 server (with ranges, for aria2c's two connections) in its own process. Each round downloads it with
 every method, in a rotated order because these machines are noisy (2 cores shared with other work);
 only the ratios of the medians count. liberacion is ``HttpClient.download``, in this process: it
-also hashes the file with sha256 and checks its length, which curl and aria2c do not.
+also hashes the file with sha256 and checks its length, which curl and aria2c do not;
+"liberacion x2" is the same with two segments (LIBERACION_DOWNLOAD_SEGMENTS=2), two connections
+like aria2c -x2. ``--only-segments`` leaves out single-stream liberacion (fewer runs, same ratios).
 ``--dir`` is where the downloads are written (default benchmarks/data, on disk; /dev/shm takes the
 disk's writeback out of the comparison). Before every timed download the page cache is synced
 (untimed), so no method pays for the dirty pages another one left. Goal (issue 13): liberacion at
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,17 +112,21 @@ def time_aria2c(url: str, work: Path) -> tuple[float, float]:
     return elapsed, cpu
 
 
-def time_liberacion(url: str, work: Path) -> tuple[float, float]:
+def time_liberacion(url: str, work: Path, segments: int = 1) -> tuple[float, float]:
     from liberacion.download import HttpClient, HttpConfig
 
     directory = work / "lib"
-    client = HttpClient(HttpConfig())
+    client = HttpClient(HttpConfig(segments=segments))
+    ranged: list[int] = []  # the second segment's requests: proof that it did come in segments
+    second = client._open_segment
+    client._open_segment = lambda *a: (ranged.append(1), second(*a))[1]  # type: ignore[method-assign]
     cpu = cpu_seconds(resource.RUSAGE_SELF)  # this process: the receiving and the hashing thread
     start = time.perf_counter()
     result = client.download(url, directory)
     elapsed = time.perf_counter() - start
     cpu = cpu_seconds(resource.RUSAGE_SELF) - cpu
     assert result.path is not None and result.sha256
+    assert bool(ranged) == (segments > 1), "two segments asked for, not two connections (or the other way)"
     shutil.rmtree(directory)
     client.close()
     return elapsed, cpu
@@ -130,10 +137,14 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "data")
+    parser.add_argument("--only-segments", action="store_true", help="leave out single-stream liberacion")
     args = parser.parse_args()
     if shutil.which("curl") is None:
         sys.exit("curl is not installed")
-    methods = {"curl -o": time_curl, "liberacion": time_liberacion}
+    methods: dict[str, Callable[[str, Path], tuple[float, float]]] = {"curl -o": time_curl}
+    if not args.only_segments:
+        methods["liberacion"] = time_liberacion
+    methods["liberacion x2"] = lambda url, work: time_liberacion(url, work, segments=2)
     if shutil.which("aria2c"):
         methods["aria2c -x2"] = time_aria2c
     else:
@@ -160,13 +171,16 @@ def main() -> None:
         for name, values in times.items():
             median = statistics.median(values)
             print(
-                f"{name:<12} median {median:6.2f} s  {size_gb / median:5.2f} GB/s  "
+                f"{name:<14} median {median:6.2f} s  {size_gb / median:5.2f} GB/s  "
                 f"CPU {statistics.median(cpus[name]):5.2f} s   runs {' '.join(f'{v:.2f}' for v in values)}"
             )
         curl = statistics.median(times["curl -o"])
         for name in names[1:]:
             ratio = curl / statistics.median(times[name])
             print(f"{name} / curl -o throughput (medians): {ratio:.2f}x")
+        if "aria2c -x2" in times:
+            ratio = statistics.median(times["aria2c -x2"]) / statistics.median(times["liberacion x2"])
+            print(f"liberacion x2 / aria2c -x2 throughput (medians): {ratio:.2f}x")
         print("goal: liberacion at least 0.95x curl -o")
     finally:
         server.terminate()

@@ -90,6 +90,50 @@ def test_an_interrupted_download_resumes_both_segments_in_a_later_run(
     assert result.resumed_from == sum(done) and result.transferred == SIZE - sum(done)
 
 
+def test_a_killed_download_resumes_each_segment_from_what_it_recorded(
+    http_server: LocalServer, downloads: Path
+) -> None:
+    """kill -9 mid-way: the segments' progress was saved every half second, so neither starts over."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    url = http_server.add("/big.bin", BODY, rate=512 << 10)  # 3 s per segment
+    code = (
+        "import sys, threading\n"
+        "from liberacion.download import Credentials, HttpClient, HttpConfig\n"
+        "client = HttpClient(HttpConfig(segments=2, segment_min=1 << 20), credentials=Credentials())\n"
+        "lock = threading.Lock()  # both segments report: one whole line at a time\n"
+        "def show(event):\n"
+        "    if event.kind == 'advance':\n"
+        "        with lock:\n"
+        "            print(event.done, flush=True)\n"
+        "client.download(sys.argv[1], __import__('pathlib').Path(sys.argv[2]), progress=show)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, url, str(downloads)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert child.stdout is not None
+    for line in child.stdout:
+        if int(line) >= SIZE // 2:  # about 1.5 s in: both segments' progress was saved since
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    meta = json.loads((downloads / url_key(url) / "download.json").read_text())
+    done = [s["done"] for s in meta["segments"]]
+    assert all(0 < d < MIDDLE for d in done), done
+    http_server.routes["/big.bin"].rate = None
+    result = client().download(url, downloads)
+    assert result.path is not None and result.path.read_bytes() == BODY and result.sha256 == SHA
+    starts = sorted(int(str(r).removeprefix("bytes=").split("-")[0]) for r in _ranges(http_server, "/big.bin")[-2:])
+    assert starts == [done[0], MIDDLE + done[1]]
+
+
 @pytest.mark.parametrize(
     ("route", "requests"),
     [
