@@ -12,6 +12,16 @@ The target (issue 14): publishing a 1 GB table to the S3 server takes at most 1.
 - ``boto3``: ``upload_file`` of each file, one file after the other, with the default
   ``TransferConfig`` (multipart above 8 MB, 8 MB parts, 10 threads per file).
 
+``--checksums when_required`` sets ``AWS_REQUEST_CHECKSUM_CALCULATION=when_required`` (the standard
+AWS setting; both clients honour it) for the whole run. By default the AWS C++ SDK under pyarrow
+sends every part as ``aws-chunked`` with a trailing CRC64 checksum, which moto decodes in Python by
+concatenating bytes chunk by chunk (quadratic in the part size); boto3 over plain HTTP sends the
+part with a Content-Length and a CRC32 header instead. With ``when_required`` neither adds the
+optional checksum (over HTTP the payload's SHA-256 is still signed).
+
+Besides wall time each run reports the CPU time of this process (the client) and of the moto
+server: on a shared machine CPU time moves less than wall time.
+
 Each round gives both methods a fresh bucket (emptied and removed after its run, so the server's
 memory stays bounded) and alternates which goes first; medians over the rounds, and their ratio.
 
@@ -20,7 +30,8 @@ so its request handling does not share a GIL with either client; ``--endpoint UR
 server instead (MinIO, say), with the credentials of the environment.
 
 Usage: nice -n 10 python benchmarks/upload.py [--size-mb 1024] [--files 4] [--rounds 5]
-                                              [--endpoint URL] [--data DIR]
+                                              [--checksums when_required] [--endpoint URL]
+                                              [--data DIR]
 """
 
 from __future__ import annotations
@@ -105,10 +116,11 @@ def _write_file(path: Path, target_bytes: int, *, seed: int) -> None:
 
 
 @contextmanager
-def s3_server(endpoint: str | None) -> Iterator[str]:
-    """The endpoint to use: the one given, or a moto server in a child process for this run."""
+def s3_server(endpoint: str | None) -> Iterator[tuple[str, int | None]]:
+    """The endpoint to use and the server's process id: the one given (no process), or a moto
+    server in a child process for this run."""
     if endpoint:
-        yield endpoint
+        yield endpoint, None
         return
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -116,7 +128,7 @@ def s3_server(endpoint: str | None) -> Iterator[str]:
     try:
         assert child.stdout is not None
         port = int(child.stdout.readline())
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", child.pid
     finally:
         assert child.stdin is not None
         child.stdin.close()
@@ -124,6 +136,17 @@ def s3_server(endpoint: str | None) -> Iterator[str]:
             child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             child.kill()
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, all threads) a process has used so far; 0 when not known."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def s3_client() -> Any:
@@ -208,6 +231,12 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024, help="total size of the table (default 1024)")
     parser.add_argument("--files", type=int, default=4, help="number of Parquet files (default 4)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--checksums",
+        choices=["default", "when_required"],
+        default="default",
+        help="AWS_REQUEST_CHECKSUM_CALCULATION for both clients (default: the SDKs' own)",
+    )
     parser.add_argument("--endpoint", help="an S3 endpoint to use instead of a moto server started here")
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help=f"where the files are made (default {DEFAULT_DATA})"
@@ -216,22 +245,27 @@ def main() -> None:
 
     os.environ.setdefault("AWS_REGION", "us-east-1")
     os.environ.pop("LIBERACION_LAKE", None)
+    if args.checksums != "default":
+        os.environ["AWS_REQUEST_CHECKSUM_CALCULATION"] = args.checksums
     print(f"making {args.files} files, {args.size_mb} MB in all, under {args.data}", file=sys.stderr)
     files = make_files(args.data, args.size_mb, args.files)
     warm_up()
     size = sum(p.stat().st_size for p in files)
     results: dict[str, list[dict[str, float]]] = {"liberacion": [], "boto3": []}
-    with s3_server(args.endpoint) as endpoint:
+    with s3_server(args.endpoint) as (endpoint, server_pid):
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         for n in range(args.rounds):
             order = ["liberacion", "boto3"] if n % 2 == 0 else ["boto3", "liberacion"]
             for method in order:
                 bucket = f"bench-{os.getpid()}-{n}-{method}"
                 with fresh_bucket(bucket), tempfile.TemporaryDirectory(dir=args.data) as home:
+                    client_cpu, server_cpu = time.process_time(), cpu_seconds(server_pid)
                     if method == "boto3":
                         result = run_boto3(files, bucket)
                     else:
                         result = run_liberacion(files, bucket, Path(home))
+                    result["client cpu"] = time.process_time() - client_cpu
+                    result["server cpu"] = cpu_seconds(server_pid) - server_cpu
                 results[method].append(result)
                 detail = " ".join(f"{k} {v:.2f}s" for k, v in result.items())
                 print(f"round {n + 1} {method:10s} {detail}", file=sys.stderr, flush=True)
@@ -243,17 +277,22 @@ def report(results: dict[str, list[dict[str, float]]], size: int, args: argparse
         return statistics.median(r[key] for r in results[method])
 
     mb = size / 2**20
-    print(f"\n{args.files} files, {mb:.0f} MB, {args.rounds} rounds, medians (server: {args.endpoint or 'moto'})")
-    print(f"{'method':12s} {'seconds':>8s} {'MB/s':>8s}")
+    server = args.endpoint or "moto"
+    print(f"\n{args.files} files, {mb:.0f} MB, {args.rounds} rounds, medians", end=" ")
+    print(f"(server: {server}, checksums: {args.checksums})")
+    print(f"{'method':12s} {'seconds':>8s} {'MB/s':>8s} {'client cpu':>11s} {'server cpu':>11s}")
     for method in ("boto3", "liberacion"):
         seconds = median(method, "total")
-        print(f"{method:12s} {seconds:8.2f} {mb / seconds:8.1f}")
+        cpu = f"{median(method, 'client cpu'):10.2f}s {median(method, 'server cpu'):10.2f}s"
+        print(f"{method:12s} {seconds:8.2f} {mb / seconds:8.1f} {cpu}")
     phases = ", ".join(f"{key} {median('liberacion', key):.2f}s" for key in ("upload", "iceberg", "other"))
     print(f"liberacion's phases: {phases}")
     ratio = median("liberacion", "total") / median("boto3", "total")
     print(f"ratio liberacion / boto3: {ratio:.2f} (target <= 1.20)")
     command = ["python", "benchmarks/upload.py", f"--size-mb {args.size_mb}", f"--files {args.files}"]
     command.append(f"--rounds {args.rounds}")
+    if args.checksums != "default":
+        command.append(f"--checksums {args.checksums}")
     if args.endpoint:
         command.append(f"--endpoint {args.endpoint}")
     print("command: nice -n 10 " + " ".join(command))
