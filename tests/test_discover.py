@@ -480,3 +480,80 @@ def test_an_edited_manifest_is_read_again_whatever_its_mtime_and_the_parse_cache
     again = cli("discover", "t")
     assert again.exit_code == 0 and "the index was kept as it was" in again.stderr, again.stderr
     assert json.loads((home / "state" / "manifests.json").read_text())["version"] == 1  # rewritten
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself, and its key."""
+    import datetime
+    import ipaddress
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_an_https_listing_is_verified_against_the_ca_bundle_requests_would_use(
+    manifests: Path, home: Path, tmp_path: Path
+) -> None:
+    """REQUESTS_CA_BUNDLE names the server's certificate: verified, and still without loading requests;
+    without it (certifi's bundle) the same server is refused."""
+    import os
+    import ssl
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    cert, key = _self_signed(tmp_path)
+    server = LocalServer()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.start()
+    try:
+        url = server.add("/data.json", _listing("Flu Vaccinations"), etag='"v1"', content_type="application/json")
+        write_catalog(manifests, "t", [("dcat-us", url.replace("http://", "https://"))])
+        code = (
+            "import sys\n"
+            "from liberacion.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
+            "print('requests' in sys.modules, code)\n"
+        )
+        base = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+        env = {**base, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home), "LIBERACION_CATALOGS": str(manifests)}
+        command = [sys.executable, "-c", code, "discover", "t"]
+
+        def run(**extra: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(command, env={**env, **extra}, capture_output=True, text=True, timeout=120)
+
+        refused = run()
+        trusted = [run(REQUESTS_CA_BUNDLE=str(cert)) for _ in range(2)]
+    finally:
+        server.stop()
+    assert refused.stdout.split() == ["False", "1"] and "TLS check failed" in refused.stderr, refused.stderr
+    assert [r.stdout.split() for r in trusted] == [["False", "0"], ["False", "0"]], trusted[1].stderr
+    assert "the index was kept as it was" in trusted[1].stderr
+    assert [r.headers.get("If-None-Match") for r in server.hits("/data.json")] == [None, '"v1"']

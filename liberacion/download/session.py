@@ -356,14 +356,14 @@ class HttpSession:
                 if reused:  # the server had closed the idle connection: once more on a new one
                     continue
                 raise _connection_retry(err, host=parts.netloc) from None
-            except ValueError:  # a header http.client refuses to send: requests says why
-                conn.close()
-                return None
-            except (OSError, http.client.HTTPException) as err:
+            except (OSError, http.client.HTTPException) as err:  # first: a TLS verification error is a ValueError too
                 conn.close()
                 if _is_tls_error(err):
                     raise SourceError(f"TLS check failed for {redact(url)}: {_summary(err)}") from None
                 raise _connection_retry(err, host=parts.netloc) from None
+            except ValueError:  # a header http.client refuses to send: requests says why
+                conn.close()
+                return None
             response = _PlainResponse(answer, url, lambda done, c=conn: self._plain_release(key, c, done))
             if response.decodable:
                 return response
@@ -630,10 +630,10 @@ def _new_session() -> requests.Session:
 # Listings and probes are small GETs that mostly answer 304: importing requests costs more than
 # such a request (50-70 ms, more than a whole unchanged discover). They go over http.client, the
 # layer requests itself sends with, when nothing requests adds applies to the hop: no proxy from
-# the environment, no CA bundle of its own, no .netrc entry, no user info in the URL, a URL it
-# would send as it is. Redirects, credentials, timeouts, retries and error messages stay those of
-# ``_open`` and ``_retrying`` above; a Content-Encoding other than gzip or identity is asked again
-# through requests.
+# the environment, no .netrc entry, no user info in the URL, a URL it would send as it is; TLS is
+# verified against the same CA bundle. Redirects, credentials, timeouts, retries and error messages
+# stay those of ``_open`` and ``_retrying`` above; a Content-Encoding other than gzip or identity
+# is asked again through requests.
 
 _URL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!#$&'()*+,/:;=?@[]%")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -651,8 +651,9 @@ def plain_eligible(url: str) -> bool:
         parts.port  # noqa: B018 - an invalid port is requests' error to report
     except ValueError:
         return False
-    if parts.scheme == "https" and any(os.environ.get(name) for name in _CA_BUNDLE_ENVS):
-        return False
+    bundle = _ca_bundle()
+    if parts.scheme == "https" and bundle and not (os.path.isfile(bundle) or os.path.isdir(bundle)):
+        return False  # requests' error to report
     return _sent_as_is(parts.path + parts.query) and not _proxy_in_env() and not _netrc_entry(host)
 
 
@@ -700,24 +701,35 @@ def _new_plain_connection(origin: tuple[str, str, int | None], connect_timeout: 
 
     scheme, host, port = origin
     if scheme == "https":
-        return http.client.HTTPSConnection(host, port, timeout=connect_timeout, context=_tls_context())
+        context = _tls_context(_ca_bundle())
+        return http.client.HTTPSConnection(host, port, timeout=connect_timeout, context=context)
     return http.client.HTTPConnection(host, port, timeout=connect_timeout)
 
 
-_tls: Any = None
+def _ca_bundle() -> str | None:
+    """The CA bundle requests would verify with: REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, else certifi's."""
+    return next((os.environ[name] for name in _CA_BUNDLE_ENVS if os.environ.get(name)), None)
 
 
-def _tls_context() -> Any:
-    """Verification as requests does it: certifi's CA bundle, host names checked."""
-    global _tls
+_tls: dict[str | None, Any] = {}
+
+
+def _tls_context(bundle: str | None) -> Any:
+    """Verification as requests does it: the bundle (a file or a directory of certificates), else
+    certifi's; host names checked."""
     with _default_lock:
-        if _tls is None:
+        if bundle not in _tls:
             import ssl
 
-            import certifi
+            if bundle is None:
+                import certifi
 
-            _tls = ssl.create_default_context(cafile=certifi.where())
-        return _tls
+                _tls[bundle] = ssl.create_default_context(cafile=certifi.where())
+            elif os.path.isdir(bundle):
+                _tls[bundle] = ssl.create_default_context(capath=bundle)
+            else:
+                _tls[bundle] = ssl.create_default_context(cafile=bundle)
+        return _tls[bundle]
 
 
 def _is_tls_error(err: BaseException) -> bool:
