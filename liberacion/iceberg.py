@@ -135,22 +135,25 @@ def commit_files(
     docs: Mapping[str, str] | None = None,
     *,
     wait: float = 60.0,
+    local: Mapping[str, Path] | None = None,
 ) -> IcebergSnapshot:
     """Make ``files`` (Parquet already in the lake) the table's data as one new snapshot.
 
     The table is created on first use and its schema follows the files (columns added, dropped or
     retyped). A commit that another writer beat is redone on the new state until ``wait`` seconds
-    have passed; then ``Busy``.
+    have passed; then ``Busy``. ``local`` maps files to identical copies on this machine (the
+    staged ones just uploaded): their footers are read there rather than from the store.
     """
     from pyiceberg.exceptions import CommitFailedException, ValidationException
 
-    schema = _file_schema(location, files[0], docs or {})
+    local = local or {}
+    schema = _file_schema(location, files[0], docs or {}, local.get(files[0]))
     deadline = time.monotonic() + wait
     delay = 0.05
     while True:
         try:
             table = _ensure_table(catalog, location, name, table_uri, schema)
-            return _overwrite(table, files, {PROPERTY_PREFIX + k: v for k, v in properties.items()})
+            return _overwrite(table, files, {PROPERTY_PREFIX + k: v for k, v in properties.items()}, local)
         except (CommitFailedException, ValidationException):
             # Another writer committed first. Our overwrite replaces whatever is current, so it is
             # redone from their snapshot (pyiceberg's own retry would refuse: it sees their files).
@@ -166,15 +169,16 @@ def commit_files(
             time.sleep(delay)  # the embedded catalog's SQLite file is busy with another writer
 
 
-def _file_schema(location: LakeLocation, file_uri: str, docs: Mapping[str, str]) -> pa.Schema:
-    """The Arrow schema of a data file, with liberacion's column descriptions as Iceberg docs."""
+def _file_schema(location: LakeLocation, file_uri: str, docs: Mapping[str, str], copy: Path | None) -> pa.Schema:
+    """The Arrow schema of a data file (or of its local ``copy``), with liberacion's column
+    descriptions as Iceberg docs."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from pyiceberg.io.pyarrow import PYARROW_FIELD_DOC_KEY
 
     path = file_uri if location.is_local else file_uri.split("://", 1)[1]
     try:
-        schema = pq.read_schema(path, filesystem=location.filesystem())
+        schema = pq.read_schema(copy) if copy is not None else pq.read_schema(path, filesystem=location.filesystem())
     except OSError as err:
         raise storage_error(err, location, "reading") from None
     fields = []
@@ -247,11 +251,14 @@ def _name_mapping_for(schema: pa.Schema) -> Any:
     return NameMapping([MappedField(field_id=i + 1, names=[f.name]) for i, f in enumerate(schema)])
 
 
-def _overwrite(table: Table, files: list[str], properties: dict[str, str]) -> IcebergSnapshot:
+def _overwrite(
+    table: Table, files: list[str], properties: dict[str, str], local: Mapping[str, Path] | None = None
+) -> IcebergSnapshot:
     """One ``overwrite`` snapshot: the current data files out, ``files`` in (a delete then an append
     would make two snapshots, the first one empty, and time travel would see it)."""
     from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
+    io = _LocalCopies.over(table.io, local) if local else table.io
     with table.transaction() as tx:
         current = tx.table_metadata.current_snapshot()
         with tx.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
@@ -259,11 +266,34 @@ def _overwrite(table: Table, files: list[str], properties: dict[str, str]) -> Ic
                 for task in table.scan(snapshot_id=current.snapshot_id).plan_files():
                     overwrite.delete_data_file(task.file)
             for path in files:
-                overwrite.append_data_file(parquet_file_to_data_file(table.io, tx.table_metadata, path))
+                overwrite.append_data_file(parquet_file_to_data_file(io, tx.table_metadata, path))
     table = table.refresh()
     snap = table.current_snapshot()
     assert snap is not None
     return IcebergSnapshot(snap.snapshot_id, snap.timestamp_ms, _liberacion_properties(snap), list(files))
+
+
+class _LocalCopies:
+    """A FileIO that reads the files it has local copies of from this machine's disk: pyiceberg
+    reads every new data file's footer for its statistics, a round trip each to the store."""
+
+    @staticmethod
+    def over(io: Any, local: Mapping[str, Path]) -> Any:
+        from pyiceberg.io import FileIO
+        from pyiceberg.io.pyarrow import PyArrowFileIO
+
+        class LocalCopies(FileIO):
+            def new_input(self, location: str) -> Any:
+                copy = local.get(location)
+                return PyArrowFileIO().new_input(str(copy)) if copy is not None else io.new_input(location)
+
+            def new_output(self, location: str) -> Any:
+                return io.new_output(location)
+
+            def delete(self, location: Any) -> None:
+                io.delete(location)
+
+        return LocalCopies(properties=io.properties)
 
 
 def _liberacion_properties(snap: Any) -> dict[str, str]:

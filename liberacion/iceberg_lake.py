@@ -283,8 +283,8 @@ class IcebergLake(Lake):
             with new_connection() as con:
                 for staging, provenance in staged:
                     prepared.append(self._upload(staging, provenance, con))
-            for snap in prepared:
-                snaps.append(self._commit(snap))
+            for (staging, _provenance), snap in zip(staged, prepared):
+                snaps.append(self._commit(snap, staging.dir))
         except BaseException:
             self._discard(prepared[len(snaps) :])  # uploads no commit will ever name
             raise
@@ -359,12 +359,14 @@ class IcebergLake(Lake):
         except OSError as err:
             raise storage_error(err, self.location, "writing to") from None
 
-    def _commit(self, snap: Snapshot) -> Snapshot:
-        """One Iceberg commit making ``snap`` the table's current snapshot."""
+    def _commit(self, snap: Snapshot, staged: Path | None = None) -> Snapshot:
+        """One Iceberg commit making ``snap`` the table's current snapshot (``staged``: the folder
+        its files were uploaded from, where their footers are read)."""
         from liberacion.iceberg import commit_files
 
         folder = str(snap.path)
         files = [f"{folder}/{name}" for name in snap.files]
+        local = {f"{folder}/{name}": staged / name for name in snap.files} if staged is not None else None
         docs = {c.name: c.description for c in snap.schema if c.description}
         commit_files(
             self.catalog,
@@ -375,6 +377,7 @@ class IcebergLake(Lake):
             _summary(snap),
             docs,
             wait=self.commit_wait,
+            local=local,
         )
         self._loaded.clear()
         self._named = None
