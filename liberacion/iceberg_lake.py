@@ -36,7 +36,7 @@ from liberacion.lake import Lake, Staging, count_rows, describe_files, keep_defa
 from liberacion.naming import IDENTIFIER, parse_table_name
 from liberacion.snapshots import CURRENT_FILE, SNAPSHOT_FILE, Provenance, Snapshot
 from liberacion.storage import LAKE_ENV, LakeLocation, parse_lake, storage_error
-from liberacion.timestamps import utc_now
+from liberacion.timestamps import TIME_FORMAT, utc_now
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -220,6 +220,11 @@ class IcebergLake(Lake):
                 found.append(self._snapshot(table, snap))
         return found
 
+    def published(self, name: str) -> list[Snapshot]:
+        """Every kept snapshot was current once: a snapshot exists only by its commit. (Their ids
+        are upload times, so two machines' ids need not follow the commit order.)"""
+        return self.snapshots(name)
+
     def as_of(self, name: str, when: str) -> Snapshot | None:
         """The snapshot that was current at ``when``: the last one committed that was published by then."""
         chosen = None
@@ -234,6 +239,10 @@ class IcebergLake(Lake):
         if self.location.is_local:
             folder = Path(folder)
         record["iceberg_id"] = snap.snapshot_id
+        if snap.summary.additional_properties.get(_ADOPTED) != "true":
+            # When it became current: the commit (its record's time is the upload's, and two
+            # machines can commit in the other order). A registered one keeps its own time.
+            record["published_at"] = datetime.fromtimestamp(snap.timestamp_ms / 1000, UTC).strftime(TIME_FORMAT)
         return Snapshot.from_record(record, folder)
 
     def generation(self) -> str:
@@ -359,7 +368,7 @@ class IcebergLake(Lake):
         except OSError as err:
             raise storage_error(err, self.location, "writing to") from None
 
-    def _commit(self, snap: Snapshot, staged: Path | None = None) -> Snapshot:
+    def _commit(self, snap: Snapshot, staged: Path | None = None, *, adopted: bool = False) -> Snapshot:
         """One Iceberg commit making ``snap`` the table's current snapshot (``staged``: the folder
         its files were uploaded from, where their footers are read)."""
         from liberacion.iceberg import commit_files
@@ -374,7 +383,7 @@ class IcebergLake(Lake):
             snap.table,
             self.table_uri(snap.table),
             files,
-            _summary(snap),
+            {**_summary(snap), **({"adopted": "true"} if adopted else {})},
             docs,
             wait=self.commit_wait,
             local=local,
@@ -512,12 +521,13 @@ class IcebergLake(Lake):
             if self._table(name) is not None:  # another process registered it meanwhile
                 return
             for snap in snaps:
-                self._commit(snap)
+                self._commit(snap, adopted=True)
 
 
 # Summary properties (prefixed ``liberacion.`` in Iceberg): the record, and what a person scanning
 # the snapshot list in another engine wants to see.
 _RECORD = "liberacion.snapshot"
+_ADOPTED = "liberacion.adopted"  # a snapshot of a lake in the home's format, registered on first use
 
 
 def _summary(snap: Snapshot) -> dict[str, str]:

@@ -246,6 +246,15 @@ class Lake:
         found = [Snapshot.load(p) for p in sorted(root.iterdir()) if (p / SNAPSHOT_FILE).is_file()]
         return sorted(found, key=lambda s: (s.published_at, s.id))
 
+    def published(self, name: str) -> list[Snapshot]:
+        """The kept snapshots that were ever current, oldest first.
+
+        A snapshot newer than ``current`` was left by a publish killed before its switch (the next
+        publish removes it): it was never part of the table's history.
+        """
+        current = self.current(name)
+        return [s for s in self.snapshots(name) if s.id <= current.id]
+
     def snapshot(self, name: str, snapshot_id: str) -> Snapshot:
         for snap in self.snapshots(name):
             if snap.id == snapshot_id:

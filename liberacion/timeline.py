@@ -54,13 +54,8 @@ def _by_id(name: str, snaps: list[Snapshot], wanted: str) -> Snapshot:
 
 
 def published_snapshots(lake: Lake, name: str) -> list[Snapshot]:
-    """The kept snapshots that were ever current, oldest first.
-
-    A snapshot newer than ``current`` was left by a publish killed before its switch (the next
-    publish removes it): it was never part of the table's history.
-    """
-    current = lake.current(name)
-    return [s for s in lake.snapshots(name) if s.id <= current.id]
+    """The kept snapshots that were ever current, oldest first (see ``Lake.published``)."""
+    return lake.published(name)
 
 
 def previous_snapshot(lake: Lake, name: str, snap: Snapshot) -> Snapshot:

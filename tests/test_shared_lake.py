@@ -250,6 +250,9 @@ def test_two_machines_publishing_the_same_table_at_once_both_commit(
     reader = {**shared, "LIBERACION_HOME": str(tmp_path / "home3")}  # a third machine reads
     history = json.loads(run_process("history", "x.shared", "--format", "json", env=reader).stdout)
     assert len(history) == 2 and [h["current"] for h in history] == [False, True]
+    fetched = {json.loads(out.splitlines()[-1])["snapshot"] for out, _ in outcomes}
+    assert {h["snapshot"] for h in history} == fetched  # both, in the order they committed
+    assert history[0]["published_at"] <= history[1]["published_at"]
     shown = run_process("sql", "--format", "csv", "select sum(amount) / 1249975000 as v from x.shared", env=reader)
     assert shown.stdout.splitlines()[1] in ("1", "2", "1.0", "2.0")  # one whole version, never a mix
 
@@ -324,3 +327,38 @@ def test_a_commit_that_keeps_losing_the_race_exits_75_after_wait(
     assert len(tries) > 2 and 1.5 <= time.monotonic() - started < 20  # redone, then given up
     assert _sql(cli, lake=lake, query="select count(*) as n from x.t") == [{"n": "2"}]
     assert len(list((tmp_path / "lake" / "x" / "t" / "snapshots").iterdir())) == 1  # its upload was removed
+
+
+def test_history_follows_the_commit_order_whatever_the_upload_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Machine B uploads first and commits last: its snapshot id (an upload time) is older than
+    A's, yet it is the current one, and both are history in the order they became current."""
+    import pyarrow as pa
+
+    from liberacion.engine import new_connection
+    from liberacion.home import Home
+    from liberacion.iceberg_lake import IcebergLake
+    from liberacion.snapshots import Provenance
+    from liberacion.storage import parse_lake
+
+    monkeypatch.setenv("LIBERACION_ICEBERG_CATALOG", "team")
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__TYPE", "sql")
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__URI", f"sqlite:///{tmp_path / 'team.db'}")
+    location = parse_lake(str(tmp_path / "lake"))
+    a, b = (IcebergLake(Home(tmp_path / f"home-{m}"), location) for m in "ab")
+    uploaded = {}
+    with a.stage("x.t") as staging_a, b.stage("x.t") as staging_b, new_connection() as con:
+        for machine, staging, rows in ((b, staging_b, [1, 2, 3]), (a, staging_a, [7])):
+            staging.write_arrow(pa.table({"n": rows}), Provenance(sha256=str(len(rows))))
+            uploaded[machine] = machine._upload(staging, Provenance(sha256=str(len(rows))), con)
+            time.sleep(0.01)
+        a._commit(uploaded[a], staging_a.dir)
+        b._commit(uploaded[b], staging_b.dir)
+    reader = IcebergLake(Home(tmp_path / "home-c"), location)
+    assert uploaded[b].id < uploaded[a].id
+    assert [s.id for s in reader.published("x.t")] == [uploaded[a].id, uploaded[b].id]
+    assert reader.current("x.t").id == uploaded[b].id and reader.current("x.t").rows == 3
+    history = [s.published_at for s in reader.published("x.t")]
+    assert history == sorted(history)
+    assert reader.as_of("x.t", history[0]).id == uploaded[a].id
