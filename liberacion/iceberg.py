@@ -65,13 +65,32 @@ def named_catalog() -> str:
 
 
 def open_catalog(home_root: Path, location: LakeLocation) -> Catalog:
-    """The table catalog of a lake: a named pyiceberg catalog, or the embedded SQLite one."""
+    """The table catalog of a lake: a named pyiceberg catalog, or the embedded SQLite one.
+
+    A SQL catalog creates its tables when first opened; two processes opening a new one at the
+    same moment race to create them, and the loser opens it again."""
+    for attempt in range(5):
+        try:
+            return _open_catalog(home_root, location)
+        except Exception as err:
+            if attempt == 4 or not any(text in str(err) for text in ("already exists", "database is locked")):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _open_catalog(home_root: Path, location: LakeLocation) -> Catalog:
     from pyiceberg.catalog import load_catalog
 
     name = named_catalog()
     try:
         if name:
-            return load_catalog(name, **io_properties(location))
+            from pyiceberg.utils.config import Config
+
+            # Read now: pyiceberg reads its configuration once, when imported, and a long-lived
+            # process (a notebook using the API) may name the catalog after that.
+            configured = Config().get_catalog_config(name) or {}
+            return load_catalog(name, **{**io_properties(location), **configured})
         from pyiceberg.catalog.sql import SqlCatalog
 
         home_root.mkdir(parents=True, exist_ok=True)

@@ -75,7 +75,6 @@ def test_an_s3_lake_answers_like_the_home_lake_through_fetch_refresh_history_dif
             {"zip": "02345", "name": "b", "amount": ""},
         ]
     )
-    between = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 0.5))
     time.sleep(1.2)
 
     http_server.add("/t.csv", V2)  # upstream changes
@@ -84,7 +83,8 @@ def test_an_s3_lake_answers_like_the_home_lake_through_fetch_refresh_history_dif
     history = json.loads(_ok(cli("--lake", lake, "history", "x.t", "--format", "json")).stdout)
     assert [h["rows"] for h in history] == [2, 3] and [h["current"] for h in history] == [False, True]
     assert _sql(cli, lake=lake, query="select count(*) as n from x.t") == [{"n": "3"}]
-    assert _sql(cli, as_of=between, lake=lake, query="select count(*) as n from x.t") == [{"n": "2"}]
+    first = history[0]["published_at"]  # when the first snapshot became current: the table then
+    assert _sql(cli, as_of=first, lake=lake, query="select count(*) as n from x.t") == [{"n": "2"}]
     old_id = history[0]["snapshot"]
     assert _sql(cli, lake=lake, query=f"select count(*) as n from liberacion.snapshot('x.t', '{old_id}')") == [
         {"n": "2"}
