@@ -69,8 +69,12 @@ class IcebergLake(Lake):
         self.location = location
         self._catalog: Catalog | None = None
         self._loaded: dict[str, Table] = {}  # by metadata location: a commit gives a new one
+        # The metadata files read, by location: a file is never rewritten (a commit writes a new one).
+        self._documents: dict[str, dict[str, Any]] = {}
         self._adopted = False
         self._named: dict[str, str] | None = None  # a named catalog's tables, asked once per change
+        self._embedded_cache: dict[str, str] = {}
+        self._embedded_stamp: tuple[int, ...] | None = None
 
     # -- the catalog -------------------------------------------------------------------------
 
@@ -92,13 +96,19 @@ class IcebergLake(Lake):
         """Every table of this lake → its current metadata file. The embedded catalog is read
         with the standard library; a named one is asked through pyiceberg (tables of other lakes
         or tools in it are left out)."""
-        from liberacion.iceberg import metadata_locations
+        from liberacion.iceberg import CATALOG_FILE, metadata_locations
 
         self._adopt_local()
-        if _embedded():
+        if not _embedded():
+            return self._named_locations()
+        # One query per change of the catalog's file: a refresh asks for every table's location
+        # again for each of hundreds of tables.
+        stamp = _file_stamp(self.home.root / CATALOG_FILE)
+        if stamp is None or stamp != self._embedded_stamp:
             fast = metadata_locations(self.home.root, self.location) or {}
-            return {name: where for name, where in fast.items() if _valid(name)}
-        return self._named_locations()
+            self._embedded_cache = {name: where for name, where in fast.items() if _valid(name)}
+            self._embedded_stamp = stamp
+        return dict(self._embedded_cache)
 
     def _named_locations(self) -> dict[str, str]:
         if self._named is None:
@@ -142,15 +152,13 @@ class IcebergLake(Lake):
         """Where a table lives, for ``info``: what Spark, Trino or pyiceberg need to read it."""
         from liberacion.iceberg import CATALOG_FILE, catalog_name, named_catalog
 
-        table = self._table(name)
-        if table is None:
-            raise NoTable(self._no_table_message(name))
+        where, metadata = self._metadata(name)
         named = named_catalog()
         return {
             "lake": self.location.uri,
             "format": "iceberg",
-            "table_location": table.location(),
-            "metadata_location": table.metadata_location,
+            "table_location": metadata.get("location"),
+            "metadata_location": where,
             "catalog": named or catalog_name(self.location),
             "catalog_uri": None if named else f"sqlite:///{self.home.root / CATALOG_FILE}",
             "identifier": name,
@@ -202,23 +210,51 @@ class IcebergLake(Lake):
         return f"{catalog}.{table}" in self._locations()
 
     def current(self, name: str) -> Snapshot:
-        table = self._table(name)
-        snap = table.current_snapshot() if table is not None else None
-        if table is None or snap is None:
-            raise NoTable(self._no_table_message(name))
-        return self._snapshot(table, snap)
+        _where, metadata = self._metadata(name)
+        current = metadata.get("current-snapshot-id")
+        for snap in metadata.get("snapshots") or []:
+            if snap.get("snapshot-id") == current and _RECORD in (snap.get("summary") or {}):
+                return self._snapshot(snap)
+        raise NoTable(self._no_table_message(name))
 
     def snapshots(self, name: str) -> list[Snapshot]:
         """Every kept liberacion snapshot, in the order they were committed."""
-        table = self._table(name)
-        if table is None or table.current_snapshot() is None:
+        _where, metadata = self._metadata(name)
+        if metadata.get("current-snapshot-id") in (None, -1):
             raise NoTable(self._no_table_message(name))
-        ordered = sorted(table.snapshots(), key=lambda s: (s.sequence_number or 0, s.timestamp_ms))
-        found = []
-        for snap in ordered:
-            if snap.summary is not None and _RECORD in snap.summary.additional_properties:
-                found.append(self._snapshot(table, snap))
-        return found
+        listed = metadata.get("snapshots") or []
+        ordered = sorted(listed, key=lambda s: (s.get("sequence-number", 0), s["timestamp-ms"]))
+        return [self._snapshot(snap) for snap in ordered if _RECORD in (snap.get("summary") or {})]
+
+    def _metadata(self, name: str) -> tuple[str, dict[str, Any]]:
+        """The table's current metadata file and its content, read as the Iceberg spec writes it
+        (a JSON document, gzipped when its name says so): the read path needs no pyiceberg."""
+        catalog, table = parse_table_name(name)
+        where = self._locations().get(f"{catalog}.{table}")
+        if where is None:
+            raise NoTable(self._no_table_message(name))
+        if where not in self._documents:
+            self._documents[where] = self._read_metadata(where)
+        return where, self._documents[where]
+
+    def _read_metadata(self, where: str) -> dict[str, Any]:
+        import gzip
+
+        path = where if self.location.is_local else where.split("://", 1)[1]
+        try:
+            if self.location.is_local:
+                data = Path(path).read_bytes()
+            else:
+                with self.location.filesystem().open_input_stream(path) as fh:
+                    data = fh.read()
+        except OSError as err:
+            raise storage_error(err, self.location, "reading") from None
+        if where.endswith(".gz.metadata.json") or data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        document = json.loads(data)
+        if not isinstance(document, dict):
+            raise LiberacionError(f"{where} is not Iceberg table metadata")
+        return document
 
     def published(self, name: str) -> list[Snapshot]:
         """Every kept snapshot was current once: a snapshot exists only by its commit. (Their ids
@@ -233,16 +269,18 @@ class IcebergLake(Lake):
                 chosen = snap
         return chosen
 
-    def _snapshot(self, table: Table, snap: Any) -> Snapshot:
-        record = json.loads(snap.summary.additional_properties[_RECORD])
+    def _snapshot(self, snap: dict[str, Any]) -> Snapshot:
+        """A snapshot from its entry in the table metadata (its summary holds liberacion's record)."""
+        summary = snap["summary"]
+        record = json.loads(summary[_RECORD])
         folder: Path | str = record["path"]
         if self.location.is_local:
             folder = Path(folder)
-        record["iceberg_id"] = snap.snapshot_id
-        if snap.summary.additional_properties.get(_ADOPTED) != "true":
+        record["iceberg_id"] = snap["snapshot-id"]
+        if summary.get(_ADOPTED) != "true":
             # When it became current: the commit (its record's time is the upload's, and two
             # machines can commit in the other order). A registered one keeps its own time.
-            record["published_at"] = datetime.fromtimestamp(snap.timestamp_ms / 1000, UTC).strftime(TIME_FORMAT)
+            record["published_at"] = datetime.fromtimestamp(snap["timestamp-ms"] / 1000, UTC).strftime(TIME_FORMAT)
         return Snapshot.from_record(record, folder)
 
     def generation(self) -> str:
@@ -389,7 +427,7 @@ class IcebergLake(Lake):
             local=local,
         )
         self._loaded.clear()
-        self._named = None
+        self._named = self._embedded_stamp = None
         return snap
 
     def recover(self) -> bool:
@@ -418,7 +456,7 @@ class IcebergLake(Lake):
         if doomed:
             expire(table, [s.iceberg_id for s in kept if s.iceberg_id is not None])
             self._loaded.clear()
-            self._named = None
+            self._named = self._embedded_stamp = None
             filesystem = self.location.filesystem()
             for snap in doomed:  # no snapshot refers to them any more: nobody can be writing them
                 self._delete_folder(filesystem, self._folder(name, snap.id))
@@ -478,7 +516,7 @@ class IcebergLake(Lake):
         with self.lock(name):
             self.catalog.drop_table(f"{catalog}.{table}")
             self._loaded.clear()
-            self._named = None
+            self._named = self._embedded_stamp = None
             try:
                 self.location.filesystem().delete_dir(self.location.path_of(catalog, table))
             except FileNotFoundError:
@@ -518,7 +556,7 @@ class IcebergLake(Lake):
         snaps = [Snapshot.load(f.parent) for f in folders]
         snaps = sorted((s for s in snaps if s.id <= current_id), key=lambda s: (s.published_at, s.id))
         with self.lock(name, wait=60):
-            if self._table(name) is not None:  # another process registered it meanwhile
+            if self.exists(name):  # another process registered it meanwhile
                 return
             for snap in snaps:
                 self._commit(snap, adopted=True)
@@ -562,6 +600,19 @@ def _record_text(snap: Snapshot, *, compact: bool = False) -> str:
 def _valid(name: str) -> bool:
     parts = name.split(".")
     return len(parts) == 2 and all(IDENTIFIER.fullmatch(p) for p in parts)
+
+
+def _file_stamp(path: Path) -> tuple[int, ...] | None:
+    """What changes when SQLite writes the file (or its write-ahead log); None when it is absent."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    try:
+        wal = os.stat(f"{path}-wal")
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino, wal.st_mtime_ns, wal.st_size)
+    except OSError:
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
 def _embedded() -> bool:
