@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
+# Per process, by (home, lake): many lake objects of one run (a refresh makes one per table) share
+# the catalog's table list, read again when its file changes, and look for a lake to register once.
+_LOCATIONS: dict[tuple[str, str], tuple[tuple[int, ...] | None, dict[str, str]]] = {}
+_ADOPTED_LAKES: set[tuple[str, str]] = set()
 WRITER_FILE = "_writer"  # in a snapshot folder being uploaded: which process writes it
 ORPHAN_AGE_ENV = "LIBERACION_ORPHAN_HOURS"
 # A folder no snapshot names, written by another machine (whose process we cannot check), is only
@@ -71,12 +75,14 @@ class IcebergLake(Lake):
         self._loaded: dict[str, Table] = {}  # by metadata location: a commit gives a new one
         # The metadata files read, by location: a file is never rewritten (a commit writes a new one).
         self._documents: dict[str, dict[str, Any]] = {}
-        self._adopted = False
         self._named: dict[str, str] | None = None  # a named catalog's tables, asked once per change
-        self._embedded_cache: dict[str, str] = {}
-        self._embedded_stamp: tuple[int, ...] | None = None
 
     # -- the catalog -------------------------------------------------------------------------
+
+    def _forget(self) -> None:
+        """After our own commit or drop: the catalog's tables are asked again."""
+        self._named = None
+        _LOCATIONS.pop((str(self.home.root), self.location.uri), None)
 
     @property
     def catalog(self) -> Catalog:
@@ -103,12 +109,14 @@ class IcebergLake(Lake):
             return self._named_locations()
         # One query per change of the catalog's file: a refresh asks for every table's location
         # again for each of hundreds of tables.
+        key = (str(self.home.root), self.location.uri)
         stamp = _file_stamp(self.home.root / CATALOG_FILE)
-        if stamp is None or stamp != self._embedded_stamp:
+        cached = _LOCATIONS.get(key)
+        if stamp is None or cached is None or cached[0] != stamp:
             fast = metadata_locations(self.home.root, self.location) or {}
-            self._embedded_cache = {name: where for name, where in fast.items() if _valid(name)}
-            self._embedded_stamp = stamp
-        return dict(self._embedded_cache)
+            cached = (stamp, {name: where for name, where in fast.items() if _valid(name)})
+            _LOCATIONS[key] = cached
+        return dict(cached[1])
 
     def _named_locations(self) -> dict[str, str]:
         if self._named is None:
@@ -427,7 +435,7 @@ class IcebergLake(Lake):
             local=local,
         )
         self._loaded.clear()
-        self._named = self._embedded_stamp = None
+        self._forget()
         return snap
 
     def recover(self) -> bool:
@@ -456,7 +464,7 @@ class IcebergLake(Lake):
         if doomed:
             expire(table, [s.iceberg_id for s in kept if s.iceberg_id is not None])
             self._loaded.clear()
-            self._named = self._embedded_stamp = None
+            self._forget()
             filesystem = self.location.filesystem()
             for snap in doomed:  # no snapshot refers to them any more: nobody can be writing them
                 self._delete_folder(filesystem, self._folder(name, snap.id))
@@ -516,7 +524,7 @@ class IcebergLake(Lake):
         with self.lock(name):
             self.catalog.drop_table(f"{catalog}.{table}")
             self._loaded.clear()
-            self._named = self._embedded_stamp = None
+            self._forget()
             try:
                 self.location.filesystem().delete_dir(self.location.path_of(catalog, table))
             except FileNotFoundError:
@@ -530,9 +538,10 @@ class IcebergLake(Lake):
     def _adopt_local(self) -> None:
         """Register the tables of a directory written by the home's lake format (``current``
         pointer files): each kept snapshot becomes an Iceberg commit, oldest first, files in place."""
-        if self._adopted or not self.location.is_local:
+        key = (str(self.home.root), self.location.uri)
+        if key in _ADOPTED_LAKES or not self.location.is_local:
             return
-        self._adopted = True
+        _ADOPTED_LAKES.add(key)
         root = Path(self.location.root)
         pointers = [p for p in root.glob(f"*/*/{CURRENT_FILE}") if _valid(f"{p.parent.parent.name}.{p.parent.name}")]
         if not pointers:
