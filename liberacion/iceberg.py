@@ -37,8 +37,12 @@ CATALOG_NAME = "liberacion"
 CATALOG_FILE = "iceberg.db"
 PROPERTY_PREFIX = "liberacion."
 NAME_MAPPING = "schema.name-mapping.default"
-# Our commit loop redoes a lost race itself (see commit_files).
-TABLE_PROPERTIES = {"commit.retry.num-retries": "0"}
+TABLE_PROPERTIES = {
+    "commit.retry.num-retries": "0",  # our commit loop redoes a lost race itself (see commit_files)
+    # A cron job commits for months: older metadata files go (readers hold the current location).
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "20",
+}
 
 
 @dataclass(frozen=True)
@@ -257,11 +261,12 @@ def _evolve(table: Table, schema: pa.Schema) -> None:
             for n in [f.name for f in schema if f.name in changed or f.name in added]:
                 f = new_types[n]
                 update.add_column(n, f.field_type, doc=f.doc)
-    if changed or added or dropped or NAME_MAPPING not in table.properties:
+    missing = {k: v for k, v in TABLE_PROPERTIES.items() if table.properties.get(k) != v}
+    if changed or added or dropped or NAME_MAPPING not in table.properties or missing:
         table = table.refresh()
         mapping = create_mapping_from_schema(table.schema()).model_dump_json()
         with table.transaction() as tx:
-            tx.set_properties(**{NAME_MAPPING: mapping})
+            tx.set_properties(**{**missing, NAME_MAPPING: mapping})
 
 
 def _name_mapping_for(schema: pa.Schema) -> Any:

@@ -225,3 +225,17 @@ def _write_or_raise(location: LakeLocation) -> None:
         _write(location, "x.parquet", {"n": [1]})
     except OSError as err:
         raise storage_error(err, location, "writing") from None
+
+
+def test_old_metadata_files_do_not_pile_up(tmp_path: Path) -> None:
+    """A table refreshed by cron for months keeps a bounded metadata folder."""
+    from liberacion.iceberg import commit_files
+
+    location = parse_lake(str(tmp_path / "lake"))
+    catalog = _catalog(tmp_path / "home", location)
+    for i in range(26):
+        path = _write(location, f"cms/t/{i}/data-0000.parquet", {"n": [i]})
+        commit_files(catalog, location, "cms.t", location.uri_of("cms/t"), [path], {"sha256": str(i)})
+    kept = list((tmp_path / "lake" / "cms" / "t" / "metadata").glob("*.metadata.json"))
+    assert len(kept) <= 21
+    assert catalog.load_table("cms.t").scan().to_arrow().column("n").to_pylist() == [25]
