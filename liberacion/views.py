@@ -23,9 +23,7 @@ def _file_list(paths: Iterable[Path]) -> str:
     return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
 
 
-def view_statements(
-    home: Home, snapshots: Iterable[Snapshot], snapshot_sql: list[str] | None = None
-) -> list[str]:
+def view_statements(home: Home, snapshots: Iterable[Snapshot], snapshot_sql: list[str] | None = None) -> list[str]:
     """SQL that creates the catalog schemas and a view per table (and its rejects), the index's
     view and the snapshot macros (``snapshot_sql``, else those of the home's lake)."""
     statements = []

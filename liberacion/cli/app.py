@@ -3,7 +3,6 @@ become an ``error:`` line on stderr and an exit code (``_Group``). An unexpected
 too; its traceback goes to ``<home>/logs/last-error.txt``.
 """
 
-
 import contextlib
 import errno
 import os

@@ -1,6 +1,5 @@
 """Commands over the catalogs: catalogs, discover, search, show."""
 
-
 import sys
 from typing import Annotated, Optional
 

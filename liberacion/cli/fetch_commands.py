@@ -1,6 +1,5 @@
 """Commands that bring data in: fetch and refresh."""
 
-
 import sys
 from pathlib import Path
 from typing import Annotated, Optional

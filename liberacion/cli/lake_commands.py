@@ -1,6 +1,5 @@
 """Commands over the lake: sql, tables, info, history, diff, prune."""
 
-
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
