@@ -93,11 +93,11 @@ class Home:
         import tempfile
 
         self.work.mkdir(parents=True, exist_ok=True)
-        host = _host_tag()
+        host = host_tag()
         for entry in self.work.iterdir():
             pid, _, rest = entry.name.partition("-")
             # Only this machine's processes can be checked (a home may be shared over the network).
-            if pid.isdigit() and rest.startswith(f"{host}-") and not _alive(int(pid)):
+            if pid.isdigit() and rest.startswith(f"{host}-") and not process_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
         path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-{host}-", dir=self.work))
         try:
@@ -162,7 +162,7 @@ def file_lock(path: Path, *, wait: float = 0.0, what: str = "this resource") -> 
         os.close(fd)  # closing releases the lock
 
 
-def _host_tag() -> str:
+def host_tag() -> str:
     """A short stable tag of this machine's name, for scratch directories."""
     import hashlib
     import socket
@@ -170,7 +170,7 @@ def _host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (a process of another user counts as running)."""
     if pid == os.getpid():
         return True

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
 from liberacion.errors import LiberacionError, NoTable, Note
-from liberacion.home import Home, _alive, _host_tag
-from liberacion.lake import Lake, Staging, count_rows, describe_files, keep_default
+from liberacion.home import Home, host_tag, process_alive
+from liberacion.lake import DEFAULT_KEEP, Lake, Staging, count_rows, describe_files, keep_default
 from liberacion.naming import IDENTIFIER, parse_table_name
 from liberacion.snapshots import CURRENT_FILE, SNAPSHOT_FILE, Provenance, Snapshot
 from liberacion.storage import LAKE_ENV, LakeLocation, parse_lake, storage_error
@@ -398,7 +398,7 @@ class IcebergLake(Lake):
         from pyarrow import fs
 
         filesystem = self.location.filesystem()
-        mark = f"{_host_tag()} {os.getpid()} {self.home.root}\n".encode()
+        mark = f"{host_tag()} {os.getpid()} {self.home.root}\n".encode()
         try:
             if self.location.is_local:
                 filesystem.create_dir(target, recursive=True)
@@ -446,7 +446,7 @@ class IcebergLake(Lake):
         """Tables of a lake written by the home's lake format are registered on first use."""
         self._adopt_local()
 
-    def prune(self, name: str, *, keep: int = 3) -> list[str]:
+    def prune(self, name: str, *, keep: int = DEFAULT_KEEP) -> list[str]:
         """Expire all but the newest ``keep`` snapshots (never the current one), delete their
         folders and the folders of commits that never happened. Returns the ids removed."""
         from liberacion.iceberg import expire
@@ -507,8 +507,8 @@ class IcebergLake(Lake):
         try:
             with filesystem.open_input_stream(f"{folder}/{WRITER_FILE}") as fh:
                 host, pid, *_ = fh.read(4096).decode("utf-8", "replace").split()
-            if host == _host_tag() and pid.isdigit():
-                return not _alive(int(pid))
+            if host == host_tag() and pid.isdigit():
+                return not process_alive(int(pid))
         except (OSError, ValueError):
             pass
         infos = filesystem.get_file_info(fs.FileSelector(folder, recursive=True, allow_not_found=True))
