@@ -73,14 +73,14 @@ def open_catalog(home_root: Path, location: LakeLocation) -> Catalog:
 
     A SQL catalog creates its tables when first opened; two processes opening a new one at the
     same moment race to create them, and the loser opens it again."""
-    for attempt in range(5):
+    for attempt in range(4):
         try:
             return _open_catalog(home_root, location)
         except Exception as err:
-            if attempt == 4 or not any(text in str(err) for text in ("already exists", "database is locked")):
+            if not any(text in str(err) for text in ("already exists", "database is locked")):
                 raise
             time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")  # pragma: no cover
+    return _open_catalog(home_root, location)
 
 
 def _open_catalog(home_root: Path, location: LakeLocation) -> Catalog:
@@ -282,7 +282,7 @@ def _overwrite(
     would make two snapshots, the first one empty, and time travel would see it)."""
     from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
-    io = _LocalCopies.over(table.io, local) if local else table.io
+    io = _reading_local_copies(table.io, local) if local else table.io
     with table.transaction() as tx:
         current = tx.table_metadata.current_snapshot()
         with tx.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
@@ -297,27 +297,24 @@ def _overwrite(
     return IcebergSnapshot(snap.snapshot_id, snap.timestamp_ms, _liberacion_properties(snap), list(files))
 
 
-class _LocalCopies:
+def _reading_local_copies(io: Any, local: Mapping[str, Path]) -> Any:
     """A FileIO that reads the files it has local copies of from this machine's disk: pyiceberg
     reads every new data file's footer for its statistics, a round trip each to the store."""
+    from pyiceberg.io import FileIO
+    from pyiceberg.io.pyarrow import PyArrowFileIO
 
-    @staticmethod
-    def over(io: Any, local: Mapping[str, Path]) -> Any:
-        from pyiceberg.io import FileIO
-        from pyiceberg.io.pyarrow import PyArrowFileIO
+    class LocalCopies(FileIO):
+        def new_input(self, location: str) -> Any:
+            copy = local.get(location)
+            return PyArrowFileIO().new_input(str(copy)) if copy is not None else io.new_input(location)
 
-        class LocalCopies(FileIO):
-            def new_input(self, location: str) -> Any:
-                copy = local.get(location)
-                return PyArrowFileIO().new_input(str(copy)) if copy is not None else io.new_input(location)
+        def new_output(self, location: str) -> Any:
+            return io.new_output(location)
 
-            def new_output(self, location: str) -> Any:
-                return io.new_output(location)
+        def delete(self, location: Any) -> None:
+            io.delete(location)
 
-            def delete(self, location: Any) -> None:
-                io.delete(location)
-
-        return LocalCopies(properties=io.properties)
+    return LocalCopies(properties=io.properties)
 
 
 def _liberacion_properties(snap: Any) -> dict[str, str]:

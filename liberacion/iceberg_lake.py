@@ -72,7 +72,6 @@ class IcebergLake(Lake):
         super().__init__(home)
         self.location = location
         self._catalog: Catalog | None = None
-        self._loaded: dict[str, Table] = {}  # by metadata location: a commit gives a new one
         # The metadata files read, by location: a file is never rewritten (a commit writes a new one).
         self._documents: dict[str, dict[str, Any]] = {}
         self._named: dict[str, str] | None = None  # a named catalog's tables, asked once per change
@@ -134,27 +133,22 @@ class IcebergLake(Lake):
                     table = self.catalog.load_table(identifier)
                     if table.location().rstrip("/") == self.table_uri(name):
                         found[name] = table.metadata_location
-                        self._loaded[table.metadata_location] = table
         except OSError as err:
             raise storage_error(err, self.location, "listing the tables of") from None
         return found
 
-    def _table(self, name: str) -> Table | None:
-        catalog, table = parse_table_name(name)
-        where = self._locations().get(f"{catalog}.{table}")
-        if where is None:
-            return None
-        if where not in self._loaded:
-            from liberacion.iceberg import load_table
+    def _table(self, name: str) -> Table:
+        """The table through pyiceberg, for what changes it (expiry); reads use ``_metadata``."""
+        from liberacion.iceberg import load_table
 
-            try:
-                loaded = load_table(self.catalog, f"{catalog}.{table}")
-            except OSError as err:
-                raise storage_error(err, self.location, "reading") from None
-            if loaded is None:
-                return None
-            self._loaded[where] = loaded
-        return self._loaded[where]
+        catalog, table = parse_table_name(name)
+        try:
+            loaded = load_table(self.catalog, f"{catalog}.{table}")
+        except OSError as err:
+            raise storage_error(err, self.location, "reading") from None
+        if loaded is None:
+            raise NoTable(self._no_table_message(name))
+        return loaded
 
     def storage(self, name: str) -> dict[str, Any]:
         """Where a table lives, for ``info``: what Spark, Trino or pyiceberg need to read it."""
@@ -434,7 +428,6 @@ class IcebergLake(Lake):
             wait=self.commit_wait,
             local=local,
         )
-        self._loaded.clear()
         self._forget()
         return snap
 
@@ -452,18 +445,14 @@ class IcebergLake(Lake):
         from liberacion.iceberg import expire
 
         keep = max(1, keep)
-        table = self._table(name)
-        if table is None:
-            raise NoTable(self._no_table_message(name))
         snaps = self.snapshots(name)
         current = self.current(name)
         kept = snaps[-keep:]
         if current.id not in {s.id for s in kept}:
             kept.append(current)
         doomed = [s for s in snaps if s.id not in {k.id for k in kept}]
-        if doomed:
-            expire(table, [s.iceberg_id for s in kept if s.iceberg_id is not None])
-            self._loaded.clear()
+        if doomed:  # only then is pyiceberg needed
+            expire(self._table(name), [s.iceberg_id for s in kept if s.iceberg_id is not None])
             self._forget()
             filesystem = self.location.filesystem()
             for snap in doomed:  # no snapshot refers to them any more: nobody can be writing them
@@ -523,7 +512,6 @@ class IcebergLake(Lake):
         catalog, table = parse_table_name(name)
         with self.lock(name):
             self.catalog.drop_table(f"{catalog}.{table}")
-            self._loaded.clear()
             self._forget()
             try:
                 self.location.filesystem().delete_dir(self.location.path_of(catalog, table))
