@@ -345,3 +345,32 @@ def test_info_shows_the_markers_a_column_had(cli, home: Path, tmp_path: Path, mo
     load(home, write(tmp_path, "f.csv", "rating,share\n3,41%\nNot Available,5%\n*,N/A\n"))
     out = cli("info", "t.data", "--format", "table").stdout
     assert "* ×1, Not Available ×1" in out and "N/A ×1; was a percent" in out
+
+
+def test_a_conversion_never_imports_pandas(home: Path, tmp_path: Path) -> None:
+    """pyarrow imports pandas (0.16 s) whenever it turns a Python value into an Arrow one."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    pytest.importorskip("pandas")  # installed with the test extras: the import would happen
+    lines = [
+        f"{i},{i % 12 + 1:02d}/{i % 28 + 1:02d}/2023,${i},Not Available,{i}%,2024-01-02T03:04:05" for i in range(1, 400)
+    ]
+    csv = write(tmp_path, "p.csv", "n,day,paid,score,share,at\n" + "\n".join(lines) + "\n")
+    code = (
+        "import sys\n"
+        "from liberacion.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
+        "print('pandas' in sys.modules, code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home)}
+    command = [sys.executable, "-c", code, "fetch", str(csv), "--as", "t.data", "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[-2:] == ["False", "0"], done.stderr
+    types = column_types(Lake(home))
+    assert types == {"n": "BIGINT", "day": "DATE", "paid": "DECIMAL(18,2)", "score": "VARCHAR", "share": "DOUBLE"} | {
+        "at": "TIMESTAMP"
+    }

@@ -76,6 +76,8 @@ _CLASSES: tuple[tuple[str, str], ...] = (
 BOOL_TRUE = ("yes", "y", "true")
 BOOL_FALSE = ("no", "n", "false")
 _MARKER_SET = frozenset(MISSING_MARKERS)
+_MARKER_PATTERN = "^(?:" + "|".join(re.escape(m) for m in MISSING_MARKERS) + ")$"
+_EMPTY_OR_MARKER = "^(?:|" + _MARKER_PATTERN[4:]
 _ANY_CLASS = "|".join(f"(?:{pattern})" for _, pattern in _CLASSES)
 _PY_CLASSES = tuple((code, re.compile(pattern)) for code, pattern in _CLASSES)
 TYPE_NAMES = {
@@ -144,7 +146,7 @@ def profile(values: pa.Array) -> tuple[dict[str, int], list[int | None], int]:
 
     distinct = pc.value_counts(values.drop_null())
     text, counts = pc.utf8_trim_whitespace(distinct.field("values")), distinct.field("counts")
-    present = pc.invert(pc.or_(pc.equal(text, ""), pc.is_in(pc.utf8_lower(text), value_set=pa.array(MISSING_MARKERS))))
+    present = pc.invert(_is_marker(text, empty=True))
     text, counts = pc.filter(text, present), pc.filter(counts, present)
     for code, test in (("t", pc.invert(_matches(text, _ANY_CLASS))), ("z", _matches(text, _CLASSES[0][1]))):
         if pc.any(test).as_py():
@@ -165,14 +167,22 @@ def profile(values: pa.Array) -> tuple[dict[str, int], list[int | None], int]:
 
 def marker_spellings(values: pa.Array) -> tuple[str, ...]:
     """The missing-value markers of a sample's column exactly as published, most frequent first."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     distinct = pc.value_counts(values.drop_null())
     text, counts = distinct.field("values"), distinct.field("counts")
-    marker = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(text)), value_set=pa.array(MISSING_MARKERS))
+    marker = _is_marker(pc.utf8_trim_whitespace(text))
     found = sorted(zip(pc.filter(counts, marker).to_pylist(), pc.filter(text, marker).to_pylist()), reverse=True)
     return tuple(spelling for _count, spelling in found[:MAX_SPELLINGS])
+
+
+def _is_marker(text: pa.Array, *, empty: bool = False) -> pa.Array:
+    """Which (trimmed) texts are missing-value markers, in any case (or empty, with ``empty``)."""
+    import pyarrow.compute as pc
+
+    # A pattern, not ``is_in`` or ``equal``: turning their Python arguments into Arrow values
+    # imports pandas when it is installed, 0.16 s of every conversion.
+    return pc.match_substring_regex(pc.utf8_lower(text), _EMPTY_OR_MARKER if empty else _MARKER_PATTERN)
 
 
 def _matches(text: pa.Array, pattern: str) -> pa.Array:
@@ -187,8 +197,8 @@ def _date_parts(dates: pa.Array | None) -> list[int | None]:
 
     if dates is None or not len(dates):
         return [None, None]
-    parts = pc.split_pattern(dates, "/")
-    return [pc.max(pc.cast(pc.list_element(parts, i), "int64")).as_py() for i in (0, 1)]
+    parts = pc.extract_regex(dates, r"(?P<first>[0-9]+)/(?P<second>[0-9]+)/")  # no Python scalars: see _is_marker
+    return [pc.max(pc.cast(pc.struct_field(parts, [i]), "int64")).as_py() for i in (0, 1)]
 
 
 def _scale(numbers: pa.Array | None) -> int:
@@ -297,7 +307,7 @@ def _date_decision(dates: list[int | None] | None) -> Decision:
 # go to the exact slow path (``SlowPath``), which is Python and sees only what SQL refused.
 _FAST_DOUBLE = r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,15})?"
 _FAST_DOUBLE_SEP = r"-?(0|[1-9][0-9]{0,14}|[1-9][0-9]{0,2}(,[0-9]{3}){1,4})(\.[0-9]{1,15})?"
-_FAST_INT_SEP = r"-?[1-9][0-9]{0,2}(,[0-9]{3}){1,5}"
+_FAST_INT_SEP = r"-?(0|[1-9][0-9]{0,17}|[1-9][0-9]{0,2}(,[0-9]{3}){1,5})"
 _TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f")
 _FAST_BOOL = {  # the usual spellings (yes, Yes, YES, ...); any other goes to the slow path
     spelling: truth
@@ -317,9 +327,8 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
     if kind == INT:
         x = f"TRY_CAST({c} AS BIGINT)"
         return f"{x}::VARCHAR = {c}", x  # the canonical spelling: no leading zero, sign or decimals
-    if kind == INT_SEP:
-        x = f"TRY_CAST(replace({c}, ',', '') AS BIGINT)"
-        return f"({x}::VARCHAR = {c} OR (regexp_full_match({c}, '{_FAST_INT_SEP}') AND {x} IS NOT NULL))", x
+    if kind == INT_SEP:  # at most 18 digits: the CAST cannot overflow
+        return f"regexp_full_match({c}, '{_FAST_INT_SEP}')", f"CAST(replace({c}, ',', '') AS BIGINT)"
     if kind == DOUBLE:
         return f"regexp_full_match({c}, '{_FAST_DOUBLE}')", f"CAST({c} AS DOUBLE)"
     if kind == DOUBLE_SEP:
@@ -336,14 +345,16 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
         )
     if kind in (DATE_US, DATE_DMY):
         x = f"TRY_STRPTIME({c}, '{_DATE_FORMATS[kind]}')"
-        four_digit_year = f"substr({c}, -5, 1) = '/' AND NOT contains(right({c}, 4), '/')"
-        return f"({x} IS NOT NULL AND {four_digit_year})", f"CAST({x} AS DATE)"
+        # %Y takes 1 to 4 digits, and 1/2/23 is not the year 23: a year below 1000 is left to the
+        # slow path, which wants four digits (so 1/2/0023 still converts). A test on the text
+        # (its fifth last character a slash) cost three times the parse itself.
+        return f"{x} >= TIMESTAMP '1000-01-01'", f"CAST({x} AS DATE)"
     if kind == DATE_ISO:
         x = f"TRY_STRPTIME({c}, '%Y-%m-%d')"
         return f"({x} IS NOT NULL AND length({c}) = 10)", f"CAST({x} AS DATE)"
     if kind == TIMESTAMP:
         x = f"TRY_STRPTIME({c}, {_sql_list(_TIMESTAMP_FORMATS)})"
-        return f"{x} IS NOT NULL", x
+        return f"{x} >= TIMESTAMP '1000-01-01'", x  # 23-01-02 12:00:00 is not the year 23: see the dates
     if kind == BOOL:
         cases = " ".join(f"WHEN '{k}' THEN {str(v).lower()}" for k, v in _FAST_BOOL.items())
         x = f"CASE {c} {cases} END"
@@ -370,7 +381,9 @@ def typed_sql(column: str, decision: Decision, slow_function: str, counters: dic
         )
     elif counters is None and decision.sql_spellings:
         markers = f"WHEN {c} IN ({', '.join(_literal(v) for v in decision.sql_spellings)}) THEN NULL"
-    return f"CASE WHEN {c} IS NULL THEN NULL WHEN {test} THEN {value} {markers} ELSE {slow_function}({c}) END"
+    # The fast test comes first: it is false or NULL for a NULL cell, and a CASE whose first branch
+    # takes nearly every row costs DuckDB less (a 300 MB file: 1.15x the VARCHAR COPY's CPU, not 1.24x).
+    return f"CASE WHEN {test} THEN {value} WHEN {c} IS NULL THEN NULL {markers} ELSE {slow_function}({c}) END"
 
 
 def _sql_quote(text: str) -> str:
