@@ -344,22 +344,32 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
             f"CAST(replace(substr({c}, 2), ',', '') AS {decision.sql_type})",  # negative amounts: slow path
         )
     if kind in (DATE_US, DATE_DMY):
-        x = f"TRY_STRPTIME({c}, '{_DATE_FORMATS[kind]}')"
+        x = f"TRY_STRPTIME({_digit_led(c)}, '{_DATE_FORMATS[kind]}')"
         # %Y takes 1 to 4 digits, and 1/2/23 is not the year 23: a year below 1000 is left to the
         # slow path, which wants four digits (so 1/2/0023 still converts). A test on the text
         # (its fifth last character a slash) cost three times the parse itself.
         return f"{x} >= TIMESTAMP '1000-01-01'", f"CAST({x} AS DATE)"
     if kind == DATE_ISO:
-        x = f"TRY_STRPTIME({c}, '%Y-%m-%d')"
+        x = f"TRY_STRPTIME({_digit_led(c)}, '%Y-%m-%d')"
         return f"({x} IS NOT NULL AND length({c}) = 10)", f"CAST({x} AS DATE)"
     if kind == TIMESTAMP:
-        x = f"TRY_STRPTIME({c}, {_sql_list(_TIMESTAMP_FORMATS)})"
+        x = f"TRY_STRPTIME({_digit_led(c)}, {_sql_list(_TIMESTAMP_FORMATS)})"
         return f"{x} >= TIMESTAMP '1000-01-01'", x  # 23-01-02 12:00:00 is not the year 23: see the dates
     if kind == BOOL:
         cases = " ".join(f"WHEN '{k}' THEN {str(v).lower()}" for k, v in _FAST_BOOL.items())
         x = f"CASE {c} {cases} END"
         return f"{x} IS NOT NULL", x
     raise ValueError(f"no fast path for {kind}")
+
+
+def _digit_led(c: str) -> str:
+    """SQL: the text when it sorts before ':' (it starts with a digit, a sign, a space...), else NULL.
+
+    A date's parse that fails costs DuckDB ten times one that succeeds (it writes the error it
+    will not raise): a marker such as ``Not Available`` is not even tried. Whatever is not tried
+    goes on to the markers and the exact slow path.
+    """
+    return f"nullif(least({c}, ':'), ':')"
 
 
 def typed_sql(column: str, decision: Decision, slow_function: str, counters: dict[str, str] | None = None) -> str:
