@@ -210,6 +210,50 @@ def test_local_file_ref(cli: Cli, tmp_path: Path, home: Path) -> None:
     assert len(Lake(home).snapshots("local.provider_relief")) == 2
 
 
+def test_a_local_files_hash_is_exact_wherever_it_is_written(cli: Cli, tmp_path: Path, home: Path) -> None:
+    """The hash of a local file that cannot be the current one's runs beside its conversion; it
+    must still reach the provenance and every Parquet file's metadata (data and rejects)."""
+    import hashlib
+    import zipfile
+
+    import pyarrow.parquet as pq
+
+    from liberacion.snapshots import PROVENANCE_KEY
+
+    def check(table: str, source: Path) -> str:
+        sha = hashlib.sha256(source.read_bytes()).hexdigest()
+        current = Lake(home).current(table)
+        assert current.provenance.sha256 == sha
+        files = sorted(Path(current.path).glob("*.parquet"))
+        assert files
+        for parquet in files:
+            kv = pq.read_metadata(parquet).metadata
+            assert json.loads(kv[PROVENANCE_KEY.encode()])["sha256"] == sha, parquet.name
+        return current.id
+
+    path = tmp_path / "scores.csv"
+    path.write_text(CSV + '"broken,AL,3\n', encoding="utf-8")  # a bad row: rejects.parquet too
+    assert json_lines(cli("fetch", str(path), "--json").stdout)[0]["status"] == "fetched"
+    first = check("local.scores", path)
+    assert (Path(Lake(home).current("local.scores").path) / "rejects.parquet").exists()
+    assert json_lines(cli("fetch", str(path), "--json").stdout)[0]["status"] == "unchanged"
+    path.write_text(CSV.replace("AL", "AK") + '"broken,AL,3\n', encoding="utf-8")  # the same size
+    assert json_lines(cli("fetch", str(path), "--json").stdout)[0]["status"] == "fetched"
+    second = check("local.scores", path)
+    path.write_text(CSV2, encoding="utf-8")  # another size
+    assert json_lines(cli("fetch", str(path), "--json").stdout)[0]["status"] == "fetched"
+    third = check("local.scores", path)
+    assert json_lines(cli("fetch", str(path), "--json", "--force").stdout)[0]["status"] == "fetched"
+    assert len({first, second, third, check("local.scores", path)}) == 4
+    archive = tmp_path / "two.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.csv", CSV)
+        zf.writestr("b.csv", CSV2)
+    assert json_lines(cli("fetch", str(archive), "--json").stdout)[0]["status"] == "fetched"
+    for table in ("local.two__a", "local.two__b"):
+        check(table, archive)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
