@@ -880,11 +880,11 @@ def _settle_hash(files: list[_File], stagings: list[tuple[Staging, Provenance]])
             if prov.sha256 == raw.sha256:
                 prov.sha256 = sha
             for path in area.dir.glob("*.parquet"):
-                replace_in_footer(path, raw.sha256.encode(), sha.encode())
+                _replace_in_footer(path, raw.sha256.encode(), sha.encode())
         raw.sha256, raw.hashing = sha, None
 
 
-def replace_in_footer(path: Path, old: bytes, new: bytes) -> None:
+def _replace_in_footer(path: Path, old: bytes, new: bytes) -> None:
     """Replace ``old`` by ``new`` (as long) in a Parquet file's footer, in place: the footer's
     strings are stored as they are, so no length or offset changes."""
     assert len(old) == len(new)
