@@ -323,10 +323,12 @@ def resolve_target(recipe: Recipe, home: Home, catalog_paths: Sequence[Path] = (
         shown = redact_url(ref)
         name = forced or _derived_name(file_name_from_url(ref))
         return Target(shown, name, replace(recipe, ref=shown), urls=[ref], options=convert)
+    if not ref.strip():
+        raise UsageError("an empty ref: give a CATALOG/DATASET ref, an http(s):// URL or a file's path")
     path = Path(ref).expanduser()
     if path.exists():
         if not path.is_file():
-            raise UsageError(f"{ref} is not a file")
+            raise UsageError(f"{ref} is a directory, not a file: give the path of a file in it")
         return Target(ref, forced or _derived_name(path.name), recipe, path=path.absolute(), options=convert)
     if not _CATALOG_REF.fullmatch(ref):
         raise NotFound(f"{ref}: no such file, and not a CATALOG/DATASET ref or an http(s) URL")

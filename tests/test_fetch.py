@@ -275,6 +275,10 @@ def test_unknown_ref_fails(cli: Cli) -> None:
     assert result.exit_code == 1 and "no such file" in result.stderr
     result = cli("fetch", "cms/not-in-any-catalog")
     assert result.exit_code == 1 and "no dataset 'cms/not-in-any-catalog'" in result.stderr
+    result = cli("fetch", "")  # an unset shell variable
+    assert result.exit_code == 1 and "error: an empty ref: give a CATALOG/DATASET ref" in result.stderr
+    result = cli("fetch", ".")
+    assert result.exit_code == 1 and "error: . is a directory, not a file" in result.stderr
 
 
 def test_a_listing_may_not_point_at_local_files(cli: Cli, tmp_path: Path) -> None:
