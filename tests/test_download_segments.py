@@ -37,6 +37,18 @@ def _ranges(server: LocalServer, path: str) -> list[str | None]:
     return [r.headers.get("Range") for r in server.hits(path)]
 
 
+def _interrupt_after(url: str, downloads: Path, received: int) -> None:
+    """Start downloading ``url`` and stop it (as Ctrl-C does) once ``received`` bytes are in."""
+    first = client()
+
+    def stop(event: ProgressEvent) -> None:
+        if event.kind == "advance" and event.done >= received:
+            first.cancel.set()
+
+    with pytest.raises(Interrupted):
+        first.download(url, downloads, progress=stop)
+
+
 def test_two_segments_give_the_same_file_and_sha256_as_one_stream(http_server: LocalServer, downloads: Path) -> None:
     url = http_server.add("/big.bin", BODY)
     events: list[ProgressEvent] = []
@@ -68,14 +80,7 @@ def test_an_interrupted_download_resumes_both_segments_in_a_later_run(
     http_server: LocalServer, downloads: Path
 ) -> None:
     url = http_server.add("/big.bin", BODY, rate=1 << 20)  # about 1.5 s per segment
-    first = client()
-
-    def stop_half_way(event: ProgressEvent) -> None:
-        if event.kind == "advance" and event.done >= SIZE // 3:
-            first.cancel.set()
-
-    with pytest.raises(Interrupted):
-        first.download(url, downloads, progress=stop_half_way)
+    _interrupt_after(url, downloads, SIZE // 3)
     meta = json.loads((downloads / url_key(url) / "download.json").read_text())
     done = [s["done"] for s in meta["segments"]]
     assert all(0 < d < MIDDLE for d in done), done  # both segments had started, neither had finished
@@ -192,14 +197,7 @@ def test_a_206_of_another_version_is_never_joined_to_the_partial_file(
     http_server: LocalServer, downloads: Path
 ) -> None:
     url = http_server.add("/big.bin", BODY, rate=2 << 20)
-    first = client()
-
-    def stop(event: ProgressEvent) -> None:
-        if event.kind == "advance" and event.done >= SIZE // 4:
-            first.cancel.set()
-
-    with pytest.raises(Interrupted):
-        first.download(url, downloads, progress=stop)
+    _interrupt_after(url, downloads, SIZE // 4)
     new = os.urandom(SIZE)
     http_server.routes["/big.bin"] = Route(handler=_ignoring_if_range(new))
     result = client().download(url, downloads)

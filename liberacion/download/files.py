@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -213,6 +213,20 @@ class _Partial:
         return self.hasher
 
 
+@dataclass
+class _Attempt:
+    """What every step of one download shares, from its first attempt to its last."""
+
+    url: str
+    partial: _Partial
+    validators: Validators | None
+    report: ProgressCallback
+    label: str
+    expect_data: bool
+    counts: _Counts
+    pace: _Pace
+
+
 class HttpClient(HttpSession):
     """liberacion's HTTP client: the policy of ``HttpSession`` plus resumable, verified downloads.
 
@@ -250,10 +264,12 @@ class HttpClient(HttpSession):
             def on_retry(message: str, delay: float) -> None:
                 report(ProgressEvent("retry", url, label, partial.progress(), partial.meta.get("total"), message))
 
+            job = _Attempt(url, partial, validators, report, label, expect_data, counts, pace)
+
             def attempt() -> Transfer:
                 pace.check_deadline(partial.progress())
                 with self._host_slot(url):
-                    return self._download_attempt(url, partial, validators, report, label, expect_data, counts, pace)
+                    return self._download_attempt(job)
 
             try:
                 result = self._retrying(url, attempt, progress=partial.progress, on_retry=on_retry)
@@ -266,21 +282,11 @@ class HttpClient(HttpSession):
             report(ProgressEvent(kind, url, label, result.size, result.size))
             return result
 
-    def _download_attempt(
-        self,
-        url: str,
-        partial: _Partial,
-        validators: Validators | None,
-        report: ProgressCallback,
-        label: str,
-        expect_data: bool,
-        counts: _Counts,
-        pace: _Pace,
-    ) -> Transfer:
+    def _download_attempt(self, job: _Attempt) -> Transfer:
+        url, partial, validators = job.url, job.partial, job.validators
         if partial.segments():
             if partial.if_range():
-                opened: dict[int, tuple[Any, Callable[[], None] | None]] = {}
-                return self._segmented(url, partial, opened, validators, report, label, expect_data, counts, pace)
+                return self._segmented(job, {})
             partial.reset()
         offset = partial.size()
         if offset and not partial.if_range():
@@ -309,26 +315,16 @@ class HttpClient(HttpSession):
                 raise SourceError(f"{redact(url)} answered HTTP {status}, which is not a file; check the URL")
             changed = status == 206 and not _same_version(partial.meta, response.headers)
             if not changed:
-                return self._receive(url, response, partial, offset, report, label, expect_data, counts, pace)
+                return self._receive(job, response, offset)
         # A 206 of another version than the partial file (a server that ignores If-Range): the
         # two halves must never be joined. Start again from byte 0, asking for the whole file.
         partial.reset()
-        counts.reused = 0
-        return self._download_attempt(url, partial, validators, report, label, expect_data, counts, pace)
+        job.counts.reused = 0
+        return self._download_attempt(job)
 
-    def _receive(
-        self,
-        url: str,
-        response: Any,
-        partial: _Partial,
-        offset: int,
-        report: ProgressCallback,
-        label: str,
-        expect_data: bool,
-        counts: _Counts,
-        pace: _Pace,
-    ) -> Transfer:
+    def _receive(self, job: _Attempt, response: Any, offset: int) -> Transfer:
         """The body of a 200 or 206 answer into the partial file, verified and renamed when whole."""
+        url, partial, counts = job.url, job.partial, job.counts
         status = response.status_code
         if status == 206:
             offset, total = _check_content_range(response, offset, url)
@@ -354,37 +350,26 @@ class HttpClient(HttpSession):
             second = self._second_segment(url, partial)
             if second is not None:
                 counts.reused = 0
-                opened = {0: (response, None), 1: second}
-                return self._segmented(url, partial, opened, None, report, label, expect_data, counts, pace)
+                return self._segmented(replace(job, validators=None), {0: (response, None), 1: second})
         partial.save_meta()
         hasher = partial.hash_to(offset)
-        report(ProgressEvent("start", url, label, offset, partial.meta["total"]))
+        job.report(ProgressEvent("start", url, job.label, offset, partial.meta["total"]))
         limit = max_unzipped_bytes() if encoded else None
-        size = self._stream_body(response, partial, offset, hasher, report, label, expect_data, counts, pace, limit)
+        size = self._stream_body(job, response, offset, hasher, limit)
         if encoded and total is not None and response.raw.tell() != total:
             raise _Retry(f"the body ended after {response.raw.tell():,} of {total:,} compressed bytes")
         expected = partial.meta["total"]
         if expected is not None and size != expected:
             raise _Retry(f"the body ended after {size:,} of {expected:,} bytes (connection closed early)")
-        return self._finish(url, partial, hasher, size, expect_data)
+        return self._finish(job, hasher, size)
 
-    def _stream_body(
-        self,
-        response: Any,
-        partial: _Partial,
-        offset: int,
-        hasher: Any,
-        report: ProgressCallback,
-        label: str,
-        expect_data: bool,
-        counts: _Counts,
-        pace: _Pace,
-        limit: int | None,
-    ) -> int:
+    def _stream_body(self, job: _Attempt, response: Any, offset: int, hasher: Any, limit: int | None) -> int:
         """Append the body to the partial file while hashing; returns the file's size.
 
         ``limit`` caps the decoded size of a compressed (``Content-Encoding``) body.
         """
+        partial, pace, counts, report, label = job.partial, job.pace, job.counts, job.report, job.label
+        expect_data = job.expect_data
         size = offset
         total = partial.meta["total"]
         url = partial.meta["url"]
@@ -507,32 +492,22 @@ class HttpClient(HttpSession):
             raise
         return response
 
-    def _segmented(
-        self,
-        url: str,
-        partial: _Partial,
-        opened: dict[int, tuple[Any, Callable[[], None] | None]],
-        validators: Validators | None,
-        report: ProgressCallback,
-        label: str,
-        expect_data: bool,
-        counts: _Counts,
-        pace: _Pace,
-    ) -> Transfer:
+    def _segmented(self, job: _Attempt, opened: dict[int, tuple[Any, Callable[[], None] | None]]) -> Transfer:
         """Receive every unfinished segment, the second on its own connection when one is free."""
+        url, partial = job.url, job.partial
         plan = partial.meta["segments"]
         total = partial.meta["total"]
-        run = _SegmentRun(partial, counts, report, url, label)
+        run = _SegmentRun(job)
         todo = [i for i, s in enumerate(plan) if s["done"] < s["end"] - s["start"]]
         if todo:
-            report(ProgressEvent("start", url, label, partial.progress(), total))
+            job.report(ProgressEvent("start", url, job.label, partial.progress(), total))
 
         def receive(index: int, release: Callable[[], None] | None) -> None:
             response = None
             try:
                 response = opened.pop(index, (None, None))[0] or self._open_segment(url, partial, index)
                 with response:
-                    self._stream_segment(url, response, partial, index, run, expect_data, pace)
+                    self._stream_segment(job, response, index, run)
             except BaseException as err:
                 run.fail(err)
             finally:
@@ -560,8 +535,8 @@ class HttpClient(HttpSession):
         if isinstance(error, _OtherVersion):
             # Another version than the bytes on disk: never joined. Start again from byte 0.
             partial.reset()
-            counts.reused = 0
-            return self._download_attempt(url, partial, validators, report, label, expect_data, counts, pace)
+            job.counts.reused = 0
+            return self._download_attempt(job)
         if run.refused:
             partial.reset()
         if error is not None:
@@ -570,12 +545,11 @@ class HttpClient(HttpSession):
             partial.reset()
             raise _Retry(f"the partial file is {partial.size():,} bytes, not {total:,}: starting again")
         hasher = partial.hash_to(total)  # the first segment was hashed as it came; the rest is read back
-        return self._finish(url, partial, hasher, total, expect_data)
+        return self._finish(job, hasher, total)
 
-    def _stream_segment(
-        self, url: str, response: Any, partial: _Partial, index: int, run: _SegmentRun, expect_data: bool, pace: _Pace
-    ) -> None:
+    def _stream_segment(self, job: _Attempt, response: Any, index: int, run: _SegmentRun) -> None:
         """Write the response's body into the segment's range of the partial file, up to its end."""
+        url, partial, expect_data, pace = job.url, job.partial, job.expect_data, job.pace
         segment = partial.meta["segments"][index]
         position, end = segment["start"] + segment["done"], segment["end"]
         # The first segment is hashed as it arrives, on the writer's thread; the others later.
@@ -622,8 +596,9 @@ class HttpClient(HttpSession):
                 if partial.hasher is hasher:
                     partial.hashed = began + hashed
 
-    def _finish(self, url: str, partial: _Partial, hasher: Any, size: int, expect_data: bool) -> Transfer:
-        if expect_data:
+    def _finish(self, job: _Attempt, hasher: Any, size: int) -> Transfer:
+        url, partial = job.url, job.partial
+        if job.expect_data:
             _refuse_json_error(partial.data, size, url)
         meta = partial.meta
         name = _file_name(meta.get("content_disposition"), meta.get("final_url") or url)
@@ -738,12 +713,12 @@ class _NoHash:
 class _SegmentRun:
     """What the segments of one download share: progress (saved now and then), the first failure."""
 
-    def __init__(self, partial: _Partial, counts: _Counts, report: ProgressCallback, url: str, label: str) -> None:
-        self.partial = partial
-        self.counts = counts
-        self.report = report
-        self.url = url
-        self.label = label
+    def __init__(self, job: _Attempt) -> None:
+        self.partial = job.partial
+        self.counts = job.counts
+        self.report = job.report
+        self.url = job.url
+        self.label = job.label
         self.refused = False  # the body was an HTML page: the partial file goes
         self._lock = threading.Lock()
         self._errors: list[BaseException] = []
