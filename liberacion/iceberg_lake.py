@@ -388,23 +388,26 @@ class IcebergLake(Lake):
 
     def _put(self, source: Path, target: str) -> None:
         """Copy a staged folder into the lake: the writer mark first, so a folder a killed run
-        leaves behind says whose it was."""
+        leaves behind says whose it was.
+
+        One file after the other, each file's parts uploaded on the filesystem's I/O threads:
+        copying the files all at once kept several files' parts in flight together and made the
+        same upload to an S3 server 1.5x slower than boto3's one file at a time (the store's own
+        work per byte rose with the parts it held at once)."""
         from pyarrow import fs
 
         filesystem = self.location.filesystem()
+        local = fs.LocalFileSystem()
         mark = f"{host_tag()} {os.getpid()} {self.home.root}\n".encode()
         try:
             if self.location.is_local:
                 filesystem.create_dir(target, recursive=True)
             with filesystem.open_output_stream(f"{target}/{WRITER_FILE}") as out:
                 out.write(mark)
-            fs.copy_files(
-                str(source),
-                target,
-                source_filesystem=fs.LocalFileSystem(),
-                destination_filesystem=filesystem,
-                use_threads=True,
-            )
+            for path in sorted(p for p in source.iterdir() if p.is_file()):
+                fs.copy_files(
+                    str(path), f"{target}/{path.name}", source_filesystem=local, destination_filesystem=filesystem
+                )
         except OSError as err:
             raise storage_error(err, self.location, "writing to") from None
 
