@@ -1,0 +1,117 @@
+"""Where a typed conversion's time goes, step by step, on one CSV file.
+
+``convert.py`` compares whole conversions, each in its own process. This script takes one
+conversion apart inside one process and one DuckDB connection (the one ``convert_part`` sets up,
+with its reader and settings), and times each step of the typed SQL against the same COPY with
+every column left as text:
+- ``text``: ``COPY (SELECT every column as it is)``, the untyped reference;
+- ``fast``: each typed column as its fast test and value only (``CASE WHEN test THEN value END``):
+  what proving the canonical spellings costs;
+- ``uncounted``: the typed SQL with the markers turned into NULL by one ``IN`` list, not counted;
+- ``typed``: the typed SQL as the conversion runs it (each marker spelling counted by its sequence).
+It also times the sample (reading it and deciding the types: ``_decide``) once, cold, as the
+conversion pays it.
+
+The steps alternate in rotated order over --rounds; medians, and each step's ratio to ``text``.
+
+Usage: python benchmarks/copy_parts.py FILE [--rounds 6]
+       (e.g. the marker-heavy file: benchmarks/generate.py /tmp/markers.csv --mb 1024 --markers 0.15)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+class _Done(Exception):
+    """Raised by the stand-in COPY once the steps are timed: the conversion goes no further."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+
+    from liberacion.convert import ConvertOptions, convert_part, inspect, typed_copy
+
+    timings: dict[str, list[float]] = {}
+    decide = typed_copy._decide
+
+    def timed_decide(*a: Any, **k: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return decide(*a, **k)
+        finally:
+            timings["sample"] = [time.perf_counter() - started]
+
+    def steps(con: Any, relation: str, columns: list[Any], decisions: dict[str, Any], *_: Any, **__: Any) -> None:
+        selects = _selects(typed_copy, con, columns, decisions)
+        out = Path(tempfile.mkdtemp(prefix="copy-parts-"))
+        options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {typed_copy.ROW_GROUP_ROWS}"
+        names = list(selects)
+        for n in range(args.rounds):
+            for name in names[n % len(names) :] + names[: n % len(names)]:
+                started = time.perf_counter()
+                con.execute(f"COPY (SELECT {selects[name]} FROM {relation}) TO '{out / name}.parquet' ({options})")
+                timings.setdefault(name, []).append(time.perf_counter() - started)
+                print(f"round {n + 1} {name:10s} {timings[name][-1]:.2f}s", file=sys.stderr, flush=True)
+        raise _Done
+
+    typed_copy._decide = timed_decide
+    typed_copy._copy_once = steps
+    with tempfile.TemporaryDirectory() as work:
+        options = ConvertOptions()
+        part = inspect(args.file, options, work=Path(work) / "work")[0]
+        with contextlib.suppress(_Done):
+            convert_part(part, Path(work) / "out", kv_metadata={}, options=options)
+    report(args, timings)
+
+
+def _selects(typed_copy: Any, con: Any, columns: list[Any], decisions: dict[str, Any]) -> dict[str, str]:
+    """Each step's select list over the conversion's own columns and decisions."""
+    rules, quote = typed_copy.rules, typed_copy.quote_ident
+    slow = typed_copy._slow_paths(con, columns, decisions, strict=True)
+    counters = typed_copy._counters(con, columns, decisions)
+
+    def fast(column: Any) -> str:
+        decision = decisions[column.source]
+        if decision.kind == rules.TEXT:
+            return quote(column.source)
+        test, value = rules._fast_sql(quote(column.source), decision)
+        return f"CASE WHEN {test} THEN {value} END"
+
+    def listing(sql: Any) -> str:
+        return ", ".join(f"{sql(c)} AS {quote(c.name)}" for c in columns)
+
+    return {
+        "text": listing(lambda c: quote(c.source)),
+        "fast": listing(fast),
+        "uncounted": listing(lambda c: typed_copy._typed(c, decisions, slow, None)),
+        "typed": listing(lambda c: typed_copy._typed(c, decisions, slow, counters)),
+    }
+
+
+def report(args: argparse.Namespace, timings: dict[str, list[float]]) -> None:
+    text = statistics.median(timings["text"])
+    print(f"\n{args.file.name} ({args.file.stat().st_size / 1e9:.2f} GB), {args.rounds} rounds, medians")
+    for name in ("text", "fast", "uncounted", "typed"):
+        seconds = statistics.median(timings[name])
+        print(f"  {name:10s} {seconds:6.2f} s  {seconds / text:5.3f}x text")
+    sample = timings["sample"][0]
+    print(f"  sample     {sample:6.2f} s  {sample / text:5.3f} of text (read and decide, once, cold)")
+    print(f"command: python benchmarks/copy_parts.py {args.file} --rounds {args.rounds}")
+
+
+if __name__ == "__main__":
+    main()
