@@ -362,3 +362,30 @@ def test_history_follows_the_commit_order_whatever_the_upload_times(
     history = [s.published_at for s in reader.published("x.t")]
     assert history == sorted(history)
     assert reader.as_of("x.t", history[0]).id == uploaded[a].id
+
+
+def test_every_file_of_a_snapshot_reaches_the_store(bucket: str, home: Path) -> None:
+    """A snapshot of several data files and a rejects file is uploaded file by file: each lands
+    whole, and the table reads every row of every file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from liberacion.home import Home
+    from liberacion.iceberg_lake import open_lake
+    from liberacion.snapshots import Provenance
+
+    lake = open_lake(Home(home, lake_uri=f"s3://{bucket}/lake"))
+    provenance = Provenance(source_url="file:///parts.csv", format="csv")
+    with lake.stage("cms.parts") as staging:
+        for part in range(3):
+            ids = pa.array(range(part * 50_000, (part + 1) * 50_000), pa.int64())
+            staging.write_arrow(pa.table({"id": ids, "zip": ids.cast(pa.string())}), provenance, part=part)
+        staging.write_rejects(pa.table({"line_number": [7], "raw_text": ["x,,"], "reason": ["too few"]}), provenance)
+        snap = staging.commit(provenance)
+    folder = f"lake/cms/parts/snapshots/{snap.id}/"
+    names = [key.removeprefix(folder) for key in _keys(bucket, folder)]
+    assert {"data-0000.parquet", "data-0001.parquet", "data-0002.parquet", "rejects.parquet"} <= set(names)
+    assert snap.rows == 150_000 and len(snap.data_paths) == 3
+    filesystem = lake.location.filesystem()
+    read = pa.concat_tables(pq.read_table(str(p).removeprefix("s3://"), filesystem=filesystem) for p in snap.data_paths)
+    assert sorted(read.column("id").to_pylist()) == list(range(150_000))
