@@ -125,10 +125,12 @@ def main() -> None:
             ]
             print(f"  {kind:10s} " + "   ".join(cells))
     print("\nfailed against good (ms per million cells over reading the text)")
-    for what, read in (("a date", "the dates'"), ("an integer", "the dates'")):
-        good = "parse: a date" if what == "a date" else "cast: an integer"
-        bad = "parse: a marker as a date" if what == "a date" else "cast: a marker as an integer"
-        good_ms = (median[good] - median[f"read: {read} text"]) * per_million
+    pairs = {  # what: (the good parse, the failed one)
+        "a date": ("parse: a date", "parse: a marker as a date"),
+        "an integer": ("cast: an integer", "cast: a marker as an integer"),
+    }
+    for what, (good, bad) in pairs.items():
+        good_ms = (median[good] - median["read: the dates' text"]) * per_million  # ints and dates: one table
         bad_ms = (median[bad] - median["read: the markers' text"]) * per_million
         print(f"  {what:10s} good {good_ms:6.1f}   failed {bad_ms:6.1f}   ({bad_ms / max(good_ms, 1e-9):.1f}x)")
 

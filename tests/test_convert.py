@@ -371,6 +371,5 @@ def test_a_conversion_never_imports_pandas(home: Path, tmp_path: Path) -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.stdout.split()[-2:] == ["False", "0"], done.stderr
     types = column_types(Lake(home))
-    assert types == {"n": "BIGINT", "day": "DATE", "paid": "DECIMAL(18,2)", "score": "VARCHAR", "share": "DOUBLE"} | {
-        "at": "TIMESTAMP"
-    }
+    expected = {"n": "BIGINT", "day": "DATE", "paid": "DECIMAL(18,2)", "score": "VARCHAR", "share": "DOUBLE"}
+    assert types == expected | {"at": "TIMESTAMP"}

@@ -714,11 +714,7 @@ class _SegmentRun:
     """What the segments of one download share: progress (saved now and then), the first failure."""
 
     def __init__(self, job: _Attempt) -> None:
-        self.partial = job.partial
-        self.counts = job.counts
-        self.report = job.report
-        self.url = job.url
-        self.label = job.label
+        self.job = job
         self.refused = False  # the body was an HTML page: the partial file goes
         self._lock = threading.Lock()
         self._errors: list[BaseException] = []
@@ -753,19 +749,21 @@ class _SegmentRun:
         """``length`` more bytes of ``segment`` are written: counted, reported, saved every so often."""
         with self._lock:
             segment["done"] += length
-            self.counts.received += length
-            done = self.partial.progress()
+            self.job.counts.received += length
+            done = self.job.partial.progress()
             if time.monotonic() - self._saved >= COMMIT_EVERY:
                 self._save()
-        self.report(ProgressEvent("advance", self.url, self.label, done, self.partial.meta.get("total")))
+        job = self.job
+        job.report(ProgressEvent("advance", job.url, job.label, done, job.partial.meta.get("total")))
 
     def save(self) -> None:
         with self._lock:
             self._save()
 
     def _save(self) -> None:
-        if self.partial.segments() and not self.refused and self.partial.data.exists():
-            self.partial.save_meta()
+        partial = self.job.partial
+        if partial.segments() and not self.refused and partial.data.exists():
+            partial.save_meta()
         self._saved = time.monotonic()
 
 
