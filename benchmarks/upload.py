@@ -5,22 +5,21 @@ The target (issue 14): publishing a 1 GB table to the S3 server takes at most 1.
 
 - ``liberacion``: the lake API as ``fetch`` drives it. The files are hard-linked into a ``Staging``
   from ``IcebergLake.stage(...)`` as ``data-0000.parquet`` ...; the time is ``staging.commit(...)``
-  from call to return: describing the files, uploading the snapshot folder (pyarrow's S3 client)
-  and the Iceberg commit (embedded SQLite catalog; pyiceberg writes the table metadata to S3).
-  Its phases are timed too: ``upload`` (``_put``), ``iceberg`` (``_commit``), ``other`` (the rest:
-  describing the files, the snapshot record).
+  from call to return: describing the files, uploading the snapshot folder (boto3's
+  ``upload_file``, one file after the other: ``storage.put_s3_files``) and the Iceberg commit
+  (embedded SQLite catalog; pyiceberg writes the table metadata to S3 through pyarrow). Its phases
+  are timed too: ``upload`` (``_put``), ``iceberg`` (``_commit``), ``other`` (the rest: describing
+  the files, the snapshot record).
 - ``boto3``: ``upload_file`` of each file, one file after the other, with the default
   ``TransferConfig`` (multipart above 8 MB, 8 MB parts, 10 threads per file).
 
 ``boto3 plain``: the same ``upload_file`` with the optional request checksum off
 (``request_checksum_calculation="when_required"``, the setting ``AWS_REQUEST_CHECKSUM_CALCULATION``
-also gives). boto3 by default sends each part with a CRC32 header and declares CRC32 when the
-upload starts; the AWS C++ SDK under pyarrow would send every part as ``aws-chunked`` with a
-trailing CRC64, which moto decodes slowly, so over plain HTTP liberacion turns the optional
-checksum off (``storage._s3_filesystem``; the signed SHA-256 of each part still covers every
-byte). An upload that declares no checksum makes moto copy the whole object once more when it is
-completed, to compute a full-object checksum: ``boto3 plain`` pays what liberacion pays there, so
-the two ratios show how much of the gap is that path of the server.
+also gives), which is how pyarrow's S3 client uploads over plain HTTP (it cannot declare a
+checksum). boto3 by default sends each part with a CRC32 header and declares CRC32 when the upload
+starts. An upload that declares no checksum makes moto copy the whole object once more when it is
+completed, to compute a full-object checksum: ``boto3 plain`` shows what an upload through pyarrow
+(liberacion before it used boto3 for the data files) pays there.
 
 Besides wall time each run reports the CPU time of this process (the client) and of the moto
 server: on a shared machine CPU time moves less than wall time.

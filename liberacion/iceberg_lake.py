@@ -35,7 +35,7 @@ from liberacion.home import Home, host_tag, process_alive
 from liberacion.lake import DEFAULT_KEEP, Lake, Staging, count_rows, describe_files, keep_default
 from liberacion.naming import IDENTIFIER, parse_table_name
 from liberacion.snapshots import CURRENT_FILE, SNAPSHOT_FILE, Provenance, Snapshot
-from liberacion.storage import LAKE_ENV, LakeLocation, parse_lake, storage_error
+from liberacion.storage import LAKE_ENV, LakeLocation, parse_lake, put_s3_files, storage_error
 from liberacion.timestamps import TIME_FORMAT, utc_now
 
 if TYPE_CHECKING:
@@ -390,21 +390,25 @@ class IcebergLake(Lake):
         """Copy a staged folder into the lake: the writer mark first, so a folder a killed run
         leaves behind says whose it was.
 
-        One file after the other, each file's parts uploaded on the filesystem's I/O threads, as
-        boto3 does: copying the files all at once kept every file's parts in flight together, and
-        the S3 server's work per byte rose with them (``benchmarks/upload.py`` against moto: 1.68x
-        boto3's time that way, 1.3x this way; see NOTES)."""
+        One file after the other, each file's parts uploaded on several threads: copying the files
+        all at once kept every file's parts in flight together, and the S3 server's work per byte
+        rose with them (``benchmarks/upload.py``; see NOTES). An S3 lake is written with boto3,
+        which has the store check every part (``storage.put_s3_files``)."""
         from pyarrow import fs
 
+        mark = f"{host_tag()} {os.getpid()} {self.home.root}\n".encode()
+        files = sorted(p for p in source.iterdir() if p.is_file())
+        if self.location.scheme == "s3":
+            put_s3_files(self.location, target, (WRITER_FILE, mark), files)
+            return
         filesystem = self.location.filesystem()
         local = fs.LocalFileSystem()
-        mark = f"{host_tag()} {os.getpid()} {self.home.root}\n".encode()
         try:
             if self.location.is_local:
                 filesystem.create_dir(target, recursive=True)
             with filesystem.open_output_stream(f"{target}/{WRITER_FILE}") as out:
                 out.write(mark)
-            for path in sorted(p for p in source.iterdir() if p.is_file()):
+            for path in files:
                 fs.copy_files(
                     str(path), f"{target}/{path.name}", source_filesystem=local, destination_filesystem=filesystem
                 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,12 +78,18 @@ S3_ATTEMPTS = 10
 CHECKSUM_ENV = "AWS_REQUEST_CHECKSUM_CALCULATION"  # the standard AWS setting; the user's value wins
 
 
+def _s3_settings() -> tuple[str | None, str | None]:
+    """The endpoint and region the standard AWS settings name (None: the SDK's default)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    return endpoint, region
+
+
 def _s3_filesystem() -> pafs.FileSystem:
     """pyarrow's S3 client with the standard AWS settings (the credential chain is the SDK's own)."""
     from pyarrow import fs
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    endpoint, region = _s3_settings()
     _check_reachable(endpoint, region)
     options: dict[str, Any] = {"retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS)}
     if endpoint:
@@ -100,6 +107,39 @@ def _s3_filesystem() -> pafs.FileSystem:
         return fs.S3FileSystem(**options)
     finally:
         os.environ.pop(CHECKSUM_ENV, None)
+
+
+def put_s3_files(location: LakeLocation, folder: str, mark: tuple[str, bytes], files: Sequence[Path]) -> None:
+    """Upload ``files`` into ``folder`` (``bucket/prefix`` of an S3 lake) with boto3, one file
+    after the other (each in parts on boto3's threads), after the small object ``mark`` (name,
+    bytes).
+
+    Why boto3 and not pyarrow's client here: boto3 declares a CRC32 checksum for every part and for
+    the whole upload, so the store verifies each part as it lands and assembles the object from the
+    parts' checksums. pyarrow's S3 client cannot declare one (it passes only a few headers), and a
+    store then has to re-read the whole object when the upload completes to give it a checksum of its
+    own: publishing 1 GB to moto took 1.3-1.6x boto3's time that way (``benchmarks/upload.py``, see
+    NOTES). Everything else (reads, listings, deletes, pyiceberg's metadata) stays on pyarrow."""
+    import boto3
+    from boto3.exceptions import Boto3Error
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    endpoint, region = _s3_settings()
+    _check_reachable(endpoint, region)
+    bucket, _, prefix = folder.partition("/")
+    try:
+        config = Config(retries={"max_attempts": S3_ATTEMPTS, "mode": "standard"})
+        client = boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
+        client.put_object(Bucket=bucket, Key=f"{prefix}/{mark[0]}", Body=mark[1])
+        for path in files:
+            client.upload_file(str(path), bucket, f"{prefix}/{path.name}")
+    except (BotoCoreError, ClientError, Boto3Error) as err:
+        text = str(err)
+        known = _store_failure(text, location.uri, bucket, "writing to")
+        if known is not None:
+            raise known from None
+        raise StorageError(f"the store failed while writing to {location.uri}: {one_line(err, lines=1)}") from None
 
 
 _REACHED: set[tuple[str, int]] = set()
@@ -180,6 +220,7 @@ _REFUSED = (
     *("ACCESS_DENIED", "AccessDenied", "INVALID_ACCESS_KEY_ID", "InvalidAccessKeyId"),
     *("SIGNATURE_DOES_NOT_MATCH", "SignatureDoesNotMatch", "EXPIRED_TOKEN", "ExpiredToken"),
 )
+_NO_CREDENTIALS = ("Unable to locate credentials",)  # boto3's NoCredentialsError
 _NO_NETWORK = ("NETWORK_CONNECTION", "Could not connect", "Couldn't resolve host", "Could not resolve host")
 
 
@@ -190,6 +231,11 @@ def _store_failure(text: str, where: str, bucket: str, doing: str) -> Liberacion
         return ConfigError(
             f"the store refused our credentials while {doing} {where}: check AWS_ACCESS_KEY_ID/"
             "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and the bucket's policy"
+        )
+    if any(phrase in text for phrase in _NO_CREDENTIALS):
+        return ConfigError(
+            f"found no credentials for the store while {doing} {where}: set AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
         )
     if any(code in text for code in _NO_NETWORK):
         return Unreachable(f"cannot reach the store {_endpoint()} while {doing} {where}: {_NO_NETWORK_HINT}")

@@ -347,3 +347,19 @@ def test_an_unreachable_store_is_one_error_line_in_bounded_time(bucket: str, csv
     line = _one_error_line(failed)
     assert f"cannot reach the store {endpoint}" in line, line
     assert failed.returncode == ExitCode.FAILED  # Unreachable's code; fetch's for a failed item too
+
+
+def test_no_credentials_at_all_is_one_error_line(
+    bucket: str, csv_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No key in the environment, no credentials file, no instance metadata: the upload says which
+    settings to give (the loopback server lets the anonymous reads before it through)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    failed = run_process("--lake", f"s3://{bucket}/lake", "fetch", str(csv_file), "--as", "x.clinics")
+    line = _one_error_line(failed)
+    assert "found no credentials for the store" in line and "AWS_ACCESS_KEY_ID" in line, line
+    assert failed.returncode == ExitCode.FAILED  # fetch is a batch command: one item failed

@@ -389,3 +389,31 @@ def test_every_file_of_a_snapshot_reaches_the_store(bucket: str, home: Path) -> 
     filesystem = lake.location.filesystem()
     read = pa.concat_tables(pq.read_table(str(p).removeprefix("s3://"), filesystem=filesystem) for p in snap.data_paths)
     assert sorted(read.column("id").to_pylist()) == list(range(150_000))
+
+
+def test_the_store_checks_every_part_of_an_uploaded_file(bucket: str, home: Path) -> None:
+    """A data file larger than one part (8 MB) goes up in parts, each sent with its CRC32: the store
+    keeps a checksum composed from its parts', which it has only when the upload declared one (an
+    upload through pyarrow's client has none); the small files carry a CRC32 of their own."""
+    import boto3
+    import pyarrow as pa
+
+    from liberacion.home import Home
+    from liberacion.iceberg_lake import open_lake
+    from liberacion.snapshots import Provenance
+
+    lake = open_lake(Home(home, lake_uri=f"s3://{bucket}/lake"))
+    provenance = Provenance(source_url="file:///blobs.csv", format="csv")
+    blobs = pa.array([os.urandom(1024) for _ in range(20_000)], pa.binary())  # 20 MB zstd cannot shrink
+    with lake.stage("cms.blobs") as staging:
+        staging.write_arrow(pa.table({"id": pa.array(range(20_000), pa.int64()), "blob": blobs}), provenance)
+        snap = staging.commit(provenance)
+    client = boto3.client("s3")
+    folder = f"lake/cms/blobs/snapshots/{snap.id}"
+    attributes = ["Checksum", "ObjectSize"]
+    big = client.get_object_attributes(Bucket=bucket, Key=f"{folder}/data-0000.parquet", ObjectAttributes=attributes)
+    assert big["ObjectSize"] > 16 * 1024 * 1024  # more than two parts
+    assert big["Checksum"].get("ChecksumType") == "COMPOSITE" and big["Checksum"].get("ChecksumCRC32"), big
+    for name in ("snapshot.json", "_writer"):
+        small = client.get_object_attributes(Bucket=bucket, Key=f"{folder}/{name}", ObjectAttributes=attributes)
+        assert small["Checksum"].get("ChecksumCRC32"), small
