@@ -229,3 +229,30 @@ def test_every_token_after_every_typed_head_is_read_faithfully(home: Path, tmp_p
         type_ = types[f"c{i}"]
         for value, text in ((got[0][i], head), (got[1][i], token)):
             assert faithful(value if value != "" or text else None, text, type_), (head, token, value, type_)
+
+
+CLASS_VALUES = [
+    *TOKEN_VALUES,
+    *("1,000.5", "-1,234,567.25", "1.5e-3", "$ 12", "12 %", "31/12/2023", "2023-01-02 03:04:05.25"),
+    *("12.3 (Unreliable)", "4 (unreliable)", "N", "false", "1,234", "+0", ".0", "007", "$-5"),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(CLASS_VALUES), min_size=1, max_size=30))
+def test_property_the_sample_profile_counts_each_value_in_its_first_class(values: list[str]) -> None:
+    """Whatever class the first value has (the profile tries it first), each value counts in the
+    first class of the list that matches it, as ``classify_value`` gives one value's class."""
+    import pyarrow as pa
+
+    expected: dict[str, int] = {}
+    for value in values:
+        kind = rules.classify_value(value)
+        if kind is not None:
+            expected[kind] = expected.get(kind, 0) + 1
+    for early in ("t", "z"):  # a text or leading-zero value makes the column text: nothing else is counted
+        if early in expected:
+            expected = {early: expected[early]}
+            break
+    classes, _dates, _scale = rules.profile(rules.distinct_values(pa.array(values)))
+    assert classes == expected

@@ -332,11 +332,11 @@ def _classify_sample(
     common = rules.COMMON_SPELLINGS if sample.num_rows >= rows else ()
     decisions = {}
     for i, column in enumerate(columns):
-        values = sample.column(i).combine_chunks()
-        classes, dates, scale = rules.profile(values)
+        distinct = rules.distinct_values(sample.column(i).combine_chunks())
+        classes, dates, scale = rules.profile(distinct)
         decision = rules.decide(column.name, classes, dates, scale)
         if decision.kind != rules.TEXT:
-            spellings = dict.fromkeys((*rules.marker_spellings(values), *common))
+            spellings = dict.fromkeys((*rules.marker_spellings(distinct), *common))
             decision.spellings = tuple(spellings)[: rules.MAX_SPELLINGS]
         decisions[column.source] = decision
     return decisions
