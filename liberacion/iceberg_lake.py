@@ -35,7 +35,7 @@ from liberacion.home import Home, host_tag, process_alive
 from liberacion.lake import DEFAULT_KEEP, Lake, Staging, count_rows, describe_files, keep_default
 from liberacion.naming import IDENTIFIER, parse_table_name
 from liberacion.snapshots import CURRENT_FILE, SNAPSHOT_FILE, Provenance, Snapshot
-from liberacion.storage import LAKE_ENV, LakeLocation, parse_lake, put_s3_files, storage_error
+from liberacion.storage import LAKE_ENV, LakeLocation, abort_s3_uploads, parse_lake, put_s3_files, storage_error
 from liberacion.timestamps import TIME_FORMAT, utc_now
 
 if TYPE_CHECKING:
@@ -492,8 +492,10 @@ class IcebergLake(Lake):
                 continue
             if self._orphan(filesystem, entry.path):
                 self._delete_folder(filesystem, entry.path)
-                removed.append(entry.base_name)
-        return removed
+                removed.append(entry.path)
+        if removed and self.location.scheme == "s3":  # a killed run's unfinished upload keeps its parts
+            abort_s3_uploads(self.location, removed)
+        return [folder.rsplit("/", 1)[-1] for folder in removed]
 
     def _orphan(self, filesystem: Any, folder: str) -> bool:
         """Whether a folder no snapshot names can go: written by a dead process of this machine,

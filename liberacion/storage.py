@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,6 +121,28 @@ def put_s3_files(location: LakeLocation, folder: str, mark: tuple[str, bytes], f
     store then has to re-read the whole object when the upload completes to give it a checksum of its
     own: publishing 1 GB to moto took 1.3-1.6x boto3's time that way (``benchmarks/upload.py``, see
     NOTES). Everything else (reads, listings, deletes, pyiceberg's metadata) stays on pyarrow."""
+    bucket, _, prefix = folder.partition("/")
+    with _s3_client(location, "writing to") as client:
+        client.put_object(Bucket=bucket, Key=f"{prefix}/{mark[0]}", Body=mark[1])
+        for path in files:
+            client.upload_file(str(path), bucket, f"{prefix}/{path.name}")
+
+
+def abort_s3_uploads(location: LakeLocation, folders: Sequence[str]) -> None:
+    """Abort the unfinished multipart uploads under ``folders`` (``bucket/prefix`` paths). A run
+    killed mid-upload leaves them: invisible as objects, but the store keeps (and bills) their
+    parts."""
+    with _s3_client(location, "deleting from") as client:
+        for folder in folders:
+            bucket, _, prefix = folder.partition("/")
+            pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=f"{prefix}/")
+            for upload in (upload for page in pages for upload in page.get("Uploads", [])):
+                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+@contextmanager
+def _s3_client(location: LakeLocation, doing: str) -> Iterator[Any]:
+    """boto3's S3 client with the settings pyarrow's is given; its failures as liberacion's errors."""
     import boto3
     from boto3.exceptions import Boto3Error
     from botocore.config import Config
@@ -127,19 +150,15 @@ def put_s3_files(location: LakeLocation, folder: str, mark: tuple[str, bytes], f
 
     endpoint, region = _s3_settings()
     _check_reachable(endpoint, region)
-    bucket, _, prefix = folder.partition("/")
     try:
         config = Config(retries={"max_attempts": S3_ATTEMPTS, "mode": "standard"})
-        client = boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
-        client.put_object(Bucket=bucket, Key=f"{prefix}/{mark[0]}", Body=mark[1])
-        for path in files:
-            client.upload_file(str(path), bucket, f"{prefix}/{path.name}")
+        yield boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
     except (BotoCoreError, ClientError, Boto3Error) as err:
-        text = str(err)
-        known = _store_failure(text, location.uri, bucket, "writing to")
+        bucket = location.root.split("/", 1)[0]
+        known = _store_failure(str(err), location.uri, bucket, doing)
         if known is not None:
             raise known from None
-        raise StorageError(f"the store failed while writing to {location.uri}: {one_line(err, lines=1)}") from None
+        raise StorageError(f"the store failed while {doing} {location.uri}: {one_line(err, lines=1)}") from None
 
 
 _REACHED: set[tuple[str, int]] = set()

@@ -417,3 +417,38 @@ def test_the_store_checks_every_part_of_an_uploaded_file(bucket: str, home: Path
     for name in ("snapshot.json", "_writer"):
         small = client.get_object_attributes(Bucket=bucket, Key=f"{folder}/{name}", ObjectAttributes=attributes)
         assert small["Checksum"].get("ChecksumCRC32"), small
+
+
+def test_prune_aborts_the_unfinished_upload_of_a_killed_run(bucket: str, tmp_path: Path) -> None:
+    """A run killed mid-upload leaves its folder's `_writer` and a multipart upload whose parts the
+    store keeps (and bills) though no object shows them: `prune` removes the folder and aborts the
+    upload."""
+    import boto3
+
+    from liberacion.home import host_tag
+
+    lake = f"s3://{bucket}/lake"
+    source = tmp_path / "t.csv"
+    source.write_text(V1, encoding="utf-8")
+    assert run_process("--lake", lake, "fetch", str(source), "--as", "x.t").returncode == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    client = boto3.client("s3")
+    folder = "lake/x/t/snapshots/20260101T000000000000Z"
+    client.put_object(Bucket=bucket, Key=f"{folder}/_writer", Body=f"{host_tag()} {dead.pid} /home\n".encode())
+    started = client.create_multipart_upload(Bucket=bucket, Key=f"{folder}/data-0000.parquet")
+    part = {"Bucket": bucket, "Key": f"{folder}/data-0000.parquet", "UploadId": started["UploadId"]}
+    client.upload_part(**part, PartNumber=1, Body=b"x" * (5 * 1024 * 1024))
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads")  # really left unfinished
+
+    pruned = run_process("--lake", lake, "prune", "x.t")
+    assert pruned.returncode == 0, pruned.stderr
+    assert not _keys(bucket, f"{folder}/")
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    assert _sql_rows(lake) == 2
+
+
+def _sql_rows(lake: str) -> int:
+    shown = run_process("--lake", lake, "sql", "--format", "csv", "select count(*) as n from x.t")
+    assert shown.returncode == 0, shown.stderr
+    return int(shown.stdout.splitlines()[1])
