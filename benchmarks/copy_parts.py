@@ -12,9 +12,13 @@ every column left as text:
 It also times the sample (reading it and deciding the types: ``_decide``) once, cold, as the
 conversion pays it.
 
+With ``--columns`` the steps are instead one per typed column: that column typed as the
+conversion types it (markers counted), every other column left as text; each is reported as the
+time it adds to ``text`` (what typing that one column costs, net of writing it as text).
+
 The steps alternate in rotated order over --rounds; medians, and each step's ratio to ``text``.
 
-Usage: python benchmarks/copy_parts.py FILE [--rounds 6]
+Usage: python benchmarks/copy_parts.py FILE [--rounds 6] [--columns]
        (e.g. the marker-heavy file: benchmarks/generate.py /tmp/markers.csv --mb 1024 --markers 0.15)
 """
 
@@ -41,11 +45,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", type=Path)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--columns", action="store_true", help="one step per typed column instead")
     args = parser.parse_args()
 
     from liberacion.convert import ConvertOptions, convert_part, inspect, typed_copy
 
-    timings: dict[str, list[float]] = {}
+    timings: dict[str, list[float]] = {}  # steps, and "(sample)": a name no column has
+    kinds: dict[str, str] = {}
     decide = typed_copy._decide
 
     def timed_decide(*a: Any, **k: Any) -> Any:
@@ -53,10 +59,11 @@ def main() -> None:
         try:
             return decide(*a, **k)
         finally:
-            timings["sample"] = [time.perf_counter() - started]
+            timings["(sample)"] = [time.perf_counter() - started]
 
     def steps(con: Any, relation: str, columns: list[Any], decisions: dict[str, Any], *_: Any, **__: Any) -> None:
-        selects = _selects(typed_copy, con, columns, decisions)
+        selects = (_column_selects if args.columns else _selects)(typed_copy, con, columns, decisions)
+        kinds.update({c.name: decisions[c.source].kind for c in columns})
         out = Path(tempfile.mkdtemp(prefix="copy-parts-"))
         options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {typed_copy.ROW_GROUP_ROWS}"
         names = list(selects)
@@ -65,7 +72,7 @@ def main() -> None:
                 started = time.perf_counter()
                 con.execute(f"COPY (SELECT {selects[name]} FROM {relation}) TO '{out / name}.parquet' ({options})")
                 timings.setdefault(name, []).append(time.perf_counter() - started)
-                print(f"round {n + 1} {name:10s} {timings[name][-1]:.2f}s", file=sys.stderr, flush=True)
+                print(f"round {n + 1} {name:28s} {timings[name][-1]:.2f}s", file=sys.stderr, flush=True)
         raise _Done
 
     typed_copy._decide = timed_decide
@@ -75,7 +82,7 @@ def main() -> None:
         part = inspect(args.file, options, work=Path(work) / "work")[0]
         with contextlib.suppress(_Done):
             convert_part(part, Path(work) / "out", kv_metadata={}, options=options)
-    report(args, timings)
+    (report_columns(args, timings, kinds) if args.columns else report(args, timings))
 
 
 def _selects(typed_copy: Any, con: Any, columns: list[Any], decisions: dict[str, Any]) -> dict[str, str]:
@@ -102,13 +109,40 @@ def _selects(typed_copy: Any, con: Any, columns: list[Any], decisions: dict[str,
     }
 
 
+def _column_selects(typed_copy: Any, con: Any, columns: list[Any], decisions: dict[str, Any]) -> dict[str, str]:
+    """``text``, then one select list per typed column: that column typed, the others text."""
+    rules, quote = typed_copy.rules, typed_copy.quote_ident
+    slow = typed_copy._slow_paths(con, columns, decisions, strict=True)
+    counters = typed_copy._counters(con, columns, decisions)
+
+    def listing(typed: str | None) -> str:
+        return ", ".join(
+            f"{typed_copy._typed(c, decisions, slow, counters) if c.source == typed else quote(c.source)}"
+            f" AS {quote(c.name)}"
+            for c in columns
+        )
+
+    typed = [c for c in columns if decisions[c.source].kind != rules.TEXT]
+    return {"text": listing(None)} | {c.name: listing(c.source) for c in typed}
+
+
+def report_columns(args: argparse.Namespace, timings: dict[str, list[float]], kinds: dict[str, str]) -> None:
+    text = statistics.median(timings["text"])
+    print(f"\n{args.file.name} ({args.file.stat().st_size / 1e9:.2f} GB), {args.rounds} rounds, medians")
+    print(f"  text {text:6.2f} s; each typed column alone, the time it adds:")
+    for name in (n for n in timings if n not in ("text", "(sample)")):
+        added = statistics.median(timings[name]) - text
+        print(f"  {name:28s} {kinds[name]:10s} {1000 * added:+6.0f} ms  {added / text:+6.1%}")
+    print(f"command: python benchmarks/copy_parts.py {args.file} --rounds {args.rounds} --columns")
+
+
 def report(args: argparse.Namespace, timings: dict[str, list[float]]) -> None:
     text = statistics.median(timings["text"])
     print(f"\n{args.file.name} ({args.file.stat().st_size / 1e9:.2f} GB), {args.rounds} rounds, medians")
     for name in ("text", "fast", "uncounted", "typed"):
         seconds = statistics.median(timings[name])
         print(f"  {name:10s} {seconds:6.2f} s  {seconds / text:5.3f}x text")
-    sample = timings["sample"][0]
+    sample = timings["(sample)"][0]
     print(f"  sample     {sample:6.2f} s  {sample / text:5.3f} of text (read and decide, once, cold)")
     print(f"command: python benchmarks/copy_parts.py {args.file} --rounds {args.rounds}")
 
