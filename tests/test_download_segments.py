@@ -1,5 +1,6 @@
-"""Two-segment downloads (LIBERACION_DOWNLOAD_SEGMENTS=2): the same bytes and sha256 as one stream,
-each segment resumable, one stream whenever the server cannot do ranges, a new version from zero."""
+"""Two-segment downloads (the default; LIBERACION_DOWNLOAD_SEGMENTS=1 turns them off): the same
+bytes and sha256 as one stream, each segment resumable, one stream whenever the server cannot do
+ranges, a new version from zero."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ BODY = os.urandom(SIZE)
 SHA = hashlib.sha256(BODY).hexdigest()
 
 
-def client(segments: int = 2, **config: object) -> HttpClient:
-    """Segments from 1 MiB up (the default threshold is 256 MiB), fast backoff."""
+def client(**config: object) -> HttpClient:
+    """The default number of segments; segments from 1 MiB up (the default threshold is 256 MiB), fast backoff."""
     settings: dict[str, object] = {"backoff": 0.01, "timeout": 5.0, "retries": 3}
-    settings.update(segments=segments, segment_min=1 << 20, **config)
+    settings.update(segment_min=1 << 20, **config)
     return HttpClient(HttpConfig(**settings), credentials=Credentials())  # type: ignore[arg-type]
 
 
@@ -61,7 +62,7 @@ def test_two_segments_give_the_same_file_and_sha256_as_one_stream(http_server: L
     assert hits[1].headers.get("If-Range") == result.etag  # the second half of the same version only
     assert events[-1].kind == "done" and events[-1].done == SIZE
     assert max(e.done for e in events if e.kind == "advance") == SIZE
-    # The same file with the default of one segment: one request.
+    # The same file with segments turned off (LIBERACION_DOWNLOAD_SEGMENTS=1): one request.
     one = client(segments=1).download(url, downloads / "one")
     assert one.sha256 == SHA and _ranges(http_server, "/big.bin")[2:] == [None]
 
@@ -206,7 +207,7 @@ def test_a_206_of_another_version_is_never_joined_to_the_partial_file(
 
 
 def test_the_number_of_segments_comes_from_the_environment() -> None:
-    assert HttpConfig.from_env({}).segments == 1
-    assert HttpConfig.from_env({"LIBERACION_DOWNLOAD_SEGMENTS": "2"}).segments == 2
+    assert HttpConfig.from_env({}).segments == 2
+    assert HttpConfig.from_env({"LIBERACION_DOWNLOAD_SEGMENTS": "1"}).segments == 1
     with pytest.raises(ConfigError, match="LIBERACION_DOWNLOAD_SEGMENTS"):
         HttpConfig.from_env({"LIBERACION_DOWNLOAD_SEGMENTS": "0"})

@@ -8,16 +8,16 @@ download starts over, and so does a ``206`` whose validators are not those of th
 (two versions are never joined). A finished file is verified (length, not an HTML page or JSON
 error) and renamed to its own name in the same directory.
 
-Segments (``LIBERACION_DOWNLOAD_SEGMENTS=2``): a file of at least ``segment_min`` bytes, without a
-content encoding, from a server that says ``Accept-Ranges: bytes`` and answers a ranged request for
-its second half with a ``206`` of the same version, comes over two connections (the per-host rule
-allows two). Both write into one ``download.part`` of the file's full length, each at its own
-offset; ``download.json`` records each segment's range and the bytes written, so each resumes on
-its own (``Range`` + ``If-Range``). A segment answered with another version (a 200, or a 206 with
-another ETag or Last-Modified) restarts the whole download from zero. sha256 runs over the first
-segment while it arrives and over the rest from the file once every segment is written; the file
-is renamed into place only then. Anything else (no length, no ranges, a small file, no free
-connection) is one stream, as above.
+Segments (``LIBERACION_DOWNLOAD_SEGMENTS``, 2 by default; 1 turns them off): a file of at least
+``segment_min`` bytes, without a content encoding, from a server that says ``Accept-Ranges: bytes``
+and answers a ranged request for its second half with a ``206`` of the same version, comes over two
+connections (the per-host rule allows two). Both write into one ``download.part`` of the file's
+full length, each at its own offset; ``download.json`` records each segment's range and the bytes
+written, so each resumes on its own (``Range`` + ``If-Range``). A segment answered with another
+version (a 200, or a 206 with another ETag or Last-Modified) restarts the whole download from zero.
+sha256 runs over the first segment while it arrives and over the rest from the file once every
+segment is written; the file is renamed into place only then. Anything else (no length, no ranges,
+a small file, no free connection) is one stream, as above.
 
 Speed: the body is read straight into reused 1 MiB buffers (one socket read at a time, so a slow
 server still moves forward), written with one system call per buffer, and hashed on a second,
