@@ -211,3 +211,40 @@ def test_the_number_of_segments_comes_from_the_environment() -> None:
     assert HttpConfig.from_env({"LIBERACION_DOWNLOAD_SEGMENTS": "1"}).segments == 1
     with pytest.raises(ConfigError, match="LIBERACION_DOWNLOAD_SEGMENTS"):
         HttpConfig.from_env({"LIBERACION_DOWNLOAD_SEGMENTS": "0"})
+
+
+def test_a_full_disk_during_two_segments_is_one_error_and_the_next_run_finishes(
+    http_server: LocalServer, downloads: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both segments write at once: the disk filling under one stops the download with the disk's
+    error (not a thread's traceback, not a wait), and the file is whole and right once there is room."""
+    import errno
+
+    from liberacion.download import files
+    from liberacion.errors import SourceError
+
+    url = http_server.add("/big.bin", BODY)
+    room = {"left": 1 << 20}  # bytes the disk takes, both segments together
+
+    class FullDisk:
+        def __init__(self, out: object) -> None:
+            self._out = out
+
+        def write(self, data: memoryview) -> int:
+            if room["left"] < len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            room["left"] -= len(data)
+            return self._out.write(data)  # type: ignore[attr-defined]
+
+    real_init = files._HashingWriter.__init__
+
+    def on_a_small_disk(self: object, out: object, hasher: object, path: Path) -> None:
+        real_init(self, FullDisk(out), hasher, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files._HashingWriter, "__init__", on_a_small_disk)
+    with pytest.raises(SourceError, match="No space left on device; free some disk space"):
+        client().download(url, downloads)
+    assert len(http_server.hits("/big.bin")) == 2  # it did come in two segments
+    monkeypatch.undo()
+    result = client().download(url, downloads)
+    assert result.path is not None and result.path.read_bytes() == BODY and result.sha256 == SHA
