@@ -212,6 +212,7 @@ def bench(csv: Path, methods: list[str], rounds: int, work: Path) -> None:
             out = work / f"{method}.parquet"
             for stale in work.glob(f"{method}.*"):
                 shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+            os.sync()  # no method pays for writing back the pages another one left dirty
             results[method].append(run(method, csv, out))
             if round_ == 0 and method == "duckdb-auto":
                 verdict = results[method][-1]["error"] or check_duckdb_auto(out)
@@ -240,6 +241,8 @@ def bench(csv: Path, methods: list[str], rounds: int, work: Path) -> None:
             error = f"failed after {spent:.1f} s: {error}"
         times = f"{seconds or 0:9.2f} {ratio:>7} {paired:>7} {cpu or 0:7.2f} {cpu_ratio:>7}"
         print(f"  {method:<16} {times} {rss:7.0f}  {error}")
+    for method in methods:  # every round, in order: a run that stands out shows here
+        print(f"  {method:<16} runs " + " ".join(f"{float(r['seconds'] or 0):.2f}" for r in results[method]))
 
 
 def main() -> None:

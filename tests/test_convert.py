@@ -173,6 +173,24 @@ def test_bad_rows_go_to_rejects_and_a_truncated_last_row_is_not_a_crash(home: Pa
     assert lake.current("t.h").rows == 1 and len(rows(lake, "select * from t.h__rejects")) == 2
 
 
+def test_fields_of_megabytes_convert_in_the_sample_and_after_it(home: Path, tmp_path: Path) -> None:
+    """Quoted fields of megabytes (with newlines) among the sample's rows and far after them are
+    kept whole and do not stop typing; a line over the 8 MiB limit is one bad row, not a failure."""
+    long = "word \n" * (1_000_000)  # 6 MB, 1,000,000 lines inside one field
+    short = "".join(f"{i},{i * 2},x\n" for i in range(3, 200_000))  # about 2.5 MB
+    text = f'id,n,note\n1,5,"{long}"\n2,"7","a"\n{short}200000,1,"{long}"\n'
+    text += f'200001,2,"{"y" * (9 << 20)}"\n200002,3,z\n'
+    lake = load(home, write(tmp_path, "f.csv", text))
+    assert column_types(lake)["n"] == "BIGINT"
+    total = 5 + 7 + sum(i * 2 for i in range(3, 200_000)) + 1 + 3
+    assert rows(lake, "select count(*), sum(n) from t.data") == [(200_001, total)]
+    assert rows(lake, "select id, length(note) from t.data where length(note) > 1000 order by 1") == [
+        ("1", len(long)),
+        ("200000", len(long)),
+    ]
+    assert lake.current("t.data").provenance.extra["rejects"] == 1
+
+
 def test_trailing_notes_block_is_excluded_and_kept(home: Path, tmp_path: Path) -> None:
     text = '"Notes","Year",Deaths\n,"1999",2391399\n,"2000",2403351\n'
     text += '"---"\n"Dataset: Underlying Cause of Death"\n"Query Date: Jan 1"\n'

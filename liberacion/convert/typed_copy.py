@@ -42,6 +42,7 @@ def _write_typed(
     native: str = "JSON",
     strict_columns: bool = True,
     utf8: bool = True,
+    sample: str | None = None,
 ) -> ConversionReport:
     """Decide types, write Parquet (one scan when the sample was right) and rejects; return the report.
 
@@ -51,7 +52,8 @@ def _write_typed(
     their text goes through the same rules as every text column. ``strict_columns``: a ``--type``
     naming no column of the table is an error (a table that is one of several only notes it).
     ``utf8=False``: the reader's UTF-8 was not checked beforehand; ``NotUtf8`` when it finds
-    otherwise (before any rejects are written or counted).
+    otherwise (before any rejects are written or counted). ``sample``: the same rows as ``relation``
+    through a reader that is quicker to start, for the sample that decides the types.
     """
     unmatched = _check_overrides(columns, options, strict=strict_columns)
     if unmatched:
@@ -66,10 +68,12 @@ def _write_typed(
         if type_.strip('"') == "NULL" or options.raw or (wanted and rules.override(wanted).sql_type != type_):
             texts[column.source] = rules.text_view(column.source, type_)
             del kept[column.source]
+    sample = sample or relation
     if texts:
         replaced = ", ".join(f"{sql} AS {quote_ident(source)}" for source, sql in texts.items())
         relation = f"(SELECT * REPLACE ({replaced}) FROM {relation})"
-    decisions = _decide(con, relation, [c for c in columns if c.source not in kept], options)
+        sample = f"(SELECT * REPLACE ({replaced}) FROM {sample})"
+    decisions = _decide(con, sample, [c for c in columns if c.source not in kept], options)
     decisions |= {
         c.source: rules.Decision(rules.TEXT, reason=f"{native} {kept[c.source]}") for c in columns if c.source in kept
     }
