@@ -35,7 +35,15 @@ from liberacion.home import Home, host_tag, process_alive
 from liberacion.lake import DEFAULT_KEEP, Lake, Staging, count_rows, describe_files, keep_default
 from liberacion.naming import IDENTIFIER, parse_table_name
 from liberacion.snapshots import CURRENT_FILE, SNAPSHOT_FILE, Provenance, Snapshot
-from liberacion.storage import LAKE_ENV, LakeLocation, abort_s3_uploads, parse_lake, put_s3_files, storage_error
+from liberacion.storage import (
+    LAKE_ENV,
+    LakeLocation,
+    abort_s3_uploads,
+    claim_s3_folder,
+    parse_lake,
+    put_s3_files,
+    storage_error,
+)
 from liberacion.timestamps import TIME_FORMAT, utc_now
 
 if TYPE_CHECKING:
@@ -47,6 +55,7 @@ if TYPE_CHECKING:
 _LOCATIONS: dict[tuple[str, str], tuple[tuple[int, ...] | None, dict[str, str]]] = {}
 _ADOPTED_LAKES: set[tuple[str, str]] = set()
 WRITER_FILE = "_writer"  # in a snapshot folder being uploaded: which process writes it
+CLAIM_TRIES = 20  # new snapshot ids tried when the folder of each is held by another writer
 ORPHAN_AGE_ENV = "LIBERACION_ORPHAN_HOURS"
 # A folder no snapshot names, written by another machine (whose process we cannot check), is only
 # removed once it is this old: it may be an upload whose commit is still to come.
@@ -347,7 +356,7 @@ class IcebergLake(Lake):
         if not files:
             raise LiberacionError(f"nothing to publish for {staging.table}: no data files were written")
         rows, schema = describe_files(staging.dir, files, provenance, con)
-        snapshot_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        snapshot_id = self._claim(staging.table)
         folder_uri = f"{self.table_uri(staging.table)}/snapshots/{snapshot_id}"
         snap = Snapshot(
             table=staging.table,
@@ -362,13 +371,56 @@ class IcebergLake(Lake):
             provenance=provenance,
             liberacion_version=__version__,
         )
-        (staging.dir / SNAPSHOT_FILE).write_text(_record_text(snap), encoding="utf-8")
         try:
+            (staging.dir / SNAPSHOT_FILE).write_text(_record_text(snap), encoding="utf-8")
             self._put(staging.dir, self._folder(staging.table, snapshot_id))
         except BaseException:
             self._discard([snap])
             raise
         return snap
+
+    def _claim(self, table: str) -> str:
+        """A new snapshot id whose folder this process now holds.
+
+        An id is the time to the microsecond, which two machines publishing the same table at once
+        can share; uploading both into one folder would mix two snapshots. So the folder is claimed
+        with its writer mark first, atomically where the store allows (a new directory, S3's
+        conditional write), and a folder already held means a new id."""
+        mark = f"{host_tag()} {os.getpid()} {self.home.root}\n".encode()
+        for _ in range(CLAIM_TRIES):
+            snapshot_id = _new_snapshot_id()
+            if self._claim_folder(self._folder(table, snapshot_id), mark):
+                return snapshot_id
+            time.sleep(0.001)
+        raise LiberacionError(
+            f"found no free name for a new snapshot of {table} in {self.location.uri} after {CLAIM_TRIES} tries;"
+            " run the command again"
+        )
+
+    def _claim_folder(self, folder: str, mark: bytes) -> bool:
+        """Create ``folder`` with this process's writer mark in it; False if it exists already."""
+        from pyarrow import fs
+
+        if self.location.scheme == "s3":
+            return claim_s3_folder(self.location, folder, WRITER_FILE, mark)
+        try:
+            if self.location.is_local:
+                Path(folder).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(folder).mkdir()
+                except FileExistsError:
+                    return False
+                Path(folder, WRITER_FILE).write_bytes(mark)
+                return True
+            # gs://, abfs://: pyarrow creates no object atomically; a folder seen is held (a narrow race remains)
+            filesystem = self.location.filesystem()
+            if filesystem.get_file_info(folder).type != fs.FileType.NotFound:
+                return False
+            with filesystem.open_output_stream(f"{folder}/{WRITER_FILE}") as out:
+                out.write(mark)
+        except OSError as err:
+            raise storage_error(err, self.location, "writing to") from None
+        return True
 
     def _folder(self, name: str, snapshot_id: str) -> str:
         """A snapshot's folder, as a path inside the lake's filesystem."""
@@ -387,8 +439,8 @@ class IcebergLake(Lake):
             return
 
     def _put(self, source: Path, target: str) -> None:
-        """Copy a staged folder into the lake: the writer mark first, so a folder a killed run
-        leaves behind says whose it was.
+        """Copy a staged folder into the lake's folder claimed for it (``_claim``: its writer mark
+        says whose it is, should a killed run leave it behind).
 
         One file after the other, each file's parts uploaded on several threads: copying the files
         all at once kept every file's parts in flight together, and the S3 server's work per byte
@@ -396,18 +448,13 @@ class IcebergLake(Lake):
         which has the store check every part (``storage.put_s3_files``)."""
         from pyarrow import fs
 
-        mark = f"{host_tag()} {os.getpid()} {self.home.root}\n".encode()
         files = sorted(p for p in source.iterdir() if p.is_file())
         if self.location.scheme == "s3":
-            put_s3_files(self.location, target, (WRITER_FILE, mark), files)
+            put_s3_files(self.location, target, files)
             return
         filesystem = self.location.filesystem()
         local = fs.LocalFileSystem()
         try:
-            if self.location.is_local:
-                filesystem.create_dir(target, recursive=True)
-            with filesystem.open_output_stream(f"{target}/{WRITER_FILE}") as out:
-                out.write(mark)
             for path in files:
                 fs.copy_files(
                     str(path), f"{target}/{path.name}", source_filesystem=local, destination_filesystem=filesystem
@@ -570,6 +617,11 @@ class IcebergLake(Lake):
 
 # Summary properties (prefixed ``liberacion.`` in Iceberg): the record, and what a person scanning
 # the snapshot list in another engine wants to see.
+def _new_snapshot_id() -> str:
+    """A snapshot id: the time, to the microsecond (``20261205T231958214050Z``)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
 _RECORD = "liberacion.snapshot"
 _ADOPTED = "liberacion.adopted"  # a snapshot of a lake in the home's format, registered on first use
 

@@ -110,10 +110,33 @@ def _s3_filesystem() -> pafs.FileSystem:
         os.environ.pop(CHECKSUM_ENV, None)
 
 
-def put_s3_files(location: LakeLocation, folder: str, mark: tuple[str, bytes], files: Sequence[Path]) -> None:
+def claim_s3_folder(location: LakeLocation, folder: str, name: str, body: bytes) -> bool:
+    """Write the small object ``name`` into ``folder`` (``bucket/prefix``) unless one of that name is
+    there already: False when it is (another writer holds the folder). S3's conditional write
+    (``If-None-Match: *``) makes this atomic; a store that does not know it is checked first
+    instead, which leaves a narrow race."""
+    from botocore.exceptions import ClientError
+
+    bucket, _, prefix = folder.partition("/")
+    key = f"{prefix}/{name}"
+    with _s3_client(location, "writing to") as client:
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict"):  # the second: a write in flight
+                return False
+            if code not in ("NotImplemented", "InvalidArgument"):
+                raise
+            if client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount", 0):
+                return False
+            client.put_object(Bucket=bucket, Key=key, Body=body)
+    return True
+
+
+def put_s3_files(location: LakeLocation, folder: str, files: Sequence[Path]) -> None:
     """Upload ``files`` into ``folder`` (``bucket/prefix`` of an S3 lake) with boto3, one file
-    after the other (each in parts on boto3's threads), after the small object ``mark`` (name,
-    bytes).
+    after the other (each in parts on boto3's threads).
 
     Why boto3 and not pyarrow's client here: boto3 declares a CRC32 checksum for every part and for
     the whole upload, so the store verifies each part as it lands and assembles the object from the
@@ -123,7 +146,6 @@ def put_s3_files(location: LakeLocation, folder: str, mark: tuple[str, bytes], f
     NOTES). Everything else (reads, listings, deletes, pyiceberg's metadata) stays on pyarrow."""
     bucket, _, prefix = folder.partition("/")
     with _s3_client(location, "writing to") as client:
-        client.put_object(Bucket=bucket, Key=f"{prefix}/{mark[0]}", Body=mark[1])
         for path in files:
             client.upload_file(str(path), bucket, f"{prefix}/{path.name}")
 

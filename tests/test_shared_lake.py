@@ -452,3 +452,44 @@ def _sql_rows(lake: str) -> int:
     shown = run_process("--lake", lake, "sql", "--format", "csv", "select count(*) as n from x.t")
     assert shown.returncode == 0, shown.stderr
     return int(shown.stdout.splitlines()[1])
+
+
+@pytest.mark.parametrize("where", ["s3", "directory"])
+def test_a_snapshot_id_another_machine_holds_is_never_shared(
+    where: str, bucket: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot id is the time to the microsecond: two machines publishing the same table at once
+    can draw the same one (it happened in this suite). The second takes another id instead of
+    uploading into the folder the first holds, so neither snapshot is mixed with the other."""
+    import pyarrow as pa
+
+    from liberacion import iceberg_lake
+    from liberacion.home import Home
+    from liberacion.snapshots import Provenance
+
+    lake = iceberg_lake.open_lake(
+        Home(home, lake_uri=f"s3://{bucket}/lake" if where == "s3" else str(tmp_path / "lake"))
+    )
+    taken = "20261205T231958214050Z"
+    ids = iter([taken, taken])  # the clock gives the held id twice, then moves on
+    real = iceberg_lake._new_snapshot_id
+    monkeypatch.setattr(iceberg_lake, "_new_snapshot_id", lambda: next(ids, None) or real())
+    # The other machine's upload, in progress: its writer mark and a data file of its own.
+    filesystem = lake.location.filesystem()
+    theirs = lake._folder("cms.t", taken)
+    if lake.location.is_local:
+        filesystem.create_dir(theirs, recursive=True)
+    for name, body in (("_writer", b"other-host 4242 /home/them\n"), ("data-0000.parquet", b"their bytes")):
+        with filesystem.open_output_stream(f"{theirs}/{name}") as out:
+            out.write(body)
+
+    provenance = Provenance(source_url="file:///t.csv", format="csv")
+    with lake.stage("cms.t") as staging:
+        staging.write_arrow(pa.table({"zip": ["01234", "02345"]}), provenance)
+        snap = staging.commit(provenance)
+    assert snap.id != taken
+    with filesystem.open_input_stream(f"{theirs}/data-0000.parquet") as fh:
+        assert fh.read() == b"their bytes"  # the other machine's files are untouched
+    with filesystem.open_input_stream(f"{theirs}/_writer") as fh:
+        assert fh.read().startswith(b"other-host 4242")
+    assert [s.id for s in lake.published("cms.t")] == [snap.id] and lake.current("cms.t").rows == 2
