@@ -82,7 +82,10 @@ def main() -> None:
         part = inspect(args.file, options, work=Path(work) / "work")[0]
         with contextlib.suppress(_Done):
             convert_part(part, Path(work) / "out", kv_metadata={}, options=options)
-    (report_columns(args, timings, kinds) if args.columns else report(args, timings))
+    if args.columns:
+        report_columns(args, timings, kinds)
+    else:
+        report(args, timings)
 
 
 def _selects(typed_copy: Any, con: Any, columns: list[Any], decisions: dict[str, Any]) -> dict[str, str]:

@@ -356,7 +356,9 @@ class IcebergLake(Lake):
         if not files:
             raise LiberacionError(f"nothing to publish for {staging.table}: no data files were written")
         rows, schema = describe_files(staging.dir, files, provenance, con)
-        snapshot_id = self._claim(staging.table)
+        size = sum(p.stat().st_size for p in staging.dir.iterdir() if p.suffix == ".parquet")
+        rejects = count_rows(staging.rejects_file) if staging.rejects_file.exists() else 0
+        snapshot_id = self._claim(staging.table)  # from here on, a failure discards the claimed folder
         folder_uri = f"{self.table_uri(staging.table)}/snapshots/{snapshot_id}"
         snap = Snapshot(
             table=staging.table,
@@ -364,10 +366,10 @@ class IcebergLake(Lake):
             path=Path(folder_uri) if self.location.is_local else folder_uri,
             published_at=utc_now(),
             rows=rows,
-            bytes=sum(p.stat().st_size for p in staging.dir.iterdir() if p.suffix == ".parquet"),
+            bytes=size,
             files=files,
             schema=schema,
-            rejects=count_rows(staging.rejects_file) if staging.rejects_file.exists() else 0,
+            rejects=rejects,
             provenance=provenance,
             liberacion_version=__version__,
         )
@@ -406,10 +408,7 @@ class IcebergLake(Lake):
         try:
             if self.location.is_local:
                 Path(folder).parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    Path(folder).mkdir()
-                except FileExistsError:
-                    return False
+                Path(folder).mkdir()  # atomic: FileExistsError when another writer made it first
                 Path(folder, WRITER_FILE).write_bytes(mark)
                 return True
             # gs://, abfs://: pyarrow creates no object atomically; a folder seen is held (a narrow race remains)
@@ -418,6 +417,8 @@ class IcebergLake(Lake):
                 return False
             with filesystem.open_output_stream(f"{folder}/{WRITER_FILE}") as out:
                 out.write(mark)
+        except FileExistsError:
+            return False
         except OSError as err:
             raise storage_error(err, self.location, "writing to") from None
         return True
@@ -615,13 +616,13 @@ class IcebergLake(Lake):
                 self._commit(snap, adopted=True)
 
 
-# Summary properties (prefixed ``liberacion.`` in Iceberg): the record, and what a person scanning
-# the snapshot list in another engine wants to see.
 def _new_snapshot_id() -> str:
     """A snapshot id: the time, to the microsecond (``20261205T231958214050Z``)."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
+# Summary properties (prefixed ``liberacion.`` in Iceberg): the record, and what a person scanning
+# the snapshot list in another engine wants to see.
 _RECORD = "liberacion.snapshot"
 _ADOPTED = "liberacion.adopted"  # a snapshot of a lake in the home's format, registered on first use
 
