@@ -65,13 +65,15 @@ def fetch(
     raw: bool = False,
     member: str | None = None,
     max_bad_rows: int | None = None,
+    allow_empty: bool = False,
     catalog_paths: Sequence[PathLike] = (),
     progress: ProgressCallback | None = None,
 ) -> list[FetchResult]:
     """Download, convert and publish datasets (refs ``CATALOG/ID``, http(s) URLs or local files).
 
     One result per ref, in order: ``status`` is ``fetched``, ``unchanged`` or ``failed`` (with
-    ``stage`` and ``error``). A failed ref leaves its table as it was.
+    ``stage`` and ``error``). A failed ref leaves its table as it was; so does a file without
+    data rows, unless ``allow_empty``.
     """
     from liberacion.fetching import FetchOptions
     from liberacion.fetching import fetch as run
@@ -85,6 +87,7 @@ def fetch(
         raw=raw,
         member=member,
         max_bad_rows=max_bad_rows,
+        allow_empty=allow_empty,
         catalog_paths=[Path(p) for p in catalog_paths],
     )
     return run(list(refs), open_home(home), options, progress=progress)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import duckdb
 
+T = TypeVar("T")
 MEMORY_LIMIT_ENV = "LIBERACION_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "700MB"
 
@@ -92,3 +93,34 @@ def interrupt_all() -> None:
             con.interrupt()
         except Exception:  # a connection closed meanwhile has nothing to stop
             continue
+
+
+def interruptible(work: Callable[[], T]) -> T:
+    """Run ``work`` (DuckDB calls) on a worker thread, so that Ctrl-C stops its query at once.
+
+    While DuckDB runs a query the main thread would see Ctrl-C only when the query ends, which
+    can be minutes. Here the main thread waits, takes the KeyboardInterrupt, interrupts every
+    liberacion connection and raises it once the worker has stopped.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as err:  # handed to the main thread as it is
+            outcome["error"] = err
+
+    worker = threading.Thread(target=run, name="liberacion-query", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        interrupt_all()
+        worker.join(10)
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

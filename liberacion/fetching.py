@@ -22,6 +22,7 @@ import secrets
 import shutil
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -47,6 +48,7 @@ from liberacion.errors import (
     ConversionError,
     ExitCode,
     LiberacionError,
+    Note,
     NotFound,
     UsageError,
     one_line,
@@ -55,7 +57,7 @@ from liberacion.home import Home
 from liberacion.iceberg_lake import open_lake
 from liberacion.lake import Lake, Staging
 from liberacion.naming import bounded, parse_table_name, redact_url, sanitize_identifier
-from liberacion.snapshots import REJECTS_FILE, Provenance, Recipe, Snapshot
+from liberacion.snapshots import REJECTS_FILE, REJECTS_SUFFIX, Provenance, Recipe, Snapshot
 from liberacion.timestamps import utc_now
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ class FetchOptions:
     raw: bool = False
     member: str | None = None
     max_bad_rows: int | None = None
+    allow_empty: bool = False  # publish a file without data rows over a table that has rows
     catalog_paths: Sequence[Path] = ()
     # Called for every table after conversion and before anything is published; raising a
     # LiberacionError publishes nothing (refresh's --on-schema-change fail uses it).
@@ -118,6 +121,7 @@ class FetchResult:
     table: str | None
     status: str  # "fetched", "unchanged" or "failed"
     rows: int | None = None
+    rejects: int | None = None  # bad rows set aside in TABLE__rejects
     bytes: int = 0  # downloaded by this run (a resumed download counts only the new bytes)
     snapshot: str | None = None
     seconds: float = 0.0
@@ -270,13 +274,11 @@ def _remove_old_extractions(downloads: Path) -> None:
 def update_views(lake: Lake) -> None:
     """Rebuild ``lake.duckdb`` once for the run if any table switched (or it is stale or damaged).
     A failure costs no dataset its result: a note says so, and the next run tries again."""
-    import warnings
-
-    from liberacion.errors import Note
+    import duckdb
 
     try:
         lake.update_views_db()
-    except (OSError, LiberacionError) as err:
+    except (OSError, LiberacionError, duckdb.Error) as err:
         msg = f"{lake.views_db} could not be rebuilt ({one_line(err)}); the next run tries again"
         warnings.warn(msg, Note, stacklevel=2)
 
@@ -459,6 +461,7 @@ class _Job:
             target.table if len(snapshots) == 1 else first.table,
             "fetched",
             rows=sum(s.rows for s in snapshots),
+            rejects=sum(s.rejects for s in snapshots),
             bytes=transferred,
             snapshot=first.id,
             tables=[s.table for s in snapshots],
@@ -466,7 +469,13 @@ class _Job:
 
     def _unchanged(self, target: Target, current: Snapshot, transferred: int) -> FetchResult:
         return FetchResult(
-            target.ref, current.table, "unchanged", rows=current.rows, bytes=transferred, snapshot=current.id
+            target.ref,
+            current.table,
+            "unchanged",
+            rows=current.rows,
+            rejects=current.rejects,
+            bytes=transferred,
+            snapshot=current.id,
         )
 
     def _stage(self, stack: contextlib.ExitStack, table: str) -> Staging:
@@ -712,9 +721,23 @@ class _Job:
                     os.replace(scratch / REJECTS_FILE, rejects[-1])
                 shutil.rmtree(scratch)
             _merge_rejects(rejects, area.rejects_file, kv)
+        self._refuse_empty(area.table, sum(r.rows for r in reports))
         prov.columns = {k: v for report in reports for k, v in report.columns.items()}
         prov.extra["conversion"] = reports[0].notes if len(reports) == 1 else [r.notes for r in reports]
         prov.extra["rejects"] = sum(r.rejects for r in reports)
+        _note_losses(area.table, reports)
+
+    def _refuse_empty(self, table: str, rows: int) -> None:
+        """A file without data rows does not replace a table that has rows: a server that sends a
+        header alone, or nothing, would empty the table in the next cron run."""
+        if rows or self.options.allow_empty or not self.lake.exists(table):
+            return
+        current = self.lake.current(table).rows
+        if current:
+            raise ConversionError(
+                f"the new file has no data rows, and {table} has {current:,}: the table was kept as it was"
+                " (to publish an empty table, fetch with --allow-empty)"
+            )
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -740,6 +763,20 @@ class _Job:
                 with contextlib.suppress(OSError):
                     item.path.unlink()
                     item.path.parent.rmdir()
+
+
+def _note_losses(table: str, reports: list[ConversionReport]) -> None:
+    """Say what the table does not hold: bad rows set aside, members of a zip that were skipped."""
+    rejects = sum(r.rejects for r in reports)
+    if rejects:
+        spanned = sum(r.notes.get("rejected_lines", r.rejects) for r in reports)
+        lines = f" (spanning {spanned:,} lines)" if spanned > rejects else ""
+        bad = f"{rejects:,} bad row{'' if rejects == 1 else 's'}{lines}"
+        warnings.warn(f"{table}: {bad} set aside in {table}{REJECTS_SUFFIX}", Note, stacklevel=2)
+    skipped = sorted({m for r in reports for m in r.notes.get("skipped_members", ())})
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        warnings.warn(f"{table}: skipped {shown}: not a table liberacion can read", Note, stacklevel=2)
 
 
 def _kept(raw: _File, convert: Any) -> Any:

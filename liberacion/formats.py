@@ -7,6 +7,8 @@ names: ``reader_format`` maps a name to the reader that takes it.
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import urlsplit
 
 _EXTENSIONS = {
@@ -192,3 +194,21 @@ def reader_format(name: str | None) -> str | None:
     key = name.lower().strip().lstrip(".")
     key = _LABELS.get(key, key)
     return _READERS.get(key, key)
+
+
+JSON_ERROR_MAX = 64 * 1024  # a JSON body bigger than this is data, not an error message
+
+
+def is_json_error(data: bytes) -> bool:
+    """A small JSON object such as ``{"error": ...}``: an API's answer where data was expected."""
+    if len(data) > JSON_ERROR_MAX or not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return False
+    try:
+        document: Any = json.loads(data.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    if not isinstance(document, dict) or {"results", "data", "meta", "rows"} & document.keys():
+        return False
+    if "error" in document or "errors" in document:
+        return True
+    return "message" in document and bool(document.keys() & {"code", "status"})

@@ -61,9 +61,10 @@ def test_catalog_ref_lands_in_its_table(cli: Cli, http_server: LocalServer, tmp_
     assert record["table"] == "cms.hospital_general_information" and record["status"] == "fetched"
     assert record["rows"] == 3 and record["bytes"] == len(CSV) and record["error"] is None
     assert set(record) == {
-        *("ref", "table", "status", "rows", "bytes", "snapshot", "seconds", "error"),
+        *("ref", "table", "status", "rows", "rejects", "bytes", "snapshot", "seconds", "error"),
         *("stage", "error_type", "stages"),
     }
+    assert record["rejects"] == 0
     assert record["stage"] is None and set(record["stages"]) == {"resolve", "download", "convert", "publish"}
     query = cli("sql", "select facility_id from cms.hospital_general_information order by 1", "-f", "csv")
     assert query.stdout.split() == ["facility_id", "010001", "01014F", "220071"]

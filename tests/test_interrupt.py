@@ -65,3 +65,41 @@ def test_ctrl_c_during_conversion_exits_130_at_once_and_publishes_nothing(tmp_pa
     assert again.returncode == 0, again.stderr
     leftovers = [p for p in home.rglob("*") if p.name.startswith(".staging-") or p.parent.name == "work"]
     assert leftovers == []
+
+
+LONG_QUERY = "select count(*), sum(a.range * b.range % 7) from range(3000000) a, range(3000) b"
+
+
+def _interrupt_sql(home: Path, *args: str, terminal: bool) -> tuple[int, str, float]:
+    """Start ``liberacion sql LONG_QUERY ARGS`` (in a pseudo-terminal or a pipe), Ctrl-C it after
+    the query has begun: (exit code, what it printed, seconds it took to stop)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home), "COLUMNS": "80"}
+    command = [sys.executable, "-m", "liberacion", "sql", LONG_QUERY, *args]
+    if terminal:
+        import pexpect
+
+        child = pexpect.spawn(command[0], command[1:], env=env, encoding="utf-8", timeout=60)
+        time.sleep(2)
+        assert child.isalive(), "the query ended before it could be interrupted"
+        child.sendintr()  # Ctrl-C, as the terminal sends it
+        sent = time.monotonic()
+        child.expect(pexpect.EOF)
+        child.close()
+        return child.exitstatus if child.exitstatus is not None else -1, child.before, time.monotonic() - sent
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(2)
+    assert process.poll() is None, "the query ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out + err, time.monotonic() - sent
+
+
+def test_ctrl_c_stops_a_long_query_at_once_on_a_terminal_and_in_a_pipe(home: Path, tmp_path: Path) -> None:
+    # DuckDB would see Ctrl-C only when the query ends (about 30 s here): the query runs on a worker.
+    for args, terminal in (((), True), (("--format", "json"), False), (("--output", str(tmp_path / "q.csv")), False)):
+        code, printed, elapsed = _interrupt_sql(home, *args, terminal=terminal)
+        assert code == 130, (args, printed)
+        assert "interrupted" in printed and "internal error" not in printed and "Traceback" not in printed
+        assert elapsed < 5, f"{args}: took {elapsed:.1f} s to stop"
+    assert not (tmp_path / "q.csv").exists()

@@ -58,8 +58,16 @@ def fetch(
     ] = None,
     max_bad_rows: Annotated[
         Optional[int],
-        typer.Option("--max-bad-rows", metavar="N", help="Fail when more rows than N cannot be loaded."),
+        typer.Option(
+            "--max-bad-rows",
+            metavar="N",
+            help="Fail when more rows than N cannot be loaded (a quote never closed counts every line it takes).",
+        ),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Publish a file without data rows even over a table that has rows."),
+    ] = False,
 ) -> None:
     """Download datasets into the lake: resumable, verified, in parallel.
 
@@ -94,6 +102,7 @@ def fetch(
                 raw=raw,
                 member=member,
                 max_bad_rows=max_bad_rows,
+                allow_empty=allow_empty,
                 catalog_paths=options.catalog_paths,
                 progress=view.event if view else None,
             )

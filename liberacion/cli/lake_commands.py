@@ -64,6 +64,7 @@ def sql(
       liberacion sql --as-of 2026-11-01 "select count(*) from cms.hospital_general_information"
       liberacion sql --safe "select state, count(*) from cms.hospital_general_information group by 1"
     """
+    from liberacion.engine import interruptible
     from liberacion.query import export, safe_default
 
     text = _read_query(query, file)
@@ -75,12 +76,15 @@ def sql(
     if chosen is Format.parquet and output is None:
         raise UsageError("--format parquet needs --output FILE (Parquet is not written to a terminal)")
     table_rows = max_rows if chosen is Format.table and output is None else None
-    result = export(
-        settings(ctx).lake(), text, chosen.value, output=output, as_of=when, safe=safe, table_rows=table_rows
-    )
-    if result is not None:  # written by DuckDB unless the format or the statement needs render
-        rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
-        emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
+    lake = settings(ctx).lake()
+
+    def run() -> None:
+        result = export(lake, text, chosen.value, output=output, as_of=when, safe=safe, table_rows=table_rows)
+        if result is not None:  # written by DuckDB unless the format or the statement needs render
+            rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
+            emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
+
+    interruptible(run)  # Ctrl-C stops the query at once, not when it ends
 
 
 def _read_query(query: str | None, file: Path | None) -> str:

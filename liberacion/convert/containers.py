@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 
 from liberacion.convert.model import DAMAGED, Budget, ConvertOptions, Part, _matches
-from liberacion.convert.sniff import _html_error, mismatch, sniff, unreadable
+from liberacion.convert.sniff import _html_error, json_error, mismatch, sniff, unreadable
 from liberacion.convert.spreadsheets import _inspect_workbook
 from liberacion.errors import ConversionError, one_line
 from liberacion.formats import reader_format
@@ -56,6 +56,8 @@ def _inspect_as(
         raise _html_error(path)
     if fmt == "unknown":
         raise unreadable(path)
+    if fmt == "json-error":
+        raise json_error(path)
     if fmt in ("zip", "gz") and depth >= MAX_ARCHIVE_DEPTH:
         raise ConversionError(
             f"refusing {budget.name}: archives nested more than {MAX_ARCHIVE_DEPTH} deep ({label} is one more)"
@@ -100,6 +102,9 @@ def _inspect_zip(
         stems = Counter(PurePosixPath(m.filename).stem.lower() for m in members)  # once: 2,000 members
         for info in members:
             name = PurePosixPath(info.filename.replace("\\", "/")).name
+            if name.lower().startswith(("readme", "read_me", "read me")) and len(members) > 1:
+                skipped.append(info.filename)  # documentation beside the data, whatever its extension
+                continue
             target = directory / f"{len(parts):03d}-{sanitize_identifier(name)}"
             where = f"{label}: {info.filename}"
             try:

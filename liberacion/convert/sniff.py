@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 from liberacion.errors import ConversionError
+from liberacion.formats import is_json_error
 
 BOM = b"\xef\xbb\xbf"
 SAS7BDAT_MAGIC = b"\x00" * 12 + b"\xc2\xea\x81\x60\xb3\x14\x11\xcf\xbd\x92\x08\x00\x09\xc7\x31\x8c\x18\x1f\x10\x11"
@@ -63,12 +64,12 @@ def sniff(path: Path) -> str:
         lower.startswith(b"<") and b"<html" in lower
     ):
         return "html"
-    if not _looks_like_text(head):
-        return "unknown"
+    if not _looks_like_text(head) or text.startswith((b"%PDF-", b"<")):
+        return "unknown"  # binary, a PDF, or markup (XML, a docx's parts): no reader takes it
     if text.startswith(b"["):
         return "json"
     if text.startswith(b"{"):
-        return _sniff_json_object(text)
+        return "json-error" if is_json_error(head) else _sniff_json_object(text)
     return "text"
 
 
@@ -139,6 +140,12 @@ def start_of(path: Path, size: int = 24) -> str:
 
 def unreadable(path: Path) -> ConversionError:
     return ConversionError(f"cannot read {path.name}: it is not {READABLE} (it starts with {start_of(path)})")
+
+
+def json_error(path: Path) -> ConversionError:
+    with open(path, "rb") as fh:
+        start = " ".join(fh.read(300).decode("utf-8", "replace").split())[:160]
+    return ConversionError(f"{path.name} holds an error message, not data: {start!r}")
 
 
 def _html_error(path: Path) -> ConversionError:

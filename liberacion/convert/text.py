@@ -321,14 +321,20 @@ def _dialect(path: Path) -> _Dialect:
             best = (delimiter, score)
     delimiter = best[0]
     rows = list(csv.reader(io.StringIO(sample), delimiter=delimiter))
-    widths = [len(r) for r in rows if r]
+    widths = [len(r) for r in rows if any(v.strip() for v in r)]
     if not widths:
         raise ConversionError(f"{path.name} is empty: no header row")
     mode = Counter(widths[:100]).most_common(1)[0][0]
-    skip = 0
+    # Rows that all end with a delimiter the header lacks (``a,b,c`` over ``1,2,3,``): the header
+    # is one field short, not a title line.
+    trailing = mode > 1 and all(not r[-1].strip() for r in rows[:200] if len(r) == mode)
+    skip, extra = 0, []
     for skip, row in enumerate(rows):  # noqa: B007 - the index is the result
         if len(row) == mode and sum(1 for v in row if v.strip()) >= max(1, mode // 2):
             break
-    header = [h.strip().lstrip("\ufeff") for h in rows[skip]]
+        if trailing and len(row) == mode - 1 and all(v.strip() for v in row):
+            extra = [""]
+            break
+    header = [h.strip().lstrip("\ufeff") for h in rows[skip]] + extra
     physical = sum(r.count("\n") for r in (",".join(x) for x in rows[:skip]))  # quoted newlines in titles
     return _Dialect(delimiter, skip + physical, header)

@@ -81,8 +81,10 @@ def _write_typed(
     rows, markers = _copy_typed(con, relation, columns, decisions, target, kv, notes)
     if not utf8 and "store_rejects" in relation and _invalid_encoding(con):
         raise NotUtf8
-    rejects = _write_rejects(con, out_dir / "rejects.parquet", kv) if "store_rejects" in relation else 0
-    _check_bad_rows(rows, rejects, options)
+    rejects, lines = _write_rejects(con, out_dir / "rejects.parquet", kv) if "store_rejects" in relation else (0, 0)
+    if lines > rejects:
+        notes["rejected_lines"] = lines
+    _check_bad_rows(rows, rejects, options, lines=lines)
     described = {c.name: _column_report(c, decisions[c.source], markers.get(c.source), options) for c in columns}
     for name, type_ in passthrough_types(con, relation, columns, kept):
         described[name]["type"] = type_
@@ -375,29 +377,37 @@ def _one_row(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
     return rows[0]
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, path: Path, kv: dict[str, str]) -> int:
-    """Bad rows of the last scan (the COPY): line number, raw text, reason."""
+def _write_rejects(con: duckdb.DuckDBPyConnection, path: Path, kv: dict[str, str]) -> tuple[int, int]:
+    """Bad rows of the last scan (the COPY): line number, raw text, reason. Returns the count of bad
+    rows and of the lines they span: a quote that is never closed makes one bad row of every line
+    up to the next quote, and those lines are rows lost."""
     query = (
         "SELECT line AS line_number, any_value(csv_line) AS raw_text,"
         " string_agg(DISTINCT error_type || ': ' || error_message, '; ') AS reason"
         " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line ORDER BY line"
     )
-    count = con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
+    text = "rtrim(raw_text, chr(13) || chr(10))"
+    lines = f"1 + length({text}) - length(replace({text}, chr(10), ''))"
+    count, spanned = con.execute(f"SELECT count(*), coalesce(sum({lines}), 0) FROM ({query})").fetchall()[0]
     if count:
         metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
         con.execute(
             f"COPY ({query}) TO '{_sql_text(str(path))}' (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{metadata}}})"
         )
-    return int(count)
+    return int(count), int(spanned)
 
 
-def _check_bad_rows(rows: int, rejects: int, options: ConvertOptions) -> None:
+def _check_bad_rows(rows: int, rejects: int, options: ConvertOptions, *, lines: int = 0) -> None:
+    """Too many bad rows fail the conversion; rows lost inside a bad one (an unclosed quote) count."""
+    lost = max(rejects, lines)
     allowed = options.max_bad_rows
     if allowed is None:
-        allowed = max(1, math.ceil((rows + rejects) / 100))
-    if rejects > allowed:
+        allowed = max(1, math.ceil((rows + lost) / 100))
+    if lost > allowed:
+        spanned = f" spanning {lines:,} lines (a quote that is never closed?)" if lines > rejects else ""
+        bad = f"{rejects:,} bad row{'' if rejects == 1 else 's'}{spanned}"
         raise ConversionError(
-            f"{rejects:,} bad rows (of {rows + rejects:,}) is more than allowed ({allowed:,});"
+            f"{bad} (of {rows + lost:,}) is more than allowed ({allowed:,});"
             " check the file, or raise the limit with --max-bad-rows"
         )
 

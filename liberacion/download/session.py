@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import random
 import re
@@ -29,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 
 from liberacion import __version__
 from liberacion.errors import ConfigError, Gone, Interrupted, SourceError, Unreachable, shorten
+from liberacion.formats import JSON_ERROR_MAX, is_json_error
 from liberacion.naming import redact_url, without_redacted
 
 if TYPE_CHECKING:
@@ -58,7 +58,6 @@ MAX_ATTEMPTS = 100  # hard stop, even for a download that keeps making progress 
 UNREACHABLE_RETRY_DELAY = 1.0
 UNREACHABLE_MEMORY = 30.0
 SNIFF_BYTES = 4096
-JSON_ERROR_MAX = 64 * 1024  # a JSON body bigger than this is data, not an error message
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Headers that identify the client to a server: never forwarded to another host on a redirect.
@@ -1037,14 +1036,6 @@ def _refuse_json_error(path: Path, size: int, url: str) -> None:
     if size > JSON_ERROR_MAX:
         return
     data = path.read_bytes()
-    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-        return
-    try:
-        document = json.loads(data.decode("utf-8-sig"))
-    except (ValueError, UnicodeDecodeError):
-        return
-    if not isinstance(document, dict) or {"results", "data", "meta", "rows"} & document.keys():
-        return
-    if "error" in document or "errors" in document or ("message" in document and document.keys() & {"code", "status"}):
+    if is_json_error(data):
         path.unlink(missing_ok=True)
         raise SourceError(f"{redact(url)} sent an error instead of data: {_snippet(data)!r}")

@@ -1,0 +1,111 @@
+"""Files a new user meets on the first day: each converts right, or fails with one line and keeps
+the table as it was; nothing lost is kept quiet."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from liberacion.lake import Lake
+
+
+def rows_of(home: Path, table: str) -> int:
+    return Lake(home).current(table).rows
+
+
+def good_csv(path: Path, rows: int = 200) -> Path:
+    path.write_text("Facility ID,Name,Rating\n" + "".join(f"{i:06d},Hosp {i},{i % 5}\n" for i in range(rows)))
+    return path
+
+
+def test_an_unclosed_quote_counts_every_line_it_swallows(cli, home: Path, tmp_path: Path) -> None:
+    lines = ["Facility ID,Name,Rating"] + [f"{i:06d},Hosp {i},{i % 5}" for i in range(1, 100)]
+    lines += ['000100,"Broken name,3'] + [f"{i:06d},Hosp {i},{i % 5}" for i in range(101, 201)]
+    source = tmp_path / "broken.csv"
+    source.write_text("\n".join(lines) + "\n")
+
+    refused = cli("fetch", str(source), "--as", "t.broken")
+    assert refused.exit_code == 1
+    assert "1 bad row spanning 101 lines" in refused.stderr and "Traceback" not in refused.stderr
+    assert not Lake(home).exists("t.broken")  # 101 of 200 rows lost is not a load that passes
+
+    allowed = cli("fetch", str(source), "--as", "t.broken", "--max-bad-rows", "150", "--json")
+    assert allowed.exit_code == 0, allowed.stderr
+    record = json.loads(allowed.stdout)
+    assert record["rows"] == 99 and record["rejects"] == 1
+    assert "note: t.broken: 1 bad row (spanning 101 lines) set aside in t.broken__rejects" in allowed.stderr
+    conversion = Lake(home).current("t.broken").provenance.extra["conversion"]
+    assert conversion["rejected_lines"] == 101
+
+
+def test_rows_ending_with_a_delimiter_the_header_lacks_keep_the_header(cli, home: Path, tmp_path: Path) -> None:
+    source = tmp_path / "trailing.csv"
+    source.write_text("Facility ID,Name,Rating\n" + "".join(f"{i:06d},Hosp {i},{i % 5},\n" for i in range(1, 101)))
+    assert cli("fetch", str(source), "--as", "t.trailing").exit_code == 0
+    result = cli("sql", "select * from t.trailing order by facility_id limit 1", "--format", "json")
+    assert json.loads(result.stdout) == [{"facility_id": "000001", "name": "Hosp 1", "rating": 1, "column_4": None}]
+    assert rows_of(home, "t.trailing") == 100  # the first data row is data, not the header
+
+
+def test_bad_rows_and_skipped_members_are_said_at_fetch(cli, tmp_path: Path) -> None:
+    ragged = good_csv(tmp_path / "ragged.csv")
+    lines = ragged.read_text().splitlines()
+    lines[10] += ",extra"
+    lines[20] = "19"
+    ragged.write_text("\n".join(lines) + "\n")
+    result = cli("fetch", str(ragged), "--as", "t.ragged")
+    assert result.exit_code == 0
+    assert "note: t.ragged: 2 bad rows set aside in t.ragged__rejects" in result.stderr
+
+    bundle = tmp_path / "years.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("2023.csv", "a,b\n1,2\n3,4\n")
+        zf.writestr("2024.csv", "<html><body>Internal Server Error</body></html>")
+        zf.writestr("README.txt", "What the columns mean.\nSee the data dictionary.\n")
+    result = cli("fetch", str(bundle), "--as", "t.years", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["rows"] == 2
+    assert "note: t.years: skipped 2024.csv, README.txt: not a table liberacion can read" in result.stderr
+
+
+def test_a_file_without_data_rows_never_empties_a_table(cli, home: Path, tmp_path: Path) -> None:
+    source = good_csv(tmp_path / "hospitals.csv")
+    assert cli("fetch", str(source), "--as", "t.h").exit_code == 0
+    for content in ("Facility ID,Name,Rating\n", ""):  # a header alone; a file the server cut to nothing
+        source.write_text(content)
+        result = cli("fetch", str(source), "--as", "t.h")
+        assert result.exit_code == 1
+        assert rows_of(home, "t.h") == 200
+    source.write_text("Facility ID,Name,Rating\n")
+    result = cli("fetch", str(source), "--as", "t.h")
+    assert "no data rows, and t.h has 200: the table was kept as it was" in result.stderr
+    assert "--allow-empty" in result.stderr
+    assert cli("fetch", str(source), "--as", "t.h", "--allow-empty").exit_code == 0
+    assert rows_of(home, "t.h") == 0
+    assert cli("fetch", str(source), "--as", "t.new").exit_code == 0  # a new table may start empty
+
+
+def test_files_that_are_not_data_fail_with_one_line(cli, home: Path, tmp_path: Path) -> None:
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n\n   \n")
+    pdf = tmp_path / "report.csv"
+    pdf.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n")
+    answer = tmp_path / "answer.json"
+    answer.write_text('{"error": {"code": "NOT_FOUND", "message": "No matches found!"}}')
+    document = tmp_path / "letter.csv"  # a .docx under another name: a zip of XML parts
+    with zipfile.ZipFile(document, "w") as zf:
+        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        zf.writestr("word/document.xml", '<?xml version="1.0"?><w:document/>')
+    expected = {
+        blank: "blank.csv is empty: no header row",
+        pdf: "cannot read report.csv: it is not CSV",
+        answer: "answer.json holds an error message, not data",
+        document: "letter.csv contains no data files",
+    }
+    for path, message in expected.items():
+        result = cli("fetch", str(path), "--as", "t.x")
+        assert result.exit_code == 1, path.name
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and message in errors[0], result.stderr
+        assert "Traceback" not in result.stderr
+    assert not Lake(home).exists("t.x")
