@@ -217,6 +217,7 @@ def fetch_recipes(
     options = options or FetchOptions()
     _validate(recipes, options)
     home = home if isinstance(home, Home) else Home(Path(home))
+    home.check_writable()
     client = client or HttpClient()
     job = _Job(open_lake(home), client, options, progress or (lambda _event: None))
     datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")

@@ -85,6 +85,20 @@ class Home:
         """Scratch space of running conversions: unpacked archives, gunzipped files, sheets as CSV."""
         return self.root / "work"
 
+    def check_writable(self) -> None:
+        """``StorageError`` unless the home can be written (created if it is missing): said before
+        a run downloads anything, not as a traceback once a table is half published."""
+        import tempfile
+
+        from liberacion.errors import storage_error
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as err:
+            raise storage_error(OSError(err.errno, err.strerror, str(self.root))) from None
+
     @contextmanager
     def work_area(self) -> Iterator[Path]:
         """A fresh directory under ``work`` for one dataset's scratch files, removed when the block

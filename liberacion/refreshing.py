@@ -87,11 +87,15 @@ class RefreshEvent:
     at: str = field(default_factory=utc_now)
 
     def to_dict(self) -> dict[str, Any]:
-        record = {k: v for k, v in asdict(self).items() if v is not None and k != "stages"}
+        """Every key on every line (null when it does not apply), as ``fetch --json`` writes them."""
+        record = {k: v for k, v in asdict(self).items() if k != "stages"}
         record["seconds"] = round(self.seconds, 3)
-        if self.stages:
-            record["stages"] = {name: round(seconds, 3) for name, seconds in self.stages.items()}
+        record["stages"] = {name: round(seconds, 3) for name, seconds in self.stages.items()}
         return record
+
+
+# Every event a refresh reports: the summary counts each, zero included.
+EVENTS = ("unchanged", "fetched", "schema-changed", "changed", "skipped", "retired", "failed", "gone")
 
 
 @dataclass
@@ -103,7 +107,7 @@ class RefreshReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        return dict(Counter(e.event for e in self.events))
+        return {event: 0 for event in EVENTS} | dict(Counter(e.event for e in self.events))
 
     @property
     def exit_code(self) -> int:
@@ -122,6 +126,30 @@ class RefreshReport:
             **self.counts,
             "exit_code": self.exit_code,
         }
+
+
+def _run_all(runner: _Runner, targets: list[_Target], client: HttpClient, jobs: int) -> list[RefreshEvent]:
+    """Each target on the pool; Ctrl-C stops the transfers and conversions under way at once, so
+    no table is published after it (a table already switched stays switched)."""
+    from concurrent.futures import wait
+
+    from liberacion.engine import interrupt_all
+    from liberacion.fetching import STOP_GRACE
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="refresh")
+    futures = []
+    stopping = False
+    try:
+        futures = [pool.submit(runner.run, target) for target in targets]
+        return [future.result() for future in futures]
+    except BaseException:
+        stopping = True
+        client.cancel.set()
+        interrupt_all()
+        wait(futures, timeout=STOP_GRACE)
+        raise
+    finally:
+        pool.shutdown(wait=not stopping, cancel_futures=True)
 
 
 def parse_duration(text: str) -> float:
@@ -155,9 +183,9 @@ def refresh(
             tidy(lake)
         state = _State(home)
         targets = _targets(lake, options, state)
-        runner = _Runner(lake, options, state, client or HttpClient(), on_event or (lambda _e: None))
-        with ThreadPoolExecutor(max_workers=max(1, options.jobs), thread_name_prefix="refresh") as pool:
-            events = list(pool.map(runner.run, targets))
+        client = client or HttpClient()
+        runner = _Runner(lake, options, state, client, on_event or (lambda _e: None))
+        events = _run_all(runner, targets, client, options.jobs)
         state.save()
         if not options.check:
             update_views(lake)  # once for the whole run, not once per table
@@ -393,10 +421,26 @@ class _State:
         atomic_write(self.path, json.dumps(self.tables, indent=1, sort_keys=True))
 
 
-def append_log(path: Path, report: RefreshReport) -> None:
-    """Append the run report to ``path`` as JSON lines: one per table, then a summary."""
+def append_log(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    """Append a run's records (``report_records``) to ``path`` as JSON lines."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps(e.to_dict(), default=str) for e in report.events]
-    lines.append(json.dumps(report.summary()))
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+        fh.write("\n".join(json.dumps(r, default=str) for r in records) + "\n")
+
+
+def report_records(report: RefreshReport) -> list[dict[str, Any]]:
+    """The run report as JSON records: one per table, then the summary."""
+    return [*(e.to_dict() for e in report.events), report.summary()]
+
+
+def stopped_summary(started_at: str, seconds: float, exit_code: int, error: str) -> dict[str, Any]:
+    """The summary of a run that stopped before its report (Ctrl-C, another refresh running), so a
+    cron log shows it happened: no table counts, its exit code and why."""
+    return {
+        "event": "summary",
+        "started_at": started_at,
+        "seconds": round(seconds, 3),
+        "tables": None,
+        "exit_code": exit_code,
+        "error": error,
+    }

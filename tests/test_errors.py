@@ -6,13 +6,17 @@ import errno
 import importlib
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from liberacion.errors import one_line, shorten
-from tests.conftest import run_process
+from tests.conftest import ROOT, run_process
 from tests.manifests import write_catalog
 
 TABLE = "local.t"
@@ -100,6 +104,53 @@ def test_a_read_only_home(cli: Any, command: str, csv_file: Path, offline_catalo
     finally:
         home.chmod(0o700)
     assert_one_error(result, 1, "Permission denied")
+
+
+def _unprivileged() -> list[str] | None:
+    """A command prefix that runs as a user file modes bind: none needed unless this is root, then
+    setpriv as nobody (None when that user cannot run this checkout, e.g. a clone in a private
+    directory)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", "import liberacion"],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return prefix if probe.returncode == 0 else None
+
+
+def test_a_home_that_cannot_be_written_fails_before_anything_is_published() -> None:
+    prefix = _unprivileged()
+    if prefix is None:
+        pytest.skip("root, and no user that file modes bind can run this checkout")
+    shared = Path(tempfile.mkdtemp(prefix="liberacion-ro-"))
+    try:
+        shared.chmod(0o777)
+        source = shared / "t.csv"
+        source.write_text("a,b\n1,x\n2,y\n", encoding="utf-8")
+        home = shared / "home"
+        (home / "lake").mkdir(parents=True)
+        (home / "lake").chmod(0o777)  # the tables could be written, the home itself cannot
+        home.chmod(0o555)
+        result = subprocess.run(
+            [*prefix, sys.executable, "-m", "liberacion", "--home", str(home), "fetch", str(source), "--as", TABLE],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+        )
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.splitlines() == [
+            f"error: cannot use {home}: Permission denied; check its permissions or choose another home with --home"
+        ]
+        assert list((home / "lake").iterdir()) == []  # nothing published
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 @pytest.mark.parametrize("command", ["fetch", "refresh", "discover"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -103,3 +104,41 @@ def test_ctrl_c_stops_a_long_query_at_once_on_a_terminal_and_in_a_pipe(home: Pat
         assert "interrupted" in printed and "internal error" not in printed and "Traceback" not in printed
         assert elapsed < 5, f"{args}: took {elapsed:.1f} s to stop"
     assert not (tmp_path / "q.csv").exists()
+
+
+def test_ctrl_c_during_refresh_stops_at_once_publishes_nothing_and_leaves_a_log_line(
+    tmp_path: Path, home: Path
+) -> None:
+    source = big_csv(tmp_path / "big.csv")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home)}
+    first = subprocess.run(
+        [sys.executable, "-m", "liberacion", "fetch", str(source), "--as", "t.big"], capture_output=True, env=env
+    )
+    assert first.returncode == 0, first.stderr
+    log = tmp_path / "refresh.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "liberacion", "refresh", "--force", "--json", "--log", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(2)  # the refresh is converting the file again (about 5 s)
+    assert process.poll() is None, "the refresh finished before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    elapsed = time.monotonic() - sent
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert elapsed < 2, f"took {elapsed:.1f} s to stop"  # it waited for the table to finish before
+    history = subprocess.run(
+        [sys.executable, "-m", "liberacion", "history", "t.big", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert len(json.loads(history.stdout)) == 1  # nothing published after Ctrl-C
+    summary = json.loads(log.read_text().splitlines()[-1])
+    assert summary["event"] == "summary" and summary["exit_code"] == 130
+    assert json.loads(out.splitlines()[-1]) == summary

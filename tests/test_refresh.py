@@ -155,10 +155,27 @@ def test_older_than_skips_recent_checks_and_log_appends(cli: Cli, http_server: L
 
 def test_a_second_refresh_exits_busy_or_waits(cli: Cli, http_server: LocalServer, home: Path) -> None:
     fetched(cli, http_server)
+    log = home.parent / "refresh.jsonl"
     with file_lock(Home(home).locks / "refresh.lock"):
         busy = cli("refresh")
+        logged = cli("refresh", "--json", "--log", str(log))
     assert busy.exit_code == 75 and "another refresh is running" in busy.stderr
+    # A cron log shows the run that could not start: a summary with its exit code and why.
+    summary = json.loads(log.read_text())
+    assert logged.exit_code == 75 and json.loads(logged.stdout) == summary
+    assert summary["event"] == "summary" and summary["exit_code"] == 75
+    assert "another refresh is running" in summary["error"]
     assert cli("refresh", "--wait", "5").exit_code == 0
+
+
+def test_the_report_has_every_key_on_every_line(cli: Cli, http_server: LocalServer) -> None:
+    fetched(cli, http_server)
+    http_server.add("/beds.csv", b"", status=404)
+    result = cli("refresh", "--json")
+    *tables, summary = events(result.stdout)
+    assert set(tables[0]) >= {"table", "event", "ref", "snapshot", "rows", "bytes", "error", "schema_change"}
+    assert tables[0]["event"] == "gone" and tables[0]["rows"] is None
+    assert summary["fetched"] == 0 and summary["unchanged"] == 0 and summary["gone"] == 1
 
 
 def test_two_refresh_processes_started_together(cli: Cli, http_server: LocalServer, home: Path) -> None:

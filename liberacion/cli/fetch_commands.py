@@ -10,7 +10,7 @@ from liberacion import api
 from liberacion.cli.app import app, ref_argument, settings
 from liberacion.cli.completion import complete_ref, complete_table
 from liberacion.console import FetchProgress, no_view, print_json_lines, report_fetch, report_refresh
-from liberacion.errors import ExitCode, batch_exit_code
+from liberacion.errors import Busy, ExitCode, batch_exit_code
 
 
 @app.command()
@@ -177,24 +177,38 @@ def refresh(
       liberacion refresh cms.hospital_general_information --check
       liberacion refresh --older-than 12h --quiet --log ~/liberacion-refresh.log
     """
-    from liberacion.refreshing import append_log
+    import time
+
+    from liberacion.refreshing import append_log, report_records, stopped_summary
+    from liberacion.timestamps import utc_now
 
     options = settings(ctx)
-    report = api.refresh(
-        tables or [],
-        home=options.home,
-        older_than=older_than,
-        jobs=jobs,
-        check=check,
-        force=force,
-        on_schema_change=on_schema_change,
-        wait=wait,
-        catalog_paths=options.catalog_paths,
-    )
+    started, clock = utc_now(), time.monotonic()
+    try:
+        report = api.refresh(
+            tables or [],
+            home=options.home,
+            older_than=older_than,
+            jobs=jobs,
+            check=check,
+            force=force,
+            on_schema_change=on_schema_change,
+            wait=wait,
+            catalog_paths=options.catalog_paths,
+        )
+    except (KeyboardInterrupt, Busy) as err:  # the run stopped: the log still says so
+        code = ExitCode.INTERRUPTED if isinstance(err, KeyboardInterrupt) else err.exit_code
+        summary = stopped_summary(started, time.monotonic() - clock, int(code), str(err) or "interrupted")
+        if log is not None:
+            append_log(log, [summary])
+        if json_lines:
+            print_json_lines([summary])
+        raise
+    records = report_records(report)
     if log is not None:
-        append_log(log, report)
+        append_log(log, records)
     if json_lines:
-        print_json_lines([*(e.to_dict() for e in report.events), report.summary()])
+        print_json_lines(records)
     else:
         report_refresh(report, quiet=quiet)
     raise typer.Exit(report.exit_code)
