@@ -22,6 +22,20 @@ def memory_limit() -> str:
     return os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
 
 
+def set_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
+    """Cap ``con`` at ``memory_limit()``; a value DuckDB does not take is a ``ConfigError``."""
+    import duckdb
+
+    from liberacion.errors import ConfigError
+
+    limit = memory_limit()
+    try:
+        con.execute("SET memory_limit = '" + limit.replace("'", "''") + "'")
+    except duckdb.Error:
+        msg = f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB takes; use e.g. 700MB or 4GB"
+        raise ConfigError(msg) from None
+
+
 # Every open connection, so that Ctrl-C in the main thread can stop a query running in a worker.
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
 _LOCK = threading.Lock()
@@ -71,7 +85,7 @@ def small_connection() -> Iterator[duckdb.DuckDBPyConnection]:
         _FUNCTIONS.pop(id(cursor), None)  # names of a closed connection that had the same id
     try:
         cursor.execute("SET enable_progress_bar = false")
-        cursor.execute(f"SET memory_limit = '{memory_limit()}'")  # the database's: read anew each time
+        set_memory_limit(cursor)  # the database's: read anew each time
         yield cursor
     finally:
         with _LOCK:

@@ -55,7 +55,7 @@ from liberacion.errors import (
 )
 from liberacion.home import Home
 from liberacion.iceberg_lake import open_lake
-from liberacion.lake import Lake, Staging
+from liberacion.lake import Lake, Staging, keep_default
 from liberacion.naming import bounded, parse_table_name, redact_url, sanitize_identifier
 from liberacion.snapshots import REJECTS_FILE, REJECTS_SUFFIX, Provenance, Recipe, Snapshot
 from liberacion.timestamps import utc_now
@@ -218,6 +218,7 @@ def fetch_recipes(
     _validate(recipes, options)
     home = home if isinstance(home, Home) else Home(Path(home))
     home.check_writable()
+    keep_default()  # a bad LIBERACION_KEEP is said now, not after the first table is published
     client = client or HttpClient()
     job = _Job(open_lake(home), client, options, progress or (lambda _event: None))
     datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import Busy, LiberacionError, NoTable, Note
+from liberacion.errors import Busy, ConfigError, LiberacionError, NoTable, Note
 from liberacion.files import atomic_write, fsync_dir, fsync_file, read_json, write_json
 from liberacion.home import Home, file_lock
 from liberacion.naming import IDENTIFIER, parse_table_name
@@ -714,10 +714,14 @@ def _opens(database: Path) -> bool:
 
 
 def keep_default() -> int:
-    try:
-        return max(1, int(os.environ.get(KEEP_ENV, DEFAULT_KEEP)))
-    except ValueError:
+    """``LIBERACION_KEEP`` (default 3); a value that is not a whole number of at least 1 is a
+    ``ConfigError``, never a guess: a wrong guess deletes snapshots."""
+    text = os.environ.get(KEEP_ENV, "").strip()
+    if not text:
         return DEFAULT_KEEP
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{KEEP_ENV}={text!r}: give the number of snapshots to keep per table, at least 1")
+    return int(text)
 
 
 def _write_parquet(path: Path, data: pa.Table | pa.RecordBatchReader, metadata: dict[str, str]) -> Path:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from liberacion.engine import MEMORY_LIMIT_ENV, memory_limit, new_connection
+from liberacion.engine import new_connection, set_memory_limit
 from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, SQLError, one_line
 from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
@@ -65,15 +65,11 @@ def connect(lake: Lake, *, as_of: str | None = None, safe: bool = False) -> duck
 
 def _bound(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     """A memory limit and a spill directory inside the home, for every query."""
-    import duckdb
-
-    limit = memory_limit()
     try:
-        con.execute(f"SET memory_limit = {quote_literal(limit)}")
-    except duckdb.Error:
+        set_memory_limit(con)
+    except ConfigError:
         con.close()
-        msg = f"{MEMORY_LIMIT_ENV}={limit!r} is not a memory size DuckDB takes; use e.g. 700MB or 4GB"
-        raise ConfigError(msg) from None
+        raise
     # DuckDB makes the directory only when it spills; a killed run's is removed with the work area.
     spill = lake.home.work / f"{os.getpid()}-sql"
     con.execute(f"SET temp_directory = {quote_literal(str(spill))}")

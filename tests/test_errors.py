@@ -373,3 +373,50 @@ def test_every_fetch_result_names_its_table_failed_ones_too(cli: Any, tmp_path: 
     assert json.loads(result.stdout)["table"] == "cdc.deaths"
     lines = cli("fetch", missing, "cms/no-such-dataset").stdout.splitlines()
     assert [line.split("\t")[:2] for line in lines] == [["local.deaths", "failed"], ["cms.no_such_dataset", "failed"]]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["sql", "select 1", "--max-rows", "-1"], ["--max-rows", "at least 0"]),
+        (["search", "hospital", "--limit", "-1"], ["--limit", "at least 0"]),
+        (["diff", TABLE, "--show", "-2"], ["--show", "at least 0"]),
+        (["--home", "", "tables"], ["--home", "must not be empty"]),
+        (["sql", "select 1", "--output", ""], ["--output", "must not be empty"]),
+    ],
+)
+def test_values_an_option_cannot_take_are_usage_errors(cli: Any, args: list[str], words: list[str]) -> None:
+    assert_one_error(cli(*args), 2, *words)
+
+
+def test_sql_from_a_file_that_is_not_utf8(cli: Any, tmp_path: Path) -> None:
+    query = tmp_path / "report.sql"
+    query.write_bytes(b"\xff\xfeselect 1")
+    assert_one_error(cli("sql", "--file", str(query)), 2, "report.sql", "not UTF-8")
+
+
+def test_member_of_a_file_that_has_none(cli: Any, csv_file: Path) -> None:
+    assert_one_error(cli("fetch", str(csv_file), "--as", TABLE, "--member", "x.csv"), 1, "not a zip or a workbook")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "command"),
+    [
+        ("LIBERACION_KEEP", "abc", "prune"),
+        ("LIBERACION_KEEP", "0", "prune"),  # once kept 1 and deleted the rest
+        ("LIBERACION_KEEP", "0", "fetch"),
+        ("LIBERACION_DOWNLOAD_SEGMENTS", "3", "fetch"),
+        ("LIBERACION_MEMORY_LIMIT", "lots", "fetch"),
+    ],
+)
+def test_environment_values_that_cannot_be_honoured(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, csv_file: Path, name: str, value: str, command: str
+) -> None:
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+    csv_file.write_text("a,b\n1,x\n2,y\n3,z\n", encoding="utf-8")
+    monkeypatch.setenv(name, value)
+    result = cli(*command_args(command, csv_file))
+    assert result.exit_code in (1, 5), result.stderr
+    assert_one_error(result, result.exit_code, name, repr(value))
+    monkeypatch.delenv(name)
+    assert [s["rows"] for s in json.loads(cli("history", TABLE, "--format", "json").stdout)] == [2]

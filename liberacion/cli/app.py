@@ -124,7 +124,7 @@ def _converter(annotation: Any, info: Any) -> Any:
     if annotation is bool:
         return _flag
     if annotation is Path:
-        return Path
+        return _path
     if annotation is int:
         return _whole_number(getattr(info, "min", None))
     if annotation is float and getattr(info, "min", None) is None:
@@ -157,6 +157,14 @@ def _plain_param_class() -> Any:
 
 
 _PlainParam = _plain_param_class()
+
+
+def _path(value: Any) -> Path:
+    if isinstance(value, Path):
+        return value
+    if not str(value).strip():  # Path("") is the current directory: a home or an output by accident
+        raise ValueError("must not be empty: give a path")
+    return Path(value)
 
 
 def _whole_number(minimum: int | None) -> Any:
@@ -468,7 +476,7 @@ DocumentFormatOption = Annotated[
         callback=_document_format,
     ),
 ]
-MaxRowsOption = Annotated[int, typer.Option("--max-rows", help="Rows shown in a terminal table.")]
+MaxRowsOption = Annotated[int, typer.Option("--max-rows", min=0, help="Rows shown in a terminal table.")]
 
 
 def fail_on_problems(problems: list[ConfigError]) -> None:

@@ -83,7 +83,7 @@ def search(
             show_default=False,
         ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most N results; 0 for all.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="At most N results; 0 for all.")] = 20,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:

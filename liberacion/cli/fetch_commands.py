@@ -61,6 +61,7 @@ def fetch(
         typer.Option(
             "--max-bad-rows",
             metavar="N",
+            min=0,
             help="Fail when more rows than N cannot be loaded (a quote never closed counts every line it takes).",
         ),
     ] = None,

@@ -92,9 +92,11 @@ def _read_query(query: str | None, file: Path | None) -> str:
         raise UsageError("give the SQL either as an argument or with --file, not both")
     if file is not None:
         try:
-            text = file.read_text(encoding="utf-8")
+            text = file.read_text(encoding="utf-8-sig")
         except OSError as err:
             raise UsageError(f"cannot read {file}: {err.strerror}") from None
+        except UnicodeDecodeError as err:
+            raise UsageError(f"cannot read {file}: it is not UTF-8 text (byte {err.start})") from None
     elif query == "-":
         text = sys.stdin.read()
     elif query is not None:
@@ -238,7 +240,7 @@ def diff(
             show_default=False,
         ),
     ] = None,
-    show: Annotated[int, typer.Option("--show", metavar="N", help="Examples of each kind of row change.")] = 5,
+    show: Annotated[int, typer.Option("--show", metavar="N", min=0, help="Examples of each kind of row change.")] = 5,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:

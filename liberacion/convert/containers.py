@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from liberacion.convert.model import DAMAGED, Budget, ConvertOptions, Part, _matches
 from liberacion.convert.sniff import _html_error, json_error, mismatch, sniff, unreadable
 from liberacion.convert.spreadsheets import _inspect_workbook
-from liberacion.errors import ConversionError, one_line
+from liberacion.errors import ConversionError, UsageError, one_line
 from liberacion.formats import reader_format
 from liberacion.limits import MAX_ARCHIVE_DEPTH, MAX_RATIO, MAX_UNZIPPED_ENV, RATIO_FLOOR
 from liberacion.naming import sanitize_identifier
@@ -70,6 +70,9 @@ def _inspect_as(
         return _inspect(inner, plain, work, budget, depth=depth + 1, label=label.removesuffix(".gz"))
     if fmt in ("xlsx", "xls", "ods"):
         return _inspect_workbook(path, fmt, options, Path(tempfile.mkdtemp(dir=work, prefix="sheets-")), budget)
+    if options.member:
+        shown = {"text": "delimited text"}.get(fmt, fmt)
+        raise UsageError(f"--member {options.member}: {label} is {shown}, not a zip or a workbook; drop --member")
     return [Part(suffix=None, path=path, format=fmt)]
 
 

@@ -21,7 +21,7 @@ def convert_part(
     part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions
 ) -> ConversionReport:
     """Write ``out_dir/data-0000.parquet`` (and ``rejects.parquet`` for bad rows) for one table."""
-    from liberacion.engine import memory_limit, new_connection, small_connection
+    from liberacion.engine import new_connection, set_memory_limit, small_connection
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if part.format is None:
@@ -36,7 +36,7 @@ def convert_part(
     with small_connection() if size <= SMALL_BYTES else new_connection() as con:
         if size > SMALL_BYTES:
             # Bounded memory whatever the input size: DuckDB spills to the staging directory instead.
-            con.execute(f"SET memory_limit = '{memory_limit()}'")
+            set_memory_limit(con)
             con.execute(f"SET temp_directory = '{_sql_text(str(out_dir / '.tmp'))}'")
         if size > ORDERED_BYTES:
             # Keeping the file's row order makes DuckDB buffer and serialise its writers: about

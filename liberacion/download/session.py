@@ -108,8 +108,16 @@ class HttpConfig:
             min_rate=_env_number(env, MIN_RATE_ENV, cls.min_rate, minimum=0.0),
             min_rate_seconds=_env_number(env, MIN_RATE_SECONDS_ENV, cls.min_rate_seconds, minimum=0.1),
             deadline=_env_number(env, DEADLINE_ENV, cls.deadline, minimum=0.0),
-            segments=int(_env_number(env, SEGMENTS_ENV, cls.segments, minimum=1)),
+            segments=_segments(env),
         )
+
+
+def _segments(env: Mapping[str, str]) -> int:
+    """``LIBERACION_DOWNLOAD_SEGMENTS``: 1 or 2 (two connections to a host at most)."""
+    text = env.get(SEGMENTS_ENV, "").strip()
+    if text not in ("", "1", "2"):
+        raise ConfigError(f"{SEGMENTS_ENV}={text!r}: use 2 (a large file over two connections) or 1 (one)")
+    return int(text or HttpConfig.segments)
 
 
 def _env_number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
