@@ -107,8 +107,11 @@ def table_of_ref(ref: str) -> str:
     return f"local.{sanitize_identifier(stem)}"
 
 
-def _details(console: Any, pairs: list[tuple[str, Any]], label_width: int) -> None:
-    """``label  value`` lines, each cut to the screen (a value never wraps under its label)."""
+def _details(console: Any, pairs: list[tuple[str, Any]], label_width: int, *, wrap: tuple[str, ...] = ()) -> None:
+    """``label  value`` lines, each cut to the screen (a value never wraps under its label); the
+    labels in ``wrap`` hold sentences to read whole, continued on lines of their own."""
+    import textwrap
+
     from rich.text import Text
 
     from liberacion.render import cut, one_line
@@ -116,9 +119,11 @@ def _details(console: Any, pairs: list[tuple[str, Any]], label_width: int) -> No
     room = max(console.width, 40) - label_width - 3
     for label, value in pairs:
         if value:
-            line = Text(f"  {label:<{label_width}} ", style="dim")
-            line.append(cut(one_line(str(value)), room))
-            console.print(line, no_wrap=True, crop=False, overflow="ignore")
+            lines = textwrap.wrap(one_line(str(value)), room) if label in wrap else [cut(one_line(str(value)), room)]
+            for i, text in enumerate(lines):
+                line = Text(f"  {label if i == 0 else '':<{label_width}} ", style="dim")
+                line.append(text)
+                console.print(line, no_wrap=True, crop=False, overflow="ignore")
 
 
 def print_info(current: Any, snaps: list[Any], storage: dict[str, Any] | None = None) -> None:
@@ -424,10 +429,13 @@ def print_description(description: Any) -> None:
                 ("because", description.reason),
             ],
             17,
+            wrap=("because",),
         )
         if dataset.description:
             console.print()
             console.print(escape(dataset.description))
+        if not dataset.distributions:
+            return  # an empty table says nothing "because" has not said
         chosen = {d.url for d in description.chosen}
         files = Rows(
             ["", "kind", "format", "media type", "modified", "url"],

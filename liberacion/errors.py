@@ -93,6 +93,10 @@ class StorageError(LiberacionError):
     """The home (or an output file) cannot be written: no such directory, no permission, disk full."""
 
 
+class DamagedSnapshot(StorageError):
+    """A snapshot's record in the home cannot be read (edited by hand, a disk fault)."""
+
+
 # What to try next, by the errno of a failed write.
 _STORAGE_HINTS = {
     errno.ENOSPC: "free some disk space or choose another home with --home",

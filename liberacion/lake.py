@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import Busy, ConfigError, LiberacionError, NoTable, Note
+from liberacion.errors import Busy, ConfigError, DamagedSnapshot, LiberacionError, NoTable, Note
 from liberacion.files import atomic_write, fsync_dir, fsync_file, read_json, write_json
 from liberacion.home import Home, file_lock
 from liberacion.naming import IDENTIFIER, parse_table_name
@@ -288,6 +288,8 @@ class Lake:
                     infos.append(self.info(name))
                 except (NoTable, FileNotFoundError):  # removed while we looked
                     continue
+                except DamagedSnapshot as err:  # one damaged table does not hide the others
+                    warnings.warn(str(err), Note, stacklevel=2)
         return infos
 
     def current_snapshots(self, *, as_of: str | None = None) -> list[Snapshot]:
@@ -298,6 +300,9 @@ class Lake:
                 try:
                     snap = self.current(name) if as_of is None else self.as_of(name, as_of)
                 except (NoTable, FileNotFoundError):  # dropped while we looked
+                    continue
+                except DamagedSnapshot as err:  # the other tables stay queryable
+                    warnings.warn(str(err), Note, stacklevel=2)
                     continue
                 if snap is not None:
                     snaps.append(snap)

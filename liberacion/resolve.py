@@ -115,6 +115,9 @@ class Description:
     chosen: list[Distribution]
     reason: str
     lake: dict[str, Any] = field(default_factory=dict)  # the dataset's table in the lake, when known
+    # Why the current file could not be looked up (offline): ``show`` still shows the manifest's
+    # side, then exits with this error's code.
+    error: SourceError | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,7 +139,7 @@ def describe(home: Home, ref: str, extra_paths: Sequence[Path] = ()) -> Descript
         curated = find_catalog(catalog_name, extra_paths).curated(dataset_id)
         if curated is None:
             raise
-        return Description(curated, [], f"its current file could not be looked up: {err}")
+        return Description(curated, [], f"its current file could not be looked up: {err}", error=err)
     try:
         chosen, reason = choose_distributions(dataset)
     except NotFound as err:

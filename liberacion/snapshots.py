@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from liberacion.errors import DamagedSnapshot, one_line
+
 SNAPSHOT_FILE = "snapshot.json"
 CURRENT_FILE = "current"
 REJECTS_FILE = "rejects.parquet"
@@ -168,9 +170,16 @@ class Snapshot:
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:
-        data = json.loads((path / SNAPSHOT_FILE).read_text(encoding="utf-8"))
-        data["id"] = path.name  # the directory is the truth, whatever the file says
-        return cls.from_record(data, path)
+        record = path / SNAPSHOT_FILE
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            data["id"] = path.name  # the directory is the truth, whatever the file says
+            return cls.from_record(data, path)
+        except (ValueError, KeyError, TypeError, AttributeError) as err:  # not JSON, or not a snapshot's
+            raise DamagedSnapshot(
+                f"{record} is damaged ({type(err).__name__}: {one_line(err, lines=1, limit=120)});"
+                f" restore it from a backup, or remove {path.parent.parent} and fetch the table again"
+            ) from None
 
     @classmethod
     def from_record(cls, data: dict[str, Any], path: Path | str) -> Snapshot:

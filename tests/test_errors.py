@@ -420,3 +420,20 @@ def test_environment_values_that_cannot_be_honoured(
     assert_one_error(result, result.exit_code, name, repr(value))
     monkeypatch.delenv(name)
     assert [s["rows"] for s in json.loads(cli("history", TABLE, "--format", "json").stdout)] == [2]
+
+
+def test_a_damaged_snapshot_record_names_itself_and_hides_no_other_table(
+    cli: Any, home: Path, csv_file: Path, tmp_path: Path
+) -> None:
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+    other = tmp_path / "other.csv"
+    other.write_text("x\n1\n2\n3\n", encoding="utf-8")
+    assert cli("fetch", str(other), "--as", "t.other").exit_code == 0
+    [record] = home.glob(f"lake/{TABLE.replace('.', '/')}/snapshots/*/snapshot.json")
+    record.write_text("{oops", encoding="utf-8")
+    listed = cli("tables", "--format", "json")
+    assert listed.exit_code == 0 and [t["table"] for t in json.loads(listed.stdout)] == ["other"]
+    assert f"note: {record} is damaged" in listed.stderr
+    counted = cli("sql", "select count(*) n from t.other", "--format", "json")
+    assert counted.exit_code == 0 and json.loads(counted.stdout) == [{"n": 3}]
+    assert_one_error(cli("info", TABLE), 1, str(record), "damaged", "fetch the table again")

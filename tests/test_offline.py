@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -84,9 +85,15 @@ def test_show_answers_from_the_manifest_when_the_source_is_unreachable(
     monkeypatch.setenv("LIBERACION_BACKOFF", "1")
     result, seconds = timed(cli, "show", "cms/hospital-general-information", "--format", "json")
     assert seconds < OFFLINE_BOUND
-    assert result.exit_code == 0 and "Traceback" not in result.stderr
-    assert "Hospital General Information" in result.stdout
-    assert "could not be looked up" in result.stdout and "cannot reach" in result.stdout
+    # What the manifest says is shown; the lookup failed all the same, and the exit code says so.
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    document = json.loads(result.stdout)
+    assert document["title"] == "Hospital General Information"
+    assert "could not be looked up" in document["fetch"]["reason"] and "cannot reach" in document["fetch"]["reason"]
+    table = cli("show", "cms/hospital-general-information", "--format", "table")
+    assert table.exit_code == 1
+    assert "misspelt host name?" in table.stdout  # the reason whole, wrapped, not cut at the edge
+    assert "distributions" not in table.stdout  # no empty box of files
 
 
 def test_a_refused_connection_is_tried_twice_at_most(cli: Any) -> None:

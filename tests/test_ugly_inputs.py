@@ -14,6 +14,11 @@ def rows_of(home: Path, table: str) -> int:
     return Lake(home).current(table).rows
 
 
+def column_types(cli, table: str) -> dict[str, str]:
+    described = json.loads(cli("sql", f"describe {table}", "-f", "json").stdout)
+    return {r["column_name"]: r["column_type"] for r in described}
+
+
 def good_csv(path: Path, rows: int = 200) -> Path:
     path.write_text("Facility ID,Name,Rating\n" + "".join(f"{i:06d},Hosp {i},{i % 5}\n" for i in range(rows)))
     return path
@@ -109,3 +114,53 @@ def test_files_that_are_not_data_fail_with_one_line(cli, home: Path, tmp_path: P
         assert len(errors) == 1 and message in errors[0], result.stderr
         assert "Traceback" not in result.stderr
     assert not Lake(home).exists("t.x")
+
+
+def test_one_day_first_date_among_us_dates_does_not_flip_the_column(cli, tmp_path: Path) -> None:
+    rows = ["id,report_date"] + [f"{i},{i % 12 + 1:02d}/{i * 7 % 12 + 1:02d}/2020" for i in range(3000)]
+    rows[2500] = "2499,13/01/2020"  # a typo, or one row from another system
+    source = tmp_path / "dates.csv"
+    source.write_text("\n".join(rows) + "\n")
+    assert cli("fetch", str(source), "--as", "t.dates").exit_code == 0
+    got = json.loads(cli("sql", "select report_date from t.dates where id = '1'", "--format", "json").stdout)
+    assert got == [{"report_date": "02/08/2020"}]  # as published: not read as 2 August, nor as 8 February
+    rows = ["id,report_date"] + [f"{i},{i % 28 + 1:02d}/{i % 12 + 1:02d}/2020" for i in range(3000)]
+    source.write_text("\n".join(rows) + "\n")  # day-first throughout: still read as day-first
+    assert cli("fetch", str(source), "--as", "t.dates").exit_code == 0
+    got = json.loads(cli("sql", "select report_date from t.dates where id = '13'", "--format", "json").stdout)
+    assert got == [{"report_date": "2020-02-14"}]
+
+
+def test_a_column_of_one_single_letter_flag_stays_text(cli, tmp_path: Path) -> None:
+    rows = ["week,notifiable_flag,reported"] + [f"{i},N,{'Y' if i % 2 else 'N'}" for i in range(300)]
+    rows[5] = "4,-,Y"
+    source = tmp_path / "flags.csv"
+    source.write_text("\n".join(rows) + "\n")
+    assert cli("fetch", str(source), "--as", "t.flags").exit_code == 0
+    types = column_types(cli, "t.flags")
+    assert types["notifiable_flag"] == "VARCHAR" and types["reported"] == "BOOLEAN"
+    got = cli("sql", "select notifiable_flag, count(*) n from t.flags group by 1 order by 1", "-f", "json")
+    assert json.loads(got.stdout) == [{"notifiable_flag": "-", "n": 1}, {"notifiable_flag": "N", "n": 299}]
+
+
+def test_a_json_key_holding_strings_and_numbers_is_typed_from_its_text(cli, tmp_path: Path) -> None:
+    records = [{"zip": "02115", "npi": "1234567893", "amount": "12.5"} for _ in range(50)]
+    records.append({"zip": 2115, "npi": 1234567893, "amount": 12.5})
+    source = tmp_path / "providers.json"
+    source.write_text(json.dumps(records))
+    assert cli("fetch", str(source), "--as", "t.providers").exit_code == 0
+    types = column_types(cli, "t.providers")
+    assert types == {"zip": "VARCHAR", "npi": "VARCHAR", "amount": "DOUBLE"}
+    got = cli("sql", "select count(*) n from t.providers where zip = '02115'", "-f", "json")
+    assert json.loads(got.stdout) == [{"n": 50}]
+
+
+def test_a_utf8_file_with_one_windows_1252_byte_keeps_its_utf8(cli, home: Path, tmp_path: Path) -> None:
+    rows = "".join(f"{i},O\u2019NEIL CLINIC {i}\n" for i in range(3000) if i != 2500).encode("utf-8")
+    source = tmp_path / "clinics.csv"
+    source.write_bytes(b"id,name\n" + rows + b"2500,JOS\xc9 CLINIC\n")  # one row from another system
+    assert cli("fetch", str(source), "--as", "t.clinics").exit_code == 0
+    got = cli("sql", "select name from t.clinics where id in ('1', '2500') order by id", "-f", "json")
+    assert json.loads(got.stdout) == [{"name": "O\u2019NEIL CLINIC 1"}, {"name": "JOS\u00c9 CLINIC"}]
+    conversion = Lake(home).current("t.clinics").provenance.extra["conversion"]
+    assert conversion["encoding"] == "utf-8+cp1252"

@@ -143,5 +143,7 @@ def show(
     description = api.show(ref_argument(ctx, ref, "show"), home=options.home, catalog_paths=options.catalog_paths)
     if chosen is Format.json:
         print_json(description.to_dict())
-        return
-    print_description(description)
+    else:
+        print_description(description)
+    if description.error is not None:  # shown what the manifest says; the lookup still failed
+        raise typer.Exit(int(description.error.exit_code))

@@ -46,6 +46,8 @@ def _convert_json(
     except Exception as err:
         if "maximum recursion depth" in str(err):  # DuckDB's own limit
             raise ConversionError(f"{part.path.name}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if "expected records" in str(err):  # [] or [1, 2]: no objects to be rows
+            raise ConversionError(f"{part.path.name} holds no records: its list has no JSON objects") from None
         raise ConversionError(
             f"{part.path.name}: not valid JSON records ({one_line(err, lines=3, limit=400)})"
         ) from None

@@ -118,7 +118,7 @@ def _prepare_text(path: Path, out_dir: Path, *, checked: bool) -> tuple[Path, di
     if encoding == "utf-8" and data_end is None and start in (0, len(codecs.BOM_UTF8)):
         return path, notes  # DuckDB skips one UTF-8 BOM itself
     target = out_dir / ".source.csv"
-    _transcode(path, target, encoding, data_end, start)
+    _transcode(path, target, data_end, start)
     return target, notes
 
 
@@ -171,6 +171,28 @@ def _count_and_replace(err: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error("liberacion-count", _count_and_replace)
 
+_cp1252_bytes = 0
+MIXED = "utf-8+cp1252"  # UTF-8 with some bytes in Windows-1252 (a file pasted together from two systems)
+
+
+def _cp1252_or_replace(err: UnicodeError) -> tuple[str, int]:
+    """A byte that is not part of a UTF-8 character, read as Windows-1252 (U+FFFD, counted, for
+    the five bytes that code leaves undefined): valid UTF-8 around it stays as it is."""
+    global _replaced, _cp1252_bytes
+    assert isinstance(err, UnicodeDecodeError)
+    chars = []
+    for byte in err.object[err.start : err.end]:
+        _cp1252_bytes += 1
+        try:
+            chars.append(bytes([byte]).decode("cp1252"))
+        except UnicodeDecodeError:
+            _replaced += 1
+            chars.append("\ufffd")
+    return "".join(chars), err.end
+
+
+codecs.register_error("liberacion-cp1252", _cp1252_or_replace)
+
 
 def _detect_encoding(path: Path, start: int = 0) -> tuple[str, int]:
     """utf-8, else cp1252, of the bytes after ``start`` (the BOM); never fails on a stray byte
@@ -190,35 +212,31 @@ def _detect_encoding(path: Path, start: int = 0) -> tuple[str, int]:
 
 
 def _fallback_encoding(path: Path, start: int = 0) -> tuple[str, int]:
-    """Mostly-UTF-8 text with a few bad bytes stays UTF-8; anything else is Windows-1252."""
-    global _replaced
-    valid_multibyte = 0
-    _replaced = 0
+    """Text that is not all UTF-8: every byte outside a UTF-8 character is read as Windows-1252,
+    so a file of both keeps its UTF-8 characters. Returns the encoding (``cp1252`` when no UTF-8
+    character was found, ``MIXED`` when both were) and the bytes neither could read."""
+    global _replaced, _cp1252_bytes
+    _replaced = _cp1252_bytes = 0
+    non_ascii = 0
     with open(path, "rb") as fh:
         fh.seek(start)
-        decoder = codecs.getincrementaldecoder("utf-8")("liberacion-count")
+        decoder = codecs.getincrementaldecoder("utf-8")("liberacion-cp1252")
         while block := fh.read(BLOCK):
             text = decoder.decode(block)
             if not text.isascii():
-                valid_multibyte += sum(1 for ch in text if ord(ch) > 127 and ch != "\ufffd")
-    bad_utf8 = _replaced
-    if valid_multibyte > bad_utf8 * 10:
-        return "utf-8", bad_utf8
-    _replaced = 0
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        decoder = codecs.getincrementaldecoder("cp1252")("liberacion-count")
-        while block := fh.read(BLOCK):
-            decoder.decode(block)
-    return "cp1252", _replaced
+                non_ascii += sum(1 for ch in text if ord(ch) > 127)
+        decoder.decode(b"", final=True)
+    utf8_characters = non_ascii - _cp1252_bytes  # each byte read as Windows-1252 made one character
+    return (MIXED if utf8_characters else "cp1252"), _replaced
 
 
-def _transcode(path: Path, target: Path, encoding: str, data_end: int | None, start: int = 0) -> None:
+def _transcode(path: Path, target: Path, data_end: int | None, start: int = 0) -> None:
     """Write the bytes from ``start`` (after any BOM) to ``data_end`` as UTF-8."""
     remaining = None if data_end is None else data_end - start
     with open(path, "rb") as src, open(target, "wb") as dst:
         src.seek(start)
-        decoder = codecs.getincrementaldecoder(encoding)("liberacion-count")
+        # UTF-8 first, Windows-1252 for the bytes that are not UTF-8 (see _fallback_encoding).
+        decoder = codecs.getincrementaldecoder("utf-8")("liberacion-cp1252")
         while True:
             size = BLOCK if remaining is None else min(BLOCK, remaining)
             block = src.read(size) if size else b""
@@ -258,7 +276,7 @@ def _trailing_notes(path: Path, encoding: str) -> tuple[int | None, str | None, 
         return None, None, False  # one column: a "---" there is a value, not a separator
     first = first.lstrip(b'"').lower()
     index, at = found
-    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    codec = "utf-8" if encoding in ("utf-8-sig", MIXED) else encoding
     text = "\n".join(_note_text(line.decode(codec, "replace")) for line in lines[index:]).strip()
     wonder = first.startswith(b"notes") or b"query parameters" in tail[at:].lower()
     return offset + at, text[:NOTES_LIMIT], wonder

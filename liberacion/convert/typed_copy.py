@@ -65,7 +65,10 @@ def _write_typed(
         if type_ is None:
             continue
         wanted = _wanted(options, column)
-        if type_.strip('"') == "NULL" or options.raw or (wanted and rules.override(wanted).sql_type != type_):
+        # NULL: no value anywhere; JSON: a key holding strings here and numbers there (a ZIP as
+        # "02115" and 2115): both are typed from their text, like any text column.
+        untyped = type_.strip('"').upper() in ("NULL", "JSON")
+        if untyped or options.raw or (wanted and rules.override(wanted).sql_type != type_):
             texts[column.source] = rules.text_view(column.source, type_)
             del kept[column.source]
     sample = sample or relation
@@ -341,6 +344,9 @@ def _classify_sample(
         distinct = rules.distinct_values(sample.column(i).combine_chunks())
         classes, dates, scale = rules.profile(distinct)
         decision = rules.decide(column.name, classes, dates, scale)
+        flag = rules.lone_flag(distinct) if decision.kind == rules.BOOL else None
+        if flag:
+            decision = rules.Decision(rules.TEXT, reason=f"one flag ({flag}) only: not a yes/no column")
         if decision.kind != rules.TEXT:
             spellings = dict.fromkeys((*rules.marker_spellings(distinct), *common))
             decision.spellings = tuple(spellings)[: rules.MAX_SPELLINGS]

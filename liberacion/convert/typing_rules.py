@@ -164,6 +164,7 @@ def profile(distinct: pa.StructArray) -> tuple[dict[str, int], list[int | None],
             return {code: pc.sum(pc.filter(counts, test)).as_py()}, [None, None], 0
     classes: dict[str, int] = {}
     found: dict[str, pa.Array] = {}
+    dates = None
     for code, pattern in _class_order(classify_value(text[0].as_py()) if len(text) else None):
         if not len(text):
             break
@@ -171,10 +172,12 @@ def profile(distinct: pa.StructArray) -> tuple[dict[str, int], list[int | None],
         found[code] = pc.filter(text, hit)
         if len(found[code]):
             classes[code] = pc.sum(pc.filter(counts, hit)).as_py()
+            if code == "du":
+                dates = _date_parts(found[code], pc.filter(counts, hit))
         text, counts = pc.filter(text, pc.invert(hit)), pc.filter(counts, pc.invert(hit))
     numbers = [found[c] for c in ("d", "ds", "c", "p") if c in found]
     classes = {code: classes[code] for code, _pattern in _CLASSES if code in classes}  # as without the reordering
-    return classes, _date_parts(found.get("du")), _scale(pa.concat_arrays(numbers) if numbers else None)
+    return classes, dates or [None, None, 0, 0], _scale(pa.concat_arrays(numbers) if numbers else None)
 
 
 # The earlier classes of ``_CLASSES[1:]`` whose patterns also match some values of a class (an
@@ -188,6 +191,16 @@ def _class_order(likely: str | None) -> list[tuple[str, str]]:
     classes = list(_CLASSES[1:])
     first = [c for c in classes if c[0] in (*_TAKEN_BY.get(likely or "", ()), likely)]
     return first + [c for c in classes if c not in first]
+
+
+def lone_flag(distinct: pa.StructArray) -> str | None:
+    """The letter, when a column's values (markers aside) are one single letter, ``N`` or ``Y``
+    in either case: a flag such as NNDSS's ``N`` (not notifiable), not a yes/no column."""
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(distinct.field("values"))
+    values = {v for v in pc.filter(text, pc.invert(_is_marker(text, empty=True))).to_pylist()}
+    return values.pop() if len(values) == 1 and len(next(iter(values))) == 1 else None
 
 
 def marker_spellings(distinct: pa.StructArray) -> tuple[str, ...]:
@@ -216,14 +229,16 @@ def _matches(text: pa.Array, pattern: str) -> pa.Array:
     return pc.match_substring_regex(text, f"^(?:{pattern})$")
 
 
-def _date_parts(dates: pa.Array | None) -> list[int | None]:
-    """The largest first and second parts of a/b/yyyy dates (which one is the day)."""
+def _date_parts(dates: pa.Array, counts: pa.Array) -> list[int | None]:
+    """Which part of a/b/yyyy dates is the day: the largest first and second parts, how many
+    cells hold a date whose first part is above 12, and how many hold a date (``counts``: the
+    cells of each distinct date; see ``_date_decision``)."""
     import pyarrow.compute as pc
 
-    if dates is None or not len(dates):
-        return [None, None]
     parts = pc.extract_regex(dates, r"(?P<first>[0-9]+)/(?P<second>[0-9]+)/")  # no Python scalars: see _is_marker
-    return [pc.max(pc.cast(pc.struct_field(parts, [i]), "int64")).as_py() for i in (0, 1)]
+    first, second = (pc.max(pc.cast(pc.struct_field(parts, [i]), "int64")).as_py() for i in (0, 1))
+    above = pc.match_substring_regex(dates, r"^0*(1[3-9]|[2-9][0-9]|[1-9][0-9]{2,})/")
+    return [first, second, pc.sum(pc.filter(counts, above)).as_py() or 0, pc.sum(counts).as_py()]
 
 
 def _scale(numbers: pa.Array | None) -> int:
@@ -241,7 +256,7 @@ def date_evidence(column: str) -> str:
     v = trimmed(column)
     first = f"TRY_CAST(split_part({v}, '/', 1) AS INTEGER)"
     second = f"TRY_CAST(split_part({v}, '/', 2) AS INTEGER)"
-    return f"[max({first}), max({second})]"
+    return f"[max({first}), max({second}), count(*) FILTER (WHERE {first} > 12), count({first})]"
 
 
 def scale_evidence(column: str) -> str:
@@ -318,9 +333,20 @@ def decide(
     return Decision(TEXT, reason="mixed kinds of values: " + ", ".join(sorted(kinds)))
 
 
+# A day-first column shows a first part above 12 in about 60% of its dates; a US column with a
+# few typos, in a handful. Below this share the column is kept as text rather than guessed.
+DAY_FIRST_SHARE = 0.05
+
+
 def _date_decision(dates: list[int | None] | None) -> Decision:
-    first, second = (dates or [None, None])[:2]
+    first, second, above, total = [*(dates or []), None, None, None, None][:4]
     if first is not None and first > 12 and (second is None or second <= 12):
+        if above is not None and total and above < DAY_FIRST_SHARE * total:
+            return Decision(
+                TEXT,
+                reason=f"US dates but {above:,} of {total:,} with a first part above 12: kept as text"
+                " (--type COLUMN=date or date_dmy to choose)",
+            )
         return Decision(DATE_DMY, reason="day-first dates (a first part above 12)")
     if (first or 0) <= 12:
         return Decision(DATE_US, reason="US dates (MM/DD/YYYY)")
@@ -550,7 +576,9 @@ def text_view(column: str, sql_type: str) -> str:
         return f"CASE WHEN {whole} THEN CAST(CAST({c} AS BIGINT) AS VARCHAR) ELSE CAST({c} AS VARCHAR) END"
     if base == "NULL":
         return "CAST(NULL AS VARCHAR)"
-    if base.startswith(("STRUCT", "MAP", "UNION", "JSON")) or sql_type.endswith("]"):
+    if base == "JSON":  # a string as its text, not quoted; a number, an object or a list as JSON
+        return f"json_extract_string({c}, '$')"
+    if base.startswith(("STRUCT", "MAP", "UNION")) or sql_type.endswith("]"):
         return f"CAST(to_json({c}) AS VARCHAR)"
     return f"CAST({c} AS VARCHAR)"
 
