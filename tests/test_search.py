@@ -138,6 +138,6 @@ def test_show_works_offline_from_the_manifest(cli: Any, manifests: Path, http_se
     body = '\n[[dataset]]\nid = "beds"\ntitle = "Hospital beds"\nsource = "dkan"\nsource_id = "ab12-cd34"\n'
     write_catalog(manifests, "pdc", [("dkan", down)], body=body)
     result = cli("show", "pdc/beds", "--format", "json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # the document is whole; the lookup failed all the same
     doc = json.loads(result.stdout)
     assert doc["title"] == "Hospital beds" and "could not be looked up" in doc["fetch"]["reason"]

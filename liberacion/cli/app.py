@@ -88,6 +88,8 @@ def _plain_coercion(group: Any) -> None:
     for command in [group, *getattr(group, "commands", {}).values()]:
         for param in command.params:
             _plain_param(param)
+            if param.param_type_name == "argument":  # its name says what it takes: no "<list[str]>"
+                param.display_type_rich = _no_type
         if "get_help_option" not in vars(command):  # --help is made on demand, and is a flag too
 
             def get_help_option(ctx: Any, _make: Any = command.get_help_option) -> Any:
@@ -96,6 +98,10 @@ def _plain_coercion(group: Any) -> None:
                 return option
 
             command.get_help_option = get_help_option
+
+
+def _no_type(ctx: Any = None) -> None:
+    return None
 
 
 def _plain_param(param: Any) -> None:
@@ -476,7 +482,7 @@ DocumentFormatOption = Annotated[
         callback=_document_format,
     ),
 ]
-MaxRowsOption = Annotated[int, typer.Option("--max-rows", min=0, help="Rows shown in a terminal table.")]
+MaxRowsOption = Annotated[int, typer.Option("--max-rows", metavar="N", min=0, help="Rows shown in a terminal table.")]
 
 
 def fail_on_problems(problems: list[ConfigError]) -> None:

@@ -45,7 +45,7 @@ def catalogs(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption 
 def discover(
     ctx: typer.Context,
     names: Annotated[
-        Optional[list[str]], typer.Argument(metavar="[NAME]...", help="Catalogs to discover [default: all].")
+        Optional[list[str]], typer.Argument(metavar="NAME", help="Catalogs to discover [default: all].")
     ] = None,
 ) -> None:
     """Download the catalogs' listings and build the local dataset index.
@@ -70,20 +70,24 @@ def discover(
 @app.command()
 def search(
     ctx: typer.Context,
-    terms: Annotated[Optional[list[str]], typer.Argument(metavar="[TERMS]...", help="Words to look for.")] = None,
-    catalog: Annotated[Optional[str], typer.Option("--catalog", help="Only this catalog.", show_default=False)] = None,
+    terms: Annotated[Optional[list[str]], typer.Argument(metavar="TERMS", help="Words to look for.")] = None,
+    catalog: Annotated[
+        Optional[str], typer.Option("--catalog", metavar="NAME", help="Only this catalog.", show_default=False)
+    ] = None,
     publisher: Annotated[
-        Optional[str], typer.Option("--publisher", help="Only publishers containing this text.", show_default=False)
+        Optional[str],
+        typer.Option("--publisher", metavar="TEXT", help="Only publishers containing this text.", show_default=False),
     ] = None,
     format_of_data: Annotated[
         Optional[str],
         typer.Option(
             "--format-of-data",
+            metavar="FORMAT",
             help="Only datasets offering files of this format (csv, zip, xpt...).",
             show_default=False,
         ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=0, help="At most N results; 0 for all.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=0, help="At most N results; 0 for all.")] = 20,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:

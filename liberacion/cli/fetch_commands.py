@@ -34,7 +34,7 @@ def fetch(
             show_default=False,
         ),
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Downloads at once (at most 2 per host).")] = 4,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Downloads at once (at most 2 per host).")] = 4,
     force: Annotated[
         bool, typer.Option("--force", help="Download again even when the server says the file has not changed.")
     ] = False,
@@ -138,7 +138,7 @@ def refresh(
             show_default=False,
         ),
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Tables refreshed at a time.")] = 4,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", min=1, help="Tables refreshed at a time.")] = 4,
     check: Annotated[
         bool,
         typer.Option("--check", help="Only report what would change (exit 10 if anything would); download nothing."),

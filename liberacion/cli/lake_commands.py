@@ -14,15 +14,26 @@ from liberacion.errors import Busy, UsageError
 from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, choose_format
 from liberacion.timestamps import parse_as_of
 
+TableArgument = Annotated[
+    str, typer.Argument(metavar="TABLE", help="CATALOG.TABLE", show_default=False, autocompletion=complete_table)
+]
+
 
 @app.command()
 def sql(
     ctx: typer.Context,
     query: Annotated[
         Optional[str],
-        typer.Argument(help="SQL to run; '-' reads it from stdin.", show_default=False, autocompletion=complete_sql),
+        typer.Argument(
+            metavar="QUERY",
+            help="SQL to run; '-' reads it from stdin.",
+            show_default=False,
+            autocompletion=complete_sql,
+        ),
     ] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", help="Read the SQL from FILE.", show_default=False)] = None,
+    file: Annotated[
+        Optional[Path], typer.Option("--file", metavar="FILE", help="Read the SQL from FILE.", show_default=False)
+    ] = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
     max_rows: MaxRowsOption = DEFAULT_MAX_ROWS,
@@ -161,7 +172,7 @@ def _table_argument(ctx: typer.Context, name: str, command: str) -> str:
 @app.command()
 def info(
     ctx: typer.Context,
-    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False, autocompletion=complete_table)],
+    table: TableArgument,
     fmt: DocumentFormatOption = None,
 ) -> None:
     """Show a table's schema, provenance and snapshots.
@@ -183,7 +194,7 @@ def info(
 @app.command()
 def history(
     ctx: typer.Context,
-    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False, autocompletion=complete_table)],
+    table: TableArgument,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -210,7 +221,7 @@ def history(
 @app.command()
 def diff(
     ctx: typer.Context,
-    table: Annotated[str, typer.Argument(help="CATALOG.TABLE", show_default=False, autocompletion=complete_table)],
+    table: TableArgument,
     from_ref: Annotated[
         Optional[str],
         typer.Option(
