@@ -352,9 +352,10 @@ class FetchProgress:
 
 def report_refresh(report: Any, *, quiet: bool) -> None:
     for event in report.events:
-        if event.error and event.event in ("failed", "retired"):
+        if event.error and event.event in ("failed", "gone", "retired"):
             label = styled(f"{event.event}:", STATUS_STYLES.get(event.event), sys.stderr)
-            print(f"{label} {event.table}: {event.error}", file=sys.stderr)
+            error = event.error.removeprefix(f"{event.table}: ")  # said once, not twice
+            print(f"{label} {event.table}: {error}", file=sys.stderr)
     if quiet:
         return
     columns = ["table", "event", "rows", "bytes", "seconds", "detail"]
@@ -365,13 +366,28 @@ def report_refresh(report: Any, *, quiet: bool) -> None:
             "rows": e.rows,
             "bytes": e.bytes,
             "seconds": round(e.seconds, 2),
-            "detail": e.error if e.event == "skipped" else (e.schema_change and "schema changed") or "",
+            "detail": _refresh_detail(e),
         }
         for e in report.events
     ]
     emit(Rows.from_dicts(columns, records), None, None)
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items())) or "nothing to refresh"
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items()) if n) or "nothing to refresh"
     print(f"refresh: {counts} in {report.seconds:.1f} s", file=sys.stderr)
+
+
+def _refresh_detail(event: Any) -> str:
+    """Why a table was skipped, failed or is gone; what a schema change was."""
+    if event.error:
+        return str(event.error).removeprefix(f"{event.table}: ")
+    change = event.schema_change
+    if not change:
+        return ""
+    parts = [
+        f"{kind}: " + ", ".join(c.get("name") or c.get("new", "") for c in cols)
+        for kind, cols in change.items()
+        if cols
+    ]
+    return "schema changed (" + "; ".join(parts) + ")" if parts else "schema changed"
 
 
 def report_discover(report: Any) -> None:

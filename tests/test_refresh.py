@@ -176,6 +176,11 @@ def test_the_report_has_every_key_on_every_line(cli: Cli, http_server: LocalServ
     assert set(tables[0]) >= {"table", "event", "ref", "snapshot", "rows", "bytes", "error", "schema_change"}
     assert tables[0]["event"] == "gone" and tables[0]["rows"] is None
     assert summary["fetched"] == 0 and summary["unchanged"] == 0 and summary["gone"] == 1
+    plain = cli("refresh")  # for people (here a pipe): the reason on stderr and in the detail column
+    gone = [line for line in plain.stderr.splitlines() if line.startswith("gone: cms.beds: ")]
+    assert len(gone) == 1 and "404" in gone[0] and "cms.beds: cms.beds" not in gone[0]
+    assert "404" in plain.stdout.splitlines()[1]
+    assert plain.stderr.splitlines()[-1].startswith("refresh: 1 gone in ")  # no "0 fetched, 0 failed..."
 
 
 def test_two_refresh_processes_started_together(cli: Cli, http_server: LocalServer, home: Path) -> None:
