@@ -37,8 +37,10 @@ _RED, _RESET = "\x1b[31m", "\x1b[0m"
 
 
 def note(message: str) -> None:
-    """A message for people: stderr, so stdout stays data."""
-    print(message, file=sys.stderr)
+    """A message for people: stderr, so stdout stays data. One write, line and newline together:
+    threads that note at once never run their lines into each other."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 def error_line(message: str, *, stream: IO[str] | None = None) -> None:
@@ -403,8 +405,8 @@ def report_discover(report: Any) -> None:
             for message in source.notes:
                 note(f"{catalog.name}: note: {message}")
             if source.status == "failed":
-                kept = "keeping the previous index" if source.datasets else "nothing indexed yet"
-                print(f"error: {catalog.name}: {source.error} ({kept})", file=sys.stderr)
+                kept = "keeping the previous index" if source.datasets else "no earlier listing to keep"
+                note(f"error: {catalog.name}: {source.kind} listing: {source.error} ({kept})")
     if not report.rebuilt:
         note("every listing was unchanged: the index was kept as it was")
     for catalog in report.catalogs:

@@ -142,3 +142,27 @@ def test_connection_reasons_summarise_the_exception_instead_of_quoting_it() -> N
     assert _connection_reason(reset) == "the connection was reset by the server"
     odd = requests.exceptions.ConnectionError("HTTPSConnectionPool(host='x', port=443): something (Caused by ...)")
     assert _connection_reason(odd) == "connection failed (ConnectionError)"
+
+
+def test_discover_offline_says_each_listing_once_and_why_nothing_is_fetchable(cli: Any, manifests: Path) -> None:
+    write_catalog(
+        manifests,
+        "cms",
+        [
+            ("dcat-us", "https://data.cms.nonexistent.invalid/data.json"),
+            ("dkan", "https://data.cms.nonexistent.invalid/provider-data/api/1/metastore/schemas/dataset/items"),
+        ],
+        body=CMS,
+    )
+    result, seconds = timed(cli, "discover", "cms")
+    assert seconds < OFFLINE_BOUND and result.exit_code == 1
+    lines = result.stderr.splitlines()
+    reading = [line for line in lines if "reading the" in line]
+    assert len(reading) == 2 and all(line.startswith("cms: reading the ") for line in reading)
+    errors = errors_of(result)
+    assert [e.split(":")[2].strip() for e in errors] == ["dcat-us listing", "dkan listing"]  # which one, once each
+    assert all(e.endswith("(no earlier listing to keep)") for e in errors)
+    assert "cms: 1 datasets, 0 fetchable (not: 1 listing not read)" in lines
+    query = "select fetchable, why_not from liberacion.datasets where ref = 'cms/hospital-general-information'"
+    found = cli("sql", query, "--format", "json")
+    assert json.loads(found.stdout) == [{"fetchable": False, "why_not": "listing not read"}]

@@ -243,7 +243,7 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
         current = kept is not None and part_version == PART_VERSION
         etag, last_modified = (before.get("etag"), before.get("last_modified")) if current else (None, None)
         if progress:
-            progress(f"{catalog.name}: {source.kind} {source.url}")
+            progress(f"{catalog.name}: reading the {source.kind} listing {source.url}")
         now = utc_now()
         try:
             listing = discover_source(source, catalog.name, etag=etag, last_modified=last_modified)

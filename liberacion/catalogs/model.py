@@ -165,7 +165,14 @@ DATA_RANK = {
 UNKNOWN_RANK = 99  # a download whose format no listing field names: the converter sniffs its bytes
 DOCUMENTS = frozenset({"pdf", "doc", "docx", "rtf", "ppt", "pptx", "image"})
 PAGES = frozenset({"html", "rss", "atom"})
-WHY_NOT = ("no distribution", "only a landing page", "only documents", "API only", "unsupported format")
+WHY_NOT = (
+    "no distribution",
+    "only a landing page",
+    "only documents",
+    "API only",
+    "unsupported format",
+    "listing not read",  # a manifest's dataset whose catalog listing could not be read (offline)
+)
 
 
 @dataclass
@@ -207,6 +214,8 @@ def choose_files(dataset: Dataset) -> Choice:
     apis = [d for d in files if is_paged_api(d.url)]
     if apis:
         return Choice([apis[0]], "no bulk file is listed: the paged API")
+    if dataset.source_kind == "manifest" and not dataset.distributions:
+        return Choice([], "", "listing not read")  # fetch looks its file up from the source, online
     return Choice([], "", _why_not(files))
 
 
