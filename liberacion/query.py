@@ -206,7 +206,10 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> Libera
         maybe = ""
         if suggestion and not suggestion.group("name").startswith(_INTERNAL_NAMES):
             maybe = f" (did you mean {suggestion.group('name')}?)"
-        return NoTable(f"no table named {missing.group('name')} in the lake{maybe}; see: liberacion tables")
+        name = missing.group("name")
+        if name.lower() == "datasets":  # the index, made by discover
+            return NoTable("liberacion.datasets is the dataset index, not built yet: run liberacion discover")
+        return NoTable(f"no table named {name} in the lake{maybe}; see: liberacion tables")
     message = one_line(err)
     if _TRACEBACK in text:  # raised in Python under DuckDB: the object store's filesystem
         cause = _raised(text)

@@ -92,11 +92,21 @@ def format_for_output(output: Path) -> Format:
 
 def choose_format(fmt: Format | None, output: Path | None, stream: IO[Any] | None = None) -> Format:
     """``--format`` when given; else the extension of ``--output``; else a table on a terminal, CSV elsewhere."""
+    if output is not None:
+        _check_output(output)
     if fmt is not None:
         return fmt
     if output is not None:
         return format_for_output(output)
     return default_format(stream or sys.stdout)
+
+
+def _check_output(output: Path) -> None:
+    """An output file goes into a directory that exists: a typo must not create directories."""
+    if output.is_dir():
+        raise UsageError(f"--output {output} is a directory; give a file name, e.g. {output / 'result.csv'}")
+    if not output.parent.is_dir():
+        raise UsageError(f"--output {output}: the directory {output.parent} does not exist")
 
 
 def _isatty(stream: IO[Any]) -> bool:

@@ -437,3 +437,15 @@ def test_a_damaged_snapshot_record_names_itself_and_hides_no_other_table(
     counted = cli("sql", "select count(*) n from t.other", "--format", "json")
     assert counted.exit_code == 0 and json.loads(counted.stdout) == [{"n": 3}]
     assert_one_error(cli("info", TABLE), 1, str(record), "damaged", "fetch the table again")
+
+
+def test_output_paths_that_cannot_be_right(cli: Any, tmp_path: Path) -> None:
+    assert_one_error(cli("sql", "select 1", "--output", str(tmp_path)), 2, "is a directory", "give a file name")
+    typo = tmp_path / "reprots" / "2026" / "x.csv"
+    assert_one_error(cli("sql", "select 1", "--output", str(typo)), 2, f"{typo.parent} does not exist")
+    assert not (tmp_path / "reprots").exists()  # a typo creates no directories
+
+
+def test_messages_for_a_first_day(cli: Any, home: Path) -> None:
+    assert_one_error(cli("sql", "select * from liberacion.datasets"), 3, "run liberacion discover")
+    assert_one_error(cli("--home", str(home)), 2, "Missing command; see: liberacion --help")

@@ -237,7 +237,7 @@ def _fail_usage(err: Any) -> NoReturn:
     """Click's usage errors in plain words, on one line: ``error: --format: 'xml' is not one of ...``."""
     if type(err).__name__ == "NoArgsIsHelpError" or not hasattr(err, "format_message"):
         raise err  # ``liberacion`` alone shows the help
-    message = usage_message(err)
+    message = usage_message(err).rstrip(".")  # "Missing command." reads "Missing command; see: ..."
     command = getattr(getattr(err, "ctx", None), "command_path", None)
     hint = f"; see: {command} --help" if command else ""
     _fail(f"{message}{hint}", getattr(err, "exit_code", ExitCode.USAGE))
