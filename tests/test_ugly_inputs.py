@@ -164,3 +164,24 @@ def test_a_utf8_file_with_one_windows_1252_byte_keeps_its_utf8(cli, home: Path, 
     assert json.loads(got.stdout) == [{"name": "O\u2019NEIL CLINIC 1"}, {"name": "JOS\u00c9 CLINIC"}]
     conversion = Lake(home).current("t.clinics").provenance.extra["conversion"]
     assert conversion["encoding"] == "utf-8+cp1252"
+
+
+def test_utc_timestamps_and_accounting_negatives_are_typed(cli, tmp_path: Path) -> None:
+    source = tmp_path / "payments.csv"
+    source.write_text(
+        "id,date_performed,total_payments\n"
+        '1,2021-03-04T05:06:07Z,"$1,234.50"\n'
+        '2,2021-03-04T05:06:07.250Z,"($1,234.00)"\n'
+        "3, 2021-03-04T05:06:08Z,Not Available\n"  # a space before: the exact path, not the fast one
+    )
+    assert cli("fetch", str(source), "--as", "t.payments").exit_code == 0
+    types = column_types(cli, "t.payments")
+    assert types["date_performed"] == "TIMESTAMP" and types["total_payments"] == "DECIMAL(18,2)"
+    got = cli(
+        "sql", "select date_performed::VARCHAR d, total_payments::VARCHAR p from t.payments order by id", "-f", "json"
+    )
+    assert json.loads(got.stdout) == [
+        {"d": "2021-03-04 05:06:07", "p": "1234.50"},
+        {"d": "2021-03-04 05:06:07.25", "p": "-1234.00"},
+        {"d": "2021-03-04 05:06:08", "p": None},
+    ]

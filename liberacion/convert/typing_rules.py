@@ -65,11 +65,12 @@ _CLASSES: tuple[tuple[str, str], ...] = (
     ("is", r"[-+]?[0-9]{1,3}(,[0-9]{3})+"),
     ("d", _NUM),
     ("ds", _NUM_SEP),
-    ("c", r"-?\$ *-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?"),
+    # currency; in parentheses, a negative amount as accountants write it: ($1,234.00)
+    ("c", r"-?\$ *-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?|\(\$ *([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?\)"),
     ("p", r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+) *%"),
     ("du", r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}"),
     ("di", r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
-    ("ts", r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"),
+    ("ts", r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?Z?"),  # Z: UTC
     ("b", r"(?i:yes|no|y|n|true|false)"),  # a scoped flag: the same in Python and in RE2
     ("f", _NUM + r" *\((?i:unreliable)\)"),  # a number with a flag (FLAGS)
 )
@@ -359,7 +360,10 @@ def _date_decision(dates: list[int | None] | None) -> Decision:
 _FAST_DOUBLE = r"-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,15})?"
 _FAST_DOUBLE_SEP = r"-?(0|[1-9][0-9]{0,14}|[1-9][0-9]{0,2}(,[0-9]{3}){1,4})(\.[0-9]{1,15})?"
 _FAST_INT_SEP = r"-?(0|[1-9][0-9]{0,17}|[1-9][0-9]{0,2}(,[0-9]{3}){1,5})"
-_TIMESTAMP_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f")
+_TIMESTAMP_FORMATS = (
+    *("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S.%f"),
+    *("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"),  # UTC, as APIs write it: the time as it is
+)
 _FAST_BOOL = {  # the usual spellings (yes, Yes, YES, ...); any other goes to the slow path
     spelling: truth
     for words, truth in ((BOOL_TRUE, True), (BOOL_FALSE, False))
@@ -487,7 +491,9 @@ def python_value(decision: Decision, value: str) -> Any:
             raise ValueError("not a finite number")
         return real
     if kind == CURRENCY:
-        amount = Decimal(value.replace("$", "").replace(",", "").replace(" ", ""))
+        negative = value.startswith("(") and value.endswith(")")  # ($1,234.00): accounting's minus
+        amount = Decimal(value.strip("()").replace("$", "").replace(",", "").replace(" ", ""))
+        amount = -amount if negative else amount
         if not amount.is_finite() or amount.as_tuple().exponent < -decision.scale:  # type: ignore[operator]
             raise ValueError("more decimals than the column keeps")
         if abs(amount) >= Decimal(10) ** (18 - decision.scale):
@@ -498,7 +504,7 @@ def python_value(decision: Decision, value: str) -> Any:
     if kind == DATE_ISO:
         return date.fromisoformat(value)
     if kind == TIMESTAMP:
-        stamp = datetime.fromisoformat(value)
+        stamp = datetime.fromisoformat(value.removesuffix("Z"))  # Z: UTC, kept as the time it says
         if stamp.tzinfo is not None:
             raise ValueError("a time zone")
         return stamp
