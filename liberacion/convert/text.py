@@ -55,7 +55,17 @@ def _convert_text(
     strict = part.suffix is None
     try:
         report = _write_typed(
-            con, relation, columns, out_dir, kv, options, notes, strict_columns=strict, utf8=checked, sample=sample
+            con,
+            relation,
+            columns,
+            out_dir,
+            kv,
+            options,
+            notes,
+            strict_columns=strict,
+            utf8=checked,
+            sample=sample,
+            delimiter=dialect.delimiter,
         )
     except NotUtf8:
         # Only the head and the tail were checked: DuckDB validates the rest as it reads. A file

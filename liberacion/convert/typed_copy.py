@@ -43,6 +43,7 @@ def _write_typed(
     strict_columns: bool = True,
     utf8: bool = True,
     sample: str | None = None,
+    delimiter: str = ",",
 ) -> ConversionReport:
     """Decide types, write Parquet (one scan when the sample was right) and rejects; return the report.
 
@@ -54,6 +55,7 @@ def _write_typed(
     ``utf8=False``: the reader's UTF-8 was not checked beforehand; ``NotUtf8`` when it finds
     otherwise (before any rejects are written or counted). ``sample``: the same rows as ``relation``
     through a reader that is quicker to start, for the sample that decides the types.
+    ``delimiter``: the text's, to tell rows a bad one swallowed from its own lines.
     """
     unmatched = _check_overrides(columns, options, strict=strict_columns)
     if unmatched:
@@ -84,7 +86,9 @@ def _write_typed(
     rows, markers = _copy_typed(con, relation, columns, decisions, target, kv, notes)
     if not utf8 and "store_rejects" in relation and _invalid_encoding(con):
         raise NotUtf8
-    rejects, lines = _write_rejects(con, out_dir / "rejects.parquet", kv) if "store_rejects" in relation else (0, 0)
+    rejects, lines = (0, 0)
+    if "store_rejects" in relation:
+        rejects, lines = _write_rejects(con, out_dir / "rejects.parquet", kv, delimiter * (len(columns) - 1))
     if lines > rejects:
         notes["rejected_lines"] = lines
     _check_bad_rows(rows, rejects, options, lines=lines)
@@ -383,17 +387,22 @@ def _one_row(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
     return rows[0]
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, path: Path, kv: dict[str, str]) -> tuple[int, int]:
+def _write_rejects(con: duckdb.DuckDBPyConnection, path: Path, kv: dict[str, str], separators: str) -> tuple[int, int]:
     """Bad rows of the last scan (the COPY): line number, raw text, reason. Returns the count of bad
-    rows and of the lines they span: a quote that is never closed makes one bad row of every line
-    up to the next quote, and those lines are rows lost."""
+    rows and of the rows they hold: a quote that is never closed makes one bad row of every line
+    up to the next quote, and each of those lines with a whole row's ``separators`` (its
+    delimiters) is a row lost. The lines of one long quoted field cut short are not."""
     query = (
         "SELECT line AS line_number, any_value(csv_line) AS raw_text,"
         " string_agg(DISTINCT error_type || ': ' || error_message, '; ') AS reason"
         " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line ORDER BY line"
     )
-    text = "rtrim(raw_text, chr(13) || chr(10))"
-    lines = f"1 + length({text}) - length(replace({text}, chr(10), ''))"
+    delimiter = _sql_text(separators[:1] or ",")
+    whole = (
+        f"list_filter(string_split(raw_text, chr(10)),"
+        f" lambda x: length(x) - length(replace(x, '{delimiter}', '')) >= {len(separators)})"
+    )
+    lines = f"greatest(1, len({whole}))"
     count, spanned = con.execute(f"SELECT count(*), coalesce(sum({lines}), 0) FROM ({query})").fetchall()[0]
     if count:
         metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
