@@ -84,6 +84,9 @@ def test_parquet_needs_output_and_writes_atomically(cli, lake, tmp_path: Path) -
     assert result.exit_code == 2 and "--output" in result.stderr
     target = tmp_path / "out" / "h.parquet"
     result = cli("sql", "select zip, beds from cms.hospitals", "--format", "parquet", "--output", str(target))
+    assert result.exit_code == 2 and "does not exist" in result.stderr  # a typo makes no directories
+    target.parent.mkdir()
+    result = cli("sql", "select zip, beds from cms.hospitals", "--format", "parquet", "--output", str(target))
     assert result.exit_code == 0
     assert pq.read_table(target).column("zip").to_pylist() == ["02115", "10001", None]
     assert [p.name for p in target.parent.iterdir()] == ["h.parquet"]
