@@ -241,8 +241,9 @@ def _slow_paths(
 
 def _refuse_override(path: rules.SlowPath) -> None:
     if path.decision.reason == "override":
+        example = f" (such as {path.example[:40]!r})" if path.example else ""
         raise ConversionError(
-            f"column {path.column} has values that are not {path.decision.sql_type};"
+            f"column {path.column} has values that are not {path.decision.sql_type}{example};"
             " drop the type override or use --raw"
         )
 

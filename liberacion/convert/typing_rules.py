@@ -530,6 +530,7 @@ class SlowPath:
     strict: bool = True
     markers: dict[str, int] = field(default_factory=dict)
     surprises: int = 0
+    example: str | None = None  # the first value that surprised it, for the error message
     # DuckDB calls the function from several threads: a count (get, then set) must not interleave.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -557,6 +558,7 @@ class SlowPath:
                 pass
         with self._lock:
             self.surprises += 1
+            self.example = self.example or value
         if self.strict:
             raise Surprise(self.column, text)
         return None
