@@ -192,6 +192,19 @@ _SUGGESTION = re.compile(r'Did you mean "(?P<name>[^"]+)"')
 _INTERNAL_NAMES = ("pg_", "duckdb_", "information_schema", "sqlite_")
 
 
+def _curated_ref(table: str) -> str | None:
+    """The ref of the curated dataset whose table is ``table`` (``cms.hospital_general_information``)."""
+    from liberacion.catalogs.manifests import load_catalogs
+
+    if "." not in table:
+        return None
+    try:
+        catalogs = load_catalogs(problems=[])
+    except LiberacionError:
+        return None
+    return next((d.ref for c in catalogs for d in c.datasets if d.table == table.lower()), None)
+
+
 def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> LiberacionError:
     """A DuckDB error as ours: ``NoTable`` for a table that is not in the lake, else ``SQLError``.
 
@@ -209,6 +222,9 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> Libera
         name = missing.group("name")
         if name.lower() == "datasets":  # the index, made by discover
             return NoTable("liberacion.datasets is the dataset index, not built yet: run liberacion discover")
+        ref = _curated_ref(name)
+        if ref:  # the README's first query, when its fetch has not run (or failed)
+            return NoTable(f"no table named {name} in the lake yet: fetch it with liberacion fetch {ref}")
         return NoTable(f"no table named {name} in the lake{maybe}; see: liberacion tables")
     message = one_line(err)
     if _TRACEBACK in text:  # raised in Python under DuckDB: the object store's filesystem

@@ -449,3 +449,8 @@ def test_output_paths_that_cannot_be_right(cli: Any, tmp_path: Path) -> None:
 def test_messages_for_a_first_day(cli: Any, home: Path) -> None:
     assert_one_error(cli("sql", "select * from liberacion.datasets"), 3, "run liberacion discover")
     assert_one_error(cli("--home", str(home)), 2, "Missing command; see: liberacion --help")
+
+
+def test_a_curated_table_not_fetched_yet_says_how_to_fetch_it(cli: Any) -> None:
+    result = cli("sql", "select count(*) from cms.hospital_general_information")
+    assert_one_error(result, 3, "liberacion fetch cms/hospital-general-information")
