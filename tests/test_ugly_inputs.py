@@ -193,3 +193,16 @@ def test_utc_timestamps_and_accounting_negatives_are_typed(cli, tmp_path: Path) 
         {"d": "2021-03-04 05:06:07.25", "p": "-1234.00"},
         {"d": "2021-03-04 05:06:08", "p": None},
     ]
+
+
+def test_openfda_and_nppes_ids_stay_text(cli, tmp_path: Path) -> None:
+    source = tmp_path / "records.json"
+    records = [{"number": 1234567893, "zip": 2115, "beds": 12, "safetyreportid": "10003301"} for _ in range(5)]
+    source.write_text(json.dumps(records))
+    assert cli("fetch", str(source), "--as", "t.records").exit_code == 0
+    assert column_types(cli, "t.records") == {
+        "number": "VARCHAR",  # NPPES's NPI
+        "zip": "VARCHAR",
+        "beds": "BIGINT",  # a count stays a number
+        "safetyreportid": "VARCHAR",  # FAERS
+    }

@@ -70,7 +70,10 @@ def _write_typed(
         # NULL: no value anywhere; JSON: a key holding strings here and numbers there (a ZIP as
         # "02115" and 2115): both are typed from their text, like any text column.
         untyped = type_.strip('"').upper() in ("NULL", "JSON")
-        if untyped or options.raw or (wanted and rules.override(wanted).sql_type != type_):
+        # A JSON number under an identifier's name (NPPES's NPI as "number": 1234567893) is an id.
+        identifier = native == "JSON" and not wanted and rules.is_identifier_name(column.name)
+        whole = type_.strip('"').upper() in ("BIGINT", "INTEGER", "UBIGINT", "HUGEINT")
+        if untyped or (identifier and whole) or options.raw or (wanted and rules.override(wanted).sql_type != type_):
             texts[column.source] = rules.text_view(column.source, type_)
             del kept[column.source]
     sample = sample or relation

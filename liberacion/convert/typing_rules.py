@@ -49,6 +49,7 @@ IDENTIFIER_NAMES = re.compile(
     r"|plan|contract|recipient|physician|pi|entity|labeler|device|report|record|case|patient)_?(id|number"
     r"|num|no|code|ccn|npi)(_|$)"
     r"|(^|_)(id|identifier)$"
+    r"|^(number|safetyreportid|reportid|setid|spl_id)$"  # NPPES's NPI, FAERS's and SPL's ids (openFDA)
 )
 
 # The kinds a column of text can be, in order of preference. Each has a SQL test that is true when a
