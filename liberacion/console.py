@@ -264,16 +264,25 @@ def progress_bars(console: Any) -> Any:
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
+    from rich.table import Column
 
-    return Progress(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        DownloadColumn(binary_units=False),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
+    # Each column on one line; a narrow screen drops the time left, then the speed, before the
+    # name is cut (with "…"), rather than wrap the cells onto a second line.
+    no_wrap = {"table_column": Column(no_wrap=True)}
+    columns: list[Any] = [
+        TextColumn(
+            "{task.description}",
+            markup=False,
+            table_column=Column(no_wrap=True, overflow="ellipsis", max_width=max(12, console.width // 3)),
+        ),
+        BarColumn(bar_width=None if console.width >= 60 else 10),
+        DownloadColumn(binary_units=False, **no_wrap),
+    ]
+    if console.width >= 70:
+        columns.append(TransferSpeedColumn(**no_wrap))
+    if console.width >= 90:
+        columns.append(TimeRemainingColumn(**no_wrap))
+    return Progress(*columns, console=console, transient=True)
 
 
 class FetchProgress:

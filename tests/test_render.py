@@ -241,3 +241,22 @@ def test_expanded_view_wraps_long_names_and_values_instead_of_cutting(
     values = [line.split("│")[1].strip() for line in lines]
     assert "".join(names[:-1]) == name and names[-1] == "n"  # the name whole, over several lines
     assert "".join(values[:-1]).replace(" ", "") == value.replace(" ", "") and values[-1] == "42"
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_progress_bars_keep_to_one_line_at_any_width(width: int) -> None:
+    import io
+
+    from rich.console import Console
+
+    from liberacion.console import progress_bars
+
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=True, color_system=None)
+    bars = progress_bars(console)
+    task = bars.add_task("Hospital_General_Information.csv", total=113_000_000)
+    bars.update(task, completed=30_800_000)
+    console.print(bars.get_renderable())
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and len(lines[0]) <= width  # it wrapped its cells onto a second line at 40
+    assert "30.8/113.0 MB" in lines[0] and lines[0].startswith("Hospital_Gen")
