@@ -456,7 +456,7 @@ def print_description(description: Any) -> None:
                 ("because", description.reason),
             ],
             17,
-            wrap=("because",),
+            wrap=("because", "lake", "fetch would take"),  # what to copy is never cut
         )
         if dataset.description:
             console.print()

@@ -166,3 +166,16 @@ def test_discover_offline_says_each_listing_once_and_why_nothing_is_fetchable(cl
     query = "select fetchable, why_not from liberacion.datasets where ref = 'cms/hospital-general-information'"
     found = cli("sql", query, "--format", "json")
     assert json.loads(found.stdout) == [{"fetchable": False, "why_not": "listing not read"}]
+
+
+def test_show_on_a_narrow_screen_wraps_what_people_copy(
+    cli: Any, offline_cms: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    out = cli("show", "cms/hospital-general-information", "--format", "table").stdout
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("lake"))
+    pieces = [lines[start].split(None, 1)[1]]
+    pieces += [line.strip() for line in lines[start + 1 :] if line.startswith(" " * 19) and line.strip()][:2]
+    assert "".join(pieces).startswith("cms.hospital_general_information:")  # whole, not cut with "…"
+    assert all(len(line) <= 40 for line in lines)
