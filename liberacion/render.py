@@ -438,6 +438,17 @@ def source_text(value: Any) -> str:
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def key_text(value: str) -> str:
+    """A row's key as people read it: ``{"facility_id": "010001"}`` → ``facility_id=010001``."""
+    try:
+        key = json.loads(value)
+    except ValueError:
+        return value
+    if not isinstance(key, dict):
+        return value
+    return ", ".join(f"{k}={'NULL' if v is None else v}" for k, v in key.items())
+
+
 def _display(value: Any, kind: str | None, null_text: str = "NULL") -> tuple[str, str | None, bool]:
     """A cell for people: its text, its style, and whether it is a number (right-aligned)."""
     if value is None:
@@ -451,6 +462,8 @@ def _display(value: Any, kind: str | None, null_text: str = "NULL") -> tuple[str
         return (text[:10] if re.match(r"\d{4}-\d{2}-\d{2}", text) else text), None, False
     if kind == "source":
         return one_line(source_text(value)), None, False
+    if kind == "key" and isinstance(value, str) and value.startswith("{"):
+        return one_line(key_text(value)), None, False
     if isinstance(value, bool):
         return ("true" if value else "false"), None, False
     if isinstance(value, int):
@@ -708,6 +721,7 @@ def _write_parquet(rows: Rows, path: Path) -> None:
 MIN_WIDTH = 40  # narrower screens are drawn as if they were this wide
 _VALUE_CAP = 40  # a column is at most this wide when everything fits (names excepted)
 _VALUE_FLOOR = 8  # and at least this wide (or its header) before columns are left out
+_KEY_FLOOR = 24  # a row's key (diff) says which row: it gives up width last
 
 
 @dataclass
@@ -747,6 +761,7 @@ def fit_columns(
     *,
     keep_last: bool = True,
     floors: Sequence[int] | None = None,
+    caps: Sequence[int] | None = None,
 ) -> tuple[list[int], list[int], bool]:
     """Which columns a table of ``width`` cells shows, how wide each is, and whether some are left out.
 
@@ -761,7 +776,8 @@ def fit_columns(
 
     n = len(headers)
     head = [cell_len(h) for h in headers]
-    want = [max(head[i], naturals[i] if keep[i] else min(naturals[i], _VALUE_CAP), 1) for i in range(n)]
+    cap = caps or [_VALUE_CAP] * n
+    want = [max(head[i], naturals[i] if keep[i] else min(naturals[i], cap[i]), 1) for i in range(n)]
     floor = floors or [_VALUE_FLOOR] * n
     least = [want[i] if keep[i] else max(head[i], min(naturals[i], floor[i]), 1) for i in range(n)]
     room = width - 1  # the left border; each column costs its width + 3 (padding and border)
@@ -848,8 +864,11 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
     else:
         naturals = [max([cell_len(r[i][0]) for r in cells], default=0) for i in range(len(headers))]
         keep = [k == "name" for k in kinds]
-        floors = [18 if k == "source" else _VALUE_FLOOR for k in kinds]
-        shown, widths, hidden = fit_columns(headers, naturals, keep, width, keep_last=rows.keep_last, floors=floors)
+        floors = [18 if k == "source" else _KEY_FLOOR if k == "key" else _VALUE_FLOOR for k in kinds]
+        caps = [2 * _VALUE_CAP if k == "key" else _VALUE_CAP for k in kinds]
+        shown, widths, hidden = fit_columns(
+            headers, naturals, keep, width, keep_last=rows.keep_last, floors=floors, caps=caps
+        )
         shown_count = len(shown)
         _write_grid(headers, cells, numeric, shown, widths, hidden, box, out)
     footer = _footer(total, len(kept), len(headers), shown_count, hidden, view)

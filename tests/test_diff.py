@@ -173,6 +173,12 @@ def test_diff_csv_and_table(cli, keyed: Lake, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("COLUMNS", "200")
     table = cli("diff", "cdc.deaths", "-k", "state,year", "-f", "table").stdout
     assert "rows_changed" in table and "cdc.deaths:" in table
+    monkeypatch.setenv("COLUMNS", "80")  # a key reads as people write it, and is cut last
+    narrow = cli("diff", "cdc.deaths", "-k", "state,year", "-f", "table").stdout
+    assert "state=NY, year=2020" in narrow and '{"state"' not in narrow
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+    as_json = json.loads(cli("diff", "cdc.deaths", "-k", "state,year", "-f", "json").stdout)
+    assert {"state": "NY", "year": 2020} in [json.loads(r["key"]) for r in as_json if r["key"]]  # pipes: JSON
 
 
 def test_diff_keys_from_provenance(cli, home: Path) -> None:

@@ -11,7 +11,7 @@ from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption
 from liberacion.cli.completion import complete_sql, complete_table
 from liberacion.console import emit, print_info, print_json, table_of_ref
 from liberacion.errors import Busy, UsageError
-from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, choose_format
+from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, choose_format, listing_kinds
 from liberacion.timestamps import parse_as_of
 
 TableArgument = Annotated[
@@ -275,7 +275,9 @@ def diff(
         name, home=settings(ctx).home, from_snapshot=from_ref, to_snapshot=to_ref, keys=key or [], show=show
     )
     title = f"{table}: {result.old.id} → {result.new.id}"
-    emit(Rows.from_dicts(list(TableDiff.RECORD_COLUMNS), result.records()), fmt, output, title=title)
+    columns = list(TableDiff.RECORD_COLUMNS)
+    kinds = {**listing_kinds(columns), "key": "key"}  # on a terminal: facility_id=010001, cut last
+    emit(Rows.from_dicts(columns, result.records(), kinds=kinds), fmt, output, title=title)
 
 
 @app.command()
