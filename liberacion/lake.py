@@ -376,6 +376,8 @@ class Lake:
                     shutil.rmtree(staging_dir, ignore_errors=True)
                 if staging.snapshot is not None:
                     self.prune(staging.table, keep=keep_default())
+                with contextlib.suppress(OSError):  # a first fetch that failed leaves no empty folder
+                    directory.rmdir()  # (only an empty one goes; we hold the table's lock)
 
     def publish(
         self,

@@ -122,6 +122,7 @@ def test_files_that_are_not_data_fail_with_one_line(cli, home: Path, tmp_path: P
         assert len(errors) == 1 and message in errors[0], result.stderr
         assert "Traceback" not in result.stderr
     assert not Lake(home).exists("t.x")
+    assert not (home / "lake" / "t" / "x").exists()  # no empty folder left behind either
 
 
 def test_one_day_first_date_among_us_dates_does_not_flip_the_column(cli, tmp_path: Path) -> None:
