@@ -786,7 +786,17 @@ def fit_columns(
         return sum(w + 3 for w in widths)
 
     if cost(want) <= room:
-        return list(range(n)), want, False
+        # Room to spare: values cut at the cap get it back, up to their whole width.
+        widths = list(want)
+        spare = room - cost(widths)
+        while spare > 0:
+            growing = [i for i in range(n) if widths[i] < naturals[i]]
+            if not growing:
+                break
+            for i in growing[:spare]:
+                widths[i] += 1
+            spare -= min(spare, len(growing))
+        return list(range(n)), widths, False
     if cost(least) <= room:
         shown, hidden = list(range(n)), False
     else:

@@ -260,3 +260,13 @@ def test_progress_bars_keep_to_one_line_at_any_width(width: int) -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 and len(lines[0]) <= width  # it wrapped its cells onto a second line at 40
     assert "30.8/113.0 MB" in lines[0] and lines[0].startswith("Hospital_Gen")
+
+
+def test_a_wide_screen_shows_long_values_whole(cli, lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    value = "resolve 0.00s download 12.31s convert 4.56s publish 0.07s (a long cell)"
+    query = f"select '{value}' as stages, 1 as n"
+    monkeypatch.setenv("COLUMNS", "200")
+    assert value in cli("sql", query, "-f", "table").stdout  # it was cut at 40 with room to spare
+    monkeypatch.setenv("COLUMNS", "60")
+    narrow = cli("sql", query, "-f", "table").stdout
+    assert value not in narrow and all(len(line) <= 60 for line in narrow.splitlines())
