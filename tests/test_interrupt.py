@@ -123,7 +123,13 @@ def test_ctrl_c_during_refresh_stops_at_once_publishes_nothing_and_leaves_a_log_
         text=True,
         env=env,
     )
-    time.sleep(2)  # the refresh is converting the file again (about 5 s)
+    # Ctrl-C once the conversion has begun writing into its staging folder (it takes seconds).
+    table_dir = home / "lake" / "t" / "big"
+    deadline = time.monotonic() + 60
+    while not any(p.is_file() for p in table_dir.glob(".staging-*/*")) and time.monotonic() < deadline:
+        assert process.poll() is None, "the refresh ended before its conversion began"
+        time.sleep(0.05)
+    time.sleep(0.3)
     assert process.poll() is None, "the refresh finished before it could be interrupted"
     process.send_signal(signal.SIGINT)
     sent = time.monotonic()
