@@ -112,16 +112,14 @@ def table_of_ref(ref: str) -> str:
 def _details(console: Any, pairs: list[tuple[str, Any]], label_width: int, *, wrap: tuple[str, ...] = ()) -> None:
     """``label  value`` lines, each cut to the screen (a value never wraps under its label); the
     labels in ``wrap`` hold sentences to read whole, continued on lines of their own."""
-    import textwrap
-
     from rich.text import Text
 
-    from liberacion.render import cut, one_line
+    from liberacion.render import cut, one_line, wrapped
 
     room = max(console.width, 40) - label_width - 3
     for label, value in pairs:
         if value:
-            lines = textwrap.wrap(one_line(str(value)), room) if label in wrap else [cut(one_line(str(value)), room)]
+            lines = wrapped(one_line(str(value)), room) if label in wrap else [cut(one_line(str(value)), room)]
             for i, text in enumerate(lines):
                 line = Text(f"  {label if i == 0 else '':<{label_width}} ", style="dim")
                 line.append(text)
@@ -365,8 +363,7 @@ def report_refresh(report: Any, *, quiet: bool) -> None:
     for event in report.events:
         if event.error and event.event in ("failed", "gone", "retired"):
             label = styled(f"{event.event}:", STATUS_STYLES.get(event.event), sys.stderr)
-            error = event.error.removeprefix(f"{event.table}: ")  # said once, not twice
-            print(f"{label} {event.table}: {error}", file=sys.stderr)
+            print(f"{label} {event.table}: {_refresh_detail(event)}", file=sys.stderr)
     if quiet:
         return
     columns = ["table", "event", "rows", "bytes", "seconds", "detail"]
@@ -387,7 +384,8 @@ def report_refresh(report: Any, *, quiet: bool) -> None:
 
 
 def _refresh_detail(event: Any) -> str:
-    """Why a table was skipped, failed or is gone; what a schema change was."""
+    """Why a table was skipped, failed or is gone (its name said once, not twice); what a schema
+    change was."""
     if event.error:
         return str(event.error).removeprefix(f"{event.table}: ")
     change = event.schema_change

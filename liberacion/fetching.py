@@ -224,28 +224,39 @@ def fetch_recipes(
     datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")
     files = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="download")
     futures: list[Future[FetchResult]] = []
-    stopping = False
-    try:
+    with stopped_at_once(client, [datasets, files], futures):
         if options.housekeeping:
             tidy(job.lake)
-        futures = [datasets.submit(job.run, recipe, files) for recipe in recipes]
+        futures += [datasets.submit(job.run, recipe, files) for recipe in recipes]
         results = [future.result() for future in futures]
         if options.housekeeping:
             update_views(job.lake)
-        return results
+    return results
+
+
+@contextlib.contextmanager
+def stopped_at_once(
+    client: HttpClient, pools: Sequence[ThreadPoolExecutor], futures: Sequence[Future[Any]]
+) -> Iterator[None]:
+    """Shut ``pools`` down when the block ends; on Ctrl-C (or any error) stop their work first.
+
+    Transfers stop at the next chunk (partial files stay, to resume), conversions stop at once, and
+    a table not yet switched is never published. Workers (``futures``, filled in the block) get a
+    moment to tidy up; one still stopping is left behind (the CLI exits without waiting for it,
+    and whatever it staged is invisible and removed by the next run).
+    """
+    stopping = False
+    try:
+        yield
     except BaseException:
-        # Ctrl-C: transfers stop at the next chunk (partial files stay, to resume), conversions
-        # stop at once, and a table not yet switched is never published. Workers get a moment to
-        # tidy up; one still stopping is left behind (the CLI exits without waiting for it, and
-        # whatever it staged is invisible and removed by the next run).
         stopping = True
         client.cancel.set()
         interrupt_all()
         wait_futures(futures, timeout=STOP_GRACE)
         raise
     finally:
-        datasets.shutdown(wait=not stopping, cancel_futures=True)
-        files.shutdown(wait=not stopping, cancel_futures=True)
+        for pool in pools:
+            pool.shutdown(wait=not stopping, cancel_futures=True)
 
 
 def tidy(lake: Lake) -> None:

@@ -19,7 +19,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -131,25 +131,14 @@ class RefreshReport:
 def _run_all(runner: _Runner, targets: list[_Target], client: HttpClient, jobs: int) -> list[RefreshEvent]:
     """Each target on the pool; Ctrl-C stops the transfers and conversions under way at once, so
     no table is published after it (a table already switched stays switched)."""
-    from concurrent.futures import wait
-
-    from liberacion.engine import interrupt_all
-    from liberacion.fetching import STOP_GRACE
+    from liberacion.fetching import stopped_at_once
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="refresh")
-    futures = []
-    stopping = False
-    try:
-        futures = [pool.submit(runner.run, target) for target in targets]
-        return [future.result() for future in futures]
-    except BaseException:
-        stopping = True
-        client.cancel.set()
-        interrupt_all()
-        wait(futures, timeout=STOP_GRACE)
-        raise
-    finally:
-        pool.shutdown(wait=not stopping, cancel_futures=True)
+    futures: list[Future[RefreshEvent]] = []
+    with stopped_at_once(client, [pool], futures):
+        futures += [pool.submit(runner.run, target) for target in targets]
+        events = [future.result() for future in futures]
+    return events
 
 
 def parse_duration(text: str) -> float:

@@ -787,16 +787,9 @@ def fit_columns(
 
     if cost(want) <= room:
         # Room to spare: values cut at the cap get it back, up to their whole width.
-        widths = list(want)
-        spare = room - cost(widths)
-        while spare > 0:
-            growing = [i for i in range(n) if widths[i] < naturals[i]]
-            if not growing:
-                break
-            for i in growing[:spare]:
-                widths[i] += 1
-            spare -= min(spare, len(growing))
-        return list(range(n)), widths, False
+        fitted = dict(enumerate(want))
+        _hand_out(fitted, naturals, room - cost(want))
+        return list(range(n)), list(fitted.values()), False
     if cost(least) <= room:
         shown, hidden = list(range(n)), False
     else:
@@ -831,17 +824,19 @@ def fit_columns(
             front = [0]
         shown = front + back[::-1]
     widths = {i: least[i] for i in shown}
-    spare = room - cost(widths.values()) - (4 if hidden else 0)
-    while spare > 0:  # hand the spare width out one cell at a time to the columns that want it
-        growing = [i for i in shown if widths[i] < want[i]]
+    _hand_out(widths, want, room - cost(widths.values()) - (4 if hidden else 0))
+    return shown, [widths[i] for i in shown], hidden
+
+
+def _hand_out(widths: dict[int, int], limits: Sequence[int], spare: int) -> None:
+    """Give ``spare`` cells, one at a time in turn, to the columns still below their ``limits``."""
+    while spare > 0:
+        growing = [i for i in widths if widths[i] < limits[i]]
         if not growing:
             break
-        for i in growing:
-            if spare == 0:
-                break
+        for i in growing[:spare]:
             widths[i] += 1
-            spare -= 1
-    return shown, [widths[i] for i in shown], hidden
+        spare -= min(spare, len(growing))
 
 
 def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
@@ -958,7 +953,7 @@ def _write_records(
         out(Text(label + fill * max(width - cell_len(label), 0), style="dim"))
         for i, header in enumerate(headers):
             value, style, _ = row[i]
-            names, values = _wrapped(header, name_width), _wrapped(value, value_width)
+            names, values = wrapped(header, name_width), wrapped(value, value_width)
             for k in range(max(len(names), len(values))):
                 name = names[k] if k < len(names) else ""
                 text = Text(name + " " * (name_width - cell_len(name)), style="bold")
@@ -967,7 +962,7 @@ def _write_records(
                 out(text)
 
 
-def _wrapped(text: str, width: int) -> list[str]:
+def wrapped(text: str, width: int) -> list[str]:
     """``text`` in lines of at most ``width`` cells, broken after a space where one is near."""
     from rich.cells import cell_len
 

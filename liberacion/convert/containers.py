@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 
 from liberacion.convert.model import DAMAGED, Budget, ConvertOptions, Part, _matches
-from liberacion.convert.sniff import _html_error, json_error, mismatch, sniff, unreadable
+from liberacion.convert.sniff import mismatch, refuse_unreadable, sniff
 from liberacion.convert.spreadsheets import _inspect_workbook
 from liberacion.errors import ConversionError, UsageError, one_line
 from liberacion.formats import reader_format
@@ -52,12 +52,7 @@ def _inspect(path: Path, options: ConvertOptions, work: Path, budget: Budget, *,
 def _inspect_as(
     path: Path, fmt: str, options: ConvertOptions, work: Path, budget: Budget, *, depth: int, label: str
 ) -> list[Part]:
-    if fmt == "html":
-        raise _html_error(path)
-    if fmt == "unknown":
-        raise unreadable(path)
-    if fmt == "json-error":
-        raise json_error(path)
+    refuse_unreadable(path, fmt)
     if fmt in ("zip", "gz") and depth >= MAX_ARCHIVE_DEPTH:
         raise ConversionError(
             f"refusing {budget.name}: archives nested more than {MAX_ARCHIVE_DEPTH} deep ({label} is one more)"

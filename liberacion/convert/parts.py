@@ -8,7 +8,7 @@ from pathlib import Path
 from liberacion.convert.json_records import _convert_json
 from liberacion.convert.model import ConversionReport, ConvertOptions, Part, _sql_text
 from liberacion.convert.parquet import _convert_parquet
-from liberacion.convert.sniff import _html_error, json_error, sniff, unreadable
+from liberacion.convert.sniff import refuse_unreadable, sniff
 from liberacion.convert.statistical import _convert_statistical
 from liberacion.convert.text import _convert_text
 from liberacion.errors import ConversionError
@@ -26,12 +26,7 @@ def convert_part(
     out_dir.mkdir(parents=True, exist_ok=True)
     if part.format is None:
         part.format = sniff(part.path)
-    if part.format == "html":
-        raise _html_error(part.path)
-    if part.format == "unknown":
-        raise unreadable(part.path)
-    if part.format == "json-error":
-        raise json_error(part.path)
+    refuse_unreadable(part.path, part.format)
     size = part.path.stat().st_size
     with small_connection() if size <= SMALL_BYTES else new_connection() as con:
         if size > SMALL_BYTES:

@@ -142,13 +142,17 @@ def unreadable(path: Path) -> ConversionError:
     return ConversionError(f"cannot read {path.name}: it is not {READABLE} (it starts with {start_of(path)})")
 
 
-def json_error(path: Path) -> ConversionError:
-    with open(path, "rb") as fh:
-        start = " ".join(fh.read(300).decode("utf-8", "replace").split())[:160]
-    return ConversionError(f"{path.name} holds an error message, not data: {start!r}")
+def refuse_unreadable(path: Path, fmt: str) -> None:
+    """``ConversionError`` for a file ``sniff`` found no reader for: an HTML page, an API's error
+    message, anything else; nothing for a format a reader takes."""
+    if fmt == "html":
+        raise ConversionError(f"{path.name} is an HTML page, not data (it starts with {_start_text(path, 120)!r})")
+    if fmt == "json-error":
+        raise ConversionError(f"{path.name} holds an error message, not data: {_start_text(path, 160)!r}")
+    if fmt == "unknown":
+        raise unreadable(path)
 
 
-def _html_error(path: Path) -> ConversionError:
+def _start_text(path: Path, limit: int) -> str:
     with open(path, "rb") as fh:
-        start = " ".join(fh.read(300).decode("utf-8", "replace").split())[:120]
-    return ConversionError(f"{path.name} is an HTML page, not data (it starts with {start!r})")
+        return " ".join(fh.read(300).decode("utf-8", "replace").split())[:limit]

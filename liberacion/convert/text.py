@@ -205,8 +205,8 @@ codecs.register_error("liberacion-cp1252", _cp1252_or_replace)
 
 
 def _detect_encoding(path: Path, start: int = 0) -> tuple[str, int]:
-    """utf-8, else cp1252, of the bytes after ``start`` (the BOM); never fails on a stray byte
-    (replaced, counted)."""
+    """utf-8, else cp1252 or utf-8+cp1252 (see ``_fallback_encoding``), of the bytes after
+    ``start`` (the BOM); never fails on a stray byte (replaced, counted)."""
     with open(path, "rb") as fh:
         fh.seek(start)
         decoder = codecs.getincrementaldecoder("utf-8")("strict")

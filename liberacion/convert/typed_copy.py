@@ -91,7 +91,7 @@ def _write_typed(
         raise NotUtf8
     rejects, lines = (0, 0)
     if "store_rejects" in relation:
-        rejects, lines = _write_rejects(con, out_dir / "rejects.parquet", kv, delimiter * (len(columns) - 1))
+        rejects, lines = _write_rejects(con, out_dir / "rejects.parquet", kv, delimiter, len(columns))
     if lines > rejects:
         notes["rejected_lines"] = lines
     _check_bad_rows(rows, rejects, options, lines=lines)
@@ -391,21 +391,20 @@ def _one_row(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
     return rows[0]
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, path: Path, kv: dict[str, str], separators: str) -> tuple[int, int]:
+def _write_rejects(
+    con: duckdb.DuckDBPyConnection, path: Path, kv: dict[str, str], delimiter: str, fields: int
+) -> tuple[int, int]:
     """Bad rows of the last scan (the COPY): line number, raw text, reason. Returns the count of bad
     rows and of the rows they hold: a quote that is never closed makes one bad row of every line
-    up to the next quote, and each of those lines with a whole row's ``separators`` (its
-    delimiters) is a row lost. The lines of one long quoted field cut short are not."""
+    up to the next quote, and each of those lines with a whole row's delimiters (``fields`` - 1)
+    is a row lost. The lines of one long quoted field cut short are not."""
     query = (
         "SELECT line AS line_number, any_value(csv_line) AS raw_text,"
         " string_agg(DISTINCT error_type || ': ' || error_message, '; ') AS reason"
         " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line ORDER BY line"
     )
-    delimiter = _sql_text(separators[:1] or ",")
-    whole = (
-        f"list_filter(string_split(raw_text, chr(10)),"
-        f" lambda x: length(x) - length(replace(x, '{delimiter}', '')) >= {len(separators)})"
-    )
+    separators = f"length(x) - length(replace(x, '{_sql_text(delimiter)}', ''))"
+    whole = f"list_filter(string_split(raw_text, chr(10)), lambda x: {separators} >= {fields - 1})"
     lines = f"greatest(1, len({whole}))"
     count, spanned = con.execute(f"SELECT count(*), coalesce(sum({lines}), 0) FROM ({query})").fetchall()[0]
     if count:
