@@ -12,13 +12,16 @@ every column left as text:
 It also times the sample (reading it and deciding the types: ``_decide``) once, cold, as the
 conversion pays it.
 
+With ``--cold`` each step runs in a fresh process whose first COPY it is, as in ``convert.py``
+(the sample is read and decided first in every process, untimed); the steps alternate as above.
+
 With ``--columns`` the steps are instead one per typed column: that column typed as the
 conversion types it (markers counted), every other column left as text; each is reported as the
 time it adds to ``text`` (what typing that one column costs, net of writing it as text).
 
 The steps alternate in rotated order over --rounds; medians, and each step's ratio to ``text``.
 
-Usage: python benchmarks/copy_parts.py FILE [--rounds 6] [--columns]
+Usage: python benchmarks/copy_parts.py FILE [--rounds 6] [--columns] [--cold]
        (e.g. the marker-heavy file: benchmarks/generate.py /tmp/markers.csv --mb 1024 --markers 0.15)
 """
 
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +51,12 @@ def main() -> None:
     parser.add_argument("file", type=Path)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--columns", action="store_true", help="one step per typed column instead")
+    parser.add_argument("--cold", action="store_true", help="each step in a fresh process, its first COPY")
+    parser.add_argument("--step", help=argparse.SUPPRESS)  # one COPY of this step, timed, then exit
     args = parser.parse_args()
+    if args.cold:
+        report(args, _cold(args))
+        return
 
     from liberacion.convert import ConvertOptions, convert_part, inspect, typed_copy
 
@@ -67,6 +77,11 @@ def main() -> None:
         out = Path(tempfile.mkdtemp(prefix="copy-parts-"))
         options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {typed_copy.ROW_GROUP_ROWS}"
         names = list(selects)
+        if args.step:
+            started = time.perf_counter()
+            con.execute(f"COPY (SELECT {selects[args.step]} FROM {relation}) TO '{out / 'step'}.parquet' ({options})")
+            print(json.dumps({"seconds": time.perf_counter() - started}))
+            raise _Done
         for n in range(args.rounds):
             for name in names[n % len(names) :] + names[: n % len(names)]:
                 started = time.perf_counter()
@@ -82,10 +97,25 @@ def main() -> None:
         part = inspect(args.file, options, work=Path(work) / "work")[0]
         with contextlib.suppress(_Done):
             convert_part(part, Path(work) / "out", kv_metadata={}, options=options)
+    if args.step:
+        return
     if args.columns:
         report_columns(args, timings, kinds)
     else:
         report(args, timings)
+
+
+def _cold(args: argparse.Namespace) -> dict[str, list[float]]:
+    """Each step's COPY timed in its own process, the steps in rotated order over the rounds."""
+    names = ["text", "fast", "uncounted", "typed"]
+    timings: dict[str, list[float]] = {}
+    for n in range(args.rounds):
+        for name in names[n % len(names) :] + names[: n % len(names)]:
+            command = [sys.executable, __file__, str(args.file), "--step", name]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            timings.setdefault(name, []).append(json.loads(done.stdout.splitlines()[-1])["seconds"])
+            print(f"round {n + 1} {name:28s} {timings[name][-1]:.2f}s (cold)", file=sys.stderr, flush=True)
+    return timings
 
 
 def _selects(typed_copy: Any, con: Any, columns: list[Any], decisions: dict[str, Any]) -> dict[str, str]:
@@ -145,9 +175,11 @@ def report(args: argparse.Namespace, timings: dict[str, list[float]]) -> None:
     for name in ("text", "fast", "uncounted", "typed"):
         seconds = statistics.median(timings[name])
         print(f"  {name:10s} {seconds:6.2f} s  {seconds / text:5.3f}x text")
-    sample = timings["(sample)"][0]
-    print(f"  sample     {sample:6.2f} s  {sample / text:5.3f} of text (read and decide, once, cold)")
-    print(f"command: python benchmarks/copy_parts.py {args.file} --rounds {args.rounds}")
+    if "(sample)" in timings:
+        sample = timings["(sample)"][0]
+        print(f"  sample     {sample:6.2f} s  {sample / text:5.3f} of text (read and decide, once, cold)")
+    cold = " --cold" if args.cold else ""
+    print(f"command: python benchmarks/copy_parts.py {args.file} --rounds {args.rounds}{cold}")
 
 
 if __name__ == "__main__":
