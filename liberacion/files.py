@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,31 @@ def atomic_path(target: Path) -> Iterator[Path]:
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)
+
+
+@contextmanager
+def output_path(target: Path) -> Iterator[Path]:
+    """Where to write a user's ``--output``: a regular file (or a new name) atomically, through
+    ``atomic_path``; a symbolic link's target, not the link; a device, a FIFO or a process
+    substitution (``/dev/stdout``, ``>(gzip > x.gz)``) in place, never replaced by a file.
+
+    Yields the path to write and sets nothing else: writing in place cannot be atomic, and the
+    caller says so when a write into it fails half-way (see ``is_special``).
+    """
+    if is_special(target):
+        yield target
+        return
+    with atomic_path(Path(os.path.realpath(target)) if target.is_symlink() else target) as tmp:
+        yield tmp
+
+
+def is_special(target: Path) -> bool:
+    """True when ``target`` exists and is not a regular file (after following links)."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def atomic_write(target: Path, data: str | bytes) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion.engine import new_connection, set_memory_limit
-from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, SQLError, one_line
+from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, SQLError, UsageError, one_line
 from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
@@ -105,6 +105,37 @@ def _refuse_unsafe(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         )
 
 
+_CREATED = re.compile(
+    r"\bcreate\s+(?:or\s+replace\s+)?(?:temp(?:orary)?\s+)?(?:table|view)\s+(?:if\s+not\s+exists\s+)?\"?(\w+)", re.I
+)
+
+
+def _refuse_ambiguous(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """A table named without its catalog resolves through the search path, where the first catalog
+    holding that name would win: when two catalogs hold it, the query is refused instead."""
+    import duckdb
+
+    shared = dict(
+        con.execute(
+            "SELECT lower(view_name), list(schema_name || '.' || view_name ORDER BY schema_name) FROM duckdb_views() "
+            "WHERE database_name = 'liberacion_views' AND NOT internal GROUP BY 1 HAVING count(*) > 1"
+        ).fetchall()
+    )
+    if not shared:
+        return
+    try:
+        named = duckdb.get_table_names(sql, qualified=True)
+    except duckdb.Error:
+        return  # DuckDB reports the syntax error itself
+    own = {name.lower() for name in _CREATED.findall(sql)}  # the session's own tables come first
+    for name in sorted(named):
+        bare = name.split(" AS ")[0].lower()
+        if bare in shared and bare not in own:
+            con.close()
+            tables = ", ".join(shared[bare])
+            raise UsageError(f"{bare} is a table of more than one catalog ({tables}): name the catalog, e.g. {shared[bare][0]}")
+
+
 def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
     """Use the views of ``lake.duckdb`` when it is current: attached read-only and put on the search
     path, so ``cms.x`` and ``liberacion.datasets`` resolve to it while the session's own tables
@@ -179,6 +210,7 @@ def relation(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = Fal
     con = connect(lake, as_of=as_of, safe=safe)
     if safe:
         _refuse_unsafe(con, sql)
+    _refuse_ambiguous(con, sql)
     try:
         return con.sql(sql)
     except duckdb.Error as err:
@@ -338,6 +370,7 @@ def export(
     con = connect(lake, as_of=as_of, safe=safe)
     if safe:
         _refuse_unsafe(con, sql)
+    _refuse_ambiguous(con, sql)
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as err:
@@ -483,11 +516,11 @@ def _export_column(name: str, type_id: str, *, json: bool) -> str:
 def _copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], output: Path | None) -> None:
     """Run the COPY into ``output`` (a temporary name, renamed into place), into stdout when it is a
     pipe or a terminal (DuckDB writes it directly, streaming), or else through a temporary file."""
-    from liberacion.files import atomic_path
+    from liberacion.files import is_special, output_path
 
     if output is not None:
-        with atomic_path(output) as tmp:
-            _run_copy(con, copy, tmp, direct=False)
+        with output_path(output) as tmp:
+            _run_copy(con, copy, tmp, direct=is_special(output))
         return
     if _stdout_is_a_stream():
         sys.stdout.flush()

@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from liberacion.errors import UsageError
-from liberacion.files import atomic_path
+from liberacion.files import is_special, output_path
 
 if TYPE_CHECKING:
     import duckdb
@@ -54,6 +54,7 @@ class DocumentFormat(str, Enum):
 
 
 DEFAULT_MAX_ROWS = 1000
+PARQUET_ON_A_TERMINAL = "Parquet is binary and is not written to a terminal: add --output FILE, or pipe it"
 
 # --output FILE takes its format from the extension unless --format names one.
 EXTENSIONS = {
@@ -105,7 +106,7 @@ def _check_output(output: Path) -> None:
     """An output file goes into a directory that exists: a typo must not create directories."""
     if output.is_dir():
         raise UsageError(f"--output {output} is a directory; give a file name, e.g. {output / 'result.csv'}")
-    if not output.parent.is_dir():
+    if not output.parent.is_dir() and not is_special(output):
         raise UsageError(f"--output {output}: the directory {output.parent} does not exist")
 
 
@@ -281,20 +282,25 @@ def render(
     option that does so (the footer suggests it when columns were left out).
     """
     view = _TableView(max_rows=max_rows, title=title, expanded=expanded, expand_option=expand_option)
-    if fmt is Format.parquet and output is None:
-        raise UsageError("--format parquet needs --output FILE (Parquet is not written to a terminal)")
     if output is None:
         stream = stdout or sys.stdout
+        if fmt is Format.parquet and _isatty(stream):
+            raise UsageError(PARQUET_ON_A_TERMINAL)
         try:
-            _render_to(rows, fmt, stream, view)
+            if fmt is Format.parquet:
+                stream.flush()
+                _write_parquet(rows, stream.buffer)  # to a pipe: | duckdb -c "from read_parquet('/dev/stdin')"
+            else:
+                _render_to(rows, fmt, stream, view)
         except BrokenPipeError:
             if stream is sys.stdout or stream is sys.__stdout__:
                 silence_stdout()
             raise OutputClosed() from None
         return
-    with atomic_path(output) as tmp:
+    with output_path(output) as tmp:
         if fmt is Format.parquet:
-            _write_parquet(rows, tmp)
+            with open(tmp, "wb") as fh:
+                _write_parquet(rows, fh)
         else:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
                 _render_to(rows, fmt, fh, view)
@@ -700,7 +706,7 @@ def _write_markdown(rows: Rows, stream: IO[Any]) -> None:
             stream.write("| " + " | ".join(cell(v) for v in row) + " |\n")
 
 
-def _write_parquet(rows: Rows, path: Path) -> None:
+def _write_parquet(rows: Rows, sink: IO[bytes]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -711,9 +717,11 @@ def _write_parquet(rows: Rows, path: Path) -> None:
         records = [dict(zip(columns, row)) for chunk in rows.iter_chunks() for row in chunk]
         table = pa.Table.from_pylist(records) if records else pa.table({c: pa.array([], pa.null()) for c in columns})
         reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
-    with pq.ParquetWriter(path, reader.schema, compression="zstd") as writer:
+    # A Python file: Arrow's own would seek, which a pipe, a FIFO or a process substitution cannot.
+    with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), reader.schema, compression="zstd") as writer:
         for batch in reader:
             writer.write_batch(batch)
+    sink.flush()
 
 
 # -- the terminal table ------------------------------------------------------------------------

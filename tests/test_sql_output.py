@@ -76,6 +76,29 @@ def test_stdout_appended_to_a_file_keeps_what_was_there(lake, home: Path, tmp_pa
     assert target.read_text(encoding="utf-8") == "before\nanswer\n42\n"
 
 
+def test_output_through_a_link_writes_the_file_it_names(lake, home: Path, tmp_path: Path) -> None:
+    (tmp_path / "target.csv").write_text("old\n", encoding="utf-8")
+    (tmp_path / "link.csv").symlink_to("target.csv")
+    for fmt in ("csv", "markdown"):  # DuckDB's COPY, and liberacion's own writer
+        done = run_process("sql", "select 1 as a", "--format", fmt, "--output", str(tmp_path / "link.csv"))
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "link.csv").is_symlink()
+        assert "1" in (tmp_path / "target.csv").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown", "parquet"])
+def test_output_into_a_fifo_writes_into_it(lake, home: Path, tmp_path: Path, fmt: str) -> None:
+    """``-o /dev/stdout``, ``-o >(gzip > x.gz)``: a special file is written, never replaced by a file."""
+    fifo = tmp_path / "result.pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    done = run_process("sql", "select 'x' as answer", "--format", fmt, "--output", str(fifo))
+    received = reader.communicate(timeout=60)[0]
+    assert done.returncode == 0, done.stderr
+    assert fifo.is_fifo()
+    assert received.startswith(b"PAR1") if fmt == "parquet" else b"answer" in received
+
+
 def test_statements_that_are_not_one_query_still_work(cli, tmp_path: Path, lake) -> None:
     script = tmp_path / "report.sql"
     script.write_text(
@@ -160,3 +183,36 @@ def test_a_table_of_any_types_and_any_size(cli) -> None:
     late = "select case when range < 1500 then range::varchar else 'x' end::int as n from range(2000)"
     result = cli("sql", late, "--format", "table", "--max-rows", "3")
     assert result.exit_code == 4 and "Conversion Error" in result.stderr
+
+
+def test_a_bare_table_name_held_by_two_catalogs_is_refused(cli, lake: Lake) -> None:
+    lake.publish("cdc.hospitals", pa.table({"state": ["NY"]}))
+    ambiguous = cli("sql", "select count(*) from hospitals")
+    assert ambiguous.exit_code == 2 and "cdc.hospitals, cms.hospitals" in ambiguous.stderr
+    assert "name the catalog" in ambiguous.stderr and ambiguous.stdout == ""
+    named = cli("sql", "select count(*) as n from cms.hospitals")
+    assert named.exit_code == 0 and named.stdout == "n\n2\n"
+    own = cli("sql", "create table hospitals as select 7 as n; select n from hospitals")
+    assert own.exit_code == 0 and own.stdout == "n\n7\n", own.stderr  # the session's own table comes first
+
+
+def test_options_that_cannot_be_honoured_are_refused(cli, lake: Lake, tmp_path: Path) -> None:
+    expanded = cli("sql", "select 1 as a", "-x", "--output", str(tmp_path / "x.csv"))
+    assert expanded.exit_code == 2 and "--output" in expanded.stderr and not (tmp_path / "x.csv").exists()
+    capped = cli("sql", "select * from range(4)", "--max-rows", "2", "--format", "csv")
+    assert capped.exit_code == 2 and "LIMIT" in capped.stderr and capped.stdout == ""
+    assert cli("sql", "select * from range(4)", "--max-rows", "2", "--format", "table").exit_code == 0
+
+
+def test_parquet_goes_to_a_pipe_and_sql_comes_from_file_dash(lake, home: Path) -> None:
+    import pyarrow.parquet as pq
+
+    done = subprocess.run(
+        [sys.executable, "-m", "liberacion", "sql", "--file", "-", "--format", "PARQUET"],
+        input=b"select zip from cms.hospitals order by zip",
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert pq.read_table(pa.BufferReader(done.stdout)).column("zip").to_pylist() == ["02115", "10001"]

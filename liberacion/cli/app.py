@@ -209,7 +209,7 @@ def _choice(enum: Any) -> Any:
         if isinstance(value, enum):
             return value
         try:
-            return enum(value)
+            return enum(value.lower() if isinstance(value, str) else value)  # JSON as json, as .JSON is
         except ValueError:
             names = ", ".join(str(member.value) for member in enum)
             raise ValueError(f"{value!r} is not one of {names}") from None

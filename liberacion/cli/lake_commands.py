@@ -11,7 +11,7 @@ from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption
 from liberacion.cli.completion import complete_sql, complete_table
 from liberacion.console import emit, print_info, print_json, table_of_ref
 from liberacion.errors import Busy, UsageError
-from liberacion.render import DEFAULT_MAX_ROWS, Format, Rows, choose_format, listing_kinds
+from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
 from liberacion.timestamps import parse_as_of
 
 TableArgument = Annotated[
@@ -80,12 +80,16 @@ def sql(
 
     text = _read_query(query, file)
     safe = safe or safe_default()
-    if expanded and fmt not in (None, Format.table):
-        raise UsageError(f"-x/--expanded is a terminal table view; it does not go with --format {fmt.value}")
+    chosen = choose_format(fmt, output) if fmt or output else None
+    if expanded and chosen not in (None, Format.table):
+        named = f"--format {fmt.value}" if fmt else f"--output {output}"
+        raise UsageError(f"-x/--expanded is a terminal table view; it does not go with {named}")
     when = parse_as_of(as_of) if as_of is not None else None
     chosen = Format.table if expanded else choose_format(fmt, output)
-    if chosen is Format.parquet and output is None:
-        raise UsageError("--format parquet needs --output FILE (Parquet is not written to a terminal)")
+    if chosen is Format.parquet and output is None and sys.stdout.isatty():
+        raise UsageError(PARQUET_ON_A_TERMINAL)
+    if chosen is not Format.table and getattr(ctx.get_parameter_source("max_rows"), "name", None) == "COMMANDLINE":
+        raise UsageError(f"--max-rows limits a terminal table; for {chosen.value}, put LIMIT N in the SQL")
     table_rows = max_rows if chosen is Format.table and output is None else None
     lake = settings(ctx).lake()
 
@@ -101,14 +105,14 @@ def sql(
 def _read_query(query: str | None, file: Path | None) -> str:
     if file is not None and query is not None:
         raise UsageError("give the SQL either as an argument or with --file, not both")
-    if file is not None:
+    if file is not None and file != Path("-"):
         try:
             text = file.read_text(encoding="utf-8-sig")
         except OSError as err:
             raise UsageError(f"cannot read {file}: {err.strerror}") from None
         except UnicodeDecodeError as err:
             raise UsageError(f"cannot read {file}: it is not UTF-8 text (byte {err.start})") from None
-    elif query == "-":
+    elif query == "-" or file == Path("-"):
         text = sys.stdin.read()
     elif query is not None:
         text = query
