@@ -133,7 +133,8 @@ def _refuse_ambiguous(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         if bare in shared and bare not in own:
             con.close()
             tables = ", ".join(shared[bare])
-            raise UsageError(f"{bare} is a table of more than one catalog ({tables}): name the catalog, e.g. {shared[bare][0]}")
+            msg = f"{bare} is a table of more than one catalog ({tables}): name the catalog, e.g. {shared[bare][0]}"
+            raise UsageError(msg)
 
 
 def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
