@@ -473,7 +473,7 @@ def _display(value: Any, kind: str | None, null_text: str = "NULL") -> tuple[str
     if isinstance(value, bool):
         return ("true" if value else "false"), None, False
     if isinstance(value, int):
-        return f"{value:,}", None, True
+        return (str(value) if kind == "code" else f"{value:,}"), None, True
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value), None, True
@@ -490,6 +490,12 @@ def _display(value: Any, kind: str | None, null_text: str = "NULL") -> tuple[str
     if kind == "status":
         return text, STATUS_STYLES.get(text), False
     return text, None, False
+
+
+# Integer columns that are years or codes (``year``, ``data_year``, ``YearStart``, ``provider_id``):
+# shown without thousands separators, as ``2017``, not ``2,017``.
+_CODE_NAME = re.compile(r"(?:^|_)(?:year|yr|fy|id|code|fips|zip|zipcode|npi|ccn|ndc)(?:_|$)|year$|^year", re.I)
+_WHOLE_TYPES = (int, float, Decimal, date, time)  # datetime is a date
 
 
 def one_line(text: str) -> str:
@@ -857,7 +863,7 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
     if not rows.columns:
         return
     box = _box_for(stream)
-    kinds = [rows.kinds.get(c) for c in rows.columns]
+    kinds = [rows.kinds.get(c) or ("code" if _CODE_NAME.search(c) else None) for c in rows.columns]
     cells = [[_display(v, kinds[i], rows.null_text) for i, v in enumerate(row)] for row in kept]
     numeric = [
         kinds[i] == "size" or (any(r[i][2] for r in cells) and all(r[i][2] or r[i][1] == "dim" for r in cells))
@@ -876,7 +882,9 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
         shown_count = len(headers)
     else:
         naturals = [max([cell_len(r[i][0]) for r in cells], default=0) for i in range(len(headers))]
-        keep = [k == "name" for k in kinds]
+        # Names, and numbers and times, whose every character counts: never cut (left out whole instead).
+        whole = [all(isinstance(r[i], _WHOLE_TYPES) or r[i] is None for r in kept) for i in range(len(headers))]
+        keep = [k == "name" or (whole[i] and k in (None, "code")) for i, k in enumerate(kinds)]
         floors = [18 if k == "source" else _KEY_FLOOR if k == "key" else _VALUE_FLOOR for k in kinds]
         caps = [2 * _VALUE_CAP if k == "key" else _VALUE_CAP for k in kinds]
         shown, widths, hidden = fit_columns(

@@ -166,6 +166,23 @@ def test_numbers_right_aligned_with_separators_and_null_shown(home: Path) -> Non
     assert header.index("big") < header.index("small")
 
 
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_numbers_and_times_are_never_cut_and_years_have_no_separators(home: Path, width: int) -> None:
+    query = (
+        "select 2017 as year, 75302551000000 as big_total, 1234567.10::decimal(12,2) as amount, "
+        "date '2024-02-29' as day, timestamp '2024-01-02 03:04:05.123456' as at, repeat('word ', 30) as note"
+    )
+    lines, _, code = terminal(home, "sql", query, width=width)
+    assert code == 0
+    row = next(line for line in lines if "2017" in line)
+    assert "2,017" not in row
+    for whole in ("75,302,551,000,000", "1,234,567.10", "2024-02-29", "2024-01-02 03:04:05.123456"):
+        header = {"75,302,551,000,000": "big_total", "1,234,567.10": "amount", "2024-02-29": "day"}.get(whole, "at")
+        assert (whole in row) == (header in next(line for line in lines if "year" in line)), (whole, row)
+    assert "word…" in row or "…" in row  # text is what gets cut
+    assert max(len(line) for line in lines) <= max(width, 40)
+
+
 @pytest.mark.parametrize("width", [40, 80])
 def test_long_text_is_cut_never_wrapped(home: Path, width: int) -> None:
     query = "select repeat('word ', 60) as long_text, 'tail' as other"
