@@ -162,12 +162,15 @@ def print_info(current: Any, snaps: list[Any], storage: dict[str, Any] | None = 
                 ]
             ],
             kinds={"column": "name", "type": "name"},
+            keep_last=False,  # what a column holds before what it says about itself
+            all_hint="--format json",
         )
         render(schema, Format.table, stdout=sys.stdout, max_rows=10_000, title="schema")
         history = Rows(
             ["snapshot", "published_at", "rows", "bytes", "sha256"],
             [[(s.id, s.published_at, s.rows, s.bytes, (s.provenance.sha256 or "")[:12]) for s in reversed(snaps)]],
             kinds={"snapshot": "name", "published_at": "time", "bytes": "size"},
+            all_hint="--format json",
         )
         render(history, Format.table, stdout=sys.stdout, title="snapshots")
 

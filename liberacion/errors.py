@@ -42,6 +42,8 @@ class NotFound(LiberacionError):
 class NoTable(NotFound):
     """The named table is not in the lake."""
 
+    table: str | None = None  # the name, when a query named it
+
 
 class NoDataset(NotFound):
     """The catalog does not list the dataset (any more): for a fetched table, it was retired."""

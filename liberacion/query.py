@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion.engine import new_connection, set_memory_limit
-from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, SQLError, UsageError, one_line
+from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, NotFound, SQLError, UsageError, one_line
 from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
@@ -223,6 +223,10 @@ def relation(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = Fal
 _NO_TABLE = re.compile(r'Table with name "?(?P<name>[^"!]+?)"? does not exist')
 _SUGGESTION = re.compile(r'Did you mean "(?P<name>[^"]+)"')
 _INTERNAL_NAMES = ("pg_", "duckdb_", "information_schema", "sqlite_")
+_NO_SNAPSHOT = re.compile(
+    r'No files found that match the pattern "[^"]*/(?P<catalog>[^/"]+)/(?P<table>[^/"]+)/snapshots/'
+    r'(?P<id>[^/"]+)/data-\*\.parquet"'
+)
 
 
 def _curated_ref(table: str) -> str | None:
@@ -257,8 +261,18 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> Libera
             return NoTable("liberacion.datasets is the dataset index, not built yet: run liberacion discover")
         ref = _curated_ref(name)
         if ref:  # the README's first query, when its fetch has not run (or failed)
-            return NoTable(f"no table named {name} in the lake yet: fetch it with liberacion fetch {ref}")
-        return NoTable(f"no table named {name} in the lake{maybe}; see: liberacion tables")
+            missing_table = NoTable(f"no table named {name} in the lake yet: fetch it with liberacion fetch {ref}")
+            missing_table.table = name
+            return missing_table
+        missing_table = NoTable(f"no table named {name} in the lake{maybe}; see: liberacion tables")
+        missing_table.table = name
+        return missing_table
+    unread = _NO_SNAPSHOT.search(text)
+    if unread and not rows and not partial:  # liberacion.snapshot() or all_snapshots() of nothing kept
+        table = f"{unread.group('catalog')}.{unread.group('table')}"
+        if unread.group("id") == "*":
+            return NoTable(f"no table named {table} in the lake; see: liberacion tables")
+        return NotFound(f"{table} has no kept snapshot {unread.group('id')!r}; see: liberacion history {table}")
     message = one_line(err)
     if _TRACEBACK in text:  # raised in Python under DuckDB: the object store's filesystem
         cause = _raised(text)
@@ -546,7 +560,17 @@ def _run_copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], target: Pat
         if direct and ("Broken pipe" in str(err) or '"errno":"32"' in str(err)):
             silence_stdout()  # the reader went away (| head): end quietly
             raise OutputClosed() from None
-        raise sql_error(err, partial=direct) from None
+        raise sql_error(_without_wrapper(err), partial=direct) from None
+
+
+def _without_wrapper(err: Exception) -> Exception:
+    """DuckDB's error without its ``LINE 1: COPY (SELECT ...`` context: that quotes the COPY
+    liberacion wrapped around the query, not the SQL the user wrote."""
+    text = str(err)
+    context = text.find("\nLINE ")
+    if context < 0 or "COPY (SELECT " not in text[context : context + 40]:
+        return err
+    return type(err)(text[:context].rstrip())
 
 
 def _stdout_is_a_stream() -> bool:

@@ -219,6 +219,10 @@ class Rows:
     keep_last: bool = True  # a table too wide shows the last columns too (a listing: its first ones only)
     # Counts the rows after ``chunks`` without converting them (a terminal table of a large query).
     remaining: Callable[[], int] | None = None
+    # A terminal table's column order when it differs from the columns' (what matters most first);
+    # a listing's columns that hold nothing go last.
+    terminal_order: Sequence[str] | None = None
+    all_hint: str = "--format csv"  # the footer's way to see every column and row
 
     @classmethod
     def from_dicts(
@@ -376,11 +380,31 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if type(value).__name__ == "MonthDayNano":  # Arrow's INTERVAL, a tuple: not a JSON list
+        return interval_text(*value)
+    if isinstance(value, bytes):
+        return value.hex()  # as CSV and JSON give BLOBs
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(_json_value(value), ensure_ascii=False)
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     return str(value)
+
+
+def interval_text(months: int, days: int, nanoseconds: int) -> str:
+    """An INTERVAL as DuckDB writes it: ``1 year 2 months 3 days 04:05:06.5``."""
+    years, months = divmod(months, 12) if months >= 0 else (-(-months // 12), -(-months % 12))
+    parts = [
+        f"{n} {unit}{'' if abs(n) == 1 else 's'}"
+        for n, unit in ((years, "year"), (months, "month"), (days, "day"))
+        if n
+    ]
+    if nanoseconds or not parts:
+        sign, micros = ("-" if nanoseconds < 0 else ""), abs(nanoseconds) // 1000
+        seconds, fraction = divmod(micros, 1_000_000)
+        clock = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        parts.append(sign + clock + (f".{fraction:06d}".rstrip("0") if fraction else ""))
+    return " ".join(parts)
 
 
 def size_text(n: int | None) -> str:
@@ -723,6 +747,12 @@ def _write_parquet(rows: Rows, sink: IO[bytes]) -> None:
         records = [dict(zip(columns, row)) for chunk in rows.iter_chunks() for row in chunk]
         table = pa.Table.from_pylist(records) if records else pa.table({c: pa.array([], pa.null()) for c in columns})
         reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    intervals = [f.name for f in reader.schema if pa.types.is_interval(f.type)]
+    if intervals:  # Arrow cannot write them, and text would pass for a value of another type
+        name = intervals[0]
+        raise UsageError(
+            f"Parquet output cannot hold the INTERVAL column {name}: select it as {name}::VARCHAR, or use --format csv"
+        )
     # A Python file: Arrow's own would seek, which a pipe, a FIFO or a process substitution cannot.
     with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), reader.schema, compression="zstd") as writer:
         for batch in reader:
@@ -863,13 +893,16 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
     if not rows.columns:
         return
     box = _box_for(stream)
-    kinds = [rows.kinds.get(c) or ("code" if _CODE_NAME.search(c) else None) for c in rows.columns]
+    order = _terminal_order(rows, kept)
+    columns = [rows.columns[i] for i in order]
+    kept = [[row[i] for i in order] for row in kept]
+    kinds = [rows.kinds.get(c) or ("code" if _CODE_NAME.search(c) else None) for c in columns]
     cells = [[_display(v, kinds[i], rows.null_text) for i, v in enumerate(row)] for row in kept]
     numeric = [
         kinds[i] == "size" or (any(r[i][2] for r in cells) and all(r[i][2] or r[i][1] == "dim" for r in cells))
-        for i in range(len(rows.columns))
+        for i in range(len(columns))
     ]
-    headers = [one_line(c) for c in rows.columns]
+    headers = [one_line(c) for c in columns]
 
     def out(text: Text | str) -> None:
         console.print(text, no_wrap=True, overflow="ignore", crop=False)
@@ -892,7 +925,7 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
         )
         shown_count = len(shown)
         _write_grid(headers, cells, numeric, shown, widths, hidden, box, out)
-    footer = _footer(total, len(kept), len(headers), shown_count, hidden, view)
+    footer = _footer(total, len(kept), len(headers), shown_count, hidden, view, rows.all_hint)
     if footer:  # on a narrow screen, one line per part rather than a sentence broken anywhere
         lines = [footer] if cell_len(footer) <= width else footer.replace(" — ", "\n").replace(" · ", "\n").split("\n")
         for line in lines:
@@ -996,7 +1029,18 @@ def wrapped(text: str, width: int) -> list[str]:
     return [*lines, text]
 
 
-def _footer(total: int, kept: int, columns: int, shown: int, hidden: bool, view: _TableView) -> str:
+def _terminal_order(rows: Rows, kept: Sequence[Sequence[Any]]) -> list[int]:
+    """The order a terminal table shows ``rows``' columns in (see ``Rows.terminal_order``)."""
+    index = {c: i for i, c in enumerate(rows.columns)}
+    order = [index[c] for c in rows.terminal_order or () if c in index]
+    order += [i for i in range(len(rows.columns)) if i not in order]
+    if rows.keep_last or not kept:
+        return order
+    empty = {i for i in order if all(row[i] in (None, "") for row in kept)}
+    return [i for i in order if i not in empty] + [i for i in order if i in empty]
+
+
+def _footer(total: int, kept: int, columns: int, shown: int, hidden: bool, view: _TableView, hint: str) -> str:
     left_out = total - kept
     if not (left_out or hidden or total == 0 or total >= 10):
         return ""
@@ -1007,7 +1051,7 @@ def _footer(total: int, kept: int, columns: int, shown: int, hidden: bool, view:
         parts.append(f"{columns:,} columns ({shown:,} shown)")
     text = " · ".join(parts)
     if hidden and view.expand_option:
-        text += f" — use --format csv or {view.expand_option} for all"
+        text += f" — use {hint} or {view.expand_option} for all"
     elif hidden or left_out:
-        text += " — use --format csv for all"
+        text += f" — use {hint} for all"
     return text

@@ -76,7 +76,7 @@ def test_tables_that_did_not_exist_then_are_absent(cli, home: Path) -> None:
     tables = "select table_name from information_schema.tables where table_schema = 'cms' order by 1"
     assert cli("sql", "--as-of", "2026-11-01", tables).stdout == "table_name\nearly\n"
     result = cli("sql", "--as-of", "2026-11-01", "select * from cms.late")
-    assert result.exit_code == 3 and "late" in result.stderr
+    assert result.exit_code == 3 and "late" in result.stderr, result.stderr
     result = cli("sql", "--as-of", "2026-09-01", "select * from cms.early")
     assert result.exit_code == 3
 

@@ -216,3 +216,38 @@ def test_parquet_goes_to_a_pipe_and_sql_comes_from_file_dash(lake, home: Path) -
     )
     assert done.returncode == 0, done.stderr
     assert pq.read_table(pa.BufferReader(done.stdout)).column("zip").to_pylist() == ["02115", "10001"]
+
+
+def test_errors_quote_the_users_sql_not_liberacions(cli, lake: Lake) -> None:
+    failed = cli("sql", "select 'a'::int as n", "--format", "csv")
+    assert failed.exit_code == 4 and "Could not convert string 'a'" in failed.stderr
+    assert "COPY" not in failed.stderr
+
+
+def test_snapshot_functions_name_what_is_not_kept(cli, lake: Lake) -> None:
+    unknown = cli("sql", "select count(*) from liberacion.snapshot('cms.hospitals', '2026')")
+    assert unknown.exit_code == 3 and "cms.hospitals has no kept snapshot '2026'" in unknown.stderr
+    assert "liberacion history cms.hospitals" in unknown.stderr and "IO Error" not in unknown.stderr
+    missing = cli("sql", "select count(*) from liberacion.all_snapshots('cms.nosuch')")
+    assert missing.exit_code == 3 and "no table named cms.nosuch" in missing.stderr
+
+
+def test_as_of_before_a_tables_first_snapshot_says_so(cli, lake: Lake) -> None:
+    early = cli("sql", "--as-of", "2001-01-01", "select count(*) from cms.hospitals")
+    assert early.exit_code == 3 and "cms.hospitals did not exist as of 2001-01-01" in early.stderr
+    assert "liberacion history cms.hospitals" in early.stderr and "fetch" not in early.stderr
+
+
+def test_a_global_option_after_the_command_says_where_it_goes(cli) -> None:
+    misplaced = cli("tables", "--home", "/tmp/elsewhere")
+    assert misplaced.exit_code == 2 and "put it before the command" in misplaced.stderr
+
+
+def test_intervals_and_blobs_read_as_text_and_parquet_refuses_intervals(cli, tmp_path: Path) -> None:
+    query = "select interval 3 day as span, interval '1 year 2 months 04:05:06.5' as long, 'abc'::blob as raw"
+    markdown = cli("sql", query, "--format", "markdown")
+    assert markdown.exit_code == 0, markdown.stderr
+    assert "| 3 days | 1 year 2 months 04:05:06.5 | 616263 |" in markdown.stdout
+    refused = cli("sql", query, "--output", str(tmp_path / "x.parquet"))
+    assert refused.exit_code == 2 and "span::VARCHAR" in refused.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -223,6 +223,18 @@ def test_history_and_info_fit(hospitals, home: Path) -> None:
         assert any("cms.hospital_general_information" in line for line in lines)
 
 
+def test_what_matters_most_is_shown_first(hospitals, home: Path) -> None:
+    Lake(home).publish("cms.hashed", _hospitals(), Provenance(source_url="https://x.org/h.csv", sha256="ab" * 32))
+    lines, _, _ = terminal(home, "history", "cms.hashed", width=80)
+    header = _cells(next(line for line in lines if "snapshot" in line and "│" in line))
+    assert "schema_changes" in header and (
+        "stages" not in header or header.index("stages") > header.index("schema_changes")
+    )
+    lines, _, _ = terminal(home, "info", "cms.hospital_general_information", width=40)
+    footer = [line for line in lines if "shown" in line or "for all" in line]
+    assert footer and "--format json" in " ".join(footer) and "--format csv" not in " ".join(footer)
+
+
 def test_colour_on_a_terminal_only(hospitals, home: Path) -> None:
     query = "select facility_id, te_group_footnote from cms.hospital_general_information"
     _, raw, _ = terminal(home, "sql", query)

@@ -239,8 +239,16 @@ def _fail_usage(err: Any) -> NoReturn:
         raise err  # ``liberacion`` alone shows the help
     message = usage_message(err).rstrip(".")  # "Missing command." reads "Missing command; see: ..."
     command = getattr(getattr(err, "ctx", None), "command_path", None)
+    option = getattr(err, "option_name", None)
+    if type(err).__name__ == "NoSuchOption" and option in _GLOBAL_OPTIONS and command and " " in command:
+        here = command.split(" ", 1)[1]
+        where = f"put it before the command, e.g. liberacion {option} ... {here}"
+        _fail(f"{option} is an option of liberacion itself: {where}", ExitCode.USAGE)
     hint = f"; see: {command} --help" if command else ""
     _fail(f"{message}{hint}", getattr(err, "exit_code", ExitCode.USAGE))
+
+
+_GLOBAL_OPTIONS = ("--home", "--lake", "--catalogs", "--no-color")
 
 
 def usage_message(err: Any) -> str:

@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -10,7 +10,7 @@ from liberacion import api
 from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption, OutputOption, app, settings
 from liberacion.cli.completion import complete_sql, complete_table
 from liberacion.console import emit, print_info, print_json, table_of_ref
-from liberacion.errors import Busy, UsageError
+from liberacion.errors import Busy, NoTable, UsageError
 from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
 from liberacion.timestamps import parse_as_of
 
@@ -99,7 +99,24 @@ def sql(
             rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
             emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
 
-    interruptible(run)  # Ctrl-C stops the query at once, not when it ends
+    try:
+        interruptible(run)  # Ctrl-C stops the query at once, not when it ends
+    except NoTable as err:
+        named = (err.table or "").lower()
+        # DuckDB names the table without its catalog when the catalog did not exist then either.
+        found = [n for n in lake.names() if n == named or n.endswith(f".{named}")] if when and named else []
+        if len(found) != 1:
+            raise
+        raise _not_yet(lake, found[0], when) from None
+
+
+def _not_yet(lake: Any, name: str, when: str) -> NoTable:
+    """A table of the lake that ``--as-of`` names before its first snapshot."""
+    first = lake.snapshots(name)[0].published_at
+    return NoTable(
+        f"{name} did not exist as of {when}: its oldest kept snapshot was published {first}; "
+        f"see: liberacion history {name}"
+    )
 
 
 def _read_query(query: str | None, file: Path | None) -> str:
@@ -219,7 +236,9 @@ def history(
     if chosen is Format.table:  # the full digest does not fit a terminal column
         for record in records:
             record["sha256"] = (record["sha256"] or "")[:12] or None
-    emit(Rows.from_dicts(HISTORY_COLUMNS, records), chosen, output, title=f"history of {table}")
+    rows = Rows.from_dicts(HISTORY_COLUMNS, records)
+    rows.terminal_order = ("snapshot", "published_at", "current", "rows", "rows_change", "schema_changes")
+    emit(rows, chosen, output, title=f"history of {table}")
 
 
 @app.command()
@@ -281,7 +300,9 @@ def diff(
     title = f"{table}: {result.old.id} → {result.new.id}"
     columns = list(TableDiff.RECORD_COLUMNS)
     kinds = {**listing_kinds(columns), "key": "key"}  # on a terminal: facility_id=010001, cut last
-    emit(Rows.from_dicts(columns, result.records(), kinds=kinds), fmt, output, title=title)
+    rows = Rows.from_dicts(columns, result.records(), kinds=kinds)
+    rows.terminal_order = ("change", "column", "count", "old", "new")  # the key last: it is the widest
+    emit(rows, fmt, output, title=title)
 
 
 @app.command()
