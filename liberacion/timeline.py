@@ -34,6 +34,11 @@ def resolve_snapshot(lake: Lake, name: str, ref: str) -> Snapshot:
         return previous_snapshot(lake, name, lake.current(name))
     if _SNAPSHOT_ID.fullmatch(wanted):
         return _by_id(name, snaps, wanted)
+    if wanted.isdigit():  # a prefix shorter than a day: too many snapshots would match
+        raise UsageError(
+            f"snapshot {wanted!r} of {name}: give at least the day of an id ({MIN_PREFIX} digits, e.g. "
+            f"{snaps[-1].id[:MIN_PREFIX] if snaps else '20261101'}), a date such as 2026-11-01, current or previous"
+        )
     chosen = lake.as_of(name, parse_as_of(wanted))
     if chosen is None:
         raise NotFound(f"table {name} has no kept snapshot as of {wanted}; see: liberacion history {name}")

@@ -238,6 +238,10 @@ def test_diff_errors(cli, home: Path) -> None:
     assert cli("diff", "cms.t", "--from", "20200101T000000000000Z").exit_code == 3
     assert cli("diff", "cms.t", "--show", "-1").exit_code == 2
     assert cli("diff", "cms.nothing").exit_code == 3
+    short = cli("diff", "cms.t", "--from", "2026")
+    assert short.exit_code == 2 and "at least the day" in short.stderr and "invalid time" not in short.stderr
+    itself = cli("diff", "cms.t", "--from", "current")
+    assert itself.exit_code == 2 and "both name snapshot" in itself.stderr and itself.stdout == ""
 
 
 # -- real data: two releases of NCHS leading causes of death -----------------------------------
