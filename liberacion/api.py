@@ -278,7 +278,7 @@ def diff(
     new = resolve_snapshot(lake, table, to_snapshot or "current")
     old = resolve_snapshot(lake, table, from_snapshot) if from_snapshot else previous_snapshot(lake, table, new)
     if old.id == new.id:  # an empty diff would read as "nothing changed"
-        msg = f"--from and --to both name snapshot {old.id} of {table}: name two snapshots; see: liberacion history {table}"
+        msg = f"--from and --to both name snapshot {old.id} of {table}: name two; see: liberacion history {table}"
         raise UsageError(msg)
     keys = list(keys) or keys_from_provenance(new, old)
     return run(old, new, keys=keys, show=show, prepare=lake.prepare_connection)
