@@ -391,7 +391,10 @@ def export(
     except duckdb.Error as err:
         con.close()
         raise sql_error(err) from None
-    if fmt == "table" and table_rows is not None and statements:
+    if not statements:
+        con.close()
+        raise UsageError("the SQL holds no statement, only comments")
+    if fmt == "table" and table_rows is not None:
         return _table_rows(con, statements, table_rows)
     # A sandboxed connection may not write files: its rows go out through render instead.
     if safe or fmt not in _COPY_OPTIONS or len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:

@@ -223,6 +223,7 @@ class Rows:
     # a listing's columns that hold nothing go last.
     terminal_order: Sequence[str] | None = None
     all_hint: str = "--format csv"  # the footer's way to see every column and row
+    empty_text: str | None = None  # a terminal table without rows says this instead of an empty box
 
     @classmethod
     def from_dicts(
@@ -465,7 +466,8 @@ def source_text(value: Any) -> str:
     return re.split(r"[\\/]", text.rstrip("/\\"))[-1] or text
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control characters, and the bidirectional overrides that would reorder the rest of the line.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def key_text(value: str) -> str:
@@ -891,6 +893,9 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
     width = max(console.width, MIN_WIDTH)
     kept, total = rows.head(view.max_rows)
     if not rows.columns:
+        return
+    if total == 0 and rows.empty_text:
+        console.print(Text(rows.empty_text, style="dim"), overflow="fold")
         return
     box = _box_for(stream)
     order = _terminal_order(rows, kept)

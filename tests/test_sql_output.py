@@ -251,3 +251,8 @@ def test_intervals_and_blobs_read_as_text_and_parquet_refuses_intervals(cli, tmp
     refused = cli("sql", query, "--output", str(tmp_path / "x.parquet"))
     assert refused.exit_code == 2 and "span::VARCHAR" in refused.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sql_of_comments_alone_is_refused(cli) -> None:
+    comments = cli("sql", "--", "-- a comment\n/* and another */")
+    assert comments.exit_code == 2 and "no statement" in comments.stderr and comments.stdout == ""

@@ -235,6 +235,13 @@ def test_what_matters_most_is_shown_first(hospitals, home: Path) -> None:
     assert footer and "--format json" in " ".join(footer) and "--format csv" not in " ".join(footer)
 
 
+def test_an_empty_listing_is_a_sentence_and_bidi_overrides_are_neutralised(home: Path) -> None:
+    lines, _, code = terminal(home, "tables", width=80)
+    assert code == 0 and lines == ["no tables yet: fetch one, e.g. liberacion fetch cms/hospital-general-information"]
+    _, raw, _ = terminal(home, "sql", "select 'abc' || chr(8238) || 'def' as t", width=80)
+    assert "\u202e" not in raw and "abc�def" in raw
+
+
 def test_colour_on_a_terminal_only(hospitals, home: Path) -> None:
     query = "select facility_id, te_group_footnote from cms.hospital_general_information"
     _, raw, _ = terminal(home, "sql", query)

@@ -174,7 +174,9 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
             }
             for r in records
         ]
-    emit(Rows.from_dicts(columns, records), fmt, output)
+    rows = Rows.from_dicts(columns, records)
+    rows.empty_text = "no tables yet: fetch one, e.g. liberacion fetch cms/hospital-general-information"
+    emit(rows, fmt, output)
 
 
 def _table_argument(ctx: typer.Context, name: str, command: str) -> str:
@@ -345,7 +347,9 @@ def prune(
         {"table": name, "snapshot": s.id, "published_at": s.published_at, "rows": s.rows, "bytes": s.bytes}
         for name, s in report.removed
     ]
-    emit(Rows.from_dicts(["table", "snapshot", "published_at", "rows", "bytes"], records), fmt, output)
+    rows = Rows.from_dicts(["table", "snapshot", "published_at", "rows", "bytes"], records)
+    rows.empty_text = "nothing to prune: every table keeps no more snapshots than asked"
+    emit(rows, fmt, output)
     for name in report.busy:
         print(f"warning: skipped {name}: it is being written by another liberacion process", file=sys.stderr)
     if report.busy:
