@@ -216,7 +216,7 @@ def relation(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = Fal
         return con.sql(sql)
     except duckdb.Error as err:
         con.close()
-        raise sql_error(err) from None
+        raise sql_error(err, sql=sql) from None
 
 
 # DuckDB's words for a table that is not there, and the name it gives.
@@ -242,22 +242,24 @@ def _curated_ref(table: str) -> str | None:
     return next((d.ref for c in catalogs for d in c.datasets if d.table == table.lower()), None)
 
 
-def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> LiberacionError:
+def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str | None = None) -> LiberacionError:
     """A DuckDB error as ours: ``NoTable`` for a table that is not in the lake, else ``SQLError``.
 
     ``rows`` counts the rows already streamed out when the error came mid-stream, and ``partial``
     says that an unknown number of them may have been (DuckDB was writing to stdout): the output is
-    then incomplete, and the message says so.
+    then incomplete, and the message says so. With the ``sql`` that failed, a table DuckDB names
+    without its catalog is named as the SQL does (``cms.nosuch``, not ``nosuch``).
     """
     text = str(err)
     missing = _NO_TABLE.search(text)
     if missing and not rows and not partial:
+        name, catalog = _as_written(missing.group("name"), sql)
         suggestion = _SUGGESTION.search(text)
         maybe = ""
         if suggestion and not suggestion.group("name").startswith(_INTERNAL_NAMES):
-            maybe = f" (did you mean {suggestion.group('name')}?)"
-        name = missing.group("name")
-        if name.lower() == "datasets":  # the index, made by discover
+            suggested = suggestion.group("name")
+            maybe = f" (did you mean {catalog + '.' if catalog and '.' not in suggested else ''}{suggested}?)"
+        if name.lower() in ("datasets", "liberacion.datasets"):  # the index, made by discover
             return NoTable("liberacion.datasets is the dataset index, not built yet: run liberacion discover")
         ref = _curated_ref(name)
         if ref:  # the README's first query, when its fetch has not run (or failed)
@@ -285,6 +287,20 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False) -> Libera
     elif partial:
         message += " (some rows may already have been written: the output is incomplete)"
     return SQLError(message)
+
+
+def _as_written(name: str, sql: str | None) -> tuple[str, str | None]:
+    """``name`` as the SQL qualifies it, and its catalog (DuckDB drops the catalog it looked in)."""
+    import duckdb
+
+    if "." in name or not sql:
+        return name, name.rsplit(".", 1)[0] if "." in name else None
+    try:
+        named = [n.split(" AS ")[0] for n in duckdb.get_table_names(sql, qualified=True)]
+    except duckdb.Error:
+        return name, None
+    found = [n for n in named if n.lower().endswith(f".{name.lower()}") and n.count(".") == 1]
+    return (found[0], found[0].split(".")[0]) if len(found) == 1 else (name, None)
 
 
 _TRACEBACK = "Traceback (most recent call last)"
@@ -405,7 +421,7 @@ def export(
         columns, types = result.columns, [t.id for t in result.types]
     except duckdb.Error as err:
         con.close()
-        raise sql_error(err) from None
+        raise sql_error(err, sql=text) from None
     if len(set(columns)) != len(columns):  # JSON keys and CSV readers need distinct names
         return _stream(con, sql)
     select = ", ".join(_export_column(c, t, json=fmt.startswith("json")) for c, t in zip(columns, types))
@@ -461,7 +477,7 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
             con.execute(statement)
     except duckdb.Error as err:
         con.close()
-        raise sql_error(err) from None
+        raise sql_error(err, sql=";".join(s.query for s in statements)) from None
     if con.description is None:
         con.close()
         return Rows([], [[]])

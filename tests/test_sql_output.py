@@ -256,3 +256,9 @@ def test_intervals_and_blobs_read_as_text_and_parquet_refuses_intervals(cli, tmp
 def test_sql_of_comments_alone_is_refused(cli) -> None:
     comments = cli("sql", "--", "-- a comment\n/* and another */")
     assert comments.exit_code == 2 and "no statement" in comments.stderr and comments.stdout == ""
+
+
+def test_a_missing_table_is_named_with_its_catalog(cli, lake: Lake) -> None:
+    missing = cli("sql", "select * from cms.hospital")
+    assert missing.exit_code == 3 and "no table named cms.hospital in" in missing.stderr
+    assert "did you mean cms.hospitals?" in missing.stderr
