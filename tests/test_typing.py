@@ -137,6 +137,9 @@ TOKEN_VALUES = [
         "*", "--", "(S)", "", " ", "abc", "nan", "inf", "9223372036854775808", "  42  ",
         # years DuckDB's %Y reads from fewer than four digits (the fast path must refuse them)
         "1/2/023", "1/2/0023", "23-01-02 03:04:05", "0999-01-02T03:04:05", "-0", "999,999,999,999,999,999",
+        # US times with AM/PM (Socrata's CSV exports), year-first dates with slashes
+        "01/05/2024 01:45:00 PM", "1/5/2024 1:45 am", "13/05/2024 01:45:00 PM", "01/05/24 01:45:00 PM",
+        "12/31/2023 12:00:00 AM", "2024/01/05", "2024/13/05",
 ]  # fmt: skip
 TOKENS = st.sampled_from(TOKEN_VALUES)
 
@@ -160,17 +163,23 @@ def faithful(value: object, text: str, type_: str) -> bool:
     if type_ == "TIMESTAMP":
         with contextlib.suppress(ValueError):
             return datetime.fromisoformat(trimmed) == value
+        for form in ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p"):
+            with contextlib.suppress(ValueError):
+                return kind == "tu" and datetime.strptime(trimmed.upper(), form) == value
         return False
     if type_ == "DATE":
-        readings = [date.fromisoformat(trimmed)] if kind == "di" else []
+        readings = [date.fromisoformat(trimmed.replace("/", "-"))] if kind in ("di", "dy") else []
         for form in ("%m/%d/%Y", "%d/%m/%Y"):
             with contextlib.suppress(ValueError):
                 readings.append(datetime.strptime(trimmed, form).date())
-        return kind in ("di", "du") and value in readings
+        return kind in ("di", "dy", "du") and value in readings
     return False
 
 
-HEAD_VALUES = ["7", "1.5", "1,000", "$3.50", "41%", "01/02/2023", "2023-01-02", "Yes", "2023-01-02T03:04:05"]
+HEAD_VALUES = [
+    *("7", "1.5", "1,000", "$3.50", "41%", "01/02/2023", "2023-01-02", "Yes", "2023-01-02T03:04:05"),
+    *("01/05/2024 01:45:00 PM", "2024/01/05"),
+]
 HEADS = st.sampled_from(HEAD_VALUES)
 
 

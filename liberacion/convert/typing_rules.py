@@ -27,6 +27,7 @@ MISSING_MARKERS: tuple[str, ...] = (
     "*", "**", "***", "-", "--", "---", ".", "~", "suppressed", "too few to report", "not reported",
     "no data", "data not available", "(s)", "(na)", "(x)", "(d)", "(z)", "(nr)", "nr", "nd", "x",
     "unreliable",  # CDC WONDER
+    "#n/a", "#div/0!", "#value!", "#ref!", "#name?", "#num!", "#null!",  # Excel's error cells
 )  # fmt: skip
 
 # Marker spellings counted in SQL in every typed column of a file larger than its sample (besides
@@ -56,6 +57,7 @@ IDENTIFIER_NAMES = re.compile(
 # (trimmed, non-missing) value converts without loss, and the SQL that converts it.
 INT, INT_SEP, DOUBLE, DOUBLE_SEP, CURRENCY, PERCENT = "int", "int_sep", "double", "double_sep", "currency", "percent"
 DATE_US, DATE_DMY, DATE_ISO, TIMESTAMP, BOOL, TEXT = "date_us", "date_dmy", "date_iso", "timestamp", "bool", "text"
+TIMESTAMP_US = "timestamp_us"  # 01/05/2024 01:45:00 PM, as Socrata's CSV exports write times
 
 _NUM = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
 _NUM_SEP = r"[-+]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?"
@@ -71,7 +73,9 @@ _CLASSES: tuple[tuple[str, str], ...] = (
     ("p", r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+) *%"),
     ("du", r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}"),
     ("di", r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+    ("dy", r"[0-9]{4}/[0-9]{2}/[0-9]{2}"),  # year first with slashes: an ISO date by another hand
     ("ts", r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?Z?"),  # Z: UTC
+    ("tu", r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{1,2}:[0-9]{2}(:[0-9]{2})? ?(?i:am|pm)"),
     ("b", r"(?i:yes|no|y|n|true|false)"),  # a scoped flag: the same in Python and in RE2
     ("f", _NUM + r" *\((?i:unreliable)\)"),  # a number with a flag (FLAGS)
 )
@@ -89,7 +93,7 @@ TYPE_NAMES = {
     "double": DOUBLE_SEP, "float": DOUBLE_SEP, "number": DOUBLE_SEP, "real": DOUBLE_SEP, "numeric": DOUBLE_SEP,
     "decimal": CURRENCY, "money": CURRENCY,
     "date": DATE_US, "date_dmy": DATE_DMY, "date_iso": DATE_ISO,
-    "timestamp": TIMESTAMP, "datetime": TIMESTAMP,
+    "timestamp": TIMESTAMP, "datetime": TIMESTAMP, "timestamp_us": TIMESTAMP_US,
     "boolean": BOOL, "bool": BOOL, "percent": PERCENT,
 }  # fmt: skip
 
@@ -287,7 +291,7 @@ class Decision:
         return {
             INT: "BIGINT", INT_SEP: "BIGINT", DOUBLE: "DOUBLE", DOUBLE_SEP: "DOUBLE", PERCENT: "DOUBLE",
             CURRENCY: f"DECIMAL(18,{self.scale})", DATE_US: "DATE", DATE_DMY: "DATE", DATE_ISO: "DATE",
-            TIMESTAMP: "TIMESTAMP", BOOL: "BOOLEAN", TEXT: "VARCHAR",
+            TIMESTAMP: "TIMESTAMP", TIMESTAMP_US: "TIMESTAMP", BOOL: "BOOLEAN", TEXT: "VARCHAR",
         }[self.kind]  # fmt: skip
 
 
@@ -299,8 +303,9 @@ ACCEPTS: dict[str, frozenset[str]] = {
     DOUBLE_SEP: frozenset({"i", "is", "d", "ds", "f"}),
     PERCENT: frozenset({"p"}),
     BOOL: frozenset({"b"}),
-    DATE_ISO: frozenset({"di"}),
+    DATE_ISO: frozenset({"di", "dy"}),
     TIMESTAMP: frozenset({"ts", "di"}),
+    TIMESTAMP_US: frozenset({"tu"}),
     CURRENCY: frozenset({"c"}),
     DATE_US: frozenset({"du"}),
     DATE_DMY: frozenset({"du"}),
@@ -324,7 +329,7 @@ def decide(
         return Decision(TEXT, reason="values with leading zeros are identifiers")
     if "t" in kinds:
         return Decision(TEXT, reason="text values")
-    for candidate in (INT, INT_SEP, DOUBLE, DOUBLE_SEP, PERCENT, BOOL, DATE_ISO, TIMESTAMP):
+    for candidate in (INT, INT_SEP, DOUBLE, DOUBLE_SEP, PERCENT, BOOL, DATE_ISO, TIMESTAMP, TIMESTAMP_US):
         if kinds <= ACCEPTS[candidate]:
             notes = {"percent": True} if candidate == PERCENT else {}
             return Decision(candidate, reason="every value converts", notes=notes)
@@ -372,6 +377,8 @@ _FAST_BOOL = {  # the usual spellings (yes, Yes, YES, ...); any other goes to th
     for spelling in (word, word.capitalize(), word.upper())
 }
 _DATE_FORMATS = {DATE_US: "%m/%d/%Y", DATE_DMY: "%d/%m/%Y"}
+_ISO_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
+_US_TIMESTAMP_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S%p", "%m/%d/%Y %I:%M%p")
 
 
 def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
@@ -406,8 +413,11 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
         # (its fifth last character a slash) cost three times the parse itself.
         return f"{x} >= TIMESTAMP '1000-01-01'", f"CAST({x} AS DATE)"
     if kind == DATE_ISO:
-        x = f"TRY_STRPTIME({_digit_led(c)}, '%Y-%m-%d')"
+        x = f"TRY_STRPTIME({_digit_led(c)}, {_sql_list(_ISO_DATE_FORMATS)})"
         return f"({x} IS NOT NULL AND length({c}) = 10)", f"CAST({x} AS DATE)"
+    if kind == TIMESTAMP_US:
+        x = f"TRY_STRPTIME({_digit_led(c)}, {_sql_list(_US_TIMESTAMP_FORMATS)})"
+        return f"{x} >= TIMESTAMP '1000-01-01'", x  # a two-digit year: the slow path, as for dates
     if kind == TIMESTAMP:
         x = f"TRY_STRPTIME({_digit_led(c)}, {_sql_list(_TIMESTAMP_FORMATS)})"
         return f"{x} >= TIMESTAMP '1000-01-01'", x  # 23-01-02 12:00:00 is not the year 23: see the dates
@@ -503,7 +513,17 @@ def python_value(decision: Decision, value: str) -> Any:
     if kind in (DATE_US, DATE_DMY):
         return datetime.strptime(value, _DATE_FORMATS[kind]).date()
     if kind == DATE_ISO:
-        return date.fromisoformat(value)
+        return date.fromisoformat(value.replace("/", "-"))  # the class allows one separator or the other
+    if kind == TIMESTAMP_US:
+        for spelling in _US_TIMESTAMP_FORMATS:
+            try:
+                stamp = datetime.strptime(value.upper(), spelling)
+            except ValueError:
+                continue
+            if len(value.split(" ")[0].split("/")[2]) != 4:
+                raise ValueError("a year of two digits")
+            return stamp
+        raise ValueError("not a US timestamp")
     if kind == TIMESTAMP:
         stamp = datetime.fromisoformat(value.removesuffix("Z"))  # Z: UTC, kept as the time it says
         if stamp.tzinfo is not None:
