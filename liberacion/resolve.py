@@ -6,6 +6,7 @@ pointer is looked up at its source now, so the file is the current one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,13 @@ def resolve_ref(ref: str, home: Home, extra_paths: Sequence[Path] = ()) -> Datas
     server cannot be reached. A dataset the catalog does not list is ``NoDataset``.
     """
     catalog_name, dataset_id = split_ref(ref)
-    catalog = find_catalog(catalog_name, extra_paths)
+    try:
+        catalog = find_catalog(catalog_name, extra_paths)
+    except NotFound as err:
+        if _looks_like_path(ref):
+            # ``fx/nosuch.csv``: a file's path with a typo, far likelier than an unknown catalog.
+            raise NotFound(f"no such file {ref}; check the path (as a CATALOG/DATASET ref: {err})") from None
+        raise
     curated = catalog.curated(dataset_id)
     if curated is not None:
         if "source_id" not in curated.extra:
@@ -52,6 +59,14 @@ def resolve_ref(ref: str, home: Home, extra_paths: Sequence[Path] = ()) -> Datas
         words = dataset_id.replace("-", " ").replace("_", " ")
         msg = f"no dataset {ref!r} in catalog {catalog.name}; see: liberacion search {words} --catalog {catalog.name}"
     raise NoDataset(msg)
+
+
+def _looks_like_path(ref: str) -> bool:
+    """A ref whose last part has a file extension (``.csv``, ``.json.gz``), or whose first part is
+    an existing directory: meant as a file's path."""
+    first, _, rest = ref.strip().partition("/")
+    last = rest.rsplit("/", 1)[-1]
+    return bool(re.search(r"\.[A-Za-z][A-Za-z0-9]{0,7}$", last)) or Path(first).expanduser().is_dir()
 
 
 def _resolve_pointer(catalog: Catalog, curated: Dataset, home: Home) -> Dataset:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -12,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import liberacion.convert.typing_rules as rules
 from liberacion.convert.model import BLOCK, ConversionReport, ConvertOptions, Part, _Column, _sql_text
-from liberacion.convert.typed_copy import _write_typed
-from liberacion.errors import ConversionError, one_line
+from liberacion.convert.text import is_utf16, utf16_copy
+from liberacion.convert.typed_copy import _check_bad_rows, _write_typed
+from liberacion.errors import ConversionError, one_line, shorten
 from liberacion.limits import MAX_JSON_DEPTH
 from liberacion.naming import quote_ident
 
@@ -21,49 +23,211 @@ if TYPE_CHECKING:
     import duckdb
 
 
+EMPTY_KEY = "\u2400liberacion-empty-key"  # a record's "" key, renamed in the work copy: column_N
+MAX_REJECT_TEXT = 64 * 1024  # of a bad line kept in the rejects table
+
+
 def _convert_json(
     con: duckdb.DuckDBPyConnection, part: Part, out_dir: Path, kv: dict[str, str], options: ConvertOptions
 ) -> ConversionReport:
     notes: dict[str, Any] = {"format": part.format}
     path = part.path
+    name = part.path.name  # a member's or a sheet's: convert_part puts its label in the message
     if part.format in ("json-object", "openfda", "socrata-json"):
-        path, extra = _records_or_refuse(part.path, out_dir, options)
+        decoded = _utf8(part.path, out_dir)
+        path, extra = _records_or_refuse(decoded, out_dir, options, name)
+        if decoded != part.path:
+            decoded.unlink(missing_ok=True)
         descriptions = extra.pop("descriptions", {})
         options = replace(options, descriptions={**descriptions, **options.descriptions})
         notes |= extra
         fmt = "newline_delimited"
     elif part.format == "jsonl":
+        path = _utf8(path, out_dir)
         fmt = "newline_delimited"
     else:
-        path = _without_bom(path, out_dir)
+        decoded = _utf8(path, out_dir)
+        path = _without_bom(decoded, out_dir)
+        if decoded not in (path, part.path):
+            decoded.unlink(missing_ok=True)
         fmt = "array"
-    relation = (
-        f"read_json('{_sql_text(str(path))}', format='{fmt}', records=true, sample_size=-1,"
-        f" maximum_object_size=33554432, union_by_name=true, compression='none')"
-    )
+    if is_utf16(part.path):
+        notes["encoding"] = "utf-16"
+    rejects: list[tuple[int, str, str]] = []
     try:
-        described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
-    except Exception as err:
-        if "maximum recursion depth" in str(err):  # DuckDB's own limit
-            raise ConversionError(f"{part.path.name}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-        if "expected records" in str(err):  # [] or [1, 2]: no objects to be rows
-            raise ConversionError(f"{part.path.name} holds no records: its list has no JSON objects") from None
-        raise ConversionError(
-            f"{part.path.name}: not valid JSON records ({one_line(err, lines=3, limit=400)})"
-        ) from None
+        described = _describe(con, path, fmt, name)
+    except _Repairable:
+        # Only now, DuckDB having refused the file, is it read in Python: one bad line of JSON
+        # Lines becomes a bad row, a record's "" key gets a name, and anything else that is not a
+        # record is said exactly.
+        copy, rejects = _records_copy(path, out_dir, fmt, name)
+        if path != part.path:
+            path.unlink(missing_ok=True)
+        path, fmt = copy, "newline_delimited"
+        described = _describe(con, path, fmt, name, again=True)
+    relation = _relation(path, fmt)
     taken: set[str] = set()
     columns, passthrough = [], {}
-    for i, (name, type_, *_) in enumerate(described):
-        original = options.field_names.get(name, name)
-        column = _Column(name, rules.snake_case(original, i + 1, taken), original)
+    for i, (key, type_, *_) in enumerate(described):
+        original = "" if key == EMPTY_KEY else options.field_names.get(key, key)
+        column = _Column(key, rules.snake_case(original, i + 1, taken), original)
         columns.append(column)
+        if type_ in ("HUGEINT", "UHUGEINT"):
+            # Whole numbers beyond BIGINT: Parquet would store them as DOUBLE, losing digits.
+            # Their text is typed like a CSV's (kept exactly, as text, when it is that long).
+            continue
         if type_ != "VARCHAR":
             passthrough[column.source] = type_
     strict = part.suffix is None
-    report = _write_typed_json(con, relation, columns, out_dir, kv, options, notes, passthrough, strict)
+    huge = {c.source for c, (_k, t, *_r) in zip(columns, described) if t in ("HUGEINT", "UHUGEINT")}
+    report = _write_typed_json(con, relation, columns, out_dir, kv, options, notes, passthrough, strict, huge)
     if path != part.path:
         path.unlink(missing_ok=True)
+    if rejects:
+        _write_rejects(con, rejects, out_dir / "rejects.parquet", kv)
+        _check_bad_rows(report.rows, len(rejects), options)
+        report.rejects = len(rejects)
     return report
+
+
+class _Repairable(Exception):
+    """DuckDB refused the file for something a Python pass over it can repair or say exactly:
+    broken JSON Lines, a value that is not a record, a record's "" key."""
+
+
+def _relation(path: Path, fmt: str) -> str:
+    return (
+        f"read_json('{_sql_text(str(path))}', format='{fmt}', records=true, sample_size=-1,"
+        f" maximum_object_size=33554432, union_by_name=true, compression='none')"
+    )
+
+
+def _describe(
+    con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str, *, again: bool = False
+) -> list[tuple[Any, ...]]:
+    try:
+        return con.execute(f"DESCRIBE SELECT * FROM {_relation(path, fmt)}").fetchall()
+    except Exception as err:
+        text = str(err)
+        if "maximum recursion depth" in text:  # DuckDB's own limit
+            raise ConversionError(f"{name}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if not again and "expected records" in text:  # [1, 2], a "" key, or a line that is a list
+            raise _Repairable from None
+        if not again and "Malformed JSON" in text and fmt == "newline_delimited":
+            raise _Repairable from None
+        raise ConversionError(f"{name}: not valid JSON records ({_engine_words(err)})") from None
+
+
+def _engine_words(err: BaseException) -> str:
+    """DuckDB's message without its internal SQL, the caret line under it, or the work file's path."""
+    kept = []
+    for line in str(err).splitlines():
+        if line.strip().startswith("LINE ") or set(line.strip()) <= {"^", " "}:
+            break
+        kept.append(line)
+    text = re.sub(r' in file "[^"]*"', "", " ".join(kept))
+    return shorten(text, 300)
+
+
+def _records_copy(path: Path, out_dir: Path, fmt: str, name: str) -> tuple[Path, list[tuple[int, str, str]]]:
+    """The records as JSON Lines in a work copy, a record's "" key renamed ``EMPTY_KEY``. JSON
+    Lines: each line that is not one JSON object is a bad row (line number, text, reason). An array:
+    an element that is not an object is an error that names it."""
+    target = out_dir / ".records-copy.jsonl"
+    rejects: list[tuple[int, str, str]] = []
+    count = 0
+    with open(target, "w", encoding="utf-8") as out:
+        if fmt == "array":
+            import ijson
+
+            with open(path, "rb") as fh:
+                try:
+                    for index, record in enumerate(ijson.items(fh, "item", use_float=True), start=1):
+                        if not isinstance(record, dict):
+                            raise ConversionError(
+                                f"{name}: element {index:,} of its list is {_kind(record)}, not an object"
+                                " (a record); a list of records holds only objects"
+                            )
+                        out.write(_dumps(record))
+                        count += 1
+                except ijson.JSONError as err:
+                    raise ConversionError(f"{name}: not valid JSON ({one_line(err, lines=1, limit=200)})") from None
+        else:
+            with open(path, "rb") as fh:
+                for number, raw in enumerate(fh, start=1):
+                    line = raw.decode("utf-8", "replace")
+                    if number == 1:
+                        line = line.lstrip("\ufeff")
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line, parse_constant=_no_constant)
+                    except (ValueError, RecursionError) as err:
+                        reason = f"INVALID JSON: {getattr(err, 'msg', None) or type(err).__name__}"
+                        if isinstance(err, json.JSONDecodeError):
+                            reason = f"{reason.removesuffix(' at')} at column {err.colno}"
+                        rejects.append((number, line.rstrip("\r\n")[:MAX_REJECT_TEXT], reason))
+                        continue
+                    if not isinstance(record, dict):
+                        reason = f"NOT A RECORD: {_kind(record)}, not a JSON object"
+                        rejects.append((number, line.rstrip("\r\n")[:MAX_REJECT_TEXT], reason))
+                        continue
+                    out.write(_dumps(record) if "" in record else line.rstrip("\r\n") + "\n")
+                    count += 1
+    if count == 0:
+        target.unlink(missing_ok=True)
+        if rejects:
+            raise ConversionError(
+                f"{name}: none of its {len(rejects):,} lines is a JSON record (line {rejects[0][0]:,}: {rejects[0][2]})"
+            )
+        raise ConversionError(f"{name} holds no records")
+    return target, rejects
+
+
+def _no_constant(word: str) -> Any:
+    raise ValueError(f"{word} is not JSON")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    if "" in record:
+        record = {(EMPTY_KEY if k == "" else k): v for k, v in record.items()}
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _write_rejects(
+    con: duckdb.DuckDBPyConnection, rejects: list[tuple[int, str, str]], target: Path, kv: dict[str, str]
+) -> None:
+    """The bad lines as the rejects table has them for CSV: line number, raw text, reason."""
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "line_number": pa.array([r[0] for r in rejects], pa.int64()),
+            "raw_text": pa.array([r[1] for r in rejects], pa.string()),
+            "reason": pa.array([r[2] for r in rejects], pa.string()),
+        }
+    )
+    metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
+    con.register("liberacion_json_rejects", table)
+    try:
+        con.execute(
+            f"COPY (SELECT * FROM liberacion_json_rejects) TO '{_sql_text(str(target))}'"
+            f" (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{metadata}}})"
+        )
+    finally:
+        con.unregister("liberacion_json_rejects")
 
 
 def _write_typed_json(
@@ -76,13 +240,25 @@ def _write_typed_json(
     notes: dict[str, Any],
     passthrough: dict[str, str],
     strict_columns: bool = True,
+    as_text: set[str] | None = None,
 ) -> ConversionReport:
     # Typing SQL refers to source columns by name; JSON keys may need quoting, so alias them first.
-    inner = ", ".join(f"{quote_ident(c.source)} AS {quote_ident('c' + str(i))}" for i, c in enumerate(columns))
+    # ``as_text``: columns read as their text (whole numbers beyond BIGINT).
+    inner = ", ".join(
+        f"{'CAST(' + quote_ident(c.source) + ' AS VARCHAR)' if c.source in (as_text or ()) else quote_ident(c.source)}"
+        f" AS {quote_ident('c' + str(i))}"
+        for i, c in enumerate(columns)
+    )
     aliased = [_Column(f"c{i}", c.name, c.original) for i, c in enumerate(columns)]
     renamed = {f"c{i}": passthrough[c.source] for i, c in enumerate(columns) if c.source in passthrough}
     relation = f"(SELECT {inner} FROM {relation})"
     return _write_typed(con, relation, aliased, out_dir, kv, options, notes, renamed, strict_columns=strict_columns)
+
+
+def _utf8(path: Path, out_dir: Path) -> Path:
+    """A UTF-16 file (with its byte order mark) as a UTF-8 work copy; any other file as it is."""
+    copied = utf16_copy(path, out_dir, ".json")
+    return path if copied is None else copied[0]
 
 
 def _without_bom(path: Path, out_dir: Path) -> Path:
@@ -95,25 +271,32 @@ def _without_bom(path: Path, out_dir: Path) -> Path:
     return target
 
 
-def _records_or_refuse(path: Path, out_dir: Path, options: ConvertOptions) -> tuple[Path, dict[str, Any]]:
+def _records_or_refuse(
+    path: Path, out_dir: Path, options: ConvertOptions, name: str | None = None
+) -> tuple[Path, dict[str, Any]]:
     """``_json_records_to_lines``, with a broken or too deeply nested document as one clear error."""
     import ijson
 
     try:
-        return _json_records_to_lines(path, out_dir, options)
+        return _json_records_to_lines(path, out_dir, options, name)
     except RecursionError:
-        raise ConversionError(f"{path.name}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        raise ConversionError(f"{name or path.name}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ijson.JSONError as err:
-        raise ConversionError(f"{path.name}: not valid JSON ({one_line(err, lines=1, limit=200)})") from None
+        raise ConversionError(f"{name or path.name}: not valid JSON ({one_line(err, lines=1, limit=200)})") from None
 
 
-def _json_records_to_lines(path: Path, out_dir: Path, options: ConvertOptions) -> tuple[Path, dict[str, Any]]:
+def _json_records_to_lines(
+    path: Path, out_dir: Path, options: ConvertOptions, name: str | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Stream the records out of an openFDA ``{meta, results}``, a Socrata ``rows.json`` or any
     ``{"results"|"data": [...]}`` document into JSON Lines, in bounded memory."""
     import ijson
 
+    name = name or path.name
+
     target = out_dir / ".records.jsonl"
     notes: dict[str, Any] = {}
+    where = "data"  # the key of the list of records, for messages
     with open(path, "rb") as fh:
         if fh.read(3) != codecs.BOM_UTF8:
             fh.seek(0)
@@ -132,9 +315,7 @@ def _json_records_to_lines(path: Path, out_dir: Path, options: ConvertOptions) -
                 "results" if "results" in keys else next((k for k in ("data", "items", "records") if k in keys), None)
             )
             if list_key is None:
-                raise ConversionError(
-                    f"{path.name}: a JSON object without a list of records (keys: {sorted(keys)[:8]})"
-                )
+                raise ConversionError(f"{name}: a JSON object without a list of records (keys: {sorted(keys)[:8]})")
             if "meta" in keys:
                 fh.seek(0 if fh.read(3) != codecs.BOM_UTF8 else 3)
                 notes["meta"] = next(ijson.items(fh, "meta", use_float=True), None)
@@ -143,15 +324,19 @@ def _json_records_to_lines(path: Path, out_dir: Path, options: ConvertOptions) -
                     "openfda" if isinstance(notes["meta"], dict) and "results" in notes["meta"] else "json"
                 )
             rows = ijson.items(fh, f"{list_key}.item", use_float=True)
+            where = list_key
         count = 0
         with open(target, "w", encoding="utf-8") as out:
-            for record in rows:
-                if isinstance(record, dict):
-                    out.write(json.dumps(record, ensure_ascii=False))
-                    out.write("\n")
-                    count += 1
+            for index, record in enumerate(rows, start=1):
+                if not isinstance(record, dict):
+                    raise ConversionError(
+                        f"{name}: element {index:,} of its {where!r} list is"
+                        f" {_kind(record)}, not an object (a record); a list of records holds only objects"
+                    )
+                out.write(_dumps(record))
+                count += 1
     if count == 0:
-        raise ConversionError(f"{path.name} holds no records")
+        raise ConversionError(f"{name} holds no records")
     return target, notes
 
 

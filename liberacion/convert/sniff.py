@@ -7,6 +7,7 @@ an empty table.
 
 from __future__ import annotations
 
+import codecs
 import json
 import zipfile
 from pathlib import Path
@@ -15,6 +16,7 @@ from liberacion.errors import ConversionError
 from liberacion.formats import is_json_error
 
 BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 SAS7BDAT_MAGIC = b"\x00" * 12 + b"\xc2\xea\x81\x60\xb3\x14\x11\xcf\xbd\x92\x08\x00\x09\xc7\x31\x8c\x18\x1f\x10\x11"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy Office (.xls, also .doc/.msg)
 XPT_HEADERS = (
@@ -55,6 +57,15 @@ def sniff(path: Path) -> str:
         return "dta"
     if head.startswith(b"PAR1"):
         return "parquet"
+    if head.startswith(UTF16_BOMS) and not head.startswith(codecs.BOM_UTF32_LE):
+        # Excel's "Unicode Text": UTF-16, which the BOM makes unambiguous; the readers transcode it.
+        decoded = head[: len(head) // 2 * 2].decode("utf-16", "replace").encode("utf-8")
+        return _sniff_text(decoded, whole=len(head) < 64 * 1024)
+    return _sniff_text(head, whole=len(head) < 64 * 1024)
+
+
+def _sniff_text(head: bytes, *, whole: bool) -> str:
+    """The format of text (``whole``: ``head`` is the whole file)."""
     text = head
     while text.startswith(BOM):
         text = text[len(BOM) :]
@@ -70,7 +81,24 @@ def sniff(path: Path) -> str:
         return "json"
     if text.startswith(b"{"):
         return "json-error" if is_json_error(head) else _sniff_json_object(text)
+    if whole and _json_scalar(text) is not None:
+        return "json-scalar"
     return "text"
+
+
+def _json_scalar(text: bytes) -> str | None:
+    """The file's text when all of it is one JSON number, string, true, false or null (what an
+    API's count endpoint or an error returns): no records, and never a CSV header."""
+    stripped = text.strip()
+    if not stripped or stripped[:1] not in b'-0123456789"tfn':
+        return None
+    try:
+        value = json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(value, (dict, list)):
+        return None
+    return stripped.decode("utf-8", "replace")
 
 
 def _sniff_zip(path: Path) -> str:
@@ -93,12 +121,14 @@ def _old_stata(head: bytes) -> bool:
 
 
 def _looks_like_text(head: bytes) -> bool:
-    """No NUL byte and almost no other control character: text in some 8-bit or UTF-8 encoding."""
+    """Almost no control character: text in some 8-bit or UTF-8 encoding. A few stray NUL bytes,
+    each alone (real exports have them), are text; binary has runs of them, or many."""
     if not head.strip():
         return True  # empty: the text reader says so
-    if b"\x00" in head:
+    nuls = head.count(b"\x00")
+    if nuls and (b"\x00\x00" in head or nuls > max(2, len(head) // 1000)):
         return False
-    controls = sum(head.count(bytes([c])) for c in range(32) if c not in (9, 10, 12, 13, 26))
+    controls = sum(head.count(bytes([c])) for c in range(1, 32) if c not in (9, 10, 12, 13, 26))
     return controls <= len(head) // 200
 
 
@@ -149,6 +179,10 @@ def refuse_unreadable(path: Path, fmt: str) -> None:
         raise ConversionError(f"{path.name} is an HTML page, not data (it starts with {_start_text(path, 120)!r})")
     if fmt == "json-error":
         raise ConversionError(f"{path.name} holds an error message, not data: {_start_text(path, 160)!r}")
+    if fmt == "json-scalar":
+        raise ConversionError(
+            f"{path.name} holds no records: it is a single JSON value ({_start_text(path, 60)}), not a list of objects"
+        )
     if fmt == "unknown":
         raise unreadable(path)
 

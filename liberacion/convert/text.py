@@ -7,7 +7,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import math
+import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import liberacion.convert.typing_rules as rules
 from liberacion.convert.model import BLOCK, ConversionReport, ConvertOptions, Part, _Column, _sql_text
 from liberacion.convert.typed_copy import NotUtf8, _write_typed
-from liberacion.errors import ConversionError
+from liberacion.errors import ConversionError, Note
+from liberacion.naming import quote_ident
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,8 +41,13 @@ def _convert_text(
     options: ConvertOptions,
     *,
     checked: bool = False,
+    newlines: bool = False,
 ) -> ConversionReport:
-    source, notes = _prepare_text(part.path, out_dir, checked=checked)
+    source, notes = _prepare_text(part.path, out_dir, checked=checked, newlines=newlines)
+    checked = checked or notes["encoding"] == "utf-16"  # transcoded whole: UTF-8 throughout
+    if notes.get("nul_bytes"):
+        count = notes["nul_bytes"]
+        warnings.warn(f"{_label(part)}: dropped {count:,} NUL byte{'' if count == 1 else 's'}", Note, stacklevel=2)
     dialect = _dialect(source)
     notes |= {"format": "csv" if dialect.delimiter == "," else "delimited", "delimiter": dialect.delimiter}
     if dialect.skip:
@@ -52,6 +61,15 @@ def _convert_text(
     names = [c.source for c in columns]
     relation = reader_sql(source, dialect, names)
     sample = reader_sql(source, dialect, names, buffer_size=SAMPLE_BUFFER_BYTES)
+    repeats = None
+    if len(names) > 1:
+        # A row equal to the header (files pasted together, each with its header) is not data: it
+        # would make a column of numbers text. Dropped in the same scan, counted by a sequence.
+        repeats = f"liberacion_repeats_{next(_repeat_names)}"
+        con.execute(f"CREATE TEMP SEQUENCE {repeats}")
+        plain = relation
+        relation = _without_header_rows(relation, names, dialect.raw_header, repeats)
+        sample = _without_header_rows(sample, names, dialect.raw_header, None)
     strict = part.suffix is None
     try:
         report = _write_typed(
@@ -70,24 +88,100 @@ def _convert_text(
     except NotUtf8:
         # Only the head and the tail were checked: DuckDB validates the rest as it reads. A file
         # that is not UTF-8 after all is checked whole, transcoded, and converted again.
-        return _convert_again(con, part, out_dir, kv, options)
-    except ConversionError:
+        _drop(source, part, con, repeats)
+        return _convert_again(con, part, out_dir, kv, options, newlines=newlines)
+    except ConversionError as err:
+        _drop(source, part, con, repeats)
+        if MIXED_NEWLINES in str(err):
+            # Lines ending in LF here and CRLF there (files pasted together, or edited by hand):
+            # DuckDB's reader takes one kind per file. They are made one kind in a work copy.
+            if newlines:
+                raise ConversionError(
+                    f"{part.path.name}: mixed line endings (LF and CRLF) that could not be made one kind;"
+                    " convert the file (e.g. dos2unix) and fetch it again"
+                ) from None
+            return _convert_again(con, part, out_dir, kv, options, newlines=True)
         if checked or _detect_encoding(part.path, _bom_length(part.path)) == ("utf-8", 0):
             raise
-        return _convert_again(con, part, out_dir, kv, options)
-    if source != part.path:
-        source.unlink(missing_ok=True)
+        return _convert_again(con, part, out_dir, kv, options, newlines=newlines)
+    if repeats is not None:
+        _note_repeated_header(con, part, notes, plain, names, dialect.raw_header, repeats)
+    _drop(source, part)
+    if newlines:
+        notes["line_endings"] = "mixed LF and CRLF, read as LF"
+        warnings.warn(f"{_label(part)}: mixed line endings (LF and CRLF), all read as LF", Note, stacklevel=2)
     return report
 
 
+_repeat_names = itertools.count(1)
+
+
+def _header_test(names: list[str], header: list[str]) -> str:
+    """SQL: is this row the header again? (An empty header field reads as NULL.)"""
+    tests = [
+        f"{quote_ident(n)} IS NULL" if h == "" else f"{quote_ident(n)} = '{_sql_text(h)}'"
+        for n, h in zip(names, header)
+    ]
+    tests.sort(key=lambda t: t.endswith("IS NULL"))  # a named field first: most rows fail there
+    return " AND ".join(tests)
+
+
+def _without_header_rows(relation: str, names: list[str], header: list[str], sequence: str | None) -> str:
+    counted = f"nextval('{sequence}') < 0" if sequence else "false"
+    return f"(SELECT * FROM {relation} WHERE CASE WHEN {_header_test(names, header)} THEN {counted} ELSE true END)"
+
+
+def _note_repeated_header(
+    con: duckdb.DuckDBPyConnection,
+    part: Part,
+    notes: dict[str, Any],
+    plain: str,
+    names: list[str],
+    header: list[str],
+    sequence: str,
+) -> None:
+    found = con.execute(f"SELECT last_value FROM duckdb_sequences() WHERE sequence_name = '{sequence}'").fetchall()
+    con.execute(f"DROP SEQUENCE IF EXISTS {sequence}")
+    if not found or not found[0][0]:
+        return
+    count = int(found[0][0])
+    if notes.get("reclassified"):  # the relation was scanned more than once: count them again
+        count = int(con.execute(f"SELECT count(*) FROM {plain} WHERE {_header_test(names, header)}").fetchall()[0][0])
+    notes["repeated_header_rows"] = count
+    rows = f"{count:,} row{'' if count == 1 else 's'}"
+    warnings.warn(f"{_label(part)}: dropped {rows} repeating the header", Note, stacklevel=3)
+
+
+MIXED_NEWLINES = "state machine reached an invalid state"  # DuckDB's words for LF and CRLF in one file
+
+
+def _label(part: Part) -> str:
+    """The file as messages name it (a zip member as the zip spells it)."""
+    return getattr(part, "label", None) or part.notes.get("member") or part.path.name
+
+
+def _drop(source: Path, part: Part, con: duckdb.DuckDBPyConnection | None = None, sequence: str | None = None) -> None:
+    """Remove a work copy (and the sequence counting repeated headers, after a failed read)."""
+    if source != part.path:
+        source.unlink(missing_ok=True)
+    if con is not None and sequence is not None:
+        con.execute(f"DROP SEQUENCE IF EXISTS {sequence}")
+
+
 def _convert_again(
-    con: duckdb.DuckDBPyConnection, part: Part, out_dir: Path, kv: dict[str, str], options: ConvertOptions
+    con: duckdb.DuckDBPyConnection,
+    part: Part,
+    out_dir: Path,
+    kv: dict[str, str],
+    options: ConvertOptions,
+    *,
+    newlines: bool = False,
 ) -> ConversionReport:
     # DuckDB lists only the scans that rejected rows: the first read's must not pass for the new one's.
     tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name IN ('rejects', 'scans')")
     for (table,) in tables.fetchall():
         con.execute(f"DELETE FROM {table}")
-    return _convert_text(con, part, out_dir, kv, options, checked=True)
+    return _convert_text(con, part, out_dir, kv, options, checked=True, newlines=newlines)
 
 
 def reader_sql(source: Path, dialect: _Dialect, names: list[str], *, buffer_size: int | None = None) -> str:
@@ -104,32 +198,70 @@ def reader_sql(source: Path, dialect: _Dialect, names: list[str], *, buffer_size
     )
 
 
-def _prepare_text(path: Path, out_dir: Path, *, checked: bool) -> tuple[Path, dict[str, Any]]:
-    """Make the file clean UTF-8 without a byte order mark or a trailing notes block; copy only
-    when it must change. The BOM is cut from the bytes before anything is decoded, so whatever the
-    rest of the file's encoding, no column name carries its debris (``ï»¿``).
+def _prepare_text(path: Path, out_dir: Path, *, checked: bool, newlines: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Make the file clean UTF-8 without a byte order mark, NUL bytes or a trailing notes block;
+    copy only when it must change. The BOM is cut from the bytes before anything is decoded, so
+    whatever the rest of the file's encoding, no column name carries its debris (``ï»¿``).
 
     Unless ``checked``, a file whose head and tail are UTF-8 is taken as UTF-8 without reading the
     rest here: DuckDB's reader validates every byte anyway, and the caller converts again with
     ``checked`` when it finds one that is not (reading a gigabyte in Python costs about a second).
+    ``newlines``: make every line end (LF, CRLF, CR) outside quoted values one LF (DuckDB's reader
+    refuses a file that mixes them). UTF-16 with a byte order mark is transcoded first.
     """
     notes: dict[str, Any] = {}
+    utf16 = utf16_copy(path, out_dir)
+    if utf16 is not None:
+        path, replaced_16 = utf16
+        checked = True
     start = _bom_length(path)
-    if not checked and _ends_are_utf8(path, start):
+    clean_ends, nul = _ends_are_clean(path, start)
+    if not checked and clean_ends:
         encoding, replaced = "utf-8", 0
     else:
         encoding, replaced = _detect_encoding(path, start)
     notes["encoding"] = "utf-8-sig" if start and encoding == "utf-8" else encoding
+    if utf16 is not None:
+        notes["encoding"] = "utf-16"
+        replaced += replaced_16
     if replaced:
         notes["replaced_bytes"] = replaced
     data_end, trailing, wonder = _trailing_notes(path, encoding)
     if trailing:
         notes["wonder_notes" if wonder else "trailing_notes"] = trailing
-    if encoding == "utf-8" and data_end is None and start in (0, len(codecs.BOM_UTF8)):
+    copy = newlines or nul or data_end is not None or start not in (0, len(codecs.BOM_UTF8))
+    if encoding == "utf-8" and not copy:
         return path, notes  # DuckDB skips one UTF-8 BOM itself
     target = out_dir / ".source.csv"
-    _transcode(path, target, data_end, start)
+    dropped = _transcode(path, target, data_end, start, newlines=newlines)
+    if dropped:
+        notes["nul_bytes"] = dropped
+    if utf16 is not None:
+        path.unlink(missing_ok=True)
     return target, notes
+
+
+def is_utf16(path: Path) -> bool:
+    """True for a file that begins with a UTF-16 byte order mark (and not UTF-32's)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and head != codecs.BOM_UTF32_LE
+
+
+def utf16_copy(path: Path, out_dir: Path, suffix: str = ".csv") -> tuple[Path, int] | None:
+    """A file in UTF-16 with a byte order mark (Excel's "Unicode Text") as a UTF-8 work copy, and
+    the count of code units that were not text (replaced); None for any other file."""
+    if not is_utf16(path):
+        return None
+    global _replaced
+    _replaced = 0
+    target = out_dir / f".utf16{suffix}"
+    decoder = codecs.getincrementaldecoder("utf-16")("liberacion-count")
+    with open(path, "rb") as src, open(target, "wb") as dst:
+        while block := src.read(BLOCK):
+            dst.write(decoder.decode(block).encode("utf-8"))
+        dst.write(decoder.decode(b"", final=True).encode("utf-8"))
+    return target, _replaced
 
 
 def _bom_length(path: Path) -> int:
@@ -142,21 +274,22 @@ def _bom_length(path: Path) -> int:
     return length
 
 
-def _ends_are_utf8(path: Path, start: int) -> bool:
-    """Are the first and the last megabyte (after ``start``, the BOM) valid UTF-8? A character
-    cut at the edge of a piece is not a fault."""
+def _ends_are_clean(path: Path, start: int) -> tuple[bool, bool]:
+    """Are the first and the last megabyte (after ``start``, the BOM) valid UTF-8 (a character cut
+    at the edge of a piece is not a fault), and does either hold a NUL byte?"""
     size = path.stat().st_size
     with open(path, "rb") as fh:
         fh.seek(start)
         head = fh.read(HEAD_BYTES)
         fh.seek(max(start + len(head), size - HEAD_BYTES))
         tail = fh.read()
+    nul = b"\x00" in head or b"\x00" in tail
     if not _valid_utf8(head, final=start + len(head) >= size):
-        return False
+        return False, nul
     cut = 0
     while cut < min(3, len(tail)) and tail[cut] & 0xC0 == 0x80:  # the end of a character cut in two
         cut += 1
-    return _valid_utf8(tail[cut:], final=True)
+    return _valid_utf8(tail[cut:], final=True), nul
 
 
 def _valid_utf8(data: bytes, *, final: bool) -> bool:
@@ -240,9 +373,12 @@ def _fallback_encoding(path: Path, start: int = 0) -> tuple[str, int]:
     return (MIXED if utf8_characters else "cp1252"), _replaced
 
 
-def _transcode(path: Path, target: Path, data_end: int | None, start: int = 0) -> None:
-    """Write the bytes from ``start`` (after any BOM) to ``data_end`` as UTF-8."""
+def _transcode(path: Path, target: Path, data_end: int | None, start: int = 0, *, newlines: bool = False) -> int:
+    """Write the bytes from ``start`` (after any BOM) to ``data_end`` as UTF-8, without NUL bytes
+    (returns how many were dropped) and, with ``newlines``, every line end one LF."""
     remaining = None if data_end is None else data_end - start
+    dropped = 0
+    lines = _LineEnds() if newlines else None
     with open(path, "rb") as src, open(target, "wb") as dst:
         src.seek(start)
         # UTF-8 first, Windows-1252 for the bytes that are not UTF-8 (see _fallback_encoding).
@@ -252,10 +388,39 @@ def _transcode(path: Path, target: Path, data_end: int | None, start: int = 0) -
             block = src.read(size) if size else b""
             if remaining is not None:
                 remaining -= len(block)
-            if not block:
-                dst.write(decoder.decode(b"", final=True).encode("utf-8"))
+            final = not block
+            data = decoder.decode(block, final=final).encode("utf-8")
+            if b"\x00" in data:
+                dropped += data.count(b"\x00")
+                data = data.replace(b"\x00", b"")
+            if lines is not None:
+                data = lines.convert(data, final=final)
+            dst.write(data)
+            if final:
                 break
-            dst.write(decoder.decode(block).encode("utf-8"))
+    return dropped
+
+
+class _LineEnds:
+    """CRLF and a lone CR made LF outside quoted values, block by block; a quoted value keeps its
+    line ends as they are (DuckDB keeps a CRLF inside quotes in a CRLF file too)."""
+
+    def __init__(self) -> None:
+        self.quoted = False
+        self.held = b""  # a CR at the end of a block: the LF of a CRLF may start the next one
+
+    def convert(self, data: bytes, *, final: bool) -> bytes:
+        data = self.held + data
+        self.held = b""
+        if not final and data.endswith(b"\r"):
+            data, self.held = data[:-1], b"\r"
+        pieces = data.split(b'"')
+        for i, piece in enumerate(pieces):
+            if i:
+                self.quoted = not self.quoted
+            if not self.quoted and b"\r" in piece:
+                pieces[i] = piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        return b'"'.join(pieces)
 
 
 def _trailing_notes(path: Path, encoding: str) -> tuple[int | None, str | None, bool]:
@@ -327,6 +492,10 @@ class _Dialect:
     delimiter: str
     skip: int
     header: list[str]
+    raw_header: list[str]  # as the fields are spelled, for a row that repeats the header
+
+
+_NUMBER = re.compile(r"\s*[-+$(]*[\d,.]+%?\)?\s*")
 
 
 def _dialect(path: Path) -> _Dialect:
@@ -363,6 +532,26 @@ def _dialect(path: Path) -> _Dialect:
         if trailing and len(row) == mode - 1 and all(v.strip() for v in row):
             extra = [""]
             break
+    if not extra:
+        skip = _past_title(rows, skip, mode)
     header = [h.strip().lstrip("\ufeff") for h in rows[skip]] + extra
     physical = sum(r.count("\n") for r in (",".join(x) for x in rows[:skip]))  # quoted newlines in titles
-    return _Dialect(delimiter, skip + physical, header)
+    raw = [rows[skip][0].lstrip("\ufeff"), *rows[skip][1:], *extra]
+    return _Dialect(delimiter, skip + physical, header, raw)
+
+
+def _past_title(rows: list[list[str]], skip: int, mode: int) -> int:
+    """A title with a delimiter in it (``Table 3. Deaths by state, 2020``), then a blank line, then
+    a row of names: the names are the header. A title has a number, an empty field or a field
+    starting with a space (prose after a comma); a header's fields are all words."""
+    candidate = rows[skip]
+    after = skip + 1
+    if after >= len(rows) or any(v.strip() for v in rows[after]):
+        return skip  # no blank line under it
+    while after < len(rows) and not any(v.strip() for v in rows[after]):
+        after += 1
+    if after >= len(rows) or len(rows[after]) != mode:
+        return skip
+    title = any(not v.strip() or _NUMBER.fullmatch(v) for v in candidate) or any(v[:1].isspace() for v in candidate[1:])
+    named = all(v.strip() and not _NUMBER.fullmatch(v) for v in rows[after])
+    return after if title and named else skip
