@@ -69,6 +69,7 @@ DEFAULT_WAIT = 300.0
 FILES_BESIDE_LOCKS = 256  # open files a run needs besides one writer lock per table
 STOP_GRACE = 0.3  # seconds a Ctrl-C waits for workers to tidy up before leaving them behind
 LOCAL_CATALOG = "local"
+NO_ROWS = "no data rows, beside members that have rows"  # why a header-only zip member is skipped
 _CATALOG_REF = re.compile(r"[A-Za-z0-9_-]+/[^/\s]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _TYPE_SPEC = re.compile(r"([^=\s]+)=(\S.*)")
@@ -389,6 +390,17 @@ def _derived_name(file_name: str) -> str:
     return f"{LOCAL_CATALOG}.{sanitize_identifier(stem)}"
 
 
+def _gone_hint(err: LiberacionError, target: Target | None) -> str:
+    """What to run when a discovered dataset's file is gone: publishers move files (CMS with every
+    release), and only a new ``discover`` reads where the catalog lists it now."""
+    dataset = target.dataset if target is not None else None
+    if type(err).__name__ != "Gone" or dataset is None:
+        return ""
+    if dataset.source_kind == "manifest" or "source_id" in dataset.extra:  # looked up afresh already
+        return ""
+    return f"; if its catalog lists a new file, run: liberacion discover {dataset.catalog}, then this command again"
+
+
 # -- one job ----------------------------------------------------------------------------------
 
 
@@ -407,6 +419,7 @@ class _Job:
         ref = redact_url(recipe.ref)
         table: str | None = recipe.table
         clock = _Stages()
+        target: Target | None = None
         try:
             with clock.stage("resolve"):
                 target = resolve_target(recipe, self.lake.home, self.options.catalog_paths)
@@ -414,7 +427,7 @@ class _Job:
                 self._claim(target)
             result = self._fetch(target, files, clock)
         except LiberacionError as err:
-            result = self._failure(ref, table, err, clock, str(err), int(err.exit_code))
+            result = self._failure(ref, table, err, clock, str(err) + _gone_hint(err, target), int(err.exit_code))
         except OSError as err:  # the disk: full, read-only, permissions
             message = f"{err.strerror or err} ({err.filename})" if err.filename else one_line(err)
             result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED))
@@ -471,7 +484,7 @@ class _Job:
         first = snapshots[0]
         return FetchResult(
             target.ref,
-            target.table if len(snapshots) == 1 else first.table,
+            first.table,  # the table written, which for a zip of one table is not target.table
             "fetched",
             rows=sum(s.rows for s in snapshots),
             rejects=sum(s.rejects for s in snapshots),
@@ -651,14 +664,18 @@ class _Job:
                     groups.setdefault(part.suffix, []).append((raw, part))
             _room_for_tables(len(groups))
             stagings: list[tuple[Staging, Provenance]] = []
+            empty: list[list[Part]] = []  # the parts of each table without rows, by table
             for suffix, parts in groups.items():
                 table = target.table if suffix is None else _member_table(target.table, suffix)
                 area = staging if table == target.table else self._stage(stack, table)
                 table_provenance = replace(provenance, extra=dict(provenance.extra))
-                self._convert(area, parts, target, table_provenance)
+                rows = self._convert(area, parts, target, table_provenance)
                 _check_keys(target, area.table, table_provenance)
                 stagings.append((area, table_provenance))
+                empty.append([part for _raw, part in parts] if rows == 0 else [])
+            stagings = _without_empty_members(stagings, empty)
             _check_types_matched([prov for _area, prov in stagings])
+            _note_skipped(target.table, stagings)
             _settle_hash(files, stagings)
         clock.enter("publish")
         if self.options.before_publish is not None:
@@ -709,8 +726,9 @@ class _Job:
             extra=extra,
         )
 
-    def _convert(self, area: Staging, parts: list[tuple[_File, Part]], target: Target, prov: Provenance) -> None:
-        """Convert one table's parts into its staging directory (several files → data-0000, -0001...)."""
+    def _convert(self, area: Staging, parts: list[tuple[_File, Part]], target: Target, prov: Provenance) -> int:
+        """Convert one table's parts into its staging directory (several files → data-0000, -0001...);
+        the rows it holds."""
         from liberacion.convert import convert_part
 
         assert target.options is not None
@@ -734,11 +752,13 @@ class _Job:
                     os.replace(scratch / REJECTS_FILE, rejects[-1])
                 shutil.rmtree(scratch)
             _merge_rejects(rejects, area.rejects_file, kv)
-        self._refuse_empty(area.table, sum(r.rows for r in reports))
+        rows = sum(r.rows for r in reports)
+        self._refuse_empty(area.table, rows)
         prov.columns = {k: v for report in reports for k, v in report.columns.items()}
         prov.extra["conversion"] = reports[0].notes if len(reports) == 1 else [r.notes for r in reports]
         prov.extra["rejects"] = sum(r.rejects for r in reports)
         _note_losses(area.table, reports)
+        return rows
 
     def _refuse_empty(self, table: str, rows: int) -> None:
         """A file without data rows does not replace a table that has rows: a server that sends a
@@ -779,17 +799,57 @@ class _Job:
 
 
 def _note_losses(table: str, reports: list[ConversionReport]) -> None:
-    """Say what the table does not hold: bad rows set aside, members of a zip that were skipped."""
+    """Say what the table does not hold: bad rows set aside (skipped members: ``_note_skipped``)."""
     rejects = sum(r.rejects for r in reports)
     if rejects:
         spanned = sum(r.notes.get("rejected_lines", r.rejects) for r in reports)
         lines = f" (spanning {spanned:,} lines)" if spanned > rejects else ""
         bad = f"{rejects:,} bad row{'' if rejects == 1 else 's'}{lines}"
         warnings.warn(f"{table}: {bad} set aside in {table}{REJECTS_SUFFIX}", Note, stacklevel=2)
-    skipped = sorted({m for r in reports for m in r.notes.get("skipped_members", ())})
-    if skipped:
-        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-        warnings.warn(f"{table}: skipped {shown}: not a table liberacion can read", Note, stacklevel=2)
+
+
+def _without_empty_members(
+    stagings: list[tuple[Staging, Provenance]], empty: list[list[Part]]
+) -> list[tuple[Staging, Provenance]]:
+    """Leave out the tables of zip members without a data row when other members have rows: a
+    one-line description (``notes.txt``) or a SAS input program (``layout.sas``) reads as a header
+    alone, and is no table. Their names join the members skipped, and their staging is discarded."""
+    from liberacion.convert.model import note_skipped
+
+    if all(empty) or not any(empty):
+        return stagings
+    members = [part for parts in empty for part in parts]
+    if not all("member" in part.notes and "sheet" not in part.notes for part in members):
+        return stagings  # a sheet or a whole file without rows is a table, as it was published
+    dropped = {part.notes["member"]: NO_ROWS for part in members}
+    kept = [(area, prov) for (area, prov), parts in zip(stagings, empty) if not parts]
+    for _area, prov in kept:
+        notes = prov.extra.get("conversion")
+        for record in notes if isinstance(notes, list) else [notes]:
+            if isinstance(record, dict):
+                note_skipped(record, dropped)
+    return kept
+
+
+def _note_skipped(table: str, stagings: list[tuple[Staging, Provenance]]) -> None:
+    """Say once for the whole file (not once per table) which members or sheets were left out, and
+    why, from the notes the published tables carry."""
+    from liberacion.convert.model import NOT_A_TABLE
+
+    why: dict[str, str] = {}
+    for _area, prov in stagings:
+        notes = prov.extra.get("conversion")
+        for record in notes if isinstance(notes, list) else [notes]:
+            if isinstance(record, dict):
+                names = record.get("skipped_members") or ()
+                reasons = record.get("skipped_why") or {}
+                why.update({name: reasons.get(name, NOT_A_TABLE) for name in names})
+    by_reason: dict[str, list[str]] = {}
+    for name in sorted(why):
+        by_reason.setdefault(why[name], []).append(name)
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        warnings.warn(f"{table}: skipped {shown}: {reason}", Note, stacklevel=2)
 
 
 def _kept(raw: _File, convert: Any) -> Any:

@@ -15,9 +15,19 @@ import tempfile
 import zipfile
 import zlib
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from liberacion.convert.model import DAMAGED, Budget, ConvertOptions, Part, _matches
+from liberacion.convert.model import (
+    DAMAGED,
+    NOT_A_TABLE,
+    Budget,
+    ConvertOptions,
+    Part,
+    choose,
+    distinct_suffixes,
+    note_skipped,
+)
 from liberacion.convert.sniff import mismatch, refuse_unreadable, sniff
 from liberacion.convert.spreadsheets import _inspect_workbook
 from liberacion.errors import ConversionError, UsageError, one_line
@@ -25,6 +35,7 @@ from liberacion.formats import reader_format
 from liberacion.limits import MAX_ARCHIVE_DEPTH, MAX_RATIO, MAX_UNZIPPED_ENV, RATIO_FLOOR
 from liberacion.naming import sanitize_identifier
 
+BLANK_BYTES = 64 * 1024  # a member this small may be white space only: read it to tell
 SKIP_EXTENSIONS = frozenset({".pdf", ".doc", ".docx", ".rtf", ".htm", ".html", ".png", ".jpg", ".gif", ".md"})
 
 
@@ -90,18 +101,27 @@ def _inspect_zip(
     except DAMAGED as err:
         raise ConversionError(f"cannot unpack {label}: a damaged or truncated zip file ({_reason(err)})") from None
     with zf:
-        members = _tabular_members(zf, label, budget)
+        listing = _tabular_members(zf, label, budget)
+        members = listing.members
+        # Every member's suffix, from the whole listing: the table names do not depend on --member.
+        suffixes: list[str | None] = list(_member_suffixes([m.filename for m in members]))
+        skipped = dict(listing.skipped)
         if options.member:
-            members = [m for m in members if _matches(m.filename, options.member)]
-            if not members:
-                raise ConversionError(f"{label} has no member named {options.member!r}")
+            names = [m.filename for m in members] + list(listing.copies)
+            shown = [*suffixes, *[None] * len(listing.copies)]
+            chosen = choose(names, shown, options.member, kind="member", where=label)
+            if chosen < len(members):
+                members, suffixes = [members[chosen]], [suffixes[chosen]]
+            else:  # the copy asked for by name: the same bytes, under the name the user gave
+                members, suffixes = [listing.copies[names[chosen]][1]], [None]
+            skipped = {}
+        else:
+            skipped.update({name: f"the same bytes as {first}" for name, (first, _info) in listing.copies.items()})
         parts: list[Part] = []
-        skipped: list[str] = []
-        stems = Counter(PurePosixPath(m.filename).stem.lower() for m in members)  # once: 2,000 members
-        for info in members:
+        for info, suffix in zip(members, suffixes):
             name = PurePosixPath(info.filename.replace("\\", "/")).name
             if name.lower().startswith(("readme", "read_me", "read me")) and len(members) > 1:
-                skipped.append(info.filename)  # documentation beside the data, whatever its extension
+                skipped[info.filename] = NOT_A_TABLE  # documentation beside the data, whatever its extension
                 continue
             target = directory / f"{len(parts):03d}-{sanitize_identifier(name)}"
             where = f"{label}: {info.filename}"
@@ -110,32 +130,50 @@ def _inspect_zip(
                     budget.copy(src, dst, where, compressed=info.compress_size, declared=info.file_size)
             except DAMAGED as err:
                 raise ConversionError(f"cannot unpack {where}: the member is damaged ({_reason(err)})") from None
-            suffix = _member_suffix(info.filename, stems)
+            if len(members) > 1 and _blank(target):
+                skipped[info.filename] = "an empty file"  # a placeholder beside the data, not a table
+                target.unlink(missing_ok=True)
+                continue
             nested = ConvertOptions(**{**options.__dict__, "format": None, "member": None})
             try:
                 inner = _inspect(target, nested, work, budget, depth=depth + 1, label=name)
-            except ConversionError:
+            except ConversionError as err:
                 if len(members) == 1:
-                    raise
-                skipped.append(info.filename)  # a readme or a SAS catalog beside the data
+                    raise ConversionError(_named(str(err), target.name, info.filename)) from None
+                skipped[info.filename] = NOT_A_TABLE  # a readme or a SAS catalog beside the data
                 target.unlink(missing_ok=True)
                 continue
             for part in inner:
                 notes = {**part.notes, "member": info.filename}
-                parts.append(Part(_join(suffix, part.suffix), part.path, part.format, notes))
+                shown = info.filename if part.label is None else f"{info.filename}: {part.label}"
+                parts.append(Part(_join(suffix, part.suffix), part.path, part.format, notes, shown))
     if not parts:
         raise ConversionError(f"{label} contains no data files")
     if len(parts) == 1:
         parts[0].suffix = None
-    for part in parts:
-        if skipped:
-            part.notes["skipped_members"] = skipped
+    else:  # a member's sheets beside other members: still one table each
+        for part, distinct in zip(parts, distinct_suffixes([p.suffix or "" for p in parts])):
+            part.suffix = distinct
+    if skipped:
+        for part in parts:
+            note_skipped(part.notes, skipped)
     return parts
 
 
-def _tabular_members(zf: zipfile.ZipFile, label: str, budget: Budget) -> list[zipfile.ZipInfo]:
+@dataclass
+class _Listing:
+    """A zip's members worth reading, the copies of one of them, and what is left out and why."""
+
+    members: list[zipfile.ZipInfo] = field(default_factory=list)
+    copies: dict[str, tuple[str, zipfile.ZipInfo]] = field(default_factory=dict)  # name -> (first, info)
+    skipped: dict[str, str] = field(default_factory=dict)  # name -> why
+
+
+def _tabular_members(zf: zipfile.ZipFile, label: str, budget: Budget) -> _Listing:
     """The members worth reading, after refusing what a zip bomb or a zip slip declares."""
-    members, seen, total = [], set(), 0
+    listing = _Listing()
+    seen: dict[tuple[int, int], str] = {}
+    total = 0
     for info in zf.infolist():
         name = info.filename
         pure = PurePosixPath(name.replace("\\", "/"))
@@ -144,6 +182,7 @@ def _tabular_members(zf: zipfile.ZipFile, label: str, budget: Budget) -> list[zi
         if info.is_dir() or pure.name.startswith(".") or "__MACOSX" in pure.parts:
             continue
         if pure.suffix.lower() in SKIP_EXTENSIONS:
+            listing.skipped[name] = NOT_A_TABLE
             continue
         total += info.file_size
         if budget.used + total > budget.limit:
@@ -154,10 +193,23 @@ def _tabular_members(zf: zipfile.ZipFile, label: str, budget: Budget) -> list[zi
             raise ConversionError(f"refusing {label}: member {name!r} expands {MAX_RATIO}-fold (a zip bomb?)")
         key = (info.CRC, info.file_size)
         if key in seen:  # the same bytes under another name (FDA ships .txt and .xls copies)
+            listing.copies[name] = (seen[key], info)
             continue
-        seen.add(key)
-        members.append(info)
-    return members
+        seen[key] = name
+        listing.members.append(info)
+    return listing
+
+
+def _blank(path: Path) -> bool:
+    """True for a member with nothing but white space (or a byte-order mark) in it."""
+    if path.stat().st_size > BLANK_BYTES:
+        return False
+    return not path.read_bytes().lstrip(b"\xef\xbb\xbf").strip()
+
+
+def _named(message: str, internal: str, name: str) -> str:
+    """A message about an unpacked member, naming it as the zip spells it."""
+    return message.replace(internal, name) if internal in message else f"{name}: {message}"
 
 
 def _reason(err: BaseException) -> str:
@@ -166,12 +218,22 @@ def _reason(err: BaseException) -> str:
     return f"{kind}: {text}" if text else kind
 
 
-def _member_suffix(name: str, stems: Counter[str]) -> str:
-    """The member's stem, or its whole name when another member has the same stem."""
-    pure = PurePosixPath(name)
-    if stems[pure.stem.lower()] > 1:
-        return sanitize_identifier(pure.name)
-    return sanitize_identifier(pure.stem)
+def _member_suffixes(names: list[str]) -> list[str]:
+    """Each member's table suffix: its stem; its whole file name when another member has the same
+    stem; its path when another member has the same file name in another folder
+    (``2023/data.csv``, ``2024/data.csv``). Made distinct at the end (``distinct_suffixes``)."""
+    pures = [PurePosixPath(n.replace("\\", "/")) for n in names]
+    stems = Counter(p.stem.lower() for p in pures)  # once: 2,000 members
+    files = Counter(p.name.lower() for p in pures)
+    wanted = []
+    for pure in pures:
+        if stems[pure.stem.lower()] == 1:
+            wanted.append(pure.stem)
+        elif files[pure.name.lower()] == 1:
+            wanted.append(pure.name)
+        else:
+            wanted.append(str(pure))
+    return distinct_suffixes(wanted)
 
 
 def _join(first: str | None, second: str | None) -> str | None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import gzip
 import zipfile
 import zlib
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from liberacion.errors import ConversionError
 from liberacion.limits import MAX_RATIO, MAX_UNZIPPED_ENV, RATIO_FLOOR, max_unzipped_bytes
+from liberacion.naming import sanitize_identifier
 
 BLOCK = 8 * 1024 * 1024
 ROW_GROUP_ROWS = 122_880
@@ -72,6 +75,9 @@ class Part:
     path: Path
     format: str | None = None  # None: sniffed when converted
     notes: dict[str, Any] = field(default_factory=dict)
+    # How messages name it: the member as the zip spells it, or the sheet ("book.xlsx: sheet 'Data'"),
+    # never the name it was unpacked under. None: the downloaded file itself.
+    label: str | None = None
 
 
 @dataclass
@@ -89,10 +95,65 @@ class _Column:
     original: str  # the name as published
 
 
-def _matches(name: str, wanted: str) -> bool:
-    pure = PurePosixPath(name)
-    return wanted.lower() in (name.lower(), pure.name.lower(), pure.stem.lower())
+NOT_A_TABLE = "not a table liberacion can read"  # why most skipped members are skipped
+SHOWN_CHOICES = 20  # members or sheets an unknown --member lists
+
+
+def distinct_suffixes(suffixes: Sequence[str]) -> list[str]:
+    """The suffixes as table names, made distinct: two members or sheets that snake_case to the same
+    name (``Data-1`` and ``Data 1``) would otherwise be written into one table. The first keeps its
+    name, the next get ``_2``, ``_3``... (never a name another one has of its own)."""
+    wanted = [sanitize_identifier(s) for s in suffixes]
+    own = Counter(wanted)
+    taken: set[str] = set()
+    result = []
+    for name in wanted:
+        chosen, n = name, 2
+        while chosen in taken or (chosen != name and chosen in own):
+            chosen, n = f"{name}_{n}", n + 1
+        taken.add(chosen)
+        result.append(chosen)
+    return result
+
+
+def choose(names: Sequence[str], suffixes: Sequence[str | None], wanted: str, *, kind: str, where: str) -> int:
+    """The index of the one member (or sheet) ``--member wanted`` names: by its whole name, its file
+    name, its stem (members only), or the table suffix liberacion shows for it; the first of these
+    that matches anything decides. None matching or several is an error listing them."""
+    low = wanted.strip().lower()
+    pures = [PurePosixPath(n.replace("\\", "/")) for n in names]
+    tests = [
+        lambda i: names[i].lower() == low,
+        lambda i: kind == "member" and pures[i].name.lower() == low,
+        lambda i: kind == "member" and pures[i].stem.lower() == low,
+        lambda i: suffixes[i] == low,
+    ]
+    for test in tests:
+        found = [i for i in range(len(names)) if test(i)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            listed = ", ".join(names[i] for i in found)
+            raise ConversionError(
+                f"--member {wanted}: {where} has {len(found)} {kind}s of that name ({listed});"
+                f" give the whole name, e.g. --member {names[found[0]]}"
+            )
+    shown = ", ".join(names[:SHOWN_CHOICES]) + (
+        f" and {len(names) - SHOWN_CHOICES:,} more" if len(names) > SHOWN_CHOICES else ""
+    )
+    raise ConversionError(f"{where} has no {kind} named {wanted!r}; its {kind}s: {shown or 'none'}")
 
 
 def _sql_text(text: str) -> str:
     return text.replace("'", "''")
+
+
+def note_skipped(notes: dict[str, Any], skipped: dict[str, str]) -> None:
+    """Record members left out in a table's conversion notes: their names (``skipped_members``,
+    which ``info`` shows) and, for those that are not merely unreadable, why (``skipped_why``)."""
+    merged = {**dict.fromkeys(notes.get("skipped_members") or (), NOT_A_TABLE), **notes.get("skipped_why", {})}
+    merged.update(skipped)
+    notes["skipped_members"] = sorted(merged)
+    why = {name: reason for name, reason in merged.items() if reason != NOT_A_TABLE}
+    if why:
+        notes["skipped_why"] = why

@@ -21,6 +21,22 @@ def convert_part(
     part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions
 ) -> ConversionReport:
     """Write ``out_dir/data-0000.parquet`` (and ``rejects.parquet`` for bad rows) for one table."""
+    try:
+        return _convert_part(part, out_dir, kv_metadata=kv_metadata, options=options)
+    except ConversionError as err:
+        if part.label is None:
+            raise
+        # Readers name the file they read, which for a member or a sheet is the name it was
+        # unpacked under (``002-data_csv``, ``sheet0.csv``): say the member's or the sheet's.
+        message = str(err)
+        internal = part.path.name
+        shown = message.replace(internal, part.label) if internal in message else f"{part.label}: {message}"
+        raise ConversionError(shown) from None
+
+
+def _convert_part(
+    part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions
+) -> ConversionReport:
     from liberacion.engine import new_connection, set_memory_limit, small_connection
 
     out_dir.mkdir(parents=True, exist_ok=True)

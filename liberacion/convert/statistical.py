@@ -5,7 +5,8 @@ Each chunk is appended to a staging Parquet with the reader's types (numbers, te
 ``typed_copy`` writes the table: numbers that are all whole become BIGINT, text variables follow
 the same rules as CSV text (markers become NULL, leading zeros stay), ``--type`` and ``--raw``
 apply as for any format. Variable labels become column descriptions; value labels (1 = "Male")
-are kept in the conversion notes. A file that yields no rows is an error unless it declares none.
+are kept in the conversion notes. Blank text values are NULL, as in CSV. A file that yields no
+rows is an error unless it declares none.
 
 pyreadstat replaced liberacion's own XPORT parser: 0.5x its time on NHANES DEMO_I (1.3x on the
 smaller BMX_I), and it streams where the parser held the whole file (benchmarks/readers.py).
@@ -183,8 +184,19 @@ def _arrow_chunk(chunk: dict[str, Any], meta: Any, schema: pa.Schema | None, pat
             array = array.cast(pa.int64())
         elif pa.types.is_floating(array.type):
             array = array.cast(pa.float64())
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            array = _blank_as_null(array)
         arrays.append(array)
     return pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
+
+
+def _blank_as_null(array: pa.Array) -> pa.Array:
+    """A blank character value (SAS's missing value for text; pyreadstat reads it as ``''``) as
+    NULL, as a blank cell of CSV or Excel is: ``where x is null`` must not depend on the format."""
+    import pyarrow.compute as pc
+
+    blank = pc.equal(pc.utf8_trim_whitespace(array), "")
+    return pc.if_else(blank, None, array) if pc.any(blank).as_py() else array
 
 
 def _is_text(meta: Any, name: str) -> bool:
