@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from liberacion.catalogs.index import manifest_problems
 from liberacion.errors import (
     Busy,
     ExitCode,
@@ -104,6 +105,9 @@ class RefreshReport:
     started_at: str
     seconds: float
     check: bool
+    # Manifests that could not be read, one line each: catalog tables were not refreshed (another
+    # manifest of the same name must never stand in for a broken one), and the run exits 5.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -111,8 +115,11 @@ class RefreshReport:
 
     @property
     def exit_code(self) -> int:
-        """1 when a table failed or its file is gone; 10 when ``--check`` found updates; else 0.
-        A retired dataset is not a failure: the table keeps its last snapshot and is skipped."""
+        """5 when a manifest could not be read; 1 when a table failed or its file is gone; 10 when
+        ``--check`` found updates; else 0. A retired dataset is not a failure: the table keeps its
+        last snapshot and is skipped."""
+        if self.problems:
+            return int(ExitCode.CONFIG)
         failures = [ExitCode.FAILED for e in self.events if e.event in ("failed", "gone")]
         updates = self.check and any(e.event == "changed" for e in self.events)
         return int(batch_exit_code(failures, updates=updates))
@@ -125,6 +132,7 @@ class RefreshReport:
             "tables": len(self.events),
             **self.counts,
             "exit_code": self.exit_code,
+            "error": "; ".join(self.problems) or None,
         }
 
 
@@ -163,8 +171,10 @@ def refresh(
     if options.on_schema_change not in POLICIES:
         raise UsageError(f"--on-schema-change must be one of: {', '.join(POLICIES)}")
     home = home if isinstance(home, Home) else Home(Path(home))
+    client = client or HttpClient()  # the download settings (LIBERACION_TIMEOUT...) before anything runs
     lake = open_lake(home)
     started, clock = utc_now(), time.monotonic()
+    problems = [str(p) for p in manifest_problems(home, options.catalog_paths)]
     with _refresh_lock(home, options.wait):
         from liberacion.fetching import tidy, update_views
 
@@ -172,13 +182,12 @@ def refresh(
             tidy(lake)
         state = _State(home)
         targets = _targets(lake, options, state)
-        client = client or HttpClient()
         runner = _Runner(lake, options, state, client, on_event or (lambda _e: None))
         events = _run_all(runner, targets, client, options.jobs)
         state.save()
         if not options.check:
             update_views(lake)  # once for the whole run, not once per table
-    return RefreshReport(events, started, time.monotonic() - clock, options.check)
+    return RefreshReport(events, started, time.monotonic() - clock, options.check, problems)
 
 
 @contextmanager
@@ -410,9 +419,48 @@ class _State:
         atomic_write(self.path, json.dumps(self.tables, indent=1, sort_keys=True))
 
 
+def check_log(path: Path) -> None:
+    """``--log FILE`` must be a file that can be appended to, in a directory that exists: said
+    before anything runs, not after the tables were published. No directory is made (a typo in a
+    crontab would scatter logs where nobody looks)."""
+    if path.is_dir():
+        raise UsageError(f"--log: {path} is a directory; give the path of a file")
+    if not path.parent.is_dir():
+        raise UsageError(f"--log: directory {path.parent} does not exist; create it, or check the path")
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as err:
+        raise UsageError(f"--log: cannot append to {path}: {err.strerror or err}") from None
+
+
+class RunLog:
+    """``--log FILE``: each table's line as soon as the table is done (a killed run keeps what it
+    did), then the summary. A write that fails is remembered, not raised: the run's other output
+    still goes out, and the command reports the log's error last."""
+
+    def __init__(self, path: Path | None) -> None:
+        import threading
+
+        self.path = path
+        self.error: str | None = None
+        self._lock = threading.Lock()
+
+    def event(self, event: RefreshEvent) -> None:
+        self.write([event.to_dict()])
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        if self.path is None or self.error is not None:
+            return
+        with self._lock:
+            try:
+                append_log(self.path, records)
+            except OSError as err:
+                self.error = f"--log: cannot write {self.path}: {err.strerror or err}; the run's lines are not in it"
+
+
 def append_log(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Append a run's records (``report_records``) to ``path`` as JSON lines."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Append records (``report_records``) to ``path`` as JSON lines; its directory must exist."""
     with open(path, "a", encoding="utf-8") as fh:
         fh.write("\n".join(json.dumps(r, default=str) for r in records) + "\n")
 

@@ -285,7 +285,7 @@ def test_unknown_ref_fails(cli: Cli) -> None:
 def test_a_listing_may_not_point_at_local_files(cli: Cli, tmp_path: Path) -> None:
     catalogs = manifest(tmp_path, [{"id": "evil", "title": "Evil", "url": "file:///etc/passwd"}])
     result = cli("--catalogs", str(catalogs), "fetch", "cms/evil")
-    assert result.exit_code == 1 and "`url` must be an http(s) URL" in result.stderr
+    assert result.exit_code == 5 and "`url` must be an http(s) URL" in result.stderr  # a manifest error
 
 
 def test_a_busy_table_waits_then_reports_busy(cli: Cli, http_server: LocalServer, home: Path) -> None:

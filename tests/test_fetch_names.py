@@ -158,8 +158,8 @@ def test_a_manifest_with_a_reserved_name_is_refused_and_the_others_still_load(
     assert f"{reserved}.toml: the catalog name '{reserved}' is reserved" in listing.stderr
     names = [c["name"] for c in json.loads(listing.stdout)]
     assert "good" in names and reserved not in names
-    fetched = cli("fetch", "good/beds", "--json")
-    assert fetched.exit_code == 0, fetched.stderr
+    fetched = cli("fetch", "good/beds", "--json")  # fetched, and the broken manifest reported
+    assert fetched.exit_code == 5 and f"{reserved}.toml" in fetched.stderr, fetched.stderr
     assert _records(fetched.stdout)[0]["status"] == "fetched"
     assert "internal error" not in fetched.stderr
     shown = cli("show", f"{reserved}/x")

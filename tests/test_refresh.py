@@ -145,6 +145,7 @@ def test_a_manifest_column_type_fixed_later_reaches_the_next_refresh(
 def test_older_than_skips_recent_checks_and_log_appends(cli: Cli, http_server: LocalServer, tmp_path: Path) -> None:
     fetched(cli, http_server)
     log = tmp_path / "logs" / "refresh.jsonl"
+    log.parent.mkdir()  # --log makes no directories
     assert cli("refresh", "--log", str(log), "--quiet").exit_code == 0
     result = cli("refresh", "--older-than", "1h", "--json", "--log", str(log))
     assert events(result.stdout)[0]["event"] == "skipped"

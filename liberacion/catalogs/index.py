@@ -27,6 +27,7 @@ from typing import Any
 
 from liberacion.catalogs.adapters import discover_source
 from liberacion.catalogs.manifests import load_catalogs
+from liberacion.catalogs.manifests import manifest_problems as _manifest_problems
 from liberacion.catalogs.model import WHY_NOT, Catalog, Choice, Dataset, choose_files, merge_curated
 from liberacion.errors import ConfigError, NotFound, SourceError
 from liberacion.files import atomic_path, read_json, write_json
@@ -114,6 +115,11 @@ def _manifest_cache(home: Home) -> Path:
     return home.state / MANIFEST_CACHE
 
 
+def manifest_problems(home: Home, extra_paths: Sequence[Path] = ()) -> list[ConfigError]:
+    """Every manifest that cannot be used (read through the home's cache of parsed manifests)."""
+    return _manifest_problems(extra_paths, cache=_manifest_cache(home))
+
+
 def has_part(home: Home, catalog: str) -> bool:
     return _part_path(home, catalog).is_file()
 
@@ -156,7 +162,12 @@ def discover(
     """
     problems: list[ConfigError] = []
     catalogs = load_catalogs(extra_paths, problems=problems, cache=_manifest_cache(home))
-    chosen = _choose(catalogs, names)
+    try:
+        chosen = _choose(catalogs, names)
+    except NotFound:
+        if problems:  # the one asked for may be the broken one: its error, not "no such catalog"
+            raise problems[0] from None
+        raise
     with file_lock(home.locks / "index.lock", what="the dataset index"):
         with ThreadPoolExecutor(max_workers=max(1, min(DISCOVER_JOBS, len(chosen)))) as pool:
             reports = list(pool.map(lambda catalog: _discover_catalog(home, catalog, progress), chosen))
@@ -220,10 +231,11 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
     # (megabytes of JSON); without that record (an older home) the part itself is read.
     held = state.get("part") if isinstance(state.get("part"), dict) else None
     fingerprint = manifest_fingerprint([catalog])
-    stored: Any = (
-        None if held is not None and has_part(home, catalog.name) else read_json(_part_path(home, catalog.name))
-    )
-    if stored is not None or held is None:
+    part_exists = has_part(home, catalog.name)
+    stored: Any = None if held is not None and part_exists else read_json(_part_path(home, catalog.name))
+    # A part that is gone (deleted, lost) holds nothing, whatever the state says: its listings are
+    # read again in full, without validators, so a 304 cannot keep datasets the index no longer has.
+    if stored is not None or held is None or not part_exists:
         held = {
             "version": stored.get("version") if isinstance(stored, dict) else None,
             "sources": list(_sources_of(stored)),

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from liberacion.catalogs.model import Catalog, Dataset, Distribution, Source, is_web_url
+from liberacion.catalogs.model import DATA_RANK, Catalog, Dataset, Distribution, Source, is_web_url
 from liberacion.errors import ConfigError, NotFound
 from liberacion.files import atomic_write, read_json
 from liberacion.formats import normalize_format
@@ -39,28 +40,67 @@ def manifest_paths(extra_paths: Sequence[Path] = ()) -> list[tuple[Path, bool]]:
     Order: shipped, then ``LIBERACION_CATALOGS`` (os.pathsep-separated), then ``extra_paths``; a later
     manifest with the same ``name`` replaces an earlier one.
     """
-    found: list[tuple[Path, bool]] = [(p, True) for p in sorted(shipped_catalogs_dir().glob("*.toml"))]
-    env = os.environ.get(CATALOGS_ENV, "")
-    user = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
-    for path in [*user, *(Path(p).expanduser() for p in extra_paths)]:
+    return [(path, level == SHIPPED) for path, level in _levelled_paths(extra_paths)]
+
+
+SHIPPED, ENVIRONMENT, OPTION = "shipped", CATALOGS_ENV, "--catalogs"
+
+
+def _levelled_paths(extra_paths: Sequence[Path] = ()) -> list[tuple[Path, str]]:
+    """Every manifest with the level that named it (shipped, the environment, ``--catalogs``).
+
+    A file named twice (a directory and a file in it) is read once, at its highest level.
+    """
+    named: list[tuple[Path, str]] = [(p, SHIPPED) for p in sorted(shipped_catalogs_dir().glob("*.toml"))]
+    for path, level in _user_paths(extra_paths):
         if path.is_dir():
-            found.extend((p, False) for p in sorted(path.glob("*.toml")))
+            named.extend((p, level) for p in sorted(path.glob("*.toml")))
         else:  # a missing file is reported when it is read
-            found.append((path, False))
-    return found
+            named.append((path, level))
+    last: dict[Path, int] = {}
+    for i, (path, _level) in enumerate(named):
+        last[_same_file_key(path)] = i
+    return [entry for i, entry in enumerate(named) if last[_same_file_key(entry[0])] == i]
+
+
+def _same_file_key(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:  # a path that cannot be resolved is compared as written
+        return path
+
+
+def _user_paths(extra_paths: Sequence[Path]) -> list[tuple[Path, str]]:
+    env = os.environ.get(CATALOGS_ENV, "")
+    named = [(Path(p).expanduser(), ENVIRONMENT) for p in env.split(os.pathsep) if p.strip()]
+    return named + [(Path(p).expanduser(), OPTION) for p in extra_paths]
 
 
 def check_manifest_paths(extra_paths: Sequence[Path] = ()) -> None:
-    """Raise ``ConfigError`` naming a path in ``LIBERACION_CATALOGS`` or ``extra_paths`` that does not exist.
+    """Raise ``ConfigError`` naming a path in ``LIBERACION_CATALOGS`` or ``extra_paths`` that does not
+    exist, or a directory that holds no manifest.
 
-    A misspelt path would otherwise leave its catalogs out without a word.
+    A misspelt path, or a directory of ``.yaml`` files, would otherwise leave its catalogs out
+    without a word.
     """
-    env = os.environ.get(CATALOGS_ENV, "")
-    named = [(Path(p).expanduser(), CATALOGS_ENV) for p in env.split(os.pathsep) if p.strip()]
-    named += [(Path(p).expanduser(), "--catalogs") for p in extra_paths]
-    for path, source in named:
+    for path, source in _user_paths(extra_paths):
         if not path.exists():
             raise ConfigError(f"{path}: no such catalog manifest or directory (named by {source})")
+        if path.is_dir() and not any(path.glob("*.toml")):
+            raise ConfigError(_no_manifests(path, source))
+
+
+def _no_manifests(directory: Path, source: str) -> str:
+    try:
+        names = sorted(p.name + ("/" if p.is_dir() else "") for p in directory.iterdir())
+    except OSError as err:
+        return f"{directory}: cannot read the directory (named by {source}): {err.strerror or err}"
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    found = f"found: {shown}" if names else "it is empty"
+    return (
+        f"{directory}: no catalog manifests (*.toml) in this directory ({found}); "
+        f"manifests are TOML files named *.toml (named by {source})"
+    )
 
 
 def load_catalogs(
@@ -69,21 +109,42 @@ def load_catalogs(
     """Shipped manifests, then ``LIBERACION_CATALOGS``, then ``extra_paths``, sorted by name.
 
     A manifest that cannot be read is left out and its one-line ``ConfigError`` is appended to
-    ``problems`` when given; the other catalogs still load. ``cache``: a JSON file of parsed
-    manifests by the sha256 of their text (see ``ParsedManifests``).
+    ``problems`` when given; the other catalogs still load. So is the second of two manifests
+    declaring the same name at one level (two of your own files: a copy-paste mistake), while a
+    higher level replaces a lower one (your manifest over a shipped one). ``cache``: a JSON file of
+    parsed manifests by the sha256 of their text (see ``ParsedManifests``).
     """
     parsed = ParsedManifests(cache)
-    by_name: dict[str, Catalog] = {}
-    for path, shipped in manifest_paths(extra_paths):
+    found: list[ConfigError] = []
+    for path, source in _user_paths(extra_paths):  # what check_manifest_paths says in the CLI
+        if path.is_dir() and not any(path.glob("*.toml")):
+            found.append(ConfigError(_no_manifests(path, source)))
+    by_name: dict[str, tuple[Catalog, str]] = {}
+    for path, level in _levelled_paths(extra_paths):
         try:
-            catalog = read_manifest(path, shipped=shipped, parsed=parsed)
+            catalog = read_manifest(path, shipped=level == SHIPPED, parsed=parsed)
         except ConfigError as err:
-            if problems is not None:
-                problems.append(err)
+            found.append(err)
             continue
-        by_name[catalog.name] = catalog
+        earlier = by_name.get(catalog.name)
+        if earlier is not None and earlier[1] == level:
+            found.append(_duplicate(catalog, earlier[0], level))
+            continue
+        by_name[catalog.name] = (catalog, level)
     parsed.save()
-    return [by_name[name] for name in sorted(by_name)]
+    if problems is not None:
+        problems.extend(found)
+    return [by_name[name][0] for name in sorted(by_name)]
+
+
+def _duplicate(catalog: Catalog, earlier: Catalog, level: str) -> ConfigError:
+    where = "the shipped catalogs" if level == SHIPPED else level
+    problem = ConfigError(
+        f"{catalog.path}: catalog {catalog.name!r} is also declared by {earlier.path} (both named by {where}); "
+        "rename one of them, or name only one"
+    )
+    problem.catalog = catalog.name  # type: ignore[attr-defined]
+    return problem
 
 
 class ParsedManifests:
@@ -134,20 +195,29 @@ class ParsedManifests:
 
 
 def find_catalog(name: str, extra_paths: Sequence[Path] = ()) -> Catalog:
+    """The catalog named ``name``; ``ConfigError`` when a manifest that declares it, or one whose
+    name cannot be read (a syntax error), could not be read: another manifest of that name must
+    never stand in for it (a table would switch sources).
+    """
     problems: list[ConfigError] = []
     catalogs = load_catalogs(extra_paths, problems=problems)
-    for problem in problems:  # a broken manifest of this name must not silently fall back to another
+    for problem in problems:  # the one that names this catalog, or one whose name cannot be told
         declared = getattr(problem, "catalog", None)
         # sanitize, not safe_catalog_name: a reserved name is the problem itself, not a new crash
-        if declared is not None and sanitize_identifier(declared, fallback="c") == name:
+        if declared is None or sanitize_identifier(declared, fallback="c") == name:
             raise problem
     for catalog in catalogs:
         if catalog.name == name:
             return catalog
-    if problems:  # the one asked for may be the broken one: say so rather than "not found"
-        raise problems[0]
     known = ", ".join(c.name for c in catalogs) or "none"
     raise NotFound(f"no catalog named {name!r} (known: {known}); see: liberacion catalogs")
+
+
+def manifest_problems(extra_paths: Sequence[Path] = (), *, cache: Path | None = None) -> list[ConfigError]:
+    """Every manifest that cannot be used, one ``ConfigError`` each (empty when all load)."""
+    problems: list[ConfigError] = []
+    load_catalogs(extra_paths, problems=problems, cache=cache)
+    return problems
 
 
 def _plain_json(value: Any) -> bool:
@@ -179,16 +249,43 @@ def read_manifest(path: Path, *, shipped: bool = False, parsed: ParsedManifests 
         raise problem from None
 
 
+# The keys a manifest may hold, at each level: anything else is a typo that would be ignored.
+TOP_KEYS = ("name", "title", "homepage", "publisher", "description", "source", "dataset")
+SOURCE_KEYS = ("kind", "url", "socrata_domain", "rows", "max_pages")
+SOURCE_OPTIONS = {"socrata_domain": ("socrata",), "rows": ("ckan",), "max_pages": ("ckan",)}
+DATASET_KEYS = (
+    "id", "title", "url", "urls", "source_id", "source", "format", "keys", "keywords",
+    "description", "publisher", "landing_page", "columns",
+)  # fmt: skip
+# The type names [dataset.columns] takes: the converter's ``typing_rules.TYPE_NAMES`` (a layer
+# above this one; a test keeps the two the same).
+COLUMN_TYPES = (
+    "string", "text", "varchar", "str", "integer", "int", "bigint", "long",
+    "double", "float", "number", "real", "numeric", "decimal", "money",
+    "date", "date_dmy", "date_iso", "timestamp", "datetime", "timestamp_us", "boolean", "bool", "percent",
+)  # fmt: skip
+# Fetch options a manifest cannot hold: the error says where they go instead.
+_NOT_IN_MANIFESTS = {
+    key: "a manifest cannot choose a zip member or sheet: use liberacion fetch REF --member NAME"
+    for key in ("member", "sheet")
+}
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = rf"(?:{_LABEL}\.)*{_LABEL}(?::\d{{1,5}})?"  # a host name or IPv4 address, with an optional port
+
+
 def _catalog_from_toml(data: dict[str, Any], path: Path, *, shipped: bool) -> Catalog:
     raw_name = data.get("name")
-    if not isinstance(raw_name, str) or not raw_name.strip():
+    if raw_name is None:
         raise ValueError('missing `name` (the catalog name, e.g. name = "cms")')
+    if not isinstance(raw_name, str) or not raw_name.strip():
+        raise ValueError(f'`name` must be a non-empty string (e.g. name = "cms"), not {_shown(raw_name)}')
     name = safe_catalog_name(raw_name)
+    _known_keys(data, TOP_KEYS, "", {"sources": "did you mean [[source]]?", "datasets": "did you mean [[dataset]]?"})
     sources = [_source(entry, i) for i, entry in enumerate(_tables(data, "source"))]
     datasets: list[Dataset] = []
     publisher = _text(data.get("publisher"), "publisher")
     for i, entry in enumerate(_tables(data, "dataset")):
-        dataset = _curated(entry, i, name)
+        dataset = _curated(entry, i, name, sources)
         dataset.publisher = dataset.publisher or publisher
         if any(d.id == dataset.id for d in datasets):
             raise ValueError(f"[[dataset]] #{i + 1}: duplicate id {dataset.id!r}")
@@ -208,6 +305,35 @@ def _catalog_from_toml(data: dict[str, Any], path: Path, *, shipped: bool) -> Ca
     )
 
 
+def _known_keys(entry: dict[str, Any], allowed: Sequence[str], where: str, hints: dict[str, str] | None = None) -> None:
+    """An unknown key is an error naming it, with the nearest known key when it looks like a typo."""
+    import difflib
+
+    for key in entry:
+        if key in allowed:
+            continue
+        prefix = f"{where}: " if where else ""
+        if hints and key in hints:
+            hint = f" ({hints[key]})"
+        else:
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(allowed)})"
+        raise ValueError(f"{prefix}unknown key {key!r}{hint}")
+
+
+def _shown(value: Any) -> str:
+    """A value as the manifest wrote it, for an error: ``true``, ``7``, ``"x"``, ``an array``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return str(value)
+
+
 def _tables(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -215,73 +341,152 @@ def _tables(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return value
 
 
-def _text(value: Any, key: str) -> str | None:
+def _text(value: Any, key: str, where: str = "") -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"`{key}` must be a string")
+        prefix = f"{where}: " if where else ""
+        raise ValueError(f"{prefix}`{key}` must be a string, not {_shown(value)}")
     return value.strip() or None
 
 
 def _source(entry: dict[str, Any], index: int) -> Source:
     where = f"[[source]] #{index + 1}"
+    _known_keys(entry, SOURCE_KEYS, where)
     kind = entry.get("kind")
+    if kind is None:
+        raise ValueError(f"{where}: missing `kind` (one of: {', '.join(KINDS)})")
     if kind not in KINDS:
         raise ValueError(f"{where}: unknown kind {kind!r} (use one of: {', '.join(KINDS)})")
     url = entry.get("url")
     if not is_web_url(url):
         raise ValueError(f"{where}: `url` must be an http(s) URL")
+    where = f"{where} ({kind})"
     options = {k: v for k, v in entry.items() if k not in ("kind", "url")}
-    for key in ("rows", "max_pages"):
-        if key in options and (not isinstance(options[key], int) or options[key] < 1):
-            raise ValueError(f"{where}: `{key}` must be a positive integer")
+    for key in options:
+        if kind not in SOURCE_OPTIONS[key]:
+            raise ValueError(f"{where}: `{key}` applies to kind {' or '.join(SOURCE_OPTIONS[key])} only")
+    for key in ("rows", "max_pages"):  # a bool is an int to Python, never to a reader of the manifest
+        value = options.get(key)
+        if key in options and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{where}: `{key}` must be a positive integer, not {_shown(value)}")
+    if "socrata_domain" in options:
+        options["socrata_domain"] = _socrata_domain(options["socrata_domain"], where)
     return Source(kind=kind, url=url.strip(), options=options)
 
 
-def _curated(entry: dict[str, Any], index: int, catalog: str) -> Dataset:
+def _socrata_domain(value: Any, where: str) -> str:
+    """A bare host (``data.cdc.gov``, ``127.0.0.1:8765``). ``https://data.cdc.gov/`` is taken as its
+    host: the scheme is always the listing's, and liberacion itself records domains with one."""
+    if not isinstance(value, str):
+        raise ValueError(f'{where}: `socrata_domain` must be a host name such as "data.cdc.gov", not {_shown(value)}')
+    host = value.strip()
+    scheme, sep, rest = host.partition("://")
+    if sep and scheme.lower() in ("http", "https"):
+        host = rest
+    host = host.rstrip("/")
+    if not re.fullmatch(_HOST, host):
+        raise ValueError(f'{where}: `socrata_domain` must be a host name such as "data.cdc.gov", not {_shown(value)}')
+    return host
+
+
+def _curated(entry: dict[str, Any], index: int, catalog: str, sources: Sequence[Source] = ()) -> Dataset:
     where = f"[[dataset]] #{index + 1}"
     raw_id = entry.get("id")
-    if not isinstance(raw_id, (str, int)) or not str(raw_id).strip():
+    if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or not str(raw_id).strip():
         raise ValueError(f"{where}: missing `id` (it names the dataset: {catalog}/<id>)")
     dataset_id = safe_id(str(raw_id))
+    where = f"{where} ({dataset_id})"
+    _known_keys(entry, DATASET_KEYS, where, _NOT_IN_MANIFESTS)
     url, urls, source_id = entry.get("url"), entry.get("urls"), entry.get("source_id")
     if sum(x is not None for x in (url, urls, source_id)) != 1:
-        raise ValueError(f"{where} ({dataset_id}): give exactly one of `url`, `urls` or `source_id`")
+        raise ValueError(f"{where}: give exactly one of `url`, `urls` or `source_id`")
     if url is not None and not is_web_url(url):
-        raise ValueError(f"{where} ({dataset_id}): `url` must be an http(s) URL")
+        raise ValueError(f"{where}: `url` must be an http(s) URL")
     if urls is not None and (not isinstance(urls, list) or not urls or not all(is_web_url(u) for u in urls)):
-        raise ValueError(f"{where} ({dataset_id}): `urls` must be a non-empty array of http(s) URLs")
-    columns = entry.get("columns", {})
-    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
-        raise ValueError(f"{where} ({dataset_id}): [dataset.columns] must map column names to type names")
-    fmt = _text(entry.get("format"), "format")
-    keywords = entry.get("keywords", [])
-    if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
-        raise ValueError(f"{where} ({dataset_id}): `keywords` must be an array of strings")
+        raise ValueError(f"{where}: `urls` must be a non-empty array of http(s) URLs")
+    if source_id is not None and (isinstance(source_id, bool) or not isinstance(source_id, (str, int))):
+        raise ValueError(f"{where}: `source_id` must be a string, not {_shown(source_id)}")
+    columns = _columns(entry.get("columns", {}), where)
+    fmt = _format(entry.get("format"), where)
+    keywords = _strings(entry, "keywords", where)
     extra: dict[str, Any] = {}
     if source_id is not None:
         extra["source_id"] = str(source_id)
-    for key in ("source", "keys", "member", "sheet"):
-        if key in entry:
-            extra[key] = entry[key]
+    if "source" in entry:
+        extra["source"] = _pointer_source(entry["source"], source_id, sources, where)
+    if "keys" in entry:
+        extra["keys"] = _strings(entry, "keys", where)
+    landing_page = entry.get("landing_page")
+    if landing_page is not None and not is_web_url(landing_page):
+        raise ValueError(f"{where}: `landing_page` must be an http(s) URL")
     distributions = []
     for one in [url] if url is not None else urls or []:
         one = one.strip()
-        distributions.append(Distribution(url=one, format=fmt.lower() if fmt else normalize_format(one)))
+        distributions.append(Distribution(url=one, format=fmt or normalize_format(one)))
     if urls is not None:
         extra["all_files"] = True  # the files are parts of one table (e.g. yearly or partitioned files)
     return Dataset(
         catalog=catalog,
         id=dataset_id,
-        title=_text(entry.get("title"), "title") or dataset_id,
+        title=_text(entry.get("title"), "title", where) or dataset_id,
         distributions=distributions,
-        description=_text(entry.get("description"), "description"),
-        publisher=_text(entry.get("publisher"), "publisher"),
-        keywords=list(keywords),
+        description=_text(entry.get("description"), "description", where),
+        publisher=_text(entry.get("publisher"), "publisher", where),
+        keywords=keywords,
         modified=None,
-        landing_page=entry.get("landing_page") if is_web_url(entry.get("landing_page")) else None,
+        landing_page=landing_page.strip() if landing_page is not None else None,
         source_kind="manifest",
-        format=fmt.lower() if fmt else None,
-        columns=dict(columns),
+        format=fmt,
+        columns=columns,
         extra=extra,
     )
+
+
+def _strings(entry: dict[str, Any], key: str, where: str) -> list[str]:
+    """An array of non-empty strings (``keys = "id"`` is not split into letters)."""
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        example = '["provider_id"]' if key == "keys" else '["hospitals"]'
+        raise ValueError(f"{where}: `{key}` must be an array of strings, e.g. {key} = {example}, not {_shown(value)}")
+    return [v.strip() for v in value]
+
+
+def _columns(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: [dataset.columns] must map column names to type names")
+    for column, type_name in value.items():
+        if not isinstance(type_name, str):
+            raise ValueError(f"{where}: [dataset.columns] `{column}` must be a type name, not {_shown(type_name)}")
+        if type_name.strip().lower() not in COLUMN_TYPES:
+            raise ValueError(f"{where}: [dataset.columns] `{column}`: {_unknown(type_name, COLUMN_TYPES, 'type')}")
+    return dict(value)
+
+
+def _format(value: Any, where: str) -> str | None:
+    fmt = _text(value, "format", where)
+    if fmt is None:
+        return None
+    if fmt.lower() not in DATA_RANK:
+        raise ValueError(f"{where}: `format`: {_unknown(fmt, tuple(DATA_RANK), 'format')}")
+    return fmt.lower()
+
+
+def _unknown(value: str, known: Sequence[str], what: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value.strip().lower(), known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(known)}"
+    return f"unknown {what} {value!r} ({hint})"
+
+
+def _pointer_source(value: Any, source_id: Any, sources: Sequence[Source], where: str) -> str:
+    """``source``: which [[source]] (by kind or url) a ``source_id`` points into."""
+    if source_id is None:
+        raise ValueError(f"{where}: `source` applies only with `source_id` (it says which [[source]] to look in)")
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: `source` must be a [[source]]'s kind or url, not {_shown(value)}")
+    if not any(value in (s.kind, s.url) for s in sources):
+        named = ", ".join(dict.fromkeys(s.kind for s in sources)) or "none"
+        raise ValueError(f"{where}: `source = {value!r}` matches no [[source]] (kinds here: {named})")
+    return value

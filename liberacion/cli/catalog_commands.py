@@ -140,10 +140,14 @@ def show(
       liberacion show cms/hospital-general-information
       liberacion show cdc/bi63-dtpu --format json
     """
+    from liberacion.catalogs.index import manifest_problems
+
     options = settings(ctx)
     chosen = fmt or (Format.table if sys.stdout.isatty() else Format.json)
     if chosen not in (Format.table, Format.json):
         raise UsageError("show supports --format table or json")
+    # Every ref is a catalog's: with a broken manifest another one might stand in for it.
+    fail_on_problems(manifest_problems(options.home, options.catalog_paths))
     description = api.show(ref_argument(ctx, ref, "show"), home=options.home, catalog_paths=options.catalog_paths)
     if chosen is Format.json:
         print_json(description.to_dict())

@@ -1,16 +1,63 @@
 """Commands that bring data in: fetch and refresh."""
 
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
 from liberacion import api
-from liberacion.cli.app import app, ref_argument, settings
+from liberacion.cli.app import app, fail_on_problems, ref_argument, settings
 from liberacion.cli.completion import complete_ref, complete_table
-from liberacion.console import FetchProgress, no_view, print_json_lines, report_fetch, report_refresh
-from liberacion.errors import Busy, ExitCode, batch_exit_code
+from liberacion.console import (
+    FetchProgress,
+    error_line,
+    no_view,
+    print_json_lines,
+    report_fetch,
+    report_refresh,
+)
+from liberacion.errors import ExitCode, LiberacionError, batch_exit_code
+
+TERMINATED = 128 + 15  # SIGTERM, as a shell reports a process it ended
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, systemd, a cron supervisor): stopped exactly as Ctrl-C stops a run."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises ``Terminated`` in the main thread, so the Ctrl-C path
+    (``fetching.stopped_at_once``: stop transfers and conversions, publish nothing more) handles it
+    too; Python's default would end the process with no summary and no log line."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover - handlers need it
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_terminated() -> NoReturn:
+    """Leave at once, as after Ctrl-C: a worker still stopping a conversion is not waited for
+    (nothing it staged is visible, and the next run removes it)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(TERMINATED)
 
 
 @app.command()
@@ -84,14 +131,18 @@ def fetch(
       liberacion fetch ./DEMO_I.XPT --as nhanes.demo_i
       liberacion fetch cms/hospital-general-information --json --quiet   # for cron
     """
+    from liberacion.catalogs.index import manifest_problems
     from liberacion.fetching import parse_types
 
     options = settings(ctx)
     refs = [ref_argument(ctx, ref, "fetch") for ref in refs]  # a table name: say which ref it is
+    # A broken manifest fails every catalog ref (no other manifest may stand in for it); files and
+    # URLs are still fetched, and the command ends with each manifest's error and exit code 5.
+    problems = manifest_problems(options.home, options.catalog_paths)
     show = not quiet and not json_lines and (progress or sys.stderr.isatty())
     view = FetchProgress(live=sys.stderr.isatty()) if show or (progress and not quiet) else None
     try:
-        with view or no_view():
+        with sigterm_as_interrupt(), view or no_view():
             results = api.fetch(
                 refs,
                 home=options.home,
@@ -107,13 +158,17 @@ def fetch(
                 catalog_paths=options.catalog_paths,
                 progress=view.event if view else None,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         print(
-            "interrupted: tables not yet published keep their previous snapshot; run the same command to resume",
+            f"{what}: tables not yet published keep their previous snapshot; run the same command to resume",
             file=sys.stderr,
         )
+        if isinstance(err, Terminated):
+            _exit_terminated()
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     report_fetch(results, json_lines=json_lines, quiet=quiet)
+    fail_on_problems(problems)
     raise typer.Exit(batch_exit_code(r.error_code for r in results if r.status == "failed"))
 
 
@@ -180,36 +235,63 @@ def refresh(
     """
     import time
 
-    from liberacion.refreshing import append_log, report_records, stopped_summary
+    from liberacion.refreshing import RunLog, check_log, report_records
     from liberacion.timestamps import utc_now
 
     options = settings(ctx)
+    if log is not None:
+        check_log(log)  # before anything runs: not after the tables were published
+    run_log = RunLog(log)
     started, clock = utc_now(), time.monotonic()
     try:
-        report = api.refresh(
-            tables or [],
-            home=options.home,
-            older_than=older_than,
-            jobs=jobs,
-            check=check,
-            force=force,
-            on_schema_change=on_schema_change,
-            wait=wait,
-            catalog_paths=options.catalog_paths,
-        )
-    except (KeyboardInterrupt, Busy) as err:  # the run stopped: the log still says so
-        code = ExitCode.INTERRUPTED if isinstance(err, KeyboardInterrupt) else err.exit_code
-        summary = stopped_summary(started, time.monotonic() - clock, int(code), str(err) or "interrupted")
-        if log is not None:
-            append_log(log, [summary])
-        if json_lines:
-            print_json_lines([summary])
+        with sigterm_as_interrupt():
+            report = api.refresh(
+                tables or [],
+                home=options.home,
+                older_than=older_than,
+                jobs=jobs,
+                check=check,
+                force=force,
+                on_schema_change=on_schema_change,
+                wait=wait,
+                catalog_paths=options.catalog_paths,
+                on_event=run_log.event,
+            )
+    except (KeyboardInterrupt, LiberacionError) as err:  # the run stopped or never started: the log says so
+        _stopped(err, started, time.monotonic() - clock, run_log, json_lines)
         raise
     records = report_records(report)
-    if log is not None:
-        append_log(log, records)
+    run_log.write(records[-1:])  # each table's line went in as the table finished
     if json_lines:
         print_json_lines(records)
     else:
         report_refresh(report, quiet=quiet)
+    for problem in report.problems:
+        error_line(problem)
+    if run_log.error is not None:
+        error_line(run_log.error)
+        worse = report.exit_code not in (ExitCode.OK, ExitCode.UPDATES)  # a lost log is a failure
+        raise typer.Exit(report.exit_code if worse else int(ExitCode.FAILED))
     raise typer.Exit(report.exit_code)
+
+
+def _stopped(err: BaseException, started: str, seconds: float, run_log: Any, json_lines: bool) -> None:
+    """The summary line of a run that stopped (Ctrl-C, SIGTERM) or could not start (busy, a bad
+    setting, an unknown table), on --log and --json; after SIGTERM, the process ends here."""
+    from liberacion.refreshing import stopped_summary
+
+    if isinstance(err, Terminated):
+        code, message = TERMINATED, "terminated (SIGTERM)"
+    elif isinstance(err, KeyboardInterrupt):
+        code, message = int(ExitCode.INTERRUPTED), "interrupted"
+    else:
+        code, message = int(getattr(err, "exit_code", ExitCode.FAILED)), str(err)
+    summary = stopped_summary(started, seconds, code, message)
+    run_log.write([summary])
+    if json_lines:
+        print_json_lines([summary])
+    if isinstance(err, Terminated):
+        error_line(f"{message}: tables not yet published keep their previous snapshot")
+        if run_log.error is not None:
+            error_line(run_log.error)
+        _exit_terminated()

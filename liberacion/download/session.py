@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 USER_AGENT = f"liberacion/{__version__}"
 TIMEOUT_ENV = "LIBERACION_TIMEOUT"
+MAX_TIMEOUT = 86400.0  # a day: a silent connection is stalled long before; beyond, clocks overflow
 RETRIES_ENV = "LIBERACION_RETRIES"
 BACKOFF_ENV = "LIBERACION_BACKOFF"
 MIN_RATE_ENV = "LIBERACION_MIN_RATE"
@@ -97,7 +98,7 @@ class HttpConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpConfig:
         env = os.environ if environ is None else environ
-        timeout = _env_number(env, TIMEOUT_ENV, cls.timeout, minimum=0.01)
+        timeout = _env_number(env, TIMEOUT_ENV, cls.timeout, minimum=0.01, maximum=MAX_TIMEOUT)
         extra_hosts = {h.strip().lower() for h in env.get(SOCRATA_HOSTS_ENV, "").split(",") if h.strip()}
         return cls(
             timeout=timeout,
@@ -120,7 +121,11 @@ def _segments(env: Mapping[str, str]) -> int:
     return int(text or HttpConfig.segments)
 
 
-def _env_number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+def _env_number(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float | None = None
+) -> float:
+    import math
+
     text = env.get(name, "").strip()
     if not text:
         return default
@@ -130,6 +135,10 @@ def _env_number(env: Mapping[str, str], name: str, default: float, *, minimum: f
         raise ConfigError(f"{name}={text!r} is not a number; unset it or give a number") from None
     if value < minimum or value != value:  # NaN
         raise ConfigError(f"{name}={text!r} must be at least {minimum:g}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={text!r} must be at most {maximum:g}; unset it or give a smaller number")
+    if not math.isfinite(value):  # inf overflows the clocks and counters it feeds
+        raise ConfigError(f"{name}={text!r} must be a finite number; unset it or give a number")
     return value
 
 
@@ -854,7 +863,7 @@ def _raise_for_status(response: Any, url: str) -> None:
     snippet = _html_title(body) if looks_like_html(body) else _snippet(body)
     msg = f"{redact(url)} answered {reason}{f': {snippet}' if snippet else ''}"
     if status in (404, 410):
-        msg += "; the file may have moved or been retired: check the URL or refresh the catalog"
+        msg += "; the file may have moved or been retired: check the URL"
         raise Gone(msg)
     elif status in (401, 403):
         msg += "; the server refused access (an API token may be needed, see the README)"
