@@ -58,6 +58,12 @@ def test_catalogs_command_lists_name_title_kinds_and_counts(cli: Any) -> None:
     assert rows["nhanes"]["status"] == "curated" and rows["nhanes"]["datasets"] == 11
 
 
+def test_reading_the_catalogs_creates_no_home(cli: Any, home: Path) -> None:
+    assert cli("catalogs", "--format", "csv").exit_code == 0
+    cli("search", "hospital")
+    assert not home.exists()  # the first write creates it, not a read
+
+
 def test_user_manifest_replaces_the_shipped_one(cli: Any, manifests: Path) -> None:
     write_catalog(manifests, "cms", [("dcat-us", "http://127.0.0.1:9/data.json")], title="My CMS mirror")
     rows = {r["name"]: r for r in _catalogs_json(cli)}

@@ -111,8 +111,10 @@ def _state_path(home: Home, catalog: str) -> Path:
     return home.state / "catalogs" / f"{catalog}.json"
 
 
-def _manifest_cache(home: Home) -> Path:
-    return home.state / MANIFEST_CACHE
+def _manifest_cache(home: Home) -> Path | None:
+    """The home's cache of parsed manifests; None before the home exists: reading the catalogs
+    (``catalogs``, ``search``) is not the first write that creates it."""
+    return home.state / MANIFEST_CACHE if home.root.is_dir() else None
 
 
 def manifest_problems(home: Home, extra_paths: Sequence[Path] = ()) -> list[ConfigError]:

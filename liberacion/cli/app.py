@@ -507,14 +507,14 @@ def main() -> None:
         app(prog_name="liberacion")
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a command
         error_line("interrupted")
-        _exit_now(ExitCode.INTERRUPTED)
+        exit_now(ExitCode.INTERRUPTED)
     except SystemExit as done:
         if done.code == ExitCode.INTERRUPTED:
-            _exit_now(ExitCode.INTERRUPTED)
+            exit_now(ExitCode.INTERRUPTED)
         raise
 
 
-def _exit_now(code: int) -> NoReturn:
+def exit_now(code: int) -> NoReturn:
     """Leave at once after Ctrl-C: a worker thread still stopping a conversion is not waited for
     (nothing it staged is visible, and the next run removes it)."""
     for stream in (sys.stdout, sys.stderr):

@@ -1,16 +1,15 @@
 """Commands that bring data in: fetch and refresh."""
 
 import contextlib
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from liberacion import api
-from liberacion.cli.app import app, fail_on_problems, ref_argument, settings
+from liberacion.cli.app import app, exit_now, fail_on_problems, ref_argument, settings
 from liberacion.cli.completion import complete_ref, complete_table
 from liberacion.console import (
     FetchProgress,
@@ -21,8 +20,6 @@ from liberacion.console import (
     report_refresh,
 )
 from liberacion.errors import ExitCode, LiberacionError, batch_exit_code
-
-TERMINATED = 128 + 15  # SIGTERM, as a shell reports a process it ended
 
 
 class Terminated(KeyboardInterrupt):
@@ -49,15 +46,6 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _exit_terminated() -> NoReturn:
-    """Leave at once, as after Ctrl-C: a worker still stopping a conversion is not waited for
-    (nothing it staged is visible, and the next run removes it)."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(TERMINATED)
 
 
 @app.command()
@@ -165,7 +153,7 @@ def fetch(
             file=sys.stderr,
         )
         if isinstance(err, Terminated):
-            _exit_terminated()
+            exit_now(ExitCode.TERMINATED)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     report_fetch(results, json_lines=json_lines, quiet=quiet)
     fail_on_problems(problems)
@@ -281,7 +269,7 @@ def _stopped(err: BaseException, started: str, seconds: float, run_log: Any, jso
     from liberacion.refreshing import stopped_summary
 
     if isinstance(err, Terminated):
-        code, message = TERMINATED, "terminated (SIGTERM)"
+        code, message = int(ExitCode.TERMINATED), "terminated (SIGTERM)"
     elif isinstance(err, KeyboardInterrupt):
         code, message = int(ExitCode.INTERRUPTED), "interrupted"
     else:
@@ -294,4 +282,4 @@ def _stopped(err: BaseException, started: str, seconds: float, run_log: Any, jso
         error_line(f"{message}: tables not yet published keep their previous snapshot")
         if run_log.error is not None:
             error_line(run_log.error)
-        _exit_terminated()
+        exit_now(ExitCode.TERMINATED)
