@@ -50,17 +50,24 @@ def connect(lake: Lake, *, as_of: str | None = None, safe: bool = False) -> duck
     Every connection has a memory limit and spills into the home's work area, never the current
     directory. ``safe`` then locks it down: only the lake and the index can be read, nothing written.
     """
+    return _connect(lake, as_of=as_of, safe=safe)[0]
 
+
+def _connect(
+    lake: Lake, *, as_of: str | None = None, safe: bool = False
+) -> tuple[duckdb.DuckDBPyConnection, dict[str, list[str]]]:
+    """``connect``, and the table names more than one catalog holds (see ``_refuse_ambiguous``)."""
     _repair(lake)
     con = new_connection()
     _bound(con, lake)
     lake.prepare_connection(con)
-    if not (as_of is None and _attach_views_db(con, lake)):
+    shared = _attach_views_db(con, lake) if as_of is None else None
+    if shared is None:
         for statement in lake.view_statements(lake.current_snapshots(as_of=as_of)):
             con.execute(statement)
     if safe:
         _sandbox(con, lake)
-    return con
+    return con, shared or {}
 
 
 def _bound(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
@@ -110,17 +117,11 @@ _CREATED = re.compile(
 )
 
 
-def _refuse_ambiguous(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+def _refuse_ambiguous(con: duckdb.DuckDBPyConnection, sql: str, shared: dict[str, list[str]]) -> None:
     """A table named without its catalog resolves through the search path, where the first catalog
-    holding that name would win: when two catalogs hold it, the query is refused instead."""
+    holding that name would win: when two catalogs hold it (``shared``), the query is refused."""
     import duckdb
 
-    shared = dict(
-        con.execute(
-            "SELECT lower(view_name), list(schema_name || '.' || view_name ORDER BY schema_name) FROM duckdb_views() "
-            "WHERE database_name = 'liberacion_views' AND NOT internal GROUP BY 1 HAVING count(*) > 1"
-        ).fetchall()
-    )
     if not shared:
         return
     try:
@@ -137,11 +138,14 @@ def _refuse_ambiguous(con: duckdb.DuckDBPyConnection, sql: str) -> None:
             raise UsageError(msg)
 
 
-def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
+def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, list[str]] | None:
     """Use the views of ``lake.duckdb`` when it is current: attached read-only and put on the search
     path, so ``cms.x`` and ``liberacion.datasets`` resolve to it while the session's own tables
     (``CREATE TABLE``) stay in memory. Re-creating the views instead reads every table's snapshot
     record and binds every view, about 2.5 ms a table.
+
+    Returns None when the views are built in memory instead (there a name without its catalog does
+    not resolve), else the table names more than one catalog holds, with their catalogs.
 
     Current means: stamped with the lake's generation, written after every table's ``current``
     pointer and the index last changed, holding exactly the lake's tables, and naming files under
@@ -153,16 +157,16 @@ def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
     home = lake.home
     inputs = lake.views_inputs()
     if inputs is None:
-        return False
+        return None
     changed, expected, switching = inputs
     try:
         built = lake.views_db.stat().st_mtime_ns
         if home.index_file.exists():
             changed.append(home.index_file.stat().st_mtime_ns)
     except OSError:
-        return False
+        return None
     if switching or any(t >= built for t in changed) or lake.views_db_stale():  # the last: its generation stamp
-        return False
+        return None
     try:
         con.execute(f"ATTACH {quote_literal(str(lake.views_db))} AS liberacion_views (READ_ONLY)")
         views = con.execute(
@@ -176,7 +180,7 @@ def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
         tables = {name for name, _ in own if not name.endswith(REJECTS_SUFFIX)}
         if tables != expected or not all(ok for _, ok in own):
             con.execute("DETACH liberacion_views")
-            return False
+            return None
         # New tables go to the session's own database (the first entry); ``cms.x`` resolves
         # through the entry naming schema ``cms`` of the views database.
         schemas = con.execute(
@@ -185,8 +189,11 @@ def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> bool:
         path = ",".join(["memory.main", *(f"liberacion_views.{name}" for (name,) in schemas)])
         con.execute(f"SET search_path = {quote_literal(path)}")
     except duckdb.Error:
-        return False
-    return True
+        return None
+    by_name: dict[str, list[str]] = {}
+    for name, _ok in views:
+        by_name.setdefault(name.split(".", 1)[1].lower(), []).append(name)
+    return {bare: sorted(names) for bare, names in by_name.items() if len(names) > 1}
 
 
 def _repair(lake: Lake) -> None:
@@ -208,10 +215,10 @@ def relation(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = Fal
     """Run SQL over the lake; its result as a DuckDB relation (None for a statement without one)."""
     import duckdb
 
-    con = connect(lake, as_of=as_of, safe=safe)
+    con, shared = _connect(lake, as_of=as_of, safe=safe)
     if safe:
         _refuse_unsafe(con, sql)
-    _refuse_ambiguous(con, sql)
+    _refuse_ambiguous(con, sql, shared)
     try:
         return con.sql(sql)
     except duckdb.Error as err:
@@ -398,10 +405,10 @@ def export(
     """
     import duckdb
 
-    con = connect(lake, as_of=as_of, safe=safe)
+    con, shared = _connect(lake, as_of=as_of, safe=safe)
     if safe:
         _refuse_unsafe(con, sql)
-    _refuse_ambiguous(con, sql)
+    _refuse_ambiguous(con, sql, shared)
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as err:
