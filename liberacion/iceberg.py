@@ -216,7 +216,14 @@ def _ensure_table(catalog: Catalog, location: LakeLocation, name: str, table_uri
     carry no field ids: columns are matched by name)."""
     namespace = name.split(".", 1)[0]
     table = load_table(catalog, name)
+    if table is not None and table.location().rstrip("/") != table_uri.rstrip("/"):
+        # One catalog shared by several lakes: the name is taken by a table of another lake.
+        raise LiberacionError(
+            f"{name} is, in this Iceberg catalog, the table at {table.location()}, not one of the lake "
+            f"{location.uri}: fetch it into another table name, or use a catalog of its own for this lake"
+        )
     if table is None:
+        _refuse_foreign_table(location, name, table_uri)
         # Another writer may create the namespace or the table at the same moment; catalogs report
         # that differently (an "already exists" error, or the database's unique-key error).
         try:
@@ -232,6 +239,25 @@ def _ensure_table(catalog: Catalog, location: LakeLocation, name: str, table_uri
                 raise
     _evolve(table, schema)
     return catalog.load_table(name)
+
+
+def _refuse_foreign_table(location: LakeLocation, name: str, table_uri: str) -> None:
+    """A table this catalog does not know, whose folder already holds Iceberg metadata, belongs to
+    another catalog (another home without a shared catalog): two catalogs writing one folder would
+    each take the other's snapshots for leftovers and delete them."""
+    from pyarrow import fs
+
+    folder = table_uri.split("://", 1)[1] if "://" in table_uri else table_uri
+    try:
+        found = location.filesystem().get_file_info(fs.FileSelector(f"{folder}/metadata", allow_not_found=True))
+    except OSError as err:
+        raise storage_error(err, location, "listing") from None
+    if any(info.base_name.endswith(".metadata.json") for info in found):
+        raise LiberacionError(
+            f"{table_uri} already holds the table {name}, written through another Iceberg catalog: every "
+            "home that writes this lake must share one catalog (LIBERACION_ICEBERG_CATALOG; see the README's "
+            "shared lake); or fetch into another table name"
+        )
 
 
 def _evolve(table: Table, schema: pa.Schema) -> None:

@@ -552,8 +552,10 @@ class IcebergLake(Lake):
 
         try:
             with filesystem.open_input_stream(f"{folder}/{WRITER_FILE}") as fh:
-                host, pid, *_ = fh.read(4096).decode("utf-8", "replace").split()
-            if host == host_tag() and pid.isdigit():
+                host, pid, *home = fh.read(4096).decode("utf-8", "replace").split(maxsplit=2)
+            # Only a folder this home's own process wrote: another home's (another catalog's) is
+            # not this catalog's leftover, whatever became of the process that wrote it.
+            if host == host_tag() and pid.isdigit() and [h.strip() for h in home] in ([], [str(self.home.root)]):
                 return not process_alive(int(pid))
         except (OSError, ValueError):
             pass

@@ -104,8 +104,13 @@ def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    import hashlib
+
     import boto3
 
-    name = "lake-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    # Fresh per test, parameters included: the name's readable part is cut at 40 characters.
+    digest = hashlib.sha1(request.node.name.encode()).hexdigest()[:8]
+    name = "lake-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + "-" + digest
+    name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
     boto3.client("s3").create_bucket(Bucket=name)
     return name

@@ -419,7 +419,7 @@ def test_the_store_checks_every_part_of_an_uploaded_file(bucket: str, home: Path
         assert small["Checksum"].get("ChecksumCRC32"), small
 
 
-def test_prune_aborts_the_unfinished_upload_of_a_killed_run(bucket: str, tmp_path: Path) -> None:
+def test_prune_aborts_the_unfinished_upload_of_a_killed_run(bucket: str, tmp_path: Path, home: Path) -> None:
     """A run killed mid-upload leaves its folder's `_writer` and a multipart upload whose parts the
     store keeps (and bills) though no object shows them: `prune` removes the folder and aborts the
     upload."""
@@ -435,7 +435,7 @@ def test_prune_aborts_the_unfinished_upload_of_a_killed_run(bucket: str, tmp_pat
     dead.wait()
     client = boto3.client("s3")
     folder = "lake/x/t/snapshots/20260101T000000000000Z"
-    client.put_object(Bucket=bucket, Key=f"{folder}/_writer", Body=f"{host_tag()} {dead.pid} /home\n".encode())
+    client.put_object(Bucket=bucket, Key=f"{folder}/_writer", Body=f"{host_tag()} {dead.pid} {home}\n".encode())
     started = client.create_multipart_upload(Bucket=bucket, Key=f"{folder}/data-0000.parquet")
     part = {"Bucket": bucket, "Key": f"{folder}/data-0000.parquet", "UploadId": started["UploadId"]}
     client.upload_part(**part, PartNumber=1, Body=b"x" * (5 * 1024 * 1024))
@@ -446,6 +446,10 @@ def test_prune_aborts_the_unfinished_upload_of_a_killed_run(bucket: str, tmp_pat
     assert not _keys(bucket, f"{folder}/")
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
     assert _sql_rows(lake) == 2
+    # Another home's (another catalog's) folder is not this one's leftover, whatever its process became.
+    client.put_object(Bucket=bucket, Key=f"{folder}/_writer", Body=f"{host_tag()} {dead.pid} /elsewhere\n".encode())
+    assert run_process("--lake", lake, "prune", "x.t").returncode == 0
+    assert _keys(bucket, f"{folder}/")
 
 
 def _sql_rows(lake: str) -> int:
@@ -493,3 +497,30 @@ def test_a_snapshot_id_another_machine_holds_is_never_shared(
     with filesystem.open_input_stream(f"{theirs}/_writer") as fh:
         assert fh.read().startswith(b"other-host 4242")
     assert [s.id for s in lake.published("cms.t")] == [snap.id] and lake.current("cms.t").rows == 2
+
+
+def test_two_homes_without_a_shared_catalog_never_delete_each_others_snapshots(cli: Cli, tmp_path: Path) -> None:
+    """Each home's own catalog: the second one to write a table of the lake is refused, and
+    neither its fetch nor its prune takes the first one's snapshot for a leftover."""
+    (tmp_path / "v1.csv").write_text(V1)
+    (tmp_path / "v2.csv").write_text(V2)
+    lake = str(tmp_path / "lake")
+    first, second = ["--home", str(tmp_path / "a"), "--lake", lake], ["--home", str(tmp_path / "b"), "--lake", lake]
+    _ok(cli(*first, "fetch", str(tmp_path / "v1.csv"), "--as", "cms.t"))
+    refused = cli(*second, "fetch", str(tmp_path / "v2.csv"), "--as", "cms.t")
+    assert refused.exit_code == 1 and "another Iceberg catalog" in refused.stderr
+    _ok(cli(*second, "prune", "--keep", "1"))
+    assert _ok(cli(*first, "sql", "--format", "csv", "select count(*) as n from cms.t")).stdout == "n\n2\n"
+
+
+def test_a_shared_catalog_keeps_each_lakes_tables_apart(cli: Cli, tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("LIBERACION_ICEBERG_CATALOG", "team")
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__TYPE", "sql")
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__URI", f"sqlite:///{tmp_path / 'team.db'}")
+    (tmp_path / "v1.csv").write_text(V1)
+    (tmp_path / "v2.csv").write_text(V2)
+    prod, scratch = str(tmp_path / "prod"), str(tmp_path / "scratch")
+    _ok(cli("--lake", prod, "fetch", str(tmp_path / "v1.csv"), "--as", "cms.t"))
+    refused = cli("--lake", scratch, "fetch", str(tmp_path / "v2.csv"), "--as", "cms.t")
+    assert refused.exit_code == 1 and "not one of the lake" in refused.stderr
+    assert _sql(cli, "select count(*) as n from cms.t", lake=prod) == [{"n": "2"}]
