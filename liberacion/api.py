@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,35 @@ PathLike = str | os.PathLike[str]
 
 def open_home(home: PathLike | Home | None = None) -> Home:
     """The home an API call works in: ``home`` if given, else ``LIBERACION_HOME``, else the default."""
-    return home if isinstance(home, Home) else Home(resolve_home(home))
+    if isinstance(home, Home):
+        return home
+    if home is not None and (not isinstance(home, (str, os.PathLike)) or not str(home).strip()):
+        raise UsageError(f"home must be a directory path, not {home!r}")  # "" must not mean the default
+    return Home(resolve_home(home))
+
+
+def _names(value: str | Sequence[str], what: str) -> list[str]:
+    """A list of names from a list, or from one name given alone (never its letters one by one)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{what} must be a name or a list of names, not {value!r}")
+    return list(value)
+
+
+def _when(value: str | date | None) -> str | None:
+    """``as_of`` as ``parse_as_of`` takes it: a ``datetime`` (UTC when naive) or ``date`` too."""
+    from datetime import UTC, datetime
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise UsageError(f"as_of must be a date, a datetime or text such as 2026-11-01, not {value!r}")
+    return value
 
 
 def open_lake(home: PathLike | Home | None = None) -> Lake:
@@ -90,7 +119,7 @@ def fetch(
         allow_empty=allow_empty,
         catalog_paths=[Path(p) for p in catalog_paths],
     )
-    return run(list(refs), open_home(home), options, progress=progress)
+    return run(_names(refs, "refs"), open_home(home), options, progress=progress)
 
 
 def refresh(
@@ -115,7 +144,7 @@ def refresh(
     from liberacion.refreshing import refresh as run
 
     options = RefreshOptions(
-        tables=list(tables),
+        tables=_names(tables, "tables"),
         older_than=parse_duration(older_than) if isinstance(older_than, str) else older_than,
         jobs=jobs,
         check=check,
@@ -198,7 +227,7 @@ def sql(
     query: str,
     *,
     home: PathLike | Home | None = None,
-    as_of: str | None = None,
+    as_of: str | date | None = None,
     arrow: bool = False,
     safe: bool | None = None,
 ) -> duckdb.DuckDBPyRelation | pa.Table:
@@ -213,7 +242,10 @@ def sql(
     from liberacion.timestamps import parse_as_of
 
     sandboxed = safe_default() if safe is None else safe
-    result = relation(open_lake(home), query, as_of=parse_as_of(as_of) if as_of else None, safe=sandboxed)
+    if not isinstance(query, str):
+        raise UsageError(f"the SQL must be text, not {query!r}")
+    when = _when(as_of)
+    result = relation(open_lake(home), query, as_of=parse_as_of(when) if when else None, safe=sandboxed)
     if result is None:
         raise UsageError("the SQL has no result to return (it is not a query)")
     return result.to_arrow_table() if arrow else result
@@ -280,7 +312,7 @@ def diff(
     if old.id == new.id:  # an empty diff would read as "nothing changed"
         msg = f"--from and --to both name snapshot {old.id} of {table}: name two; see: liberacion history {table}"
         raise UsageError(msg)
-    keys = list(keys) or keys_from_provenance(new, old)
+    keys = _names(keys, "keys") or keys_from_provenance(new, old)
     return run(old, new, keys=keys, show=show, prepare=lake.prepare_connection)
 
 
@@ -296,7 +328,7 @@ def prune(tables: Sequence[str] = (), *, home: PathLike | Home | None = None, ke
 
     lake = open_lake(home)
     report = PruneReport()
-    for name in tables or lake.names():
+    for name in _names(tables, "tables") or lake.names():
         try:
             removed = prune_table(lake, name, keep=keep)
         except Busy:  # the others can still be pruned

@@ -311,6 +311,9 @@ def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:
             raise UsageError(f"cannot fetch {shown!r}: give an http(s):// URL, or a local file as a plain path")
         if recipe.table is not None:
             parse_table_name(recipe.table)
+            if recipe.table.lower().endswith(REJECTS_SUFFIX):  # the rejects view of another table
+                owner = recipe.table[: -len(REJECTS_SUFFIX)]
+                raise UsageError(f"--as {recipe.table}: that is the name of {owner}'s bad rows; choose another name")
         if recipe.max_bad_rows is not None and recipe.max_bad_rows < 0:
             raise UsageError("--max-bad-rows must be 0 or more")
         for type_name in recipe.types.values():

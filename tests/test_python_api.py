@@ -44,3 +44,29 @@ def test_the_package_exports_the_commands_as_functions() -> None:
     for name in ("fetch", "refresh", "discover", "search", "show", "sql", "tables", "history", "diff"):
         assert callable(getattr(liberacion, name)), name
     assert liberacion.fetch.__module__ == "liberacion.api"
+
+
+def test_the_api_takes_what_a_python_user_passes_and_refuses_the_rest(home: Path, tmp_path: Path) -> None:
+    from datetime import date, datetime
+
+    import liberacion
+    from liberacion.errors import UsageError
+
+    source = tmp_path / "beds.csv"
+    source.write_text("zip,beds\n02115,12\n10001,300\n", encoding="utf-8")
+    liberacion.fetch([str(source)], as_table="cms.beds")
+    liberacion.fetch([str(source)], as_table="cms.beds", force=True)
+    query = "select count(*) from cms.beds"
+    assert liberacion.sql(query, as_of=date(2999, 1, 1)).fetchall() == [(2,)]
+    assert liberacion.sql(query, as_of=datetime(2999, 1, 1, 6, 30)).fetchall() == [(2,)]
+    assert liberacion.prune("cms.beds", keep=1).removed  # one name, not its letters
+    liberacion.fetch([str(source)], as_table="cms.beds", force=True)
+    assert liberacion.diff("cms.beds", keys="zip").keys == ["zip"]
+    for refused in (
+        lambda: liberacion.sql(query, home=""),  # never the default home
+        lambda: liberacion.sql(5),  # type: ignore[arg-type]
+        lambda: liberacion.sql(query, as_of=5),  # type: ignore[arg-type]
+        lambda: liberacion.fetch([str(source)], as_table="cms.beds__rejects"),
+    ):
+        with pytest.raises(UsageError):
+            refused()
