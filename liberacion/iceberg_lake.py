@@ -87,6 +87,9 @@ class IcebergLake(Lake):
 
     # -- the catalog -------------------------------------------------------------------------
 
+    def _no_table_message(self, name: str) -> str:
+        return f"no table {name} in the lake {self.location.uri}; see: liberacion tables"
+
     def _forget(self) -> None:
         """After our own commit or drop: the catalog's tables are asked again."""
         self._named = None
