@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from liberacion.files import is_stdout
 from liberacion.naming import sanitize_identifier
 from liberacion.render import (
     DEFAULT_MAX_ROWS,
@@ -81,6 +82,8 @@ def emit(
 ) -> None:
     """Rows in the chosen format to stdout or a file: ``--format`` when given, else the extension of
     ``--output``, else a table on a terminal and CSV elsewhere."""
+    if output is not None and is_stdout(output):
+        output = None  # -o /dev/stdout: stdout as it is (a file it appends to stays appended to)
     chosen = choose_format(fmt, output, sys.stdout)
     render(rows, chosen, output=output, max_rows=max_rows, title=title, expanded=expanded, expand_option=expand_option)
 

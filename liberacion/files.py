@@ -49,8 +49,22 @@ def output_path(target: Path) -> Iterator[Path]:
     if is_special(target):
         yield target
         return
-    with atomic_path(Path(os.path.realpath(target)) if target.is_symlink() else target) as tmp:
+    real = Path(os.path.realpath(target)) if target.is_symlink() else target
+    mode = stat.S_IMODE(os.stat(real).st_mode) if real.is_file() else None
+    with atomic_path(real) as tmp:
         yield tmp
+        if mode is not None and tmp.exists():
+            os.chmod(tmp, mode)  # a private file stays private
+
+
+def is_stdout(target: Path) -> bool:
+    """True when ``target`` is this process's standard output (``/dev/stdout``, ``/dev/fd/1``, or
+    the very file stdout is redirected to): written as stdout is, never reopened and truncated."""
+    try:
+        named, out = os.stat(target), os.fstat(1)
+    except (OSError, ValueError):
+        return False
+    return (named.st_dev, named.st_ino) == (out.st_dev, out.st_ino)
 
 
 def is_special(target: Path) -> bool:

@@ -119,23 +119,36 @@ _CREATED = re.compile(
 
 def _refuse_ambiguous(con: duckdb.DuckDBPyConnection, sql: str, shared: dict[str, list[str]]) -> None:
     """A table named without its catalog resolves through the search path, where the first catalog
-    holding that name would win: when two catalogs hold it (``shared``), the query is refused."""
+    holding that name would win: when two catalogs hold it (``shared``), the query is refused.
+
+    Each statement's tables come from DuckDB's parser; a statement it cannot list without binding
+    (``CREATE VIEW ... AS``, ``PIVOT``) is searched for the name itself, outside comments, strings
+    and ``catalog.`` prefixes."""
     import duckdb
 
     if not shared:
         return
     try:
-        named = duckdb.get_table_names(sql, qualified=True)
+        statements = [statement.query for statement in con.extract_statements(sql)]
     except duckdb.Error:
         return  # DuckDB reports the syntax error itself
-    own = {name.lower() for name in _CREATED.findall(sql)}  # the session's own tables come first
-    for name in sorted(named):
-        bare = name.split(" AS ")[0].lower()
-        if bare in shared and bare not in own:
-            con.close()
-            tables = ", ".join(shared[bare])
-            msg = f"{bare} is a table of more than one catalog ({tables}): name the catalog, e.g. {shared[bare][0]}"
-            raise UsageError(msg)
+    code = _STRINGS_AND_COMMENTS.sub(" ", sql)
+    own = {name.lower() for name in _CREATED.findall(code)}  # the session's own tables come first
+    for statement in statements:
+        try:
+            named = {n.split(" AS ")[0].lower() for n in duckdb.get_table_names(statement, qualified=True)}
+        except duckdb.Error:
+            bare = _STRINGS_AND_COMMENTS.sub(" ", statement)
+            named = {name for name in shared if re.search(rf'(?<![\w."]){re.escape(name)}(?![\w.])', bare, re.I)}
+        for name in sorted(named):
+            if name in shared and name not in own:
+                con.close()
+                tables = ", ".join(shared[name])
+                msg = f"{name} is a table of more than one catalog ({tables}): name the catalog, e.g. {shared[name][0]}"
+                raise UsageError(msg)
+
+
+_STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.S)
 
 
 def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, list[str]] | None:

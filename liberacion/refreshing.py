@@ -15,6 +15,7 @@ One refresh runs at a time per home (an OS lock, released if the holder dies); `
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections import Counter
@@ -427,6 +428,11 @@ def check_log(path: Path) -> None:
         raise UsageError(f"--log: {path} is a directory; give the path of a file")
     if not path.parent.is_dir():
         raise UsageError(f"--log: directory {path.parent} does not exist; create it, or check the path")
+    if path.is_fifo() or path.is_char_device():
+        # Opening a FIFO to try it would end its reader's input (a `cat` sees EOF and leaves).
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"--log: cannot write to {path}")
+        return
     try:
         with open(path, "a", encoding="utf-8"):
             pass
@@ -445,6 +451,7 @@ class RunLog:
         self.path = path
         self.error: str | None = None
         self._lock = threading.Lock()
+        self._stream: Any = None  # a FIFO or a device, held open for the whole run
 
     def event(self, event: RefreshEvent) -> None:
         self.write([event.to_dict()])
@@ -454,7 +461,14 @@ class RunLog:
             return
         with self._lock:
             try:
-                append_log(self.path, records)
+                if self._stream is None and (self.path.is_fifo() or self.path.is_char_device()):
+                    # Closed after each line, a FIFO's reader (a `cat`) would stop at the first.
+                    self._stream = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+                if self._stream is not None:
+                    self._stream.write("\n".join(json.dumps(r, default=str) for r in records) + "\n")
+                    self._stream.flush()
+                else:
+                    append_log(self.path, records)
             except OSError as err:
                 self.error = f"--log: cannot write {self.path}: {err.strerror or err}; the run's lines are not in it"
 

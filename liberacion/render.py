@@ -12,6 +12,7 @@ Colour only where a person looks at it: a terminal, without ``NO_COLOR`` or ``--
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -104,6 +105,15 @@ def choose_format(fmt: Format | None, output: Path | None, stream: IO[Any] | Non
 
 def _check_output(output: Path) -> None:
     """An output file goes into a directory that exists: a typo must not create directories."""
+    if output.is_symlink():
+        try:
+            os.stat(output)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise UsageError(f"--output {output}: a loop of symbolic links") from None
+        output = Path(os.path.realpath(output))  # the file the link names is the one written
+    if output.is_file() and not os.stat(output).st_mode & 0o222:
+        raise UsageError(f"--output {output} is read-only; make it writable, or give another name")
     if output.is_dir():
         raise UsageError(f"--output {output} is a directory; give a file name, e.g. {output / 'result.csv'}")
     if not output.parent.is_dir() and not is_special(output):
@@ -366,6 +376,8 @@ def _json_value(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return value.hex()
+    if type(value).__name__ == "MonthDayNano":  # an INTERVAL inside a list or a struct
+        return interval_text(*value)
     if isinstance(value, dict):
         return {str(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -738,6 +750,15 @@ def _write_markdown(rows: Rows, stream: IO[Any]) -> None:
             stream.write("| " + " | ".join(cell(v) for v in row) + " |\n")
 
 
+def _holds_interval(type_: Any) -> bool:
+    """An INTERVAL, or a list, struct or map with one inside."""
+    import pyarrow as pa
+
+    if pa.types.is_interval(type_):
+        return True
+    return any(_holds_interval(type_.field(i).type) for i in range(type_.num_fields))
+
+
 def _write_parquet(rows: Rows, sink: IO[bytes]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -749,7 +770,7 @@ def _write_parquet(rows: Rows, sink: IO[bytes]) -> None:
         records = [dict(zip(columns, row)) for chunk in rows.iter_chunks() for row in chunk]
         table = pa.Table.from_pylist(records) if records else pa.table({c: pa.array([], pa.null()) for c in columns})
         reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
-    intervals = [f.name for f in reader.schema if pa.types.is_interval(f.type)]
+    intervals = [f.name for f in reader.schema if _holds_interval(f.type)]
     if intervals:  # Arrow cannot write them, and text would pass for a value of another type
         name = intervals[0]
         raise UsageError(

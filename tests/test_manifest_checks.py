@@ -65,6 +65,10 @@ CKAN = '\n[[source]]\nkind = "ckan"\nurl = "https://example.org/api/3/action/pac
             "[[dataset]] #1 (x): `source = 'dkan'` matches no [[source]]",
         ),
         ('name = "t"' + dataset('landing_page = "not a url"\n'), "`landing_page` must be an http(s) URL"),
+        (
+            'name = "t"' + dataset("", id="a-b") + dataset("", id="a_b"),
+            "[[dataset]] #2: ids 'a-b' and 'a_b' both make the table t.a_b",
+        ),
     ],
 )
 def test_unknown_keys_and_wrong_types_are_one_line_naming_file_place_and_key(

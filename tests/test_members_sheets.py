@@ -257,3 +257,12 @@ def test_excel_error_cells_are_null_and_counted_as_markers(cli: Any, tmp_path: P
     columns = json.loads(cli("info", "x.err", "--format", "json").stdout)["current"]["provenance"]["columns"]
     assert columns["rate"]["markers"] == {"#DIV/0!": 1, "#N/A": 1}
     assert columns["n"]["markers"] == {"#REF!": 1, "*": 1}
+
+
+def test_a_sheet_named_exactly_wins_over_sheets_named_alike(cli: Any, tmp_path: Path) -> None:
+    book = make_workbook(
+        tmp_path / "alike.xlsx",
+        {"Sheet1": [["a", "b"], [1, "s1"]], "sheet1 ": [["a", "c"], [10, "x"]], "SHEET-1": [["a"], [5]]},
+    )
+    fetched(cli, str(book), "--as", "x.alike", "--member", "sheet1 ")
+    assert query(cli, "select * from x.alike") == [{"a": 10, "c": "x"}]

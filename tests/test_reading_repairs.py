@@ -265,3 +265,5 @@ def test_a_row_repeating_the_header_is_dropped_with_a_note(cli, home: Path, tmp_
     assert "note: pasted.csv: dropped 1 row repeating the header" in result.stderr
     assert types(cli, "t.pasted") == {"id_code": "VARCHAR", "n": "BIGINT"}
     assert conversion(home, "t.pasted")["repeated_header_rows"] == 1
+    raw = cli("fetch", str(source), "--as", "t.raw", "--raw", "--json")  # --raw keeps every row as published
+    assert json.loads(raw.stdout)["rows"] == 201 and "repeating the header" not in raw.stderr

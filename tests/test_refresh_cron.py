@@ -213,3 +213,21 @@ def test_sigterm_during_fetch_exits_143_and_publishes_nothing(http_server: Local
     assert time.monotonic() - sent < 5
     assert "Traceback" not in err and "terminated (SIGTERM)" in err
     assert not Lake(home).exists("t.big")
+
+
+def test_a_log_fifo_is_not_opened_before_the_run(cli: Cli, http_server: LocalServer, tmp_path: Path) -> None:
+    """Trying a FIFO by opening it would end its reader's input; the run would then wait forever."""
+    fetched(cli, http_server)
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    done = subprocess.run(
+        [sys.executable, "-m", "liberacion", "refresh", "--quiet", "--log", str(fifo)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    received = reader.communicate(timeout=60)[0].decode()
+    assert done.returncode == 0, done.stderr
+    assert lines(received)[-1]["event"] == "summary"

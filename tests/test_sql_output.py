@@ -262,3 +262,57 @@ def test_a_missing_table_is_named_with_its_catalog(cli, lake: Lake) -> None:
     missing = cli("sql", "select * from cms.hospital")
     assert missing.exit_code == 3 and "no table named cms.hospital in" in missing.stderr
     assert "did you mean cms.hospitals?" in missing.stderr
+
+
+def test_ambiguous_names_are_refused_in_every_kind_of_statement(cli, lake: Lake) -> None:
+    lake.publish("cdc.hospitals", pa.table({"state": ["NY"]}))
+    for sql in (
+        "select 1; select count(*) from hospitals",
+        "create view v as select * from hospitals; select count(*) from v",
+        "create table x as select * from hospitals; select count(*) from x",
+        "pivot hospitals on state using count(*)",
+        "select 'create table hospitals', count(*) from hospitals",
+    ):
+        refused = cli("sql", sql)
+        assert refused.exit_code == 2 and "more than one catalog" in refused.stderr, sql
+    assert cli("sql", "select count(*) from cms.hospitals -- not hospitals alone").exit_code == 0
+
+
+def test_output_keeps_a_files_mode_and_refuses_what_it_cannot_honour(cli, lake: Lake, tmp_path: Path) -> None:
+    private = tmp_path / "private.csv"
+    private.write_text("old\n", encoding="utf-8")
+    private.chmod(0o600)
+    assert cli("sql", "select 1 as a", "--output", str(private)).exit_code == 0
+    assert private.stat().st_mode & 0o777 == 0o600 and private.read_text(encoding="utf-8") == "a\n1\n"
+    (tmp_path / "into.csv").symlink_to(tmp_path / "missing" / "out.csv")
+    linked = cli("sql", "select 1 as a", "--output", str(tmp_path / "into.csv"))
+    assert linked.exit_code == 2 and "does not exist" in linked.stderr and not (tmp_path / "missing").exists()
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    looped = cli("sql", "select 1 as a", "--format", "csv", "--output", str(tmp_path / "a"))
+    assert looped.exit_code == 2 and "loop" in looped.stderr and (tmp_path / "a").is_symlink()
+    private.chmod(0o400)
+    assert cli("sql", "select 1 as a", "--output", str(private)).exit_code == 2
+
+
+def test_output_to_dev_stdout_appends_to_a_redirected_file(lake, home: Path, tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("before\n", encoding="utf-8")
+    with open(log, "a", encoding="utf-8") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "liberacion", "sql", "select 1 as a", "-f", "csv", "-o", "/dev/stdout"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert log.read_text(encoding="utf-8") == "before\na\n1\n"
+
+
+def test_intervals_inside_lists_and_structs(cli, tmp_path: Path) -> None:
+    query = "select [interval 1 day] as l, {'a': interval 3 day} as s"
+    shown = cli("sql", query, "--format", "markdown")
+    assert '["1 day"]' in shown.stdout and '{"a": "3 days"}' in shown.stdout
+    assert cli("sql", query, "--output", str(tmp_path / "x.parquet")).exit_code == 2

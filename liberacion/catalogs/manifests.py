@@ -289,6 +289,10 @@ def _catalog_from_toml(data: dict[str, Any], path: Path, *, shipped: bool) -> Ca
         dataset.publisher = dataset.publisher or publisher
         if any(d.id == dataset.id for d in datasets):
             raise ValueError(f"[[dataset]] #{i + 1}: duplicate id {dataset.id!r}")
+        same = next((d for d in datasets if d.table == dataset.table), None)
+        if same is not None:  # two sources would take turns overwriting one table
+            both = f"ids {same.id!r} and {dataset.id!r} both make the table {dataset.table}"
+            raise ValueError(f"[[dataset]] #{i + 1}: {both}")
         datasets.append(dataset)
     homepage = data.get("homepage")
     if homepage is not None and not is_web_url(homepage):

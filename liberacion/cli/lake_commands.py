@@ -11,6 +11,7 @@ from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption
 from liberacion.cli.completion import complete_sql, complete_table
 from liberacion.console import emit, print_info, print_json, table_of_ref
 from liberacion.errors import Busy, NoTable, UsageError
+from liberacion.files import is_stdout
 from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
 from liberacion.timestamps import parse_as_of
 
@@ -80,6 +81,8 @@ def sql(
 
     text = _read_query(query, file)
     safe = safe or safe_default()
+    if output is not None and is_stdout(output):
+        output = None  # -o /dev/stdout: stdout as it is (a file it appends to stays appended to)
     chosen = choose_format(fmt, output) if fmt or output else None
     if expanded and chosen not in (None, Format.table):
         named = f"--format {fmt.value}" if fmt else f"--output {output}"

@@ -117,13 +117,15 @@ def distinct_suffixes(suffixes: Sequence[str]) -> list[str]:
 
 
 def choose(names: Sequence[str], suffixes: Sequence[str | None], wanted: str, *, kind: str, where: str) -> int:
-    """The index of the one member (or sheet) ``--member wanted`` names: by its whole name, its file
-    name, its stem (members only), or the table suffix liberacion shows for it; the first of these
-    that matches anything decides. None matching or several is an error listing them."""
+    """The index of the one member (or sheet) ``--member wanted`` names: by its whole name exactly as
+    spelled, then in any case, its file name, its stem (members only), or the table suffix liberacion
+    shows for it; the first of these that matches anything decides. None matching or several is an
+    error listing them."""
     low = wanted.strip().lower()
     pures = [PurePosixPath(n.replace("\\", "/")) for n in names]
     tests = [
-        lambda i: names[i].lower() == low,
+        lambda i: names[i] == wanted,  # exactly as spelled: it wins over names that differ in case
+        lambda i: names[i].strip().lower() == low,
         lambda i: kind == "member" and pures[i].name.lower() == low,
         lambda i: kind == "member" and pures[i].stem.lower() == low,
         lambda i: suffixes[i] == low,

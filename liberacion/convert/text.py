@@ -62,7 +62,7 @@ def _convert_text(
     relation = reader_sql(source, dialect, names)
     sample = reader_sql(source, dialect, names, buffer_size=SAMPLE_BUFFER_BYTES)
     repeats = None
-    if len(names) > 1:
+    if len(names) > 1 and not options.raw:  # --raw keeps every row exactly as published
         # A row equal to the header (files pasted together, each with its header) is not data: it
         # would make a column of numbers text. Dropped in the same scan, counted by a sequence.
         repeats = f"liberacion_repeats_{next(_repeat_names)}"
