@@ -173,6 +173,13 @@ def test_a_json_integer_beyond_bigint_keeps_every_digit(cli, tmp_path: Path) -> 
     found = rows(cli, "select n::VARCHAR n from t.big order by m")
     assert found == [{"n": "12345678901234567890"}, {"n": "1"}]
     assert types(cli, "t.big")["m"] == "BIGINT"
+    # DuckDB's JSON reader types these DOUBLE: a negative one below BIGINT, a long one, beside decimals.
+    doubles = tmp_path / "doubles.json"
+    doubles.write_text('[{"n": -9223372036854775809, "d": 1.5}, {"n": 12345678901234567890123, "d": 2}]')
+    assert cli("fetch", str(doubles), "--as", "t.doubles").exit_code == 0
+    found = rows(cli, "select n::VARCHAR n, d from t.doubles order by d")
+    assert found == [{"n": "-9223372036854775809", "d": 1.5}, {"n": "12345678901234567890123", "d": 2.0}]
+    assert types(cli, "t.doubles")["d"] == "DOUBLE"
 
 
 def test_an_empty_json_key_is_named_like_an_empty_csv_header(cli, tmp_path: Path) -> None:

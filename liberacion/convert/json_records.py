@@ -65,14 +65,18 @@ def _convert_json(
             path.unlink(missing_ok=True)
         path, fmt = copy, "newline_delimited"
         described = _describe(con, path, fmt, name, again=True)
-    relation = _relation(path, fmt)
+    # DuckDB types a key whose numbers do not fit BIGINT (a negative one, a long one) as DOUBLE,
+    # losing digits: such keys are read as the numbers' text and typed like a CSV column's.
+    as_read = [(str(key), "VARCHAR" if type_ == "DOUBLE" else str(type_)) for key, type_, *_ in described]
+    doubles = any(type_ == "DOUBLE" for _key, type_, *_ in described)
+    relation = _relation(path, fmt, as_read if doubles else None)
     taken: set[str] = set()
     columns, passthrough = [], {}
     for i, (key, type_, *_) in enumerate(described):
         original = "" if key == EMPTY_KEY else options.field_names.get(key, key)
         column = _Column(key, rules.snake_case(original, i + 1, taken), original)
         columns.append(column)
-        if type_ in ("HUGEINT", "UHUGEINT"):
+        if type_ in ("HUGEINT", "UHUGEINT", "DOUBLE"):
             # Whole numbers beyond BIGINT: Parquet would store them as DOUBLE, losing digits.
             # Their text is typed like a CSV's (kept exactly, as text, when it is that long).
             continue
@@ -95,10 +99,14 @@ class _Repairable(Exception):
     broken JSON Lines, a value that is not a record, a record's "" key."""
 
 
-def _relation(path: Path, fmt: str) -> str:
+def _relation(path: Path, fmt: str, types: list[tuple[str, str]] | None = None) -> str:
+    """The reader of the records; with ``types`` ((key, type), every key), each key read as that type."""
+    spelled = ""
+    if types:
+        spelled = ", columns={" + ", ".join(f"'{_sql_text(k)}': '{_sql_text(t)}'" for k, t in types) + "}"
     return (
         f"read_json('{_sql_text(str(path))}', format='{fmt}', records=true, sample_size=-1,"
-        f" maximum_object_size=33554432, union_by_name=true, compression='none')"
+        f" maximum_object_size=33554432, union_by_name=true, compression='none'{spelled})"
     )
 
 
