@@ -223,7 +223,7 @@ def _ensure_table(catalog: Catalog, location: LakeLocation, name: str, table_uri
             f"{location.uri}: fetch it into another table name, or use a catalog of its own for this lake"
         )
     if table is None:
-        _refuse_foreign_table(location, name, table_uri)
+        _refuse_foreign_table(catalog, location, name, table_uri)
         # Another writer may create the namespace or the table at the same moment; catalogs report
         # that differently (an "already exists" error, or the database's unique-key error).
         try:
@@ -241,7 +241,7 @@ def _ensure_table(catalog: Catalog, location: LakeLocation, name: str, table_uri
     return catalog.load_table(name)
 
 
-def _refuse_foreign_table(location: LakeLocation, name: str, table_uri: str) -> None:
+def _refuse_foreign_table(catalog: Catalog, location: LakeLocation, name: str, table_uri: str) -> None:
     """A table this catalog does not know, whose folder already holds Iceberg metadata, belongs to
     another catalog (another home without a shared catalog): two catalogs writing one folder would
     each take the other's snapshots for leftovers and delete them."""
@@ -252,12 +252,19 @@ def _refuse_foreign_table(location: LakeLocation, name: str, table_uri: str) -> 
         found = location.filesystem().get_file_info(fs.FileSelector(f"{folder}/metadata", allow_not_found=True))
     except OSError as err:
         raise storage_error(err, location, "listing") from None
-    if any(info.base_name.endswith(".metadata.json") for info in found):
-        raise LiberacionError(
-            f"{table_uri} already holds the table {name}, written through another Iceberg catalog: every "
-            "home that writes this lake must share one catalog (LIBERACION_ICEBERG_CATALOG; see the README's "
-            "shared lake); or fetch into another table name"
-        )
+    if not any(info.base_name.endswith(".metadata.json") for info in found):
+        return
+    # Another writer through this same catalog may be creating the table right now (its metadata
+    # file is written before the catalog names it): then it is ours, once the catalog says so.
+    for _ in range(10):
+        if load_table(catalog, name) is not None:
+            return
+        time.sleep(0.2)
+    raise LiberacionError(
+        f"{table_uri} already holds the table {name}, written through another Iceberg catalog: every "
+        "home that writes this lake must share one catalog (LIBERACION_ICEBERG_CATALOG; see the README's "
+        "shared lake); or fetch into another table name"
+    )
 
 
 def _evolve(table: Table, schema: pa.Schema) -> None:
