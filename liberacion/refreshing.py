@@ -465,7 +465,7 @@ class RunLog:
                     # Closed after each line, a FIFO's reader (a `cat`) would stop at the first.
                     self._stream = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
                 if self._stream is not None:
-                    self._stream.write("\n".join(json.dumps(r, default=str) for r in records) + "\n")
+                    self._stream.write(_json_lines(records))
                     self._stream.flush()
                 else:
                     append_log(self.path, records)
@@ -476,7 +476,11 @@ class RunLog:
 def append_log(path: Path, records: Sequence[dict[str, Any]]) -> None:
     """Append records (``report_records``) to ``path`` as JSON lines; its directory must exist."""
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write("\n".join(json.dumps(r, default=str) for r in records) + "\n")
+        fh.write(_json_lines(records))
+
+
+def _json_lines(records: Sequence[dict[str, Any]]) -> str:
+    return "\n".join(json.dumps(r, default=str) for r in records) + "\n"
 
 
 def report_records(report: RefreshReport) -> list[dict[str, Any]]:

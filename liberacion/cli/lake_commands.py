@@ -83,12 +83,12 @@ def sql(
     safe = safe or safe_default()
     if output is not None and is_stdout(output):
         output = None  # -o /dev/stdout: stdout as it is (a file it appends to stays appended to)
-    chosen = choose_format(fmt, output) if fmt or output else None
-    if expanded and chosen not in (None, Format.table):
+    chosen = choose_format(fmt, output)
+    if expanded and (fmt or output) and chosen is not Format.table:
         named = f"--format {fmt.value}" if fmt else f"--output {output}"
         raise UsageError(f"-x/--expanded is a terminal table view; it does not go with {named}")
     when = parse_as_of(as_of) if as_of is not None else None
-    chosen = Format.table if expanded else choose_format(fmt, output)
+    chosen = Format.table if expanded else chosen
     if chosen is Format.parquet and output is None and sys.stdout.isatty():
         raise UsageError(PARQUET_ON_A_TERMINAL)
     if chosen is not Format.table and getattr(ctx.get_parameter_source("max_rows"), "name", None) == "COMMANDLINE":
