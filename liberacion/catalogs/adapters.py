@@ -17,7 +17,8 @@ import hashlib
 import html
 import json
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -140,10 +141,10 @@ def _discover_ckan(source: Source, catalog: str, *, token: str | None = None) ->
     rows = int(source.options.get("rows", CKAN_ROWS))
     newest: str | None = None
     max_pages = int(source.options.get("max_pages", CKAN_MAX_PAGES))
-    datasets: dict[str, Dataset] = {}
+    found: list[tuple[str, Dataset | None]] = []
     notes: list[str] = []
-    start, total = 0, None
-    for page in range(max_pages):
+    start, total = 0, 0
+    for _ in range(max_pages):
         url = _with_params(source.url, {"rows": str(rows), "start": str(start)})
         doc = fetch_document(url, headers={"Accept": "application/json"})
         answer = load_json(doc.content, url=url, content_type=doc.content_type)
@@ -151,20 +152,23 @@ def _discover_ckan(source: Source, catalog: str, *, token: str | None = None) ->
         for package in packages:
             modified = _string(package.get("metadata_modified"))
             newest = max(newest, modified) if newest and modified else newest or modified
-            dataset = _ckan_dataset(package, catalog)
-            if dataset is not None:  # counts shift while paging: the same package may come twice
-                datasets.setdefault(dataset.id, dataset)
+        found.extend(_ckan_datasets(packages, catalog))
+        # A server may answer fewer rows than asked (its rows_max): the count says when it is done.
         start += len(packages)
-        if not packages or len(packages) < rows or start >= total:
+        if start >= total:
             break
-        if page == max_pages - 1:
-            notes.append(f"stopped at the page cap ({max_pages} pages, {start:,} of {total:,} packages)")
+        if not packages:  # a count the pages never reach: stop rather than ask again forever
+            notes.append(f"the search answered an empty page at {start:,} of {total:,} packages")
+            break
+    else:
+        notes.append(f"stopped at the page cap ({max_pages} pages, {start:,} of {total:,} packages)")
+    datasets = _one_per_item(found)
     if not datasets and not total:
         raise SourceError(f"{source.url}: the search found no datasets")
     # The change token the next discover compares with (see _ckan_change_token); none when the
-    # pages were cut at the cap, since the newest package may be beyond it.
-    token = f"ckan:{total}:{newest}" if newest and total is not None and not notes else None
-    return Listing(list(datasets.values()), etag=token, notes=notes)
+    # search was not read whole (the cap, an empty page), since the newest package may be unread.
+    token = f"ckan:{total}:{newest}" if newest and not notes else None
+    return Listing(unique_ids(datasets), etag=token, notes=notes)
 
 
 def _with_params(url: str, params: dict[str, str], *, keep: bool = True) -> str:
@@ -194,7 +198,9 @@ def load_json(body: bytes, *, url: str, content_type: str | None = None) -> Any:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as err:
-        raise SourceError(f"{url}: invalid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+        # Some of the decoder's messages end in "at" ("Unterminated string starting at"): say it once.
+        reason = err.msg.removesuffix(" at")
+        raise SourceError(f"{url}: invalid JSON ({reason} at line {err.lineno} column {err.colno})") from None
     except RecursionError:  # Python's decoder stops at its recursion limit (about 1,000 levels)
         raise SourceError(f"{url}: JSON nested too deeply to be a listing") from None
     if isinstance(doc, dict) and doc.get("error"):
@@ -240,7 +246,7 @@ def _parse_listing(kind: str, body: bytes, catalog: str, *, url: str, content_ty
         datasets = parse_openfda(doc, catalog, url=url)
     elif kind == "ckan":
         packages, _ = _ckan_page(doc, url)
-        datasets = [d for d in (_ckan_dataset(p, catalog) for p in packages) if d is not None]
+        datasets = _one_per_item(_ckan_datasets(packages, catalog))
     else:
         raise SourceError(f"{url}: unknown kind of listing {kind!r}")
     if not datasets:
@@ -249,14 +255,100 @@ def _parse_listing(kind: str, body: bytes, catalog: str, *, url: str, content_ty
 
 
 def unique_ids(datasets: list[Dataset]) -> list[Dataset]:
-    """Two records with the same derived id: the later one gets a suffix from its identifier."""
-    seen: set[str] = set()
+    """Ids unique within one listing, decided by the records alone, never by their order.
+
+    An id that one record derives stays as it is. When several records derive the same id
+    (healthdata.gov's ``<uuid>_1``, ``<uuid>_2``... all hold one UUID), none of them keeps it:
+    "the first" would change when the publisher reorders the listing, and a ref, and the table
+    refreshed from it, would silently switch datasets. Each is named instead by the first of these
+    that no other record shares: its own identifier (``<uuid>_1``), the id with a short hash of its
+    identifier, of identifier and title, of the whole record. A record that repeats another
+    exactly is the same dataset and is kept once.
+    """
+    derived = Counter(d.id for d in datasets)
+    if len(derived) == len(datasets):
+        return datasets
+    taken = set(derived)  # the id of a collision is retired, never handed to some other record
+    copies: dict[tuple[str, str], Dataset] = {}  # (id, content) → the record; a repeat adds nothing
     for dataset in datasets:
-        if dataset.id in seen:
-            basis = str(dataset.extra.get("identifier") or dataset.title)
-            dataset.id = safe_id(f"{dataset.id}-{hashlib.sha256(basis.encode()).hexdigest()[:8]}")
-        seen.add(dataset.id)
-    return datasets
+        if derived[dataset.id] > 1:
+            copies.setdefault((dataset.id, _record_digest(dataset)), dataset)
+    pending = list(copies.values())
+    renamed: dict[int, str] = {}
+    for naming in _COLLISION_NAMES:
+        names = [(d, naming(d)) for d in pending]
+        counts = Counter(name for _, name in names if name)
+        pending = []
+        for dataset, name in names:
+            if name and counts[name] == 1 and name not in taken:
+                renamed[id(dataset)] = name
+            else:
+                pending.append(dataset)
+        taken.update(renamed.values())
+    for dataset in pending:  # two contents whose short hashes agree: the whole hash tells them apart
+        renamed[id(dataset)] = safe_id(f"{dataset.id}-{_record_digest(dataset)}")
+    result = []
+    for dataset in datasets:
+        if derived[dataset.id] == 1:
+            result.append(dataset)
+        elif id(dataset) in renamed:
+            dataset.id = renamed[id(dataset)]
+            result.append(dataset)
+    return result
+
+
+def _own_identifier(dataset: Dataset) -> str | None:
+    """The publisher's identifier made an id; none for an identifier URL (a hash names those)."""
+    identifier = dataset.extra.get("identifier")
+    if not isinstance(identifier, str) or is_web_url(identifier):
+        return None
+    return safe_id(identifier)
+
+
+def _short_hash(*parts: object) -> str:
+    return hashlib.sha256("\n".join(str(p) for p in parts).encode()).hexdigest()[:8]
+
+
+def _record_digest(dataset: Dataset) -> str:
+    content = {k: v for k, v in dataset.to_dict().items() if k != "id"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# How unique_ids names the records of a collision, most readable first.
+_COLLISION_NAMES: tuple[Callable[[Dataset], str | None], ...] = (
+    _own_identifier,
+    lambda d: safe_id(f"{d.id}-{_short_hash(d.extra['identifier'])}") if d.extra.get("identifier") else None,
+    lambda d: safe_id(f"{d.id}-{_short_hash(d.extra.get('identifier'), d.title)}"),
+    lambda d: safe_id(f"{d.id}-{_record_digest(d)[:8]}"),
+)
+
+
+def _one_per_item(found: Iterable[tuple[str, Dataset | None]]) -> list[Dataset]:
+    """One dataset per key (a record repeated in one listing), whichever position each copy has.
+
+    Copies that differ are decided by their content: the newest ``modified``, then the most files,
+    then the content itself. A record that is not public or has no key is skipped on its own, so it
+    never hides a public copy.
+    """
+    chosen: dict[str, Dataset] = {}
+    ranks: dict[str, tuple[str, int, str]] = {}  # of the held copy, once a second copy came
+    for key, dataset in found:
+        if dataset is None:
+            continue
+        if key not in chosen:
+            chosen[key] = dataset
+            continue
+        if dataset == chosen[key]:  # the same object again (a 3.0 series member, its first, its last)
+            continue
+        held = ranks.get(key) or _preference(chosen[key])
+        rank = _preference(dataset)
+        chosen[key], ranks[key] = (dataset, rank) if rank > held else (chosen[key], held)
+    return list(chosen.values())
+
+
+def _preference(dataset: Dataset) -> tuple[str, int, str]:
+    content = json.dumps(dataset.to_dict(), sort_keys=True, default=str)
+    return dataset.modified or "", len(dataset.distributions), content
 
 
 # -- DCAT-US 1.1 and 3.0 -----------------------------------------------------------------------
@@ -265,12 +357,7 @@ def unique_ids(datasets: list[Dataset]) -> list[Dataset]:
 def parse_dcat(doc: Any, catalog: str, *, url: str = "listing") -> list[Dataset]:
     if not isinstance(doc, dict):
         raise SourceError(f"{url}: expected a DCAT-US catalog (a JSON object with a dataset array)")
-    datasets = []
-    for item in _dcat_items(doc, 0):
-        dataset = _dcat_dataset(item, catalog, None)
-        if dataset is not None:
-            datasets.append(dataset)
-    return datasets
+    return _one_per_item((_item_key(item), _dcat_dataset(item, catalog, None)) for item in _dcat_items(doc, 0))
 
 
 def _stream_dcat(body: bytes, catalog: str, *, url: str) -> list[Dataset] | None:
@@ -288,14 +375,11 @@ def _stream_dcat(body: bytes, catalog: str, *, url: str) -> list[Dataset] | None
     source = io.BytesIO(body)
     if body.startswith(b"\xef\xbb\xbf"):
         source.seek(3)
-    seen: set[str] = set()
-    datasets = []
+    items = ijson.items(source, "dataset.item", use_float=True)
     try:
-        for item in ijson.items(source, "dataset.item", use_float=True):
-            if isinstance(item, dict) and (key := _item_key(item)) not in seen:
-                seen.add(key)
-                if (dataset := _dcat_dataset(item, catalog, None)) is not None:
-                    datasets.append(dataset)
+        datasets = _one_per_item(
+            (_item_key(item), _dcat_dataset(item, catalog, None)) for item in items if isinstance(item, dict)
+        )
     except ijson.JSONError:
         return None  # invalid, or another encoding: the whole-document parser says which
     return datasets or None
@@ -307,18 +391,8 @@ def _item_key(item: dict[str, Any]) -> str:
 
 
 def _dcat_items(doc: dict[str, Any], depth: int) -> Iterator[dict[str, Any]]:
-    """Datasets of a 1.1 catalog, and in 3.0 also those of series, services and nested catalogs."""
-    seen: set[str] = set()
-
-    def fresh(item: Any) -> bool:
-        if not isinstance(item, dict):
-            return False
-        key = _item_key(item)
-        if key in seen:
-            return False
-        seen.add(key)
-        return True
-
+    """Datasets of a 1.1 catalog, and in 3.0 also those of series, services and nested catalogs
+    (the same dataset may come several times: ``_one_per_item`` keeps one)."""
     candidates: list[Any] = list(_as_list(doc.get("dataset")))
     for series in _as_list(doc.get("datasetSeries")):
         if isinstance(series, dict):
@@ -326,11 +400,11 @@ def _dcat_items(doc: dict[str, Any], depth: int) -> Iterator[dict[str, Any]]:
     for service in _as_list(doc.get("service")):
         if isinstance(service, dict):
             candidates.extend(_as_list(service.get("servesDataset")))
-    yield from (item for item in candidates if fresh(item))
+    yield from (item for item in candidates if isinstance(item, dict))
     if depth < MAX_NESTING:
         for child in [*_as_list(doc.get("catalog")), *_as_list(doc.get("hasPart"))]:
             if isinstance(child, dict):
-                yield from (item for item in _dcat_items(child, depth + 1) if fresh(item))
+                yield from _dcat_items(child, depth + 1)
 
 
 def _dcat_dataset(item: dict[str, Any], catalog: str, kind: str | None) -> Dataset | None:
@@ -447,7 +521,7 @@ def _dataset_id(identifier: str | None, view_id: str | None, basis: str) -> str:
 def parse_dkan(doc: Any, catalog: str, *, url: str = "listing") -> list[Dataset]:
     if not isinstance(doc, list):
         raise SourceError(f"{url}: expected a DKAN metastore listing (a JSON array of dataset items)")
-    return [d for d in (_dcat_dataset(i, catalog, "dkan") for i in doc if isinstance(i, dict)) if d is not None]
+    return _one_per_item((_item_key(i), _dcat_dataset(i, catalog, "dkan")) for i in doc if isinstance(i, dict))
 
 
 # -- openFDA -----------------------------------------------------------------------------------
@@ -512,6 +586,14 @@ def _ckan_page(answer: Any, url: str) -> tuple[list[dict[str, Any]], int]:
     packages = [p for p in result["results"] if isinstance(p, dict)]
     count = _int(result.get("count"))
     return packages, count if count is not None else len(packages)
+
+
+def _ckan_datasets(packages: list[dict[str, Any]], catalog: str) -> Iterator[tuple[str, Dataset | None]]:
+    """Each package with the key that says it is the same package again (counts shift while
+    paging, so one may come twice)."""
+    for package in packages:
+        key = _string(package.get("id")) or _string(package.get("name")) or ""
+        yield key, _ckan_dataset(package, catalog)
 
 
 def _ckan_dataset(package: dict[str, Any], catalog: str) -> Dataset | None:
