@@ -5,8 +5,10 @@ while hashing, with the validators of those bytes in ``download.json`` beside it
 connection drops, the next attempt (in this run or a later one) asks for the rest with ``Range``
 + ``If-Range``; a server that ignores the range or whose file changed answers 200 and the
 download starts over, and so does a ``206`` whose validators are not those of the partial file
-(two versions are never joined). A finished file is verified (length, not an HTML page or JSON
-error) and renamed to its own name in the same directory.
+(two versions are never joined) or whose ``Content-Range`` does not start at the byte asked for.
+A ``206`` to a request without ``Range`` (some CDNs answer every GET so) is the file from byte 0
+when its ``Content-Range`` says so; without one it fails. A finished file is verified (length, not
+an HTML page or JSON error) and renamed to its own name in the same directory.
 
 Segments (``LIBERACION_DOWNLOAD_SEGMENTS``, 2 by default; 1 turns them off): a file of at least
 ``segment_min`` bytes, without a content encoding, from a server that says ``Accept-Ranges: bytes``
@@ -49,6 +51,7 @@ from liberacion.download.session import (
     _connection_reason,
     _Pace,
     _raise_for_status,
+    _read_failure,
     _refuse_html,
     _refuse_json_error,
     _Retry,
@@ -148,6 +151,10 @@ class _Partial:
         if etag and not etag.startswith("W/"):
             return etag
         return self.meta.get("last_modified")
+
+    def resumable(self) -> bool:
+        """Whether a later run can continue these bytes: only with a validator to send in If-Range."""
+        return self.if_range() is not None
 
     def segments(self) -> list[dict[str, int]] | None:
         """The segments of a segmented download in progress (see the module's docstring), or None."""
@@ -260,6 +267,7 @@ class HttpClient(HttpSession):
             _remove_finished(work)
             counts = _Counts(reused=partial.progress())
             pace = _Pace(url, self.config.min_rate, self.config.min_rate_seconds, self.config.deadline)
+            pace.resumable = partial.resumable
 
             def on_retry(message: str, delay: float) -> None:
                 report(ProgressEvent("retry", url, label, partial.progress(), partial.meta.get("total"), message))
@@ -272,9 +280,13 @@ class HttpClient(HttpSession):
                     return self._download_attempt(job)
 
             try:
-                result = self._retrying(url, attempt, progress=partial.progress, on_retry=on_retry)
+                result = self._retrying(
+                    url, attempt, progress=partial.progress, on_retry=on_retry, resumable=partial.resumable
+                )
             except BaseException as err:
                 report(ProgressEvent("failed", url, label, partial.progress(), partial.meta.get("total"), str(err)))
+                # A failed download still moved bytes: fetch reports them (``bytes`` in --json).
+                err.transferred = counts.received  # type: ignore[attr-defined]
                 raise
             result.transferred = counts.received
             result.resumed_from = counts.reused if result.path else 0
@@ -283,6 +295,22 @@ class HttpClient(HttpSession):
             return result
 
     def _download_attempt(self, job: _Attempt) -> Transfer:
+        """One attempt: continue the partial file, or, when the server's answer cannot continue it
+        (another version, another range), throw it away and ask once more for the whole file.
+
+        A loop, not recursion: only the first pass may start over, so an answer that disagrees
+        with the partial file again is a failure for the retry loop, which is bounded.
+        """
+        for _ in range(2):
+            try:
+                return self._attempt_once(job)
+            except _OtherVersion:
+                # Never joined to bytes of another version or another place: start from byte 0.
+                job.partial.reset()
+                job.counts.reused = 0
+        raise _Retry("the server's answers do not continue the partial download: starting again from byte 0")
+
+    def _attempt_once(self, job: _Attempt) -> Transfer:
         url, partial, validators = job.url, job.partial, job.validators
         if partial.segments():
             if partial.if_range():
@@ -313,21 +341,17 @@ class HttpClient(HttpSession):
             _raise_for_status(response, url)
             if status not in (200, 206):
                 raise SourceError(f"{redact(url)} answered HTTP {status}, which is not a file; check the URL")
-            changed = status == 206 and not _same_version(partial.meta, response.headers)
-            if not changed:
-                return self._receive(job, response, offset)
-        # A 206 of another version than the partial file (a server that ignores If-Range): the
-        # two halves must never be joined. Start again from byte 0, asking for the whole file.
-        partial.reset()
-        job.counts.reused = 0
-        return self._download_attempt(job)
+            if status == 206:
+                _check_partial_answer(response, partial.meta, offset, url)
+            return self._receive(job, response, offset)
 
     def _receive(self, job: _Attempt, response: Any, offset: int) -> Transfer:
         """The body of a 200 or 206 answer into the partial file, verified and renamed when whole."""
         url, partial, counts = job.url, job.partial, job.counts
         status = response.status_code
+        last = -1
         if status == 206:
-            offset, total = _check_content_range(response, offset, url)
+            _, last, total = _content_range(response)  # it starts at ``offset``: see _check_partial_answer
         else:
             offset, total = 0, _content_length(response)
             counts.reused = 0  # a full answer: whatever was on disk is not part of the file
@@ -360,6 +384,8 @@ class HttpClient(HttpSession):
             raise _Retry(f"the body ended after {response.raw.tell():,} of {total:,} compressed bytes")
         expected = partial.meta["total"]
         if expected is not None and size != expected:
+            if status == 206 and size == last + 1:  # a server that sends a file in pieces, unasked
+                raise _Retry(f"the server sent bytes {offset:,}-{last:,} of {expected:,}", retry_after=0)
             raise _Retry(f"the body ended after {size:,} of {expected:,} bytes (connection closed early)")
         return self._finish(job, hasher, size)
 
@@ -376,7 +402,7 @@ class HttpClient(HttpSession):
         if offset:
             # Keep exactly the bytes the server continues from, even if the file grew meanwhile.
             os.truncate(partial.data, offset)
-        read = _body_reader(response)
+        read = _body_reader(response, url)
         pace.start(size)
         with open(partial.data, "r+b" if offset else "wb", buffering=0) as out:
             out.seek(offset)
@@ -533,10 +559,7 @@ class HttpClient(HttpSession):
         run.save()
         error = run.error()
         if isinstance(error, _OtherVersion):
-            # Another version than the bytes on disk: never joined. Start again from byte 0.
-            partial.reset()
-            job.counts.reused = 0
-            return self._download_attempt(job)
+            raise error  # another version than the bytes on disk: _download_attempt starts over
         if run.refused:
             partial.reset()
         if error is not None:
@@ -555,7 +578,7 @@ class HttpClient(HttpSession):
         # The first segment is hashed as it arrives, on the writer's thread; the others later.
         hasher = partial.hash_to(position) if segment["start"] == 0 else _NoHash()
         began = position
-        read = _body_reader(response)
+        read = _body_reader(response, url)
         own_pace = _Pace(url, self.config.min_rate, self.config.min_rate_seconds, self.config.deadline)
         own_pace.began = pace.began  # one deadline for the whole download; one minimum rate per connection
         own_pace.start(position)
@@ -664,13 +687,24 @@ def _content_length(response: Any) -> int | None:
     return int(value) if value and value.strip().isdigit() else None
 
 
-def _check_content_range(response: Any, offset: int, url: str) -> tuple[int, int | None]:
-    """The start and total of a 206 answer; a range other than the one asked for is an error."""
-    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (response.headers.get("Content-Range") or "").strip())
-    if not match or int(match.group(1)) != offset:
-        raise SourceError(f"{redact(url)} answered a range other than the one asked for; run with --force to restart")
-    total = match.group(3)
-    return offset, int(total) if total != "*" else None
+def _check_partial_answer(response: Any, meta: dict[str, Any], offset: int, url: str) -> None:
+    """A ``206`` continues the partial file only from the byte asked for, and only in its version.
+
+    With nothing on disk no ``Range`` was sent, yet some CDNs answer every GET with a 206: from
+    byte 0 it is the file (or its first piece), taken as a 200 would be. Without a Content-Range,
+    or from another byte, nobody can tell where its bytes belong.
+    """
+    first, _, _ = _content_range(response)
+    if offset:
+        if first != offset or not _same_version(meta, response.headers):
+            raise _OtherVersion()  # another range or another version: never joined, start over
+        return
+    if first != 0:
+        what = f"starting at byte {first:,}" if first > 0 else "without a Content-Range"
+        raise SourceError(
+            f"{redact(url)} answered a request for the whole file with 206 Partial Content {what}; "
+            "the server is misconfigured: try again later, or tell its publisher"
+        )
 
 
 def _same_version(meta: dict[str, Any], headers: Any) -> bool:
@@ -696,7 +730,8 @@ def _content_range(response: Any) -> tuple[int, int, int | None]:
 
 
 class _OtherVersion(Exception):
-    """A segment's answer is not of the version the partial file holds: the download starts over."""
+    """An answer that cannot continue the partial file (another version, or not the range asked
+    for): the download starts over from byte 0."""
 
 
 class _Stopped(Exception):
@@ -837,7 +872,7 @@ class _HashingWriter:
         return self.hashed
 
 
-def _body_reader(response: Any) -> Callable[[memoryview], int]:
+def _body_reader(response: Any, url: str) -> Callable[[memoryview], int]:
     """A function reading the body into a buffer, at most one socket read per call; 0 at the end.
 
     A plain body with a length (the usual data file) is read from the socket's buffered reader
@@ -883,7 +918,7 @@ def _body_reader(response: Any) -> Callable[[memoryview], int]:
         try:
             data = raw.read1(len(view), decode_content=True)
         except errors as err:
-            raise _Retry(_connection_reason(err)) from None
+            raise _read_failure(err, response, url) from None  # a body that does not decode fails at once
         view[: len(data)] = data
         return len(data)
 

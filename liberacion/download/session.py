@@ -409,15 +409,18 @@ class HttpSession:
         conn.close()
 
     def _retrying(self, url: str, attempt: Callable[[], T], *, progress: Callable[[], int] | None = None,
-                  on_retry: Callable[[str, float], None] | None = None) -> T:  # fmt: skip
+                  on_retry: Callable[[str, float], None] | None = None,
+                  resumable: Callable[[], bool] | None = None) -> T:  # fmt: skip
         """Run ``attempt`` until it succeeds, retrying transient failures with backoff and jitter.
 
         ``progress`` reports bytes safely on disk: an attempt that moved it forward resets the
         failure count, so a long download over a connection that drops now and then completes.
+        ``resumable`` says whether the next run can continue those bytes (see ``kept_note``).
         """
         failures = attempts = unreachable = 0
         best = progress() if progress else 0
         netloc = urlsplit(url).netloc
+        began = time.monotonic()
         while True:
             self.check_cancel()
             attempts += 1
@@ -439,17 +442,34 @@ class HttpSession:
                         raise _unreachable_error(retry) from None
                 if failures > self.config.retries or attempts >= MAX_ATTEMPTS:
                     msg = f"{redact(url)} failed after {attempts} attempt{'s' if attempts > 1 else ''}: {retry.reason}"
-                    if reached:
-                        msg += "; the partial download is kept and the next run resumes it"
-                    else:
-                        msg += "; try again later"
-                    raise SourceError(msg) from None
+                    raise SourceError(msg + kept_note(reached, resumable)) from None
+                self._refuse_long_wait(url, retry, began, kept_note(reached, resumable) if reached else "")
                 delay = self._delay(failures, retry.retry_after)
                 if retry.unreachable:
                     delay = min(delay, UNREACHABLE_RETRY_DELAY)
                 if on_retry:
                     on_retry(retry_message(failures + 1, self.config.retries + 1, delay, retry.reason), delay)
                 self.pause(delay)
+
+    def _refuse_long_wait(self, url: str, retry: _Retry, began: float, note: str) -> None:
+        """A server asking to come back later than liberacion waits (``retry_after_max``, or what is
+        left of the download's deadline) fails at once: waiting the cap and asking again only
+        repeats the answer, silently, for many minutes. ``note`` says what became of a partial file."""
+        wanted = retry.retry_after
+        if wanted is None:
+            return
+        left = self.config.deadline - (time.monotonic() - began) if self.config.deadline else None
+        if wanted <= self.config.retry_after_max and (left is None or wanted <= left):
+            return
+        limit = (
+            f"longer than liberacion waits ({_duration(self.config.retry_after_max)})"
+            if wanted > self.config.retry_after_max
+            else f"beyond what is left of the download's deadline ({DEADLINE_ENV})"
+        )
+        raise SourceError(
+            f"{redact(url)} answered {retry.reason} and asks to retry after about {_duration(wanted)} "
+            f"(Retry-After), {limit}{note or '; try again then'}"
+        )
 
     def _check_reachable(self, netloc: str) -> None:
         """Fail at once for a host found unreachable moments ago: it is not tried again so soon."""
@@ -553,6 +573,7 @@ class _Pace:
     def __init__(self, url: str, rate: float, seconds: float, deadline: float, *, partial: bool = True) -> None:
         self.url = url
         self.partial = partial  # a file download keeps what arrived; a document does not
+        self.resumable: Callable[[], bool] | None = None  # whether the next run can continue it (kept_note)
         self.rate = rate
         self.seconds = seconds
         self.deadline = deadline
@@ -585,9 +606,31 @@ class _Pace:
         self._window = (now, size)
 
     def _note(self, size: int) -> str:
-        if size and self.partial:
-            return "; the partial download is kept and the next run resumes it"
+        return kept_note(size if self.partial else 0, self.resumable)
+
+
+def kept_note(size: int, resumable: Callable[[], bool] | None) -> str:
+    """The end of a failed download's message: what becomes of the ``size`` bytes it got.
+
+    A partial file resumes only with a validator (ETag or Last-Modified) to send in If-Range;
+    without one the next run starts from byte 0, and saying otherwise would be a false promise.
+    """
+    if not size:
         return "; try again later"
+    if resumable is None or resumable():
+        return "; the partial download is kept and the next run resumes it"
+    return "; the server sent no ETag or Last-Modified to resume by, so the next run starts again"
+
+
+def _duration(seconds: float) -> str:
+    """A wait, rounded, in the unit people think of it in: ``90 s``, ``5 min``, ``28 h``, ``3 days``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def _retry_reporter(url: str, progress: ProgressCallback | None) -> Callable[[str, float], None] | None:
@@ -908,7 +951,7 @@ def _read_all(response: Any, pace: _Pace) -> bytes:
                     f" (a larger listing needs {MAX_LISTING_ENV})"
                 )
     except _transport_errors(response) as err:
-        raise _Retry(_connection_reason(err)) from None
+        raise _read_failure(err, response, response.url) from None
     return bytes(body)
 
 
@@ -982,6 +1025,24 @@ def _connection_retry(err: BaseException, *, host: str) -> _Retry:
 def _unreachable_error(retry: _Retry) -> Unreachable:
     hint = _UNREACHABLE_HINTS.get(retry.unreachable or "", "no network?")
     return Unreachable(f"{retry.reason}: {hint}")
+
+
+def _read_failure(err: BaseException, response: Any, url: str) -> Exception:
+    """Reading a body failed: a connection problem is worth another try; a body that is not what
+    its Content-Encoding says (not gzip at all, a corrupt stream) is the server's doing, and the
+    same bytes come again on every try, so it fails at once."""
+    import zlib
+
+    causes = list(_causes(err))
+    if not any(isinstance(c, zlib.error) or type(c).__name__ == "DecodeError" for c in causes):
+        return _Retry(_connection_reason(err))
+    encoding = (response.headers.get("Content-Encoding") or "").strip() or "none"
+    detail = next((str(c).rsplit(": ", 1)[-1] for c in causes if isinstance(c, zlib.error)), "")
+    return SourceError(
+        f"{redact(url)}: the body does not decode as its Content-Encoding ({encoding}) says"
+        f"{f' ({detail})' if detail else ''}; a fault of the server that retrying does not mend: "
+        "try again later, or tell its publisher"
+    )
 
 
 def _connection_reason(err: BaseException) -> str:
