@@ -506,6 +506,8 @@ def _display(value: Any, kind: str | None, null_text: str = "NULL") -> tuple[str
         return (text[:10] if re.match(r"\d{4}-\d{2}-\d{2}", text) else text), None, False
     if kind == "source":
         return one_line(source_text(value)), None, False
+    if kind == "link":  # a whole URL, cut in the middle when it must be (see ``cut_middle``)
+        return one_line(re.sub(r"^https?://", "", _text(value))), None, False
     if kind == "key" and isinstance(value, str) and value.startswith("{"):
         return one_line(key_text(value)), None, False
     if isinstance(value, bool):
@@ -820,6 +822,24 @@ def cut(text: str, width: int, ellipsis: str = "…") -> str:
     return set_cell_size(text, width - 1).rstrip() + ellipsis
 
 
+def cut_middle(text: str, width: int, ellipsis: str = "…") -> str:
+    """``text`` in at most ``width`` cells, cut in the middle: a URL keeps its host and the end that
+    tells it from its neighbours (openFDA's partitions differ only in a folder before the file name)."""
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) <= width:
+        return text
+    if width <= 2:
+        return cut(text, width, ellipsis)
+    tail_room = (width - 1) * 2 // 3  # the end tells files apart: it gets the larger share
+    tail, used = "", 0
+    for char in reversed(text):
+        if used + cell_len(char) > tail_room:
+            break
+        tail, used = char + tail, used + cell_len(char)
+    return set_cell_size(text, width - 1 - used) + ellipsis + tail
+
+
 def fit_columns(
     headers: Sequence[str],
     naturals: Sequence[int],
@@ -944,13 +964,14 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
         # Names, and numbers and times, whose every character counts: never cut (left out whole instead).
         whole = [all(isinstance(r[i], _WHOLE_TYPES) or r[i] is None for r in kept) for i in range(len(headers))]
         keep = [k == "name" or (whole[i] and k in (None, "code")) for i, k in enumerate(kinds)]
-        floors = [18 if k == "source" else _KEY_FLOOR if k == "key" else _VALUE_FLOOR for k in kinds]
+        floors = [18 if k in ("source", "link") else _KEY_FLOOR if k == "key" else _VALUE_FLOOR for k in kinds]
         caps = [2 * _VALUE_CAP if k == "key" else _VALUE_CAP for k in kinds]
         shown, widths, hidden = fit_columns(
             headers, naturals, keep, width, keep_last=rows.keep_last, floors=floors, caps=caps
         )
         shown_count = len(shown)
-        _write_grid(headers, cells, numeric, shown, widths, hidden, box, out)
+        middle = [k == "link" for k in kinds]
+        _write_grid(headers, cells, numeric, shown, widths, hidden, box, out, middle=middle)
     footer = _footer(total, len(kept), len(headers), shown_count, hidden, view, rows.all_hint)
     if footer:  # on a narrow screen, one line per part rather than a sentence broken anywhere
         lines = [footer] if cell_len(footer) <= width else footer.replace(" — ", "\n").replace(" · ", "\n").split("\n")
@@ -967,6 +988,8 @@ def _write_grid(
     hidden: bool,
     box: _Box,
     out: Callable[[Any], None],
+    *,
+    middle: Sequence[bool] = (),
 ) -> None:
     from rich.cells import cell_len
     from rich.text import Text
@@ -981,13 +1004,13 @@ def _write_grid(
             segments.insert(split, fill * 3)
         return left + join.join(segments) + right
 
-    def line(values: list[tuple[str, str | None]], aligns: list[bool]) -> Text:
+    def line(values: list[tuple[str, str | None]], aligns: list[bool], cuts: list[bool]) -> Text:
         text = Text(box.side)
-        pieces = [(v, s, a, w) for (v, s), a, w in zip(values, aligns, widths)]
+        pieces = [(v, s, a, w, c) for (v, s), a, w, c in zip(values, aligns, widths, cuts)]
         if split is not None:
-            pieces.insert(split, (box.ellipsis, "dim", False, 1))
-        for value, style, right, w in pieces:
-            value = cut(value, w, box.ellipsis)
+            pieces.insert(split, (box.ellipsis, "dim", False, 1, False))
+        for value, style, right, w, in_middle in pieces:
+            value = (cut_middle if in_middle else cut)(value, w, box.ellipsis)
             pad = " " * (w - cell_len(value))
             text.append(" ")
             if right:
@@ -999,11 +1022,12 @@ def _write_grid(
         return text
 
     out(rule(box.top))
-    header_line = line([(headers[i], "bold") for i in shown], [numeric[i] for i in shown])
-    out(header_line)
+    aligns = [numeric[i] for i in shown]
+    out(line([(headers[i], "bold") for i in shown], aligns, [False] * len(shown)))
     out(rule(box.middle))
+    cuts = [bool(middle) and middle[i] for i in shown]
     for row in cells:
-        out(line([(row[i][0], row[i][1]) for i in shown], [numeric[i] for i in shown]))
+        out(line([(row[i][0], row[i][1]) for i in shown], aligns, cuts))
     out(rule(box.bottom))
 
 

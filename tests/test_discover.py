@@ -293,7 +293,7 @@ def test_unchanged_listings_keep_the_index_but_a_changed_manifest_rebuilds_it(
     result = cli("discover", "t")
     assert result.exit_code == 0, result.stderr
     assert "the index was kept as it was" in result.stderr
-    assert result.stderr.splitlines()[-1] == "t: 1 datasets, 1 fetchable"  # still reported, from the index
+    assert result.stderr.splitlines()[-1] == "t: 1 dataset, 1 fetchable"  # still reported, from the index
     assert index.stat().st_mtime_ns == before
     # A curated dataset added to the manifest: the listing is unchanged, the index is not.
     manifest.write_text(
@@ -445,7 +445,7 @@ def test_a_redirected_listing_keeps_its_token_on_its_origin_and_is_asked_conditi
         write_catalog(manifests, "u", [("socrata", http_server.add("/away.json", handler=away))])
         first = cli("discover", "t", "u")
         again = cli("discover", "t", "u")
-        assert first.exit_code == 0 and "t: 1 datasets indexed" in first.stderr, first.stderr
+        assert first.exit_code == 0 and "t: 1 dataset indexed" in first.stderr, first.stderr
         assert again.exit_code == 0 and "the index was kept as it was" in again.stderr, again.stderr
         hits = http_server.hits("/v2/data.json")
         assert [h.headers.get("If-None-Match") for h in hits] == [None, '"v1"']

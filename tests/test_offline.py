@@ -162,7 +162,7 @@ def test_discover_offline_says_each_listing_once_and_why_nothing_is_fetchable(cl
     errors = errors_of(result)
     assert [e.split(":")[2].strip() for e in errors] == ["dcat-us listing", "dkan listing"]  # which one, once each
     assert all(e.endswith("(no earlier listing to keep)") for e in errors)
-    assert "cms: 1 datasets, 0 fetchable (not: 1 listing not read)" in lines
+    assert "cms: 1 dataset, 0 fetchable (not: 1 listing not read)" in lines
     query = "select fetchable, why_not from liberacion.datasets where ref = 'cms/hospital-general-information'"
     found = cli("sql", query, "--format", "json")
     assert json.loads(found.stdout) == [{"fetchable": False, "why_not": "listing not read"}]

@@ -5,19 +5,26 @@ Layout under the home::
     index/parts/<catalog>.json     the datasets each source of a catalog listed (kept when a listing fails)
     index/datasets.parquet         every catalog's datasets, for SQL as liberacion.datasets
     index/search.json              the few fields search needs, small enough to load in milliseconds
-    index/coverage.json            per catalog: datasets, fetchable, why not; and the manifests' fingerprint
+    index/coverage.json            per catalog: datasets, fetchable, why not; the manifests' fingerprint
+                                   and the parts' stamps the index was built from
     state/catalogs/<catalog>.json  per source: validators (ETag, Last-Modified), status, error, counts
     state/manifests.json           the manifests' TOML as parsed, by the sha256 of their text
 
 Every file is written to a temporary name and renamed into place, so a reader sees the old index or
 the new one. ``discover`` holds one lock for the whole run, reads the catalogs' listings a few at a
-time, and rebuilds the index unless every listing answered 304 and no manifest changed.
+time, and rebuilds the index unless every listing answered 304, no manifest changed and no part
+changed since the last rebuild.
+
+The index holds every catalog the home has discovered, loaded now or not (a manifest taken away
+keeps its part); readers (``search``, ``show``) show the loaded catalogs only, so a manifest taken
+away is gone at once and one put back is found again without a discover.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +35,7 @@ from typing import Any
 from liberacion.catalogs.adapters import discover_source
 from liberacion.catalogs.manifests import load_catalogs
 from liberacion.catalogs.manifests import manifest_problems as _manifest_problems
-from liberacion.catalogs.model import WHY_NOT, Catalog, Choice, Dataset, choose_files, merge_curated
+from liberacion.catalogs.model import WHY_NOT, Catalog, Choice, Dataset, Source, choose_files, merge_curated
 from liberacion.errors import ConfigError, NotFound, SourceError
 from liberacion.files import atomic_path, read_json, write_json
 from liberacion.home import Home, file_lock
@@ -38,7 +45,7 @@ from liberacion.timestamps import utc_now
 SEARCH_FILE = "search.json"
 COVERAGE_FILE = "coverage.json"
 MANIFEST_CACHE = "manifests.json"  # parsed manifests, see manifests.ParsedManifests
-INDEX_VERSION = 2  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
+INDEX_VERSION = 3  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
 PART_VERSION = 2  # what the adapters keep of a listing; an older part is downloaded and parsed again
 DISCOVER_JOBS = 4  # catalogs read at a time: a dead host costs only its own catalog's time
 SEARCH_VERSION = 2
@@ -168,11 +175,10 @@ def discover(
         chosen = _choose(catalogs, names)
     except NotFound:
         if problems:  # the one asked for may be the broken one: its error, not "no such catalog"
-            raise problems[0] from None
+            raise _problem_of(problems, names) from None
         raise
     with file_lock(home.locks / "index.lock", what="the dataset index"):
-        with ThreadPoolExecutor(max_workers=max(1, min(DISCOVER_JOBS, len(chosen)))) as pool:
-            reports = list(pool.map(lambda catalog: _discover_catalog(home, catalog, progress), chosen))
+        reports = _read_listings(home, chosen, progress)
         unchanged = all(s.status == "unchanged" for r in reports for s in r.sources)
         rebuilt = not (unchanged and _index_is_current(home, catalogs))
         if rebuilt:
@@ -183,6 +189,32 @@ def discover(
         report.fetchable = counts.get("fetchable")
         report.why_not = dict(counts.get("why_not", {}))
     return DiscoverReport(reports, problems, rebuilt)
+
+
+def _problem_of(problems: list[ConfigError], names: Sequence[str]) -> ConfigError:
+    """The broken manifest of a catalog asked for by name, else the first problem."""
+    for problem in problems:
+        if getattr(problem, "catalog", None) in names:
+            return problem
+    return problems[0]
+
+
+def _read_listings(home: Home, chosen: Sequence[Catalog], progress: Progress | None) -> list[CatalogReport]:
+    """Each catalog's listings, ``DISCOVER_JOBS`` catalogs at a time, reports in the catalogs' order.
+
+    Ctrl-C stops at once: catalogs not started are cancelled and one still being read (a stalled
+    host can hold a read for minutes) is not waited for; the CLI exits without joining its thread.
+    Nothing is rebuilt, and a part a worker finishes meanwhile makes the next discover rebuild
+    (see ``_index_is_current``).
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, min(DISCOVER_JOBS, len(chosen))))
+    try:
+        reports = list(pool.map(lambda catalog: _discover_catalog(home, catalog, progress), chosen))
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return reports
 
 
 def manifest_fingerprint(catalogs: Sequence[Catalog]) -> str:
@@ -198,13 +230,30 @@ def manifest_fingerprint(catalogs: Sequence[Catalog]) -> str:
 
 
 def _index_is_current(home: Home, catalogs: Sequence[Catalog]) -> bool:
+    """Built from these manifests and from the parts as they are now (a discover stopped before
+    its rebuild may have left a new part behind)."""
     stored = read_json(home.index / COVERAGE_FILE)
     return (
         isinstance(stored, dict)
         and stored.get("fingerprint") == manifest_fingerprint(catalogs)
+        and stored.get("parts") == _part_stamps(home)
         and home.index_file.is_file()
         and (home.index / SEARCH_FILE).is_file()
     )
+
+
+def _part_stamps(home: Home) -> dict[str, list[int]]:
+    """Each part's modification time and size: one directory scan, cheap enough for every discover."""
+    stamps: dict[str, list[int]] = {}
+    try:
+        with os.scandir(home.index / "parts") as entries:
+            for entry in entries:
+                if entry.name.endswith(".json") and not entry.name.startswith("."):  # not a temporary file
+                    info = entry.stat()
+                    stamps[entry.name[: -len(".json")]] = [info.st_mtime_ns, info.st_size]
+    except FileNotFoundError:
+        pass
+    return stamps
 
 
 def read_coverage(home: Home) -> dict[str, dict[str, Any]]:
@@ -305,6 +354,8 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
             "fingerprint": fingerprint,
             "part": {"version": PART_VERSION, "sources": list(part)},
             "sources": [asdict(s) for s in states],
+            # Kept for the index while this catalog's manifest is not loaded (see ``rebuild``).
+            "curated": [d.to_dict() for d in catalog.datasets],
         },
     )
     return CatalogReport(catalog.name, states, count, time.monotonic() - started)
@@ -339,19 +390,66 @@ def catalog_datasets(catalog: Catalog, part: dict[str, list[dict[str, Any]]]) ->
 def rebuild(home: Home, catalogs: Sequence[Catalog]) -> Path:
     """Write ``datasets.parquet``, ``search.json`` and ``coverage.json`` from every catalog's part
     and curated datasets. Which file each dataset would fetch is decided by ``choose_files``, the
-    rule ``fetch`` uses."""
-    datasets = [d for c in catalogs for d in catalog_datasets(c, read_part(home, c.name))]
-    curated_refs = {d.ref for c in catalogs for d in c.datasets}
-    choices = [choose_files(d) for d in datasets]
+    rule ``fetch`` uses.
+
+    Besides the loaded ``catalogs``, every catalog this home discovered whose manifest is not loaded
+    now (another ``--catalogs``, a manifest taken away) keeps its rows, from its part and the
+    curated datasets its last discover saw: readers show only the loaded catalogs, so putting the
+    manifest back shows them again at once.
+    """
+    stamps = _part_stamps(home)
+    everyone = [*catalogs, *_unloaded(home, catalogs, stamps)]
+    datasets: list[Dataset] = []
+    choices: list[Choice] = []
+    for catalog in everyone:
+        part = read_part(home, catalog.name)
+        for dataset in catalog_datasets(catalog, part):
+            datasets.append(dataset)
+            choices.append(choose_files(dataset, listing_read=_pointer_listing_read(catalog, dataset, part)))
+    curated_refs = {d.ref for c in everyone for d in c.datasets}
     _write_search(home, datasets)
     path = _write_parquet(home, datasets, curated_refs, choices)
-    _write_coverage(home, catalogs, datasets, choices)
+    _write_coverage(home, catalogs, everyone, datasets, choices, stamps)
     return path
 
 
-def _write_coverage(home: Home, catalogs: Sequence[Catalog], datasets: list[Dataset], choices: list[Choice]) -> None:
+def _unloaded(home: Home, catalogs: Sequence[Catalog], stamps: dict[str, list[int]]) -> list[Catalog]:
+    """The catalogs this home has a part or a discover state of, whose manifest is not loaded now:
+    rebuilt from what the home kept (their curated datasets as their last discover saw them)."""
+    loaded = {c.name for c in catalogs}
+    states = home.state / "catalogs"
+    named = set(stamps) | {p.stem for p in states.glob("*.json") if not p.name.startswith(".")}
+    kept = []
+    for name in sorted(named - loaded):
+        state = read_state(home, name)
+        sources = [
+            Source(str(s.get("kind")), str(s.get("url"))) for s in state.get("sources", []) if isinstance(s, dict)
+        ]
+        curated = [Dataset.from_dict(d) for d in state.get("curated", []) if isinstance(d, dict) and "id" in d]
+        kept.append(Catalog(name=name, title=name, path=Path(), sources=sources, datasets=curated))
+    return kept
+
+
+def _pointer_listing_read(catalog: Catalog, dataset: Dataset, part: dict[str, list[dict[str, Any]]]) -> bool:
+    """For a curated ``source_id`` pointer: whether every listing it is looked up in was read (the
+    part holds it). Then a pointer the index could not match is not in the listing."""
+    if "source_id" not in dataset.extra:
+        return False
+    sources = catalog.pointer_sources(dataset)
+    return bool(sources) and all(s.url in part for s in sources)
+
+
+def _write_coverage(
+    home: Home,
+    catalogs: Sequence[Catalog],
+    everyone: Sequence[Catalog],
+    datasets: list[Dataset],
+    choices: list[Choice],
+    stamps: dict[str, list[int]],
+) -> None:
+    """Counts for every catalog in the index; the fingerprint of the loaded ones (``catalogs``)."""
     counts: dict[str, dict[str, Any]] = {
-        c.name: {"datasets": 0, "fetchable": 0, "why_not": dict.fromkeys(WHY_NOT, 0)} for c in catalogs
+        c.name: {"datasets": 0, "fetchable": 0, "why_not": dict.fromkeys(WHY_NOT, 0)} for c in everyone
     }
     for dataset, choice in zip(datasets, choices):
         entry = counts[dataset.catalog]
@@ -364,7 +462,7 @@ def _write_coverage(home: Home, catalogs: Sequence[Catalog], datasets: list[Data
         entry["why_not"] = {k: v for k, v in entry["why_not"].items() if v}
     write_json(
         home.index / COVERAGE_FILE,
-        {"version": INDEX_VERSION, "fingerprint": manifest_fingerprint(catalogs), "catalogs": counts},
+        {"version": INDEX_VERSION, "fingerprint": manifest_fingerprint(catalogs), "parts": stamps, "catalogs": counts},
     )
 
 
@@ -462,9 +560,14 @@ def search(
 ) -> list[SearchHit]:
     """Datasets matching every term, best first: an exact title, then title words, then keywords,
     then descriptions. Filters narrow by catalog name, publisher (substring) and file format."""
-    catalogs = load_catalogs(extra_paths, problems=problems, cache=_manifest_cache(home))
+    broken: list[ConfigError] = []
+    catalogs = load_catalogs(extra_paths, problems=broken, cache=_manifest_cache(home))
+    if problems is not None:
+        problems.extend(broken)
     known = {c.name for c in catalogs}
     if catalog is not None and catalog not in known:
+        if any(getattr(p, "catalog", None) == catalog for p in broken):  # its manifest's error, not "no such"
+            raise _problem_of(broken, [catalog])
         raise NotFound(
             f"no catalog named {catalog!r} (known: {', '.join(sorted(known)) or 'none'}); see: liberacion catalogs"
         )
@@ -501,27 +604,49 @@ def _search_rows(home: Home, catalogs: Sequence[Catalog]) -> list[tuple[Any, ...
     return rows
 
 
+# Points for a term found in a field; within a field a whole word ("flu" in "Vaccines.gov: Flu")
+# beats the start of one ("vacc" in "Vaccines"), which beats a piece inside one ("flu" in
+# "Influenza", "men" in "Enrollments"). The field still comes first: any title hit beats a keyword.
+TITLE, KEYWORDS, DESCRIPTION = 300, 30, 3
+WHOLE_WORD, WORD_START, INSIDE_A_WORD = 3, 2, 1
+
+
 def _score(words: list[str], phrase: str, ref: str, title: str, keywords: str, description: str | None) -> int:
     if not words:
         return 1  # no terms: every dataset that passes the filters
     title_cf = title.casefold()
     if title_cf == phrase or ref.split("/", 1)[1] == phrase:
-        return 10_000
+        return 100_000
     keywords_cf = keywords.casefold()
     description_cf = (description or "").casefold()
     score = 0
     for word in words:
-        if word in title_cf:
-            score += 100
-        elif word in keywords_cf:
-            score += 10
-        elif word in description_cf:
-            score += 1
+        for weight, text in ((TITLE, title_cf), (KEYWORDS, keywords_cf), (DESCRIPTION, description_cf)):
+            if word in text:  # the plain test first: most rows hold no term at all
+                score += weight * _how_whole(word, text)
+                break
         else:
             return 0  # every term must match somewhere
     if len(words) > 1 and phrase in title_cf:
-        score += 500
+        score += 5 * TITLE
     return score
+
+
+def _how_whole(word: str, text: str) -> int:
+    """``WHOLE_WORD``, ``WORD_START`` or ``INSIDE_A_WORD``: the best way ``word`` stands in ``text``.
+    A plural is the word itself: ``hospital`` is whole in "Hospitals"."""
+    best = INSIDE_A_WORD
+    start = text.find(word)
+    while start >= 0:
+        if start == 0 or not text[start - 1].isalnum():
+            end = start + len(word)
+            for ending in ("", "s", "es"):
+                tail = end + len(ending)
+                if text.startswith(ending, end) and (tail == len(text) or not text[tail].isalnum()):
+                    return WHOLE_WORD
+            best = WORD_START
+        start = text.find(word, start + 1)
+    return best
 
 
 # -- catalog status ----------------------------------------------------------------------------

@@ -111,8 +111,10 @@ def load_catalogs(
     A manifest that cannot be read is left out and its one-line ``ConfigError`` is appended to
     ``problems`` when given; the other catalogs still load. So is the second of two manifests
     declaring the same name at one level (two of your own files: a copy-paste mistake), while a
-    higher level replaces a lower one (your manifest over a shipped one). ``cache``: a JSON file of
-    parsed manifests by the sha256 of their text (see ``ParsedManifests``).
+    higher level replaces a lower one (your manifest over a shipped one). A broken manifest takes
+    its catalog with it: no manifest of a lower level (or of its own) stands in for it, as that
+    would read another catalog's listings under its name. ``cache``: a JSON file of parsed
+    manifests by the sha256 of their text (see ``ParsedManifests``).
     """
     parsed = ParsedManifests(cache)
     found: list[ConfigError] = []
@@ -120,11 +122,14 @@ def load_catalogs(
         if path.is_dir() and not any(path.glob("*.toml")):
             found.append(ConfigError(_no_manifests(path, source)))
     by_name: dict[str, tuple[Catalog, str]] = {}
+    broken: dict[str, str] = {}  # catalog name -> the highest level a manifest of it is broken at
     for path, level in _levelled_paths(extra_paths):
         try:
             catalog = read_manifest(path, shipped=level == SHIPPED, parsed=parsed)
         except ConfigError as err:
             found.append(err)
+            if (name := _declared_name(err, path)) is not None:
+                broken[name] = level
             continue
         earlier = by_name.get(catalog.name)
         if earlier is not None and earlier[1] == level:
@@ -134,7 +139,30 @@ def load_catalogs(
     parsed.save()
     if problems is not None:
         problems.extend(found)
-    return [by_name[name][0] for name in sorted(by_name)]
+    usable = {
+        name: catalog
+        for name, (catalog, level) in by_name.items()
+        if name not in broken or _LEVELS.index(level) > _LEVELS.index(broken[name])
+    }
+    return [usable[name] for name in sorted(usable)]
+
+
+_LEVELS = (SHIPPED, ENVIRONMENT, OPTION)  # lowest precedence first
+
+
+def _declared_name(problem: ConfigError, path: Path) -> str | None:
+    """The catalog a broken manifest declares, as a loaded catalog would be named: its ``name``
+    when that could be read; for a TOML syntax error, a ``name = "..."`` line of its text, else
+    the file's name (``cms.toml`` over the shipped cms is broken, not absent)."""
+    declared = getattr(problem, "catalog", None)
+    if declared is None:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None  # a file that cannot be read declares nothing anyone can tell
+        match = re.search(r"""^\s*name\s*=\s*["']([^"'\n]+)["']""", text, re.M)
+        declared = match.group(1) if match else path.stem
+    return sanitize_identifier(declared, fallback="c")
 
 
 def _duplicate(catalog: Catalog, earlier: Catalog, level: str) -> ConfigError:

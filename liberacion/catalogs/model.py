@@ -105,6 +105,14 @@ class Catalog:
                 return dataset
         return None
 
+    def pointer_sources(self, dataset: Dataset) -> list[Source]:
+        """The listings a curated ``source_id`` pointer is looked up in: the one its ``source`` names
+        (a kind or a url), else every one."""
+        wanted = dataset.extra.get("source")
+        if wanted is None:
+            return list(self.sources)
+        return [s for s in self.sources if wanted in (s.kind, s.url)]
+
 
 def is_web_url(url: Any) -> bool:
     """Only http(s) URLs with a host are followed (never file:, javascript:, data: ...)."""
@@ -171,7 +179,8 @@ WHY_NOT = (
     "only documents",
     "API only",
     "unsupported format",
-    "listing not read",  # a manifest's dataset whose catalog listing could not be read (offline)
+    "listing not read",  # a curated pointer whose catalog listing could not be read (offline)
+    "not in the listing",  # a curated pointer its listing, read fine, does not list (a wrong source_id)
 )
 
 
@@ -188,15 +197,20 @@ class Choice:
         return bool(self.files)
 
 
-def choose_files(dataset: Dataset) -> Choice:
+def choose_files(dataset: Dataset, *, listing_read: bool = False) -> Choice:
     """Which file(s) are the dataset's data: one rule for ``fetch``, ``show`` and the index.
 
     Data files only (never a page, a document, a feed or the catalog itself), the newest release
     by its data period (then by its dates), CSV-like text over other formats, a bulk file over a
-    paged API, every partition for openFDA.
+    paged API, every partition for openFDA. ``listing_read``: for a curated pointer the index
+    could not match, whether its listing was read (then the listing does not list it).
     """
     files = [d for d in dataset.distributions if is_web_url(d.url)]
     candidates = [d for d in files if is_data_file(d)]
+    documents: list[Distribution] = []
+    if dataset.source_kind != "manifest":  # a manifest's own URLs were chosen by a person
+        documents = [d for d in candidates if names_a_document(d)]
+        candidates = [d for d in candidates if d not in documents] if documents else candidates
     if dataset.source_kind == "openfda" and candidates:
         when = f" of the {dataset.change_token} export" if dataset.change_token else ""
         note = "(openFDA publishes an endpoint as partitions)"
@@ -209,13 +223,14 @@ def choose_files(dataset: Dataset) -> Choice:
             return Choice(candidates, f"the {dataset.format} file the manifest asks for")
     if candidates:
         latest, note = latest_release(candidates)
-        best = min(latest, key=_file_rank)  # min keeps the first of equals: the listing's order
-        return Choice([best], _reason(best, note))
+        best, tie_note = _best_of(latest)
+        return Choice([best], _reason(best, _joined(note, tie_note, _set_aside(documents))))
     apis = [d for d in files if is_paged_api(d.url)]
     if apis:
         return Choice([apis[0]], "no bulk file is listed: the paged API")
     if dataset.source_kind == "manifest" and not dataset.distributions:
-        return Choice([], "", "listing not read")  # fetch looks its file up from the source, online
+        # A pointer the index could not match; fetch looks its file up from the source, online.
+        return Choice([], "", "not in the listing" if listing_read else "listing not read")
     return Choice([], "", _why_not(files))
 
 
@@ -229,6 +244,18 @@ def is_data_file(dist: Distribution) -> bool:
     from liberacion.formats import extension_format
 
     return extension_format(dist.url) in DATA_RANK
+
+
+def names_a_document(dist: Distribution) -> bool:
+    """A file its title or name calls a document about the data (a data dictionary, a record
+    layout, a codebook, a methodology, a user guide, a readme, technical notes), whatever its
+    format: a CSV record layout is no more the data than a PDF one."""
+    return dist.format in DOCUMENTS or bool(_patterns().document.search(_label(dist)))
+
+
+def _label(dist: Distribution) -> str:
+    """A file's title and file name, lower-case, for the patterns that read what a file is."""
+    return f"{dist.title or ''} {_file_stem(dist.url)}".lower()
 
 
 def is_paged_api(url: str) -> bool:
@@ -258,7 +285,7 @@ def _what_it_is(dist: Distribution) -> str:
         return "only a landing page"
     if fmt == "api" or is_paged_api(dist.url):
         return "API only"
-    if fmt in DOCUMENTS:
+    if names_a_document(dist):
         return "only documents"
     if dist.kind != "download" or fmt is None:  # an accessURL that names no data file is a landing page
         return "only a landing page"
@@ -268,6 +295,58 @@ def _what_it_is(dist: Distribution) -> str:
 def _file_rank(dist: Distribution) -> tuple[int, int, int]:
     bulk = 0 if _patterns().socrata_bulk.search(dist.url.lower()) else 1
     return (DATA_RANK.get(dist.format or "", UNKNOWN_RANK), 0 if dist.kind == "download" else 1, bulk)
+
+
+def _set_aside(documents: list[Distribution]) -> str:
+    """Says which files in a data format were not taken as documents (a CSV record layout)."""
+    if not documents:
+        return ""
+    names = [unquote(urlsplit(d.url).path).rsplit("/", 1)[-1] or d.url for d in documents[:2]]
+    more = f" and {len(documents) - 2} more" if len(documents) > 2 else ""
+    return f"set aside as documents: {', '.join(names)}{more}"
+
+
+def _best_of(files: list[Distribution]) -> tuple[Distribution, str]:
+    """The best format among files of one release; among equals (two CSVs of one data period) the
+    one with the latest evidence of when it was made: a year in its file name, its upload folder
+    (``/2021-09/``), its own modified or issued date. Only with no such evidence, the listing's order.
+
+    Returns the file and a note for the reason ("" when the format alone decided)."""
+    ranks = [_file_rank(d) for d in files]
+    tied = [d for d, r in zip(files, ranks) if r == min(ranks)]
+    if len(tied) < 2 or len({_period_end(d) for d in tied}) > 1:
+        return tied[0], ""  # one file, or undated files beside dated ones: nothing to weigh them by
+    evidence = [_made_at(d) for d in tied]
+    latest = max((e for e in evidence if e is not None), default=None)
+    if latest is None or all(e == latest for e in evidence):
+        return tied[0], ""
+    best = tied[evidence.index(latest)]  # index: the first of equals
+    shown = f"{latest[0]:04d}-{latest[1]:02d}-{latest[2]:02d}"
+    return best, f"of {len(tied)} such files, the latest by its file name, folder or dates ({shown})"
+
+
+def _period_end(dist: Distribution) -> tuple[int, int, int] | None:
+    period = data_period(dist)
+    return period[0] if period else None
+
+
+def _made_at(dist: Distribution) -> tuple[int, int, int] | None:
+    """The latest date a file carries besides its data period: a date or year in its file name, the
+    upload folder data.cms.gov files it under (``/2021-09/``), its ``modified`` or ``issued``. Never
+    the data period itself: it breaks ties between files of one period."""
+    found: list[tuple[int, int, int]] = []
+    if period := period_in_text(_file_stem(dist.url)):
+        found.append(period[0])
+    folders = unquote(urlsplit(dist.url).path).split("/")[:-1]
+    for folder in folders:
+        if match := _patterns().folder.fullmatch(folder):
+            month = int(match.group(2) or 12)
+            if valid := _valid(int(match.group(1)), month):
+                found.append(valid)
+    for text in (dist.modified, dist.issued):
+        if text and (date := _iso_date(text, last=True)):
+            found.append(date)
+    return max(found, default=None)
 
 
 def _reason(best: Distribution, release_note: str) -> str:
@@ -289,23 +368,58 @@ Period = tuple[tuple[int, int, int], str]  # (the period's last day, how to show
 
 def latest_release(files: list[Distribution]) -> tuple[list[Distribution], str]:
     """Datasets that list every release as its own files (data.cms.gov, yearly files elsewhere):
-    the files of the newest one, by data period first and only then by ``modified``/``issued``.
+    the files of the newest one. An undated file titled or named current or latest is the newest;
+    an archived one never is while another is not; then the data period decides, and only then
+    ``modified``/``issued``.
 
     Returns the files and a note for the reason ("" when the files are not releases)."""
+    files, standing_note = _by_standing(files)
     periods = [data_period(d) for d in files]
     distinct = {p[0] for p in periods if p}
     if len(distinct) >= 2:
         newest = max(distinct)
         label = next(p[1] for p in periods if p and p[0] == newest)
         kept = [d for d, p in zip(files, periods) if p and p[0] == newest]
-        return kept, f"latest of {len(distinct)} releases by data period ({label})"
+        return kept, _joined(standing_note, f"latest of {len(distinct)} releases by data period ({label})")
     dates = [d.modified or d.issued for d in files]
     distinct_dates = {x for x in dates if x}
     if len(distinct_dates) >= 2:
         newest_date = max(distinct_dates)
         kept = [d for d, x in zip(files, dates) if x == newest_date]
-        return kept, f"latest of {len(distinct_dates)} releases by modified date ({newest_date})"
-    return files, ""
+        note = f"latest of {len(distinct_dates)} releases by modified date ({newest_date})"
+        return kept, _joined(standing_note, note)
+    return files, standing_note
+
+
+CURRENT, PLAIN, ARCHIVED = 2, 1, 0
+
+
+def _by_standing(files: list[Distribution]) -> tuple[list[Distribution], str]:
+    """The undated files titled or named current/latest when there are any, else those not archived."""
+    if len(files) < 2:
+        return files, ""
+    standing = [_standing(d) for d in files]
+    top = max(standing)
+    if min(standing) == top:
+        return files, ""
+    kept = [d for d, s in zip(files, standing) if s == top]
+    others = len(files) - len(kept)
+    if top == CURRENT:
+        return kept, f"marked current, over {others} other file(s)"
+    return kept, f"{others} archived file(s) set aside"
+
+
+def _standing(dist: Distribution) -> int:
+    pats = _patterns()
+    text = _label(dist)
+    if pats.archived.search(text):
+        return ARCHIVED
+    # Only an undated file: a dated one is named, not marked ("Medicare Current Beneficiary Survey 2018").
+    return CURRENT if pats.current.search(text) and data_period(dist) is None else PLAIN
+
+
+def _joined(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 def data_period(dist: Distribution) -> Period | None:
@@ -340,7 +454,10 @@ def period_in_text(text: str) -> Period | None:
 
 
 def _file_stem(url: str) -> str:
-    name = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
+    # By hand rather than urlsplit: this runs for every file of every listing, and urlsplit is slow.
+    _, sep, rest = url.partition("://")
+    path = (rest.partition("/")[2] if sep else url).split("?", 1)[0].split("#", 1)[0]  # no host, query
+    name = unquote(path.rsplit("/", 1)[-1])
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
@@ -433,6 +550,10 @@ class _Patterns:
     periods: list[tuple[re.Pattern[str], Any]]
     socrata_bulk: re.Pattern[str]
     paged_apis: tuple[re.Pattern[str], ...]
+    document: re.Pattern[str]
+    current: re.Pattern[str]
+    archived: re.Pattern[str]
+    folder: re.Pattern[str]
 
 
 @functools.cache
@@ -467,4 +588,14 @@ def _patterns() -> _Patterns:
             re.compile(r"/resource/[a-z0-9]{4}-[a-z0-9]{4}\.(csv|json)$"),  # Socrata SODA
             re.compile(r"/datastore/query/[^/]+/\d+"),  # DKAN datastore
         ),
+        # Run over a lower-case title and file name (``_label``): single words also inside a longer
+        # one (``DataDictionary``, ``recordlayout``); phrases as words, any separators between.
+        document=re.compile(
+            r"dictionar|layout|codebook|methodolog|readme|documentation|(?<![a-z])(?:"
+            r"code[\W_]+book|read[\W_]+me|users?[\W_]*guide|user[\W_]+s[\W_]+guide|technical[\W_]*notes?"
+            r")(?![a-z])"
+        ),
+        current=re.compile(r"(?<![a-z])(?:current|latest|most[\W_]+recent)(?![a-z])"),
+        archived=re.compile(r"(?<![a-z])(?:archived?|archives|historical)(?![a-z])"),
+        folder=re.compile(r"((?:19|20)\d\d)(?:-(0[1-9]|1[0-2]))?"),  # /2021-09/ or /2021/
     )

@@ -16,7 +16,7 @@ from liberacion.cli.app import (
     settings,
 )
 from liberacion.cli.completion import complete_ref
-from liberacion.console import emit, note, print_description, print_json, report_discover
+from liberacion.console import emit, error_line, note, print_description, print_json, report_discover
 from liberacion.errors import ConfigError, ExitCode, UsageError, batch_exit_code
 from liberacion.render import Format, Rows
 
@@ -154,4 +154,5 @@ def show(
     else:
         print_description(description)
     if description.error is not None:  # shown what the manifest says; the lookup still failed
+        error_line(str(description.error))  # stdout may be a JSON document: the failure is said on stderr too
         raise typer.Exit(int(description.error.exit_code))
