@@ -164,10 +164,12 @@ def test_cp1252_met_only_in_the_middle_of_a_large_file_is_still_transcoded(home:
 
 def test_bad_rows_go_to_rejects_and_a_truncated_last_row_is_not_a_crash(home: Path, tmp_path: Path) -> None:
     good = "".join(f"{i},x{i}\n" for i in range(300))
-    lake = load(home, write(tmp_path, "f.csv", "a,b\n" + good + "1,2,3\n" + '5,"unterminated'))
+    lake = load(home, write(tmp_path, "f.csv", "a,b\n" + good + "1,2,3\n" + '5,"unterminated\n'))
     assert lake.current("t.data").rows == 300
     rejects = rows(lake, "select line_number, raw_text from t.data__rejects order by 1")
     assert len(rejects) == 2 and rejects[0][0] == 302 and rejects[0][1] == "1,2,3"
+    # Without its line end, the open quote is where the file stops: cut short, refused (tests/test_truncated_files.py).
+    refused(home, write(tmp_path, "e.csv", "a,b\n" + good + '5,"unterminated'), "truncated", table="t.e")
     refused(home, write(tmp_path, "g.csv", "a,b\n1,2\n1,2,3\n1,2,3\n"), "bad rows", table="t.g")
     lake = load(home, write(tmp_path, "h.csv", "a,b\n1,2\n1,2,3\n1,2,3\n"), table="t.h", max_bad_rows=5)
     assert lake.current("t.h").rows == 1 and len(rows(lake, "select * from t.h__rejects")) == 2

@@ -43,13 +43,17 @@ def test_an_unclosed_quote_counts_every_line_it_swallows(cli, home: Path, tmp_pa
     conversion = Lake(home).current("t.broken").provenance.extra["conversion"]
     assert conversion["rejected_lines"] == 101
 
-    # A long quoted field cut short at the end (a download stopped mid-record) is one bad row,
-    # however many lines of it arrived: its lines are not rows.
+    # A long quoted field left open at the end is one bad row, however many lines of it there
+    # are: its lines are not rows. (Without a line end after it, the file was cut short: refused.)
     cut = tmp_path / "cut.csv"
-    cut.write_text("\n".join(lines[:51]) + '\n000051,"Notes, page one\nstill the notes\nand more')
+    cut.write_text("\n".join(lines[:51]) + '\n000051,"Notes, page one\nstill the notes\nand more\n')
     result = cli("fetch", str(cut), "--as", "t.cut", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["rows"] == 50 and json.loads(result.stdout)["rejects"] == 1
+    cut.write_text("\n".join(lines[:51]) + '\n000051,"Notes, page one\nstill the notes\nand more')
+    result = cli("fetch", str(cut), "--as", "t.cut", "--json")
+    assert result.exit_code == 1 and "truncated?" in result.stderr
+    assert Lake(home).current("t.cut").rows == 50  # the table keeps its snapshot
 
 
 def test_rows_ending_with_a_delimiter_the_header_lacks_keep_the_header(cli, home: Path, tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ MAX_LINE_BYTES = 8 << 20  # DuckDB's reader: the longest line (a record with its
 # sample's first rows: buffers just over one line long read the sample in about half the time.
 SAMPLE_BUFFER_BYTES = MAX_LINE_BYTES + (1 << 20)
 NOTES_LIMIT = 64 * 1024
+CUT_LINE_BYTES = 64 * 1024  # of a last line without a line end: enough to find it among the bad rows
 
 
 def _convert_text(
@@ -84,6 +85,7 @@ def _convert_text(
             utf8=checked,
             sample=sample,
             delimiter=dialect.delimiter,
+            cut_line=_cut_line(source),
         )
     except NotUtf8:
         # Only the head and the tail were checked: DuckDB validates the rest as it reads. A file
@@ -107,6 +109,8 @@ def _convert_text(
     if repeats is not None:
         _note_repeated_header(con, part, notes, plain, names, dialect.raw_header, repeats)
     _drop(source, part)
+    if part.suffix is None:  # a zip member without rows beside others is skipped by the caller instead
+        _refuse_message(part, dialect, report)
     if newlines:
         notes["line_endings"] = "mixed LF and CRLF, read as LF"
         warnings.warn(f"{_label(part)}: mixed line endings (LF and CRLF), all read as LF", Note, stacklevel=2)
@@ -114,6 +118,43 @@ def _convert_text(
 
 
 _repeat_names = itertools.count(1)
+
+
+def _cut_line(path: Path) -> bytes | None:
+    """The end of the file's last line when the file does not end with a line end (LF or CR), else
+    None. Most files end with one; a file cut short mid-row does not (see ``typed_copy._refuse_cut``).
+    Only the tail is read."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - CUT_LINE_BYTES))
+        tail = fh.read().rstrip(b" \t\x1a")  # trailing blanks, or DOS's end-of-file mark, are not a row
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return None
+    return re.split(rb"[\r\n]", tail)[-1]
+
+
+def _refuse_message(part: Part, dialect: _Dialect, report: ConversionReport) -> None:
+    """A file whose only line reads as a sentence is a message (a server's "Too many requests,
+    please slow down." sent with 200 OK), not a header without rows: refused, like an HTML page
+    or a JSON error object, rather than published as a table of 0 rows with words for columns."""
+    if report.rows or report.rejects or dialect.skip or {"trailing_notes", "wonder_notes"} & report.notes.keys():
+        return
+    if _reads_as_prose(dialect.raw_header):
+        line = dialect.delimiter.join(dialect.raw_header).strip()
+        raise ConversionError(
+            f"{_label(part)} is not a data file: its only line reads {line[:160]!r};"
+            " fetch it again later, or check where it comes from"
+        )
+
+
+def _reads_as_prose(fields: list[str]) -> bool:
+    """Words ending a sentence (``.``, ``!``, ``?``) in a line that is one field, or whose fields
+    after the first start with a space (prose after a comma, as ``_past_title`` reads titles): a
+    header's names are neither. ``id,name,value`` and ``id,Did you smoke?`` stay headers."""
+    text = " ".join(f.strip() for f in fields).strip()
+    last = fields[-1].strip() if fields else ""
+    sentence = len(text.split()) >= 3 and len(last.split()) >= 2 and last[-1:] in (".", "!", "?")
+    return sentence and (len(fields) == 1 or any(f[:1].isspace() for f in fields[1:]))
 
 
 def _header_test(names: list[str], header: list[str]) -> str:

@@ -44,6 +44,7 @@ def _write_typed(
     utf8: bool = True,
     sample: str | None = None,
     delimiter: str = ",",
+    cut_line: bytes | None = None,
 ) -> ConversionReport:
     """Decide types, write Parquet (one scan when the sample was right) and rejects; return the report.
 
@@ -55,7 +56,8 @@ def _write_typed(
     ``utf8=False``: the reader's UTF-8 was not checked beforehand; ``NotUtf8`` when it finds
     otherwise (before any rejects are written or counted). ``sample``: the same rows as ``relation``
     through a reader that is quicker to start, for the sample that decides the types.
-    ``delimiter``: the text's, to tell rows a bad one swallowed from its own lines.
+    ``delimiter``: the text's, to tell rows a bad one swallowed from its own lines. ``cut_line``:
+    the end of the text's last line when the file does not end with a line end (see ``_refuse_cut``).
     """
     unmatched = _check_overrides(columns, options, strict=strict_columns)
     if unmatched:
@@ -94,6 +96,8 @@ def _write_typed(
         rejects, lines = _write_rejects(con, out_dir / "rejects.parquet", kv, delimiter, len(columns))
     if lines > rejects:
         notes["rejected_lines"] = lines
+    if rejects and cut_line:
+        _refuse_cut(con, cut_line, len(columns))
     _check_bad_rows(rows, rejects, options, lines=lines)
     described = {c.name: _column_report(c, decisions[c.source], markers.get(c.source), options) for c in columns}
     for name, type_ in passthrough_types(con, relation, columns, kept):
@@ -351,12 +355,13 @@ def _classify_sample(
     for i, column in enumerate(columns):
         distinct = rules.distinct_values(sample.column(i).combine_chunks())
         classes, dates, scale = rules.profile(distinct)
-        decision = rules.decide(column.name, classes, dates, scale)
+        markers = rules.marker_spellings(distinct)
+        decision = rules.decide(column.name, classes, dates, scale, markers=markers)
         flag = rules.lone_flag(distinct) if decision.kind == rules.BOOL else None
         if flag:
             decision = rules.Decision(rules.TEXT, reason=f"one flag ({flag}) only: not a yes/no column")
         if decision.kind != rules.TEXT:
-            spellings = dict.fromkeys((*rules.marker_spellings(distinct), *common))
+            spellings = dict.fromkeys((*markers, *common))
             decision.spellings = tuple(spellings)[: rules.MAX_SPELLINGS]
         decisions[column.source] = decision
     return decisions
@@ -398,10 +403,15 @@ def _write_rejects(
     rows and of the rows they hold: a quote that is never closed makes one bad row of every line
     up to the next quote, and each of those lines with a whole row's delimiters (``fields`` - 1)
     is a row lost. The lines of one long quoted field cut short are not."""
+    # One reason per line, kept short: DuckDB reports a row cut short at the end of a file once per
+    # field it lacks ("Found: 4", "Found: 5", ... "Found: 37"), and the first says what happened.
+    error = "error_type || ': ' || error_message"
     query = (
-        "SELECT line AS line_number, any_value(csv_line) AS raw_text,"
-        " string_agg(DISTINCT error_type || ': ' || error_message, '; ') AS reason"
-        " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line ORDER BY line"
+        f"SELECT line_number, raw_text, first || CASE WHEN errors > 1 THEN ' (and ' || (errors - 1) || ' more)'"
+        " ELSE '' END AS reason FROM ("
+        f"SELECT line AS line_number, any_value(csv_line) AS raw_text, count(DISTINCT {error}) AS errors,"
+        f" arg_min({error}, coalesce(column_idx, 0)) AS first"
+        " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line) ORDER BY line_number"
     )
     separators = f"length(x) - length(replace(x, '{_sql_text(delimiter)}', ''))"
     whole = f"list_filter(string_split(raw_text, chr(10)), lambda x: {separators} >= {fields - 1})"
@@ -413,6 +423,35 @@ def _write_rejects(
             f"COPY ({query}) TO '{_sql_text(str(path))}' (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{metadata}}})"
         )
     return int(count), int(spanned)
+
+
+def _refuse_cut(con: duckdb.DuckDBPyConnection, cut_line: bytes, fields: int) -> None:
+    """A file whose last line has no line end and was set aside as a row with fields missing (or
+    a quote never closed) was cut short, not published that way: a download stopped early, a copy
+    interrupted. Publishing it would replace a whole table with its first part, the lost rows
+    counted as one bad row. Checked on the rejects table only: no pass over the file."""
+    last = con.execute(
+        "SELECT line, any_value(csv_line), list(DISTINCT error_type),"
+        " min(TRY_CAST(regexp_extract(error_message, 'Found: ([0-9]+)', 1) AS INTEGER))"
+        " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line ORDER BY line DESC LIMIT 1"
+    ).fetchall()
+    if not last:
+        return
+    line, text, kinds, present = last[0]
+    ending = cut_line[-200:]  # DuckDB's text of a very long row may be cut
+    if not ending or not (text or "").encode("utf-8").rstrip(b"\r\n").endswith(ending):
+        return  # the last bad row is not the file's last line
+    if "UNQUOTED VALUE" in kinds:
+        what = f"from line {line:,}, stops inside a quoted value"
+    elif "MISSING COLUMNS" in kinds:
+        count = f"{present} of {fields}" if present is not None else f"fewer than {fields}"
+        what = f"line {line:,}, stops after {count} fields"
+    else:
+        return  # too many fields, say: not what cutting a file short makes
+    raise ConversionError(
+        f"the file ends inside a row (truncated?): its last row, {what} with no line end;"
+        " nothing was published: fetch it again once the file is complete"
+    )
 
 
 def _check_bad_rows(rows: int, rejects: int, options: ConvertOptions, *, lines: int = 0) -> None:

@@ -58,6 +58,11 @@ IDENTIFIER_NAMES = re.compile(
 INT, INT_SEP, DOUBLE, DOUBLE_SEP, CURRENCY, PERCENT = "int", "int_sep", "double", "double_sep", "currency", "percent"
 DATE_US, DATE_DMY, DATE_ISO, TIMESTAMP, BOOL, TEXT = "date_us", "date_dmy", "date_iso", "timestamp", "bool", "text"
 TIMESTAMP_US = "timestamp_us"  # 01/05/2024 01:45:00 PM, as Socrata's CSV exports write times
+# Nothing but missing-value markers (and empty cells): text of NULLs, its markers counted like any
+# typed column's. Literal "NA"s would leave ``WHERE x IS NULL`` finding nothing while ``info`` says
+# the column holds no values; a real value after the sample is a surprise, and the column is
+# classified again from all its values.
+MISSING = "missing"
 
 _NUM = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
 _NUM_SEP = r"[-+]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?"
@@ -291,7 +296,7 @@ class Decision:
         return {
             INT: "BIGINT", INT_SEP: "BIGINT", DOUBLE: "DOUBLE", DOUBLE_SEP: "DOUBLE", PERCENT: "DOUBLE",
             CURRENCY: f"DECIMAL(18,{self.scale})", DATE_US: "DATE", DATE_DMY: "DATE", DATE_ISO: "DATE",
-            TIMESTAMP: "TIMESTAMP", TIMESTAMP_US: "TIMESTAMP", BOOL: "BOOLEAN", TEXT: "VARCHAR",
+            TIMESTAMP: "TIMESTAMP", TIMESTAMP_US: "TIMESTAMP", BOOL: "BOOLEAN", TEXT: "VARCHAR", MISSING: "VARCHAR",
         }[self.kind]  # fmt: skip
 
 
@@ -309,6 +314,7 @@ ACCEPTS: dict[str, frozenset[str]] = {
     CURRENCY: frozenset({"c"}),
     DATE_US: frozenset({"du"}),
     DATE_DMY: frozenset({"du"}),
+    MISSING: frozenset(),  # any value at all is a surprise
 }
 
 
@@ -317,14 +323,20 @@ def is_identifier_name(name: str) -> bool:
 
 
 def decide(
-    name: str, classes: dict[str, int], dates: list[int | None] | None = None, scale: int | None = None
+    name: str,
+    classes: dict[str, int],
+    dates: list[int | None] | None = None,
+    scale: int | None = None,
+    *,
+    markers: tuple[str, ...] = (),
 ) -> Decision:
-    """The type of a column from the classes of *all* its values (or a sample's, to be validated)."""
+    """The type of a column from the classes of *all* its values (or a sample's, to be validated);
+    ``markers``: the missing-value markers among the values, as published (``classes`` leaves them out)."""
     kinds = {k for k, n in classes.items() if n}
     if is_identifier_name(name):
         return Decision(TEXT, reason="identifier column name")
     if not kinds:
-        return Decision(TEXT, reason="no values")
+        return _markers_only(markers)
     if "z" in kinds:
         return Decision(TEXT, reason="values with leading zeros are identifiers")
     if "t" in kinds:
@@ -338,6 +350,24 @@ def decide(
     if kinds == {"du"}:
         return _date_decision(dates)
     return Decision(TEXT, reason="mixed kinds of values: " + ", ".join(sorted(kinds)))
+
+
+def _markers_only(markers: tuple[str, ...]) -> Decision:
+    """A column without a value of any kind: NULL throughout when its cells are missing-value
+    markers, unless a marker may be a flag (see ``flag_like``), which is kept as published."""
+    if not markers:
+        return Decision(TEXT, reason="no values")
+    flags = [m.strip() for m in markers if flag_like(m)]
+    if flags:
+        return Decision(TEXT, reason=f"only markers, {flags[0]!r} maybe a flag: kept as text")
+    return Decision(MISSING, reason="only missing-value markers: all NULL")
+
+
+def flag_like(marker: str) -> bool:
+    """A marker of one character or of symbols only (``x``, ``*``, ``-``): in a column of nothing
+    else it may mark rows (a check mark beside empty cells, a footnote), which NULL would erase."""
+    text = marker.strip()
+    return len(text) <= 1 or not any(c.isalnum() for c in text)
 
 
 # A day-first column shows a first part above 12 in about 60% of its dates; a US column with a
@@ -387,6 +417,8 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
     DuckDB computes a repeated sub-expression once, so test and value may share a TRY_CAST.
     """
     kind = decision.kind
+    if kind == MISSING:  # no value converts: markers go to their counters, anything else to the slow path
+        return "false", "CAST(NULL AS VARCHAR)"
     if kind == INT:
         x = f"TRY_CAST({_digit_led(c)} AS BIGINT)"
         return f"{x}::VARCHAR = {c}", x  # the canonical spelling: no leading zero, sign or decimals

@@ -1,0 +1,91 @@
+"""A text file cut short (a download stopped mid-row, a copy interrupted) is refused, never
+published as a good snapshot of its first part; a file that merely lacks its last line end loads;
+bad rows keep a short reason."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from liberacion.lake import Lake
+from tests.conftest import Cli
+
+HEADER = ",".join(f"c{i}" for i in range(10))
+
+
+def table_text(rows: int = 300) -> str:
+    """A header and ``rows`` rows of ten fields, each line ending with LF."""
+    return HEADER + "\n" + "".join(",".join(f"{r}-{i}" for i in range(10)) + "\n" for r in range(rows))
+
+
+def fetch_json(cli: Cli, path: Path, table: str, *args: str) -> tuple[int, dict, str]:
+    result = cli("fetch", str(path), "--as", table, "--json", *args)
+    return result.exit_code, json.loads(result.stdout), result.stderr
+
+
+def cut_before(text: str, mark: str) -> str:
+    """``text`` up to and including ``mark``'s first occurrence: the file stops there."""
+    return text[: text.index(mark) + len(mark)]
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        pytest.param(lambda text: cut_before(text, "150-3"), id="fields-missing"),
+        pytest.param(lambda text: cut_before(text.replace("150-4", '"150\n-4'), '"150\n-4,'), id="open-quote"),
+        pytest.param(lambda text: cut_before(text.replace("\n", "\r\n"), "150-3"), id="crlf"),
+    ],
+)
+def test_a_file_cut_off_mid_row_is_refused_and_the_table_keeps_its_rows(
+    cli: Cli, tmp_path: Path, home: Path, cut: Callable[[str], str]
+) -> None:
+    full = tmp_path / "full.csv"
+    full.write_text(table_text().rstrip("\n"))  # no line end after the last row, every field there: loads
+    code, record, stderr = fetch_json(cli, full, "t.data")
+    assert code == 0 and record["rows"] == 300 and record["rejects"] == 0, stderr
+
+    cut_file = tmp_path / "cut.csv"
+    cut_file.write_bytes(cut(table_text()).encode())  # one bad row in 151: under the 1% default limit
+    code, record, stderr = fetch_json(cli, cut_file, "t.data")
+    assert code == 1 and record["status"] == "failed" and record["stage"] == "convert"
+    assert "ends inside a row (truncated?)" in record["error"] and "no line end" in record["error"]
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert Lake(home).current("t.data").rows == 300  # the previous snapshot stays
+
+
+def test_the_message_says_where_the_row_stops(cli: Cli, tmp_path: Path, home: Path) -> None:
+    cut_file = tmp_path / "cut.csv"
+    cut_file.write_text(cut_before(table_text(), "150-3"))
+    code, record, _stderr = fetch_json(cli, cut_file, "t.cut")
+    assert code == 1
+    assert "its last row, line 152, stops after 4 of 10 fields with no line end" in record["error"]
+    assert not Lake(home).exists("t.cut")
+
+
+def test_the_real_hospital_file_cut_short_keeps_the_full_table(
+    cli: Cli, tmp_path: Path, home: Path, realdata: Path
+) -> None:
+    source = realdata / "cms" / "hospital-cms-dashboard" / "Hospital_General_Information.csv"
+    if not source.exists():
+        pytest.skip("Hospital_General_Information.csv is not in ../shared/realdata")
+    cut_file = tmp_path / "t.csv"
+    cut_file.write_bytes(source.read_bytes()[:724367])  # the last line: 4 of 38 fields, no line end
+    assert fetch_json(cli, source, "cms.hgi")[0] == 0
+    code, record, _stderr = fetch_json(cli, cut_file, "cms.hgi")
+    assert code == 1 and "stops after 4 of 38 fields" in record["error"]
+    assert Lake(home).current("cms.hgi").rows == 5381
+
+
+def test_a_reject_reason_is_its_first_error_and_a_count_of_the_rest(cli: Cli, tmp_path: Path) -> None:
+    """DuckDB reports a short last row once per field it lacks: the reason says the first one."""
+    short = tmp_path / "short.csv"
+    short.write_text(cut_before(table_text(), "150-3") + "\n")  # a line end: a bad row, not a cut file
+    code, record, stderr = fetch_json(cli, short, "t.short")
+    assert code == 0 and record["rows"] == 150 and record["rejects"] == 1, stderr
+    result = cli("sql", "select line_number, reason from t.short__rejects", "--format", "json")
+    [reject] = json.loads(result.stdout)
+    assert reject["line_number"] == 152
+    assert reject["reason"] == "MISSING COLUMNS: Expected Number of Columns: 10 Found: 4 (and 5 more)"
