@@ -236,19 +236,39 @@ def sql(
     Returns a DuckDB relation (``.df()``, ``.fetchall()``, ``.arrow()``, more SQL on top), or with
     ``arrow=True`` the whole result as an Arrow table. ``as_of`` (a date or UTC timestamp) queries
     every table as it was then. ``safe`` (default: ``LIBERACION_SQL_SAFE``) lets the SQL read the
-    lake and nothing else.
+    lake and nothing else. No snapshot the relation reads is pruned while the relation lives (see
+    ``prune``): read it and let it go, rather than keeping it for a long time.
     """
-    from liberacion.query import relation, safe_default
+    import weakref
+
+    from liberacion.errors import NoTable
+    from liberacion.query import explain_missing, relation, safe_default
     from liberacion.timestamps import parse_as_of
 
     sandboxed = safe_default() if safe is None else safe
     if not isinstance(query, str):
         raise UsageError(f"the SQL must be text, not {query!r}")
     when = _when(as_of)
-    result = relation(open_lake(home), query, as_of=parse_as_of(when) if when else None, safe=sandboxed)
-    if result is None:
-        raise UsageError("the SQL has no result to return (it is not a query)")
-    return result.to_arrow_table() if arrow else result
+    moment = parse_as_of(when) if when else None
+    lake = open_lake(home)
+    # Held until the relation is garbage-collected (with ``arrow``: read whole): it is read lazily.
+    release = lake.hold_readers()
+    try:
+        result = relation(lake, query, as_of=moment, safe=sandboxed)
+        if result is None:
+            raise UsageError("the SQL has no result to return (it is not a query)")
+        if arrow:
+            table = result.to_arrow_table()
+            release()
+            return table
+    except NoTable as err:
+        release()
+        raise explain_missing(lake, err, moment) from None
+    except BaseException:
+        release()
+        raise
+    weakref.finalize(result, release)
+    return result
 
 
 def tables(*, home: PathLike | Home | None = None) -> list[TableInfo]:
@@ -307,32 +327,56 @@ def diff(
     if show < 0:
         raise UsageError("--show must be 0 or more")
     lake = open_lake(home)
-    new = resolve_snapshot(lake, table, to_snapshot or "current")
-    old = resolve_snapshot(lake, table, from_snapshot) if from_snapshot else previous_snapshot(lake, table, new)
-    if old.id == new.id:  # an empty diff would read as "nothing changed"
-        msg = f"--from and --to both name snapshot {old.id} of {table}: name two; see: liberacion history {table}"
-        raise UsageError(msg)
-    keys = _names(keys, "keys") or keys_from_provenance(new, old)
-    return run(old, new, keys=keys, show=show, prepare=lake.prepare_connection)
+    with lake.reading_snapshots():  # neither snapshot is pruned while they are compared
+        new = resolve_snapshot(lake, table, to_snapshot or "current")
+        old = resolve_snapshot(lake, table, from_snapshot) if from_snapshot else previous_snapshot(lake, table, new)
+        if old.id == new.id:  # an empty diff would read as "nothing changed"
+            msg = f"--from and --to both name snapshot {old.id} of {table}: name two; see: liberacion history {table}"
+            raise UsageError(msg)
+        keys = _names(keys, "keys") or keys_from_provenance(new, old)
+        return run(old, new, keys=keys, show=show, prepare=lake.prepare_connection)
 
 
 @dataclass
 class PruneReport:
     removed: list[tuple[str, Snapshot]] = field(default_factory=list)  # (table, snapshot) deleted
-    busy: list[str] = field(default_factory=list)  # tables being written, not pruned
+    busy: list[str] = field(default_factory=list)  # tables being written, or read by a query: not pruned
+    reading: list[str] = field(default_factory=list)  # those of them not pruned because a query reads the lake
+    damaged: dict[str, str] = field(default_factory=dict)  # tables whose current snapshot cannot be read
+
+
+# Seconds ``prune`` waits, over all its tables, for the queries reading the lake to end.
+PRUNE_READERS_WAIT = 10.0
 
 
 def prune(tables: Sequence[str] = (), *, home: PathLike | Home | None = None, keep: int | None = None) -> PruneReport:
-    """Delete all but the newest ``keep`` snapshots (``LIBERACION_KEEP`` or 3) of each table."""
+    """Delete all but the newest ``keep`` snapshots (``LIBERACION_KEEP`` or 3) of each table.
+
+    Snapshots are not deleted while a query reads the lake (``sql``, ``diff``, a relation from
+    ``sql()`` not yet garbage-collected): after waiting up to ``PRUNE_READERS_WAIT`` seconds in all,
+    its tables are reported busy. A damaged table is reported and not pruned.
+    """
+    import time
+
+    from liberacion.errors import DamagedSnapshot, QueryReading
     from liberacion.timeline import prune as prune_table
 
     lake = open_lake(home)
     report = PruneReport()
-    for name in _names(tables, "tables") or lake.names():
+    named = _names(tables, "tables")
+    deadline = time.monotonic() + PRUNE_READERS_WAIT
+    for name in named or lake.names():
         try:
-            removed = prune_table(lake, name, keep=keep)
-        except Busy:  # the others can still be pruned
+            removed = prune_table(lake, name, keep=keep, readers_wait=max(0.0, deadline - time.monotonic()))
+        except Busy as err:  # the others can still be pruned
             report.busy.append(name)
+            if isinstance(err, QueryReading):
+                report.reading.append(name)
+            continue
+        except DamagedSnapshot as err:
+            if named:  # asked for by name: the error is the answer
+                raise
+            report.damaged[name] = str(err)
             continue
         report.removed += [(name, snap) for snap in removed]
     return report

@@ -306,7 +306,6 @@ class FetchProgress:
         if self.live:
             self._bars = progress_bars(self._console or make_console(sys.stderr))
             self._bars.__enter__()
-            self._overall = self._bars.add_task("all downloads", total=None)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -325,6 +324,8 @@ class FetchProgress:
     def _update_bars(self, event: Any) -> None:
         bars = self._bars
         task = self._tasks.get(event.key)
+        if event.kind == "start" and self._overall is None:  # the first download: a local file has none
+            self._overall = bars.add_task("all downloads", total=None)
         if event.kind == "start" and task is None:
             task = self._tasks[event.key] = bars.add_task(event.name, total=event.total, completed=event.done)
         if task is not None:
@@ -337,6 +338,8 @@ class FetchProgress:
                 del self._tasks[event.key]
         if event.kind == "phase" and event.message == "converting":
             bars.console.print(f"converting {event.name}", highlight=False, markup=False)
+        if self._overall is None:
+            return
         done = sum(d for d, _ in self._files.values())
         totals = [t for _, t in self._files.values()]
         bars.update(self._overall, completed=done, total=sum(totals) if totals and None not in totals else None)  # type: ignore[arg-type]
@@ -413,7 +416,7 @@ def report_discover(report: Any) -> None:
             f"{s.kind} {s.status}" + (f" ({s.datasets:,})" if s.status != "failed" else "") for s in catalog.sources
         ]
         detail = f" [{'; '.join(parts)}]" if parts else ""
-        note(f"{catalog.name}: {catalog.datasets:,} datasets indexed{detail} in {catalog.seconds:.1f} s")
+        note(f"{catalog.name}: {_count(catalog.datasets, 'dataset')} indexed{detail} in {catalog.seconds:.1f} s")
         for source in catalog.sources:
             for message in source.notes:
                 note(f"{catalog.name}: note: {message}")
@@ -427,7 +430,12 @@ def report_discover(report: Any) -> None:
             continue
         reasons = sorted(catalog.why_not.items(), key=lambda kv: -kv[1])
         rest = f" (not: {', '.join(f'{n:,} {reason}' for reason, n in reasons)})" if reasons else ""
-        note(f"{catalog.name}: {catalog.datasets:,} datasets, {catalog.fetchable:,} fetchable{rest}")
+        note(f"{catalog.name}: {_count(catalog.datasets, 'dataset')}, {catalog.fetchable:,} fetchable{rest}")
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 dataset``, ``1,786 datasets``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def print_description(description: Any) -> None:
@@ -468,15 +476,26 @@ def print_description(description: Any) -> None:
         if not dataset.distributions:
             return  # an empty table says nothing "because" has not said
         chosen = {d.url for d in description.chosen}
+        # Titles tell files apart where URLs look alike (openFDA's partitions); the URL whole, cut
+        # in the middle, so the part that differs stays on screen.
+        titled = any(d.title for d in dataset.distributions)
         files = Rows(
-            ["", "kind", "format", "media type", "modified", "url"],
+            ["", *(["title"] if titled else []), "kind", "format", "media type", "modified", "url"],
             [
                 [
-                    ("*" if d.url in chosen else "", d.kind, d.format, d.media_type, d.modified, d.url)
+                    (
+                        "*" if d.url in chosen else "",
+                        *([d.title] if titled else []),
+                        d.kind,
+                        d.format,
+                        d.media_type,
+                        d.modified,
+                        d.url,
+                    )
                     for d in dataset.distributions
                 ]
             ],
-            kinds={"modified": "date", "url": "source"},
+            kinds={"modified": "date", "url": "link"},
         )
         render(files, Format.table, stdout=sys.stdout, title="distributions (* = fetch would take)")
 

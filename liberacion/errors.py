@@ -64,6 +64,10 @@ class Busy(LiberacionError):
     exit_code = ExitCode.BUSY
 
 
+class QueryReading(Busy):
+    """Old snapshots cannot be deleted now: a query is reading the lake."""
+
+
 class SourceError(LiberacionError):
     """A remote server or local source gave something unusable (HTTP error, HTML page, ...)."""
 
@@ -97,7 +101,9 @@ class StorageError(LiberacionError):
 
 
 class DamagedSnapshot(StorageError):
-    """A snapshot's record in the home cannot be read (edited by hand, a disk fault)."""
+    """A snapshot's record in the home cannot be read (edited by hand, a disk fault, removed)."""
+
+    problem: str = ""  # what is wrong, without the advice (callers that know the table add theirs)
 
 
 # What to try next, by the errno of a failed write.

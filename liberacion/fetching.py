@@ -46,6 +46,7 @@ from liberacion.errors import (
     Busy,
     ConfigError,
     ConversionError,
+    DamagedSnapshot,
     ExitCode,
     LiberacionError,
     Note,
@@ -54,8 +55,9 @@ from liberacion.errors import (
     one_line,
 )
 from liberacion.home import Home
-from liberacion.iceberg_lake import open_lake
+from liberacion.iceberg_lake import open_lake, orphan_hours
 from liberacion.lake import Lake, Staging, keep_default
+from liberacion.limits import check_limits
 from liberacion.naming import bounded, parse_table_name, redact_url, sanitize_identifier
 from liberacion.snapshots import REJECTS_FILE, REJECTS_SUFFIX, Provenance, Recipe, Snapshot
 from liberacion.timestamps import utc_now
@@ -220,6 +222,8 @@ def fetch_recipes(
     home = home if isinstance(home, Home) else Home(Path(home))
     home.check_writable()
     keep_default()  # a bad LIBERACION_KEEP is said now, not after the first table is published
+    check_limits()  # and the size limits each dataset's download and conversion read
+    orphan_hours()  # and how long a shared lake's unnamed uploads are spared
     client = client or HttpClient()
     job = _Job(open_lake(home), client, options, progress or (lambda _event: None))
     datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")
@@ -340,15 +344,16 @@ def resolve_target(recipe: Recipe, home: Home, catalog_paths: Sequence[Path] = (
         check_url(ref)
         # A secret in the URL (api_key=...) is used for the download and stored or shown nowhere.
         shown = redact_url(ref)
-        name = forced or _derived_name(file_name_from_url(ref))
+        name = forced or _kept_name(home, shown, _url_name(ref), _legacy_name(file_name_from_url(ref)))
         return Target(shown, name, replace(recipe, ref=shown), urls=[ref], options=convert)
     if not ref.strip():
         raise UsageError("an empty ref: give a CATALOG/DATASET ref, an http(s):// URL or a file's path")
     path = Path(ref).expanduser()
     if path.exists():
         if not path.is_file():
-            raise UsageError(f"{ref} is a directory, not a file: give the path of a file in it")
-        return Target(ref, forced or _derived_name(path.name), recipe, path=path.absolute(), options=convert)
+            raise UsageError(_not_a_file(ref, path))
+        name = forced or _kept_name(home, ref, _derived_name(path.name), _legacy_name(path.name))
+        return Target(ref, name, recipe, path=path.absolute(), options=convert)
     if not _CATALOG_REF.fullmatch(ref):
         raise NotFound(f"{ref}: no such file, and not a CATALOG/DATASET ref or an http(s) URL")
     from liberacion.resolve import choose_distributions, resolve_ref
@@ -388,9 +393,86 @@ def _table_name(name: str) -> str:
 
 
 def _derived_name(file_name: str) -> str:
-    """``local.<name>`` from a file name: ``Hospital_General_Information.csv`` → local.hospital_general_information."""
+    """``local.<name>`` from a file name without its format extensions: ``Hospital_General_Information.csv``
+    → local.hospital_general_information, ``deaths.2023.csv`` → local.deaths_2023."""
+    return f"{LOCAL_CATALOG}.{sanitize_identifier(_file_stem(file_name))}"
+
+
+def _file_stem(file_name: str) -> str:
+    """A file name without the format extensions liberacion knows (``.csv``, ``.csv.gz``, ``.json``,
+    ``.zip``, ``.XPT``...). Only those: the rest of the name, dots and all, tells files apart
+    (``deaths.2023.csv``, ``harmonized.small.json``, ``TABLE_1O._Hansen_s_disease.csv``)."""
+    from liberacion.formats import extension_format
+
+    stem = file_name
+    while "." in stem.lstrip("."):
+        cut = stem.rfind(".")
+        if extension_format("x" + stem[cut:]) is None:
+            break
+        stem = stem[:cut]
+    return stem
+
+
+# File names that name no dataset: an API gives them to every file (Socrata's
+# ``/api/views/<id>/rows.csv``, CMS's ``/datastore/query/<id>/0/download``); and, besides them,
+# the path segments around the id.
+_GENERIC_FILES = frozenset({"rows", "download", "export"})
+_GENERIC_SEGMENTS = _GENERIC_FILES | {"api", "views", "datastore", "query", "files", "data"}
+_VERSION_SEGMENT = re.compile(r"v?[0-9]+(\.[0-9]+)*", re.I)
+
+
+def _url_name(url: str) -> str:
+    """``local.<name>`` for a URL: its file name's (see ``_derived_name``); when that is a word an
+    API gives every file (``rows.csv``, ``download``), the dataset id before it in the path
+    (``/api/views/abcd-1234/rows.csv`` → local.abcd_1234). A server's Content-Disposition name is
+    known only after the download, when the table is already chosen and locked."""
+    from urllib.parse import unquote, urlsplit
+
+    file_name = file_name_from_url(url)
+    stem = _file_stem(file_name).lower()
+    if stem not in _GENERIC_FILES:
+        return _derived_name(file_name)
+    segments = [unquote(s) for s in urlsplit(url).path.split("/") if s][:-1]
+    for segment in reversed(segments):
+        if segment.lower() not in _GENERIC_SEGMENTS and not _VERSION_SEGMENT.fullmatch(segment):
+            return _derived_name(segment)
+    return _derived_name(file_name)
+
+
+def _legacy_name(file_name: str) -> str:
+    """The name a file got before names kept what follows the first dot (``deaths.2023.csv`` →
+    local.deaths), and before a URL's generic file name gave way to its dataset id."""
     stem = file_name.split(".", 1)[0] if not file_name.startswith(".") else file_name
     return f"{LOCAL_CATALOG}.{sanitize_identifier(stem)}"
+
+
+def _kept_name(home: Home, ref: str, derived: str, legacy: str) -> str:
+    """``derived``, unless the table this ref made under the older naming (``legacy``) is in the
+    lake: a refresh replays the recipe, which records ``--as`` only, so a table named from its
+    file keeps its name rather than reappear under a new one beside its old self."""
+    if legacy == derived:
+        return derived
+    try:
+        lake = open_lake(home)
+        if lake.exists(legacy) and lake.current(legacy).provenance.ref == ref:
+            return legacy
+    except LiberacionError:  # a damaged old table: the new name
+        pass
+    return derived
+
+
+def _not_a_file(ref: str, path: Path) -> str:
+    """Why a path that exists cannot be fetched, truly: a directory, or a stream (a pipe, ``<(...)``,
+    ``/dev/stdin``) that can be read once only, while a fetch hashes the file, converts it, and
+    reads it again on every refresh."""
+    import stat
+
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return f"{ref} is a directory, not a file: give the path of a file in it"
+    kinds = {stat.S_ISFIFO: "a pipe", stat.S_ISCHR: "a device", stat.S_ISSOCK: "a socket"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+    return f"{ref} is {kind}, not a file: save what it sends to a file first, then fetch that file"
 
 
 def _gone_hint(err: LiberacionError, target: Target | None) -> str:
@@ -455,13 +537,17 @@ class _Job:
             error_code=code,
             stage=clock.current,
             error_type=type(err).__name__,
+            bytes=getattr(err, "transferred", 0),  # what a failed download received (HttpClient.download)
         )
 
     def _claim(self, target: Target) -> None:
         with self._claim_lock:
             other = self._claimed.setdefault(target.table, target.ref)
         if other != target.ref:
-            raise UsageError(f"{target.ref} and {other} both fetch into {target.table}; fetch them separately")
+            raise UsageError(
+                f"{target.ref} and {other} both fetch into {target.table}; give each its own table:"
+                " fetch them one at a time, each with --as CATALOG.TABLE"
+            )
 
     def _fetch(self, target: Target, files: ThreadPoolExecutor, clock: _Stages) -> FetchResult:
         with contextlib.ExitStack() as stack:
@@ -523,9 +609,10 @@ class _Job:
 
     def _check_owner(self, target: Target) -> None:
         """A table belongs to the ref that made it: another ref lands elsewhere unless ``--as`` says so."""
-        if target.recipe.table is not None or not self.lake.exists(target.table):
+        current = self._current_of(target.table) if target.recipe.table is None else None
+        if current is None:
             return
-        owner = self.lake.current(target.table).provenance.ref
+        owner = current.provenance.ref
         if owner and owner != target.ref:
             raise UsageError(
                 f"table {target.table} holds {owner}, not {target.ref}; "
@@ -538,23 +625,39 @@ class _Job:
         None when any table that publish made is missing or from other bytes (a run killed between
         the tables of one zip): then every table is published again, which completes the set.
         """
-        snap = self.lake.current(target.table) if self.lake.exists(target.table) else None
+        snap = self._current_of(target.table, replacing=True)
         if snap is None:
             prefix = f"{target.table}__"
-            owned = (self.lake.current(n) for n in self.lake.names() if n.startswith(prefix))
-            snap = next((s for s in owned if s.provenance.ref == target.ref), None)
+            owned = (self._current_of(n) for n in self.lake.names() if n.startswith(prefix))
+            snap = next((s for s in owned if s is not None and s.provenance.ref == target.ref), None)
         if snap is None:
             return None
         listed = snap.provenance.extra.get("tables")
         head = snap.provenance.extra.get("set_of")
         if not listed and isinstance(head, str):  # the set is listed once, in its first table
-            if not self.lake.exists(head) or self.lake.current(head).provenance.sha256 != snap.provenance.sha256:
+            first = self._current_of(head)
+            if first is None or first.provenance.sha256 != snap.provenance.sha256:
                 return None
-            listed = self.lake.current(head).provenance.extra.get("tables")
+            listed = first.provenance.extra.get("tables")
         for name in listed or []:
-            if not self.lake.exists(name) or self.lake.current(name).provenance.sha256 != snap.provenance.sha256:
+            member = self._current_of(name)
+            if member is None or member.provenance.sha256 != snap.provenance.sha256:
                 return None
         return snap
+
+    def _current_of(self, table: str, *, replacing: bool = False) -> Snapshot | None:
+        """The table's current snapshot; None when it has none, or when it is damaged (its folder
+        or record removed or broken): this publish replaces it, and with ``replacing`` a note says so."""
+        if not self.lake.exists(table):
+            return None
+        try:
+            return self.lake.current(table)
+        except DamagedSnapshot as err:
+            if replacing:
+                warnings.warn(
+                    f"{table} is damaged ({err.problem or err}): publishing a new snapshot", Note, stacklevel=2
+                )
+            return None
 
     # -- getting the bytes ---------------------------------------------------------------------
 
@@ -766,12 +869,12 @@ class _Job:
     def _refuse_empty(self, table: str, rows: int) -> None:
         """A file without data rows does not replace a table that has rows: a server that sends a
         header alone, or nothing, would empty the table in the next cron run."""
-        if rows or self.options.allow_empty or not self.lake.exists(table):
+        if rows or self.options.allow_empty:
             return
-        current = self.lake.current(table).rows
-        if current:
+        current = self._current_of(table)
+        if current is not None and current.rows:
             raise ConversionError(
-                f"the new file has no data rows, and {table} has {current:,}: the table was kept as it was"
+                f"the new file has no data rows, and {table} has {current.rows:,}: the table was kept as it was"
                 " (to publish an empty table, fetch with --allow-empty)"
             )
 

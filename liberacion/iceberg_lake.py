@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import LiberacionError, NoTable, Note
+from liberacion.errors import ConfigError, LiberacionError, NoTable, Note
 from liberacion.home import Home, host_tag, process_alive
 from liberacion.lake import DEFAULT_KEEP, Lake, Staging, count_rows, describe_files, keep_default
 from liberacion.naming import IDENTIFIER, parse_table_name
@@ -199,12 +199,13 @@ class IcebergLake(Lake):
 
             con.register_filesystem(duckdb_filesystem(self.location))
 
-    def view_statements(self, snapshots: Sequence[Snapshot]) -> list[str]:
+    def view_statements(self, snapshots: Sequence[Snapshot], *, as_of: str | None = None) -> list[str]:
         from liberacion.views import listed_snapshot_statements, view_statements
 
         history = []
-        for current in self.current_snapshots():
-            history += [(snap, snap.id == current.id) for snap in self.snapshots(current.table)]
+        for current in self.current_snapshots(as_of=as_of):  # with as_of: what was kept by then
+            kept = [snap for snap in self.snapshots(current.table) if as_of is None or snap.published_at <= as_of]
+            history += [(snap, snap.id == current.id) for snap in kept]
         return view_statements(self.home, snapshots, listed_snapshot_statements(self.location.uri, history))
 
     def views_inputs(self) -> tuple[list[int], set[str], bool] | None:
@@ -497,9 +498,11 @@ class IcebergLake(Lake):
         """Tables of a lake written by the home's lake format are registered on first use."""
         self._adopt_local()
 
-    def prune(self, name: str, *, keep: int = DEFAULT_KEEP) -> list[str]:
+    def prune(self, name: str, *, keep: int = DEFAULT_KEEP, wait: float = 0.0) -> list[str]:
         """Expire all but the newest ``keep`` snapshots (never the current one), delete their
-        folders and the folders of commits that never happened. Returns the ids removed."""
+        folders and the folders of commits that never happened. Returns the ids removed.
+        (``wait`` is for the home's own lake, whose pruning waits for the queries reading it;
+        expiry here does not: readers on other machines cannot be seen.)"""
         from liberacion.iceberg import expire
 
         keep = max(1, keep)
@@ -687,7 +690,15 @@ def _embedded() -> bool:
 
 
 def orphan_hours() -> float:
-    try:
-        return max(0.0, float(os.environ.get(ORPHAN_AGE_ENV, DEFAULT_ORPHAN_HOURS)))
-    except ValueError:
+    """``LIBERACION_ORPHAN_HOURS``: a value that is not a number of hours (0 or more) is a
+    configuration error, never silently the default."""
+    raw = os.environ.get(ORPHAN_AGE_ENV, "").strip()
+    if not raw:
         return DEFAULT_ORPHAN_HOURS
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours < float("inf"):
+        raise ConfigError(f"{ORPHAN_AGE_ENV} must be a number of hours, 0 or more, not {raw!r}")
+    return hours

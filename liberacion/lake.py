@@ -34,15 +34,15 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import Busy, ConfigError, DamagedSnapshot, LiberacionError, NoTable, Note
+from liberacion.errors import Busy, ConfigError, DamagedSnapshot, LiberacionError, NoTable, Note, QueryReading
 from liberacion.files import atomic_write, fsync_dir, fsync_file, read_json, write_json
 from liberacion.home import Home, file_lock
 from liberacion.naming import IDENTIFIER, parse_table_name
@@ -66,6 +66,9 @@ KEEP_ENV = "LIBERACION_KEEP"
 COMMITS_DIR = ".commits"  # under lake/: commit records of set switches in progress
 GENERATION_FILE = ".generation"  # under lake/: changes with every switch and drop
 COMMIT_LOCK = "commit.lock"  # under locks/: held while pointers switch (shared by readers of many)
+# Under locks/: shared by every query while it reads snapshot files, exclusive while old snapshots
+# are deleted, so a query that started on a snapshot finishes on it (see ``Lake.hold_readers``).
+READERS_LOCK = "readers.lock"
 STAGING_PREFIX = ".staging-"
 
 
@@ -74,9 +77,10 @@ class TableInfo:
     """A table in the lake: its current snapshot and how many snapshots are kept."""
 
     name: str
-    current: Snapshot
+    current: Snapshot | None  # None when the table is damaged
     snapshot_count: int
     size_on_disk: int
+    damaged: str | None = None  # why its current snapshot cannot be read, and what to do
 
 
 class Staging:
@@ -154,11 +158,43 @@ class Lake:
         return self._current_id(name) is not None
 
     def current(self, name: str) -> Snapshot:
-        """The table's current snapshot, or ``NoTable``."""
+        """The table's current snapshot; ``NoTable``, or ``DamagedSnapshot`` naming the table
+        and what to do when its record or folder is damaged or gone."""
         snapshot_id = self._current_id(name)
         if snapshot_id is None:
             raise NoTable(self._no_table_message(name))
-        return Snapshot.load(self.table_dir(name) / "snapshots" / snapshot_id)
+        try:
+            return Snapshot.load(self.table_dir(name) / "snapshots" / snapshot_id)
+        except DamagedSnapshot as err:
+            if self._current_id(name) != snapshot_id:  # switched, or dropped, while we read it
+                return self.current(name)
+            raise self._damaged(name, snapshot_id, err) from None
+
+    def _damaged(self, name: str, snapshot_id: str, err: DamagedSnapshot) -> DamagedSnapshot:
+        """The table-level message of a current snapshot that cannot be read."""
+        catalog, table = parse_table_name(name)
+        ref = self._known_ref(name, snapshot_id) or "SOURCE"
+        problem = f"its current snapshot {snapshot_id}: {err.problem or err}"
+        damaged = DamagedSnapshot(
+            f"table {catalog}.{table} is damaged: {problem}; "
+            f"fetch the table again to replace it: liberacion fetch {ref} --as {catalog}.{table} --force"
+        )
+        damaged.problem = problem
+        return damaged
+
+    def _known_ref(self, name: str, damaged_id: str) -> str | None:
+        """The ref another kept snapshot of the table was fetched from (for the message above)."""
+        root = self.table_dir(name) / "snapshots"
+        with contextlib.suppress(OSError):
+            for entry in sorted(os.listdir(root), reverse=True):
+                if entry == damaged_id or not _SNAPSHOT_ID.fullmatch(entry):
+                    continue
+                with contextlib.suppress(DamagedSnapshot, OSError):
+                    provenance = Snapshot.load(root / entry).provenance
+                    ref = provenance.recipe.ref if provenance.recipe else provenance.ref
+                    if ref:
+                        return ref
+        return None
 
     def _current_id(self, name: str) -> str | None:
         """The id ``current`` names, or the newer one an interrupted set commit switches it to."""
@@ -206,6 +242,46 @@ class Lake:
             records.append((directory / entry, valid))
         return records
 
+    def hold_readers(self) -> Callable[[], None]:
+        """Take the readers' lock (shared) and return what releases it (once; calling it again
+        does nothing). While it is held no snapshot is deleted (``prune``, retention after a
+        publish), so every snapshot resolved after this stays readable. Taken before a query
+        resolves its tables, released when its reading is done: one open and one flock.
+
+        A home where the lock file cannot be opened (no ``locks`` yet: nothing was ever
+        published or pruned there; or one we may only read and nobody locked before) needs none."""
+        if os.name != "posix":  # pragma: no cover - no flock: Windows keeps files open anyway
+            return _nothing
+        path = self.home.locks / READERS_LOCK
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                return _nothing
+        try:
+            _lock_shared(fd, busy="old snapshots are being deleted by another liberacion process (prune)")
+        except BaseException:
+            os.close(fd)
+            raise
+        held = [fd]
+
+        def release() -> None:
+            if held:
+                os.close(held.pop())
+
+        return release
+
+    @contextmanager
+    def reading_snapshots(self) -> Iterator[None]:
+        """``hold_readers`` for the duration of the block."""
+        release = self.hold_readers()
+        try:
+            yield
+        finally:
+            release()
+
     @contextmanager
     def _reading(self) -> Iterator[None]:
         """Resolve many pointers while no set switches (the commit lock, shared): a set is seen
@@ -239,11 +315,20 @@ class Lake:
         atomic_write(self.home.lake / GENERATION_FILE, f"{time.time_ns()}-{secrets.token_hex(4)}\n")
 
     def snapshots(self, name: str) -> list[Snapshot]:
-        """Every kept snapshot of a table, oldest first."""
+        """Every kept snapshot of a table, oldest first. An old snapshot whose record is damaged
+        is left out with a ``Note`` (the current one's damage is ``current``'s to report)."""
         if not self.exists(name):
             raise NoTable(self._no_table_message(name))
         root = self.table_dir(name) / "snapshots"
-        found = [Snapshot.load(p) for p in sorted(root.iterdir()) if (p / SNAPSHOT_FILE).is_file()]
+        found = []
+        for path in sorted(root.iterdir()):
+            if not (path / SNAPSHOT_FILE).is_file():
+                continue
+            try:
+                found.append(Snapshot.load(path))
+            except DamagedSnapshot as err:
+                if path.is_dir():  # not pruned while we listed
+                    warnings.warn(f"{err.problem}: snapshot {path.name} of {name} is left out", Note, stacklevel=2)
         return sorted(found, key=lambda s: (s.published_at, s.id))
 
     def published(self, name: str) -> list[Snapshot]:
@@ -281,16 +366,29 @@ class Lake:
         return TableInfo(name=current.table, current=current, snapshot_count=len(snaps), size_on_disk=size)
 
     def tables(self) -> list[TableInfo]:
+        """Every table; a damaged one is listed too, without a current snapshot, with a ``Note``."""
         infos = []
         with self._reading():
             for name in self.names():
                 try:
                     infos.append(self.info(name))
-                except (NoTable, FileNotFoundError):  # removed while we looked
+                except NoTable:  # removed while we looked
                     continue
-                except DamagedSnapshot as err:  # one damaged table does not hide the others
+                except DamagedSnapshot as err:  # listed, and the others are not hidden
                     warnings.warn(str(err), Note, stacklevel=2)
+                    infos.append(self._damaged_info(name, str(err)))
         return infos
+
+    def _damaged_info(self, name: str, damaged: str) -> TableInfo:
+        catalog, table = parse_table_name(name)
+        root = self.table_dir(name) / "snapshots"
+        count = size = 0
+        with contextlib.suppress(OSError):
+            for folder in root.iterdir():
+                if _SNAPSHOT_ID.fullmatch(folder.name):
+                    count += 1
+                    size += sum(f.stat().st_size for f in folder.iterdir() if f.suffix == ".parquet")
+        return TableInfo(f"{catalog}.{table}", None, count, size, damaged=damaged)
 
     def current_snapshots(self, *, as_of: str | None = None) -> list[Snapshot]:
         """The snapshot of every table that is current now, or was current at ``as_of``."""
@@ -326,9 +424,10 @@ class Lake:
         """The prefix of every file a view of this lake reads."""
         return str(self.home.root)
 
-    def view_statements(self, snapshots: Sequence[Snapshot]) -> list[str]:
-        """SQL creating a view per table at ``snapshots``, the index and the snapshot macros."""
-        return view_statements(self.home, snapshots)
+    def view_statements(self, snapshots: Sequence[Snapshot], *, as_of: str | None = None) -> list[str]:
+        """SQL creating a view per table at ``snapshots``, the index and the snapshot macros
+        (``as_of``: the snapshots listed as they were then)."""
+        return view_statements(self.home, snapshots, as_of=as_of)
 
     def prepare_connection(self, con: Any) -> None:
         """Whatever a DuckDB connection needs before it reads this lake's files (nothing here)."""
@@ -375,7 +474,13 @@ class Lake:
                 if staging_dir.exists():
                     shutil.rmtree(staging_dir, ignore_errors=True)
                 if staging.snapshot is not None:
-                    self.prune(staging.table, keep=keep_default())
+                    try:
+                        self.prune(staging.table, keep=keep_default())
+                    except QueryReading as err:
+                        later = "the next publish or prune deletes them"
+                        warnings.warn(
+                            f"old snapshots of {staging.table} were kept ({err}); {later}", Note, stacklevel=2
+                        )
                 with contextlib.suppress(OSError):  # a first fetch that failed leaves no empty folder
                     directory.rmdir()  # (only an empty one goes; we hold the table's lock)
 
@@ -562,18 +667,32 @@ class Lake:
             if not (root / snapshot_id).exists():
                 return snapshot_id
 
-    def prune(self, name: str, *, keep: int = DEFAULT_KEEP) -> list[str]:
-        """Delete all but the newest ``keep`` snapshots (never the current one). Returns the ids removed."""
+    def prune(self, name: str, *, keep: int = DEFAULT_KEEP, wait: float = 0.0) -> list[str]:
+        """Delete all but the newest ``keep`` snapshots (never the current one). Returns the ids removed.
+
+        Only while no query reads the lake (the readers' lock, exclusive): ``Busy`` when one still
+        does after ``wait`` seconds, and nothing is deleted. Snapshots are told apart by their
+        folders (ids are UTC times), so an old one whose record is damaged goes too.
+        """
         keep = max(1, keep)
-        current = self.current(name)
-        snaps = self.snapshots(name)
+        current = self.current(name).id  # a damaged table is not pruned: its old snapshots may be all that is left
+        root = self.table_dir(name) / "snapshots"
+        ids = sorted(entry for entry in os.listdir(root) if _SNAPSHOT_ID.fullmatch(entry))
         # Snapshots newer than current are leftovers of a publish killed before its switch.
-        unpublished = [s for s in snaps if s.id > current.id]
-        published = [s for s in snaps if s.id <= current.id]
-        doomed = unpublished + [s for s in published[:-keep] if s.id != current.id]
-        for snap in doomed:
-            shutil.rmtree(snap.path, ignore_errors=True)
-        return [s.id for s in doomed]
+        published = [i for i in ids if i <= current]
+        doomed = [i for i in ids if i > current] + [i for i in published[:-keep] if i != current]
+        if not doomed:
+            return []
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(file_lock(self.home.locks / READERS_LOCK, wait=wait, what="the lake"))
+            except Busy:
+                waited = f" (waited {wait:g} s)" if wait else ""
+                msg = f"a query is reading the lake{waited}; its snapshots are not deleted while it runs"
+                raise QueryReading(msg) from None
+            for snapshot_id in doomed:
+                shutil.rmtree(root / snapshot_id, ignore_errors=True)
+        return doomed
 
     def drop(self, name: str) -> None:
         """Remove a table and all its snapshots."""
@@ -676,8 +795,10 @@ def _pointer(directory: Path) -> str | None:
         return None
 
 
-def _lock_shared(fd: int, wait: float = SWITCH_WAIT) -> None:
-    """A shared lock on ``fd``: many readers at once, never during a switch."""
+def _lock_shared(
+    fd: int, wait: float = SWITCH_WAIT, busy: str = "the lake's tables are being switched by another liberacion process"
+) -> None:
+    """A shared lock on ``fd``: many readers at once, never while a writer holds it (``busy`` says who)."""
     import fcntl
 
     deadline = time.monotonic() + wait
@@ -687,9 +808,12 @@ def _lock_shared(fd: int, wait: float = SWITCH_WAIT) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                msg = "the lake's tables are being switched by another liberacion process; try again later"
-                raise Busy(msg) from None
+                raise Busy(f"{busy}; try again later") from None
             time.sleep(0.02)
+
+
+def _nothing() -> None:
+    """Release of a lock that was not needed."""
 
 
 def _sync_file_system(path: Path) -> None:

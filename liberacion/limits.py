@@ -34,6 +34,13 @@ def max_listing_bytes() -> int:
     return _env_bytes(MAX_LISTING_ENV, DEFAULT_MAX_LISTING)
 
 
+def check_limits() -> None:
+    """Read every size limit a fetch or refresh may need, so that a bad value is a configuration
+    error (exit 5) before anything runs, not one dataset's failure later on."""
+    max_unzipped_bytes()
+    max_listing_bytes()
+
+
 def _env_bytes(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:

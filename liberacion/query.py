@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion.engine import new_connection, set_memory_limit
-from liberacion.errors import ConfigError, LiberacionError, NoTable, Note, NotFound, SQLError, UsageError, one_line
+from liberacion.errors import (
+    ConfigError,
+    DamagedSnapshot,
+    LiberacionError,
+    NoTable,
+    Note,
+    NotFound,
+    SQLError,
+    UsageError,
+    one_line,
+)
 from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
@@ -63,8 +73,14 @@ def _connect(
     lake.prepare_connection(con)
     shared = _attach_views_db(con, lake) if as_of is None else None
     if shared is None:
-        for statement in lake.view_statements(lake.current_snapshots(as_of=as_of)):
-            con.execute(statement)
+        import duckdb
+
+        try:
+            for statement in lake.view_statements(lake.current_snapshots(as_of=as_of), as_of=as_of):
+                con.execute(statement)
+        except duckdb.Error as err:  # out of memory, a snapshot's file gone: one line, not a traceback
+            con.close()
+            raise sql_error(err) from None
     if safe:
         _sandbox(con, lake)
     return con, shared or {}
@@ -247,6 +263,11 @@ _NO_SNAPSHOT = re.compile(
     r'No files found that match the pattern "[^"]*/(?P<catalog>[^/"]+)/(?P<table>[^/"]+)/snapshots/'
     r'(?P<id>[^/"]+)/data-\*\.parquet"'
 )
+# A file a table's view names that is gone: the snapshot's folder was removed by hand.
+_MISSING_FILE = re.compile(
+    r'(?:No files found that match the pattern "|Cannot open file ")(?P<path>[^"]*/(?P<catalog>[^/"]+)/'
+    r'(?P<table>[^/"]+)/snapshots/(?P<id>[^/"*]+)/[^/"*]+\.parquet)"(?!: Permission)'
+)
 
 
 def _curated_ref(table: str) -> str | None:
@@ -295,6 +316,13 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str 
         if unread.group("id") == "*":
             return NoTable(f"no table named {table} in the lake; see: liberacion tables")
         return NotFound(f"{table} has no kept snapshot {unread.group('id')!r}; see: liberacion history {table}")
+    gone = _MISSING_FILE.search(text)
+    if gone and not rows and not partial:
+        table = f"{gone.group('catalog')}.{gone.group('table')}"
+        return DamagedSnapshot(
+            f"table {table} is damaged: {gone.group('path')} of snapshot {gone.group('id')} is missing; "
+            f"fetch the table again to replace it, with --force (see: liberacion info {table})"
+        )
     message = one_line(err)
     if _TRACEBACK in text:  # raised in Python under DuckDB: the object store's filesystem
         cause = _raised(text)
@@ -307,6 +335,32 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str 
     elif partial:
         message += " (some rows may already have been written: the output is incomplete)"
     return SQLError(message)
+
+
+def explain_missing(lake: Lake, err: NoTable, when: str | None) -> LiberacionError:
+    """``err``, or what is really wrong when the table it names is in the lake: its current
+    snapshot is damaged, or ``--as-of`` names a time before its first kept snapshot (the CLI and
+    the API say the same)."""
+    named = (err.table or "").lower()
+    # DuckDB names the table without its catalog when the catalog did not exist then either.
+    found = [n for n in lake.names() if n == named or n.endswith(f".{named}")] if named else []
+    if len(found) != 1:
+        return err
+    if when is None:  # in the lake, yet no view: left out because it cannot be read
+        try:
+            lake.current(found[0])
+        except DamagedSnapshot as damaged:
+            return damaged
+        return err
+    kept = lake.snapshots(found[0])
+    if not kept:
+        return err
+    later = NoTable(
+        f"{found[0]} did not exist as of {when}: its oldest kept snapshot was published {kept[0].published_at}; "
+        f"see: liberacion history {found[0]}"
+    )
+    later.table = found[0]
+    return later
 
 
 def _as_written(name: str, sql: str | None) -> tuple[str, str | None]:
@@ -578,7 +632,7 @@ def _copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], output: Path | 
         return
     if _stdout_is_a_stream():
         sys.stdout.flush()
-        _run_copy(con, copy, Path("/dev/stdout"), direct=True)
+        _run_copy(con, copy, Path(STDOUT_PATH), direct=True)
         return
     with tempfile.TemporaryDirectory(prefix="liberacion-") as directory:
         tmp = Path(directory) / "result"
@@ -615,7 +669,9 @@ def _without_wrapper(err: Exception) -> Exception:
 def _stdout_is_a_stream() -> bool:
     """True when stdout is file descriptor 1 and a pipe or a terminal, which DuckDB can open as
     ``/dev/stdout`` and write to as it goes. A regular file is not: opening it again would
-    truncate what the shell appended before (``>>``)."""
+    truncate what the shell appended before (``>>``). Nor is a pipe another user made (cron's,
+    made by root before it switches user; ``sudo -u`` in a pipeline): ours to write into, but its
+    ``/dev/stdout`` refuses us, so it is tried first (one open)."""
     if os.name != "posix" or sys.stdout is not sys.__stdout__:
         return False
     try:
@@ -623,7 +679,21 @@ def _stdout_is_a_stream() -> bool:
         mode = os.fstat(fd).st_mode
     except (OSError, ValueError, AttributeError):
         return False
-    return fd == 1 and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode))
+    return fd == 1 and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)) and _opens_for_writing(STDOUT_PATH)
+
+
+STDOUT_PATH = "/dev/stdout"
+
+
+def _opens_for_writing(path: str) -> bool:
+    """Whether ``path`` can be opened for writing now. Without blocking (a pipe whose reader left
+    says so at once) and without becoming the controlling terminal of a process that has none."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
 
 
 def _send(path: Path) -> None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from liberacion.catalogs.index import manifest_problems
 from liberacion.errors import (
     Busy,
+    DamagedSnapshot,
     ExitCode,
     LiberacionError,
     NoTable,
@@ -40,8 +41,9 @@ from liberacion.errors import (
 )
 from liberacion.files import atomic_write
 from liberacion.home import Home, file_lock
-from liberacion.iceberg_lake import open_lake
-from liberacion.lake import Lake, Staging
+from liberacion.iceberg_lake import open_lake, orphan_hours
+from liberacion.lake import Lake, Staging, keep_default
+from liberacion.limits import check_limits
 from liberacion.snapshots import Download, Provenance, Snapshot
 from liberacion.timestamps import utc_now
 
@@ -171,11 +173,21 @@ def refresh(
     options = options or RefreshOptions()
     if options.on_schema_change not in POLICIES:
         raise UsageError(f"--on-schema-change must be one of: {', '.join(POLICIES)}")
+    if options.jobs < 1:
+        raise UsageError("--jobs: must be at least 1")
+    if options.wait < 0:
+        raise UsageError("--wait must be 0 or more seconds")
     home = home if isinstance(home, Home) else Home(Path(home))
     client = client or HttpClient()  # the download settings (LIBERACION_TIMEOUT...) before anything runs
+    keep_default()  # and LIBERACION_KEEP, which every publish reads
+    check_limits()  # and the size limits each table's download and conversion read
+    orphan_hours()
     lake = open_lake(home)
     started, clock = utc_now(), time.monotonic()
     problems = [str(p) for p in manifest_problems(home, options.catalog_paths)]
+    if not home.root.exists() and not lake.names():  # nothing fetched: finding nothing makes no home
+        _targets(lake, options, _State(home))  # a table named here is still not found (exit 3)
+        return RefreshReport([], started, time.monotonic() - clock, options.check, problems)
     with _refresh_lock(home, options.wait):
         from liberacion.fetching import tidy, update_views
 
@@ -212,6 +224,7 @@ class _Target:
     table: str
     snapshot: Snapshot | None
     skip: str | None = None  # why it is not checked this run
+    damaged: DamagedSnapshot | None = None  # its current snapshot cannot be read: it fails alone
 
 
 def _targets(lake: Lake, options: RefreshOptions, state: _State) -> list[_Target]:
@@ -225,6 +238,9 @@ def _targets(lake: Lake, options: RefreshOptions, state: _State) -> list[_Target
         except NoTable:
             if named:
                 raise
+            continue
+        except DamagedSnapshot as err:  # reported as that table's failure; the others go on
+            targets[name] = _Target(name, None, damaged=err)
             continue
         table = snap.provenance.target or snap.table  # the members of a zip refresh as one
         if table in targets or snap.provenance.recipe is None:
@@ -256,10 +272,14 @@ class _Runner:
 
     def run(self, target: _Target) -> RefreshEvent:
         start = time.monotonic()
-        assert target.snapshot is not None
-        ref = target.snapshot.provenance.ref
+        ref = target.snapshot.provenance.ref if target.snapshot is not None else None
         try:
-            if target.skip:
+            if target.damaged is not None:
+                err = target.damaged
+                event = RefreshEvent(
+                    target.table, "failed", error=str(err), stage="resolve", error_type=type(err).__name__
+                )
+            elif target.skip:
                 event = RefreshEvent(target.table, "skipped", ref=ref, error=target.skip)
             elif self.options.check:
                 event = self._check(target)
@@ -361,22 +381,18 @@ def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_path
     """The cheapest reliable answer to "has the source changed since this snapshot?"."""
     from liberacion.download import Validators
     from liberacion.download.state import load_url_state
+    from liberacion.fetching import hash_file, resolve_target
+    from liberacion.snapshots import Recipe
 
-    ref = str(prov.ref)
-    local = Path(ref).expanduser()
-    if "://" not in ref and local.is_file():
-        from liberacion.fetching import hash_file
-
-        return hash_file(local)[0] != prov.sha256
-    if "://" not in ref:  # a catalog ref: its metadata first, then the file itself
-        from liberacion.resolve import choose_distributions, resolve_ref
-
-        dataset = resolve_ref(ref, home, catalog_paths)
+    # Resolved as the refresh would (a missing file, an unknown dataset fail with its words).
+    target = resolve_target(prov.recipe or Recipe(str(prov.ref)), home, catalog_paths)
+    if target.path is not None:
+        return hash_file(target.path)[0] != prov.sha256
+    if target.dataset is not None:  # a catalog ref: its metadata first, then the file itself
         token = prov.extra.get("change_token")
-        if token and dataset.change_token is not None and dataset.change_token != token:
+        if token and target.dataset.change_token is not None and target.dataset.change_token != token:
             return True
-        files, _reason = choose_distributions(dataset)
-        if sorted(d.url for d in files) != sorted(d.url for d in prov.downloads):
+        if sorted(target.urls) != sorted(d.url for d in prov.downloads):
             return True  # the catalog points at another file now
         # Same metadata and the same URL: a file replaced in place only its server can tell.
     downloads = prov.downloads or ([Download(prov.source_url)] if prov.source_url else [])

@@ -170,16 +170,18 @@ class Snapshot:
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:
+        """The snapshot in folder ``path``; ``DamagedSnapshot`` when its record is unreadable or
+        gone (a folder removed by hand is damage, not a table that never existed)."""
         record = path / SNAPSHOT_FILE
         try:
             data = json.loads(record.read_text(encoding="utf-8"))
             data["id"] = path.name  # the directory is the truth, whatever the file says
             return cls.from_record(data, path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise _damaged(f"{record} is missing" if path.is_dir() else f"{path} is missing", path) from None
         except (ValueError, KeyError, TypeError, AttributeError) as err:  # not JSON, or not a snapshot's
-            raise DamagedSnapshot(
-                f"{record} is damaged ({type(err).__name__}: {one_line(err, lines=1, limit=120)});"
-                f" restore it from a backup, or remove {path.parent.parent} and fetch the table again"
-            ) from None
+            problem = f"{record} is damaged ({type(err).__name__}: {one_line(err, lines=1, limit=120)})"
+            raise _damaged(problem, path) from None
 
     @classmethod
     def from_record(cls, data: dict[str, Any], path: Path | str) -> Snapshot:
@@ -198,6 +200,14 @@ class Snapshot:
             liberacion_version=data.get("liberacion_version", "?"),
             iceberg_id=data.get("iceberg_id"),
         )
+
+
+def _damaged(problem: str, path: Path) -> DamagedSnapshot:
+    err = DamagedSnapshot(
+        f"{problem}; restore it from a backup, or remove {path.parent.parent} and fetch the table again"
+    )
+    err.problem = problem
+    return err
 
 
 def _under(folder: Path | str, name: str) -> Path | str:

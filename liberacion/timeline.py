@@ -128,16 +128,19 @@ def history(lake: Lake, name: str) -> list[HistoryEntry]:
     return entries
 
 
-def prune(lake: Lake, name: str, *, keep: int | None = None, wait: float = 0.0) -> list[Snapshot]:
+def prune(
+    lake: Lake, name: str, *, keep: int | None = None, wait: float = 0.0, readers_wait: float = 0.0
+) -> list[Snapshot]:
     """Delete all but the newest ``keep`` snapshots of a table; return the snapshots removed.
 
     Holds the table's writer lock, so it never races a publish (which could otherwise see its
-    freshly renamed snapshot taken for a leftover and deleted before its switch).
+    freshly renamed snapshot taken for a leftover and deleted before its switch). Waits up to
+    ``readers_wait`` seconds for the queries reading the lake to end, then ``Busy``.
     """
     keep = keep_default() if keep is None else keep
     if keep < 1:
         raise UsageError("--keep must be at least 1: the current snapshot is always kept")
     with lake.lock(name, wait=wait):
         before = {s.id: s for s in lake.snapshots(name)}
-        removed = lake.prune(name, keep=keep)
+        removed = lake.prune(name, keep=keep, wait=readers_wait)
     return [before[i] for i in removed if i in before]

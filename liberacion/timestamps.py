@@ -17,7 +17,13 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def utc_now() -> str:
     """The current UTC time as ISO 8601 with microseconds and a ``Z``."""
-    return datetime.now(UTC).strftime(TIME_FORMAT)
+    return stamp(datetime.now(UTC))
+
+
+def stamp(when: datetime) -> str:
+    """``when`` (UTC) in the stored format. The year is padded by hand: ``%Y`` writes year 1 as
+    ``1`` on glibc, which would break the fixed width that string comparison relies on."""
+    return f"{when.year:04d}-" + when.strftime(TIME_FORMAT.removeprefix("%Y-"))
 
 
 def parse_as_of(text: str) -> str:
@@ -33,15 +39,18 @@ def parse_as_of(text: str) -> str:
             day = date.fromisoformat(raw)
         except ValueError:
             raise UsageError(_bad_time(text)) from None
-        return datetime.combine(day, time.max, tzinfo=UTC).strftime(TIME_FORMAT)
+        return stamp(datetime.combine(day, time.max, tzinfo=UTC))
     if len(raw) < 16 or raw[10] not in "Tt ":  # at least YYYY-MM-DDTHH:MM
         raise UsageError(_bad_time(text))
     try:
         when = datetime.fromisoformat(raw[:10] + "T" + raw[11:].upper())
     except ValueError:
         raise UsageError(_bad_time(text)) from None
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    return when.strftime(TIME_FORMAT)
+    try:
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:  # an offset that moves it before year 1 or after 9999
+        raise UsageError(_bad_time(text)) from None
+    return stamp(when)
 
 
 def _bad_time(text: str) -> str:

@@ -23,9 +23,11 @@ def _file_list(paths: Iterable[Path]) -> str:
     return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
 
 
-def view_statements(home: Home, snapshots: Iterable[Snapshot], snapshot_sql: list[str] | None = None) -> list[str]:
+def view_statements(
+    home: Home, snapshots: Iterable[Snapshot], snapshot_sql: list[str] | None = None, *, as_of: str | None = None
+) -> list[str]:
     """SQL that creates the catalog schemas and a view per table (and its rejects), the index's
-    view and the snapshot macros (``snapshot_sql``, else those of the home's lake)."""
+    view and the snapshot macros (``snapshot_sql``, else those of the home's lake, as of ``as_of``)."""
     statements = []
     schemas: set[str] = set()
     for snap in snapshots:
@@ -48,7 +50,7 @@ def view_statements(home: Home, snapshots: Iterable[Snapshot], snapshot_sql: lis
         statements.append(
             f"CREATE OR REPLACE VIEW liberacion.datasets AS SELECT * FROM read_parquet({quote_literal(str(index))})"
         )
-    statements += snapshot_statements(home) if snapshot_sql is None else snapshot_sql
+    statements += snapshot_statements(home, as_of=as_of) if snapshot_sql is None else snapshot_sql
     return statements
 
 
@@ -85,43 +87,64 @@ def check_index(home: Home) -> bool:
     return True
 
 
-def snapshot_statements(home: Home) -> list[str]:
+def snapshot_statements(home: Home, *, as_of: str | None = None) -> list[str]:
     """SQL naming any kept snapshot: ``liberacion.snapshots`` (a listing), and table macros
     ``liberacion.snapshot(table, id)`` (one snapshot) and ``liberacion.all_snapshots(table)``
     (every kept snapshot, unioned by column name, with a ``_snapshot`` column).
 
+    With ``as_of`` (``--as-of``) the listing and ``all_snapshots`` hold only the snapshots
+    published by then, and ``is_current`` marks the one current then, as the tables' views read.
     They cost the same with 1 table or 200: files are listed and read only when a query uses them.
     """
     root = home.lake.as_posix()
     table_dir = f"({quote_literal(root + '/')} || replace(lower(table_name), '.', '/'))"
+    # A snapshot newer than "current" is a publish killed before its switch: never shown.
+    kept = f"_snapshot <= (SELECT {_TRIM} FROM read_text({table_dir} || '/current'))"
+    if as_of is not None:
+        kept = "_snapshot IN (SELECT k.snapshot FROM liberacion.snapshots AS k WHERE k.table_name = lower(table_name))"
     statements = [
         "CREATE SCHEMA IF NOT EXISTS liberacion",
         "CREATE OR REPLACE MACRO liberacion.snapshot(table_name, snapshot_id) AS TABLE SELECT * FROM "
         f"read_parquet({table_dir} || '/snapshots/' || snapshot_id || '/data-*.parquet')",
-        # A snapshot newer than "current" is a publish killed before its switch: never shown.
         "CREATE OR REPLACE MACRO liberacion.all_snapshots(table_name) AS TABLE SELECT "
         f"regexp_extract(__file, {_SNAPSHOT_DIR}, 1) AS _snapshot, * EXCLUDE (__file) "
         f"FROM read_parquet({table_dir} || '/snapshots/*/data-*.parquet', union_by_name = true, filename = '__file') "
-        f"WHERE _snapshot <= (SELECT {_TRIM} FROM read_text({table_dir} || '/current'))",
+        f"WHERE {kept}",
     ]
-    # read_json and read_text list their files when the view is created, and fail on none.
-    if next(home.lake.glob(f"*/*/{CURRENT_FILE}"), None) is not None:
-        statements.append(_snapshots_view(root))
+    # read_json and read_text list their files when the view is created, and fail on none: an
+    # empty lake (or one whose every snapshot record is gone) lists no snapshot, not an error.
+    listed = next(home.lake.glob(f"*/*/{CURRENT_FILE}"), None) is not None
+    listed = listed and next(home.lake.glob(f"*/*/snapshots/*/{SNAPSHOT_FILE}"), None) is not None
+    statements.append(
+        _snapshots_view(root, as_of) if listed else f"CREATE OR REPLACE VIEW liberacion.snapshots AS {_NO_SNAPSHOTS}"
+    )
     return statements
 
 
+# ``liberacion.snapshots`` of a lake without snapshots: no rows, the same columns.
+_NO_SNAPSHOTS = (
+    "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR AS snapshot, NULL::TIMESTAMP AS published_at, "
+    "NULL::BIGINT AS rows, NULL::BIGINT AS bytes, NULL::VARCHAR AS sha256, NULL::VARCHAR AS source_url, "
+    "NULL::BOOLEAN AS is_current, NULL::VARCHAR AS path WHERE false"
+)
 # The id in a "current" file, without its newline.
 _TRIM = "trim(content, chr(10) || chr(13) || ' ')"
 _SNAPSHOT_DIR = quote_literal(r"[/\\]snapshots[/\\]([^/\\]+)[/\\][^/\\]+$")
 
 
-def _snapshots_view(root: str) -> str:
+def _snapshots_view(root: str, as_of: str | None) -> str:
     manifests = quote_literal(f"{root}/*/*/snapshots/*/{SNAPSHOT_FILE}")
     currents = quote_literal(f"{root}/*/*/{CURRENT_FILE}")
     columns = (
         "{'table': 'VARCHAR', 'published_at': 'VARCHAR', 'rows': 'BIGINT', 'bytes': 'BIGINT', "
         "'provenance': 'STRUCT(sha256 VARCHAR, source_url VARCHAR)'}"
     )
+    current, published = "s.id = c.id", ""
+    if as_of is not None:  # what was kept by then; the last of each table was current then
+        current, published = (
+            "s.id = max(s.id) OVER (PARTITION BY s.table)",
+            f" AND s.published_at <= {quote_literal(as_of)}",
+        )
     return (
         "CREATE OR REPLACE VIEW liberacion.snapshots AS "
         f"WITH s AS (SELECT *, regexp_extract(filename, {_SNAPSHOT_DIR}, 1) AS id "
@@ -130,10 +153,10 @@ def _snapshots_view(root: str) -> str:
         f"FROM read_text({currents})) "
         "SELECT s.table AS table_name, s.id AS snapshot, "
         "strptime(s.published_at, '%Y-%m-%dT%H:%M:%S.%fZ') AS published_at, s.rows, s.bytes, "
-        "s.provenance.sha256 AS sha256, s.provenance.source_url AS source_url, s.id = c.id AS is_current, "
+        f"s.provenance.sha256 AS sha256, s.provenance.source_url AS source_url, {current} AS is_current, "
         "parse_dirpath(s.filename) AS path "
         "FROM s JOIN c ON parse_dirpath(parse_dirpath(parse_dirpath(s.filename))) = c.dir "
-        "WHERE s.id <= c.id ORDER BY table_name, s.published_at"
+        f"WHERE s.id <= c.id{published} ORDER BY table_name, s.published_at"
     )
 
 
@@ -160,12 +183,7 @@ def listed_snapshot_statements(root: str, snapshots: Iterable[tuple[Snapshot, bo
         for snap, is_current in snapshots
     ]
     names = "table_name, snapshot, published_at, rows, bytes, sha256, source_url, is_current, path"
-    typed = (
-        "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR AS snapshot, NULL::TIMESTAMP AS published_at, "
-        "NULL::BIGINT AS rows, NULL::BIGINT AS bytes, NULL::VARCHAR AS sha256, NULL::VARCHAR AS source_url, "
-        "NULL::BOOLEAN AS is_current, NULL::VARCHAR AS path"
-    )
-    listing = f"{typed} WHERE false" if not rows else f"SELECT * FROM (VALUES {', '.join(rows)}) AS s({names})"
+    listing = _NO_SNAPSHOTS if not rows else f"SELECT * FROM (VALUES {', '.join(rows)}) AS s({names})"
     table_dir = f"({quote_literal(root.rstrip('/') + '/')} || replace(lower(table_name), '.', '/'))"
     return [
         "CREATE SCHEMA IF NOT EXISTS liberacion",

@@ -432,8 +432,10 @@ def test_a_damaged_snapshot_record_names_itself_and_hides_no_other_table(
     [record] = home.glob(f"lake/{TABLE.replace('.', '/')}/snapshots/*/snapshot.json")
     record.write_text("{oops", encoding="utf-8")
     listed = cli("tables", "--format", "json")
-    assert listed.exit_code == 0 and [t["table"] for t in json.loads(listed.stdout)] == ["other"]
-    assert f"note: {record} is damaged" in listed.stderr
+    rows = {t["table"]: t for t in json.loads(listed.stdout)}
+    assert listed.exit_code == 0 and rows["other"]["rows"] == 3  # the damaged one is listed, not hidden
+    assert rows[TABLE.split(".")[1]]["rows"] is None and str(record) in rows[TABLE.split(".")[1]]["error"]
+    assert f"{record} is damaged" in listed.stderr and "note: table " in listed.stderr
     counted = cli("sql", "select count(*) n from t.other", "--format", "json")
     assert counted.exit_code == 0 and json.loads(counted.stdout) == [{"n": 3}]
     assert_one_error(cli("info", TABLE), 1, str(record), "damaged", "fetch the table again")

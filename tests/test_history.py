@@ -11,9 +11,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from liberacion.errors import Busy, UsageError
+from liberacion.errors import Busy, Note, UsageError
 from liberacion.home import file_lock
 from liberacion.lake import Lake
 from liberacion.query import run
@@ -364,3 +365,75 @@ def test_a_table_lock_of_a_killed_publisher_does_not_block_prune(cli, home: Path
         proc.wait(timeout=30)
     assert cli("prune", "--keep", "1").exit_code == 0
     assert len(lake.snapshots("cms.t")) == 1
+
+
+# -- queries and pruning -----------------------------------------------------------------------
+
+
+def test_a_prune_while_sql_reads_the_lake_deletes_nothing(cli, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process prunes just as the query starts: the snapshot the query reads stays."""
+    import liberacion.query
+
+    lake = Lake(home)
+    old = lake.publish("cms.t", _scores(2, "old"))
+    between = utc_now()
+    lake.publish("cms.t", _scores(3, "new"))
+    refused: list[str] = []
+    export = liberacion.query.export
+
+    def prune_then_export(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            lake.prune("cms.t", keep=1)
+        except Busy as err:
+            refused.append(str(err))
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(liberacion.query, "export", prune_then_export)
+    result = cli("sql", "--as-of", between, "select min(tag) as tag, count(*) as n from cms.t")
+    assert result.exit_code == 0 and result.stdout == "tag,n\nold,2\n", result.stderr
+    assert refused and refused[0].startswith("a query is reading the lake") and old.path.is_dir()
+
+
+def test_prune_waits_for_readers_then_exits_75(cli, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = Lake(home)
+    old = lake.publish("cms.t", _scores(2, "old"))
+    lake.publish("cms.t", _scores(3, "new"))
+    monkeypatch.setattr("liberacion.api.PRUNE_READERS_WAIT", 0.3)
+    monkeypatch.setenv("LIBERACION_KEEP", "1")
+    release = lake.hold_readers()  # a query has resolved its snapshots and reads them
+    try:
+        result = cli("prune", "--keep", "1")
+        assert result.exit_code == 75 and "a query is reading the lake" in result.stderr.splitlines()[-1]
+        with pytest.warns(Note, match="old snapshots of cms.t were kept"):  # retention after a publish
+            lake.publish("cms.t", _scores(4, "newer"))
+        assert lake.snapshots("cms.t")[0].id == old.id
+        assert pq.read_table(old.data_paths[0]).num_rows == 2  # still readable
+    finally:
+        release()
+    result = cli("prune", "--keep", "1")
+    assert result.exit_code == 0 and old.id in result.stdout and not old.path.exists()
+    assert len(lake.snapshots("cms.t")) == 1
+
+
+# -- the snapshot listing under --as-of ----------------------------------------------------------
+
+
+def test_as_of_lists_the_snapshots_kept_then_and_the_one_current_then(cli, home: Path) -> None:
+    lake = Lake(home)
+    october = _publish(lake, "cms.t", _scores(2, "october"), "2026-10-31T22:00:00.000000Z")
+    _publish(lake, "cms.t", _scores(3, "november"), "2026-11-02T06:30:00.000000Z")
+    listing = "select snapshot, is_current from liberacion.snapshots"
+    result = cli("sql", "--as-of", "2026-11-01", listing, "--format", "json")
+    assert json.loads(result.stdout) == [{"snapshot": october.id, "is_current": True}], result.stderr
+    every = "select distinct _snapshot from liberacion.all_snapshots('cms.t')"
+    assert cli("sql", "--as-of", "2026-11-01", every).stdout == f"_snapshot\n{october.id}\n"
+    assert len(json.loads(cli("sql", listing, "--format", "json").stdout)) == 2  # without --as-of: both
+
+
+def test_as_of_the_first_year_is_written_with_four_digits(cli, home: Path) -> None:
+    assert parse_as_of("0001-01-01") == "0001-01-01T23:59:59.999999Z"
+    _publish(Lake(home), "cms.t", _scores(1, "x"), "2026-10-31T22:00:00.000000Z")
+    result = cli("sql", "--as-of", "0001-01-01", "select * from cms.t")
+    assert result.exit_code == 3 and "as of 0001-01-01T23:59:59.999999Z" in result.stderr
+    offset = cli("sql", "--as-of", "0001-01-01T00:30:00+02:00", "select 1")  # before year 1 in UTC
+    assert offset.exit_code == 2 and offset.stderr.startswith("error: invalid time")

@@ -70,3 +70,58 @@ def test_the_api_takes_what_a_python_user_passes_and_refuses_the_rest(home: Path
     ):
         with pytest.raises(UsageError):
             refused()
+
+
+def test_the_api_says_a_table_did_not_exist_yet_as_the_cli_does(cli, home: Path, tmp_path: Path) -> None:
+    import liberacion
+    from liberacion.errors import NoTable
+
+    source = tmp_path / "hospitals.csv"
+    source.write_text(FIRST, encoding="utf-8")
+    liberacion.fetch([str(source)], as_table="cms.hospitals")
+    query = "select count(*) from cms.hospitals"
+    with pytest.raises(NoTable) as raised:
+        liberacion.sql(query, as_of="2020-01-05")
+    said = cli("sql", "--as-of", "2020-01-05", query)
+    assert said.exit_code == 3 and said.stderr == f"error: {raised.value}\n"
+    assert str(raised.value).startswith("cms.hospitals did not exist as of 2020-01-05T23:59:59.999999Z")
+
+
+def test_a_relation_not_yet_read_keeps_its_snapshot_through_retention(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relation is read after sql() returns: the snapshot it names outlives a publish with
+    LIBERACION_KEEP=1 until the relation is gone (then the next publish prunes it)."""
+    import gc
+
+    import liberacion
+    from liberacion.errors import Note
+    from liberacion.lake import Lake
+
+    source = tmp_path / "hospitals.csv"
+    source.write_text(FIRST, encoding="utf-8")
+    liberacion.fetch([str(source)], as_table="cms.hospitals")
+    old = Lake(home).current("cms.hospitals")
+    relation = liberacion.sql("select sum(beds) as beds from cms.hospitals")
+    monkeypatch.setenv("LIBERACION_KEEP", "1")
+    source.write_text(CHANGED, encoding="utf-8")
+    with pytest.warns(Note, match="a query is reading the lake"):
+        liberacion.fetch([str(source)], as_table="cms.hospitals")
+    assert old.path.is_dir() and relation.fetchall() == [(245,)]  # the old snapshot's rows, read now
+    del relation
+    gc.collect()
+    liberacion.fetch([str(source)], as_table="cms.hospitals", force=True)
+    assert not old.path.exists() and len(Lake(home).snapshots("cms.hospitals")) == 1
+
+
+def test_every_command_is_a_function_of_the_same_name() -> None:
+    import liberacion
+    import liberacion.api
+    from liberacion.cli import app
+
+    commands = {command.name or command.callback.__name__ for command in app.registered_commands}
+    assert len(commands) == 12
+    for name in commands - {"catalogs"}:  # liberacion.catalogs is the subpackage of manifests
+        assert callable(getattr(liberacion, name)), name
+        assert name in liberacion.__all__
+    assert [c.name for c in liberacion.api.catalogs()][:1]  # the shipped catalogs, without a home

@@ -283,6 +283,18 @@ def test_check_of_a_local_file_compares_its_sha256(cli: Cli, tmp_path: Path) -> 
     assert events(cli("refresh", "--json").stdout)[0]["event"] == "fetched"
 
 
+def test_check_of_a_local_file_that_is_gone_says_what_refresh_says(cli: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "gone.csv"
+    source.write_text(CSV_V1)
+    assert cli("fetch", str(source), "--as", "local.gone").exit_code == 0
+    source.unlink()
+    checked, refreshed = cli("refresh", "--check", "--json"), cli("refresh", "--json")
+    assert checked.exit_code == refreshed.exit_code == 1
+    [check_event, _], [refresh_event, _] = events(checked.stdout), events(refreshed.stdout)
+    assert check_event["error"] == refresh_event["error"] and "no such file" in check_event["error"]
+    assert check_event["event"] == refresh_event["event"] == "failed"
+
+
 def test_check_asks_the_file_of_a_source_id_dataset_not_only_its_metadata(
     cli: Cli, http_server: LocalServer, home: Path, manifests: Path
 ) -> None:

@@ -48,9 +48,10 @@ def test_a_log_in_a_missing_directory_is_refused_before_anything_runs(
     hits = len(http_server.hits("/beds.csv"))
     typo = tmp_path / "nonexistent" / "dir" / "r.log"
     result = cli("refresh", "--json", "--log", str(typo))
-    assert result.exit_code == 2 and result.stdout == ""
-    message = f"error: --log: directory {typo.parent} does not exist; create it, or check the path"
-    assert errors(result.stderr) == [message]
+    message = f"--log: directory {typo.parent} does not exist; create it, or check the path"
+    [summary] = lines(result.stdout)  # the run's one line, as for any bad option value
+    assert result.exit_code == 2 and summary["exit_code"] == 2 and summary["error"] == message
+    assert errors(result.stderr) == [f"error: {message}"]
     assert not (tmp_path / "nonexistent").exists()  # no directories made
     assert len(http_server.hits("/beds.csv")) == hits and Lake(home).current("cms.beds").rows == 2
     assert url
@@ -115,6 +116,41 @@ def test_a_setting_that_cannot_be_honoured_still_writes_the_summary_line(
     [summary] = lines(log.read_text())
     assert summary["exit_code"] == 5 and "LIBERACION_TIMEOUT" in summary["error"]
     assert lines(result.stdout) == [summary]
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_bad_keep_is_a_configuration_error_before_anything_runs(
+    cli: Cli, http_server: LocalServer, home: Path, monkeypatch: pytest.MonkeyPatch, check: bool
+) -> None:
+    fetched(cli, http_server)
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv")  # a refresh would publish this
+    monkeypatch.setenv("LIBERACION_KEEP", "0")
+    result = cli("refresh", "--json", *(["--check"] if check else []))
+    assert result.exit_code == 5, result.stderr
+    [summary] = lines(result.stdout)
+    assert summary["tables"] is None and summary["exit_code"] == 5 and "LIBERACION_KEEP" in summary["error"]
+    assert errors(result.stderr) == [f"error: {summary['error']}"]
+    assert not (home / "logs" / "last-error.txt").exists()  # not an internal error
+    assert Lake(home).current("cms.beds").rows == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--jobs", "0"), "--jobs: must be at least 1"),
+        (("--wait", "-1"), "--wait must be 0 or more seconds"),
+        (("--log", "{tmp}"), "--log: {tmp} is a directory; give the path of a file"),
+    ],
+)
+def test_a_bad_option_value_still_writes_the_summary_line(
+    cli: Cli, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    args = tuple(arg.format(tmp=tmp_path) for arg in args)
+    result = cli("refresh", "--json", *args)
+    [summary] = lines(result.stdout)
+    assert result.exit_code == summary["exit_code"] == 2
+    assert summary["error"] == message.format(tmp=tmp_path)
+    assert errors(result.stderr) == [f"error: {summary['error']}"]
 
 
 @pytest.mark.parametrize("value", ["inf", "1e10", "86401"])

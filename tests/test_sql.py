@@ -173,3 +173,20 @@ def test_version_and_help_from_a_real_process() -> None:
     proc = run_process("--help")
     assert proc.returncode == 0
     assert all(command in proc.stdout for command in ("sql", "tables", "info"))
+
+
+def test_a_memory_limit_too_small_for_the_views_is_one_line_exit_4(cli, lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIBERACION_MEMORY_LIMIT", "1KB")
+    result = cli("sql", "select 1")
+    assert result.exit_code == 4, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: Out of Memory Error") and "LIBERACION_MEMORY_LIMIT" in line
+    assert "internal error" not in line
+
+
+def test_the_snapshot_listing_of_an_empty_lake_has_no_rows(cli, home: Path) -> None:
+    result = cli("sql", "select count(*) as n from liberacion.snapshots", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == [{"n": 0}], result.stderr
+    columns = cli("sql", "select * from liberacion.snapshots").stdout.strip()
+    assert columns == "table_name,snapshot,published_at,rows,bytes,sha256,source_url,is_current,path"
+    assert not home.exists()  # reading never creates the home

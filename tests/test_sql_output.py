@@ -316,3 +316,29 @@ def test_intervals_inside_lists_and_structs(cli, tmp_path: Path) -> None:
     shown = cli("sql", query, "--format", "markdown")
     assert '["1 day"]' in shown.stdout and '{"a": "3 days"}' in shown.stdout
     assert cli("sql", query, "--output", str(tmp_path / "x.parquet")).exit_code == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not Path("/dev/stdout").exists(), reason="POSIX only")
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_stdout_a_pipe_whose_dev_stdout_refuses_us(tmp_path: Path, fmt: str) -> None:
+    """cron makes the output pipe as root, then runs the job as its user (``sudo -u`` in a pipeline
+    too): the process may write to it, but opening /dev/stdout again is refused."""
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo, 0o600)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(fifo, os.O_WRONLY)
+    os.chmod(fifo, 0)  # nobody may open it again, its owner included
+    command = [sys.executable, "-m", "liberacion", "sql", "select 42 as answer", "--format", fmt]
+    if os.geteuid() == 0:  # root opens anything: without the capabilities that let it
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv")
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    try:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run(command, stdout=writer, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+        os.close(writer)
+        written = os.read(reader, 1 << 16).decode()
+    finally:
+        os.close(reader)
+    assert done.returncode == 0, done.stderr
+    assert written == ("answer\n42\n" if fmt == "csv" else '{"answer":42}\n')

@@ -97,7 +97,8 @@ def fetch(
             "--max-bad-rows",
             metavar="N",
             min=0,
-            help="Fail when more rows than N cannot be loaded (a quote never closed counts every line it takes).",
+            help="Fail when more rows than N cannot be loaded (a quote never closed counts every line it"
+            " takes) [default: 1% of the rows, at least 1].",
         ),
     ] = None,
     allow_empty: Annotated[
@@ -181,7 +182,8 @@ def refresh(
             show_default=False,
         ),
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", min=1, help="Tables refreshed at a time.")] = 4,
+    # At least 1, checked by refresh itself: a bad value still writes the --json/--log summary.
+    jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Tables refreshed at a time.")] = 4,
     check: Annotated[
         bool,
         typer.Option("--check", help="Only report what would change (exit 10 if anything would); download nothing."),
@@ -227,11 +229,12 @@ def refresh(
     from liberacion.timestamps import utc_now
 
     options = settings(ctx)
-    if log is not None:
-        check_log(log)  # before anything runs: not after the tables were published
-    run_log = RunLog(log)
+    run_log = RunLog(None)
     started, clock = utc_now(), time.monotonic()
     try:
+        if log is not None:
+            check_log(log)  # before anything runs: not after the tables were published
+            run_log = RunLog(log)
         with sigterm_as_interrupt():
             report = api.refresh(
                 tables or [],

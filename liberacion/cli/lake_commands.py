@@ -10,7 +10,7 @@ from liberacion import api
 from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption, OutputOption, app, settings
 from liberacion.cli.completion import complete_sql, complete_table
 from liberacion.console import emit, print_info, print_json, table_of_ref
-from liberacion.errors import Busy, NoTable, UsageError
+from liberacion.errors import Busy, ExitCode, NoTable, UsageError
 from liberacion.files import is_stdout
 from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
 from liberacion.timestamps import parse_as_of
@@ -77,7 +77,7 @@ def sql(
       liberacion sql --safe "select state, count(*) from cms.hospital_general_information group by 1"
     """
     from liberacion.engine import interruptible
-    from liberacion.query import export, safe_default
+    from liberacion.query import explain_missing, export, safe_default
 
     text = _read_query(query, file)
     safe = safe or safe_default()
@@ -97,29 +97,17 @@ def sql(
     lake = settings(ctx).lake()
 
     def run() -> None:
-        result = export(lake, text, chosen.value, output=output, as_of=when, safe=safe, table_rows=table_rows)
-        if result is not None:  # written by DuckDB unless the format or the statement needs render
-            rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
-            emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
+        # From before the tables are resolved until the last row is out, no snapshot is pruned.
+        with lake.reading_snapshots():
+            result = export(lake, text, chosen.value, output=output, as_of=when, safe=safe, table_rows=table_rows)
+            if result is not None:  # written by DuckDB unless the format or the statement needs render
+                rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
+                emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
 
     try:
         interruptible(run)  # Ctrl-C stops the query at once, not when it ends
     except NoTable as err:
-        named = (err.table or "").lower()
-        # DuckDB names the table without its catalog when the catalog did not exist then either.
-        found = [n for n in lake.names() if n == named or n.endswith(f".{named}")] if when and named else []
-        if len(found) != 1:
-            raise
-        raise _not_yet(lake, found[0], when) from None
-
-
-def _not_yet(lake: Any, name: str, when: str) -> NoTable:
-    """A table of the lake that ``--as-of`` names before its first snapshot."""
-    first = lake.snapshots(name)[0].published_at
-    return NoTable(
-        f"{name} did not exist as of {when}: its oldest kept snapshot was published {first}; "
-        f"see: liberacion history {name}"
-    )
+        raise explain_missing(lake, err, when) from None
 
 
 def _read_query(query: str | None, file: Path | None) -> str:
@@ -151,19 +139,8 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
     Example:
       liberacion tables --format json
     """
-    columns = ["catalog", "table", "rows", "bytes", "fetched_at", "source_url", "snapshots"]
-    records = [
-        {
-            "catalog": info.current.catalog,
-            "table": info.name.split(".", 1)[1],
-            "rows": info.current.rows,
-            "bytes": info.size_on_disk,
-            "fetched_at": info.current.provenance.fetched_at or info.current.published_at,
-            "source_url": info.current.provenance.source_url,
-            "snapshots": info.snapshot_count,
-        }
-        for info in api.tables(home=settings(ctx).home)
-    ]
+    columns = ["catalog", "table", "rows", "bytes", "fetched_at", "source_url", "snapshots", "error"]
+    records = [_table_record(info) for info in api.tables(home=settings(ctx).home)]
     if choose_format(fmt, output) is Format.table:  # for people: the name SQL takes, sizes, times, short sources
         columns = ["table", "rows", "size", "fetched", "snapshots", "source"]
         records = [
@@ -172,7 +149,8 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
                 "rows": r["rows"],
                 "size": r["bytes"],
                 "fetched": r["fetched_at"],
-                "source": r["source_url"],
+                # A damaged table's note (stderr) says what is wrong and what to run.
+                "source": r["source_url"] if r["error"] is None else "damaged: see the note",
                 "snapshots": r["snapshots"],
             }
             for r in records
@@ -180,6 +158,21 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
     rows = Rows.from_dicts(columns, records)
     rows.empty_text = "no tables yet: fetch one, e.g. liberacion fetch cms/hospital-general-information"
     emit(rows, fmt, output)
+
+
+def _table_record(info: Any) -> dict[str, Any]:
+    """One row of ``tables``: a damaged table has no current snapshot, only its ``error``."""
+    current = info.current
+    return {
+        "catalog": info.name.split(".", 1)[0],
+        "table": info.name.split(".", 1)[1],
+        "rows": current.rows if current else None,
+        "bytes": info.size_on_disk,
+        "fetched_at": (current.provenance.fetched_at or current.published_at) if current else None,
+        "source_url": current.provenance.source_url if current else None,
+        "snapshots": info.snapshot_count,
+        "error": info.damaged,
+    }
 
 
 def _table_argument(ctx: typer.Context, name: str, command: str) -> str:
@@ -354,6 +347,12 @@ def prune(
     rows.empty_text = "nothing to prune: every table keeps no more snapshots than asked"
     emit(rows, fmt, output)
     for name in report.busy:
-        print(f"warning: skipped {name}: it is being written by another liberacion process", file=sys.stderr)
+        doing = "a query is reading the lake" if name in report.reading else "it is being written"
+        print(f"warning: skipped {name}: {doing} (another liberacion process)", file=sys.stderr)
+    for name, damage in report.damaged.items():
+        print(f"warning: skipped {name}: {damage}", file=sys.stderr)
     if report.busy:
-        raise Busy(f"{len(report.busy)} table(s) in use and not pruned: {', '.join(report.busy)}")
+        why = "; a query is reading the lake: try again when it ends" if report.reading else ""
+        raise Busy(f"{len(report.busy)} table(s) in use and not pruned: {', '.join(report.busy)}{why}")
+    if report.damaged:
+        raise typer.Exit(int(ExitCode.FAILED))
