@@ -850,7 +850,7 @@ def keep_default() -> int:
     text = os.environ.get(KEEP_ENV, "").strip()
     if not text:
         return DEFAULT_KEEP
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:  # isdigit() alone takes '²'; int() does not
         raise ConfigError(f"{KEEP_ENV}={text!r}: give the number of snapshots to keep per table, at least 1")
     return int(text)
 

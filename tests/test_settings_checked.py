@@ -60,3 +60,15 @@ def test_refresh_of_a_home_never_written_does_not_make_it(cli: Cli, tmp_path) ->
         assert not home.exists()
     assert cli("--home", str(home), "refresh", "nosuch.table").exit_code == 3
     assert not home.exists()
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "0", "-1", "2.5"])
+def test_a_keep_that_is_not_a_plain_whole_number_is_a_configuration_error(
+    cli: Cli, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    url = http_server.add("/t.csv", CSV, content_type="text/csv")
+    monkeypatch.setenv("LIBERACION_KEEP", value)
+    result = cli("fetch", url, "--as", "web.t")
+    assert result.exit_code == 5, result.stderr
+    assert "LIBERACION_KEEP" in result.stderr and "internal error" not in result.stderr
+    assert http_server.hits("/t.csv") == []
