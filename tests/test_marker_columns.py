@@ -72,3 +72,23 @@ def test_a_lone_flag_marker_keeps_its_text_and_the_rule_says_so(cli: Cli, tmp_pa
         {"checked": None, "footnote": None, "status": None},
         {"checked": "X", "footnote": "*", "status": None},
     ]
+
+
+@pytest.mark.parametrize("flag", ["*", "-", "."])
+def test_a_flag_like_marker_after_a_sample_of_markers_keeps_the_column_as_text(
+    cli: Cli, tmp_path: Path, tiny_sample: None, flag: str
+) -> None:
+    """The sample (one row here, 50,000 in life) shows only ``N/A``; a ``*`` further down may be a
+    footnote flag: the column is decided from all its values, as when the sample holds the flag,
+    not made NULL with the flag counted as a marker."""
+    path = tmp_path / "late_flags.csv"
+    path.write_text(f"id,note,status\n1,N/A,N/A\n2,N/A,Suppressed\n3,{flag},n/a\n4,N/A,N/A\n")
+    columns = fetched(cli, path)
+    assert columns["note"]["rule"] == f"only markers, {flag!r} maybe a flag: kept as text"
+    assert "markers" not in columns["note"]
+    # Other markers past the sample are markers still: the column stays NULL, every one counted.
+    assert columns["status"]["rule"] == "only missing-value markers: all NULL"
+    assert columns["status"]["markers"] == {"N/A": 2, "Suppressed": 1, "n/a": 1}
+    got = query(cli, "select note, status from t.m order by id")
+    assert [row["note"] for row in got] == ["N/A", "N/A", flag, "N/A"]
+    assert {row["status"] for row in got} == {None}

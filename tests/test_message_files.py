@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from liberacion.errors import ConversionError
 from liberacion.lake import Lake
 from tests.conftest import Cli
 from tests.server import LocalServer
@@ -63,3 +64,63 @@ def test_a_message_in_a_zip_beside_data_is_skipped_and_alone_is_refused(cli: Cli
     code, record, _stderr = fetch_json(cli, str(alone), "--as", "t.alone")
     assert code == 1 and "notes.txt is not a data file" in record["error"]
     assert not Lake(home).exists("t.alone")
+
+
+@pytest.mark.parametrize(
+    ("header", "names"),
+    [
+        ("State, County, Deaths per 100 pop.\n", ["state", "county", "deaths_per_100_pop"]),
+        ("id, name, deaths per 100 pop.\n", ["id", "name", "deaths_per_100_pop"]),
+    ],
+)
+def test_a_header_of_names_after_commas_and_spaces_is_not_prose(
+    cli: Cli, tmp_path: Path, header: str, names: list[str]
+) -> None:
+    """Names after ", " start with a capital, or the line does not: a sentence going on past its
+    comma (``Too many requests, please slow down.``) does both."""
+    path = tmp_path / "rates.csv"
+    path.write_text(header)
+    code, record, stderr = fetch_json(cli, str(path), "--as", "t.rates")
+    assert code == 0 and record["rows"] == 0, stderr
+    described = json.loads(cli("sql", "describe t.rates", "-f", "json").stdout)
+    assert [c["column_name"] for c in described] == names
+
+
+def test_a_one_line_question_is_refused_saying_how_to_load_it(cli: Cli, tmp_path: Path, home: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text("What is your age?\n")
+    code, record, _stderr = fetch_json(cli, str(path))
+    assert code == 1 and "is not a data file" in record["error"] and "--allow-empty" in record["error"]
+    assert not Lake(home).names()
+
+
+def test_allow_empty_converts_a_one_line_question_as_a_header_but_never_a_page(tmp_path: Path) -> None:
+    """``convert_part(..., allow_empty=True)``, as ``fetch --allow-empty`` asks: a genuine CSV of 0 rows
+    headed with a question; an HTML page or a JSON error object is refused all the same."""
+    from liberacion.convert import ConvertOptions, convert_part, inspect
+
+    def convert(name: str, text: str) -> int:
+        path = tmp_path / name
+        path.write_text(text)
+        work = tmp_path / f"work-{name}"
+        work.mkdir()
+        [part] = inspect(path, ConvertOptions(), work=work)
+        out = tmp_path / f"out-{name}"
+        return convert_part(part, out, kv_metadata={}, options=ConvertOptions(), allow_empty=True).rows
+
+    assert convert("q.csv", "What is your age?\n") == 0
+    for name, text in [
+        ("page.csv", "<!DOCTYPE html><html><body><p>Too many requests.</p></body></html>\n"),
+        ("error.csv", '{"error": "Too many requests, please slow down."}\n'),
+    ]:
+        with pytest.raises(ConversionError):
+            convert(name, text)
+
+
+def test_fetch_allow_empty_loads_a_one_line_question_as_a_header(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text("What is your age?\n")
+    code, record, stderr = fetch_json(cli, str(path), "--allow-empty")
+    assert code == 0 and record["rows"] == 0, stderr
+    described = json.loads(cli("sql", "describe local.q", "-f", "json").stdout)
+    assert [c["column_name"] for c in described] == ["what_is_your_age"]

@@ -4,7 +4,9 @@ bad rows keep a short reason."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,3 +91,54 @@ def test_a_reject_reason_is_its_first_error_and_a_count_of_the_rest(cli: Cli, tm
     [reject] = json.loads(result.stdout)
     assert reject["line_number"] == 152
     assert reject["reason"] == "MISSING COLUMNS: Expected Number of Columns: 10 Found: 4 (and 5 more)"
+
+
+def ragged_text(rows: int = 300) -> str:
+    """``table_text`` with short rows here and there (CDC files leave trailing empty fields out)."""
+    lines = table_text(rows).splitlines(keepends=True)
+    for r in (40, 100):
+        lines[r + 1] = ",".join(f"{r}-{i}" for i in range(6)) + "\n"
+    return "".join(lines)
+
+
+def test_a_short_last_row_without_a_line_end_in_a_ragged_file_is_one_more_bad_row(
+    cli: Cli, tmp_path: Path, home: Path
+) -> None:
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text(cut_before(ragged_text(), "250-3"))  # short rows before it: not a file cut off
+    code, record, stderr = fetch_json(cli, ragged, "t.ragged")
+    assert code == 0 and record["rows"] == 248 and record["rejects"] == 3, stderr
+    result = cli("sql", "select line_number from t.ragged__rejects order by 1", "--format", "json")
+    assert [r["line_number"] for r in json.loads(result.stdout)] == [42, 102, 252]
+
+    tiny = tmp_path / "tiny.csv"  # the same as the file with its last line end, 2 bad rows of 4
+    tiny.write_text("a,b,c\n1,2,3\n4,5\n6,7,8\n9,10")
+    code, record, stderr = fetch_json(cli, tiny, "t.tiny", "--max-bad-rows", "2")
+    assert code == 0 and record["rows"] == 2 and record["rejects"] == 2, stderr
+
+    # Inside a quote never closed, a ragged file is cut off all the same.
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(cut_before(ragged_text().replace("150-4", '"150\n-4'), '"150\n-4,'))
+    code, record, _stderr = fetch_json(cli, quoted, "t.quoted")
+    assert code == 1 and "ends inside a row (truncated?)" in record["error"]
+    assert not Lake(home).exists("t.quoted")
+
+
+@pytest.mark.parametrize("packing", ["zip", "gz"])
+def test_a_short_last_row_from_an_archive_is_a_bad_row_its_checksum_proved_whole(
+    cli: Cli, tmp_path: Path, packing: str
+) -> None:
+    """A zip member's or a gzip file's bytes pass a CRC as they are unpacked: the file is whole,
+    so its short last row (no line end) is a bad row, as it would be with a line end."""
+    text = cut_before(table_text(), "150-3").encode()
+    if packing == "zip":
+        packed = tmp_path / "short.zip"
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("short.csv", text)
+    else:
+        packed = tmp_path / "short.csv.gz"
+        packed.write_bytes(gzip.compress(text))
+    code, record, stderr = fetch_json(cli, packed, "t.packed")
+    assert code == 0 and record["rows"] == 150 and record["rejects"] == 1, stderr
+    result = cli("sql", "select line_number from t.packed__rejects", "--format", "json")
+    assert json.loads(result.stdout) == [{"line_number": 152}]

@@ -73,7 +73,10 @@ def _inspect_as(
     if fmt == "gz":
         inner = _gunzip(path, work, budget, label)
         plain = ConvertOptions(**{**options.__dict__, "format": None})
-        return _inspect(inner, plain, work, budget, depth=depth + 1, label=label.removesuffix(".gz"))
+        parts = _inspect(inner, plain, work, budget, depth=depth + 1, label=label.removesuffix(".gz"))
+        for part in parts:
+            part.unpacked = True  # gzip checked its CRC and length at the end of the stream
+        return parts
     if fmt in ("xlsx", "xls", "ods"):
         return _inspect_workbook(path, fmt, options, Path(tempfile.mkdtemp(dir=work, prefix="sheets-")), budget)
     if options.member:
@@ -146,7 +149,8 @@ def _inspect_zip(
             for part in inner:
                 notes = {**part.notes, "member": info.filename}
                 shown = info.filename if part.label is None else f"{info.filename}: {part.label}"
-                parts.append(Part(_join(suffix, part.suffix), part.path, part.format, notes, shown))
+                # zipfile checked the member's CRC as it was copied out: the bytes are whole.
+                parts.append(Part(_join(suffix, part.suffix), part.path, part.format, notes, shown, unpacked=True))
     if not parts:
         raise ConversionError(f"{label} contains no data files")
     if len(parts) == 1:

@@ -78,6 +78,9 @@ class Part:
     # How messages name it: the member as the zip spells it, or the sheet ("book.xlsx: sheet 'Data'"),
     # never the name it was unpacked under. None: the downloaded file itself.
     label: str | None = None
+    # Unpacked from a zip or a gzip file, whose checksum (CRC-32 and length) was verified as it was
+    # read: its bytes are whole, so a short last row is a short row, not a file cut off.
+    unpacked: bool = False
 
 
 @dataclass

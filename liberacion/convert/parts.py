@@ -18,11 +18,16 @@ ORDERED_BYTES = 64 * 1024 * 1024  # files up to this size keep their row order i
 
 
 def convert_part(
-    part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions
+    part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions, allow_empty: bool = False
 ) -> ConversionReport:
-    """Write ``out_dir/data-0000.parquet`` (and ``rejects.parquet`` for bad rows) for one table."""
+    """Write ``out_dir/data-0000.parquet`` (and ``rejects.parquet`` for bad rows) for one table.
+
+    ``allow_empty`` (``fetch --allow-empty``): a text file whose only line reads as a sentence is
+    a header without rows, not refused as a server's message. It is a choice of this run, not a
+    conversion setting (``ConvertOptions``, which a snapshot records to tell when to convert again).
+    """
     try:
-        return _convert_part(part, out_dir, kv_metadata=kv_metadata, options=options)
+        return _convert_part(part, out_dir, kv_metadata=kv_metadata, options=options, allow_empty=allow_empty)
     except ConversionError as err:
         if part.label is None:
             raise
@@ -35,7 +40,7 @@ def convert_part(
 
 
 def _convert_part(
-    part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions
+    part: Part, out_dir: Path, *, kv_metadata: dict[str, str], options: ConvertOptions, allow_empty: bool = False
 ) -> ConversionReport:
     from liberacion.engine import new_connection, set_memory_limit, small_connection
 
@@ -54,7 +59,7 @@ def _convert_part(
             # 1.5x the time under the memory cap. Big files trade it away; SQL has ORDER BY.
             con.execute("SET preserve_insertion_order = false")
         if part.format == "text":
-            report = _convert_text(con, part, out_dir, kv_metadata, options)
+            report = _convert_text(con, part, out_dir, kv_metadata, options, allow_empty=allow_empty)
         elif part.format in ("json", "jsonl", "json-object", "openfda", "socrata-json"):
             report = _convert_json(con, part, out_dir, kv_metadata, options)
         elif part.format in ("xpt", "sas7bdat", "dta", "sav"):

@@ -43,7 +43,10 @@ def _convert_text(
     *,
     checked: bool = False,
     newlines: bool = False,
+    allow_empty: bool = False,
 ) -> ConversionReport:
+    """``allow_empty``: the user's ``--allow-empty``; a file whose only line reads as a sentence is
+    then a header without rows like any other (see ``_refuse_message``)."""
     source, notes = _prepare_text(part.path, out_dir, checked=checked, newlines=newlines)
     checked = checked or notes["encoding"] == "utf-16"  # transcoded whole: UTF-8 throughout
     if notes.get("nul_bytes"):
@@ -85,13 +88,13 @@ def _convert_text(
             utf8=checked,
             sample=sample,
             delimiter=dialect.delimiter,
-            cut_line=_cut_line(source),
+            cut_line=None if part.unpacked else _cut_line(source),
         )
     except NotUtf8:
         # Only the head and the tail were checked: DuckDB validates the rest as it reads. A file
         # that is not UTF-8 after all is checked whole, transcoded, and converted again.
         _drop(source, part, con, repeats)
-        return _convert_again(con, part, out_dir, kv, options, newlines=newlines)
+        return _convert_again(con, part, out_dir, kv, options, newlines=newlines, allow_empty=allow_empty)
     except ConversionError as err:
         _drop(source, part, con, repeats)
         if MIXED_NEWLINES in str(err):
@@ -102,14 +105,15 @@ def _convert_text(
                     f"{part.path.name}: mixed line endings (LF and CRLF) that could not be made one kind;"
                     " convert the file (e.g. dos2unix) and fetch it again"
                 ) from None
-            return _convert_again(con, part, out_dir, kv, options, newlines=True)
+            return _convert_again(con, part, out_dir, kv, options, newlines=True, allow_empty=allow_empty)
         if checked or _detect_encoding(part.path, _bom_length(part.path)) == ("utf-8", 0):
             raise
-        return _convert_again(con, part, out_dir, kv, options, newlines=newlines)
+        return _convert_again(con, part, out_dir, kv, options, newlines=newlines, allow_empty=allow_empty)
     if repeats is not None:
         _note_repeated_header(con, part, notes, plain, names, dialect.raw_header, repeats)
     _drop(source, part)
-    if part.suffix is None:  # a zip member without rows beside others is skipped by the caller instead
+    # A zip member without rows beside others is skipped by the caller instead.
+    if part.suffix is None and not allow_empty:
         _refuse_message(part, dialect, report)
     if newlines:
         notes["line_endings"] = "mixed LF and CRLF, read as LF"
@@ -143,18 +147,23 @@ def _refuse_message(part: Part, dialect: _Dialect, report: ConversionReport) -> 
         line = dialect.delimiter.join(dialect.raw_header).strip()
         raise ConversionError(
             f"{_label(part)} is not a data file: its only line reads {line[:160]!r};"
-            " fetch it again later, or check where it comes from"
+            " fetch it again later, or check where it comes from (a header without rows: --allow-empty)"
         )
 
 
 def _reads_as_prose(fields: list[str]) -> bool:
-    """Words ending a sentence (``.``, ``!``, ``?``) in a line that is one field, or whose fields
-    after the first start with a space (prose after a comma, as ``_past_title`` reads titles): a
-    header's names are neither. ``id,name,value`` and ``id,Did you smoke?`` stay headers."""
+    """Words ending a sentence (``.``, ``!``, ``?``) in a line that is one field, or in a sentence
+    going on past its commas: it starts with a capital and a later field goes on after a space in
+    lower case (``Too many requests, please slow down.``). A header's names are neither:
+    ``id,name,value``, ``id,Did you smoke?``, and names after a comma and a space, which start with
+    a capital (``State, County, Deaths per 100 pop.``) or the line does not (``id, name, ...``)."""
     text = " ".join(f.strip() for f in fields).strip()
     last = fields[-1].strip() if fields else ""
     sentence = len(text.split()) >= 3 and len(last.split()) >= 2 and last[-1:] in (".", "!", "?")
-    return sentence and (len(fields) == 1 or any(f[:1].isspace() for f in fields[1:]))
+    if not sentence or len(fields) == 1:
+        return sentence
+    goes_on = any(f[:1].isspace() and f.lstrip()[:1].islower() for f in fields[1:])
+    return text[:1].isupper() and goes_on
 
 
 def _header_test(names: list[str], header: list[str]) -> str:
@@ -217,12 +226,13 @@ def _convert_again(
     options: ConvertOptions,
     *,
     newlines: bool = False,
+    allow_empty: bool = False,
 ) -> ConversionReport:
     # DuckDB lists only the scans that rejected rows: the first read's must not pass for the new one's.
     tables = con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name IN ('rejects', 'scans')")
     for (table,) in tables.fetchall():
         con.execute(f"DELETE FROM {table}")
-    return _convert_text(con, part, out_dir, kv, options, checked=True, newlines=newlines)
+    return _convert_text(con, part, out_dir, kv, options, checked=True, newlines=newlines, allow_empty=allow_empty)
 
 
 def reader_sql(source: Path, dialect: _Dialect, names: list[str], *, buffer_size: int | None = None) -> str:

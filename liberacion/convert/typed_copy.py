@@ -261,7 +261,7 @@ def _reclassify(
     """Find every typed column with a value the sample did not foresee, classify those from all
     their values, and make text of any that still would not convert; returns their names."""
     surprised = _surprised(con, relation, columns, decisions)
-    decisions |= _classify_all(con, relation, surprised)
+    decisions |= _classify_all(con, relation, surprised, decisions)
     still = _surprised(con, relation, surprised, decisions)
     for column in still:
         decisions[column.source] = rules.Decision(rules.TEXT, reason="values that do not convert")
@@ -361,23 +361,41 @@ def _classify_sample(
         if flag:
             decision = rules.Decision(rules.TEXT, reason=f"one flag ({flag}) only: not a yes/no column")
         if decision.kind != rules.TEXT:
-            spellings = dict.fromkeys((*markers, *common))
-            decision.spellings = tuple(spellings)[: rules.MAX_SPELLINGS]
+            decision.spellings = _sql_markers(decision, markers, common)
         decisions[column.source] = decision
     return decisions
 
 
-def _classify_all(con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column]) -> dict[str, rules.Decision]:
-    """Decide the columns' types from the classes of all their values in ``relation``."""
+def _sql_markers(decision: rules.Decision, markers: tuple[str, ...], common: tuple[str, ...]) -> tuple[str, ...]:
+    """The marker spellings a typed column turns into NULL in SQL: the sample's, then the common ones.
+    A column of markers only leaves out the common ones that may be flags (``*``, ``-``, ``.``): past
+    the sample they go to the slow path, which takes them for a surprise (see ``SlowPath``)."""
+    if decision.kind == rules.MISSING:
+        common = tuple(s for s in common if not rules.flag_like(s))
+    return tuple(dict.fromkeys((*markers, *common)))[: rules.MAX_SPELLINGS]
+
+
+def _classify_all(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column], decisions: dict[str, rules.Decision]
+) -> dict[str, rules.Decision]:
+    """Decide the columns' types from the classes of all their values in ``relation``; a column
+    ``decisions`` held to be markers only is judged by all its markers too (one may be a flag)."""
     aggregates = []
     for c in columns:
         aggregates += [rules.class_mask(c.source), rules.date_evidence(c.source), rules.scale_evidence(c.source)]
+        # Only such a column can lack values of every class: any other held one in its sample.
+        missing = decisions[c.source].kind == rules.MISSING
+        aggregates.append(rules.marker_evidence(c.source) if missing else "NULL")
     row = _one_row(con, f"SELECT {', '.join(aggregates)} FROM {relation}")
-    decisions = {}
+    decided = {}
     for i, c in enumerate(columns):
-        classes, dates, scale = rules.classes_of_mask(row[3 * i]), row[3 * i + 1], row[3 * i + 2]
-        decisions[c.source] = rules.decide(c.name, classes, dates, scale)
-    return decisions
+        mask, dates, scale, counts = row[4 * i : 4 * i + 4]
+        markers = rules.markers_of_evidence(counts)
+        decision = rules.decide(c.name, rules.classes_of_mask(mask), dates, scale, markers=markers)
+        if decision.kind == rules.MISSING:
+            decision.spellings = markers[: rules.MAX_SPELLINGS]  # all seen: any other is counted by the slow path
+        decided[c.source] = decision
+    return decided
 
 
 def _engine_error(err: Exception) -> BaseException:
@@ -429,11 +447,15 @@ def _refuse_cut(con: duckdb.DuckDBPyConnection, cut_line: bytes, fields: int) ->
     """A file whose last line has no line end and was set aside as a row with fields missing (or
     a quote never closed) was cut short, not published that way: a download stopped early, a copy
     interrupted. Publishing it would replace a whole table with its first part, the lost rows
-    counted as one bad row. Checked on the rejects table only: no pass over the file."""
+    counted as one bad row. Checked on the rejects table only: no pass over the file.
+
+    A short last row in a file with other short rows is one more of them (ragged files, common in
+    CDC data, often lack the last line end too): it is a bad row like the others."""
+    scan = "scan_id = (SELECT max(scan_id) FROM rejects)"
     last = con.execute(
         "SELECT line, any_value(csv_line), list(DISTINCT error_type),"
         " min(TRY_CAST(regexp_extract(error_message, 'Found: ([0-9]+)', 1) AS INTEGER))"
-        " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line ORDER BY line DESC LIMIT 1"
+        f" FROM rejects WHERE {scan} GROUP BY line ORDER BY line DESC LIMIT 1"
     ).fetchall()
     if not last:
         return
@@ -444,6 +466,11 @@ def _refuse_cut(con: duckdb.DuckDBPyConnection, cut_line: bytes, fields: int) ->
     if "UNQUOTED VALUE" in kinds:
         what = f"from line {line:,}, stops inside a quoted value"
     elif "MISSING COLUMNS" in kinds:
+        ragged = con.execute(
+            f"SELECT count(*) FROM rejects WHERE {scan} AND error_type = 'MISSING COLUMNS' AND line < ?", [line]
+        ).fetchall()[0][0]
+        if ragged:
+            return
         count = f"{present} of {fields}" if present is not None else f"fewer than {fields}"
         what = f"line {line:,}, stops after {count} fields"
     else:
@@ -451,6 +478,7 @@ def _refuse_cut(con: duckdb.DuckDBPyConnection, cut_line: bytes, fields: int) ->
     raise ConversionError(
         f"the file ends inside a row (truncated?): its last row, {what} with no line end;"
         " nothing was published: fetch it again once the file is complete"
+        " (a whole file loads that row as a bad row once it ends with a line end)"
     )
 
 

@@ -135,6 +135,21 @@ def classes_of_mask(mask: int | None) -> dict[str, int]:
     return {code: 1 for i, code in enumerate(_CLASS_CODES) if (mask or 0) >> i & 1}
 
 
+def marker_evidence(column: str) -> str:
+    """SQL aggregate: the column's missing-value markers as published, with their counts (a MAP).
+    Asked only of a column the sample found to hold nothing but markers, when another value
+    surprised it: whether one of all its markers may be a flag decides what it becomes."""
+    c = quote_ident(column)
+    return f"histogram({c}) FILTER (WHERE list_contains({_sql_list(MISSING_MARKERS)}, lower(trim({c}))))"
+
+
+def markers_of_evidence(counts: dict[str, int] | None) -> tuple[str, ...]:
+    """``marker_evidence``'s markers, most frequent first (as ``marker_spellings`` orders a sample's);
+    all of them, not ``MAX_SPELLINGS``: a flag among the rarest must still keep the column's text."""
+    found = sorted(((n, spelling) for spelling, n in (counts or {}).items()), key=lambda x: (-x[0], x[1]))
+    return tuple(spelling for _n, spelling in found)
+
+
 def classify_value(text: str) -> str | None:
     """The class of one published value (None for empty or a missing-value marker)."""
     value = text.strip()
@@ -597,7 +612,10 @@ class SlowPath:
         value = text.strip()
         if not value:
             return None
-        if value.lower() in _MARKER_SET:
+        # In a column of markers only, a flag-like one (``*``) the sample did not show is a surprise:
+        # the column is decided again from all its values rather than the flag made NULL.
+        maybe_flag = self.decision.kind == MISSING and flag_like(value)
+        if value.lower() in _MARKER_SET and not maybe_flag:
             self.count(value)
             return None
         _number, flag = split_flag(value)
