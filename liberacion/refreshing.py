@@ -35,6 +35,7 @@ from liberacion.errors import (
     LiberacionError,
     NoTable,
     SchemaChanged,
+    SourceError,
     UsageError,
     batch_exit_code,
     storage_error,
@@ -321,13 +322,18 @@ class _Runner:
         assert target.snapshot is not None
         prov = target.snapshot.provenance
         assert prov.recipe is not None
+        identifier, conflict = self._identity(target.table, prov)
+        if conflict is not None:  # never load another dataset's rows into the table
+            return RefreshEvent(
+                target.table, "failed", ref=prov.ref, error=conflict, stage="resolve", error_type="SourceError"
+            )
         changes: dict[str, dict[str, Any]] = {}
         run = FetchOptions(
             jobs=1,
             force=self.options.force,
             wait=self.options.table_wait,
             catalog_paths=self.options.catalog_paths,
-            before_publish=self._schema_guard(changes),
+            before_publish=self._schema_guard(changes, identifier),
             housekeeping=False,  # the run does it once
         )
         [result] = fetch_recipes([prov.recipe], self.lake.home, run, client=self.client)
@@ -349,10 +355,26 @@ class _Runner:
             event.event, event.schema_change = "schema-changed", change
         return event
 
-    def _schema_guard(self, changes: dict[str, dict[str, Any]]) -> Callable[[str, Staging, Provenance], None]:
+    def _identity(self, table: str, prov: Provenance) -> tuple[str | None, str | None]:
+        """The listing identifier of the dataset the table's ref names now, and why that is not the
+        table's dataset (None when it is, or when the ref is not a discovered dataset's)."""
+        from liberacion.resolve import identity_conflict, indexed_dataset, listed_identifier
+
+        if prov.recipe is None or "://" in prov.recipe.ref:
+            return None, None
+        dataset = indexed_dataset(prov.recipe.ref, self.lake.home, self.options.catalog_paths)
+        if dataset is None:
+            return None, None
+        return listed_identifier(dataset), identity_conflict(dataset, prov, table)
+
+    def _schema_guard(
+        self, changes: dict[str, dict[str, Any]], identifier: str | None = None
+    ) -> Callable[[str, Staging, Provenance], None]:
         from liberacion.compare import schema_changes
 
         def guard(table: str, staging: Staging, provenance: Provenance) -> None:
+            if identifier is not None:  # what the next refresh checks the ref against
+                provenance.extra["identifier"] = identifier
             try:
                 current = self.lake.current(table)
             except NoTable:
@@ -389,6 +411,10 @@ def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_path
     if target.path is not None:
         return hash_file(target.path)[0] != prov.sha256
     if target.dataset is not None:  # a catalog ref: its metadata first, then the file itself
+        from liberacion.resolve import identity_conflict
+
+        if conflict := identity_conflict(target.dataset, prov, prov.target or str(prov.ref)):
+            raise SourceError(conflict)
         token = prov.extra.get("change_token")
         if token and target.dataset.change_token is not None and target.dataset.change_token != token:
             return True

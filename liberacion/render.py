@@ -938,11 +938,14 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
     if total == 0 and rows.empty_text:
         console.print(Text(rows.empty_text, style="dim"), overflow="fold")
         return
-    box = _box_for(stream)
     order = _terminal_order(rows, kept)
     columns = [rows.columns[i] for i in order]
     kept = [[row[i] for i in order] for row in kept]
     kinds = [rows.kinds.get(c) or ("code" if _CODE_NAME.search(c) else None) for c in columns]
+    box = _box_for(stream)
+    labels = _file_title_columns(columns, kinds)
+    for i in labels:
+        _drop_shared_words(kept, i, box.ellipsis)
     cells = [[_display(v, kinds[i], rows.null_text) for i, v in enumerate(row)] for row in kept]
     numeric = [
         kinds[i] == "size" or (any(r[i][2] for r in cells) and all(r[i][2] or r[i][1] == "dim" for r in cells))
@@ -964,19 +967,60 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
         # Names, and numbers and times, whose every character counts: never cut (left out whole instead).
         whole = [all(isinstance(r[i], _WHOLE_TYPES) or r[i] is None for r in kept) for i in range(len(headers))]
         keep = [k == "name" or (whole[i] and k in (None, "code")) for i, k in enumerate(kinds)]
-        floors = [18 if k in ("source", "link") else _KEY_FLOOR if k == "key" else _VALUE_FLOOR for k in kinds]
+        # A URL gets a third of the screen before other columns are left out: cut in the middle, its
+        # host and its file name must both stay readable.
+        link_floor = max(18, width // 3)
+        floors = [_floor(k, i in labels, link_floor) for i, k in enumerate(kinds)]
         caps = [2 * _VALUE_CAP if k == "key" else _VALUE_CAP for k in kinds]
         shown, widths, hidden = fit_columns(
             headers, naturals, keep, width, keep_last=rows.keep_last, floors=floors, caps=caps
         )
         shown_count = len(shown)
-        middle = [k == "link" for k in kinds]
+        middle = [k == "link" or i in labels for i, k in enumerate(kinds)]
         _write_grid(headers, cells, numeric, shown, widths, hidden, box, out, middle=middle)
     footer = _footer(total, len(kept), len(headers), shown_count, hidden, view, rows.all_hint)
     if footer:  # on a narrow screen, one line per part rather than a sentence broken anywhere
         lines = [footer] if cell_len(footer) <= width else footer.replace(" — ", "\n").replace(" · ", "\n").split("\n")
         for line in lines:
             console.print(Text(line, style="dim"), overflow="fold")
+
+
+def _floor(kind: str | None, file_title: bool, link_floor: int) -> int:
+    """How narrow a column may get before columns are left out."""
+    if kind == "link":
+        return link_floor
+    if kind == "source" or file_title:
+        return 18
+    return _KEY_FLOOR if kind == "key" else _VALUE_FLOOR
+
+
+def _file_title_columns(columns: Sequence[str], kinds: Sequence[str | None]) -> list[int]:
+    """In a table of files (one with a ``link`` column, as ``show`` draws), the columns of their
+    titles: what tells one file from the next is at their end, so they are cut in the middle."""
+    if "link" not in kinds:
+        return []
+    return [i for i, (c, k) in enumerate(zip(columns, kinds)) if c == "title" and k is None]
+
+
+def _drop_shared_words(kept: list[list[Any]], column: int, ellipsis: str) -> None:
+    """Drop the words every file title of the table starts with (data.cms.gov repeats the
+    dataset's title in each: "County-level ... Beneficiaries : 2023-12-03oc2"), keeping the rest
+    after an ellipsis, so the part that tells the files apart is what the column shows. Nothing
+    is dropped when a title would be left empty."""
+    titles = [row[column] for row in kept]
+    if len(titles) < 2 or not all(isinstance(t, str) and t.strip() for t in titles):
+        return
+    split = [t.split(" ") for t in titles]
+    shared = 0
+    for words in zip(*split):
+        if any(w != words[0] for w in words):
+            break
+        shared += 1
+    rests = [" ".join(words[shared:]).strip() for words in split]
+    if shared == 0 or not all(rests):
+        return
+    for row, rest in zip(kept, rests):
+        row[column] = ellipsis + rest
 
 
 def _write_grid(

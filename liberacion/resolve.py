@@ -10,14 +10,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from liberacion.catalogs import adapters, index
 from liberacion.catalogs.manifests import find_catalog
-from liberacion.catalogs.model import Catalog, Dataset, Distribution, Source, choose_files, merge_curated
-from liberacion.errors import ConfigError, NoDataset, NotFound, SourceError, UsageError
+from liberacion.catalogs.model import Catalog, Dataset, Distribution, Source, choose_files, is_web_url, merge_curated
+from liberacion.errors import ConfigError, LiberacionError, NoDataset, NotFound, SourceError, UsageError
 from liberacion.home import Home
 from liberacion.naming import safe_id, sanitize_identifier
+
+if TYPE_CHECKING:
+    from liberacion.snapshots import Provenance
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -97,6 +100,61 @@ def _pointer_sources(catalog: Catalog, curated: Dataset) -> list[Source]:
     if not chosen:
         raise ConfigError(f"{catalog.path}: {curated.ref}: `source = {wanted!r}` matches no [[source]]")
     return chosen
+
+
+# -- is it still the same dataset ------------------------------------------------------------
+
+
+def indexed_dataset(ref: str, home: Home, extra_paths: Sequence[Path] = ()) -> Dataset | None:
+    """The discovered dataset a catalog ref names, read from the index alone (no network); None for
+    a manifest's own dataset (a person named its source) or a ref that names nothing now (``fetch``
+    says why in its own words)."""
+    try:
+        catalog_name, dataset_id = split_ref(ref)
+        catalog = find_catalog(catalog_name, extra_paths)
+    except LiberacionError:
+        return None
+    if catalog.curated(dataset_id) is not None:
+        return None
+    return index.find(home, catalog.name, dataset_id)
+
+
+def listed_identifier(dataset: Dataset) -> str | None:
+    """The publisher's identifier of the listing record a dataset came from (DCAT ``identifier``,
+    a CKAN package's, a Socrata view's): what a table's snapshot records as its dataset."""
+    identifier = dataset.extra.get("identifier")
+    return identifier if isinstance(identifier, str) and identifier else None
+
+
+def identity_conflict(dataset: Dataset, recorded: Provenance, table: str) -> str | None:
+    """Why ``dataset`` is not the dataset ``table``'s snapshot was fetched from, or None.
+
+    A ref stays with the records that derive it: healthdata.gov's ``<uuid>_1`` alone is named by
+    the bare ``<uuid>``, and when it leaves the listing and a sibling ``<uuid>_2`` comes alone, the
+    same ref names the sibling. The snapshot's recorded identifier tells them apart. A snapshot
+    that recorded none (an older fetch) is compared by title, and only when the ref holds part of
+    the identifier (the one case where another record can come to hold it): a title the publisher
+    edits makes a false alarm at worst, never another dataset's rows in the table.
+    """
+    now = listed_identifier(dataset)
+    was = recorded.extra.get("identifier")
+    if now is None:
+        return None
+    if isinstance(was, str) and was:
+        if was == now:
+            return None
+        evidence = f"identifier {now}, was {was}"
+    else:
+        shared = not is_web_url(now) and safe_id(now) != dataset.id
+        old_title = recorded.extra.get("title")
+        if not shared or not isinstance(old_title, str) or old_title == dataset.title:
+            return None
+        evidence = f"identifier {now}, titled {dataset.title!r}, was {old_title!r}"
+    return (
+        f"{dataset.ref} now names another dataset in the listing ({evidence}); {table} keeps its last"
+        f" snapshot: fetch the new one under a new table with `liberacion fetch {dataset.ref} --as"
+        f" {dataset.catalog}.NEW_NAME`, or see what the old one is called now with `liberacion search`"
+    )
 
 
 # -- which file to fetch -----------------------------------------------------------------------

@@ -70,13 +70,16 @@ def test_modified_decides_only_when_no_data_period_does() -> None:
     assert _names(files) == ["new.csv"] and reason.endswith("latest of 2 releases by modified date (2021-05-01)")
 
 
-def test_a_tie_keeps_the_listing_order() -> None:
-    dataset = _dataset(
+def test_a_tie_that_no_date_breaks_goes_by_url_text_never_by_listing_order() -> None:
+    files = [
         {"downloadURL": "https://x.gov/first_2021.csv"},
         {"downloadURL": "https://x.gov/second_2021.csv"},
         {"downloadURL": "https://x.gov/older_2019.csv"},
-    )
-    assert _names(choose_distributions(dataset)[0]) == ["first_2021.csv"]
+    ]
+    for order in (files, files[::-1]):
+        chosen, reason = choose_distributions(_dataset(*order))
+        assert _names(chosen) == ["second_2021.csv"]
+        assert reason.endswith("of 2 such files, the last by URL (no date tells them apart)")
 
 
 @pytest.mark.parametrize(

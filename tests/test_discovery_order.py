@@ -190,7 +190,9 @@ def test_refresh_after_the_publisher_reorders_keeps_each_table_on_its_dataset(
 # -- CKAN paging ---------------------------------------------------------------------------------
 
 
-def _capped_ckan(server: LocalServer, total: int, cap: int, *, empty_from: int | None = None) -> str:
+def _capped_ckan(
+    server: LocalServer, total: int, cap: int, *, empty_from: int | None = None, ignore_start: bool = False
+) -> str:
     """A package_search that answers at most ``cap`` rows whatever ``rows`` asks (as CKAN's rows_max
     does), and, from ``empty_from`` on, no packages although its count says more."""
 
@@ -198,7 +200,7 @@ def _capped_ckan(server: LocalServer, total: int, cap: int, *, empty_from: int |
         from urllib.parse import parse_qs, urlsplit
 
         query = parse_qs(urlsplit(request.path).query)
-        rows, start = min(int(query["rows"][0]), cap), int(query["start"][0])
+        rows, start = min(int(query["rows"][0]), cap), 0 if ignore_start else int(query["start"][0])
         end = min(start + rows, total if empty_from is None or start < empty_from else start)
         packages = [
             {
@@ -240,6 +242,20 @@ def test_ckan_an_empty_page_before_the_count_ends_paging_and_says_so(http_server
     assert len(http_server.hits("/api/3/action/package_search")) == 3  # no loop on the empty page
     assert listing.notes and "200 of 250" in listing.notes[0]
     assert listing.etag is None  # not read whole: the next discover reads it again
+
+
+def test_ckan_a_server_that_ignores_start_stops_paging_with_a_note_and_no_token(
+    cli: Any, manifests: Path, http_server: LocalServer
+) -> None:
+    url = _capped_ckan(http_server, total=300, cap=100, ignore_start=True)
+    listing = discover_source(Source("ckan", url, {}), "datagov")
+    assert len(listing.datasets) == 100
+    assert len(http_server.hits("/api/3/action/package_search")) == 2  # the repeat ends it
+    assert listing.notes and "100 of 300 packages read" in listing.notes[0]
+    assert listing.etag is None  # not read whole: the next discover reads it again
+    write_catalog(manifests, "rep", [("ckan", url)])
+    result = cli("discover", "rep")
+    assert "100 datasets indexed" in result.stderr and "already sent" in result.stderr
 
 
 # -- messages ------------------------------------------------------------------------------------

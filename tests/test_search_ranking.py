@@ -61,3 +61,18 @@ def test_show_as_json_of_an_unreachable_pointer_says_why_on_stderr(
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and "404" in errors[0], result.stderr  # one line: what failed
     assert json.loads(cli("show", "pdc/beds", "--format", "json").stdout)["title"] == "Hospital beds"
+
+
+def test_a_quoted_phrase_is_searched_as_a_phrase(cli: Any, manifests: Path, http_server: LocalServer) -> None:
+    items = [
+        _item(1, "Hospital Readmissions Reduction Program"),
+        _item(2, "Readmissions after a hospital stay"),  # both words, not the phrase
+        _item(3, "Unplanned Hospital Visits", keywords=["hospital readmissions"]),
+    ]
+    write_catalog(manifests, "q", [("dcat-us", http_server.add("/q.json", json.dumps({"dataset": items})))])
+    assert cli("discover", "q").exit_code == 0
+    result = cli("search", '"hospital readmissions"', "--catalog", "q", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [row["ref"] for row in json.loads(result.stdout)] == ["q/id-1", "q/id-3"]
+    result = cli("search", '"hospital readmissions" program', "--catalog", "q", "--format", "json")
+    assert [row["ref"] for row in json.loads(result.stdout)] == ["q/id-1"]

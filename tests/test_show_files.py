@@ -62,3 +62,44 @@ def test_one_dataset_indexed_is_singular(cli: Any, manifests: Path, http_server:
     write_catalog(manifests, "t", [("dcat-us", http_server.add("/t.json", json.dumps(one)))])
     result = cli("discover", "t")
     assert "t: 1 dataset indexed" in result.stderr and "t: 1 dataset, 1 fetchable" in result.stderr
+
+
+CMS_TITLE = "County-level Aggregate Expenditure and Risk Score Data on Assignable Beneficiaries"
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_show_drops_the_title_every_file_repeats_and_gives_the_url_its_share(
+    cli: Any, manifests: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """data.cms.gov repeats the dataset's title in each file's: only the end tells them apart."""
+    files = [
+        (f"{CMS_TITLE} : 2023-12-03oc2", "2024-12/61bd/PUF_2023_Offest_Assignable_2024_Starters.csv"),
+        (f"{CMS_TITLE} : 2023-12-02oc1", "2024-12/f283/PUF_2023_Cal_Year_Assignable_2024_Starters.csv"),
+        (f"{CMS_TITLE} : 2023-12-01", "2024-11/a038/PUF_2023_01_01_Cal_Year_Assignable_2019_2023_Starters.csv"),
+    ]
+    item = {
+        "identifier": "https://data.cms.gov/data-api/v1/dataset/5f9f1216-6fd9-455d-bfbc-0efade687a4e/data-viewer",
+        "title": CMS_TITLE,
+        "distribution": [
+            {
+                "title": title,
+                "downloadURL": f"https://data.cms.gov/sites/default/files/{path}",
+                "mediaType": "text/csv",
+                "modified": "2024-12-16",
+                "temporal": "2023-01-01/2023-12-31",
+            }
+            for title, path in files
+        ],
+    }
+    write_catalog(manifests, "cm", [("dcat-us", http_server.add("/cm.json", json.dumps({"dataset": [item]})))])
+    assert cli("discover", "cm").exit_code == 0
+    monkeypatch.setenv("COLUMNS", str(width))
+    out = cli("show", "cm/5f9f1216-6fd9-455d-bfbc-0efade687a4e", "--format", "table").stdout
+    rows = [line for line in out.splitlines() if line.startswith("│") and "2024-12-16" in line]
+    assert len(rows) == 3 and len(set(rows)) == 3, out
+    assert all(len(line) <= width for line in out.splitlines()), out
+    for row, tail in zip(rows, ("2023-12-03oc2", "2023-12-02oc1", "2023-12-01")):
+        cells = [c.strip() for c in row.split("│")]
+        assert cells[2] == f"…{tail}", out  # the title without the words every file repeats
+        assert len(cells[-2]) >= width // 3 - 2 and cells[-2].startswith("data.cms."), out
+        assert cells[-2].endswith("Starters.csv"), out

@@ -142,6 +142,7 @@ def _discover_ckan(source: Source, catalog: str, *, token: str | None = None) ->
     newest: str | None = None
     max_pages = int(source.options.get("max_pages", CKAN_MAX_PAGES))
     found: list[tuple[str, Dataset | None]] = []
+    seen: set[str] = set()  # the packages read so far, by key: the count is of distinct ones
     notes: list[str] = []
     start, total = 0, 0
     for _ in range(max_pages):
@@ -152,13 +153,22 @@ def _discover_ckan(source: Source, catalog: str, *, token: str | None = None) ->
         for package in packages:
             modified = _string(package.get("metadata_modified"))
             newest = max(newest, modified) if newest and modified else newest or modified
-        found.extend(_ckan_datasets(packages, catalog))
+        page = list(_ckan_datasets(packages, catalog))
+        found.extend(page)
+        new = {key for key, _ in page} - seen
+        seen |= new
         # A server may answer fewer rows than asked (its rows_max): the count says when it is done.
         start += len(packages)
         if start >= total:
             break
         if not packages:  # a count the pages never reach: stop rather than ask again forever
             notes.append(f"the search answered an empty page at {start:,} of {total:,} packages")
+            break
+        if not new:  # a server that ignores ``start`` answers its first page again, and again
+            notes.append(
+                f"the search answered only packages it had already sent when asked from {start - len(packages):,};"
+                f" {len(seen):,} of {total:,} packages read (the server may ignore `start`)"
+            )
             break
     else:
         notes.append(f"stopped at the page cap ({max_pages} pages, {start:,} of {total:,} packages)")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,7 @@ from liberacion.timestamps import utc_now
 SEARCH_FILE = "search.json"
 COVERAGE_FILE = "coverage.json"
 MANIFEST_CACHE = "manifests.json"  # parsed manifests, see manifests.ParsedManifests
-INDEX_VERSION = 3  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
+INDEX_VERSION = 4  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
 PART_VERSION = 2  # what the adapters keep of a listing; an older part is downloaded and parsed again
 DISCOVER_JOBS = 4  # catalogs read at a time: a dead host costs only its own catalog's time
 SEARCH_VERSION = 2
@@ -572,7 +573,7 @@ def search(
             f"no catalog named {catalog!r} (known: {', '.join(sorted(known)) or 'none'}); see: liberacion catalogs"
         )
     rows = _search_rows(home, catalogs)
-    words = [w for w in " ".join(terms).casefold().split() if w]
+    words, quoted = _query_words(terms)
     phrase = " ".join(words)
     wanted_publisher = publisher.casefold() if publisher else None
     wanted_format = data_format.casefold().lstrip(".") if data_format else None
@@ -585,7 +586,7 @@ def search(
         format_list = formats.split(",") if formats else []
         if wanted_format is not None and wanted_format not in format_list:
             continue
-        score = _score(words, phrase, ref, title, keywords, description)
+        score = _score(words, phrase, ref, title, keywords, description, quoted)
         if score:
             hits.append(SearchHit(ref, title, pub, modified, format_list, cat, score))
     hits.sort(key=lambda h: (-h.score, len(h.title), h.ref))
@@ -611,7 +612,23 @@ TITLE, KEYWORDS, DESCRIPTION = 300, 30, 3
 WHOLE_WORD, WORD_START, INSIDE_A_WORD = 3, 2, 1
 
 
-def _score(words: list[str], phrase: str, ref: str, title: str, keywords: str, description: str | None) -> int:
+def _query_words(terms: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The query's words, without quotes, and its quoted phrases of two words or more:
+    ``'"hospital readmissions" state'`` → (hospital, readmissions, state), (hospital readmissions)."""
+    text = " ".join(terms).casefold()
+    quoted = [" ".join(q.split()) for q in re.findall(r'"([^"]*)"', text)]
+    return text.replace('"', " ").split(), [q for q in quoted if " " in q]
+
+
+def _score(
+    words: list[str],
+    phrase: str,
+    ref: str,
+    title: str,
+    keywords: str,
+    description: str | None,
+    quoted: Sequence[str] = (),
+) -> int:
     if not words:
         return 1  # no terms: every dataset that passes the filters
     title_cf = title.casefold()
@@ -629,6 +646,11 @@ def _score(words: list[str], phrase: str, ref: str, title: str, keywords: str, d
             return 0  # every term must match somewhere
     if len(words) > 1 and phrase in title_cf:
         score += 5 * TITLE
+    for part in quoted:  # a quoted phrase must stand as written, and ranks as a phrase in the title
+        if part in title_cf:
+            score += 0 if part == phrase else 5 * TITLE  # the whole query's phrase is counted above
+        elif part not in keywords_cf and part not in description_cf:
+            return 0
     return score
 
 

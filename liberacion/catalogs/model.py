@@ -209,8 +209,11 @@ def choose_files(dataset: Dataset, *, listing_read: bool = False) -> Choice:
     candidates = [d for d in files if is_data_file(d)]
     documents: list[Distribution] = []
     if dataset.source_kind != "manifest":  # a manifest's own URLs were chosen by a person
-        documents = [d for d in candidates if names_a_document(d)]
-        candidates = [d for d in candidates if d not in documents] if documents else candidates
+        documents = [d for d in candidates if names_a_document(d, dataset.title)]
+        if len(documents) < len(candidates):
+            candidates = [d for d in candidates if d not in documents]
+        else:  # every data file reads as a document: they are the data all the same, never nothing
+            documents = []
     if dataset.source_kind == "openfda" and candidates:
         when = f" of the {dataset.change_token} export" if dataset.change_token else ""
         note = "(openFDA publishes an endpoint as partitions)"
@@ -222,7 +225,7 @@ def choose_files(dataset: Dataset, *, listing_read: bool = False) -> Choice:
         if len(candidates) == 1:
             return Choice(candidates, f"the {dataset.format} file the manifest asks for")
     if candidates:
-        latest, note = latest_release(candidates)
+        latest, note = latest_release(candidates, dataset.title)
         best, tie_note = _best_of(latest)
         return Choice([best], _reason(best, _joined(note, tie_note, _set_aside(documents))))
     apis = [d for d in files if is_paged_api(d.url)]
@@ -246,16 +249,48 @@ def is_data_file(dist: Distribution) -> bool:
     return extension_format(dist.url) in DATA_RANK
 
 
-def names_a_document(dist: Distribution) -> bool:
+def names_a_document(dist: Distribution, dataset_title: str | None = None) -> bool:
     """A file its title or name calls a document about the data (a data dictionary, a record
     layout, a codebook, a methodology, a user guide, a readme, technical notes), whatever its
-    format: a CSV record layout is no more the data than a PDF one."""
-    return dist.format in DOCUMENTS or bool(_patterns().document.search(_label(dist)))
+    format: a CSV record layout is no more the data than a PDF one.
+
+    A word the dataset's own title holds does not count: data.cms.gov repeats the dataset's title
+    in each file's ("Star Ratings Methodology Scores 2024"), and so does a file name now and then
+    (``CERT_Insufficient_Documentation_2023.csv``)."""
+    if dist.format in DOCUMENTS:
+        return True
+    terms = _document_terms(dist.title or "") | _file_name_terms(_file_stem(dist.url))
+    if terms and dataset_title:
+        terms -= _document_terms(dataset_title)
+    return bool(terms)
 
 
-def _label(dist: Distribution) -> str:
-    """A file's title and file name, lower-case, for the patterns that read what a file is."""
-    return f"{dist.title or ''} {_file_stem(dist.url)}".lower()
+def _document_terms(text: str) -> set[str]:
+    """The document words standing as words in a title ("Data Dictionary", "Record layouts")."""
+    return {_document_term(m.group(0)) for m in _patterns().document.finditer(text.lower())}
+
+
+def _file_name_terms(stem: str) -> set[str]:
+    """The document words of a file name: a phrase of its words (``code_book``, ``users_guide``),
+    or a word of it that ends in one, its last part naming what the file is: ``record_layout``,
+    ``DataDictionary``, ``recordlayout``, never ``PageLayoutMetrics`` (metrics)."""
+    pats = _patterns()
+    words = re.findall(r"[a-z]+", stem.lower())  # digits part words too: ``Layout2024``
+    terms = {_document_term(m.group(0)) for m in pats.document_phrase.finditer(" ".join(words))}
+    return terms | {_document_term(m.group(0)) for w in words if (m := pats.document_tail.search(w))}
+
+
+def _document_term(text: str) -> str:
+    """One key per document word, whatever its form: ``Dictionaries`` and ``dictionary``, ``code
+    book`` and ``codebook``, so a file's words compare with its dataset title's."""
+    squashed = re.sub(r"[^a-z]", "", text.lower())
+    for key in _DOCUMENT_KEYS:
+        if squashed.startswith(key) or (key == "userguide" and squashed.startswith("usersguide")):
+            return key
+    return squashed
+
+
+_DOCUMENT_KEYS = ("dictionar", "layout", "codebook", "methodolog", "readme", "documentation", "userguide", "technical")
 
 
 def is_paged_api(url: str) -> bool:
@@ -308,45 +343,85 @@ def _set_aside(documents: list[Distribution]) -> str:
 
 def _best_of(files: list[Distribution]) -> tuple[Distribution, str]:
     """The best format among files of one release; among equals (two CSVs of one data period) the
-    one with the latest evidence of when it was made: a year in its file name, its upload folder
-    (``/2021-09/``), its own modified or issued date. Only with no such evidence, the listing's order.
+    one the files themselves place latest, never the one the listing happens to put first: the
+    latest date it carries besides its data period (``_made_at``), then its data period (an undated
+    file beside a dated one), then a date in its title (data.cms.gov's ``: 2023-12-03oc2``), and
+    when nothing tells them apart, its URL's text.
 
     Returns the file and a note for the reason ("" when the format alone decided)."""
     ranks = [_file_rank(d) for d in files]
     tied = [d for d, r in zip(files, ranks) if r == min(ranks)]
-    if len(tied) < 2 or len({_period_end(d) for d in tied}) > 1:
-        return tied[0], ""  # one file, or undated files beside dated ones: nothing to weigh them by
-    evidence = [_made_at(d) for d in tied]
-    latest = max((e for e in evidence if e is not None), default=None)
-    if latest is None or all(e == latest for e in evidence):
+    if len(tied) < 2:
         return tied[0], ""
-    best = tied[evidence.index(latest)]  # index: the first of equals
-    shown = f"{latest[0]:04d}-{latest[1]:02d}-{latest[2]:02d}"
-    return best, f"of {len(tied)} such files, the latest by its file name, folder or dates ({shown})"
+    keys = {id(d): _tie_key(d) for d in tied}
+    best = max(tied, key=lambda d: keys[id(d)])
+    return best, _tie_note(len(tied), keys[id(best)], [keys[id(d)] for d in tied])
 
 
-def _period_end(dist: Distribution) -> tuple[int, int, int] | None:
+Day = tuple[int, int, int]
+_NO_DAY: Day = (0, 0, 0)  # below every date: a file that carries none
+
+
+def _tie_key(dist: Distribution) -> tuple[Day, Day, Day, str]:
+    return (_made_at(dist) or _NO_DAY, _period_end(dist) or _NO_DAY, _title_date(dist) or _NO_DAY, dist.url)
+
+
+# What decided a tie, by the position in ``_tie_key`` where the best file first stands apart.
+_TIE_REASONS = (
+    "the latest by its file name, folder or dates",
+    "the latest data period",
+    "the latest date in its title",
+)
+
+
+def _tie_note(count: int, best: tuple[Day, Day, Day, str], keys: list[tuple[Day, Day, Day, str]]) -> str:
+    for position, reason in enumerate(_TIE_REASONS):
+        keys = [k for k in keys if k[position] == best[position]]
+        if len(keys) == 1:  # the best file alone is left: this date decided
+            day = best[position]
+            return f"of {count} such files, {reason} ({day[0]:04d}-{day[1]:02d}-{day[2]:02d})"
+    return f"of {count} such files, the last by URL (no date tells them apart)"
+
+
+def _period_end(dist: Distribution) -> Day | None:
     period = data_period(dist)
     return period[0] if period else None
 
 
-def _made_at(dist: Distribution) -> tuple[int, int, int] | None:
-    """The latest date a file carries besides its data period: a date or year in its file name, the
-    upload folder data.cms.gov files it under (``/2021-09/``), its ``modified`` or ``issued``. Never
-    the data period itself: it breaks ties between files of one period."""
-    found: list[tuple[int, int, int]] = []
+def _title_date(dist: Distribution) -> Day | None:
+    """The latest full date a file's title names, also one run into a suffix (``2023-12-03oc2``,
+    where the year alone would read as its last day), else its latest period."""
+    if not dist.title:
+        return None
+    days = [
+        day
+        for match in _patterns().title_date.finditer(dist.title)
+        if (day := _valid(int(match[1]), int(match[2]), int(match[3])))
+    ]
+    if days:
+        return max(days)
+    period = period_in_text(dist.title)
+    return period[0] if period else None
+
+
+def _made_at(dist: Distribution) -> Day | None:
+    """The latest date a file carries besides its data period: its ``modified`` or ``issued``, a
+    date or year in its file name, the upload folder data.cms.gov files it under (``/2021-09/``).
+    Never the data period itself: it breaks ties between files of one period.
+
+    A year or month (``2024`` in ``..._2024_Starters.csv``, the folder ``/2024-12/``) says only
+    that the file is of that year: when the file's own date falls in that year, the year's last
+    day would be an invented date later than the file, so the file's own date stands for it."""
+    exact = [day for text in (dist.modified, dist.issued) if text and (day := _iso_date(text, last=True))]
+    coarse: list[Day] = []
     if period := period_in_text(_file_stem(dist.url)):
-        found.append(period[0])
-    folders = unquote(urlsplit(dist.url).path).split("/")[:-1]
-    for folder in folders:
-        if match := _patterns().folder.fullmatch(folder):
-            month = int(match.group(2) or 12)
-            if valid := _valid(int(match.group(1)), month):
-                found.append(valid)
-    for text in (dist.modified, dist.issued):
-        if text and (date := _iso_date(text, last=True)):
-            found.append(date)
-    return max(found, default=None)
+        coarse.append(period[0])
+    for folder in unquote(urlsplit(dist.url).path).split("/")[:-1]:
+        match = _patterns().folder.fullmatch(folder)
+        if match and (valid := _valid(int(match.group(1)), int(match.group(2) or 12))):
+            coarse.append(valid)
+    kept = [day for day in coarse if not any(own[0] == day[0] and own <= day for own in exact)]
+    return max(exact + kept, default=None)
 
 
 def _reason(best: Distribution, release_note: str) -> str:
@@ -366,22 +441,23 @@ def _reason(best: Distribution, release_note: str) -> str:
 Period = tuple[tuple[int, int, int], str]  # (the period's last day, how to show it)
 
 
-def latest_release(files: list[Distribution]) -> tuple[list[Distribution], str]:
+def latest_release(files: list[Distribution], dataset_title: str | None = None) -> tuple[list[Distribution], str]:
     """Datasets that list every release as its own files (data.cms.gov, yearly files elsewhere):
-    the files of the newest one. An undated file titled or named current or latest is the newest;
-    an archived one never is while another is not; then the data period decides, and only then
-    ``modified``/``issued``.
+    the files of the newest one. An undated file titled or named current or latest is the newest
+    (unless a dated release is newer than the file itself); an archived one never is while another
+    is not; then the data period decides, and only then ``modified``/``issued``.
 
     Returns the files and a note for the reason ("" when the files are not releases)."""
-    files, standing_note = _by_standing(files)
+    files, standing_note = _by_standing(files, dataset_title)
     periods = [data_period(d) for d in files]
     distinct = {p[0] for p in periods if p}
     if len(distinct) >= 2:
         newest = max(distinct)
-        label = next(p[1] for p in periods if p and p[0] == newest)
+        label = min(p[1] for p in periods if p and p[0] == newest)  # min: the same label in any order
         kept = [d for d, p in zip(files, periods) if p and p[0] == newest]
         return kept, _joined(standing_note, f"latest of {len(distinct)} releases by data period ({label})")
-    dates = [d.modified or d.issued for d in files]
+    # A date out of range (9999-12-31, a placeholder) is no date.
+    dates = [x if x and _iso_date(x, last=True) else None for x in (d.modified or d.issued for d in files)]
     distinct_dates = {x for x in dates if x}
     if len(distinct_dates) >= 2:
         newest_date = max(distinct_dates)
@@ -394,11 +470,13 @@ def latest_release(files: list[Distribution]) -> tuple[list[Distribution], str]:
 CURRENT, PLAIN, ARCHIVED = 2, 1, 0
 
 
-def _by_standing(files: list[Distribution]) -> tuple[list[Distribution], str]:
+def _by_standing(files: list[Distribution], dataset_title: str | None = None) -> tuple[list[Distribution], str]:
     """The undated files titled or named current/latest when there are any, else those not archived."""
     if len(files) < 2:
         return files, ""
-    standing = [_standing(d) for d in files]
+    standing = [_standing(d, dataset_title) for d in files]
+    if CURRENT in standing:
+        standing = _outdated_current(files, standing)
     top = max(standing)
     if min(standing) == top:
         return files, ""
@@ -409,13 +487,44 @@ def _by_standing(files: list[Distribution]) -> tuple[list[Distribution], str]:
     return kept, f"{others} archived file(s) set aside"
 
 
-def _standing(dist: Distribution) -> int:
-    pats = _patterns()
-    text = _label(dist)
-    if pats.archived.search(text):
+def _outdated_current(files: list[Distribution], standing: list[int]) -> list[int]:
+    """A file marked current is plain when a dated release is newer than everything the marked file
+    carries (its upload folder, its dates): ``/2019-01/SFPUF_Data.csv`` is not current beside
+    ``/2024-10/SFPUF2022_Data.csv``."""
+    dated = [max(_period_end(d) or _NO_DAY, _made_at(d) or _NO_DAY) for d, s in zip(files, standing) if s == PLAIN]
+    newest = max(dated, default=_NO_DAY)
+    return [
+        PLAIN if s == CURRENT and (made := _made_at(d)) is not None and newest > made else s
+        for d, s in zip(files, standing)
+    ]
+
+
+# Words a file's title or name may hold beside "current" or "latest" and still be marked by it.
+_PLAIN_WORDS = frozenset({"data", "file", "files", "dataset", "release", "version", "the", "download", "csv"})
+
+
+def _standing(dist: Distribution, dataset_title: str | None = None) -> int:
+    """``ARCHIVED``, ``CURRENT`` or ``PLAIN``, from the words of the file's own title and name: the
+    words of the dataset's title do not count ("Medicare Current Beneficiary Survey" marks no file
+    current), and current/latest marks a file only standing alone ("Current data", ``latest.csv``;
+    never "Latest changes"), and only an undated one: a dated one is named, not marked."""
+    shared = set(_words(dataset_title or ""))
+    titled = [w for w in _words(dist.title or "") if w not in shared]
+    named = [w for w in _words(_file_stem(dist.url)) if w not in shared]
+    if _patterns().archived.search(" ".join(titled) + " / " + " ".join(named)):
         return ARCHIVED
-    # Only an undated file: a dated one is named, not marked ("Medicare Current Beneficiary Survey 2018").
-    return CURRENT if pats.current.search(text) and data_period(dist) is None else PLAIN
+    if data_period(dist) is None and (_marks_current(titled) or _marks_current(named)):
+        return CURRENT
+    return PLAIN
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def _marks_current(words: list[str]) -> bool:
+    rest = " ".join(w for w in words if w not in _PLAIN_WORDS)
+    return bool(_patterns().current.fullmatch(rest))
 
 
 def _joined(*notes: str) -> str:
@@ -472,11 +581,18 @@ def _temporal_end(text: str) -> Period | None:
     return end, f"{end[0]:04d}-{end[1]:02d}-{end[2]:02d}"
 
 
+EARLIEST_YEAR = 1800  # temporal coverage goes back to the 1880s in the listings; no date before this
+
+
 def _iso_date(text: str, *, last: bool) -> tuple[int, int, int] | None:
+    from datetime import date
+
     match = _patterns().iso_prefix.match(text.strip())
     if not match:
         return None
     year = int(match.group(1))
+    if not EARLIEST_YEAR <= year <= date.today().year + 1:  # 9999-12-31 is a placeholder, not a date
+        return None
     month = int(match.group(2) or (12 if last else 1))
     day = int(match.group(3) or (_days_in(year, month) if last else 1))
     return (year, month, day) if 1 <= month <= 12 and 1 <= day <= _days_in(year, month) else None
@@ -551,9 +667,12 @@ class _Patterns:
     socrata_bulk: re.Pattern[str]
     paged_apis: tuple[re.Pattern[str], ...]
     document: re.Pattern[str]
+    document_phrase: re.Pattern[str]
+    document_tail: re.Pattern[str]
     current: re.Pattern[str]
     archived: re.Pattern[str]
     folder: re.Pattern[str]
+    title_date: re.Pattern[str]
 
 
 @functools.cache
@@ -588,14 +707,21 @@ def _patterns() -> _Patterns:
             re.compile(r"/resource/[a-z0-9]{4}-[a-z0-9]{4}\.(csv|json)$"),  # Socrata SODA
             re.compile(r"/datastore/query/[^/]+/\d+"),  # DKAN datastore
         ),
-        # Run over a lower-case title and file name (``_label``): single words also inside a longer
-        # one (``DataDictionary``, ``recordlayout``); phrases as words, any separators between.
+        # In a lower-case title: words standing as words, phrases with any separators between.
         document=re.compile(
-            r"dictionar|layout|codebook|methodolog|readme|documentation|(?<![a-z])(?:"
-            r"code[\W_]+book|read[\W_]+me|users?[\W_]*guide|user[\W_]+s[\W_]+guide|technical[\W_]*notes?"
-            r")(?![a-z])"
+            r"(?<![a-z])(?:dictionar(?:y|ies)|layouts?|code[\W_]*books?|methodolog(?:y|ies)|read[\W_]*me"
+            r"|documentation|users?[\W_]*guides?|user[\W_]+s[\W_]+guides?|technical[\W_]*notes?)(?![a-z])"
         ),
-        current=re.compile(r"(?<![a-z])(?:current|latest|most[\W_]+recent)(?![a-z])"),
+        # In a file name's words (lower-case, single spaces): the phrases, and a word ending in one.
+        document_phrase=re.compile(
+            r"(?<![a-z])(?:code book|read me|users? guides?|user s guides?|technical notes?)(?![a-z])"
+        ),
+        document_tail=re.compile(
+            r"(?:dictionar(?:y|ies)|layouts?|codebooks?|methodolog(?:y|ies)|readme|documentation|users?guides?"
+            r"|technicalnotes?)$"
+        ),
+        current=re.compile(r"current|latest|most recent"),  # the whole of a file's own words
         archived=re.compile(r"(?<![a-z])(?:archived?|archives|historical)(?![a-z])"),
         folder=re.compile(r"((?:19|20)\d\d)(?:-(0[1-9]|1[0-2]))?"),  # /2021-09/ or /2021/
+        title_date=re.compile(r"(?<!\d)((?:19|20)\d\d)-(\d\d)-(\d\d)(?!\d)"),  # 2023-12-03, 2023-12-03oc2
     )
