@@ -230,13 +230,15 @@ def sql(
     as_of: str | date | None = None,
     arrow: bool = False,
     safe: bool | None = None,
+    catalog_paths: Sequence[PathLike] = (),
 ) -> duckdb.DuckDBPyRelation | pa.Table:
     """Run DuckDB SQL over the lake (tables are ``CATALOG.TABLE``).
 
     Returns a DuckDB relation (``.df()``, ``.fetchall()``, ``.arrow()``, more SQL on top), or with
     ``arrow=True`` the whole result as an Arrow table. ``as_of`` (a date or UTC timestamp) queries
     every table as it was then. ``safe`` (default: ``LIBERACION_SQL_SAFE``) lets the SQL read the
-    lake and nothing else. No snapshot the relation reads is pruned while the relation lives (see
+    lake and nothing else. ``liberacion.datasets`` shows the catalogs loaded with ``catalog_paths``
+    (as ``search`` does). No snapshot the relation reads is pruned while the relation lives (see
     ``prune``): read it and let it go, rather than keeping it for a long time.
     """
     import weakref
@@ -254,7 +256,8 @@ def sql(
     # Held until the relation is garbage-collected (with ``arrow``: read whole): it is read lazily.
     release = lake.hold_readers()
     try:
-        result = relation(lake, query, as_of=moment, safe=sandboxed)
+        paths = [Path(p) for p in catalog_paths]
+        result = relation(lake, query, as_of=moment, safe=sandboxed, catalog_paths=paths)
         if result is None:
             raise UsageError("the SQL has no result to return (it is not a query)")
         if arrow:

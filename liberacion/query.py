@@ -9,7 +9,7 @@ import stat
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
 from liberacion.storage import read_failure
-from liberacion.views import check_index
+from liberacion.views import check_index, datasets_view, loaded_catalogs, showing
 
 if TYPE_CHECKING:
     import duckdb
@@ -54,29 +54,39 @@ def safe_default() -> bool:
     raise ConfigError(f"{SAFE_ENV}={value!r}: use 1 to run SQL in the sandbox (--safe), or 0")
 
 
-def connect(lake: Lake, *, as_of: str | None = None, safe: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    lake: Lake, *, as_of: str | None = None, safe: bool = False, catalog_paths: Sequence[Path] = ()
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with a view for every table in the lake.
 
     Every connection has a memory limit and spills into the home's work area, never the current
     directory. ``safe`` then locks it down: only the lake and the index can be read, nothing written.
+    ``liberacion.datasets`` holds the datasets of the catalogs loaded with ``catalog_paths``
+    (``--catalogs``) only, as ``search`` shows them.
     """
-    return _connect(lake, as_of=as_of, safe=safe)[0]
+    return _connect(lake, as_of=as_of, safe=safe, catalogs=_index_catalogs(lake, catalog_paths))[0]
 
 
 def _connect(
-    lake: Lake, *, as_of: str | None = None, safe: bool = False
+    lake: Lake, *, as_of: str | None = None, safe: bool = False, catalogs: Collection[str] | None = None
 ) -> tuple[duckdb.DuckDBPyConnection, dict[str, list[str]]]:
-    """``connect``, and the table names more than one catalog holds (see ``_refuse_ambiguous``)."""
+    """``connect``, and the table names more than one catalog holds (see ``_refuse_ambiguous``).
+
+    ``catalogs``: those whose rows ``liberacion.datasets`` shows; None when the SQL does not read
+    the index (or there is none), so that no manifest is loaded: the view is then left as
+    ``lake.duckdb`` has it, or built empty."""
     _repair(lake)
     con = new_connection()
     _bound(con, lake)
     lake.prepare_connection(con)
-    shared = _attach_views_db(con, lake) if as_of is None else None
+    shared = _attach_views_db(con, lake, catalogs) if as_of is None else None
     if shared is None:
         import duckdb
 
         try:
-            for statement in lake.view_statements(lake.current_snapshots(as_of=as_of), as_of=as_of):
+            with showing(() if catalogs is None else catalogs):
+                statements = lake.view_statements(lake.current_snapshots(as_of=as_of), as_of=as_of)
+            for statement in statements:
                 con.execute(statement)
         except duckdb.Error as err:  # out of memory, a snapshot's file gone: one line, not a traceback
             con.close()
@@ -84,6 +94,27 @@ def _connect(
     if safe:
         _sandbox(con, lake)
     return con, shared or {}
+
+
+def reads_index(sql: str) -> bool:
+    """Whether ``sql`` may read ``liberacion.datasets``: it names it. Only then are the manifests
+    loaded to tell which catalogs it shows (their module's import alone is ~15 ms, a third of a
+    small query's overhead). A name assembled at run time (``query_table('data' || 'sets')``)
+    finds the view empty, or as ``lake.duckdb`` has it."""
+    return "datasets" in sql.lower()
+
+
+def _index_catalogs(lake: Lake, catalog_paths: Sequence[Path], sql: str | None = None) -> list[str] | None:
+    """The catalogs ``liberacion.datasets`` shows in a session running ``sql`` (None: any SQL):
+    those loaded now. None when there is no index or the SQL does not name it. A manifest that
+    cannot be used leaves its catalog out, with a ``Note``."""
+    if not lake.home.index_file.is_file() or (sql is not None and not reads_index(sql)):
+        return None
+    problems: list[ConfigError] = []
+    names = loaded_catalogs(lake.home, catalog_paths, problems=problems)
+    for problem in problems:
+        warnings.warn(f"{problem}; its datasets are left out of liberacion.datasets", Note, stacklevel=2)
+    return names
 
 
 def _bound(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
@@ -167,7 +198,9 @@ def _refuse_ambiguous(con: duckdb.DuckDBPyConnection, sql: str, shared: dict[str
 _STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.S)
 
 
-def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, list[str]] | None:
+def _attach_views_db(
+    con: duckdb.DuckDBPyConnection, lake: Lake, catalogs: Collection[str] | None = None
+) -> dict[str, list[str]] | None:
     """Use the views of ``lake.duckdb`` when it is current: attached read-only and put on the search
     path, so ``cms.x`` and ``liberacion.datasets`` resolve to it while the session's own tables
     (``CREATE TABLE``) stay in memory. Re-creating the views instead reads every table's snapshot
@@ -180,6 +213,9 @@ def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, li
     pointer and the index last changed, holding exactly the lake's tables, and naming files under
     this home. Anything else, or a file this DuckDB cannot open, falls back to building the views
     in memory (writers rebuild it at the end of their run).
+
+    Its ``liberacion.datasets`` shows the catalogs loaded when it was written, without
+    ``--catalogs``; given ``catalogs``, the session's own view, showing those, comes first.
     """
     import duckdb
 
@@ -215,7 +251,12 @@ def _attach_views_db(con: duckdb.DuckDBPyConnection, lake: Lake) -> dict[str, li
         schemas = con.execute(
             "SELECT schema_name FROM duckdb_schemas() WHERE database_name = 'liberacion_views' AND NOT internal"
         ).fetchall()
-        path = ",".join(["memory.main", *(f"liberacion_views.{name}" for (name,) in schemas)])
+        own_index = []
+        if catalogs is not None and any(name == "liberacion.datasets" for name, _ok in views):
+            con.execute("CREATE SCHEMA memory.liberacion")
+            con.execute(datasets_view(home.index_file, catalogs, schema="memory.liberacion"))
+            own_index = ["memory.liberacion"]
+        path = ",".join(["memory.main", *own_index, *(f"liberacion_views.{name}" for (name,) in schemas)])
         con.execute(f"SET search_path = {quote_literal(path)}")
     except duckdb.Error:
         return None
@@ -240,11 +281,14 @@ def _repair(lake: Lake) -> None:
     lake.repair_views_db()
 
 
-def relation(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False) -> duckdb.DuckDBPyRelation | None:
-    """Run SQL over the lake; its result as a DuckDB relation (None for a statement without one)."""
+def relation(
+    lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False, catalog_paths: Sequence[Path] = ()
+) -> duckdb.DuckDBPyRelation | None:
+    """Run SQL over the lake; its result as a DuckDB relation (None for a statement without one).
+    ``catalog_paths`` as in ``connect``: more SQL may run on the relation's connection."""
     import duckdb
 
-    con, shared = _connect(lake, as_of=as_of, safe=safe)
+    con, shared = _connect(lake, as_of=as_of, safe=safe, catalogs=_index_catalogs(lake, catalog_paths))
     if safe:
         _refuse_unsafe(con, sql)
     _refuse_ambiguous(con, sql, shared)
@@ -461,6 +505,7 @@ def export(
     as_of: str | None = None,
     safe: bool = False,
     table_rows: int | None = None,
+    catalog_paths: Sequence[Path] = (),
 ) -> pa.RecordBatchReader | Rows | None:
     """Write the result of ``sql`` as ``fmt`` to ``output`` (atomically) or to stdout.
 
@@ -468,11 +513,12 @@ def export(
     returned; anything else (several statements, a PRAGMA, duplicate column names, another format)
     comes back as a stream of Arrow batches for :mod:`liberacion.render`. For a terminal table
     (``table_rows`` given: the rows it shows) the result comes back as ``Rows`` fetched from DuckDB
-    when its columns are plain values, so a small query never loads pyarrow.
+    when its columns are plain values, so a small query never loads pyarrow. ``catalog_paths``
+    as in ``connect``.
     """
     import duckdb
 
-    con, shared = _connect(lake, as_of=as_of, safe=safe)
+    con, shared = _connect(lake, as_of=as_of, safe=safe, catalogs=_index_catalogs(lake, catalog_paths, sql))
     if safe:
         _refuse_unsafe(con, sql)
     _refuse_ambiguous(con, sql, shared)

@@ -24,7 +24,6 @@ LAYERS: list[tuple[str, ...]] = [
     ("liberacion.storage",),  # where the lake lives: a directory or an object store
     ("liberacion.iceberg",),  # lake tables as Iceberg tables
     ("liberacion.snapshots",),
-    ("liberacion.views",),
     ("liberacion.render",),
     ("liberacion.download",),  # the HTTP client: listings and data files go through it
     ("liberacion.catalogs.model",),
@@ -32,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("liberacion.catalogs.adapters",),
     ("liberacion.catalogs.index",),
     ("liberacion.catalogs",),
+    ("liberacion.views",),  # SQL views over the lake; liberacion.datasets shows the catalogs loaded
     ("liberacion.resolve",),  # ref → dataset → files
     ("liberacion.convert",),  # files → Parquet
     ("liberacion.lake",),  # Parquet → published snapshots

@@ -25,6 +25,15 @@ def _home(ctx: Any) -> Home:
     return Home(resolve_home(Path(option) if option else None), lake_uri=lake)
 
 
+def _catalog_paths(ctx: Any) -> list[Path]:
+    """The manifests ``--catalogs`` names on the command line (before the command)."""
+    while ctx is not None:
+        if ctx.params.get("catalogs"):
+            return [Path(p) for p in ctx.params["catalogs"]]
+        ctx = ctx.parent
+    return []
+
+
 def table_names(home: Home) -> list[str]:
     """Every table with a current snapshot, as SQL names it: read from the lake's directories, or
     from the embedded Iceberg catalog of a lake named by ``--lake``."""
@@ -82,7 +91,17 @@ def complete_table(ctx: Any, incomplete: str) -> list[str]:
 
 
 def complete_ref(ctx: Any, incomplete: str) -> list[str]:
-    return [ref for ref in refs(_home(ctx)) if ref.startswith(incomplete)]
+    home = _home(ctx)
+    found = [ref for ref in refs(home) if ref.startswith(incomplete)]
+    if not found:
+        return found
+    from liberacion.views import loaded_catalogs
+
+    try:
+        loaded = set(loaded_catalogs(home, _catalog_paths(ctx)))
+    except Exception:  # manifests that cannot be listed: offer what the index holds
+        return found
+    return [ref for ref in found if ref.split("/", 1)[0] in loaded]
 
 
 def complete_sql(ctx: Any, incomplete: str) -> list[str]:

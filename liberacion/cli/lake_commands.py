@@ -94,12 +94,22 @@ def sql(
     if chosen is not Format.table and getattr(ctx.get_parameter_source("max_rows"), "name", None) == "COMMANDLINE":
         raise UsageError(f"--max-rows limits a terminal table; for {chosen.value}, put LIMIT N in the SQL")
     table_rows = max_rows if chosen is Format.table and output is None else None
-    lake = settings(ctx).lake()
+    options = settings(ctx)
+    lake = options.lake()
 
     def run() -> None:
         # From before the tables are resolved until the last row is out, no snapshot is pruned.
         with lake.reading_snapshots():
-            result = export(lake, text, chosen.value, output=output, as_of=when, safe=safe, table_rows=table_rows)
+            result = export(
+                lake,
+                text,
+                chosen.value,
+                output=output,
+                as_of=when,
+                safe=safe,
+                table_rows=table_rows,
+                catalog_paths=options.catalog_paths,
+            )
             if result is not None:  # written by DuckDB unless the format or the statement needs render
                 rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
                 emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")

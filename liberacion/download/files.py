@@ -7,8 +7,11 @@ connection drops, the next attempt (in this run or a later one) asks for the res
 download starts over, and so does a ``206`` whose validators are not those of the partial file
 (two versions are never joined) or whose ``Content-Range`` does not start at the byte asked for.
 A ``206`` to a request without ``Range`` (some CDNs answer every GET so) is the file from byte 0
-when its ``Content-Range`` says so; without one it fails. A finished file is verified (length, not
-an HTML page or JSON error) and renamed to its own name in the same directory.
+when its ``Content-Range`` says so; without one it fails. A ``206`` whose ``Content-Range`` total
+is ``*`` (unknown) may hold the whole file or its first piece: the rest is asked for with ``Range``
++ ``If-Range``, and the file ends where the server answers ``416`` (nothing beyond). A finished
+file is verified (length, not an HTML page or JSON error) and renamed to its own name in the same
+directory.
 
 Segments (``LIBERACION_DOWNLOAD_SEGMENTS``, 2 by default; 1 turns them off): a file of at least
 ``segment_min`` bytes, without a content encoding, from a server that says ``Accept-Ranges: bytes``
@@ -40,7 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from liberacion.download.session import (
@@ -336,6 +339,8 @@ class HttpClient(HttpSession):
                 final = redact_url(response.url)
                 return Transfer(url, final, 304, None, None, 0, 0, 0, validators.etag, validators.last_modified)
             if status == 416 and offset:
+                if partial.meta.get(ENDS_A_PIECE) and _nothing_beyond(response, offset):
+                    return self._finish(job, partial.hash_to(offset), offset)
                 partial.reset()  # the partial file is longer than the file now is: start over
                 raise _Retry("the server's file is shorter than the partial download (HTTP 416)", retry_after=0)
             _raise_for_status(response, url)
@@ -383,6 +388,8 @@ class HttpClient(HttpSession):
         if encoded and total is not None and response.raw.tell() != total:
             raise _Retry(f"the body ended after {response.raw.tell():,} of {total:,} compressed bytes")
         expected = partial.meta["total"]
+        if status == 206 and expected is None and not encoded:
+            _after_a_piece(partial, offset, size, last, url)
         if expected is not None and size != expected:
             if status == 206 and size == last + 1:  # a server that sends a file in pieces, unasked
                 raise _Retry(f"the server sent bytes {offset:,}-{last:,} of {expected:,}", retry_after=0)
@@ -691,8 +698,8 @@ def _check_partial_answer(response: Any, meta: dict[str, Any], offset: int, url:
     """A ``206`` continues the partial file only from the byte asked for, and only in its version.
 
     With nothing on disk no ``Range`` was sent, yet some CDNs answer every GET with a 206: from
-    byte 0 it is the file (or its first piece), taken as a 200 would be. Without a Content-Range,
-    or from another byte, nobody can tell where its bytes belong.
+    byte 0 it is the file or its first piece (its total tells; an unknown one: ``_after_a_piece``).
+    Without a Content-Range, or from another byte, nobody can tell where its bytes belong.
     """
     first, _, _ = _content_range(response)
     if offset:
@@ -705,6 +712,38 @@ def _check_partial_answer(response: Any, meta: dict[str, Any], offset: int, url:
             f"{redact(url)} answered a request for the whole file with 206 Partial Content {what}; "
             "the server is misconfigured: try again later, or tell its publisher"
         )
+
+
+# download.json: the partial file ends where a 206 of unknown total ended (see _after_a_piece).
+ENDS_A_PIECE = "ends_a_piece"
+
+
+def _after_a_piece(partial: _Partial, offset: int, size: int, last: int, url: str) -> NoReturn:
+    """After a ``206`` whose ``Content-Range`` total is ``*``: bytes ``offset``-``last`` arrived, of a
+    file whose length nobody said, so whole file and first piece look alike. Always raises: the
+    next attempt asks for the rest (``Range`` + ``If-Range``), and a ``416`` to it ends the file
+    (see ``_nothing_beyond``). Without a validator the rest cannot be asked for safely: it fails."""
+    if size < last + 1:
+        raise _Retry(f"the body ended after {size:,} of the {last + 1:,} bytes its Content-Range announced")
+    if partial.if_range() is None:
+        partial.reset()
+        raise SourceError(
+            f"{redact(url)} answered with bytes {offset:,}-{last:,} of a file of unknown length (Content-Range "
+            "total *) and no ETag or Last-Modified to ask for the rest by, so it cannot be known whole; "
+            "try again later, or tell its publisher"
+        )
+    partial.meta[ENDS_A_PIECE] = True
+    partial.save_meta()
+    reason = f"the server sent bytes {offset:,}-{last:,} of a file of unknown length: asking for the rest"
+    raise _Retry(reason, retry_after=0)
+
+
+def _nothing_beyond(response: Any, offset: int) -> bool:
+    """Whether a ``416`` to ``Range: bytes=offset-`` says the file ends at ``offset``: its
+    ``Content-Range`` (``bytes */length``) names that length, or it names none. It answers the
+    ``If-Range`` of the bytes on disk, so it is their version that holds nothing more."""
+    length = (response.headers.get("Content-Range") or "").strip()
+    return not length or length == f"bytes */{offset}"
 
 
 def _same_version(meta: dict[str, Any], headers: Any) -> bool:
