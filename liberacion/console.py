@@ -28,7 +28,6 @@ from liberacion.render import (
     render,
     silence_stdout,
     size_text,
-    source_text,
     when_text,
 )
 
@@ -102,14 +101,28 @@ def print_json_lines(records: Iterable[dict[str, Any]]) -> None:
 
 
 def table_of_ref(ref: str) -> str:
-    """The table a ref lands in by default: ``cms/hospital-general-information`` → ``cms.hospital_general_information``;
-    a URL or a file → ``local.<file name>``."""
-    if "://" not in ref and ref.count("/") == 1 and not ref.startswith((".", "/")):
+    """The table a ref lands in by default, by fetch's own rules: ``cms/hospital-general-information``
+    → ``cms.hospital_general_information``; a URL or a file → ``local.<file name>`` (``deaths.2023.csv``
+    → ``local.deaths_2023``). Shown for a ref that failed before its table was known."""
+    from liberacion.fetching import derived_name, url_name
+
+    if "://" in ref:
+        return url_name(ref)
+    if ref.count("/") == 1 and not _looks_like_path(ref):
         catalog, dataset_id = ref.split("/")
         return f"{sanitize_identifier(catalog, fallback='c')}.{sanitize_identifier(dataset_id)}"
-    name = source_text(ref).rsplit("/", 1)[-1]
-    stem = name.split(".", 1)[0] if not name.startswith(".") else name
-    return f"local.{sanitize_identifier(stem)}"
+    return derived_name(Path(ref).expanduser().name or ref)
+
+
+def _looks_like_path(ref: str) -> bool:
+    """Whether a ``A/B`` ref means a file rather than the dataset B of catalog A: the path exists,
+    or is written as one (``./``, ``~/``, a trailing ``/``), or B has a data file's extension
+    (``loc/f.csv``: a mistyped path, since catalog ids have no extensions)."""
+    from liberacion.formats import extension_format
+
+    if ref.startswith((".", "/", "~")) or ref.endswith("/") or Path(ref).expanduser().exists():
+        return True
+    return extension_format(ref) is not None
 
 
 def _details(console: Any, pairs: list[tuple[str, Any]], label_width: int, *, wrap: tuple[str, ...] = ()) -> None:

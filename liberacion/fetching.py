@@ -29,7 +29,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from liberacion.download import (
     HttpClient,
@@ -39,6 +39,7 @@ from liberacion.download import (
     Validators,
     check_url,
     file_name_from_url,
+    url_key,
 )
 from liberacion.download.state import load_url_state, save_url_state
 from liberacion.engine import interrupt_all
@@ -51,10 +52,11 @@ from liberacion.errors import (
     LiberacionError,
     Note,
     NotFound,
+    SourceError,
     UsageError,
     one_line,
 )
-from liberacion.home import Home
+from liberacion.home import Home, file_lock
 from liberacion.iceberg_lake import open_lake, orphan_hours
 from liberacion.lake import Lake, Staging, keep_default
 from liberacion.limits import check_limits
@@ -77,6 +79,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _TYPE_SPEC = re.compile(r"([^=\s]+)=(\S.*)")
 # One conversion at a time: DuckDB already uses every core, and two at once double the memory.
 _CONVERSIONS = threading.Semaphore(1)
+_Held = TypeVar("_Held")
 
 
 @dataclass
@@ -156,6 +159,18 @@ class Target:
     dataset: Dataset | None = None
     reason: str = ""
     options: ConvertOptions | None = None
+    # A URL that names no dataset (``…/download``): its first fetch names the table after the
+    # download, from the server's file name (``table`` is the URL's name until then) ...
+    provisional: bool = False
+    # ... and the URL's state keeps that table, for the next fetch and refresh.
+    named: bool = False
+
+
+@dataclass
+class _Received:
+    """Bytes this run received for one ref, over all its files, whether the fetch ends well or not."""
+
+    bytes: int = 0
 
 
 @dataclass
@@ -344,15 +359,18 @@ def resolve_target(recipe: Recipe, home: Home, catalog_paths: Sequence[Path] = (
         check_url(ref)
         # A secret in the URL (api_key=...) is used for the download and stored or shown nowhere.
         shown = redact_url(ref)
-        name = forced or _kept_name(home, shown, _url_name(ref), _legacy_name(file_name_from_url(ref)))
-        return Target(shown, name, replace(recipe, ref=shown), urls=[ref], options=convert)
+        name = forced or _kept_name(home, shown, url_name(ref), _legacy_name(file_name_from_url(ref)))
+        target = Target(shown, name, replace(recipe, ref=shown), urls=[ref], options=convert)
+        if forced is None and name == url_name(ref) and _nameless(_url_stem(ref)):
+            return _endpoint_target(target, home)
+        return target
     if not ref.strip():
         raise UsageError("an empty ref: give a CATALOG/DATASET ref, an http(s):// URL or a file's path")
     path = Path(ref).expanduser()
     if path.exists():
         if not path.is_file():
             raise UsageError(_not_a_file(ref, path))
-        name = forced or _kept_name(home, ref, _derived_name(path.name), _legacy_name(path.name))
+        name = forced or _kept_name(home, ref, derived_name(path.name), _legacy_name(path.name))
         return Target(ref, name, recipe, path=path.absolute(), options=convert)
     if not _CATALOG_REF.fullmatch(ref):
         raise NotFound(f"{ref}: no such file, and not a CATALOG/DATASET ref or an http(s) URL")
@@ -392,7 +410,7 @@ def _table_name(name: str) -> str:
     return f"{catalog}.{table}"
 
 
-def _derived_name(file_name: str) -> str:
+def derived_name(file_name: str) -> str:
     """``local.<name>`` from a file name without its format extensions: ``Hospital_General_Information.csv``
     → local.hospital_general_information, ``deaths.2023.csv`` → local.deaths_2023."""
     return f"{LOCAL_CATALOG}.{sanitize_identifier(_file_stem(file_name))}"
@@ -419,24 +437,37 @@ def _file_stem(file_name: str) -> str:
 _GENERIC_FILES = frozenset({"rows", "download", "export"})
 _GENERIC_SEGMENTS = _GENERIC_FILES | {"api", "views", "datastore", "query", "files", "data"}
 _VERSION_SEGMENT = re.compile(r"v?[0-9]+(\.[0-9]+)*", re.I)
+# What an endpoint is called when its URL says nothing of the dataset (``/download``,
+# ``/file?id=7``, ``/api/files/12345``): its first fetch takes the name the server gives the file.
+_NAMELESS = _GENERIC_SEGMENTS | {"file", "csv", "json", "get", "content", "attachment", "resource"}
+_BARE_ID = re.compile(r"[0-9]+|[0-9a-f]{8}(-?[0-9a-f]{4}){3}-?[0-9a-f]{12}|[0-9a-f]{24,}", re.I)
 
 
-def _url_name(url: str) -> str:
-    """``local.<name>`` for a URL: its file name's (see ``_derived_name``); when that is a word an
+def url_name(url: str) -> str:
+    """``local.<name>`` for a URL: its file name's (see ``derived_name``); when that is a word an
     API gives every file (``rows.csv``, ``download``), the dataset id before it in the path
-    (``/api/views/abcd-1234/rows.csv`` → local.abcd_1234). A server's Content-Disposition name is
-    known only after the download, when the table is already chosen and locked."""
+    (``/api/views/abcd-1234/rows.csv`` → local.abcd_1234). When even that names nothing
+    (``/download?format=csv``), the first fetch takes the server's file name (``_endpoint_target``)."""
+    return f"{LOCAL_CATALOG}.{sanitize_identifier(_url_stem(url))}"
+
+
+def _url_stem(url: str) -> str:
+    """The part of a URL that ``url_name`` names its table by."""
     from urllib.parse import unquote, urlsplit
 
-    file_name = file_name_from_url(url)
-    stem = _file_stem(file_name).lower()
-    if stem not in _GENERIC_FILES:
-        return _derived_name(file_name)
+    stem = _file_stem(file_name_from_url(url))
+    if stem.lower() not in _GENERIC_FILES:
+        return stem
     segments = [unquote(s) for s in urlsplit(url).path.split("/") if s][:-1]
     for segment in reversed(segments):
         if segment.lower() not in _GENERIC_SEGMENTS and not _VERSION_SEGMENT.fullmatch(segment):
-            return _derived_name(segment)
-    return _derived_name(file_name)
+            return _file_stem(segment)
+    return stem
+
+
+def _nameless(stem: str) -> bool:
+    """Whether a name tells no dataset apart: an endpoint's word or a bare number or hash."""
+    return stem.lower() in _NAMELESS or bool(_BARE_ID.fullmatch(stem))
 
 
 def _legacy_name(file_name: str) -> str:
@@ -450,15 +481,60 @@ def _kept_name(home: Home, ref: str, derived: str, legacy: str) -> str:
     """``derived``, unless the table this ref made under the older naming (``legacy``) is in the
     lake: a refresh replays the recipe, which records ``--as`` only, so a table named from its
     file keeps its name rather than reappear under a new one beside its old self."""
-    if legacy == derived:
-        return derived
+    if legacy != derived and _made_by(home, legacy, ref):
+        return legacy
+    return derived
+
+
+def _made_by(home: Home, table: str, ref: str) -> bool:
+    """Whether ``table`` is in the lake and its current snapshot came from ``ref``."""
     try:
         lake = open_lake(home)
-        if lake.exists(legacy) and lake.current(legacy).provenance.ref == ref:
-            return legacy
-    except LiberacionError:  # a damaged old table: the new name
-        pass
-    return derived
+        return lake.exists(table) and lake.current(table).provenance.ref == ref
+    except LiberacionError:  # a damaged table: as good as none, its publish replaces it
+        return False
+
+
+def _endpoint_target(target: Target, home: Home) -> Target:
+    """A URL whose own name tells nothing (``…/download?format=csv``): the table its first fetch
+    named from the server's file name, which the URL's state keeps (a refresh replays the recipe,
+    which records ``--as`` only); a table it made under its URL's name keeps that name; otherwise
+    the name waits for the download (``provisional``)."""
+    chosen = _named_before(home, target.urls[0])
+    if chosen is not None:
+        return replace(target, table=chosen, named=True)
+    if _made_by(home, target.table, target.ref):
+        return target
+    return replace(target, provisional=True)
+
+
+def _named_before(home: Home, url: str) -> str | None:
+    """The table an earlier first fetch of ``url`` named from the server's file name, if any."""
+    chosen = (load_url_state(home, url) or {}).get("named")
+    if not isinstance(chosen, str):
+        return None
+    try:
+        return _table_name(chosen)
+    except UsageError:  # a state file edited by hand: the server's file name decides again
+        return None
+
+
+def _server_name(target: Target, files: list[_File]) -> str:
+    """The table a provisional target lands in: named by the file name the server gave its file
+    (its Content-Disposition, else the last URL of its redirects), unless that names nothing
+    either (``rows.csv``, ``12345.csv``): then the URL's own name."""
+    given = files[0].path.name
+    if _nameless(_file_stem(given)):
+        return target.table
+    name = derived_name(given)
+    if name != target.table:
+        warnings.warn(
+            f"{name}: named from the server's file name {given}, as the URL names no dataset;"
+            " later fetches and refreshes of the URL keep it (--as chooses another)",
+            Note,
+            stacklevel=2,
+        )
+    return name
 
 
 def _not_a_file(ref: str, path: Path) -> str:
@@ -505,20 +581,30 @@ class _Job:
         table: str | None = recipe.table
         clock = _Stages()
         target: Target | None = None
+        received = _Received()
         try:
-            with clock.stage("resolve"):
-                target = resolve_target(recipe, self.lake.home, self.options.catalog_paths)
-                table = target.table
-                self._claim(target)
-            result = self._fetch(target, files, clock)
+            with contextlib.ExitStack() as held:  # a provisional name's URL lock, until the publish
+                with clock.stage("resolve"):
+                    target = resolve_target(recipe, self.lake.home, self.options.catalog_paths)
+                    table = target.table
+                    if not target.provisional:
+                        self._check_identity(target)
+                        self._claim(target)
+                first: list[_File] | None = None
+                if target.provisional:
+                    with clock.stage("download"):
+                        target, first = self._name_from_server(held, target, files, received)
+                    table = target.table
+                result = self._fetch(target, files, clock, received, first)
         except LiberacionError as err:
-            result = self._failure(ref, table, err, clock, str(err) + _gone_hint(err, target), int(err.exit_code))
+            message = str(err) + _gone_hint(err, target)
+            result = self._failure(ref, table, err, clock, message, int(err.exit_code), received)
         except OSError as err:  # the disk: full, read-only, permissions
             message = f"{err.strerror or err} ({err.filename})" if err.filename else one_line(err)
-            result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED))
+            result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED), received)
         except Exception as err:  # a bug, or a file that breaks a library: this dataset fails, not the run
             message = internal_error(self.lake.home, err, f"fetch {ref}")
-            result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED))
+            result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED), received)
         clock.leave()
         result.seconds = time.monotonic() - start
         result.stages = dict(clock.seconds)
@@ -527,7 +613,7 @@ class _Job:
 
     @staticmethod
     def _failure(
-        ref: str, table: str | None, err: BaseException, clock: _Stages, message: str, code: int
+        ref: str, table: str | None, err: BaseException, clock: _Stages, message: str, code: int, received: _Received
     ) -> FetchResult:
         return FetchResult(
             ref,
@@ -537,7 +623,7 @@ class _Job:
             error_code=code,
             stage=clock.current,
             error_type=type(err).__name__,
-            bytes=getattr(err, "transferred", 0),  # what a failed download received (HttpClient.download)
+            bytes=received.bytes,  # what this run downloaded, though the fetch failed after (or during) it
         )
 
     def _claim(self, target: Target) -> None:
@@ -549,16 +635,58 @@ class _Job:
                 " fetch them one at a time, each with --as CATALOG.TABLE"
             )
 
-    def _fetch(self, target: Target, files: ThreadPoolExecutor, clock: _Stages) -> FetchResult:
+    def _name_from_server(
+        self, held: contextlib.ExitStack, target: Target, files: ThreadPoolExecutor, received: _Received
+    ) -> tuple[Target, list[_File] | None]:
+        """The first fetch of a URL that names no dataset: download it, then name the table from
+        the server's file name (``_server_name``), and claim that name; the files downloaded, or
+        None when another process named the table meanwhile (then this one fetches as usual).
+
+        Downloading before the table's lock is safe because nothing is compared yet: no
+        validators are sent, and the table's snapshot is read only under its lock (``_fetch``).
+        The URL's lock, held until the publish has recorded the name, makes a second process
+        fetching the URL wait and then find the name, so one URL never publishes to two tables.
+        """
+        url = target.urls[0]
+        lock = self.lake.home.locks / "urls" / f"{url_key(url)}.lock"
+        what = f"{target.ref} is being fetched for the first time"
+        self._hold(held, partial(file_lock, lock, what=what), what)
+        chosen = _named_before(self.lake.home, url)
+        obtained: list[_File] | None = None
+        if chosen is None:
+            obtained = self._obtain(target, None, files, received)
+            assert obtained is not None  # without validators every answer is a file
+            chosen = _server_name(target, obtained)
+        target = replace(target, table=chosen, provisional=False, named=True)
+        try:
+            self._claim(target)
+        except UsageError:
+            self._discard(obtained)  # refused: the file is of no use (the next run downloads it again)
+            raise
+        return target, obtained
+
+    def _fetch(
+        self,
+        target: Target,
+        files: ThreadPoolExecutor,
+        clock: _Stages,
+        received: _Received,
+        first: list[_File] | None = None,
+    ) -> FetchResult:
+        """Fetch ``target`` under its table's lock; ``first``: its files, downloaded already."""
         with contextlib.ExitStack() as stack:
             with clock.stage("download"):
                 staging = self._stage(stack, target.table)
-                self._check_owner(target)
+                try:
+                    self._check_owner(target)
+                except UsageError:
+                    self._discard(first)
+                    raise
                 current = self._current(target)
                 settings = _settings(target)
                 comparable = current if current and current.provenance.settings == settings else None
-                obtained = self._obtain(target, comparable, files)
-            transferred = sum(f.download.transferred for f in obtained or [] if f.download)
+                obtained = first if first is not None else self._obtain(target, comparable, files, received)
+            transferred = received.bytes
             # None: the servers said "not modified" to validators, which are sent only without --force.
             if obtained is None or unchanged(comparable, settings, _combined_sha(obtained), force=self.options.force):
                 assert comparable is not None
@@ -595,17 +723,38 @@ class _Job:
 
     def _stage(self, stack: contextlib.ExitStack, table: str) -> Staging:
         """The table's staging area, waiting for another writer up to ``--wait`` seconds."""
+        return self._hold(stack, partial(self.lake.stage, table, wait=0), f"table {table} is being written")
+
+    def _hold(
+        self, stack: contextlib.ExitStack, lock: Callable[[], contextlib.AbstractContextManager[_Held]], busy: str
+    ) -> _Held:
+        """Enter ``lock`` (which raises Busy at once when taken) on ``stack``, trying again for up to
+        ``--wait`` seconds; ``busy`` says what is taken, for the message when the wait runs out."""
         deadline = time.monotonic() + self.options.wait
         while True:
             try:
-                return stack.enter_context(self.lake.stage(table, wait=0))
+                return stack.enter_context(lock())
             except Busy:
                 if time.monotonic() >= deadline:
-                    msg = f"table {table} is being written by another liberacion process"
+                    msg = f"{busy} by another liberacion process"
                     if self.options.wait:
                         msg += f" (waited {self.options.wait:g} s, see --wait)"
                     raise Busy(msg + "; try again later") from None
             self.client.pause(0.2)  # wakes up at once on Ctrl-C
+
+    def _check_identity(self, target: Target) -> None:
+        """Refuse a ref that now names another record of its listing than the table was fetched from."""
+        from liberacion.resolve import identity_conflict
+
+        if target.dataset is None or not self.lake.exists(target.table):
+            return
+        try:
+            recorded = self.lake.current(target.table).provenance
+        except DamagedSnapshot:  # nothing to compare with: fetch --force is how it is mended
+            return
+        conflict = identity_conflict(target.dataset, recorded, target.table)
+        if conflict:
+            raise SourceError(conflict)
 
     def _check_owner(self, target: Target) -> None:
         """A table belongs to the ref that made it: another ref lands elsewhere unless ``--as`` says so."""
@@ -661,20 +810,22 @@ class _Job:
 
     # -- getting the bytes ---------------------------------------------------------------------
 
-    def _obtain(self, target: Target, current: Snapshot | None, files: ThreadPoolExecutor) -> list[_File] | None:
+    def _obtain(
+        self, target: Target, current: Snapshot | None, files: ThreadPoolExecutor, received: _Received
+    ) -> list[_File] | None:
         """The raw files, or None when the server says none changed since ``current``."""
         if target.path is not None:
             return [self._local(target.path, current, files)]
         known = _downloads_of(current)
         validators = [self._validators(url, known) for url in target.urls]
-        results = self._download_all(target, validators, files)
+        results = self._download_all(target, validators, files, received)
         if all(r.not_modified for r in results):
             return None
         if any(r.not_modified for r in results):
             # Some files changed and others not: the table is rebuilt from all of them, so the
             # unchanged ones are needed too (raw files are not kept after a publish).
             again = [None if r.not_modified else r for r in results]
-            redo = self._download_all(target, [None] * len(results), files, only=[r is None for r in again])
+            redo = self._download_all(target, [None] * len(results), files, received, [r is None for r in again])
             results = [r if r is not None else redo[i] for i, r in enumerate(again)]
         return [_File(r.url, r.path, r.sha256 or "", r.size, r) for r in results if r.path is not None]
 
@@ -705,15 +856,20 @@ class _Job:
         target: Target,
         validators: list[Validators | None],
         files: ThreadPoolExecutor,
+        received: _Received,
         only: list[bool] | None = None,
     ) -> list[Transfer]:
+        """Download the target's URLs at once (those ``only`` says); every byte received, of the
+        files that arrived and of those that failed, is counted in ``received``."""
         several = len(target.urls) > 1
         futures: list[Future[Transfer] | None] = []
         for i, (url, valid) in enumerate(zip(target.urls, validators)):
             if only is not None and not only[i]:
                 futures.append(None)
                 continue
-            name = f"{target.table} {file_name_from_url(url)}" if several else target.table
+            # A provisional name is no table yet: its download is shown by its URL.
+            table = target.ref if target.provisional else target.table
+            name = f"{table} {file_name_from_url(url)}" if several else table
             futures.append(
                 files.submit(
                     self.client.download,
@@ -733,9 +889,11 @@ class _Job:
                 continue
             try:
                 results.append(future.result())
+                received.bytes += results[-1].transferred
             except BaseException as err:
                 # The table needs every file: start no more of them, but let running transfers
                 # reach a clean stop (their partial files resume next time).
+                received.bytes += getattr(err, "transferred", 0)  # set by HttpClient.download
                 errors.append(err)
                 for other in futures:
                     if other is not None:
@@ -811,6 +969,8 @@ class _Job:
         if target.dataset is not None:
             extra["change_token"] = target.dataset.change_token
             extra["title"] = target.dataset.title
+            if identifier := target.dataset.extra.get("identifier"):  # what a later fetch checks the ref against
+                extra["identifier"] = identifier
             if target.dataset.extra.get("keys"):
                 extra["keys"] = list(target.dataset.extra["keys"])  # diff's default key columns
         if target.reason:
@@ -839,17 +999,18 @@ class _Job:
 
         assert target.options is not None
         kv = area.kv_metadata(prov)
+        convert = partial(convert_part, kv_metadata=kv, options=target.options, allow_empty=self.options.allow_empty)
         reports: list[ConversionReport] = []
         if len(parts) == 1:
             raw, part = parts[0]
-            reports.append(_kept(raw, partial(convert_part, part, area.dir, kv_metadata=kv, options=target.options)))
+            reports.append(_kept(raw, partial(convert, part, area.dir)))
         else:
             rejects: list[Path] = []
             number = 0
             for i, (raw, part) in enumerate(parts):
                 scratch = area.dir / f".part-{i:04d}"
                 scratch.mkdir()
-                reports.append(_kept(raw, partial(convert_part, part, scratch, kv_metadata=kv, options=target.options)))
+                reports.append(_kept(raw, partial(convert, part, scratch)))
                 for data in sorted(scratch.glob("data-*.parquet")):
                     os.replace(data, area.data_file(number))
                     number += 1
@@ -893,7 +1054,13 @@ class _Job:
             if item.download is None:
                 continue
             record = {k: v for k, v in asdict(item.download.record()).items() if k != "url"}
-            save_url_state(self.lake.home, item.source, {**record, "table": target.table, "checked_at": now})
+            record.update(table=target.table, checked_at=now)
+            # The table the URL's first fetch named from the server's file name outlives a fetch
+            # of the URL with --as: a fetch without it lands there again.
+            named = target.table if target.named else (load_url_state(self.lake.home, item.source) or {}).get("named")
+            if named:
+                record["named"] = named
+            save_url_state(self.lake.home, item.source, record)
 
     def _discard(self, files: list[_File] | None) -> None:
         """Raw downloads are not kept once published (or found unchanged): the lake has the data."""

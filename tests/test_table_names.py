@@ -58,7 +58,7 @@ def test_a_table_named_the_older_way_keeps_its_name(
     source = tmp_path / "deaths.2023.csv"
     source.write_text(CSV)
     with monkeypatch.context() as old:  # the naming before: the name cut at its first dot
-        old.setattr(fetching, "_derived_name", lambda name: "local." + name.split(".", 1)[0])
+        old.setattr(fetching, "derived_name", lambda name: "local." + name.split(".", 1)[0])
         assert fetched_tables(cli, str(source)) == ["local.deaths"]
     source.write_text(CSV + "3,4\n")
     result = cli("refresh", "--json")
