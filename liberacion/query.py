@@ -725,7 +725,10 @@ def _stdout_is_a_stream() -> bool:
         mode = os.fstat(fd).st_mode
     except (OSError, ValueError, AttributeError):
         return False
-    return fd == 1 and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)) and _opens_for_writing(STDOUT_PATH)
+    # A character device other than a terminal (/dev/null) is shared by every process writing to
+    # it, and DuckDB locks what it copies to: several queries at once into /dev/null failed.
+    stream = stat.S_ISFIFO(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))
+    return fd == 1 and stream and _opens_for_writing(STDOUT_PATH)
 
 
 STDOUT_PATH = "/dev/stdout"

@@ -283,3 +283,18 @@ def test_a_failed_download_reports_the_bytes_it_received(
     assert result.exit_code == 1 and line["status"] == "failed" and line["stage"] == "download"
     attempts = len(http_server.hits("/short.csv"))
     assert attempts >= 2 and line["bytes"] == attempts * len(BODY)
+
+
+def test_a_retry_after_of_zero_still_backs_off(http_server: LocalServer, downloads: Path) -> None:
+    """Retry-After: 0 (or a date already past) is no reason to hammer a struggling server."""
+    url = http_server.add("/busy.csv", BODY, fail_times=2, fail_status=503, fail_headers={"Retry-After": "0"})
+    start = time.monotonic()
+    client(backoff=0.3).download(url, downloads)
+    assert time.monotonic() - start >= 0.3  # two waits of at least half the 0.3 s and 0.6 s backoffs
+    assert len(http_server.hits("/busy.csv")) == 3
+
+
+def test_an_absurd_retry_after_is_said_in_years(http_server: LocalServer, downloads: Path) -> None:
+    url = http_server.add("/never.csv", BODY, fail_times=100, fail_status=503, fail_headers={"Retry-After": "9" * 40})
+    with pytest.raises(SourceError, match=r"asks to retry after years \(Retry-After\)"):
+        client().download(url, downloads)

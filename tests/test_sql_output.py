@@ -342,3 +342,23 @@ def test_stdout_a_pipe_whose_dev_stdout_refuses_us(tmp_path: Path, fmt: str) -> 
         os.close(reader)
     assert done.returncode == 0, done.stderr
     assert written == ("answer\n42\n" if fmt == "csv" else '{"answer":42}\n')
+
+
+def test_queries_into_dev_null_do_not_contend_for_its_lock(tmp_path: Path) -> None:
+    """Cron jobs send output to /dev/null, several at once: DuckDB locks what it copies to, so a
+    lock another process holds on /dev/null must not fail the query."""
+    import fcntl
+
+    with open(os.devnull, "w") as held:
+        fcntl.lockf(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with open(os.devnull, "w") as sink:
+            done = subprocess.run(
+                [sys.executable, "-m", "liberacion", "--home", str(tmp_path / "h"), "sql", "-f", "csv", "select 42"],
+                stdout=sink,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                timeout=60,
+                check=False,
+            )
+    assert done.returncode == 0, done.stderr

@@ -467,7 +467,7 @@ class HttpSession:
             else f"beyond what is left of the download's deadline ({DEADLINE_ENV})"
         )
         raise SourceError(
-            f"{redact(url)} answered {retry.reason} and asks to retry after about {_duration(wanted)} "
+            f"{redact(url)} answered {retry.reason} and asks to retry after {_duration(wanted, about=True)} "
             f"(Retry-After), {limit}{note or '; try again then'}"
         )
 
@@ -489,10 +489,12 @@ class HttpSession:
             self._unreachable[netloc] = (time.monotonic(), why)
 
     def _delay(self, failures: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.config.retry_after_max)
         base = min(self.config.backoff * (2 ** max(failures - 1, 0)), self.config.backoff_max)
-        return base / 2 + random.uniform(0, base / 2)  # jitter: parallel clients spread out
+        backoff = base / 2 + random.uniform(0, base / 2)  # jitter: parallel clients spread out
+        if retry_after is not None:
+            # Retry-After: 0, or a date already past, is no reason to hammer a struggling server
+            return min(max(retry_after, backoff), self.config.retry_after_max)
+        return backoff
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -622,8 +624,15 @@ def kept_note(size: int, resumable: Callable[[], bool] | None) -> str:
     return "; the server sent no ETag or Last-Modified to resume by, so the next run starts again"
 
 
-def _duration(seconds: float) -> str:
-    """A wait, rounded, in the unit people think of it in: ``90 s``, ``5 min``, ``28 h``, ``3 days``."""
+def _duration(seconds: float, *, about: bool = False) -> str:
+    """A wait, rounded, in the unit people think of it in: ``90 s``, ``5 min``, ``28 h``, ``3 days``
+    (with ``about``: ``about 28 h``); beyond two years, ``years`` (a server's 40-digit Retry-After)."""
+    if seconds >= 2 * 365 * 86400:
+        return "years"
+    return f"about {_rounded(seconds)}" if about else _rounded(seconds)
+
+
+def _rounded(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 2 * 3600:
