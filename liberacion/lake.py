@@ -173,17 +173,23 @@ class Lake:
     def _damaged(self, name: str, snapshot_id: str, err: DamagedSnapshot) -> DamagedSnapshot:
         """The table-level message of a current snapshot that cannot be read."""
         catalog, table = parse_table_name(name)
-        ref = self._known_ref(name, snapshot_id) or "SOURCE"
+        provenance = self._kept_provenance(name, snapshot_id) or self._set_provenance(name)
+        ref = (provenance.recipe.ref if provenance.recipe else provenance.ref) if provenance else None
+        if ref and provenance is not None:
+            # The fetch that made it: a zip's member table is remade by its set's fetch (its own
+            # name after --as would make new member tables of that name).
+            chosen = provenance.recipe.table if provenance.recipe else None
+            again = f"liberacion fetch {ref}{f' --as {chosen}' if chosen else ''} --force"
+        else:
+            again = f"liberacion fetch SOURCE --as {catalog}.{table} --force"
         problem = f"its current snapshot {snapshot_id}: {err.problem or err}"
-        damaged = DamagedSnapshot(
-            f"table {catalog}.{table} is damaged: {problem}; "
-            f"fetch the table again to replace it: liberacion fetch {ref} --as {catalog}.{table} --force"
-        )
+        message = f"table {catalog}.{table} is damaged: {problem}; fetch the table again to replace it: {again}"
+        damaged = DamagedSnapshot(message)
         damaged.problem = problem
         return damaged
 
-    def _known_ref(self, name: str, damaged_id: str) -> str | None:
-        """The ref another kept snapshot of the table was fetched from (for the message above)."""
+    def _kept_provenance(self, name: str, damaged_id: str) -> Provenance | None:
+        """The provenance of another kept snapshot of the table (for the message above)."""
         root = self.table_dir(name) / "snapshots"
         with contextlib.suppress(OSError):
             for entry in sorted(os.listdir(root), reverse=True):
@@ -191,9 +197,24 @@ class Lake:
                     continue
                 with contextlib.suppress(DamagedSnapshot, OSError):
                     provenance = Snapshot.load(root / entry).provenance
-                    ref = provenance.recipe.ref if provenance.recipe else provenance.ref
-                    if ref:
-                        return ref
+                    if provenance.recipe or provenance.ref:
+                        return provenance
+        return None
+
+    def _set_provenance(self, name: str) -> Provenance | None:
+        """The provenance of a readable table of the same set (a zip's members share a target:
+        ``cat.pair`` makes ``cat.pair__m1``, ``cat.pair__m2``), when ``name`` is one of its members."""
+        for other in self.names():
+            if other == name or other.split("__")[0] != name.split("__")[0]:
+                continue
+            snapshot_id = self._current_id(other)
+            if snapshot_id is None:
+                continue
+            with contextlib.suppress(DamagedSnapshot, OSError):  # read directly: a damaged one asks nobody
+                provenance = Snapshot.load(self.table_dir(other) / "snapshots" / snapshot_id).provenance
+                target = provenance.target
+                if target and (name == target or name.startswith(target + "__")):
+                    return provenance
         return None
 
     def _current_id(self, name: str) -> str | None:

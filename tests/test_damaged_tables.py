@@ -96,3 +96,27 @@ def test_a_damaged_snapshot_record_fails_its_table_only(cli: Any, home: Path, tw
     # The damaged record is an old snapshot now: left out of the history, with a note, until pruned.
     history = cli("history", "loc.a", "--format", "json")
     assert history.exit_code == 0 and len(json.loads(history.stdout)) == 1 and "left out" in history.stderr
+
+
+@pytest.mark.parametrize("named", [None, "loc.pair"])
+def test_a_damaged_member_of_a_zip_set_is_mended_by_the_advised_fetch(
+    cli: Any, home: Path, tmp_path: Path, named: str | None
+) -> None:
+    import zipfile
+
+    archive = tmp_path / "pair.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("m1.csv", "a,b\n1,2\n3,4\n")
+        z.writestr("m2.csv", "x,y\n5,6\n")
+    fetched = cli("fetch", str(archive), *(["--as", named] if named else []), "--json")
+    assert fetched.exit_code == 0, fetched.stderr
+    member = next(t for t in lines(fetched.stdout)[0]["tables"] if t.endswith("__m2"))
+    shutil.rmtree(current_folder(home, member))
+    said = cli("info", member)
+    assert said.exit_code != 0
+    advice = errors(said.stderr)[0].split("to replace it: ")[1]
+    assert advice == f"liberacion fetch {archive}{f' --as {named}' if named else ''} --force"
+    again = cli(*advice.split()[1:])
+    assert again.exit_code == 0, again.stderr
+    assert cli("info", member).exit_code == 0  # mended, and no new tables named after the member
+    assert not [t for t in lines(cli("tables", "--format", "jsonl").stdout) if "__m2__" in t["table"]]
