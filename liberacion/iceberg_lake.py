@@ -23,7 +23,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,14 +199,17 @@ class IcebergLake(Lake):
 
             con.register_filesystem(duckdb_filesystem(self.location))
 
-    def view_statements(self, snapshots: Sequence[Snapshot], *, as_of: str | None = None) -> list[str]:
+    def view_statements(
+        self, snapshots: Sequence[Snapshot], *, as_of: str | None = None, catalogs: Collection[str] | None = None
+    ) -> list[str]:
         from liberacion.views import listed_snapshot_statements, view_statements
 
         history = []
         for current in self.current_snapshots(as_of=as_of):  # with as_of: what was kept by then
             kept = [snap for snap in self.snapshots(current.table) if as_of is None or snap.published_at <= as_of]
             history += [(snap, snap.id == current.id) for snap in kept]
-        return view_statements(self.home, snapshots, listed_snapshot_statements(self.location.uri, history))
+        statements = listed_snapshot_statements(self.location.uri, history)
+        return view_statements(self.home, snapshots, statements, catalogs=catalogs)
 
     def views_inputs(self) -> tuple[list[int], set[str], bool] | None:
         """The catalog's generation stamp covers every commit: only the tables are compared."""

@@ -34,7 +34,7 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -445,10 +445,12 @@ class Lake:
         """The prefix of every file a view of this lake reads."""
         return str(self.home.root)
 
-    def view_statements(self, snapshots: Sequence[Snapshot], *, as_of: str | None = None) -> list[str]:
-        """SQL creating a view per table at ``snapshots``, the index and the snapshot macros
-        (``as_of``: the snapshots listed as they were then)."""
-        return view_statements(self.home, snapshots, as_of=as_of)
+    def view_statements(
+        self, snapshots: Sequence[Snapshot], *, as_of: str | None = None, catalogs: Collection[str] | None = None
+    ) -> list[str]:
+        """SQL creating a view per table at ``snapshots``, the index (``catalogs``' rows, see
+        ``views.view_statements``) and the snapshot macros (``as_of``: as listed then)."""
+        return view_statements(self.home, snapshots, as_of=as_of, catalogs=catalogs)
 
     def prepare_connection(self, con: Any) -> None:
         """Whatever a DuckDB connection needs before it reads this lake's files (nothing here)."""

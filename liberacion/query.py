@@ -29,7 +29,7 @@ from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
 from liberacion.storage import read_failure
-from liberacion.views import check_index, datasets_view, loaded_catalogs, showing
+from liberacion.views import check_index, datasets_view, loaded_catalogs
 
 if TYPE_CHECKING:
     import duckdb
@@ -84,8 +84,8 @@ def _connect(
         import duckdb
 
         try:
-            with showing(() if catalogs is None else catalogs):
-                statements = lake.view_statements(lake.current_snapshots(as_of=as_of), as_of=as_of)
+            shown = () if catalogs is None else catalogs
+            statements = lake.view_statements(lake.current_snapshots(as_of=as_of), as_of=as_of, catalogs=shown)
             for statement in statements:
                 con.execute(statement)
         except duckdb.Error as err:  # out of memory, a snapshot's file gone: one line, not a traceback

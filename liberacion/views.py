@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +24,17 @@ def _file_list(paths: Iterable[Path]) -> str:
 
 
 def view_statements(
-    home: Home, snapshots: Iterable[Snapshot], snapshot_sql: list[str] | None = None, *, as_of: str | None = None
+    home: Home,
+    snapshots: Iterable[Snapshot],
+    snapshot_sql: list[str] | None = None,
+    *,
+    as_of: str | None = None,
+    catalogs: Collection[str] | None = None,
 ) -> list[str]:
     """SQL that creates the catalog schemas and a view per table (and its rejects), the index's
-    view and the snapshot macros (``snapshot_sql``, else those of the home's lake, as of ``as_of``)."""
+    view and the snapshot macros (``snapshot_sql``, else those of the home's lake, as of ``as_of``).
+    ``liberacion.datasets`` shows ``catalogs``' rows: by default (``lake.duckdb``'s) those loaded
+    without --catalogs."""
     statements = []
     schemas: set[str] = set()
     for snap in snapshots:
@@ -48,28 +53,10 @@ def view_statements(
             )
     index = home.index_file
     if index.is_file() and check_index(home):
-        shown = _SHOWN.get()
         statements.append("CREATE SCHEMA IF NOT EXISTS liberacion")
-        statements.append(datasets_view(index, loaded_catalogs(home) if shown is None else shown))
+        statements.append(datasets_view(index, loaded_catalogs(home) if catalogs is None else catalogs))
     statements += snapshot_statements(home, as_of=as_of) if snapshot_sql is None else snapshot_sql
     return statements
-
-
-# The catalogs whose rows ``liberacion.datasets`` shows in the views being built: None (the default,
-# ``lake.duckdb``'s) for those loaded without --catalogs; a session's own set while ``showing`` holds
-# one. A context variable because ``Lake.view_statements``, between a query and this module, does
-# not carry it.
-_SHOWN: ContextVar[Collection[str] | None] = ContextVar("liberacion_datasets_shown", default=None)
-
-
-@contextmanager
-def showing(catalogs: Collection[str]) -> Iterator[None]:
-    """Views built in this block show only ``catalogs``' rows in ``liberacion.datasets``."""
-    token = _SHOWN.set(catalogs)
-    try:
-        yield
-    finally:
-        _SHOWN.reset(token)
 
 
 def datasets_view(index: Path, catalogs: Collection[str], *, schema: str = "liberacion") -> str:
