@@ -253,7 +253,9 @@ def _targets(lake: Lake, options: RefreshOptions, state: _State) -> list[_Target
         elif options.older_than is not None and now - record.get("checked", 0) < options.older_than:
             skip = "checked recently"
         targets[table] = _Target(table, snap, skip)
-    return list(targets.values())
+    # A damaged member of a zip set is republished by its set's refresh: not a failure of its own
+    sets = [t.table for t in targets.values() if t.snapshot is not None and t.skip is None]
+    return [t for t in targets.values() if t.damaged is None or not any(t.table.startswith(f"{s}__") for s in sets)]
 
 
 class _Runner:
@@ -377,7 +379,7 @@ class _Runner:
                 provenance.extra["identifier"] = identifier
             try:
                 current = self.lake.current(table)
-            except NoTable:
+            except (NoTable, DamagedSnapshot):  # nothing to compare with; publishing mends a damaged one
                 return
             change = schema_changes(current.schema, staging.schema())
             if not change:

@@ -120,3 +120,19 @@ def test_a_damaged_member_of_a_zip_set_is_mended_by_the_advised_fetch(
     assert again.exit_code == 0, again.stderr
     assert cli("info", member).exit_code == 0  # mended, and no new tables named after the member
     assert not [t for t in lines(cli("tables", "--format", "jsonl").stdout) if "__m2__" in t["table"]]
+
+
+def test_refresh_republishes_a_zip_set_whose_member_is_damaged(cli: Any, home: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "pair.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("m1.csv", "a,b\n1,2\n3,4\n")
+        z.writestr("m2.csv", "x,y\n5,6\n")
+    assert cli("fetch", str(archive)).exit_code == 0
+    shutil.rmtree(current_folder(home, "local.pair__m2"))
+    result = cli("refresh", "--json")
+    assert result.exit_code == 0, result.stdout
+    events = [e for e in lines(result.stdout) if e["event"] != "summary"]
+    assert [(e["table"], e["event"]) for e in events] == [("local.pair", "fetched")]  # once, and mended
+    assert cli("sql", "-f", "csv", "select count(*) from local.pair__m2").stdout.split() == ["count_star()", "1"]
