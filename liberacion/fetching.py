@@ -50,6 +50,7 @@ from liberacion.errors import (
     DamagedSnapshot,
     ExitCode,
     LiberacionError,
+    NoTable,
     Note,
     NotFound,
     SourceError,
@@ -750,7 +751,7 @@ class _Job:
             return
         try:
             recorded = self.lake.current(target.table).provenance
-        except DamagedSnapshot:  # nothing to compare with: fetch --force is how it is mended
+        except (DamagedSnapshot, NoTable):  # nothing to compare with (fetch --force mends a damaged one)
             return
         conflict = identity_conflict(target.dataset, recorded, target.table)
         if conflict:
@@ -801,6 +802,8 @@ class _Job:
             return None
         try:
             return self.lake.current(table)
+        except NoTable:  # a shared lake's table created by a run killed before its first commit
+            return None
         except DamagedSnapshot as err:
             if replacing:
                 warnings.warn(
