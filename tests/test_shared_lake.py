@@ -524,3 +524,26 @@ def test_a_shared_catalog_keeps_each_lakes_tables_apart(cli: Cli, tmp_path: Path
     refused = cli("--lake", scratch, "fetch", str(tmp_path / "v2.csv"), "--as", "cms.t")
     assert refused.exit_code == 1 and "not one of the lake" in refused.stderr
     assert _sql(cli, "select count(*) as n from cms.t", lake=prod) == [{"n": "2"}]
+
+
+def test_a_table_created_by_a_run_that_died_before_its_first_commit_takes_the_next_fetch(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed between creating the Iceberg table and committing to it leaves a table with no
+    liberacion snapshot: the next fetch publishes into it (it failed with 'no table x.t')."""
+    import liberacion.iceberg as iceberg
+
+    source = tmp_path / "t.csv"
+    source.write_text("id,n\n01,1\n02,2\n")
+    lake = str(tmp_path / "lake")
+    overwrite = iceberg._overwrite
+
+    def dies(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("killed before the commit")
+
+    monkeypatch.setattr(iceberg, "_overwrite", dies)
+    assert cli("--lake", lake, "fetch", str(source), "--as", "x.t").exit_code == 1
+    monkeypatch.setattr(iceberg, "_overwrite", overwrite)
+    again = cli("--lake", lake, "fetch", str(source), "--as", "x.t")
+    assert again.exit_code == 0, again.stderr
+    assert _sql(cli, "select count(*) as n from x.t", lake=lake) == [{"n": "2"}]
