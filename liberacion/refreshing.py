@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,7 @@ from liberacion.home import Home, file_lock
 from liberacion.iceberg_lake import open_lake, orphan_hours
 from liberacion.lake import Lake, Staging, keep_default
 from liberacion.limits import check_limits
-from liberacion.snapshots import Download, Provenance, Snapshot
+from liberacion.snapshots import Download, Provenance, Recipe, Snapshot
 from liberacion.timestamps import utc_now
 
 if TYPE_CHECKING:
@@ -338,7 +338,7 @@ class _Runner:
             before_publish=self._schema_guard(changes, identifier),
             housekeeping=False,  # the run does it once
         )
-        [result] = fetch_recipes([prov.recipe], self.lake.home, run, client=self.client)
+        [result] = fetch_recipes([_replayed(prov, target.table)], self.lake.home, run, client=self.client)
         event = RefreshEvent(
             target.table,
             result.status,
@@ -397,8 +397,17 @@ class _Runner:
 
 def failure_event(error_type: str | None) -> str:
     """How a refresh names a failure: ``retired`` when the catalog no longer lists the dataset,
-    ``gone`` when its file answers 404 or 410, ``failed`` otherwise."""
+    ``gone`` when its file answers 404 or 410, ``failed`` otherwise. A home that has not read the
+    catalog's listing (``NotDiscovered``) cannot tell that the catalog dropped it: ``failed``."""
     return {"NoDataset": "retired", "Gone": "gone"}.get(error_type or "", "failed")
+
+
+def _replayed(prov: Provenance, table: str) -> Recipe:
+    """The snapshot's recipe, publishing into the table it refreshes. Without a table, a URL that
+    names no dataset would be named again from the server's file name in a home that never fetched
+    it (another home of a shared lake), and a new name would publish beside the refreshed table."""
+    assert prov.recipe is not None
+    return replace(prov.recipe, table=prov.recipe.table or table)
 
 
 def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_paths: Sequence[Path]) -> bool:
@@ -406,7 +415,6 @@ def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_path
     from liberacion.download import Validators
     from liberacion.download.state import load_url_state
     from liberacion.fetching import hash_file, resolve_target
-    from liberacion.snapshots import Recipe
 
     # Resolved as the refresh would (a missing file, an unknown dataset fail with its words).
     target = resolve_target(prov.recipe or Recipe(str(prov.ref)), home, catalog_paths)

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from liberacion.snapshots import Provenance
 
 
+class NotDiscovered(NoDataset):
+    """The catalog may well list the dataset: this home has not read its listing (``discover``) yet.
+    Not the catalog's decision, so a refresh counts it as a failure, never as ``retired``."""
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """``cms/hospital-general-information`` → (catalog, id)."""
     catalog, sep, dataset_id = ref.strip().partition("/")
@@ -55,12 +60,12 @@ def resolve_ref(ref: str, home: Home, extra_paths: Sequence[Path] = ()) -> Datas
     if found is not None:
         return found
     if not index.has_part(home, catalog.name) and catalog.sources:
-        msg = (
-            f"no dataset {ref!r} among the curated datasets of {catalog.name}; run: liberacion discover {catalog.name}"
+        raise NotDiscovered(
+            f"no dataset {ref!r} among the curated datasets of {catalog.name}, and this home has not read"
+            f" its listing; run: liberacion discover {catalog.name} first"
         )
-    else:
-        words = dataset_id.replace("-", " ").replace("_", " ")
-        msg = f"no dataset {ref!r} in catalog {catalog.name}; see: liberacion search {words} --catalog {catalog.name}"
+    words = dataset_id.replace("-", " ").replace("_", " ")
+    msg = f"no dataset {ref!r} in catalog {catalog.name}; see: liberacion search {words} --catalog {catalog.name}"
     raise NoDataset(msg)
 
 
