@@ -16,6 +16,7 @@ module's functions' dependencies; the cheap ``metadata_locations`` serves the re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -148,6 +149,14 @@ def load_table(catalog: Catalog, name: str) -> Table | None:
         return None
 
 
+def unreadable_metadata(err: BaseException) -> bool:
+    """Whether loading a table failed on its own metadata file (gone, truncated, half-written),
+    not on the store or the catalog: that table is damaged, the others are not."""
+    from pyiceberg.exceptions import ValidationError
+
+    return isinstance(err, FileNotFoundError | ValueError | EOFError | ValidationError)  # JSON errors: ValueError
+
+
 def commit_files(
     catalog: Catalog,
     location: LakeLocation,
@@ -215,7 +224,13 @@ def _ensure_table(catalog: Catalog, location: LakeLocation, name: str, table_uri
     """The table, created with ``schema`` or evolved to it, with a name mapping (our Parquet files
     carry no field ids: columns are matched by name)."""
     namespace = name.split(".", 1)[0]
-    table = load_table(catalog, name)
+    replacing = False
+    try:
+        table = load_table(catalog, name)
+    except Exception as err:
+        if not unreadable_metadata(err):
+            raise
+        table, replacing = _forget_damaged(catalog, location, name, table_uri), True
     if table is not None and table.location().rstrip("/") != table_uri.rstrip("/"):
         # One catalog shared by several lakes: the name is taken by a table of another lake.
         raise LiberacionError(
@@ -223,7 +238,8 @@ def _ensure_table(catalog: Catalog, location: LakeLocation, name: str, table_uri
             f"{location.uri}: fetch it into another table name, or use a catalog of its own for this lake"
         )
     if table is None:
-        _refuse_foreign_table(catalog, location, name, table_uri)
+        if not replacing:  # a damaged table's folder holds its own older metadata files
+            _refuse_foreign_table(catalog, location, name, table_uri)
         # Another writer may create the namespace or the table at the same moment; catalogs report
         # that differently (an "already exists" error, or the database's unique-key error).
         try:
@@ -239,6 +255,28 @@ def _ensure_table(catalog: Catalog, location: LakeLocation, name: str, table_uri
                 raise
     _evolve(table, schema)
     return catalog.load_table(name)
+
+
+def _forget_damaged(catalog: Catalog, location: LakeLocation, name: str, table_uri: str) -> None:
+    """Take a table whose current metadata cannot be read out of the catalog, so that this publish
+    creates it afresh (its history went with that file; its snapshot folders stay until pruned).
+    Only a table whose folder is in this lake: a catalog several lakes share may hold another's."""
+    from pyarrow import fs
+
+    folder = table_uri.split("://", 1)[1] if "://" in table_uri else table_uri
+    try:
+        ours = location.filesystem().get_file_info(folder).type != fs.FileType.NotFound
+    except OSError as err:
+        raise storage_error(err, location, "listing") from None
+    if not ours:
+        raise LiberacionError(
+            f"the Iceberg catalog's table {name} cannot be read and is not in the lake {location.uri}: "
+            "repair it in its own lake, or fetch into another table name"
+        )
+    from pyiceberg.exceptions import NoSuchTableError
+
+    with contextlib.suppress(NoSuchTableError):  # another writer took it out first
+        catalog.drop_table(name)
 
 
 def _refuse_foreign_table(catalog: Catalog, location: LakeLocation, name: str, table_uri: str) -> None:
@@ -286,12 +324,18 @@ def _evolve(table: Table, schema: pa.Schema) -> None:
             for n in redocumented:
                 update.update_column(n, doc=new_types[n].doc)
     if changed or dropped:
+        # A retyped column keeps its field id, only its type changes: our files carry no field ids,
+        # and the name mapping gives a name one id, so a new id would leave every older snapshot's
+        # schema asking for an id no file has (its column read as NULL). Each snapshot keeps the
+        # schema it was written with, so it still reads its own files with their own type.
         with table.update_schema(allow_incompatible_changes=True) as update:
-            for n in dropped + changed:  # a retyped column is a new column: old files keep their type
+            for n in dropped:
                 update.delete_column(n)
-    if changed or added:
+            for n in changed:
+                update.update_column(n, field_type=new_types[n].field_type, doc=new_types[n].doc)
+    if added:
         with table.update_schema() as update:
-            for n in [f.name for f in schema if f.name in changed or f.name in added]:
+            for n in [f.name for f in schema if f.name in added]:
                 f = new_types[n]
                 update.add_column(n, f.field_type, doc=f.doc)
     missing = {k: v for k, v in TABLE_PROPERTIES.items() if table.properties.get(k) != v}

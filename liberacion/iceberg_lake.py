@@ -19,6 +19,7 @@ with pyarrow's multi-threaded multipart writer before the commit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import ConfigError, LiberacionError, NoTable, Note
+from liberacion.errors import ConfigError, DamagedSnapshot, LiberacionError, NoTable, Note, one_line
 from liberacion.home import Home, host_tag, process_alive
 from liberacion.lake import DEFAULT_KEEP, Lake, Staging, count_rows, describe_files, keep_default
 from liberacion.naming import IDENTIFIER, parse_table_name
@@ -84,6 +85,7 @@ class IcebergLake(Lake):
         # The metadata files read, by location: a file is never rewritten (a commit writes a new one).
         self._documents: dict[str, dict[str, Any]] = {}
         self._named: dict[str, str] | None = None  # a named catalog's tables, asked once per change
+        self._damage: dict[str, str] = {}  # tables a named catalog could not load → what is wrong
 
     # -- the catalog -------------------------------------------------------------------------
 
@@ -93,6 +95,7 @@ class IcebergLake(Lake):
     def _forget(self) -> None:
         """After our own commit or drop: the catalog's tables are asked again."""
         self._named = None
+        self._damage = {}
         _LOCATIONS.pop((str(self.home.root), self.location.uri), None)
 
     @property
@@ -142,12 +145,36 @@ class IcebergLake(Lake):
                     name = ".".join(identifier)
                     if not _valid(name):
                         continue
-                    table = self.catalog.load_table(identifier)
+                    try:
+                        table = self.catalog.load_table(identifier)
+                    except Exception as err:
+                        if not self._unloadable(name, err):
+                            raise
+                        found[name] = ""  # listed, and reported as damaged by whatever reads it
+                        continue
                     if table.location().rstrip("/") == self.table_uri(name):
                         found[name] = table.metadata_location
         except OSError as err:
             raise storage_error(err, self.location, "listing the tables of") from None
         return found
+
+    def _unloadable(self, name: str, err: Exception) -> bool:
+        """Whether ``err``, loading the table ``name`` of this lake, is its metadata file missing or
+        broken (then it is noted in ``_damage``); a store or catalog failure stays lake-wide."""
+        from pyarrow import fs
+
+        from liberacion.iceberg import unreadable_metadata
+
+        if not unreadable_metadata(err):
+            return False
+        folder = self.location.path_of(*parse_table_name(name))
+        try:  # the catalog may serve several lakes: only a table with a folder here is ours
+            if self.location.filesystem().get_file_info(folder).type == fs.FileType.NotFound:
+                return False
+        except OSError as failure:
+            raise storage_error(failure, self.location, "listing the tables of") from None
+        self._damage[name] = f"its Iceberg metadata cannot be read ({one_line(err, lines=1)})"
+        return True
 
     def _table(self, name: str) -> Table:
         """The table through pyiceberg, for what changes it (expiry); reads use ``_metadata``."""
@@ -252,12 +279,17 @@ class IcebergLake(Lake):
         if where is None:
             raise NoTable(self._no_table_message(name))
         if where not in self._documents:
-            self._documents[where] = self._read_metadata(where)
+            self._documents[where] = self._read_metadata(f"{catalog}.{table}", where)
         return where, self._documents[where]
 
-    def _read_metadata(self, where: str) -> dict[str, Any]:
+    def _read_metadata(self, name: str, where: str) -> dict[str, Any]:
+        """The metadata document; ``DamagedSnapshot`` naming the table when the file is gone or
+        is not Iceberg metadata (the other tables are fine: only a store failure is lake-wide)."""
         import gzip
 
+        damage = self._damage.get(name)
+        if damage is not None:
+            raise self._damaged_table(name, damage)
         path = where if self.location.is_local else where.split("://", 1)[1]
         try:
             if self.location.is_local:
@@ -265,14 +297,45 @@ class IcebergLake(Lake):
             else:
                 with self.location.filesystem().open_input_stream(path) as fh:
                     data = fh.read()
+        except FileNotFoundError:
+            raise self._damaged_table(name, f"its Iceberg metadata file {where} is missing") from None
         except OSError as err:
             raise storage_error(err, self.location, "reading") from None
-        if where.endswith(".gz.metadata.json") or data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-        document = json.loads(data)
+        try:
+            if where.endswith(".gz.metadata.json") or data[:2] == b"\x1f\x8b":
+                data = gzip.decompress(data)
+            document = json.loads(data)
+        except (OSError, EOFError, ValueError) as err:  # truncated, half-written or not JSON
+            raise self._damaged_table(name, f"its Iceberg metadata file {where} cannot be read ({err})") from None
         if not isinstance(document, dict):
-            raise LiberacionError(f"{where} is not Iceberg table metadata")
+            raise self._damaged_table(name, f"its Iceberg metadata file {where} is not Iceberg table metadata")
         return document
+
+    def _damaged_table(self, name: str, problem: str) -> DamagedSnapshot:
+        """The table-level message of a table whose metadata cannot be read, as the home lake words it."""
+        again = self._fetch_again(name)
+        message = f"table {name} is damaged: {problem}; fetch the table again to replace it: {again}"
+        damaged = DamagedSnapshot(message)
+        damaged.problem = problem
+        return damaged
+
+    def _fetch_again(self, name: str) -> str:
+        """The command that remakes the table: the source its newest snapshot folder records."""
+        from pyarrow import fs
+
+        with contextlib.suppress(Exception):  # only for the message: a guess that fails says SOURCE
+            filesystem = self.location.filesystem()
+            root = self.location.path_of(*parse_table_name(name), "snapshots")
+            folders = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
+            for folder in sorted((f.path for f in folders if f.type == fs.FileType.Directory), reverse=True):
+                with contextlib.suppress(Exception), filesystem.open_input_stream(f"{folder}/{SNAPSHOT_FILE}") as fh:
+                    provenance = json.loads(fh.read()).get("provenance") or {}
+                    recipe = provenance.get("recipe") or {}
+                    ref = recipe.get("ref") or provenance.get("ref")
+                    if ref:
+                        chosen = recipe.get("table")
+                        return f"liberacion fetch {ref}{f' --as {chosen}' if chosen else ''} --force"
+        return f"liberacion fetch SOURCE --as {name} --force"
 
     def published(self, name: str) -> list[Snapshot]:
         """Every kept snapshot was current once: a snapshot exists only by its commit. (Their ids
