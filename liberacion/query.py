@@ -307,11 +307,14 @@ _NO_SNAPSHOT = re.compile(
     r'No files found that match the pattern "[^"]*/(?P<catalog>[^/"]+)/(?P<table>[^/"]+)/snapshots/'
     r'(?P<id>[^/"]+)/data-\*\.parquet"'
 )
-# A file a table's view names that is gone: the snapshot's folder was removed by hand.
+# A file a table's view names that is gone: the snapshot's folder was removed by hand, or by
+# prune or retention while the query ran.
 _MISSING_FILE = re.compile(
     r'(?:No files found that match the pattern "|Cannot open file ")(?P<path>[^"]*/(?P<catalog>[^/"]+)/'
     r'(?P<table>[^/"]+)/snapshots/(?P<id>[^/"*]+)/[^/"*]+\.parquet)"(?!: Permission)'
 )
+
+_ID = re.compile(r"\d{8}T\d{12}Z")  # a snapshot's folder name, sortable by time
 
 
 def _curated_ref(table: str) -> str | None:
@@ -325,6 +328,28 @@ def _curated_ref(table: str) -> str | None:
     except LiberacionError:
         return None
     return next((d.ref for c in catalogs for d in c.datasets if d.table == table.lower()), None)
+
+
+def _superseded(path: str, snapshot_id: str) -> bool:
+    """Whether the snapshot a missing file belongs to is no longer its table's current one (so
+    prune or a publish's retention removed it under the query, not damage): the table's ``current``
+    file names another id, or, in a lake without one (Iceberg in a directory), a newer snapshot's
+    folder is there. A remote file's table cannot be looked at here: damage, as before."""
+    from liberacion.snapshots import CURRENT_FILE
+
+    if "://" in path:
+        return False
+    snapshots = Path(path).parent.parent
+    try:
+        pointed = (snapshots.parent / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        pointed = ""
+    if pointed:
+        return pointed != snapshot_id
+    try:
+        return any(_ID.fullmatch(entry) and entry > snapshot_id for entry in os.listdir(snapshots))
+    except OSError:
+        return False
 
 
 def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str | None = None) -> LiberacionError:
@@ -363,6 +388,11 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str 
     gone = _MISSING_FILE.search(text)
     if gone and not rows and not partial:
         table = f"{gone.group('catalog')}.{gone.group('table')}"
+        if _superseded(gone.group("path"), gone.group("id")):
+            return SQLError(
+                f"the snapshot of {table} this query read was removed while it ran"
+                " (prune or a publish's retention); run the query again"
+            )
         return DamagedSnapshot(
             f"table {table} is damaged: {gone.group('path')} of snapshot {gone.group('id')} is missing; "
             f"fetch the table again to replace it, with --force (see: liberacion info {table})"
@@ -538,11 +568,13 @@ def export(
     text = _STATEMENT_END.sub("", statements[0].query)
     try:
         result = con.sql(text)  # binds the query: unknown tables and columns are reported here
-        columns, types = result.columns, [t.id for t in result.types]
+        columns, types = result.columns, result.types
     except duckdb.Error as err:
         con.close()
         raise sql_error(err, sql=text) from None
-    if len(set(columns)) != len(columns):  # JSON keys and CSV readers need distinct names
+    # JSON keys need distinct names, and the COPY's select list names columns regardless of
+    # case ("A" and "a" are one column to DuckDB): render writes them (as a, a_1 in JSON).
+    if len({c.lower() for c in columns}) != len(columns):
         return _stream(con, sql)
     select = ", ".join(_export_column(c, t, json=fmt.startswith("json")) for c, t in zip(columns, types))
     # "COPY (...) TO <target> (...)": the target is filled in last (the SQL may hold braces).
@@ -642,10 +674,16 @@ class _NotCopyable(Exception):
     """DuckDB cannot COPY this statement (a ``SHOW``, say): the general path writes it."""
 
 
-def _export_column(name: str, type_id: str, *, json: bool) -> str:
+def _export_column(name: str, duck_type: Any, *, json: bool) -> str:
     """A column as liberacion writes it: ISO 8601 times (``T``, no empty fraction, ``+00:00`` in UTC),
-    BLOBs in hex, nested values as JSON in CSV, and NaN/infinity as JSON can hold them."""
+    BLOBs in hex, nested values as JSON in CSV, and NaN/infinity as JSON can hold them (in nested
+    values too)."""
+    from liberacion.render import json_safe
+
     col = quote_ident(name)
+    type_id = duck_type.id
+    # In CSV too a nested value is JSON that parses: NaN and infinity inside it as JSON writes them.
+    safe = json_safe(col, duck_type) if json or type_id in _NESTED else None
     if type_id in _TIMESTAMPS or type_id == "timestamp with time zone":
         value = col if type_id != "timestamp with time zone" else f"timezone('UTC', {col})"
         iso = (
@@ -656,12 +694,9 @@ def _export_column(name: str, type_id: str, *, json: bool) -> str:
     elif type_id == "blob":
         expr = f"lower(hex({col}))"
     elif type_id in _NESTED and not json:
-        expr = f"to_json({col})::VARCHAR"
-    elif type_id in ("double", "float") and json:
-        expr = (
-            f"CASE WHEN isnan({col}) THEN NULL::JSON WHEN isinf({col}) "
-            f"THEN to_json(CASE WHEN {col} > 0 THEN 'inf' ELSE '-inf' END) ELSE to_json({col}) END"
-        )
+        expr = f"{safe or f'to_json({col})'}::VARCHAR"
+    elif safe is not None:
+        expr = safe
     else:
         return col
     return f"{expr} AS {col}"

@@ -155,7 +155,7 @@ def make_console(stream: IO[Any], *, width: int | None = None) -> Console:
 
     colour = color_enabled(stream)
     return _Console(
-        file=stream,
+        file=_StandIns(stream) if not _can_write_all(stream) else stream,
         color_system="auto" if colour else None,
         force_terminal=colour or None,
         highlight=False,
@@ -163,6 +163,75 @@ def make_console(stream: IO[Any], *, width: int | None = None) -> Console:
         soft_wrap=False,
         width=width,
     )
+
+
+def _encoding(stream: IO[Any]) -> str:
+    return (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+
+
+def _can_write_all(stream: IO[Any]) -> bool:
+    """Whether ``stream``'s encoding holds every character (UTF-8, UTF-16 ...), unlike a Latin-1 terminal's."""
+    return _encoding(stream).startswith("utf")
+
+
+# What a terminal that cannot show a character gets instead: an ASCII character as wide, so that a
+# table's columns stay in line ("…" as "~", as the ASCII box cuts values).
+_STAND_INS = {"…": "~", "→": ">", "←": "<", "—": "-", "–": "-", "·": "-", "↵": "|", "�": "?", "•": "*"}
+_STAND_INS.update(dict.fromkeys("‘’‚", "'") | dict.fromkeys("“”„", '"') | dict.fromkeys("─━┄", "-"))
+_STAND_INS.update(dict.fromkeys("│┃┆", "|") | dict.fromkeys("┌┐└┘├┤┬┴┼", "+"))
+
+
+class _StandIns:
+    """A terminal's text stream whose encoding lacks characters (``LC_ALL=es_ES.ISO-8859-1``): what
+    it cannot write is written as a stand-in (``_STAND_INS``, else ``?``), never an error."""
+
+    def __init__(self, stream: IO[Any]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        encoding = getattr(self._stream, "encoding", None) or "ascii"
+        try:
+            text.encode(encoding)
+        except UnicodeEncodeError:
+            text = "".join(_stand_in(char, encoding) for char in text)
+        except LookupError:  # an encoding Python does not know: ASCII is safe
+            text = "".join(_stand_in(char, "ascii") for char in text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding: the stream's own
+        return getattr(self._stream, name)
+
+
+def _stand_in(char: str, encoding: str) -> str:
+    from rich.cells import cell_len
+
+    try:
+        char.encode(encoding)
+        return char
+    except UnicodeEncodeError:
+        return _STAND_INS.get(char) or "?" * cell_len(char)
+
+
+class _Utf8Text:
+    """Text written to a stream as UTF-8 bytes whatever its encoding: data (CSV, JSON ...) is UTF-8,
+    as DuckDB writes it, under a Latin-1 locale too."""
+
+    encoding = "utf-8"
+
+    def __init__(self, stream: IO[Any]) -> None:
+        stream.flush()
+        self._stream = stream
+        self.buffer = stream.buffer
+
+    def write(self, text: str) -> int:
+        self.buffer.write(text.encode("utf-8"))
+        return len(text)
+
+    def flush(self) -> None:
+        self.buffer.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 STATUS_STYLES = {
@@ -206,6 +275,9 @@ LISTING_KINDS = {
     "landing_page": "source",
     "status": "status",
     "event": "status",
+    "change": "name",  # diff's kind of change (rows_removed): never cut
+    "old": "old",  # diff's values before and after: cut so that where they differ stays in sight
+    "new": "new",
 }
 
 
@@ -305,6 +377,8 @@ def render(
             if fmt is Format.parquet:
                 stream.flush()
                 _write_parquet(rows, stream.buffer)  # to a pipe: | duckdb -c "from read_parquet('/dev/stdin')"
+            elif fmt is not Format.table and not _can_write_all(stream) and hasattr(stream, "buffer"):
+                _render_to(rows, fmt, _Utf8Text(stream), view)  # type: ignore[arg-type]
             else:
                 _render_to(rows, fmt, stream, view)
         except BrokenPipeError:
@@ -345,8 +419,8 @@ def _render_to(rows: Rows, fmt: Format, stream: IO[Any], view: _TableView) -> No
     elif fmt in (Format.csv, Format.tsv):
         _write_delimited(rows, stream, "," if fmt is Format.csv else "\t")
     elif fmt in (Format.json, Format.jsonl):
-        if rows.arrow is not None and _unique(rows.arrow.schema.names):
-            _write_json_arrow(rows.arrow, stream, lines=fmt is Format.jsonl)
+        if rows.arrow is not None:
+            _write_json_arrow(_renamed(rows.arrow), stream, lines=fmt is Format.jsonl)
         elif fmt is Format.json:
             _write_json(rows, stream)
         else:
@@ -359,7 +433,36 @@ def _render_to(rows: Rows, fmt: Format, stream: IO[Any], view: _TableView) -> No
 
 
 def _unique(names: Sequence[str]) -> bool:
-    return len(set(names)) == len(names)
+    """No two names alike, ignoring case: DuckDB binds ``A`` and ``a`` to the same column."""
+    return len({n.lower() for n in names}) == len(names)
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """``names`` made distinct as DuckDB makes them when it reads such a Parquet file (``a``, ``a_1``):
+    a JSON record holds each key once, so a later column must not overwrite an earlier one."""
+    taken = {n.lower() for n in names}
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        new, k = name, 0
+        while new.lower() in seen or (k and new.lower() in taken):
+            k += 1
+            new = f"{name}_{k}"
+        seen.add(new.lower())
+        out.append(new)
+    return out
+
+
+def _renamed(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """The same stream with distinct column names (see ``unique_names``)."""
+    import pyarrow as pa
+
+    if _unique(reader.schema.names):
+        return reader
+    names = unique_names(reader.schema.names)
+    schema = pa.schema([f.with_name(n) for f, n in zip(reader.schema, names)], metadata=reader.schema.metadata)
+    batches = (pa.RecordBatch.from_arrays(batch.columns, schema=schema) for batch in reader)
+    return pa.RecordBatchReader.from_batches(schema, batches)
 
 
 # -- value formatting --------------------------------------------------------------------------
@@ -368,8 +471,8 @@ def _unique(names: Sequence[str]) -> bool:
 def _json_value(value: Any) -> Any:
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
+    if isinstance(value, Decimal):  # a HUGEINT arrives as a Decimal: a whole one stays exact
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else str(value)
     if isinstance(value, timedelta):
@@ -667,20 +770,19 @@ def _json_query(con: duckdb.DuckDBPyConnection, schema: pa.Schema, *, lines: boo
     from liberacion.naming import quote_ident, quote_literal
 
     fields = []
-    for f in schema:
+    types = con.from_arrow(schema.empty_table()).types if len(schema) else []
+    for f, duck_type in zip(schema, types):
         col = quote_ident(f.name)
         t = f.type
+        safe = json_safe(col, duck_type)
         if pa.types.is_timestamp(t):
             iso = (
                 f"CASE WHEN microsecond({col}) % 1000000 = 0 THEN strftime({col}, '%Y-%m-%dT%H:%M:%S') "
                 f"ELSE strftime({col}, '%Y-%m-%dT%H:%M:%S.%f') END"
             )
             expr = f"{iso} || '+00:00'" if t.tz is not None else iso
-        elif pa.types.is_floating(t):
-            expr = (
-                f"CASE WHEN isnan({col}) THEN NULL::JSON WHEN isinf({col}) "
-                f"THEN to_json(CASE WHEN {col} > 0 THEN 'inf' ELSE '-inf' END) ELSE to_json({col}) END"
-            )
+        elif safe is not None:
+            expr = safe
         elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
             expr = f"lower(hex({col}))"
         else:
@@ -689,6 +791,42 @@ def _json_query(con: duckdb.DuckDBPyConnection, schema: pa.Schema, *, lines: boo
     record = f"to_json({{{', '.join(fields)}}})::VARCHAR" if fields else "'{}'"
     line = f"{record} || chr(10)" if lines else f"',' || chr(10) || {record}"
     return f"SELECT {line} AS line FROM batch"
+
+
+def json_safe(expr: str, duck_type: Any, depth: int = 0) -> str | None:
+    """``expr`` as JSON DuckDB writes validly: NaN as null and infinity as ``"inf"``/``"-inf"``, at
+    the top and inside lists, structs and maps (DuckDB would write bare ``NaN``/``Infinity``).
+    None when ``duck_type`` (a DuckDB type) holds no floating-point value: ``expr`` is fine as it is."""
+    from liberacion.naming import quote_ident
+
+    kind = duck_type.id
+    if kind in ("float", "double"):
+        # A REAL as its shortest text (0.1, as CSV writes it), not as the double it widens to.
+        finite = f"{expr}::VARCHAR::JSON" if kind == "float" else f"to_json({expr})"
+        return (
+            f"CASE WHEN isnan({expr}) THEN NULL::JSON WHEN isinf({expr}) "
+            f"THEN to_json(CASE WHEN {expr} > 0 THEN 'inf' ELSE '-inf' END) ELSE {finite} END"
+        )
+    var = f"v{depth}"  # a lambda's variable, distinct at each depth
+    if kind in ("list", "array"):
+        inner = json_safe(var, duck_type.children[0][1], depth + 1)
+        return None if inner is None else f"to_json(list_transform({expr}, lambda {var}: {inner}))"
+    if kind == "map":
+        inner = json_safe(f"{var}.value", duck_type.children[1][1], depth + 1)
+        if inner is None:
+            return None
+        entries = f"list_transform(map_entries({expr}), lambda {var}: struct_pack(key := {var}.key, value := {inner}))"
+        return f"to_json(map_from_entries({entries}))"
+    if kind == "struct":
+        members = [
+            (quote_ident(name), json_safe(f"{expr}.{quote_ident(name)}", t, depth)) for name, t in duck_type.children
+        ]
+        if all(inner is None for _, inner in members):
+            return None
+        packed = ", ".join(f"{name} := {inner or f'{expr}.{name}'}" for name, inner in members)
+        # struct_pack of a NULL struct's members would be a struct of NULLs
+        return f"CASE WHEN {expr} IS NULL THEN NULL ELSE to_json(struct_pack({packed})) END"
+    return None
 
 
 def _json_batch(con: duckdb.DuckDBPyConnection, query: str, batch: pa.RecordBatch) -> memoryview:
@@ -723,17 +861,19 @@ def _utc_naive(batch: pa.RecordBatch) -> pa.RecordBatch:
 def _write_json(rows: Rows, stream: IO[Any]) -> None:
     stream.write("[")
     first = True
+    names = unique_names(rows.columns)
     for chunk in rows.iter_chunks():
         for row in chunk:
             stream.write("\n" if first else ",\n")
-            stream.write(_dump(rows.columns, row))
+            stream.write(_dump(names, row))
             first = False
     stream.write("\n]\n" if not first else "]\n")
 
 
 def _write_jsonl(rows: Rows, stream: IO[Any]) -> None:
+    names = unique_names(rows.columns)
     for chunk in rows.iter_chunks():
-        stream.write("".join(_dump(rows.columns, row) + "\n" for row in chunk))
+        stream.write("".join(_dump(names, row) + "\n" for row in chunk))
 
 
 def _dump(columns: list[str], row: Sequence[Any]) -> str:
@@ -807,8 +947,7 @@ _ASCII_BOX = _Box(("+", "-", "+", "+"), ("+", "-", "+", "+"), ("+", "-", "+", "+
 
 
 def _box_for(stream: IO[Any]) -> _Box:
-    encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "")
-    return _UNICODE_BOX if encoding.startswith("utf") else _ASCII_BOX
+    return _UNICODE_BOX if _can_write_all(stream) else _ASCII_BOX
 
 
 def cut(text: str, width: int, ellipsis: str = "…") -> str:
@@ -838,6 +977,50 @@ def cut_middle(text: str, width: int, ellipsis: str = "…") -> str:
             break
         tail, used = char + tail, used + cell_len(char)
     return set_cell_size(text, width - 1 - used) + ellipsis + tail
+
+
+def cut_around(text: str, width: int, at: int, ellipsis: str = "…") -> str:
+    """``text`` in at most ``width`` cells with its character ``at`` in sight: where it first differs
+    from the value it is compared with (diff's old and new), which a cut at the end would hide
+    when they share a long start. ``…`` stands for what was left out, before and after."""
+    from rich.cells import cell_len
+
+    if cell_len(text) <= width:
+        return text
+    if width <= 4 or cell_len(text[: at + 4]) <= width - 1:  # the difference and a little after it fit
+        return cut(text, width, ellipsis)
+    start = len(text)
+    while start > 0 and cell_len(text[start - 1 :]) <= width - 1:
+        start -= 1
+    if start <= at:  # the end, with as much as fits before the difference
+        return ellipsis + text[start:]
+    start, before = at, 0
+    while start > 0 and before + cell_len(text[start - 1]) <= (width - 2) // 3:  # a third for context
+        start -= 1
+        before += cell_len(text[start])
+    return ellipsis + cut(text[start:], width - 1, ellipsis)
+
+
+def _cut_pairs(
+    cells: list[list[tuple[str, str | None, bool]]], kinds: Sequence[str | None], widths: dict[int, int], ellipsis: str
+) -> bool:
+    """Cut each row's old and new values (diff) around their first difference (``cut_around``), so
+    that two values that differ never look the same. Whether any was cut."""
+    from rich.cells import cell_len
+
+    if "old" not in kinds or "new" not in kinds:
+        return False
+    pair = (kinds.index("old"), kinds.index("new"))
+    cut_any = False
+    for row in cells:
+        old, new = row[pair[0]][0], row[pair[1]][0]
+        at = next((k for k, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+        for i in pair:
+            text, style, number = row[i]
+            if i in widths and cell_len(text) > widths[i]:
+                row[i] = (cut_around(text, widths[i], at, ellipsis), style, number)
+                cut_any = True
+    return cut_any
 
 
 def fit_columns(
@@ -958,6 +1141,7 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
 
     if view.title:
         out(Text(cut(one_line(view.title), width, box.ellipsis), style="bold"))
+    cut_pairs = False
     if view.expanded:
         _write_records(headers, cells, numeric, width, box, out)
         hidden = False
@@ -977,8 +1161,9 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
         )
         shown_count = len(shown)
         middle = [k == "link" or i in labels for i, k in enumerate(kinds)]
+        cut_pairs = _cut_pairs(cells, kinds, dict(zip(shown, widths)), box.ellipsis)
         _write_grid(headers, cells, numeric, shown, widths, hidden, box, out, middle=middle)
-    footer = _footer(total, len(kept), len(headers), shown_count, hidden, view, rows.all_hint)
+    footer = _footer(total, len(kept), len(headers), shown_count, hidden, view, rows.all_hint, cut_pairs)
     if footer:  # on a narrow screen, one line per part rather than a sentence broken anywhere
         lines = [footer] if cell_len(footer) <= width else footer.replace(" — ", "\n").replace(" · ", "\n").split("\n")
         for line in lines:
@@ -991,6 +1176,8 @@ def _floor(kind: str | None, file_title: bool, link_floor: int) -> int:
         return link_floor
     if kind == "source" or file_title:
         return 18
+    if kind in ("old", "new"):  # cut around their difference, a few cells show it: the key stays whole
+        return 6
     return _KEY_FLOOR if kind == "key" else _VALUE_FLOOR
 
 
@@ -1134,9 +1321,11 @@ def _terminal_order(rows: Rows, kept: Sequence[Sequence[Any]]) -> list[int]:
     return [i for i in order if i not in empty] + [i for i in order if i in empty]
 
 
-def _footer(total: int, kept: int, columns: int, shown: int, hidden: bool, view: _TableView, hint: str) -> str:
+def _footer(
+    total: int, kept: int, columns: int, shown: int, hidden: bool, view: _TableView, hint: str, cut_pairs: bool = False
+) -> str:
     left_out = total - kept
-    if not (left_out or hidden or total == 0 or total >= 10):
+    if not (left_out or hidden or total == 0 or total >= 10 or cut_pairs):
         return ""
     parts = [f"{total:,} row{'' if total == 1 else 's'}"]
     if left_out:
@@ -1148,4 +1337,6 @@ def _footer(total: int, kept: int, columns: int, shown: int, hidden: bool, view:
         text += f" — use {hint} or {view.expand_option} for all"
     elif hidden or left_out:
         text += f" — use {hint} for all"
+    elif cut_pairs:  # old and new values were cut: say where they are whole
+        text += f" — values cut: use {hint} to see them whole"
     return text

@@ -1,0 +1,120 @@
+"""What a person sees on a narrow screen or a terminal that is not UTF-8: commands run in a pty
+(pexpect), their output drawn by a terminal emulator (pyte), as in test_terminal.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from liberacion.lake import Lake
+from tests.conftest import ROOT
+
+pexpect = pytest.importorskip("pexpect")
+pyte = pytest.importorskip("pyte")
+
+NAME = "SOUTHEAST HEALTH MEDICAL CENTER"
+SUFFIX = " — Liberación Núñez"
+
+
+def terminal(home: Path, *args: str, width: int = 80, encoding: str = "utf-8") -> tuple[list[str], int]:
+    """Run liberacion in a pty of ``width`` columns whose encoding is ``encoding``: the screen's lines
+    and the exit code. ``PYTHONIOENCODING`` gives the terminal's encoding as a locale would
+    (``LC_ALL=es_ES.ISO-8859-1``), without needing that locale installed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")}
+    env.update(PYTHONPATH=str(ROOT), LIBERACION_HOME=str(home), TERM="xterm-256color", PYTHONIOENCODING=encoding)
+    child = pexpect.spawn(
+        sys.executable, ["-m", "liberacion", *args], env=env, dimensions=(100, width), encoding=encoding, timeout=120
+    )
+    child.expect(pexpect.EOF)
+    raw = child.before
+    child.close()
+    screen = pyte.Screen(width, 100)
+    pyte.Stream(screen).feed(raw)
+    lines = [line.rstrip() for line in screen.display]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines, child.exitstatus
+
+
+def _cells(line: str, side: str = "│") -> list[str]:
+    return [cell.strip() for cell in line.strip(side).split(side)]
+
+
+@pytest.fixture
+def renamed(home: Path) -> Lake:
+    """Two snapshots of a table whose one change appends text to a long name."""
+    lake = Lake(home)
+    ids = ["010001", "010005"]
+    lake.publish("cms.hospitals", pa.table({"facility_id": ids, "facility_name": [NAME, "MARSHALL"]}))
+    lake.publish("cms.hospitals", pa.table({"facility_id": ids, "facility_name": [NAME + SUFFIX, "MARSHALL"]}))
+    return lake
+
+
+# -- a terminal that is not UTF-8 ----------------------------------------------------------------
+
+
+def test_sql_on_a_latin1_terminal_shows_stand_ins(home: Path) -> None:
+    query = "select 'a' || chr(8212) || ' b ' || chr(241) as text, repeat('word ', 40) as long from range(5)"
+    lines, code = terminal(home, "sql", "--max-rows", "2", query, encoding="latin-1")
+    assert code == 0, lines
+    row = next(line for line in lines if line.startswith("| a"))
+    assert _cells(row, "|")[0] == "a- b ñ"  # the em dash as "-"; ñ is Latin-1 and stays
+    assert _cells(row, "|")[1].endswith("~")  # the cut value ends in the ASCII box's ellipsis
+    footer = " ".join(lines[lines.index(next(line for line in lines if line.startswith("+") and "| a" not in line)) :])
+    assert "5 rows, 3 more rows not shown (--max-rows 2) - use --format csv for all" in footer
+
+
+def test_diff_and_info_on_a_latin1_terminal(renamed, home: Path) -> None:
+    lines, code = terminal(home, "diff", "cms.hospitals", "-k", "facility_id", width=120, encoding="latin-1")
+    assert code == 0, lines
+    assert re.match(r"cms\.hospitals: \w+ > \w+$", lines[0])  # the title's arrow as ">"
+    assert any("Liberación Núñez" in line for line in lines)  # Latin-1 letters as they are
+    lines, code = terminal(home, "info", "cms.hospitals", width=40, encoding="latin-1")
+    assert code == 0, lines
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "markdown"])
+def test_data_to_a_latin1_pipe_is_utf8(home: Path, fmt: str) -> None:
+    from liberacion.snapshots import Provenance
+    from tests.conftest import run_process
+
+    source = "/data/Liberación — Núñez.csv"
+    Lake(home).publish("local.names", pa.table({"name": [NAME + SUFFIX]}), Provenance(source_url=source))
+    latin1 = {"PYTHONIOENCODING": "latin-1"}
+    for args in (["sql", "select * from local.names"], ["sql", "select 1; select * from local.names"], ["tables"]):
+        proc = run_process(*args, "--format", fmt, env=latin1)  # the test reads stdout as UTF-8
+        assert proc.returncode == 0, proc.stderr
+        assert (source if args == ["tables"] else NAME + SUFFIX) in proc.stdout.replace("\\", "")
+
+
+# -- diff: where old and new differ -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_diff_shows_where_a_long_value_changed(renamed, home: Path, width: int) -> None:
+    lines, code = terminal(home, "diff", "cms.hospitals", "-k", "facility_id", width=width)
+    assert code == 0 and all(len(line) <= width for line in lines)
+    header = _cells(next(line for line in lines if "change" in line and "│" in line))
+    changes = [_cells(line)[0] for line in lines if line.startswith("│")][1:]
+    assert "rows_removed" in changes and "row_changed" in changes  # the kind of change, never cut
+    row = _cells(next(line for line in lines if "row_changed" in line))
+    old, new = row[header.index("old")], row[header.index("new")]
+    assert old != new, row
+    assert old.startswith("…") and NAME.endswith(old[1:])  # the old value's end: where the new one goes on
+    assert new.startswith("…") and " — " in new and (NAME + SUFFIX).find(new[1:].rstrip("…")) > 0
+    footer = " ".join(lines[lines.index(next(line for line in lines if line.startswith("└"))) + 1 :])
+    assert "--format csv" in footer
+
+
+def test_cut_around_keeps_the_first_difference() -> None:
+    from liberacion.render import cut_around
+
+    assert cut_around("abcdefghij", 8, 2) == "abcdefg…"  # near the start: an ordinary cut
+    assert cut_around("abcdefghij", 6, 10) == "…fghij"  # a longer value goes on after this one
+    assert cut_around("abcdefghijklmnopqrstuvwxyz0123456789", 8, 12) == "…klmnop…"
+    assert cut_around("short", 8, 2) == "short"
