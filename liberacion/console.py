@@ -90,14 +90,25 @@ def emit(
 def print_json(document: Any) -> None:
     """One JSON document on stdout, indented for people who read it."""
     with stdout_guard():
-        print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+        _write_utf8(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def print_json_lines(records: Iterable[dict[str, Any]]) -> None:
     """One compact JSON object per line on stdout (for jq and log collectors)."""
     with stdout_guard():
         for record in records:
-            print(json.dumps(record, ensure_ascii=False, default=str))
+            _write_utf8(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+
+def _write_utf8(text: str) -> None:
+    """JSON is UTF-8 whatever the locale's encoding (a latin-1 one could not encode an em dash)."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None or (sys.stdout.encoding or "").lower().replace("-", "") == "utf8":
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    buffer.write(text.encode("utf-8"))
+    buffer.flush()
 
 
 def table_of_ref(ref: str) -> str:
@@ -276,7 +287,6 @@ def progress_bars(console: Any) -> Any:
     from rich.progress import (
         BarColumn,
         DownloadColumn,
-        Progress,
         TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
@@ -299,7 +309,32 @@ def progress_bars(console: Any) -> Any:
         columns.append(TransferSpeedColumn(**no_wrap))
     if console.width >= 90:
         columns.append(TimeRemainingColumn(**no_wrap))
-    return Progress(*columns, console=console, transient=True)
+    return _bars_class()(*columns, console=console, transient=True)
+
+
+def _bars_class() -> Any:
+    from rich.progress import Progress
+
+    class Bars(Progress):
+        def get_renderable(self) -> Any:
+            return _ShortOfTheEdge(super().get_renderable())
+
+    return Bars
+
+
+class _ShortOfTheEdge:
+    """A renderable kept two cells short of the screen's right edge. A line that fills the last
+    column leaves the cursor waiting to wrap: the ``^C`` a terminal echoes on Ctrl-C then wraps
+    onto a new line, and the progress display's clean-up, which erases as many lines as it drew,
+    leaves one stale bar behind."""
+
+    ROOM = 2  # the cells of "^C"
+
+    def __init__(self, renderable: Any) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield from console.render(self.renderable, options.update_width(max(options.max_width - self.ROOM, 1)))
 
 
 class FetchProgress:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MEMORY_LIMIT_ENV = "LIBERACION_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "700MB"
+# How long Ctrl-C waits for an interrupted query to stop and clean up before leaving anyway.
+STOP_SECONDS = 10.0
 
 
 def memory_limit() -> str:
@@ -119,21 +121,28 @@ def interruptible(work: Callable[[], T]) -> T:
     if threading.current_thread() is not threading.main_thread():
         return work()
     outcome: dict[str, Any] = {}
+    # Set by the worker once ``work`` has returned or raised, its clean-up (a temporary file
+    # removed) done. Not ``Thread.join``: before Python 3.13, a KeyboardInterrupt that lands in
+    # ``join`` marks the thread as ended while it still runs, and a second ``join`` returns at once
+    # (CPython gh-90882), so the process left before the worker removed its temporary file.
+    done = threading.Event()
 
     def run() -> None:
         try:
             outcome["value"] = work()
         except BaseException as err:  # handed to the main thread as it is
             outcome["error"] = err
+        finally:
+            done.set()
 
     worker = threading.Thread(target=run, name="liberacion-query", daemon=True)
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.2)
+        while not done.wait(0.2):
+            pass
     except KeyboardInterrupt:
         interrupt_all()
-        worker.join(10)
+        done.wait(STOP_SECONDS)  # the interrupted query fails at once; its clean-up runs now
         raise
     if "error" in outcome:
         raise outcome["error"]

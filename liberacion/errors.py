@@ -23,7 +23,7 @@ class ExitCode(IntEnum):
     UPDATES = 10  # refresh --check: something would change
     BUSY = 75  # another process holds the lock (EX_TEMPFAIL: try again later)
     INTERRUPTED = 130  # Ctrl-C
-    TERMINATED = 143  # SIGTERM during fetch or refresh (128 + 15, as a shell reports it)
+    TERMINATED = 143  # SIGTERM (128 + 15, as a shell reports it)
 
 
 class LiberacionError(Exception):

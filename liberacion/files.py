@@ -26,6 +26,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    _WRITING.add(tmp)
     try:
         yield tmp
         if tmp.is_file():
@@ -33,8 +34,27 @@ def atomic_path(target: Path) -> Iterator[Path]:
         os.replace(tmp, target)
         fsync_dir(target.parent)
     finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            leftover.unlink(missing_ok=True)
+        _remove_temporary(tmp)
+        _WRITING.discard(tmp)
+
+
+# Temporary files being written, so that a process leaving at once (Ctrl-C, SIGTERM) while a
+# worker thread still writes one removes it: the worker's own clean-up would never run.
+_WRITING: set[Path] = set()
+
+
+def discard_temporaries() -> None:
+    """Remove every temporary file ``atomic_path`` is still writing (the process is leaving)."""
+    for tmp in list(_WRITING):
+        try:
+            _remove_temporary(tmp)
+        except OSError:  # leaving anyway: a file that cannot be removed is all that is left to say
+            continue
+
+
+def _remove_temporary(tmp: Path) -> None:
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
@@ -32,6 +33,32 @@ from liberacion.home import Home, check_home, resolve_home
 from liberacion.render import DocumentFormat, Format, OutputClosed, set_color
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, systemd, a cron supervisor): stopped exactly as Ctrl-C stops a run."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM raises ``Terminated`` in the main thread, so the Ctrl-C path
+    (stop the queries, transfers and conversions, remove temporary files, publish nothing more)
+    handles it too; Python's default would end the process at once, leaving them behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover - handlers need it
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class _Group(TyperGroup):
     """The one place where failures become one ``error:`` line on stderr and an exit code.
 
@@ -49,7 +76,7 @@ class _Group(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), sigterm_as_interrupt():  # SIGTERM cleans up as Ctrl-C does
                 warnings.simplefilter("always", Note)
                 warnings.showwarning = _show_note
                 check_home(resolve_home(ctx.params.get("home")))
@@ -63,6 +90,8 @@ class _Group(TyperGroup):
             _fail(str(err), err.exit_code)
         except typer.TyperException as err:
             _fail_usage(err)
+        except Terminated:
+            _fail("terminated (SIGTERM)", ExitCode.TERMINATED)
         except KeyboardInterrupt:
             _fail("interrupted", ExitCode.INTERRUPTED)
         except OSError as err:
@@ -90,6 +119,9 @@ def _plain_coercion(group: Any) -> None:
             _plain_param(param)
             if param.param_type_name == "argument":  # its name says what it takes: no "<list[str]>"
                 param.display_type_rich = _no_type
+                param._usage_display_name = _usage_name(param)
+            elif getattr(param, "min", None) == 0 and getattr(param, "max", None) is None:
+                param._get_number_range_help_str = _no_type  # a count: "[x>=0]" says nothing
         if "get_help_option" not in vars(command):  # --help is made on demand, and is a flag too
 
             def get_help_option(ctx: Any, _make: Any = command.get_help_option) -> Any:
@@ -102,6 +134,18 @@ def _plain_coercion(group: Any) -> None:
 
 def _no_type(ctx: Any = None) -> None:
     return None
+
+
+def _usage_name(param: Any) -> Any:
+    """An argument in the usage line as Click writes it: ``TABLE``, ``REF...``, ``[QUERY]``;
+    Typer would write a required one in braces (``{TABLE}``), which reads like a placeholder."""
+
+    def name() -> str:
+        shown = param.metavar or param.name.upper()
+        shown = shown if param.required else f"[{shown}]"
+        return shown if param.nargs == 1 else f"{shown}..."
+
+    return name
 
 
 def _plain_param(param: Any) -> None:
@@ -126,7 +170,7 @@ def _converter(annotation: Any, info: Any) -> Any:
     if getattr(annotation, "__origin__", None) is list and len(annotation.__args__) == 1:
         annotation = annotation.__args__[0]
     if annotation is str:
-        return str
+        return _text
     if annotation is bool:
         return _flag
     if annotation is Path:
@@ -165,12 +209,39 @@ def _plain_param_class() -> Any:
 _PlainParam = _plain_param_class()
 
 
+def _text(value: Any) -> str:
+    return value if not isinstance(value, str) else _utf8(value)
+
+
 def _path(value: Any) -> Path:
     if isinstance(value, Path):
         return value
     if not str(value).strip():  # Path("") is the current directory: a home or an output by accident
         raise ValueError("must not be empty: give a path")
-    return Path(value)
+    return Path(_utf8(str(value), path=True))
+
+
+def _utf8(value: str, *, path: bool = False) -> str:
+    """``value`` when it is UTF-8 text. Bytes that are not (Latin-1 in a script, a file named on
+    an old system) reach Python as lone surrogates, which DuckDB and every file liberacion writes
+    refuse later with a traceback-shaped error: refused here instead, in one line."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    raw = os.fsencode(value)  # the bytes as typed
+    try:
+        raw.decode("utf-8")
+        at = 0  # pragma: no cover - surrogates that are not escaped bytes: reported at the start
+    except UnicodeDecodeError as err:
+        at = err.start
+    shown = raw.decode("utf-8", "backslashreplace")
+    if os.path.lexists(value):
+        raise ValueError(f"{shown}: its name is not UTF-8 (byte {at}); rename it")
+    if path:
+        raise ValueError(f"{shown}: the name is not UTF-8 (byte {at}); choose a UTF-8 name")
+    raise ValueError(f"it is not UTF-8 text (byte {at})")
 
 
 def _whole_number(minimum: int | None) -> Any:
@@ -244,6 +315,8 @@ def _fail_usage(err: Any) -> NoReturn:
         here = command.split(" ", 1)[1]
         where = f"put it before the command, e.g. liberacion {option} ... {here}"
         _fail(f"{option} is an option of liberacion itself: {where}", ExitCode.USAGE)
+    # Typer's "No such command 'tabels'. Did you mean 'tables'?" reads as liberacion's other hints do.
+    message = re.sub(r"\. Did you mean (.*)\?$", r" (did you mean \1?)", message)
     hint = f"; see: {command} --help" if command else ""
     _fail(f"{message}{hint}", getattr(err, "exit_code", ExitCode.USAGE))
 
@@ -257,12 +330,17 @@ def usage_message(err: Any) -> str:
     text = str(getattr(err, "message", "") or "")
     if param is None or type(err).__name__ == "MissingParameter" or not text:
         return " ".join(err.format_message().split())
-    opts = [o for o in getattr(param, "opts", []) if o.startswith("--")] or [param.human_readable_name]
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("--")] or [_name_of(param)]
     text = re.sub(r"^Value error, ", "", " ".join(text.split()))
     text = re.sub(r"is not one of (.*?)\.?$", lambda m: "is not one of " + m.group(1).replace("'", ""), text)
     for wordy, plain in _PLAIN_WORDS:
         text = text.replace(wordy, plain)
     return f"{opts[0]}: {text}"
+
+
+def _name_of(param: Any) -> str:
+    """An option's or an argument's name as its help shows it (``QUERY``, ``REF``)."""
+    return str(getattr(param, "metavar", None) or getattr(param, "human_readable_name", None) or param.name).upper()
 
 
 _PLAIN_WORDS = (
@@ -291,7 +369,7 @@ def _fail_internal(ctx: Any, err: BaseException) -> NoReturn:
     """A bug: one line naming it, the traceback kept in the home's logs (or stderr without a home)."""
     try:
         home = ctx.obj.home if isinstance(ctx.obj, Settings) else Home(resolve_home(ctx.params.get("home")))
-        line = home.report_internal(err, " ".join(sys.argv))
+        line = _report_internal(home, err)
     except Exception:
         import traceback
 
@@ -302,6 +380,23 @@ def _fail_internal(ctx: Any, err: BaseException) -> NoReturn:
     _fail(line, ExitCode.FAILED)
 
 
+def _report_internal(home: Home, err: BaseException) -> str:
+    """``home.report_internal`` with the command line as typed. Bytes that are not UTF-8 (in the
+    arguments, or quoted by the error) are written escaped: saving the traceback must not fail."""
+    command = " ".join(os.fsencode(arg).decode("utf-8", "backslashreplace") for arg in sys.argv)
+    try:
+        return home.report_internal(err, command)
+    except UnicodeEncodeError:
+        import traceback
+
+        from liberacion.files import atomic_write
+
+        text = f"{command}\n\n" + "".join(traceback.format_exception(err))
+        atomic_write(home.last_error, text.encode("utf-8", "backslashreplace"))
+        summary = one_line(err, lines=1, limit=300).encode("utf-8", "backslashreplace").decode("utf-8")
+        return f"internal error ({type(err).__name__}: {summary}); the traceback is in {home.last_error}"
+
+
 app = typer.Typer(
     cls=_Group,
     name="liberacion",
@@ -310,7 +405,7 @@ app = typer.Typer(
         "Fetched datasets land as Parquet in a local lake that DuckDB SQL can query.\n\n"
         "\b\nExamples:\n"
         "  liberacion fetch cms/hospital-general-information\n"
-        '  liberacion sql "select state, count(*) from cms.hospital_general_information group by 1"'
+        '  liberacion sql "select count(*) from cms.hospital_general_information"'
     ),
     no_args_is_help=True,
     add_completion=True,
@@ -509,14 +604,18 @@ def main() -> None:
         error_line("interrupted")
         exit_now(ExitCode.INTERRUPTED)
     except SystemExit as done:
-        if done.code == ExitCode.INTERRUPTED:
-            exit_now(ExitCode.INTERRUPTED)
+        if done.code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+            exit_now(int(done.code))
         raise
 
 
 def exit_now(code: int) -> NoReturn:
     """Leave at once after Ctrl-C: a worker thread still stopping a conversion is not waited for
-    (nothing it staged is visible, and the next run removes it)."""
+    (nothing it staged is visible, and the next run removes it). A temporary file it was writing
+    is removed here: it would never be renamed into place."""
+    from liberacion.files import discard_temporaries
+
+    discard_temporaries()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()

@@ -58,7 +58,7 @@ def discover(
     Examples:
       liberacion discover
       liberacion discover cms cdc
-      liberacion sql "select ref, title from liberacion.datasets where 'csv' in formats"
+      liberacion sql "select ref from liberacion.datasets where 'csv' in formats"
     """
     options = settings(ctx)
     report = api.discover(names or [], home=options.home, catalog_paths=options.catalog_paths, progress=note)

@@ -1,15 +1,21 @@
 """Commands that bring data in: fetch and refresh."""
 
-import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from liberacion import api
-from liberacion.cli.app import app, exit_now, fail_on_problems, ref_argument, settings
+from liberacion.cli.app import (
+    Terminated,
+    app,
+    exit_now,
+    fail_on_problems,
+    ref_argument,
+    settings,
+    sigterm_as_interrupt,
+)
 from liberacion.cli.completion import complete_ref, complete_table
 from liberacion.console import (
     FetchProgress,
@@ -20,32 +26,6 @@ from liberacion.console import (
     report_refresh,
 )
 from liberacion.errors import ExitCode, LiberacionError, batch_exit_code
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``timeout``, systemd, a cron supervisor): stopped exactly as Ctrl-C stops a run."""
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """While the block runs, SIGTERM raises ``Terminated`` in the main thread, so the Ctrl-C path
-    (``fetching.stopped_at_once``: stop transfers and conversions, publish nothing more) handles it
-    too; Python's default would end the process with no summary and no log line."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():  # pragma: no cover - handlers need it
-        yield
-        return
-
-    def stop(signum: int, frame: Any) -> None:
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()
@@ -116,9 +96,10 @@ def fetch(
     Examples:
       liberacion fetch cms/hospital-general-information
       liberacion fetch cdc/places-county cms/hospital-general-information --jobs 2
-      liberacion fetch https://example.org/files/deaths.csv --as cdc.deaths --type fips=VARCHAR
+      liberacion fetch https://example.org/files/deaths.csv --as cdc.deaths
+      liberacion fetch ./deaths.csv --type fips=VARCHAR
       liberacion fetch ./DEMO_I.XPT --as nhanes.demo_i
-      liberacion fetch cms/hospital-general-information --json --quiet   # for cron
+      liberacion fetch cms/hospital-general-information --json --quiet  # cron
     """
     from liberacion.catalogs.index import manifest_problems
     from liberacion.fetching import parse_types

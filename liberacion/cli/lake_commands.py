@@ -71,10 +71,10 @@ def sql(
     Examples:
       liberacion sql "select * from cms.hospital_general_information limit 5"
       liberacion sql -x "select * from cms.hospital_general_information limit 2"
-      echo "select count(*) from cdc.places_county" | liberacion sql - --format json
+      echo "select count(*) from cdc.places_county" | liberacion sql - -f json
       liberacion sql --file report.sql --format parquet --output report.parquet
-      liberacion sql --as-of 2026-11-01 "select count(*) from cms.hospital_general_information"
-      liberacion sql --safe "select state, count(*) from cms.hospital_general_information group by 1"
+      liberacion sql --as-of 2026-11-01 "select count(*) from cdc.places_county"
+      liberacion sql --safe "select count(*) from cdc.places_county"
     """
     from liberacion.engine import interruptible
     from liberacion.query import explain_missing, export, safe_default
@@ -131,7 +131,7 @@ def _read_query(query: str | None, file: Path | None) -> str:
         except UnicodeDecodeError as err:
             raise UsageError(f"cannot read {file}: it is not UTF-8 text (byte {err.start})") from None
     elif query == "-" or file == Path("-"):
-        text = sys.stdin.read()
+        text = _read_stdin()
     elif query is not None:
         text = query
     else:
@@ -139,6 +139,19 @@ def _read_query(query: str | None, file: Path | None) -> str:
     if not text.strip():
         raise UsageError("the SQL is empty")
     return text
+
+
+def _read_stdin() -> str:
+    """SQL from stdin, read as bytes: text that is not UTF-8 is a usage error, as in ``--file``."""
+    if sys.stdin.isatty():  # else it would wait in silence, looking hung
+        print("reading SQL from stdin; end it with Ctrl-D", file=sys.stderr, flush=True)
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # pragma: no cover - a text-only stream (an embedding host): already text
+        return sys.stdin.read()
+    try:
+        return buffer.read().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"cannot read the SQL from stdin: it is not UTF-8 text (byte {err.start})") from None
 
 
 @app.command()
@@ -186,7 +199,10 @@ def _table_record(info: Any) -> dict[str, Any]:
 
 
 def _table_argument(ctx: typer.Context, name: str, command: str) -> str:
-    """A table name, or a usage error that names the table when a dataset ref was given instead."""
+    """A table name, or a usage error that names the table when a dataset ref was given instead;
+    a bare table name (``nppes``) that the lake has under a catalog is a missing table naming it."""
+    if "." not in name and "/" not in name:
+        _suggest_qualified(ctx, name)
     if "/" not in name and "://" not in name:
         return name
     table = table_of_ref(name)
@@ -196,6 +212,14 @@ def _table_argument(ctx: typer.Context, name: str, command: str) -> str:
     except Exception:  # not a known ref: the table its name would give
         pass
     raise UsageError(f"{name} is a dataset ref, not a table; its table is {table}: liberacion {command} {table}")
+
+
+def _suggest_qualified(ctx: typer.Context, name: str) -> None:
+    """``info nppes`` when the lake has ``local.nppes``: not found (exit 3), naming the tables
+    that end so. With none, the command goes on to say what a table name is (a usage error)."""
+    matches = sorted(t.name for t in api.tables(home=settings(ctx).home) if t.name.split(".", 1)[-1] == name.lower())
+    if matches:
+        raise NoTable(f"no table {name}: a table is CATALOG.TABLE; did you mean {' or '.join(matches)}?")
 
 
 @app.command()
@@ -297,7 +321,8 @@ def diff(
     \b
     Examples:
       liberacion diff cdc.leading_causes_of_death --key year,cause_name,state
-      liberacion diff cms.hospital_general_information --from 20261101 --to current -k facility_id
+      liberacion diff cms.hospital_general_information -k facility_id \\
+        --from 20261101 --to current
     """
     from liberacion.compare import TableDiff
 
