@@ -635,9 +635,12 @@ def _display(value: Any, kind: str | None, null_text: str = "NULL") -> tuple[str
     return text, None, False
 
 
-# Integer columns that are years or codes (``year``, ``data_year``, ``YearStart``, ``provider_id``):
-# shown without thousands separators, as ``2017``, not ``2,017``.
-_CODE_NAME = re.compile(r"(?:^|_)(?:year|yr|fy|id|code|fips|zip|zipcode|npi|ccn|ndc)(?:_|$)|year$|^year", re.I)
+# Integer columns that are years, codes, keys or sort orders (``year``, ``data_year``, ``YearStart``,
+# ``provider_id``, NHANES's ``seqn``, ``reporting_area_sort``): shown without thousands separators,
+# as ``2017``, not ``2,017``. Counts (``number_of_beds``) keep them.
+_CODE_NAME = re.compile(
+    r"(?:^|_)(?:year|yr|fy|id|code|fips|zip|zipcode|npi|ccn|ndc|seqn|key|sort)(?:_|$)|year$|^year", re.I
+)
 _WHOLE_TYPES = (int, float, Decimal, date, time)  # datetime is a date
 
 

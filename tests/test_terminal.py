@@ -288,3 +288,11 @@ def test_closed_pipe_exits_0_quietly(home: Path, fmt: str) -> None:
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=_env(home), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "" and proc.stdout
+
+
+def test_keys_and_sort_orders_have_no_separators(home: Path) -> None:
+    query = "select 83732 as seqn, 20200370 as reporting_area_sort, 123456 as row_key, 1234567 as deaths"
+    lines, _, code = terminal(home, "sql", query, width=120)
+    assert code == 0
+    row = next(line for line in lines if "83732" in line)
+    assert "20200370" in row and "123456" in row and "1,234,567" in row
