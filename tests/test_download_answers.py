@@ -12,20 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from liberacion.download import PARTIAL, Credentials, HttpClient, HttpConfig, HttpSession, url_key
+from liberacion.download import PARTIAL, Credentials, HttpConfig, HttpSession, url_key
 from liberacion.errors import SourceError
 from tests.conftest import Cli
 from tests.server import Handler, LocalServer, RequestHandler
+from tests.test_download import client
 
 BODY = b"id,value\n" + b"".join(f"{i},{i * 7 % 1000}\n".encode() for i in range(40_000))
 SHA = hashlib.sha256(BODY).hexdigest()
-
-
-def client(**config: object) -> HttpClient:
-    """A client with fast backoff, so fault tests take milliseconds, not minutes."""
-    settings: dict[str, object] = {"backoff": 0.01, "timeout": 2.0, "retries": 3}
-    settings.update(config)
-    return HttpClient(HttpConfig(**settings), credentials=Credentials())  # type: ignore[arg-type]
 
 
 @pytest.fixture
