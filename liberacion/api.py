@@ -54,10 +54,15 @@ def open_home(home: PathLike | Home | None = None) -> Home:
 def _names(value: str | Sequence[str], what: str) -> list[str]:
     """A list of names from a list, or from one name given alone (never its letters one by one)."""
     if isinstance(value, str):
-        return [value]
+        value = [value]
     if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{what} must be a name or a list of names, not {value!r}")
-    return list(value)
+    from liberacion.naming import utf8_text
+
+    try:  # a file named in another encoding: refused here as the CLI refuses it, not inside DuckDB
+        return [utf8_text(v, path=True) for v in value]
+    except ValueError as err:
+        raise UsageError(f"{what}: {err}") from None
 
 
 def _when(value: str | date | None) -> str | None:

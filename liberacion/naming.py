@@ -7,6 +7,7 @@ here before it becomes part of a ref, a path or a SQL statement.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 
@@ -21,6 +22,29 @@ RESERVED_SCHEMAS = frozenset(
 MAX_IDENTIFIER = 63
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _STRICT_NAME = re.compile(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+")
+
+
+def utf8_text(value: str, *, path: bool = False) -> str:
+    """``value`` when it is UTF-8 text. Bytes that are not (Latin-1 in a script, a file named on
+    an old system) reach Python as lone surrogates, which DuckDB and every file liberacion writes
+    refuse later with a traceback-shaped error: refused here instead, in one line."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    raw = os.fsencode(value)  # the bytes as typed
+    try:
+        raw.decode("utf-8")
+        at = 0  # pragma: no cover - surrogates that are not escaped bytes: reported at the start
+    except UnicodeDecodeError as err:
+        at = err.start
+    shown = raw.decode("utf-8", "backslashreplace")
+    if os.path.lexists(value):
+        raise ValueError(f"{shown}: its name is not UTF-8 (byte {at}); rename it")
+    if path:
+        raise ValueError(f"{shown}: the name is not UTF-8 (byte {at}); choose a UTF-8 name")
+    raise ValueError(f"it is not UTF-8 text (byte {at})")
 
 
 def sanitize_identifier(text: str, *, fallback: str = "t") -> str:

@@ -86,6 +86,18 @@ def test_a_file_whose_name_is_not_utf8_is_one_line_saying_to_rename_it(home: Pat
     assert not os.path.lexists(out)
 
 
+def test_the_python_api_refuses_a_file_whose_name_is_not_utf8_as_the_cli_does(home: Path, tmp_path: Path) -> None:
+    import liberacion
+    from liberacion.errors import UsageError
+
+    name = os.fsencode(tmp_path) + b"/caf\xe9.csv"
+    with open(name, "wb") as fh:
+        fh.write(b"a,b\n1,2\n")
+    with pytest.raises(UsageError, match=r"caf\\xe9\.csv: its name is not UTF-8 \(byte \d+\); rename it"):
+        liberacion.fetch(os.fsdecode(name), home=home)
+    assert not (home / "lake").exists() or not any((home / "lake").rglob("*.parquet"))
+
+
 def test_an_internal_error_with_non_utf8_arguments_is_still_one_line(
     cli: Any, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

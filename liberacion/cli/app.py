@@ -30,6 +30,7 @@ from liberacion.errors import (
     storage_error,
 )
 from liberacion.home import Home, check_home, resolve_home
+from liberacion.naming import utf8_text
 from liberacion.render import DocumentFormat, Format, OutputClosed, set_color
 
 
@@ -210,7 +211,7 @@ _PlainParam = _plain_param_class()
 
 
 def _text(value: Any) -> str:
-    return value if not isinstance(value, str) else _utf8(value)
+    return value if not isinstance(value, str) else utf8_text(value)
 
 
 def _path(value: Any) -> Path:
@@ -218,30 +219,7 @@ def _path(value: Any) -> Path:
         return value
     if not str(value).strip():  # Path("") is the current directory: a home or an output by accident
         raise ValueError("must not be empty: give a path")
-    return Path(_utf8(str(value), path=True))
-
-
-def _utf8(value: str, *, path: bool = False) -> str:
-    """``value`` when it is UTF-8 text. Bytes that are not (Latin-1 in a script, a file named on
-    an old system) reach Python as lone surrogates, which DuckDB and every file liberacion writes
-    refuse later with a traceback-shaped error: refused here instead, in one line."""
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:
-        pass
-    raw = os.fsencode(value)  # the bytes as typed
-    try:
-        raw.decode("utf-8")
-        at = 0  # pragma: no cover - surrogates that are not escaped bytes: reported at the start
-    except UnicodeDecodeError as err:
-        at = err.start
-    shown = raw.decode("utf-8", "backslashreplace")
-    if os.path.lexists(value):
-        raise ValueError(f"{shown}: its name is not UTF-8 (byte {at}); rename it")
-    if path:
-        raise ValueError(f"{shown}: the name is not UTF-8 (byte {at}); choose a UTF-8 name")
-    raise ValueError(f"it is not UTF-8 text (byte {at})")
+    return Path(utf8_text(str(value), path=True))
 
 
 def _whole_number(minimum: int | None) -> Any:
