@@ -474,10 +474,33 @@ def _batches(result: duckdb.DuckDBPyRelation | None) -> pa.RecordBatchReader:
     if result is None:
         return _empty_reader()
     try:
-        reader = result.to_arrow_reader(BATCH_ROWS)
+        reader = _without_uhugeint(result).to_arrow_reader(BATCH_ROWS)
     except duckdb.Error as err:
         raise sql_error(err) from None
     return _guarded(reader, result)
+
+
+_HUGEINT_MAX = 2**127 - 1
+
+
+def _without_uhugeint(result: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """The relation with its UHUGEINT columns as HUGEINT. Arrow has no unsigned 128-bit integer:
+    DuckDB exports one as a 128-bit decimal, which turns a value above 2^127 - 1 negative. Such a
+    value is an error here, never a wrong number."""
+    if not any(t.id == "uhugeint" for t in result.types):
+        return result
+    columns = []  # by position: the names may repeat ("A" and "a" are one name to DuckDB)
+    for at, (name, type_) in enumerate(zip(result.columns, result.types), start=1):
+        if type_.id == "uhugeint":
+            refused = quote_literal(
+                f"column {name} holds a UHUGEINT above 2^127 - 1, which this output cannot carry;"
+                f" cast it in the query ({name}::VARCHAR or {name}::DOUBLE)"
+            )
+            expr = f"CASE WHEN #{at} > {_HUGEINT_MAX}::UHUGEINT THEN error({refused}) ELSE #{at}::HUGEINT END"
+        else:
+            expr = f"#{at}"
+        columns.append(f"{expr} AS {quote_ident(name)}")
+    return result.project(", ".join(columns))
 
 
 def _guarded(

@@ -62,6 +62,32 @@ def test_big_integers_stay_exact(cli, fmt: str, prefix: str) -> None:
     }
 
 
+UHUGEINT_MAX = 2**128 - 1
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "markdown"])
+def test_an_unsigned_128_bit_integer_is_exact_or_refused_never_wrong(cli, fmt: str) -> None:
+    # Arrow has no unsigned 128-bit type: DuckDB's export made 2^128 - 1 read as -1.
+    fits = cli("sql", f"select 1; select {2**127 - 1}::uhugeint as u, 5::uhugeint as a", "--format", fmt)
+    assert fits.exit_code == 0, fits.stderr
+    assert str(2**127 - 1) in fits.stdout and "-" not in fits.stdout.replace("|---", "").replace("---", "")
+    too_big = cli("sql", f"select 1; select {UHUGEINT_MAX}::uhugeint as u", "--format", fmt)
+    assert too_big.exit_code == 4, too_big.stdout
+    assert "column u holds a UHUGEINT above 2^127 - 1" in too_big.stderr and "u::VARCHAR" in too_big.stderr
+    assert "-1" not in too_big.stdout
+
+
+def test_an_unsigned_128_bit_integer_in_parquet_keeps_its_value(cli, tmp_path) -> None:
+    import duckdb
+
+    out = tmp_path / "u.parquet"
+    result = cli("sql", f"select {2**127 - 1}::uhugeint as u", "--format", "parquet", "--output", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert duckdb.sql(f"select u::varchar from '{out}'").fetchall() == [(str(2**127 - 1),)]
+    refused = cli("sql", f"select {UHUGEINT_MAX}::uhugeint as u", "--format", "parquet", "--output", str(out))
+    assert refused.exit_code == 4 and "UHUGEINT above 2^127 - 1" in refused.stderr
+
+
 def test_a_listing_with_a_big_decimal_stays_exact() -> None:
     from decimal import Decimal
 
