@@ -184,15 +184,52 @@ def _sheet_to_csv(sheet_name: str, rows: Any, target: Path) -> dict[str, Any] | 
     header_at = filled.index(max(filled))
     header = head[header_at]
     width = max(i for i, v in enumerate(header) if v not in (None, "")) + 1
-    title = [" ".join(str(v) for v in row if v not in (None, "")) for row in head[:header_at]]
+    names = [_cell(v) for v in header[:width]]
+    bands = _header_bands(head[:header_at], names)
+    if bands:
+        names = _banded_names(names, bands)
+    title = [" ".join(str(v) for v in row if v not in (None, "")) for row in head[: header_at - len(bands)]]
     with open(target, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow([_cell(v) for v in header[:width]])
+        writer.writerow(names)
         for row in [*head[header_at + 1 :], *rows]:
             cells = [_cell(v) for v in row[:width]]
             if any(cells):
                 writer.writerow(cells + [""] * (width - len(cells)))
-    return {"sheet": sheet_name, "title_rows": [t for t in title if t]}
+    notes: dict[str, Any] = {"sheet": sheet_name, "title_rows": [t for t in title if t]}
+    if bands:
+        notes["header_rows"] = len(bands) + 1
+    return notes
+
+
+def _header_bands(above: list[tuple[Any, ...]], names: list[str]) -> list[list[str]]:
+    """The rows right above a header that label groups of its columns, as CMS's state tables
+    have them ("All Males" over 16 columns, "0 to 1" ... "6+" under it, then the measure's name
+    repeated): each as one label per column, a merged cell's label carried over its span. Only
+    when the header repeats names that the bands tell apart; otherwise none (titles stay notes).
+    """
+    width = len(names)
+    bands: list[list[str]] = []
+    for row in reversed(above):
+        cells = [_cell(v) for v in row[:width]]
+        cells += [""] * (width - len(cells))
+        filled = [i for i, v in enumerate(cells) if v]
+        if not filled or filled == [0]:  # an empty row or a title ends the header
+            break
+        bands.insert(0, cells)
+    for at, band in enumerate(bands):  # top down: a label spans on while the bands above it do
+        for i in range(1, width):
+            if not band[i] and band[i - 1] and names[i] and all(b[i] == b[i - 1] for b in bands[:at]):
+                band[i] = band[i - 1]
+    bands = [band for band in bands if len({v for v in band if v}) > 1]  # one label over all says nothing
+    if len(set(names)) == width or len(set(_banded_names(names, bands))) <= len(set(names)):
+        return []
+    return bands
+
+
+def _banded_names(names: list[str], bands: list[list[str]]) -> list[str]:
+    """Each column's name followed by its band labels, top down: ``Per Capita Spending All Males 0 to 1``."""
+    return [" ".join([name, *(band[i] for band in bands if band[i])]) if name else name for i, name in enumerate(names)]
 
 
 def _cell(value: Any) -> str:
