@@ -125,6 +125,20 @@ def table_of_ref(ref: str) -> str:
     return derived_name(Path(ref).expanduser().name or ref)
 
 
+def named_table(ref: str) -> str | None:
+    """The table of a ref that failed before its table was known, when fetch's rules tell it from
+    the ref alone (``table_of_ref``); None when they cannot: a URL whose own name says nothing
+    (``…/download?format=csv``: the server names its table), or ``A/B.ext`` with an extension that
+    is no data format (``loc/f.dat``: a mistyped path or a catalog's dataset, not a mix of both)."""
+    from liberacion.fetching import nameless_url
+
+    if "://" in ref:
+        return None if nameless_url(ref) else table_of_ref(ref)
+    if ref.count("/") == 1 and "." in ref.split("/")[1] and not _looks_like_path(ref):
+        return None
+    return table_of_ref(ref)
+
+
 def _looks_like_path(ref: str) -> bool:
     """Whether a ``A/B`` ref means a file rather than the dataset B of catalog A: the path exists,
     or is written as one (``./``, ``~/``, a trailing ``/``), or B has a data file's extension
@@ -247,15 +261,17 @@ def report_fetch(results: list[Any], *, json_lines: bool, quiet: bool) -> None:
             # Download errors already start with the URL: do not say it twice.
             error_line(error if error.startswith(result.ref) else f"{result.ref}: {error}")
     if json_lines:
-        # Every record names its table; one that failed before it was resolved, the table its ref names.
-        print_json_lines({**r.to_dict(), "table": r.table or table_of_ref(r.ref)} for r in results)
+        # Every record names its table; one that failed before it was resolved, the table its ref
+        # names (null when the ref names none: the record's "ref" says what was given).
+        print_json_lines({**r.to_dict(), "table": r.table or named_table(r.ref)} for r in results)
         return
     if quiet:
         return
     records = [
         {
-            # Every row names its table; one that failed before it was resolved shows the table its ref names.
-            "table": ", ".join(r.tables) if len(r.tables) > 1 else r.table or table_of_ref(r.ref),
+            # Every row names its table; one that failed before it was resolved shows the table its
+            # ref names, else the ref as it was given (never a name made up from it).
+            "table": ", ".join(r.tables) if len(r.tables) > 1 else r.table or named_table(r.ref) or r.ref,
             "status": r.status,
             "rows": r.rows,
             "downloaded": r.bytes,
@@ -266,7 +282,9 @@ def report_fetch(results: list[Any], *, json_lines: bool, quiet: bool) -> None:
     columns = ["table", "status", "rows", "downloaded", "time"]
     with stdout_guard():
         if sys.stdout.isatty():
-            render(Rows.from_dicts(columns, records), Format.table)
+            rows = Rows.from_dicts(columns, records)
+            rows.cramped = "blocks"  # a long table name never hides the status: a block per dataset
+            render(rows, Format.table)
             return
         for record in records:
             count = f"{record['rows']:,} rows" if record["rows"] is not None else "-"
@@ -386,6 +404,8 @@ class FetchProgress:
                 del self._tasks[event.key]
         if event.kind == "phase" and event.message == "converting":
             bars.console.print(f"converting {event.name}", highlight=False, markup=False)
+        if event.kind == "retry" and task is None:  # no bar to show it on (a shared lake's store): a line
+            bars.console.print(f"{event.name}: {event.message}", highlight=False, markup=False)
         if self._overall is None:
             return
         done = sum(d for d, _ in self._files.values())
@@ -435,7 +455,9 @@ def report_refresh(report: Any, *, quiet: bool) -> None:
         }
         for e in report.events
     ]
-    emit(Rows.from_dicts(columns, records), None, None)
+    rows = Rows.from_dicts(columns, records)
+    rows.cramped = "blocks"  # a long table name never hides the event: a block per table
+    emit(rows, None, None)
     counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items()) if n) or "nothing to refresh"
     print(f"refresh: {counts} in {report.seconds:.1f} s", file=sys.stderr)
 

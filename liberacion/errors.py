@@ -7,6 +7,7 @@ The core raises these and never prints or exits; ``cli.py`` turns them into a on
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Iterable
 from enum import IntEnum
 
@@ -56,6 +57,16 @@ class SQLError(LiberacionError):
 
 class ConfigError(LiberacionError):
     exit_code = ExitCode.CONFIG
+
+
+class NoLake(NotFound):
+    """The location ``--lake`` names holds no lake: a path or bucket that does not exist (most often
+    a typo) or that no fetch has written a lake into. Reads say so rather than list an empty lake."""
+
+
+class NoBucket(NoLake, ConfigError):
+    """The bucket of a lake on an object store does not exist. Not found (exit 3) like any missing
+    lake, and still a ``ConfigError`` to callers catching those: the setting naming it cannot be honoured."""
 
 
 class Busy(LiberacionError):
@@ -153,20 +164,58 @@ def batch_exit_code(failures: Iterable[int], *, updates: bool = False) -> ExitCo
 def one_line(err: BaseException, *, lines: int = 2, limit: int = 500) -> str:
     """The first lines of an exception's message (DuckDB's run over several) as one line.
 
-    A message longer than ``limit`` characters is shortened at a word boundary, never mid-word.
+    A message longer than ``limit`` characters gives up the middle of its longest words (URLs,
+    paths) first, then its end at a word boundary: what went wrong, said after a URL, is kept.
     """
     parts = [line.strip() for line in str(err).splitlines() if line.strip()]
     if parts and parts[0].startswith(_DUCKDB_OUT_OF_MEMORY):
         # DuckDB's own advice (SET threads, SET memory_limit) cannot be followed from the command
         # line; liberacion's memory limit is set by the environment.
         return shorten(f"{parts[0]}; {OUT_OF_MEMORY_HINT}", limit)
-    return shorten(" ".join(parts[:lines]), limit) if parts else type(err).__name__
+    if not parts:
+        return type(err).__name__
+    text = " ".join(parts[:lines] + _download_cause(parts[:lines], parts[lines:]))
+    return shorten(_cut_long_words(text, limit), limit)
 
 
 _DUCKDB_OUT_OF_MEMORY = "Out of Memory Error"
 OUT_OF_MEMORY_HINT = (
     "raise the memory limit with LIBERACION_MEMORY_LIMIT (default 700MB), e.g. LIBERACION_MEMORY_LIMIT=4GB"
 )
+
+
+# DuckDB ends a failed download of an extension (httpfs, to read a URL) with why, on its last line:
+# ``For more info, visit https://... (ERROR Could not establish connection)``.
+_DOWNLOAD_FAILED = "Failed to download extension"
+_DOWNLOAD_CAUSE = re.compile(r"\((ERROR [^()]+)\)$")
+LONG_WORD = 60  # characters: a longer word (a URL, a path) loses its middle before a message loses its end
+
+
+def _download_cause(kept: list[str], dropped: list[str]) -> list[str]:
+    """The cause DuckDB puts on the last line of a failed extension download, when that line is
+    not kept: without it the line says a download failed and not why."""
+    if not dropped or not any(_DOWNLOAD_FAILED in line for line in kept):
+        return []
+    found = _DOWNLOAD_CAUSE.search(dropped[-1])
+    return [f"({found.group(1)})"] if found else []
+
+
+def _cut_long_words(text: str, limit: int) -> str:
+    """``text`` with its longest words (URLs, paths) cut in the middle, as far as it takes to fit in
+    ``limit``: DuckDB's httpfs errors say what went wrong after the URL (``HTTP GET error on '<url>'
+    (HTTP 403 Forbidden)``), and a cut at the end would lose that, or the whole URL with it."""
+    words = text.split()
+    excess = len(" ".join(words)) - limit
+    while excess > 0:
+        at = max(range(len(words)), key=lambda i: len(words[i]))
+        word = words[at]
+        if len(word) <= LONG_WORD:
+            break
+        keep = max(LONG_WORD, len(word) - excess)
+        head = (keep - 1) // 2  # the start names the host, the end the file (and DuckDB's closing quote)
+        words[at] = f"{word[:head]}…{word[len(word) - (keep - 1 - head) :]}"
+        excess -= len(word) - keep
+    return " ".join(words)
 
 
 def shorten(text: str, limit: int) -> str:

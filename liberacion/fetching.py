@@ -63,6 +63,7 @@ from liberacion.lake import Lake, Staging, keep_default
 from liberacion.limits import check_limits
 from liberacion.naming import bounded, parse_table_name, redact_url, sanitize_identifier
 from liberacion.snapshots import REJECTS_FILE, REJECTS_SUFFIX, Provenance, Recipe, Snapshot
+from liberacion.storage import StoreRetry, reporting_store_retries
 from liberacion.timestamps import utc_now
 
 if TYPE_CHECKING:
@@ -245,7 +246,8 @@ def fetch_recipes(
     datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")
     files = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="download")
     futures: list[Future[FetchResult]] = []
-    with stopped_at_once(client, [datasets, files], futures):
+    retries = reporting_store_retries(_store_retries(job.report))  # a shared lake's store that stops answering
+    with stopped_at_once(client, [datasets, files], futures), retries:
         if options.housekeeping:
             tidy(job.lake)
         futures += [datasets.submit(job.run, recipe, files) for recipe in recipes]
@@ -253,6 +255,18 @@ def fetch_recipes(
         if options.housekeeping:
             update_views(job.lake)
     return results
+
+
+def _store_retries(report: ProgressCallback) -> StoreRetry:
+    """A shared lake's store that stopped answering mid-run, retried: said as a download's retries
+    are (``retry 3/8 in 2 s: connection refused``), on a line of its own, where progress is shown."""
+    from liberacion.download.session import retry_message
+
+    def on_retry(where: str, attempt: int, attempts: int, delay: float, reason: str) -> None:
+        message = retry_message(attempt, attempts, delay, reason)
+        report(ProgressEvent("retry", f"store {where}", f"S3 store at {where}", message=message))
+
+    return on_retry
 
 
 @contextlib.contextmanager
@@ -471,6 +485,12 @@ def _nameless(stem: str) -> bool:
     return stem.lower() in _NAMELESS or bool(_BARE_ID.fullmatch(stem))
 
 
+def nameless_url(url: str) -> bool:
+    """Whether a URL's own name tells no dataset (``…/download?format=csv``): its table is named by
+    the server's file name on its first fetch, so nothing can be told of it before."""
+    return _nameless(_url_stem(url))
+
+
 def _legacy_name(file_name: str) -> str:
     """The name a file got before names kept what follows the first dot (``deaths.2023.csv`` →
     local.deaths), and before a URL's generic file name gave way to its dataset id."""
@@ -587,7 +607,8 @@ class _Job:
             with contextlib.ExitStack() as held:  # a provisional name's URL lock, until the publish
                 with clock.stage("resolve"):
                     target = resolve_target(recipe, self.lake.home, self.options.catalog_paths)
-                    table = target.table
+                    # A provisional name is no table yet: the server names it (a failure says the URL).
+                    table = None if target.provisional else target.table
                     if not target.provisional:
                         self._check_identity(target)
                         self._claim(target)

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from liberacion.errors import Busy, ConfigError, LiberacionError
+from liberacion.errors import Busy, ConfigError, LiberacionError, StorageError, Unreachable, one_line
+from liberacion.naming import redact_url
 from liberacion.storage import LakeLocation, storage_error
 
 if TYPE_CHECKING:
@@ -88,14 +89,15 @@ def _open_catalog(home_root: Path, location: LakeLocation) -> Catalog:
     from pyiceberg.catalog import load_catalog
 
     name = named_catalog()
+    properties: dict[str, Any] = {}
     try:
         if name:
             from pyiceberg.utils.config import Config
 
             # Read now: pyiceberg reads its configuration once, when imported, and a long-lived
             # process (a notebook using the API) may name the catalog after that.
-            configured = Config().get_catalog_config(name) or {}
-            return load_catalog(name, **{**io_properties(location), **configured})
+            properties = Config().get_catalog_config(name) or {}
+            return load_catalog(name, **{**io_properties(location), **properties})
         from pyiceberg.catalog.sql import SqlCatalog
 
         home_root.mkdir(parents=True, exist_ok=True)
@@ -104,6 +106,98 @@ def _open_catalog(home_root: Path, location: LakeLocation) -> Catalog:
     except (ValueError, KeyError) as err:
         where = f"the catalog {name!r} ({CATALOG_ENV})" if name else "the embedded Iceberg catalog"
         raise ConfigError(f"cannot open {where}: {err}") from None
+    except Exception as err:  # a catalog that cannot be reached or opened as configured: one line
+        failure = catalog_failure(err, properties)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+# What an open that lost a race to another process says (``open_catalog`` opens again then).
+_RACES = ("already exists", "database is locked")
+# The ports SQLAlchemy's dialects connect to when a catalog's uri names none.
+_SQL_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433, "oracle": 1521}
+PROBE_SECONDS = 3.0
+
+
+def catalog_failure(err: BaseException, properties: Mapping[str, Any]) -> LiberacionError | None:
+    """A catalog that cannot be reached (``Unreachable``, exit 1) or opened as configured
+    (``ConfigError``, exit 5), as one line naming it and its uri without credentials; None for any
+    other error, which the caller handles as before."""
+    import requests
+    from pyiceberg.exceptions import NotInstalledError
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    if isinstance(err, LiberacionError) or any(text in str(err) for text in _RACES):
+        return None
+    uri = str(properties.get("uri") or "")
+    where = _catalog_called(uri)
+    if isinstance(err, NotInstalledError):  # pyiceberg says what to pip install; its cause, what is missing
+        missing = f"{err.__cause__}; " if isinstance(err.__cause__, ImportError) else ""
+        return ConfigError(f"cannot open {where}: {missing}{one_line(err, lines=1)}")
+    if isinstance(err, ArgumentError):  # a uri SQLAlchemy cannot read
+        return ConfigError(f"cannot open {where}: {one_line(err, lines=1)}; {_fix_uri()}")
+    if isinstance(err, requests.ConnectionError | requests.Timeout):  # a REST catalog
+        return Unreachable(f"cannot reach {where} ({_no_connection(str(err))}): is it running? {_fix_uri()}")
+    if isinstance(err, DBAPIError):  # a SQL catalog
+        return _database_failure(err, uri, where)
+    return None
+
+
+def _catalog_called(uri: str) -> str:
+    """How messages name the catalog in use: by name and uri (its credentials left out)."""
+    name = named_catalog()
+    shown = f" at {redact_url(uri)}" if uri else ""
+    return f"the Iceberg catalog {name!r}{shown}" if name else f"the embedded Iceberg catalog{shown}"
+
+
+def _fix_uri() -> str:
+    variable = f"PYICEBERG_CATALOG__{named_catalog().upper()}__URI"
+    return f"check its uri ({variable} or ~/.pyiceberg.yaml)"
+
+
+def _database_failure(err: Any, uri: str, where: str) -> LiberacionError:
+    """A SQL catalog's database that would not open: a file that cannot be opened is a setting to
+    fix (or, for the embedded catalog, a home to check); a server is probed, so that one that does
+    not answer is told from one that refused us."""
+    from sqlalchemy.engine import make_url
+
+    cause = one_line(err.orig if err.orig is not None else err, lines=1)
+    try:
+        url = make_url(uri)
+    except Exception:  # not a URL: only the driver's words can be given
+        return ConfigError(f"cannot open {where}: {cause}")
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if not named_catalog():
+            return StorageError(f"cannot use {where}: {cause}; check it, or choose another home with --home")
+        return ConfigError(f"cannot open {where}: {cause}; its directory must exist and be writable: {_fix_uri()}")
+    port = url.port or _SQL_PORTS.get(backend)
+    refused = _no_answer(url.host, port) if url.host and port else None
+    if refused is not None:
+        return Unreachable(f"cannot reach {where} ({refused}): is the database running? {_fix_uri()}")
+    return ConfigError(f"cannot open {where}: {cause}")
+
+
+def _no_answer(host: str, port: int) -> str | None:
+    """Why ``host:port`` takes no TCP connection (refused, not resolved, timed out); None if it does."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+    except OSError as err:
+        return err.strerror or str(err) or type(err).__name__
+    return None
+
+
+def _no_connection(text: str) -> str:
+    """The reason buried in a requests connection error (``[Errno 111] Connection refused``)."""
+    import re
+
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return found.group(1).strip()
+    return "timed out" if "timed out" in text.lower() else "no connection"
 
 
 def io_properties(location: LakeLocation) -> dict[str, str]:
@@ -138,6 +232,24 @@ def metadata_locations(home_root: Path, location: LakeLocation) -> dict[str, str
     except sqlite3.Error:
         return None
     return {f"{ns}.{name}": location for ns, name, location in rows if location}
+
+
+def lake_namespaces(home_root: Path, location: LakeLocation) -> list[str]:
+    """The namespaces the embedded catalog holds for a lake: a lake written through this home keeps
+    them when its tables go, so it is a lake without tables, not a missing one. [] with a named
+    catalog (a team's catalog serves many lakes: its namespaces say nothing of this one)."""
+    path = home_root / CATALOG_FILE
+    if named_catalog() or not path.is_file():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+            rows = con.execute(
+                "SELECT DISTINCT namespace FROM iceberg_namespace_properties WHERE catalog_name = ?",
+                (catalog_name(location),),
+            ).fetchall()
+    except sqlite3.Error:
+        return []
+    return [namespace for (namespace,) in rows]
 
 
 def load_table(catalog: Catalog, name: str) -> Table | None:
@@ -193,9 +305,12 @@ def commit_files(
                 raise Busy(f"table {name}: another writer kept committing for {wait:g} s; try again later") from None
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
-        except OSError as err:
-            raise storage_error(err, location, "writing") from None
         except Exception as err:
+            failure = catalog_failure(err, catalog.properties)  # a catalog gone away since it opened
+            if failure is not None:
+                raise failure from None
+            if isinstance(err, OSError):
+                raise storage_error(err, location, "writing") from None
             if "database is locked" not in str(err) or time.monotonic() >= deadline:
                 raise
             time.sleep(delay)  # the embedded catalog's SQLite file is busy with another writer

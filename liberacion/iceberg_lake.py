@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import time
 import warnings
 from collections.abc import Collection, Iterator, Sequence
@@ -31,15 +32,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import ConfigError, DamagedSnapshot, LiberacionError, NoTable, Note, one_line
+from liberacion.errors import ConfigError, DamagedSnapshot, LiberacionError, NoLake, NoTable, Note, one_line
 from liberacion.home import Home, host_tag, process_alive
-from liberacion.lake import DEFAULT_KEEP, Lake, Staging, count_rows, describe_files, keep_default
+from liberacion.lake import DEFAULT_KEEP, Lake, Staging, TableInfo, count_rows, describe_files, keep_default
 from liberacion.naming import IDENTIFIER, parse_table_name
 from liberacion.snapshots import CURRENT_FILE, SNAPSHOT_FILE, Provenance, Snapshot
 from liberacion.storage import (
     LAKE_ENV,
     LakeLocation,
     abort_s3_uploads,
+    check_bucket,
     claim_s3_folder,
     parse_lake,
     put_s3_files,
@@ -61,6 +63,9 @@ ORPHAN_AGE_ENV = "LIBERACION_ORPHAN_HOURS"
 # A folder no snapshot names, written by another machine (whose process we cannot check), is only
 # removed once it is this old: it may be an upload whose commit is still to come.
 DEFAULT_ORPHAN_HOURS = 24.0
+# Table folders looked into when telling a lake from a place that holds none: a bound on the
+# listings a read of a location that is not a lake (a home directory, a busy bucket) costs.
+FOLDERS_LOOKED_AT = 20
 
 
 def open_lake(home: Home) -> Lake:
@@ -86,6 +91,7 @@ class IcebergLake(Lake):
         self._documents: dict[str, dict[str, Any]] = {}
         self._named: dict[str, str] | None = None  # a named catalog's tables, asked once per change
         self._damage: dict[str, str] = {}  # tables a named catalog could not load → what is wrong
+        self._found = False  # the location was seen to hold a lake (reads need not look again)
 
     # -- the catalog -------------------------------------------------------------------------
 
@@ -154,8 +160,16 @@ class IcebergLake(Lake):
                         continue
                     if table.location().rstrip("/") == self.table_uri(name):
                         found[name] = table.metadata_location
-        except OSError as err:
-            raise storage_error(err, self.location, "listing the tables of") from None
+        except Exception as err:
+            from liberacion.iceberg import catalog_failure
+
+            # A REST catalog's dropped connection is an OSError too: the catalog is named, not the store.
+            failure = catalog_failure(err, getattr(self._catalog, "properties", {}))
+            if failure is not None:
+                raise failure from None
+            if isinstance(err, OSError):
+                raise storage_error(err, self.location, "listing the tables of") from None
+            raise
         return found
 
     def _unloadable(self, name: str, err: Exception) -> bool:
@@ -205,6 +219,71 @@ class IcebergLake(Lake):
             "identifier": name,
         }
 
+    # -- a lake, or no lake at all ---------------------------------------------------------------
+
+    def _require_lake(self) -> None:
+        """``NoLake`` unless the location holds a lake. Reads call it when the catalog lists no
+        table of this lake: a typo of a path or a bucket must be said, not listed as an empty lake.
+        (Writers never call it: the first fetch into a new location creates the lake.)"""
+        if self._found or self._locations():
+            return
+        if not self._holds_lake():
+            uri = self.location.uri
+            raise NoLake(
+                f"no lake at {uri} (check --lake or {LAKE_ENV}); "
+                f"the first 'liberacion --lake {shlex.quote(uri)} fetch REF' creates one"
+            )
+        self._found = True
+
+    def _holds_lake(self) -> bool:
+        """Whether a location whose tables the catalog does not list holds a lake all the same: one
+        this home's catalog wrote (its namespaces outlive its tables), or one with table folders."""
+        from liberacion.iceberg import CATALOG_ENV, lake_namespaces
+
+        if self.location.is_local and not Path(self.location.root).is_dir():
+            return False
+        check_bucket(self.location)  # a missing bucket or an unreachable store: one line
+        if lake_namespaces(self.home.root, self.location):
+            return True
+        if not self._holds_table_folders():
+            return False
+        warnings.warn(
+            f"the lake {self.location.uri} holds tables, but the Iceberg catalog in use lists none of them: "
+            f"they were written through another catalog; every home using the lake must share one "
+            f"({CATALOG_ENV}, see the README's shared lake)",
+            Note,
+            stacklevel=3,
+        )
+        return True
+
+    def _holds_table_folders(self) -> bool:
+        """Whether ``<lake>/<catalog>/<table>/`` holds Iceberg metadata, snapshots or a ``current``
+        file, looking into at most ``FOLDERS_LOOKED_AT`` folders."""
+        from pyarrow import fs
+
+        filesystem = self.location.filesystem()
+        looked = 0
+        try:
+            for catalog in _subfolders(filesystem, self.location.root):
+                for table in _subfolders(filesystem, catalog):
+                    inside = filesystem.get_file_info(fs.FileSelector(table, allow_not_found=True))
+                    if {entry.base_name for entry in inside} & {"metadata", "snapshots", CURRENT_FILE}:
+                        return True
+                    looked += 1
+                    if looked >= FOLDERS_LOOKED_AT:
+                        return False
+        except OSError as err:
+            raise storage_error(err, self.location, "listing") from None
+        return False
+
+    def tables(self) -> list[TableInfo]:
+        self._require_lake()
+        return super().tables()
+
+    def current_snapshots(self, *, as_of: str | None = None) -> list[Snapshot]:
+        self._require_lake()
+        return super().current_snapshots(as_of=as_of)
+
     # -- SQL views -----------------------------------------------------------------------------
 
     @property
@@ -240,6 +319,7 @@ class IcebergLake(Lake):
 
     def views_inputs(self) -> tuple[list[int], set[str], bool] | None:
         """The catalog's generation stamp covers every commit: only the tables are compared."""
+        self._require_lake()  # a query of no lake at all says so, whatever SQL it runs
         return [], set(self.names()), False
 
     # -- reading -------------------------------------------------------------------------------
@@ -277,6 +357,7 @@ class IcebergLake(Lake):
         catalog, table = parse_table_name(name)
         where = self._locations().get(f"{catalog}.{table}")
         if where is None:
+            self._require_lake()  # no such table, or no lake at all
             raise NoTable(self._no_table_message(name))
         if where not in self._documents:
             self._documents[where] = self._read_metadata(f"{catalog}.{table}", where)
@@ -561,7 +642,15 @@ class IcebergLake(Lake):
         return False
 
     def tidy(self) -> None:
-        """Tables of a lake written by the home's lake format are registered on first use."""
+        """Tables of a lake written by the home's lake format are registered on first use. A lake
+        on a store is checked first: a fetch into a missing bucket or an unreachable store fails
+        before anything is downloaded (a new prefix of a bucket is fine: the fetch creates the lake)."""
+        try:
+            check_bucket(self.location)
+        except LiberacionError as err:
+            # Writers (fetch, refresh) are batch commands: a run that can write none of its tables
+            # exits 1, as it would when each failed on its own; the line says why.
+            raise LiberacionError(str(err)) from None
         self._adopt_local()
 
     def prune(self, name: str, *, keep: int = DEFAULT_KEEP, wait: float = 0.0) -> list[str]:
@@ -688,6 +777,14 @@ class IcebergLake(Lake):
                 return
             for snap in snaps:
                 self._commit(snap, adopted=True)
+
+
+def _subfolders(filesystem: Any, folder: str) -> list[str]:
+    """The paths of the folders in ``folder`` that a catalog or a table could be named."""
+    from pyarrow import fs
+
+    entries = filesystem.get_file_info(fs.FileSelector(folder, allow_not_found=True))
+    return sorted(e.path for e in entries if e.type == fs.FileType.Directory and IDENTIFIER.fullmatch(e.base_name))
 
 
 def _new_snapshot_id() -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
 import stat
+import struct
 import sys
 import tempfile
 import warnings
@@ -333,12 +335,12 @@ def _curated_ref(table: str) -> str | None:
 def _superseded(path: str, snapshot_id: str) -> bool:
     """Whether the snapshot a missing file belongs to is no longer its table's current one (so
     prune or a publish's retention removed it under the query, not damage): the table's ``current``
-    file names another id, or, in a lake without one (Iceberg in a directory), a newer snapshot's
-    folder is there. A remote file's table cannot be looked at here: damage, as before."""
+    file names another id, or, in a lake without one (Iceberg in a directory or on a store), a newer
+    snapshot's folder is there."""
     from liberacion.snapshots import CURRENT_FILE
 
     if "://" in path:
-        return False
+        return _superseded_in_store(path, snapshot_id)
     snapshots = Path(path).parent.parent
     try:
         pointed = (snapshots.parent / CURRENT_FILE).read_text(encoding="utf-8").strip()
@@ -350,6 +352,22 @@ def _superseded(path: str, snapshot_id: str) -> bool:
         return any(_ID.fullmatch(entry) and entry > snapshot_id for entry in os.listdir(snapshots))
     except OSError:
         return False
+
+
+def _superseded_in_store(path: str, snapshot_id: str) -> bool:
+    """``_superseded`` for a file of a lake on an object store (``s3://.../snapshots/<id>/<file>``),
+    asked of the store: expiry there does not wait for the queries of other machines, so a query
+    may lose its snapshot under it. A store that cannot be asked leaves it damage, as before."""
+    from pyarrow import fs
+
+    from liberacion.storage import parse_lake
+
+    try:
+        folder = parse_lake(path.rsplit("/", 2)[0])  # the table's snapshots/ folder
+        entries = folder.filesystem().get_file_info(fs.FileSelector(folder.root, allow_not_found=True))
+    except (OSError, LiberacionError):
+        return False
+    return any(_ID.fullmatch(entry.base_name) and entry.base_name > snapshot_id for entry in entries)
 
 
 def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str | None = None) -> LiberacionError:
@@ -665,6 +683,9 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
         con.close()
         raise sql_error(err) from None
     columns = [d[0] for d in con.description]
+    reals = [at for at, d in enumerate(con.description) if getattr(d[1], "id", None) == "float"]
+    if reals:
+        head = [tuple(_shortest_real(v) if at in reals else v for at, v in enumerate(row)) for row in head]
     if not more:
         con.close()
         return Rows(columns, [head])
@@ -679,6 +700,18 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
         return rest
 
     return Rows(columns, [head], remaining=count_rest)
+
+
+def _shortest_real(value: float | None) -> float | None:
+    """A REAL (float32) as the double of its shortest text: 0.1, as DuckDB writes it in CSV and
+    JSON, not the 0.10000000149011612 its float32 widens to in Python."""
+    if value is None or not math.isfinite(value):
+        return value
+    for digits in range(1, 10):  # nine significant digits tell every float32 apart
+        text = f"{value:.{digits}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == value:
+            return float(text)
+    return value  # pragma: no cover - nine digits always suffice
 
 
 def _rest_as_arrow(con: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:

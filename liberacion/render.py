@@ -5,7 +5,8 @@ held in memory (the terminal table converts only the rows it shows). Arrow resul
 C++ code (pyarrow's CSV writer, DuckDB's ``to_json``); Python formats only small listings.
 
 The terminal table fits the screen: whole columns, the first and the last ones, with a ``…``
-column for those left out and a footer that says so; values are cut with ``…``, never wrapped.
+column for those left out and a footer that says so; values are cut with ``…``, never wrapped
+(titles excepted: a few lines each). A listing may show its rows as blocks instead (``Rows.cramped``).
 Colour only where a person looks at it: a terminal, without ``NO_COLOR`` or ``--no-color``.
 """
 
@@ -25,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from liberacion.errors import UsageError
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
     from rich.console import Console
+    from rich.text import Text
 
 
 class Format(str, Enum):
@@ -55,6 +57,7 @@ class DocumentFormat(str, Enum):
 
 
 DEFAULT_MAX_ROWS = 1000
+Cramped = Literal["hide", "blocks", "blocks_for_names"]  # see ``Rows.cramped``
 PARQUET_ON_A_TERMINAL = "Parquet is binary and is not written to a terminal: add --output FILE, or pipe it"
 
 # --output FILE takes its format from the extension unless --format names one.
@@ -306,6 +309,12 @@ class Rows:
     terminal_order: Sequence[str] | None = None
     all_hint: str = "--format csv"  # the footer's way to see every column and row
     empty_text: str | None = None  # a terminal table without rows says this instead of an empty box
+    # A terminal table too narrow for every column whole: "hide" leaves columns out (a "…" column
+    # that the footer explains); "blocks" shows each row as a block instead, its name on a line of
+    # its own and every other column under it, whenever a column holding anything would be left
+    # out; "blocks_for_names" only when a name would be cut or shown alone (a listing of many rows
+    # stays a grid while it shows more than the names).
+    cramped: Cramped = "hide"
 
     @classmethod
     def from_dicts(
@@ -348,8 +357,53 @@ class Rows:
 
 
 def _batch_rows(batch: pa.RecordBatch) -> list[tuple[Any, ...]]:
-    columns = [col.to_pylist() for col in batch.columns]
+    columns = [_shortest_reals(col).to_pylist() for col in batch.columns]
     return list(zip(*columns)) if columns else [() for _ in range(batch.num_rows)]
+
+
+def _shortest_reals(column: pa.Array) -> pa.Array:
+    """``column`` with each REAL (float32, at any depth) as the double of its shortest text: 0.1,
+    as DuckDB's CSV and JSON write it, not the 0.10000000149011612 that its float32 widens to in
+    Python. Arrow's cast to text writes the shortest digits that read back as the same float32."""
+    import pyarrow as pa
+
+    if not _holds_float32(column.type):
+        return column
+    try:
+        text = column.cast(_floats_as(column.type, pa.string()))
+        return text.cast(_floats_as(column.type, pa.float64()))
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a union, say: its digits as they are
+        return column
+
+
+def _holds_float32(type_: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_float32(type_):
+        return True
+    return any(_holds_float32(type_.field(i).type) for i in range(type_.num_fields))
+
+
+def _floats_as(type_: pa.DataType, to: pa.DataType) -> pa.DataType:
+    """``type_`` with every float32 in it, at any depth, replaced by ``to``."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_float32(type_):
+        return to
+    if t.is_map(type_):
+        item = type_.item_field
+        return pa.map_(type_.key_field, item.with_type(_floats_as(item.type, to)), type_.keys_sorted)
+    if t.is_list(type_) or t.is_large_list(type_) or t.is_fixed_size_list(type_):
+        value = type_.value_field.with_type(_floats_as(type_.value_type, to))
+        if t.is_fixed_size_list(type_):
+            return pa.list_(value, type_.list_size)
+        return pa.large_list(value) if t.is_large_list(type_) else pa.list_(value)
+    if t.is_struct(type_):
+        return pa.struct(
+            [type_.field(i).with_type(_floats_as(type_.field(i).type, to)) for i in range(type_.num_fields)]
+        )
+    return type_
 
 
 def render(
@@ -1163,14 +1217,101 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
             headers, naturals, keep, width, keep_last=rows.keep_last, floors=floors, caps=caps
         )
         shown_count = len(shown)
-        middle = [k == "link" or i in labels for i, k in enumerate(kinds)]
-        cut_pairs = _cut_pairs(cells, kinds, dict(zip(shown, widths)), box.ellipsis)
-        _write_grid(headers, cells, numeric, shown, widths, hidden, box, out, middle=middle)
+        informative = [any(row[i] not in (None, "") for row in kept) for i in range(len(headers))]
+        if _blocks_instead(rows.cramped, kinds, naturals, shown, widths, informative):
+            _write_blocks(headers, cells, width, out)
+            hidden, shown_count = False, len(headers)
+        else:
+            middle = [k == "link" or i in labels for i, k in enumerate(kinds)]
+            cut_pairs = _cut_pairs(cells, kinds, dict(zip(shown, widths)), box.ellipsis)
+            wrap = [k == "title" for k in kinds]
+            _write_grid(headers, cells, numeric, shown, widths, hidden, box, out, middle=middle, wrap=wrap)
     footer = _footer(total, len(kept), len(headers), shown_count, hidden, view, rows.all_hint, cut_pairs)
     if footer:  # on a narrow screen, one line per part rather than a sentence broken anywhere
         lines = [footer] if cell_len(footer) <= width else footer.replace(" — ", "\n").replace(" · ", "\n").split("\n")
         for line in lines:
             console.print(Text(line, style="dim"), overflow="fold")
+
+
+def _blocks_instead(
+    cramped: Cramped,
+    kinds: Sequence[str | None],
+    naturals: Sequence[int],
+    shown: Sequence[int],
+    widths: Sequence[int],
+    informative: Sequence[bool],
+) -> bool:
+    """Whether a table fitted as ``fit_columns`` fitted it is better shown as blocks (see
+    ``Rows.cramped``). ``informative``: whether each column holds anything (an empty column left
+    out hides nothing)."""
+    if cramped == "hide":
+        return False
+    if any(kinds[i] == "name" and w < naturals[i] for i, w in zip(shown, widths)):
+        return True  # a name cut: never, people copy them
+    left_out = [i for i in range(len(kinds)) if i not in shown]
+    if cramped == "blocks":
+        return any(informative[i] for i in left_out)
+    return bool(left_out) and all(kinds[i] == "name" for i in shown)  # the names and nothing else
+
+
+def _write_blocks(
+    headers: list[str], cells: list[list[tuple[str, str | None, bool]]], width: int, out: Callable[[Any], None]
+) -> None:
+    """Each row as a block: its first column (its name) alone on a line, and under it the other
+    columns as ``field: value`` pairs, as many to a line as fit. Nothing is cut or left out: a
+    name longer than the screen goes on as the terminal wraps it (and copies whole, one line), a
+    long value over lines of its own. A pair without a value (an empty detail) says nothing."""
+    from rich.text import Text
+
+    for row in cells:
+        out(Text(row[0][0], style="bold"))
+        pairs = [(headers[i], row[i][0], row[i][1]) for i in range(1, len(headers)) if row[i][0]]
+        for line in _pair_lines(pairs, width - len(_BLOCK_INDENT)):
+            out(Text(_BLOCK_INDENT) + line)
+
+
+_BLOCK_INDENT = "  "
+_PAIR_GAP = "   "  # between two pairs on one line: wider than the space inside a value ("4.5 kB")
+
+
+def _pair_lines(pairs: list[tuple[str, str, str | None]], room: int) -> list[Text]:
+    """``field: value`` pairs in lines of at most ``room`` cells: each pair whole on a line with
+    others while it fits, else on lines of its own, its value wrapped under itself."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    lines: list[Text] = []
+    open_line = False  # whether the last line takes another pair (not a long value's)
+    for label, value, style in pairs:
+        pair = Text(f"{label}: ", style="dim")
+        pair.append(value, style=style)
+        if open_line and cell_len(lines[-1].plain) + len(_PAIR_GAP) + cell_len(pair.plain) <= room:
+            lines[-1].append(_PAIR_GAP)
+            lines[-1].append_text(pair)
+        elif cell_len(pair.plain) <= room:
+            lines.append(pair)
+            open_line = True
+        else:
+            lines.extend(_long_pair(label, value, style, room))
+            open_line = False
+    return lines
+
+
+def _long_pair(label: str, value: str, style: str | None, room: int) -> list[Text]:
+    """A pair too long for a line: its value wrapped, each line under the first one's start."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    indent = min(cell_len(label) + 2, room // 2)
+    parts = wrapped(value, room - indent, whole_words=True)
+    lines = [Text(f"{label}: ", style="dim")]
+    if cell_len(lines[0].plain) <= indent:  # else a label as long as half the line: its value under it
+        lines[0].append(parts.pop(0), style=style)
+    for part in parts:
+        line = Text(" " * indent)
+        line.append(part, style=style)
+        lines.append(line)
+    return lines
 
 
 def _floor(kind: str | None, file_title: bool, link_floor: int) -> int:
@@ -1224,7 +1365,10 @@ def _write_grid(
     out: Callable[[Any], None],
     *,
     middle: Sequence[bool] = (),
+    wrap: Sequence[bool] = (),
 ) -> None:
+    """The grid: one line per row, but for the columns in ``wrap`` (titles), whose values go on
+    over up to ``_TITLE_LINES`` lines (``wrap_ends``)."""
     from rich.cells import cell_len
     from rich.text import Text
 
@@ -1238,11 +1382,11 @@ def _write_grid(
             segments.insert(split, fill * 3)
         return left + join.join(segments) + right
 
-    def line(values: list[tuple[str, str | None]], aligns: list[bool], cuts: list[bool]) -> Text:
+    def line(values: list[tuple[str, str | None]], aligns: list[bool], cuts: list[bool], first: bool = True) -> Text:
         text = Text(box.side)
         pieces = [(v, s, a, w, c) for (v, s), a, w, c in zip(values, aligns, widths, cuts)]
-        if split is not None:
-            pieces.insert(split, (box.ellipsis, "dim", False, 1, False))
+        if split is not None:  # the "…" column on a row's first line only
+            pieces.insert(split, (box.ellipsis if first else "", "dim", False, 1, False))
         for value, style, right, w, in_middle in pieces:
             value = (cut_middle if in_middle else cut)(value, w, box.ellipsis)
             pad = " " * (w - cell_len(value))
@@ -1260,8 +1404,15 @@ def _write_grid(
     out(line([(headers[i], "bold") for i in shown], aligns, [False] * len(shown)))
     out(rule(box.middle))
     cuts = [bool(middle) and middle[i] for i in shown]
+    wraps = [bool(wrap) and wrap[i] for i in shown]
     for row in cells:
-        out(line([(row[i][0], row[i][1]) for i in shown], aligns, cuts))
+        stacks = [
+            wrap_ends(row[i][0], w, _TITLE_LINES, box.ellipsis) if wrapping else [row[i][0]]
+            for i, w, wrapping in zip(shown, widths, wraps)
+        ]
+        for k in range(max(map(len, stacks), default=1)):
+            values = [(stack[k] if k < len(stack) else "", row[i][1]) for stack, i in zip(stacks, shown)]
+            out(line(values, aligns, cuts, first=k == 0))
     out(rule(box.bottom))
 
 
@@ -1295,8 +1446,32 @@ def _write_records(
                 out(text)
 
 
-def wrapped(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` cells, broken after a space where one is near."""
+_TITLE_LINES = 3  # a title column's most lines a row: titles told apart, rows still scanned at a glance
+
+
+def wrap_ends(text: str, width: int, most: int, ellipsis: str = "…") -> list[str]:
+    """``text`` in at most ``most`` lines of ``width`` cells, broken after spaces (``wrapped``). A
+    longer text keeps its start and its end, ``…`` in the last line standing for the middle left
+    out: titles that differ only at the end ("... General Information 2023", "... 2024") stay apart."""
+    from rich.cells import cell_len
+
+    lines = wrapped(text, width, whole_words=True)
+    if len(lines) <= most or width < 2:
+        return lines[:most]
+    tail, used = "", 0
+    for char in reversed(text):
+        if used + cell_len(char) > width - 1:
+            break
+        tail, used = char + tail, used + cell_len(char)
+    space = tail.find(" ")
+    if 0 <= space < len(tail) // 3:  # a word cut at its start: begin at the next whole one
+        tail = tail[space + 1 :]
+    return [*lines[: most - 1], ellipsis + tail]
+
+
+def wrapped(text: str, width: int, *, whole_words: bool = False) -> list[str]:
+    """``text`` in lines of at most ``width`` cells, broken after a space where one is near (with
+    ``whole_words``, after the line's last space: prose and titles, whose words are read whole)."""
     from rich.cells import cell_len
 
     lines: list[str] = []
@@ -1306,7 +1481,7 @@ def wrapped(text: str, width: int) -> list[str]:
             used += cell_len(text[end])
             end += 1
         space = text.rfind(" ", 0, end)
-        if space >= end // 2:
+        if space >= end // 2 or (whole_words and space > 0):
             end = space + 1
         lines.append(text[:end].rstrip())
         text = text[end:]

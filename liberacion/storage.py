@@ -16,14 +16,24 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from liberacion.errors import ConfigError, LiberacionError, StorageError, Unreachable, UsageError, one_line
+from liberacion.errors import (
+    ConfigError,
+    LiberacionError,
+    NoBucket,
+    StorageError,
+    Unreachable,
+    UsageError,
+    one_line,
+)
 
 if TYPE_CHECKING:
     from pyarrow import fs as pafs
@@ -183,30 +193,114 @@ def _s3_client(location: LakeLocation, doing: str) -> Iterator[Any]:
         raise StorageError(f"the store failed while {doing} {location.uri}: {one_line(err, lines=1)}") from None
 
 
-_REACHED: set[tuple[str, int]] = set()
+# Store endpoints (host, port) this process has reached, and when a probe last found each one up.
+_REACHED: dict[tuple[str, int], float] = {}
 PROBE_SECONDS = 5.0
+# A store reached before is probed again before a request once its last probe is this old: one
+# that died mid-run would otherwise cost the SDK's retries, a minute and a half without a word.
+REPROBE_SECONDS = 1.0
+# Probes of a store that stopped answering, paced as the download retries are (LIBERACION_BACKOFF,
+# doubling): with the default pace, about a minute and a half, as the SDK's own retries.
+STORE_TRIES = 8
+STORE_DELAY_MAX = 30.0
+BACKOFF_ENV = "LIBERACION_BACKOFF"
+GIVEN_UP_SECONDS = 30.0  # a store given up on fails at once for this long: its retries are not repeated
+# Told of each retry (the store, the attempt coming, of how many, the delay before it, why): fetch
+# shows them as it shows a download's retries.
+StoreRetry = Callable[[str, int, int, float, str], None]
+_RETRY_LISTENERS: list[StoreRetry] = []
+_GIVEN_UP: dict[tuple[str, int], float] = {}
+_WAITING = threading.Lock()  # one worker retries a store; the others wait for its answer
+
+
+@contextmanager
+def reporting_store_retries(listener: StoreRetry) -> Iterator[None]:
+    """While the block runs, ``listener`` hears of each retry of a store that stopped answering."""
+    _RETRY_LISTENERS.append(listener)
+    try:
+        yield
+    finally:
+        _RETRY_LISTENERS.remove(listener)
 
 
 def _check_reachable(endpoint: str | None, region: str | None) -> None:
     """One TCP connection to the store before the first request of a run: the SDK's retries would
     spend a minute and a half on a store that cannot be reached at all (a wrong endpoint, no
-    network). Behind a proxy the store is not ours to reach directly, so nothing is checked."""
-    import socket
-
+    network). A store reached before is probed again (at most once a second) and, when it stopped
+    answering, retried here, where each retry can be said. Behind a proxy the store is not ours to
+    reach directly, so nothing is checked."""
     if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
         return
     parts = urlsplit(endpoint if endpoint and "://" in endpoint else f"https://{endpoint or ''}")
     host = parts.hostname or (f"s3.{region}.amazonaws.com" if region else "s3.amazonaws.com")
     port = parts.port or (80 if parts.scheme == "http" else 443)
-    if (host, port) in _REACHED:
+    key, where = (host, port), endpoint or f"{host}:{port}"
+    last = _REACHED.get(key)
+    if last is not None and time.monotonic() - last < REPROBE_SECONDS:
         return
-    try:
-        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
-    except OSError as err:
-        where = endpoint or f"{host}:{port}"
+    err = _probe(key)
+    if err is None:
+        _REACHED[key] = time.monotonic()
+    elif last is None:
         msg = f"cannot reach the store {where} ({one_line(err, lines=1)}): {_NO_NETWORK_HINT}"
         raise Unreachable(msg) from None
-    _REACHED.add((host, port))
+    else:
+        _wait_for_store(key, where, _why(err))
+
+
+def _probe(key: tuple[str, int]) -> OSError | None:
+    """Why the store takes no TCP connection, or None when it does."""
+    import socket
+
+    try:
+        socket.create_connection(key, timeout=PROBE_SECONDS).close()
+    except OSError as err:
+        return err
+    return None
+
+
+def _why(err: OSError) -> str:
+    """A failed probe in plain words: ``connection refused``, ``timed out``."""
+    text = err.strerror or str(err) or type(err).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _wait_for_store(key: tuple[str, int], where: str, why: str) -> None:
+    """A store that answered earlier in the run and does not now (restarted, a network outage):
+    probed again with backoff, each retry told to the listeners, until it answers, or
+    ``Unreachable`` once ``STORE_TRIES`` probes have failed."""
+    with _WAITING:
+        began = time.monotonic()
+        if began - _REACHED[key] < REPROBE_SECONDS:
+            return  # it came back while another worker retried it
+        if began - _GIVEN_UP.get(key, -GIVEN_UP_SECONDS) < GIVEN_UP_SECONDS:
+            raise Unreachable(_gone_message(where, why, 0.0))
+        for attempt in range(2, STORE_TRIES + 1):
+            delay = min(_first_delay() * 2 ** (attempt - 2), STORE_DELAY_MAX)
+            for listener in list(_RETRY_LISTENERS):
+                listener(where, attempt, STORE_TRIES, delay, why)
+            time.sleep(delay)
+            err = _probe(key)
+            if err is None:
+                _REACHED[key] = time.monotonic()
+                return
+            why = _why(err)
+        _GIVEN_UP[key] = time.monotonic()
+        raise Unreachable(_gone_message(where, why, time.monotonic() - began))
+
+
+def _first_delay() -> float:
+    """The first delay between retries, as the download retries read it (default 1 s; the download
+    client refuses a bad value before anything runs)."""
+    try:
+        return max(float(os.environ.get(BACKOFF_ENV, "").strip() or 1.0), 0.0)
+    except ValueError:
+        return 1.0
+
+
+def _gone_message(where: str, why: str, seconds: float) -> str:
+    tried = f", after {STORE_TRIES} tries over {seconds:.0f} s" if seconds else ""
+    return f"cannot reach the store {where} any more ({why}{tried}): it answered earlier in this run; is it still up?"
 
 
 def resolve_lake(option: str | None, default: Path) -> LakeLocation:
@@ -247,6 +341,23 @@ def storage_error(err: BaseException, location: LakeLocation, doing: str) -> Exc
     return err
 
 
+def check_bucket(location: LakeLocation) -> None:
+    """Fail unless the bucket of a lake on a store exists. A store lists a missing bucket as empty,
+    which would read as a lake with no tables; the same call fails, in seconds, on a store that
+    cannot be reached (``Unreachable``) or that refuses our credentials."""
+    from pyarrow import fs
+
+    if location.is_local:
+        return
+    bucket = location.root.split("/", 1)[0]
+    try:
+        found = location.filesystem().get_file_info(bucket)
+    except OSError as err:
+        raise storage_error(err, location, "reading") from None
+    if found.type == fs.FileType.NotFound:
+        raise NoBucket(_no_bucket_message(bucket, location.uri))
+
+
 def read_failure(text: str) -> LiberacionError | None:
     """A store failure reported inside another library's error (DuckDB reading a table's files
     through the registered filesystem), or None when ``text`` is not one."""
@@ -267,7 +378,7 @@ _NO_NETWORK = ("NETWORK_CONNECTION", "Could not connect", "Couldn't resolve host
 
 def _store_failure(text: str, where: str, bucket: str, doing: str) -> LiberacionError | None:
     if any(code in text for code in _NO_BUCKET):
-        return ConfigError(f"the bucket {bucket} of the lake {where} does not exist: create it, or fix {LAKE_ENV}")
+        return NoBucket(_no_bucket_message(bucket, where))
     if any(code in text for code in _REFUSED):
         return ConfigError(
             f"the store refused our credentials while {doing} {where}: check AWS_ACCESS_KEY_ID/"
@@ -284,6 +395,10 @@ def _store_failure(text: str, where: str, bucket: str, doing: str) -> Liberacion
 
 
 _NO_NETWORK_HINT = "no network, or a wrong AWS_ENDPOINT_URL?"
+
+
+def _no_bucket_message(bucket: str, where: str) -> str:
+    return f"the bucket {bucket} of the lake {where} does not exist: create it, or fix --lake ({LAKE_ENV})"
 
 
 def _endpoint() -> str:

@@ -198,6 +198,12 @@ def test_tables_for_people(hospitals, home: Path, width: int) -> None:
     assert code == 0 and all(len(line) <= width for line in lines)
     text = "\n".join(lines)
     assert "cms.hospital_general_information" in text  # the name SQL takes, whole
+    if not any(line.startswith("│") for line in lines):  # no room beside the name: a block, every column in it
+        assert lines[0] == "cms.hospital_general_information"
+        pairs = " ".join(line.strip() for line in lines[1:])
+        assert re.search(r"size: \d+(\.\d)? (B|kB|MB) ", pairs) and re.search(r"fetched: (just now|1 min ago) ", pairs)
+        assert "source: data.cms.gov/…/Hosp" in pairs and "T" not in pairs.split("fetched: ")[1][:10]
+        return
     header = _cells(next(line for line in lines if "table" in line and "│" in line))
     assert header[0] == "table" and all(len(h) > 2 for h in header if h != "…")  # no header split in pieces
     row = _cells(next(line for line in lines if "cms.hospital_general_information" in line))

@@ -18,7 +18,7 @@ from liberacion.cli.app import (
 from liberacion.cli.completion import complete_ref
 from liberacion.console import emit, error_line, note, print_description, print_json, report_discover
 from liberacion.errors import ConfigError, ExitCode, UsageError, batch_exit_code
-from liberacion.render import Format, Rows
+from liberacion.render import Format, Rows, listing_kinds
 
 
 @app.command()
@@ -115,7 +115,11 @@ def search(
     )
     columns = ["ref", "title", "publisher", "modified", "formats"]
     records = [{**vars(h), "formats": ",".join(h.formats)} for h in hits]
-    emit(Rows.from_dicts(columns, records), fmt, output)
+    # On a terminal: titles over up to 3 lines, start and end kept (many differ only in a year at
+    # the end); refs whole, as blocks on a screen too narrow for them.
+    rows = Rows.from_dicts(columns, records, kinds={**listing_kinds(columns), "title": "title"})
+    rows.cramped = "blocks_for_names"
+    emit(rows, fmt, output)
     if not hits:
         note("no datasets match; try fewer words, or run: liberacion discover")
     fail_on_problems(problems)

@@ -27,6 +27,9 @@ from liberacion.console import (
 )
 from liberacion.errors import ExitCode, LiberacionError, batch_exit_code
 
+# What a stopped run (Ctrl-C, SIGTERM) says of the tables it had not published yet.
+NOT_PUBLISHED = "tables not yet published keep their previous snapshot"
+
 
 @app.command()
 def fetch(
@@ -130,10 +133,9 @@ def fetch(
             )
     except KeyboardInterrupt as err:
         what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
-        print(
-            f"{what}: tables not yet published keep their previous snapshot; run the same command to resume",
-            file=sys.stderr,
-        )
+        # An error line like every other (``error:``, red on a terminal): a log reader or a script
+        # that looks for "error:" finds the run that was stopped too.
+        error_line(f"{what}: {NOT_PUBLISHED}; run the same command to resume")
         if isinstance(err, Terminated):
             exit_now(ExitCode.TERMINATED)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
@@ -249,7 +251,8 @@ def refresh(
 
 def _stopped(err: BaseException, started: str, seconds: float, run_log: Any, json_lines: bool) -> None:
     """The summary line of a run that stopped (Ctrl-C, SIGTERM) or could not start (busy, a bad
-    setting, an unknown table), on --log and --json; after SIGTERM, the process ends here."""
+    setting, an unknown table), on --log and --json; a stopped run ends here, saying so on one
+    ``error:`` line as ``fetch`` does (a run that could not start is left to the caller)."""
     from liberacion.refreshing import stopped_summary
 
     if isinstance(err, Terminated):
@@ -262,8 +265,10 @@ def _stopped(err: BaseException, started: str, seconds: float, run_log: Any, jso
     run_log.write([summary])
     if json_lines:
         print_json_lines([summary])
-    if isinstance(err, Terminated):
-        error_line(f"{message}: tables not yet published keep their previous snapshot")
+    if isinstance(err, KeyboardInterrupt):
+        error_line(f"{message}: {NOT_PUBLISHED}")
         if run_log.error is not None:
             error_line(run_log.error)
-        exit_now(ExitCode.TERMINATED)
+        if isinstance(err, Terminated):
+            exit_now(ExitCode.TERMINATED)
+        raise typer.Exit(code)

@@ -180,6 +180,7 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
         ]
     rows = Rows.from_dicts(columns, records)
     rows.empty_text = "no tables yet: fetch one, e.g. liberacion fetch cms/hospital-general-information"
+    rows.cramped = "blocks_for_names"  # a name too long to leave room for others: a block per table
     emit(rows, fmt, output)
 
 

@@ -1,0 +1,230 @@
+"""A shared lake (``--lake``) that is missing, unreachable or changed under a query: one ``error:``
+line that says what to do and the README's exit code, never a traceback, an internal error or an
+empty answer. Loopback only: the S3 server of ``conftest`` (moto), local files, and a local port
+bound but not listening for a host that does not answer."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli
+from tests.server import LocalServer
+
+pytest.importorskip("pyiceberg")
+
+CSV = "id,n\n01,1\n02,2\n"
+
+
+def _error_line(result: Any) -> str:
+    """The one ``error:`` line of a failed command (and no internal error, no traceback)."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so nothing else takes it) but not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def team_catalog(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Name a shared catalog ``team`` configured by pyiceberg's environment variables."""
+
+    def configure(**settings: str) -> None:
+        monkeypatch.setenv("LIBERACION_ICEBERG_CATALOG", "team")
+        for key, value in settings.items():
+            monkeypatch.setenv(f"PYICEBERG_CATALOG__TEAM__{key.upper()}", value)
+
+    return configure
+
+
+# -- 1. a shared catalog that cannot be reached or opened ------------------------------------------
+
+
+def test_a_shared_sql_catalog_whose_file_cannot_be_opened_is_a_configuration_error(
+    cli: Cli, tmp_path: Path, team_catalog: Any
+) -> None:
+    team_catalog(type="sql", uri=f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'team.db'}")
+    result: Any = cli("--lake", str(tmp_path / "lake"), "tables")
+    assert result.exit_code == 5
+    line = _error_line(result)
+    assert "catalog 'team'" in line and str(tmp_path / "no" / "such" / "dir" / "team.db") in line
+    assert "PYICEBERG_CATALOG__TEAM__URI" in line
+
+
+def test_a_shared_catalog_that_does_not_answer_is_a_host_that_cannot_be_reached(
+    cli: Cli, tmp_path: Path, team_catalog: Any, refused_port: int
+) -> None:
+    team_catalog(type="rest", uri=f"http://alice:s3cret@127.0.0.1:{refused_port}/catalog")
+    result: Any = cli("--lake", str(tmp_path / "lake"), "tables")
+    assert result.exit_code == 1, result.stderr
+    line = _error_line(result)
+    assert line.startswith(f"error: cannot reach the Iceberg catalog 'team' at http://127.0.0.1:{refused_port}/catalog")
+    assert "s3cret" not in result.stderr and "alice" not in result.stderr
+
+
+def test_a_sql_catalog_database_is_probed_to_tell_unreachable_from_misconfigured(
+    team_catalog: Any, refused_port: int
+) -> None:
+    """A PostgreSQL catalog (no driver is installed here, so the driver's failure is built): a
+    server that does not answer is exit 1, one that answers but refuses us is exit 5; the
+    password never shows."""
+    from sqlalchemy.exc import OperationalError
+
+    from liberacion.errors import ConfigError, ExitCode, Unreachable
+    from liberacion.iceberg import catalog_failure
+
+    team_catalog(type="sql")
+    failed = OperationalError("SELECT 1", {}, Exception('password authentication failed for user "bob"'))
+    down = catalog_failure(failed, {"uri": f"postgresql://bob:s3cret@127.0.0.1:{refused_port}/iceberg"})
+    assert isinstance(down, Unreachable) and down.exit_code == ExitCode.FAILED
+    assert str(down).startswith(f"cannot reach the Iceberg catalog 'team' at postgresql://127.0.0.1:{refused_port}")
+    assert "s3cret" not in str(down)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        refused = catalog_failure(failed, {"uri": f"postgresql://bob:s3cret@127.0.0.1:{port}/iceberg"})
+    assert isinstance(refused, ConfigError) and refused.exit_code == ExitCode.CONFIG
+    assert "password authentication failed" in str(refused) and "s3cret" not in str(refused)
+
+
+def test_a_sql_catalog_whose_driver_is_not_installed_says_what_to_install(
+    cli: Cli, tmp_path: Path, team_catalog: Any, refused_port: int
+) -> None:
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the PostgreSQL driver is installed here")
+    team_catalog(type="sql", uri=f"postgresql+psycopg2://bob:s3cret@127.0.0.1:{refused_port}/iceberg")
+    result: Any = cli("--lake", str(tmp_path / "lake"), "tables")
+    assert result.exit_code == 5
+    line = _error_line(result)
+    assert "catalog 'team'" in line and "pip install" in line and "psycopg2" in line
+    assert "s3cret" not in result.stderr
+
+
+# -- 2. a missing bucket, an unreachable store ------------------------------------------------------
+
+
+READS = [["tables"], ["sql", "select 1"], ["history", "x.t"], ["info", "x.t"], ["diff", "x.t"]]
+
+
+@pytest.mark.parametrize("command", READS, ids=lambda c: c[0])
+def test_read_commands_on_a_missing_bucket_say_it_does_not_exist(cli: Cli, bucket: str, command: list[str]) -> None:
+    missing = f"{bucket}-gone"
+    result: Any = cli("--lake", f"s3://{missing}/lake", *command)
+    assert result.exit_code == 3
+    assert f"the bucket {missing} of the lake s3://{missing}/lake does not exist" in _error_line(result)
+
+
+@pytest.mark.parametrize("command", [["tables"], ["history", "x.t"]], ids=lambda c: c[0])
+def test_read_commands_on_a_store_that_cannot_be_reached_say_so(
+    cli: Cli, bucket: str, monkeypatch: pytest.MonkeyPatch, refused_port: int, command: list[str]
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{refused_port}")
+    result: Any = cli("--lake", f"s3://{bucket}/lake", *command)
+    assert result.exit_code == 1
+    assert f"cannot reach the store http://127.0.0.1:{refused_port}" in _error_line(result)
+
+
+def test_a_fetch_into_a_missing_bucket_fails_before_downloading(
+    cli: Cli, bucket: str, http_server: LocalServer
+) -> None:
+    url = http_server.add("/t.csv", CSV)
+    missing = f"{bucket}-gone"
+    result: Any = cli("--lake", f"s3://{missing}/lake", "fetch", url, "--as", "x.t")
+    assert result.exit_code == 1  # fetch is a batch command: 1 when its datasets failed
+    assert f"the bucket {missing} of the lake s3://{missing}/lake does not exist" in _error_line(result)
+    assert http_server.hits("/t.csv") == []
+
+
+# -- 3. a location that holds no lake ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", READS, ids=lambda c: c[0])
+def test_read_commands_on_a_path_that_holds_no_lake_say_so(cli: Cli, tmp_path: Path, command: list[str]) -> None:
+    typo = tmp_path / "no" / "such" / "dir"
+    result: Any = cli("--lake", str(typo), *command)
+    assert result.exit_code == 3
+    assert _error_line(result).startswith(f"error: no lake at {typo}")
+    assert f"'liberacion --lake {typo} fetch REF' creates one" in result.stderr
+    assert not (tmp_path / "no").exists()  # reading creates nothing
+
+
+def test_a_directory_or_a_bucket_prefix_without_a_lake_is_no_lake(cli: Cli, tmp_path: Path, bucket: str) -> None:
+    (tmp_path / "elsewhere" / "notes").mkdir(parents=True)
+    for lake in (str(tmp_path / "elsewhere"), f"s3://{bucket}/nothing-here"):
+        result: Any = cli("--lake", lake, "tables")
+        assert result.exit_code == 3, result.stderr
+        assert _error_line(result).startswith(f"error: no lake at {lake}")
+
+
+def test_a_new_path_becomes_a_lake_with_its_first_fetch_and_a_lake_without_tables_lists_empty(
+    cli: Cli, tmp_path: Path, home: Path
+) -> None:
+    from liberacion.home import Home
+    from liberacion.iceberg_lake import IcebergLake
+    from liberacion.storage import parse_lake
+
+    source, lake = tmp_path / "t.csv", tmp_path / "new" / "lake"
+    source.write_text(CSV, encoding="utf-8")
+    fetched: Any = cli("--lake", str(lake), "fetch", str(source), "--as", "x.t")
+    assert fetched.exit_code == 0, fetched.stderr
+    listed: Any = cli("--lake", str(lake), "tables", "--format", "json")
+    assert [row["table"] for row in json.loads(listed.stdout)] == ["t"]
+
+    IcebergLake(Home(home), parse_lake(str(lake))).drop("x.t")  # the lake stays, without tables
+    emptied: Any = cli("--lake", str(lake), "tables", "--format", "json")
+    assert emptied.exit_code == 0, emptied.stderr
+    assert json.loads(emptied.stdout) == []
+    queried: Any = cli("--lake", str(lake), "sql", "--format", "csv", "select 42 as n")
+    assert queried.exit_code == 0 and queried.stdout == "n\n42\n", queried.stderr
+    missing: Any = cli("--lake", str(lake), "history", "x.t")
+    assert missing.exit_code == 3 and _error_line(missing).startswith("error: no table x.t in the lake")
+
+
+# -- 4. a snapshot pruned under a query on S3 ---------------------------------------------------------
+
+
+def test_a_query_whose_snapshot_prune_removed_on_s3_is_told_to_run_again(
+    cli: Cli, bucket: str, tmp_path: Path, home: Path
+) -> None:
+    import duckdb
+
+    from liberacion.errors import ExitCode, SQLError
+    from liberacion.home import Home
+    from liberacion.iceberg_lake import IcebergLake
+    from liberacion.query import relation, sql_error
+    from liberacion.storage import parse_lake
+
+    lake, source = f"s3://{bucket}/lake", tmp_path / "t.csv"
+    source.write_text(CSV, encoding="utf-8")
+    assert cli("--lake", lake, "fetch", str(source), "--as", "x.t").exit_code == 0
+    query = relation(IcebergLake(Home(home), parse_lake(lake)), "select sum(n) from x.t")  # bound, not yet read
+    assert query is not None
+    time.sleep(0.01)
+    source.write_text(CSV + "03,3\n", encoding="utf-8")
+    assert cli("--lake", lake, "fetch", str(source), "--as", "x.t").exit_code == 0
+    pruned: Any = cli("--lake", lake, "prune", "x.t", "--keep", "1")  # on another machine, say
+    assert pruned.exit_code == 0, pruned.stderr
+    with pytest.raises(duckdb.Error) as raised:
+        query.fetchall()
+    told = sql_error(raised.value)
+    assert isinstance(told, SQLError) and told.exit_code == ExitCode.SQL
+    assert str(told).startswith("the snapshot of x.t this query read was removed while it ran")
+    assert str(told).endswith("run the query again")
