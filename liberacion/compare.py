@@ -346,12 +346,18 @@ class _Sides:
         old_types = {c.name: c.type for c in old.schema}
         new_types = {c.name: c.type for c in new.schema}
         self.common = [c.name for c in new.schema if c.name in old_types]
-        # Values of a retyped column are compared as text (49.4 and '49.4' are equal).
-        self.as_text = {name for name in self.common if old_types[name] != new_types[name]}
+        # A retyped column is compared in a type both sides' values fit: 10 (BIGINT) and 10.0
+        # (DOUBLE) are one number, 2026-01-01 (DATE) and 2026-01-01 00:00 (TIMESTAMP) one day;
+        # otherwise as text (49.4 and '49.4' are equal).
+        self.cast_to = {
+            name: common_type(old_types[name], new_types[name])
+            for name in self.common
+            if old_types[name] != new_types[name]
+        }
 
     def col(self, side: str, name: str) -> str:
         ref = f"{side}.{quote_ident(name)}"
-        return f"CAST({ref} AS VARCHAR)" if name in self.as_text else ref
+        return f"CAST({ref} AS {self.cast_to[name]})" if name in self.cast_to else ref
 
     def distinct(self, name: str) -> str:
         return f"{self.col('o', name)} IS DISTINCT FROM {self.col('n', name)}"
@@ -371,6 +377,36 @@ class _Sides:
         return check
 
 
+_INTEGERS = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+)
+_FRACTIONS = frozenset({"FLOAT", "REAL", "DOUBLE"})
+_TIMES = frozenset({"DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"})
+
+
+def common_type(old: str, new: str) -> str:
+    """The type two versions of a retyped column are compared in: HUGEINT for two integer types
+    (exact), DOUBLE for numbers one of which has a fraction, TIMESTAMP for dates and times, else
+    VARCHAR. As text, BIGINT 10 and DOUBLE 10.0 would differ, and every row would look changed."""
+    kinds = {_kind(old), _kind(new)}
+    if kinds == {"integer"}:
+        return "HUGEINT"
+    if kinds <= {"integer", "fraction"}:
+        return "DOUBLE"
+    if kinds == {"time"}:
+        return "TIMESTAMP"
+    return "VARCHAR"
+
+
+def _kind(type_name: str) -> str:
+    name = type_name.strip().upper()
+    if name in _INTEGERS:
+        return "integer"
+    if name in _FRACTIONS or name.startswith("DECIMAL"):
+        return "fraction"
+    return "time" if name in _TIMES else "other"
+
+
 def _source(snap: Snapshot) -> str:
     files = ", ".join(quote_literal(str(p)) for p in snap.data_paths)
     return f"read_parquet([{files}])"
@@ -385,7 +421,11 @@ def _resolve_keys(keys: Sequence[str], old: Snapshot, new: Snapshot) -> list[str
         name = _match_column(key, new_names)
         if name is None or _match_column(name, old_names) != name:
             both = ", ".join(n for n in new_names if n in old_names)
-            raise UsageError(f"key column {key!r} is not in both snapshots; columns in both: {both}")
+            # Often a key the dataset declares, not one the user typed: say how to choose others.
+            raise UsageError(
+                f"key column {key!r} is not in both snapshots {old.id} and {new.id}; columns in both: {both} "
+                "(choose keys with --key COLUMN, or compare whole rows with --key '')"
+            )
         if name not in resolved:
             resolved.append(name)
     return resolved

@@ -13,6 +13,7 @@ from liberacion.errors import UsageError
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SNAPSHOT_ID = re.compile(r"\d{8}T\d{6,12}Z?")  # 20261101T063000123456Z, as history lists them
 
 
 def utc_now() -> str:
@@ -54,6 +55,13 @@ def parse_as_of(text: str) -> str:
 
 
 def _bad_time(text: str) -> str:
+    if _SNAPSHOT_ID.fullmatch(text.strip()):
+        # An id is when the snapshot was begun, not published: read as a time it would miss that very snapshot.
+        return (
+            f"invalid time {text!r}: that is a snapshot id, not a time; read that snapshot with "
+            f"liberacion.snapshot('CATALOG.TABLE', '{text.strip()}'), or give --as-of a date or a UTC "
+            "timestamp (2026-11-01T06:30:00)"
+        )
     return (
         f"invalid time {text!r}: use a date (2026-11-01, meaning the end of that day UTC) "
         "or a UTC timestamp (2026-11-01T06:30:00)"

@@ -303,8 +303,10 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
             kept = previous_part.get(source.url)
         elif source.url in (held.get("sources") or []):
             kept = []  # held in the part, not read (yet): see below
-        # Validators only help when we still hold what they describe, parsed as this version parses.
-        current = kept is not None and part_version == PART_VERSION
+        # Validators only help when we still hold what they describe, parsed as this version parses
+        # and as this kind reads it: a manifest whose `kind` was corrected must not keep, on a 304,
+        # the datasets the old kind made of the listing.
+        current = kept is not None and part_version == PART_VERSION and before.get("kind") == source.kind
         etag, last_modified = (before.get("etag"), before.get("last_modified")) if current else (None, None)
         if progress:
             progress(f"{catalog.name}: reading the {source.kind} listing {source.url}")
@@ -314,11 +316,13 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
         except SourceError as err:
             if kept is not None:
                 part[source.url] = None  # what the part holds, read below
+            # The validators stay only while they describe what the part holds as this source
+            # reads it: else the next discover would take a 304 for that stale parse and hide this error.
+            etag, last_modified = (etag, last_modified) if current else (None, None)
             states.append(
                 SourceState(
-                    source.url, source.kind, "failed", now, before.get("updated_at"), before.get("etag"),
-                    before.get("last_modified"), _held_count(kept if previous_part is not None else None, before),
-                    str(err),
+                    source.url, source.kind, "failed", now, before.get("updated_at"), etag, last_modified,
+                    _held_count(kept if previous_part is not None else None, before), str(err),
                 )
             )  # fmt: skip
             continue

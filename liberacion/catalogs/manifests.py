@@ -310,6 +310,7 @@ def _catalog_from_toml(data: dict[str, Any], path: Path, *, shipped: bool) -> Ca
     name = safe_catalog_name(raw_name)
     _known_keys(data, TOP_KEYS, "", {"sources": "did you mean [[source]]?", "datasets": "did you mean [[dataset]]?"})
     sources = [_source(entry, i) for i, entry in enumerate(_tables(data, "source"))]
+    _distinct_urls(sources)
     datasets: list[Dataset] = []
     publisher = _text(data.get("publisher"), "publisher")
     for i, entry in enumerate(_tables(data, "dataset")):
@@ -407,6 +408,19 @@ def _source(entry: dict[str, Any], index: int) -> Source:
     return Source(kind=kind, url=url.strip(), options=options)
 
 
+def _distinct_urls(sources: Sequence[Source]) -> None:
+    """Two [[source]] of one url (a copy-paste): the listing would be read twice, and the index,
+    which keeps a listing's datasets by its url, would hold only one of the two readings."""
+    first: dict[str, int] = {}
+    for i, source in enumerate(sources):
+        if source.url in first:
+            raise ValueError(
+                f"[[source]] #{i + 1}: the same `url` as [[source]] #{first[source.url] + 1} ({source.url}); "
+                "a listing is read once, as one kind: remove one of them"
+            )
+        first[source.url] = i
+
+
 def _socrata_domain(value: Any, where: str) -> str:
     """A bare host (``data.cdc.gov``, ``127.0.0.1:8765``). ``https://data.cdc.gov/`` is taken as its
     host: the scheme is always the listing's, and liberacion itself records domains with one."""
@@ -439,6 +453,11 @@ def _curated(entry: dict[str, Any], index: int, catalog: str, sources: Sequence[
         raise ValueError(f"{where}: `urls` must be a non-empty array of http(s) URLs")
     if source_id is not None and (isinstance(source_id, bool) or not isinstance(source_id, (str, int))):
         raise ValueError(f"{where}: `source_id` must be a string, not {_shown(source_id)}")
+    if source_id is not None and not sources:  # it could only ever be "not found in no source"
+        raise ValueError(
+            f"{where}: `source_id` points into a [[source]] listing and this manifest has none: "
+            "add the [[source]] it is listed in, or give the file's `url` instead"
+        )
     columns = _columns(entry.get("columns", {}), where)
     fmt = _format(entry.get("format"), where)
     keywords = _strings(entry, "keywords", where)

@@ -1,0 +1,108 @@
+"""First contact with your own catalog manifest, and with history, time travel and diff: the
+mistakes a new user makes, each a clear error or a right answer, never a silent one."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from liberacion.compare import diff
+from liberacion.lake import Lake
+from liberacion.snapshots import Provenance
+from tests.manifests import write_catalog
+from tests.server import LocalServer
+
+
+def _errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+# -- manifests -------------------------------------------------------------------------------------
+
+
+def test_a_source_id_in_a_manifest_without_any_source_is_a_manifest_error(cli: Any, manifests: Path) -> None:
+    path = write_catalog(manifests, "pdc", body='\n[[dataset]]\nid = "beds"\nsource_id = "abcd-1234"\n')
+    result = cli("catalogs")
+    assert result.exit_code == 5
+    (line,) = _errors(result.stderr)
+    assert line.startswith(f"error: {path}: [[dataset]] #1 (beds): `source_id` points into a [[source]]")
+    assert "give the file's `url` instead" in line
+
+
+def test_two_sources_of_one_url_are_a_manifest_error(cli: Any, manifests: Path) -> None:
+    url = "https://data.example.gov/data.json"
+    path = write_catalog(manifests, "pdc", [("dcat-us", url), ("socrata", url + " ")])
+    result = cli("catalogs")
+    assert result.exit_code == 5
+    (line,) = _errors(result.stderr)
+    assert line.startswith(f"error: {path}: [[source]] #2: the same `url` as [[source]] #1 ({url})")
+
+
+def test_a_corrected_source_kind_reads_the_listing_again_instead_of_keeping_the_old_parse(
+    cli: Any, http_server: LocalServer, manifests: Path
+) -> None:
+    items = [
+        {"identifier": f"id-{i}", "title": f"Set {i}", "distribution": [{"downloadURL": f"https://x.gov/{i}.csv"}]}
+        for i in range(3)
+    ]
+    url = http_server.add("/items", json.dumps(items), content_type="application/json")  # answers 304 when unchanged
+    write_catalog(manifests, "pdc", [("dkan", url)])
+    assert cli("discover", "pdc").exit_code == 0
+    write_catalog(manifests, "pdc", [("dcat-us", url)])  # the kind edited: a DKAN array is no DCAT catalog
+    for _ in range(2):  # and the second run must not take a 304 for the first kind's datasets either
+        result = cli("discover", "pdc")
+        assert result.exit_code == 1, result.stderr
+        assert any(
+            "dcat-us listing" in line and "expected a DCAT-US catalog" in line for line in _errors(result.stderr)
+        )
+        assert "unchanged" not in result.stderr
+
+
+# -- diff and time travel --------------------------------------------------------------------------
+
+
+def test_a_column_retyped_from_integer_to_double_is_compared_as_numbers(home: Path) -> None:
+    lake = Lake(home)
+    keys = Provenance(extra={"keys": ["id"]})
+    old = lake.publish("org.r", pa.table({"id": [1, 2, 3], "v": [10, 20, 30]}), keys)
+    new = lake.publish("org.r", pa.table({"id": [1, 2, 3], "v": [10.0, 20.5, 30.0]}), keys)
+    keyed = diff(old, new, keys=["id"])
+    assert (keyed.added, keyed.removed, keyed.changed, keyed.changed_columns) == (0, 0, 1, {"v": 1})
+    assert [row.key for row in keyed.changed_examples] == [{"id": 2}]
+    whole_rows = diff(old, new)
+    assert (whole_rows.added, whole_rows.removed) == (1, 1)
+
+
+def test_a_key_retyped_from_date_to_timestamp_still_matches_its_rows(home: Path) -> None:
+    lake = Lake(home)
+    days = [date(2026, 1, 1), date(2026, 1, 2)]
+    old = lake.publish("org.d", pa.table({"day": days, "n": [1, 2]}), Provenance())
+    times = [datetime(2026, 1, 1), datetime(2026, 1, 2)]
+    new = lake.publish("org.d", pa.table({"day": times, "n": [1, 5]}), Provenance())
+    result = diff(old, new, keys=["day"])
+    assert (result.added, result.removed, result.changed) == (0, 0, 1)
+
+
+def test_as_of_a_snapshot_id_says_how_to_read_that_snapshot(cli: Any, home: Path) -> None:
+    snap = Lake(home).publish("org.t", pa.table({"id": [1]}), Provenance())
+    result = cli("sql", "--as-of", snap.id, "select count(*) from org.t")
+    assert result.exit_code == 2
+    (line,) = _errors(result.stderr)
+    assert "that is a snapshot id, not a time" in line and f"liberacion.snapshot('CATALOG.TABLE', '{snap.id}')" in line
+
+
+def test_a_declared_key_the_old_snapshot_lacks_says_how_to_choose_keys(cli: Any, home: Path) -> None:
+    lake = Lake(home)
+    lake.publish("org.k", pa.table({"code": ["a", "b"], "v": [1, 2]}), Provenance())
+    lake.publish("org.k", pa.table({"id": [1, 2], "code": ["a", "b"], "v": [1, 3]}), Provenance(extra={"keys": ["id"]}))
+    result = cli("diff", "org.k")
+    assert result.exit_code == 2
+    assert "choose keys with --key COLUMN, or compare whole rows with --key ''" in result.stderr
+    whole_rows = cli("diff", "org.k", "--key", "", "--format", "json")
+    assert whole_rows.exit_code == 0
+    counts = {r["change"]: r["count"] for r in json.loads(whole_rows.stdout) if r["change"].startswith("rows_")}
+    assert counts == {"rows_added": 1, "rows_removed": 1}
