@@ -29,9 +29,19 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'liberacion' has no attribute {name!r}")
     import importlib
+    import importlib.util
 
-    return getattr(importlib.import_module(module), name)
+    module = _EXPORTS.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(module), name)
+    # A submodule not imported yet: ``import liberacion`` then ``liberacion.api.catalogs()`` (as the
+    # README writes it) or ``liberacion.lake.Lake`` works, as it would if the package imported them.
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'liberacion' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The lazy exports too, so that tab completion in a notebook offers ``liberacion.fetch``."""
+    return sorted({*globals(), *__all__})

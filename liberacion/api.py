@@ -6,7 +6,7 @@ and returns dataclasses, Arrow tables or DuckDB relations; none prints or exits.
 
     import liberacion
 
-    [result] = liberacion.fetching(["hospitals.csv"], as_table="cms.hospitals")
+    [result] = liberacion.fetch(["hospitals.csv"], as_table="cms.hospitals")
     print(result.status, result.rows)
     top = liberacion.sql("select state, count(*) as n from cms.hospitals group by 1 order by 2 desc")
     print(top.fetchall())
@@ -14,15 +14,16 @@ and returns dataclasses, Arrow tables or DuckDB relations; none prints or exits.
 
 from __future__ import annotations
 
+import operator
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion.errors import Busy, UsageError
-from liberacion.home import Home, resolve_home
+from liberacion.home import Home, check_home, resolve_home
 
 if TYPE_CHECKING:
     import duckdb
@@ -48,7 +49,11 @@ def open_home(home: PathLike | Home | None = None) -> Home:
         return home
     if home is not None and (not isinstance(home, (str, os.PathLike)) or not str(home).strip()):
         raise UsageError(f"home must be a directory path, not {home!r}")  # "" must not mean the default
-    return Home(resolve_home(home))
+    root = resolve_home(home)
+    # As the CLI does before any command: a home that is a file (or under one) is said here, not
+    # read as an empty lake (``tables()`` -> []) or reported as a damaged ``lake.duckdb``.
+    check_home(root)
+    return Home(root)
 
 
 def _names(value: str | Sequence[str], what: str) -> list[str]:
@@ -65,6 +70,75 @@ def _names(value: str | Sequence[str], what: str) -> list[str]:
         raise UsageError(f"{what}: {err}") from None
 
 
+def _refs(value: PathLike | Sequence[PathLike]) -> list[str]:
+    """``fetch``'s refs: names as ``_names`` takes them, and local files as ``pathlib.Path`` too."""
+    if isinstance(value, os.PathLike):
+        value = [value]
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        value = [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
+    return _names(value, "refs")  # type: ignore[arg-type]
+
+
+def _paths(value: PathLike | Sequence[PathLike], what: str) -> list[Path]:
+    """Paths from a list, or one path given alone (never ``"/a/b"`` as the paths ``/``, ``a``, ...)."""
+    if isinstance(value, (str, os.PathLike)):
+        value = [value]
+    if not isinstance(value, Sequence) or not all(isinstance(v, (str, os.PathLike)) for v in value):
+        raise UsageError(f"{what} must be a path or a list of paths, not {value!r}")
+    return [Path(v) for v in value]
+
+
+def _catalog_paths(value: PathLike | Sequence[PathLike]) -> list[Path]:
+    """``catalog_paths`` as paths, checked as the CLI checks ``--catalogs`` and ``LIBERACION_CATALOGS``
+    before every command: one that does not exist is a ``ConfigError``, not catalogs silently missing."""
+    paths = _paths(value, "catalog_paths")
+    if paths or os.environ.get("LIBERACION_CATALOGS", "").strip():
+        from liberacion.catalogs.manifests import check_manifest_paths
+
+        check_manifest_paths(paths)
+    return paths
+
+
+def _whole(value: object, what: str) -> int:
+    """A whole number (``numpy.int64`` too), or a ``UsageError`` rather than a ``TypeError`` deep inside."""
+    if isinstance(value, bool):  # an int to Python, but True jobs is a slip
+        raise UsageError(f"{what} must be a whole number, not {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise UsageError(f"{what} must be a whole number, not {value!r}") from None
+
+
+def _seconds(value: object, what: str) -> float:
+    """A number of seconds (whole or not), or a ``UsageError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
+        raise UsageError(f"{what} must be a number of seconds, not {value!r}")
+    return float(value)
+
+
+def _text(value: object, what: str) -> str:
+    """A name given as text, or a ``UsageError`` (not ``TypeError: expected string`` from a regex)."""
+    if not isinstance(value, str):
+        raise UsageError(f"{what} must be text, not {value!r}")
+    return value
+
+
+def _callback(value: object, what: str) -> None:
+    """A callback that cannot be called is said before the run, not by the first event."""
+    if value is not None and not callable(value):
+        raise UsageError(f"{what} must be a function, not {value!r}")
+
+
+def _types(value: Mapping[str, str] | None) -> dict[str, str]:
+    """``types`` as ``{column: type}``; anything else (a list of ``"col=TYPE"``) is refused plainly."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        msg = f"types must be a dict of column names to type names, such as {{'beds': 'BIGINT'}}, not {value!r}"
+        raise UsageError(msg)
+    return dict(value)
+
+
 def _when(value: str | date | None) -> str | None:
     """``as_of`` as ``parse_as_of`` takes it: a ``datetime`` (UTC when naive) or ``date`` too."""
     from datetime import UTC, datetime
@@ -72,7 +146,10 @@ def _when(value: str | date | None) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return (value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value).isoformat()
+        try:
+            return (value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value).isoformat()
+        except OverflowError:  # datetime.min at UTC+5 is before year 1
+            raise UsageError(f"as_of {value} is out of range once moved to UTC") from None
     if isinstance(value, date):
         return value.isoformat()
     if not isinstance(value, str):
@@ -88,7 +165,7 @@ def open_lake(home: PathLike | Home | None = None) -> Lake:
 
 
 def fetch(
-    refs: Sequence[str],
+    refs: PathLike | Sequence[PathLike],
     *,
     home: PathLike | Home | None = None,
     as_table: str | None = None,
@@ -105,26 +182,28 @@ def fetch(
 ) -> list[FetchResult]:
     """Download, convert and publish datasets (refs ``CATALOG/ID``, http(s) URLs or local files).
 
-    One result per ref, in order: ``status`` is ``fetched``, ``unchanged`` or ``failed`` (with
-    ``stage`` and ``error``). A failed ref leaves its table as it was; so does a file without
-    data rows, unless ``allow_empty``.
+    One result per distinct ref, in the order given (a ref named twice is fetched once): ``status``
+    is ``fetched``, ``unchanged`` or ``failed`` (with ``stage`` and ``error``). A local file may be
+    a ``pathlib.Path``. A failed ref leaves its table as it was; so does a file without data rows,
+    unless ``allow_empty``.
     """
     from liberacion.fetching import FetchOptions
     from liberacion.fetching import fetch as run
 
+    _callback(progress, "progress")
     options = FetchOptions(
-        table=as_table,
-        jobs=jobs,
+        table=None if as_table is None else _text(as_table, "as_table"),
+        jobs=_whole(jobs, "jobs"),
         force=force,
-        wait=wait,
-        types=dict(types or {}),
+        wait=_seconds(wait, "wait"),
+        types=_types(types),
         raw=raw,
-        member=member,
-        max_bad_rows=max_bad_rows,
+        member=None if member is None else _text(member, "member"),
+        max_bad_rows=None if max_bad_rows is None else _whole(max_bad_rows, "max_bad_rows"),
         allow_empty=allow_empty,
-        catalog_paths=[Path(p) for p in catalog_paths],
+        catalog_paths=_catalog_paths(catalog_paths),
     )
-    return run(_names(refs, "refs"), open_home(home), options, progress=progress)
+    return run(_refs(refs), open_home(home), options, progress=progress)
 
 
 def refresh(
@@ -148,21 +227,24 @@ def refresh(
     from liberacion.refreshing import RefreshOptions, parse_duration
     from liberacion.refreshing import refresh as run
 
+    _callback(on_event, "on_event")
+    if older_than is not None and not isinstance(older_than, str):
+        older_than = _seconds(older_than, "older_than")
     options = RefreshOptions(
         tables=_names(tables, "tables"),
         older_than=parse_duration(older_than) if isinstance(older_than, str) else older_than,
-        jobs=jobs,
+        jobs=_whole(jobs, "jobs"),
         check=check,
         force=force,
-        on_schema_change=on_schema_change,
-        wait=wait,
-        catalog_paths=[Path(p) for p in catalog_paths],
+        on_schema_change=_text(on_schema_change, "on_schema_change"),
+        wait=_seconds(wait, "wait"),
+        catalog_paths=_catalog_paths(catalog_paths),
     )
     return run(open_home(home), options, on_event=on_event)
 
 
 def discover(
-    names: Sequence[str] = (),
+    names: str | Sequence[str] = (),
     *,
     home: PathLike | Home | None = None,
     catalog_paths: Sequence[PathLike] = (),
@@ -171,7 +253,9 @@ def discover(
     """Download the named catalogs' listings (all when none) and rebuild the dataset index."""
     from liberacion.catalogs.index import discover as run
 
-    return run(open_home(home), list(names), [Path(p) for p in catalog_paths], progress=progress)
+    _callback(progress, "progress")
+    # One name alone is one catalog, not its letters (``discover("cdc")`` was "no catalog named 'c'").
+    return run(open_home(home), _names(names, "names"), _catalog_paths(catalog_paths), progress=progress)
 
 
 def search(
@@ -188,7 +272,9 @@ def search(
     """Datasets matching every term, best first (exact title, then titles, keywords, descriptions)."""
     from liberacion.catalogs.index import search as run
 
-    words = [terms] if isinstance(terms, str) else list(terms)
+    words = _names(terms, "terms")
+    if limit is not None and _whole(limit, "limit") < 0:  # hits[:-1] would drop the last hit
+        raise UsageError(f"limit must be 0 (all) or more, not {limit}")
     return run(
         open_home(home),
         words,
@@ -196,7 +282,7 @@ def search(
         publisher=publisher,
         data_format=data_format,
         limit=limit,
-        extra_paths=[Path(p) for p in catalog_paths],
+        extra_paths=_catalog_paths(catalog_paths),
         problems=problems,
     )
 
@@ -210,7 +296,7 @@ def catalogs(
     """Every catalog with what the index holds for it and how its last discover went."""
     from liberacion.catalogs.index import catalog_status
 
-    return catalog_status(open_home(home), [Path(p) for p in catalog_paths], problems=problems)
+    return catalog_status(open_home(home), _catalog_paths(catalog_paths), problems=problems)
 
 
 def show(ref: str, *, home: PathLike | Home | None = None, catalog_paths: Sequence[PathLike] = ()) -> Description:
@@ -218,7 +304,7 @@ def show(ref: str, *, home: PathLike | Home | None = None, catalog_paths: Sequen
     from liberacion.resolve import describe
 
     lake = open_lake(home)
-    description = describe(lake.home, ref, [Path(p) for p in catalog_paths])
+    description = describe(lake.home, _text(ref, "ref"), _catalog_paths(catalog_paths))
     table = description.dataset.table
     state: dict[str, Any] = {"table": table, "present": False}
     if lake.exists(table):
@@ -244,7 +330,8 @@ def sql(
     every table as it was then. ``safe`` (default: ``LIBERACION_SQL_SAFE``) lets the SQL read the
     lake and nothing else. ``liberacion.datasets`` shows the catalogs loaded with ``catalog_paths``
     (as ``search`` does). No snapshot the relation reads is pruned while the relation lives (see
-    ``prune``): read it and let it go, rather than keeping it for a long time.
+    ``prune``): read it and let it go, rather than keeping it for a long time. (With DuckDB 1.4
+    and later a relation's ``.arrow()`` is a ``RecordBatchReader``: ``.to_arrow_table()`` is the table.)
     """
     import weakref
 
@@ -261,12 +348,12 @@ def sql(
     # Held until the relation is garbage-collected (with ``arrow``: read whole): it is read lazily.
     release = lake.hold_readers()
     try:
-        paths = [Path(p) for p in catalog_paths]
+        paths = _catalog_paths(catalog_paths)
         result = relation(lake, query, as_of=moment, safe=sandboxed, catalog_paths=paths)
         if result is None:
             raise UsageError("the SQL has no result to return (it is not a query)")
         if arrow:
-            table = result.to_arrow_table()
+            table = _read_whole(result, query)
             release()
             return table
     except NoTable as err:
@@ -277,6 +364,21 @@ def sql(
         raise
     weakref.finalize(result, release)
     return result
+
+
+def _read_whole(result: duckdb.DuckDBPyRelation, query: str) -> pa.Table:
+    """The relation as an Arrow table. An error that only shows while the rows are read (a failed
+    cast) is an ``SQLError`` as ``relation`` makes it, not DuckDB's; Ctrl-C stops the query at once
+    and is a ``KeyboardInterrupt``, not DuckDB's ``RuntimeError: Query interrupted``."""
+    import duckdb
+
+    from liberacion.engine import interruptible
+    from liberacion.query import sql_error
+
+    try:
+        return interruptible(result.to_arrow_table)
+    except duckdb.Error as err:
+        raise sql_error(err, sql=query) from None
 
 
 def tables(*, home: PathLike | Home | None = None) -> list[TableInfo]:
@@ -304,6 +406,7 @@ class TableDetails:
 def info(table: str, *, home: PathLike | Home | None = None) -> TableDetails:
     """A table's schema, provenance, kept snapshots and where it is stored."""
     lake = open_lake(home)
+    table = _text(table, "table")
     return TableDetails(lake.current(table), lake.snapshots(table), lake.storage(table))
 
 
@@ -311,7 +414,7 @@ def history(table: str, *, home: PathLike | Home | None = None) -> list[HistoryE
     """A table's kept snapshots, oldest first, each compared with the one before it."""
     from liberacion.timeline import history as run
 
-    return run(open_lake(home), table)
+    return run(open_lake(home), _text(table, "table"))
 
 
 def diff(
@@ -332,8 +435,12 @@ def diff(
     from liberacion.compare import keys_from_provenance
     from liberacion.timeline import previous_snapshot, resolve_snapshot
 
-    if show < 0:
+    if _whole(show, "show") < 0:
         raise UsageError("--show must be 0 or more")
+    table = _text(table, "table")
+    for name, value in (("from_snapshot", from_snapshot), ("to_snapshot", to_snapshot)):
+        if value is not None:
+            _text(value, name)
     lake = open_lake(home)
     with lake.reading_snapshots():  # neither snapshot is pruned while they are compared
         new = resolve_snapshot(lake, table, to_snapshot or "current")
@@ -369,6 +476,8 @@ def prune(tables: Sequence[str] = (), *, home: PathLike | Home | None = None, ke
     from liberacion.errors import DamagedSnapshot, QueryReading
     from liberacion.timeline import prune as prune_table
 
+    if keep is not None:
+        _whole(keep, "keep")
     lake = open_lake(home)
     report = PruneReport()
     named = _names(tables, "tables")

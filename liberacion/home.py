@@ -32,7 +32,10 @@ def default_home() -> Path:
 
 def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     """``--home`` wins, then ``LIBERACION_HOME``, then the platform default."""
-    chosen = explicit or os.environ.get(HOME_ENV) or default_home()
+    # A blank LIBERACION_HOME (``export LIBERACION_HOME=" "``) is unset, as an empty one is: not a
+    # directory named by spaces in whatever the current directory is.
+    from_env = os.environ.get(HOME_ENV, "")
+    chosen = explicit or (from_env if from_env.strip() else None) or default_home()
     return Path(chosen).expanduser().absolute()
 
 
