@@ -397,6 +397,8 @@ def resolve_target(recipe: Recipe, home: Home, catalog_paths: Sequence[Path] = (
         check_url(distribution.url)  # a listing may never point liberacion at local files
     convert.format = dataset.format or distributions[0].format
     convert.columns = {**dataset.columns, **recipe.types}
+    where = f"the {dataset.catalog} catalog's manifest, [dataset.columns] of {dataset.id}"
+    convert.declared_in = {name: where for name in dataset.columns if name not in recipe.types}
     for key in ("field_names", "descriptions"):
         value = dataset.extra.get(key)
         if isinstance(value, dict):

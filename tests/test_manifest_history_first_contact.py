@@ -106,3 +106,18 @@ def test_a_declared_key_the_old_snapshot_lacks_says_how_to_choose_keys(cli: Any,
     assert whole_rows.exit_code == 0
     counts = {r["change"]: r["count"] for r in json.loads(whole_rows.stdout) if r["change"].startswith("rows_")}
     assert counts == {"rows_added": 1, "rows_removed": 1}
+
+
+def test_a_manifest_column_type_for_a_missing_column_blames_the_manifest_not_type(
+    cli: Any, http_server: LocalServer, manifests: Path
+) -> None:
+    url = http_server.add("/beds.csv", "ccn,beds\n010001,12\n", content_type="text/csv")
+    body = f'\n[[dataset]]\nid = "beds"\nurl = "{url}"\n\n[dataset.columns]\nbedz = "integer"\n'
+    write_catalog(manifests, "pdc", body=body)
+    result = cli("fetch", "pdc/beds")
+    assert result.exit_code == 1
+    (line,) = _errors(result.stderr)
+    assert "the pdc catalog's manifest, [dataset.columns] of beds: bedz = \"integer\"" in line, line
+    assert 'no column "bedz" in the file' in line and "correct the manifest" in line and "--type" not in line
+    given = cli("fetch", "pdc/beds", "--type", "bedz=integer")  # the user's own --type: named as such
+    assert given.exit_code == 1 and '--type bedz=integer: no column "bedz"' in given.stderr

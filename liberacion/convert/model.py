@@ -60,6 +60,8 @@ class Budget:
 class ConvertOptions:
     format: str | None = None  # the listing's label (csv, xlsx, ...): a hint, the bytes decide
     columns: dict[str, str] = field(default_factory=dict)  # type overrides by original or snake_case name
+    # The overrides a catalog manifest declared (name -> where), so an error blames the manifest, not --type.
+    declared_in: dict[str, str] = field(default_factory=dict)
     raw: bool = False  # every column VARCHAR exactly as published
     member: str | None = None  # one zip member or Excel sheet
     max_bad_rows: int | None = None  # None: 1% of the rows

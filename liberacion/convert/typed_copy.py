@@ -335,6 +335,11 @@ def _check_overrides(columns: list[_Column], options: ConvertOptions, *, strict:
         near += [c for c in candidates if name.lower() in c.lower() and c not in near][: 5 - len(near)]
         hint = f"did you mean: {', '.join(near)}?" if near else f"its columns: {', '.join(candidates[:12])}"
         hint += "" if near or len(candidates) <= 12 else ", ..."
+        if name in options.declared_in:
+            raise ConversionError(
+                f'{options.declared_in[name]}: {name} = "{options.columns[name]}": no column "{name}"'
+                f" in the file ({hint}); correct the manifest"
+            )
         raise ConversionError(f'--type {name}={options.columns[name]}: no column "{name}" in the file ({hint})')
     return unmatched
 
