@@ -448,8 +448,9 @@ def explain_missing(lake: Lake, err: NoTable, when: str | None) -> LiberacionErr
     if not kept:
         return err
     later = NoTable(
-        f"{found[0]} did not exist as of {when}: its oldest kept snapshot was published {kept[0].published_at}; "
-        f"see: liberacion history {found[0]}"
+        f"{found[0]} has no kept snapshot as of {when}: the oldest kept one was published {kept[0].published_at}"
+        " (before it the table did not exist, or its older snapshots were pruned);"
+        f" see: liberacion history {found[0]}"
     )
     later.table = found[0]
     return later

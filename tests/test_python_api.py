@@ -84,7 +84,7 @@ def test_the_api_says_a_table_did_not_exist_yet_as_the_cli_does(cli, home: Path,
         liberacion.sql(query, as_of="2020-01-05")
     said = cli("sql", "--as-of", "2020-01-05", query)
     assert said.exit_code == 3 and said.stderr == f"error: {raised.value}\n"
-    assert str(raised.value).startswith("cms.hospitals did not exist as of 2020-01-05T23:59:59.999999Z")
+    assert str(raised.value).startswith("cms.hospitals has no kept snapshot as of 2020-01-05T23:59:59.999999Z")
 
 
 def test_a_relation_not_yet_read_keeps_its_snapshot_through_retention(
