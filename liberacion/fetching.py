@@ -135,17 +135,20 @@ class FetchResult:
     seconds: float = 0.0
     error: str | None = None
     tables: list[str] = field(default_factory=list)  # every table written (several for zip members)
+    table_rows: dict[str, int] = field(default_factory=dict)  # each table's rows (``rows`` is their total)
     error_code: int | None = None  # the exit code of the error (75 when the table was busy)
     stage: str | None = None  # where it failed: resolve, download, convert or publish
     error_type: str | None = None  # the class of the error: Gone (HTTP 404/410), NoDataset, ConversionError...
     stages: dict[str, float] = field(default_factory=dict)  # seconds each stage took
 
     def to_dict(self) -> dict[str, Any]:
-        record = {k: v for k, v in asdict(self).items() if k not in ("tables", "error_code", "stages")}
+        record = {k: v for k, v in asdict(self).items() if k not in ("tables", "table_rows", "error_code", "stages")}
         record["seconds"] = round(self.seconds, 3)
         record["stages"] = {name: round(seconds, 3) for name, seconds in self.stages.items()}
         if len(self.tables) > 1:
             record["tables"] = self.tables
+            if self.table_rows:
+                record["table_rows"] = self.table_rows
         return record
 
 
@@ -732,6 +735,7 @@ class _Job:
             bytes=transferred,
             snapshot=first.id,
             tables=[s.table for s in snapshots],
+            table_rows={s.table: s.rows for s in snapshots},
         )
 
     def _unchanged(self, target: Target, current: Snapshot, transferred: int) -> FetchResult:

@@ -73,6 +73,7 @@ def test_same_file_name_in_two_folders_makes_two_readable_tables(cli: Any, tmp_p
     record = fetched(cli, str(bundle), "--as", "y.beds")
     assert tables_of(record) == ["y.beds__t_2023_data_csv", "y.beds__t_2024_data_csv"]
     assert record["table"] == "y.beds__t_2023_data_csv" and record["rows"] == 2
+    assert record["table_rows"] == {"y.beds__t_2023_data_csv": 1, "y.beds__t_2024_data_csv": 1}
     assert query(cli, "select * from y.beds__t_2023_data_csv") == [{"facility_id": "010001", "beds": 5}]
     # The 2024 member's extra column is in its own table, not lost under the 2023 schema.
     assert query(cli, "select * from y.beds__t_2024_data_csv") == [{"facility_id": "010002", "beds": 7, "rating": 3}]
