@@ -80,6 +80,22 @@ def open_lake(home: Home) -> Lake:
     return IcebergLake(home, location)
 
 
+def require_lake(lake: Lake) -> None:
+    """``NoLake`` when ``lake`` is a location ``--lake`` names that holds no lake. For the commands
+    over every table (refresh, prune), whose empty answer at a typo would read as "nothing to do";
+    the home's own lake always is one."""
+    if isinstance(lake, IcebergLake):
+        lake._require_lake()
+
+
+def check_store(lake: Lake) -> None:
+    """A shared lake's store checked as a writer checks it (``IcebergLake.check_store``), for a run
+    that writes nothing (``refresh --check``) yet must fail as ``refresh`` does; the home's own lake
+    has no store."""
+    if isinstance(lake, IcebergLake):
+        lake.check_store()
+
+
 class IcebergLake(Lake):
     """The lake at ``location``, with an Iceberg catalog deciding what is current."""
 
@@ -379,6 +395,9 @@ class IcebergLake(Lake):
                 with self.location.filesystem().open_input_stream(path) as fh:
                     data = fh.read()
         except FileNotFoundError:
+            # A store lists nothing of a bucket deleted under the lake: the bucket is said, not every
+            # table taken for damaged (one more request, only on this path).
+            check_bucket(self.location)
             raise self._damaged_table(name, f"its Iceberg metadata file {where} is missing") from None
         except OSError as err:
             raise storage_error(err, self.location, "reading") from None
@@ -642,16 +661,21 @@ class IcebergLake(Lake):
         return False
 
     def tidy(self) -> None:
-        """Tables of a lake written by the home's lake format are registered on first use. A lake
-        on a store is checked first: a fetch into a missing bucket or an unreachable store fails
-        before anything is downloaded (a new prefix of a bucket is fine: the fetch creates the lake)."""
+        """Tables of a lake written by the home's lake format are registered on first use, once the
+        store is checked (``check_store``)."""
+        self.check_store()
+        self._adopt_local()
+
+    def check_store(self) -> None:
+        """A lake on a store, checked before a writer begins: a fetch into a missing bucket or an
+        unreachable store fails before anything is downloaded (a new prefix of a bucket is fine: the
+        fetch creates the lake)."""
         try:
             check_bucket(self.location)
         except LiberacionError as err:
             # Writers (fetch, refresh) are batch commands: a run that can write none of its tables
             # exits 1, as it would when each failed on its own; the line says why.
             raise LiberacionError(str(err)) from None
-        self._adopt_local()
 
     def prune(self, name: str, *, keep: int = DEFAULT_KEEP, wait: float = 0.0) -> list[str]:
         """Expire all but the newest ``keep`` snapshots (never the current one), delete their

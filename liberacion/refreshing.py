@@ -42,7 +42,7 @@ from liberacion.errors import (
 )
 from liberacion.files import atomic_write
 from liberacion.home import Home, file_lock
-from liberacion.iceberg_lake import open_lake, orphan_hours
+from liberacion.iceberg_lake import check_store, open_lake, orphan_hours, require_lake
 from liberacion.lake import Lake, Staging, keep_default
 from liberacion.limits import check_limits
 from liberacion.snapshots import Download, Provenance, Recipe, Snapshot
@@ -184,6 +184,7 @@ def refresh(
     check_limits()  # and the size limits each table's download and conversion read
     orphan_hours()
     lake = open_lake(home)
+    require_lake(lake)  # a --lake naming no lake (a typo) is said (exit 3), never "nothing to refresh"
     started, clock = utc_now(), time.monotonic()
     problems = [str(p) for p in manifest_problems(home, options.catalog_paths)]
     if not home.root.exists() and not lake.names():  # nothing fetched: finding nothing makes no home
@@ -192,7 +193,9 @@ def refresh(
     with _refresh_lock(home, options.wait):
         from liberacion.fetching import tidy, update_views
 
-        if not options.check:
+        if options.check:  # nothing to tidy, but a store gone fails the run as it fails a refresh
+            check_store(lake)
+        else:
             tidy(lake)
         state = _State(home)
         targets = _targets(lake, options, state)

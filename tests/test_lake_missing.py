@@ -228,3 +228,174 @@ def test_a_query_whose_snapshot_prune_removed_on_s3_is_told_to_run_again(
     assert isinstance(told, SQLError) and told.exit_code == ExitCode.SQL
     assert str(told).startswith("the snapshot of x.t this query read was removed while it ran")
     assert str(told).endswith("run the query again")
+
+
+# -- 5. refresh and prune over every table of a location that holds no lake ------------------------
+
+EVERY_TABLE = [["refresh"], ["refresh", "--check"], ["prune"]]
+
+
+@pytest.mark.parametrize("home_exists", [False, True], ids=["new-home", "used-home"])
+@pytest.mark.parametrize("command", EVERY_TABLE, ids="-".join)
+def test_refresh_and_prune_on_a_location_that_holds_no_lake_say_so(
+    cli: Cli, tmp_path: Path, bucket: str, home: Path, command: list[str], home_exists: bool
+) -> None:
+    """Not "nothing to refresh" with exit 0: a crontab whose --lake has a typo would do nothing,
+    night after night, and say all was well."""
+    if home_exists:  # a home that fetched before takes the refresh lock, then finds nothing
+        home.mkdir(parents=True)
+    typo = tmp_path / "no" / "such" / "dir"
+    for lake in (str(typo), f"s3://{bucket}/nothing-here"):
+        result: Any = cli("--lake", lake, *command)
+        assert result.exit_code == 3, result.stderr
+        assert _error_line(result).startswith(f"error: no lake at {lake}")
+    assert not (tmp_path / "no").exists()  # creates nothing
+
+
+def _summaries(result: Any, log: Path) -> list[dict[str, Any]]:
+    """The last line of ``--json`` on stdout and of ``--log FILE``: the run's summaries."""
+    return [json.loads(text.splitlines()[-1]) for text in (result.stdout, log.read_text(encoding="utf-8"))]
+
+
+def test_a_refresh_of_no_lake_still_writes_its_summary_line(cli: Cli, tmp_path: Path) -> None:
+    typo, log = tmp_path / "no" / "such" / "dir", tmp_path / "refresh.jsonl"
+    result: Any = cli("--lake", str(typo), "refresh", "--json", "--log", str(log))
+    assert result.exit_code == 3, result.stderr
+    assert _error_line(result).startswith(f"error: no lake at {typo}")
+    for summary in _summaries(result, log):
+        assert summary["event"] == "summary" and summary["tables"] is None and summary["exit_code"] == 3
+        assert summary["error"].startswith(f"no lake at {typo}")
+
+
+def test_a_lake_without_tables_has_nothing_to_refresh_and_a_table_it_lacks_is_not_found(
+    cli: Cli, tmp_path: Path, home: Path
+) -> None:
+    from liberacion.home import Home
+    from liberacion.iceberg_lake import IcebergLake
+    from liberacion.storage import parse_lake
+
+    source, lake = tmp_path / "t.csv", tmp_path / "lake"
+    source.write_text(CSV, encoding="utf-8")
+    assert cli("--lake", str(lake), "fetch", str(source), "--as", "x.t").exit_code == 0
+    missing: Any = cli("--lake", str(lake), "refresh", "x.nope")
+    assert missing.exit_code == 3 and _error_line(missing).startswith("error: no table x.nope in the lake")
+
+    IcebergLake(Home(home), parse_lake(str(lake))).drop("x.t")  # the lake stays, without tables
+    for command in EVERY_TABLE:
+        result: Any = cli("--lake", str(lake), *command)
+        assert result.exit_code == 0, result.stderr
+        assert "error:" not in result.stderr
+    assert "nothing to refresh" in cli("--lake", str(lake), "refresh").stderr  # type: ignore[attr-defined]
+    dropped: Any = cli("--lake", str(lake), "refresh", "x.t")
+    assert dropped.exit_code == 3 and _error_line(dropped).startswith("error: no table x.t in the lake")
+
+
+# -- 6. fetch and refresh on a store that cannot be reached or lost its bucket -----------------------
+
+
+def _delete_bucket(name: str) -> None:
+    import boto3
+
+    s3 = boto3.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for found in page.get("Contents", []):
+            s3.delete_object(Bucket=name, Key=found["Key"])
+    s3.delete_bucket(Bucket=name)
+
+
+def test_a_store_that_cannot_be_reached_fails_fetch_and_refresh_with_one_line_and_a_summary(
+    cli: Cli, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused_port: int
+) -> None:
+    lake, source, log = f"s3://{bucket}/lake", tmp_path / "t.csv", tmp_path / "refresh.jsonl"
+    source.write_text(CSV, encoding="utf-8")
+    assert cli("--lake", lake, "fetch", str(source), "--as", "x.t").exit_code == 0
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{refused_port}")
+    said = f"cannot reach the store http://127.0.0.1:{refused_port}"
+
+    fetched: Any = cli("--lake", lake, "fetch", str(source), "--as", "x.t")
+    assert fetched.exit_code == 1 and said in _error_line(fetched)
+    for command in (["refresh"], ["refresh", "--check"]):
+        log.unlink(missing_ok=True)
+        result: Any = cli("--lake", lake, *command, "--json", "--log", str(log))
+        assert result.exit_code == 1, result.stderr
+        assert said in _error_line(result)
+        for summary in _summaries(result, log):
+            assert summary["tables"] is None and summary["exit_code"] == 1 and said in summary["error"]
+
+
+def test_a_bucket_deleted_under_a_lake_is_said_not_taken_for_damaged_tables(
+    cli: Cli, bucket: str, tmp_path: Path
+) -> None:
+    """The catalog still lists the lake's tables; their metadata files went with the bucket."""
+    lake, source, log = f"s3://{bucket}/lake", tmp_path / "t.csv", tmp_path / "refresh.jsonl"
+    source.write_text(CSV, encoding="utf-8")
+    assert cli("--lake", lake, "fetch", str(source), "--as", "x.t").exit_code == 0
+    _delete_bucket(bucket)
+    said = f"the bucket {bucket} of the lake {lake} does not exist"
+
+    for command in (["refresh"], ["refresh", "--check"]):  # writers' check: exit 1, as fetch's
+        log.unlink(missing_ok=True)
+        result: Any = cli("--lake", lake, *command, "--json", "--log", str(log))
+        assert result.exit_code == 1, result.stderr
+        assert said in _error_line(result) and "damaged" not in result.stdout + result.stderr
+        for summary in _summaries(result, log):
+            assert summary["tables"] is None and summary["exit_code"] == 1 and said in summary["error"]
+    for command in (["history", "x.t"], ["info", "x.t"], ["tables"]):  # reads: not found, exit 3
+        read: Any = cli("--lake", lake, *command)
+        assert read.exit_code == 3, read.stderr
+        assert said in _error_line(read) and "damaged" not in read.stderr
+
+
+# -- 7. a store that goes away while a command runs --------------------------------------------------
+
+
+@pytest.fixture
+def own_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An S3 server of this test's own (moto, on loopback) that the test can stop, its bucket
+    ``team``, the standard AWS settings naming it, and the process's memory of stores reached
+    kept to this test."""
+    moto_server = pytest.importorskip("moto.server")
+    import logging
+
+    import boto3
+
+    from liberacion import storage
+
+    monkeypatch.setattr(storage, "_REACHED", {})
+    monkeypatch.setattr(storage, "_GIVEN_UP", {})
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    server.endpoint = f"http://{host}:{port}"
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": server.endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    boto3.client("s3").create_bucket(Bucket="team")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_reads_of_a_lake_whose_store_went_away_are_one_line(
+    cli: Cli, own_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store answered earlier in this process (the fetch, as the start of a command would),
+    then stops: each read retries it, then says so on one line, exit 1 (a host that cannot be reached)."""
+    from liberacion import storage
+
+    source = tmp_path / "t.csv"
+    source.write_text(CSV, encoding="utf-8")
+    assert cli("--lake", "s3://team/lake", "fetch", str(source), "--as", "x.t").exit_code == 0
+    own_store.stop()
+    monkeypatch.setattr(storage, "REPROBE_SECONDS", 0.0)  # probed again at once, not after a second
+    for command in (["history", "x.t"], ["info", "x.t"], ["tables"], ["sql", "select count(*) from x.t"]):
+        result: Any = cli("--lake", "s3://team/lake", *command)
+        assert result.exit_code == 1, result.stderr
+        assert f"cannot reach the store {own_store.endpoint} any more" in _error_line(result)

@@ -374,7 +374,11 @@ def prune(
       liberacion prune --keep 1
       liberacion prune cms.hospital_general_information --keep 2
     """
-    report = api.prune([_table_argument(ctx, t, "prune") for t in tables or []], home=settings(ctx).home, keep=keep)
+    from liberacion.iceberg_lake import require_lake
+
+    named = [_table_argument(ctx, t, "prune") for t in tables or []]
+    require_lake(settings(ctx).lake())  # a --lake naming no lake (a typo) is said (exit 3), never "nothing to prune"
+    report = api.prune(named, home=settings(ctx).home, keep=keep)
     records = [
         {"table": name, "snapshot": s.id, "published_at": s.published_at, "rows": s.rows, "bytes": s.bytes}
         for name, s in report.removed
