@@ -315,7 +315,8 @@ def diff(
 
     Reports added, removed, retyped and renamed-looking columns and the row counts. With key
     columns it counts rows added, removed and changed (in columns both snapshots have, NULL-safe;
-    a retyped column's values are compared as text) and shows --show N examples of each. Without
+    a retyped column's values are compared as numbers between number types, as timestamps between
+    dates and timestamps, else as text) and shows --show N examples of each. Without
     keys, added and removed count rows with no identical row in the other snapshot. Output is one
     record per change: change, column, key, old, new, count.
 
