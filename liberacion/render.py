@@ -315,6 +315,8 @@ class Rows:
     # out; "blocks_for_names" only when a name would be cut or shown alone (a listing of many rows
     # stays a grid while it shows more than the names).
     cramped: Cramped = "hide"
+    # Columns a terminal table never leaves out while they hold anything: its rows go as blocks instead.
+    never_hide: frozenset[str] = frozenset()
 
     @classmethod
     def from_dicts(
@@ -1207,7 +1209,10 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
         naturals = [max([cell_len(r[i][0]) for r in cells], default=0) for i in range(len(headers))]
         # Names, and numbers and times, whose every character counts: never cut (left out whole instead).
         whole = [all(isinstance(r[i], _WHOLE_TYPES) or r[i] is None for r in kept) for i in range(len(headers))]
-        keep = [k == "name" or (whole[i] and k in (None, "code")) for i, k in enumerate(kinds)]
+        keep = [
+            k == "name" or (whole[i] and k in (None, "code")) or headers[i] in rows.never_hide
+            for i, k in enumerate(kinds)
+        ]
         # A URL gets a third of the screen before other columns are left out: cut in the middle, its
         # host and its file name must both stay readable.
         link_floor = max(18, width // 3)
@@ -1218,7 +1223,8 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
         )
         shown_count = len(shown)
         informative = [any(row[i] not in (None, "") for row in kept) for i in range(len(headers))]
-        if _blocks_instead(rows.cramped, kinds, naturals, shown, widths, informative):
+        needed = [informative[i] and h in rows.never_hide for i, h in enumerate(headers)]
+        if _blocks_instead(rows.cramped, kinds, naturals, shown, widths, informative, needed):
             _write_blocks(headers, cells, width, out)
             hidden, shown_count = False, len(headers)
         else:
@@ -1240,10 +1246,13 @@ def _blocks_instead(
     shown: Sequence[int],
     widths: Sequence[int],
     informative: Sequence[bool],
+    needed: Sequence[bool] = (),
 ) -> bool:
     """Whether a table fitted as ``fit_columns`` fitted it is better shown as blocks (see
     ``Rows.cramped``). ``informative``: whether each column holds anything (an empty column left
-    out hides nothing)."""
+    out hides nothing); ``needed``: whether it is one of ``Rows.never_hide`` holding anything."""
+    if any(needed[i] for i in range(len(needed)) if i not in shown):
+        return True
     if cramped == "hide":
         return False
     if any(kinds[i] == "name" and w < naturals[i] for i, w in zip(shown, widths)):

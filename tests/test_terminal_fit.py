@@ -202,3 +202,23 @@ def test_real_values_in_machine_formats(cli: Cli) -> None:
     # CSV and JSON of one query are DuckDB's own COPY: already the shortest digits.
     assert cli("sql", REALS, "--format", "csv").stdout.splitlines()[-1] == '0.1,"[0.1,2.5]","{""a"":123456.7}"'
     assert cli("sql", REALS, "--format", "jsonl").stdout == '{"r":0.1,"l":[0.1,2.5],"s":{"a":123456.7}}\n'
+
+
+# -- history: what changed is never the column left out ------------------------------------------
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_history_on_a_narrow_screen_shows_each_snapshots_schema_changes(
+    cli: Cli, home: Path, tmp_path: Path, width: int
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("id,v\n1,10\n2,20\n", encoding="utf-8")
+    assert cli("fetch", str(path), "--as", "a.t").exit_code == 0
+    path.write_text("id,v,w\n1,10.5,x\n2,20,y\n3,4,z\n", encoding="utf-8")
+    assert cli("fetch", str(path), "--as", "a.t").exit_code == 0
+    lines, _, code = terminal(home, "history", "a.t", width=width)
+    assert code == 0, lines
+    assert all(len(line) <= width for line in lines)
+    screen = " ".join(line.strip() for line in lines)
+    assert "schema_changes: added: w VARCHAR; retyped: v BIGINT→DOUBLE" in screen, lines
+    assert "rows: 3" in screen and "rows_change: 1" in screen and "current: true" in screen

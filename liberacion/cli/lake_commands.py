@@ -271,6 +271,7 @@ def history(
             record["sha256"] = (record["sha256"] or "")[:12] or None
     rows = Rows.from_dicts(HISTORY_COLUMNS, records)
     rows.terminal_order = ("snapshot", "published_at", "current", "rows", "rows_change", "schema_changes")
+    rows.never_hide = frozenset({"schema_changes"})  # what changed matters most, and is the widest column
     emit(rows, chosen, output, title=f"history of {table}")
 
 
