@@ -1250,7 +1250,11 @@ def _settings(target: Target) -> dict[str, Any]:
     """What, besides the bytes, decides the table's contents (the user's and the catalog's
     conversion settings): a change here means convert again. The source URLs are not part of it:
     the same bytes from a new URL make the same table."""
-    return asdict(target.options) if target.options is not None else {}
+    if target.options is None:
+        return {}
+    settings = asdict(target.options)
+    del settings["declared_in"]  # where an override was declared, for messages: not what it converts to
+    return settings
 
 
 class _Stages:

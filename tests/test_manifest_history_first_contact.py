@@ -117,7 +117,20 @@ def test_a_manifest_column_type_for_a_missing_column_blames_the_manifest_not_typ
     result = cli("fetch", "pdc/beds")
     assert result.exit_code == 1
     (line,) = _errors(result.stderr)
-    assert "the pdc catalog's manifest, [dataset.columns] of beds: bedz = \"integer\"" in line, line
+    assert 'the pdc catalog\'s manifest, [dataset.columns] of beds: bedz = "integer"' in line, line
     assert 'no column "bedz" in the file' in line and "correct the manifest" in line and "--type" not in line
     given = cli("fetch", "pdc/beds", "--type", "bedz=integer")  # the user's own --type: named as such
     assert given.exit_code == 1 and '--type bedz=integer: no column "bedz"' in given.stderr
+
+
+def test_where_an_override_was_declared_is_not_a_conversion_setting(
+    cli: Any, http_server: LocalServer, manifests: Path, home: Path
+) -> None:
+    # Settings decide "convert again": a message's detail among them would re-download every table.
+    url = http_server.add("/beds.csv", "ccn,beds\n010001,12\n", content_type="text/csv")
+    write_catalog(
+        manifests, "pdc", body=f'\n[[dataset]]\nid = "beds"\nurl = "{url}"\n\n[dataset.columns]\nccn = "string"\n'
+    )
+    assert cli("fetch", "pdc/beds").exit_code == 0
+    settings = Lake(home).current("pdc.beds").provenance.settings
+    assert settings["columns"] == {"ccn": "string"} and "declared_in" not in settings
