@@ -113,6 +113,8 @@ def _seconds(value: object, what: str) -> float:
     """A number of seconds (whole or not), or a ``UsageError``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
         raise UsageError(f"{what} must be a number of seconds, not {value!r}")
+    if value < 0:  # older_than=-1 would check every table as if it had never been checked
+        raise UsageError(f"{what} must be 0 or more seconds, not {value!r}")
     return float(value)
 
 

@@ -202,3 +202,13 @@ def test_a_blank_liberacion_home_is_unset(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("LIBERACION_HOME", "   ")
     monkeypatch.chdir(tmp_path)
     assert resolve_home() == default_home() == tmp_path / "data" / "liberacion"
+
+
+def test_a_negative_older_than_or_wait_is_refused(tmp_path: Path) -> None:
+    import liberacion
+    from liberacion.errors import UsageError
+
+    with pytest.raises(UsageError, match="older_than must be 0 or more seconds"):
+        liberacion.refresh(older_than=-1, home=tmp_path / "home")  # was: every table, as never checked
+    with pytest.raises(UsageError, match="wait must be 0 or more seconds"):
+        liberacion.refresh(wait=-5, home=tmp_path / "home")
