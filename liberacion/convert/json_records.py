@@ -65,20 +65,20 @@ def _convert_json(
             path.unlink(missing_ok=True)
         path, fmt = copy, "newline_delimited"
         described = _describe(con, path, fmt, name, again=True)
-    # DuckDB types a key whose numbers do not fit BIGINT (a negative one, a long one) as DOUBLE,
-    # losing digits: such keys are read as the numbers' text and typed like a CSV column's.
-    as_read = [(str(key), "VARCHAR" if type_ == "DOUBLE" else str(type_)) for key, type_, *_ in described]
-    doubles = any(type_ == "DOUBLE" for _key, type_, *_ in described)
-    relation = _relation(path, fmt, as_read if doubles else None)
+    # Keys whose reader's type would lose digits or misread dates are read as their text, typed as in CSV.
+    as_read = [(str(key), "VARCHAR" if _typed_from_text(type_) else str(type_)) for key, type_, *_ in described]
+    retyped = any(_typed_from_text(type_) for _key, type_, *_ in described)
+    relation = _relation(path, fmt, as_read if retyped else None)
     taken: set[str] = set()
     columns, passthrough = [], {}
     for i, (key, type_, *_) in enumerate(described):
         original = "" if key == EMPTY_KEY else options.field_names.get(key, key)
         column = _Column(key, rules.snake_case(original, i + 1, taken), original)
         columns.append(column)
-        if type_ in ("HUGEINT", "UHUGEINT", "DOUBLE"):
+        if type_ in ("HUGEINT", "UHUGEINT") or _typed_from_text(type_):
             # Whole numbers beyond BIGINT: Parquet would store them as DOUBLE, losing digits.
-            # Their text is typed like a CSV's (kept exactly, as text, when it is that long).
+            # Their text is typed like a CSV's (kept exactly, as text, when it is that long); so
+            # are dates (see ``_typed_from_text``).
             continue
         if type_ != "VARCHAR":
             passthrough[column.source] = type_
@@ -92,6 +92,18 @@ def _convert_json(
         _check_bad_rows(report.rows, len(rejects), options)
         report.rejects = len(rejects)
     return report
+
+
+def _typed_from_text(type_: Any) -> bool:
+    """Whether a key DuckDB's reader typed is read as its text and typed by the rules, as in CSV.
+
+    DOUBLE: a key whose numbers do not fit BIGINT (a negative one, a long one) is DOUBLE, losing
+    digits. DATE and TIMESTAMP: the reader guesses one date format for the whole file, day-first
+    for ``01-05-2024`` (a US January 5th read as May 1st) and a two-digit year for ``24-01-05``,
+    and fails the file when another key's dates disagree; the rules read ISO dates as it does,
+    ``MM/DD/YYYY`` month first, and keep any other spelling as text.
+    """
+    return str(type_) in ("DOUBLE", "DATE", "TIMESTAMP")
 
 
 class _Repairable(Exception):

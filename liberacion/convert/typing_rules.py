@@ -673,15 +673,23 @@ def override(type_name: str) -> Decision:
     return Decision(kind, scale=2 if kind == CURRENCY else 0, reason="override")
 
 
+MAX_NAME = 60  # characters of a column name kept, unless that name is already taken (see snake_case)
+
+
 def snake_case(name: str, position: int, taken: set[str]) -> str:
     """A column name as a unique, non-empty, ASCII snake_case identifier."""
     import unicodedata
 
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text) if not text.isupper() else text
-    ident = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:60] or f"column_{position}"
+    whole = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    ident = whole[:MAX_NAME] or f"column_{position}"
     if ident[0].isdigit():
-        ident = f"_{ident}"
+        ident, whole = f"_{ident}", f"_{whole}"
+    if ident in taken and len(whole) > len(ident):
+        # Two long names alike in their first 60 characters (NNDSS's "..., Cum 2020" and "..., Cum
+        # 2020, flag"): the later one keeps its whole name, never a numbered stub (`_cum_2_2`).
+        ident = whole
     unique, n = ident, 2
     while unique in taken:
         unique, n = f"{ident}_{n}", n + 1
