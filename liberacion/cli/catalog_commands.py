@@ -23,9 +23,10 @@ from liberacion.render import Format, Rows, listing_kinds
 
 @app.command()
 def catalogs(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
-    """List the catalogs: name, title, kinds of listing, datasets indexed, last discover.
+    """List the catalogs: name, title, kinds of listing, datasets indexed, last discover, status.
 
-    Shipped manifests come first; LIBERACION_CATALOGS and --catalogs add or replace them.
+    Status: ok, not discovered, curated (a catalog without listings), or failed with the reason.
+    Shipped manifests are read first; LIBERACION_CATALOGS and --catalogs add or replace them.
 
     \b
     Examples:

@@ -198,7 +198,8 @@ def refresh(
     """Re-check fetched tables and re-fetch what changed upstream (made for cron).
 
     An unchanged table costs one small request and gets no new snapshot. Exit codes: 0 all
-    fetched or unchanged, 1 some failed, 10 --check found updates, 75 another refresh is running.
+    fetched, unchanged or retired, 1 some failed or gone (with --check too), 5 a catalog manifest
+    is broken, 10 --check found updates, 75 another refresh is running.
 
     \b
     Examples:

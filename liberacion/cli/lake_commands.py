@@ -48,8 +48,9 @@ def sql(
             "--as-of",
             metavar="WHEN",
             help=(
-                "Query every table as it was at WHEN: a date (the end of that day, UTC) or a UTC timestamp "
-                "such as 2026-11-01T06:30:00. Tables that did not exist then are absent."
+                "Query every table as it was at WHEN: a date (the end of that day, UTC) or a timestamp "
+                "such as 2026-11-01T06:30:00 (UTC unless it carries an offset). Tables that did not exist "
+                "then are absent."
             ),
             show_default=False,
         ),
@@ -284,7 +285,8 @@ def diff(
         typer.Option(
             "--from",
             metavar="SNAP",
-            help="Older snapshot: an id or unique id prefix, 'previous', or a date/time [default: previous].",
+            help="Older snapshot: an id or unique id prefix (20261101T06), 'previous', 'current', or a "
+            "date or time, the snapshot current then (2026-11-01) [default: previous].",
             show_default=False,
         ),
     ] = None,
@@ -325,7 +327,7 @@ def diff(
     Examples:
       liberacion diff cdc.leading_causes_of_death --key year,cause_name,state
       liberacion diff cms.hospital_general_information -k facility_id \\
-        --from 20261101 --to current
+        --from 2026-11-01 --to current
     """
     from liberacion.compare import TableDiff
 
