@@ -306,7 +306,7 @@ _NO_TABLE = re.compile(r'Table with name "?(?P<name>[^"!]+?)"? does not exist')
 _SUGGESTION = re.compile(r'Did you mean "(?P<name>[^"]+)"')
 _INTERNAL_NAMES = ("pg_", "duckdb_", "information_schema", "sqlite_")
 _NO_SNAPSHOT = re.compile(
-    r'No files found that match the pattern "[^"]*/(?P<catalog>[^/"]+)/(?P<table>[^/"]+)/snapshots/'
+    r'No files found that match the pattern "(?P<lake>[^"]*)/(?P<catalog>[^/"]+)/(?P<table>[^/"]+)/snapshots/'
     r'(?P<id>[^/"]+)/data-\*\.parquet"'
 )
 # A file a table's view names that is gone: the snapshot's folder was removed by hand, or by
@@ -400,7 +400,9 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str 
     unread = _NO_SNAPSHOT.search(text)
     if unread and not rows and not partial:  # liberacion.snapshot() or all_snapshots() of nothing kept
         table = f"{unread.group('catalog')}.{unread.group('table')}"
-        if unread.group("id") == "*":
+        # A table the lake does not hold at all: no snapshot of it to look for in its history.
+        folder = f"{unread.group('lake')}/{unread.group('catalog')}/{unread.group('table')}"
+        if unread.group("id") == "*" or ("://" not in folder and not Path(folder).exists()):
             return NoTable(f"no table named {table} in the lake; see: liberacion tables")
         return NotFound(f"{table} has no kept snapshot {unread.group('id')!r}; see: liberacion history {table}")
     gone = _MISSING_FILE.search(text)

@@ -230,6 +230,10 @@ def test_snapshot_functions_name_what_is_not_kept(cli, lake: Lake) -> None:
     assert "liberacion history cms.hospitals" in unknown.stderr and "IO Error" not in unknown.stderr
     missing = cli("sql", "select count(*) from liberacion.all_snapshots('cms.nosuch')")
     assert missing.exit_code == 3 and "no table named cms.nosuch" in missing.stderr
+    # A table the lake does not hold: its history would not help either.
+    absent = cli("sql", "select count(*) from liberacion.snapshot('cms.nosuch', '20261101T063000123456Z')")
+    assert absent.exit_code == 3 and "no table named cms.nosuch in the lake" in absent.stderr
+    assert "liberacion history" not in absent.stderr
 
 
 def test_as_of_before_a_tables_first_snapshot_says_so(cli, lake: Lake) -> None:
