@@ -134,3 +134,20 @@ def test_where_an_override_was_declared_is_not_a_conversion_setting(
     assert cli("fetch", "pdc/beds").exit_code == 0
     settings = Lake(home).current("pdc.beds").provenance.settings
     assert settings["columns"] == {"ccn": "string"} and "declared_in" not in settings
+
+
+def test_catalogs_does_not_show_another_manifests_discover_as_this_ones(
+    cli: Any, manifests: Path, http_server: LocalServer
+) -> None:
+    from tests.test_discover import _listing
+
+    url = http_server.add("/data.json", _listing("Flu Vaccinations", "Measles Cases", "Mumps"))
+    path = write_catalog(manifests, "t", [("dcat-us", url)])
+    assert cli("discover", "t").exit_code == 0
+    before = {r["name"]: r for r in json.loads(cli("catalogs", "--format", "json").stdout)}["t"]
+    assert before["status"] == "ok" and before["datasets"] == 3
+    # The manifest edited (or an override dropped): the last discover read another manifest.
+    path.write_text(path.read_text() + '\n[[dataset]]\nid = "one"\nurl = "https://data.example.gov/one.csv"\n')
+    after = {r["name"]: r for r in json.loads(cli("catalogs", "--format", "json").stdout)}["t"]
+    assert after["status"] == "manifest changed since the last discover", after
+    assert after["datasets"] == 1 and after["last_discovered"] is None

@@ -685,10 +685,16 @@ def catalog_status(
     result = []
     for catalog in load_catalogs(extra_paths, problems=problems, cache=_manifest_cache(home)):
         state = read_state(home, catalog.name)
+        if state and state.get("fingerprint") != manifest_fingerprint([catalog]):
+            # The last discover read another manifest of this name (an override since dropped, an
+            # edit): its counts and outcome are not this manifest's.
+            state = {"changed": True}
         sources = [s for s in state.get("sources", []) if isinstance(s, dict)]
         failed = [s for s in sources if s.get("status") == "failed"]
         if not catalog.sources:
             status = "curated"
+        elif state.get("changed"):
+            status = "manifest changed since the last discover"
         elif not state:
             status = "not discovered"
         elif failed:

@@ -25,7 +25,8 @@ from liberacion.render import Format, Rows, listing_kinds
 def catalogs(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
     """List the catalogs: name, title, kinds of listing, datasets indexed, last discover, status.
 
-    Status: ok, not discovered, curated (a catalog without listings), or failed with the reason.
+    Status: ok, not discovered, curated (a catalog without listings), manifest changed since the
+    last discover (run discover again), or failed with the reason.
     Shipped manifests are read first; LIBERACION_CATALOGS and --catalogs add or replace them.
 
     \b
