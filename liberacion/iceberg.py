@@ -97,6 +97,7 @@ def _open_catalog(home_root: Path, location: LakeLocation) -> Catalog:
             # Read now: pyiceberg reads its configuration once, when imported, and a long-lived
             # process (a notebook using the API) may name the catalog after that.
             properties = Config().get_catalog_config(name) or {}
+            _check_rest_catalog(str(properties.get("uri") or ""))
             return load_catalog(name, **{**io_properties(location), **properties})
         from pyiceberg.catalog.sql import SqlCatalog
 
@@ -188,6 +189,26 @@ def _no_answer(host: str, port: int) -> str | None:
     except OSError as err:
         return err.strerror or str(err) or type(err).__name__
     return None
+
+
+def _check_rest_catalog(uri: str) -> None:
+    """Fail in seconds when a REST catalog's server does not answer: pyiceberg's client sets no
+    timeout, so a server that takes the connection and stays silent held every command for ever,
+    and one behind a firewall that drops packets for two minutes."""
+    from urllib.parse import urlsplit
+
+    from liberacion.storage import no_answer
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return  # a SQL or Glue catalog, or no uri: opening it says what is wrong
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number: pyiceberg's own error names it
+        return
+    why = no_answer(parts.hostname, port, tls=parts.scheme == "https", seconds=PROBE_SECONDS)
+    if why is not None:
+        raise Unreachable(f"cannot reach {_catalog_called(uri)} ({why}): is it running? {_fix_uri()}")
 
 
 def _no_connection(text: str) -> str:

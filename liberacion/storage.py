@@ -224,11 +224,12 @@ def reporting_store_retries(listener: StoreRetry) -> Iterator[None]:
 
 
 def _check_reachable(endpoint: str | None, region: str | None) -> None:
-    """One TCP connection to the store before the first request of a run: the SDK's retries would
-    spend a minute and a half on a store that cannot be reached at all (a wrong endpoint, no
-    network). A store reached before is probed again (at most once a second) and, when it stopped
-    answering, retried here, where each retry can be said. Behind a proxy the store is not ours to
-    reach directly, so nothing is checked."""
+    """One small HTTP request to the store before the first request of a run: the SDK's retries
+    would spend a minute and a half on a store that cannot be reached at all (a wrong endpoint, no
+    network) or that takes connections and never answers (a wrong port, a firewall that holds
+    them). A store reached before is probed again (a TCP connection, at most once a second) and,
+    when it stopped answering, retried here, where each retry can be said. Behind a proxy the store
+    is not ours to reach directly, so nothing is checked."""
     if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
         return
     parts = urlsplit(endpoint if endpoint and "://" in endpoint else f"https://{endpoint or ''}")
@@ -238,14 +239,67 @@ def _check_reachable(endpoint: str | None, region: str | None) -> None:
     last = _REACHED.get(key)
     if last is not None and time.monotonic() - last < REPROBE_SECONDS:
         return
+    if last is None:
+        why = no_answer(host, port, tls=parts.scheme != "http", seconds=PROBE_SECONDS)
+        if why is not None:
+            raise Unreachable(f"cannot reach the store {where} ({why}): {_store_hint(why)}") from None
+        _REACHED[key] = time.monotonic()
+        return
     err = _probe(key)
     if err is None:
         _REACHED[key] = time.monotonic()
-    elif last is None:
-        msg = f"cannot reach the store {where} ({one_line(err, lines=1)}): {_NO_NETWORK_HINT}"
-        raise Unreachable(msg) from None
     else:
         _wait_for_store(key, where, _why(err))
+
+
+# A request any S3 server answers at once (403, 405, a redirect): only that it answers counts.
+_PROBE_REQUEST = "HEAD / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: liberacion\r\nConnection: close\r\n\r\n"
+
+
+def no_answer(host: str, port: int, *, tls: bool, seconds: float) -> str | None:
+    """Why ``host:port`` does not answer an HTTP request within about ``seconds``, in plain words;
+    None when it answers anything at all. A TCP connection alone is not enough: a port that
+    accepts and stays silent (a wrong port, a firewall that holds connections) cost the AWS SDK's
+    ten attempts, two minutes, and pyiceberg's REST client, which sets no timeout, for ever. A TLS
+    or protocol error is an answer too: the client, which knows its settings, says it better."""
+    import socket
+    import ssl
+
+    try:
+        sock = socket.create_connection((host, port), timeout=seconds)
+    except socket.gaierror:
+        return NOT_RESOLVED
+    except TimeoutError:
+        return f"no answer to the connection in {seconds:g} s"
+    except OSError as err:
+        return _why(err)
+    try:
+        if tls:  # nothing secret is sent: only whether the server speaks is checked
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            sock = context.wrap_socket(sock, server_hostname=host)
+        sock.sendall(_PROBE_REQUEST.format(host=host).encode("ascii", "replace"))
+        sock.recv(1)
+    except TimeoutError:
+        return f"{SILENT} in {seconds:g} s"
+    except OSError:  # ssl.SSLError too: reset, closed, a TLS mismatch are answers, not silence
+        return None
+    finally:
+        sock.close()
+    return None
+
+
+NOT_RESOLVED = "name not resolved"
+SILENT = "it takes connections but sent no answer"
+
+
+def _store_hint(why: str) -> str:
+    """What to check, for a store that did not answer the first probe for ``why``."""
+    if why.startswith(SILENT):
+        return "is AWS_ENDPOINT_URL the store's own address and port, and is the store up?"
+    if why == "connection refused":
+        return "is the store down, or the port in AWS_ENDPOINT_URL wrong?"
+    return _NO_NETWORK_HINT
 
 
 def _probe(key: tuple[str, int]) -> OSError | None:

@@ -346,6 +346,8 @@ class HttpSession:
             raise SourceError(f"TLS check failed for {redact(url)}: {_summary(err)}") from None
         except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as err:
             raise SourceError(f"invalid URL {redact(url)}: {_summary(err)}") from None
+        except requests.exceptions.ConnectTimeout:
+            raise _silent_host(urlsplit(url).netloc, timeouts[0]) from None
         except requests.exceptions.RequestException as err:
             raise _connection_retry(err, host=urlsplit(url).netloc) from None
 
@@ -364,7 +366,7 @@ class HttpSession:
         for conn, reused in self._plain_connections(key, timeouts[0]):
             try:
                 if conn.sock is None:
-                    conn.connect()
+                    _connect(conn, parts.netloc, timeouts[0])
                 conn.sock.settimeout(timeouts[1])
                 conn.request("GET", target, headers=sent)
                 answer = conn.getresponse()
@@ -435,8 +437,10 @@ class HttpSession:
                     failures += 1
                 if retry.unreachable:
                     # A name that does not resolve or a port that refuses does not heal in seconds:
-                    # one more try (a resolver's hiccup), then say so plainly.
-                    unreachable += 1
+                    # one more try (a resolver's hiccup), then say so plainly. A connection left
+                    # unanswered for the whole connect timeout had the kernel's own retries within
+                    # it: a second timeout would only double the wait (offline stays under 20 s).
+                    unreachable += 1 if retry.unreachable != NO_ANSWER else 2
                     if unreachable > 1 or self._recently_unreachable(netloc) or not self.config.retries:
                         self._mark_unreachable(netloc, retry)
                         raise _unreachable_error(retry) from None
@@ -993,9 +997,11 @@ _UNREACHABLE = {
     errno.ENETDOWN: "network down",
     errno.EHOSTDOWN: "host down",
 }
+NO_ANSWER = "no answer to the connection"
 _UNREACHABLE_HINTS = {
     "name not resolved": "no network, or a misspelt host name?",
     "connection refused": "is the server down, or the port wrong?",
+    NO_ANSWER: "no network, or a firewall in the way?",
 }
 
 
@@ -1029,6 +1035,23 @@ def _connection_retry(err: BaseException, *, host: str) -> _Retry:
     if why:
         return _Retry(f"cannot reach {host} ({why})", unreachable=why)
     return _Retry(_connection_reason(err))
+
+
+def _connect(conn: Any, host: str, seconds: float) -> None:
+    """Open ``conn``; a connection not even answered (the TLS handshake included) is a host that
+    cannot be reached, not a stall: it is tried once more at most, as a refused one is."""
+    try:
+        conn.connect()
+    except TimeoutError:
+        conn.close()
+        raise _silent_host(host, seconds) from None
+
+
+def _silent_host(host: str, seconds: float) -> _Retry:
+    """A host that did not answer the connection within the connect timeout: behind a firewall that
+    drops packets, or no route out. Retried like a stalled download, it cost six connect timeouts
+    and the backoff between them (two minutes), and said "the connection stalled"."""
+    return _Retry(f"cannot reach {host} ({NO_ANSWER} in {seconds:g} s)", unreachable=NO_ANSWER)
 
 
 def _unreachable_error(retry: _Retry) -> Unreachable:
