@@ -256,7 +256,7 @@ def fetch_recipes(
         futures += [datasets.submit(job.run, recipe, files) for recipe in recipes]
         results = [future.result() for future in futures]
         if options.housekeeping:
-            update_views(job.lake)
+            update_views(job.lake, said=[r.error for r in results if r.error])
     return results
 
 
@@ -322,16 +322,19 @@ def _remove_old_extractions(downloads: Path) -> None:
                 leftover.unlink(missing_ok=True)
 
 
-def update_views(lake: Lake) -> None:
+def update_views(lake: Lake, *, said: Sequence[str] = ()) -> None:
     """Rebuild ``lake.duckdb`` once for the run if any table switched (or it is stale or damaged).
-    A failure costs no dataset its result: a note says so, and the next run tries again."""
+    A failure costs no dataset its result: a note says so, and the next run tries again; unless a
+    dataset's error already said the same (``said``: a shared catalog that cannot be reached)."""
     import duckdb
 
     try:
         lake.update_views_db()
     except (OSError, LiberacionError, duckdb.Error) as err:
-        msg = f"{lake.views_db} could not be rebuilt ({one_line(err)}); the next run tries again"
-        warnings.warn(msg, Note, stacklevel=2)
+        why = one_line(err)
+        if not any(why in error for error in said):
+            msg = f"{lake.views_db} could not be rebuilt ({why}); the next run tries again"
+            warnings.warn(msg, Note, stacklevel=2)
 
 
 def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:

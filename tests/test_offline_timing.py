@@ -197,3 +197,18 @@ def test_a_host_that_drops_connections_is_unreachable_not_a_stall(
     # second URL of the host fails at once, without connecting.
     assert len(unanswered) == 1, unanswered
     assert seconds < 8.0, (seconds, result.stderr)
+
+
+def test_a_catalog_that_cannot_be_reached_during_fetch_is_said_once(tmp_path: Path) -> None:
+    # Before: the dataset's error line, and a note that the views could not be rebuilt, same cause.
+    source = tmp_path / "t.csv"
+    source.write_text("id,v\n1,2\n", encoding="utf-8")
+    env = {
+        "LIBERACION_HOME": str(tmp_path / "home"),
+        "LIBERACION_ICEBERG_CATALOG": "team",
+        "PYICEBERG_CATALOG__TEAM__URI": "http://127.0.0.1:1",
+    }
+    result, _ = _run("--lake", str(tmp_path / "lake"), "fetch", str(source), env=env)
+    assert result.returncode == ExitCode.FAILED, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Iceberg catalog 'team'" in lines[0], lines
