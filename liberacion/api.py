@@ -113,8 +113,6 @@ def _seconds(value: object, what: str) -> float:
     """A number of seconds (whole or not), or a ``UsageError``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
         raise UsageError(f"{what} must be a number of seconds, not {value!r}")
-    if value < 0:  # older_than=-1 would check every table as if it had never been checked
-        raise UsageError(f"{what} must be 0 or more seconds, not {value!r}")
     return float(value)
 
 
@@ -232,6 +230,8 @@ def refresh(
     _callback(on_event, "on_event")
     if older_than is not None and not isinstance(older_than, str):
         older_than = _seconds(older_than, "older_than")
+        if older_than < 0:  # -1 would check every table as if it had never been checked
+            raise UsageError(f"older_than must be 0 or more seconds, not {older_than!r}")
     options = RefreshOptions(
         tables=_names(tables, "tables"),
         older_than=parse_duration(older_than) if isinstance(older_than, str) else older_than,
