@@ -174,21 +174,12 @@ def _database_failure(err: Any, uri: str, where: str) -> LiberacionError:
             return StorageError(f"cannot use {where}: {cause}; check it, or choose another home with --home")
         return ConfigError(f"cannot open {where}: {cause}; its directory must exist and be writable: {_fix_uri()}")
     port = url.port or _SQL_PORTS.get(backend)
-    refused = _no_answer(url.host, port) if url.host and port else None
+    from liberacion.storage import no_connection
+
+    refused = no_connection(url.host, port, seconds=PROBE_SECONDS) if url.host and port else None
     if refused is not None:
         return Unreachable(f"cannot reach {where} ({refused}): is the database running? {_fix_uri()}")
     return ConfigError(f"cannot open {where}: {cause}")
-
-
-def _no_answer(host: str, port: int) -> str | None:
-    """Why ``host:port`` takes no TCP connection (refused, not resolved, timed out); None if it does."""
-    import socket
-
-    try:
-        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
-    except OSError as err:
-        return err.strerror or str(err) or type(err).__name__
-    return None
 
 
 def _check_rest_catalog(uri: str) -> None:

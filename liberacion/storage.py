@@ -302,15 +302,22 @@ def _store_hint(why: str) -> str:
     return _NO_NETWORK_HINT
 
 
-def _probe(key: tuple[str, int]) -> OSError | None:
-    """Why the store takes no TCP connection, or None when it does."""
+def _probe(key: tuple[str, int], seconds: float = PROBE_SECONDS) -> OSError | None:
+    """Why ``key`` (host, port) takes no TCP connection, or None when it does."""
     import socket
 
     try:
-        socket.create_connection(key, timeout=PROBE_SECONDS).close()
+        socket.create_connection(key, timeout=seconds).close()
     except OSError as err:
         return err
     return None
+
+
+def no_connection(host: str, port: int, *, seconds: float) -> str | None:
+    """Why ``host:port`` takes no TCP connection, in plain words (``connection refused``); None
+    when it does. For servers that speak no HTTP (a SQL catalog's database); see ``no_answer``."""
+    err = _probe((host, port), seconds)
+    return None if err is None else _why(err)
 
 
 def _why(err: OSError) -> str:
