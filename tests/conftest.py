@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -93,6 +94,41 @@ def s3_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def stoppable_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An S3 server of this test's own (moto, on loopback) that the test can stop (``.stop()``;
+    ``.endpoint`` is its URL), its bucket ``team``, the standard AWS settings naming it, and the
+    process's memory of stores reached kept to this test."""
+    moto_server = pytest.importorskip("moto.server")
+    pytest.importorskip("pyiceberg")
+    import logging
+
+    import boto3
+
+    from liberacion import storage
+
+    monkeypatch.setattr(storage, "_REACHED", {})
+    monkeypatch.setattr(storage, "_GIVEN_UP", {})
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    server.endpoint = f"http://{host}:{port}"
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": server.endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    boto3.client("s3").create_bucket(Bucket="team")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -43,12 +43,17 @@ def test_a_ref_that_fails_before_its_table_is_known_shows_the_table_fetch_would_
     assert [line.split("\t", 1)[0] for line in plain.stdout.splitlines()] == list(refs.values())
 
 
+def _failed(cli: Cli, stage: str, *args: str) -> dict[str, Any]:
+    """The ``fetch --json`` record of one ref that failed at ``stage``."""
+    result = cli("fetch", *args, "--json")
+    (record,) = records(result.stdout)
+    assert record["status"] == "failed" and record["stage"] == stage, result.stderr
+    return record
+
+
 def test_a_conversion_failure_reports_the_bytes_it_downloaded(cli: Cli, http_server: LocalServer) -> None:
     url = http_server.add("/counts.csv", BAD, content_type="text/csv")
-    result = cli("fetch", url, "--max-bad-rows", "0", "--json")
-    (record,) = records(result.stdout)
-    assert record["status"] == "failed" and record["stage"] == "convert", result.stderr
-    assert record["bytes"] == len(BAD)
+    assert _failed(cli, "convert", url, "--max-bad-rows", "0")["bytes"] == len(BAD)
 
 
 def test_a_table_of_several_files_counts_every_file_it_received(
@@ -62,15 +67,8 @@ def test_a_table_of_several_files_counts_every_file_it_received(
         f'[[dataset]]\nid = "broken"\nurls = {json.dumps([good, gone])}\n',
         encoding="utf-8",
     )
-    result = cli("fetch", "fda/parts", "--max-bad-rows", "0", "--json")
-    (record,) = records(result.stdout)
-    assert record["status"] == "failed" and record["stage"] == "convert", result.stderr
-    assert record["bytes"] == len(GOOD) + len(BAD)
-
-    result = cli("fetch", "fda/broken", "--json")
-    (record,) = records(result.stdout)
-    assert record["status"] == "failed" and record["stage"] == "download", result.stderr
-    assert record["bytes"] == len(GOOD)
+    assert _failed(cli, "convert", "fda/parts", "--max-bad-rows", "0")["bytes"] == len(GOOD) + len(BAD)
+    assert _failed(cli, "download", "fda/broken")["bytes"] == len(GOOD)
 
 
 def test_refresh_logs_the_bytes_of_a_download_it_could_not_convert(

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,38 +119,8 @@ def test_a_stopped_run_ends_with_one_error_line(
 # -- a shared lake's store that stops answering mid-fetch ---------------------------------------------
 
 
-@pytest.fixture
-def dying_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """An S3 server on loopback (moto) of this test's own, so that the test can stop it, with a
-    bucket and the standard AWS settings pointing at it."""
-    moto_server = pytest.importorskip("moto.server")
-    pytest.importorskip("pyiceberg")
-    import logging
-
-    import boto3
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    server.endpoint = f"http://{host}:{port}"
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": server.endpoint,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    boto3.client("s3").create_bucket(Bucket="team")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def test_a_store_that_stops_answering_mid_fetch_is_retried_aloud_on_a_terminal(
-    dying_store: Any, http_server: LocalServer, home: Path
+    stoppable_store: Any, http_server: LocalServer, home: Path
 ) -> None:
     """The store answers when the fetch begins and is gone when the download is done: each retry
     is said (as a download's are) instead of the AWS SDK's minute and a half without a word."""
@@ -161,18 +130,18 @@ def test_a_store_that_stops_answering_mid_fetch_is_retried_aloud_on_a_terminal(
     env["TERM"] = "xterm-256color"
     args = ["-m", "liberacion", "--lake", "s3://team/lake", "fetch", url, "--as", "cms.beds"]
     child = pexpect.spawn(sys.executable, args, env=env, dimensions=(40, 200), encoding="utf-8", timeout=60)
-    when_downloading(http_server, "/beds.csv", dying_store.stop)
+    when_downloading(http_server, "/beds.csv", stoppable_store.stop)
     child.expect(pexpect.EOF)  # reads the terminal as it goes: the progress bars never block the run
     shown = child.before
     child.close()
     assert child.exitstatus == 1, shown
-    where = dying_store.endpoint
+    where = stoppable_store.endpoint
     assert f"S3 store at {where}: retry 2/8 in 0 s: connection refused" in shown, shown
     assert f"S3 store at {where}: retry 8/8 in " in shown, shown
     assert f"cannot reach the store {where} any more (connection refused, after 8 tries" in shown, shown
 
 
-def test_cron_is_not_told_of_store_retries(dying_store: Any, http_server: LocalServer, home: Path) -> None:
+def test_cron_is_not_told_of_store_retries(stoppable_store: Any, http_server: LocalServer, home: Path) -> None:
     """Not a terminal and no --progress: quiet as it is about a download's retries; the failure
     is one error line and the --json line."""
     url = slow_csv(http_server, "/beds.csv")
@@ -180,12 +149,12 @@ def test_cron_is_not_told_of_store_retries(dying_store: Any, http_server: LocalS
     process = subprocess.Popen(
         [*command, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(home)
     )
-    when_downloading(http_server, "/beds.csv", dying_store.stop)
+    when_downloading(http_server, "/beds.csv", stoppable_store.stop)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 1, err
     assert "S3 store at" not in err + out
     (line,) = errors(err)
-    assert f"cannot reach the store {dying_store.endpoint} any more" in line, err
+    assert f"cannot reach the store {stoppable_store.endpoint} any more" in line, err
     (record,) = records(out)
     assert record["status"] == "failed" and record["error_type"] == "Unreachable"
 

@@ -349,42 +349,8 @@ def test_a_bucket_deleted_under_a_lake_is_said_not_taken_for_damaged_tables(
 # -- 7. a store that goes away while a command runs --------------------------------------------------
 
 
-@pytest.fixture
-def own_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """An S3 server of this test's own (moto, on loopback) that the test can stop, its bucket
-    ``team``, the standard AWS settings naming it, and the process's memory of stores reached
-    kept to this test."""
-    moto_server = pytest.importorskip("moto.server")
-    import logging
-
-    import boto3
-
-    from liberacion import storage
-
-    monkeypatch.setattr(storage, "_REACHED", {})
-    monkeypatch.setattr(storage, "_GIVEN_UP", {})
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    server.endpoint = f"http://{host}:{port}"
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": server.endpoint,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    boto3.client("s3").create_bucket(Bucket="team")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def test_reads_of_a_lake_whose_store_went_away_are_one_line(
-    cli: Cli, own_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, stoppable_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The store answered earlier in this process (the fetch, as the start of a command would),
     then stops: each read retries it, then says so on one line, exit 1 (a host that cannot be reached)."""
@@ -393,9 +359,9 @@ def test_reads_of_a_lake_whose_store_went_away_are_one_line(
     source = tmp_path / "t.csv"
     source.write_text(CSV, encoding="utf-8")
     assert cli("--lake", "s3://team/lake", "fetch", str(source), "--as", "x.t").exit_code == 0
-    own_store.stop()
+    stoppable_store.stop()
     monkeypatch.setattr(storage, "REPROBE_SECONDS", 0.0)  # probed again at once, not after a second
     for command in (["history", "x.t"], ["info", "x.t"], ["tables"], ["sql", "select count(*) from x.t"]):
         result: Any = cli("--lake", "s3://team/lake", *command)
         assert result.exit_code == 1, result.stderr
-        assert f"cannot reach the store {own_store.endpoint} any more" in _error_line(result)
+        assert f"cannot reach the store {stoppable_store.endpoint} any more" in _error_line(result)
