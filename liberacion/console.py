@@ -24,7 +24,9 @@ from liberacion.render import (
     Rows,
     choose_format,
     color_enabled,
+    inert,
     make_console,
+    one_line,
     render,
     silence_stdout,
     size_text,
@@ -38,15 +40,17 @@ _RED, _RESET = "\x1b[31m", "\x1b[0m"
 
 def note(message: str) -> None:
     """A message for people: stderr, so stdout stays data. One write, line and newline together:
-    threads that note at once never run their lines into each other."""
-    sys.stderr.write(message + "\n")
+    threads that note at once never run their lines into each other. Said inert: notes quote
+    listings, servers and files."""
+    sys.stderr.write(inert(message) + "\n")
     sys.stderr.flush()
 
 
 def error_line(message: str, *, stream: IO[str] | None = None) -> None:
-    """``error: ...`` on stderr, red on a terminal."""
+    """``error: ...`` on stderr, red on a terminal. Inert: errors quote a server's reason phrase, a
+    listing's URL, a file's member or sheet name."""
     stream = stream or sys.stderr
-    text = f"error: {message}"
+    text = f"error: {inert(message)}"
     print(f"{_RED}{text}{_RESET}" if color_enabled(stream) else text, file=stream)
 
 
@@ -241,7 +245,7 @@ def _conversion_notes(console: Any, conversion: Any) -> None:
         import textwrap
 
         width = max(console.width, 40) - 4
-        for line in str(block).strip().splitlines():
+        for line in inert(str(block)).strip().splitlines():
             for part in textwrap.wrap(line, width) or [""]:  # words kept whole: this is prose to read
                 console.print(Text(f"    {part}"), no_wrap=True, crop=True)
 
@@ -379,6 +383,7 @@ class FetchProgress:
             self._bars.__exit__(None, None, None)
 
     def event(self, event: Any) -> None:
+        event = _inert_event(event)
         with self._lock:
             if event.kind in ("start", "advance", "done", "unchanged"):
                 self._files[event.key] = (event.done, event.total)
@@ -436,11 +441,23 @@ class FetchProgress:
             say(f"{event.name}: converting")
 
 
+def _inert_event(event: Any) -> Any:
+    """A progress event whose name and message (a server's reason phrase in a retry) are one inert
+    line each; the event itself when they already are."""
+    from dataclasses import replace
+
+    name = one_line(event.name)
+    message = one_line(event.message) if event.message else event.message
+    if name == event.name and message == event.message:
+        return event
+    return replace(event, name=name, message=message)
+
+
 def report_refresh(report: Any, *, quiet: bool) -> None:
     for event in report.events:
         if event.error and event.event in ("failed", "gone", "retired"):
             label = styled(f"{event.event}:", STATUS_STYLES.get(event.event), sys.stderr)
-            print(f"{label} {event.table}: {_refresh_detail(event)}", file=sys.stderr)
+            print(f"{label} {event.table}: {inert(_refresh_detail(event))}", file=sys.stderr)
     if quiet:
         return
     columns = ["table", "event", "rows", "bytes", "seconds", "detail"]
@@ -514,7 +531,7 @@ def print_description(description: Any) -> None:
     with stdout_guard():
         console = make_console(sys.stdout)
         dataset = description.dataset
-        console.print(f"[bold]{escape(dataset.ref)}[/bold]  {escape(dataset.title)}", overflow="fold")
+        console.print(f"[bold]{escape(dataset.ref)}[/bold]  {escape(one_line(dataset.title))}", overflow="fold")
         lake = description.lake
         in_lake = (
             f"{lake['table']}: {lake['rows']:,} rows, snapshot {lake['snapshot']} ({lake['published_at']})"
@@ -542,7 +559,7 @@ def print_description(description: Any) -> None:
         )
         if dataset.description:
             console.print()
-            console.print(escape(dataset.description))
+            console.print(escape(inert(dataset.description)))
         if not dataset.distributions:
             return  # an empty table says nothing "because" has not said
         chosen = {d.url for d in description.chosen}

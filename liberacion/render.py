@@ -637,8 +637,9 @@ def source_text(value: Any) -> str:
     return re.split(r"[\\/]", text.rstrip("/\\"))[-1] or text
 
 
-# Control characters, and the bidirectional overrides that would reorder the rest of the line.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Control characters, and the bidirectional overrides that would reorder the rest of the line; and
+# halves of UTF-16 pairs alone, which no UTF-8 terminal or pipe can be sent.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def key_text(value: str) -> str:
@@ -659,9 +660,9 @@ def _display(value: Any, kind: str | None, null_text: str = "NULL") -> tuple[str
     if kind == "size" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return size_text(int(value)), None, True
     if kind == "time":
-        return when_text(value), None, False
-    if kind == "date":
-        text = _text(value)
+        return one_line(when_text(value)), None, False
+    if kind == "date":  # a listing's "modified" is whatever text its publisher wrote
+        text = one_line(_text(value))
         return (text[:10] if re.match(r"\d{4}-\d{2}-\d{2}", text) else text), None, False
     if kind == "source":
         return one_line(source_text(value)), None, False
@@ -706,6 +707,14 @@ def one_line(text: str) -> str:
     return _CONTROL.sub("�", text)
 
 
+def inert(text: str) -> str:
+    """Text from a listing, a server or a file, made safe to print for people: its lines kept, every
+    other control character as ``�``, so an escape sequence in it is shown, never obeyed by the
+    terminal (``ESC [2J`` clears the screen, ``ESC ]0;`` retitles the window, U+202E reverses)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    return _CONTROL.sub("�", text)
+
+
 # -- writers -----------------------------------------------------------------------------------
 
 
@@ -713,10 +722,26 @@ def _write_delimited(rows: Rows, stream: IO[Any], delimiter: str) -> None:
     if rows.arrow is not None and _arrow_csv_ok(rows.arrow.schema):
         _write_delimited_arrow(rows.arrow, stream, delimiter)
         return
-    writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
+    writer = _csv_writer(stream, delimiter)
     writer.writerow(rows.columns)
     for chunk in rows.iter_chunks():
         writer.writerows([_text(v) for v in row] for row in chunk)
+
+
+def _csv_writer(stream: IO[Any], delimiter: str) -> Any:
+    """A CSV writer ending rows with ``\\n`` that still quotes a value holding a bare ``\\r``: Python's
+    writer quotes only the characters of its own line end, and readers end a row at a lone ``\\r``."""
+    return csv.writer(_LineFeedRows(stream), delimiter=delimiter, lineterminator="\r\n")
+
+
+class _LineFeedRows:
+    """A stream for ``csv.writer`` (one ``write`` per row): each row's ``\\r\\n`` written as ``\\n``."""
+
+    def __init__(self, stream: IO[Any]) -> None:
+        self._stream = stream
+
+    def write(self, row: str) -> int:
+        return self._stream.write(row[:-2] + "\n" if row.endswith("\r\n") else row)
 
 
 def _arrow_csv_ok(schema: pa.Schema) -> bool:
@@ -740,7 +765,7 @@ def _write_delimited_arrow(reader: pa.RecordBatchReader, stream: IO[Any], delimi
     plain = pacsv.WriteOptions(include_header=False, delimiter=delimiter, quoting_style="none")
     quoted = pacsv.WriteOptions(include_header=False, delimiter=delimiter)
     header = io.StringIO()
-    csv.writer(header, delimiter=delimiter, lineterminator="\n").writerow(reader.schema.names)
+    _csv_writer(header, delimiter).writerow(reader.schema.names)
     binary.write(header.getvalue().encode())
     for batch in reader:
         # ISO 8601 with a "T", as the JSON formats write it, rather than pyarrow's space, and

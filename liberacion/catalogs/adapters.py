@@ -39,6 +39,10 @@ _FOUR_BY_FOUR = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}", re.I)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 _JOINED_URLS = re.compile(r"[\s,;]+(?=https?://)", re.I)
 _DKAN_RESOURCE = re.compile(r"/resources/([0-9a-f]{32}_\d+)/", re.I)
+# JSON may escape half of a UTF-16 pair alone (``\ud800``): Python decodes it to a str that no UTF-8
+# index file, pipe or terminal can hold. Escapes of whole pairs (an emoji) match the search too.
+_HALF_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_HALF = re.compile("[\ud800-\udfff]")
 # Trailing path parts that say nothing about which dataset a URL identifies.
 _GENERIC_SEGMENTS = frozenset({"data-viewer", "data", "dataset", "datasets", "index.html", "index", "api", "view"})
 
@@ -207,6 +211,8 @@ def load_json(body: bytes, *, url: str, content_type: str | None = None) -> Any:
         raise SourceError(f"{url}: got {kind} instead of a JSON listing (blocked, moved or an error page?)")
     try:
         doc = json.loads(text)
+        if _HALF_ESCAPE.search(text):
+            doc = _whole_characters(doc)
     except json.JSONDecodeError as err:
         # Some of the decoder's messages end in "at" ("Unterminated string starting at"): say it once.
         reason = err.msg.removesuffix(" at")
@@ -218,6 +224,17 @@ def load_json(body: bytes, *, url: str, content_type: str | None = None) -> Any:
     if isinstance(doc, dict) and doc.get("success") is False:
         raise SourceError(f"{url}: the server answered with an error: {_error_message(doc)}")
     return doc
+
+
+def _whole_characters(value: Any) -> Any:
+    """``value`` with each lone half of a UTF-16 pair in its strings (keys too) as U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_HALF.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_whole_characters(v) for v in value]
+    if isinstance(value, dict):
+        return {_whole_characters(k): _whole_characters(v) for k, v in value.items()}
+    return value
 
 
 def _error_message(doc: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ from liberacion.errors import (
 )
 from liberacion.home import Home, check_home, resolve_home
 from liberacion.naming import utf8_text
-from liberacion.render import DocumentFormat, Format, OutputClosed, set_color
+from liberacion.render import DocumentFormat, Format, OutputClosed, inert, set_color
 
 
 class Terminated(KeyboardInterrupt):
@@ -270,9 +270,10 @@ _show_warning = warnings.showwarning
 
 
 def _show_note(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    """A ``Note`` from the core as one ``note:`` line on stderr; other warnings as Python shows them."""
+    """A ``Note`` from the core as one ``note:`` line on stderr; other warnings as Python shows them.
+    Inert: notes name a file's members and sheets."""
     if issubclass(category, Note):
-        print(f"note: {message}", file=sys.stderr)
+        print(f"note: {inert(str(message))}", file=sys.stderr)
     else:
         _show_warning(message, category, *args, **kwargs)
 
@@ -351,7 +352,7 @@ def _fail_internal(ctx: Any, err: BaseException) -> NoReturn:
     except Exception:
         import traceback
 
-        summary = one_line(err, lines=1, limit=300)
+        summary = inert(one_line(err, lines=1, limit=300))
         print(f"error: internal error ({type(err).__name__}: {summary}); the traceback follows", file=sys.stderr)
         print("".join(traceback.format_exception(err)), file=sys.stderr, end="")
         raise typer.Exit(int(ExitCode.FAILED)) from None
