@@ -695,10 +695,12 @@ class Lake:
 
         Only while no query reads the lake (the readers' lock, exclusive): ``Busy`` when one still
         does after ``wait`` seconds, and nothing is deleted. Snapshots are told apart by their
-        folders (ids are UTC times), so an old one whose record is damaged goes too.
+        folders (ids are UTC times), so an old one whose record is damaged goes too. The caller
+        holds the table's writer lock.
         """
         keep = max(1, keep)
         current = self.current(name).id  # a damaged table is not pruned: its old snapshots may be all that is left
+        self._clear_debris(self.table_dir(name), name)  # what a prune killed while deleting left (the lock is ours)
         root = self.table_dir(name) / "snapshots"
         ids = sorted(entry for entry in os.listdir(root) if _SNAPSHOT_ID.fullmatch(entry))
         # Snapshots newer than current are leftovers of a publish killed before its switch.
@@ -714,7 +716,7 @@ class Lake:
                 msg = f"a query is reading the lake{waited}; its snapshots are not deleted while it runs"
                 raise QueryReading(msg) from None
             for snapshot_id in doomed:
-                shutil.rmtree(root / snapshot_id, ignore_errors=True)
+                _delete_snapshot(root / snapshot_id)
         return doomed
 
     def drop(self, name: str) -> None:
@@ -808,6 +810,20 @@ _SNAPSHOT_ID = re.compile(r"\d{8}T\d{12}Z")
 SWITCH_WAIT = 120.0  # seconds to wait for another process switching pointers (a big set takes seconds)
 # One file-system sync for a whole set instead of an fsync per file (2,000 tables: 10,000 fsyncs).
 _CAN_SYNC = hasattr(os, "sync")
+
+
+def _delete_snapshot(folder: Path) -> None:
+    """Take a snapshot out of ``snapshots/`` in one rename, then delete it. A run killed while
+    deleting leaves a hidden staging folder the table's next writer removes, never a snapshot
+    missing some of its files, which history would list and queries would fail on."""
+    hidden = folder.parent.parent / f"{STAGING_PREFIX}{secrets.token_hex(6)}"
+    try:
+        os.replace(folder, hidden)
+    except FileNotFoundError:
+        return
+    except OSError:  # cannot be renamed (a file system without it): deleted where it is
+        hidden = folder
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def _pointer(directory: Path) -> str | None:

@@ -22,6 +22,7 @@ away is gone at once and one put back is found again without a discover.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -46,6 +47,7 @@ from liberacion.timestamps import utc_now
 SEARCH_FILE = "search.json"
 COVERAGE_FILE = "coverage.json"
 MANIFEST_CACHE = "manifests.json"  # parsed manifests, see manifests.ParsedManifests
+INDEX_FILES = ("datasets.parquet", SEARCH_FILE, COVERAGE_FILE)  # under index/, written only by discover
 INDEX_VERSION = 4  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
 PART_VERSION = 2  # what the adapters keep of a listing; an older part is downloaded and parsed again
 DISCOVER_JOBS = 4  # catalogs read at a time: a dead host costs only its own catalog's time
@@ -179,6 +181,7 @@ def discover(
             raise _problem_of(problems, names) from None
         raise
     with file_lock(home.locks / "index.lock", what="the dataset index"):
+        _remove_temporaries(home)
         reports = _read_listings(home, chosen, progress)
         unchanged = all(s.status == "unchanged" for r in reports for s in r.sources)
         rebuilt = not (unchanged and _index_is_current(home, catalogs))
@@ -190,6 +193,21 @@ def discover(
         report.fetchable = counts.get("fetchable")
         report.why_not = dict(counts.get("why_not", {}))
     return DiscoverReport(reports, problems, rebuilt)
+
+
+def _remove_temporaries(home: Home) -> None:
+    """Remove the temporary files of a discover that was killed (kill -9, the OOM killer) while it
+    wrote the index: the lock is ours, so no live discover is writing them. An index of a whole
+    catalog can be hundreds of MB, and each kill would leave another copy. Files other commands
+    write here (the names file completion keeps) are not touched."""
+    leftovers = [
+        *(path for name in INDEX_FILES for path in home.index.glob(f".{name}.*.tmp*")),
+        *home.index.joinpath("parts").glob(".*.tmp*"),
+        *home.state.joinpath("catalogs").glob(".*.tmp*"),
+    ]
+    for path in leftovers:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _problem_of(problems: list[ConfigError], names: Sequence[str]) -> ConfigError:

@@ -99,24 +99,26 @@ def sql(
     lake = options.lake()
 
     def run() -> None:
-        # From before the tables are resolved until the last row is out, no snapshot is pruned.
-        with lake.reading_snapshots():
-            result = export(
-                lake,
-                text,
-                chosen.value,
-                output=output,
-                as_of=when,
-                safe=safe,
-                table_rows=table_rows,
-                catalog_paths=options.catalog_paths,
-            )
-            if result is not None:  # written by DuckDB unless the format or the statement needs render
-                rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
-                emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
+        result = export(
+            lake,
+            text,
+            chosen.value,
+            output=output,
+            as_of=when,
+            safe=safe,
+            table_rows=table_rows,
+            catalog_paths=options.catalog_paths,
+        )
+        if result is not None:  # written by DuckDB unless the format or the statement needs render
+            rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
+            emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
 
     try:
-        interruptible(run)  # Ctrl-C stops the query at once, not when it ends
+        # From before the tables are resolved until the last row is out, no snapshot is pruned. The
+        # lock is waited for here, in the main thread: a query's worker thread never sees Ctrl-C,
+        # so one waiting there for a prune would stop only when the grace of ``interruptible`` ran out.
+        with lake.reading_snapshots():
+            interruptible(run)  # Ctrl-C stops the query at once, not when it ends
     except NoTable as err:
         raise explain_missing(lake, err, when) from None
 
