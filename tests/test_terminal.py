@@ -253,6 +253,11 @@ def test_an_empty_listing_is_a_sentence_and_bidi_overrides_are_neutralised(home:
     assert "\u202e" not in raw and "abc�def" in raw
 
 
+def test_a_search_without_hits_is_a_sentence_not_an_empty_box(home: Path) -> None:
+    lines, _, code = terminal(home, "search", "zebraquagga", width=80)
+    assert code == 0 and lines == ["no datasets match; try fewer words, or run: liberacion discover"]
+
+
 def test_colour_on_a_terminal_only(hospitals, home: Path) -> None:
     query = "select facility_id, te_group_footnote from cms.hospital_general_information"
     _, raw, _ = terminal(home, "sql", query)

@@ -18,7 +18,7 @@ from liberacion.cli.app import (
 from liberacion.cli.completion import complete_ref
 from liberacion.console import emit, error_line, note, print_description, print_json, report_discover
 from liberacion.errors import ConfigError, ExitCode, UsageError, batch_exit_code
-from liberacion.render import Format, Rows, listing_kinds
+from liberacion.render import Format, Rows, choose_format, listing_kinds
 
 
 @app.command()
@@ -121,7 +121,9 @@ def search(
     # the end); refs whole, as blocks on a screen too narrow for them.
     rows = Rows.from_dicts(columns, records, kinds={**listing_kinds(columns), "title": "title"})
     rows.cramped = "blocks_for_names"
-    emit(rows, fmt, output)
+    # No hits at a terminal: the note alone, not an empty box above it; pipes still get a header or [].
+    if hits or output is not None or choose_format(fmt, output, sys.stdout) is not Format.table:
+        emit(rows, fmt, output)
     if not hits:
         note("no datasets match; try fewer words, or run: liberacion discover")
     fail_on_problems(problems)
