@@ -411,6 +411,8 @@ class FetchProgress:
             bars.console.print(f"converting {event.name}", highlight=False, markup=False)
         if event.kind == "retry" and task is None:  # no bar to show it on (a shared lake's store): a line
             bars.console.print(f"{event.name}: {event.message}", highlight=False, markup=False)
+        if event.kind == "waiting":
+            bars.console.print(event.message, highlight=False, markup=False)
         if self._overall is None:
             return
         done = sum(d for d, _ in self._files.values())
@@ -439,6 +441,8 @@ class FetchProgress:
             say(f"{event.name}: not modified on the server")
         elif event.kind == "phase" and event.message == "converting":
             say(f"{event.name}: converting")
+        elif event.kind == "waiting":
+            say(event.message)
 
 
 def _inert_event(event: Any) -> Any:

@@ -70,9 +70,13 @@ class NoBucket(NoLake, ConfigError):
 
 
 class Busy(LiberacionError):
-    """A lock is held by another live process."""
+    """A lock is held by another live process (``holder``: " (pid N)" when known, else "")."""
 
     exit_code = ExitCode.BUSY
+
+    def __init__(self, message: str, *, holder: str = "") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class QueryReading(Busy):
@@ -137,6 +141,32 @@ def storage_error(err: OSError) -> StorageError:
     hint = _STORAGE_HINTS.get(err.errno or 0, "check the path, or choose another home with --home")
     verb = "write" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "use"
     return StorageError(f"cannot {verb}{where}: {what}; {hint}")
+
+
+# A write refused for want of room, as an OSError's errno or in the text of DuckDB's IO error
+# (which carries it inside a JSON document naming a staging file): ENOSPC, EDQUOT, and EFBIG, a
+# file past the file system's or ``ulimit -f``'s largest size.
+_NO_ROOM = {
+    errno.ENOSPC: "No space left on device",
+    errno.EDQUOT: "Disk quota exceeded",
+    errno.EFBIG: "File too large",
+}
+
+
+def no_room(err: BaseException, home: object) -> str | None:
+    """One line for a write that failed because the disk (or a quota, or a file size limit) is
+    full, naming the home and what to do; None for any other error."""
+    code = err.errno if isinstance(err, OSError) and err.errno in _NO_ROOM else None
+    if code is None:
+        text = str(err)
+        code = next((c for c, words in _NO_ROOM.items() if words in text), None)
+    if code is None:
+        return None
+    what = "a file grew past the largest size allowed" if code == errno.EFBIG else "the disk is full"
+    return (
+        f"{what} ({_NO_ROOM[code]}) writing under {home}; the table is as it was: free some disk"
+        " space or choose another home with --home, then run it again"
+    )
 
 
 class Note(UserWarning):

@@ -55,6 +55,7 @@ from liberacion.errors import (
     NotFound,
     SourceError,
     UsageError,
+    no_room,
     one_line,
 )
 from liberacion.home import Home, file_lock
@@ -627,10 +628,13 @@ class _Job:
                     table = target.table
                 result = self._fetch(target, files, clock, received, first)
         except LiberacionError as err:
-            message = str(err) + _gone_hint(err, target)
-            result = self._failure(ref, table, err, clock, message, int(err.exit_code), received)
+            full = no_room(err, self.lake.home.root)
+            message = full or str(err) + _gone_hint(err, target)
+            code = int(ExitCode.FAILED) if full else int(err.exit_code)
+            result = self._failure(ref, table, err, clock, message, code, received)
         except OSError as err:  # the disk: full, read-only, permissions
             message = f"{err.strerror or err} ({err.filename})" if err.filename else one_line(err)
+            message = no_room(err, self.lake.home.root) or message
             result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED), received)
         except Exception as err:  # a bug, or a file that breaks a library: this dataset fails, not the run
             message = internal_error(self.lake.home, err, f"fetch {ref}")
@@ -762,16 +766,27 @@ class _Job:
         """Enter ``lock`` (which raises Busy at once when taken) on ``stack``, trying again for up to
         ``--wait`` seconds; ``busy`` says what is taken, for the message when the wait runs out."""
         deadline = time.monotonic() + self.options.wait
+        said = False
         while True:
             try:
                 return stack.enter_context(lock())
-            except Busy:
+            except Busy as err:
+                if not said and self.options.wait:  # a terminal that says nothing for minutes looks hung
+                    said = True
+                    self._say_waiting(busy, err.holder)
                 if time.monotonic() >= deadline:
                     msg = f"{busy} by another liberacion process"
                     if self.options.wait:
                         msg += f" (waited {self.options.wait:g} s, see --wait)"
                     raise Busy(msg + "; try again later") from None
             self.client.pause(0.2)  # wakes up at once on Ctrl-C
+
+    def _say_waiting(self, busy: str, holder: str) -> None:
+        from liberacion.download.session import ProgressEvent
+
+        what = busy.split(" is ", 1)[0]  # "table cms.x"
+        message = f"waiting up to {self.options.wait:g} s (--wait): {busy} by another liberacion process{holder}"
+        self.report(ProgressEvent("waiting", key=what, name=what, message=message))
 
     def _check_identity(self, target: Target) -> None:
         """Refuse a ref that now names another record of its listing than the table was fetched from."""

@@ -170,7 +170,7 @@ def file_lock(path: Path, *, wait: float = 0.0, what: str = "this resource") -> 
                 msg = f"{what} is in use by another liberacion process{holder}; try again later"
                 if wait:
                     msg += f" (waited {wait:g} s)"
-                raise Busy(msg)
+                raise Busy(msg, holder=holder)
             time.sleep(0.1)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -191,7 +191,7 @@ class Validators:
 class ProgressEvent:
     """One progress report. ``key`` identifies a transfer; ``done``/``total`` count bytes."""
 
-    kind: str  # "start", "advance", "retry", "done", "failed", "unchanged", or "phase" (see message)
+    kind: str  # "start", "advance", "retry", "done", "failed", "unchanged", "waiting" (for another process), or "phase"
     key: str
     name: str
     done: int = 0
