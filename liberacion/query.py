@@ -677,7 +677,12 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
     if con.description is None:
         con.close()
         return Rows([], [[]])
+    last = statements[-1]
     if not all(getattr(d[1], "id", None) in _PLAIN_TYPES for d in con.description):
+        if last.type == duckdb.StatementType.SELECT:
+            # Streamed again rather than read from the pending result (see _count_rest).
+            con.abort()
+            return _stream(con, _STATEMENT_END.sub("", last.query))
         return _guarded(_rest_as_arrow(con), con)
     try:
         head = con.fetchmany(limit)
@@ -694,15 +699,44 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
         return Rows(columns, [head])
 
     def count_rest() -> int:
-        rest = 1
         try:
-            for batch in _guarded(_rest_as_arrow(con), con):
-                rest += batch.num_rows
+            return _count_rest(con, last, len(head))
         finally:
             con.close()
-        return rest
 
     return Rows(columns, [head], remaining=count_rest)
+
+
+def _count_rest(con: duckdb.DuckDBPyConnection, last: Any, shown: int) -> int:
+    """The rows of the pending result after the ``shown`` ones, never holding them all.
+
+    Arrow read from a connection's pending result materializes every row first (32 million rows:
+    4 GB, whatever the memory limit), so a query counts its rows in a query of its own, and any
+    other statement (a PRAGMA, a SHOW: small) is counted by fetching in batches.
+    """
+    import duckdb
+
+    if last.type != duckdb.StatementType.SELECT:
+        rest = 1
+        while batch := _fetch_rows(con):
+            rest += batch
+        return rest
+    text = _STATEMENT_END.sub("", last.query)
+    try:
+        con.abort()  # a SELECT only reads: its pending rows are dropped, not a transaction
+        total = con.execute(f"SELECT count(*) FROM ({text}\n)").fetchall()[0][0]
+    except duckdb.Error as err:
+        raise sql_error(err) from None
+    return max(1, int(total) - shown)  # at least the row seen past them (a sample may count fewer)
+
+
+def _fetch_rows(con: duckdb.DuckDBPyConnection) -> int:
+    import duckdb
+
+    try:
+        return len(con.fetchmany(BATCH_ROWS))
+    except duckdb.Error as err:
+        raise sql_error(err) from None
 
 
 def _shortest_real(value: float | None) -> float | None:

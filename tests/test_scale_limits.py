@@ -1,0 +1,112 @@
+"""Scale and resource limits: memory stays bounded whatever the result or the input, and a full
+disk is one clear line that leaves the lake as it was.
+
+The inputs are scaled down so each test takes seconds: a low LIBERACION_MEMORY_LIMIT stands for
+a big file, and RLIMIT_FSIZE in a subprocess for a full disk (no mount, no root)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="resource limits are POSIX")
+
+
+def _peak_rss_mb(args: list[str], env: dict[str, str]) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """Run ``liberacion ARGS`` in a child of a fresh interpreter: (the child's peak RSS in MB, the run).
+
+    The fresh interpreter keeps the peaks of other tests' children out of RUSAGE_CHILDREN."""
+    script = textwrap.dedent(
+        """
+        import json, resource, subprocess, sys
+        done = subprocess.run([sys.executable, "-m", "liberacion", *sys.argv[1:]], capture_output=True, text=True)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        print(json.dumps([peak, done.returncode, done.stdout[-4000:], done.stderr[-4000:]]))
+        """
+    )
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    outer = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, env=full_env, timeout=300
+    )
+    peak, code, out, err = json.loads(outer.stdout)
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return peak * 1024 // scale // 1024, subprocess.CompletedProcess(args, code, out, err)
+
+
+@posix_only
+def test_a_terminal_table_of_millions_of_rows_keeps_memory_bounded(home: Path) -> None:
+    # The terminal table shows 1,000 rows and counts the rest; counting must not hold the whole
+    # result (4M rows of 40 bytes took 370 MB, 32M rows 4.2 GB, whatever LIBERACION_MEMORY_LIMIT said).
+    query = "select range as i, md5(range::varchar) as h from range(4000000)"
+    peak, done = _peak_rss_mb(["sql", "--format", "table", query], {"LIBERACION_HOME": str(home)})
+    assert done.returncode == 0, done.stderr
+    assert "4,000,000 rows, 3,999,000 more rows not shown" in done.stdout
+    assert peak < 250, f"peak RSS {peak} MB for a 1,000-row terminal table"
+
+
+def test_a_terminal_table_counts_the_rows_of_a_query_after_others(cli) -> None:  # type: ignore[no-untyped-def]
+    script = "create temp table t as select range as i from range(2500); select i from t where i % 2 = 0;"
+    result = cli("sql", "--format", "table", "--max-rows", "3", script)
+    assert result.exit_code == 0, result.stderr
+    assert "1,250 rows, 1,247 more rows not shown" in result.stdout
+
+
+def _fetch_with_file_size_limit(args: list[str], env: dict[str, str], limit: int) -> subprocess.CompletedProcess[str]:
+    """``liberacion ARGS`` where no file may grow past ``limit`` bytes: a disk that fills up."""
+    script = textwrap.dedent(
+        """
+        import resource, runpy, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+        sys.argv = ["liberacion", *sys.argv[2:]]
+        runpy.run_module("liberacion", run_name="__main__")
+        """
+    )
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run(
+        [sys.executable, "-c", script, str(limit), *args], capture_output=True, text=True, env=full_env, timeout=300
+    )
+
+
+def _random_csv(path: Path, rows: int, seed: int) -> Path:
+    import random
+
+    rnd = random.Random(seed)
+    with open(path, "w") as fh:
+        fh.write("id,a,b\n")
+        for i in range(rows):
+            fh.write(f"{i},{rnd.getrandbits(128):032x},{rnd.getrandbits(64):016x}\n")
+    return path
+
+
+@posix_only
+def test_a_disk_that_fills_while_converting_is_one_clear_line_and_the_lake_stays(
+    home: Path, tmp_path: Path, cli
+) -> None:  # type: ignore[no-untyped-def]
+    small = _random_csv(tmp_path / "small.csv", 2_000, seed=1)
+    assert cli("fetch", str(small), "--as", "local.kept").exit_code == 0
+    big = _random_csv(tmp_path / "big.csv", 200_000, seed=2)  # about 4 MB of Parquet that does not compress
+    done = _fetch_with_file_size_limit(
+        ["fetch", str(big), "--as", "local.kept"], {"LIBERACION_HOME": str(home)}, limit=2_000_000
+    )
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    # What happened and what to do, in words: not DuckDB's JSON of an async write with a staging path.
+    assert "File too large" in errors[0] and "the table is as it was" in errors[0], errors[0]
+    assert "--home" in errors[0] and "free some disk space" in errors[0], errors[0]
+    assert "exception_type" not in errors[0] and ".staging-" not in errors[0], errors[0]
+    result = cli("sql", "select count(*) as n from local.kept")
+    assert result.exit_code == 0 and result.stdout.split() == ["n", "2000"]
+    leftovers = [p for p in (home / "lake").rglob("*") if p.name.startswith(".staging-")]
+    assert leftovers == []
+    assert not any(p.is_file() for p in (home / "work").rglob("*"))
