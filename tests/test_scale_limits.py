@@ -110,3 +110,30 @@ def test_a_disk_that_fills_while_converting_is_one_clear_line_and_the_lake_stays
     leftovers = [p for p in (home / "lake").rglob("*") if p.name.startswith(".staging-")]
     assert leftovers == []
     assert not any(p.is_file() for p in (home / "work").rglob("*"))
+
+
+def _wide_csv(path: Path, columns: int, rows: int) -> Path:
+    header = ",".join(f"col{i}" for i in range(columns))
+    row = ",".join(str(i % 997) if i % 3 else f"{i % 89}.25" for i in range(columns))
+    path.write_text(header + "\n" + "\n".join([row] * rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_file_of_a_thousand_columns_converts_within_a_small_memory_limit(cli, tmp_path: Path, monkeypatch) -> None:
+    # The sample's rows were cut after the repeated-header filter: DuckDB then held buffers for
+    # every column and 1,000 columns did not fit in 200MB (3,000 did not fit in the default 700MB).
+    monkeypatch.setenv("LIBERACION_MEMORY_LIMIT", "200MB")
+    source = _wide_csv(tmp_path / "wide.csv", 1_000, 2_000)
+    result = cli("fetch", str(source), "--as", "w.wide", "--json")
+    assert result.exit_code == 0, result.stderr
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert record["rows"] == 2_000
+    types = cli("sql", "select column_type, count(*) n from (describe w.wide) group by 1 order by 1", "--format", "csv")
+    assert types.stdout.splitlines() == ["column_type,n", "BIGINT,666", "DOUBLE,334"]
+
+
+def test_only_a_header_of_more_than_a_thousand_fields_makes_a_file_wide(tmp_path: Path) -> None:
+    from liberacion.convert.parts import WIDE_COLUMNS, wide_text
+
+    assert wide_text(_wide_csv(tmp_path / "wide.tsv", WIDE_COLUMNS + 1, 3))
+    assert not wide_text(_wide_csv(tmp_path / "tall.csv", 20, 50_000))  # many commas, few per line

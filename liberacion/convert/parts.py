@@ -15,6 +15,10 @@ from liberacion.errors import ConversionError
 
 SMALL_BYTES = 16 * 1024 * 1024  # files up to this size convert on the process's shared database
 ORDERED_BYTES = 64 * 1024 * 1024  # files up to this size keep their row order in the table
+# Beyond this many columns DuckDB's common-subexpression pass takes longer to plan a query than
+# the query takes to run: 3,000 columns, 17 s against 1.7 s (benchmarks/wide.py). Such files are
+# converted on a database of their own with that pass off (a database-wide setting).
+WIDE_COLUMNS = 1_000
 
 
 def convert_part(
@@ -49,11 +53,14 @@ def _convert_part(
         part.format = sniff(part.path)
     refuse_unreadable(part.path, part.format)
     size = part.path.stat().st_size
-    with small_connection() if size <= SMALL_BYTES else new_connection() as con:
-        if size > SMALL_BYTES:
+    wide = part.format == "text" and wide_text(part.path)
+    with small_connection() if size <= SMALL_BYTES and not wide else new_connection() as con:
+        if size > SMALL_BYTES or wide:
             # Bounded memory whatever the input size: DuckDB spills to the staging directory instead.
             set_memory_limit(con)
             con.execute(f"SET temp_directory = '{_sql_text(str(out_dir / '.tmp'))}'")
+        if wide:
+            con.execute("SET disabled_optimizers = 'common_subexpressions'")
         if size > ORDERED_BYTES:
             # Keeping the file's row order makes DuckDB buffer and serialise its writers: about
             # 1.5x the time under the memory cap. Big files trade it away; SQL has ORDER BY.
@@ -71,3 +78,12 @@ def _convert_part(
     shutil.rmtree(out_dir / ".tmp", ignore_errors=True)
     report.notes = {**part.notes, **report.notes}
     return report
+
+
+def wide_text(path: Path) -> bool:
+    """Whether one of a text file's first lines has more than ``WIDE_COLUMNS`` fields by any usual
+    delimiter (a guess: a miss costs only planning time)."""
+    with path.open("rb") as handle:
+        head = handle.read(4 * 1024 * 1024)
+    lines = head.split(b"\n", 10)[:10]
+    return any(line.count(d) >= WIDE_COLUMNS for line in lines for d in (b",", b"\t", b"|", b";"))

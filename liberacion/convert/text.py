@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import liberacion.convert.typing_rules as rules
 from liberacion.convert.model import BLOCK, ConversionReport, ConvertOptions, Part, _Column, _sql_text
-from liberacion.convert.typed_copy import NotUtf8, _write_typed
+from liberacion.convert.typed_copy import SAMPLE_ROWS, NotUtf8, _write_typed
 from liberacion.errors import ConversionError, Note
 from liberacion.naming import quote_ident
 
@@ -73,7 +73,9 @@ def _convert_text(
         con.execute(f"CREATE TEMP SEQUENCE {repeats}")
         plain = relation
         relation = _without_header_rows(relation, names, dialect.raw_header, repeats)
-        sample = _without_header_rows(sample, names, dialect.raw_header, None)
+        # The sample's rows are cut before the filter, not after it: a LIMIT over a filter makes
+        # DuckDB hold buffers for every column, and a file of 3,000 columns ran out of memory.
+        sample = _without_header_rows(f"(SELECT * FROM {sample} LIMIT {SAMPLE_ROWS})", names, dialect.raw_header, None)
     strict = part.suffix is None
     try:
         report = _write_typed(
