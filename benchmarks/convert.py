@@ -68,8 +68,8 @@ reader = text.reader_sql(source, dialect, dialect.header)
 METHODS = {
     "duckdb-varchar": READER
     + """
-from liberacion.convert.model import ROW_GROUP_ROWS
-options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
+from liberacion.convert.model import ROW_GROUP_BYTES, ROW_GROUP_ROWS
+options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, ROW_GROUP_SIZE_BYTES '{ROW_GROUP_BYTES}'"
 con.execute(f"COPY (FROM {reader}) TO '{sys.argv[2]}' ({options})")
 """,
     "liberacion": """

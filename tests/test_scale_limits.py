@@ -137,3 +137,24 @@ def test_only_a_header_of_more_than_a_thousand_fields_makes_a_file_wide(tmp_path
 
     assert wide_text(_wide_csv(tmp_path / "wide.tsv", WIDE_COLUMNS + 1, 3))
     assert not wide_text(_wide_csv(tmp_path / "tall.csv", 20, 50_000))  # many commas, few per line
+
+
+@posix_only
+def test_fields_of_megabytes_keep_the_sample_and_the_row_groups_small(home: Path, tmp_path: Path) -> None:
+    # 40 rows of a 2 MB text field: the sample held every field whole in Python, several times over
+    # (RSS 677 MB), and one row group held all 80 MB (at 400 MB the COPY ran out of memory).
+    source = tmp_path / "long.csv"
+    field = b"abcdefghij" * 200_000
+    source.write_bytes(b"id,payload,n\n" + b"".join(b"%d,%d%s,%d\n" % (i, i, field, i) for i in range(40)))
+    env = {"LIBERACION_HOME": str(home), "LIBERACION_MEMORY_LIMIT": "300MB"}
+    peak, done = _peak_rss_mb(["fetch", str(source), "--as", "w.long"], env)
+    assert done.returncode == 0, done.stderr
+    assert peak < 500, f"peak RSS {peak} MB for an 80 MB file"
+    (data,) = home.glob("lake/w/long/snapshots/*/data-*.parquet")
+    groups = subprocess.run(
+        [sys.executable, "-c", f"import pyarrow.parquet as pq; print(pq.ParquetFile({str(data)!r}).num_row_groups)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(groups.stdout) > 1  # about 64 MB a row group, not all 80 MB in one

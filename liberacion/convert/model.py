@@ -18,6 +18,9 @@ from liberacion.naming import sanitize_identifier
 
 BLOCK = 8 * 1024 * 1024
 ROW_GROUP_ROWS = 122_880
+# A row group is held in memory until it is written: rows of megabytes each (a long text field)
+# made 200 rows one row group of 400 MB, past the memory limit. Ordinary rows never reach it.
+ROW_GROUP_BYTES = "64MB"
 # What a damaged archive raises while it is read: a bad CRC, a truncated stream, an unknown method.
 DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, gzip.BadGzipFile)
 

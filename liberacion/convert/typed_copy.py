@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import liberacion.convert.typing_rules as rules
-from liberacion.convert.model import ROW_GROUP_ROWS, ConversionReport, ConvertOptions, _Column, _sql_text
+from liberacion.convert.model import (
+    ROW_GROUP_BYTES,
+    ROW_GROUP_ROWS,
+    ConversionReport,
+    ConvertOptions,
+    _Column,
+    _sql_text,
+)
 from liberacion.engine import create_function
 from liberacion.errors import ConversionError, one_line
 from liberacion.naming import quote_ident
@@ -22,6 +29,7 @@ if TYPE_CHECKING:
     import duckdb
 
 SAMPLE_ROWS = 50_000
+SAMPLE_CHARS = 256  # of each value in the sample
 MAX_COUNTERS = 1_000  # marker counters (sequences) in one COPY
 
 
@@ -146,7 +154,8 @@ def _copy_once(
     try:
         rows = con.execute(
             f"COPY (SELECT {select} FROM {relation}) TO '{_sql_text(str(target))}'"
-            f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, KV_METADATA {{{metadata}}})"
+            f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS},"
+            f" ROW_GROUP_SIZE_BYTES '{ROW_GROUP_BYTES}', KV_METADATA {{{metadata}}})"
         ).fetchall()[0][0]
     except Exception as err:  # duckdb.Error: a surprise, a broken file
         surprised = [path for path, _ in slow.values() if path.surprises]
@@ -349,7 +358,11 @@ def _classify_sample(
 ) -> dict[str, rules.Decision]:
     """Decide types from the first rows (the typed COPY then proves them over every value)."""
     rows = min(SAMPLE_ROWS, max(2_000, 5_000_000 // max(1, len(columns))))
-    select = ", ".join(f"{quote_ident(c.source)} AS {quote_ident('c' + str(i))}" for i, c in enumerate(columns))
+    # No value of a typed kind is longer than a few dozen characters: a longer one is text however
+    # it ends, so the sample holds only its start (fields of megabytes filled gigabytes in Python).
+    select = ", ".join(
+        f"left({quote_ident(c.source)}, {SAMPLE_CHARS}) AS {quote_ident('c' + str(i))}" for i, c in enumerate(columns)
+    )
     try:
         sample = con.sql(f"SELECT {select} FROM {relation} LIMIT {rows}").to_arrow_table()
     except Exception as err:
@@ -443,7 +456,8 @@ def _write_rejects(
     if count:
         metadata = ", ".join(f"'{_sql_text(k)}': '{_sql_text(v)}'" for k, v in kv.items())
         con.execute(
-            f"COPY ({query}) TO '{_sql_text(str(path))}' (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{metadata}}})"
+            f"COPY ({query}) TO '{_sql_text(str(path))}'"
+            f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE_BYTES '{ROW_GROUP_BYTES}', KV_METADATA {{{metadata}}})"
         )
     return int(count), int(spanned)
 
