@@ -10,11 +10,22 @@ rows is an error unless it declares none.
 
 pyreadstat replaced liberacion's own XPORT parser: 0.5x its time on NHANES DEMO_I (1.3x on the
 smaller BMX_I), and it streams where the parser held the whole file (benchmarks/readers.py).
+
+ReadStat skips ``row_offset`` rows of a SAS transport file by reading (and converting) every row
+before them, so reading chunk after chunk at growing offsets takes time in the square of the rows.
+A transport file's rows are fixed-length records after its headers, so each chunk is handed to
+pyreadstat instead as a small file of its own: the original header bytes followed by that chunk's
+rows alone, read from its first row. Every byte is read once (benchmarks/xpt.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import io
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +44,14 @@ READERS = {"xpt": "read_xport", "sas7bdat": "read_sas7bdat", "dta": "read_dta", 
 CHUNK_CELLS = 5_000_000  # values held in Python at once: rows per chunk = this / columns
 _WHOLE_LIMIT = 2**53
 
+# Reads rows [offset, offset + limit) of the file as pyreadstat's dict output.
+ReadRows = Callable[[int, int], dict[str, Any]]
+
+_RECORD = 80
+_NAMESTR = 140  # ReadStat reads every variable descriptor as 140 bytes, whatever the header says
+_HEADER = re.compile(rb"HEADER RECORD\*{7}([A-Z0-9]{1,8}) *HEADER RECORD!{7}")
+_BLOCK = 1 << 20
+
 
 def _convert_statistical(
     con: duckdb.DuckDBPyConnection, part: Part, out_dir: Path, kv: dict[str, str], options: ConvertOptions
@@ -45,7 +64,7 @@ def _convert_statistical(
     if not names:
         raise ConversionError(f"cannot read {path.name} as {NAMES[fmt]}: it has no variables")
     staged = out_dir / ".staged.parquet"
-    rows, types, whole = _stage(read, path, fmt, meta, staged, encoding)
+    rows, types, whole = _stage(_row_reader(read, path, fmt, encoding), path, fmt, meta, staged)
     declared = meta.number_rows if isinstance(meta.number_rows, int) and meta.number_rows >= 0 else None
     if layout is not None:
         declared = layout.rows  # XPORT declares no count: its size says how many rows it holds
@@ -117,8 +136,148 @@ def _open(path: Path, fmt: str) -> tuple[Any, Any, str | None]:
         raise ConversionError(f"cannot read {path.name} as {NAMES[fmt]}: {err}") from None
 
 
+def _row_reader(read: Any, path: Path, fmt: str, encoding: str | None) -> ReadRows:
+    """How to read a run of rows: by offset in the file, or for a SAS transport file whose layout
+    is understood, from a file made of its header and those rows alone."""
+    extra = {"encoding": encoding} if encoding else {}
+    layout = _xport_rows(path) if fmt == "xpt" else None
+    if layout is None:
+        return partial(_read_at_offset, read, path, extra)
+    return partial(_read_xport_rows, read, path, layout, extra)
+
+
+def _read_at_offset(read: Any, path: Path, extra: dict[str, str], offset: int, limit: int) -> dict[str, Any]:
+    chunk, _ = read(str(path), row_offset=offset, row_limit=limit, output_format="dict", **extra)
+    return chunk
+
+
+@dataclass(frozen=True)
+class _XportRows:
+    """Where ReadStat finds the rows of a SAS transport file."""
+
+    header: bytes  # everything before the first row, given again with every chunk
+    length: int  # bytes of one row
+    count: int  # the rows ReadStat reads: whole rows to the end of the file, trailing blank ones left out
+
+
+def _xport_rows(path: Path) -> _XportRows | None:
+    """The rows' layout, found by walking the headers as ReadStat does; None for anything unusual
+    (another namestr size, an unknown record where the rows should begin), read by offset instead."""
+    with open(path, "rb") as fh:
+        try:
+            found = _xport_header(fh)
+        except (ValueError, struct.error):
+            return None
+        if found is None:
+            return None
+        start, length = found
+        fh.seek(0)
+        header = fh.read(start)
+        # ReadStat reads whole rows up to the end of the file (a partial last one is left unread)
+        # and keeps blank rows only when a row that is not blank follows them.
+        full = (path.stat().st_size - start) // length
+        last = _last_nonblank(fh, start, start + full * length)
+    count = 0 if last is None else (last - start) // length + 1
+    return _XportRows(header, length, count)
+
+
+def _xport_header(fh: io.BufferedReader) -> tuple[int, int] | None:
+    """(offset of the first row, bytes of a row), or None where ReadStat's reading is not followed."""
+    library = _header_name(fh.read(_RECORD))
+    if library not in ("LIBRARY", "LIBV8"):
+        return None
+    v8 = library == "LIBV8"
+    fh.seek(2 * _RECORD, io.SEEK_CUR)  # the library's real header and its dates
+    member = fh.read(_RECORD)
+    if _header_name(member) != ("MEMBV8" if v8 else "MEMBER") or member[74:78] != b"%04d" % _NAMESTR:
+        return None
+    if _header_name(fh.read(_RECORD)) != ("DSCPTV8" if v8 else "DSCRPTR"):
+        return None
+    fh.seek(2 * _RECORD, io.SEEK_CUR)  # the data set's name, label and dates
+    namestrs = fh.read(_RECORD)
+    if _header_name(namestrs) != ("NAMSTV8" if v8 else "NAMESTR"):
+        return None
+    variables = int(namestrs[53:58])
+    descriptors = fh.read(variables * _NAMESTR)
+    if variables < 1 or len(descriptors) < variables * _NAMESTR:
+        return None
+    length = sum(struct.unpack_from(">h", descriptors, i * _NAMESTR + 4)[0] for i in range(variables))
+    _skip_rest_of_record(fh)
+    record = fh.read(_RECORD)
+    name = _header_name(record)
+    if v8 and name in ("LABELV8", "LABELV9"):
+        _skip_labels(fh, record, name == "LABELV9")
+        name = _header_name(fh.read(_RECORD))
+    if name != ("OBSV8" if v8 else "OBS") or length < 1:
+        return None
+    return fh.tell(), length
+
+
+def _header_name(record: bytes) -> str | None:
+    match = _HEADER.match(record) if len(record) == _RECORD else None
+    return match.group(1).decode("ascii") if match else None
+
+
+def _skip_labels(fh: io.BufferedReader, record: bytes, v9: bool) -> None:
+    """Past version 8's long names and labels: a count in the header, then for each a few lengths
+    and the texts, the last one padded to a whole record."""
+    count = re.match(rb"\s*(\d{1,5})", record[48:])  # ReadStat reads it with sscanf's %05d
+    if count is None:
+        raise ValueError("no label count")
+    fields = 5 if v9 else 3
+    for _ in range(int(count.group(1))):
+        lengths = struct.unpack(f">{fields}H", fh.read(2 * fields))
+        fh.seek(sum(lengths[1:]), io.SEEK_CUR)
+    _skip_rest_of_record(fh)
+
+
+def _skip_rest_of_record(fh: io.BufferedReader) -> None:
+    fh.seek(-fh.tell() % _RECORD, io.SEEK_CUR)
+
+
+def _last_nonblank(fh: io.BufferedReader, start: int, end: int) -> int | None:
+    """Offset of the last byte in [start, end) that is not a space, read backwards in blocks."""
+    while end > start:
+        size = min(_BLOCK, end - start)
+        fh.seek(end - size)
+        block = fh.read(size)
+        kept = len(block.rstrip(b" "))
+        if kept:
+            return end - size + kept - 1
+        end -= size
+    return None
+
+
+def _read_xport_rows(
+    read: Any, path: Path, layout: _XportRows, extra: dict[str, str], offset: int, limit: int
+) -> dict[str, Any]:
+    """Rows [offset, offset + limit) as pyreadstat reads them from a file of the header and those
+    rows alone: the same values as reading the whole file, without reading what comes before."""
+    rows = min(limit, layout.count - offset)
+    if rows <= 0:
+        return {}
+    start = len(layout.header)
+    end = start + rows * layout.length
+    # ReadStat holds blank rows back until a row that is not blank follows (trailing blank rows are
+    # padding): this zero row lets the chunk's own trailing blank rows out. The limit stops the
+    # reader before it, and the spaces complete the last record, as XPORT pads a member's end.
+    closing = b"\0" * layout.length
+    buffer = io.BytesIO()
+    buffer.write(layout.header)
+    buffer.seek(end)  # the rows go in place below: the chunk's bytes are held once, not copied
+    buffer.write(closing + b" " * (-(end + len(closing)) % _RECORD))
+    with open(path, "rb") as fh, buffer.getbuffer() as view, view[start:end] as rows_view:
+        fh.seek(start + offset * layout.length)
+        got = fh.readinto(rows_view)
+    if got != end - start:  # the file changed since its rows were counted
+        raise ConversionError(f"it ends inside row {offset + got // layout.length + 1:,} (changed while read?)")
+    buffer.seek(0)
+    chunk, _ = read(buffer, row_limit=rows, output_format="dict", **extra)
+    return chunk
+
+
 def _stage(
-    read: Any, path: Path, fmt: str, meta: Any, staged: Path, encoding: str | None
+    read_rows: ReadRows, path: Path, fmt: str, meta: Any, staged: Path
 ) -> tuple[int, list[str], dict[str, bool]]:
     """Append every chunk of rows to ``staged``; (rows, DuckDB type per column, whole-number doubles)."""
     import pyarrow as pa
@@ -126,7 +285,6 @@ def _stage(
 
     width = max(1, len(meta.column_names))
     chunk_rows = max(1_000, CHUNK_CELLS // width)
-    extra = {"encoding": encoding} if encoding else {}
     schema: pa.Schema | None = None
     writer: pq.ParquetWriter | None = None
     whole: dict[str, bool] = {}
@@ -138,7 +296,7 @@ def _stage(
             if offset > most:
                 raise ConversionError(f"cannot read {path.name} as {NAMES[fmt]}: the reader does not stop")
             try:
-                chunk, _ = read(str(path), row_offset=offset, row_limit=chunk_rows, output_format="dict", **extra)
+                chunk = read_rows(offset, chunk_rows)
             except Exception as err:
                 raise ConversionError(
                     f"cannot read {path.name} as {NAMES[fmt]} (after row {offset:,}): {err}"

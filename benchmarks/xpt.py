@@ -1,0 +1,83 @@
+"""SAS transport conversion time against rows: linear reading keeps seconds per million rows flat.
+
+    .venv/bin/python benchmarks/xpt.py 3000000
+
+Writes two generated XPORT v5 files (N/4 and N rows of 20 variables, 157 bytes: an id, 16
+numbers with missing values, a date, an 11-character text with blanks, a 2-character code; so
+250,000 rows a chunk), converts each with
+``liberacion fetch FILE --as bench.x`` in a fresh home, and prints seconds, peak RSS and seconds per
+million rows for both. A reader that re-reads the file up to each chunk (quadratic) shows about
+four times the seconds per million rows at N as at N/4. ``--keep DIR`` leaves the files there
+(they are deleted otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_xpt(path: Path, rows: int) -> None:
+    """An XPORT v5 file of ``rows`` rows, made in blocks so that generating it stays small."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+    import pyreadstat
+
+    rng = np.random.default_rng(7)
+    ids = np.arange(rows, dtype=np.float64)
+    value = rng.normal(50, 10, rows).round(3)
+    value[rng.random(rows) < 0.1] = np.nan
+    days = rng.integers(0, 20_000, rows)
+    base = dt.date(1970, 1, 1)
+    dates = [base + dt.timedelta(days=int(d)) for d in days]
+    words = np.array(["alpha", "beta gamma", "", "delta-epsil", "   ", "z"])
+    text = words[rng.integers(0, len(words), rows)]
+    codes = np.array(["A1", "B2", "C3", ""])[rng.integers(0, 4, rows)]
+    columns = {"SEQN": ids, "VALUE": value, "DAY": dates, "TEXT": text, "CODE": codes}
+    for i in range(15):  # measurements: whole numbers and decimals, some missing
+        numbers = rng.integers(0, 1000, rows) / (1 if i % 2 else 8)
+        columns[f"M{i:02d}"] = np.where(rng.random(rows) < 0.05, np.nan, numbers)
+    pyreadstat.write_xport(pd.DataFrame(columns), str(path), table_name="BENCH", file_format_version=5)
+
+
+def convert(path: Path, home: Path) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one conversion, measured by /usr/bin/time around the CLI."""
+    command = ["/usr/bin/time", "-f", "%M KB %e s", sys.executable, "-m", "liberacion"]
+    command += ["--home", str(home), "fetch", str(path), "--as", "bench.x"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode:
+        raise SystemExit(f"conversion failed: {done.stderr.strip()}")
+    match = re.search(r"(\d+) KB ([\d.]+) s", done.stderr)
+    assert match, done.stderr
+    return float(match.group(2)), int(match.group(1)) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", type=int, nargs="?", default=2_000_000)
+    parser.add_argument("--keep", type=Path, help="write the files here and leave them")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"{'rows':>12} {'MB':>8} {'seconds':>8} {'peak RSS MB':>12} {'s per M rows':>13}")
+        for rows in (max(1, args.rows // 4), args.rows):
+            path = folder / f"bench_{rows}.xpt"
+            write_xpt(path, rows)
+            seconds, rss = convert(path, Path(scratch) / f"home_{rows}")
+            size = path.stat().st_size / 1e6
+            print(f"{rows:>12,} {size:>8.1f} {seconds:>8.1f} {rss:>12.0f} {seconds / rows * 1e6:>13.2f}")
+            if not args.keep:
+                path.unlink()
+
+
+if __name__ == "__main__":
+    main()
