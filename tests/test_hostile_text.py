@@ -200,3 +200,15 @@ def test_a_note_naming_a_zip_member_is_inert(cli: Any, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "note:" in result.stderr and "skipped read" in result.stderr, result.stderr
     _inert(result.stderr)
+
+
+def test_a_short_file_with_an_escape_in_a_value_is_read_and_shown_inert(cli: Any, tmp_path: Path) -> None:
+    source = tmp_path / "short.csv"
+    source.write_text(f"id,label\n1,red{ESC}[2Jalert\n2,plain\n", encoding="utf-8")
+    fetched = cli("fetch", str(source), "--as", "t.short")
+    assert fetched.exit_code == 0, fetched.stderr  # not refused as "not CSV"
+    exact = cli("sql", "select label from t.short order by id", "--format", "json")
+    assert json.loads(exact.stdout)[0]["label"] == f"red{ESC}[2Jalert"
+    shown = cli("sql", "select label from t.short order by id", "--format", "table")
+    _inert(shown.stdout)
+    assert "red" in shown.stdout and "alert" in shown.stdout

@@ -129,7 +129,7 @@ def _looks_like_text(head: bytes) -> bool:
     if nuls and (b"\x00\x00" in head or nuls > max(2, len(head) // 1000)):
         return False
     controls = sum(head.count(bytes([c])) for c in range(1, 32) if c not in (9, 10, 12, 13, 26))
-    return controls <= len(head) // 200
+    return controls <= max(2, len(head) // 200)  # a short file may hold one escape in a value
 
 
 def _sniff_json_object(text: bytes) -> str:
