@@ -297,7 +297,9 @@ class _Runner:
             message = internal_error(self.lake.home, err, f"refresh {target.table}")
             event = RefreshEvent(target.table, "failed", ref=ref, error=message, error_type=type(err).__name__)
         event.seconds = time.monotonic() - start
-        if event.event != "skipped":
+        # --check only asks: were it recorded as a check, the next refresh --older-than would skip
+        # the very tables it found changed.
+        if event.event != "skipped" and not self.options.check:
             self.state.update(target.table, event)
         self.on_event(event)
         return event

@@ -142,6 +142,21 @@ def test_a_manifest_column_type_fixed_later_reaches_the_next_refresh(
     assert all("download" in entry["stages"] and "convert" in entry["stages"] for entry in history)
 
 
+def test_a_check_does_not_count_as_a_refresh_for_older_than(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    fetched(cli, http_server)
+    assert cli("refresh", "--quiet").exit_code == 0
+    state = home / "state" / "refresh.json"
+    records = json.loads(state.read_text())
+    records["cms.beds"]["checked"] -= 2 * 3600  # the last refresh: two hours ago
+    state.write_text(json.dumps(records))
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv")
+    assert events(cli("refresh", "--check", "--json").stdout)[0]["event"] == "changed"
+    # The cron job after someone asked: the table the check found changed is fetched, not skipped
+    # as "checked recently".
+    result = cli("refresh", "--older-than", "1h", "--json")
+    assert events(result.stdout)[0]["event"] == "fetched"
+
+
 def test_older_than_skips_recent_checks_and_log_appends(cli: Cli, http_server: LocalServer, tmp_path: Path) -> None:
     fetched(cli, http_server)
     log = tmp_path / "logs" / "refresh.jsonl"
