@@ -10,6 +10,7 @@ import stat
 import struct
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -662,27 +663,30 @@ _PLAIN_TYPES = frozenset(
 
 
 def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: int) -> pa.RecordBatchReader | Rows:
-    """The first ``limit`` rows as Python tuples and a count of the rest; Arrow (and only for
-    counting) once a result has more rows than a terminal shows, or for other column types."""
+    """The first ``limit`` rows as Python tuples and a count of the rest; Arrow for other column
+    types. The last statement runs once: a second run costs its time again and may give other
+    rows (``random()``, ``USING SAMPLE``, ``nextval``)."""
     import duckdb
 
     from liberacion.render import Rows
 
+    *before, last = statements
+    select = last.type == duckdb.StatementType.SELECT
     try:
-        for statement in statements:  # the last one's result is read below
+        for statement in before:
             con.execute(statement)
+        types = _result_types(con, last) if select else None
+        if types is not None and not _plain(types):
+            return _stream(con, _STATEMENT_END.sub("", last.query))  # read once, as Arrow
+        started = time.monotonic()
+        con.execute(last)
     except duckdb.Error as err:
         con.close()
         raise sql_error(err, sql=";".join(s.query for s in statements)) from None
     if con.description is None:
         con.close()
         return Rows([], [[]])
-    last = statements[-1]
-    if not all(getattr(d[1], "id", None) in _PLAIN_TYPES for d in con.description):
-        if last.type == duckdb.StatementType.SELECT:
-            # Streamed again rather than read from the pending result (see _count_rest).
-            con.abort()
-            return _stream(con, _STATEMENT_END.sub("", last.query))
+    if not _plain([d[1] for d in con.description]):  # a PRAGMA, a SHOW: small
         return _guarded(_rest_as_arrow(con), con)
     try:
         head = con.fetchmany(limit)
@@ -690,6 +694,7 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
     except duckdb.Error as err:
         con.close()
         raise sql_error(err) from None
+    first = time.monotonic() - started
     columns = [d[0] for d in con.description]
     reals = [at for at, d in enumerate(con.description) if getattr(d[1], "id", None) == "float"]
     if reals:
@@ -700,41 +705,72 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
 
     def count_rest() -> int:
         try:
-            return _count_rest(con, last, len(head))
+            return _count_rest(con, last if select else None, len(head), first)
         finally:
             con.close()
 
     return Rows(columns, [head], remaining=count_rest)
 
 
-def _count_rest(con: duckdb.DuckDBPyConnection, last: Any, shown: int) -> int:
+def _plain(types: Sequence[Any]) -> bool:
+    return all(getattr(t, "id", None) in _PLAIN_TYPES for t in types)
+
+
+def _result_types(con: duckdb.DuckDBPyConnection, statement: Any) -> list[Any] | None:
+    """The column types of a SELECT, bound but not run (no row is made: a ``nextval`` in it is
+    not called); None when it cannot be told so (its own run then reports any error)."""
+    import duckdb
+
+    text = _STATEMENT_END.sub("", statement.query)
+    try:
+        con.execute(f"SELECT * FROM ({text}\n) LIMIT 0")
+    except duckdb.Error:
+        return None
+    return [d[1] for d in con.description or []]
+
+
+# Past the screen, the rest of a result is read on for this long, or for as long as its first
+# rows took when that is longer, before a SELECT's rows are counted by a query of its own.
+DRAIN_SECONDS = 0.5
+DRAIN_VALUES = 256 * 1024  # values fetched as Python objects at a time
+
+
+def _count_rest(con: duckdb.DuckDBPyConnection, select: Any, shown: int, first: float) -> int:
     """The rows of the pending result after the ``shown`` ones, never holding them all.
 
-    Arrow read from a connection's pending result materializes every row first (32 million rows:
-    4 GB, whatever the memory limit), so a query counts its rows in a query of its own, and any
-    other statement (a PRAGMA, a SHOW: small) is counted by fetching in batches.
+    The rest is read on in batches, which counts the very rows shown (a second run of
+    ``random()`` or ``USING SAMPLE`` makes others) and costs no second run: after a GROUP BY or
+    a sort, whose first rows took the whole query's time, the rest is already made. Python rows
+    of a whole big table would take minutes, though, and Arrow read from a connection's pending
+    result materializes every row first (32 million rows: 4 GB): a SELECT still going after
+    ``first`` seconds (at least DRAIN_SECONDS) counts what is left with a query of its own, a
+    scan DuckDB answers at its own speed. Any other statement (a PRAGMA, a SHOW) is small.
     """
     import duckdb
 
-    if last.type != duckdb.StatementType.SELECT:
-        rest = 1
-        while batch := _fetch_rows(con):
-            rest += batch
+    rest = 1  # the row fetched to learn there were more
+    deadline = time.monotonic() + max(DRAIN_SECONDS, first)
+    size = max(1, DRAIN_VALUES // max(1, len(con.description or ())))
+    while batch := _fetch_rows(con, size):
+        rest += batch
+        if select is not None and time.monotonic() >= deadline:
+            break
+    else:
         return rest
-    text = _STATEMENT_END.sub("", last.query)
+    text = _STATEMENT_END.sub("", select.query)
     try:
         con.abort()  # a SELECT only reads: its pending rows are dropped, not a transaction
         total = con.execute(f"SELECT count(*) FROM ({text}\n)").fetchall()[0][0]
     except duckdb.Error as err:
         raise sql_error(err) from None
-    return max(1, int(total) - shown)  # at least the row seen past them (a sample may count fewer)
+    return max(rest, int(total) - shown)  # at least the rows read past them (a sample may count fewer)
 
 
-def _fetch_rows(con: duckdb.DuckDBPyConnection) -> int:
+def _fetch_rows(con: duckdb.DuckDBPyConnection, size: int) -> int:
     import duckdb
 
     try:
-        return len(con.fetchmany(BATCH_ROWS))
+        return len(con.fetchmany(size))
     except duckdb.Error as err:
         raise sql_error(err) from None
 
