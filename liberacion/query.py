@@ -128,7 +128,11 @@ def _bound(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         con.close()
         raise
     # DuckDB makes the directory only when it spills; a killed run's is removed with the work area.
+    # A home not made yet has no work area, and reading never makes one: the system's temporary
+    # directory then (DuckDB makes only the last directory of the path).
     spill = lake.home.work / f"{os.getpid()}-sql"
+    if not lake.home.work.is_dir():
+        spill = Path(tempfile.gettempdir()) / f"liberacion-{os.getpid()}-sql"
     con.execute(f"SET temp_directory = {quote_literal(str(spill))}")
 
 

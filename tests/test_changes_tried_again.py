@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
 # A query whose rows depend on how often it has run: the sequence's first ten values pass the
 # filter, any later ones do not. A terminal table that runs the query a second time (to count
 # the rows past the screen, or to read it again as Arrow) sees none of them.
@@ -30,3 +37,14 @@ def test_a_terminal_table_past_the_screen_counts_a_random_result_as_shown(cli) -
     csv = cli("sql", "--format", "csv", script)
     rows = len(csv.stdout.splitlines()) - 1
     assert f"{rows:,} rows, {rows - 3:,} more rows not shown" in table.stdout, (rows, table.stdout)
+
+
+def test_a_query_that_spills_before_any_fetch_runs_without_making_the_home(tmp_path: Path) -> None:
+    home = tmp_path / "not-yet"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home), "LIBERACION_MEMORY_LIMIT": "40MB"}
+    query = "select count(*) as n from (select range, random() r from range(3000000) order by r)"
+    done = subprocess.run(
+        [sys.executable, "-m", "liberacion", "sql", query], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr  # it spilled to a directory DuckDB could not make
+    assert done.stdout == "n\n3000000\n" and not home.exists()
