@@ -16,6 +16,13 @@ before them, so reading chunk after chunk at growing offsets takes time in the s
 A transport file's rows are fixed-length records after its headers, so each chunk is handed to
 pyreadstat instead as a small file of its own: the original header bytes followed by that chunk's
 rows alone, read from its first row. Every byte is read once (benchmarks/xpt.py).
+
+pyreadstat sets aside room for 100,000 rows of every variable it reads when the file does not say
+how many rows it holds (SAS transport never does; an SPSS file may not), however few rows are
+asked for: 1.7 GB for 2,000 variables. Such a file's chunks are read a group of variables at a
+time (``usecols``), each group small enough for that room to fit ``PREALLOCATED_BYTES``, and the
+groups' columns joined in the file's order: the same chunk as one read gives. A file of up to 209
+variables is still read once a chunk (benchmarks/xpt.py --variables).
 """
 
 from __future__ import annotations
@@ -43,6 +50,11 @@ if TYPE_CHECKING:
 READERS = {"xpt": "read_xport", "sas7bdat": "read_sas7bdat", "dta": "read_dta", "sav": "read_sav"}
 CHUNK_CELLS = 5_000_000  # values held in Python at once: rows per chunk = this / columns
 _WHOLE_LIMIT = 2**53
+# What pyreadstat may set aside at once for a file that does not declare its row count: it makes
+# room for _UNCOUNTED_ROWS of each variable read, 8 bytes a value (a list slot or a double).
+PREALLOCATED_BYTES = 160 << 20  # 209 variables a read: 0.4 GB peak for 2,000 variables, not 1.7
+_UNCOUNTED_ROWS = 100_000
+_DUPLICATE = re.compile(r"_duplicated\d+$")  # pyreadstat's renaming of a repeated variable name
 
 # Reads rows [offset, offset + limit) of the file as pyreadstat's dict output.
 ReadRows = Callable[[int, int], dict[str, Any]]
@@ -64,8 +76,10 @@ def _convert_statistical(
     if not names:
         raise ConversionError(f"cannot read {path.name} as {NAMES[fmt]}: it has no variables")
     staged = out_dir / ".staged.parquet"
-    rows, types, whole = _stage(_row_reader(read, path, fmt, encoding), path, fmt, meta, staged)
     declared = meta.number_rows if isinstance(meta.number_rows, int) and meta.number_rows >= 0 else None
+    if declared is None:
+        read = _grouped(read, names)
+    rows, types, whole = _stage(_row_reader(read, path, fmt, encoding), path, fmt, meta, staged)
     if layout is not None:
         declared = layout.rows  # XPORT declares no count: its size says how many rows it holds
     if rows == 0 and declared != 0:
@@ -134,6 +148,43 @@ def _open(path: Path, fmt: str) -> tuple[Any, Any, str | None]:
             except Exception:
                 pass
         raise ConversionError(f"cannot read {path.name} as {NAMES[fmt]}: {err}") from None
+
+
+def _grouped(read: Any, names: list[str]) -> Any:
+    """``read`` for a file without a row count, by groups of variables when pyreadstat's room for
+    them all would pass ``PREALLOCATED_BYTES``; ``read`` itself for a narrow file."""
+    size = max(1, PREALLOCATED_BYTES // (_UNCOUNTED_ROWS * 8))
+    if len(names) <= size or not _selectable(names):
+        return read
+    groups = [names[i : i + size] for i in range(0, len(names), size)]
+    return partial(_read_groups, read, groups)
+
+
+def _selectable(names: list[str]) -> bool:
+    """Whether ``usecols`` can pick every variable by the name the metadata gives it: not for a
+    nameless one, nor for a repeated name: pyreadstat calls the second ``X_duplicated1`` in the
+    metadata, a name ``usecols`` does not know."""
+    return len(set(names)) == len(names) and not any(
+        not isinstance(n, str) or not n or _DUPLICATE.search(n) for n in names
+    )
+
+
+def _read_groups(read: Any, groups: list[list[str]], source: Any, **options: Any) -> tuple[dict[str, Any], Any]:
+    """pyreadstat's (data, metadata) read one group of variables at a time, the groups' columns
+    joined in the file's order: the same data as one read, with room set aside for a group only."""
+    data: dict[str, Any] = {}
+    meta = None
+    for group in groups:
+        if hasattr(source, "seek"):  # an in-memory chunk is read again for every group
+            source.seek(0)
+        part, meta = read(source, usecols=group, **options)
+        if list(part) != group or len({len(values) for values in [*part.values(), *data.values()]}) > 1:
+            # Not how pyreadstat selects (a name it spells otherwise): one read, as before grouping.
+            if hasattr(source, "seek"):
+                source.seek(0)
+            return read(source, **options)
+        data.update(part)
+    return data, meta
 
 
 def _row_reader(read: Any, path: Path, fmt: str, encoding: str | None) -> ReadRows:
