@@ -557,3 +557,31 @@ def test_an_https_listing_is_verified_against_the_ca_bundle_requests_would_use(
     assert [r.stdout.split() for r in trusted] == [["False", "0"], ["False", "0"]], trusted[1].stderr
     assert "the index was kept as it was" in trusted[1].stderr
     assert [r.headers.get("If-None-Match") for r in server.hits("/data.json")] == [None, '"v1"']
+
+
+def test_a_discover_that_fails_writing_the_index_leaves_the_old_index_whole(
+    cli: Any, manifests: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import pyarrow.parquet as pq
+
+    url = http_server.add("/listing.json", _listing("Hospital Beds"))
+    write_catalog(manifests, "agency", [("dcat-us", url)])
+    assert cli("discover", "agency").exit_code == 0
+    http_server.add("/listing.json", _listing("Hospital Beds", "Nursing Homes"))
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pq, "write_table", full_disk)
+        assert cli("discover", "agency").exit_code != 0
+    # search and liberacion.datasets still agree: both the old index, neither half of the new one
+    found = json.loads(cli("search", "nursing", "--catalog", "agency", "--format", "json").stdout)
+    assert found == []
+    titles = {r["title"] for r in _sql(cli, "select title from liberacion.datasets where catalog = 'agency'")}
+    assert titles == {"Hospital Beds"}
+    assert cli("discover", "agency").exit_code == 0  # and the next discover takes the change
+    hits = json.loads(cli("search", "nursing", "--catalog", "agency", "--format", "json").stdout)
+    assert [h["title"] for h in hits] == ["Nursing Homes"]

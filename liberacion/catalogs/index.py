@@ -39,7 +39,7 @@ from liberacion.catalogs.manifests import load_catalogs
 from liberacion.catalogs.manifests import manifest_problems as _manifest_problems
 from liberacion.catalogs.model import WHY_NOT, Catalog, Choice, Dataset, Source, choose_files, merge_curated
 from liberacion.errors import ConfigError, NotFound, SourceError
-from liberacion.files import atomic_path, read_json, write_json
+from liberacion.files import atomic_path, fsync_file, read_json, write_json
 from liberacion.home import Home, file_lock
 from liberacion.naming import redact_url
 from liberacion.timestamps import utc_now
@@ -430,10 +430,21 @@ def rebuild(home: Home, catalogs: Sequence[Catalog]) -> Path:
             datasets.append(dataset)
             choices.append(choose_files(dataset, listing_read=_pointer_listing_read(catalog, dataset, part)))
     curated_refs = {d.ref for c in everyone for d in c.datasets}
-    _write_search(home, datasets)
-    path = _write_parquet(home, datasets, curated_refs, choices)
-    _write_coverage(home, catalogs, everyone, datasets, choices, stamps)
-    return path
+    # The three files are written whole before any replaces the old one, then replaced in a row,
+    # the coverage (what says the index is current) last: a failure while writing (a full disk)
+    # leaves the old index whole, and `search` never disagrees with liberacion.datasets for longer
+    # than three renames.
+    with contextlib.ExitStack() as stack:
+        coverage, parquet, search = (
+            stack.enter_context(atomic_path(home.index / name))
+            for name in (COVERAGE_FILE, "datasets.parquet", SEARCH_FILE)
+        )
+        _write_search(search, datasets)
+        _write_parquet(parquet, datasets, curated_refs, choices)
+        _write_coverage(coverage, catalogs, everyone, datasets, choices, stamps)
+        for written in (search, parquet, coverage):
+            fsync_file(written)  # before the first rename, not between them
+    return home.index_file
 
 
 def _unloaded(home: Home, catalogs: Sequence[Catalog], stamps: dict[str, list[int]]) -> list[Catalog]:
@@ -463,7 +474,7 @@ def _pointer_listing_read(catalog: Catalog, dataset: Dataset, part: dict[str, li
 
 
 def _write_coverage(
-    home: Home,
+    target: Path,
     catalogs: Sequence[Catalog],
     everyone: Sequence[Catalog],
     datasets: list[Dataset],
@@ -483,17 +494,21 @@ def _write_coverage(
             entry["why_not"][choice.why_not] = entry["why_not"].get(choice.why_not, 0) + 1
     for entry in counts.values():
         entry["why_not"] = {k: v for k, v in entry["why_not"].items() if v}
-    write_json(
-        home.index / COVERAGE_FILE,
-        {"version": INDEX_VERSION, "fingerprint": manifest_fingerprint(catalogs), "parts": stamps, "catalogs": counts},
-    )
+    document = {
+        "version": INDEX_VERSION,
+        "fingerprint": manifest_fingerprint(catalogs),
+        "parts": stamps,
+        "catalogs": counts,
+    }
+    target.write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str), encoding="utf-8")
 
 
-def _write_search(home: Home, datasets: list[Dataset]) -> None:
+def _write_search(target: Path, datasets: list[Dataset]) -> None:
     """Columns of plain strings (lists joined): the fewest objects for ``json.loads`` to build."""
     rows = [_search_row(d) for d in datasets]
     columns = {name: [row[i] for row in rows] for i, name in enumerate(SEARCH_COLUMNS)}
-    write_json(home.index / SEARCH_FILE, {"version": SEARCH_VERSION, "columns": columns})
+    document = {"version": SEARCH_VERSION, "columns": columns}
+    target.write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str), encoding="utf-8")
 
 
 def _search_row(d: Dataset) -> tuple[Any, ...]:
@@ -501,7 +516,7 @@ def _search_row(d: Dataset) -> tuple[Any, ...]:
     return (d.ref, d.title, d.publisher, keywords, d.description, d.modified, ",".join(d.formats), d.catalog)
 
 
-def _write_parquet(home: Home, datasets: list[Dataset], curated_refs: set[str], choices: list[Choice]) -> Path:
+def _write_parquet(target: Path, datasets: list[Dataset], curated_refs: set[str], choices: list[Choice]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -551,9 +566,7 @@ def _write_parquet(home: Home, datasets: list[Dataset], curated_refs: set[str], 
         "why_not": (pa.string(), lambda d: choice_of[id(d)].why_not),
     }
     table = pa.table({name: pa.array([get(d) for d in datasets], type=dtype) for name, (dtype, get) in columns.items()})
-    with atomic_path(home.index_file) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-    return home.index_file
+    pq.write_table(table, target, compression="zstd")
 
 
 # -- search ------------------------------------------------------------------------------------
