@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,7 +190,9 @@ def refresh(
     if not home.root.exists() and not lake.names():  # nothing fetched: finding nothing makes no home
         _targets(lake, options, _State(home))  # a table named here is still not found (exit 3)
         return RefreshReport([], started, time.monotonic() - clock, options.check, problems)
-    with _refresh_lock(home, options.wait):
+    # --check only reads (the lake, the index, the servers' answers) and records nothing: it runs
+    # beside a refresh rather than make a cron refresh starting meanwhile exit 75.
+    with nullcontext() if options.check else _refresh_lock(home, options.wait):
         from liberacion.fetching import tidy, update_views
 
         if options.check:  # nothing to tidy, but a store gone fails the run as it fails a refresh
@@ -201,7 +203,8 @@ def refresh(
         targets = _targets(lake, options, state)
         runner = _Runner(lake, options, state, client, on_event or (lambda _e: None))
         events = _run_all(runner, targets, client, options.jobs)
-        state.save()
+        if not options.check:
+            state.save()
         if not options.check:
             update_views(lake)  # once for the whole run, not once per table
     return RefreshReport(events, started, time.monotonic() - clock, options.check, problems)

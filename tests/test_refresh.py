@@ -184,6 +184,19 @@ def test_a_second_refresh_exits_busy_or_waits(cli: Cli, http_server: LocalServer
     assert cli("refresh", "--wait", "5").exit_code == 0
 
 
+def test_a_check_runs_beside_a_refresh(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    # Someone asking what changed must not make the cron refresh that starts meanwhile exit 75.
+    fetched(cli, http_server)
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv")
+    with file_lock(Home(home).locks / "refresh.lock"):  # a refresh is running
+        asked = cli("refresh", "--check", "--json")
+    assert asked.exit_code == 10 and events(asked.stdout)[0]["event"] == "changed"
+    assert (
+        not (home / "state" / "refresh.json").exists()
+        or "cms.beds" not in (home / "state" / "refresh.json").read_text()
+    )
+
+
 def test_the_report_has_every_key_on_every_line(cli: Cli, http_server: LocalServer) -> None:
     fetched(cli, http_server)
     http_server.add("/beds.csv", b"", status=404)
