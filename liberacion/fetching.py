@@ -784,9 +784,8 @@ class _Job:
     def _say_waiting(self, busy: str, holder: str) -> None:
         from liberacion.download.session import ProgressEvent
 
-        what = busy.split(" is ", 1)[0]  # "table cms.x"
         message = f"waiting up to {self.options.wait:g} s (--wait): {busy} by another liberacion process{holder}"
-        self.report(ProgressEvent("waiting", key=what, name=what, message=message))
+        self.report(ProgressEvent("waiting", key=busy, name=busy, message=message))
 
     def _check_identity(self, target: Target) -> None:
         """Refuse a ref that now names another record of its listing than the table was fetched from."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,3 +23,17 @@ def write_catalog(
     path = directory / (filename or f"{name}.toml")
     path.write_text("\n".join(lines) + "\n" + body, encoding="utf-8")
     return path
+
+
+def small_listing(*titles: str) -> str:
+    """A DCAT-US listing of one CSV dataset per title, with the fewest fields discover needs."""
+    datasets = [
+        {
+            "identifier": f"https://example.gov/dataset/{title.lower()}",
+            "title": title,
+            "description": "d",
+            "distribution": [{"downloadURL": f"https://x.gov/{title.lower()}.csv", "mediaType": "text/csv"}],
+        }
+        for title in titles
+    ]
+    return json.dumps({"dataset": datasets})

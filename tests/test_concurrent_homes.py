@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, run_process
-from tests.manifests import write_catalog
+from tests.manifests import small_listing, write_catalog
 from tests.server import LocalServer
 
 # Kills the child with SIGKILL at the os call named by KILL_AT on a path whose last part starts
@@ -124,24 +124,11 @@ def test_a_prune_killed_while_deleting_leaves_no_half_deleted_snapshot(tmp_path:
 # -- discover killed while it writes the index ---------------------------------------------------
 
 
-def _listing(*titles: str) -> str:
-    datasets = [
-        {
-            "identifier": f"https://example.gov/dataset/{title.lower()}",
-            "title": title,
-            "description": "d",
-            "distribution": [{"downloadURL": f"https://x.gov/{title.lower()}.csv", "mediaType": "text/csv"}],
-        }
-        for title in titles
-    ]
-    return json.dumps({"dataset": datasets})
-
-
 @pytest.mark.parametrize("written", ["datasets.parquet", "search.json", "coverage.json"])
 def test_a_discover_killed_while_writing_the_index_leaves_no_temporary_files(
     tmp_path: Path, home: Path, manifests: Path, http_server: LocalServer, written: str
 ) -> None:
-    url = http_server.add("/list.json", _listing("Births", "Deaths"), content_type="application/json")
+    url = http_server.add("/list.json", small_listing("Births", "Deaths"), content_type="application/json")
     write_catalog(manifests, "quick", [("dcat-us", url)])
     env = {"LIBERACION_CATALOGS": str(manifests)}
 

@@ -16,21 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, run_process
-from tests.manifests import write_catalog
+from tests.manifests import small_listing, write_catalog
 from tests.server import LocalServer, RequestHandler
-
-
-def _listing(*titles: str) -> str:
-    datasets = [
-        {
-            "identifier": f"https://example.gov/dataset/{title.lower()}",
-            "title": title,
-            "description": "d",
-            "distribution": [{"downloadURL": f"https://x.gov/{title.lower()}.csv", "mediaType": "text/csv"}],
-        }
-        for title in titles
-    ]
-    return json.dumps({"dataset": datasets})
 
 
 @pytest.fixture
@@ -74,7 +61,7 @@ def _interrupted_discover(env: dict[str, str], *names: str) -> tuple[int, float,
 def test_ctrl_c_stops_discover_at_once_while_a_listing_stalls(
     manifests: Path, http_server: LocalServer, stalled: str, home: Path
 ) -> None:
-    write_catalog(manifests, "quick", [("dcat-us", http_server.add("/quick.json", _listing("Births")))])
+    write_catalog(manifests, "quick", [("dcat-us", http_server.add("/quick.json", small_listing("Births")))])
     write_catalog(manifests, "slow", [("dcat-us", stalled)])
     env = {"LIBERACION_HOME": str(home), "LIBERACION_CATALOGS": str(manifests), "LIBERACION_TIMEOUT": "60"}
     assert run_process("discover", "quick", env=env).returncode == 0
@@ -91,12 +78,12 @@ def test_ctrl_c_stops_discover_at_once_while_a_listing_stalls(
 def test_a_listing_read_before_ctrl_c_is_indexed_by_the_next_discover(
     manifests: Path, http_server: LocalServer, stalled: str, home: Path
 ) -> None:
-    quick = http_server.add("/quick.json", _listing("Births"), content_type="application/json")
+    quick = http_server.add("/quick.json", small_listing("Births"), content_type="application/json")
     write_catalog(manifests, "quick", [("dcat-us", quick)])
     write_catalog(manifests, "slow", [("dcat-us", stalled)])
     env = {"LIBERACION_HOME": str(home), "LIBERACION_CATALOGS": str(manifests), "LIBERACION_TIMEOUT": "60"}
     assert run_process("discover", "quick", env=env).returncode == 0
-    http_server.add("/quick.json", _listing("Births", "Deaths"), content_type="application/json")
+    http_server.add("/quick.json", small_listing("Births", "Deaths"), content_type="application/json")
 
     code, _, stderr = _interrupted_discover(env, "quick", "slow")  # quick's new listing is read, then Ctrl-C
     assert code == 130, stderr

@@ -118,17 +118,20 @@ def test_a_servers_reason_phrase_and_a_listings_url_reach_error_lines_inert(
     _inert(result.stderr)
 
 
-def test_a_retry_said_on_stderr_is_inert(cli: Any, http_server: LocalServer) -> None:
-    answers = iter([_hostile_reason(503)])
+def _file_after(pending: list[Any]) -> Any:
+    """A handler that answers with each of ``pending`` (taken off the list) first, then the file."""
 
     def flaky(handler: Any) -> None:
-        step = next(answers, None)
-        if step is not None:
-            step(handler)
+        if pending:
+            pending.pop(0)(handler)
             return
         handler.send_error_body(200, b"a,b\n1,2\n", "text/csv")
 
-    url = http_server.add("/flaky.csv", handler=flaky)
+    return flaky
+
+
+def test_a_retry_said_on_stderr_is_inert(cli: Any, http_server: LocalServer) -> None:
+    url = http_server.add("/flaky.csv", handler=_file_after([_hostile_reason(503)]))
     result = cli("fetch", "--progress", url)
     assert result.exit_code == 0, result.stderr
     assert "retry" in result.stderr and "503" in result.stderr, result.stderr
@@ -138,18 +141,10 @@ def test_a_retry_said_on_stderr_is_inert(cli: Any, http_server: LocalServer) -> 
 def test_a_retry_on_a_terminals_progress_bar_is_inert(home: Path, http_server: LocalServer) -> None:
     from tests.test_terminal import terminal
 
-    answers: Any = None  # each run's: one hostile 503, then the file
-
-    def flaky(handler: Any) -> None:
-        step = next(answers, None)
-        if step is not None:
-            step(handler)
-            return
-        handler.send_error_body(200, b"a,b\n1,2\n", "text/csv")
-
-    url = http_server.add("/flaky.csv", handler=flaky)
+    pending: list[Any] = []  # each run's: one hostile 503, then the file
+    url = http_server.add("/flaky.csv", handler=_file_after(pending))
     for width in (40, 80):
-        answers = iter([_hostile_reason(503)])
+        pending[:] = [_hostile_reason(503)]
         _, raw, code = terminal(home, "fetch", "--force", url, width=width, LIBERACION_BACKOFF="0.5")
         assert code == 0, raw
         # Rich moves the cursor and styles text with its own sequences; these are the server's.

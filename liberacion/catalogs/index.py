@@ -437,7 +437,7 @@ def rebuild(home: Home, catalogs: Sequence[Catalog]) -> Path:
     with contextlib.ExitStack() as stack:
         coverage, parquet, search = (
             stack.enter_context(atomic_path(home.index / name))
-            for name in (COVERAGE_FILE, "datasets.parquet", SEARCH_FILE)
+            for name in (COVERAGE_FILE, home.index_file.name, SEARCH_FILE)
         )
         _write_search(search, datasets)
         _write_parquet(parquet, datasets, curated_refs, choices)
