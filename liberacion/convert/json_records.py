@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import liberacion.convert.json_document as json_document
 import liberacion.convert.typing_rules as rules
 from liberacion.convert.model import BLOCK, ConversionReport, ConvertOptions, Part, _Column, _sql_text
 from liberacion.convert.text import is_utf16, utf16_copy
@@ -33,15 +34,15 @@ def _convert_json(
     notes: dict[str, Any] = {"format": part.format}
     path = part.path
     name = part.path.name  # a member's or a sheet's: convert_part puts its label in the message
+    described: list[tuple[Any, ...]] | None = None
     if part.format in ("json-object", "openfda", "socrata-json"):
         decoded = _utf8(part.path, out_dir)
-        path, extra = _records_or_refuse(decoded, out_dir, options, name)
+        path, fmt, extra, described = _document_records(con, decoded, out_dir, options, name)
         if decoded != part.path:
             decoded.unlink(missing_ok=True)
         descriptions = extra.pop("descriptions", {})
         options = replace(options, descriptions={**descriptions, **options.descriptions})
         notes |= extra
-        fmt = "newline_delimited"
     elif part.format == "jsonl":
         path = _utf8(path, out_dir)
         fmt = "newline_delimited"
@@ -55,7 +56,8 @@ def _convert_json(
         notes["encoding"] = "utf-16"
     rejects: list[tuple[int, str, str]] = []
     try:
-        described = _describe(con, path, fmt, name)
+        if described is None:
+            described = _describe(con, path, fmt, name)
     except _Repairable:
         # Only now, DuckDB having refused the file, is it read in Python: one bad line of JSON
         # Lines becomes a bad row, a record's "" key gets a name, and anything else that is not a
@@ -92,6 +94,69 @@ def _convert_json(
         _check_bad_rows(report.rows, len(rejects), options)
         report.rejects = len(rejects)
     return report
+
+
+def _document_records(
+    con: duckdb.DuckDBPyConnection, path: Path, out_dir: Path, options: ConvertOptions, name: str
+) -> tuple[Path, str, dict[str, Any], list[tuple[Any, ...]] | None]:
+    """The records of a ``{..., "results"|"data": [...]}`` document, their reader's format, the
+    document's notes and, when known, their description: the list's own bytes when DuckDB reads
+    them, else JSON Lines from a streaming parse in Python (which says exactly what is wrong)."""
+    listed = _listed_records(con, path, out_dir, name)
+    if listed:
+        records, fmt, notes = listed
+        try:
+            return records, fmt, notes, _describe(con, records, fmt, name)
+        except (_Repairable, ConversionError):  # a "" key, an element that is not a record...
+            records.unlink(missing_ok=True)
+    records, notes = _records_or_refuse(path, out_dir, options, name)
+    return records, "newline_delimited", notes, None
+
+
+def _listed_records(
+    con: duckdb.DuckDBPyConnection, path: Path, out_dir: Path, name: str
+) -> tuple[Path, str, dict[str, Any]] | None:
+    """The document's list of records as a file DuckDB reads (its format, the notes), or None."""
+    found = json_document.find_record_list(path)
+    if found is None or json_document.empty_list(found, path):
+        return None
+    try:
+        meta = found.member("meta")
+    except ValueError:
+        return None
+    view = _socrata_view(meta) if found.key == "data" else None
+    if found.key == "data" and "meta" in found.before and view is None:
+        return None  # {meta, data} without Socrata's columns: the parse decides as it always has
+    target = out_dir / ".records.json"
+    json_document.copy_list(found, path, target)
+    if view is None:
+        notes = {}
+        if "meta" in found.before:
+            notes = {"meta": meta, "format": "openfda" if isinstance(meta, dict) and "results" in meta else "json"}
+        return target, "array", notes
+    try:
+        lines = _socrata_rows(con, target, out_dir, view)
+    except Exception:  # duckdb.Error: a row that is not a list, broken JSON: the parse says which
+        return None
+    finally:
+        target.unlink(missing_ok=True)
+    return lines, "newline_delimited", {"format": "socrata-json", **_socrata_notes(view)}
+
+
+def _socrata_rows(con: duckdb.DuckDBPyConnection, rows: Path, out_dir: Path, view: dict[str, Any]) -> Path:
+    """Socrata's rows (lists, one value per column of the view) as JSON Lines of records, by DuckDB."""
+    target = out_dir / ".records.jsonl"
+    select = ", ".join(
+        f"json[{position + 1}] AS {quote_ident(key)}" for key, position in _socrata_columns(view).items()
+    )
+    count = con.execute(
+        f"COPY (SELECT {select} FROM read_json('{_sql_text(str(rows))}', format='array', records=false,"
+        " columns={'json': 'JSON[]'}, maximum_object_size=33554432, compression='none'))"
+        f" TO '{_sql_text(str(target))}' (FORMAT json)"
+    ).fetchall()[0][0]
+    if not count:
+        raise ValueError("no rows")
+    return target
 
 
 def _typed_from_text(type_: Any) -> bool:
@@ -211,6 +276,8 @@ def _no_constant(word: str) -> Any:
 def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, dict):
+        return "an object"
     if isinstance(value, str):
         return "a string"
     if isinstance(value, bool):
@@ -316,35 +383,25 @@ def _json_records_to_lines(
 
     target = out_dir / ".records.jsonl"
     notes: dict[str, Any] = {}
-    where = "data"  # the key of the list of records, for messages
     with open(path, "rb") as fh:
-        if fh.read(3) != codecs.BOM_UTF8:
-            fh.seek(0)
+        start = 3 if fh.read(3) == codecs.BOM_UTF8 else 0
+        fh.seek(start)
         keys = _top_level_keys(fh)
-        fh.seek(0 if fh.read(3) != codecs.BOM_UTF8 else 3)
-        if "meta" in keys and "data" in keys:
-            meta = _socrata_meta(fh)
-            fh.seek(0 if fh.read(3) != codecs.BOM_UTF8 else 3)
-            rows = (
-                dict(zip(meta["names"], (r[i] for i in meta["positions"])))
-                for r in ijson.items(fh, "data.item", use_float=True)
-            )
-            notes |= {"format": "socrata-json", "view": meta["view"], "descriptions": meta["descriptions"]}
-        else:
-            list_key = (
-                "results" if "results" in keys else next((k for k in ("data", "items", "records") if k in keys), None)
-            )
-            if list_key is None:
-                raise ConversionError(f"{name}: a JSON object without a list of records (keys: {sorted(keys)[:8]})")
-            if "meta" in keys:
-                fh.seek(0 if fh.read(3) != codecs.BOM_UTF8 else 3)
-                notes["meta"] = next(ijson.items(fh, "meta", use_float=True), None)
-                fh.seek(0 if fh.read(3) != codecs.BOM_UTF8 else 3)
-                notes["format"] = (
-                    "openfda" if isinstance(notes["meta"], dict) and "results" in notes["meta"] else "json"
-                )
-            rows = ijson.items(fh, f"{list_key}.item", use_float=True)
-            where = list_key
+        where = json_document.list_key(keys)
+        if where is None:
+            raise ConversionError(f"{name}: a JSON object without a list of records (keys: {sorted(keys)[:8]})")
+        meta = None
+        if "meta" in keys:
+            fh.seek(start)
+            meta = next(ijson.items(fh, "meta", use_float=True), None)
+        fh.seek(start)
+        view = _socrata_view(meta) if where == "data" else None
+        rows = ijson.items(fh, f"{where}.item", use_float=True)
+        if view is not None:
+            rows = _socrata_records(rows, _socrata_columns(view), name)
+            notes |= {"format": "socrata-json", **_socrata_notes(view)}
+        elif "meta" in keys:
+            notes |= {"meta": meta, "format": "openfda" if isinstance(meta, dict) and "results" in meta else "json"}
         count = 0
         with open(target, "w", encoding="utf-8") as out:
             for index, record in enumerate(rows, start=1):
@@ -370,17 +427,37 @@ def _top_level_keys(fh: Any) -> set[str]:
     return keys
 
 
-def _socrata_meta(fh: Any) -> dict[str, Any]:
-    import ijson
+def _socrata_view(meta: Any) -> dict[str, Any] | None:
+    """Socrata's ``meta.view`` when it lists the columns of the rows, else None."""
+    view = meta.get("view") if isinstance(meta, dict) else None
+    if isinstance(view, dict) and isinstance(view.get("columns"), list):
+        return view
+    return None
 
-    view = next(ijson.items(fh, "meta.view", use_float=True), None) or {}
-    names, positions, descriptions = [], [], {}
-    for position, column in enumerate(view.get("columns", [])):
-        field_name = column.get("fieldName") or column.get("name") or f"column_{position + 1}"
-        if field_name.startswith(":"):
-            continue  # Socrata's own bookkeeping columns (:id, :created_at, ...)
-        names.append(field_name)
-        positions.append(position)
-        if column.get("description"):
+
+def _socrata_columns(view: dict[str, Any]) -> dict[str, int]:
+    """{field name: position in a row} of the view's own columns (a repeated name: its last)."""
+    columns: dict[str, int] = {}
+    for position, column in enumerate(view["columns"]):
+        column = column if isinstance(column, dict) else {}
+        field_name = str(column.get("fieldName") or column.get("name") or f"column_{position + 1}")
+        if not field_name.startswith(":"):  # Socrata's own bookkeeping columns (:id, :created_at, ...)
+            columns[field_name] = position
+    return columns
+
+
+def _socrata_notes(view: dict[str, Any]) -> dict[str, Any]:
+    descriptions = {}
+    for position, column in enumerate(view["columns"]):
+        if isinstance(column, dict) and column.get("description"):
+            field_name = str(column.get("fieldName") or column.get("name") or f"column_{position + 1}")
             descriptions[field_name] = column["description"]
-    return {"names": names, "positions": positions, "descriptions": descriptions, "view": view.get("id")}
+    return {"view": view.get("id"), "descriptions": descriptions}
+
+
+def _socrata_records(rows: Any, columns: dict[str, int], name: str) -> Any:
+    """Each row (a list) as a record of the view's columns; a row too short has nulls at its end."""
+    for index, row in enumerate(rows, start=1):
+        if not isinstance(row, list):
+            raise ConversionError(f"{name}: row {index:,} of its 'data' list is {_kind(row)}, not a list of values")
+        yield {key: row[position] if position < len(row) else None for key, position in columns.items()}
