@@ -9,8 +9,9 @@ Two generated files (seeded), each about ``--mb`` MB:
   that file is absent.
 
 Methods, each in its own process, alternated in rotated order over the rounds (only ratios count):
-- ``duckdb``: the reference, DuckDB's own JSON reader: ``COPY`` of the same records, written
-  beforehand as JSON Lines (untimed), to Parquet with zstd, types as DuckDB infers them.
+- ``duckdb``: the reference, DuckDB's own JSON reader: ``COPY`` of the same records to Parquet with
+  zstd, types as DuckDB infers them, from a file written beforehand (untimed): openFDA's list as
+  it stands in the document (a pretty-printed array), Socrata's rows as JSON Lines of records.
 - ``liberacion``: ``convert_part`` of the document, as the Python API runs it.
 - ``baseline`` (with ``--baseline DIR``): ``convert_part`` of another version of the package, e.g.
   ``git archive HEAD~3 liberacion | tar -x -C DIR``; its table is checked equal to liberacion's
@@ -50,7 +51,8 @@ METHODS = {
 import duckdb, sys
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
-con.execute(f"COPY (FROM read_json('{sys.argv[3]}', format='newline_delimited')) TO '{sys.argv[2]}/data.parquet'"
+fmt = 'array' if sys.argv[3].endswith('.json') else 'newline_delimited'
+con.execute(f"COPY (FROM read_json('{sys.argv[3]}', format='{fmt}')) TO '{sys.argv[2]}/data.parquet'"
             " (FORMAT parquet, COMPRESSION zstd)")
 """,
     "liberacion": CONVERT,
@@ -94,7 +96,7 @@ def socrata(path: Path, mb: float) -> Path:
 
 
 def openfda(path: Path, mb: float) -> Path:
-    """An openFDA bulk file of about ``mb`` MB; returns its records as JSON Lines."""
+    """An openFDA bulk file of about ``mb`` MB; returns its list of records alone (an array file)."""
     if ANIMAL.exists():
         source = json.loads(ANIMAL.read_bytes())
         meta, samples = source["meta"], source["results"]
@@ -108,18 +110,21 @@ def openfda(path: Path, mb: float) -> Path:
                 "onset_date": "20190104",
             }
         ]
-    lines = path.with_suffix(".jsonl")
-    with open(path, "w") as doc, open(lines, "w") as records:
-        doc.write('{\n"meta": ' + json.dumps(meta, indent=2) + ',\n"results": [\n')
+    listed = path.with_name(f"{path.stem}-list.json")
+    with open(path, "w") as doc, open(listed, "w") as records:
+        doc.write('{\n"meta": ' + json.dumps(meta, indent=2) + ',\n"results": ')
+        records.write("[\n")
         size, i = 0, 0
         while size < mb * 1e6:
             record = dict(samples[i % len(samples)], unique_aer_id_number=f"N{i:09d}")
             text = (",\n" if i else "") + json.dumps(record, indent=2)
-            doc.write(text)
-            records.write(json.dumps(record) + "\n")
+            records.write(text)
             size, i = size + len(text), i + 1
-        doc.write("\n]\n}\n")
-    return lines
+        records.write("\n]")
+    with open(listed, "rb") as records, open(path, "ab") as doc:
+        shutil.copyfileobj(records, doc)
+        doc.write(b"\n}\n")
+    return listed
 
 
 def run(method: str, document: Path, lines: Path, out: Path) -> dict[str, float | None]:
@@ -140,18 +145,24 @@ def run(method: str, document: Path, lines: Path, out: Path) -> dict[str, float 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def same_table(a: Path, b: Path) -> str:
-    import duckdb
+SAME_TABLE = """
+import duckdb, sys
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+left, right = (f"read_parquet('{p}/table/data-*.parquet')" for p in sys.argv[1:3])
+if con.execute(f"DESCRIBE FROM {left}").fetchall() != con.execute(f"DESCRIBE FROM {right}").fetchall():
+    print("different types")
+else:
+    differ = sum(con.execute(f"SELECT count(*) FROM (FROM {x} EXCEPT ALL FROM {y})").fetchone()[0]
+                 for x, y in ((left, right), (right, left)))
+    print(f"{differ:,} rows differ" if differ else "the same table (types and every row)")
+"""
 
-    con = duckdb.connect()
-    left, right = (f"read_parquet('{p}/table/data-*.parquet')" for p in (a, b))
-    if con.execute(f"DESCRIBE FROM {left}").fetchall() != con.execute(f"DESCRIBE FROM {right}").fetchall():
-        return "different types"
-    differ = sum(
-        con.execute(f"SELECT count(*) FROM (FROM {x} EXCEPT ALL FROM {y})").fetchone()[0]  # type: ignore[index]
-        for x, y in ((left, right), (right, left))
-    )
-    return f"{differ:,} rows differ" if differ else "the same table (types and every row)"
+
+def same_table(a: Path, b: Path) -> str:
+    """In its own process: this one's peak memory would count in every run started after it."""
+    proc = subprocess.run([sys.executable, "-c", SAME_TABLE, str(a), str(b)], capture_output=True, text=True)
+    return proc.stdout.strip() or proc.stderr.strip()[-200:]
 
 
 def bench(document: Path, lines: Path, methods: list[str], rounds: int, work: Path) -> None:

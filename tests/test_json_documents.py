@@ -181,3 +181,24 @@ def test_a_truncated_document_is_refused_as_broken(tmp_path: Path) -> None:
     path = write(tmp_path, text[: text.index('{"a": "y"') + 5] + "]}")  # cut inside a record, closed as if whole
     with pytest.raises(ConversionError, match="not valid JSON"):
         convert(path, tmp_path / "out")
+
+
+def test_the_list_is_copied_where_the_kernel_cannot_copy_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, never_parsed: None
+) -> None:
+    import errno
+    import os
+
+    calls = []
+
+    def cross_device(src: int, dst: int, count: int, offset_src: int) -> int:
+        calls.append(count)
+        if len(calls) > 1:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return os.write(dst, os.pread(src, count // 3, offset_src))  # a first part, then it refuses
+
+    monkeypatch.setattr(os, "copy_file_range", cross_device)
+    records = [{"zip": f"{i:05d}", "n": str(i)} for i in range(2_000)]
+    path = write(tmp_path, {"meta": {"results": {"total": 2_000}}, "results": records})
+    _, got, _ = convert(path, tmp_path / "out")
+    assert len(calls) == 2 and got == [(r["zip"], int(r["n"])) for r in records]

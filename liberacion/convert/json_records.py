@@ -69,8 +69,9 @@ def _convert_json(
         described = _describe(con, path, fmt, name, again=True)
     # Keys whose reader's type would lose digits or misread dates are read as their text, typed as in CSV.
     as_read = [(str(key), "VARCHAR" if _typed_from_text(type_) else str(type_)) for key, type_, *_ in described]
-    retyped = any(_typed_from_text(type_) for _key, type_, *_ in described)
-    relation = _relation(path, fmt, as_read if retyped else None)
+    # Spelled out, the types spare every later query on the records DuckDB's detection, which reads
+    # the whole file (sample_size=-1) each time the query is bound.
+    relation = _relation(path, fmt, as_read)
     taken: set[str] = set()
     columns, passthrough = [], {}
     for i, (key, type_, *_) in enumerate(described):
