@@ -218,16 +218,19 @@ def refresh(
     wait: float = 0.0,
     catalog_paths: Sequence[PathLike] = (),
     on_event: Callable[[RefreshEvent], None] | None = None,
+    on_waiting: Callable[[str], None] | None = None,
 ) -> RefreshReport:
     """Re-check fetched tables (all when none are named) and re-fetch what changed upstream.
 
     ``older_than`` is seconds or a duration such as ``"12h"``. The report's ``exit_code`` is what
-    the command exits with.
+    the command exits with. ``on_waiting`` is called once with a line to show when the run waits
+    (up to ``wait`` seconds) for another refresh of the same home.
     """
     from liberacion.refreshing import RefreshOptions, parse_duration
     from liberacion.refreshing import refresh as run
 
     _callback(on_event, "on_event")
+    _callback(on_waiting, "on_waiting")
     if older_than is not None and not isinstance(older_than, str):
         older_than = _seconds(older_than, "older_than")
         if older_than < 0:  # -1 would check every table as if it had never been checked
@@ -242,7 +245,7 @@ def refresh(
         wait=_seconds(wait, "wait"),
         catalog_paths=_catalog_paths(catalog_paths),
     )
-    return run(open_home(home), options, on_event=on_event)
+    return run(open_home(home), options, on_event=on_event, on_waiting=on_waiting)
 
 
 def discover(

@@ -167,8 +167,11 @@ def refresh(
     *,
     on_event: Callable[[RefreshEvent], None] | None = None,
     client: HttpClient | None = None,
+    on_waiting: Callable[[str], None] | None = None,
 ) -> RefreshReport:
-    """Refresh the named tables (or every fetched table) and report what happened to each."""
+    """Refresh the named tables (or every fetched table) and report what happened to each.
+
+    ``on_waiting`` hears, once, that the run waits up to ``--wait`` for another refresh."""
     from liberacion.download import HttpClient
 
     options = options or RefreshOptions()
@@ -192,7 +195,7 @@ def refresh(
         return RefreshReport([], started, time.monotonic() - clock, options.check, problems)
     # --check only reads (the lake, the index, the servers' answers) and records nothing: it runs
     # beside a refresh rather than make a cron refresh starting meanwhile exit 75.
-    with nullcontext() if options.check else _refresh_lock(home, options.wait):
+    with nullcontext() if options.check else _refresh_lock(home, options.wait, on_waiting):
         from liberacion.fetching import tidy, update_views
 
         if options.check:  # nothing to tidy, but a store gone fails the run as it fails a refresh
@@ -211,11 +214,11 @@ def refresh(
 
 
 @contextmanager
-def _refresh_lock(home: Home, wait: float) -> Iterator[None]:
+def _refresh_lock(home: Home, wait: float, on_waiting: Callable[[str], None] | None = None) -> Iterator[None]:
     """The one-refresh-per-home lock, with a message that says what to do."""
     with ExitStack() as stack:
         try:
-            stack.enter_context(file_lock(home.locks / LOCK_FILE, wait=wait, what="refresh"))
+            _take_lock(stack, home, wait, on_waiting)
         except Busy:
             waited = f" (waited {wait:g} s)" if wait else ""
             msg = f"another refresh is running on {home.root}{waited}; try again later or use --wait SECONDS"
@@ -224,6 +227,18 @@ def _refresh_lock(home: Home, wait: float) -> Iterator[None]:
             where = err.filename or str(home.locks / LOCK_FILE)
             raise storage_error(OSError(err.errno, err.strerror, where)) from None
         yield
+
+
+def _take_lock(stack: ExitStack, home: Home, wait: float, on_waiting: Callable[[str], None] | None) -> None:
+    path = home.locks / LOCK_FILE
+    try:
+        stack.enter_context(file_lock(path, what="refresh"))
+    except Busy as busy:
+        if not wait:
+            raise
+        if on_waiting:  # a terminal that says nothing for minutes looks hung
+            on_waiting(f"waiting up to {wait:g} s (--wait): another refresh is running on {home.root}{busy.holder}")
+        stack.enter_context(file_lock(path, wait=wait, what="refresh"))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from liberacion.console import (
     FetchProgress,
     error_line,
     no_view,
+    note,
     print_json_lines,
     report_fetch,
     report_refresh,
@@ -231,6 +232,7 @@ def refresh(
                 wait=wait,
                 catalog_paths=options.catalog_paths,
                 on_event=run_log.event,
+                on_waiting=note if sys.stderr.isatty() and not quiet else None,  # cron: silence
             )
     except (KeyboardInterrupt, LiberacionError) as err:  # the run stopped or never started: the log says so
         _stopped(err, started, time.monotonic() - clock, run_log, json_lines)
