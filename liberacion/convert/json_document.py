@@ -44,10 +44,33 @@ class RecordList:
 
 
 def list_key(keys: set[str]) -> str | None:
-    """The member holding the records: Socrata's ``data`` beside its ``meta``, else by preference."""
+    """The member holding the records: Socrata's ``data`` beside its ``meta``, else by preference.
+    ``keys``: the members that are lists, and ``meta`` when there is one."""
     if "meta" in keys and "data" in keys:
         return "data"
     return next((key for key in RECORD_KEYS if key in keys), None)
+
+
+def record_path(lists: set[str], keys: set[str]) -> str | None:
+    """The path (``results``, ``result.records``) of the list holding the records, from the paths of
+    the lists a document holds: its own members, or in CKAN's envelope ``{help, success, result}``
+    the ``result`` itself or a member of it (``datastore_search``'s ``records``)."""
+    found = list_key(lists | ({"meta"} & keys))
+    if found is not None or "result" not in keys:
+        return found
+    if "result" in lists:
+        return "result"
+    inner = list_key({path.removeprefix("result.") for path in lists if path.startswith("result.")})
+    return None if inner is None else f"result.{inner}"
+
+
+def holds_records(document: dict[str, Any]) -> bool:
+    """Whether a parsed JSON object is a document holding a list of records (not itself a record)."""
+    lists = {key for key, value in document.items() if isinstance(value, list)}
+    result = document.get("result")
+    if isinstance(result, dict):
+        lists |= {f"result.{key}" for key, value in result.items() if isinstance(value, list)}
+    return record_path(lists, set(document)) is not None
 
 
 def find_record_list(path: Path) -> RecordList | None:
@@ -67,12 +90,13 @@ def find_record_list(path: Path) -> RecordList | None:
                     return None
                 size *= 4
                 continue
-            except ValueError:  # not an object, a key that is not JSON: the parse says what
+            except (ValueError, RecursionError):  # not an object, a member not JSON: the parse says what
                 return None
             if found is None or found[1] >= end:
                 return None
             key, start, before = found
-            if list_key({*before, key}) != key:
+            lists = {name for name, raw in before.items() if raw.startswith(b"[")}
+            if list_key({key} | lists | ({"meta"} & set(before))) != key:
                 return None
             return RecordList(key, start, end, before)
 
@@ -144,6 +168,9 @@ def _scan(head: bytes) -> tuple[str, int, dict[str, bytes]] | None:
         if key in RECORD_KEYS and _at(head, i) == b"[":
             return key, i, before
         end = _value_end(head, i)
+        # Only the brackets were matched: a member that is not JSON (``tru``, ``01``, ``NaN``) makes
+        # the document broken, as the parse says, however well DuckDB reads the list after it.
+        json.loads(head[i:end], parse_constant=_not_json)
         before.setdefault(key, head[i:end])
         i = _skip(head, end)
         mark = _at(head, i)
@@ -152,6 +179,10 @@ def _scan(head: bytes) -> tuple[str, int, dict[str, bytes]] | None:
         if mark != b",":
             raise ValueError("no comma between members")
         i += 1
+
+
+def _not_json(word: str) -> None:
+    raise ValueError(f"{word} is not JSON")
 
 
 def _at(head: bytes, i: int) -> bytes:

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -152,7 +153,9 @@ def _socrata_rows(con: duckdb.DuckDBPyConnection, rows: Path, out_dir: Path, vie
     )
     count = con.execute(
         f"COPY (SELECT {select} FROM read_json('{_sql_text(str(rows))}', format='array', records=false,"
-        " columns={'json': 'JSON[]'}, maximum_object_size=33554432, compression='none'))"
+        " columns={'json': 'JSON[]'}, maximum_object_size=33554432, compression='none')"
+        # A row that is null is no list of values: refused, for the parse to name it.
+        " WHERE json IS NOT NULL OR error('a row that is null'))"
         f" TO '{_sql_text(str(target))}' (FORMAT json)"
     ).fetchall()[0][0]
     if not count:
@@ -228,7 +231,7 @@ def _records_copy(path: Path, out_dir: Path, fmt: str, name: str) -> tuple[Path,
 
             with open(path, "rb") as fh:
                 try:
-                    for index, record in enumerate(ijson.items(fh, "item", use_float=True), start=1):
+                    for index, record in enumerate(ijson.items(fh, "item"), start=1):
                         if not isinstance(record, dict):
                             raise ConversionError(
                                 f"{name}: element {index:,} of its list is {_kind(record)}, not an object"
@@ -237,7 +240,7 @@ def _records_copy(path: Path, out_dir: Path, fmt: str, name: str) -> tuple[Path,
                         out.write(_dumps(record))
                         count += 1
                 except ijson.JSONError as err:
-                    raise ConversionError(f"{name}: not valid JSON ({one_line(err, lines=1, limit=200)})") from None
+                    raise ConversionError(f"{name}: not valid JSON ({_parse_error(err)})") from None
         else:
             with open(path, "rb") as fh:
                 for number, raw in enumerate(fh, start=1):
@@ -270,6 +273,14 @@ def _records_copy(path: Path, out_dir: Path, fmt: str, name: str) -> tuple[Path,
     return target, rejects
 
 
+def _parse_error(err: BaseException) -> str:
+    """The parser's message: yajl's comes as bytes, the text around the error drawn under it."""
+    text = err.args[0] if len(err.args) == 1 else err
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return one_line(ValueError(text) if isinstance(text, str) else err, lines=1, limit=200)
+
+
 def _no_constant(word: str) -> Any:
     raise ValueError(f"{word} is not JSON")
 
@@ -291,7 +302,21 @@ def _kind(value: Any) -> str:
 def _dumps(record: dict[str, Any]) -> str:
     if "" in record:
         record = {(EMPTY_KEY if k == "" else k): v for k, v in record.items()}
-    return json.dumps(record, ensure_ascii=False) + "\n"
+    return json.dumps(record, ensure_ascii=False, default=_number) + "\n"
+
+
+# ijson reads numbers exactly (use_float would overflow on a whole number beyond 64 bits, which
+# DuckDB reads as its text): a whole number stays an int, a decimal becomes the float that
+# json.loads makes of it.
+def _number(value: Any) -> float:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _floats(value: Any) -> Any:
+    """``value`` with its decimals as floats, as json.loads reads it."""
+    return value if value is None else json.loads(json.dumps(value, default=_number))
 
 
 def _write_rejects(
@@ -370,7 +395,7 @@ def _records_or_refuse(
     except RecursionError:
         raise ConversionError(f"{name or path.name}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ijson.JSONError as err:
-        raise ConversionError(f"{name or path.name}: not valid JSON ({one_line(err, lines=1, limit=200)})") from None
+        raise ConversionError(f"{name or path.name}: not valid JSON ({_parse_error(err)})") from None
 
 
 def _json_records_to_lines(
@@ -387,17 +412,19 @@ def _json_records_to_lines(
     with open(path, "rb") as fh:
         start = 3 if fh.read(3) == codecs.BOM_UTF8 else 0
         fh.seek(start)
-        keys = _top_level_keys(fh)
-        where = json_document.list_key(keys)
+        keys, lists = _members(fh)
+        where = json_document.record_path(lists, keys)
         if where is None:
             raise ConversionError(f"{name}: a JSON object without a list of records (keys: {sorted(keys)[:8]})")
         meta = None
         if "meta" in keys:
             fh.seek(start)
-            meta = next(ijson.items(fh, "meta", use_float=True), None)
+            meta = _floats(next(ijson.items(fh, "meta"), None))
         fh.seek(start)
         view = _socrata_view(meta) if where == "data" else None
-        rows = ijson.items(fh, f"{where}.item", use_float=True)
+        rows = ijson.items(fh, f"{where}.item")
+        if view is not None and not _socrata_columns(view):
+            raise ConversionError(f"{name}: its Socrata view lists no columns of data, only Socrata's own (:id, ...)")
         if view is not None:
             rows = _socrata_records(rows, _socrata_columns(view), name)
             notes |= {"format": "socrata-json", **_socrata_notes(view)}
@@ -418,14 +445,24 @@ def _json_records_to_lines(
     return target, notes
 
 
-def _top_level_keys(fh: Any) -> set[str]:
+def _members(fh: Any) -> tuple[set[str], set[str]]:
+    """The object's keys, and the paths of its members that are lists (``results``), with those
+    of CKAN's ``result`` when it is an object (``result.records``)."""
     import ijson
 
-    keys = set()
+    keys: set[str] = set()
+    lists: set[str] = set()
+    member = None  # the path of the member whose value starts with the next event
     for prefix, event, value in ijson.parse(fh):
-        if prefix == "" and event == "map_key":
+        if member is not None and event == "start_array":
+            lists.add(member)
+        member = None
+        if event == "map_key" and prefix == "":
             keys.add(value)
-    return keys
+            member = value
+        elif event == "map_key" and prefix == "result":
+            member = f"result.{value}"
+    return keys, lists
 
 
 def _socrata_view(meta: Any) -> dict[str, Any] | None:

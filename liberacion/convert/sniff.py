@@ -12,6 +12,7 @@ import json
 import zipfile
 from pathlib import Path
 
+from liberacion.convert.json_document import holds_records
 from liberacion.errors import ConversionError
 from liberacion.formats import is_json_error
 
@@ -136,9 +137,9 @@ def _sniff_json_object(text: bytes) -> str:
     first_line = text.split(b"\n", 1)[0].strip()
     try:
         first = json.loads(first_line)
-        if isinstance(first, dict) and any(isinstance(first.get(k), list) for k in ("results", "data")):
-            return "json-object"  # a whole {meta, results} document on one line
         rest = text.split(b"\n", 1)[1].lstrip() if b"\n" in text else b""
+        if isinstance(first, dict) and not rest.startswith(b"{") and holds_records(first):
+            return "json-object"  # a whole {meta, results} document on one line (as APIs answer)
         if rest.startswith(b"{") or not rest:
             return "jsonl"
     except (ValueError, RecursionError):  # RecursionError: nested too deep to decode here
