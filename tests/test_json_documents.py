@@ -202,3 +202,32 @@ def test_the_list_is_copied_where_the_kernel_cannot_copy_it(
     path = write(tmp_path, {"meta": {"results": {"total": 2_000}}, "results": records})
     _, got, _ = convert(path, tmp_path / "out")
     assert len(calls) == 2 and got == [(r["zip"], int(r["n"])) for r in records]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("array.json", json.dumps([{"A": "1", "a": "2", "n": 1.5}, {"A": "3", "a": "4", "n": 2.5}])),
+        ("lines.jsonl", '{"A": "1", "a": "2", "n": 1.5}\n{"A": "3", "a": "4", "n": 2.5}\n'),
+        ("fda.json", json.dumps({"meta": {}, "results": [{"A": "1", "a": "2", "n": 1.5}, {"A": "3", "a": "4", "n": 2.5}]})),
+    ],
+    ids=["array", "json-lines", "document"],
+)
+def test_keys_that_differ_only_in_case_keep_their_values(tmp_path: Path, name: str, text: str) -> None:
+    # DuckDB's column names ignore case: "a" was read as a column a_1 that matched no key, all NULL.
+    path = tmp_path / name
+    path.write_text(text)
+    types, got, report = convert(path, tmp_path / "out")
+    assert [n for n, _ in types] == ["a", "a_2", "n"]
+    assert got == [(1, 2, 1.5), (3, 4, 2.5)]
+    assert [column["original"] for column in report.columns.values()][:2] == ["A", "a"]
+
+
+def test_socrata_field_names_that_differ_only_in_case_keep_their_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meta = {"view": {"id": "abcd-1234", "columns": [{"fieldName": ":id"}, {"fieldName": "X"}, {"fieldName": "x"}]}}
+    path = write(tmp_path, {"meta": meta, "data": [["r1", "1", "2"], ["r2", "3", "4"]]})
+    report, _ = same_either_way(path, tmp_path, monkeypatch)
+    types, got, _ = convert(path, tmp_path / "again")
+    assert [n for n, _ in types] == ["x", "x_2"] and got == [(1, 2), (3, 4)]

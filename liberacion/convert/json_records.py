@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 
 EMPTY_KEY = "\u2400liberacion-empty-key"  # a record's "" key, renamed in the work copy: column_N
+KEY_MARK = "\u2400"  # a key renamed in the work copy: the key, this mark, its spelling's number
 MAX_REJECT_TEXT = 64 * 1024  # of a bad line kept in the rejects table
 
 
@@ -59,6 +60,8 @@ def _convert_json(
     try:
         if described is None:
             described = _describe(con, path, fmt, name)
+        if _case_variants(described):  # "A" beside "a": DuckDB's names ignore case, one would read as NULL
+            raise _Repairable
     except _Repairable:
         # Only now, DuckDB having refused the file, is it read in Python: one bad line of JSON
         # Lines becomes a bad row, a record's "" key gets a name, and anything else that is not a
@@ -76,7 +79,8 @@ def _convert_json(
     taken: set[str] = set()
     columns, passthrough = [], {}
     for i, (key, type_, *_) in enumerate(described):
-        original = "" if key == EMPTY_KEY else options.field_names.get(key, key)
+        original = _original_key(str(key))
+        original = options.field_names.get(original, original) if original else original
         column = _Column(key, rules.snake_case(original, i + 1, taken), original)
         columns.append(column)
         if type_ in ("HUGEINT", "UHUGEINT") or _typed_from_text(type_):
@@ -148,8 +152,9 @@ def _listed_records(
 def _socrata_rows(con: duckdb.DuckDBPyConnection, rows: Path, out_dir: Path, view: dict[str, Any]) -> Path:
     """Socrata's rows (lists, one value per column of the view) as JSON Lines of records, by DuckDB."""
     target = out_dir / ".records.jsonl"
+    work = _WorkKeys()  # field names that differ only in case stay apart, as the parse keeps them
     select = ", ".join(
-        f"json[{position + 1}] AS {quote_ident(key)}" for key, position in _socrata_columns(view).items()
+        f"json[{position + 1}] AS {quote_ident(work.key(key))}" for key, position in _socrata_columns(view).items()
     )
     count = con.execute(
         f"COPY (SELECT {select} FROM read_json('{_sql_text(str(rows))}', format='array', records=false,"
@@ -225,6 +230,7 @@ def _records_copy(path: Path, out_dir: Path, fmt: str, name: str) -> tuple[Path,
     target = out_dir / ".records-copy.jsonl"
     rejects: list[tuple[int, str, str]] = []
     count = 0
+    keys = _WorkKeys()
     with open(target, "w", encoding="utf-8") as out:
         if fmt == "array":
             import ijson
@@ -237,7 +243,7 @@ def _records_copy(path: Path, out_dir: Path, fmt: str, name: str) -> tuple[Path,
                                 f"{name}: element {index:,} of its list is {_kind(record)}, not an object"
                                 " (a record); a list of records holds only objects"
                             )
-                        out.write(_dumps(record))
+                        out.write(keys.dumps(record))
                         count += 1
                 except ijson.JSONError as err:
                     raise ConversionError(f"{name}: not valid JSON ({_parse_error(err)})") from None
@@ -261,7 +267,7 @@ def _records_copy(path: Path, out_dir: Path, fmt: str, name: str) -> tuple[Path,
                         reason = f"NOT A RECORD: {_kind(record)}, not a JSON object"
                         rejects.append((number, line.rstrip("\r\n")[:MAX_REJECT_TEXT], reason))
                         continue
-                    out.write(_dumps(record) if "" in record else line.rstrip("\r\n") + "\n")
+                    out.write(keys.dumps(record) if keys.renames(record) else line.rstrip("\r\n") + "\n")
                     count += 1
     if count == 0:
         target.unlink(missing_ok=True)
@@ -299,10 +305,51 @@ def _kind(value: Any) -> str:
     return "a number"
 
 
-def _dumps(record: dict[str, Any]) -> str:
-    if "" in record:
-        record = {(EMPTY_KEY if k == "" else k): v for k, v in record.items()}
-    return json.dumps(record, ensure_ascii=False, default=_number) + "\n"
+class _WorkKeys:
+    """The keys of a work copy's records: a record's "" key as ``EMPTY_KEY``, and a key spelled as
+    another but for case (``A`` beside ``a``) as itself, ``KEY_MARK`` and its spelling's number:
+    DuckDB's column names ignore case, so one of the two would read as NULL."""
+
+    def __init__(self) -> None:
+        self._spellings: dict[str, dict[str, str]] = {}  # lowercased: {spelling: its work key}
+
+    def key(self, key: str) -> str:
+        if key == "":
+            return EMPTY_KEY
+        seen = self._spellings.setdefault(key.lower(), {})
+        if key not in seen:
+            seen[key] = f"{key}{KEY_MARK}{len(seen) + 1}" if seen else key
+        return seen[key]
+
+    def renames(self, record: dict[str, Any]) -> bool:
+        return any(self.key(k) != k for k in record)
+
+    def dumps(self, record: dict[str, Any]) -> str:
+        if self.renames(record):
+            record = {self.key(k): v for k, v in record.items()}
+        return json.dumps(record, ensure_ascii=False, default=_number) + "\n"
+
+
+def _original_key(key: str) -> str:
+    """A work copy's key as the file spells it (see ``_WorkKeys``)."""
+    if key == EMPTY_KEY:
+        return ""
+    head, mark, number = key.rpartition(KEY_MARK)
+    return head if mark and number.isdigit() else key
+
+
+def _case_variants(described: list[tuple[Any, ...]]) -> bool:
+    """Whether DuckDB's reader named a key as itself plus ``_N`` beside the same key spelled with
+    other capitals, as it does for keys that differ only in case (``A`` and ``a``: ``A``, ``a_1``)."""
+    names = [str(key) for key, *_ in described]
+    spellings: dict[str, set[str]] = {}
+    for name in names:
+        spellings.setdefault(name.lower(), set()).add(name)
+    for name in names:
+        match = re.fullmatch(r"(.+)_[0-9]+", name)
+        if match and spellings.get(match.group(1).lower(), set()) - {match.group(1)}:
+            return True
+    return False
 
 
 # ijson reads numbers exactly (use_float would overflow on a whole number beyond 64 bits, which
@@ -431,6 +478,7 @@ def _json_records_to_lines(
         elif "meta" in keys:
             notes |= {"meta": meta, "format": "openfda" if isinstance(meta, dict) and "results" in meta else "json"}
         count = 0
+        keys = _WorkKeys()
         with open(target, "w", encoding="utf-8") as out:
             for index, record in enumerate(rows, start=1):
                 if not isinstance(record, dict):
@@ -438,7 +486,7 @@ def _json_records_to_lines(
                         f"{name}: element {index:,} of its {where!r} list is"
                         f" {_kind(record)}, not an object (a record); a list of records holds only objects"
                     )
-                out.write(_dumps(record))
+                out.write(keys.dumps(record))
                 count += 1
     if count == 0:
         raise ConversionError(f"{name} holds no records")
