@@ -381,7 +381,11 @@ _INTEGERS = frozenset(
     {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 )
 _FRACTIONS = frozenset({"FLOAT", "REAL", "DOUBLE"})
-_TIMES = frozenset({"DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"})
+# A zone-aware time compares as its UTC time (connections run in UTC): a source that starts writing
+# ``+00:00`` has not changed its rows.
+_TIMES = frozenset(
+    {"DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"}
+)
 
 
 def common_type(old: str, new: str) -> str:

@@ -38,6 +38,14 @@ def set_memory_limit(con: duckdb.DuckDBPyConnection) -> None:
         raise ConfigError(msg) from None
 
 
+def set_utc(con: duckdb.DuckDBPyConnection) -> None:
+    """Run ``con`` in UTC, whatever the machine's zone. The lake's times are UTC (``published_at``,
+    timestamps written with ``Z``) and stored without a zone: in the machine's zone, comparing them
+    with ``now()`` or a TIMESTAMPTZ would move them by its offset, and the same query would answer
+    differently in New York and in Kolkata."""
+    con.execute("SET TimeZone = 'UTC'")
+
+
 # Every open connection, so that Ctrl-C in the main thread can stop a query running in a worker.
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
 _LOCK = threading.Lock()
@@ -49,6 +57,7 @@ def new_connection(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
 
     con = duckdb.connect(database)
     con.execute("SET enable_progress_bar = false")
+    set_utc(con)
     with _LOCK:
         _OPEN.add(con)
     return con
@@ -87,6 +96,7 @@ def small_connection() -> Iterator[duckdb.DuckDBPyConnection]:
         _FUNCTIONS.pop(id(cursor), None)  # names of a closed connection that had the same id
     try:
         cursor.execute("SET enable_progress_bar = false")
+        set_utc(cursor)
         set_memory_limit(cursor)  # the database's: read anew each time
         yield cursor
     finally:

@@ -37,7 +37,7 @@ import warnings
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,7 @@ from liberacion.snapshots import (
     Provenance,
     Snapshot,
 )
-from liberacion.timestamps import utc_now
+from liberacion.timestamps import ID_FORMAT, after, parse_id, parse_stamp, stamp
 from liberacion.views import view_statements, write_views_db
 
 if TYPE_CHECKING:
@@ -653,14 +653,14 @@ class Lake:
             raise LiberacionError(f"nothing to publish for {staging.table}: no data files were written")
         rows, schema = describe_files(staging.dir, files, provenance, con)
         rejects = count_rows(staging.rejects_file) if staging.rejects_file.exists() else 0
-        snapshot_id = self._new_snapshot_id(staging.table)
+        snapshot_id, published_at = self._new_snapshot_id(staging.table)
         snapshots_dir = self.table_dir(staging.table) / "snapshots"
         final = snapshots_dir / snapshot_id
         snap = Snapshot(
             table=staging.table,
             id=snapshot_id,
             path=final,
-            published_at=utc_now(),
+            published_at=published_at,
             rows=rows,
             bytes=sum(p.stat().st_size for p in staging.dir.iterdir() if p.suffix == ".parquet"),
             files=files,
@@ -683,12 +683,26 @@ class Lake:
             fsync_dir(snapshots_dir)
         return snap
 
-    def _new_snapshot_id(self, name: str) -> str:
-        root = self.table_dir(name) / "snapshots"
-        while True:
-            snapshot_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            if not (root / snapshot_id).exists():
-                return snapshot_id
+    def _new_snapshot_id(self, name: str) -> tuple[str, str]:
+        """A new snapshot's id and ``published_at``: now, or just after the newest kept snapshot's
+        when the clock is behind them (set back, or ahead when that one was made). An id before
+        current's would make the old current look like a killed publish's leftover, deleted at once."""
+        try:
+            kept = [entry for entry in os.listdir(self.table_dir(name) / "snapshots") if _SNAPSHOT_ID.fullmatch(entry)]
+        except OSError:  # a first snapshot: no folder yet
+            kept = []
+        newest = parse_id(max(kept)) if kept else None
+        return after(newest).strftime(ID_FORMAT), stamp(after(self._published_at(name)))
+
+    def _published_at(self, name: str) -> datetime | None:
+        """When the current snapshot was published, or None (none yet, or its record unreadable)."""
+        current = self._current_id(name)
+        if current is None:
+            return None
+        try:
+            return parse_stamp(Snapshot.load(self.table_dir(name) / "snapshots" / current).published_at)
+        except DamagedSnapshot:
+            return None
 
     def prune(self, name: str, *, keep: int = DEFAULT_KEEP, wait: float = 0.0) -> list[str]:
         """Delete all but the newest ``keep`` snapshots (never the current one). Returns the ids removed.

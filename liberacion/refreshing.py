@@ -271,8 +271,8 @@ def _targets(lake: Lake, options: RefreshOptions, state: _State) -> list[_Target
         skip = None
         if record.get("retired") and not named:
             skip = "retired"
-        elif options.older_than is not None and now - record.get("checked", 0) < options.older_than:
-            skip = "checked recently"
+        elif options.older_than is not None and 0 <= now - record.get("checked", 0) < options.older_than:
+            skip = "checked recently"  # a check in the future (the clock set back since) is not recent
         targets[table] = _Target(table, snap, skip)
     # A damaged member of a zip set is republished by its set's refresh: not a failure of its own
     sets = [t.table for t in targets.values() if t.snapshot is not None and t.skip is None]

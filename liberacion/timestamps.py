@@ -7,11 +7,12 @@ strings compares the instants.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from liberacion.errors import UsageError
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+ID_FORMAT = "%Y%m%dT%H%M%S%fZ"  # a snapshot id: 20261101T063000123456Z
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SNAPSHOT_ID = re.compile(r"\d{8}T\d{6,12}Z?")  # 20261101T063000123456Z, as history lists them
 
@@ -19,6 +20,32 @@ _SNAPSHOT_ID = re.compile(r"\d{8}T\d{6,12}Z?")  # 20261101T063000123456Z, as his
 def utc_now() -> str:
     """The current UTC time as ISO 8601 with microseconds and a ``Z``."""
     return stamp(datetime.now(UTC))
+
+
+def after(previous: datetime | None) -> datetime:
+    """Now in UTC, or one microsecond after ``previous`` when the clock is not past it.
+
+    A clock set back (or one that ran ahead when ``previous`` was taken) would otherwise give a new
+    snapshot an id and a time before the current one's, and ids and times order the publishes.
+    """
+    now = datetime.now(UTC)
+    return previous + timedelta(microseconds=1) if previous is not None and now <= previous else now
+
+
+def parse_stamp(text: str) -> datetime | None:
+    """A stored time (``published_at``) as a UTC datetime, or None when it is not one."""
+    try:
+        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_id(snapshot_id: str) -> datetime | None:
+    """The UTC time a snapshot id spells, or None when it is not one."""
+    try:
+        return datetime.strptime(snapshot_id, ID_FORMAT).replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
 
 
 def stamp(when: datetime) -> str:

@@ -423,6 +423,7 @@ _FAST_BOOL = {  # the usual spellings (yes, Yes, YES, ...); any other goes to th
 }
 _DATE_FORMATS = {DATE_US: "%m/%d/%Y", DATE_DMY: "%d/%m/%Y"}
 _ISO_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
+_BEYOND_MICROSECONDS = re.compile(r"\.[0-9]{6}[0-9]*[1-9]")  # .1234567: a TIMESTAMP keeps 6 digits
 _US_TIMESTAMP_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S%p", "%m/%d/%Y %I:%M%p")
 
 
@@ -572,6 +573,8 @@ def python_value(decision: Decision, value: str) -> Any:
             return stamp
         raise ValueError("not a US timestamp")
     if kind == TIMESTAMP:
+        if _BEYOND_MICROSECONDS.search(value):  # fromisoformat would silently drop the digits past the 6th
+            raise ValueError("finer than a microsecond")
         stamp = datetime.fromisoformat(value.removesuffix("Z"))  # Z: UTC, kept as the time it says
         if stamp.tzinfo is not None:
             raise ValueError("a time zone")

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -941,6 +942,8 @@ def _retry_after(value: str | None) -> float | None:
         return None
     if when is None:
         return None
+    if when.tzinfo is None:  # asctime's form names no zone; every HTTP-date is GMT (RFC 9110 §5.6.7)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - time.time())
 
 
