@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 
 EMPTY_KEY = "\u2400liberacion-empty-key"  # a record's "" key, renamed in the work copy: column_N
-KEY_MARK = "\u2400"  # a key renamed in the work copy: the key, this mark, its spelling's number
+# A key renamed in the work copy: the key, this mark, its spelling's number. Spelled out like
+# EMPTY_KEY, so that no key a file holds (``a\u24002``) is taken for, or collides with, a renamed one.
+KEY_MARK = "\u2400liberacion-spelling-"
 MAX_REJECT_TEXT = 64 * 1024  # of a bad line kept in the rejects table
 
 
@@ -71,6 +73,41 @@ def _convert_json(
             path.unlink(missing_ok=True)
         path, fmt = copy, "newline_delimited"
         described = _describe(con, path, fmt, name, again=True)
+    strict = part.suffix is None
+    try:
+        report = _write_records(con, path, fmt, described, out_dir, kv, options, dict(notes), strict)
+    except ConversionError as err:
+        if fmt != "array" or "has duplicate key" not in str(err):
+            raise
+        # A record naming a key twice ({"a": 1, "a": 2}): DuckDB's reader refuses it only as it
+        # reads the values. The work copy keeps the last value, as the streaming parse always did.
+        copy, rejects = _records_copy(path, out_dir, fmt, name)
+        if path != part.path:
+            path.unlink(missing_ok=True)
+        path, fmt = copy, "newline_delimited"
+        described = _describe(con, path, fmt, name, again=True)
+        report = _write_records(con, path, fmt, described, out_dir, kv, options, dict(notes), strict)
+    if path != part.path:
+        path.unlink(missing_ok=True)
+    if rejects:
+        _write_rejects(con, rejects, out_dir / "rejects.parquet", kv)
+        _check_bad_rows(report.rows, len(rejects), options)
+        report.rejects = len(rejects)
+    return report
+
+
+def _write_records(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    fmt: str,
+    described: list[tuple[Any, ...]],
+    out_dir: Path,
+    kv: dict[str, str],
+    options: ConvertOptions,
+    notes: dict[str, Any],
+    strict: bool,
+) -> ConversionReport:
+    """The records' table, each key read as ``described`` (its first DESCRIBE) says."""
     # Keys whose reader's type would lose digits or misread dates are read as their text, typed as in CSV.
     as_read = [(str(key), "VARCHAR" if _typed_from_text(type_) else str(type_)) for key, type_, *_ in described]
     # Spelled out, the types spare every later query on the records DuckDB's detection, which reads
@@ -90,16 +127,8 @@ def _convert_json(
             continue
         if type_ != "VARCHAR":
             passthrough[column.source] = type_
-    strict = part.suffix is None
     huge = {c.source for c, (_k, t, *_r) in zip(columns, described) if t in ("HUGEINT", "UHUGEINT")}
-    report = _write_typed_json(con, relation, columns, out_dir, kv, options, notes, passthrough, strict, huge)
-    if path != part.path:
-        path.unlink(missing_ok=True)
-    if rejects:
-        _write_rejects(con, rejects, out_dir / "rejects.parquet", kv)
-        _check_bad_rows(report.rows, len(rejects), options)
-        report.rejects = len(rejects)
-    return report
+    return _write_typed_json(con, relation, columns, out_dir, kv, options, notes, passthrough, strict, huge)
 
 
 def _document_records(
