@@ -220,8 +220,9 @@ def _refresh_lock(home: Home, wait: float, on_waiting: Callable[[str], None] | N
         try:
             _take_lock(stack, home, wait, on_waiting)
         except Busy:
-            waited = f" (waited {wait:g} s)" if wait else ""
-            msg = f"another refresh is running on {home.root}{waited}; try again later or use --wait SECONDS"
+            msg = f"another refresh is running on {home.root}; try again later or use --wait SECONDS"
+            if wait:
+                msg = f"another refresh is running on {home.root} (waited {wait:g} s); try again later or wait longer"
             raise Busy(msg) from None
         except OSError as err:  # a full disk or a read-only home: one line, not a traceback
             where = err.filename or str(home.locks / LOCK_FILE)

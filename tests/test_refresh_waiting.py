@@ -39,6 +39,7 @@ def test_a_refresh_waiting_for_another_says_so_at_a_terminal_and_not_in_cron(
         raw = " ".join(child.before.split())
         child.close()
         assert child.exitstatus == 75, raw
+        assert "(waited 1 s); try again later or wait longer" in raw and "use --wait" not in raw
         said = f"waiting up to 1 s (--wait): another refresh is running on {home} (pid {os.getpid()})"
         assert raw.count(said) == 1 and raw.index(said) < raw.index("error:"), raw
         cron = cli("refresh", "--wait", "1")
