@@ -270,7 +270,7 @@ def _targets(lake: Lake, options: RefreshOptions, state: _State) -> list[_Target
             continue  # published by the API, not fetched: nothing to refresh from
         record = state.get(table)
         skip = None
-        if record.get("retired") and not named:
+        if _retired(record) and not named:
             skip = "retired"
         elif options.older_than is not None and 0 <= now - record.get("checked", 0) < options.older_than:
             skip = "checked recently"  # a check in the future (the clock set back since) is not recent
@@ -468,6 +468,18 @@ def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_path
     return False
 
 
+# Marks a retirement decided by the catalog's listing. Versions up to 2026-12-02 also marked a file
+# that answered 404 and a local file that was gone as retired, and skipped them from then on.
+RETIRED_BY_CATALOG = "catalog"
+
+
+def _retired(record: dict[str, Any]) -> bool:
+    """Whether refresh skips the table: only a retirement its catalog decided. An older mark (no
+    ``retired_by``) may stand for a moved or missing file, so the table is checked once more, and
+    that check marks it again if its catalog no longer lists it."""
+    return bool(record.get("retired")) and record.get("retired_by") == RETIRED_BY_CATALOG
+
+
 class _State:
     """Per-table refresh state: when it was last checked, the last event, whether it is retired."""
 
@@ -488,8 +500,10 @@ class _State:
         record["last_event"] = event.event
         if event.event == "retired":
             record["retired"] = record.get("retired") or event.at
+            record["retired_by"] = RETIRED_BY_CATALOG
         elif event.event in ("fetched", "unchanged", "schema-changed", "changed"):
             record.pop("retired", None)
+            record.pop("retired_by", None)
         self.tables[table] = record
 
     def save(self) -> None:
