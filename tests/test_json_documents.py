@@ -234,3 +234,22 @@ def test_socrata_field_names_that_differ_only_in_case_keep_their_values(
     same_either_way(path, tmp_path, monkeypatch)
     types, got, _ = convert(path, tmp_path / "again")
     assert [n for n, _ in types] == ["x", "x_2"] and got == [(1, 2), (3, 4)]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("array.json", json.dumps([{"id": "1", "p": {"X": 1, "x": 2}}, {"id": "2", "p": {"X": 3, "x": 4}}])),
+        ("lines.jsonl", '{"id": "1", "p": {"X": 1, "x": 2}}\n{"id": "2", "p": {"X": 3, "x": 4}}\n'),
+        ("fda.json", json.dumps({"meta": {}, "results": [{"id": "1", "p": [{"X": 1, "x": 2}]}]})),
+    ],
+    ids=["array", "json-lines", "document"],
+)
+def test_nested_keys_that_differ_only_in_case_keep_their_values(tmp_path: Path, name: str, text: str) -> None:
+    # DuckDB's struct fields ignore case: it refused the file ("Duplicate name in struct").
+    path = tmp_path / name
+    path.write_text(text)
+    types, got, _ = convert(path, tmp_path / "out")
+    assert "x_2" in dict(types)["p"]
+    first = got[0][1][0] if isinstance(got[0][1], list) else got[0][1]
+    assert first == {"X": 1, "x_2": 2}

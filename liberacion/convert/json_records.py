@@ -238,6 +238,8 @@ def _describe(
             raise _Repairable from None
         if not again and "Malformed JSON" in text and fmt == "newline_delimited":
             raise _Repairable from None
+        if not again and "Duplicate name" in text:  # {"p": {"X": 1, "x": 2}}: struct fields ignore case
+            raise _Repairable from None
         raise ConversionError(f"{name}: not valid JSON records ({_engine_words(err)})") from None
 
 
@@ -351,12 +353,40 @@ class _WorkKeys:
         return seen[key]
 
     def renames(self, record: dict[str, Any]) -> bool:
-        return any(self.key(k) != k for k in record)
+        return any(self.key(k) != k for k in record) or any(_nested_variants(v) for v in record.values())
 
     def dumps(self, record: dict[str, Any]) -> str:
         if self.renames(record):
-            record = {self.key(k): v for k, v in record.items()}
+            record = {self.key(k): _apart(v) for k, v in record.items()}
         return json.dumps(record, ensure_ascii=False, default=_number) + "\n"
+
+
+def _nested_variants(value: Any) -> bool:
+    """Whether a nested object of ``value`` holds keys that differ only in case."""
+    if isinstance(value, list):
+        return any(_nested_variants(item) for item in value)
+    if not isinstance(value, dict):
+        return False
+    return len({k.lower() for k in value}) < len(value) or any(_nested_variants(v) for v in value.values())
+
+
+def _apart(value: Any) -> Any:
+    """``value`` with the keys of its nested objects that differ only in case from an earlier one
+    renamed ``x_2``, ``x_3``: DuckDB's struct fields ignore case and refuse such a pair."""
+    if isinstance(value, list):
+        return [_apart(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kept: dict[str, Any] = {}
+    taken: set[str] = set()
+    for key, item in value.items():
+        name, number = key, 1
+        while name.lower() in taken:
+            number += 1
+            name = f"{key}_{number}"
+        taken.add(name.lower())
+        kept[name] = _apart(item)
+    return kept
 
 
 def _original_key(key: str) -> str:
