@@ -68,11 +68,8 @@ def _convert_json(
         # Only now, DuckDB having refused the file, is it read in Python: one bad line of JSON
         # Lines becomes a bad row, a record's "" key gets a name, and anything else that is not a
         # record is said exactly.
-        copy, rejects = _records_copy(path, out_dir, fmt, name)
-        if path != part.path:
-            path.unlink(missing_ok=True)
-        path, fmt = copy, "newline_delimited"
-        described = _describe(con, path, fmt, name, again=True)
+        path, rejects, described = _work_copy(con, path, part.path, out_dir, fmt, name)
+        fmt = "newline_delimited"
     strict = part.suffix is None
     try:
         report = _write_records(con, path, fmt, described, out_dir, kv, options, dict(notes), strict)
@@ -81,11 +78,8 @@ def _convert_json(
             raise
         # A record naming a key twice ({"a": 1, "a": 2}): DuckDB's reader refuses it only as it
         # reads the values. The work copy keeps the last value, as the streaming parse always did.
-        copy, rejects = _records_copy(path, out_dir, fmt, name)
-        if path != part.path:
-            path.unlink(missing_ok=True)
-        path, fmt = copy, "newline_delimited"
-        described = _describe(con, path, fmt, name, again=True)
+        path, rejects, described = _work_copy(con, path, part.path, out_dir, fmt, name)
+        fmt = "newline_delimited"
         report = _write_records(con, path, fmt, described, out_dir, kv, options, dict(notes), strict)
     if path != part.path:
         path.unlink(missing_ok=True)
@@ -94,6 +88,17 @@ def _convert_json(
         _check_bad_rows(report.rows, len(rejects), options)
         report.rejects = len(rejects)
     return report
+
+
+def _work_copy(
+    con: duckdb.DuckDBPyConnection, path: Path, source: Path, out_dir: Path, fmt: str, name: str
+) -> tuple[Path, list[tuple[int, str, str]], list[tuple[Any, ...]]]:
+    """The records read in Python into a work copy of JSON Lines (``_records_copy``): its path, its
+    bad lines and its description. ``path``, when it is not the ``source`` file, is removed."""
+    copy, rejects = _records_copy(path, out_dir, fmt, name)
+    if path != source:
+        path.unlink(missing_ok=True)
+    return copy, rejects, _describe(con, copy, "newline_delimited", name, again=True)
 
 
 def _write_records(
