@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from liberacion.catalogs.index import CatalogStatus, DiscoverReport, SearchHit
     from liberacion.compare import TableDiff
     from liberacion.download import ProgressCallback
+    from liberacion.engine import Run
     from liberacion.errors import ConfigError
     from liberacion.fetching import FetchResult
     from liberacion.lake import Lake, TableInfo
@@ -185,7 +186,8 @@ def fetch(
     One result per distinct ref, in the order given (a ref named twice is fetched once): ``status``
     is ``fetched``, ``unchanged`` or ``failed`` (with ``stage`` and ``error``). A local file may be
     a ``pathlib.Path``. A failed ref leaves its table as it was; so does a file without data rows,
-    unless ``allow_empty``.
+    unless ``allow_empty``. An exception raised by ``progress`` stops the run as Ctrl-C does (no
+    table is published after it) and ``fetch`` raises it.
     """
     from liberacion.fetching import FetchOptions
     from liberacion.fetching import fetch as run
@@ -340,6 +342,7 @@ def sql(
     """
     import weakref
 
+    from liberacion.engine import Run
     from liberacion.errors import NoTable
     from liberacion.query import explain_missing, relation, safe_default
     from liberacion.timestamps import parse_as_of
@@ -354,11 +357,12 @@ def sql(
     release = lake.hold_readers()
     try:
         paths = _catalog_paths(catalog_paths)
-        result = relation(lake, query, as_of=moment, safe=sandboxed, catalog_paths=paths)
+        run = Run()  # Ctrl-C while the rows are read stops this query, not other threads' queries
+        result = run.call(relation, lake, query, as_of=moment, safe=sandboxed, catalog_paths=paths)
         if result is None:
             raise UsageError("the SQL has no result to return (it is not a query)")
         if arrow:
-            table = _read_whole(result, query)
+            table = _read_whole(result, query, run)
             release()
             return table
     except NoTable as err:
@@ -371,7 +375,7 @@ def sql(
     return result
 
 
-def _read_whole(result: duckdb.DuckDBPyRelation, query: str) -> pa.Table:
+def _read_whole(result: duckdb.DuckDBPyRelation, query: str, run: Run) -> pa.Table:
     """The relation as an Arrow table. An error that only shows while the rows are read (a failed
     cast) is an ``SQLError`` as ``relation`` makes it, not DuckDB's; Ctrl-C stops the query at once
     and is a ``KeyboardInterrupt``, not DuckDB's ``RuntimeError: Query interrupted``."""
@@ -381,7 +385,7 @@ def _read_whole(result: duckdb.DuckDBPyRelation, query: str) -> pa.Table:
     from liberacion.query import sql_error
 
     try:
-        return interruptible(result.to_arrow_table)
+        return interruptible(result.to_arrow_table, run)
     except duckdb.Error as err:
         raise sql_error(err, sql=query) from None
 

@@ -49,6 +49,44 @@ def set_utc(con: duckdb.DuckDBPyConnection) -> None:
 # Every open connection, so that Ctrl-C in the main thread can stop a query running in a worker.
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
 _LOCK = threading.Lock()
+# The run (see ``Run``) each thread opens its connections for.
+_CURRENT = threading.local()
+
+
+class Run:
+    """The connections one run (a fetch, a refresh) opens, from whichever of its threads.
+
+    A run that stops (Ctrl-C, a callback that raised) interrupts these only: the Python API may
+    be serving other threads of the process, whose queries must go on. A run started inside
+    another (a refresh's fetch) counts for the outer one too."""
+
+    def __init__(self) -> None:
+        self.parent: Run | None = getattr(_CURRENT, "run", None)
+        self.connections: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+
+    def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``work(*args, **kwargs)`` with the connections it opens counted as this run's."""
+        previous = getattr(_CURRENT, "run", None)
+        _CURRENT.run = self
+        try:
+            return work(*args, **kwargs)
+        finally:
+            _CURRENT.run = previous
+
+    def interrupt(self) -> None:
+        """Interrupt every query running on a connection of this run."""
+        with _LOCK:
+            connections = list(self.connections)
+        _interrupt(connections)
+
+
+def _track(con: duckdb.DuckDBPyConnection) -> None:
+    """Remember ``con`` for Ctrl-C, and for the runs the current thread works for (``_LOCK`` held)."""
+    _OPEN.add(con)
+    run: Run | None = getattr(_CURRENT, "run", None)
+    while run is not None:
+        run.connections.add(con)
+        run = run.parent
 
 
 def new_connection(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -59,7 +97,7 @@ def new_connection(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_progress_bar = false")
     set_utc(con)
     with _LOCK:
-        _OPEN.add(con)
+        _track(con)
     return con
 
 
@@ -92,7 +130,7 @@ def small_connection() -> Iterator[duckdb.DuckDBPyConnection]:
             base.execute("SET temp_directory = ''")
             _SHARED.append(base)
         cursor = _SHARED[0].cursor()
-        _OPEN.add(cursor)
+        _track(cursor)
         _FUNCTIONS.pop(id(cursor), None)  # names of a closed connection that had the same id
     try:
         cursor.execute("SET enable_progress_bar = false")
@@ -114,6 +152,10 @@ def interrupt_all() -> None:
     """Interrupt every query running on a liberacion connection: each fails at once as interrupted."""
     with _LOCK:
         connections = list(_OPEN)
+    _interrupt(connections)
+
+
+def _interrupt(connections: list[duckdb.DuckDBPyConnection]) -> None:
     for con in connections:
         try:
             con.interrupt()
@@ -121,12 +163,13 @@ def interrupt_all() -> None:
             continue
 
 
-def interruptible(work: Callable[[], T]) -> T:
+def interruptible(work: Callable[[], T], run: Run | None = None) -> T:
     """Run ``work`` (DuckDB calls) on a worker thread, so that Ctrl-C stops its query at once.
 
     While DuckDB runs a query the main thread would see Ctrl-C only when the query ends, which
-    can be minutes. Here the main thread waits, takes the KeyboardInterrupt, interrupts every
-    liberacion connection and raises it once the worker has stopped.
+    can be minutes. Here the main thread waits, takes the KeyboardInterrupt, interrupts the
+    connections of ``run`` (default: every liberacion connection) and raises it once the worker
+    has stopped. The Python API names its run: other threads' queries go on.
     """
     if threading.current_thread() is not threading.main_thread():
         return work()
@@ -137,7 +180,7 @@ def interruptible(work: Callable[[], T]) -> T:
     # (CPython gh-90882), so the process left before the worker removed its temporary file.
     done = threading.Event()
 
-    def run() -> None:
+    def in_worker() -> None:
         try:
             outcome["value"] = work()
         except BaseException as err:  # handed to the main thread as it is
@@ -145,13 +188,16 @@ def interruptible(work: Callable[[], T]) -> T:
         finally:
             done.set()
 
-    worker = threading.Thread(target=run, name="liberacion-query", daemon=True)
+    worker = threading.Thread(target=in_worker, name="liberacion-query", daemon=True)
     worker.start()
     try:
         while not done.wait(0.2):
             pass
     except KeyboardInterrupt:
-        interrupt_all()
+        if run is None:
+            interrupt_all()
+        else:
+            run.interrupt()
         done.wait(STOP_SECONDS)  # the interrupted query fails at once; its clean-up runs now
         raise
     if "error" in outcome:

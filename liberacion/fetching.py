@@ -42,7 +42,7 @@ from liberacion.download import (
     url_key,
 )
 from liberacion.download.state import load_url_state, save_url_state
-from liberacion.engine import interrupt_all
+from liberacion.engine import Run
 from liberacion.errors import (
     Busy,
     ConfigError,
@@ -246,19 +246,43 @@ def fetch_recipes(
     check_limits()  # and the size limits each dataset's download and conversion read
     orphan_hours()  # and how long a shared lake's unnamed uploads are spared
     client = client or HttpClient()
-    job = _Job(open_lake(home), client, options, progress or (lambda _event: None))
+    job = _Job(open_lake(home), client, options, _CallbackFailed.guard(progress or (lambda _event: None)))
     datasets = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="fetch")
     files = ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="download")
     futures: list[Future[FetchResult]] = []
     retries = reporting_store_retries(_store_retries(job.report))  # a shared lake's store that stops answering
-    with stopped_at_once(client, [datasets, files], futures), retries:
-        if options.housekeeping:
-            tidy(job.lake)
-        futures += [datasets.submit(job.run, recipe, files) for recipe in recipes]
-        results = [future.result() for future in futures]
-        if options.housekeeping:
-            update_views(job.lake, said=[r.error for r in results if r.error])
+    run = Run()
+    try:
+        with stopped_at_once(client, [datasets, files], futures, run), retries:
+            if options.housekeeping:
+                tidy(job.lake)
+            futures += [datasets.submit(run.call, job.run, recipe, files) for recipe in recipes]
+            results = [future.result() for future in futures]
+            if options.housekeeping:
+                update_views(job.lake, said=[r.error for r in results if r.error])
+    except _CallbackFailed as failed:
+        raise failed.error from None  # the caller's own exception, as its callback raised it
     return results
+
+
+class _CallbackFailed(BaseException):
+    """The caller's ``progress`` callback raised. A ``BaseException``, so that no dataset's
+    ``except Exception`` takes it for that dataset's failure (an "internal error" whose traceback
+    went to the home's log): it stops the run as Ctrl-C does, and ``fetch`` raises the original."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+    @staticmethod
+    def guard(report: ProgressCallback) -> ProgressCallback:
+        def guarded(event: ProgressEvent) -> None:
+            try:
+                report(event)
+            except Exception as err:
+                raise _CallbackFailed(err) from err
+
+        return guarded
 
 
 def _store_retries(report: ProgressCallback) -> StoreRetry:
@@ -275,9 +299,11 @@ def _store_retries(report: ProgressCallback) -> StoreRetry:
 
 @contextlib.contextmanager
 def stopped_at_once(
-    client: HttpClient, pools: Sequence[ThreadPoolExecutor], futures: Sequence[Future[Any]]
+    client: HttpClient, pools: Sequence[ThreadPoolExecutor], futures: Sequence[Future[Any]], run: Run
 ) -> Iterator[None]:
-    """Shut ``pools`` down when the block ends; on Ctrl-C (or any error) stop their work first.
+    """Shut ``pools`` down when the block ends; on Ctrl-C (or any error) stop their work first:
+    the queries of ``run`` (the work given to the pools through ``run.call``), not those other
+    threads of the process are running.
 
     Transfers stop at the next chunk (partial files stay, to resume), conversions stop at once, and
     a table not yet switched is never published. Workers (``futures``, filled in the block) get a
@@ -290,7 +316,7 @@ def stopped_at_once(
     except BaseException:
         stopping = True
         client.cancel.set()
-        interrupt_all()
+        run.interrupt()
         wait_futures(futures, timeout=STOP_GRACE)
         raise
     finally:

@@ -143,12 +143,14 @@ class RefreshReport:
 def _run_all(runner: _Runner, targets: list[_Target], client: HttpClient, jobs: int) -> list[RefreshEvent]:
     """Each target on the pool; Ctrl-C stops the transfers and conversions under way at once, so
     no table is published after it (a table already switched stays switched)."""
+    from liberacion.engine import Run
     from liberacion.fetching import stopped_at_once
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="refresh")
     futures: list[Future[RefreshEvent]] = []
-    with stopped_at_once(client, [pool], futures):
-        futures += [pool.submit(runner.run, target) for target in targets]
+    run = Run()
+    with stopped_at_once(client, [pool], futures, run):
+        futures += [pool.submit(run.call, runner.run, target) for target in targets]
         events = [future.result() for future in futures]
     return events
 
