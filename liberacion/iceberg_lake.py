@@ -47,7 +47,7 @@ from liberacion.storage import (
     put_s3_files,
     storage_error,
 )
-from liberacion.timestamps import TIME_FORMAT, utc_now
+from liberacion.timestamps import ID_FORMAT, TIME_FORMAT, utc_now
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -813,7 +813,7 @@ def _subfolders(filesystem: Any, folder: str) -> list[str]:
 
 def _new_snapshot_id() -> str:
     """A snapshot id: the time, to the microsecond (``20261205T231958214050Z``)."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return datetime.now(UTC).strftime(ID_FORMAT)
 
 
 # Summary properties (prefixed ``liberacion.`` in Iceberg): the record, and what a person scanning

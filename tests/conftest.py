@@ -56,6 +56,22 @@ def run_process(*args: str, env: dict[str, str] | None = None, **kwargs: object)
     )
 
 
+def at_terminal(home: Path, *args: str, columns: int = 120) -> tuple[int, str]:
+    """Run ``liberacion ARGS`` in a pseudo-terminal of 40 rows and ``columns``: its exit status and
+    what it showed, whitespace runs made single spaces (the terminal wraps long lines)."""
+    import pexpect
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    env.update(PYTHONPATH=str(ROOT), LIBERACION_HOME=str(home), TERM="xterm-256color")
+    child = pexpect.spawn(
+        sys.executable, ["-m", "liberacion", *args], env=env, dimensions=(40, columns), encoding="utf-8", timeout=120
+    )
+    child.expect(pexpect.EOF)
+    raw = " ".join(child.before.split())
+    child.close()
+    return child.exitstatus, raw
+
+
 @pytest.fixture
 def http_server() -> Iterator[LocalServer]:
     server = LocalServer().start()

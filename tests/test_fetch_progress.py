@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, at_terminal
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -42,21 +42,9 @@ def test_a_fetch_waiting_for_another_writer_says_so_at_a_terminal_and_not_in_cro
 
     source = tmp_path / "beds.csv"
     source.write_text("facility_id,beds\n010001,12\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
-    env.update(PYTHONPATH=str(ROOT), LIBERACION_HOME=str(home), TERM="xterm-256color")
     with Lake(home).lock("local.beds"):  # another writer holds the table
-        child = pexpect.spawn(
-            sys.executable,
-            ["-m", "liberacion", "fetch", str(source), "--as", "local.beds", "--wait", "1"],
-            env=env,
-            dimensions=(40, 120),
-            encoding="utf-8",
-            timeout=120,
-        )
-        child.expect(pexpect.EOF)
-        raw = " ".join(child.before.split())
-        child.close()
-        assert child.exitstatus == 75, raw
+        status, raw = at_terminal(home, "fetch", str(source), "--as", "local.beds", "--wait", "1")
+        assert status == 75, raw
         said = "waiting up to 1 s (--wait): table local.beds is being written by another liberacion process"
         said += f" (pid {os.getpid()})"
         assert said in raw  # said while it waits, not only when the wait ran out

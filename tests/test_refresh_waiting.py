@@ -4,13 +4,12 @@ while it waits; silent in cron."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import at_terminal
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -24,21 +23,9 @@ def test_a_refresh_waiting_for_another_says_so_at_a_terminal_and_not_in_cron(
     source = tmp_path / "beds.csv"
     source.write_text("facility_id,beds\n010001,12\n", encoding="utf-8")
     assert cli("fetch", str(source), "--as", "local.beds").exit_code == 0
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
-    env.update(PYTHONPATH=str(ROOT), LIBERACION_HOME=str(home), TERM="xterm-256color")
     with file_lock(Home(home).locks / LOCK_FILE, what="refresh"):  # another refresh is running
-        child = pexpect.spawn(
-            sys.executable,
-            ["-m", "liberacion", "refresh", "--wait", "1"],
-            env=env,
-            dimensions=(40, 200),
-            encoding="utf-8",
-            timeout=120,
-        )
-        child.expect(pexpect.EOF)
-        raw = " ".join(child.before.split())
-        child.close()
-        assert child.exitstatus == 75, raw
+        status, raw = at_terminal(home, "refresh", "--wait", "1", columns=200)
+        assert status == 75, raw
         assert "(waited 1 s); try again later or wait longer" in raw and "use --wait" not in raw
         said = f"waiting up to 1 s (--wait): another refresh is running on {home} (pid {os.getpid()})"
         assert raw.count(said) == 1 and raw.index(said) < raw.index("error:"), raw

@@ -35,12 +35,7 @@ class RecordList:
     key: str
     start: int
     end: int
-    before: dict[str, bytes]  # the members before it as raw JSON (the first of a repeated name)
-
-    def member(self, name: str) -> Any:
-        """A member before the list, parsed (None when absent)."""
-        raw = self.before.get(name)
-        return None if raw is None else json.loads(raw)
+    before: dict[str, Any]  # the members before it, parsed (the first of a repeated name)
 
 
 def list_key(keys: set[str]) -> str | None:
@@ -95,7 +90,7 @@ def find_record_list(path: Path) -> RecordList | None:
             if found is None or found[1] >= end:
                 return None
             key, start, before = found
-            lists = {name for name, raw in before.items() if raw.startswith(b"[")}
+            lists = {name for name, value in before.items() if isinstance(value, list)}
             if list_key({key} | lists | ({"meta"} & set(before))) != key:
                 return None
             return RecordList(key, start, end, before)
@@ -148,13 +143,13 @@ def _list_end(path: Path) -> int | None:
     return base + len(tail)
 
 
-def _scan(head: bytes) -> tuple[str, int, dict[str, bytes]] | None:
+def _scan(head: bytes) -> tuple[str, int, dict[str, Any]] | None:
     """(key, offset of its ``[``, the members before) for the first member that may hold the
     records; None when the object ends first. Raises _NeedMore at the head's end."""
     i = _skip(head, 3 if head.startswith(codecs.BOM_UTF8) else 0)
     if _at(head, i) != b"{":
         raise ValueError("not an object")
-    before: dict[str, bytes] = {}
+    before: dict[str, Any] = {}
     i += 1
     while True:
         i = _skip(head, i)
@@ -170,8 +165,8 @@ def _scan(head: bytes) -> tuple[str, int, dict[str, bytes]] | None:
         end = _value_end(head, i)
         # Only the brackets were matched: a member that is not JSON (``tru``, ``01``, ``NaN``) makes
         # the document broken, as the parse says, however well DuckDB reads the list after it.
-        json.loads(head[i:end], parse_constant=_not_json)
-        before.setdefault(key, head[i:end])
+        value = json.loads(head[i:end], parse_constant=_not_json)
+        before.setdefault(key, value)
         i = _skip(head, end)
         mark = _at(head, i)
         if mark == b"}":

@@ -160,10 +160,7 @@ def _listed_records(
     found = json_document.find_record_list(path)
     if found is None or json_document.empty_list(found, path):
         return None
-    try:
-        meta = found.member("meta")
-    except ValueError:
-        return None
+    meta = found.before.get("meta")
     view = _socrata_view(meta) if found.key == "data" else None
     if found.key == "data" and "meta" in found.before and view is None:
         return None  # {meta, data} without Socrata's columns: the parse decides as it always has
@@ -589,20 +586,25 @@ def _socrata_columns(view: dict[str, Any]) -> dict[str, int]:
     """{field name: position in a row} of the view's own columns (a repeated name: its last)."""
     columns: dict[str, int] = {}
     for position, column in enumerate(view["columns"]):
-        column = column if isinstance(column, dict) else {}
-        field_name = str(column.get("fieldName") or column.get("name") or f"column_{position + 1}")
+        field_name = _field_name(position, column)
         if not field_name.startswith(":"):  # Socrata's own bookkeeping columns (:id, :created_at, ...)
             columns[field_name] = position
     return columns
 
 
 def _socrata_notes(view: dict[str, Any]) -> dict[str, Any]:
-    descriptions = {}
-    for position, column in enumerate(view["columns"]):
-        if isinstance(column, dict) and column.get("description"):
-            field_name = str(column.get("fieldName") or column.get("name") or f"column_{position + 1}")
-            descriptions[field_name] = column["description"]
+    descriptions = {
+        _field_name(position, column): column["description"]
+        for position, column in enumerate(view["columns"])
+        if isinstance(column, dict) and column.get("description")
+    }
     return {"view": view.get("id"), "descriptions": descriptions}
+
+
+def _field_name(position: int, column: Any) -> str:
+    """A view column's field name: ``fieldName``, else its ``name``, else ``column_N``."""
+    column = column if isinstance(column, dict) else {}
+    return str(column.get("fieldName") or column.get("name") or f"column_{position + 1}")
 
 
 def _socrata_records(rows: Any, columns: dict[str, int], name: str) -> Any:
