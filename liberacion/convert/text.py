@@ -52,10 +52,18 @@ def _convert_text(
     if notes.get("nul_bytes"):
         count = notes["nul_bytes"]
         warnings.warn(f"{_label(part)}: dropped {count:,} NUL byte{'' if count == 1 else 's'}", Note, stacklevel=2)
+    if notes.get("trailing_notes"):  # said, not only noted: lines left out of the table
+        lines = notes["trailing_notes"].count("\n") + 1
+        said = f"{lines:,} line{'' if lines == 1 else 's'}"
+        warnings.warn(f"{_label(part)}: left out {said} of notes after a '---' line", Note, stacklevel=2)
     dialect = _dialect(source)
     notes |= {"format": "csv" if dialect.delimiter == "," else "delimited", "delimiter": dialect.delimiter}
     if dialect.skip:
         notes["skipped_title_lines"] = dialect.skip
+        # Said, not only noted: a line taken for a title that was a row would otherwise vanish unseen.
+        lines = f"{dialect.skip:,} line{'' if dialect.skip == 1 else 's'}"
+        title = f": {dialect.title[:80]!r}" if dialect.title else ""
+        warnings.warn(f"{_label(part)}: skipped {lines} above the header{title}", Note, stacklevel=2)
     taken: set[str] = set()
     originals = [options.field_names.get(h, h) for h in dialect.header]
     columns = [
@@ -91,6 +99,7 @@ def _convert_text(
             sample=sample,
             delimiter=dialect.delimiter,
             cut_line=None if part.unpacked else _cut_line(source),
+            source=source,
         )
     except NotUtf8:
         # Only the head and the tail were checked: DuckDB validates the rest as it reads. A file
@@ -527,8 +536,10 @@ def _is_note(line: bytes) -> bool:
         return True
     decoded = text.decode("utf-8", "replace")
     for delimiter in (",", "\t", "|"):
-        fields = next(csv.reader([decoded], delimiter=delimiter), [])
-        if sum(1 for f in fields if f.strip()) > 1:
+        fields = [f for f in next(csv.reader([decoded], delimiter=delimiter), []) if f.strip()]
+        # A number alone is a row of data with its other fields empty, not a note: under a "---"
+        # value such rows were left out of the table as a notes block.
+        if len(fields) > 1 or (fields and _NUMBER.fullmatch(fields[0])):
             return False
     return True
 
@@ -546,6 +557,7 @@ class _Dialect:
     skip: int
     header: list[str]
     raw_header: list[str]  # as the fields are spelled, for a row that repeats the header
+    title: str = ""  # the first line skipped above the header, for the note that says so
 
 
 _NUMBER = re.compile(r"\s*[-+$(]*[\d,.]+%?\)?\s*")
@@ -562,11 +574,15 @@ def _dialect(path: Path) -> _Dialect:
     sample = "\n".join(lines[:200])
     best = (",", -1.0)
     for delimiter in (",", "\t", "|", ";"):
-        counts = [len(row) for row in csv.reader(io.StringIO(sample), delimiter=delimiter) if row][:100]
-        if not counts:
+        parsed = [row for row in csv.reader(io.StringIO(sample), delimiter=delimiter) if row][:100]
+        if not parsed:
             continue
+        counts = [len(row) for row in parsed]
         mode, freq = Counter(counts).most_common(1)[0]
-        score = freq / len(counts) * (mode > 1) * math.log(mode + 1)
+        # Splitting inside quoted values leaves their quotes in the fields (``A,"x;y;z"`` read with
+        # ``;``): the delimiter that does is the wrong one, however regular the counts it gives.
+        broken = sum(1 for row in parsed if any('"' in v for v in row)) / len(parsed)
+        score = freq / len(counts) * (mode > 1) * math.log(mode + 1) * (1 - broken / 2)
         if score > best[1]:
             best = (delimiter, score)
     delimiter = best[0]
@@ -587,10 +603,38 @@ def _dialect(path: Path) -> _Dialect:
             break
     if not extra:
         skip = _past_title(rows, skip, mode)
+    titles = _titles_end(rows, skip)
+    if titles < skip:
+        skip, extra = titles, []
     header = [h.strip().lstrip("\ufeff") for h in rows[skip]] + extra
-    physical = sum(r.count("\n") for r in (",".join(x) for x in rows[:skip]))  # quoted newlines in titles
     raw = [rows[skip][0].lstrip("\ufeff"), *rows[skip][1:], *extra]
-    return _Dialect(delimiter, skip + physical, header, raw)
+    title = next((delimiter.join(r).strip(delimiter + " ") for r in rows[:skip] if any(v.strip() for v in r)), "")
+    # DuckDB's ``skip`` counts records as csv does, a quoted newline inside one (a title over two
+    # lines) and a blank line included: adding the newlines skipped the first row of data.
+    return _Dialect(delimiter, skip, header, raw, title)
+
+
+_YEAR = re.compile(r"\s*(1[89]|2[0-9])[0-9]{2}\s*")  # a header may name its columns by year
+
+
+def _titles_end(rows: list[list[str]], skip: int) -> int:
+    """Where the lines taken for titles above ``rows[skip]`` really end: the first that does not read
+    as a title is the header. A title is a line of one field (``Table 3. Deaths``), or one over a
+    blank line, or any line over a header of names. Over a line of data, a line of several fields
+    (``a,b`` over ``1,2,3``: a ragged file whose rows have more fields than its header) or one as
+    wide as the data with names left empty (``id,,,,`` over ``1,2,3,4,5``) is the header: taking it
+    for a title lost it and the first row of data, which became the header. In doubt a row stays a
+    row: a title read as the header costs names, never data."""
+    header = rows[skip]
+    names = not any(_NUMBER.fullmatch(v) and not _YEAR.fullmatch(v) for v in header)
+    if names:
+        return skip
+    for index, row in enumerate(rows[:skip]):
+        fields = sum(1 for v in row if v.strip())
+        blank_below = index + 1 < len(rows) and not any(v.strip() for v in rows[index + 1])
+        if (fields > 1 or (fields and len(row) == len(header))) and not blank_below:
+            return index
+    return skip
 
 
 def _past_title(rows: list[list[str]], skip: int, mode: int) -> int:

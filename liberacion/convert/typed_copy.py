@@ -53,6 +53,7 @@ def _write_typed(
     sample: str | None = None,
     delimiter: str = ",",
     cut_line: bytes | None = None,
+    source: Path | None = None,
 ) -> ConversionReport:
     """Decide types, write Parquet (one scan when the sample was right) and rejects; return the report.
 
@@ -66,6 +67,7 @@ def _write_typed(
     through a reader that is quicker to start, for the sample that decides the types.
     ``delimiter``: the text's, to tell rows a bad one swallowed from its own lines. ``cut_line``:
     the end of the text's last line when the file does not end with a line end (see ``_refuse_cut``).
+    ``source``: the file the text's reader reads, for the whole text of a long bad row.
     """
     unmatched = _check_overrides(columns, options, strict=strict_columns)
     if unmatched:
@@ -101,7 +103,7 @@ def _write_typed(
         raise NotUtf8
     rejects, lines = (0, 0)
     if "store_rejects" in relation:
-        rejects, lines = _write_rejects(con, out_dir / "rejects.parquet", kv, delimiter, len(columns))
+        rejects, lines = _write_rejects(con, out_dir / "rejects.parquet", kv, delimiter, len(columns), source)
     if lines > rejects:
         notes["rejected_lines"] = lines
     if rejects and cut_line:
@@ -433,7 +435,12 @@ def _one_row(con: duckdb.DuckDBPyConnection, query: str) -> tuple[Any, ...]:
 
 
 def _write_rejects(
-    con: duckdb.DuckDBPyConnection, path: Path, kv: dict[str, str], delimiter: str, fields: int
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    kv: dict[str, str],
+    delimiter: str,
+    fields: int,
+    source: Path | None = None,
 ) -> tuple[int, int]:
     """Bad rows of the last scan (the COPY): line number, raw text, reason. Returns the count of bad
     rows and of the rows they hold: a quote that is never closed makes one bad row of every line
@@ -442,13 +449,22 @@ def _write_rejects(
     # One reason per line, kept short: DuckDB reports a row cut short at the end of a file once per
     # field it lacks ("Found: 4", "Found: 5", ... "Found: 37"), and the first says what happened.
     error = "error_type || ': ' || error_message"
-    query = (
-        f"SELECT line_number, raw_text, first || CASE WHEN errors > 1 THEN ' (and ' || (errors - 1) || ' more)'"
-        " ELSE '' END AS reason FROM ("
-        f"SELECT line AS line_number, any_value(csv_line) AS raw_text, count(DISTINCT {error}) AS errors,"
+    # DuckDB's text of a bad row after a CRLF line end starts with that line end's LF: not the row's.
+    inner = (
+        "SELECT line AS line_number, ltrim(any_value(csv_line), chr(13) || chr(10)) AS raw_text,"
+        f" any_value(line_byte_position) AS line_at, max(length(csv_line)) >= {RAW_TEXT_CUT} AS cut,"
+        f" count(DISTINCT {error}) AS errors,"
         f" arg_min({error}, coalesce(column_idx, 0)) AS first"
-        " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line) ORDER BY line_number"
+        " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line"
     )
+    reason = "first || CASE WHEN errors > 1 THEN ' (and ' || (errors - 1) || ' more)' ELSE '' END AS reason"
+    query = f"SELECT line_number, raw_text, {reason} FROM ({inner}) ORDER BY line_number"
+    full = _whole_rows(con, inner, source) if source is not None else None
+    if full:
+        query = (
+            f"SELECT r.line_number, coalesce(w.raw_text, r.raw_text) AS raw_text, {reason} FROM ({inner}) r"
+            f" LEFT JOIN {full} w ON r.line_number = w.line_number ORDER BY r.line_number"
+        )
     separators = f"length(x) - length(replace(x, '{_sql_text(delimiter)}', ''))"
     whole = f"list_filter(string_split(raw_text, chr(10)), lambda x: {separators} >= {fields - 1})"
     lines = f"greatest(1, len({whole}))"
@@ -459,7 +475,54 @@ def _write_rejects(
             f"COPY ({query}) TO '{_sql_text(str(path))}'"
             f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE_BYTES '{ROW_GROUP_BYTES}', KV_METADATA {{{metadata}}})"
         )
+    if full:
+        con.unregister(full)
     return int(count), int(spanned)
+
+
+RAW_TEXT_CUT = 10_000  # characters of a bad row's text that DuckDB's rejects table keeps
+
+
+def _whole_rows(con: duckdb.DuckDBPyConnection, inner: str, source: Path) -> str | None:
+    """The whole text of the bad rows DuckDB cut at ``RAW_TEXT_CUT`` characters, read from the file,
+    as a registered table (line_number, raw_text); None when no row was cut. A rejects table must
+    hold a bad row whole: it is the only place the row is kept."""
+    cut = con.execute(f"SELECT line_number, line_at, raw_text FROM ({inner}) WHERE cut")
+    found = {line: _row_at(source, at, text) for line, at, text in cut.fetchall()}
+    found = {line: text for line, text in found.items() if text is not None}
+    if not found:
+        return None
+    import pyarrow as pa
+
+    name = f"liberacion_whole_rows_{next(_sequence_names)}"
+    lines = pa.array([int(line) for line in found], pa.int64())
+    con.register(name, pa.table({"line_number": lines, "raw_text": pa.array(list(found.values()), pa.string())}))
+    return name
+
+
+def _row_at(source: Path, at: int | None, start: str) -> str | None:
+    """The row of the file whose text DuckDB begins with ``start``, near byte ``at`` (DuckDB's
+    position is the row's first byte or the one after it): its lines up to the one that closes its
+    last quote. None when the bytes there do not begin with ``start``."""
+    from liberacion.convert.text import MAX_LINE_BYTES
+
+    if at is None:
+        return None
+    head = start[:200].encode("utf-8")
+    with open(source, "rb") as fh:
+        for offset in (max(0, at - 1), at):
+            fh.seek(offset)
+            if fh.read(len(head)) != head:
+                continue
+            fh.seek(offset)
+            pieces, quotes, size = [], 0, 0
+            for line in fh:  # a quoted line end continues the row
+                pieces.append(line)
+                quotes, size = quotes + line.count(b'"'), size + len(line)
+                if quotes % 2 == 0 or size > MAX_LINE_BYTES:
+                    break
+            return b"".join(pieces).rstrip(b"\r\n").decode("utf-8", "replace")
+    return None
 
 
 def _refuse_cut(con: duckdb.DuckDBPyConnection, cut_line: bytes, fields: int) -> None:

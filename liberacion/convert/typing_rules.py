@@ -440,12 +440,15 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
         return f"{x}::VARCHAR = {c}", x  # the canonical spelling: no leading zero, sign or decimals
     if kind == INT_SEP:  # at most 18 digits: the CAST cannot overflow
         return f"regexp_full_match({c}, '{_FAST_INT_SEP}')", f"CAST(replace({c}, ',', '') AS BIGINT)"
+    # The DOUBLE must give the number back (``double_keeps``): see ``_keeps_sql``.
     if kind == DOUBLE:
-        return f"regexp_full_match({c}, '{_FAST_DOUBLE}')", f"CAST({c} AS DOUBLE)"
+        return f"(regexp_full_match({c}, '{_FAST_DOUBLE}') AND {_keeps_sql(c)})", f"CAST({c} AS DOUBLE)"
     if kind == DOUBLE_SEP:
-        return f"regexp_full_match({c}, '{_FAST_DOUBLE_SEP}')", f"CAST(replace({c}, ',', '') AS DOUBLE)"
+        x = f"replace({c}, ',', '')"
+        return f"(regexp_full_match({c}, '{_FAST_DOUBLE_SEP}') AND {_keeps_sql(x)})", f"CAST({x} AS DOUBLE)"
     if kind == PERCENT:
-        return f"regexp_full_match({c}, '{_FAST_DOUBLE}%')", f"CAST(left({c}, -1) AS DOUBLE)"
+        x = f"left({c}, -1)"
+        return f"(regexp_full_match({c}, '{_FAST_DOUBLE}%') AND {_keeps_sql(x)})", f"CAST({x} AS DOUBLE)"
     if kind == CURRENCY:
         whole = 17 - decision.scale  # DECIMAL(18, scale) holds 18 - scale digits before the point
         pattern = rf"\$(0|[1-9][0-9]{{0,{whole}}}|[1-9][0-9]{{0,2}}(,[0-9]{{3}}){{1,{max(1, whole // 3)}}})"
@@ -474,6 +477,16 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
         x = f"CASE {c} {cases} END"
         return f"{x} IS NOT NULL", x
     raise ValueError(f"no fast path for {kind}")
+
+
+def _keeps_sql(text: str) -> str:
+    """SQL: the DOUBLE of ``text``, a plain decimal, gives its number back (as ``double_keeps``
+    decides). Up to 15 significant digits (16 characters with a sign or a point) always do; a longer
+    one when it is the double's shortest spelling or its 16 or 17 digits, as a double printed in
+    full is (``17.899999999999999``). Any other goes to the exact slow path."""
+    d = f"TRY_CAST({text} AS DOUBLE)"
+    printed = " OR ".join(f"printf('%.{n}g', {d}) = {text}" for n in (16, 17))
+    return f"(length({text}) <= 16 OR CAST({d} AS VARCHAR) = {text} OR {printed})"
 
 
 def _digit_led(c: str) -> str:
@@ -519,6 +532,25 @@ def _literal(text: str) -> str:
     return f"'{_sql_quote(text)}'"
 
 
+MAX_DOUBLE_DIGITS = 17  # significant digits that name one DOUBLE: any double prints back in 17
+
+
+def double_keeps(text: str, real: float) -> bool:
+    """Does the DOUBLE ``real`` keep the number ``text`` says? It does when it is that number exactly
+    (``0.5``, ``9223372036854775808``), when the text is its shortest spelling (Python's ``repr``),
+    or when printing it with the text's own significant digits gives the text's number back: always
+    for 15 digits or fewer, and for ``17.899999999999999``, a double printed in full. A 20-digit
+    whole number, ``12345678901234567`` (…568 as a DOUBLE), ``0.1234567890123456789`` or ``1e-400``
+    (0 as a DOUBLE) would come back as other numbers: such a column stays text."""
+    from decimal import Decimal
+
+    number = Decimal(text)
+    if number == Decimal(real) or number == Decimal(repr(real)):
+        return True
+    digits = len(number.normalize().as_tuple().digits)
+    return digits <= MAX_DOUBLE_DIGITS and Decimal(format(real, f".{digits}g")) == number
+
+
 class Surprise(ValueError):
     """A value that is neither a missing-value marker nor of its column's decided type."""
 
@@ -548,6 +580,8 @@ def python_value(decision: Decision, value: str) -> Any:
         real = float(text)
         if real != real or real in (float("inf"), float("-inf")):
             raise ValueError("not a finite number")
+        if decision.reason != "override" and not double_keeps(text, real):  # the user's DOUBLE may round
+            raise ValueError("more digits than a DOUBLE keeps")
         return real
     if kind == CURRENCY:
         negative = value.startswith("(") and value.endswith(")")  # ($1,234.00): accounting's minus
