@@ -49,6 +49,7 @@ from liberacion.snapshots import Download, Provenance, Recipe, Snapshot
 from liberacion.timestamps import utc_now
 
 if TYPE_CHECKING:
+    from liberacion.catalogs.model import Catalog
     from liberacion.download import HttpClient
 
 LOCK_FILE = "refresh.lock"
@@ -257,6 +258,7 @@ def _targets(lake: Lake, options: RefreshOptions, state: _State) -> list[_Target
     names = named or lake.names()
     targets: dict[str, _Target] = {}
     now = time.time()
+    listings = _Listings(lake.home, options.catalog_paths)
     for name in names:
         try:
             snap = lake.current(name)
@@ -272,7 +274,7 @@ def _targets(lake: Lake, options: RefreshOptions, state: _State) -> list[_Target
             continue  # published by the API, not fetched: nothing to refresh from
         record = state.get(table)
         skip = None
-        if _retired(record) and not named:
+        if _retired(record) and not named and not listings.lists(snap.provenance):
             skip = "retired"
         elif options.older_than is not None and 0 <= now - record.get("checked", 0) < options.older_than:
             skip = "checked recently"  # a check in the future (the clock set back since) is not recent
@@ -438,8 +440,6 @@ def _replayed(prov: Provenance, table: str) -> Recipe:
 
 def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_paths: Sequence[Path]) -> bool:
     """The cheapest reliable answer to "has the source changed since this snapshot?"."""
-    from liberacion.download import Validators
-    from liberacion.download.state import load_url_state
     from liberacion.fetching import hash_file, resolve_target
 
     # Resolved as the refresh would (a missing file, an unknown dataset fail with its words).
@@ -455,9 +455,35 @@ def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_path
         if token and target.dataset.change_token is not None and target.dataset.change_token != token:
             return True
         if sorted(target.urls) != sorted(d.url for d in prov.downloads):
-            return True  # the catalog points at another file now
+            moved = _moved_unchanged(home, target.urls, prov)
+            if moved is None:
+                return True  # the catalog points at another file now
+            # A refresh already found the moved file's bytes the snapshot's: its server decides.
+            return _any_changed(home, moved, client)
         # Same metadata and the same URL: a file replaced in place only its server can tell.
     downloads = prov.downloads or ([Download(prov.source_url)] if prov.source_url else [])
+    return _any_changed(home, downloads, client)
+
+
+def _moved_unchanged(home: Home, urls: Sequence[str], prov: Provenance) -> list[Download] | None:
+    """The files the catalog now names, when a refresh since the snapshot downloaded every one and
+    found the snapshot's very bytes (the publisher moved them, as data.cms.gov does with releases):
+    that refresh said ``unchanged`` and published nothing, so the snapshot still names the old URLs.
+    None when any of them is new to this home or held other bytes."""
+    from liberacion.download.state import load_url_state
+
+    states = [load_url_state(home, url) or {} for url in urls]
+    known = sorted(str(state.get("sha256")) for state in states)
+    if any(not state.get("sha256") for state in states) or known != sorted(str(d.sha256) for d in prov.downloads):
+        return None
+    return [Download(url, sha256=state["sha256"], etag=state.get("etag")) for url, state in zip(urls, states)]
+
+
+def _any_changed(home: Home, downloads: Sequence[Download], client: HttpClient) -> bool:
+    """Whether any of the files answers other than ``304 Not Modified`` to its stored validators."""
+    from liberacion.download import Validators
+    from liberacion.download.state import load_url_state
+
     if not downloads:
         return True
     for download in downloads:
@@ -480,6 +506,56 @@ def _retired(record: dict[str, Any]) -> bool:
     ``retired_by``) may stand for a moved or missing file, so the table is checked once more, and
     that check marks it again if its catalog no longer lists it."""
     return bool(record.get("retired")) and record.get("retired_by") == RETIRED_BY_CATALOG
+
+
+class _Listings:
+    """Whether the catalog lists a retired table's dataset again, read from the manifests and the
+    index alone (no request). A listing that dropped a dataset for a day (or a listing cut short)
+    must not stop a cron refresh from ever checking it again; once it is listed again, the refresh
+    fetches it. Each catalog's manifest and index part are read once per run, however many of its
+    tables are retired."""
+
+    def __init__(self, home: Home, catalog_paths: Sequence[Path]) -> None:
+        self.home = home
+        self.catalog_paths = catalog_paths
+        self._catalogs: dict[str, tuple[Catalog, set[str]] | None] = {}
+
+    def lists(self, prov: Provenance) -> bool:
+        """Whether the dataset of the snapshot's ref is listed now (a URL or a file never is)."""
+        from liberacion.naming import safe_id
+        from liberacion.resolve import split_ref
+
+        ref = prov.recipe.ref if prov.recipe is not None else prov.ref
+        if not ref or "://" in ref:
+            return False
+        try:
+            catalog_name, dataset_id = split_ref(ref)
+        except LiberacionError:
+            return False
+        found = self._catalog(catalog_name)
+        if found is None:  # a catalog gone, or a manifest broken: the run says so elsewhere
+            return False
+        catalog, listed = found
+        curated = catalog.curated(dataset_id)
+        if curated is not None and "source_id" not in curated.extra:
+            return True  # the manifest names its file again
+        if curated is not None:  # a pointer into a source: listed when the source's index holds it
+            dataset_id = safe_id(str(curated.extra["source_id"]))
+        return dataset_id in listed
+
+    def _catalog(self, name: str) -> tuple[Catalog, set[str]] | None:
+        from liberacion.catalogs import index
+        from liberacion.catalogs.manifests import find_catalog
+
+        if name not in self._catalogs:
+            try:
+                catalog = find_catalog(name, self.catalog_paths)
+            except LiberacionError:
+                self._catalogs[name] = None
+            else:
+                parts = index.read_part(self.home, catalog.name).values()
+                self._catalogs[name] = (catalog, {str(r.get("id")) for records in parts for r in records})
+        return self._catalogs[name]
 
 
 class _State:
