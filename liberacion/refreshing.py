@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from liberacion.download import HttpClient
 
 LOCK_FILE = "refresh.lock"
+FAILED_EVENTS = ("failed", "gone")  # a run that ends with one of these exits 1
 STATE_FILE = "refresh.json"
 POLICIES = ("evolve", "fail")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
@@ -125,7 +126,7 @@ class RefreshReport:
         last snapshot and is skipped."""
         if self.problems:
             return int(ExitCode.CONFIG)
-        failures = [ExitCode.FAILED for e in self.events if e.event in ("failed", "gone")]
+        failures = [ExitCode.FAILED for e in self.events if e.event in FAILED_EVENTS]
         updates = self.check and any(e.event == "changed" for e in self.events)
         return int(batch_exit_code(failures, updates=updates))
 
@@ -573,8 +574,15 @@ class _State:
 
     def update(self, table: str, event: RefreshEvent) -> None:
         record = dict(self.tables.get(table, {}))
-        record["checked"] = time.time()
-        record["checked_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        if event.event in FAILED_EVENTS:
+            # Not a check for --older-than: an hourly `refresh --older-than 1d` tries a failed table
+            # again next hour, not tomorrow.
+            record["failed_at"] = now
+        else:
+            record["checked"] = time.time()
+            record["checked_at"] = now
+            record.pop("failed_at", None)
         record["last_event"] = event.event
         if event.event == "retired":
             record["retired"] = record.get("retired") or event.at

@@ -345,3 +345,19 @@ def test_check_asks_the_file_of_a_source_id_dataset_not_only_its_metadata(
     moved = {**item, "distribution": [{"downloadURL": http_server.add("/files/beds-v2.csv", CSV_V2)}]}
     http_server.add("/pdc/items/abcd-1234", json.dumps(moved), content_type="application/json")
     assert cli("refresh", "--check").exit_code == 10  # the catalog now points at another file
+
+
+def test_a_failed_refresh_does_not_count_as_a_check_for_older_than(
+    cli: Cli, http_server: LocalServer, home: Path
+) -> None:
+    # An hourly `refresh --older-than 1d` must try a table whose refresh failed again next hour,
+    # not a day later: only a check that got an answer counts.
+    fetched(cli, http_server)
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv", status=500)
+    assert events(cli("refresh", "--json").stdout)[0]["event"] == "failed"
+    record = json.loads((home / "state" / "refresh.json").read_text())["cms.beds"]
+    assert record["last_event"] == "failed" and "failed_at" in record
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv")
+    assert events(cli("refresh", "--older-than", "1d", "--json").stdout)[0]["event"] == "fetched"
+    assert events(cli("refresh", "--older-than", "1d", "--json").stdout)[0]["event"] == "skipped"
+    assert "failed_at" not in json.loads((home / "state" / "refresh.json").read_text())["cms.beds"]
