@@ -17,8 +17,8 @@ DEFAULT_MAX_UNZIPPED = 64 * 1024**3
 DEFAULT_MAX_LISTING = 512 * 1024**2
 MAX_ARCHIVE_DEPTH = 3  # a zip in a zip in a zip is the deepest real data has; more is a bomb
 MAX_RATIO = 1000  # an archive member expanding more than this (beyond 16 MiB) is a bomb, not data
-# A workbook's reader holds a whole sheet in memory, and real sheets' XML compresses far less than
-# this (the CMS workbooks in realdata about 6-fold): a part expanding more is refused before it is read.
+# Real sheets' XML compresses far less than this (the CMS workbooks in realdata about 6-fold), and
+# an .xls sheet or a grouped .ods sheet is still read whole: a part expanding more is refused unread.
 WORKBOOK_RATIO = 100
 RATIO_FLOOR = 16 * 1024**2  # small members may expand any amount: a column of zeros does
 MAX_JSON_DEPTH = 128  # JSON records nested deeper are refused (DuckDB's JSON reader stops there too)

@@ -30,6 +30,11 @@ EMPTY_KEY = "\u2400liberacion-empty-key"  # a record's "" key, renamed in the wo
 # EMPTY_KEY, so that no key a file holds (``a\u24002``) is taken for, or collides with, a renamed one.
 KEY_MARK = "\u2400liberacion-spelling-"
 MAX_REJECT_TEXT = 64 * 1024  # of a bad line kept in the rejects table
+# The longest record DuckDB's reader takes. Its buffers are twice this, a few at a time: 256 MiB
+# would need 512 MiB buffers, more than the default memory limit holds.
+MAX_RECORD_BYTES = 32 * 1024 * 1024
+# How pyarrow, which publishing reads the table's files with, refuses a schema over 100 levels deep.
+PARQUET_DEPTH_WORDS = "too deeply nested"
 
 
 def _convert_json(
@@ -83,11 +88,33 @@ def _convert_json(
         report = _write_records(con, path, fmt, described, out_dir, kv, options, dict(notes), strict)
     if path != part.path:
         path.unlink(missing_ok=True)
+    _refuse_unreadable_nesting(out_dir, described, name)
     if rejects:
         _write_rejects(con, rejects, out_dir / "rejects.parquet", kv)
         _check_bad_rows(report.rows, len(rejects), options)
         report.rejects = len(rejects)
     return report
+
+
+def _refuse_unreadable_nesting(out_dir: Path, described: list[tuple[Any, ...]], name: str) -> None:
+    """Refuse records nested deeper than a Parquet reader takes. DuckDB reads objects 128 levels
+    deep and writes them, but pyarrow, which publishing reads the table's files with, stops at a
+    schema 100 levels deep (a LIST counts two): the fetch failed at publishing, with pyarrow's
+    advice to raise a limit that is not the user's. Only the written files' footers are read."""
+    if not any(mark in str(type_) for _key, type_, *_ in described for mark in ("STRUCT", "[]", "MAP")):
+        return
+    import pyarrow.parquet as pq
+
+    for path in sorted(out_dir.glob("data-*.parquet")):
+        try:
+            pq.ParquetFile(path).metadata  # noqa: B018 (reading the schema is the check)
+        except OSError as err:
+            if PARQUET_DEPTH_WORDS not in str(err):
+                raise
+            raise ConversionError(
+                f"{name}: JSON nested too deeply for a Parquet table (objects and lists about 100 levels"
+                " deep; each list counts two)"
+            ) from None
 
 
 def _work_copy(
@@ -189,7 +216,7 @@ def _socrata_rows(con: duckdb.DuckDBPyConnection, rows: Path, out_dir: Path, vie
     )
     count = con.execute(
         f"COPY (SELECT {select} FROM read_json('{_sql_text(str(rows))}', format='array', records=false,"
-        " columns={'json': 'JSON[]'}, maximum_object_size=33554432, compression='none')"
+        f" columns={{'json': 'JSON[]'}}, maximum_object_size={MAX_RECORD_BYTES}, compression='none')"
         # A row that is null is no list of values: refused, for the parse to name it.
         " WHERE json IS NOT NULL OR error('a row that is null'))"
         f" TO '{_sql_text(str(target))}' (FORMAT json)"
@@ -216,14 +243,17 @@ class _Repairable(Exception):
     broken JSON Lines, a value that is not a record, a record's "" key."""
 
 
-def _relation(path: Path, fmt: str, types: list[tuple[str, str]] | None = None) -> str:
-    """The reader of the records; with ``types`` ((key, type), every key), each key read as that type."""
+def _relation(path: Path, fmt: str, types: list[tuple[str, str]] | None = None, *, structs: bool = False) -> str:
+    """The reader of the records; with ``types`` ((key, type), every key), each key read as that type;
+    ``structs``: every object read as a STRUCT, never guessed to be a MAP."""
     spelled = ""
     if types:
         spelled = ", columns={" + ", ".join(f"'{_sql_text(k)}': '{_sql_text(t)}'" for k, t in types) + "}"
+    if structs:
+        spelled += ", map_inference_threshold=-1"
     return (
         f"read_json('{_sql_text(str(path))}', format='{fmt}', records=true, sample_size=-1,"
-        f" maximum_object_size=33554432, union_by_name=true, compression='none'{spelled})"
+        f" maximum_object_size={MAX_RECORD_BYTES}, union_by_name=true, compression='none'{spelled})"
     )
 
 
@@ -231,11 +261,25 @@ def _describe(
     con: duckdb.DuckDBPyConnection, path: Path, fmt: str, name: str, *, again: bool = False
 ) -> list[tuple[Any, ...]]:
     try:
-        return con.execute(f"DESCRIBE SELECT * FROM {_relation(path, fmt)}").fetchall()
+        try:
+            return con.execute(f"DESCRIBE SELECT * FROM {_relation(path, fmt)}").fetchall()
+        except Exception as err:
+            if "expected records" not in str(err):
+                raise
+            # DuckDB guesses that an object of more than 200 keys, or whose keys each show in few
+            # records, is a MAP, and then refuses the records as "non-record JSON": a Socrata view
+            # of 250 columns, or records each holding a few of many optional keys, are records.
+            # The types found here are spelled out for every later read, which then guesses nothing.
+            return con.execute(f"DESCRIBE SELECT * FROM {_relation(path, fmt, structs=True)}").fetchall()
     except Exception as err:
         text = str(err)
         if "maximum recursion depth" in text:  # DuckDB's own limit
             raise ConversionError(f"{name}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if "maximum_object_size" in text:  # DuckDB's advice to raise it is not the user's to follow
+            raise ConversionError(
+                f"{name}: a JSON record longer than {MAX_RECORD_BYTES // 1024 // 1024} MiB; liberacion reads"
+                " records of up to that length (each is held whole while it is read)"
+            ) from None
         if not again and "expected records" in text:  # [1, 2], a "" key, or a line that is a list
             raise _Repairable from None
         if not again and "Malformed JSON" in text and fmt == "newline_delimited":

@@ -1,12 +1,22 @@
 """Workbooks (.xlsx, legacy .xls, OpenDocument .ods): each sheet with a table becomes CSV from its
 header row on, read with python-calamine (one reader for the three formats; about 17x faster than
-openpyxl on CMS's workbooks, see benchmarks/readers.py). A sheet is held in memory while it is
-read, which the formats' size limits (about a million rows a sheet) keep bounded."""
+openpyxl on CMS's workbooks, see benchmarks/readers.py).
+
+calamine holds a whole sheet in memory while it is read, about twice its XML: 1.9 GB for an .xlsx
+sheet of 900,000 rows of 20 columns (121 MB on disk), which the format's million rows allow. So
+an .xlsx sheet whose XML passes ``SLICE_BYTES`` is read in slices: workbooks of the same parts
+whose sheet holds a run of its rows alone, each read by calamine in turn (``_SlicedSheet``), with
+the same values, types and positions as one read gives. .xls (65,536 rows a sheet) is read whole;
+so is .ods for now, whose sheets share one XML part and whose rows carry no row numbers."""
 
 from __future__ import annotations
 
 import csv
+import re
+import shutil
 import zipfile
+from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +25,30 @@ from liberacion.convert.sniff import NAMES
 from liberacion.errors import ConversionError
 from liberacion.limits import WORKBOOK_RATIO
 
+# An .xlsx sheet whose XML is larger than this is read in slices of about this much XML: calamine
+# then holds about 100 MB at once (a slice and its rows as Python lists), not twice the sheet's XML.
+SLICE_BYTES = 32 * 1024 * 1024
+_READ = 4 * 1024 * 1024
+_PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"  # a namespace prefix, as some writers spell every tag (x:row)
+_SHEET_DATA = re.compile(rb"<(" + _PREFIX + rb")sheetData\b[^>]*?(/?)>")
+_ROOT = re.compile(rb"<(" + _PREFIX + rb")worksheet\b")
+MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+RELATION = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+
 
 def _inspect_workbook(path: Path, fmt: str, options: ConvertOptions, directory: Path, budget: Budget) -> list[Part]:
     """One text part per sheet with a table, written as CSV into ``directory``."""
-    import python_calamine
 
     erring: set[str] = set()  # the parts holding error cells
     if fmt in ("xlsx", "ods"):
         erring = _check_parts(path, fmt, budget)
     if fmt != "xlsx":
         erring = set()  # only xlsx marks error cells with t="e"; .xls and .ods keep them blank
+    # calamine reads every sheet of an .ods as it opens it: a large one's sheets are named here.
+    named = _ods_sheet_names(path) if fmt == "ods" and _ods_content(path) > SLICE_BYTES else None
+    workbook = _Opened(path, fmt)
     try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
-    except Exception as err:  # calamine's errors: not a workbook after all, encrypted, corrupt
-        raise ConversionError(f"cannot read {path.name} as {NAMES[fmt]}: {err}") from None
-    try:
-        every = list(workbook.sheet_names)
+        every = named if named is not None else list(workbook.get().sheet_names)
         # Every sheet's suffix, from the whole workbook: the table names do not depend on --member.
         suffixes = distinct_suffixes(every)
         chosen = list(range(len(every)))
@@ -38,17 +56,22 @@ def _inspect_workbook(path: Path, fmt: str, options: ConvertOptions, directory: 
             chosen = [choose(every, suffixes, options.member, kind="sheet", where=path.name)]
         parts: list[Part] = []
         empty: dict[str, str] = {}
+        large = _large_sheets(path) if fmt == "xlsx" else dict.fromkeys(named or [], "content.xml")
         for index in chosen:
             name = every[index]
             target = directory / f"sheet{index}.csv"
-            try:
-                sheet = workbook.get_sheet_by_name(name)
-                rows = sheet.iter_rows()
-                if erring:
-                    rows = _with_errors(rows, _error_cells(path, name, erring), sheet.start)
-            except Exception as err:
-                raise ConversionError(f"cannot read sheet {name!r} of {path.name}: {err}") from None
-            notes = _sheet_to_csv(name, rows, target)
+            notes: dict[str, Any] | None = None
+            if name in large:
+                notes = _sliced_sheet_to_csv(_SlicedSheet(path, fmt, name, large[name], directory), erring, target)
+            if notes is _WHOLE or name not in large:
+                try:
+                    sheet = workbook.get().get_sheet_by_name(name)
+                    rows = sheet.iter_rows()
+                    if erring:
+                        rows = _with_errors(rows, _error_cells(path, name, erring), sheet.start)
+                except Exception as err:
+                    raise ConversionError(f"cannot read sheet {name!r} of {path.name}: {err}") from None
+                notes = _sheet_to_csv(name, rows, target)
             if notes is None:
                 empty[f"sheet {name!r}"] = "an empty sheet"
             else:
@@ -121,20 +144,95 @@ def _error_cells(path: Path, sheet: str, erring: set[str]) -> dict[tuple[int, in
         return {}
 
 
-def _read_error_cells(path: Path, sheet: str, erring: set[str]) -> dict[tuple[int, int], str]:
+def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
+    """{sheet name: the zip part holding its XML} of an .xlsx."""
     import posixpath
-    import re
     from xml.etree.ElementTree import iterparse
 
-    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-    rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    # Entities were refused by _check_parts, and ElementTree never fetches external ones.
+    ids = {e.get("name"): e.get(RELATION) for _, e in iterparse(zf.open("xl/workbook.xml")) if e.tag == f"{MAIN}sheet"}
+    rels = {e.get("Id"): e.get("Target") or "" for _, e in iterparse(zf.open("xl/_rels/workbook.xml.rels"))}
+    parts = {}
+    for name, rid in ids.items():
+        target = rels.get(rid or "", "")
+        if name is not None and target:
+            parts[name] = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
+    return parts
+
+
+def _large_sheets(path: Path) -> dict[str, str]:
+    """{sheet name: its part} of the sheets whose XML is larger than ``SLICE_BYTES``."""
+    from xml.etree.ElementTree import ParseError
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            sizes = {info.filename: info.file_size for info in zf.infolist()}
+            parts = _sheet_parts(zf)
+    except (KeyError, ParseError):  # an unusual layout: calamine reads each sheet whole, as before
+        return {}
+    return {name: part for name, part in parts.items() if sizes.get(part, 0) > SLICE_BYTES}
+
+
+class _Opened:
+    """The workbook as calamine opens it, opened when first asked for."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path, self.fmt = path, fmt
+        self._workbook: Any = None
+
+    def get(self) -> Any:
+        import python_calamine
+
+        if self._workbook is None:
+            try:
+                self._workbook = python_calamine.CalamineWorkbook.from_path(str(self.path))
+            except Exception as err:  # calamine's errors: not a workbook after all, encrypted, corrupt
+                raise ConversionError(f"cannot read {self.path.name} as {NAMES[self.fmt]}: {err}") from None
+        return self._workbook
+
+    def close(self) -> None:
+        if self._workbook is not None:
+            self._workbook.close()
+
+
+def _ods_content(path: Path) -> int:
+    """Bytes of an .ods's ``content.xml``, where all its sheets are (0 when it has none)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.getinfo("content.xml").file_size
+    except KeyError:
+        return 0
+
+
+def _ods_sheet_names(path: Path) -> list[str]:
+    """The names of an .ods's sheets, in order, read from its ``content.xml`` as it streams by."""
+    from html import unescape
+
+    names: list[str] = []
+    with zipfile.ZipFile(path) as zf, zf.open("content.xml") as src:
+        pending = b""
+        while block := src.read(_READ):
+            pending += block
+            cut = pending.rfind(b"<")  # a tag cut in two by the read waits for the next block
+            whole, pending = (pending[:cut], pending[cut:]) if cut >= 0 else (pending, b"")
+            for table in _TABLE.finditer(whole):
+                label = _TABLE_NAME.search(table.group(1))
+                if label is not None:
+                    names.append(unescape(label.group(1).decode("utf-8", "replace")))
+        for table in _TABLE.finditer(pending):
+            label = _TABLE_NAME.search(table.group(1))
+            if label is not None:
+                names.append(unescape(label.group(1).decode("utf-8", "replace")))
+    return names
+
+
+def _read_error_cells(path: Path, sheet: str, erring: set[str]) -> dict[tuple[int, int], str]:
+    from xml.etree.ElementTree import iterparse
+
+    main = MAIN
     cells: dict[tuple[int, int], str] = {}
     with zipfile.ZipFile(path) as zf:
-        # Entities were refused by _check_parts, and ElementTree never fetches external ones.
-        ids = {e.get("name"): e.get(rel) for _, e in iterparse(zf.open("xl/workbook.xml")) if e.tag == f"{main}sheet"}
-        rels = {e.get("Id"): e.get("Target") or "" for _, e in iterparse(zf.open("xl/_rels/workbook.xml.rels"))}
-        target = rels.get(ids.get(sheet) or "", "")
-        part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        part = _sheet_parts(zf).get(sheet, "")
         if part not in erring:
             return cells
         for _, element in iterparse(zf.open(part)):
@@ -151,24 +249,257 @@ def _read_error_cells(path: Path, sheet: str, erring: set[str]) -> dict[tuple[in
     return cells
 
 
-def _with_errors(rows: Any, errors: dict[tuple[int, int], str], start: tuple[int, int]) -> Any:
+def _with_errors(rows: Any, errors: dict[tuple[int, int], str], start: Any) -> Any:
     """The reader's rows with each error cell's code (``#N/A``, ``#DIV/0!``...) where it shows a
-    blank: the code is a missing-value marker, so the cell becomes NULL and is counted."""
+    blank: the code is a missing-value marker, so the cell becomes NULL and is counted. ``start``:
+    the sheet's first (row, column), read as the rows are (a sliced sheet knows it once its first
+    slice is read)."""
     if not errors:
         yield from rows
         return
     by_row: dict[int, dict[int, str]] = {}
     for (row, column), code in errors.items():
-        by_row.setdefault(row, {})[column - start[1]] = code
+        by_row.setdefault(row, {})[column] = code
     # The reader yields rows from the sheet's first row, and columns from its first used column.
     for index, row in enumerate(rows):
         codes = by_row.get(index)
         if codes:
             row = list(row)
             for column, code in codes.items():
+                column -= start[1]
                 if 0 <= column < len(row) and row[column] in (None, ""):
                     row[column] = code
         yield row
+
+
+class _Reframe(Exception):
+    """A slice of a sheet holds a cell left of the columns the slices before it began with."""
+
+    def __init__(self, column: int) -> None:
+        super().__init__(column)
+        self.column = column
+
+
+def _sliced_sheet_to_csv(sheet: _SlicedSheet, erring: set[str], target: Path) -> dict[str, Any] | None:
+    """``_sheet_to_csv`` of a sheet read in slices. The sheet's first column is known only once
+    every slice is read: when a later slice begins further left (a note in column A under a table
+    from column B), the sheet is written again from that column, as one read would give it."""
+    errors = _error_cells(sheet.path, sheet.name, erring) if erring else {}
+    first: int | None = None
+    while True:
+        start = [0, 0]  # filled in by the first slice, before any row is yielded
+        rows = _with_errors(sheet.rows(first, start), errors, start)
+        try:
+            return _sheet_to_csv(sheet.name, rows, target)
+        except _Reframe as moved:
+            first = moved.column
+        except _Unsliced:
+            return _WHOLE
+
+
+class _Unsliced(Exception):
+    """A sheet laid out in a way its slices would not read as one read does (.ods row groups)."""
+
+
+_WHOLE: dict[str, Any] = {}  # _sliced_sheet_to_csv's answer for a sheet to read whole after all
+
+
+class _SlicedSheet:
+    """An .xlsx sheet too large to read whole, read as workbooks that each hold a run of its rows.
+
+    Each slice is the sheet's XML up to its ``<sheetData>``, whole rows of about ``SLICE_BYTES``,
+    and the closing tags (the last slice the sheet's own tail), in a copy of the workbook's other
+    parts (``_base``). A row keeps its ``r`` attributes, so calamine places every cell where one
+    read of the sheet would: ``rows`` yields from the sheet's first row, columns from its first
+    used one, as ``iter_rows`` does."""
+
+    def __init__(self, path: Path, fmt: str, name: str, part: str, directory: Path) -> None:
+        self.path, self.fmt, self.name, self.part, self.directory = path, fmt, name, part, directory
+
+    def rows(self, first: int | None, start: list[int]) -> Iterator[list[Any]]:
+        """The sheet's rows, from column ``first`` (None: the first slice's first column, put in
+        ``start``). Raises ``_Reframe`` at a slice that begins left of it."""
+        import python_calamine
+
+        base = self._base()
+        slice_path = self.directory / f"slice.{self.fmt}"
+        at = 0  # the next row to yield
+        slices = self._slices() if self.fmt == "xlsx" else _ods_slices(self.path, self.name)
+        try:
+            for xml, offset in slices:
+                shutil.copyfile(base, slice_path)
+                with zipfile.ZipFile(slice_path, "a", zipfile.ZIP_STORED) as zf:
+                    zf.writestr(self.part, xml)
+                del xml
+                try:
+                    workbook = python_calamine.CalamineWorkbook.from_path(str(slice_path))
+                    try:
+                        sheet = workbook.get_sheet_by_name(self.name)
+                        corner = sheet.start
+                        # The slice's own rows alone: the rows above it are other slices'.
+                        values = sheet.to_python(skip_empty_area=True) if corner is not None else []
+                    finally:
+                        workbook.close()
+                except Exception as err:
+                    raise ConversionError(f"cannot read sheet {self.name!r} of {self.path.name}: {err}") from None
+                if corner is None or not values:
+                    continue
+                corner = (corner[0] + offset, corner[1])  # an .ods slice's rows count from its own first
+                if first is None:
+                    first = start[1] = corner[1]
+                if corner[1] < first:
+                    raise _Reframe(corner[1])
+                start[1] = first
+                pad = [""] * (corner[1] - first)
+                for _ in range(at, corner[0]):
+                    yield []  # empty rows above the slice's first, as one read yields them
+                yield from (pad + row if pad else row for row in values)
+                at = corner[0] + len(values)
+        finally:
+            slice_path.unlink(missing_ok=True)
+            base.unlink(missing_ok=True)
+
+    def _base(self) -> Path:
+        """The workbook without this sheet's XML, every other sheet left empty: each slice is a
+        copy of it with its own sheet XML added."""
+        base = self.directory / "base.xlsx"
+        with zipfile.ZipFile(self.path) as src, zipfile.ZipFile(base, "w", zipfile.ZIP_DEFLATED) as dst:
+            sheets = set(_sheet_parts(src).values()) if self.fmt == "xlsx" else set()
+            for info in src.infolist():
+                if info.filename == self.part:
+                    continue
+                if info.filename == "mimetype":  # .ods: first and stored, as readers look for it
+                    dst.writestr(info, src.read(info), zipfile.ZIP_STORED)
+                    continue
+                if info.filename in sheets:  # never read here: calamine reads a sheet only when asked
+                    dst.writestr(info.filename, _EMPTY_SHEET)
+                    continue
+                with src.open(info) as part, dst.open(info.filename, "w", force_zip64=True) as out:
+                    shutil.copyfileobj(part, out, _READ)
+        return base
+
+    def _slices(self) -> Iterator[tuple[bytes, int]]:
+        """The sheet's XML as slices of whole rows, each a sheet of its own."""
+        with zipfile.ZipFile(self.path) as zf, zf.open(self.part) as src:
+            pending = bytearray()
+            while True:  # up to <sheetData>: every slice begins with it
+                block = src.read(min(_READ, SLICE_BYTES))
+                pending += block
+                found = _SHEET_DATA.search(pending)
+                if found or not block or len(pending) > SLICE_BYTES:
+                    break
+            root = _ROOT.search(pending)
+            if found is None or found.group(2) or root is None:
+                # No rows, or a layout not understood here: one slice, the sheet as calamine reads it.
+                yield bytes(pending) + src.read(), 0
+                return
+            head = bytes(pending[: found.end()])
+            del pending[: found.end()]
+            tag = found.group(1)
+            row_end = b"</" + tag + b"row>"
+            closing = b"</" + tag + b"sheetData></" + root.group(1) + b"worksheet>"
+            while block := src.read(min(_READ, SLICE_BYTES)):
+                pending += block
+                if len(pending) < SLICE_BYTES:
+                    continue
+                cut = pending.rfind(row_end)
+                if cut < 0:
+                    continue  # one row longer than a slice: read on to its end
+                cut += len(row_end)
+                yield head + bytes(pending[:cut]) + closing, 0
+                del pending[:cut]
+            yield head + bytes(pending), 0
+
+
+_SPREADSHEET = re.compile(rb"<office:spreadsheet\b[^>]*>")
+_TABLE = re.compile(rb"<table:table(?=[\s/>])([^>]*?)(/?)>")  # a sheet, not its rows or cells
+_TABLE_NAME = re.compile(rb'\btable:name="([^"]*)"')
+_ODS_ROWS = re.compile(rb"<table:table-row\b([^>]*)>")
+_ODS_REPEATED = re.compile(rb'table:number-rows-repeated="([0-9]+)"')
+_ODS_ROW_END = b"</table:table-row>"
+_ODS_TABLE_END = b"</table:table>"
+_ODS_CLOSING = b"</table:table></office:spreadsheet></office:body></office:document-content>"
+# Rows inside these are not cut apart here: such a sheet is read whole, as before.
+_ODS_NESTED = (b"table:table-row-group", b"table:table-header-rows", b"table:table-rows")
+
+
+def _ods_slices(path: Path, name: str) -> Iterator[tuple[bytes, int]]:
+    """An .ods sheet as slices: a ``content.xml`` holding a run of its rows alone, and the sheet's
+    row the run begins at (.ods rows carry no numbers; a row repeated N times counts N). Raises
+    ``_Unsliced`` when the sheet nests its rows (groups, header rows) or is not laid out as expected."""
+    from html import unescape
+
+    with zipfile.ZipFile(path) as zf, zf.open("content.xml") as src:
+        pending = bytearray()
+        step = min(_READ, SLICE_BYTES)
+
+        def more() -> bool:
+            block = src.read(step)
+            pending.extend(block)
+            return bool(block)
+
+        while (found := _SPREADSHEET.search(pending)) is None:
+            if not more() or len(pending) > 4 * SLICE_BYTES:
+                raise _Unsliced
+        head = bytes(pending[: found.end()])
+        del pending[: found.end()]
+        while True:  # on to this sheet's <table:table>, past the other sheets
+            table = _TABLE.search(pending)
+            if table is None:
+                keep = pending.rfind(b"<")  # a tag cut in two by the read
+                del pending[: keep if keep >= 0 else len(pending)]
+                if not more():
+                    raise _Unsliced
+                continue
+            label = _TABLE_NAME.search(table.group(1))
+            if label is not None and unescape(label.group(1).decode("utf-8", "replace")) == name:
+                break
+            del pending[: table.end()]
+        if table.group(2):  # <table:table .../>: a sheet without rows
+            return
+        opening = head + bytes(pending[table.start() : table.end()])
+        del pending[: table.end()]
+        while (row := pending.find(b"<table:table-row")) < 0:  # the columns' declarations go with every slice
+            if not more():
+                raise _Unsliced
+        opening += bytes(pending[:row])
+        del pending[:row]
+        if any(mark in opening for mark in _ODS_NESTED):
+            raise _Unsliced
+        offset = 0
+        while True:
+            while len(pending) < SLICE_BYTES and _ODS_TABLE_END not in pending:
+                if not more():
+                    raise _Unsliced  # the sheet never ends
+            end = pending.find(_ODS_TABLE_END)
+            if end >= 0:
+                cut = end  # the sheet's last rows
+            else:
+                cut = pending.rfind(_ODS_ROW_END)
+                if cut < 0:
+                    if not more():
+                        raise _Unsliced
+                    continue  # one row longer than a slice: read on to its end
+                cut += len(_ODS_ROW_END)
+            rows = bytes(pending[:cut])
+            del pending[:cut]
+            if any(mark in rows for mark in _ODS_NESTED):
+                raise _Unsliced
+            yield opening + rows + _ODS_CLOSING, offset
+            if end >= 0:
+                return
+            offset += sum(_repeats(match.group(1)) for match in _ODS_ROWS.finditer(rows))
+
+
+def _repeats(attributes: bytes) -> int:
+    found = _ODS_REPEATED.search(attributes)
+    return int(found.group(1)) if found else 1
+
+
+_EMPTY_SHEET = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData/></worksheet>'
+)
 
 
 def _sheet_to_csv(sheet_name: str, rows: Any, target: Path) -> dict[str, Any] | None:
@@ -192,7 +523,7 @@ def _sheet_to_csv(sheet_name: str, rows: Any, target: Path) -> dict[str, Any] | 
     with open(target, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(names)
-        for row in [*head[header_at + 1 :], *rows]:
+        for row in chain(head[header_at + 1 :], rows):  # never a list of every row: a sheet may be large
             cells = [_cell(v) for v in row[:width]]
             if any(cells):
                 writer.writerow(cells + [""] * (width - len(cells)))
