@@ -6,8 +6,9 @@ calamine holds a whole sheet in memory while it is read, about twice its XML: 1.
 sheet of 900,000 rows of 20 columns (121 MB on disk), which the format's million rows allow. So
 an .xlsx sheet whose XML passes ``SLICE_BYTES`` is read in slices: workbooks of the same parts
 whose sheet holds a run of its rows alone, each read by calamine in turn (``_SlicedSheet``), with
-the same values, types and positions as one read gives. .xls (65,536 rows a sheet) is read whole;
-so is .ods for now, whose sheets share one XML part and whose rows carry no row numbers."""
+the same values, types and positions as one read gives. An .ods whose ``content.xml`` (every sheet
+in one part, rows without numbers) passes it is read in slices too, its rows counted as they
+stream by; a sheet with grouped rows is read whole. .xls (65,536 rows a sheet) is read whole."""
 
 from __future__ import annotations
 
