@@ -10,6 +10,11 @@ million rows for both. A reader that re-reads the file up to each chunk (quadrat
 four times the seconds per million rows at N as at N/4. ``--keep DIR`` leaves the files there
 (they are deleted otherwise).
 
+    .venv/bin/python benchmarks/xpt.py 3000000 --baseline DIR --rounds 5
+
+This checkout against the ``liberacion/`` package under DIR (``git archive REV liberacion | tar -x
+-C DIR``) on one file of N rows, in alternated rounds: medians of seconds and peak RSS.
+
     .venv/bin/python benchmarks/xpt.py 250 --variables 2000
 
 Wide files instead: N/4 and N rows of that many numeric variables (5% missing). pyreadstat sets
@@ -21,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,11 +75,13 @@ def write_wide_xpt(path: Path, rows: int, variables: int) -> None:
     pyreadstat.write_xport(pd.DataFrame(columns), str(path), table_name="WIDE", file_format_version=5)
 
 
-def convert(path: Path, home: Path) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one conversion, measured by /usr/bin/time around the CLI."""
+def convert(path: Path, home: Path, package: Path = ROOT) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one conversion, measured by /usr/bin/time around the CLI run
+    from ``package`` (a directory holding ``liberacion/``: this checkout, or a baseline)."""
+    shutil.rmtree(home, ignore_errors=True)
     command = ["/usr/bin/time", "-f", "%M KB %e s", sys.executable, "-m", "liberacion"]
     command += ["--home", str(home), "fetch", str(path), "--as", "bench.x"]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=package)
     if done.returncode:
         raise SystemExit(f"conversion failed: {done.stderr.strip()}")
     match = re.search(r"(\d+) KB ([\d.]+) s", done.stderr)
@@ -85,7 +94,12 @@ def main() -> None:
     parser.add_argument("rows", type=int, nargs="?", default=2_000_000)
     parser.add_argument("--keep", type=Path, help="write the files here and leave them")
     parser.add_argument("--variables", type=int, help="wide files: this many numeric variables")
+    parser.add_argument("--baseline", type=Path, help="also convert with the liberacion/ package under DIR")
+    parser.add_argument("--rounds", type=int, default=1, help="alternated rounds of each (medians)")
     args = parser.parse_args()
+    if args.baseline:
+        compare(args)
+        return
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
@@ -103,6 +117,31 @@ def main() -> None:
             print(f"{rows:>12,} {size:>8.1f} {seconds:>8.1f} {rss:>12.0f} {seconds / rows * 1e6:>13.2f}")
             if not args.keep:
                 path.unlink()
+
+
+def compare(args: argparse.Namespace) -> None:
+    """This checkout against ``--baseline`` on the same file of ``rows`` rows, in alternated rounds:
+    medians of seconds and peak RSS, and their ratios."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = (args.keep or Path(scratch)) / f"bench_{args.rows}.xpt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (write_wide_xpt(path, args.rows, args.variables) if args.variables else write_xpt(path, args.rows))
+        runs: dict[str, list[tuple[float, float]]] = {"liberacion": [], "baseline": []}
+        packages = {"liberacion": ROOT, "baseline": args.baseline.resolve()}
+        for round_ in range(args.rounds):
+            for name in list(packages)[:: 1 if round_ % 2 == 0 else -1]:
+                seconds, rss = convert(path, Path(scratch) / "home", packages[name])
+                runs[name].append((seconds, rss))
+                print(f"round {round_ + 1} {name:<10} {seconds:6.1f} s {rss:6.0f} MB", flush=True)
+        time = {n: statistics.median(r[0] for r in v) for n, v in runs.items()}
+        peak = {n: statistics.median(r[1] for r in v) for n, v in runs.items()}
+        print(f"{path.stat().st_size / 1e6:.0f} MB file, {args.rows:,} rows, {args.rounds} rounds (medians)")
+        for name in runs:
+            print(f"{name:<10} {time[name]:6.1f} s {peak[name]:6.0f} MB peak RSS")
+        print(
+            f"liberacion / baseline: {time['liberacion'] / time['baseline']:.2f}x time,"
+            f" {peak['liberacion'] / peak['baseline']:.2f}x peak RSS"
+        )
 
 
 if __name__ == "__main__":
