@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
-from liberacion.engine import new_connection
-from liberacion.errors import LiberacionError, UsageError
+from liberacion.engine import new_connection, set_memory_limit
+from liberacion.errors import ConfigError, LiberacionError, UsageError
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import Column, Snapshot
 
@@ -331,6 +331,13 @@ def keys_from_provenance(*snapshots: Snapshot) -> list[str]:
 
 def _connect() -> duckdb.DuckDBPyConnection:
     con = new_connection()
+    try:
+        # Without a limit DuckDB takes 80% of the machine's memory: two 5-million-row snapshots
+        # held 1.9 GB. Under LIBERACION_MEMORY_LIMIT, as every query, a big join spills instead.
+        set_memory_limit(con)
+    except ConfigError:
+        con.close()
+        raise
     # A join of two big snapshots may spill: into the system temp directory, never the cwd.
     con.execute(f"SET temp_directory = {quote_literal(tempfile.gettempdir() + '/liberacion-duckdb')}")
     con.execute("SET preserve_insertion_order = false")
@@ -517,21 +524,23 @@ def _unkeyed(con: duckdb.DuckDBPyConnection, sides: _Sides, result: TableDiff, s
     if not sides.common:  # nothing to compare rows by: every row is new
         result.added, result.removed = result.new.rows, result.old.rows
         return
-    old_cols = ", ".join(sides.col("o", c) for c in sides.common)
-    new_cols = ", ".join(sides.col("n", c) for c in sides.common)
-    only_new = f"SELECT {new_cols} FROM {sides.new_src} n EXCEPT ALL SELECT {old_cols} FROM {sides.old_src} o"
-    only_old = f"SELECT {old_cols} FROM {sides.old_src} o EXCEPT ALL SELECT {new_cols} FROM {sides.new_src} n"
-    result.added = _count(con, only_new)
-    result.removed = _count(con, only_old)
+    names = [quote_ident(c) for c in sides.common]
+    old_cols = ", ".join(f"{sides.col('o', c)} AS {q}" for c, q in zip(sides.common, names))
+    new_cols = ", ".join(f"{sides.col('n', c)} AS {q}" for c, q in zip(sides.common, names))
+    listed = ", ".join(names)
+    # One pass over both snapshots: each distinct row with how often each side holds it (NULLs
+    # group together, as EXCEPT ALL matches them). Only rows whose counts differ are kept, so the
+    # counts and the examples read a small table. Four EXCEPT ALLs took 63 s on 5 million rows.
+    con.execute(
+        f"CREATE TEMP TABLE __differ AS SELECT * FROM (SELECT {listed}, count(*) FILTER (WHERE __old) AS __o,"
+        f" count(*) FILTER (WHERE NOT __old) AS __n FROM (SELECT {old_cols}, true AS __old FROM {sides.old_src} o"
+        f" UNION ALL SELECT {new_cols}, false FROM {sides.new_src} n) GROUP BY ALL) WHERE __o <> __n"
+    )
+    row = con.execute("SELECT sum(greatest(__n - __o, 0)), sum(greatest(__o - __n, 0)) FROM __differ").fetchone()
+    result.added, result.removed = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
     if show > 0:
-        names = ", ".join(f"{quote_ident(c)}" for c in sides.common)
-        result.added_examples = _rows(con, f"SELECT * FROM ({only_new}) t({names})", "ALL", show)
-        result.removed_examples = _rows(con, f"SELECT * FROM ({only_old}) t({names})", "ALL", show)
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
-    return int(row[0]) if row else 0
+        result.added_examples = _rows(con, f"SELECT {listed} FROM __differ WHERE __n > __o", "ALL", show)
+        result.removed_examples = _rows(con, f"SELECT {listed} FROM __differ WHERE __o > __n", "ALL", show)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, order: str, limit: int) -> list[dict[str, Any]]:

@@ -41,7 +41,14 @@ def resolve_snapshot(lake: Lake, name: str, ref: str) -> Snapshot:
         )
     chosen = lake.as_of(name, parse_as_of(wanted))
     if chosen is None:
-        raise NotFound(f"table {name} has no kept snapshot as of {wanted}; see: liberacion history {name}")
+        # As `sql --as-of` says it: after a prune, "no snapshot" alone reads as "no such data then".
+        oldest = (
+            f": the oldest kept one was published {snaps[0].published_at} (before it the table did not "
+            "exist, or its older snapshots were pruned)"
+            if snaps
+            else ""
+        )
+        raise NotFound(f"table {name} has no kept snapshot as of {wanted}{oldest}; see: liberacion history {name}")
     return chosen
 
 
