@@ -21,6 +21,7 @@ ROW_GROUP_ROWS = 122_880
 # A row group is held in memory until it is written: rows of megabytes each (a long text field)
 # made 200 rows one row group of 400 MB, past the memory limit. Ordinary rows never reach it.
 ROW_GROUP_BYTES = "64MB"
+MAX_LINE_BYTES = 8 << 20  # DuckDB's reader: the longest line (a record with its quoted newlines)
 # What a damaged archive raises while it is read: a bad CRC, a truncated stream, an unknown method.
 DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, gzip.BadGzipFile)
 

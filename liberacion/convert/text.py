@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import liberacion.convert.typing_rules as rules
-from liberacion.convert.model import BLOCK, ConversionReport, ConvertOptions, Part, _Column, _sql_text
+from liberacion.convert.model import BLOCK, MAX_LINE_BYTES, ConversionReport, ConvertOptions, Part, _Column, _sql_text
 from liberacion.convert.typed_copy import SAMPLE_ROWS, NotUtf8, _write_typed
 from liberacion.errors import ConversionError, Note
 from liberacion.naming import quote_ident
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     import duckdb
 
 HEAD_BYTES = 1024 * 1024
-MAX_LINE_BYTES = 8 << 20  # DuckDB's reader: the longest line (a record with its quoted newlines)
 # DuckDB's default CSV buffers are many times the longest line, and it fills them even to read the
 # sample's first rows: buffers just over one line long read the sample in about half the time.
 SAMPLE_BUFFER_BYTES = MAX_LINE_BYTES + (1 << 20)

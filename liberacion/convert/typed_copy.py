@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import liberacion.convert.typing_rules as rules
 from liberacion.convert.model import (
+    MAX_LINE_BYTES,
     ROW_GROUP_BYTES,
     ROW_GROUP_ROWS,
     ConversionReport,
@@ -504,8 +505,6 @@ def _row_at(source: Path, at: int | None, start: str) -> str | None:
     """The row of the file whose text DuckDB begins with ``start``, near byte ``at`` (DuckDB's
     position is the row's first byte or the one after it): its lines up to the one that closes its
     last quote. None when the bytes there do not begin with ``start``."""
-    from liberacion.convert.text import MAX_LINE_BYTES
-
     if at is None:
         return None
     head = start[:200].encode("utf-8")
