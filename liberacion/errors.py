@@ -143,6 +143,26 @@ def storage_error(err: OSError) -> StorageError:
     return StorageError(f"cannot {verb}{where}: {what}; {hint}")
 
 
+# What to try next when a file the user named (``--output``, or where stdout goes) cannot be
+# written: the home has nothing to do with it.
+_OUTPUT_HINTS = {
+    errno.ENOSPC: "free some disk space there or write the output elsewhere",
+    errno.EDQUOT: "free some disk space there or write the output elsewhere",
+    errno.EFBIG: "the file grew past the largest size allowed there: write the output elsewhere",
+    errno.EROFS: "the file system is read-only: write the output elsewhere",
+    errno.EACCES: "check its permissions or write the output elsewhere",
+    errno.EPERM: "check its permissions or write the output elsewhere",
+}
+
+
+def output_error(err: OSError, target: object) -> StorageError:
+    """A write into the user's output ``target`` that failed, naming ``target`` (not the temporary
+    file beside it that was being written) and what to do."""
+    what = err.strerror or one_line(err)
+    hint = _OUTPUT_HINTS.get(err.errno or 0, "check the path, or write the output elsewhere")
+    return StorageError(f"cannot write {target}: {what}; {hint}")
+
+
 # A write refused for want of room, as an OSError's errno or in the text of DuckDB's IO error
 # (which carries it inside a JSON document naming a staging file): ENOSPC, EDQUOT, and EFBIG, a
 # file past the file system's or ``ulimit -f``'s largest size.
@@ -153,9 +173,15 @@ _NO_ROOM = {
 }
 
 
-def no_room(err: BaseException, home: object) -> str | None:
+# DuckDB's words when the disk it spills to is full: it stops spilling at 90% of the free space
+# (``max_temp_directory_size``) and reports it as running out of memory.
+_SPILL_FULL = "failed to offload data block"
+
+
+def no_room(err: BaseException, home: object, *, elsewhere: str = "choose another home with --home") -> str | None:
     """One line for a write that failed because the disk (or a quota, or a file size limit) is
-    full, naming the home and what to do; None for any other error."""
+    full, naming where (``home``: the home, or a ``--lake`` directory, with ``elsewhere`` saying
+    how to choose another) and what to do; None for any other error."""
     code = err.errno if isinstance(err, OSError) and err.errno in _NO_ROOM else None
     if code is None:
         text = str(err)
@@ -165,7 +191,7 @@ def no_room(err: BaseException, home: object) -> str | None:
     what = "a file grew past the largest size allowed" if code == errno.EFBIG else "the disk is full"
     return (
         f"{what} ({_NO_ROOM[code]}) writing under {home}; the table is as it was: free some disk"
-        " space or choose another home with --home, then run it again"
+        f" space or {elsewhere}, then run it again"
     )
 
 
@@ -201,7 +227,8 @@ def one_line(err: BaseException, *, lines: int = 2, limit: int = 500) -> str:
     if parts and parts[0].startswith(_DUCKDB_OUT_OF_MEMORY):
         # DuckDB's own advice (SET threads, SET memory_limit) cannot be followed from the command
         # line; liberacion's memory limit is set by the environment.
-        return shorten(f"{parts[0]}; {OUT_OF_MEMORY_HINT}", limit)
+        hint = SPILL_FULL_HINT if _SPILL_FULL in parts[0] else OUT_OF_MEMORY_HINT
+        return shorten(f"{parts[0]}; {hint}", limit)
     if not parts:
         return type(err).__name__
     text = " ".join(parts[:lines] + _download_cause(parts[:lines], parts[lines:]))
@@ -211,6 +238,10 @@ def one_line(err: BaseException, *, lines: int = 2, limit: int = 500) -> str:
 _DUCKDB_OUT_OF_MEMORY = "Out of Memory Error"
 OUT_OF_MEMORY_HINT = (
     "raise the memory limit with LIBERACION_MEMORY_LIMIT (default 700MB), e.g. LIBERACION_MEMORY_LIMIT=4GB"
+)
+SPILL_FULL_HINT = (
+    "the disk it spills to beyond LIBERACION_MEMORY_LIMIT (in the home) is full: free some"
+    " disk space there, or raise the memory limit, e.g. LIBERACION_MEMORY_LIMIT=4GB"
 )
 
 

@@ -654,13 +654,12 @@ class _Job:
                     table = target.table
                 result = self._fetch(target, files, clock, received, first)
         except LiberacionError as err:
-            full = no_room(err, self.lake.home.root)
+            full = self._no_room(err)
             message = full or str(err) + _gone_hint(err, target)
             code = int(ExitCode.FAILED) if full else int(err.exit_code)
             result = self._failure(ref, table, err, clock, message, code, received)
         except OSError as err:  # the disk: full, read-only, permissions
-            message = f"{err.strerror or err} ({err.filename})" if err.filename else one_line(err)
-            message = no_room(err, self.lake.home.root) or message
+            message = self._no_room(err) or _said(err)
             result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED), received)
         except Exception as err:  # a bug, or a file that breaks a library: this dataset fails, not the run
             message = internal_error(self.lake.home, err, f"fetch {ref}")
@@ -670,6 +669,16 @@ class _Job:
         result.stages = dict(clock.seconds)
         self.report(ProgressEvent("phase", ref, table or ref, message=result.status))
         return result
+
+    def _no_room(self, err: BaseException) -> str | None:
+        """The line for a full disk: the ``--lake`` directory's when that is what filled up (its
+        path is in the error), else the home's, where downloads and conversions are written."""
+        location = getattr(self.lake, "location", None)
+        if location is not None and location.is_local:
+            said = f"{getattr(err, 'filename', None) or ''} {err}"
+            if location.root in said:
+                return no_room(err, location.uri, elsewhere="name another lake with --lake")
+        return no_room(err, self.lake.home.root)
 
     @staticmethod
     def _failure(
@@ -750,11 +759,20 @@ class _Job:
             # None: the servers said "not modified" to validators, which are sent only without --force.
             if obtained is None or unchanged(comparable, settings, _combined_sha(obtained), force=self.options.force):
                 assert comparable is not None
-                self._remember(target, obtained)
+                with clock.stage("download"):  # the check's record: a failure names the stage
+                    self._remember(target, obtained)
                 self._discard(obtained)
                 return self._unchanged(target, comparable, transferred)
             snapshots = self._publish(stack, staging, target, obtained, settings, clock)
-            self._remember(target, obtained)
+            try:
+                self._remember(target, obtained)
+            except OSError as err:  # published: the table is new, only the next check costs more
+                warnings.warn(
+                    f"{target.table}: published, but the download's validators could not be recorded"
+                    f" ({_said(err)}); the next fetch of it downloads it again in full",
+                    Note,
+                    stacklevel=2,
+                )
             self._discard(obtained)
             clock.enter("publish")  # leaving the block prunes old snapshots and rebuilds the views
         clock.leave()
@@ -1030,10 +1048,42 @@ class _Job:
                     prov.extra["tables"] = tables
                 else:
                     prov.extra["set_of"] = tables[0]
-        if len(stagings) == 1:
-            area, prov = stagings[0]
-            return [area.commit(prov)]
-        return self.lake.commit_tables(stagings)  # all of them current together, or none
+        before = {area.table: self._current_of(area.table) for area, _prov in stagings}
+        try:
+            if len(stagings) == 1:
+                area, prov = stagings[0]
+                return [area.commit(prov)]
+            return self.lake.commit_tables(stagings)  # all of them current together, or none
+        except (OSError, LiberacionError) as err:
+            published = self._published_anyway(stagings, before)
+            if published is None:
+                raise
+            # Past the commit point (a pointer switched, a set's record written), then a write
+            # failed (a full disk): the new snapshots are what every reader sees, so saying "the
+            # table is as it was" would be false. The next run clears what this one left.
+            warnings.warn(
+                f"{', '.join(s.table for s in published)}: published, but then: {_said(err)};"
+                " the next run finishes what this one left",
+                Note,
+                stacklevel=2,
+            )
+            return published
+
+    def _published_anyway(
+        self, stagings: Sequence[tuple[Staging, Provenance]], before: dict[str, Snapshot | None]
+    ) -> list[Snapshot] | None:
+        """The current snapshots, when a commit that raised made every staged table current all
+        the same (this fetch's download, not another writer's); None when it did not."""
+        found = []
+        for area, prov in stagings:
+            now = self._current_of(area.table)
+            if now is None or (now.provenance.fetched_at, now.provenance.sha256) != (prov.fetched_at, prov.sha256):
+                return None
+            old = before.get(area.table)
+            if old is not None and now.id == old.id:
+                return None
+            found.append(now)
+        return found
 
     def _provenance(self, target: Target, files: list[_File], settings: dict[str, Any]) -> Provenance:
         first = files[0]
@@ -1298,6 +1348,13 @@ def _settings(target: Target) -> dict[str, Any]:
     settings = asdict(target.options)
     del settings["declared_in"]  # where an override was declared, for messages: not what it converts to
     return settings
+
+
+def _said(err: BaseException) -> str:
+    """An error as one line; a file system's error as its words and the file (no ``[Errno N]``)."""
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.strerror} ({err.filename})" if err.filename else err.strerror
+    return one_line(err)
 
 
 class _Stages:

@@ -54,7 +54,13 @@ def discard_temporaries() -> None:
 
 def _remove_temporary(tmp: Path) -> None:
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+        try:
+            leftover.unlink(missing_ok=True)
+        except OSError:
+            # A read-only file system refuses even to unlink a file that is not there (EROFS, not
+            # ENOENT), and that error would take the place of the one that says what went wrong.
+            if os.path.lexists(leftover):
+                raise
 
 
 @contextmanager
@@ -71,10 +77,17 @@ def output_path(target: Path) -> Iterator[Path]:
         return
     real = Path(os.path.realpath(target)) if target.is_symlink() else target
     mode = stat.S_IMODE(os.stat(real).st_mode) if real.is_file() else None
-    with atomic_path(real) as tmp:
-        yield tmp
-        if mode is not None and tmp.exists():
-            os.chmod(tmp, mode)  # a private file stays private
+    try:
+        with atomic_path(real) as tmp:
+            yield tmp
+            if mode is not None and tmp.exists():
+                os.chmod(tmp, mode)  # a private file stays private
+    except OSError as err:
+        # Full, read-only, not ours: said of the file the user named, with what to do about
+        # it, never of the temporary file beside it nor with the home's advice.
+        from liberacion.errors import output_error
+
+        raise output_error(err, target) from None
 
 
 def is_stdout(target: Path) -> bool:
@@ -99,8 +112,22 @@ def is_special(target: Path) -> bool:
 def atomic_write(target: Path, data: str | bytes) -> None:
     """Write ``data`` (text as UTF-8) to ``target`` atomically."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+    with naming(target), atomic_path(target) as tmp, open(tmp, "wb") as fh:
         fh.write(payload)
+
+
+@contextmanager
+def naming(target: Path) -> Iterator[None]:
+    """Name ``target`` in an OSError of the block that names no file: a write into an open file
+    (a full disk) does not, and the line the user reads must say which file could not be written."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename or err.errno is None:
+            raise
+        # pyarrow's text wraps the system's words ("Error writing bytes to file. Detail: [errno 28]
+        # No space left on device"): the system's words alone say it.
+        raise OSError(err.errno, os.strerror(err.errno), str(target)) from err
 
 
 def write_json(target: Path, data: Any, *, indent: int | None = None) -> None:

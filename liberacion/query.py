@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -25,8 +26,10 @@ from liberacion.errors import (
     Note,
     NotFound,
     SQLError,
+    StorageError,
     UsageError,
     one_line,
+    output_error,
 )
 from liberacion.lake import Lake
 from liberacion.naming import quote_ident, quote_literal
@@ -130,8 +133,10 @@ def _bound(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     # DuckDB makes the directory only when it spills; a killed run's is removed with the work area.
     # A home not made yet has no work area, and reading never makes one: the system's temporary
     # directory then (DuckDB makes only the last directory of the path).
+    # Nor does a home on a read-only file system (a mounted snapshot, a shared copy): its queries
+    # spill there too, rather than fail on a directory DuckDB cannot make.
     spill = lake.home.work / f"{os.getpid()}-sql"
-    if not lake.home.work.is_dir():
+    if not lake.home.work.is_dir() or not os.access(lake.home.work, os.W_OK):
         spill = Path(tempfile.gettempdir()) / f"liberacion-{os.getpid()}-sql"
     con.execute(f"SET temp_directory = {quote_literal(str(spill))}")
 
@@ -850,7 +855,14 @@ def _copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], output: Path | 
         return
     with tempfile.TemporaryDirectory(prefix="liberacion-") as directory:
         tmp = Path(directory) / "result"
-        _run_copy(con, copy, tmp, direct=False)
+        try:
+            _run_copy(con, copy, tmp, direct=False)
+        except OSError as err:  # the system's temporary directory is full (or read-only)
+            what = err.strerror or one_line(err)
+            raise StorageError(
+                f"cannot write the result into the temporary directory {directory}: {what};"
+                " free some disk space there or set TMPDIR to another directory"
+            ) from None
         _send(tmp)
 
 
@@ -867,7 +879,30 @@ def _run_copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], target: Pat
         if direct and ("Broken pipe" in str(err) or '"errno":"32"' in str(err)):
             silence_stdout()  # the reader went away (| head): end quietly
             raise OutputClosed() from None
+        failed = None if direct else _write_failure(err, target)
+        if failed is not None:  # the file could not be written (a full disk): not the query's fault
+            raise failed from None
         raise sql_error(_without_wrapper(err), partial=direct) from None
+
+
+# DuckDB's IO errors carry the errno in a JSON document (``"errno":"28"``), or only its text.
+_ERRNO = re.compile(r'"errno"\s*:\s*"?(\d+)')
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _write_failure(err: Exception, target: Path) -> OSError | None:
+    """DuckDB's failure to write ``target`` as the OSError it was, for the caller to name the
+    file; None when the error is about something else (the query, the lake's files)."""
+    text = str(err)
+    if target.name not in text:
+        return None
+    found = _ERRNO.search(text)
+    code = int(found.group(1)) if found else None
+    if code is None:
+        code = next((c for c in _WRITE_ERRNOS if os.strerror(c) in text), None)
+    if code is None:
+        return None
+    return OSError(code, os.strerror(code), str(target))
 
 
 def _without_wrapper(err: Exception) -> Exception:
@@ -932,6 +967,8 @@ def _send(path: Path) -> None:
     except BrokenPipeError:
         silence_stdout()
         raise OutputClosed() from None
+    except OSError as err:  # where stdout goes is full: a file the shell opened, not the home
+        raise output_error(err, "the standard output") from None
 
 
 def _stream(con: duckdb.DuckDBPyConnection, sql: str) -> pa.RecordBatchReader:

@@ -14,6 +14,7 @@ it stays in the home.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import threading
@@ -397,9 +398,31 @@ def storage_error(err: BaseException, location: LakeLocation, doing: str) -> Exc
     known = _store_failure(str(err), location.uri, bucket, doing)
     if known is not None:
         return known
+    if isinstance(err, OSError) and location.is_local:
+        return _directory_failure(err, location, doing)
     if isinstance(err, OSError):
         return StorageError(f"the store failed while {doing} {location.uri}: {one_line(err, lines=1)}")
     return err
+
+
+# What to try when a lake that is a directory cannot be written, by errno (pyarrow's local
+# filesystem raises OSErrors that carry it).
+_DIRECTORY_HINTS = {
+    errno.ENOSPC: "free some disk space there or name another lake with --lake",
+    errno.EDQUOT: "free some disk space there or name another lake with --lake",
+    errno.EROFS: "the file system is read-only: name another lake with --lake",
+    errno.EACCES: "check its permissions or name another lake with --lake",
+    errno.EPERM: "check its permissions or name another lake with --lake",
+}
+
+
+def _directory_failure(err: OSError, location: LakeLocation, doing: str) -> StorageError:
+    """A directory lake's file system failing, said as a directory's (not a store's) with what to do."""
+    hint = _DIRECTORY_HINTS.get(err.errno or 0)
+    if hint is None:
+        return StorageError(f"cannot use the lake {location.uri} while {doing} it: {one_line(err, lines=1)}")
+    where = f" ({err.filename})" if err.filename else ""
+    return StorageError(f"cannot write to the lake {location.uri}: {err.strerror or err}{where}; {hint}")
 
 
 def check_bucket(location: LakeLocation) -> None:

@@ -39,7 +39,7 @@ from liberacion.catalogs.manifests import load_catalogs
 from liberacion.catalogs.manifests import manifest_problems as _manifest_problems
 from liberacion.catalogs.model import WHY_NOT, Catalog, Choice, Dataset, Source, choose_files, merge_curated
 from liberacion.errors import ConfigError, NotFound, SourceError
-from liberacion.files import atomic_path, fsync_file, read_json, write_json
+from liberacion.files import atomic_path, fsync_file, naming, read_json, write_json
 from liberacion.home import Home, file_lock
 from liberacion.naming import redact_url
 from liberacion.timestamps import utc_now
@@ -439,9 +439,12 @@ def rebuild(home: Home, catalogs: Sequence[Catalog]) -> Path:
             stack.enter_context(atomic_path(home.index / name))
             for name in (COVERAGE_FILE, home.index_file.name, SEARCH_FILE)
         )
-        _write_search(search, datasets)
-        _write_parquet(parquet, datasets, curated_refs, choices)
-        _write_coverage(coverage, catalogs, everyone, datasets, choices, stamps)
+        with naming(home.index / SEARCH_FILE):
+            _write_search(search, datasets)
+        with naming(home.index_file):
+            _write_parquet(parquet, datasets, curated_refs, choices)
+        with naming(home.index / COVERAGE_FILE):
+            _write_coverage(coverage, catalogs, everyone, datasets, choices, stamps)
         for written in (search, parquet, coverage):
             fsync_file(written)  # before the first rename, not between them
     return home.index_file
@@ -714,6 +717,7 @@ def catalog_status(
 ) -> list[CatalogStatus]:
     """Each loaded catalog with what the index holds for it and how its last discover went."""
     result = []
+    indexed = _indexed_parts(home)
     for catalog in load_catalogs(extra_paths, problems=problems, cache=_manifest_cache(home)):
         state = read_state(home, catalog.name)
         if state and state.get("fingerprint") != manifest_fingerprint([catalog]):
@@ -722,12 +726,19 @@ def catalog_status(
             state = {"changed": True}
         sources = [s for s in state.get("sources", []) if isinstance(s, dict)]
         failed = [s for s in sources if s.get("status") == "failed"]
+        datasets = int(state.get("datasets") or len(catalog.datasets))
+        unindexed = bool(catalog.sources and state and not state.get("changed")) and _unindexed(home, catalog, indexed)
         if not catalog.sources:
             status = "curated"
         elif state.get("changed"):
             status = "manifest changed since the last discover"
         elif not state:
             status = "not discovered"
+        elif unindexed:
+            # Its listing was read, then the index could not be written (a full disk, a kill):
+            # search and liberacion.datasets still hold what the index held before.
+            status = f"listing read, but the index was not rebuilt: run liberacion discover {catalog.name}"
+            datasets = int(indexed.get("catalogs", {}).get(catalog.name, {}).get("datasets") or 0)
         elif failed:
             status = f"failed: {failed[0].get('error')}"
         else:
@@ -737,7 +748,7 @@ def catalog_status(
                 name=catalog.name,
                 title=catalog.title,
                 kinds=catalog.kinds,
-                datasets=int(state.get("datasets") or len(catalog.datasets)),
+                datasets=datasets,
                 curated=len(catalog.datasets),
                 last_discovered=state.get("discovered_at"),
                 status=status,
@@ -745,3 +756,25 @@ def catalog_status(
             )
         )
     return result
+
+
+def _indexed_parts(home: Home) -> dict[str, Any]:
+    """What the last rebuild of the index recorded: the parts' stamps and each catalog's counts."""
+    stored = read_json(home.index / COVERAGE_FILE)
+    if not isinstance(stored, dict):
+        return {}
+    parts, catalogs = stored.get("parts"), stored.get("catalogs")
+    return {
+        "parts": parts if isinstance(parts, dict) else {},
+        "catalogs": catalogs if isinstance(catalogs, dict) else {},
+    }
+
+
+def _unindexed(home: Home, catalog: Catalog, indexed: dict[str, Any]) -> bool:
+    """Whether the catalog's part changed after the index was last built from it: a discover read
+    the listing, then did not finish writing the index."""
+    try:
+        info = _part_path(home, catalog.name).stat()
+    except OSError:
+        return False
+    return indexed.get("parts", {}).get(catalog.name) != [info.st_mtime_ns, info.st_size]

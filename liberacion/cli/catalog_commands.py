@@ -26,7 +26,8 @@ def catalogs(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption 
     """List the catalogs: name, title, kinds of listing, datasets indexed, last discover, status.
 
     Status: ok, not discovered, curated (a catalog without listings), manifest changed since the
-    last discover (run discover again), or failed with the reason.
+    last discover (run discover again), listing read but the index not rebuilt (a discover that
+    failed writing it: run discover again), or failed with the reason.
     Shipped manifests are read first; LIBERACION_CATALOGS and --catalogs add or replace them.
 
     \b
