@@ -5,6 +5,7 @@ Resolving the home never creates it: directories appear only when something is w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -172,8 +173,11 @@ def file_lock(path: Path, *, wait: float = 0.0, what: str = "this resource") -> 
                     msg += f" (waited {wait:g} s)"
                 raise Busy(msg, holder=holder)
             time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        # The pid only names the holder in another process's Busy message. On a full disk its
+        # block cannot be written, and `prune`, the command that frees space, must still run.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the lock

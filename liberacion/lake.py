@@ -538,26 +538,44 @@ class Lake:
         from liberacion.engine import new_connection
 
         batched = len(staged) > 1 and _CAN_SYNC
-        with new_connection() as con:  # one connection describes them all: opening one costs ~25 ms
-            snaps = [self._prepare(staging, provenance, con, durable=not batched) for staging, provenance in staged]
-        if batched:
-            _sync_file_system(self.home.lake)  # the snapshots are on disk before the record says they are current
-        with self._switching():
-            record = None
-            if len(snaps) > 1:
-                record = self.home.lake / COMMITS_DIR / f"{snaps[0].id}-{secrets.token_hex(4)}.json"
-                write_json(record, {"tables": {snap.table: snap.id for snap in snaps}})
-            for snap in snaps:
-                self._point(snap.table, snap.id, durable=not batched)
+        snaps: list[Snapshot] = []
+        record = None
+        try:
+            with new_connection() as con:  # one connection describes them all: opening one costs ~25 ms
+                for staging, provenance in staged:
+                    snaps.append(self._prepare(staging, provenance, con, durable=not batched))
             if batched:
-                _sync_file_system(self.home.lake)
-            self._new_generation()
-            if record is not None:
-                record.unlink()
-                fsync_dir(record.parent)
+                _sync_file_system(self.home.lake)  # the snapshots are on disk before the record says they are current
+            with self._switching():
+                if len(snaps) > 1:
+                    record = self.home.lake / COMMITS_DIR / f"{snaps[0].id}-{secrets.token_hex(4)}.json"
+                    write_json(record, {"tables": {snap.table: snap.id for snap in snaps}})
+                for snap in snaps:
+                    self._point(snap.table, snap.id, durable=not batched)
+                if batched:
+                    _sync_file_system(self.home.lake)
+                self._new_generation()
+                if record is not None:
+                    record.unlink()
+                    fsync_dir(record.parent)
+        except BaseException:
+            self._discard_unswitched(snaps, record)
+            raise
         for (staging, _provenance), snap in zip(staged, snaps):
             staging.snapshot = snap
         return snaps
+
+    def _discard_unswitched(self, snaps: Sequence[Snapshot], record: Path | None) -> None:
+        """Remove the snapshots a failed commit put in place but never switched to: on a full disk
+        they kept the disk full, and ``tables`` counted them, until the table's next writer. Past
+        the commit point (a set's record written, a pointer switched) nothing is removed: the
+        record's snapshots are for ``recover``, a switched one is current."""
+        if record is not None and record.exists():
+            return
+        for snap in snaps:
+            with contextlib.suppress(OSError):
+                if _pointer(self.table_dir(snap.table)) != snap.id:
+                    _delete_snapshot(self.table_dir(snap.table) / "snapshots" / snap.id)
 
     def _point(self, table: str, snapshot_id: str, *, durable: bool = True) -> None:
         """The switch: one atomic rename of the table's pointer file."""

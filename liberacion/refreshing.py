@@ -114,6 +114,8 @@ class RefreshReport:
     # Manifests that could not be read, one line each: catalog tables were not refreshed (another
     # manifest of the same name must never stand in for a broken one), and the run exits 5.
     problems: list[str] = field(default_factory=list)
+    # What failed after the tables were done (the state could not be saved: a full disk): exit 1.
+    errors: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -127,6 +129,7 @@ class RefreshReport:
         if self.problems:
             return int(ExitCode.CONFIG)
         failures = [ExitCode.FAILED for e in self.events if e.event in FAILED_EVENTS]
+        failures += [ExitCode.FAILED for _ in self.errors]
         updates = self.check and any(e.event == "changed" for e in self.events)
         return int(batch_exit_code(failures, updates=updates))
 
@@ -138,7 +141,7 @@ class RefreshReport:
             "tables": len(self.events),
             **self.counts,
             "exit_code": self.exit_code,
-            "error": "; ".join(self.problems) or None,
+            "error": "; ".join([*self.problems, *self.errors]) or None,
         }
 
 
@@ -200,7 +203,7 @@ def refresh(
     # --check only reads (the lake, the index, the servers' answers) and records nothing: it runs
     # beside a refresh rather than make a cron refresh starting meanwhile exit 75.
     with nullcontext() if options.check else _refresh_lock(home, options.wait, on_waiting):
-        from liberacion.fetching import tidy, update_views
+        from liberacion.fetching import tidy
 
         if options.check:  # nothing to tidy, but a store gone fails the run as it fails a refresh
             check_store(lake)
@@ -210,11 +213,23 @@ def refresh(
         targets = _targets(lake, options, state)
         runner = _Runner(lake, options, state, client, on_event or (lambda _e: None))
         events = _run_all(runner, targets, client, options.jobs)
-        if not options.check:
-            state.save()
-        if not options.check:
-            update_views(lake)  # once for the whole run, not once per table
-    return RefreshReport(events, started, time.monotonic() - clock, options.check, problems)
+        errors = [] if options.check else _finish(lake, state)
+    return RefreshReport(events, started, time.monotonic() - clock, options.check, problems, errors)
+
+
+def _finish(lake: Lake, state: _State) -> list[str]:
+    """Save the tables' state and rebuild the views, once for the whole run; what fails (a full
+    disk) is one line each for the report, which still goes out: the tables' lines and the summary
+    are the run's record, and the tables published stay published."""
+    from liberacion.fetching import update_views
+
+    errors = []
+    for finish in (state.save, lambda: update_views(lake)):
+        try:
+            finish()
+        except OSError as err:
+            errors.append(str(storage_error(err)))
+    return errors
 
 
 @contextmanager

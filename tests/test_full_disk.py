@@ -422,3 +422,62 @@ def test_an_unchanged_table_whose_check_cannot_be_recorded_fails_naming_its_stag
     assert (table["event"], table["stage"]) == ("failed", "download")
     assert "the disk is full (No space left on device)" in table["error"]
     assert _history(cli) == before
+
+
+def test_prune_frees_space_on_a_full_disk(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock's pid needs a block of disk: on a full disk prune, the command that frees space,
+    failed writing it."""
+    for rows in (3, 4, 5):
+        assert cli("fetch", str(_csv(tmp_path, "a.csv", rows)), "--as", TABLE).exit_code == 0
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise _full()
+
+    monkeypatch.setattr(os, "pwrite", full)
+    result = cli("prune", TABLE, "--keep", "1")
+    assert _errors(result) == [] and result.exit_code == 0
+    assert [s["rows"] for s in _history(cli)] == [5]
+
+
+def test_a_refresh_whose_state_cannot_be_saved_still_reports_its_run(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a full home the run's state could not be saved: the tables' lines and the summary still
+    go to --json and --log (they are cron's record of the run), with one error line and exit 1."""
+    from liberacion.refreshing import _State
+
+    assert cli("fetch", str(_csv(tmp_path, "a.csv", 3)), "--as", TABLE).exit_code == 0
+
+    def full(self: _State) -> None:
+        raise _full(self.path)
+
+    monkeypatch.setattr(_State, "save", full)
+    log = tmp_path / "refresh.jsonl"
+    result = cli("refresh", "--json", "--log", str(log))
+    assert result.exit_code == 1
+    (error,) = _errors(result)
+    assert "refresh.json" in error and "No space left on device" in error
+    for lines in (result.stdout.splitlines(), log.read_text().splitlines()):
+        table, summary = (json.loads(line) for line in lines)
+        assert table["table"] == TABLE and table["event"] == "unchanged"
+        assert summary["event"] == "summary" and summary["exit_code"] == 1
+        assert "No space left on device" in summary["error"]
+
+
+def test_a_publish_that_cannot_switch_leaves_no_snapshot_behind(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pointer could not be written: the new snapshot, never current, is removed at once, not
+    left to fill the disk and to count in `tables` until the table's next writer."""
+    from liberacion.lake import Lake
+
+    assert cli("fetch", str(_csv(tmp_path, "a.csv", 3)), "--as", TABLE).exit_code == 0
+
+    def full(self: Lake, table: str, snapshot_id: str, *, durable: bool = True) -> None:
+        raise _full(self.table_dir(table) / "current")
+
+    monkeypatch.setattr(Lake, "_point", full)
+    assert cli("fetch", str(_csv(tmp_path, "a.csv", 5)), "--as", TABLE).exit_code == 1
+    (table,) = json.loads(cli("tables", "--format", "json").stdout)
+    assert table["snapshots"] == 1 and table["rows"] == 3
+    assert [s["rows"] for s in _history(cli)] == [3]

@@ -245,10 +245,14 @@ def test_a_full_disk_while_refresh_takes_its_lock_is_one_error_line(
     data.write_text("a,b\n1,2\n", encoding="utf-8")
     assert cli("fetch", str(data)).exit_code == 0
 
-    def full(*_args: Any) -> int:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    real_open = os.open
 
-    monkeypatch.setattr(os, "pwrite", full)  # the lock file records its holder's pid
+    def full(path: Any, *args: Any, **kwargs: Any) -> int:
+        if str(path).endswith("refresh.lock"):  # a new file needs room; the pid written in it is optional
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
     result = cli("refresh")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()

@@ -243,7 +243,7 @@ def refresh(
         print_json_lines(records)
     else:
         report_refresh(report, quiet=quiet)
-    for problem in report.problems:
+    for problem in [*report.problems, *report.errors]:
         error_line(problem)
     if run_log.error is not None:
         error_line(run_log.error)
