@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 READERS = {"xpt": "read_xport", "sas7bdat": "read_sas7bdat", "dta": "read_dta", "sav": "read_sav"}
-CHUNK_CELLS = 5_000_000  # values held in Python at once: rows per chunk = this / columns
+CHUNK_CELLS = 2_000_000  # values held in Python at once: rows per chunk = this / columns
 _WHOLE_LIMIT = 2**53
 # What pyreadstat may set aside at once for a file that does not declare its row count: it makes
 # room for _UNCOUNTED_ROWS of each variable read, 8 bytes a value (a list slot or a double).
