@@ -395,6 +395,13 @@ def tables(*, home: PathLike | Home | None = None) -> list[TableInfo]:
     return open_lake(home).tables()
 
 
+def last_checks(*, home: PathLike | Home | None = None) -> dict[str, dict[str, Any]]:
+    """{table: {checked_at, last_refresh, failed_at}}: what this home's refreshes last found."""
+    from liberacion.refreshing import last_checks as found
+
+    return found(open_home(home))
+
+
 @dataclass
 class TableDetails:
     """What ``info`` shows: the current snapshot and every kept one, oldest first."""

@@ -574,6 +574,16 @@ class _Listings:
         return self._catalogs[name]
 
 
+def last_checks(home: Home) -> dict[str, dict[str, Any]]:
+    """What this home's refreshes last found of each table: ``checked_at`` (the last check that got
+    an answer), ``last_refresh`` (the last run's event for it) and ``failed_at`` (when it failed
+    since), so a person can tell that cron still works, not only when the data last changed."""
+    return {
+        table: {"checked_at": r.get("checked_at"), "last_refresh": r.get("last_event"), "failed_at": r.get("failed_at")}
+        for table, r in _State(home).tables.items()
+    }
+
+
 class _State:
     """Per-table refresh state: when it was last checked, the last event, whether it is retired."""
 

@@ -361,3 +361,22 @@ def test_a_failed_refresh_does_not_count_as_a_check_for_older_than(
     assert events(cli("refresh", "--older-than", "1d", "--json").stdout)[0]["event"] == "fetched"
     assert events(cli("refresh", "--older-than", "1d", "--json").stdout)[0]["event"] == "skipped"
     assert "failed_at" not in json.loads((home / "state" / "refresh.json").read_text())["cms.beds"]
+
+
+def test_tables_shows_whether_the_last_refresh_of_a_table_failed(
+    cli: Cli, http_server: LocalServer, home: Path
+) -> None:
+    # A table that cron can no longer refresh looked as healthy as any: `tables` showed only when
+    # its data last changed.
+    fetched(cli, http_server)
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv", status=500)
+    assert cli("refresh").exit_code == 1
+    (record,) = json.loads(cli("tables", "--format", "json").stdout)
+    assert record["last_refresh"] == "failed" and record["checked_at"] is None
+    shown = cli("tables", "--format", "table")
+    assert "the last refresh of cms.beds failed" in shown.stderr
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv")
+    assert cli("refresh").exit_code == 0
+    (record,) = json.loads(cli("tables", "--format", "json").stdout)
+    assert record["last_refresh"] == "fetched" and record["checked_at"]
+    assert "last refresh" not in cli("tables", "--format", "table").stderr

@@ -109,7 +109,7 @@ def test_pipes_keep_their_formats(cli: Cli, home: Path, tmp_path: Path) -> None:
     assert fetched.stdout.startswith(f"{LONG_TABLE}\tfetched\t2 rows\t")
     listed = run_process("tables")
     header, row = listed.stdout.splitlines()
-    assert header == "catalog,table,rows,bytes,fetched_at,source_url,snapshots,error"
+    assert header == "catalog,table,rows,bytes,fetched_at,source_url,snapshots,error,checked_at,last_refresh"
     assert row.startswith(f"local,{LONG_TABLE.removeprefix('local.')},2,")
 
 

@@ -173,8 +173,12 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
       liberacion tables --format json
     """
     columns = ["catalog", "table", "rows", "bytes", "fetched_at", "source_url", "snapshots", "error"]
-    records = [_table_record(info) for info in api.tables(home=settings(ctx).home)]
+    columns += ["checked_at", "last_refresh"]
+    home = settings(ctx).home
+    checks = api.last_checks(home=home)
+    records = [_table_record(info, checks.get(info.name, {})) for info in api.tables(home=home)]
     if choose_format(fmt, output) is Format.table:  # for people: the name SQL takes, sizes, times, short sources
+        _note_failed_refreshes(records)
         columns = ["table", "rows", "size", "fetched", "snapshots", "source"]
         records = [
             {
@@ -194,8 +198,9 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
     emit(rows, fmt, output)
 
 
-def _table_record(info: Any) -> dict[str, Any]:
-    """One row of ``tables``: a damaged table has no current snapshot, only its ``error``."""
+def _table_record(info: Any, check: dict[str, Any]) -> dict[str, Any]:
+    """One row of ``tables``: a damaged table has no current snapshot, only its ``error``; the
+    last refresh's check and event come from this home's refresh state."""
     current = info.current
     return {
         "catalog": info.name.split(".", 1)[0],
@@ -206,7 +211,21 @@ def _table_record(info: Any) -> dict[str, Any]:
         "source_url": current.provenance.source_url if current else None,
         "snapshots": info.snapshot_count,
         "error": info.damaged,
+        "checked_at": check.get("checked_at"),
+        "last_refresh": check.get("last_refresh"),
     }
+
+
+def _note_failed_refreshes(records: list[dict[str, Any]]) -> None:
+    """At a glance, which tables cron no longer keeps fresh: their last refresh failed or found
+    the file gone (the table still holds its last good snapshot)."""
+    from liberacion.console import note
+    from liberacion.refreshing import FAILED_EVENTS
+
+    failed = [f"{r['catalog']}.{r['table']}" for r in records if r["last_refresh"] in FAILED_EVENTS]
+    if failed:
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        note(f"note: the last refresh of {shown} failed; the data is the last good snapshot's: run liberacion refresh")
 
 
 def _table_argument(ctx: typer.Context, name: str, command: str) -> str:
