@@ -327,3 +327,16 @@ def test_real_nchs_releases_keyed_diff(cli, home: Path, realdata: Path) -> None:
         "sql", "--as-of", history[0]["published_at"], "select count(*) as n from cdc.leading_causes_of_death"
     )
     assert as_of_first.stdout == "n\n10296\n"
+
+
+def test_a_change_of_spaces_alone_shows_at_a_terminal(cli, tmp_path: Path) -> None:
+    # `b ` to `b` showed as `b │ b` in the terminal table: no visible change.
+    data = tmp_path / "t.csv"
+    data.write_text('id,name\n1,"b "\n2,c\n', encoding="utf-8")
+    assert cli("fetch", str(data), "--as", "x.t").exit_code == 0
+    data.write_text("id,name\n1,b\n2,c\n", encoding="utf-8")
+    assert cli("fetch", str(data), "--as", "x.t").exit_code == 0
+    shown = cli("diff", "x.t", "--key", "id", "--format", "table")
+    assert shown.exit_code == 0 and '"b "' in shown.stdout
+    exact = json.loads(cli("diff", "x.t", "--key", "id", "--format", "json").stdout)
+    assert [(r["old"], r["new"]) for r in exact if r["change"] == "row_changed"] == [("b ", "b")]

@@ -366,9 +366,24 @@ def diff(
     title = f"{table}: {result.old.id} → {result.new.id}"
     columns = list(TableDiff.RECORD_COLUMNS)
     kinds = {**listing_kinds(columns), "key": "key"}  # on a terminal: facility_id=010001, cut last
-    rows = Rows.from_dicts(columns, result.records(), kinds=kinds)
+    records = result.records()
+    if choose_format(fmt, output) is Format.table:
+        records = [_spaces_shown(r) for r in records]
+    rows = Rows.from_dicts(columns, records, kinds=kinds)
     rows.terminal_order = ("change", "column", "count", "old", "new")  # the key last: it is the widest
     emit(rows, fmt, output, title=title)
+
+
+def _spaces_shown(record: dict[str, Any]) -> dict[str, Any]:
+    """A terminal table's ``old`` and ``new`` quoted when they begin or end with white space: a
+    change of spaces alone (``b `` to ``b``) looked like no change. CSV and JSON are exact as they are."""
+    import json
+
+    for side in ("old", "new"):
+        value = record.get(side)
+        if isinstance(value, str) and value != value.strip():
+            record = {**record, side: json.dumps(value, ensure_ascii=False)}
+    return record
 
 
 @app.command()
