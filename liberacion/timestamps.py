@@ -15,6 +15,7 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 ID_FORMAT = "%Y%m%dT%H%M%S%fZ"  # a snapshot id: 20261101T063000123456Z
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SNAPSHOT_ID = re.compile(r"\d{8}T\d{6,12}Z?")  # 20261101T063000123456Z, as history lists them
+_WHOLE_ID = re.compile(r"\d{8}T\d{12}Z")  # what liberacion.snapshot() takes (ID_FORMAT)
 
 
 def utc_now() -> str:
@@ -82,12 +83,18 @@ def parse_as_of(text: str) -> str:
 
 
 def _bad_time(text: str) -> str:
-    if _SNAPSHOT_ID.fullmatch(text.strip()):
+    if _WHOLE_ID.fullmatch(text.strip()):
         # An id is when the snapshot was begun, not published: read as a time it would miss that very snapshot.
         return (
             f"invalid time {text!r}: that is a snapshot id, not a time; read that snapshot with "
             f"liberacion.snapshot('CATALOG.TABLE', '{text.strip()}'), or give --as-of a date or a UTC "
             "timestamp (2026-11-01T06:30:00)"
+        )
+    if _SNAPSHOT_ID.fullmatch(text.strip()):  # the start of one: liberacion.snapshot() takes whole ids
+        return (
+            f"invalid time {text!r}: that looks like the start of a snapshot id, not a time; "
+            "liberacion history CATALOG.TABLE lists the whole ids (liberacion.snapshot('CATALOG.TABLE', ID) "
+            "reads one), or give --as-of a date or a UTC timestamp (2026-11-01T06:30:00)"
         )
     return (
         f"invalid time {text!r}: use a date (2026-11-01, meaning the end of that day UTC) "

@@ -95,6 +95,16 @@ def test_as_of_a_snapshot_id_says_how_to_read_that_snapshot(cli: Any, home: Path
     assert "that is a snapshot id, not a time" in line and f"liberacion.snapshot('CATALOG.TABLE', '{snap.id}')" in line
 
 
+def test_as_of_the_start_of_a_snapshot_id_sends_to_history_for_the_whole_id(cli: Any, home: Path) -> None:
+    # liberacion.snapshot() takes whole ids: suggesting it with the start of one was a dead end.
+    snap = Lake(home).publish("org.t", pa.table({"id": [1]}), Provenance())
+    result = cli("sql", "--as-of", snap.id[:15], "select count(*) from org.t")
+    assert result.exit_code == 2
+    (line,) = _errors(result.stderr)
+    assert "the start of a snapshot id" in line and "liberacion history CATALOG.TABLE" in line
+    assert f"liberacion.snapshot('CATALOG.TABLE', '{snap.id[:15]}')" not in line
+
+
 def test_a_declared_key_the_old_snapshot_lacks_says_how_to_choose_keys(cli: Any, home: Path) -> None:
     lake = Lake(home)
     lake.publish("org.k", pa.table({"code": ["a", "b"], "v": [1, 2]}), Provenance())
