@@ -121,15 +121,21 @@ class DamagedSnapshot(StorageError):
     problem: str = ""  # what is wrong, without the advice (callers that know the table add theirs)
 
 
-# What to try next, by the errno of a failed write.
-_STORAGE_HINTS = {
-    errno.ENOSPC: "free some disk space or choose another home with --home",
-    errno.EDQUOT: "free some disk space or choose another home with --home",
-    errno.EACCES: "check its permissions or choose another home with --home",
-    errno.EPERM: "check its permissions or choose another home with --home",
-    errno.EROFS: "the file system is read-only: choose another home with --home",
-    errno.ENOTDIR: "part of the path is a file, not a directory: choose another home with --home",
-    errno.EEXIST: "part of the path is a file, not a directory: choose another home with --home",
+def _write_hints(remedy: str, there: str = "") -> dict[int, str]:
+    """What to try next, by the errno of a failed write; ``remedy``: how to write somewhere else."""
+    return {
+        errno.ENOSPC: f"free some disk space{there} or {remedy}",
+        errno.EDQUOT: f"free some disk space{there} or {remedy}",
+        errno.EACCES: f"check its permissions or {remedy}",
+        errno.EPERM: f"check its permissions or {remedy}",
+        errno.EROFS: f"the file system is read-only: {remedy}",
+    }
+
+
+_HOME_ELSEWHERE = "choose another home with --home"
+_STORAGE_HINTS = _write_hints(_HOME_ELSEWHERE) | {
+    errno.ENOTDIR: f"part of the path is a file, not a directory: {_HOME_ELSEWHERE}",
+    errno.EEXIST: f"part of the path is a file, not a directory: {_HOME_ELSEWHERE}",
 }
 STORAGE_ERRNOS = frozenset(_STORAGE_HINTS) | {errno.EISDIR, errno.ENOENT, errno.EIO}
 
@@ -145,13 +151,8 @@ def storage_error(err: OSError) -> StorageError:
 
 # What to try next when a file the user named (``--output``, or where stdout goes) cannot be
 # written: the home has nothing to do with it.
-_OUTPUT_HINTS = {
-    errno.ENOSPC: "free some disk space there or write the output elsewhere",
-    errno.EDQUOT: "free some disk space there or write the output elsewhere",
+_OUTPUT_HINTS = _write_hints("write the output elsewhere", " there") | {
     errno.EFBIG: "the file grew past the largest size allowed there: write the output elsewhere",
-    errno.EROFS: "the file system is read-only: write the output elsewhere",
-    errno.EACCES: "check its permissions or write the output elsewhere",
-    errno.EPERM: "check its permissions or write the output elsewhere",
 }
 
 
