@@ -59,6 +59,10 @@ MAX_ATTEMPTS = 100  # hard stop, even for a download that keeps making progress 
 # this many seconds; for this long afterwards, requests to it fail at once instead of trying again.
 UNREACHABLE_RETRY_DELAY = 1.0
 UNREACHABLE_MEMORY = 30.0
+# A host that failed every attempt for one file (5xx, 429, dropped connections) is likely down for
+# all of them: for this long, its other files get one attempt each instead of the whole backoff, so
+# a refresh of 200 tables during an outage takes seconds, not hours. A success lifts it at once.
+FAILING_MEMORY = 600.0
 SNIFF_BYTES = 4096
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -251,6 +255,7 @@ class HttpSession:
         self._lock = threading.Lock()
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._unreachable: dict[str, tuple[float, _Retry]] = {}  # netloc -> (when, why), see _retrying
+        self._failing: dict[str, float] = {}  # netloc -> when it last failed every attempt (FAILING_MEMORY)
         self._idle: dict[tuple[str, str, int | None], list[Any]] = {}  # kept-alive plain connections
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -421,15 +426,17 @@ class HttpSession:
         ``resumable`` says whether the next run can continue those bytes (see ``kept_note``).
         """
         failures = attempts = unreachable = 0
-        best = progress() if progress else 0
+        best = first = progress() if progress else 0
         netloc = urlsplit(url).netloc
         began = time.monotonic()
+        failing = self._failing_since(netloc)
+        retries = 0 if failing is not None else self.config.retries
         while True:
             self.check_cancel()
             attempts += 1
             try:
                 self._check_reachable(netloc)
-                return attempt()
+                result = attempt()
             except _Retry as retry:
                 reached = progress() if progress else 0
                 if reached > best:
@@ -445,16 +452,25 @@ class HttpSession:
                     if unreachable > 1 or self._recently_unreachable(netloc) or not self.config.retries:
                         self._mark_unreachable(netloc, retry)
                         raise _unreachable_error(retry) from None
-                if failures > self.config.retries or attempts >= MAX_ATTEMPTS:
+                if failures > retries or attempts >= MAX_ATTEMPTS:
+                    self._mark_failing(netloc, moved=best > first)
                     msg = f"{redact(url)} failed after {attempts} attempt{'s' if attempts > 1 else ''}: {retry.reason}"
+                    if failing is not None and attempts == 1:
+                        msg = (
+                            f"{redact(url)} failed: {retry.reason} (not retried: {netloc} failed every attempt"
+                            " for another file moments before; try again later)"
+                        )
                     raise SourceError(msg + kept_note(reached, resumable)) from None
                 self._refuse_long_wait(url, retry, began, kept_note(reached, resumable) if reached else "")
                 delay = self._delay(failures, retry.retry_after)
                 if retry.unreachable:
                     delay = min(delay, UNREACHABLE_RETRY_DELAY)
                 if on_retry:
-                    on_retry(retry_message(failures + 1, self.config.retries + 1, delay, retry.reason), delay)
+                    on_retry(retry_message(failures + 1, retries + 1, delay, retry.reason), delay)
                 self.pause(delay)
+            else:
+                self._lift_failing(netloc)
+                return result
 
     def _refuse_long_wait(self, url: str, retry: _Retry, began: float, note: str) -> None:
         """A server asking to come back later than liberacion waits (``retry_after_max``, or what is
@@ -488,6 +504,21 @@ class HttpSession:
         if seen is None or time.monotonic() - seen[0] >= UNREACHABLE_MEMORY:
             return None
         return seen[1]
+
+    def _failing_since(self, netloc: str) -> float | None:
+        with self._lock:
+            when = self._failing.get(netloc)
+        return when if when is not None and time.monotonic() - when < FAILING_MEMORY else None
+
+    def _mark_failing(self, netloc: str, *, moved: bool) -> None:
+        if not moved:  # a host that sent some of the file is up, and flaky: the next file retries
+            with self._lock:
+                self._failing[netloc] = time.monotonic()
+
+    def _lift_failing(self, netloc: str) -> None:
+        if self._failing:
+            with self._lock:
+                self._failing.pop(netloc, None)
 
     def _mark_unreachable(self, netloc: str, why: _Retry) -> None:
         with self._lock:
