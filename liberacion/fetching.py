@@ -1011,23 +1011,32 @@ class _Job:
         self.report(ProgressEvent("phase", target.ref, target.table, message="converting"))
         clock.enter("convert")
         with _CONVERSIONS:
-            groups: dict[str | None, list[tuple[_File, Part]]] = {}
+            tables: dict[str | None, _Converted] = {}
             # Unpacked members, gunzipped files and sheets: in the home, removed when the stack closes.
             work = stack.enter_context(self.lake.home.work_area())
             for raw in files:
-                for part in _kept(raw, partial(inspect, raw.path, target.options, work=work)):
-                    groups.setdefault(part.suffix, []).append((raw, part))
-            _room_for_tables(len(groups))
+                # One file at a time, its unpacked copies removed once converted: a dataset of many
+                # zips (openFDA's partitions) needs room for one of them unpacked, not for all.
+                parts = _kept(raw, partial(inspect, raw.path, target.options, work=work))
+                for part in parts:
+                    converted = tables.get(part.suffix)
+                    if converted is None:
+                        _room_for_tables(len(tables) + 1)
+                        table = target.table if part.suffix is None else _member_table(target.table, part.suffix)
+                        area = staging if table == target.table else self._stage(stack, table)
+                        converted = tables[part.suffix] = _Converted(
+                            area, replace(provenance, extra=dict(provenance.extra))
+                        )
+                    self._convert(converted, raw, part, target)
+                for path in {part.path for part in parts if part.path.is_relative_to(work)}:
+                    path.unlink(missing_ok=True)
             stagings: list[tuple[Staging, Provenance]] = []
             empty: list[list[Part]] = []  # the parts of each table without rows, by table
-            for suffix, parts in groups.items():
-                table = target.table if suffix is None else _member_table(target.table, suffix)
-                area = staging if table == target.table else self._stage(stack, table)
-                table_provenance = replace(provenance, extra=dict(provenance.extra))
-                rows = self._convert(area, parts, target, table_provenance)
-                _check_keys(target, area.table, table_provenance)
-                stagings.append((area, table_provenance))
-                empty.append([part for _raw, part in parts] if rows == 0 else [])
+            for converted in tables.values():
+                rows = self._finish(converted)
+                _check_keys(target, converted.area.table, converted.provenance)
+                stagings.append((converted.area, converted.provenance))
+                empty.append(converted.parts if rows == 0 else [])
             stagings = _without_empty_members(stagings, empty)
             _check_types_matched([prov for _area, prov in stagings])
             _note_skipped(target.table, stagings)
@@ -1115,33 +1124,34 @@ class _Job:
             extra=extra,
         )
 
-    def _convert(self, area: Staging, parts: list[tuple[_File, Part]], target: Target, prov: Provenance) -> int:
-        """Convert one table's parts into its staging directory (several files → data-0000, -0001...);
-        the rows it holds."""
+    def _convert(self, table: _Converted, raw: _File, part: Part, target: Target) -> None:
+        """Convert one part of ``table`` into its staging directory (data-0000, -0001... in the
+        order the parts come), setting its bad rows aside for ``_finish``."""
         from liberacion.convert import convert_part
 
         assert target.options is not None
-        kv = area.kv_metadata(prov)
-        convert = partial(convert_part, kv_metadata=kv, options=target.options, allow_empty=self.options.allow_empty)
-        reports: list[ConversionReport] = []
-        if len(parts) == 1:
-            raw, part = parts[0]
-            reports.append(_kept(raw, partial(convert, part, area.dir)))
+        area, i = table.area, len(table.reports)
+        scratch = area.dir / f".part-{i:04d}"
+        scratch.mkdir()
+        kv = area.kv_metadata(table.provenance)
+        options = {"kv_metadata": kv, "options": target.options, "allow_empty": self.options.allow_empty}
+        table.reports.append(_kept(raw, partial(convert_part, part, scratch, **options)))
+        table.parts.append(part)
+        for data in sorted(scratch.glob("data-*.parquet")):
+            os.replace(data, area.data_file(table.files))
+            table.files += 1
+        if (scratch / REJECTS_FILE).exists():
+            table.rejects.append(area.dir / f".rejects-{i:04d}.parquet")
+            os.replace(scratch / REJECTS_FILE, table.rejects[-1])
+        shutil.rmtree(scratch)
+
+    def _finish(self, table: _Converted) -> int:
+        """A table's parts all converted: its bad rows in one file, its provenance; the rows it holds."""
+        area, prov, reports = table.area, table.provenance, table.reports
+        if len(table.rejects) == 1:  # already written with the table's metadata
+            os.replace(table.rejects[0], area.rejects_file)
         else:
-            rejects: list[Path] = []
-            number = 0
-            for i, (raw, part) in enumerate(parts):
-                scratch = area.dir / f".part-{i:04d}"
-                scratch.mkdir()
-                reports.append(_kept(raw, partial(convert, part, scratch)))
-                for data in sorted(scratch.glob("data-*.parquet")):
-                    os.replace(data, area.data_file(number))
-                    number += 1
-                if (scratch / REJECTS_FILE).exists():
-                    rejects.append(area.dir / f".rejects-{i:04d}.parquet")
-                    os.replace(scratch / REJECTS_FILE, rejects[-1])
-                shutil.rmtree(scratch)
-            _merge_rejects(rejects, area.rejects_file, kv)
+            _merge_rejects(table.rejects, area.rejects_file, area.kv_metadata(prov))
         rows = sum(r.rows for r in reports)
         self._refuse_empty(area.table, rows)
         prov.columns = {k: v for report in reports for k, v in report.columns.items()}
@@ -1246,6 +1256,18 @@ def _note_skipped(table: str, stagings: list[tuple[Staging, Provenance]]) -> Non
     for reason, names in by_reason.items():
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         warnings.warn(f"{table}: skipped {shown}: {reason}", Note, stacklevel=2)
+
+
+@dataclass
+class _Converted:
+    """One table of a download as its parts are converted, file by file."""
+
+    area: Staging
+    provenance: Provenance
+    reports: list[ConversionReport] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
+    rejects: list[Path] = field(default_factory=list)  # each part's bad rows, merged by _finish
+    files: int = 0  # data files moved into the area so far
 
 
 def _kept(raw: _File, convert: Any) -> Any:
