@@ -61,7 +61,7 @@ UNREACHABLE_RETRY_DELAY = 1.0
 UNREACHABLE_MEMORY = 30.0
 # A host that failed every attempt for one file (5xx, 429, dropped connections) is likely down for
 # all of them: for this long, its other files get one attempt each instead of the whole backoff, so
-# a refresh of 200 tables during an outage takes seconds, not hours. A success lifts it at once.
+# a refresh during an outage does not outlast the interval between cron runs. A success lifts it.
 FAILING_MEMORY = 600.0
 SNIFF_BYTES = 4096
 
