@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from liberacion.catalogs import adapters, index
 from liberacion.catalogs.manifests import find_catalog
 from liberacion.catalogs.model import Catalog, Dataset, Distribution, Source, choose_files, is_web_url, merge_curated
-from liberacion.errors import ConfigError, LiberacionError, NoDataset, NotFound, SourceError, UsageError
+from liberacion.errors import ConfigError, Gone, LiberacionError, NoDataset, NotFound, SourceError, UsageError
 from liberacion.home import Home
 from liberacion.naming import safe_id, sanitize_identifier
 
@@ -85,7 +85,7 @@ def _resolve_pointer(catalog: Catalog, curated: Dataset, home: Home) -> Dataset:
         try:
             found = adapters.lookup(source, catalog.name, source_id)
         except SourceError as err:
-            errors.append(str(err))
+            errors.append(_lookup_error(source, source_id, err, catalog))
             found = index.find(home, catalog.name, source_id)
             if found is not None:
                 found.extra["resolved_from"] = "index"
@@ -95,6 +95,17 @@ def _resolve_pointer(catalog: Catalog, curated: Dataset, home: Home) -> Dataset:
         raise SourceError(f"cannot resolve {curated.ref} (source id {source_id}): {errors[0]}")
     where = ", ".join(s.url for s in sources) or "no source"
     raise NoDataset(f"{curated.ref}: source id {source_id!r} not found in {where}; check the manifest {catalog.path}")
+
+
+def _lookup_error(source: Source, source_id: str, err: SourceError, catalog: Catalog) -> str:
+    """A 404 for a DKAN item, a Socrata view or a CKAN package means the source does not know the
+    manifest's ``source_id`` (or the host it is looked up on): that is what to check, not a file."""
+    if not isinstance(err, Gone) or source.kind not in ("dkan", "socrata", "ckan"):
+        return str(err)
+    answered = str(err).split("; the file may have moved", 1)[0]
+    host = " and `socrata_domain`" if source.kind == "socrata" else ""
+    what = f"the {source.kind} source has no dataset {source_id!r} ({answered})"
+    return f"{what}; check `source_id`{host} in {catalog.path}"
 
 
 def _pointer_sources(catalog: Catalog, curated: Dataset) -> list[Source]:
@@ -175,6 +186,8 @@ def choose_distributions(dataset: Dataset) -> tuple[list[Distribution], str]:
     choice = choose_files(dataset)
     if choice.files:
         return choice.files, choice.reason
+    if choice.reason:  # a reason of its own: what to change
+        raise NotFound(f"{dataset.ref}: {choice.reason}; see: liberacion show {dataset.ref}")
     offered = ", ".join(sorted({d.format or d.kind for d in dataset.distributions})) or "nothing"
     raise NotFound(
         f"{dataset.ref} has no downloadable data file: {choice.why_not} (it lists: {offered});"

@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from liberacion.catalogs.model import DATA_RANK, Catalog, Dataset, Distribution, Source, is_web_url
+from liberacion.catalogs.model import (
+    CATALOG_PUBLISHER,
+    DATA_RANK,
+    Catalog,
+    Dataset,
+    Distribution,
+    Source,
+    is_web_url,
+)
 from liberacion.errors import ConfigError, NotFound
 from liberacion.files import atomic_write, read_json
 from liberacion.formats import normalize_format
@@ -51,16 +59,26 @@ def _levelled_paths(extra_paths: Sequence[Path] = ()) -> list[tuple[Path, str]]:
 
     A file named twice (a directory and a file in it) is read once, at its highest level.
     """
-    named: list[tuple[Path, str]] = [(p, SHIPPED) for p in sorted(shipped_catalogs_dir().glob("*.toml"))]
+    named: list[tuple[Path, str]] = [(p, SHIPPED) for p in manifests_in(shipped_catalogs_dir())]
     for path, level in _user_paths(extra_paths):
         if path.is_dir():
-            named.extend((p, level) for p in sorted(path.glob("*.toml")))
+            named.extend((p, level) for p in manifests_in(path))
         else:  # a missing file is reported when it is read
             named.append((path, level))
     last: dict[Path, int] = {}
     for i, (path, _level) in enumerate(named):
         last[_same_file_key(path)] = i
     return [entry for i, entry in enumerate(named) if last[_same_file_key(entry[0])] == i]
+
+
+def manifests_in(directory: Path) -> list[Path]:
+    """The ``*.toml`` files of a directory, as a shell's ``*.toml`` names them: not its hidden files.
+
+    An editor keeps its lock or backup beside the file it edits (Emacs' ``.#cms.toml``, a link to
+    nowhere; macOS' ``._cms.toml``): read as manifests, they broke every command while an edit was
+    open, and a broken manifest whose name cannot be read stops every catalog ref.
+    """
+    return sorted(p for p in directory.glob("*.toml") if not p.name.startswith("."))
 
 
 def _same_file_key(path: Path) -> Path:
@@ -86,7 +104,7 @@ def check_manifest_paths(extra_paths: Sequence[Path] = ()) -> None:
     for path, source in _user_paths(extra_paths):
         if not path.exists():
             raise ConfigError(f"{path}: no such catalog manifest or directory (named by {source})")
-        if path.is_dir() and not any(path.glob("*.toml")):
+        if path.is_dir() and not manifests_in(path):
             raise ConfigError(_no_manifests(path, source))
 
 
@@ -119,7 +137,7 @@ def load_catalogs(
     parsed = ParsedManifests(cache)
     found: list[ConfigError] = []
     for path, source in _user_paths(extra_paths):  # what check_manifest_paths says in the CLI
-        if path.is_dir() and not any(path.glob("*.toml")):
+        if path.is_dir() and not manifests_in(path):
             found.append(ConfigError(_no_manifests(path, source)))
     by_name: dict[str, tuple[Catalog, str]] = {}
     broken: dict[str, str] = {}  # catalog name -> the highest level a manifest of it is broken at
@@ -261,12 +279,12 @@ def _plain_json(value: Any) -> bool:
 def read_manifest(path: Path, *, shipped: bool = False, parsed: ParsedManifests | None = None) -> Catalog:
     """Parse and check one manifest; any problem is a one-line ``ConfigError`` naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _manifest_text(path)
         data = (parsed or ParsedManifests(None)).parse(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such catalog manifest") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read the manifest: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the manifest: {err.strerror or err}") from None
     except ValueError as err:  # tomllib.TOMLDecodeError, without importing tomllib for a cached manifest
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
     try:
@@ -275,6 +293,20 @@ def read_manifest(path: Path, *, shipped: bool = False, parsed: ParsedManifests 
         problem = ConfigError(f"{path}: {err}")
         problem.catalog = data.get("name") if isinstance(data.get("name"), str) else None  # type: ignore[attr-defined]
         raise problem from None
+
+
+def _manifest_text(path: Path) -> str:
+    """The manifest's text. A byte-order mark (Notepad writes one) is no part of it: TOML would
+    call line 1 invalid with nothing to see there. Text that is not UTF-8 is an error naming its line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line}: the manifest is not UTF-8 text (byte {raw[err.start]:#04x});"
+            " save it as UTF-8 (TOML files are UTF-8)"
+        ) from None
 
 
 # The keys a manifest may hold, at each level: anything else is a typo that would be ignored.
@@ -315,17 +347,20 @@ def _catalog_from_toml(data: dict[str, Any], path: Path, *, shipped: bool) -> Ca
     publisher = _text(data.get("publisher"), "publisher")
     for i, entry in enumerate(_tables(data, "dataset")):
         dataset = _curated(entry, i, name, sources)
-        dataset.publisher = dataset.publisher or publisher
-        if any(d.id == dataset.id for d in datasets):
-            raise ValueError(f"[[dataset]] #{i + 1}: duplicate id {dataset.id!r}")
+        if dataset.publisher is None and publisher is not None:
+            dataset.publisher = publisher
+            # The catalog's default yields to the listing's publisher; a dataset's own never does.
+            dataset.extra[CATALOG_PUBLISHER] = True
+        if (twin := next((d for d in datasets if d.id == dataset.id), None)) is not None:
+            raise ValueError(f"[[dataset]] #{i + 1}: {_duplicate_id(twin, dataset, datasets.index(twin))}")
         same = next((d for d in datasets if d.table == dataset.table), None)
         if same is not None:  # two sources would take turns overwriting one table
             both = f"ids {same.id!r} and {dataset.id!r} both make the table {dataset.table}"
             raise ValueError(f"[[dataset]] #{i + 1}: {both}")
         datasets.append(dataset)
     homepage = data.get("homepage")
-    if homepage is not None and not is_web_url(homepage):
-        raise ValueError("`homepage` must be an http(s) URL")
+    if homepage is not None:
+        homepage = _web_url(homepage, "homepage")
     return Catalog(
         name=name,
         title=_text(data.get("title"), "title") or name,
@@ -338,6 +373,13 @@ def _catalog_from_toml(data: dict[str, Any], path: Path, *, shipped: bool) -> Ca
     )
 
 
+def _duplicate_id(first: Dataset, second: Dataset, first_index: int) -> str:
+    """Ids are made safe before they are compared (``A B`` and ``a-b`` are one id): said as written."""
+    written = first.extra.get(WRITTEN_ID, first.id)
+    other = "has it too" if written == first.id else f"makes it too (id = {written!r})"
+    return f"duplicate id {second.id!r}: [[dataset]] #{first_index + 1} {other}; give each its own `id`"
+
+
 def _known_keys(entry: dict[str, Any], allowed: Sequence[str], where: str, hints: dict[str, str] | None = None) -> None:
     """An unknown key is an error naming it, with the nearest known key when it looks like a typo."""
     import difflib
@@ -348,10 +390,22 @@ def _known_keys(entry: dict[str, Any], allowed: Sequence[str], where: str, hints
         prefix = f"{where}: " if where else ""
         if hints and key in hints:
             hint = f" ({hints[key]})"
+        elif (elsewhere := _misplaced(key, allowed)) is not None:
+            hint = f" ({elsewhere})"
         else:
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(allowed)})"
         raise ValueError(f"{prefix}unknown key {key!r}{hint}")
+
+
+def _misplaced(key: str, allowed: Sequence[str]) -> str | None:
+    """A key of another level: TOML gives every key to the table line above it, so ``publisher``
+    written below a ``[[source]]`` is that source's, and ``keys`` below ``[dataset.columns]`` a column."""
+    levels = (("the catalog (the top)", TOP_KEYS), ("[[source]]", SOURCE_KEYS), ("[[dataset]]", DATASET_KEYS))
+    places = [name for name, keys in levels if key in keys and keys is not allowed]
+    if not places:
+        return None
+    return f"a key of {' or '.join(places)}: TOML gives a key to the [table] line above it, so move it there"
 
 
 def _shown(value: Any) -> str:
@@ -389,11 +443,13 @@ def _source(entry: dict[str, Any], index: int) -> Source:
     kind = entry.get("kind")
     if kind is None:
         raise ValueError(f"{where}: missing `kind` (one of: {', '.join(KINDS)})")
+    if not isinstance(kind, str):
+        raise ValueError(f"{where}: `kind` must be one of: {', '.join(KINDS)}, not {_shown(kind)}")
     if kind not in KINDS:
-        raise ValueError(f"{where}: unknown kind {kind!r} (use one of: {', '.join(KINDS)})")
-    url = entry.get("url")
-    if not is_web_url(url):
-        raise ValueError(f"{where}: `url` must be an http(s) URL")
+        raise ValueError(f"{where}: {_unknown(kind, KINDS, 'kind')}")
+    if "url" not in entry:
+        raise ValueError(f"{where}: missing `url` (the {kind} listing's http(s) URL)")
+    url = _web_url(entry["url"], "url", where)
     where = f"{where} ({kind})"
     options = {k: v for k, v in entry.items() if k not in ("kind", "url")}
     for key in options:
@@ -405,7 +461,7 @@ def _source(entry: dict[str, Any], index: int) -> Source:
             raise ValueError(f"{where}: `{key}` must be a positive integer, not {_shown(value)}")
     if "socrata_domain" in options:
         options["socrata_domain"] = _socrata_domain(options["socrata_domain"], where)
-    return Source(kind=kind, url=url.strip(), options=options)
+    return Source(kind=kind, url=url, options=options)
 
 
 def _distinct_urls(sources: Sequence[Source]) -> None:
@@ -447,10 +503,10 @@ def _curated(entry: dict[str, Any], index: int, catalog: str, sources: Sequence[
     url, urls, source_id = entry.get("url"), entry.get("urls"), entry.get("source_id")
     if sum(x is not None for x in (url, urls, source_id)) != 1:
         raise ValueError(f"{where}: give exactly one of `url`, `urls` or `source_id`")
-    if url is not None and not is_web_url(url):
-        raise ValueError(f"{where}: `url` must be an http(s) URL")
-    if urls is not None and (not isinstance(urls, list) or not urls or not all(is_web_url(u) for u in urls)):
-        raise ValueError(f"{where}: `urls` must be a non-empty array of http(s) URLs")
+    if url is not None:
+        url = _web_url(url, "url", where)
+    if urls is not None:
+        urls = _url_list(urls, where)
     if source_id is not None and (isinstance(source_id, bool) or not isinstance(source_id, (str, int))):
         raise ValueError(f"{where}: `source_id` must be a string, not {_shown(source_id)}")
     if source_id is not None and not sources:  # it could only ever be "not found in no source"
@@ -467,13 +523,14 @@ def _curated(entry: dict[str, Any], index: int, catalog: str, sources: Sequence[
     if "source" in entry:
         extra["source"] = _pointer_source(entry["source"], source_id, sources, where)
     if "keys" in entry:
-        extra["keys"] = _strings(entry, "keys", where)
+        extra["keys"] = _distinct(_strings(entry, "keys", where), "keys", where)
+    if str(raw_id).strip() != dataset_id:
+        extra[WRITTEN_ID] = str(raw_id).strip()
     landing_page = entry.get("landing_page")
-    if landing_page is not None and not is_web_url(landing_page):
-        raise ValueError(f"{where}: `landing_page` must be an http(s) URL")
+    if landing_page is not None:
+        landing_page = _web_url(landing_page, "landing_page", where)
     distributions = []
     for one in [url] if url is not None else urls or []:
-        one = one.strip()
         distributions.append(Distribution(url=one, format=fmt or normalize_format(one)))
     if urls is not None:
         extra["all_files"] = True  # the files are parts of one table (e.g. yearly or partitioned files)
@@ -486,12 +543,53 @@ def _curated(entry: dict[str, Any], index: int, catalog: str, sources: Sequence[
         publisher=_text(entry.get("publisher"), "publisher", where),
         keywords=keywords,
         modified=None,
-        landing_page=landing_page.strip() if landing_page is not None else None,
+        landing_page=landing_page,
         source_kind="manifest",
         format=fmt,
         columns=columns,
         extra=extra,
     )
+
+
+WRITTEN_ID = "manifest_id"  # Dataset.extra: the id as the manifest wrote it, when made safe differently
+
+
+def _web_url(value: Any, key: str, where: str = "") -> str:
+    """An absolute http(s) URL, as written: a manifest expands nothing (``~``, ``$VARIABLES``, a path
+    relative to it), and a URL that still holds ``${...}``, or a ``$`` in its host, was meant to."""
+    prefix = f"{where}: " if where else ""
+    if not is_web_url(value):
+        shown = f", not {_shown(value)}" if value is not None else ""
+        hint = ""
+        if isinstance(value, str) and "://" not in value and key in ("url", "urls"):
+            hint = (
+                " (a manifest expands no ~, $VARIABLE or relative path; a file you have:"
+                " liberacion fetch PATH --as CATALOG.TABLE)"
+            )
+        raise ValueError(f'{prefix}`{key}` must be an http(s) URL such as "https://data.example.gov/..."{shown}{hint}')
+    url = value.strip()
+    host = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0]
+    if "${" in url or "$" in host:
+        raise ValueError(
+            f'{prefix}`{key}` = "{url}": a manifest expands no environment variables; write the URL itself'
+        )
+    return url
+
+
+def _url_list(value: Any, where: str) -> list[str]:
+    """``urls``: the files of one table, each once (a file listed twice would load its rows twice)."""
+    if not isinstance(value, list) or not value:
+        raise ValueError(f'{where}: `urls` must be a non-empty array of http(s) URLs, e.g. urls = ["https://..."]')
+    return _distinct([_web_url(u, "urls", where) for u in value], "urls", where)
+
+
+def _distinct(values: list[str], key: str, where: str) -> list[str]:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{where}: `{key}` names {value!r} twice; list each once")
+        seen.add(value)
+    return values
 
 
 def _strings(entry: dict[str, Any], key: str, where: str) -> list[str]:
@@ -507,9 +605,17 @@ def _columns(value: Any, where: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f"{where}: [dataset.columns] must map column names to type names")
     for column, type_name in value.items():
+        if not column.strip():
+            raise ValueError(f"{where}: [dataset.columns] has an empty column name: name a column of the file")
+        valid = isinstance(type_name, str) and type_name.strip().lower() in COLUMN_TYPES
+        if not valid and column in DATASET_KEYS:  # ``keys = [...]`` written below [dataset.columns]
+            raise ValueError(
+                f"{where}: [dataset.columns] `{column}` is a [[dataset]] key read as a column (TOML gives a key"
+                f" to the [table] line above it): move `{column}` above [dataset.columns]"
+            )
         if not isinstance(type_name, str):
             raise ValueError(f"{where}: [dataset.columns] `{column}` must be a type name, not {_shown(type_name)}")
-        if type_name.strip().lower() not in COLUMN_TYPES:
+        if not valid:
             raise ValueError(f"{where}: [dataset.columns] `{column}`: {_unknown(type_name, COLUMN_TYPES, 'type')}")
     return dict(value)
 

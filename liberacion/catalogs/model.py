@@ -128,16 +128,26 @@ def is_web_url(url: Any) -> bool:
     )
 
 
+CATALOG_PUBLISHER = "publisher_from_catalog"  # Dataset.extra: its publisher is the manifest's top-level default
+
+
 def merge_curated(curated: Dataset, found: Dataset) -> Dataset:
-    """The source's current metadata and files under the curated id, with the manifest's overrides."""
+    """The source's current metadata and files under the curated id, with the manifest's overrides.
+
+    A ``publisher`` the dataset itself names wins, as its description and keywords do; the
+    manifest's top-level one is a default that yields to the listing's."""
     extra = {**found.extra, **curated.extra, "source_ref": found.ref}
+    if curated.extra.get(CATALOG_PUBLISHER):
+        publisher = found.publisher or curated.publisher
+    else:
+        publisher = curated.publisher or found.publisher
     return Dataset(
         catalog=curated.catalog,
         id=curated.id,
         title=curated.title if curated.title != curated.id else found.title,
         distributions=found.distributions,
         description=curated.description or found.description,
-        publisher=found.publisher or curated.publisher,
+        publisher=publisher,
         keywords=curated.keywords or found.keywords,
         modified=found.modified,
         landing_page=curated.landing_page or found.landing_page,
@@ -181,6 +191,7 @@ WHY_NOT = (
     "unsupported format",
     "listing not read",  # a curated pointer whose catalog listing could not be read (offline)
     "not in the listing",  # a curated pointer its listing, read fine, does not list (a wrong source_id)
+    "not in the manifest's format",  # a curated pointer whose source offers no file of its `format`
 )
 
 
@@ -214,6 +225,8 @@ def choose_files(dataset: Dataset, *, listing_read: bool = False) -> Choice:
             candidates = [d for d in candidates if d not in documents]
         else:  # every data file reads as a document: they are the data all the same, never nothing
             documents = []
+    if (unmet := _unmet_format(dataset, candidates)) is not None:
+        return unmet
     if dataset.source_kind == "openfda" and candidates:
         when = f" of the {dataset.change_token} export" if dataset.change_token else ""
         note = "(openFDA publishes an endpoint as partitions)"
@@ -235,6 +248,17 @@ def choose_files(dataset: Dataset, *, listing_read: bool = False) -> Choice:
         # A pointer the index could not match; fetch looks its file up from the source, online.
         return Choice([], "", "not in the listing" if listing_read else "listing not read")
     return Choice([], "", _why_not(files))
+
+
+def _unmet_format(dataset: Dataset, candidates: list[Distribution]) -> Choice | None:
+    """A manifest's ``format`` its source offers no file of (``xlsx`` where a Socrata view has CSV
+    and JSON): never another format in its place, which would ignore what the manifest says. Files
+    whose format no listing field names may be of any format: they are sniffed, as before."""
+    if not dataset.format or not candidates or any(d.format in (dataset.format, None) for d in candidates):
+        return None
+    offered = ", ".join(sorted({d.format for d in candidates if d.format}))
+    reason = f"the manifest asks for format {dataset.format} and the source offers {offered}: change or remove `format`"
+    return Choice([], reason, "not in the manifest's format")
 
 
 def is_data_file(dist: Distribution) -> bool:
