@@ -42,10 +42,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import Busy, ConfigError, DamagedSnapshot, LiberacionError, NoTable, Note, QueryReading
+from liberacion.errors import (
+    Busy,
+    ConfigError,
+    DamagedSnapshot,
+    LiberacionError,
+    NoTable,
+    Note,
+    QueryReading,
+    UsageError,
+)
 from liberacion.files import atomic_write, fsync_dir, fsync_file, read_json, write_json
 from liberacion.home import Home, file_lock
-from liberacion.naming import IDENTIFIER, parse_table_name
+from liberacion.naming import IDENTIFIER, RESERVED_SCHEMAS, parse_table_name
 from liberacion.snapshots import (
     CURRENT_FILE,
     PROVENANCE_KEY,
@@ -140,8 +149,41 @@ class Lake:
     # -- reading ---------------------------------------------------------------------------
 
     def table_dir(self, name: str) -> Path:
-        catalog, table = parse_table_name(name)
+        catalog, table = self._parts(name)
         return self.home.lake / catalog / table
+
+    def _parts(self, name: str) -> tuple[str, str]:
+        """``catalog, table`` of a name; ``DamagedSnapshot`` saying what to do for a table an older
+        version published into a catalog whose name is reserved now (see ``_reserved``)."""
+        try:
+            return parse_table_name(name)
+        except UsageError:
+            catalog, _, table = name.lower().partition(".")
+            if catalog in RESERVED_SCHEMAS and (self.home.lake / catalog / table / CURRENT_FILE).is_file():
+                raise self._reserved(catalog, table) from None
+            raise
+
+    def _reserved(self, catalog: str, table: str) -> DamagedSnapshot:
+        """Versions before 2026-12-04 18:19 let a catalog be named ``lake`` or ``memory``, which
+        DuckDB's databases take (their ``sql`` failed on every query once such a table existed).
+        Its snapshots stay on disk; the table is fetched again under a name of its own."""
+        directory = self.home.lake / catalog / table
+        ref = None
+        with contextlib.suppress(DamagedSnapshot, OSError):
+            pointed = _pointer(directory)
+            provenance = Snapshot.load(directory / "snapshots" / str(pointed)).provenance
+            ref = provenance.recipe.ref if provenance.recipe is not None else provenance.ref
+        problem = f"its catalog name {catalog!r} is reserved since 2026-12-04 (DuckDB uses it)"
+        if ref and ref.startswith(f"{catalog}/"):  # from the manifest of that name: it needs another
+            again = f"rename the catalog in its manifest and fetch NEWNAME/{ref.split('/', 1)[1]}"
+        else:
+            again = f"liberacion fetch {ref or 'SOURCE'} --as OTHER.{table}"
+        err = DamagedSnapshot(
+            f"table {catalog}.{table} cannot be used: {problem}; fetch it again under another catalog name "
+            f"({again}), then delete {directory}"
+        )
+        err.problem = problem
+        return err
 
     def names(self) -> list[str]:
         """Every table that has a current snapshot, sorted."""
@@ -207,10 +249,10 @@ class Lake:
         for other in self.names():
             if other == name or other.split("__")[0] != name.split("__")[0]:
                 continue
-            snapshot_id = self._current_id(other)
-            if snapshot_id is None:
-                continue
             with contextlib.suppress(DamagedSnapshot, OSError):  # read directly: a damaged one asks nobody
+                snapshot_id = self._current_id(other)
+                if snapshot_id is None:
+                    continue
                 provenance = Snapshot.load(self.table_dir(other) / "snapshots" / snapshot_id).provenance
                 target = provenance.target
                 if target and (name == target or name.startswith(target + "__")):
@@ -219,7 +261,7 @@ class Lake:
 
     def _current_id(self, name: str) -> str | None:
         """The id ``current`` names, or the newer one an interrupted set commit switches it to."""
-        catalog, table = parse_table_name(name)
+        catalog, table = self._parts(name)
         pointed = _pointer(self.home.lake / catalog / table)
         waiting = self._pending().get(f"{catalog}.{table}")
         if waiting is not None and (pointed is None or waiting > pointed):
@@ -401,8 +443,8 @@ class Lake:
         return infos
 
     def _damaged_info(self, name: str, damaged: str) -> TableInfo:
-        catalog, table = parse_table_name(name)
-        root = self.table_dir(name) / "snapshots"
+        catalog, table = name.split(".", 1)  # a name names() listed: a directory of the lake
+        root = self.home.lake / catalog / table / "snapshots"
         count = size = 0
         with contextlib.suppress(OSError):
             for folder in root.iterdir():
@@ -459,7 +501,10 @@ class Lake:
         """What ``lake.duckdb`` must be newer than (modification times), the tables it must hold,
         and whether a set of tables is switching now; None when that cannot be told."""
         try:
-            pointers = list(self.home.lake.glob(f"*/*/{CURRENT_FILE}"))
+            # A table in a reserved catalog has no view (see ``_reserved``).
+            pointers = [
+                p for p in self.home.lake.glob(f"*/*/{CURRENT_FILE}") if p.parent.parent.name not in RESERVED_SCHEMAS
+            ]
             changed = [p.stat().st_mtime_ns for p in pointers]
             switching = next(self.home.lake.glob(f"{COMMITS_DIR}/*"), None) is not None
         except OSError:
@@ -473,7 +518,7 @@ class Lake:
 
     def lock(self, name: str, *, wait: float = 0.0) -> Any:
         """The per-table writer lock (held by ``stage``)."""
-        catalog, table = parse_table_name(name)
+        catalog, table = self._parts(name)
         return file_lock(self.home.locks / f"{catalog}.{table}.lock", wait=wait, what=f"table {catalog}.{table}")
 
     @contextmanager

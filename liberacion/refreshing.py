@@ -574,6 +574,23 @@ class _Listings:
         return self._catalogs[name]
 
 
+def _upgraded(record: dict[str, Any]) -> dict[str, Any]:
+    """A table's record as this version reads it. Older versions stamped as a check what was not
+    one: up to 2026-12-06 17:57 a failed or gone table (so ``--older-than`` skipped it until the
+    period was over), and up to 2026-12-06 12:35 ``refresh --check``, which marked the tables it
+    found changed as checked (so the next ``refresh --older-than`` skipped the very tables that
+    had changed). Such a stamp is no check: a failure keeps its time as ``failed_at``, and the
+    table is due at the next run."""
+    event = record.get("last_event")
+    old_failure = event in FAILED_EVENTS and "failed_at" not in record
+    if not old_failure and event != "changed":  # today's code never records a --check's "changed"
+        return record
+    upgraded = {k: v for k, v in record.items() if k not in ("checked", "checked_at")}
+    if old_failure and record.get("checked_at"):
+        upgraded["failed_at"] = record["checked_at"]
+    return upgraded
+
+
 def last_checks(home: Home) -> dict[str, dict[str, Any]]:
     """What this home's refreshes last found of each table: ``checked_at`` (the last check that got
     an answer), ``last_refresh`` (the last run's event for it) and ``failed_at`` (when it failed
@@ -590,9 +607,14 @@ class _State:
     def __init__(self, home: Home) -> None:
         self.path = home.state / STATE_FILE
         try:
-            self.tables: dict[str, dict[str, Any]] = json.loads(self.path.read_text(encoding="utf-8"))
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            self.tables = {}
+            stored = {}
+        # Damaged records (edited by hand, cut short) are dropped: that table is checked as a new one.
+        records = stored.items() if isinstance(stored, dict) else ()
+        self.tables: dict[str, dict[str, Any]] = {
+            str(table): _upgraded(record) for table, record in records if isinstance(record, dict)
+        }
 
     def get(self, table: str) -> dict[str, Any]:
         return self.tables.get(table, {})

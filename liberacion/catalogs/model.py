@@ -71,7 +71,11 @@ class Dataset:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Dataset:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["distributions"] = [Distribution(**d) for d in known.get("distributions") or []]
+        # Keys a newer version added are left aside (a home used again after a downgrade).
+        fields = Distribution.__dataclass_fields__
+        known["distributions"] = [
+            Distribution(**{k: v for k, v in d.items() if k in fields}) for d in known.get("distributions") or []
+        ]
         return cls(**known)
 
 
