@@ -329,8 +329,11 @@ def tidy(lake: Lake) -> None:
     be written, or a lake busy switching, is left for the next run."""
     with contextlib.suppress(OSError, Busy):
         lake.tidy()
+    from liberacion.download.files import remove_dead_holds
+
     with contextlib.suppress(OSError):
         _remove_old_extractions(lake.home.downloads)
+        remove_dead_holds(lake.home.downloads)  # a killed run's, or one whose conversion failed
 
 
 # What earlier versions unpacked beside a download (members, gunzipped copies, sheets as CSV)
@@ -744,6 +747,7 @@ class _Job:
     ) -> FetchResult:
         """Fetch ``target`` under its table's lock; ``first``: its files, downloaded already."""
         with contextlib.ExitStack() as stack:
+            stack.callback(_release, first)  # whatever happens next (``_discard`` may come first)
             with clock.stage("download"):
                 staging = self._stage(stack, target.table)
                 try:
@@ -755,6 +759,8 @@ class _Job:
                 settings = _settings(target)
                 comparable = current if current and current.provenance.settings == settings else None
                 obtained = first if first is not None else self._obtain(target, comparable, files, received)
+                if first is None:
+                    stack.callback(_release, obtained)
             transferred = received.bytes
             # None: the servers said "not modified" to validators, which are sent only without --force.
             if obtained is None or unchanged(comparable, settings, _combined_sha(obtained), force=self.options.force):
@@ -990,6 +996,9 @@ class _Job:
                     if other is not None:
                         other.cancel()
         if errors:
+            for done in results:
+                if done is not None:
+                    done.release()  # the URL's own name stays, for the next run to resume or replace
             raise errors[0]
         return results
 
@@ -1199,9 +1208,7 @@ class _Job:
         """Raw downloads are not kept once published (or found unchanged): the lake has the data."""
         for item in files or []:
             if item.download is not None:
-                with contextlib.suppress(OSError):
-                    item.path.unlink()
-                    item.path.parent.rmdir()
+                item.download.discard()
 
 
 def _note_losses(table: str, reports: list[ConversionReport]) -> None:
@@ -1258,6 +1265,12 @@ def _note_skipped(table: str, stagings: list[tuple[Staging, Provenance]]) -> Non
         warnings.warn(f"{table}: skipped {shown}: {reason}", Note, stacklevel=2)
 
 
+def _release(files: list[_File] | None) -> None:
+    for item in files or []:
+        if item.download is not None:
+            item.download.release()
+
+
 @dataclass
 class _Converted:
     """One table of a download as its parts are converted, file by file."""
@@ -1276,7 +1289,8 @@ def _kept(raw: _File, convert: Any) -> Any:
         return convert()
     except ConversionError as err:
         if raw.download is not None:
-            raise ConversionError(f"{err} (the downloaded file is kept at {raw.path})") from None
+            kept = raw.download.shared or raw.path  # the URL's own name: this run's goes with it
+            raise ConversionError(f"{err} (the downloaded file is kept at {kept})") from None
         raise
 
 

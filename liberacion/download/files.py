@@ -37,6 +37,8 @@ import json
 import os
 import queue
 import re
+import secrets
+import shutil
 import sys
 import threading
 import time
@@ -64,7 +66,7 @@ from liberacion.download.session import (
 )
 from liberacion.errors import Interrupted, SourceError
 from liberacion.files import write_json
-from liberacion.home import file_lock
+from liberacion.home import file_lock, host_tag, process_alive
 from liberacion.limits import MAX_UNZIPPED_ENV, max_unzipped_bytes
 from liberacion.naming import redact_url
 from liberacion.snapshots import Download
@@ -99,10 +101,32 @@ class Transfer:
     etag: str | None = None
     last_modified: str | None = None
     content_type: str | None = None
+    shared: Path | None = None  # the URL's finished file, of which ``path`` is this caller's own name
 
     @property
     def not_modified(self) -> bool:
         return self.status == 304
+
+    def release(self) -> None:
+        """Drop this caller's own name for the finished file, keeping the URL's (a failed conversion
+        leaves the download there to look at, until the next download of the URL replaces it)."""
+        if self.path is not None and self.shared is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+                self.path.parent.rmdir()
+
+    def discard(self) -> None:
+        """Remove the finished file once its data is in the lake: this caller's name for it, and
+        the URL's own, unless another download has put a newer file there meanwhile."""
+        if self.path is None:
+            return
+        with contextlib.suppress(OSError):
+            inode = self.path.stat().st_ino
+            self.path.unlink()
+            self.path.parent.rmdir()
+            if self.shared is not None and self.shared.stat().st_ino == inode:
+                self.shared.unlink()
+                self.shared.parent.rmdir()
 
     def record(self) -> Download:
         """What a snapshot's provenance (and the URL's state) keeps of this transfer."""
@@ -293,6 +317,8 @@ class HttpClient(HttpSession):
                 raise
             result.transferred = counts.received
             result.resumed_from = counts.reused if result.path else 0
+            if result.path is not None:
+                _hold(directory, result)
             kind = "unchanged" if result.not_modified else "done"
             report(ProgressEvent(kind, url, label, result.size, result.size))
             return result
@@ -678,6 +704,36 @@ def _safe_name(name: str) -> str:
 
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", unquote(name)).strip("._")[:120]
     return "" if cleaned in ("", PARTIAL, PARTIAL_META) else cleaned
+
+
+HELD = ".held"  # under the downloads directory: each caller's own name for a finished file
+
+
+def _hold(directory: Path, result: Transfer) -> None:
+    """Give the caller its own name (a hard link) for the finished file, taken under the URL's lock.
+    The shared name is not the caller's to keep: the next download of the URL clears it before it
+    starts, and another table fed by the same URL in the same run discards it once published, both
+    while this caller may still be converting it."""
+    assert result.path is not None
+    held = directory / HELD / f"{os.getpid()}-{host_tag()}-{secrets.token_hex(4)}"
+    try:
+        held.mkdir(parents=True)
+        os.link(result.path, held / result.path.name)
+    except OSError:  # a filesystem without hard links: the shared name, as before
+        shutil.rmtree(held, ignore_errors=True)
+        return
+    result.shared, result.path = result.path, held / result.path.name
+
+
+def remove_dead_holds(directory: Path) -> None:
+    """Remove the held files of this machine's processes that died (kill -9) or failed to convert."""
+    holds = directory / HELD
+    if not holds.is_dir():
+        return
+    for entry in holds.iterdir():
+        pid, _, rest = entry.name.partition("-")
+        if pid.isdigit() and rest.startswith(f"{host_tag()}-") and not process_alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _remove_finished(work: Path) -> None:
