@@ -1027,10 +1027,12 @@ class _Job:
                 # One file at a time, its unpacked copies removed once converted: a dataset of many
                 # zips (openFDA's partitions) needs room for one of them unpacked, not for all.
                 parts = _kept(raw, partial(inspect, raw.path, target.options, work=work))
+                new = {part.suffix for part in parts} - tables.keys()
+                if new:
+                    _room_for_tables(len(tables) + len(new))
                 for part in parts:
                     converted = tables.get(part.suffix)
                     if converted is None:
-                        _room_for_tables(len(tables) + 1)
                         table = target.table if part.suffix is None else _member_table(target.table, part.suffix)
                         area = staging if table == target.table else self._stage(stack, table)
                         converted = tables[part.suffix] = _Converted(
