@@ -254,7 +254,9 @@ def _attach_views_db(
         # Its tables must be the lake's (a drop whose rebuild was killed leaves one too many), and
         # its files under this home (a home moved elsewhere keeps the old paths).
         own = [(name, ok) for name, ok in views if not name.startswith("liberacion.")]
-        tables = {name for name, _ in own if not name.endswith(REJECTS_SUFFIX)}
+        # A table's bad rows are a view beside it; a table whose own name ends so (a zip's member
+        # ``rejects.csv``) is a table like any other.
+        tables = {name for name, _ in own if name in expected or not name.endswith(REJECTS_SUFFIX)}
         if tables != expected or not all(ok for _, ok in own):
             con.execute("DETACH liberacion_views")
             return None
@@ -498,27 +500,32 @@ def run(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False) -
     return _batches(relation(lake, sql, as_of=as_of, safe=safe))
 
 
-def _batches(result: duckdb.DuckDBPyRelation | None) -> pa.RecordBatchReader:
-    """A relation's rows as Arrow batches (none for a statement without a result: SET, CREATE ...)."""
+def _batches(result: duckdb.DuckDBPyRelation | None, as_text: Collection[str] = ()) -> pa.RecordBatchReader:
+    """A relation's rows as Arrow batches (none for a statement without a result: SET, CREATE ...);
+    its columns of the types ``as_text`` (DuckDB type ids) as DuckDB's text of their values."""
     import duckdb
 
     if result is None:
         return _empty_reader()
     try:
-        reader = _without_uhugeint(result).to_arrow_reader(BATCH_ROWS)
+        reader = _arrow_ready(result, as_text).to_arrow_reader(BATCH_ROWS)
     except duckdb.Error as err:
         raise sql_error(err) from None
     return _guarded(reader, result)
 
 
 _HUGEINT_MAX = 2**127 - 1
+# What the CLI writes as DuckDB's text, not as its Arrow form, which loses what they hold: a TIME
+# WITH TIME ZONE comes out without its offset (12:00+05 as 12:00), BIT and BIGNUM as their inner
+# bytes, and a UNION as a type DuckDB cannot read back to write its JSON.
+_ARROW_AS_TEXT = frozenset({"time with time zone", "bit", "bignum", "varint", "union"})
 
 
-def _without_uhugeint(result: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
-    """The relation with its UHUGEINT columns as HUGEINT. Arrow has no unsigned 128-bit integer:
-    DuckDB exports one as a 128-bit decimal, which turns a value above 2^127 - 1 negative. Such a
-    value is an error here, never a wrong number."""
-    if not any(t.id == "uhugeint" for t in result.types):
+def _arrow_ready(result: duckdb.DuckDBPyRelation, as_text: Collection[str] = ()) -> duckdb.DuckDBPyRelation:
+    """The relation with its UHUGEINT columns as HUGEINT, and those of the types ``as_text`` as
+    text. Arrow has no unsigned 128-bit integer: DuckDB exports one as a 128-bit decimal, which
+    turns a value above 2^127 - 1 negative. Such a value is an error here, never a wrong number."""
+    if not any(t.id == "uhugeint" or t.id in as_text for t in result.types):
         return result
     columns = []  # by position: the names may repeat ("A" and "a" are one name to DuckDB)
     for at, (name, type_) in enumerate(zip(result.columns, result.types), start=1):
@@ -528,6 +535,8 @@ def _without_uhugeint(result: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelatio
                 f" cast it in the query ({name}::VARCHAR or {name}::DOUBLE)"
             )
             expr = f"CASE WHEN #{at} > {_HUGEINT_MAX}::UHUGEINT THEN error({refused}) ELSE #{at}::HUGEINT END"
+        elif type_.id in as_text:
+            expr = f"#{at}::VARCHAR"
         else:
             expr = f"#{at}"
         columns.append(f"{expr} AS {quote_ident(name)}")
@@ -576,8 +585,6 @@ _COPY_OPTIONS = {
     "jsonl": "FORMAT json",
 }
 _STATEMENT_END = re.compile(r";(?:\s|--[^\n]*|/\*.*?\*/)*$", re.S)
-_TIMESTAMPS = ("timestamp", "timestamp_ns", "timestamp_ms", "timestamp_s")
-_NESTED = ("list", "struct", "map", "array", "union")
 
 
 def export(
@@ -684,18 +691,21 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
     try:
         for statement in before:
             con.execute(statement)
-        types = _result_types(con, last) if select else None
-        if types is not None and not _plain(types):
+        described = _result_types(con, last) if select else None
+        if described is not None and not _plain([t for _, t in described]):
             return _stream(con, _STATEMENT_END.sub("", last.query))  # read once, as Arrow
+        finite = _finite_moments(last, described) if described is not None else None
         started = time.monotonic()
-        con.execute(last)
+        con.execute(finite or last)
     except duckdb.Error as err:
         con.close()
-        raise sql_error(err, sql=";".join(s.query for s in statements)) from None
+        # An error's "LINE 1: ..." would quote the SELECT wrapped around the user's own.
+        failed = _without_context(err) if finite is not None else err
+        raise sql_error(failed, sql=";".join(s.query for s in statements)) from None
     if con.description is None:
         con.close()
         return Rows([], [[]])
-    if not _plain([d[1] for d in con.description]):  # a PRAGMA, a SHOW: small
+    if finite is None and not _plain([d[1] for d in con.description]):  # a PRAGMA, a SHOW: small
         return _guarded(_rest_as_arrow(con), con)
     try:
         head = con.fetchmany(limit)
@@ -708,6 +718,9 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
     reals = [at for at, d in enumerate(con.description) if getattr(d[1], "id", None) == "float"]
     if reals:
         head = [tuple(_shortest_real(v) if at in reals else v for at, v in enumerate(row)) for row in head]
+    if finite is not None and described is not None:  # an infinite date came as text: shown whole, as dates are
+        moments = {at for at, (_, type_) in enumerate(described) if type_.id in _MOMENTS}
+        head = [tuple(_whole_text(v) if at in moments else v for at, v in enumerate(row)) for row in head]
     if not more:
         con.close()
         return Rows(columns, [head])
@@ -721,21 +734,53 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
     return Rows(columns, [head], remaining=count_rest)
 
 
+def _whole_text(value: Any) -> Any:
+    """A date's text (``infinity``) marked to be shown whole; any other value as it is."""
+    from liberacion.render import WholeText
+
+    return WholeText(value) if isinstance(value, str) else value
+
+
 def _plain(types: Sequence[Any]) -> bool:
     return all(getattr(t, "id", None) in _PLAIN_TYPES for t in types)
 
 
-def _result_types(con: duckdb.DuckDBPyConnection, statement: Any) -> list[Any] | None:
-    """The column types of a SELECT, bound but not run (no row is made: a ``nextval`` in it is
-    not called); None when it cannot be told so (its own run then reports any error)."""
+def _result_types(con: duckdb.DuckDBPyConnection, statement: Any) -> list[tuple[str, Any]] | None:
+    """The column names and types of a SELECT, bound but not run (no row is made: a ``nextval``
+    in it is not called); None when it cannot be told so (its own run then reports any error)."""
     import duckdb
 
     text = _STATEMENT_END.sub("", statement.query)
-    try:
-        con.execute(f"SELECT * FROM ({text}\n) LIMIT 0")
-    except duckdb.Error:
+    # In parentheses, columns keep their names ("A" and "a"; a subquery would rename one a_1).
+    for probe in (f"({text}\n) LIMIT 0", f"SELECT * FROM ({text}\n) LIMIT 0"):
+        try:
+            con.execute(probe)
+        except duckdb.Error:
+            continue
+        return [(d[0], d[1]) for d in con.description or []]
+    return None
+
+
+_MOMENTS = ("date", "timestamp", "timestamp_s", "timestamp_ms")
+
+
+def _finite_moments(statement: Any, described: list[tuple[str, Any]]) -> str | None:
+    """The SELECT with each date and timestamp column as a UNION of its value and, for an infinite
+    one, DuckDB's text of it (``infinity``): Python's conversion would show DuckDB's infinity as
+    the year 9999 and -infinity as the year 1. None when it has no such column."""
+    if not any(t.id in _MOMENTS for _, t in described):
         return None
-    return [d[1] for d in con.description or []]
+    columns = []  # by position: the names may repeat ("A" and "a" are one name to DuckDB)
+    for at, (name, type_) in enumerate(described, start=1):
+        expr = f"#{at}"
+        if type_.id in _MOMENTS:
+            both = f"UNION(v {type_}, t VARCHAR)"
+            expr = (
+                f"CASE WHEN isinf(#{at}) THEN union_value(t := #{at}::VARCHAR)::{both} "
+                f"ELSE union_value(v := #{at})::{both} END"
+            )
+        columns.append(f"{expr} AS {quote_ident(name)}")
+    return f"SELECT {', '.join(columns)} FROM ({_STATEMENT_END.sub('', statement.query)}\n)"
 
 
 # Past the screen, the rest of a result is read on for this long, or for as long as its first
@@ -813,31 +858,12 @@ class _NotCopyable(Exception):
 
 
 def _export_column(name: str, duck_type: Any, *, json: bool) -> str:
-    """A column as liberacion writes it: ISO 8601 times (``T``, no empty fraction, ``+00:00`` in UTC),
-    BLOBs in hex, nested values as JSON in CSV, and NaN/infinity as JSON can hold them (in nested
-    values too)."""
-    from liberacion.render import json_safe
+    """A column as liberacion writes it (``render.export_expr``)."""
+    from liberacion.render import export_expr
 
     col = quote_ident(name)
-    type_id = duck_type.id
-    # In CSV too a nested value is JSON that parses: NaN and infinity inside it as JSON writes them.
-    safe = json_safe(col, duck_type) if json or type_id in _NESTED else None
-    if type_id in _TIMESTAMPS or type_id == "timestamp with time zone":
-        value = col if type_id != "timestamp with time zone" else f"timezone('UTC', {col})"
-        iso = (
-            f"CASE WHEN microsecond({value}) % 1000000 = 0 THEN strftime({value}, '%Y-%m-%dT%H:%M:%S') "
-            f"ELSE strftime({value}, '%Y-%m-%dT%H:%M:%S.%f') END"
-        )
-        expr = f"{iso} || '+00:00'" if type_id == "timestamp with time zone" else iso
-    elif type_id == "blob":
-        expr = f"lower(hex({col}))"
-    elif type_id in _NESTED and not json:
-        expr = f"{safe or f'to_json({col})'}::VARCHAR"
-    elif safe is not None:
-        expr = safe
-    else:
-        return col
-    return f"{expr} AS {col}"
+    expr = export_expr(col, duck_type, json=json)
+    return col if expr is None else f"{expr} AS {col}"
 
 
 def _copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], output: Path | None) -> None:
@@ -915,6 +941,13 @@ def _without_wrapper(err: Exception) -> Exception:
     return type(err)(text[:context].rstrip())
 
 
+def _without_context(err: Exception) -> Exception:
+    """DuckDB's error without its ``LINE 1: ...`` context, which quotes SQL liberacion wrote."""
+    text = str(err)
+    context = text.find("\nLINE ")
+    return err if context < 0 else type(err)(text[:context].rstrip())
+
+
 def _stdout_is_a_stream() -> bool:
     """True when stdout is file descriptor 1 and a pipe or a terminal, which DuckDB can open as
     ``/dev/stdout`` and write to as it goes. A regular file is not: opening it again would
@@ -981,4 +1014,26 @@ def _stream(con: duckdb.DuckDBPyConnection, sql: str) -> pa.RecordBatchReader:
     except duckdb.Error as err:
         con.close()
         raise sql_error(err) from None
-    return _batches(result)
+    if result is None:
+        return _batches(result)
+    return _json_marked(_batches(result, _ARROW_AS_TEXT), result.types)
+
+
+JSON_MARK = {b"liberacion": b"json"}  # an Arrow field's metadata: its text is JSON (see ``_json_marked``)
+
+
+def _json_marked(reader: pa.RecordBatchReader, types: Sequence[Any]) -> pa.RecordBatchReader:
+    """The stream with its JSON columns, and its BIGNUMs (sent as text), marked ``JSON_MARK``: Arrow
+    has no JSON type, and without the mark JSON output would write each value as a string holding
+    JSON rather than as the JSON it is, as the COPY of one query does."""
+    import pyarrow as pa
+
+    marked = [str(t) == "JSON" or t.id in ("bignum", "varint") for t in types]
+    if not any(marked) or len(marked) != len(reader.schema):
+        return reader
+    schema = pa.schema(
+        [f.with_metadata(JSON_MARK) if mark else f for f, mark in zip(reader.schema, marked)],
+        metadata=reader.schema.metadata,
+    )
+    batches = (pa.RecordBatch.from_arrays(batch.columns, schema=schema) for batch in reader)
+    return pa.RecordBatchReader.from_batches(schema, batches)

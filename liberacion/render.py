@@ -359,8 +359,77 @@ class Rows:
 
 
 def _batch_rows(batch: pa.RecordBatch) -> list[tuple[Any, ...]]:
-    columns = [_shortest_reals(col).to_pylist() for col in batch.columns]
+    columns = [_python_values(_shortest_reals(col)) for col in batch.columns]
     return list(zip(*columns)) if columns else [() for _ in range(batch.num_rows)]
+
+
+class WholeText(str):
+    """A date or a time that Python cannot hold, as DuckDB writes it (``infinity``, ``24:00:00``,
+    a year past 9999): a terminal table shows it as it shows dates, never cut."""
+
+
+def _python_values(column: pa.Array) -> list[Any]:
+    """``column``'s values in Python. A date or a time Python cannot hold is DuckDB's text of it:
+    Arrow would make DuckDB's ``infinity`` the year 9999 (or 2262), fail on a year past 9999, and
+    wrap ``24:00:00`` to midnight."""
+    import pyarrow as pa
+
+    if not (pa.types.is_temporal(column.type) and _python_range(column.type)):
+        return column.to_pylist()
+    low, high = _python_range(column.type)
+    raw = column.view(pa.int32() if column.type.bit_width == 32 else pa.int64()).to_pylist()
+    outside = [v is not None and not low <= v <= high for v in raw]
+    if not any(outside):
+        try:
+            return column.to_pylist()
+        except (OverflowError, ValueError):  # a time zone that moves a value past year 1 or 9999
+            pass
+    texts = _duckdb_texts(column)
+    values: list[Any] = []
+    for at, scalar in enumerate(column):
+        try:
+            values.append(WholeText(texts[at]) if outside[at] else scalar.as_py())
+        except (OverflowError, ValueError):
+            values.append(WholeText(texts[at]))
+    return values
+
+
+_DAYS_FROM_1 = 719_162  # days from 0001-01-01 to 1970-01-01
+_DAYS_TO_10000 = 2_932_897  # days from 1970-01-01 to 10000-01-01
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_INT64_MAX = 2**63 - 1
+
+
+def _python_range(type_: pa.DataType) -> tuple[int, int] | None:
+    """The raw values of an Arrow date, time or timestamp type that Python's (or pandas') types
+    hold; None for the types whose values Arrow always converts."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_date32(type_):
+        return -_DAYS_FROM_1, _DAYS_TO_10000 - 1
+    if t.is_time64(type_) or t.is_time32(type_):
+        return 0, 86_400 * _PER_SECOND[type_.unit] - 1
+    if t.is_timestamp(type_):
+        if type_.unit == "ns":  # pandas holds every nanosecond value but DuckDB's infinities
+            return -_INT64_MAX + 1, _INT64_MAX - 1
+        per = 86_400 * _PER_SECOND[type_.unit]
+        return -_DAYS_FROM_1 * per, _DAYS_TO_10000 * per - 1
+    return None
+
+
+def _duckdb_texts(column: pa.Array) -> list[str]:
+    """The values of an Arrow column as DuckDB writes them as text."""
+    import pyarrow as pa
+
+    from liberacion.engine import new_connection
+
+    con = new_connection()
+    try:
+        rows = con.from_arrow(pa.table({"c": column})).project("c::VARCHAR").fetchall()
+    finally:
+        con.close()
+    return [row[0] for row in rows]
 
 
 def _shortest_reals(column: pa.Array) -> pa.Array:
@@ -678,8 +747,8 @@ def _display(value: Any, kind: str | None, null_text: str = "NULL") -> tuple[str
         if not math.isfinite(value):
             return str(value), None, True
         return (f"{value:,}" if abs(value) < 1e15 else repr(value)), None, True
-    if isinstance(value, Decimal):
-        return f"{value:,}", None, True
+    if isinstance(value, Decimal):  # every digit of its scale, never "1.000E-7" or "0E-10"
+        return f"{value:,f}", None, True
     if isinstance(value, datetime):
         return value.isoformat(sep=" "), None, False
     if isinstance(value, (date, time)):
@@ -698,7 +767,7 @@ def _display(value: Any, kind: str | None, null_text: str = "NULL") -> tuple[str
 _CODE_NAME = re.compile(
     r"(?:^|_)(?:year|yr|fy|id|code|fips|zip|zipcode|npi|ccn|ndc|seqn|key|sort)(?:_|$)|year$|^year", re.I
 )
-_WHOLE_TYPES = (int, float, Decimal, date, time)  # datetime is a date
+_WHOLE_TYPES = (int, float, Decimal, date, time, WholeText)  # datetime is a date
 
 
 def one_line(text: str) -> str:
@@ -719,7 +788,7 @@ def inert(text: str) -> str:
 
 
 def _write_delimited(rows: Rows, stream: IO[Any], delimiter: str) -> None:
-    if rows.arrow is not None and _arrow_csv_ok(rows.arrow.schema):
+    if rows.arrow is not None:
         _write_delimited_arrow(rows.arrow, stream, delimiter)
         return
     writer = _csv_writer(stream, delimiter)
@@ -744,19 +813,10 @@ class _LineFeedRows:
         return self._stream.write(row[:-2] + "\n" if row.endswith("\r\n") else row)
 
 
-def _arrow_csv_ok(schema: pa.Schema) -> bool:
-    import pyarrow.types as t
-
-    def simple(dtype: pa.DataType) -> bool:
-        return not (t.is_nested(dtype) or t.is_binary(dtype) or t.is_large_binary(dtype) or t.is_duration(dtype))
-
-    return all(simple(f.type) for f in schema) and _unique(schema.names)
-
-
 def _write_delimited_arrow(reader: pa.RecordBatchReader, stream: IO[Any], delimiter: str) -> None:
-    """The fast path: pyarrow's C++ CSV writer, batch by batch."""
+    """An Arrow stream as CSV: pyarrow's C++ writer, batch by batch, each value as the COPY of a
+    query writes it (``_text_batches``)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     binary = _binary(stream)
@@ -767,16 +827,7 @@ def _write_delimited_arrow(reader: pa.RecordBatchReader, stream: IO[Any], delimi
     header = io.StringIO()
     _csv_writer(header, delimiter).writerow(reader.schema.names)
     binary.write(header.getvalue().encode())
-    for batch in reader:
-        # ISO 8601 with a "T", as the JSON formats write it, rather than pyarrow's space, and
-        # without ".000000" when a batch has only whole seconds.
-        columns = [
-            pc.strftime(_whole_seconds(col), "%Y-%m-%dT%H:%M:%S")
-            if pa.types.is_timestamp(col.type) and col.type.tz is None
-            else col
-            for col in batch.columns
-        ]
-        batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+    for batch in _text_batches(reader):
         buffer = io.BytesIO()
         try:
             pacsv.write_csv(batch, buffer, plain)
@@ -787,14 +838,60 @@ def _write_delimited_arrow(reader: pa.RecordBatchReader, stream: IO[Any], delimi
     binary.flush()
 
 
-def _whole_seconds(col: pa.Array) -> pa.Array:
-    """A timestamp column in seconds when no value has a fraction (then no ``.000000`` is written)."""
+# DuckDB types whose values pyarrow's CSV writer writes as DuckDB's COPY does.
+_TEXT_AS_IS = frozenset(
+    {
+        "boolean",
+        "tinyint",
+        "smallint",
+        "integer",
+        "bigint",
+        "utinyint",
+        "usmallint",
+        "uinteger",
+        "ubigint",
+        "float",
+        "double",
+        "varchar",
+    }
+)
+
+
+def _text_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """``reader``'s batches with every value of another type than numbers, booleans and text as
+    the text the COPY of one query writes (``export_expr``, DuckDB's own for the rest): a script
+    of several statements gets the same CSV as one query. pyarrow's own text would write an
+    infinite date as a year, a TIMESTAMP past 2262 wrong, ``24:00:00`` as an error, a DECIMAL as
+    ``1E-38`` and a nested one as an inexact float. Nested values are JSON with a space after
+    each ``,`` and ``:``, as this path has always written them. The columns are named by
+    position: DuckDB takes ``A`` and ``a`` for one name."""
     import pyarrow as pa
 
+    from liberacion.engine import new_connection
+    from liberacion.naming import quote_ident
+
+    names = [f"c{at}" for at in range(len(reader.schema))]
+    schema = pa.schema([f.with_name(n) for f, n in zip(reader.schema, names)])
+    con = new_connection()
     try:
-        return col.cast(pa.timestamp("s"))
-    except pa.ArrowInvalid:
-        return col
+        exprs = []
+        for name, duck_type in zip(names, _duck_types(con, schema)):
+            col = quote_ident(name)
+            if duck_type.id in _TEXT_AS_IS:
+                exprs.append(col)
+            else:
+                exprs.append(f"({export_expr(col, duck_type, json=False) or col})::VARCHAR AS {col}")
+        if all(expr == quote_ident(name) for expr, name in zip(exprs, names)):
+            yield from reader
+            return
+        query = f"SELECT {', '.join(exprs)} FROM batch"
+        nested = [pa.types.is_nested(f.type) for f in schema]
+        for batch in reader:
+            positional = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            for text in con.from_arrow(positional).query("batch", query).to_arrow_table().to_batches():
+                yield _spaced_columns(text, nested)
+    finally:
+        con.close()
 
 
 def _binary(stream: IO[Any]) -> IO[bytes]:
@@ -847,34 +944,67 @@ def _write_json_arrow(reader: pa.RecordBatchReader, stream: IO[Any], *, lines: b
 
 
 def _json_query(con: duckdb.DuckDBPyConnection, schema: pa.Schema, *, lines: bool) -> str:
-    """``select to_json({...}) || chr(10) from batch``, with the values JSON cannot hold as
-    DuckDB writes them (NaN, timestamps with a space, BLOBs) spelled as the Python writer does."""
-    import pyarrow as pa
-
+    """``select to_json({...}) || chr(10) from batch``, each value as the COPY of a query writes it
+    (``export_expr``): NaN as null, ISO 8601 times, BLOBs in hex, HUGEINTs exact."""
     from liberacion.naming import quote_ident, quote_literal
 
     fields = []
-    types = con.from_arrow(schema.empty_table()).types if len(schema) else []
-    for f, duck_type in zip(schema, types):
+    for f, duck_type in zip(schema, _duck_types(con, schema)):
         col = quote_ident(f.name)
-        t = f.type
-        safe = json_safe(col, duck_type)
-        if pa.types.is_timestamp(t):
-            iso = (
-                f"CASE WHEN microsecond({col}) % 1000000 = 0 THEN strftime({col}, '%Y-%m-%dT%H:%M:%S') "
-                f"ELSE strftime({col}, '%Y-%m-%dT%H:%M:%S.%f') END"
-            )
-            expr = f"{iso} || '+00:00'" if t.tz is not None else iso
-        elif safe is not None:
-            expr = safe
-        elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-            expr = f"lower(hex({col}))"
-        else:
-            expr = col
+        # Text that is JSON (a JSON or BIGNUM column of the query): written as it is, not as a string.
+        marked = f.metadata is not None and f.metadata.get(b"liberacion") == b"json"
+        expr = f"{col}::JSON" if marked else export_expr(col, duck_type, json=True) or col
         fields.append(f"{quote_literal(f.name)}: {expr}")
     record = f"to_json({{{', '.join(fields)}}})::VARCHAR" if fields else "'{}'"
     line = f"{record} || chr(10)" if lines else f"',' || chr(10) || {record}"
     return f"SELECT {line} AS line FROM batch"
+
+
+def _duck_types(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> list[Any]:
+    """The DuckDB types an Arrow batch of ``schema`` reads as."""
+    return con.from_arrow(schema.empty_table()).types if len(schema) else []
+
+
+# DuckDB's types whose values liberacion writes in its own way (see ``export_expr``).
+_DUCK_TIMESTAMPS = ("timestamp", "timestamp_ns", "timestamp_ms", "timestamp_s", "timestamp with time zone")
+_DUCK_NESTED = ("list", "struct", "map", "array", "union")
+
+
+def export_expr(col: str, duck_type: Any, *, json: bool) -> str | None:
+    """The SQL for column ``col`` (quoted) of DuckDB type ``duck_type`` as liberacion writes it in CSV
+    (``json`` false) or JSON: ISO 8601 times (``T``, no empty fraction, a TIMESTAMP_NS's nanoseconds
+    kept, ``+00:00`` in UTC, ``infinity`` as DuckDB names it), BLOBs in hex, nested values as JSON
+    in CSV, NaN/infinity as JSON can hold them (in nested values too). None: as DuckDB writes it.
+    The COPY of one query and the Arrow stream of a script write the same text through it."""
+    type_id = duck_type.id
+    if type_id in _DUCK_TIMESTAMPS:
+        return _iso_moment(col, type_id)
+    if type_id == "blob":
+        return f"lower(hex({col}))"
+    if type_id == "decimal" and dict(duck_type.children).get("scale") == 0:
+        # A HUGEINT comes back from Arrow as DECIMAL(38,0), which holds its 39-digit values but
+        # cannot write them (DuckDB fails on -2^127): as the integer it is.
+        return f"{col}::HUGEINT"
+    safe = json_safe(col, duck_type) if json or type_id in _DUCK_NESTED else None
+    if type_id in _DUCK_NESTED and not json:
+        return f"{safe or f'to_json({col})'}::VARCHAR"
+    return safe
+
+
+def _iso_moment(col: str, type_id: str) -> str:
+    """A timestamp in ISO 8601; ``infinity`` and ``-infinity`` as DuckDB writes them."""
+    zoned = type_id == "timestamp with time zone"
+    value = f"timezone('UTC', {col})" if zoned else col
+    nanos = type_id == "timestamp_ns"
+    whole = f"epoch_ns({value}) % 1000000000 = 0" if nanos else f"microsecond({value}) % 1000000 = 0"
+    fraction = "%n" if nanos else "%f"
+    iso = (
+        f"CASE WHEN {whole} THEN strftime({value}, '%Y-%m-%dT%H:%M:%S') "
+        f"ELSE strftime({value}, '%Y-%m-%dT%H:%M:%S.{fraction}') END"
+    )
+    if zoned:
+        iso = f"{iso} || '+00:00'"
+    return f"CASE WHEN isfinite({col}) THEN {iso} ELSE {col}::VARCHAR END"
 
 
 def json_safe(expr: str, duck_type: Any, depth: int = 0) -> str | None:
@@ -917,7 +1047,7 @@ def _json_batch(con: duckdb.DuckDBPyConnection, query: str, batch: pa.RecordBatc
     """The lines of one batch as one buffer: the string column's data, end to end."""
     import pyarrow as pa
 
-    table = con.from_arrow(_utc_naive(batch)).query("batch", query).to_arrow_table()
+    table = con.from_arrow(batch).query("batch", query).to_arrow_table()
     parts = []
     for chunk in table.column(0).chunks:
         if len(chunk) == 0:
@@ -927,19 +1057,6 @@ def _json_batch(con: duckdb.DuckDBPyConnection, query: str, batch: pa.RecordBatc
         start, end = ints[chunk.offset], ints[chunk.offset + len(chunk)]
         parts.append(memoryview(data)[start:end])
     return parts[0] if len(parts) == 1 else memoryview(b"".join(parts))
-
-
-def _utc_naive(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Timestamps with a time zone as UTC wall time (the JSON query appends ``+00:00``)."""
-    import pyarrow as pa
-
-    if not any(pa.types.is_timestamp(f.type) and f.type.tz is not None for f in batch.schema):
-        return batch
-    columns = [
-        col.cast(pa.timestamp(col.type.unit)) if pa.types.is_timestamp(col.type) and col.type.tz else col
-        for col in batch.columns
-    ]
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _write_json(rows: Rows, stream: IO[Any]) -> None:
@@ -971,9 +1088,44 @@ def _write_markdown(rows: Rows, stream: IO[Any]) -> None:
 
     stream.write("| " + " | ".join(cell(c) for c in rows.columns) + " |\n")
     stream.write("|" + "|".join("---" for _ in rows.columns) + "|\n")
-    for chunk in rows.iter_chunks():
-        for row in chunk:
+    if rows.arrow is None:
+        for chunk in rows.iter_chunks():
+            for row in chunk:
+                stream.write("| " + " | ".join(cell(v) for v in row) + " |\n")
+        return
+    for batch in _text_batches(rows.arrow):  # a query's values as its CSV writes them
+        for row in _batch_rows(batch):
             stream.write("| " + " | ".join(cell(v) for v in row) + " |\n")
+
+
+def _spaced_columns(batch: pa.RecordBatch, nested: Sequence[bool]) -> pa.RecordBatch:
+    """``batch`` with the JSON text of its ``nested`` columns spaced (``_spaced_json``)."""
+    import pyarrow as pa
+
+    if not any(nested):
+        return batch
+    columns = [
+        pa.array([None if v is None else _spaced_json(v) for v in col.to_pylist()], pa.string()) if spaced else col
+        for col, spaced in zip(batch.columns, nested)
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _spaced_json(text: str) -> str:
+    """Compact JSON with a space after each ``,`` and ``:`` outside its strings, as people read it."""
+    out: list[str] = []
+    in_string = escaped = False
+    for char in text:
+        out.append(char)
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped, in_string = char == "\\", char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in ",:":
+            out.append(" ")
+    return "".join(out)
 
 
 def _holds_interval(type_: Any) -> bool:
