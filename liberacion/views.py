@@ -160,6 +160,11 @@ _TRIM = "trim(content, chr(10) || chr(13) || ' ')"
 _SNAPSHOT_DIR = quote_literal(r"[/\\]snapshots[/\\]([^/\\]+)[/\\][^/\\]+$")
 
 
+def _table_of(folder: str) -> str:
+    """SQL naming the table whose folder (``<lake>/<catalog>/<table>``) is ``folder``."""
+    return f"parse_filename(parse_dirpath({folder})) || '.' || parse_filename({folder})"
+
+
 def _snapshots_view(root: str, as_of: str | None) -> str:
     manifests = quote_literal(f"{root}/*/*/snapshots/*/{SNAPSHOT_FILE}")
     currents = quote_literal(f"{root}/*/*/{CURRENT_FILE}")
@@ -170,20 +175,24 @@ def _snapshots_view(root: str, as_of: str | None) -> str:
     current, published = "s.id = c.id", ""
     if as_of is not None:  # what was kept by then; the last of each table was current then
         current, published = (
-            "s.id = max(s.id) OVER (PARTITION BY s.table)",
+            "s.id = max(s.id) OVER (PARTITION BY s.table_name)",
             f" AND s.published_at <= {quote_literal(as_of)}",
         )
+    # The table's name is read from the paths (<catalog>/<table>/snapshots/<id>/), not from the
+    # records: DuckDB then opens only the records of the tables a query names (``WHERE table_name =
+    # 'cms.x'`` over 1,000 tables of 3 snapshots read all 3,000 records: 1.3 s, now 0.3 s).
     return (
         "CREATE OR REPLACE VIEW liberacion.snapshots AS "
-        f"WITH s AS (SELECT *, regexp_extract(filename, {_SNAPSHOT_DIR}, 1) AS id "
+        f"WITH s AS (SELECT *, regexp_extract(filename, {_SNAPSHOT_DIR}, 1) AS id, "
+        f"{_table_of('parse_dirpath(parse_dirpath(parse_dirpath(filename)))')} AS table_name "
         f"FROM read_json({manifests}, columns = {columns}, filename = true)), "
-        f"c AS (SELECT parse_dirpath(filename) AS dir, {_TRIM} AS id "
+        f"c AS (SELECT {_table_of('parse_dirpath(filename)')} AS table_name, {_TRIM} AS id "
         f"FROM read_text({currents})) "
-        "SELECT s.table AS table_name, s.id AS snapshot, "
+        "SELECT s.table_name, s.id AS snapshot, "
         "strptime(s.published_at, '%Y-%m-%dT%H:%M:%S.%fZ') AS published_at, s.rows, s.bytes, "
         f"s.provenance.sha256 AS sha256, s.provenance.source_url AS source_url, {current} AS is_current, "
         "parse_dirpath(s.filename) AS path "
-        "FROM s JOIN c ON parse_dirpath(parse_dirpath(parse_dirpath(s.filename))) = c.dir "
+        "FROM s JOIN c ON s.table_name = c.table_name "
         f"WHERE s.id <= c.id{published} ORDER BY table_name, s.published_at"
     )
 
@@ -231,7 +240,11 @@ def write_views_db(target: Path, statements: list[str], prepare: Callable[[Any],
     with atomic_path(target) as tmp, new_connection(str(tmp)) as con:
         if prepare is not None:
             prepare(con)
+        # One transaction: each statement committed on its own wrote the log once a view, and
+        # every publish rebuilds every view (1,000 tables: 1.0 s, in one commit 0.5 s).
+        con.execute("BEGIN TRANSACTION")
         for statement in statements:
             con.execute(statement)
+        con.execute("COMMIT")
         con.execute("CHECKPOINT")
     return target
