@@ -3,7 +3,9 @@
 The public API has the commands' names: ``fetch``, ``refresh``, ``discover``, ``search``, ``show``,
 ``sql``, ``tables``, ``info``, ``history``, ``diff`` and ``prune`` (see ``liberacion.api``). It is
 re-exported lazily so that ``import liberacion`` (and ``liberacion --help``) stays fast: duckdb and
-pyarrow load only when a function that needs them runs.
+pyarrow load only when a function that needs them runs. Errors are ``LiberacionError`` and its
+subclasses (``UsageError``, ``NotFound``, ``NoTable``, ``SQLError``, ``ConfigError``, ``Busy``, ...,
+all in ``liberacion.errors``); notes are ``Note`` warnings.
 """
 
 from __future__ import annotations
@@ -22,7 +24,22 @@ _EXPORTS = {
     "Recipe": "liberacion.snapshots",
     "Snapshot": "liberacion.snapshots",
     "resolve_home": "liberacion.home",
-    "LiberacionError": "liberacion.errors",
+    # The errors README names (``except liberacion.UsageError``), and the warnings' category.
+    **dict.fromkeys(
+        (
+            "LiberacionError",
+            "UsageError",
+            "NotFound",
+            "NoTable",
+            "SQLError",
+            "ConfigError",
+            "Busy",
+            "SourceError",
+            "StorageError",
+            "Note",
+        ),
+        "liberacion.errors",
+    ),
 }
 
 __all__ = ["__version__", *_EXPORTS]

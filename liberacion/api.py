@@ -14,15 +14,17 @@ and returns dataclasses, Arrow tables or DuckDB relations; none prints or exits.
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from liberacion.errors import Busy, UsageError
+from liberacion.errors import Busy, Note, UsageError
 from liberacion.home import Home, check_home, resolve_home
 
 if TYPE_CHECKING:
@@ -42,6 +44,29 @@ if TYPE_CHECKING:
     from liberacion.timeline import HistoryEntry
 
 PathLike = str | os.PathLike[str]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# What DuckDB raises instead of KeyboardInterrupt when Ctrl-C lands while it runs a query on the
+# main thread (a diff's comparison, the views rebuilt at the end of a fetch): it takes the signal.
+_DUCKDB_CTRL_C = "Query interrupted"
+
+
+def _ctrl_c_as_keyboard_interrupt(function: Callable[P, T]) -> Callable[P, T]:
+    """``function`` with Ctrl-C always a ``KeyboardInterrupt``: ``except KeyboardInterrupt`` in a
+    script (or a notebook's interrupt button) must see what it asked for, not DuckDB's
+    ``RuntimeError`` (which the CLI would report as an internal error)."""
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return function(*args, **kwargs)
+        except RuntimeError as err:
+            if type(err) is RuntimeError and str(err).startswith(_DUCKDB_CTRL_C):
+                raise KeyboardInterrupt from None
+            raise
+
+    return call
 
 
 def open_home(home: PathLike | Home | None = None) -> Home:
@@ -75,6 +100,8 @@ def _refs(value: PathLike | Sequence[PathLike]) -> list[str]:
     """``fetch``'s refs: names as ``_names`` takes them, and local files as ``pathlib.Path`` too."""
     if isinstance(value, os.PathLike):
         value = [value]
+    if isinstance(value, (bytes, bytearray)):  # a Sequence too: read as its byte values
+        raise UsageError(f"refs must be a name or a list of names, not {value!r}")
     if isinstance(value, Sequence) and not isinstance(value, str):
         value = [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
     return _names(value, "refs")  # type: ignore[arg-type]
@@ -124,6 +151,19 @@ def _text(value: object, what: str) -> str:
     return value
 
 
+def _optional_text(value: object, what: str) -> str | None:
+    return None if value is None else _text(value, what)
+
+
+def _flag(value: object, what: str) -> bool:
+    """True or False (``numpy.bool_`` too). Anything else is a ``UsageError``: ``"False"`` (what an
+    Airflow template renders) or ``"no"`` is true to Python, and would force, check or sandbox."""
+    kind = type(value)
+    if isinstance(value, bool) or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")):
+        return bool(value)
+    raise UsageError(f"{what} must be True or False, not {value!r}")
+
+
 def _callback(value: object, what: str) -> None:
     """A callback that cannot be called is said before the run, not by the first event."""
     if value is not None and not callable(value):
@@ -158,6 +198,29 @@ def _when(value: str | date | None) -> str | None:
     return value
 
 
+def _problems_list(problems: object) -> list[ConfigError]:
+    """Where the manifests that could not be read are collected: ``problems`` when the caller gives
+    a list, else a list of our own whose items ``_say_problems`` turns into warnings."""
+    if problems is None:
+        return []
+    if not isinstance(problems, list):
+        raise UsageError(f"problems must be a list that collects them, not {problems!r}")
+    return problems
+
+
+# Frames between ``warnings.warn`` in ``_say_problems`` and the caller of the API function: the
+# helper, the API function and ``_ctrl_c_as_keyboard_interrupt``'s wrapper.
+_CALLER = 4
+
+
+def _say_problems(found: list[ConfigError], given: list[ConfigError] | None, what: str) -> None:
+    """Manifests that could not be read, said as ``Note`` warnings (as ``sql`` says them) when the
+    caller gave no ``problems`` list: the command exits 5 for them, so they are never dropped silently."""
+    if given is None:
+        for problem in found:
+            warnings.warn(f"{problem}; its catalog is left out of {what}", Note, stacklevel=_CALLER)
+
+
 def open_lake(home: PathLike | Home | None = None) -> Lake:
     """The lake of ``home``: the one ``Home.lake_uri`` or ``LIBERACION_LAKE`` names, else the home's own."""
     from liberacion.iceberg_lake import open_lake as of_home
@@ -165,6 +228,7 @@ def open_lake(home: PathLike | Home | None = None) -> Lake:
     return of_home(open_home(home))
 
 
+@_ctrl_c_as_keyboard_interrupt
 def fetch(
     refs: PathLike | Sequence[PathLike],
     *,
@@ -194,20 +258,21 @@ def fetch(
 
     _callback(progress, "progress")
     options = FetchOptions(
-        table=None if as_table is None else _text(as_table, "as_table"),
+        table=_optional_text(as_table, "as_table"),
         jobs=_whole(jobs, "jobs"),
-        force=force,
+        force=_flag(force, "force"),
         wait=_seconds(wait, "wait"),
         types=_types(types),
-        raw=raw,
-        member=None if member is None else _text(member, "member"),
+        raw=_flag(raw, "raw"),
+        member=_optional_text(member, "member"),
         max_bad_rows=None if max_bad_rows is None else _whole(max_bad_rows, "max_bad_rows"),
-        allow_empty=allow_empty,
+        allow_empty=_flag(allow_empty, "allow_empty"),
         catalog_paths=_catalog_paths(catalog_paths),
     )
     return run(_refs(refs), open_home(home), options, progress=progress)
 
 
+@_ctrl_c_as_keyboard_interrupt
 def refresh(
     tables: Sequence[str] = (),
     *,
@@ -241,8 +306,8 @@ def refresh(
         tables=_names(tables, "tables"),
         older_than=parse_duration(older_than) if isinstance(older_than, str) else older_than,
         jobs=_whole(jobs, "jobs"),
-        check=check,
-        force=force,
+        check=_flag(check, "check"),
+        force=_flag(force, "force"),
         on_schema_change=_text(on_schema_change, "on_schema_change"),
         wait=_seconds(wait, "wait"),
         catalog_paths=_catalog_paths(catalog_paths),
@@ -250,6 +315,7 @@ def refresh(
     return run(open_home(home), options, on_event=on_event, on_waiting=on_waiting)
 
 
+@_ctrl_c_as_keyboard_interrupt
 def discover(
     names: str | Sequence[str] = (),
     *,
@@ -262,9 +328,26 @@ def discover(
 
     _callback(progress, "progress")
     # One name alone is one catalog, not its letters (``discover("cdc")`` was "no catalog named 'c'").
-    return run(open_home(home), _names(names, "names"), _catalog_paths(catalog_paths), progress=progress)
+    where = open_home(home)
+    report = run(where, _names(names, "names"), _catalog_paths(catalog_paths), progress=progress)
+    if report.rebuilt:
+        _update_views(where)
+    return report
 
 
+def _update_views(home: Home) -> None:
+    """A new index makes ``lake.duckdb`` stale, and every ``sql`` would build its views in memory
+    until a table changed: the home's own lake rebuilds it now (a shared lake's waits for its next
+    writer rather than reach its store here)."""
+    from liberacion.fetching import update_views
+    from liberacion.lake import Lake
+
+    lake = open_lake(home)
+    if type(lake) is Lake and lake.names():
+        update_views(lake)
+
+
+@_ctrl_c_as_keyboard_interrupt
 def search(
     terms: str | Sequence[str] = (),
     *,
@@ -276,36 +359,54 @@ def search(
     catalog_paths: Sequence[PathLike] = (),
     problems: list[ConfigError] | None = None,
 ) -> list[SearchHit]:
-    """Datasets matching every term, best first (exact title, then titles, keywords, descriptions)."""
+    """Datasets matching every term, best first (exact title, then titles, keywords, descriptions).
+
+    ``catalog`` keeps one catalog's datasets, ``publisher`` those whose publisher contains the text,
+    ``data_format`` those offering files of that format (``"csv"``, ``"zip"``); ``limit`` 0 or None
+    returns every hit. A catalog manifest that cannot be read is left out: it is appended to
+    ``problems`` when that list is given, else said as a ``liberacion.errors.Note`` warning.
+    """
     from liberacion.catalogs.index import search as run
 
     words = _names(terms, "terms")
     if limit is not None and _whole(limit, "limit") < 0:  # hits[:-1] would drop the last hit
         raise UsageError(f"limit must be 0 (all) or more, not {limit}")
-    return run(
+    found = _problems_list(problems)
+    hits = run(
         open_home(home),
         words,
-        catalog=catalog,
-        publisher=publisher,
-        data_format=data_format,
+        catalog=_optional_text(catalog, "catalog"),
+        publisher=_optional_text(publisher, "publisher"),
+        data_format=_optional_text(data_format, "data_format"),
         limit=limit,
         extra_paths=_catalog_paths(catalog_paths),
-        problems=problems,
+        problems=found,
     )
+    _say_problems(found, problems, "the search")
+    return hits
 
 
+@_ctrl_c_as_keyboard_interrupt
 def catalogs(
     *,
     home: PathLike | Home | None = None,
     catalog_paths: Sequence[PathLike] = (),
     problems: list[ConfigError] | None = None,
 ) -> list[CatalogStatus]:
-    """Every catalog with what the index holds for it and how its last discover went."""
+    """Every catalog with what the index holds for it and how its last discover went.
+
+    A catalog manifest that cannot be read is left out: it is appended to ``problems`` when that
+    list is given, else said as a ``liberacion.errors.Note`` warning.
+    """
     from liberacion.catalogs.index import catalog_status
 
-    return catalog_status(open_home(home), _catalog_paths(catalog_paths), problems=problems)
+    found = _problems_list(problems)
+    statuses = catalog_status(open_home(home), _catalog_paths(catalog_paths), problems=found)
+    _say_problems(found, problems, "the list")
+    return statuses
 
 
+@_ctrl_c_as_keyboard_interrupt
 def show(ref: str, *, home: PathLike | Home | None = None, catalog_paths: Sequence[PathLike] = ()) -> Description:
     """A dataset's metadata, the file(s) fetch would take and why, and its table in the lake."""
     from liberacion.resolve import describe
@@ -321,6 +422,7 @@ def show(ref: str, *, home: PathLike | Home | None = None, catalog_paths: Sequen
     return description
 
 
+@_ctrl_c_as_keyboard_interrupt
 def sql(
     query: str,
     *,
@@ -347,7 +449,8 @@ def sql(
     from liberacion.query import explain_missing, relation, safe_default
     from liberacion.timestamps import parse_as_of
 
-    sandboxed = safe_default() if safe is None else safe
+    sandboxed = safe_default() if safe is None else _flag(safe, "safe")
+    arrow = _flag(arrow, "arrow")
     if not isinstance(query, str):
         raise UsageError(f"the SQL must be text, not {query!r}")
     when = _when(as_of)
@@ -390,11 +493,13 @@ def _read_whole(result: duckdb.DuckDBPyRelation, query: str, run: Run) -> pa.Tab
         raise sql_error(err, sql=query) from None
 
 
+@_ctrl_c_as_keyboard_interrupt
 def tables(*, home: PathLike | Home | None = None) -> list[TableInfo]:
     """Every table in the lake with its current snapshot."""
     return open_lake(home).tables()
 
 
+@_ctrl_c_as_keyboard_interrupt
 def last_checks(*, home: PathLike | Home | None = None) -> dict[str, dict[str, Any]]:
     """{table: {checked_at, last_refresh, failed_at}}: what this home's refreshes last found."""
     from liberacion.refreshing import last_checks as found
@@ -419,6 +524,7 @@ class TableDetails:
         }
 
 
+@_ctrl_c_as_keyboard_interrupt
 def info(table: str, *, home: PathLike | Home | None = None) -> TableDetails:
     """A table's schema, provenance, kept snapshots and where it is stored."""
     lake = open_lake(home)
@@ -426,6 +532,7 @@ def info(table: str, *, home: PathLike | Home | None = None) -> TableDetails:
     return TableDetails(lake.current(table), lake.snapshots(table), lake.storage(table))
 
 
+@_ctrl_c_as_keyboard_interrupt
 def history(table: str, *, home: PathLike | Home | None = None) -> list[HistoryEntry]:
     """A table's kept snapshots, oldest first, each compared with the one before it."""
     from liberacion.timeline import history as run
@@ -433,6 +540,7 @@ def history(table: str, *, home: PathLike | Home | None = None) -> list[HistoryE
     return run(open_lake(home), _text(table, "table"))
 
 
+@_ctrl_c_as_keyboard_interrupt
 def diff(
     table: str,
     *,
@@ -480,6 +588,7 @@ class PruneReport:
 PRUNE_READERS_WAIT = 10.0
 
 
+@_ctrl_c_as_keyboard_interrupt
 def prune(tables: Sequence[str] = (), *, home: PathLike | Home | None = None, keep: int | None = None) -> PruneReport:
     """Delete all but the newest ``keep`` snapshots (``LIBERACION_KEEP`` or 3) of each table.
 

@@ -830,16 +830,18 @@ class Lake:
         return self.home.root / f".{self.views_db.name}.generation"
 
     def views_db_stale(self) -> bool:
-        """True when ``lake.duckdb`` was built before the last switch (two small reads), or is
-        missing while tables exist."""
+        """True when ``lake.duckdb`` was built before the last switch (two small reads) or before
+        the dataset index last changed (readers do not use it then), or is missing while tables
+        exist."""
         generation = self.generation()
         if not self.views_db.exists():
             return bool(generation)
         try:
             stamp = self._views_stamp.read_text(encoding="utf-8").strip()
+            index = self.home.index_file.stat().st_mtime_ns if self.home.index_file.exists() else 0
+            return stamp != generation or index >= self.views_db.stat().st_mtime_ns
         except OSError:
             return True
-        return stamp != generation
 
     def update_views_db(self) -> bool:
         """Rebuild ``lake.duckdb`` when it is stale, damaged or cannot be opened, and remove the
