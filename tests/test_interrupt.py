@@ -123,10 +123,11 @@ def test_ctrl_c_during_refresh_stops_at_once_publishes_nothing_and_leaves_a_log_
         text=True,
         env=env,
     )
-    # Ctrl-C once the conversion has begun writing into its staging folder (it takes seconds).
+    # Ctrl-C once the conversion has begun writing into its staging folder (it takes seconds; each
+    # part is written in a folder of its own there).
     table_dir = home / "lake" / "t" / "big"
     deadline = time.monotonic() + 60
-    while not any(p.is_file() for p in table_dir.glob(".staging-*/*")) and time.monotonic() < deadline:
+    while not any(p.is_file() for p in table_dir.glob(".staging-*/**/*")) and time.monotonic() < deadline:
         assert process.poll() is None, "the refresh ended before its conversion began"
         time.sleep(0.05)
     time.sleep(0.3)
