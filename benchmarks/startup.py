@@ -1,6 +1,6 @@
 """Start-up and query overhead: liberacion against a bare interpreter and plain DuckDB.
 
-Usage: python benchmarks/startup.py [--runs N] [--rows N] [--tables N] [--iceberg]
+Usage: python benchmarks/startup.py [--runs N] [--rows N] [--tables N] [--iceberg] [--baseline DIR]
 
 Measures, each command alternating with the others round by round (the machine is shared and
 noisy: compare the medians of one run, never figures from different runs):
@@ -13,6 +13,10 @@ noisy: compare the medians of one run, never figures from different runs):
 With --iceberg, the same tables are also published into a lake of Iceberg tables in a directory
 (``--lake``) and `sql 'select 42'` and the group-by run over it too (issue 14: they keep the home
 lake's figures).
+
+With --baseline DIR (a directory holding another version's liberacion/ package, e.g. ``git archive
+HEAD~3 liberacion | tar -x -C DIR``), `--help`, `sql 'select 42'` and the group-by also run with that
+version, in the same rounds, over the same home: a change's cost on start-up, side by side.
 
 Targets (issues 12 and 13): --help under 150 ms, `sql "select 42"` under 250 ms, a query's fixed
 overhead over plain DuckDB under 0.1 s.
@@ -71,7 +75,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--tables", type=int, default=20)
     parser.add_argument("--iceberg", action="store_true", help="also over a lake of Iceberg tables")
+    parser.add_argument("--baseline", type=Path, help="a directory holding another version's liberacion/ package")
     args = parser.parse_args()
+    if args.baseline and not (args.baseline / "liberacion" / "__init__.py").exists():
+        parser.error(f"--baseline {args.baseline}: no liberacion/ package in it")
     with tempfile.TemporaryDirectory() as tmp:
         empty = {**os.environ, "LIBERACION_HOME": os.path.join(tmp, "empty")}
         home = Path(tmp) / "home"
@@ -110,6 +117,12 @@ def main() -> None:
             cases["liberacion sql 'select 42' (iceberg lake)"] = ([*LIBERACION, "sql", "select 42"], ice)
             group_by = [*LIBERACION, "sql", GROUP_BY.format(table="bench.big")]
             cases["liberacion sql group-by (iceberg lake)"] = (group_by, ice)
+        if args.baseline:
+            before = {"PYTHONPATH": str(args.baseline.resolve())}
+            cases["baseline --help"] = ([*LIBERACION, "--help"], {**empty, **before})
+            cases["baseline sql 'select 42'"] = ([*LIBERACION, "sql", "select 42"], {**empty, **before})
+            group_by = [*LIBERACION, "sql", GROUP_BY.format(table="bench.big")]
+            cases["baseline sql group-by"] = (group_by, {**lake, **before})
         for command, env in cases.values():  # warm the file cache
             subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
         wall: dict[str, list[float]] = {name: [] for name in cases}
@@ -133,6 +146,9 @@ def main() -> None:
         pairs = [("sql 'select 42'", (5, 4)), ("group-by", (7, 6))]
         if args.iceberg:
             pairs += [("iceberg lake: sql 'select 42'", (8, 4)), ("iceberg lake: group-by", (9, 6))]
+        if args.baseline:
+            first = len(names) - 3
+            pairs += [("baseline: sql 'select 42'", (first + 1, 4)), ("baseline: group-by", (first + 2, 6))]
         for label, (ours, theirs) in pairs:
             for kind, series in (("wall", wall), ("cpu", cpu)):
                 a, b = statistics.median(series[names[ours]]), statistics.median(series[names[theirs]])
