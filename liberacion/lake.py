@@ -429,12 +429,18 @@ class Lake:
         return TableInfo(name=current.table, current=current, snapshot_count=len(snaps), size_on_disk=size)
 
     def tables(self) -> list[TableInfo]:
-        """Every table; a damaged one is listed too, without a current snapshot, with a ``Note``."""
+        """Every table; a damaged one is listed too, without a current snapshot, with a ``Note``.
+
+        Only each table's current record is read: the others are counted by their folders and sized
+        by their files, as their records say (reading every record cost seconds in a home of a
+        thousand tables with long histories). ``info`` reads them all, and notes a damaged one."""
         infos = []
         with self._reading():
             for name in self.names():
                 try:
-                    infos.append(self.info(name))
+                    current = self.current(name)
+                    count, size = self._folders(name)
+                    infos.append(TableInfo(current.table, current, count, size))
                 except NoTable:  # removed while we looked
                     continue
                 except DamagedSnapshot as err:  # listed, and the others are not hidden
@@ -443,15 +449,22 @@ class Lake:
         return infos
 
     def _damaged_info(self, name: str, damaged: str) -> TableInfo:
+        count, size = self._folders(name, recorded=False)
+        return TableInfo(name, None, count, size, damaged=damaged)
+
+    def _folders(self, name: str, *, recorded: bool = True) -> tuple[int, int]:
+        """The snapshot folders of a table (with a record, unless not ``recorded``) and the bytes of
+        their Parquet files (data and bad rows: what a record's ``bytes`` counts)."""
         catalog, table = name.split(".", 1)  # a name names() listed: a directory of the lake
         root = self.home.lake / catalog / table / "snapshots"
         count = size = 0
         with contextlib.suppress(OSError):
             for folder in root.iterdir():
-                if _SNAPSHOT_ID.fullmatch(folder.name):
-                    count += 1
-                    size += sum(f.stat().st_size for f in folder.iterdir() if f.suffix == ".parquet")
-        return TableInfo(f"{catalog}.{table}", None, count, size, damaged=damaged)
+                if _SNAPSHOT_ID.fullmatch(folder.name) and (not recorded or (folder / SNAPSHOT_FILE).is_file()):
+                    with contextlib.suppress(OSError):  # pruned while we looked
+                        size += sum(f.stat().st_size for f in folder.iterdir() if f.suffix == ".parquet")
+                        count += 1
+        return count, size
 
     def current_snapshots(self, *, as_of: str | None = None) -> list[Snapshot]:
         """The snapshot of every table that is current now, or was current at ``as_of``."""
