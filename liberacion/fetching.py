@@ -1038,7 +1038,10 @@ class _Job:
                         converted = tables[part.suffix] = _Converted(
                             area, replace(provenance, extra=dict(provenance.extra))
                         )
+                    deferred = part.pending is not None
                     self._convert(converted, raw, part, target)
+                    if deferred:  # unpacked for its conversion alone: gone before the next is unpacked
+                        part.path.unlink(missing_ok=True)
                 for path in {part.path for part in parts if part.path.is_relative_to(work)}:
                     path.unlink(missing_ok=True)
             stagings: list[tuple[Staging, Provenance]] = []

@@ -178,6 +178,7 @@ def test_a_file_with_several_tables_publishes_each(
     class FakePart:
         suffix: str | None
         path: Path
+        pending: Any = None  # unpacked already (see Part.pending)
 
     def inspect(path: Path, options: Any, **_: Any) -> list[FakePart]:
         return [FakePart("Product Sheet", path), FakePart("package", path)]

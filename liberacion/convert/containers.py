@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from liberacion.convert.model import (
@@ -28,7 +29,7 @@ from liberacion.convert.model import (
     distinct_suffixes,
     note_skipped,
 )
-from liberacion.convert.sniff import mismatch, refuse_unreadable, sniff
+from liberacion.convert.sniff import HEAD_BYTES, mismatch, refuse_unreadable, sniff, sniff_head
 from liberacion.convert.spreadsheets import _inspect_workbook
 from liberacion.errors import ConversionError, UsageError, one_line
 from liberacion.formats import reader_format
@@ -36,6 +37,9 @@ from liberacion.limits import MAX_ARCHIVE_DEPTH, MAX_RATIO, MAX_UNZIPPED_ENV, RA
 from liberacion.naming import sanitize_identifier
 
 BLANK_BYTES = 64 * 1024  # a member this small may be white space only: read it to tell
+# A member larger than this, of a format that is one table (text, JSON, SAS...), beside others is
+# unpacked only when converted: the disk holds one such member at a time, not the whole zip.
+DEFER_BYTES = 64 * 1024 * 1024
 SKIP_EXTENSIONS = frozenset({".pdf", ".doc", ".docx", ".rtf", ".htm", ".html", ".png", ".jpg", ".gif", ".md"})
 
 
@@ -128,6 +132,15 @@ def _inspect_zip(
                 continue
             target = directory / f"{len(parts):03d}-{sanitize_identifier(name)}"
             where = f"{label}: {info.filename}"
+            if len(members) > 1 and info.file_size > DEFER_BYTES:
+                deferred = _deferred(path, info, target, budget, where)
+                if deferred == NOT_A_TABLE:
+                    skipped[info.filename] = NOT_A_TABLE
+                    continue
+                if isinstance(deferred, Part):
+                    deferred.suffix = _join(suffix, None)
+                    parts.append(deferred)
+                    continue
             try:
                 with zf.open(info) as src, open(target, "wb") as dst:
                     budget.copy(src, dst, where, compressed=info.compress_size, declared=info.file_size)
@@ -162,6 +175,38 @@ def _inspect_zip(
         for part in parts:
             note_skipped(part.notes, skipped)
     return parts
+
+
+_ONE_TABLE_NOT = frozenset({"gz", "xls"})  # containers and workbooks: inspected whole, as before
+_NOT_DATA = frozenset({"html", "json-error", "json-scalar", "unknown"})
+
+
+def _deferred(zip_path: Path, info: zipfile.ZipInfo, target: Path, budget: Budget, where: str) -> Part | str | None:
+    """A large member of a format that is one table, as a part unpacked when converted; the
+    ``NOT_A_TABLE`` reason for one no reader takes; None for one to inspect now (a zip, a gzip
+    file or a workbook inside the zip)."""
+    try:
+        with zipfile.ZipFile(zip_path) as zf, zf.open(info) as src:
+            head = src.read(HEAD_BYTES)
+    except DAMAGED as err:
+        raise ConversionError(f"cannot unpack {where}: the member is damaged ({_reason(err)})") from None
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return None
+    fmt = sniff_head(head)
+    if fmt in _ONE_TABLE_NOT:
+        return None
+    if fmt in _NOT_DATA:
+        return NOT_A_TABLE  # a readme or a SAS catalog beside the data, as when unpacked
+    unpack = partial(_unpack_member, zip_path, info, target, budget, where)
+    return Part(None, target, fmt, {"member": info.filename}, info.filename, unpacked=True, pending=unpack)
+
+
+def _unpack_member(zip_path: Path, info: zipfile.ZipInfo, target: Path, budget: Budget, where: str) -> None:
+    try:
+        with zipfile.ZipFile(zip_path) as zf, zf.open(info) as src, open(target, "wb") as dst:
+            budget.copy(src, dst, where, compressed=info.compress_size, declared=info.file_size)
+    except DAMAGED as err:
+        raise ConversionError(f"cannot unpack {where}: the member is damaged ({_reason(err)})") from None
 
 
 @dataclass

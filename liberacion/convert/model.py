@@ -7,7 +7,7 @@ import gzip
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -87,6 +87,15 @@ class Part:
     # Unpacked from a zip or a gzip file, whose checksum (CRC-32 and length) was verified as it was
     # read: its bytes are whole, so a short last row is a short row, not a file cut off.
     unpacked: bool = False
+    # A large zip member is unpacked only when it is converted (``convert_part`` calls this), so
+    # the disk holds one such member at a time, not all of them (see ``containers.DEFER_BYTES``).
+    pending: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def unpack(self) -> None:
+        """Write the part's file if it is still pending (a no-op for a file already there)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending()
 
 
 @dataclass

@@ -49,6 +49,7 @@ def _convert_part(
     from liberacion.engine import new_connection, set_memory_limit, small_connection
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    part.unpack()  # a large zip member, unpacked only now (see ``Part.pending``)
     if part.format is None:
         part.format = sniff(part.path)
     refuse_unreadable(part.path, part.format)

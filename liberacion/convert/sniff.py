@@ -38,12 +38,21 @@ NAMES = {
 READABLE = "CSV/TSV, JSON, JSON Lines, Excel (.xlsx, .xls), OpenDocument (.ods), SAS (.xpt, .sas7bdat), Stata, SPSS, Parquet, zip or gzip"  # noqa: E501
 
 
+HEAD_BYTES = 64 * 1024  # what ``sniff`` reads of a file
+
+
 def sniff(path: Path) -> str:
     """The format of a file from its bytes: ``unknown`` when no reader takes them."""
     with open(path, "rb") as fh:
-        head = fh.read(64 * 1024)
+        head = fh.read(HEAD_BYTES)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _sniff_zip(path)
+    return sniff_head(head)
+
+
+def sniff_head(head: bytes) -> str:
+    """The format of a file that is not a zip from its first ``HEAD_BYTES`` (or all its bytes, when
+    fewer): what ``sniff`` says of it."""
     if head.startswith(b"\x1f\x8b"):
         return "gz"
     if head.startswith(XPT_HEADERS):
@@ -61,8 +70,8 @@ def sniff(path: Path) -> str:
     if head.startswith(UTF16_BOMS) and not head.startswith(codecs.BOM_UTF32_LE):
         # Excel's "Unicode Text": UTF-16, which the BOM makes unambiguous; the readers transcode it.
         decoded = head[: len(head) // 2 * 2].decode("utf-16", "replace").encode("utf-8")
-        return _sniff_text(decoded, whole=len(head) < 64 * 1024)
-    return _sniff_text(head, whole=len(head) < 64 * 1024)
+        return _sniff_text(decoded, whole=len(head) < HEAD_BYTES)
+    return _sniff_text(head, whole=len(head) < HEAD_BYTES)
 
 
 def _sniff_text(head: bytes, *, whole: bool) -> str:
