@@ -465,7 +465,8 @@ def _evolve(table: Table, schema: pa.Schema) -> None:
             for n in [f.name for f in schema if f.name in added]:
                 f = new_types[n]
                 update.add_column(n, f.field_type, doc=f.doc)
-    missing = {k: v for k, v in TABLE_PROPERTIES.items() if table.properties.get(k) != v}
+    # Only what the table lacks: a value set by a team (or another version of liberacion) stays.
+    missing = {k: v for k, v in TABLE_PROPERTIES.items() if k not in table.properties}
     if changed or added or dropped or NAME_MAPPING not in table.properties or missing:
         table = table.refresh()
         mapping = create_mapping_from_schema(table.schema()).model_dump_json()

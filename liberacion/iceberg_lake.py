@@ -27,7 +27,7 @@ import time
 import warnings
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -296,6 +296,27 @@ class IcebergLake(Lake):
         self._require_lake()
         return super().tables()
 
+    def _folders(self, name: str, *, recorded: bool = True) -> tuple[int, int]:
+        """The table's snapshots and their bytes, for ``tables``: its Iceberg snapshots (the metadata
+        is read for the current one anyway), not the home's lake folders the base class counts.
+        A damaged table (not ``recorded``) counts the snapshot folders in the lake."""
+        if recorded:
+            snaps = self.snapshots(name)
+            return len(snaps), sum(s.bytes for s in snaps)
+        from pyarrow import fs
+
+        filesystem = self.location.filesystem()
+        root = self.location.path_of(*parse_table_name(name), "snapshots")
+        count = size = 0
+        with contextlib.suppress(OSError):  # only for the listing of a table already said damaged
+            for folder in filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True)):
+                if folder.type != fs.FileType.Directory:
+                    continue
+                files = filesystem.get_file_info(fs.FileSelector(folder.path, allow_not_found=True))
+                size += sum(f.size or 0 for f in files if f.base_name.endswith(".parquet"))
+                count += 1
+        return count, size
+
     def current_snapshots(self, *, as_of: str | None = None) -> list[Snapshot]:
         self._require_lake()
         return super().current_snapshots(as_of=as_of)
@@ -355,7 +376,7 @@ class IcebergLake(Lake):
         current = metadata.get("current-snapshot-id")
         for snap in metadata.get("snapshots") or []:
             if snap.get("snapshot-id") == current and _RECORD in (snap.get("summary") or {}):
-                return self._snapshot(snap)
+                return self._snapshot(name, snap)
         raise NoTable(self._no_table_message(name))
 
     def snapshots(self, name: str) -> list[Snapshot]:
@@ -365,7 +386,7 @@ class IcebergLake(Lake):
             raise NoTable(self._no_table_message(name))
         listed = metadata.get("snapshots") or []
         ordered = sorted(listed, key=lambda s: (s.get("sequence-number", 0), s["timestamp-ms"]))
-        return [self._snapshot(snap) for snap in ordered if _RECORD in (snap.get("summary") or {})]
+        return [self._snapshot(name, snap) for snap in ordered if _RECORD in (snap.get("summary") or {})]
 
     def _metadata(self, name: str) -> tuple[str, dict[str, Any]]:
         """The table's current metadata file and its content, read as the Iceberg spec writes it
@@ -450,19 +471,41 @@ class IcebergLake(Lake):
                 chosen = snap
         return chosen
 
-    def _snapshot(self, snap: dict[str, Any]) -> Snapshot:
+    def _snapshot(self, name: str, snap: dict[str, Any]) -> Snapshot:
         """A snapshot from its entry in the table metadata (its summary holds liberacion's record)."""
         summary = snap["summary"]
-        record = json.loads(summary[_RECORD])
-        folder: Path | str = record["path"]
-        if self.location.is_local:
-            folder = Path(folder)
-        record["iceberg_id"] = snap["snapshot-id"]
-        if summary.get(_ADOPTED) != "true":
-            # When it became current: the commit (its record's time is the upload's, and two
-            # machines can commit in the other order). A registered one keeps its own time.
-            record["published_at"] = datetime.fromtimestamp(snap["timestamp-ms"] / 1000, UTC).strftime(TIME_FORMAT)
-        return Snapshot.from_record(record, folder)
+        try:
+            record = json.loads(summary[_RECORD])
+            folder: Path | str = record["path"]
+            if self.location.is_local:
+                folder = Path(folder)
+            record["iceberg_id"] = snap["snapshot-id"]
+            if not self._registered(summary, record, snap["timestamp-ms"]):
+                # When it became current: the commit (its record's time is the upload's, and two
+                # machines can commit in the other order). A registered one keeps its own time.
+                committed = datetime.fromtimestamp(snap["timestamp-ms"] / 1000, UTC)
+                record["published_at"] = committed.strftime(TIME_FORMAT)
+            return Snapshot.from_record(record, folder)
+        except (ValueError, KeyError, TypeError, AttributeError) as err:  # not a record this code can read
+            why = f"{type(err).__name__}: {one_line(err, lines=1, limit=120)}"
+            problem = f"the record of its Iceberg snapshot {snap.get('snapshot-id')} cannot be read ({why})"
+            raise self._damaged_table(name, problem) from None
+
+    def _registered(self, summary: dict[str, Any], record: dict[str, Any], committed_ms: int) -> bool:
+        """Whether a snapshot was registered from a lake in the home's format (it keeps its own
+        publish time). Versions before 2026-12-04 21:57 did not mark those: their commits, minutes
+        or months after the record's time, are told by the folder, which an upload always gives a
+        ``_writer`` mark and the home's lake never does (registering is only done in directories)."""
+        if summary.get(_ADOPTED) == "true":
+            return True
+        if not self.location.is_local:
+            return False
+        # An upload is committed right after it (the stat below is only paid by older records).
+        soon = datetime.fromtimestamp(committed_ms / 1000, UTC) - timedelta(minutes=1)
+        if str(record.get("published_at", "")) >= soon.strftime(TIME_FORMAT):
+            return False
+        folder = Path(str(record.get("path", "")))
+        return (folder / SNAPSHOT_FILE).is_file() and not (folder / WRITER_FILE).exists()
 
     def generation(self) -> str:
         """Changes with every commit or drop: a digest of every table's metadata location."""

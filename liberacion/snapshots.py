@@ -131,6 +131,9 @@ class Column:
     null_count: int | None = None
 
 
+_COLUMN_KEYS = frozenset(Column.__dataclass_fields__)
+
+
 @dataclass
 class Snapshot:
     """One published version of a table, as recorded in its ``snapshot.json``."""
@@ -194,7 +197,9 @@ class Snapshot:
             rows=data["rows"],
             bytes=data["bytes"],
             files=data["files"],
-            schema=[Column(**c) for c in data["schema"]],
+            # A newer version's column keys are left aside, as its provenance keys are: one
+            # analyst's upgrade must not make every command of the others fail on a shared lake.
+            schema=[Column(**{k: v for k, v in c.items() if k in _COLUMN_KEYS}) for c in data["schema"]],
             rejects=data.get("rejects", 0),
             provenance=Provenance.from_dict(data.get("provenance", {})),
             liberacion_version=data.get("liberacion_version", "?"),

@@ -183,3 +183,21 @@ def test_an_index_a_newer_version_wrote_with_more_fields_is_still_read(
     for ref in ("quick/deaths", "other/cancer"):
         shown = cli("show", ref, "--format", "json")
         assert shown.exit_code == 0, shown.stderr
+
+
+def test_a_snapshot_record_a_newer_version_wrote_with_more_column_keys_is_read(
+    cli: Cli, tmp_path: Path, home: Path
+) -> None:
+    """A downgrade: the column entries of a newer version's records may hold keys this one does
+    not know; the table is read, not called damaged."""
+    source = tmp_path / "beds.csv"
+    source.write_text("facility_id,beds\n010001,12\n")
+    assert cli("fetch", str(source), "--as", "cms.beds").exit_code == 0
+    (record,) = (home / "lake" / "cms" / "beds" / "snapshots").glob("*/snapshot.json")
+    data = json.loads(record.read_text())
+    for column in data["schema"]:
+        column["semantic_type"] = "identifier"
+    record.write_text(json.dumps(data))
+    shown = cli("history", "cms.beds", "--format", "json")
+    assert shown.exit_code == 0, shown.stderr
+    assert "damaged" not in shown.stderr and len(json.loads(shown.stdout)) == 1
