@@ -333,7 +333,7 @@ def tidy(lake: Lake) -> None:
 
     with contextlib.suppress(OSError):
         _remove_old_extractions(lake.home.downloads)
-        remove_dead_holds(lake.home.downloads)  # a killed run's, or one whose conversion failed
+        remove_dead_holds(lake.home.downloads)  # a killed run's
 
 
 # What earlier versions unpacked beside a download (members, gunzipped copies, sheets as CSV)

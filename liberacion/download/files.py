@@ -726,7 +726,7 @@ def _hold(directory: Path, result: Transfer) -> None:
 
 
 def remove_dead_holds(directory: Path) -> None:
-    """Remove the held files of this machine's processes that died (kill -9) or failed to convert."""
+    """Remove the held files of this machine's processes that died (kill -9) before they could."""
     holds = directory / HELD
     if not holds.is_dir():
         return
