@@ -238,11 +238,10 @@ def _attach_views_db(
     changed, expected, switching = inputs
     try:
         built = lake.views_db.stat().st_mtime_ns
-        if home.index_file.exists():
-            changed.append(home.index_file.stat().st_mtime_ns)
     except OSError:
         return None
-    if switching or any(t >= built for t in changed) or lake.views_db_stale():  # the last: its generation stamp
+    # The last: its generation stamp, and the dataset index's time.
+    if switching or any(t >= built for t in changed) or lake.views_db_stale():
         return None
     try:
         con.execute(f"ATTACH {quote_literal(str(lake.views_db))} AS liberacion_views (READ_ONLY)")
@@ -938,7 +937,7 @@ def _without_wrapper(err: Exception) -> Exception:
     context = text.find("\nLINE ")
     if context < 0 or "COPY (SELECT " not in text[context : context + 40]:
         return err
-    return type(err)(text[:context].rstrip())
+    return _without_context(err)
 
 
 def _without_context(err: Exception) -> Exception:

@@ -49,12 +49,18 @@ def _commit_record(home: Path, lake: Path, name: str, change: Any, *, adopted_ma
     commit_files(shared.catalog, shared.location, name, shared.table_uri(name), files, summary, wait=5)
 
 
-def test_a_snapshot_a_newer_version_wrote_with_keys_this_one_does_not_know_is_read(
-    cli: Cli, tmp_path: Path, home: Path
-) -> None:
+def _fetched(cli: Cli, tmp_path: Path) -> tuple[Path, Path]:
+    """``x.t`` published from ``t.csv`` (V1) into a lake in a directory: the file and the lake."""
     source, lake = tmp_path / "t.csv", tmp_path / "lake"
     source.write_text(V1)
     _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "x.t"))
+    return source, lake
+
+
+def test_a_snapshot_a_newer_version_wrote_with_keys_this_one_does_not_know_is_read(
+    cli: Cli, tmp_path: Path, home: Path
+) -> None:
+    source, lake = _fetched(cli, tmp_path)
 
     def newer(record: dict[str, Any]) -> None:  # a newer version's record: a key in a column, and others
         record["schema"][0]["semantic_type"] = "postal_code"
@@ -78,9 +84,7 @@ def test_a_snapshot_a_newer_version_wrote_with_keys_this_one_does_not_know_is_re
 def test_a_record_no_version_can_read_makes_its_table_damaged_not_an_internal_error(
     cli: Cli, tmp_path: Path, home: Path
 ) -> None:
-    source, lake = tmp_path / "t.csv", tmp_path / "lake"
-    source.write_text(V1)
-    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "x.t"))
+    _source, lake = _fetched(cli, tmp_path)
     _commit_record(home, lake, "x.t", lambda record: record.pop("schema"))
     result: Any = cli("--lake", str(lake), "history", "x.t")
     assert result.exit_code == 1 and result.stderr.startswith("error: table x.t is damaged"), result.stderr
@@ -92,9 +96,7 @@ def test_a_record_no_version_can_read_makes_its_table_damaged_not_an_internal_er
 def test_table_properties_set_by_a_team_or_another_version_are_kept_by_a_publish(
     cli: Cli, tmp_path: Path, home: Path
 ) -> None:
-    source, lake = tmp_path / "t.csv", tmp_path / "lake"
-    source.write_text(V1)
-    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "x.t"))
+    source, lake = _fetched(cli, tmp_path)
     table = _lake(home, lake)._table("x.t")
     chosen = {"write.metadata.previous-versions-max": "100", "team.owner": "ana"}
     with table.transaction() as tx:
@@ -139,9 +141,7 @@ def test_snapshots_an_older_version_registered_unmarked_keep_their_publish_times
 
 
 def test_tables_counts_a_shared_lakes_snapshots_and_bytes(cli: Cli, tmp_path: Path) -> None:
-    source, lake = tmp_path / "t.csv", tmp_path / "lake"
-    source.write_text(V1)
-    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "x.t"))
+    source, lake = _fetched(cli, tmp_path)
     source.write_text(V2)
     _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "x.t"))
     history = json.loads(_ok(cli("--lake", str(lake), "history", "x.t", "--format", "json")).stdout)

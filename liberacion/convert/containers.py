@@ -133,7 +133,7 @@ def _inspect_zip(
             target = directory / f"{len(parts):03d}-{sanitize_identifier(name)}"
             where = f"{label}: {info.filename}"
             if len(members) > 1 and info.file_size > DEFER_BYTES:
-                deferred = _deferred(path, info, target, budget, where)
+                deferred = _deferred(zf, path, info, target, budget, where)
                 if deferred == NOT_A_TABLE:
                     skipped[info.filename] = NOT_A_TABLE
                     continue
@@ -181,12 +181,14 @@ _ONE_TABLE_NOT = frozenset({"gz", "xls"})  # containers and workbooks: inspected
 _NOT_DATA = frozenset({"html", "json-error", "json-scalar", "unknown"})
 
 
-def _deferred(zip_path: Path, info: zipfile.ZipInfo, target: Path, budget: Budget, where: str) -> Part | str | None:
-    """A large member of a format that is one table, as a part unpacked when converted; the
-    ``NOT_A_TABLE`` reason for one no reader takes; None for one to inspect now (a zip, a gzip
-    file or a workbook inside the zip)."""
+def _deferred(
+    zf: zipfile.ZipFile, zip_path: Path, info: zipfile.ZipInfo, target: Path, budget: Budget, where: str
+) -> Part | str | None:
+    """A large member of ``zf`` (the zip at ``zip_path``) of a format that is one table, as a part
+    unpacked when converted; the ``NOT_A_TABLE`` reason for one no reader takes; None for one to
+    inspect now (a zip, a gzip file or a workbook inside the zip)."""
     try:
-        with zipfile.ZipFile(zip_path) as zf, zf.open(info) as src:
+        with zf.open(info) as src:
             head = src.read(HEAD_BYTES)
     except DAMAGED as err:
         raise ConversionError(f"cannot unpack {where}: the member is damaged ({_reason(err)})") from None
