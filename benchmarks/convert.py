@@ -16,7 +16,7 @@ the rounds because the machine is shared and noisy: only ratios count.
 - ``fetch``: ``liberacion fetch FILE`` end to end into a fresh home (hash, inspect, convert, publish).
 - ``duckdb-auto`` and ``pandas`` (with ``--methods``): general tools, for their failures on the traps.
 - ``baseline`` (with ``--baseline DIR``): ``convert_part`` of another version of the package, e.g.
-  ``git archive HEAD~3 liberacion | tar -x -C DIR``.
+  ``git archive HEAD~3 liberacion | tar -x -C DIR``; ``baseline-fetch``: its ``fetch FILE``.
 Besides wall time each run reports its CPU time (user + system, all threads): on a shared machine
 the CPU ratio moves less than the wall ratio.
 
@@ -65,6 +65,22 @@ names = [snake_case(h, i + 1, taken) for i, h in enumerate(dialect.header)]
 reader = text.reader_sql(source, dialect, dialect.header)
 """
 
+FETCH = """
+import sys
+from liberacion.cli import main
+home = sys.argv[2] + '.home'
+sys.argv = ['liberacion', '--home', home, 'fetch', sys.argv[1], '--as', 'bench.t', '--json']
+try:
+    main()
+except SystemExit as stop:
+    if stop.code:
+        raise RuntimeError(f'exit {stop.code}') from None
+"""
+BASELINE = """
+import os, sys
+sys.path.insert(0, os.environ['LIBERACION_BASELINE'])
+"""
+
 METHODS = {
     "duckdb-varchar": READER
     + """
@@ -82,9 +98,9 @@ part = inspect(Path(sys.argv[1]), ConvertOptions(), **work)[0]
 report = convert_part(part, out, kv_metadata={}, options=ConvertOptions())
 Path(sys.argv[2]).with_suffix('.json').write_text(json.dumps({'rows': report.rows, 'columns': report.columns}))
 """,
-    "baseline": """
-import json, os, sys, inspect as signature
-sys.path.insert(0, os.environ['LIBERACION_BASELINE'])
+    "baseline": BASELINE
+    + """
+import inspect as signature
 from pathlib import Path
 from liberacion.convert import ConvertOptions, convert_part, inspect
 out = Path(sys.argv[2]).with_suffix('.d')
@@ -92,17 +108,8 @@ work = {'work': out.with_suffix('.work')} if 'work' in signature.signature(inspe
 part = inspect(Path(sys.argv[1]), ConvertOptions(), **work)[0]
 convert_part(part, out, kv_metadata={}, options=ConvertOptions())
 """,
-    "fetch": """
-import sys
-from liberacion.cli import main
-home = sys.argv[2] + '.home'
-sys.argv = ['liberacion', '--home', home, 'fetch', sys.argv[1], '--as', 'bench.t', '--json']
-try:
-    main()
-except SystemExit as stop:
-    if stop.code:
-        raise RuntimeError(f'exit {stop.code}') from None
-""",
+    "fetch": FETCH,
+    "baseline-fetch": BASELINE + FETCH,
     "duckdb-auto": """
 import duckdb, sys
 con = duckdb.connect()
@@ -264,9 +271,9 @@ def main() -> None:
         if not (args.baseline / "liberacion" / "__init__.py").exists():
             parser.error(f"--baseline {args.baseline}: no liberacion/ package in it")
         os.environ["LIBERACION_BASELINE"] = str(args.baseline.resolve())
-        methods += [] if "baseline" in methods else ["baseline"]
-    elif "baseline" in methods:
-        parser.error("the baseline method needs --baseline DIR")
+        methods += [] if {"baseline", "baseline-fetch"} & set(methods) else ["baseline"]
+    elif "baseline" in methods or "baseline-fetch" in methods:
+        parser.error("the baseline methods need --baseline DIR")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         parser.error(f"unknown method {unknown[0]}; choose from {', '.join(METHODS)}")

@@ -1005,20 +1005,12 @@ def count_rows(path: Path) -> int:
 
 
 def describe_files(directory: Path, files: list[str], provenance: Provenance, con: Any) -> tuple[int, list[Column]]:
-    """Row count and schema (DuckDB types, original names, null counts) of the staged files."""
-    import pyarrow.parquet as pq
-
+    """Row count and schema (DuckDB types, original names, null counts) of the staged files, from
+    their footers through DuckDB: publishing a table needs no Arrow."""
     paths = [str(directory / f) for f in files]
-    rows = 0
-    nulls: dict[str, int | None] = {}
-    for path in paths:
-        meta = pq.ParquetFile(path).metadata
-        rows += meta.num_rows
-        for name, count in _null_counts(meta).items():
-            if name in nulls and (nulls[name] is None or count is None):
-                nulls[name] = None
-            else:
-                nulls[name] = nulls.get(name, 0) + count if count is not None else None  # type: ignore[operator]
+    counted = con.execute("SELECT num_rows FROM parquet_file_metadata(?)", [paths]).fetchall()
+    rows = sum(n for (n,) in counted)
+    nulls = _null_counts(con, paths)
     described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [paths]).fetchall()
     columns = []
     for name, type_, *_ in described:
@@ -1035,19 +1027,37 @@ def describe_files(directory: Path, files: list[str], provenance: Provenance, co
     return rows, columns
 
 
-def _null_counts(meta: Any) -> dict[str, int | None]:
-    """Null counts of top-level columns from Parquet statistics (None where unknown)."""
+def _null_counts(con: Any, paths: list[str]) -> dict[str, int | None]:
+    """Null counts of top-level columns from the files' Parquet statistics, summed over their row
+    groups; None where one is unknown, and for a nested column (its leaves' nulls are not its own)."""
+    leaves = {path: _leaves(con, path) for path in paths}
     counts: dict[str, int | None] = {}
-    for rg in range(meta.num_row_groups):
-        group = meta.row_group(rg)
-        for i in range(group.num_columns):
-            chunk = group.column(i)
-            path = chunk.path_in_schema
-            if "." in path:  # a nested leaf: its nulls are not the column's nulls
-                counts[path.split(".", 1)[0]] = None
-                continue
-            stats = chunk.statistics
-            count = stats.null_count if stats is not None and stats.has_null_count else None
-            previous = counts.get(path, 0)
-            counts[path] = None if previous is None or count is None else previous + count
+    for path, leaf, count in con.execute(
+        "SELECT file_name, column_id, stats_null_count FROM parquet_metadata(?)", [paths]
+    ).fetchall():
+        name, nested = leaves[path][leaf]
+        previous = counts.get(name, 0)
+        counts[name] = None if nested or previous is None or count is None else previous + count
     return counts
+
+
+def _leaves(con: Any, path: str) -> list[tuple[str, bool]]:
+    """Each leaf column of a Parquet file (in the order of ``parquet_metadata``'s ``column_id``): its
+    top-level column, and whether it is nested in it. Told from the schema tree, not from the dotted
+    path, which a top-level name holding a dot would make look nested."""
+    schema = con.execute("SELECT name, num_children FROM parquet_schema(?)", [path]).fetchall()
+    leaves: list[tuple[str, bool]] = []
+    position = 1  # the root comes first
+
+    def walk(top: str | None) -> None:
+        nonlocal position
+        name, children = schema[position]
+        position += 1
+        if not children:
+            leaves.append((top or name, top is not None))
+        for _ in range(children or 0):
+            walk(top or name)
+
+    for _ in range(schema[0][1] or 0):
+        walk(None)
+    return leaves

@@ -7,11 +7,14 @@ path, the exact slow path or a surprise, never by the sample.
 from __future__ import annotations
 
 import contextlib
+import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -252,8 +255,6 @@ CLASS_VALUES = [
 def test_property_the_sample_profile_counts_each_value_in_its_first_class(values: list[str]) -> None:
     """Whatever class the first value has (the profile tries it first), each value counts in the
     first class of the list that matches it, as ``classify_value`` gives one value's class."""
-    import pyarrow as pa
-
     expected: dict[str, int] = {}
     for value in values:
         kind = rules.classify_value(value)
@@ -263,5 +264,65 @@ def test_property_the_sample_profile_counts_each_value_in_its_first_class(values
         if early in expected:
             expected = {early: expected[early]}
             break
-    classes, _dates, _scale = rules.profile(rules.distinct_values(pa.array(values)))
-    assert classes == expected
+    assert _profile(values).classes == expected
+
+
+PADDING = ("", " ", "\t", "\u00a0", "\u3000", "\u2009 ")
+PROFILE_VALUES = [*CLASS_VALUES, "NOT AVAILABLE", " n/a", "Suppressed ", "x", "Y", "$12.345", "12/31/2023", "3.14159%"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.tuples(st.sampled_from(PADDING), st.sampled_from(PROFILE_VALUES), st.sampled_from(PADDING)).map("".join),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_property_the_sample_profile_in_sql_is_the_one_of_each_value_in_python(values: list[str | None]) -> None:
+    """The profile DuckDB computes over a sample's distinct values is what Python says of each value:
+    classes (text or leading zeros alone when present), the dates' evidence, the scale, the markers
+    as published (most frequent first), the lone one-letter value; Unicode white space trimmed as
+    ``str.strip`` trims it."""
+    assert _profile(values) == _python_profile(values)
+
+
+def _python_profile(values: list[str | None]) -> rules.Profile:
+    counts = Counter(v for v in values if v is not None)
+    classes: Counter[str] = Counter()
+    markers, present, dates, scale = [], set(), [], 0
+    for value, n in counts.items():
+        kind = rules.classify_value(value)
+        if kind is None:
+            if value.strip():
+                markers.append((n, value))
+            continue
+        present.add(value.strip())
+        classes[kind] += n
+        if kind == "du":
+            dates.append((*(int(part) for part in value.strip().split("/")[:2]), n))
+        if kind in ("d", "ds", "c", "p") and "." in value:
+            scale = max(scale, len(re.match(r"[0-9]*", value.strip().split(".", 1)[1]).group()))  # type: ignore[union-attr]
+    lone = next(iter(present)) if len(present) == 1 and len(next(iter(present))) == 1 else None
+    spellings = tuple(v for _n, v in sorted(markers, reverse=True)[: rules.MAX_SPELLINGS])
+    for early in ("t", "z"):
+        if early in classes:
+            return rules.Profile({early: classes[early]}, [None, None], 0, spellings, lone)
+    order = [code for code, _pattern in rules._CLASSES if code in classes]
+    evidence: list[int | None] = [None, None, 0, 0]
+    if dates:
+        evidence = [max(d[0] for d in dates), max(d[1] for d in dates), sum(d[2] for d in dates if d[0] > 12)]
+        evidence.append(sum(d[2] for d in dates))
+    return rules.Profile({code: classes[code] for code in order}, evidence, scale, spellings, lone)
+
+
+def _profile(values: list[str | None]) -> rules.Profile:
+    """The sample profile of one column holding ``values``."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE s (c0 VARCHAR)")
+    con.executemany("INSERT INTO s VALUES (?)", [[v] for v in values])
+    (profile,) = rules.sample_profiles(con, "s", 1)
+    return profile

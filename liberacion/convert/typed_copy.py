@@ -366,25 +366,30 @@ def _classify_sample(
     select = ", ".join(
         f"left({quote_ident(c.source)}, {SAMPLE_CHARS}) AS {quote_ident('c' + str(i))}" for i, c in enumerate(columns)
     )
+    table = f"liberacion_sample_{next(_sample_names)}"
     try:
-        sample = con.sql(f"SELECT {select} FROM {relation} LIMIT {rows}").to_arrow_table()
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT {select} FROM {relation} LIMIT {rows}")
+        try:
+            (taken,) = _one_row(con, f"SELECT count(*) FROM {table}")
+            profiles = rules.sample_profiles(con, table, len(columns))
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     except Exception as err:
         raise _engine_error(err) from None
     # A sample that is the whole file has shown every marker spelling; a longer file may hold others.
-    common = rules.COMMON_SPELLINGS if sample.num_rows >= rows else ()
+    common = rules.COMMON_SPELLINGS if taken >= rows else ()
     decisions = {}
-    for i, column in enumerate(columns):
-        distinct = rules.distinct_values(sample.column(i).combine_chunks())
-        classes, dates, scale = rules.profile(distinct)
-        markers = rules.marker_spellings(distinct)
-        decision = rules.decide(column.name, classes, dates, scale, markers=markers)
-        flag = rules.lone_flag(distinct) if decision.kind == rules.BOOL else None
-        if flag:
-            decision = rules.Decision(rules.TEXT, reason=f"one flag ({flag}) only: not a yes/no column")
+    for column, seen in zip(columns, profiles, strict=True):
+        decision = rules.decide(column.name, seen.classes, seen.dates, seen.scale, markers=seen.markers)
+        if decision.kind == rules.BOOL and seen.lone:
+            decision = rules.Decision(rules.TEXT, reason=f"one flag ({seen.lone}) only: not a yes/no column")
         if decision.kind != rules.TEXT:
-            decision.spellings = _sql_markers(decision, markers, common)
+            decision.spellings = _sql_markers(decision, seen.markers, common)
         decisions[column.source] = decision
     return decisions
+
+
+_sample_names = itertools.count(1)
 
 
 def _sql_markers(decision: rules.Decision, markers: tuple[str, ...], common: tuple[str, ...]) -> tuple[str, ...]:
