@@ -125,7 +125,9 @@ def s3_server(endpoint: str | None) -> Iterator[tuple[str, int | None]]:
         return
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    child = subprocess.Popen([sys.executable, "-c", MOTO], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # Its log (tracebacks of requests it does not know, which clients then retry otherwise) is dropped.
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL}
+    child = subprocess.Popen([sys.executable, "-c", MOTO], text=True, **pipes)
     try:
         assert child.stdout is not None
         port = int(child.stdout.readline())
