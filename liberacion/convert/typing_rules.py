@@ -168,7 +168,8 @@ class Profile:
     """What a sample shows of one column: its values' classes (``classify_value``), the date
     evidence of its a/b/yyyy dates (see ``_date_decision``), the most digits after a decimal point,
     its missing-value markers as published (most frequent first), and its one value when that is a
-    single character (a flag such as ``N``, see ``lone_flag``)."""
+    single character: a column whose only value is ``N`` is a flag such as NNDSS's (not notifiable),
+    not a yes/no column."""
 
     classes: dict[str, int]
     dates: list[int | None]
@@ -192,18 +193,18 @@ def sample_profiles(con: Any, table: str, count: int) -> list[Profile]:
     longest = max(len(m) for m in MISSING_MARKERS)
     marker = f"t = '' OR (length(t) <= {longest} AND list_contains({_sql_list(MISSING_MARKERS)}, lower(t)))"
     con.execute(f"CREATE TEMP TABLE {values} (col VARCHAR, v VARCHAR, n BIGINT, t VARCHAR, m BOOLEAN)")
-    for first in range(0, count, PROFILE_COLUMNS):
-        # One GROUP BY per column: a third of the time of one over the UNPIVOT of them all. A few
-        # dozen at a time: each holds its own hash table (1,000 at once outgrew a 200 MB limit).
-        distinct = " UNION ALL ".join(
-            f"SELECT '{c}' AS col, {c} AS v, count(*) AS n FROM {table} WHERE {c} IS NOT NULL GROUP BY {c}"
-            for c in (f"c{i}" for i in range(first, min(count, first + PROFILE_COLUMNS)))
-        )
-        con.execute(
-            f"INSERT INTO {values} SELECT col, v, n, t, {marker}"
-            f" FROM (SELECT col, v, n, {trimmed} AS t FROM ({distinct}))"
-        )
     try:
+        for first in range(0, count, PROFILE_COLUMNS):
+            # One GROUP BY per column: a third of the time of one over the UNPIVOT of them all. A few
+            # dozen at a time: each holds its own hash table (1,000 at once outgrew a 200 MB limit).
+            distinct = " UNION ALL ".join(
+                f"SELECT '{c}' AS col, {c} AS v, count(*) AS n FROM {table} WHERE {c} IS NOT NULL GROUP BY {c}"
+                for c in (f"c{i}" for i in range(first, min(count, first + PROFILE_COLUMNS)))
+            )
+            con.execute(
+                f"INSERT INTO {values} SELECT col, v, n, t, {marker}"
+                f" FROM (SELECT col, v, n, {trimmed} AS t FROM ({distinct}))"
+            )
         profiles = {f"c{i}": Profile({}, [None, None, 0, 0], 0, (), None) for i in range(count)}
         _add_classes(con, values, profiles)
         _add_markers(con, values, profiles)
@@ -242,8 +243,8 @@ def _add_classes(con: Any, values: str, profiles: dict[str, Profile]) -> None:
             continue
         profile.classes = {code: kinds[code][0] for code, _pattern in _CLASSES if code in kinds}
         if "du" in kinds:
-            _cells, first, second, above, *_ = kinds["du"]
-            profile.dates = [first, second, above or 0, kinds["du"][0]]
+            cells, first, second, above, *_ = kinds["du"]
+            profile.dates = [first, second, above or 0, cells]
         profile.scale = max((kinds[code][4] or 0 for code in ("d", "ds", "c", "p") if code in kinds), default=0)
 
 
