@@ -1008,9 +1008,7 @@ def describe_files(directory: Path, files: list[str], provenance: Provenance, co
     """Row count and schema (DuckDB types, original names, null counts) of the staged files, from
     their footers through DuckDB: publishing a table needs no Arrow."""
     paths = [str(directory / f) for f in files]
-    counted = con.execute("SELECT num_rows FROM parquet_file_metadata(?)", [paths]).fetchall()
-    rows = sum(n for (n,) in counted)
-    nulls = _null_counts(con, paths)
+    rows, nulls = _counts(con, paths)
     described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [paths]).fetchall()
     columns = []
     for name, type_, *_ in described:
@@ -1027,25 +1025,37 @@ def describe_files(directory: Path, files: list[str], provenance: Provenance, co
     return rows, columns
 
 
-def _null_counts(con: Any, paths: list[str]) -> dict[str, int | None]:
-    """Null counts of top-level columns from the files' Parquet statistics, summed over their row
-    groups; None where one is unknown, and for a nested column (its leaves' nulls are not its own)."""
-    leaves = {path: _leaves(con, path) for path in paths}
+def _counts(con: Any, paths: list[str]) -> tuple[int, dict[str, int | None]]:
+    """The files' rows, and the null counts of their top-level columns from their Parquet statistics,
+    summed over their row groups: None where one is unknown, and for a nested column (its leaves'
+    nulls are not its own). One read of the footers, and one of the schemas."""
+    leaves = _leaves(con, paths)
+    groups: dict[tuple[str, int], int] = {}
     counts: dict[str, int | None] = {}
-    for path, leaf, count in con.execute(
-        "SELECT file_name, column_id, stats_null_count FROM parquet_metadata(?)", [paths]
+    for path, group, group_rows, leaf, count in con.execute(
+        "SELECT file_name, row_group_id, row_group_num_rows, column_id, stats_null_count FROM parquet_metadata(?)",
+        [paths],
     ).fetchall():
+        groups[path, group] = group_rows
         name, nested = leaves[path][leaf]
         previous = counts.get(name, 0)
         counts[name] = None if nested or previous is None or count is None else previous + count
-    return counts
+    return sum(groups.values()), counts
 
 
-def _leaves(con: Any, path: str) -> list[tuple[str, bool]]:
-    """Each leaf column of a Parquet file (in the order of ``parquet_metadata``'s ``column_id``): its
-    top-level column, and whether it is nested in it. Told from the schema tree, not from the dotted
-    path, which a top-level name holding a dot would make look nested."""
-    schema = con.execute("SELECT name, num_children FROM parquet_schema(?)", [path]).fetchall()
+def _leaves(con: Any, paths: list[str]) -> dict[str, list[tuple[str, bool]]]:
+    """Each file's leaf columns (in the order of ``parquet_metadata``'s ``column_id``): their
+    top-level column, and whether they are nested in it. Told from the schema tree, not from the
+    dotted path, which a top-level name holding a dot would make look nested."""
+    trees: dict[str, list[tuple[str, int | None]]] = {path: [] for path in paths}
+    for path, name, children in con.execute(
+        "SELECT file_name, name, num_children FROM parquet_schema(?)", [paths]
+    ).fetchall():
+        trees[path].append((name, children))
+    return {path: _tree_leaves(tree) for path, tree in trees.items()}
+
+
+def _tree_leaves(schema: list[tuple[str, int | None]]) -> list[tuple[str, bool]]:
     leaves: list[tuple[str, bool]] = []
     position = 1  # the root comes first
 

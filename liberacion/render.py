@@ -1088,13 +1088,10 @@ def _write_markdown(rows: Rows, stream: IO[Any]) -> None:
 
     stream.write("| " + " | ".join(cell(c) for c in rows.columns) + " |\n")
     stream.write("|" + "|".join("---" for _ in rows.columns) + "|\n")
-    if rows.arrow is None:
-        for chunk in rows.iter_chunks():
-            for row in chunk:
-                stream.write("| " + " | ".join(cell(v) for v in row) + " |\n")
-        return
-    for batch in _text_batches(rows.arrow):  # a query's values as its CSV writes them
-        for row in _batch_rows(batch):
+    # A query's Arrow values as its CSV writes them.
+    chunks = rows.iter_chunks() if rows.arrow is None else map(_batch_rows, _text_batches(rows.arrow))
+    for chunk in chunks:
+        for row in chunk:
             stream.write("| " + " | ".join(cell(v) for v in row) + " |\n")
 
 
