@@ -12,7 +12,8 @@ numeric column are markers such as ``Not Available``, ``*``, ``Suppressed``, all
 Methods, each in its own process (peak RSS is that process's), alternated in rotated order over
 the rounds because the machine is shared and noisy: only ratios count.
 - ``duckdb-varchar``: the reference above.
-- ``liberacion``: ``convert_part`` (the conversion alone, as the Python API runs it).
+- ``liberacion``: ``convert_part`` (the conversion alone, in the environment the command sets for
+  itself: ``OPENBLAS_NUM_THREADS=1``, see the README).
 - ``fetch``: ``liberacion fetch FILE`` end to end into a fresh home (hash, inspect, convert, publish).
 - ``duckdb-auto`` and ``pandas`` (with ``--methods``): general tools, for their failures on the traps.
 - ``baseline`` (with ``--baseline DIR``): ``convert_part`` of another version of the package, e.g.
@@ -80,6 +81,12 @@ BASELINE = """
 import os, sys
 sys.path.insert(0, os.environ['LIBERACION_BASELINE'])
 """
+# The environment the ``liberacion`` command sets for itself (liberacion.cli.app.BLAS_THREADS), for
+# the methods that call the API: the conversion as the command runs it.
+COMMAND_ENV = """
+import os
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+"""
 
 METHODS = {
     "duckdb-varchar": READER
@@ -88,7 +95,8 @@ from liberacion.convert.model import ROW_GROUP_BYTES, ROW_GROUP_ROWS
 options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, ROW_GROUP_SIZE_BYTES '{ROW_GROUP_BYTES}'"
 con.execute(f"COPY (FROM {reader}) TO '{sys.argv[2]}' ({options})")
 """,
-    "liberacion": """
+    "liberacion": COMMAND_ENV
+    + """
 import json, sys, inspect as signature
 from pathlib import Path
 from liberacion.convert import ConvertOptions, convert_part, inspect
@@ -99,6 +107,7 @@ report = convert_part(part, out, kv_metadata={}, options=ConvertOptions())
 Path(sys.argv[2]).with_suffix('.json').write_text(json.dumps({'rows': report.rows, 'columns': report.columns}))
 """,
     "baseline": BASELINE
+    + COMMAND_ENV
     + """
 import inspect as signature
 from pathlib import Path

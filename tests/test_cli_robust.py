@@ -212,3 +212,20 @@ def test_json_listings_to_a_latin1_pipe_are_utf8(tmp_path: Path) -> None:
     )
     assert shown.returncode == 0, shown.stderr
     assert "Name — long" in json.dumps(json.loads(shown.stdout.decode("utf-8")), ensure_ascii=False)
+
+
+@pytest.mark.parametrize(("before", "after"), [(None, "1"), ("4", "4")])
+def test_the_command_runs_numpy_with_one_blas_thread_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, before: str | None, after: str
+) -> None:
+    """numpy comes only with DuckDB's Python functions: its BLAS threads would only spin beside the COPY."""
+    from liberacion.cli import main
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", before or "")
+    if before is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setattr(sys, "argv", ["liberacion", "--help"])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == after

@@ -575,8 +575,15 @@ def fail_on_problems(problems: list[ConfigError]) -> None:
         raise typer.Exit(int(ExitCode.CONFIG))
 
 
+# numpy is loaded only because DuckDB's Python functions (a conversion's exact slow path) need it:
+# liberacion does no linear algebra. OpenBLAS's thread pool, started with numpy, spun for about
+# 0.15 s of CPU beside DuckDB's COPY on 2 cores (benchmarks/fixed_costs.py). A value already set wins.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "1")
+
+
 def main() -> None:
     """Entry point of the ``liberacion`` console script."""
+    os.environ.setdefault(*BLAS_THREADS)
     try:
         app(prog_name="liberacion")
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a command
