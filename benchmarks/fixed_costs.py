@@ -10,10 +10,13 @@ DuckDB's COPY (a thread pool spinning, say). The reference, ``duckdb``, is what 
 pays before it starts: importing duckdb and connecting.
 
 Versions alternate in rotated order over the rounds: this tree, and each ``--baseline DIR`` (e.g.
-``git archive HEAD~1 liberacion | tar -x -C DIR``). ``--env NAME=VALUE`` sets a variable for every
-run of this tree (compare with the same tree as a baseline).
+``git archive HEAD~1 liberacion | tar -x -C DIR``). ``--env NAME=VALUE`` sets a variable for the
+runs of every version; ``--also NAME=VALUE`` adds this tree with that variable set as one more
+version. The ``liberacion`` command sets ``OPENBLAS_NUM_THREADS=1`` for itself: ``--env`` it to time
+a conversion as the command runs it, ``--also`` it to see what it saves.
 
 Usage: python benchmarks/fixed_costs.py FILE [--rounds 9] [--baseline DIR ...] [--env NAME=VALUE ...]
+                                        [--also NAME=VALUE]
 """
 
 from __future__ import annotations
@@ -92,18 +95,21 @@ def main() -> None:
     parser.add_argument("file", type=Path)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--baseline", action="append", default=[], help="another version's package folder")
-    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for this tree's runs")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for every version's runs")
+    parser.add_argument("--also", help="NAME=VALUE: this tree with it, as one more version")
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
-    trees = {"duckdb": "duckdb", "this tree": str(ROOT)}
-    trees |= {f"baseline {d}": str(Path(d).resolve()) for d in args.baseline}
+    trees = {"duckdb": ("duckdb", {}), "this tree": (str(ROOT), env)}
+    if args.also:
+        trees[f"this tree, {args.also}"] = (str(ROOT), env | dict([args.also.split("=", 1)]))
+    trees |= {f"baseline {d}": (str(Path(d).resolve()), env) for d in args.baseline}
     names = list(trees)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for n in range(args.rounds):
         for name in names[n % len(names) :] + names[: n % len(names)]:
-            runs[name].append(run(args.file, trees[name], env if name == "this tree" else {}))
+            runs[name].append(run(args.file, *trees[name]))
             print(f"round {n + 1} {name}: {json.dumps(runs[name][-1])}", file=sys.stderr, flush=True)
-    told = f"; this tree with {' '.join(args.env)}" if env else ""
+    told = f"; with {' '.join(args.env)}" if env else ""
     print(f"{args.file.name}, {args.rounds} rounds, medians in ms{told}")
     print(f"  {'version':40s} {'wall':>7s} {'CPU':>7s} {'CPU after':>10s}")
     for name in names:

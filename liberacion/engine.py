@@ -108,6 +108,21 @@ _SHARED: list[duckdb.DuckDBPyConnection] = []
 _FUNCTIONS: dict[int, list[str]] = {}
 
 
+def preload_functions() -> None:
+    """Import numpy, which DuckDB's ``create_function`` imports (60-100 ms), on a thread: started
+    before a conversion reads its sample (DuckDB leaves the GIL while it reads), it is done by the
+    time the slow paths are registered (``benchmarks/fixed_costs.py``)."""
+    import sys
+
+    if "numpy" not in sys.modules:
+        threading.Thread(target=_import_numpy, name="liberacion-preload", daemon=True).start()
+
+
+def _import_numpy() -> None:
+    with suppress(ImportError):
+        import numpy  # noqa: F401
+
+
 def create_function(con: duckdb.DuckDBPyConnection, name: str, function: Any, *args: Any, **kwargs: Any) -> None:
     """``con.create_function``, remembered so that ``small_connection`` removes it in time."""
     con.create_function(name, function, *args, **kwargs)

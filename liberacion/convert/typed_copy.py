@@ -22,7 +22,7 @@ from liberacion.convert.model import (
     _Column,
     _sql_text,
 )
-from liberacion.engine import create_function
+from liberacion.engine import create_function, preload_functions
 from liberacion.errors import ConversionError, one_line
 from liberacion.naming import quote_ident
 
@@ -70,6 +70,7 @@ def _write_typed(
     the end of the text's last line when the file does not end with a line end (see ``_refuse_cut``).
     ``source``: the file the text's reader reads, for the whole text of a long bad row.
     """
+    preload_functions()  # while the sample is read
     unmatched = _check_overrides(columns, options, strict=strict_columns)
     if unmatched:
         notes["unmatched_types"] = unmatched
