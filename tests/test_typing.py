@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liberacion.convert import typed_copy
+from liberacion.convert import model, typed_copy
 from liberacion.convert import typing_rules as rules
 from tests.test_convert import column_types, fresh, load, refused, rows, write
 
@@ -324,5 +325,43 @@ def _profile(values: list[str | None]) -> rules.Profile:
     con = duckdb.connect()
     con.execute("CREATE TABLE s (c0 VARCHAR)")
     con.executemany("INSERT INTO s VALUES (?)", [[v] for v in values])
-    (profile,) = rules.sample_profiles(con, "s", 1)
+    (profile,) = rules.sample_profiles(con, "s", ["c0"])
     return profile
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    columns=st.lists(
+        st.lists(
+            st.one_of(
+                st.none(),
+                st.tuples(st.sampled_from(PADDING), st.sampled_from(PROFILE_VALUES), st.sampled_from(PADDING)).map(
+                    "".join
+                ),
+            ),
+            min_size=1,
+            max_size=12,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_property_columns_found_text_in_the_first_rows_are_decided_as_the_whole_profile_decides(
+    columns: list[list[str | None]],
+) -> None:
+    """Columns whose first rows hold text skip the sample's profile: every decision (type, reason,
+    markers in SQL) is the one the profile of every column gives."""
+    height = max(map(len, columns))
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE s ({', '.join(f'v{i} VARCHAR' for i in range(len(columns)))})")
+    rows = [[column[r] if r < len(column) else None for column in columns] for r in range(height)]
+    con.executemany(f"INSERT INTO s VALUES ({', '.join('?' * len(columns))})", rows)
+    named = [model._Column(f"v{i}", f"value_{i}", f"Value {i}") for i in range(len(columns))]
+
+    def decided() -> list[tuple[object, ...]]:
+        found = typed_copy._classify_sample(con, "s", named)
+        return [(d.kind, d.reason, d.scale, d.spellings) for d in (found[c.source] for c in named)]
+
+    early = decided()
+    with mock.patch.object(rules, "text_early", lambda *_: set()):
+        assert early == decided()

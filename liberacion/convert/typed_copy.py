@@ -375,15 +375,20 @@ def _classify_sample(
         con.execute(f"CREATE TEMP TABLE {table} AS SELECT {select} FROM {relation} LIMIT {rows}")
         try:
             (taken,) = _one_row(con, f"SELECT count(*) FROM {table}")
-            profiles = rules.sample_profiles(con, table, len(columns))
+            text = rules.text_early(con, table, len(columns))
+            rest = [f"c{i}" for i in range(len(columns)) if f"c{i}" not in text]
+            profiled = rules.sample_profiles(con, table, rest)
         finally:
             con.execute(f"DROP TABLE IF EXISTS {table}")
     except Exception as err:
         raise _engine_error(err) from None
+    text_only = rules.Profile({"t": 1}, [None, None], 0, (), None)  # all the decision needs of them
+    profiles = dict(zip(rest, profiled, strict=True))
     # A sample that is the whole file has shown every marker spelling; a longer file may hold others.
     common = rules.COMMON_SPELLINGS if taken >= rows else ()
     decisions = {}
-    for column, seen in zip(columns, profiles, strict=True):
+    for i, column in enumerate(columns):
+        seen = profiles.get(f"c{i}", text_only)
         decision = rules.decide(column.name, seen.classes, seen.dates, seen.scale, markers=seen.markers)
         if decision.kind == rules.BOOL and seen.lone:
             decision = rules.Decision(rules.TEXT, reason=f"one flag ({seen.lone}) only: not a yes/no column")
