@@ -245,8 +245,26 @@ def text_early(con: Any, table: str, count: int) -> set[str]:
     return {col for (col,) in found}
 
 
+# A character only some classes' values hold: a value that has one (and none of the characters
+# before it) is of one of those classes, or text. Dates and currency are tried against a pattern
+# or two, not against every class before theirs (``_add_classes``).
+_CLASSES_HOLDING = (("$", ("c",)), ("%", ("p",)), ("(", ("f",)), (":", ("ts", "tu")), ("/", ("du", "dy")))
+
+
+def _class_sql() -> str:
+    """SQL: the class of the trimmed value ``t`` (the first of ``_CLASSES`` that takes it), 't' for text."""
+
+    def first_of(codes: list[str]) -> str:
+        whens = " ".join(f"WHEN regexp_full_match(t, {_literal(p)}) THEN '{c}'" for c, p in _CLASSES if c in codes)
+        return f"CASE {whens} ELSE 't' END"
+
+    held = [code for _char, codes in _CLASSES_HOLDING for code in codes]
+    dispatch = " ".join(f"WHEN contains(t, '{char}') THEN {first_of(list(codes))}" for char, codes in _CLASSES_HOLDING)
+    rest = first_of([code for code, _pattern in _CLASSES if code not in held])
+    return f"CASE WHEN NOT regexp_full_match(t, {_literal(_ANY_CLASS)}) THEN 't' {dispatch} ELSE {rest} END"
+
+
 def _add_classes(con: Any, values: str, profiles: dict[str, Profile]) -> None:
-    whens = " ".join(f"WHEN regexp_full_match(t, {_literal(p)}) THEN '{code}'" for code, p in _CLASSES)
     first, second = (f"TRY_CAST(split_part(t, '/', {i}) AS BIGINT)" for i in (1, 2))
     rows = con.execute(
         "SELECT col, k, sum(n)::BIGINT, max(first), max(second), (sum(n) FILTER (WHERE first > 12))::BIGINT,"
@@ -254,8 +272,7 @@ def _add_classes(con: Any, values: str, profiles: dict[str, Profile]) -> None:
         " min(t), max(t)"
         f" FROM (SELECT col, n, t, k, CASE WHEN k = 'du' THEN {first} END AS first,"
         f" CASE WHEN k = 'du' THEN {second} END AS second"
-        f" FROM (SELECT col, n, t, CASE WHEN NOT regexp_full_match(t, {_literal(_ANY_CLASS)}) THEN 't'"
-        f" {whens} ELSE 't' END AS k FROM {values} WHERE NOT m)) GROUP BY col, k"
+        f" FROM (SELECT col, n, t, {_class_sql()} AS k FROM {values} WHERE NOT m)) GROUP BY col, k"
     ).fetchall()
     found: dict[str, dict[str, tuple[Any, ...]]] = {}
     for col, k, *evidence in rows:
