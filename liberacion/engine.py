@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -112,8 +113,6 @@ def preload_functions() -> None:
     """Import numpy, which DuckDB's ``create_function`` imports (60-100 ms), on a thread: started
     before a conversion reads its sample (DuckDB leaves the GIL while it reads), it is done by the
     time the slow paths are registered (``benchmarks/fixed_costs.py``)."""
-    import sys
-
     if "numpy" not in sys.modules:
         threading.Thread(target=_import_numpy, name="liberacion-preload", daemon=True).start()
 

@@ -272,17 +272,15 @@ PADDING = ("", " ", "\t", "\u00a0", "\u3000", "\u2009 ")
 PROFILE_VALUES = [*CLASS_VALUES, "NOT AVAILABLE", " n/a", "Suppressed ", "x", "Y", "$12.345", "12/31/2023", "3.14159%"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        st.one_of(
-            st.none(),
-            st.tuples(st.sampled_from(PADDING), st.sampled_from(PROFILE_VALUES), st.sampled_from(PADDING)).map("".join),
-        ),
-        min_size=1,
-        max_size=40,
-    )
+# A sample's cell: none, or a value with white space (ASCII or Unicode) around it.
+CELLS = st.one_of(
+    st.none(),
+    st.tuples(st.sampled_from(PADDING), st.sampled_from(PROFILE_VALUES), st.sampled_from(PADDING)).map("".join),
 )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(CELLS, min_size=1, max_size=40))
 def test_property_the_sample_profile_in_sql_is_the_one_of_each_value_in_python(values: list[str | None]) -> None:
     """The profile DuckDB computes over a sample's distinct values is what Python says of each value:
     classes (text or leading zeros alone when present), the dates' evidence, the scale, the markers
@@ -330,22 +328,7 @@ def _profile(values: list[str | None]) -> rules.Profile:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    columns=st.lists(
-        st.lists(
-            st.one_of(
-                st.none(),
-                st.tuples(st.sampled_from(PADDING), st.sampled_from(PROFILE_VALUES), st.sampled_from(PADDING)).map(
-                    "".join
-                ),
-            ),
-            min_size=1,
-            max_size=12,
-        ),
-        min_size=1,
-        max_size=4,
-    )
-)
+@given(columns=st.lists(st.lists(CELLS, min_size=1, max_size=12), min_size=1, max_size=4))
 def test_property_columns_found_text_in_the_first_rows_are_decided_as_the_whole_profile_decides(
     columns: list[list[str | None]],
 ) -> None:

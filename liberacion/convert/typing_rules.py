@@ -254,14 +254,17 @@ _CLASSES_HOLDING = (("$", ("c",)), ("%", ("p",)), ("(", ("f",)), (":", ("ts", "t
 def _class_sql() -> str:
     """SQL: the class of the trimmed value ``t`` (the first of ``_CLASSES`` that takes it), 't' for text."""
 
-    def first_of(codes: list[str]) -> str:
+    def first_of(codes: tuple[str, ...]) -> str:
         whens = " ".join(f"WHEN regexp_full_match(t, {_literal(p)}) THEN '{c}'" for c, p in _CLASSES if c in codes)
         return f"CASE {whens} ELSE 't' END"
 
-    held = [code for _char, codes in _CLASSES_HOLDING for code in codes]
-    dispatch = " ".join(f"WHEN contains(t, '{char}') THEN {first_of(list(codes))}" for char, codes in _CLASSES_HOLDING)
-    rest = first_of([code for code, _pattern in _CLASSES if code not in held])
+    held = {code for _char, codes in _CLASSES_HOLDING for code in codes}
+    dispatch = " ".join(f"WHEN contains(t, '{char}') THEN {first_of(codes)}" for char, codes in _CLASSES_HOLDING)
+    rest = first_of(tuple(code for code, _pattern in _CLASSES if code not in held))
     return f"CASE WHEN NOT regexp_full_match(t, {_literal(_ANY_CLASS)}) THEN 't' {dispatch} ELSE {rest} END"
+
+
+_CLASS_SQL = _class_sql()
 
 
 def _add_classes(con: Any, values: str, profiles: dict[str, Profile]) -> None:
@@ -272,7 +275,7 @@ def _add_classes(con: Any, values: str, profiles: dict[str, Profile]) -> None:
         " min(t), max(t)"
         f" FROM (SELECT col, n, t, k, CASE WHEN k = 'du' THEN {first} END AS first,"
         f" CASE WHEN k = 'du' THEN {second} END AS second"
-        f" FROM (SELECT col, n, t, {_class_sql()} AS k FROM {values} WHERE NOT m)) GROUP BY col, k"
+        f" FROM (SELECT col, n, t, {_CLASS_SQL} AS k FROM {values} WHERE NOT m)) GROUP BY col, k"
     ).fetchall()
     found: dict[str, dict[str, tuple[Any, ...]]] = {}
     for col, k, *evidence in rows:
