@@ -348,3 +348,35 @@ def test_property_columns_found_text_in_the_first_rows_are_decided_as_the_whole_
     early = decided()
     with mock.patch.object(rules, "text_early", lambda *_: set()):
         assert early == decided()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(columns=st.lists(st.lists(CELLS, min_size=1, max_size=12), min_size=1, max_size=3))
+def test_property_the_scan_of_every_value_decides_as_the_sample_decides(columns: list[list[str | None]]) -> None:
+    """After a surprise every value of a column is classified again, in SQL over the whole file: the
+    same values must give the decision the sample gives (white space trimmed as ``str.strip`` trims
+    it), whether or not some other value surprised the conversion."""
+    height = max(map(len, columns))
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE s ({', '.join(f'v{i} VARCHAR' for i in range(len(columns)))})")
+    rows = [[column[r] if r < len(column) else None for column in columns] for r in range(height)]
+    con.executemany(f"INSERT INTO s VALUES ({', '.join('?' * len(columns))})", rows)
+    named = [model._Column(f"v{i}", f"value_{i}", f"Value {i}") for i in range(len(columns))]
+    sampled = typed_copy._classify_sample(con, "s", named)
+    scanned = typed_copy._classify_all(con, "s", named, sampled)
+    assert [(d.kind, d.scale) for d in scanned.values()] == [(d.kind, d.scale) for d in sampled.values()]
+
+
+def test_a_surprise_changes_no_other_decision(home: Path, tmp_path: Path, tiny_sample: None) -> None:
+    """A column classified again over every value after a surprise gets the type the sample gives it
+    when the sample holds every row: values padded with tabs or no-break spaces are still numbers,
+    and a lone one-letter flag is still text."""
+    data = {
+        "a": ["1", "2\u00a0", "\t3", "2.5"],  # 2.5 surprises the sample's BIGINT
+        "b": ["Not Available", "N", "N", "N"],  # N surprises the sample's markers-only column
+    }
+    surprised = load(home, write(tmp_path, "s.csv", csv_text(list(data), columns_of(*data.values()))))
+    with mock.patch.object(typed_copy, "SAMPLE_ROWS", 50):
+        whole = load(tmp_path / "home2", write(tmp_path, "w.csv", csv_text(list(data), columns_of(*data.values()))))
+    assert column_types(surprised) == column_types(whole) == {"a": "DOUBLE", "b": "VARCHAR"}
+    assert rows(surprised, "select a from t.data") == [(1.0,), (2.0,), (3.0,), (2.5,)]

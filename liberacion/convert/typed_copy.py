@@ -389,9 +389,7 @@ def _classify_sample(
     decisions = {}
     for i, column in enumerate(columns):
         seen = profiles.get(f"c{i}", text_only)
-        decision = rules.decide(column.name, seen.classes, seen.dates, seen.scale, markers=seen.markers)
-        if decision.kind == rules.BOOL and seen.lone:
-            decision = rules.Decision(rules.TEXT, reason=f"one flag ({seen.lone}) only: not a yes/no column")
+        decision = rules.decide(column.name, seen.classes, seen.dates, seen.scale, markers=seen.markers, lone=seen.lone)
         if decision.kind != rules.TEXT:
             decision.spellings = _sql_markers(decision, seen.markers, common)
         decisions[column.source] = decision
@@ -418,15 +416,16 @@ def _classify_all(
     aggregates = []
     for c in columns:
         aggregates += [rules.class_mask(c.source), rules.date_evidence(c.source), rules.scale_evidence(c.source)]
+        aggregates.append(rules.lone_evidence(c.source))
         # Only such a column can lack values of every class: any other held one in its sample.
         missing = decisions[c.source].kind == rules.MISSING
         aggregates.append(rules.marker_evidence(c.source) if missing else "NULL")
     row = _one_row(con, f"SELECT {', '.join(aggregates)} FROM {relation}")
     decided = {}
     for i, c in enumerate(columns):
-        mask, dates, scale, counts = row[4 * i : 4 * i + 4]
+        mask, dates, scale, lone, counts = row[5 * i : 5 * i + 5]
         markers = rules.markers_of_evidence(counts)
-        decision = rules.decide(c.name, rules.classes_of_mask(mask), dates, scale, markers=markers)
+        decision = rules.decide(c.name, rules.classes_of_mask(mask), dates, scale, markers=markers, lone=lone)
         if decision.kind == rules.MISSING:
             decision.spellings = markers[: rules.MAX_SPELLINGS]  # all seen: any other is counted by the slow path
         decided[c.source] = decision

@@ -112,13 +112,32 @@ def _literal(text: str) -> str:
 
 
 def trimmed(column: str) -> str:
-    return f"trim({quote_ident(column)})"
+    """SQL: the column's value trimmed as ``str.strip`` trims it, as the sample's profile and the
+    slow path trim it: the scan of every value must decide as they do."""
+    return _trim_sql(quote_ident(column))
+
+
+def _trim_sql(v: str) -> str:
+    # Trimming Unicode's white space costs DuckDB six times trimming spaces: it is done only where
+    # either end is not printable ASCII.
+    return (
+        f"CASE WHEN {v} >= '!' AND {v} < '{chr(0x7F)}' AND right({v}, 1) BETWEEN '!' AND '~' THEN {v}"
+        f" ELSE trim({v}, {_literal(WHITESPACE)}) END"
+    )
+
+
+def _marker_sql(t: str) -> str:
+    """SQL: ``t``, a trimmed value, is empty or a missing-value marker."""
+    return (
+        f"{t} = '' OR (length({t}) <= {max(map(len, MISSING_MARKERS))}"
+        f" AND list_contains({_sql_list(MISSING_MARKERS)}, lower({t})))"
+    )
 
 
 def missing_test(column: str) -> str:
     """SQL: true when the cell is empty or a missing-value marker."""
     v = trimmed(column)
-    return f"({v} IS NULL OR {v} = '' OR list_contains({_sql_list(MISSING_MARKERS)}, lower({v})))"
+    return f"({v} IS NULL OR {_marker_sql(v)})"
 
 
 _CLASS_CODES = (*(code for code, _ in _CLASSES), "t")
@@ -143,8 +162,8 @@ def marker_evidence(column: str) -> str:
     """SQL aggregate: the column's missing-value markers as published, with their counts (a MAP).
     Asked only of a column the sample found to hold nothing but markers, when another value
     surprised it: whether one of all its markers may be a flag decides what it becomes."""
-    c = quote_ident(column)
-    return f"histogram({c}) FILTER (WHERE list_contains({_sql_list(MISSING_MARKERS)}, lower(trim({c}))))"
+    markers = _sql_list(MISSING_MARKERS)
+    return f"histogram({quote_ident(column)}) FILTER (WHERE list_contains({markers}, lower({trimmed(column)})))"
 
 
 def markers_of_evidence(counts: dict[str, int] | None) -> tuple[str, ...]:
@@ -219,17 +238,8 @@ def sample_profiles(con: Any, table: str, columns: Sequence[str]) -> list[Profil
 _profile_names = itertools.count(1)
 PROFILE_COLUMNS = 32
 EARLY_CELLS = 4_000  # of the sample's first rows, read by ``text_early``
-# ``v`` trimmed as ``str.strip`` trims it. Trimming Unicode's white space costs DuckDB six times
-# trimming spaces: it is done only where either end is not printable ASCII.
-_TRIMMED_SQL = (
-    f"CASE WHEN v >= '!' AND v < '{chr(0x7F)}' AND right(v, 1) BETWEEN '!' AND '~' THEN v"
-    f" ELSE trim(v, {_literal(WHITESPACE)}) END"
-)
-# ``t``, a trimmed value, is empty or a missing-value marker.
-_MARKER_SQL = (
-    f"t = '' OR (length(t) <= {max(map(len, MISSING_MARKERS))}"
-    f" AND list_contains({_sql_list(MISSING_MARKERS)}, lower(t)))"
-)
+_TRIMMED_SQL = _trim_sql("v")
+_MARKER_SQL = _marker_sql("t")
 
 
 def text_early(con: Any, table: str, count: int) -> set[str]:
@@ -305,6 +315,15 @@ def _add_markers(con: Any, values: str, profiles: dict[str, Profile]) -> None:
         profiles[col].markers = tuple(spelling for _n, spelling in sorted(markers, reverse=True)[:MAX_SPELLINGS])
 
 
+def lone_evidence(column: str) -> str:
+    """SQL aggregate: the column's one value (trimmed, markers aside) when it is a single character."""
+    v = trimmed(column)
+    values = f"FILTER (WHERE NOT {missing_test(column)})"
+    return (
+        f"CASE WHEN min({v}) {values} = max({v}) {values} AND length(min({v}) {values}) = 1 THEN min({v}) {values} END"
+    )
+
+
 def date_evidence(column: str) -> str:
     """SQL aggregate: the largest first and second parts of a/b/yyyy dates (which one is the day)."""
     v = trimmed(column)
@@ -372,9 +391,20 @@ def decide(
     scale: int | None = None,
     *,
     markers: tuple[str, ...] = (),
+    lone: str | None = None,
 ) -> Decision:
     """The type of a column from the classes of *all* its values (or a sample's, to be validated);
-    ``markers``: the missing-value markers among the values, as published (``classes`` leaves them out)."""
+    ``markers``: the missing-value markers among the values, as published (``classes`` leaves them out);
+    ``lone``: the column's one value, when it has one and it is a single character."""
+    decision = _decide_kinds(name, classes, dates, scale, markers)
+    if decision.kind == BOOL and lone:
+        return Decision(TEXT, reason=f"one flag ({lone}) only: not a yes/no column")
+    return decision
+
+
+def _decide_kinds(
+    name: str, classes: dict[str, int], dates: list[int | None] | None, scale: int | None, markers: tuple[str, ...]
+) -> Decision:
     kinds = {k for k, n in classes.items() if n}
     if is_identifier_name(name):
         return Decision(TEXT, reason="identifier column name")
