@@ -327,6 +327,16 @@ def _profile(values: list[str | None]) -> rules.Profile:
     return profile
 
 
+def _sample_table(columns: list[list[str | None]]) -> tuple[duckdb.DuckDBPyConnection, list[model._Column]]:
+    """A table ``s`` of text columns ``v0``, ``v1``, ... holding ``columns`` (the shorter ones padded with NULL)."""
+    height = max(map(len, columns))
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE s ({', '.join(f'v{i} VARCHAR' for i in range(len(columns)))})")
+    rows = [[column[r] if r < len(column) else None for column in columns] for r in range(height)]
+    con.executemany(f"INSERT INTO s VALUES ({', '.join('?' * len(columns))})", rows)
+    return con, [model._Column(f"v{i}", f"value_{i}", f"Value {i}") for i in range(len(columns))]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(columns=st.lists(st.lists(CELLS, min_size=1, max_size=12), min_size=1, max_size=4))
 def test_property_columns_found_text_in_the_first_rows_are_decided_as_the_whole_profile_decides(
@@ -334,12 +344,7 @@ def test_property_columns_found_text_in_the_first_rows_are_decided_as_the_whole_
 ) -> None:
     """Columns whose first rows hold text skip the sample's profile: every decision (type, reason,
     markers in SQL) is the one the profile of every column gives."""
-    height = max(map(len, columns))
-    con = duckdb.connect()
-    con.execute(f"CREATE TABLE s ({', '.join(f'v{i} VARCHAR' for i in range(len(columns)))})")
-    rows = [[column[r] if r < len(column) else None for column in columns] for r in range(height)]
-    con.executemany(f"INSERT INTO s VALUES ({', '.join('?' * len(columns))})", rows)
-    named = [model._Column(f"v{i}", f"value_{i}", f"Value {i}") for i in range(len(columns))]
+    con, named = _sample_table(columns)
 
     def decided() -> list[tuple[object, ...]]:
         found = typed_copy._classify_sample(con, "s", named)
@@ -356,12 +361,7 @@ def test_property_the_scan_of_every_value_decides_as_the_sample_decides(columns:
     """After a surprise every value of a column is classified again, in SQL over the whole file: the
     same values must give the decision the sample gives (white space trimmed as ``str.strip`` trims
     it), whether or not some other value surprised the conversion."""
-    height = max(map(len, columns))
-    con = duckdb.connect()
-    con.execute(f"CREATE TABLE s ({', '.join(f'v{i} VARCHAR' for i in range(len(columns)))})")
-    rows = [[column[r] if r < len(column) else None for column in columns] for r in range(height)]
-    con.executemany(f"INSERT INTO s VALUES ({', '.join('?' * len(columns))})", rows)
-    named = [model._Column(f"v{i}", f"value_{i}", f"Value {i}") for i in range(len(columns))]
+    con, named = _sample_table(columns)
     sampled = typed_copy._classify_sample(con, "s", named)
     scanned = typed_copy._classify_all(con, "s", named, sampled)
     assert [(d.kind, d.scale) for d in scanned.values()] == [(d.kind, d.scale) for d in sampled.values()]
