@@ -9,8 +9,10 @@ alternated rounds of ``SELECT count(expression)``:
 - ``cast``: a plain TRY_CAST / TRY_STRPTIME of the text, what a tool that checks nothing does;
 - ``typed``: ``typing_rules.typed_sql`` as the typed COPY runs it (fast test, markers counted in SQL,
   the exact slow path registered but not reached);
-- for dates and timestamps, ``typed, unguarded``: the same SQL parsing every cell, markers too
-  (what liberacion did before it parsed only text that starts below ``:``).
+- for integers, dates and timestamps, ``typed, below ':'``: the same SQL parsing every cell that
+  sorts below ``:`` (``*``, ``--`` and ``(NA)`` too: what liberacion did before it parsed only
+  text that starts with a digit, or a minus sign for an integer), and ``typed, unguarded``: parsing
+  every cell, markers too.
 Two more lines show why the guard pays: a failed parse against a good one (``TRY_STRPTIME`` over
 markers only and over dates only), and the same for an integer cast.
 
@@ -87,10 +89,12 @@ def main() -> None:
             queries[f"{table} {kind} text"] = f"SELECT count({kind}) FROM {table}"
             queries[f"{table} {kind} cast"] = f"SELECT count({cast.replace('{c}', kind)}) FROM {table}"
             queries[f"{table} {kind} typed"] = f"SELECT count({typed}) FROM {table}"
-            guard = rules._digit_led(f'"{kind}"')
-            if guard in typed:
-                unguarded = typed.replace(guard, f'"{kind}"')
-                queries[f"{table} {kind} typed, unguarded"] = f"SELECT count({unguarded}) FROM {table}"
+            for guard in (rules._digit_led(f'"{kind}"'), rules._digit_led(f'"{kind}"', signed=True)):
+                if guard in typed:
+                    below = typed.replace(guard, f"""CASE WHEN "{kind}" < ':' THEN "{kind}" END""")
+                    queries[f"{table} {kind} typed, below ':'"] = f"SELECT count({below}) FROM {table}"
+                    unguarded = typed.replace(guard, f'"{kind}"')
+                    queries[f"{table} {kind} typed, unguarded"] = f"SELECT count({unguarded}) FROM {table}"
     queries["parse: a date"] = "SELECT count(TRY_STRPTIME(c, '%m/%d/%Y')) FROM only_values"
     queries["parse: a marker as a date"] = "SELECT count(TRY_STRPTIME(c, '%m/%d/%Y')) FROM only_markers"
     queries["cast: an integer"] = "SELECT count(TRY_CAST(n AS BIGINT)) FROM only_values"
@@ -119,6 +123,7 @@ def main() -> None:
                 for label, key in (
                     ("cast", f"{table} {kind} cast"),
                     ("typed", f"{table} {kind} typed"),
+                    ("typed, below ':'", f"{table} {kind} typed, below ':'"),
                     ("typed, unguarded", f"{table} {kind} typed, unguarded"),
                 )
                 if key in median

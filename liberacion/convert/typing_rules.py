@@ -494,7 +494,7 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
     if kind == MISSING:  # no value converts: markers go to their counters, anything else to the slow path
         return "false", "CAST(NULL AS VARCHAR)"
     if kind == INT:
-        x = f"TRY_CAST({_digit_led(c)} AS BIGINT)"
+        x = f"TRY_CAST({_digit_led(c, signed=True)} AS BIGINT)"
         return f"{x}::VARCHAR = {c}", x  # the canonical spelling: no leading zero, sign or decimals
     if kind == INT_SEP:  # at most 18 digits: the CAST cannot overflow
         return f"regexp_full_match({c}, '{_FAST_INT_SEP}')", f"CAST(replace({c}, ',', '') AS BIGINT)"
@@ -547,15 +547,17 @@ def _keeps_sql(text: str) -> str:
     return f"(length({text}) <= 16 OR CAST({d} AS VARCHAR) = {text} OR {printed})"
 
 
-def _digit_led(c: str) -> str:
-    """SQL: the text when it sorts before ':' (it starts with a digit, a sign, a space...), else NULL.
+def _digit_led(c: str, *, signed: bool = False) -> str:
+    """SQL: the text when it starts with a digit (or, ``signed``, a minus sign), else NULL.
 
     A date's parse that fails costs DuckDB ten times one that succeeds, an integer's cast four
-    times (it writes the error it will not raise): a marker such as ``Not Available`` is not even
-    tried. Whatever is not tried goes on to the markers and the exact slow path.
-    (``benchmarks/typed_sql.py`` measures both.)
+    times (it writes the error it will not raise): a marker such as ``Not Available``, ``*``,
+    ``--`` or ``(NA)`` is not even tried. Whatever is not tried goes on to the markers and the
+    exact slow path (``benchmarks/typed_sql.py`` measures both).
     """
-    return f"CASE WHEN {c} < ':' THEN {c} END"  # least() and nullif() would copy every long text
+    # Sorting between '-' (or '0') and ':' is starting with one of those characters; least() and
+    # nullif() would copy every long text.
+    return f"CASE WHEN {c} < ':' AND {c} >= '{'-' if signed else '0'}' THEN {c} END"
 
 
 def typed_sql(column: str, decision: Decision, slow_function: str, counters: dict[str, str] | None = None) -> str:
