@@ -156,8 +156,9 @@ def run(method: str, csv: Path, out: Path) -> dict[str, object]:
         "print(json.dumps({'seconds': time.perf_counter() - start, 'error': error,"
         " 'cpu': usage.ru_utime + usage.ru_stime, 'rss_mb': usage.ru_maxrss / 1024}))\n"
     )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # cached bytecode, as installed
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(csv), str(out)], capture_output=True, text=True, cwd=ROOT, check=False
+        [sys.executable, "-c", code, str(csv), str(out)], capture_output=True, text=True, cwd=ROOT, env=env, check=False
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith('{"seconds"')]
     if proc.returncode != 0 or not lines:

@@ -81,7 +81,8 @@ def run(csv: Path, tree: str, env: dict[str, str]) -> dict[str, float]:
         capture_output=True,
         text=True,
         cwd="/",
-        env={**os.environ, **env},
+        # Cached bytecode, as an installed package has (PYTHONDONTWRITEBYTECODE would compile every run).
+        env={**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, **env},
         check=False,
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

@@ -80,9 +80,10 @@ def main() -> None:
     if args.baseline and not (args.baseline / "liberacion" / "__init__.py").exists():
         parser.error(f"--baseline {args.baseline}: no liberacion/ package in it")
     with tempfile.TemporaryDirectory() as tmp:
-        empty = {**os.environ, "LIBERACION_HOME": os.path.join(tmp, "empty")}
+        compiled = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed
+        empty = {**compiled, "LIBERACION_HOME": os.path.join(tmp, "empty")}
         home = Path(tmp) / "home"
-        lake = {**os.environ, "LIBERACION_HOME": str(home)}
+        lake = {**compiled, "LIBERACION_HOME": str(home)}
         files = make_lake(home, args.rows, args.tables, lake)
         plain_group_by = GROUP_BY.format(table=f"read_parquet({files!r})")
         plain_copy = f"COPY ({plain_group_by}) TO '/dev/stdout' (HEADER)"
