@@ -3,9 +3,11 @@
 Serves N small CSV files from a local HTTP server (with ETag and Last-Modified), fetches each
 into its own table, then times whole `liberacion refresh` processes, which must publish nothing.
 With ``--iceberg`` the same tables are also fetched into a lake of Iceberg tables in a directory
-(``--lake``), and refreshes of the two homes alternate, so their medians can be compared.
+(``--lake``), and refreshes of the two homes alternate, so their medians can be compared. With
+``--baseline DIR`` (a folder holding another version's ``liberacion/`` package, e.g. from ``git
+archive HEAD~1 liberacion | tar -x -C DIR``) each home is refreshed by both versions, alternately.
 
-Usage: python benchmarks/refresh.py [--tables 200] [--runs 3] [--jobs 4] [--iceberg]
+Usage: python benchmarks/refresh.py [--tables 200] [--runs 3] [--jobs 4] [--iceberg] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ def _fill(home: Home, urls: list[str]) -> None:
     print(f"set-up: {len(urls)} tables fetched into {where} in {time.perf_counter() - start:.1f} s")
 
 
-def _refresh(home: Home, tables: int, jobs: int) -> float:
-    env = {**os.environ, "LIBERACION_HOME": str(home.root), "PYTHONPATH": str(ROOT)}
+def _refresh(home: Home, tables: int, jobs: int, package: Path = ROOT) -> float:
+    env = {**os.environ, "LIBERACION_HOME": str(home.root), "PYTHONPATH": str(package)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # cached bytecode, as an installed package has
     if home.lake_uri:
         env["LIBERACION_LAKE"] = home.lake_uri
     start = time.perf_counter()
@@ -61,7 +64,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--iceberg", action="store_true", help="also an Iceberg lake, refreshes alternating")
+    parser.add_argument("--baseline", type=Path, help="a folder holding another version's liberacion/ package")
     args = parser.parse_args()
+    if args.baseline and not (args.baseline / "liberacion" / "__init__.py").exists():
+        parser.error(f"--baseline {args.baseline}: no liberacion/ package in it")
+    versions = {"": ROOT, **({" (baseline)": args.baseline} if args.baseline else {})}
     server = LocalServer().start()
     with tempfile.TemporaryDirectory() as tmp:
         urls = []
@@ -73,11 +80,12 @@ def main() -> None:
             homes["iceberg lake"] = Home(Path(tmp) / "home-iceberg", lake_uri=str(Path(tmp) / "iceberg-lake"))
         for home in homes.values():
             _fill(home, urls)
-        times: dict[str, list[float]] = {name: [] for name in homes}
+        runs = [(home, version) for home in homes for version in versions]
+        times: dict[str, list[float]] = {home + version: [] for home, version in runs}
         for run in range(args.runs):
-            order = list(homes) if run % 2 == 0 else list(reversed(homes))  # alternate who goes first
-            for name in order:
-                times[name].append(_refresh(homes[name], args.tables, args.jobs))
+            order = runs if run % 2 == 0 else list(reversed(runs))  # alternate who goes first
+            for home, version in order:
+                times[home + version].append(_refresh(homes[home], args.tables, args.jobs, versions[version]))
         for name, taken in times.items():
             print(
                 f"{name}: refresh of {args.tables} unchanged tables (--jobs {args.jobs}): "
@@ -86,6 +94,9 @@ def main() -> None:
         if args.iceberg:
             ratio = statistics.median(times["iceberg lake"]) / statistics.median(times["home lake"])
             print(f"iceberg lake / home lake: {ratio:.2f}x")
+        for home in homes if args.baseline else ():
+            ratio = statistics.median(times[home]) / statistics.median(times[home + " (baseline)"])
+            print(f"{home}: this tree / baseline: {ratio:.2f}x")
     server.stop()
 
 

@@ -403,11 +403,11 @@ def test_a_discover_that_cannot_write_its_index_names_the_file_and_catalogs_says
     assert (loc["datasets"], loc["status"]) == (3, "ok")
 
 
-def test_an_unchanged_table_whose_check_cannot_be_recorded_fails_naming_its_stage(
+def test_an_unchanged_table_needs_no_disk_for_its_url(
     cli: Any, http_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """README: a failure names its stage. Recording the check of an unchanged file (a full disk)
-    happens in the download stage; the table stays as it was."""
+    """A "not modified" writes nothing of the URL (its validators stay as they were), so a full
+    disk there cannot fail an unchanged table; the refresh's own record is tested below."""
     url = http_server.add("/a.csv", "id,name\n1,x\n", content_type="text/csv")
     assert cli("fetch", url, "--as", TABLE).exit_code == 0
     before = _history(cli)
@@ -417,10 +417,8 @@ def test_an_unchanged_table_whose_check_cannot_be_recorded_fails_naming_its_stag
 
     monkeypatch.setattr("liberacion.fetching.save_url_state", full)
     result = cli("refresh", "--json")
-    assert result.exit_code == 1
-    table = json.loads(result.stdout.splitlines()[0])
-    assert (table["event"], table["stage"]) == ("failed", "download")
-    assert "the disk is full (No space left on device)" in table["error"]
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout.splitlines()[0])["event"] == "unchanged"
     assert _history(cli) == before
 
 

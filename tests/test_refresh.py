@@ -46,6 +46,19 @@ def test_unchanged_costs_one_request_and_no_snapshot(cli: Cli, http_server: Loca
     assert len(Lake(home).snapshots("cms.beds")) == 1
 
 
+def test_unchanged_writes_no_url_state(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    """A "not modified" leaves the URL's validators as they were: nothing written, no fsync."""
+    fetched(cli, http_server)
+    states = sorted((home / "state" / "urls").glob("*.json"))
+    assert states
+    before = [(p.read_bytes(), p.stat().st_mtime_ns) for p in states]
+    time.sleep(0.01)
+    result = cli("refresh", "--json")
+    assert result.exit_code == 0 and events(result.stdout)[0]["event"] == "unchanged", result.stdout
+    assert [(p.read_bytes(), p.stat().st_mtime_ns) for p in states] == before
+    assert sorted((home / "state" / "urls").glob("*.json")) == states
+
+
 def test_a_changed_file_makes_a_new_snapshot(cli: Cli, http_server: LocalServer, home: Path) -> None:
     fetched(cli, http_server)
     http_server.add("/beds.csv", CSV_V2, content_type="text/csv")

@@ -1,7 +1,9 @@
-"""What liberacion last learned about each URL: validators, sha256, size, when it was checked.
+"""What liberacion last learned about each URL: validators, sha256, size, when it was downloaded
+(``checked_at``).
 
 One JSON file per URL under ``<home>/state/urls/``, named by ``url_key``; ``fetch`` writes it after
-every download or "not modified", and sends its validators back on the next conditional GET.
+every download (a "not modified" leaves it as it is), and sends its validators back on the next
+conditional GET.
 The URL is kept redacted (``api_key=***``): a secret in a URL is never written to the home.
 """
 
@@ -24,7 +26,7 @@ def url_state_path(home: Home, url: str) -> Path:
 
 
 def load_url_state(home: Home, url: str) -> dict[str, Any] | None:
-    """What liberacion last learned about ``url``: validators, sha256, size, when checked."""
+    """What liberacion last learned about ``url``: validators, sha256, size, when downloaded."""
     try:
         data = json.loads(url_state_path(home, url).read_text(encoding="utf-8"))
     except (OSError, ValueError):
