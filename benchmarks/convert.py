@@ -42,6 +42,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from compiled import compiled_env
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -156,9 +158,13 @@ def run(method: str, csv: Path, out: Path) -> dict[str, object]:
         "print(json.dumps({'seconds': time.perf_counter() - start, 'error': error,"
         " 'cpu': usage.ru_utime + usage.ru_stime, 'rss_mb': usage.ru_maxrss / 1024}))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # cached bytecode, as installed
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(csv), str(out)], capture_output=True, text=True, cwd=ROOT, env=env, check=False
+        [sys.executable, "-c", code, str(csv), str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=compiled_env(),
+        check=False,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith('{"seconds"')]
     if proc.returncode != 0 or not lines:

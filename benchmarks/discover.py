@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from compiled import compiled_env
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -129,11 +131,6 @@ def synthetic_listing(count: int, seed: int = 3) -> bytes:
             }
         )
     return json.dumps({"conformsTo": "https://project-open-data.cio.gov/v1.1/schema", "dataset": datasets}).encode()
-
-
-def compiled_env() -> dict[str, str]:
-    """The environment without PYTHONDONTWRITEBYTECODE: modules load from their cached bytecode."""
-    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:

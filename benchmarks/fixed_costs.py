@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from compiled import compiled_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,8 +82,7 @@ def run(csv: Path, tree: str, env: dict[str, str]) -> dict[str, float]:
         capture_output=True,
         text=True,
         cwd="/",
-        # Cached bytecode, as an installed package has (PYTHONDONTWRITEBYTECODE would compile every run).
-        env={**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, **env},
+        env={**compiled_env(), **env},
         check=False,
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

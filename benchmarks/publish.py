@@ -34,10 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from compiled import compiled_env
+
 
 def run(command: list[str], home: Path, package: Path | None) -> float:
-    env = {**os.environ, "LIBERACION_HOME": str(home)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # cached bytecode, as an installed package has
+    env = {**compiled_env(), "LIBERACION_HOME": str(home)}
     if package is not None:
         env["PYTHONPATH"] = str(package)
     start = time.perf_counter()

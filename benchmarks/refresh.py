@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from compiled import compiled_env
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,8 +41,7 @@ def _fill(home: Home, urls: list[str]) -> None:
 
 
 def _refresh(home: Home, tables: int, jobs: int, package: Path = ROOT) -> float:
-    env = {**os.environ, "LIBERACION_HOME": str(home.root), "PYTHONPATH": str(package)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # cached bytecode, as an installed package has
+    env = {**compiled_env(), "LIBERACION_HOME": str(home.root), "PYTHONPATH": str(package)}
     if home.lake_uri:
         env["LIBERACION_LAKE"] = home.lake_uri
     start = time.perf_counter()

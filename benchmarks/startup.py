@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from compiled import compiled_env
+
 LIBERACION = [sys.executable, "-m", "liberacion"]
 GROUP_BY = "select state, count(*) as n, avg(score) as score from {table} group by state order by state"
 
@@ -80,10 +82,9 @@ def main() -> None:
     if args.baseline and not (args.baseline / "liberacion" / "__init__.py").exists():
         parser.error(f"--baseline {args.baseline}: no liberacion/ package in it")
     with tempfile.TemporaryDirectory() as tmp:
-        compiled = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed
-        empty = {**compiled, "LIBERACION_HOME": os.path.join(tmp, "empty")}
+        empty = {**compiled_env(), "LIBERACION_HOME": os.path.join(tmp, "empty")}
         home = Path(tmp) / "home"
-        lake = {**compiled, "LIBERACION_HOME": str(home)}
+        lake = {**compiled_env(), "LIBERACION_HOME": str(home)}
         files = make_lake(home, args.rows, args.tables, lake)
         plain_group_by = GROUP_BY.format(table=f"read_parquet({files!r})")
         plain_copy = f"COPY ({plain_group_by}) TO '/dev/stdout' (HEADER)"

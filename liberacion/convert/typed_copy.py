@@ -423,8 +423,9 @@ def _classify_all(
     row = _one_row(con, f"SELECT {', '.join(aggregates)} FROM {relation}")
     decided = {}
     for i, c in enumerate(columns):
-        mask, dates, scale, lone, counts = row[5 * i : 5 * i + 5]
+        mask, dates, scale, extremes, counts = row[5 * i : 5 * i + 5]
         markers = rules.markers_of_evidence(counts)
+        lone = rules.lone_value(*extremes)
         decision = rules.decide(c.name, rules.classes_of_mask(mask), dates, scale, markers=markers, lone=lone)
         if decision.kind == rules.MISSING:
             decision.spellings = markers[: rules.MAX_SPELLINGS]  # all seen: any other is counted by the slow path

@@ -294,7 +294,7 @@ def _add_classes(con: Any, values: str, profiles: dict[str, Profile]) -> None:
         profile = profiles[col]
         if len(kinds) == 1:
             (least, most), *_ = (e[5:] for e in kinds.values())
-            profile.lone = least if least == most and len(least) == 1 else None
+            profile.lone = lone_value(least, most)
         early = next((code for code in ("t", "z") if code in kinds), None)
         if early:  # text: nothing else matters
             profile.classes, profile.dates = {early: kinds[early][0]}, [None, None]
@@ -316,12 +316,17 @@ def _add_markers(con: Any, values: str, profiles: dict[str, Profile]) -> None:
 
 
 def lone_evidence(column: str) -> str:
-    """SQL aggregate: the column's one value (trimmed, markers aside) when it is a single character."""
+    """SQL aggregate: the least and greatest of the column's values (trimmed, markers aside), for
+    ``lone_value``."""
     v = trimmed(column)
     values = f"FILTER (WHERE NOT {missing_test(column)})"
-    return (
-        f"CASE WHEN min({v}) {values} = max({v}) {values} AND length(min({v}) {values}) = 1 THEN min({v}) {values} END"
-    )
+    return f"[min({v}) {values}, max({v}) {values}]"
+
+
+def lone_value(least: str | None, most: str | None) -> str | None:
+    """A column's one value, when all its values (markers aside) are one single character: a flag
+    such as NNDSS's ``N``, which keeps the column text (see ``decide``)."""
+    return least if least is not None and least == most and len(least) == 1 else None
 
 
 def date_evidence(column: str) -> str:
