@@ -34,15 +34,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from compiled import compiled_env
+from compiled import NEUTRAL, package_env
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(command: list[str], home: Path, package: Path | None) -> float:
-    env = {**compiled_env(), "LIBERACION_HOME": str(home)}
-    if package is not None:
-        env["PYTHONPATH"] = str(package)
+    env = {**package_env(package or ROOT), "LIBERACION_HOME": str(home)}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "liberacion", *command], env=env, check=True, capture_output=True)
+    command = [sys.executable, "-m", "liberacion", *command]
+    subprocess.run(command, env=env, cwd=NEUTRAL, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -100,8 +101,6 @@ def main() -> None:
     args = parser.parse_args()
     versions: dict[str, Path | None] = {"liberacion": None}
     if args.baseline:
-        if not (args.baseline / "liberacion" / "__init__.py").exists():
-            parser.error(f"--baseline {args.baseline}: no liberacion/ package in it")
         versions["baseline"] = args.baseline.resolve()
     if args.s3:
         times = shared(args, versions)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from compiled import compiled_env
+from compiled import NEUTRAL, package_env
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,7 +41,7 @@ def _fill(home: Home, urls: list[str]) -> None:
 
 
 def _refresh(home: Home, tables: int, jobs: int, package: Path = ROOT) -> float:
-    env = {**compiled_env(), "LIBERACION_HOME": str(home.root), "PYTHONPATH": str(package)}
+    env = {**package_env(package), "LIBERACION_HOME": str(home.root)}
     if home.lake_uri:
         env["LIBERACION_LAKE"] = home.lake_uri
     start = time.perf_counter()
@@ -50,6 +50,7 @@ def _refresh(home: Home, tables: int, jobs: int, package: Path = ROOT) -> float:
         capture_output=True,
         text=True,
         env=env,
+        cwd=NEUTRAL,
         check=False,
     )
     took = time.perf_counter() - start
@@ -66,8 +67,6 @@ def main() -> None:
     parser.add_argument("--iceberg", action="store_true", help="also an Iceberg lake, refreshes alternating")
     parser.add_argument("--baseline", type=Path, help="a folder holding another version's liberacion/ package")
     args = parser.parse_args()
-    if args.baseline and not (args.baseline / "liberacion" / "__init__.py").exists():
-        parser.error(f"--baseline {args.baseline}: no liberacion/ package in it")
     versions = {"": ROOT, **({" (baseline)": args.baseline} if args.baseline else {})}
     server = LocalServer().start()
     with tempfile.TemporaryDirectory() as tmp:

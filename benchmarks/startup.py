@@ -34,8 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from compiled import compiled_env
+from compiled import NEUTRAL, package_env
 
+ROOT = Path(__file__).resolve().parent.parent
 LIBERACION = [sys.executable, "-m", "liberacion"]
 GROUP_BY = "select state, count(*) as n, avg(score) as score from {table} group by state order by state"
 
@@ -44,7 +45,7 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall time and CPU time (user + system, every thread) of one run of ``command``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, check=True)
+    subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=NEUTRAL, check=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -63,11 +64,10 @@ def make_lake(home: Path, rows: int, tables: int, env: dict[str, str]) -> list[s
     )
     small = work / "small.csv"
     small.write_text("code,name\n01,one\n02,two\n", encoding="utf-8")
-    subprocess.run([*LIBERACION, "fetch", str(big), "--as", "bench.big"], env=env, check=True, capture_output=True)
+    fetch = {"env": env, "cwd": NEUTRAL, "check": True, "capture_output": True}
+    subprocess.run([*LIBERACION, "fetch", str(big), "--as", "bench.big"], **fetch)
     for i in range(tables):
-        subprocess.run(
-            [*LIBERACION, "fetch", str(small), "--as", f"bench.small_{i}"], env=env, check=True, capture_output=True
-        )
+        subprocess.run([*LIBERACION, "fetch", str(small), "--as", f"bench.small_{i}"], **fetch)
     return sorted(str(p) for p in (home / "lake" / "bench" / "big" / "snapshots").glob("*/data-*.parquet"))
 
 
@@ -79,12 +79,12 @@ def main() -> None:
     parser.add_argument("--iceberg", action="store_true", help="also over a lake of Iceberg tables")
     parser.add_argument("--baseline", type=Path, help="a directory holding another version's liberacion/ package")
     args = parser.parse_args()
-    if args.baseline and not (args.baseline / "liberacion" / "__init__.py").exists():
-        parser.error(f"--baseline {args.baseline}: no liberacion/ package in it")
+    this = package_env(ROOT)
+    before = package_env(args.baseline) if args.baseline else {}
     with tempfile.TemporaryDirectory() as tmp:
-        empty = {**compiled_env(), "LIBERACION_HOME": os.path.join(tmp, "empty")}
+        empty = {**this, "LIBERACION_HOME": os.path.join(tmp, "empty")}
         home = Path(tmp) / "home"
-        lake = {**compiled_env(), "LIBERACION_HOME": str(home)}
+        lake = {**this, "LIBERACION_HOME": str(home)}
         files = make_lake(home, args.rows, args.tables, lake)
         plain_group_by = GROUP_BY.format(table=f"read_parquet({files!r})")
         plain_copy = f"COPY ({plain_group_by}) TO '/dev/stdout' (HEADER)"
@@ -120,13 +120,12 @@ def main() -> None:
             group_by = [*LIBERACION, "sql", GROUP_BY.format(table="bench.big")]
             cases["liberacion sql group-by (iceberg lake)"] = (group_by, ice)
         if args.baseline:
-            before = {"PYTHONPATH": str(args.baseline.resolve())}
             cases["baseline --help"] = ([*LIBERACION, "--help"], {**empty, **before})
             cases["baseline sql 'select 42'"] = ([*LIBERACION, "sql", "select 42"], {**empty, **before})
             group_by = [*LIBERACION, "sql", GROUP_BY.format(table="bench.big")]
             cases["baseline sql group-by"] = (group_by, {**lake, **before})
         for command, env in cases.values():  # warm the file cache
-            subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
+            timed(command, env)
         wall: dict[str, list[float]] = {name: [] for name in cases}
         cpu: dict[str, list[float]] = {name: [] for name in cases}
         for round_ in range(args.runs):
