@@ -1,3 +1,3 @@
-from liberacion.cli import main
+from liberacion.cli import run
 
-main()
+run()

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from liberacion.errors import output_error
 from liberacion.files import is_stdout
 from liberacion.naming import sanitize_identifier
 from liberacion.render import (
@@ -64,13 +65,18 @@ def styled(text: str, style: str | None, stream: IO[str]) -> str:
 
 @contextmanager
 def stdout_guard() -> Iterator[None]:
-    """A closed stdout (``| head``) ends the command quietly: BrokenPipeError becomes OutputClosed."""
+    """A closed stdout (``| head``) ends the command quietly: BrokenPipeError becomes OutputClosed.
+    Any other failed write (a full disk under ``> out.json``) names the standard output, not the home."""
     try:
         yield
         sys.stdout.flush()
     except BrokenPipeError:
         silence_stdout()
         raise OutputClosed() from None
+    except OSError as err:
+        if err.filename:
+            raise
+        raise output_error(err, "the standard output") from None
 
 
 def emit(

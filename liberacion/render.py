@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from liberacion.errors import UsageError
+from liberacion.errors import UsageError, output_error
 from liberacion.files import is_special, output_path
 
 if TYPE_CHECKING:
@@ -510,6 +510,10 @@ def render(
             if stream is sys.stdout or stream is sys.__stdout__:
                 silence_stdout()
             raise OutputClosed() from None
+        except OSError as err:  # where stdout goes is full (a file the shell opened): not the home
+            if err.filename:
+                raise
+            raise output_error(err, "the standard output") from None
         return
     with output_path(output) as tmp:
         if fmt is Format.parquet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -29,6 +30,19 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LIBERACION_HOME", str(path))
     monkeypatch.setenv("LIBERACION_BACKOFF", "0.01")  # retries without real waits; tests that time them set it
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_hard_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``liberacion.cli.run`` called in this process raises its SystemExit: its ``os._exit`` would
+    end pytest itself, with status 0 and the remaining tests never run. Commands run as processes
+    (``python -m liberacion``) end as users' do."""
+
+    def leave(done: SystemExit) -> None:
+        raise done
+
+    # ``liberacion.cli.app`` the attribute is the Typer app; the module is imported by name.
+    monkeypatch.setattr(importlib.import_module("liberacion.cli.app"), "leave", leave)
 
 
 class Cli:

@@ -5,6 +5,6 @@ the commands live in one module per group and register themselves on ``app`` whe
 """
 
 from liberacion.cli import catalog_commands, fetch_commands, lake_commands
-from liberacion.cli.app import app, main
+from liberacion.cli.app import app, main, run
 
-__all__ = ["app", "catalog_commands", "fetch_commands", "lake_commands", "main"]
+__all__ = ["app", "catalog_commands", "fetch_commands", "lake_commands", "main", "run"]

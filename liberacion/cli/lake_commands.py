@@ -1,6 +1,5 @@
 """Commands over the lake: sql, tables, info, history, diff, prune."""
 
-import errno
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -11,7 +10,7 @@ from liberacion import api
 from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption, OutputOption, app, settings
 from liberacion.cli.completion import complete_sql, complete_table
 from liberacion.console import emit, print_info, print_json, table_of_ref
-from liberacion.errors import Busy, ExitCode, NoTable, UsageError, output_error
+from liberacion.errors import Busy, ExitCode, NoTable, UsageError
 from liberacion.files import is_stdout
 from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
 from liberacion.timestamps import parse_as_of
@@ -112,13 +111,7 @@ def sql(
         )
         if result is not None:  # written by DuckDB unless the format or the statement needs render
             rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
-            try:
-                emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
-            except OSError as err:
-                if output is not None or err.filename or err.errno == errno.EPIPE:
-                    raise
-                # Only stdout is written here (a file the shell opened, on a full disk): not the home.
-                raise output_error(err, "the standard output") from None
+            emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
 
     try:
         # From before the tables are resolved until the last row is out, no snapshot is pruned. The
