@@ -629,7 +629,7 @@ def run() -> NoReturn:
 
 def leave(done: SystemExit) -> NoReturn:
     """End the process without the interpreter's teardown, which frees every module and object one
-    by one: 20-45 ms of a short command such as ``sql "select 42"`` (``benchmarks/startup.py``),
+    by one: 27-52 ms of a short command such as ``sql "select 42"`` (``benchmarks/startup.py``),
     spent on memory the system takes back anyway. What the teardown would do that matters is done
     here: the ``atexit`` handlers run and stdout is flushed. (Every DuckDB database that may spill
     is closed by the code that opened it, which removes its spill files.) When a thread is still
