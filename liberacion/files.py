@@ -34,7 +34,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         os.replace(tmp, target)
         fsync_dir(target.parent)
     finally:
-        _remove_temporary(tmp)
+        remove_temporary(tmp)
         _WRITING.discard(tmp)
 
 
@@ -47,12 +47,13 @@ def discard_temporaries() -> None:
     """Remove every temporary file ``atomic_path`` is still writing (the process is leaving)."""
     for tmp in list(_WRITING):
         try:
-            _remove_temporary(tmp)
+            remove_temporary(tmp)
         except OSError:  # leaving anyway: a file that cannot be removed is all that is left to say
             continue
 
 
-def _remove_temporary(tmp: Path) -> None:
+def remove_temporary(tmp: Path) -> None:
+    """Remove the temporary file ``tmp`` and the log DuckDB may have left beside it."""
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
         try:
             leftover.unlink(missing_ok=True)
