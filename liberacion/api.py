@@ -502,7 +502,7 @@ def tables(*, home: PathLike | Home | None = None) -> list[TableInfo]:
 @_ctrl_c_as_keyboard_interrupt
 def last_checks(*, home: PathLike | Home | None = None) -> dict[str, dict[str, Any]]:
     """{table: {checked_at, last_refresh, failed_at}}: what this home's refreshes last found."""
-    from liberacion.refreshing import last_checks as found
+    from liberacion.refresh_state import last_checks as found
 
     return found(open_home(home))
 

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,11 +39,11 @@ from liberacion.errors import (
     batch_exit_code,
     storage_error,
 )
-from liberacion.files import atomic_write
 from liberacion.home import Home, file_lock
 from liberacion.iceberg_lake import check_store, open_lake, orphan_hours, require_lake
 from liberacion.lake import Lake, Staging, keep_default
 from liberacion.limits import check_limits
+from liberacion.refresh_state import FAILED_EVENTS, RETIRED_BY_CATALOG, State
 from liberacion.snapshots import Download, Provenance, Recipe, Snapshot
 from liberacion.timestamps import utc_now
 
@@ -53,8 +52,6 @@ if TYPE_CHECKING:
     from liberacion.download import HttpClient
 
 LOCK_FILE = "refresh.lock"
-FAILED_EVENTS = ("failed", "gone")  # a run that ends with one of these exits 1
-STATE_FILE = "refresh.json"
 POLICIES = ("evolve", "fail")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -198,7 +195,7 @@ def refresh(
     started, clock = utc_now(), time.monotonic()
     problems = [str(p) for p in manifest_problems(home, options.catalog_paths)]
     if not home.root.exists() and not lake.names():  # nothing fetched: finding nothing makes no home
-        _targets(lake, options, _State(home))  # a table named here is still not found (exit 3)
+        _targets(lake, options, State(home))  # a table named here is still not found (exit 3)
         return RefreshReport([], started, time.monotonic() - clock, options.check, problems)
     # --check only reads (the lake, the index, the servers' answers) and records nothing: it runs
     # beside a refresh rather than make a cron refresh starting meanwhile exit 75.
@@ -209,7 +206,7 @@ def refresh(
             check_store(lake)
         else:
             tidy(lake)
-        state = _State(home)
+        state = State(home)
         targets = _targets(lake, options, state)
         runner = _Runner(lake, options, state, client, on_event or (lambda _e: None))
         events = _run_all(runner, targets, client, options.jobs)
@@ -217,7 +214,7 @@ def refresh(
     return RefreshReport(events, started, time.monotonic() - clock, options.check, problems, errors)
 
 
-def _finish(lake: Lake, state: _State) -> list[str]:
+def _finish(lake: Lake, state: State) -> list[str]:
     """Save the tables' state and rebuild the views, once for the whole run; what fails (a full
     disk) is one line each for the report, which still goes out: the tables' lines and the summary
     are the run's record, and the tables published stay published."""
@@ -269,7 +266,7 @@ class _Target:
     damaged: DamagedSnapshot | None = None  # its current snapshot cannot be read: it fails alone
 
 
-def _targets(lake: Lake, options: RefreshOptions, state: _State) -> list[_Target]:
+def _targets(lake: Lake, options: RefreshOptions, state: State) -> list[_Target]:
     named = list(dict.fromkeys(options.tables))
     names = named or lake.names()
     targets: dict[str, _Target] = {}
@@ -305,7 +302,7 @@ class _Runner:
         self,
         lake: Lake,
         options: RefreshOptions,
-        state: _State,
+        state: State,
         client: HttpClient,
         on_event: Callable[[RefreshEvent], None],
     ) -> None:
@@ -339,7 +336,7 @@ class _Runner:
         # --check only asks: were it recorded as a check, the next refresh --older-than would skip
         # the very tables it found changed.
         if event.event != "skipped" and not self.options.check:
-            self.state.update(target.table, event)
+            self.state.update(target.table, event.event, event.at)
         self.on_event(event)
         return event
 
@@ -512,11 +509,6 @@ def _any_changed(home: Home, downloads: Sequence[Download], client: HttpClient) 
     return False
 
 
-# Marks a retirement decided by the catalog's listing. Versions up to 2026-12-02 also marked a file
-# that answered 404 and a local file that was gone as retired, and skipped them from then on.
-RETIRED_BY_CATALOG = "catalog"
-
-
 def _retired(record: dict[str, Any]) -> bool:
     """Whether refresh skips the table: only a retirement its catalog decided. An older mark (no
     ``retired_by``) may stand for a moved or missing file, so the table is checked once more, and
@@ -572,75 +564,6 @@ class _Listings:
                 parts = index.read_part(self.home, catalog.name).values()
                 self._catalogs[name] = (catalog, {str(r.get("id")) for records in parts for r in records})
         return self._catalogs[name]
-
-
-def _upgraded(record: dict[str, Any]) -> dict[str, Any]:
-    """A table's record as this version reads it. Older versions stamped as a check what was not
-    one: up to 2026-12-06 17:57 a failed or gone table (so ``--older-than`` skipped it until the
-    period was over), and up to 2026-12-06 12:35 ``refresh --check``, which marked the tables it
-    found changed as checked (so the next ``refresh --older-than`` skipped the very tables that
-    had changed). Such a stamp is no check: a failure keeps its time as ``failed_at``, and the
-    table is due at the next run."""
-    event = record.get("last_event")
-    old_failure = event in FAILED_EVENTS and "failed_at" not in record
-    if not old_failure and event != "changed":  # today's code never records a --check's "changed"
-        return record
-    upgraded = {k: v for k, v in record.items() if k not in ("checked", "checked_at")}
-    if old_failure and record.get("checked_at"):
-        upgraded["failed_at"] = record["checked_at"]
-    return upgraded
-
-
-def last_checks(home: Home) -> dict[str, dict[str, Any]]:
-    """What this home's refreshes last found of each table: ``checked_at`` (the last check that got
-    an answer), ``last_refresh`` (the last run's event for it) and ``failed_at`` (when it failed
-    since), so a person can tell that cron still works, not only when the data last changed."""
-    return {
-        table: {"checked_at": r.get("checked_at"), "last_refresh": r.get("last_event"), "failed_at": r.get("failed_at")}
-        for table, r in _State(home).tables.items()
-    }
-
-
-class _State:
-    """Per-table refresh state: when it was last checked, the last event, whether it is retired."""
-
-    def __init__(self, home: Home) -> None:
-        self.path = home.state / STATE_FILE
-        try:
-            stored = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            stored = {}
-        # Damaged records (edited by hand, cut short) are dropped: that table is checked as a new one.
-        records = stored.items() if isinstance(stored, dict) else ()
-        self.tables: dict[str, dict[str, Any]] = {
-            str(table): _upgraded(record) for table, record in records if isinstance(record, dict)
-        }
-
-    def get(self, table: str) -> dict[str, Any]:
-        return self.tables.get(table, {})
-
-    def update(self, table: str, event: RefreshEvent) -> None:
-        record = dict(self.tables.get(table, {}))
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        if event.event in FAILED_EVENTS:
-            # Not a check for --older-than: an hourly `refresh --older-than 1d` tries a failed table
-            # again next hour, not tomorrow.
-            record["failed_at"] = now
-        else:
-            record["checked"] = time.time()
-            record["checked_at"] = now
-            record.pop("failed_at", None)
-        record["last_event"] = event.event
-        if event.event == "retired":
-            record["retired"] = record.get("retired") or event.at
-            record["retired_by"] = RETIRED_BY_CATALOG
-        elif event.event in ("fetched", "unchanged", "schema-changed", "changed"):
-            record.pop("retired", None)
-            record.pop("retired_by", None)
-        self.tables[table] = record
-
-    def save(self) -> None:
-        atomic_write(self.path, json.dumps(self.tables, indent=1, sort_keys=True))
 
 
 def check_log(path: Path) -> None:

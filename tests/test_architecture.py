@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("liberacion.limits",),  # sizes and depths inputs may reach, read from the environment
     ("liberacion.files", "liberacion.timestamps", "liberacion.naming", "liberacion.formats", "liberacion.engine"),
     ("liberacion.home",),
+    ("liberacion.refresh_state",),  # what the last refreshes found, for `tables` without the refresh's code
     ("liberacion.storage",),  # where the lake lives: a directory or an object store
     ("liberacion.iceberg",),  # lake tables as Iceberg tables
     ("liberacion.snapshots",),

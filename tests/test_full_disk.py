@@ -442,14 +442,14 @@ def test_a_refresh_whose_state_cannot_be_saved_still_reports_its_run(
 ) -> None:
     """On a full home the run's state could not be saved: the tables' lines and the summary still
     go to --json and --log (they are cron's record of the run), with one error line and exit 1."""
-    from liberacion.refreshing import _State
+    from liberacion.refresh_state import State
 
     assert cli("fetch", str(_csv(tmp_path, "a.csv", 3)), "--as", TABLE).exit_code == 0
 
-    def full(self: _State) -> None:
+    def full(self: State) -> None:
         raise _full(self.path)
 
-    monkeypatch.setattr(_State, "save", full)
+    monkeypatch.setattr(State, "save", full)
     log = tmp_path / "refresh.jsonl"
     result = cli("refresh", "--json", "--log", str(log))
     assert result.exit_code == 1

@@ -393,3 +393,26 @@ def test_tables_shows_whether_the_last_refresh_of_a_table_failed(
     (record,) = json.loads(cli("tables", "--format", "json").stdout)
     assert record["last_refresh"] == "fetched" and record["checked_at"]
     assert "last refresh" not in cli("tables", "--format", "table").stderr
+
+
+def test_tables_reads_the_refresh_records_without_the_catalogs_code(
+    cli: Cli, http_server: LocalServer, home: Path
+) -> None:
+    """`tables` shows what the last refresh found without importing the refresh's and the catalogs'
+    modules (``benchmarks/startup.py``: `tables` on an empty home)."""
+    fetched(cli, http_server)
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv", status=500)
+    assert cli("refresh").exit_code == 1
+    probe = (
+        "import atexit, sys\n"
+        "loaded = ('liberacion.refreshing', 'liberacion.catalogs.index')\n"
+        "atexit.register(lambda: print(sorted(m for m in loaded if m in sys.modules), file=sys.stderr))\n"
+        "sys.argv = ['liberacion', 'tables', '--format', 'json']\n"
+        "from liberacion.cli import main\n"
+        "main()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home)}
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["last_refresh"] == "failed"
+    assert proc.stderr.splitlines()[-1] == "[]", proc.stderr

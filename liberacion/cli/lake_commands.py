@@ -221,7 +221,7 @@ def _note_failed_refreshes(records: list[dict[str, Any]]) -> None:
     """At a glance, which tables cron no longer keeps fresh: their last refresh failed or found
     the file gone (the table still holds its last good snapshot)."""
     from liberacion.console import note
-    from liberacion.refreshing import FAILED_EVENTS
+    from liberacion.refresh_state import FAILED_EVENTS
 
     failed = [f"{r['catalog']}.{r['table']}" for r in records if r["last_refresh"] in FAILED_EVENTS]
     if failed:
