@@ -15,8 +15,9 @@ With --iceberg, the same tables are also published into a lake of Iceberg tables
 lake's figures).
 
 With --baseline DIR (a directory holding another version's liberacion/ package, e.g. ``git archive
-HEAD~3 liberacion | tar -x -C DIR``), `--help`, `sql 'select 42'` and the group-by also run with that
-version, in the same rounds, over the same home: a change's cost on start-up, side by side.
+HEAD~3 liberacion | tar -x -C DIR``), `--help`, `tables`, `sql 'select 42'` and the group-by also
+run with that version, in the same rounds, over the same home: a change's cost on start-up, side
+by side.
 
 Targets (issues 12 and 13): --help under 150 ms, `sql "select 42"` under 250 ms, a query's fixed
 overhead over plain DuckDB under 0.1 s.
@@ -121,6 +122,7 @@ def main() -> None:
             cases["liberacion sql group-by (iceberg lake)"] = (group_by, ice)
         if args.baseline:
             cases["baseline --help"] = ([*LIBERACION, "--help"], {**empty, **before})
+            cases["baseline tables (empty home)"] = ([*LIBERACION, "tables"], {**empty, **before})
             cases["baseline sql 'select 42'"] = ([*LIBERACION, "sql", "select 42"], {**empty, **before})
             group_by = [*LIBERACION, "sql", GROUP_BY.format(table="bench.big")]
             cases["baseline sql group-by"] = (group_by, {**lake, **before})
@@ -143,16 +145,24 @@ def main() -> None:
                 f"{name:<44} {min(w) * 1000:7.0f}ms {statistics.median(w) * 1000:5.0f}ms {max(w) * 1000:5.0f}ms "
                 f"{statistics.median(c) * 1000:9.0f}ms"
             )
-        names = list(cases)
-        pairs = [("sql 'select 42'", (5, 4)), ("group-by", (7, 6))]
+        plain, group_by_plain = "duckdb.sql('select 42')", f"plain DuckDB group-by ({args.rows:,} rows)"
+        pairs = [
+            ("sql 'select 42'", "liberacion sql 'select 42'", plain),
+            ("group-by", f"liberacion sql group-by ({args.tables + 1} tables)", group_by_plain),
+        ]
         if args.iceberg:
-            pairs += [("iceberg lake: sql 'select 42'", (8, 4)), ("iceberg lake: group-by", (9, 6))]
+            pairs += [
+                ("iceberg lake: sql 'select 42'", "liberacion sql 'select 42' (iceberg lake)", plain),
+                ("iceberg lake: group-by", "liberacion sql group-by (iceberg lake)", group_by_plain),
+            ]
         if args.baseline:
-            first = len(names) - 3
-            pairs += [("baseline: sql 'select 42'", (first + 1, 4)), ("baseline: group-by", (first + 2, 6))]
-        for label, (ours, theirs) in pairs:
+            pairs += [
+                ("baseline: sql 'select 42'", "baseline sql 'select 42'", plain),
+                ("baseline: group-by", "baseline sql group-by", group_by_plain),
+            ]
+        for label, ours, theirs in pairs:
             for kind, series in (("wall", wall), ("cpu", cpu)):
-                a, b = statistics.median(series[names[ours]]), statistics.median(series[names[theirs]])
+                a, b = statistics.median(series[ours]), statistics.median(series[theirs])
                 print(f"{label} over plain DuckDB ({kind}): {a / b:.2f}x, +{(a - b) * 1000:.0f} ms")
         print("CPU time counts every thread of a run; a loaded machine stretches wall time far more than it.")
 
