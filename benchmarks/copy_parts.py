@@ -15,13 +15,17 @@ conversion pays it.
 With ``--cold`` each step runs in a fresh process whose first COPY it is, as in ``convert.py``
 (the sample is read and decided first in every process, untimed); the steps alternate as above.
 
+With ``--operators`` each COPY is also profiled by DuckDB (``enable_profiling``): the CPU seconds
+of its reader (``READ_CSV``), its projections (the typed SQL) and its writer (``COPY_TO_FILE``, the
+Parquet encoding and zstd), summed over threads, medians per step.
+
 With ``--columns`` the steps are instead one per typed column: that column typed as the
 conversion types it (markers counted), every other column left as text; each is reported as the
 time it adds to ``text`` (what typing that one column costs, net of writing it as text).
 
 The steps alternate in rotated order over --rounds; medians, and each step's ratio to ``text``.
 
-Usage: python benchmarks/copy_parts.py FILE [--rounds 6] [--columns] [--cold]
+Usage: python benchmarks/copy_parts.py FILE [--rounds 6] [--columns] [--cold] [--operators]
        (e.g. the marker-heavy file: benchmarks/generate.py /tmp/markers.csv --mb 1024 --markers 0.15)
 """
 
@@ -52,6 +56,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--columns", action="store_true", help="one step per typed column instead")
     parser.add_argument("--cold", action="store_true", help="each step in a fresh process, its first COPY")
+    parser.add_argument("--operators", action="store_true", help="also DuckDB's CPU seconds per operator")
     parser.add_argument("--step", help=argparse.SUPPRESS)  # one COPY of this step, timed, then exit
     args = parser.parse_args()
     if args.cold:
@@ -61,6 +66,7 @@ def main() -> None:
     from liberacion.convert import ConvertOptions, convert_part, inspect, typed_copy
 
     timings: dict[str, list[float]] = {}  # steps, and "(sample)": a name no column has
+    operators: dict[str, dict[str, list[float]]] = {}  # step: {operator: CPU seconds per round}
     kinds: dict[str, str] = {}
     decide = typed_copy._decide
 
@@ -84,9 +90,16 @@ def main() -> None:
             raise _Done
         for n in range(args.rounds):
             for name in names[n % len(names) :] + names[: n % len(names)]:
+                profile = out / f"{name}.json"
+                if args.operators:
+                    con.execute(f"PRAGMA enable_profiling = 'json'; PRAGMA profiling_output = '{profile}'")
                 started = time.perf_counter()
                 con.execute(f"COPY (SELECT {selects[name]} FROM {relation}) TO '{out / name}.parquet' ({options})")
                 timings.setdefault(name, []).append(time.perf_counter() - started)
+                if args.operators:
+                    con.execute("PRAGMA disable_profiling")
+                    for operator, seconds in _operator_seconds(json.loads(profile.read_text())).items():
+                        operators.setdefault(name, {}).setdefault(operator, []).append(seconds)
                 print(f"round {n + 1} {name:28s} {timings[name][-1]:.2f}s", file=sys.stderr, flush=True)
         raise _Done
 
@@ -103,6 +116,8 @@ def main() -> None:
         report_columns(args, timings, kinds)
     else:
         report(args, timings)
+    if operators:
+        report_operators(operators)
 
 
 def _cold(args: argparse.Namespace) -> dict[str, list[float]]:
@@ -169,6 +184,31 @@ def report_columns(args: argparse.Namespace, timings: dict[str, list[float]], ki
     print(f"command: python benchmarks/copy_parts.py {args.file} --rounds {args.rounds} --columns")
 
 
+def _operator_seconds(profile: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds per operator kind of one profiled query (DuckDB sums its threads' time)."""
+    found: dict[str, float] = {}
+
+    def walk(node: dict[str, Any]) -> None:
+        kind = node.get("operator_type") or node.get("name") or "?"
+        found[kind] = found.get(kind, 0.0) + float(node.get("operator_timing", node.get("timing", 0.0)))
+        for child in node.get("children", []):
+            walk(child)
+
+    for node in profile.get("children", profile.get("operator", [])):
+        walk(node)
+    return found
+
+
+def report_operators(operators: dict[str, dict[str, list[float]]]) -> None:
+    kinds = ["READ_CSV", "FILTER", "PROJECTION", "COPY_TO_FILE"]
+    print("  CPU seconds per operator (DuckDB's profile, summed over threads), medians:")
+    print("  " + " " * 10 + "".join(f"{kind:>14s}" for kind in [*kinds, "all"]))
+    for name, found in operators.items():
+        medians = {kind: statistics.median(found.get(kind, [0.0])) for kind in found}
+        cells = "".join(f"{medians.get(kind, 0.0):14.2f}" for kind in kinds)
+        print(f"  {name:10s}{cells}{sum(medians.values()):14.2f}")
+
+
 def report(args: argparse.Namespace, timings: dict[str, list[float]]) -> None:
     text = statistics.median(timings["text"])
     print(f"\n{args.file.name} ({args.file.stat().st_size / 1e9:.2f} GB), {args.rounds} rounds, medians")
@@ -178,8 +218,8 @@ def report(args: argparse.Namespace, timings: dict[str, list[float]]) -> None:
     if "(sample)" in timings:
         sample = timings["(sample)"][0]
         print(f"  sample     {sample:6.2f} s  {sample / text:5.3f} of text (read and decide, once, cold)")
-    cold = " --cold" if args.cold else ""
-    print(f"command: python benchmarks/copy_parts.py {args.file} --rounds {args.rounds}{cold}")
+    flags = (" --cold" if args.cold else "") + (" --operators" if args.operators else "")
+    print(f"command: python benchmarks/copy_parts.py {args.file} --rounds {args.rounds}{flags}")
 
 
 if __name__ == "__main__":
