@@ -189,12 +189,11 @@ def _operator_seconds(profile: dict[str, Any]) -> dict[str, float]:
     found: dict[str, float] = {}
 
     def walk(node: dict[str, Any]) -> None:
-        kind = node.get("operator_type") or node.get("name") or "?"
-        found[kind] = found.get(kind, 0.0) + float(node.get("operator_timing", node.get("timing", 0.0)))
-        for child in node.get("children", []):
+        found[node["name"]] = found.get(node["name"], 0.0) + node["timing"]
+        for child in node.get("children", ()):  # a leaf has none
             walk(child)
 
-    for node in profile.get("children", profile.get("operator", [])):
+    for node in profile["operator"]:
         walk(node)
     return found
 
@@ -204,7 +203,7 @@ def report_operators(operators: dict[str, dict[str, list[float]]]) -> None:
     print("  CPU seconds per operator (DuckDB's profile, summed over threads), medians:")
     print("  " + " " * 10 + "".join(f"{kind:>14s}" for kind in [*kinds, "all"]))
     for name, found in operators.items():
-        medians = {kind: statistics.median(found.get(kind, [0.0])) for kind in found}
+        medians = {kind: statistics.median(seconds) for kind, seconds in found.items()}
         cells = "".join(f"{medians.get(kind, 0.0):14.2f}" for kind in kinds)
         print(f"  {name:10s}{cells}{sum(medians.values()):14.2f}")
 

@@ -249,19 +249,20 @@ def write_views_db(target: Path, statements: list[str], prepare: Callable[[Any],
     make), or a copy DuckDB cannot open, gets a database built anew, with the same views."""
     import duckdb
 
+    planned = [(statement, _table_view(statement)) for statement in statements]
     with atomic_path(target) as tmp:
-        if target.is_file() and sum(_table_view(st) is not None for st in statements) >= IN_PLACE_FROM:
+        if target.is_file() and sum(view is not None for _, view in planned) >= IN_PLACE_FROM:
             shutil.copyfile(target, tmp)
             try:
                 with new_connection(str(tmp)) as con:
                     if _only_ours(con):
-                        _write_views(con, statements, prepare)
+                        _write_views(con, planned, prepare)
                         return target
             except duckdb.Error:
                 pass
             remove_temporary(tmp)
         with new_connection(str(tmp)) as con:
-            _write_views(con, statements, prepare)
+            _write_views(con, planned, prepare)
     return target
 
 
@@ -296,10 +297,13 @@ def _only_ours(con: Any) -> bool:
     return foreign is not None and foreign[0] == 0
 
 
-def _write_views(con: Any, statements: list[str], prepare: Callable[[Any], None] | None) -> None:
-    """Bring the database ``con`` holds to ``statements``: what the ``liberacion`` schema holds
-    (the index, the snapshot listing and macros, a few statements) is made anew, a table's view
-    only when its statement changed; views no statement makes, and schemas left empty, go."""
+def _write_views(
+    con: Any, planned: list[tuple[str, tuple[str, str] | None]], prepare: Callable[[Any], None] | None
+) -> None:
+    """Bring the database ``con`` holds to the ``planned`` statements (each with the table view it
+    makes, if any): what the ``liberacion`` schema holds (the index, the snapshot listing and
+    macros, a few statements) is made anew, a table's view only when its statement changed; views
+    no statement makes, and schemas left empty, go."""
     if prepare is not None:
         prepare(con)
     here = "database_name = current_database()"
@@ -312,12 +316,10 @@ def _write_views(con: Any, statements: list[str], prepare: Callable[[Any], None]
             f"SELECT schema_name, view_name, comment FROM duckdb_views() WHERE {here} AND NOT internal"
         ).fetchall()
     }
-    wanted = {view: _DIGEST.format(_digest(st)) for st in statements if (view := _table_view(st)) is not None}
-    for (schema, name), comment in kept.items():
-        if (schema, name) not in wanted or wanted[schema, name] != comment:
-            con.execute(f"DROP VIEW {quote_ident(schema)}.{quote_ident(name)}")
-    for statement in statements:
-        view = _table_view(statement)
+    wanted = {view: _DIGEST.format(_digest(st)) for st, view in planned if view is not None}
+    for schema, name in kept.keys() - wanted.keys():  # a changed view is replaced below
+        con.execute(f"DROP VIEW {quote_ident(schema)}.{quote_ident(name)}")
+    for statement, view in planned:
         if view is not None and kept.get(view) == wanted[view]:
             continue
         con.execute(statement)
