@@ -570,7 +570,7 @@ class IcebergLake(Lake):
             raise LiberacionError(f"nothing to publish for {staging.table}: no data files were written")
         rows, schema = describe_files(staging.dir, files, provenance, con)
         size = sum(p.stat().st_size for p in staging.dir.iterdir() if p.suffix == ".parquet")
-        rejects = count_rows(staging.rejects_file) if staging.rejects_file.exists() else 0
+        rejects = count_rows(staging.rejects_file, con) if staging.rejects_file.exists() else 0
         snapshot_id = self._claim(staging.table)  # from here on, a failure discards the claimed folder
         folder_uri = f"{self.table_uri(staging.table)}/snapshots/{snapshot_id}"
         snap = Snapshot(

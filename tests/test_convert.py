@@ -367,10 +367,11 @@ def test_info_shows_the_markers_a_column_had(cli, home: Path, tmp_path: Path, mo
     assert "* ×1, Not Available ×1" in out and "N/A ×1; was a percent" in out
 
 
-def test_fetching_a_csv_imports_neither_pandas_nor_pyarrow(home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("bad_row", [False, True], ids=["clean", "with-a-bad-row"])
+def test_fetching_a_csv_imports_neither_pandas_nor_pyarrow(home: Path, tmp_path: Path, bad_row: bool) -> None:
     """pyarrow imports pandas (0.16 s) whenever it turns a Python value into an Arrow one; pyarrow
     itself (with numpy, about 0.15 s and 70 MB) is not needed either: the sample is profiled and the
-    staged files described in DuckDB."""
+    staged files described in DuckDB, the rejects file's rows counted there too."""
     import os
     import subprocess
     import sys
@@ -381,6 +382,8 @@ def test_fetching_a_csv_imports_neither_pandas_nor_pyarrow(home: Path, tmp_path:
     lines = [
         f"{i},{i % 12 + 1:02d}/{i % 28 + 1:02d}/2023,${i},Not Available,{i}%,2024-01-02T03:04:05" for i in range(1, 400)
     ]
+    if bad_row:
+        lines.insert(200, "1,2,3")  # too few fields: a rejected row
     csv = write(tmp_path, "p.csv", "n,day,paid,score,share,at\n" + "\n".join(lines) + "\n")
     code = (
         "import sys\n"
@@ -395,3 +398,4 @@ def test_fetching_a_csv_imports_neither_pandas_nor_pyarrow(home: Path, tmp_path:
     types = column_types(Lake(home))
     expected = {"n": "BIGINT", "day": "DATE", "paid": "DECIMAL(18,2)", "score": "VARCHAR", "share": "DOUBLE"}
     assert types == expected | {"at": "TIMESTAMP"}
+    assert Lake(home).current("t.data").rejects == (1 if bad_row else 0)
