@@ -367,6 +367,31 @@ def test_info_shows_the_markers_a_column_had(cli, home: Path, tmp_path: Path, mo
     assert "* ×1, Not Available ×1" in out and "N/A ×1; was a percent" in out
 
 
+def test_a_raw_fetch_does_not_import_numpy(home: Path, tmp_path: Path) -> None:
+    """numpy is imported on a thread for the typed columns' exact slow paths (DuckDB's
+    ``create_function`` needs it); ``--raw`` types nothing, so it never pays for it."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    pytest.importorskip("numpy")  # installed with pyarrow: the import would happen
+    csv = write(tmp_path, "p.csv", "n,paid\n" + "".join(f"{i},Not Available\n" for i in range(300)))
+    code = (
+        "import sys, time\n"
+        "from liberacion.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
+        "time.sleep(0.3)\n"  # a thread started by the fetch would have begun its import by now
+        "print('numpy' in sys.modules, code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home)}
+    command = [sys.executable, "-c", code, "fetch", str(csv), "--as", "t.raw", "--raw", "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split()[-2:] == ["False", "0"], done.stderr
+    assert column_types(Lake(home), "t.raw") == {"n": "VARCHAR", "paid": "VARCHAR"}
+
+
 @pytest.mark.parametrize("bad_row", [False, True], ids=["clean", "with-a-bad-row"])
 def test_fetching_a_csv_imports_neither_pandas_nor_pyarrow(home: Path, tmp_path: Path, bad_row: bool) -> None:
     """pyarrow imports pandas (0.16 s) whenever it turns a Python value into an Arrow one; pyarrow

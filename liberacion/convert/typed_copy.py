@@ -70,7 +70,8 @@ def _write_typed(
     the end of the text's last line when the file does not end with a line end (see ``_refuse_cut``).
     ``source``: the file the text's reader reads, for the whole text of a long bad row.
     """
-    preload_functions()  # while the sample is read
+    if not options.raw:  # --raw registers no function: every column stays text
+        preload_functions()  # while the sample is read
     unmatched = _check_overrides(columns, options, strict=strict_columns)
     if unmatched:
         notes["unmatched_types"] = unmatched
