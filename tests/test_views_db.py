@@ -152,3 +152,30 @@ def test_a_file_duckdb_cannot_open_is_built_anew(home: Path, tmp_path: Path) -> 
     with pytest.warns(UserWarning, match="could not be opened; it was rebuilt"):
         lake.update_views_db()
     assert _contents(lake.home.views_db) == _built_anew(lake, tmp_path)
+
+
+def test_a_query_reads_the_file_while_it_is_current(home: Path) -> None:
+    """A query attaches ``lake.duckdb`` only when it holds the lake's tables as they are now; a
+    table changed since (by a writer that did not bring the file up to date) has its views made
+    anew in memory."""
+    import os
+
+    from liberacion import query
+    from liberacion.lake import CURRENT_FILE
+
+    lake = Lake(home)
+    lake.publish("cms.a", _table(3))
+    lake.publish("cdc.b", _table(2))
+
+    def attached() -> tuple[bool, int]:
+        con = query.connect(lake)
+        try:
+            found = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'liberacion_views'")
+            return found.fetchone() == (1,), con.execute("SELECT count(*) FROM cms.a").fetchone()[0]
+        finally:
+            con.close()
+
+    assert attached() == (True, 3)
+    later = lake.home.views_db.stat().st_mtime_ns + 1_000_000_000
+    os.utime(lake.table_dir("cms.a") / CURRENT_FILE, ns=(later, later))
+    assert attached() == (False, 3)
