@@ -2,22 +2,26 @@
 pass on and off, against DuckDB's all-VARCHAR COPY of the same file.
 
 DuckDB plans the typed COPY's SELECT (a CASE per column) with a common-subexpression pass whose
-time grows with the square of the columns; files of more than ``parts.WIDE_COLUMNS`` columns are
-converted with it off. This script shows the choice: each method in a fresh process, alternated in
-rotated order over the rounds; medians (only ratios count on a shared machine).
+time grows with the square of the columns; a file whose fields² x ``parts.PLAN_BYTES`` is more than
+its size (from ``parts.PLANNED_FROM`` fields) is converted with it off. This script shows the
+choice: each method in a fresh process, alternated in rotated order over the rounds; medians (only
+ratios count on a shared machine).
 
 - ``duckdb-varchar``: COPY of the file with every column as text through liberacion's reader
   (the sniffed dialect, no type detection), zstd: the floor.
-- ``liberacion``: ``convert_part`` as it runs (the pass off beyond ``WIDE_COLUMNS``).
-- ``liberacion-cse``: the same with the pass left on (``WIDE_COLUMNS`` raised past the file).
+- ``liberacion``: ``convert_part`` as it runs.
+- ``liberacion-cse``: the same with the pass left on (``PLANNED_FROM`` raised past the file).
+- ``baseline`` (with ``--baseline DIR``, a directory holding another version's ``liberacion/``
+  package, e.g. ``git archive HEAD~1 liberacion | tar -x -C DIR``): ``liberacion`` with that version.
 
-Usage: python benchmarks/wide.py [--columns 3000] [--rows 2000] [--rounds 3]
+Usage: python benchmarks/wide.py [--columns 3000] [--rows 2000] [--rounds 3] [--baseline DIR] [--no-cse]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -32,7 +36,7 @@ import shutil, sys
 from pathlib import Path
 from liberacion.convert import ConvertOptions, convert_part, inspect, parts
 if sys.argv[3] == 'cse':
-    parts.WIDE_COLUMNS = 10**9
+    parts.PLANNED_FROM = 10**9
 out = Path(sys.argv[2])
 shutil.rmtree(out, ignore_errors=True)
 part = inspect(Path(sys.argv[1]), ConvertOptions(), work=out.with_suffix('.work'))[0]
@@ -49,6 +53,7 @@ reader = text.reader_sql(source, dialect, dialect.header)
 con.execute(f"COPY (FROM {reader}) TO '{sys.argv[2]}.parquet' (FORMAT parquet, COMPRESSION zstd)")
 """
 METHODS = {"duckdb-varchar": (COPY, "-"), "liberacion": (CONVERT, "-"), "liberacion-cse": (CONVERT, "cse")}
+BASELINE = "import os, sys\nsys.path.insert(0, os.environ['LIBERACION_BASELINE'])\n"
 
 
 def generate(path: Path, columns: int, rows: int) -> None:
@@ -61,11 +66,19 @@ def generate(path: Path, columns: int, rows: int) -> None:
             out.write(",".join(cells) + "\n")
 
 
-def run(method: str, csv: Path, out: Path) -> float:
-    code, mode = METHODS[method]
+def run(method: str, csv: Path, out: Path, baseline: Path | None = None) -> float:
+    code, mode = METHODS["liberacion" if method == "baseline" else method]
+    if method == "baseline":
+        code = BASELINE + code
     timed = f"import time\nstart = time.perf_counter()\nexec({code!r})\nprint(time.perf_counter() - start)\n"
+    env = {**os.environ, "LIBERACION_BASELINE": str(baseline)} if baseline else None
     proc = subprocess.run(
-        [sys.executable, "-c", timed, str(csv), str(out), mode], capture_output=True, text=True, cwd=ROOT, check=True
+        [sys.executable, "-c", timed, str(csv), str(out), mode],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
     )
     return float(proc.stdout.strip().splitlines()[-1])
 
@@ -75,15 +88,18 @@ def main() -> None:
     parser.add_argument("--columns", type=int, default=3000)
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="a directory holding another version's liberacion/ package")
+    parser.add_argument("--no-cse", action="store_true", help="leave out liberacion-cse (the slowest)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "wide.csv"
         generate(csv, args.columns, args.rows)
-        names = list(METHODS)
+        names = [m for m in METHODS if not (args.no_cse and m == "liberacion-cse")]
+        names += ["baseline"] if args.baseline else []
         times: dict[str, list[float]] = {name: [] for name in names}
         for round_ in range(args.rounds):
             for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-                times[name].append(run(name, csv, Path(tmp) / name))
+                times[name].append(run(name, csv, Path(tmp) / name, args.baseline))
         size = csv.stat().st_size / 1e6
         print(f"{args.columns:,} columns x {args.rows:,} rows ({size:.0f} MB), {args.rounds} rounds, medians")
         floor = statistics.median(times["duckdb-varchar"])

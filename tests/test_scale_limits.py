@@ -133,10 +133,10 @@ def test_a_file_of_a_thousand_columns_converts_within_a_small_memory_limit(cli, 
 
 
 def test_only_a_header_of_more_than_a_thousand_fields_makes_a_file_wide(tmp_path: Path) -> None:
-    from liberacion.convert.parts import WIDE_COLUMNS, wide_text
+    from liberacion.convert.parts import WIDE_COLUMNS, text_fields
 
-    assert wide_text(_wide_csv(tmp_path / "wide.tsv", WIDE_COLUMNS + 1, 3))
-    assert not wide_text(_wide_csv(tmp_path / "tall.csv", 20, 50_000))  # many commas, few per line
+    assert text_fields(_wide_csv(tmp_path / "wide.tsv", WIDE_COLUMNS + 1, 3)) > WIDE_COLUMNS
+    assert text_fields(_wide_csv(tmp_path / "tall.csv", 20, 50_000)) == 20  # many commas, few per line
 
 
 @posix_only
@@ -158,3 +158,51 @@ def test_fields_of_megabytes_keep_the_sample_and_the_row_groups_small(home: Path
         check=True,
     )
     assert int(groups.stdout) > 1  # about 64 MB a row group, not all 80 MB in one
+
+
+@pytest.mark.parametrize(("columns", "rows", "unshared"), [(150, 20, True), (150, 3_000, False), (20, 20, False)])
+def test_the_common_subexpression_pass_is_off_where_it_costs_more_than_it_saves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, columns: int, rows: int, unshared: bool
+) -> None:
+    """DuckDB plans the typed COPY of many columns with that pass in a time growing with their
+    square: a file of 150 columns smaller than 150² x PLAN_BYTES converts on a database of its own
+    with the pass off (a database-wide setting), a larger one with it on, and a small narrow file
+    on the shared database. (PLAN_BYTES is 1 here, so that a few MB are large.)"""
+    from liberacion import engine
+    from liberacion.convert import ConvertOptions, convert_part, inspect, parts
+
+    monkeypatch.setattr(parts, "PLAN_BYTES", 1)
+
+    opened: list[list[str]] = []
+    real = engine.new_connection
+
+    def recording(*args: object) -> object:
+        con = real(*args)
+        settings: list[str] = []
+        opened.append(settings)
+
+        class Recorded:
+            def __getattr__(self, name: str) -> object:
+                return getattr(con, name)
+
+            def __enter__(self) -> Recorded:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                con.close()
+
+            def execute(self, sql: str, *more: object) -> object:
+                if sql.startswith("SET disabled_optimizers"):
+                    settings.append(sql)
+                return con.execute(sql, *more)
+
+        return Recorded()
+
+    monkeypatch.setattr(engine, "new_connection", recording)
+    source = _wide_csv(tmp_path / "w.csv", columns, rows)
+    part = inspect(source, ConvertOptions(), work=tmp_path / "work")[0]
+    report = convert_part(part, tmp_path / "out", kv_metadata={}, options=ConvertOptions())
+    assert report.rows == rows
+    assert {c["type"] for c in report.columns.values()} == {"BIGINT", "DOUBLE"}
+    off = [["SET disabled_optimizers = 'common_subexpressions'"]]
+    assert (opened == off) if unshared else (off[0] not in opened)

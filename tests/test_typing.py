@@ -338,6 +338,21 @@ def _sample_table(columns: list[list[str | None]]) -> tuple[duckdb.DuckDBPyConne
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(columns=st.lists(st.lists(CELLS, min_size=1, max_size=12), min_size=1, max_size=5))
+def test_property_a_wide_sample_is_profiled_as_a_narrow_one(columns: list[list[str | None]]) -> None:
+    """A sample of many columns has its distinct values counted over the UNPIVOT of a batch of
+    columns, not by one GROUP BY per column: every column's profile is the same either way."""
+    con, _columns = _sample_table(columns)
+    names = [f"v{i}" for i in range(len(columns))]
+    narrow = rules.sample_profiles(con, "s", names)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rules, "PROFILE_UNPIVOT_FROM", 0)
+        patch.setattr(rules, "PROFILE_UNPIVOT_COLUMNS", 2)  # batches too
+        wide = rules.sample_profiles(con, "s", names)
+    assert wide == narrow
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(columns=st.lists(st.lists(CELLS, min_size=1, max_size=12), min_size=1, max_size=4))
 def test_property_columns_found_text_in_the_first_rows_are_decided_as_the_whole_profile_decides(
     columns: list[list[str | None]],

@@ -15,10 +15,16 @@ from liberacion.errors import ConversionError
 
 SMALL_BYTES = 16 * 1024 * 1024  # files up to this size convert on the process's shared database
 ORDERED_BYTES = 64 * 1024 * 1024  # files up to this size keep their row order in the table
-# Beyond this many columns DuckDB's common-subexpression pass takes longer to plan a query than
-# the query takes to run: 3,000 columns, 17 s against 1.7 s (benchmarks/wide.py). Such files are
-# converted on a database of their own with that pass off (a database-wide setting).
+# Files of more columns than this convert on a database of their own (a chunk of 3,000 text
+# columns is about 100 MB: the shared database must never spill).
 WIDE_COLUMNS = 1_000
+# DuckDB's common-subexpression pass plans the typed COPY in a time that grows with the square of
+# the columns (1,000 columns: about 1.7 s more), and saves a share of a TRY_CAST per typed cell (a
+# 300 MB file of 23 columns: about 0.3 CPU-s). It is turned off (a database-wide setting, so on a
+# database of the file's own) when fields² x PLAN_BYTES is more than the file's size: a file of
+# 1,000 columns under 4 GB, of 200 under 164 MB (benchmarks/wide.py).
+PLAN_BYTES = 4096
+PLANNED_FROM = 100  # fields; with fewer, the pass plans in milliseconds
 
 
 def convert_part(
@@ -54,13 +60,15 @@ def _convert_part(
         part.format = sniff(part.path)
     refuse_unreadable(part.path, part.format)
     size = part.path.stat().st_size
-    wide = part.format == "text" and wide_text(part.path)
-    with small_connection() if size <= SMALL_BYTES and not wide else new_connection() as con:
-        if size > SMALL_BYTES or wide:
+    fields = text_fields(part.path) if part.format == "text" else 0
+    unshared = fields >= PLANNED_FROM and fields * fields * PLAN_BYTES > size
+    own = size > SMALL_BYTES or fields > WIDE_COLUMNS or unshared
+    with new_connection() if own else small_connection() as con:
+        if own:
             # Bounded memory whatever the input size: DuckDB spills to the staging directory instead.
             set_memory_limit(con)
             con.execute(f"SET temp_directory = '{_sql_text(str(out_dir / '.tmp'))}'")
-        if wide:
+        if unshared:
             con.execute("SET disabled_optimizers = 'common_subexpressions'")
         if size > ORDERED_BYTES:
             # Keeping the file's row order makes DuckDB buffer and serialise its writers: about
@@ -81,10 +89,10 @@ def _convert_part(
     return report
 
 
-def wide_text(path: Path) -> bool:
-    """Whether one of a text file's first lines has more than ``WIDE_COLUMNS`` fields by any usual
-    delimiter (a guess: a miss costs only planning time)."""
+def text_fields(path: Path) -> int:
+    """The most fields one of a text file's first lines has by any usual delimiter (a guess: a
+    miss costs only planning time, or a database of the file's own)."""
     with path.open("rb") as handle:
         head = handle.read(4 * 1024 * 1024)
     lines = head.split(b"\n", 10)[:10]
-    return any(line.count(d) >= WIDE_COLUMNS for line in lines for d in (b",", b"\t", b"|", b";"))
+    return 1 + max(line.count(d) for line in lines for d in (b",", b"\t", b"|", b";"))

@@ -71,7 +71,7 @@ def _convert_text(
     ]
     names = [c.source for c in columns]
     relation = reader_sql(source, dialect, names)
-    sample = reader_sql(source, dialect, names, buffer_size=SAMPLE_BUFFER_BYTES)
+    sample = reader_sql(source, dialect, names, sample=True)
     repeats = None
     if len(names) > 1 and not options.raw:  # --raw keeps every row exactly as published
         # A row equal to the header (files pasted together, each with its header) is not data: it
@@ -245,11 +245,14 @@ def _convert_again(
     return _convert_text(con, part, out_dir, kv, options, checked=True, newlines=newlines, allow_empty=allow_empty)
 
 
-def reader_sql(source: Path, dialect: _Dialect, names: list[str], *, buffer_size: int | None = None) -> str:
+def reader_sql(source: Path, dialect: _Dialect, names: list[str], *, sample: bool = False) -> str:
     """DuckDB's reader of the file with every column as text (benchmarks/convert.py copies with it
-    too: the reference is the same reader, untyped). ``buffer_size`` (bytes, more than
-    ``MAX_LINE_BYTES``) replaces DuckDB's default buffers."""
-    buffers = "" if buffer_size is None else f" buffer_size={buffer_size},"
+    too: the reference is the same reader, untyped). ``sample``: a reader for the first rows only,
+    through buffers just over the longest line (``SAMPLE_BUFFER_BYTES``) and on one thread. Two
+    threads read ahead as many more rows in chunks of every column: a sample of 3,000 columns spilled
+    under the 700 MB memory limit and took twice the time (``benchmarks/wide.py``); a narrow one
+    takes the same time either way."""
+    buffers = f" buffer_size={SAMPLE_BUFFER_BYTES}, parallel=false," if sample else ""
     spec = "{" + ", ".join(f"'{_sql_text(name)}': 'VARCHAR'" for name in names) + "}"
     return (
         f"read_csv('{_sql_text(str(source))}', columns={spec}, delim='{_sql_text(dialect.delimiter)}', quote='\"',"

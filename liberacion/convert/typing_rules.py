@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,13 +217,7 @@ def sample_profiles(con: Any, table: str, columns: Sequence[str]) -> list[Profil
     profiles = {c: Profile({}, [None, None, 0, 0], 0, (), None) for c in columns}
     con.execute(f"CREATE TEMP TABLE {values} (col VARCHAR, v VARCHAR, n BIGINT, t VARCHAR, m BOOLEAN)")
     try:
-        for first in range(0, len(columns), PROFILE_COLUMNS):
-            # One GROUP BY per column: a third of the time of one over the UNPIVOT of them all. A few
-            # dozen at a time: each holds its own hash table (1,000 at once outgrew a 200 MB limit).
-            distinct = " UNION ALL ".join(
-                f"SELECT '{c}' AS col, {c} AS v, count(*) AS n FROM {table} WHERE {c} IS NOT NULL GROUP BY {c}"
-                for c in columns[first : first + PROFILE_COLUMNS]
-            )
+        for distinct in _distinct_values(table, columns):
             con.execute(
                 f"INSERT INTO {values} SELECT col, v, n, t, {_MARKER_SQL}"
                 f" FROM (SELECT col, v, n, {_TRIMMED_SQL} AS t FROM ({distinct}))"
@@ -235,8 +229,35 @@ def sample_profiles(con: Any, table: str, columns: Sequence[str]) -> list[Profil
     return list(profiles.values())
 
 
+def _distinct_values(table: str, columns: Sequence[str]) -> Iterator[str]:
+    """Queries giving the distinct non-NULL values (``col``, ``v``, ``n``) of the ``columns`` of
+    ``table``, a batch of columns each.
+
+    One GROUP BY per column: a third of the time of one over the UNPIVOT of them all, up to a few
+    hundred columns. A few dozen at a time: each holds its own hash table (1,000 at once outgrew a
+    200 MB limit). Each of those binds the whole table, so their time grows with the square of the
+    columns: a sample of 3,000 columns took 6.5 s, against 1.0 s over the UNPIVOT of a few hundred
+    at a time (``benchmarks/wide.py``)."""
+    if len(columns) > PROFILE_UNPIVOT_FROM:
+        for first in range(0, len(columns), PROFILE_UNPIVOT_COLUMNS):
+            listed = ", ".join(columns[first : first + PROFILE_UNPIVOT_COLUMNS])
+            # UNPIVOT leaves NULLs out, and names each value's column as the GROUP BY above does.
+            yield (
+                f"SELECT col, v, count(*) AS n FROM (UNPIVOT (SELECT {listed} FROM {table})"
+                " ON COLUMNS(*) INTO NAME col VALUE v) GROUP BY col, v"
+            )
+        return
+    for first in range(0, len(columns), PROFILE_COLUMNS):
+        yield " UNION ALL ".join(
+            f"SELECT '{c}' AS col, {c} AS v, count(*) AS n FROM {table} WHERE {c} IS NOT NULL GROUP BY {c}"
+            for c in columns[first : first + PROFILE_COLUMNS]
+        )
+
+
 _profile_names = itertools.count(1)
 PROFILE_COLUMNS = 32
+PROFILE_UNPIVOT_FROM = 640  # columns; below it the GROUP BY per column is quicker
+PROFILE_UNPIVOT_COLUMNS = 256
 EARLY_CELLS = 4_000  # of the sample's first rows, read by ``text_early``
 _TRIMMED_SQL = _trim_sql("v")
 _MARKER_SQL = _marker_sql("t")
