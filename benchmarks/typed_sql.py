@@ -85,7 +85,7 @@ def main() -> None:
             for n, spelling in enumerate(MARKERS):
                 counters[spelling] = f"seq_{table}_{kind}_{n}"
                 con.execute(f"CREATE SEQUENCE {counters[spelling]}")
-            typed = rules.typed_sql(kind, decision, slow, counters)
+            typed = rules.typed_sql(kind, decision, f"{slow}({kind})", counters)
             queries[f"{table} {kind} text"] = f"SELECT count({kind}) FROM {table}"
             queries[f"{table} {kind} cast"] = f"SELECT count({cast.replace('{c}', kind)}) FROM {table}"
             queries[f"{table} {kind} typed"] = f"SELECT count({typed}) FROM {table}"

@@ -586,11 +586,11 @@ def _digit_led(c: str, *, signed: bool = False) -> str:
     return f"CASE WHEN {c} < ':' AND {c} >= '{'-' if signed else '0'}' THEN {c} END"
 
 
-def typed_sql(column: str, decision: Decision, slow_function: str, counters: dict[str, str] | None = None) -> str:
+def typed_sql(column: str, decision: Decision, slow_sql: str, counters: dict[str, str] | None = None) -> str:
     """SQL producing the column's typed value: the fast path; else NULL for a marker spelled as a
     key of ``counters`` ({spelling: sequence name}), counted by its sequence (a volatile
-    ``nextval``: exact under parallel scans); else the slow path (a Python function registered as
-    ``slow_function``) which turns markers into NULL and refuses any surprise. With ``counters``
+    ``nextval``: exact under parallel scans); else ``slow_sql``, the column's slow path (a call of
+    a Python function) which turns markers into NULL and refuses any surprise. With ``counters``
     None (a probe that counts nothing) the spellings of ``decision.sql_spellings`` become NULL."""
     c = quote_ident(column)
     if decision.kind == TEXT:
@@ -607,7 +607,7 @@ def typed_sql(column: str, decision: Decision, slow_function: str, counters: dic
         markers = f"WHEN {c} IN ({', '.join(_literal(v) for v in decision.sql_spellings)}) THEN NULL"
     # The fast test comes first: it is false or NULL for a NULL cell, and a CASE whose first branch
     # takes nearly every row costs DuckDB less (a 300 MB file: 1.15x the VARCHAR COPY's CPU, not 1.24x).
-    return f"CASE WHEN {test} THEN {value} WHEN {c} IS NULL THEN NULL {markers} ELSE {slow_function}({c}) END"
+    return f"CASE WHEN {test} THEN {value} WHEN {c} IS NULL THEN NULL {markers} ELSE {slow_sql} END"
 
 
 MAX_DOUBLE_DIGITS = 17  # significant digits that name one DOUBLE: any double prints back in 17
