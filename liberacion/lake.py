@@ -516,7 +516,7 @@ class Lake:
         changed: list[int] = []
         tables: set[str] = set()
         try:
-            # Every query asks this: os.scandir, not Path.glob (4.5 against 15 ms for 1,000 tables).
+            # Every query asks this: os.scandir, several times quicker than Path.glob over many tables.
             with os.scandir(self.home.lake) as catalogs:
                 for catalog in catalogs:
                     # A table in a reserved catalog has no view (see ``_reserved``).

@@ -19,8 +19,8 @@ ORDERED_BYTES = 64 * 1024 * 1024  # files up to this size keep their row order i
 # columns is about 100 MB: the shared database must never spill).
 WIDE_COLUMNS = 1_000
 # DuckDB's common-subexpression pass plans the typed COPY in a time that grows with the square of
-# the columns (1,000 columns: about 1.7 s more), and saves a share of a TRY_CAST per typed cell (a
-# 300 MB file of 23 columns: about 0.3 CPU-s). It is turned off (a database-wide setting, so on a
+# the columns (1,000 columns: 3.7 s against 0.5 s without it, benchmarks/wide_parts.py), and saves
+# a share of a TRY_CAST per typed cell. It is turned off (a database-wide setting, so on a
 # database of the file's own) when fields² x PLAN_BYTES is more than the file's size: a file of
 # 1,000 columns under 4 GB, of 200 under 164 MB (benchmarks/wide.py).
 PLAN_BYTES = 4096

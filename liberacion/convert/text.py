@@ -250,8 +250,8 @@ def reader_sql(source: Path, dialect: _Dialect, names: list[str], *, sample: boo
     too: the reference is the same reader, untyped). ``sample``: a reader for the first rows only,
     through buffers just over the longest line (``SAMPLE_BUFFER_BYTES``) and on one thread. Two
     threads read ahead as many more rows in chunks of every column: a sample of 3,000 columns spilled
-    under the 700 MB memory limit and took twice the time (``benchmarks/wide.py``); a narrow one
-    takes the same time either way."""
+    under the 700 MB memory limit and took more than twice the time (``benchmarks/wide_parts.py``);
+    a narrow one takes about the same time either way."""
     buffers = f" buffer_size={SAMPLE_BUFFER_BYTES}, parallel=false," if sample else ""
     spec = "{" + ", ".join(f"'{_sql_text(name)}': 'VARCHAR'" for name in names) + "}"
     return (

@@ -248,8 +248,8 @@ def _slow_paths(
     con: duckdb.DuckDBPyConnection, columns: list[_Column], decisions: dict[str, rules.Decision], *, strict: bool
 ) -> dict[str, tuple[rules.SlowPath, str]]:
     """Register the typed columns' exact slow paths: {source: (slow path, SQL calling it on the
-    column)}. One function per SQL type, given the column's place among that type's columns:
-    registering a function takes 0.2 ms, 0.6 s for a file of 3,000 columns (``benchmarks/wide.py``)."""
+    column)}. One function per SQL type, given the column's place among that type's columns: one
+    registered per column made a file of thousands of columns pay for each (``benchmarks/wide.py``)."""
     paths = {}
     by_type: dict[str, tuple[str, list[rules.SlowPath]]] = {}
     for column in columns:
