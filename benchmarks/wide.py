@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from compiled import NEUTRAL, package_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +54,6 @@ reader = text.reader_sql(source, dialect, dialect.header)
 con.execute(f"COPY (FROM {reader}) TO '{sys.argv[2]}.parquet' (FORMAT parquet, COMPRESSION zstd)")
 """
 METHODS = {"duckdb-varchar": (COPY, "-"), "liberacion": (CONVERT, "-"), "liberacion-cse": (CONVERT, "cse")}
-BASELINE = "import os, sys\nsys.path.insert(0, os.environ['LIBERACION_BASELINE'])\n"
 
 
 def generate(path: Path, columns: int, rows: int) -> None:
@@ -67,17 +67,15 @@ def generate(path: Path, columns: int, rows: int) -> None:
 
 
 def run(method: str, csv: Path, out: Path, baseline: Path | None = None) -> float:
+    """One method in a fresh process, this tree's package or (``baseline``) the other version's."""
     code, mode = METHODS["liberacion" if method == "baseline" else method]
-    if method == "baseline":
-        code = BASELINE + code
     timed = f"import time\nstart = time.perf_counter()\nexec({code!r})\nprint(time.perf_counter() - start)\n"
-    env = {**os.environ, "LIBERACION_BASELINE": str(baseline)} if baseline else None
     proc = subprocess.run(
         [sys.executable, "-c", timed, str(csv), str(out), mode],
         capture_output=True,
         text=True,
-        cwd=ROOT,
-        env=env,
+        cwd=NEUTRAL,
+        env=package_env(baseline if method == "baseline" and baseline else ROOT),
         check=True,
     )
     return float(proc.stdout.strip().splitlines()[-1])

@@ -98,6 +98,8 @@ def sample_read(columns: int, rounds: int, work: Path) -> None:
     print(f"the first 2,000 rows of {columns:,} columns under a 667 MiB limit: seconds, spilled")
     one_thread = text.reader_sql(csv, dialect, dialect.header, sample=True)
     two_threads = one_thread.replace(" parallel=false,", "")  # the sample's reader until 2026-12-07
+    if two_threads == one_thread:
+        raise SystemExit("text.reader_sql(sample=True) no longer says parallel=false: update this script")
     for label, reader in (("two threads", two_threads), ("one thread", one_thread)):
         # As ``_convert_text`` words the sample: its rows cut first, then rows repeating the header dropped.
         reader = text._without_header_rows(

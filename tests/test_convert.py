@@ -367,28 +367,35 @@ def test_info_shows_the_markers_a_column_had(cli, home: Path, tmp_path: Path, mo
     assert "* ×1, Not Available ×1" in out and "N/A ×1; was a percent" in out
 
 
-def test_a_raw_fetch_does_not_import_numpy(home: Path, tmp_path: Path) -> None:
-    """numpy is imported on a thread for the typed columns' exact slow paths (DuckDB's
-    ``create_function`` needs it); ``--raw`` types nothing, so it never pays for it."""
+def _fetch_imports(home: Path, args: list[str], modules: tuple[str, ...]) -> list[str]:
+    """Run ``liberacion fetch ARGS`` in a fresh interpreter: whether each of ``modules`` was imported
+    by its end (after a pause in which a thread the fetch started would have begun its import),
+    then the exit code, as printed words."""
     import os
     import subprocess
     import sys
 
     from tests.conftest import ROOT
 
-    pytest.importorskip("numpy")  # installed with pyarrow: the import would happen
-    csv = write(tmp_path, "p.csv", "n,paid\n" + "".join(f"{i},Not Available\n" for i in range(300)))
     code = (
         "import sys, time\n"
         "from liberacion.cli import main\n"
         "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
-        "time.sleep(0.3)\n"  # a thread started by the fetch would have begun its import by now
-        "print('numpy' in sys.modules, code)\n"
+        "time.sleep(0.3)\n"
+        f"print(*(m in sys.modules for m in {modules!r}), code)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home)}
-    command = [sys.executable, "-c", code, "fetch", str(csv), "--as", "t.raw", "--raw", "--json"]
+    command = [sys.executable, "-c", code, "fetch", *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    assert done.stdout.split()[-2:] == ["False", "0"], done.stderr
+    return done.stdout.split()[-len(modules) - 1 :] if done.stdout else [done.stderr]
+
+
+def test_a_raw_fetch_does_not_import_numpy(home: Path, tmp_path: Path) -> None:
+    """numpy is imported on a thread for the typed columns' exact slow paths (DuckDB's
+    ``create_function`` needs it); ``--raw`` types nothing, so it never pays for it."""
+    pytest.importorskip("numpy")  # installed with pyarrow: the import would happen
+    csv = write(tmp_path, "p.csv", "n,paid\n" + "".join(f"{i},Not Available\n" for i in range(300)))
+    assert _fetch_imports(home, [str(csv), "--as", "t.raw", "--raw", "--json"], ("numpy",)) == ["False", "0"]
     assert column_types(Lake(home), "t.raw") == {"n": "VARCHAR", "paid": "VARCHAR"}
 
 
@@ -397,12 +404,6 @@ def test_fetching_a_csv_imports_neither_pandas_nor_pyarrow(home: Path, tmp_path:
     """pyarrow imports pandas (0.16 s) whenever it turns a Python value into an Arrow one; pyarrow
     itself (with numpy, about 0.15 s and 70 MB) is not needed either: the sample is profiled and the
     staged files described in DuckDB, the rejects file's rows counted there too."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
     pytest.importorskip("pandas")  # installed with the test extras: the import would happen
     lines = [
         f"{i},{i % 12 + 1:02d}/{i % 28 + 1:02d}/2023,${i},Not Available,{i}%,2024-01-02T03:04:05" for i in range(1, 400)
@@ -410,16 +411,8 @@ def test_fetching_a_csv_imports_neither_pandas_nor_pyarrow(home: Path, tmp_path:
     if bad_row:
         lines.insert(200, "1,2,3")  # too few fields: a rejected row
     csv = write(tmp_path, "p.csv", "n,day,paid,score,share,at\n" + "\n".join(lines) + "\n")
-    code = (
-        "import sys\n"
-        "from liberacion.cli import main\n"
-        "try:\n    main()\nexcept SystemExit as done:\n    code = done.code\n"
-        "print('pandas' in sys.modules, 'pyarrow' in sys.modules, code)\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home)}
-    command = [sys.executable, "-c", code, "fetch", str(csv), "--as", "t.data", "--json"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    assert done.stdout.split()[-3:] == ["False", "False", "0"], done.stderr
+    imported = _fetch_imports(home, [str(csv), "--as", "t.data", "--json"], ("pandas", "pyarrow"))
+    assert imported == ["False", "False", "0"]
     types = column_types(Lake(home))
     expected = {"n": "BIGINT", "day": "DATE", "paid": "DECIMAL(18,2)", "score": "VARCHAR", "share": "DOUBLE"}
     assert types == expected | {"at": "TIMESTAMP"}
