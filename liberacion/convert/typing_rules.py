@@ -162,8 +162,13 @@ def marker_evidence(column: str) -> str:
     """SQL aggregate: the column's missing-value markers as published, with their counts (a MAP).
     Asked only of a column the sample found to hold nothing but markers, when another value
     surprised it: whether one of all its markers may be a flag decides what it becomes."""
-    markers = _sql_list(MISSING_MARKERS)
-    return f"histogram({quote_ident(column)}) FILTER (WHERE list_contains({markers}, lower({trimmed(column)})))"
+    markers, t = _sql_list(MISSING_MARKERS), trimmed(column)
+    # The length first, as in ``_marker_sql``: ``lower`` would copy every long text the column holds.
+    longest = max(map(len, MISSING_MARKERS))
+    return (
+        f"histogram({quote_ident(column)})"
+        f" FILTER (WHERE length({t}) <= {longest} AND list_contains({markers}, lower({t})))"
+    )
 
 
 def markers_of_evidence(counts: dict[str, int] | None) -> tuple[str, ...]:
