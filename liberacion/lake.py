@@ -846,14 +846,30 @@ class Lake:
             for leftover in self.home.root.glob(f".{self.views_db.name}.*.tmp*"):  # only we write these
                 leftover.unlink(missing_ok=True)
             write_views_db(self.views_db, self.view_statements(self.current_snapshots()), self.prepare_connection)
-            atomic_write(self._views_stamp, generation + "\n")
+            # The home's path too: a copied or moved home's views name the files where it was.
+            atomic_write(self._views_stamp, f"{generation}\n{self.home.root}\n")
         if damaged:
             warnings.warn(f"{self.views_db} was not a DuckDB database; it was rebuilt", Note, stacklevel=2)
 
     @property
     def _views_stamp(self) -> Path:
-        """The lake generation ``lake.duckdb`` was built from."""
+        """The lake generation ``lake.duckdb`` was built from, and the home's path then."""
         return self.home.root / f".{self.views_db.name}.generation"
+
+    def views_db_moved(self) -> str | None:
+        """The path the home had when ``lake.duckdb`` was built, if that is another directory (the
+        home was copied or moved there: its views read that one's files), else None. A path that
+        reaches this home too (a symbolic link) is not another; nor is a stamp without a path."""
+        try:
+            stamped = self._views_stamp.read_text(encoding="utf-8").splitlines()[1:2]
+        except OSError:
+            return None
+        if not stamped or stamped[0] == str(self.home.root):
+            return None
+        try:
+            return None if os.path.samefile(stamped[0], self.home.root) else stamped[0]
+        except OSError:  # gone: moved
+            return stamped[0]
 
     def views_db_stale(self) -> bool:
         """True when ``lake.duckdb`` was built before the last switch (two small reads) or before
@@ -863,7 +879,7 @@ class Lake:
         if not self.views_db.exists():
             return bool(generation)
         try:
-            stamp = self._views_stamp.read_text(encoding="utf-8").strip()
+            stamp = self._views_stamp.read_text(encoding="utf-8").partition("\n")[0].strip()
             index = self.home.index_file.stat().st_mtime_ns if self.home.index_file.exists() else 0
             return stamp != generation or index >= self.views_db.stat().st_mtime_ns
         except OSError:
@@ -872,7 +888,7 @@ class Lake:
     def update_views_db(self) -> bool:
         """Rebuild ``lake.duckdb`` when it is stale, damaged or cannot be opened, and remove the
         temporary files of killed rebuilds. Writers call it once at the end of a run. True if rebuilt."""
-        rebuild = self.views_db_stale() or self.views_db_damaged()
+        rebuild = self.views_db_stale() or self.views_db_damaged() or self.views_db_moved() is not None
         if not rebuild and self.views_db.exists() and not _opens(self.views_db):
             warnings.warn(f"{self.views_db} could not be opened; it was rebuilt", Note, stacklevel=2)
             rebuild = True
@@ -900,14 +916,27 @@ class Lake:
         return head[8:12] != b"DUCK"  # a DuckDB file: an 8-byte checksum, then its magic
 
     def repair_views_db(self) -> None:
-        """Rebuild a damaged ``lake.duckdb`` (with a ``Note``); a home that cannot be written keeps it.
-        A stale one is left to the next writer (``update_views_db``): readers do not use it then."""
-        if not self.views_db_damaged():
+        """Rebuild a damaged ``lake.duckdb``, or one a copied or moved home brought along (with a
+        ``Note``); a home that cannot be written keeps it. A stale one is left to the next writer
+        (``update_views_db``): readers do not use it then."""
+        damaged = self.views_db_damaged()
+        moved = None if damaged else self.views_db_moved()
+        if not damaged and moved is None:
             return
+        if moved is not None and not os.access(self.home.root, os.W_OK):
+            return  # a read-only copy (a mounted snapshot): its queries build the views in memory
         try:
             self.refresh_views_db()
         except (OSError, LiberacionError) as err:
-            warnings.warn(f"{self.views_db} is damaged and could not be rebuilt: {err}", Note, stacklevel=2)
+            what = "is damaged" if moved is None else f"reads the files of {moved}"
+            warnings.warn(f"{self.views_db} {what} and could not be rebuilt: {err}", Note, stacklevel=2)
+            return
+        if moved is not None:
+            warnings.warn(
+                f"this home was copied or moved from {moved}: {self.views_db.name} was rebuilt to read its own files",
+                Note,
+                stacklevel=2,
+            )
 
 
 # A snapshot id: its UTC time to the microsecond.

@@ -94,6 +94,11 @@ def _connect(
             statements = lake.view_statements(lake.current_snapshots(as_of=as_of), as_of=as_of, catalogs=shown)
             for statement in statements:
                 con.execute(statement)
+            views = con.execute(
+                "SELECT schema_name || '.' || view_name FROM duckdb_views()"
+                " WHERE database_name = 'memory' AND schema_name <> 'main' AND NOT internal"
+            ).fetchall()
+            shared = _search_path(con, "memory", [name for (name,) in views])
         except duckdb.Error as err:  # out of memory, a snapshot's file gone: one line, not a traceback
             con.close()
             raise sql_error(err) from None
@@ -218,8 +223,8 @@ def _attach_views_db(
     (``CREATE TABLE``) stay in memory. Re-creating the views instead reads every table's snapshot
     record and binds every view, about 2.5 ms a table.
 
-    Returns None when the views are built in memory instead (there a name without its catalog does
-    not resolve), else the table names more than one catalog holds, with their catalogs.
+    Returns None when the views are to be built in memory instead, else the table names more than
+    one catalog holds, with their catalogs (see ``_search_path``).
 
     Current means: stamped with the lake's generation, written after every table's ``current``
     pointer and the index last changed, holding exactly the lake's tables, and naming files under
@@ -259,22 +264,29 @@ def _attach_views_db(
         if tables != expected or not all(ok for _, ok in own):
             con.execute("DETACH liberacion_views")
             return None
-        # New tables go to the session's own database (the first entry); ``cms.x`` resolves
-        # through the entry naming schema ``cms`` of the views database.
-        schemas = con.execute(
-            "SELECT schema_name FROM duckdb_schemas() WHERE database_name = 'liberacion_views' AND NOT internal"
-        ).fetchall()
         own_index = []
         if catalogs is not None and any(name == "liberacion.datasets" for name, _ok in views):
             con.execute("CREATE SCHEMA memory.liberacion")
             con.execute(datasets_view(home.index_file, catalogs, schema="memory.liberacion"))
             own_index = ["memory.liberacion"]
-        path = ",".join(["memory.main", *own_index, *(f"liberacion_views.{name}" for (name,) in schemas)])
-        con.execute(f"SET search_path = {quote_literal(path)}")
+        return _search_path(con, "liberacion_views", [name for name, _ok in views], first=own_index)
     except duckdb.Error:
         return None
+
+
+def _search_path(
+    con: duckdb.DuckDBPyConnection, database: str, views: Sequence[str], *, first: Sequence[str] = ()
+) -> dict[str, list[str]]:
+    """Put the schemas of ``views`` (``schema.view`` names in ``database``) on the search path, so a
+    table named without its catalog resolves; returns the names more than one catalog holds (a
+    query naming one of those bare is refused: ``_refuse_ambiguous``), with their catalogs.
+
+    New tables go to the session's own database (the first entry), then ``first``."""
+    schemas = dict.fromkeys(name.split(".", 1)[0] for name in views)
+    path = ",".join(["memory.main", *first, *(f"{database}.{schema}" for schema in schemas)])
+    con.execute(f"SET search_path = {quote_literal(path)}")
     by_name: dict[str, list[str]] = {}
-    for name, _ok in views:
+    for name in views:
         by_name.setdefault(name.split(".", 1)[1].lower(), []).append(name)
     return {bare: sorted(names) for bare, names in by_name.items() if len(names) > 1}
 

@@ -134,6 +134,44 @@ def test_a_new_table_and_a_stale_views_database(cli, lake, home: Path) -> None:
     assert result.stdout == "n\n2\n"
 
 
+def _views_read(home: Path) -> list[str]:
+    import duckdb
+
+    with duckdb.connect(str(home / "lake.duckdb"), read_only=True) as con:
+        return [sql for (sql,) in con.execute("select sql from duckdb_views() where schema_name = 'cms'").fetchall()]
+
+
+@pytest.mark.parametrize("how", ["copied", "moved"])
+def test_a_copied_or_moved_home_rewrites_its_views_database_once(cli, lake, home: Path, how: str) -> None:
+    # lake.duckdb names files by their absolute paths: a copy's would read the original's files,
+    # a moved home's files that are gone, for anyone opening it with DuckDB directly.
+    other = home.parent / "other"
+    shutil.copytree(home, other) if how == "copied" else home.rename(other)
+    result = cli("--home", str(other), "sql", "select count(*) as n from hospitals")
+    assert (result.exit_code, result.stdout) == (0, "n\n2\n"), result.stderr
+    assert f"copied or moved from {home}" in result.stderr
+    assert all(str(other / "lake") in sql and str(home / "lake") not in sql for sql in _views_read(other))
+    again = cli("--home", str(other), "sql", "select count(*) as n from hospitals")
+    assert (again.stdout, again.stderr) == ("n\n2\n", "")
+    if how == "copied":  # the original is left as it was
+        assert all(str(home / "lake") in sql for sql in _views_read(home))
+        assert cli("sql", "select count(*) as n from hospitals").stderr == ""
+
+
+def test_a_name_without_its_catalog_resolves_in_views_built_for_the_query(cli, lake, home: Path) -> None:
+    # --as-of and a lake.duckdb older than a table's pointer build the views in memory instead.
+    assert cli("sql", "--as-of", "2099-01-01", "select count(*) as n from hospitals").stdout == "n\n2\n"
+    lake.publish("cms.hospitals", pa.table({"zip": ["02115"], "beds": [1]}))
+    views = home / "lake.duckdb"
+    os.utime(views, ns=(views.stat().st_atime_ns, views.stat().st_mtime_ns - 10**12))
+    (home / "lake.duckdb").with_name(".lake.duckdb.generation").write_text("older\n", encoding="utf-8")
+    assert cli("sql", "select count(*) as n from hospitals").stdout == "n\n1\n"
+    # Two catalogs holding the name: refused there too, as with lake.duckdb.
+    lake.publish("cdc.hospitals", pa.table({"zip": ["1"]}))
+    result = cli("sql", "--as-of", "2099-01-01", "select * from hospitals")
+    assert result.exit_code != 0 and "more than one catalog (cdc.hospitals, cms.hospitals)" in result.stderr
+
+
 def test_select_42_loads_neither_pyarrow_nor_pydantic(home: Path) -> None:
     # What a query costs before it starts: these two are a third of a small query's time.
     probe = (
