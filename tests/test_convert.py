@@ -86,6 +86,28 @@ def test_identifier_names_stay_text_and_values_are_kept(home: Path, tmp_path: Pa
     assert rows(lake, "select * from t.data") == [("2115", "1234567890", "10001", 5)]
 
 
+def test_quantities_named_after_codes_are_numbers(home: Path, tmp_path: Path) -> None:
+    # AHRQ's and NCHS's "Number"/"Percent" pairs, and counts of codes: what the name counts, or
+    # values no identifier is written in (separators, $, %), make a quantity of an id-like name.
+    header = "Number,Number of ZIP codes,Phone visits,ICD-10 deaths,Tract count,NPI,Facility ID\n"
+    text = header + '"35,798,453","1,234",5,6,7,1234567890,10001\n"1,000",12,3,4,5,1234567891,10002\n'
+    lake = load(home, write(tmp_path, "f.csv", text))
+    assert column_types(lake) == {
+        "number": "BIGINT",
+        "number_of_zip_codes": "BIGINT",
+        "phone_visits": "BIGINT",
+        "icd_10_deaths": "BIGINT",
+        "tract_count": "BIGINT",
+        "npi": "VARCHAR",
+        "facility_id": "VARCHAR",
+    }
+    assert rows(lake, "select number, number_of_zip_codes from t.data order by 1") == [(1000, 12), (35798453, 1234)]
+    assert "named like an identifier" in lake.current("t.data").provenance.columns["number"]["rule"]
+    # NPPES's "number" (an NPI), plain digits: an id, as its name says.
+    lake = load(home, write(tmp_path, "g.csv", "number,name\n1234567890,A\n1234567891,B\n"), "t.npi")
+    assert column_types(lake, "t.npi")["number"] == "VARCHAR"
+
+
 def test_numbers_with_separators_currency_percent_and_booleans(home: Path, tmp_path: Path) -> None:
     text = 'deaths,paid,share,er,day\n"169,936","$1,234.50",41%,Yes,2024-01-02\n12,$ 5.00,3.5%,No,2024-01-03\n'
     lake = load(home, write(tmp_path, "f.csv", text))

@@ -339,9 +339,7 @@ def _decide(
             decisions[column.source] = rules.Decision(rules.TEXT, reason="--raw")
         elif wanted:
             decisions[column.source] = rules.override(wanted)
-        elif rules.is_identifier_name(column.name):
-            decisions[column.source] = rules.Decision(rules.TEXT, reason="identifier column name")
-        else:
+        else:  # a column named like an identifier too: its values may show a quantity (``decide``)
             to_sample.append(column)
     if to_sample:
         decisions |= _classify_sample(con, relation, to_sample)
@@ -400,6 +398,8 @@ def _classify_sample(
         try:
             (taken,) = _one_row(con, f"SELECT count(*) FROM {table}")
             text = rules.text_early(con, table, len(columns))
+            named = [f"c{i}" for i, c in enumerate(columns) if f"c{i}" not in text and rules.is_identifier_name(c.name)]
+            text |= set(named) - rules.written_as_quantities(con, table, named, len(columns))
             rest = [f"c{i}" for i in range(len(columns)) if f"c{i}" not in text]
             profiled = rules.sample_profiles(con, table, rest)
         finally:

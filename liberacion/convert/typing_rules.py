@@ -51,6 +51,18 @@ IDENTIFIER_NAMES = re.compile(
     r"|(^|_)(id|identifier)$"
     r"|^(number|safetyreportid|reportid|setid|spl_id)$"  # NPPES's NPI, FAERS's and SPL's ids (openFDA)
 )
+# ... unless the name says the column counts or measures something: "Number of ZIP codes", "Phone
+# visits", "ICD-10 deaths", "Tract count" are quantities, named after what they count.
+QUANTITY_NAMES = re.compile(
+    r"(^|_)(number|num|count|total)_of(_|$)"
+    r"|(^|_)(count|counts|total|totals|visits|deaths|cases|claims|calls|rate|rates|pct|percent|percentage"
+    r"|share|amount|amt|population|sum|average|avg|mean|median|discharges|admissions|stays|encounters"
+    r"|prescriptions|beneficiaries|enrollees|users|services)(_|$)"
+)
+# Classes no identifier is written in: thousands separators, currency, a percent sign. A column
+# named like an identifier whose values are these ("Number": "35,798,453") is a quantity. A
+# decimal point is not among them: exports print numeric ids as floats (``1234567890.0``).
+QUANTITY_CLASSES = frozenset({"is", "ds", "c", "p"})
 
 # The kinds a column of text can be, in order of preference. Each has a SQL test that is true when a
 # (trimmed, non-missing) value converts without loss, and the SQL that converts it.
@@ -281,6 +293,18 @@ def text_early(con: Any, table: str, count: int) -> set[str]:
     return {col for (col,) in found}
 
 
+def written_as_quantities(con: Any, table: str, columns: Sequence[str], count: int) -> set[str]:
+    """Of the ``columns`` of the sample ``table`` (of ``count`` columns) named like identifiers,
+    those whose first rows (as ``text_early`` reads) hold a value with a thousands separator, a
+    currency or a percent sign: only those are profiled, for ``decide`` may find them quantities.
+    The others stay text, their values unread, as identifiers' names make them."""
+    if not columns:
+        return set()
+    tests = ", ".join(f"bool_or(regexp_matches({c}, '[,$%]'))" for c in columns)
+    row = con.execute(f"SELECT {tests} FROM (FROM {table} LIMIT {max(1, EARLY_CELLS // count)})").fetchone()
+    return {c for c, found in zip(columns, row, strict=True) if found}
+
+
 # A character only some classes' values hold: a value that has one (and none of the characters
 # before it) is of one of those classes, or text. Dates and currency are tried against a pattern
 # or two, not against every class before theirs (``_add_classes``).
@@ -412,7 +436,7 @@ ACCEPTS: dict[str, frozenset[str]] = {
 
 
 def is_identifier_name(name: str) -> bool:
-    return bool(IDENTIFIER_NAMES.search(name))
+    return bool(IDENTIFIER_NAMES.search(name)) and not QUANTITY_NAMES.search(name)
 
 
 def decide(
@@ -438,7 +462,11 @@ def _decide_kinds(
 ) -> Decision:
     kinds = {k for k, n in classes.items() if n}
     if is_identifier_name(name):
-        return Decision(TEXT, reason="identifier column name")
+        if not (kinds & QUANTITY_CLASSES and kinds <= QUANTITY_CLASSES | {"i"}):
+            return Decision(TEXT, reason="identifier column name")
+        named = _decide_kinds("", classes, dates, scale, markers)
+        named.reason = f"{named.reason}; named like an identifier, but written as a quantity"
+        return named
     if not kinds:
         return _markers_only(markers)
     if "z" in kinds:
