@@ -267,3 +267,39 @@ def test_a_log_fifo_is_not_opened_before_the_run(cli: Cli, http_server: LocalSer
     received = reader.communicate(timeout=60)[0].decode()
     assert done.returncode == 0, done.stderr
     assert lines(received)[-1]["event"] == "summary"
+
+
+def test_refresh_json_prints_each_table_as_it_finishes(cli: Cli, http_server: LocalServer, home: Path) -> None:
+    # `refresh --json >> log` stopped by `timeout` or systemd: the tables done before still have
+    # their lines, as in --log.
+    fetched(cli, http_server)
+    quick = http_server.add("/quick.csv", CSV_V1, content_type="text/csv")
+    assert cli("fetch", quick, "--as", "cms.quick").exit_code == 0
+    _slow(http_server, "/beds.csv")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIBERACION_HOME": str(home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "liberacion", "refresh", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    first = json.loads(process.stdout.readline())  # before the slow table is done
+    assert (first["table"], first["event"]) == ("cms.quick", "unchanged")
+    assert process.poll() is None, "the run ended before its slow table was done"
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert lines(out)[-1]["event"] == "summary" and all(r["table"] != "cms.quick" for r in lines(out)[:-1])
+
+
+def test_quiet_prints_no_notes(cli: Cli, tmp_path: Path) -> None:
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b\n1,2\n3\n4,5\n", encoding="utf-8")
+    loud = cli("fetch", str(ragged), "--as", "s.r")
+    assert "note: s.r: 1 bad row set aside" in loud.stderr
+    for command in (["fetch", str(ragged), "--as", "s.r", "--force"], ["refresh", "--force"]):
+        quiet = cli(*command, "--quiet")
+        assert (quiet.exit_code, quiet.stdout) == (0, ""), command
+        assert "note:" not in quiet.stderr, command

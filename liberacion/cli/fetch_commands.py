@@ -1,6 +1,7 @@
 """Commands that bring data in: fetch and refresh."""
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -19,6 +20,7 @@ from liberacion.cli.app import (
 from liberacion.cli.completion import complete_ref, complete_table
 from liberacion.console import (
     FetchProgress,
+    OutputClosed,
     error_line,
     no_view,
     note,
@@ -26,7 +28,7 @@ from liberacion.console import (
     report_fetch,
     report_refresh,
 )
-from liberacion.errors import ExitCode, LiberacionError, batch_exit_code
+from liberacion.errors import ExitCode, LiberacionError, Note, batch_exit_code
 
 # What a stopped run (Ctrl-C, SIGTERM) says of the tables it had not published yet.
 NOT_PUBLISHED = "tables not yet published keep their previous snapshot"
@@ -109,6 +111,8 @@ def fetch(
     from liberacion.fetching import parse_types
 
     options = settings(ctx)
+    if quiet:
+        warnings.simplefilter("ignore", Note)  # the snapshot keeps them (info), --json counts the rejects
     refs = [ref_argument(ctx, ref, "fetch") for ref in refs]  # a table name: say which ref it is
     # A broken manifest fails every catalog ref (no other manifest may stand in for it); files and
     # URLs are still fetched, and the command ends with each manifest's error and exit code 5.
@@ -213,6 +217,9 @@ def refresh(
     from liberacion.refreshing import RunLog, check_log, report_records
     from liberacion.timestamps import utc_now
 
+    if quiet:
+        warnings.simplefilter("ignore", Note)  # the events (--log, --json) carry what a note would say
+
     options = settings(ctx)
     run_log = RunLog(None)
     started, clock = utc_now(), time.monotonic()
@@ -231,7 +238,7 @@ def refresh(
                 on_schema_change=on_schema_change,
                 wait=wait,
                 catalog_paths=options.catalog_paths,
-                on_event=run_log.event,
+                on_event=_streamed(run_log, stdout=json_lines),
                 on_waiting=note if sys.stderr.isatty() and not quiet else None,  # cron: silence
             )
     except (KeyboardInterrupt, LiberacionError) as err:  # the run stopped or never started: the log says so
@@ -240,7 +247,7 @@ def refresh(
     records = report_records(report)
     run_log.write(records[-1:])  # each table's line went in as the table finished
     if json_lines:
-        print_json_lines(records)
+        print_json_lines(records[-1:])  # and on stdout too
     else:
         report_refresh(report, quiet=quiet)
     for problem in [*report.problems, *report.errors]:
@@ -250,6 +257,29 @@ def refresh(
         worse = report.exit_code not in (ExitCode.OK, ExitCode.UPDATES)  # a lost log is a failure
         raise typer.Exit(report.exit_code if worse else int(ExitCode.FAILED))
     raise typer.Exit(report.exit_code)
+
+
+def _streamed(run_log: Any, *, stdout: bool) -> Any:
+    """The refresh's ``on_event``: each table's line to ``--log`` and, with ``--json``, to stdout, as
+    the table finishes (from the run's threads), so a run stopped by ``timeout`` or systemd has
+    printed what it published. A reader of stdout that went away (``| head``) ends the printing,
+    not the run."""
+    import threading
+
+    lock, closed = threading.Lock(), threading.Event()
+
+    def on_event(event: Any) -> None:
+        run_log.event(event)
+        if not stdout or closed.is_set():
+            return
+        with lock:
+            try:
+                print_json_lines([event.to_dict()])
+                sys.stdout.flush()
+            except (OutputClosed, BrokenPipeError):
+                closed.set()
+
+    return on_event
 
 
 def _stopped(err: BaseException, started: str, seconds: float, run_log: Any, json_lines: bool) -> None:
