@@ -180,8 +180,9 @@ def _types(value: Mapping[str, str] | None) -> dict[str, str]:
     return dict(value)
 
 
-def _when(value: str | date | None) -> str | None:
-    """``as_of`` as ``parse_as_of`` takes it: a ``datetime`` (UTC when naive) or ``date`` too."""
+def _when(value: str | date | None, what: str = "as_of") -> str | None:
+    """``as_of`` (or a snapshot named by its time: ``what``) as ``parse_as_of`` takes it: a
+    ``datetime`` (UTC when naive) or ``date`` too."""
     from datetime import UTC, datetime
 
     if value is None or value == "":
@@ -190,11 +191,11 @@ def _when(value: str | date | None) -> str | None:
         try:
             return (value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value).isoformat()
         except OverflowError:  # datetime.min at UTC+5 is before year 1
-            raise UsageError(f"as_of {value} is out of range once moved to UTC") from None
+            raise UsageError(f"{what} {value} is out of range once moved to UTC") from None
     if isinstance(value, date):
         return value.isoformat()
     if not isinstance(value, str):
-        raise UsageError(f"as_of must be a date, a datetime or text such as 2026-11-01, not {value!r}")
+        raise UsageError(f"{what} must be a date, a datetime or text such as 2026-11-01, not {value!r}")
     return value
 
 
@@ -545,15 +546,16 @@ def diff(
     table: str,
     *,
     home: PathLike | Home | None = None,
-    from_snapshot: str | None = None,
-    to_snapshot: str | None = None,
+    from_snapshot: str | date | None = None,
+    to_snapshot: str | date | None = None,
     keys: Sequence[str] = (),
     show: int = 5,
 ) -> TableDiff:
     """Compare two snapshots (default: the previous and the current one) by schema and rows.
 
-    Snapshots are named by id or unique prefix, ``current``, ``previous``, or a date/time. Without
-    ``keys``, the dataset's declared keys are used when it has them.
+    Snapshots are named by id or unique prefix, ``current``, ``previous``, or a date/time (text, a
+    ``date`` or a ``datetime``, UTC when naive: the snapshot current then). Without ``keys``, the
+    dataset's declared keys are used when it has them.
     """
     from liberacion.compare import diff as run
     from liberacion.compare import keys_from_provenance
@@ -562,9 +564,7 @@ def diff(
     if _whole(show, "show") < 0:
         raise UsageError("--show must be 0 or more")
     table = _text(table, "table")
-    for name, value in (("from_snapshot", from_snapshot), ("to_snapshot", to_snapshot)):
-        if value is not None:
-            _text(value, name)
+    from_snapshot, to_snapshot = _when(from_snapshot, "from_snapshot"), _when(to_snapshot, "to_snapshot")
     lake = open_lake(home)
     with lake.reading_snapshots():  # neither snapshot is pruned while they are compared
         new = resolve_snapshot(lake, table, to_snapshot or "current")

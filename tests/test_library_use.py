@@ -162,3 +162,32 @@ def test_ctrl_c_while_the_views_are_rebuilt_is_a_keyboard_interrupt(
     assert again.status == "fetched"
     with duckdb.connect(str(home / "lake.duckdb"), read_only=True) as con:
         assert con.sql("select count(*) from cms.beds").fetchall() == [(3,)]
+
+
+def test_diff_takes_dates_and_datetimes_as_sql_as_of_does(home: Path) -> None:
+    # Its docstring named "a date/time"; a datetime.date was "to_snapshot must be text".
+    from datetime import UTC, date, datetime
+
+    import pyarrow as pa
+
+    from liberacion.lake import Lake
+
+    lake = Lake(home)
+    lake.publish("cms.beds", pa.table({"id": ["a"], "beds": [1]}))
+    first = lake.current("cms.beds")
+    lake.publish("cms.beds", pa.table({"id": ["a", "b"], "beds": [1, 2]}))
+    by_id = liberacion.diff("cms.beds", keys=["id"])
+    when = datetime.fromisoformat(first.published_at.replace("Z", "+00:00"))
+    for to in (date.today(), datetime.now(UTC), datetime.now(UTC).replace(tzinfo=None)):
+        by_time = liberacion.diff("cms.beds", from_snapshot=when, to_snapshot=to, keys=["id"])
+        assert (
+            (by_time.old.id, by_time.new.id, by_time.added)
+            == (by_id.old.id, by_id.new.id, by_id.added)
+            == (
+                first.id,
+                lake.current("cms.beds").id,
+                1,
+            )
+        )
+    with pytest.raises(UsageError, match="to_snapshot must be a date, a datetime or text"):
+        liberacion.diff("cms.beds", to_snapshot=5)  # type: ignore[arg-type]
