@@ -134,7 +134,7 @@ class Column:
 _COLUMN_KEYS = frozenset(Column.__dataclass_fields__)
 
 
-@dataclass
+@dataclass(repr=False)
 class Snapshot:
     """One published version of a table, as recorded in its ``snapshot.json``."""
 
@@ -150,6 +150,14 @@ class Snapshot:
     provenance: Provenance
     liberacion_version: str
     iceberg_id: int | None = None  # the Iceberg snapshot id, in a lake that is an Iceberg lake
+
+    def __repr__(self) -> str:
+        # Short: a notebook shows a list of tables' snapshots, whose provenance (every column's
+        # rule and markers, the download's headers) ran to thousands of lines. ``to_dict`` has it all.
+        return (
+            f"Snapshot(table={self.table!r}, id={self.id!r}, published_at={self.published_at!r},"
+            f" rows={self.rows}, columns={len(self.schema)}, rejects={self.rejects})"
+        )
 
     @property
     def catalog(self) -> str:

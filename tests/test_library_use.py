@@ -191,3 +191,18 @@ def test_diff_takes_dates_and_datetimes_as_sql_as_of_does(home: Path) -> None:
         )
     with pytest.raises(UsageError, match="to_snapshot must be a date, a datetime or text"):
         liberacion.diff("cms.beds", to_snapshot=5)  # type: ignore[arg-type]
+
+
+def test_a_snapshot_shows_itself_in_one_short_line(home: Path) -> None:
+    # A notebook cell ending in tables() printed every column's rule and the download's headers:
+    # 147,586 characters for 9 tables.
+    import pyarrow as pa
+
+    from liberacion.lake import Lake
+
+    wide = pa.table({f"c{i}": [i] for i in range(300)})
+    Lake(home).publish("cms.wide", wide)
+    shown = repr(liberacion.tables())
+    assert "Snapshot(table='cms.wide', id=" in shown and "columns=300" in shown
+    assert len(shown) < 400 and "\n" not in shown
+    assert len(repr(liberacion.info("cms.wide"))) < 600
