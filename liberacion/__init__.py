@@ -24,6 +24,19 @@ _EXPORTS = {
     "Recipe": "liberacion.snapshots",
     "Snapshot": "liberacion.snapshots",
     "resolve_home": "liberacion.home",
+    # What the functions return, for annotations (``def load() -> list[liberacion.FetchResult]``).
+    "FetchResult": "liberacion.fetching",
+    "ProgressEvent": "liberacion.download",
+    "RefreshEvent": "liberacion.refreshing",
+    "RefreshReport": "liberacion.refreshing",
+    "DiscoverReport": "liberacion.catalogs.index",
+    "SearchHit": "liberacion.catalogs.index",
+    "Description": "liberacion.resolve",
+    "TableInfo": "liberacion.lake",
+    "TableDetails": "liberacion.api",
+    "HistoryEntry": "liberacion.timeline",
+    "TableDiff": "liberacion.compare",
+    "PruneReport": "liberacion.api",
     # The errors README names (``except liberacion.UsageError``), and the warnings' category.
     **dict.fromkeys(
         (

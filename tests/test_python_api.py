@@ -125,3 +125,26 @@ def test_every_command_is_a_function_of_the_same_name() -> None:
         assert callable(getattr(liberacion, name)), name
         assert name in liberacion.__all__
     assert [c.name for c in liberacion.api.catalogs()][:1]  # the shipped catalogs, without a home
+
+
+def test_what_the_functions_return_can_be_named_from_the_package() -> None:
+    # Annotating `-> list[liberacion.FetchResult]` meant finding the class in a submodule.
+    import typing
+
+    import liberacion
+    import liberacion.api
+
+    returned = set()
+    for name in ("fetch", "refresh", "discover", "search", "show", "tables", "info", "history", "diff", "prune"):
+        function = getattr(liberacion.api, name)
+        annotation = function.__annotations__["return"]
+        returned |= set(re.findall(r"[A-Z]\w+", annotation)) - {"Sequence", "Callable"}
+    assert returned == {"FetchResult", "RefreshReport", "DiscoverReport", "SearchHit", "Description", "TableInfo"} | {
+        "TableDetails",
+        "HistoryEntry",
+        "TableDiff",
+        "PruneReport",
+    }
+    for name in returned | {"ProgressEvent", "RefreshEvent"}:
+        assert isinstance(getattr(liberacion, name), type) and name in liberacion.__all__, name
+    assert typing.get_type_hints(liberacion.info)["return"] is liberacion.TableDetails
