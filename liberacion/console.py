@@ -497,12 +497,15 @@ def _refresh_detail(event: Any) -> str:
     change = event.schema_change
     if not change:
         return ""
-    parts = [
-        f"{kind}: " + ", ".join(c.get("name") or c.get("new", "") for c in cols)
-        for kind, cols in change.items()
-        if cols
-    ]
+    parts = [f"{kind}: " + ", ".join(map(_changed_column, cols)) for kind, cols in change.items() if cols]
     return "schema changed (" + "; ".join(parts) + ")" if parts else "schema changed"
+
+
+def _changed_column(column: dict[str, Any]) -> str:
+    """A column of a schema change as ``history`` writes it: a renamed one ``old→new``."""
+    if "new" in column:
+        return f"{column.get('old')}→{column['new']}"
+    return str(column.get("name", ""))
 
 
 def report_discover(report: Any) -> None:

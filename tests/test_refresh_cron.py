@@ -303,3 +303,12 @@ def test_quiet_prints_no_notes(cli: Cli, tmp_path: Path) -> None:
         quiet = cli(*command, "--quiet")
         assert (quiet.exit_code, quiet.stdout) == (0, ""), command
         assert "note:" not in quiet.stderr, command
+
+
+def test_a_renamed_column_is_shown_with_its_old_name(cli: Cli, http_server: LocalServer) -> None:
+    # "renamed: hospital_name" said which column came, not which one it took the place of.
+    fetched(cli, http_server, "facility_id,facility_name\n010001,General\n010005,Mercy\n")
+    http_server.add("/beds.csv", "facility_id,hospital_name\n010001,General\n010005,Mercy\n", content_type="text/csv")
+    result = cli("refresh")
+    assert result.exit_code == 0, result.stderr
+    assert "renamed: facility_name→hospital_name" in result.stdout + result.stderr
