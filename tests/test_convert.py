@@ -439,3 +439,17 @@ def test_fetching_a_csv_imports_neither_pandas_nor_pyarrow(home: Path, tmp_path:
     expected = {"n": "BIGINT", "day": "DATE", "paid": "DECIMAL(18,2)", "score": "VARCHAR", "share": "DOUBLE"}
     assert types == expected | {"at": "TIMESTAMP"}
     assert Lake(home).current("t.data").rejects == (1 if bad_row else 0)
+
+
+def test_unknown_is_an_answer_of_a_yes_no_column(home: Path, tmp_path: Path) -> None:
+    # CDC's case surveillance: hosp_yn is Yes, No, Unknown or Missing. NULL would merge "Unknown"
+    # with empty cells; a numeric column's "Unknown" is still a marker.
+    lake = load(home, write(tmp_path, "f.csv", "hosp_yn,er,beds\nYes,Yes,1\nUnknown,No,Unknown\nNo,N/A,3\n"))
+    assert column_types(lake) == {"hosp_yn": "VARCHAR", "er": "BOOLEAN", "beds": "BIGINT"}
+    assert rows(lake, "select hosp_yn from t.data where hosp_yn = 'Unknown'") == [("Unknown",)]
+    assert "'Unknown' answers" in lake.current("t.data").provenance.columns["hosp_yn"]["rule"]
+    # The first "Unknown" past the sample: the column is decided again from all its values.
+    text = "death_yn\n" + "Yes\nNo\n" * 30_000 + "Missing\n"
+    lake = load(home, write(tmp_path, "g.csv", text), "t.later")
+    assert column_types(lake, "t.later") == {"death_yn": "VARCHAR"}
+    assert rows(lake, "select count(*) from t.later where death_yn = 'Missing'") == [(1,)]

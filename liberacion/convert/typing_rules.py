@@ -97,6 +97,9 @@ _CLASSES: tuple[tuple[str, str], ...] = (
 )
 BOOL_TRUE = ("yes", "y", "true")
 BOOL_FALSE = ("no", "n", "false")
+# Answers of a yes/no question besides yes and no (CDC's case surveillance: Yes, No, Unknown,
+# Missing): a column holding them keeps its text, for NULL would merge them with empty cells.
+BOOL_ANSWERS = frozenset({"unknown", "missing"})
 _MARKER_SET = frozenset(MISSING_MARKERS)
 _ANY_CLASS = "|".join(f"(?:{pattern})" for _, pattern in _CLASSES)
 _PY_CLASSES = tuple((code, re.compile(pattern)) for code, pattern in _CLASSES)
@@ -454,6 +457,9 @@ def decide(
     decision = _decide_kinds(name, classes, dates, scale, markers)
     if decision.kind == BOOL and lone:
         return Decision(TEXT, reason=f"one flag ({lone}) only: not a yes/no column")
+    answers = [m.strip() for m in markers if m.strip().lower() in BOOL_ANSWERS]
+    if decision.kind == BOOL and answers:
+        return Decision(TEXT, reason=f"yes/no with {answers[0]!r} answers: kept as text")
     return decision
 
 
@@ -763,13 +769,15 @@ class SlowPath:
         # In a column of markers only, a flag-like one (``*``) the sample did not show is a surprise:
         # the column is decided again from all its values rather than the flag made NULL.
         maybe_flag = self.decision.kind == MISSING and flag_like(value)
-        if value.lower() in _MARKER_SET and not maybe_flag:
+        # In a yes/no column, an "Unknown" the sample did not show is an answer: a surprise too.
+        override = self.decision.reason == "override"  # the user asked: any value that converts will do
+        answer = self.decision.kind == BOOL and not override and value.lower() in BOOL_ANSWERS
+        if value.lower() in _MARKER_SET and not maybe_flag and not answer:
             self.count(value)
             return None
         _number, flag = split_flag(value)
         if flag and self.decision.kind in (DOUBLE, DOUBLE_SEP):
             self.count(flag)  # counted like a marker, the number kept
-        override = self.decision.reason == "override"  # the user asked: any value that converts will do
         if override or classify_value(value) in ACCEPTS[self.decision.kind]:
             try:
                 return python_value(self.decision, value)
