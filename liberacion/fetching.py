@@ -79,7 +79,6 @@ LOCAL_CATALOG = "local"
 NO_ROWS = "no data rows, beside members that have rows"  # why a header-only zip member is skipped
 _CATALOG_REF = re.compile(r"[A-Za-z0-9_-]+/[^/\s]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_TYPE_SPEC = re.compile(r"([^=\s]+)=(\S.*)")
 # One conversion at a time: DuckDB already uses every core, and two at once double the memory.
 _CONVERSIONS = threading.Semaphore(1)
 _Held = TypeVar("_Held")
@@ -141,9 +140,13 @@ class FetchResult:
     stage: str | None = None  # where it failed: resolve, download, convert or publish
     error_type: str | None = None  # the class of the error: Gone (HTTP 404/410), NoDataset, ConversionError...
     stages: dict[str, float] = field(default_factory=dict)  # seconds each stage took
+    # The change token of the catalog listing this fetch resolved (None for a URL or a file): of an
+    # unchanged result, the token now names the snapshot's bytes (refresh records it for --check).
+    change_token: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        record = {k: v for k, v in asdict(self).items() if k not in ("tables", "table_rows", "error_code", "stages")}
+        hidden = ("tables", "table_rows", "error_code", "stages", "change_token")
+        record = {k: v for k, v in asdict(self).items() if k not in hidden}
         record["seconds"] = round(self.seconds, 3)
         record["stages"] = {name: round(seconds, 3) for name, seconds in self.stages.items()}
         if len(self.tables) > 1:
@@ -196,10 +199,16 @@ def parse_types(specs: Sequence[str]) -> dict[str, str]:
     """``["zip=VARCHAR", ...]`` from repeated ``--type COLUMN=TYPE`` options."""
     types: dict[str, str] = {}
     for spec in specs:
-        match = _TYPE_SPEC.fullmatch(spec.strip())
-        if not match:
+        # The name is everything before the last "=" (no type holds one): most HHS headers have
+        # spaces ("Zip Code=VARCHAR"), and a published name is matched as well as its snake_case.
+        name, equals, type_name = spec.rpartition("=")
+        if not equals:
             raise UsageError(f"invalid --type {spec!r}: use COLUMN=TYPE, e.g. --type zip=VARCHAR")
-        types[match.group(1)] = match.group(2).strip()
+        if not name.strip():
+            raise UsageError(f"invalid --type {spec!r}: no column name before =; use COLUMN=TYPE")
+        if not type_name.strip():
+            raise UsageError(f"invalid --type {spec!r}: no type after =; use COLUMN=TYPE, e.g. {name.strip()}=VARCHAR")
+        types[name.strip()] = type_name.strip()
     return types
 
 
@@ -221,6 +230,11 @@ def fetch(
         raise UsageError("nothing to fetch: give at least one REF (catalog/dataset, URL or file)")
     if options.table is not None and len(set(refs)) > 1:
         raise UsageError("--as names one table: give exactly one REF with it")
+    if options.raw and options.types:  # --raw would load the --type columns as text all the same
+        raise UsageError(
+            "--raw and --type cannot be combined: --raw loads every column as text; give --type alone"
+            " to type those columns and infer the others"
+        )
     recipes = [options.recipe(ref) for ref in dict.fromkeys(refs)]
     return fetch_recipes(recipes, home, options, progress=progress, client=client)
 
@@ -804,6 +818,7 @@ class _Job:
             rejects=current.rejects,
             bytes=transferred,
             snapshot=current.id,
+            change_token=target.dataset.change_token if target.dataset is not None else None,
         )
 
     def _stage(self, stack: contextlib.ExitStack, table: str) -> Staging:
@@ -913,8 +928,8 @@ class _Job:
         """The raw files, or None when the server says none changed since ``current``."""
         if target.path is not None:
             return [self._local(target.path, current, files)]
-        known = _downloads_of(current)
-        validators = [self._validators(url, known) for url in target.urls]
+        expected = _expected_bytes(target.urls, current)
+        validators = [self._validators(url, sha) for url, sha in zip(target.urls, expected)]
         results = self._download_all(target, validators, files, received)
         if all(r.not_modified for r in results):
             return None
@@ -938,12 +953,13 @@ class _Job:
             return _File(str(path), path, sha, size)
         return _File(str(path), path, secrets.token_hex(32), size, hashing=pool.submit(hash_file, path))
 
-    def _validators(self, url: str, known: dict[str, str]) -> Validators | None:
-        """Validators to send, only for the exact bytes the current snapshot was built from."""
-        if self.options.force or redact_url(url) not in known:
+    def _validators(self, url: str, expected: str | None) -> Validators | None:
+        """Validators to send, only when the URL's last download held ``expected``: the bytes the
+        current snapshot took for that file (a "not modified" then means the same bytes again)."""
+        if self.options.force or expected is None:
             return None
         state = load_url_state(self.lake.home, url)
-        if not state or state.get("sha256") != known[redact_url(url)]:
+        if not state or state.get("sha256") != expected:
             return None
         validators = Validators(state.get("etag"), state.get("last_modified"))
         return validators or None
@@ -1468,11 +1484,21 @@ def _combined_sha(files: list[_File]) -> str:
     return digest.hexdigest()
 
 
-def _downloads_of(snapshot: Snapshot | None) -> dict[str, str]:
-    """URL → sha256 of the files ``snapshot`` was built from."""
-    if snapshot is None:
-        return {}
-    return {d.url: d.sha256 for d in snapshot.provenance.downloads if d.sha256}
+def _expected_bytes(urls: Sequence[str], snapshot: Snapshot | None) -> list[str | None]:
+    """For each of ``urls``, the sha256 of the file ``snapshot`` took in its stead (None: none).
+
+    The snapshot's own URLs stand for themselves. A catalog that moved its files (data.cms.gov with
+    each release, the bytes unchanged) names URLs the snapshot never read: each stands for the file
+    in its place, so once a download found the snapshot's bytes there (``unchanged``, which
+    publishes nothing), its validators are sent and a "not modified" costs one small request, not
+    a full download every night. A file more or fewer makes another table: none stands for any."""
+    downloads = snapshot.provenance.downloads if snapshot is not None else []
+    if len(downloads) != len(urls):
+        return [None] * len(urls)
+    by_url = {d.url: d.sha256 for d in downloads if d.sha256}
+    if all(redact_url(url) in by_url for url in urls):
+        return [by_url[redact_url(url)] for url in urls]
+    return [d.sha256 or None for d in downloads]
 
 
 def hash_file(path: Path) -> tuple[str, int]:

@@ -1,5 +1,6 @@
 """What this home's refreshes last found of each table (``<home>/state/refresh.json``): when it was
-last checked, the last event, whether it failed or was retired. Kept apart from ``refreshing`` so
+last checked, the last event, whether it failed or was retired, and the catalog's change token a
+refresh found to name the current snapshot's bytes. Kept apart from ``refreshing`` so
 that ``tables`` reads it without importing the catalogs' code (``benchmarks/startup.py``)."""
 
 from __future__ import annotations
@@ -85,7 +86,26 @@ class State:
         elif event in ("fetched", "unchanged", "schema-changed", "changed"):
             record.pop("retired", None)
             record.pop("retired_by", None)
+        if event in ("fetched", "schema-changed"):  # a new snapshot records the token it was fetched under
+            record.pop("verified", None)
         self.tables[table] = record
+
+    def verify(self, table: str, sha256: str, change_token: str) -> None:
+        """Record that a refresh found the listing of ``change_token`` still holds ``sha256``, the
+        bytes of the table's current snapshot. Such a refresh publishes nothing, so the snapshot
+        keeps the token it was fetched under; ``--check`` takes this one as well, or it would say
+        ``changed`` for ever after a listing dated anew (or a file moved) with the same bytes."""
+        record = dict(self.tables.get(table, {}))
+        record["verified"] = {"sha256": sha256, "change_token": change_token}
+        self.tables[table] = record
+
+    def verified_token(self, table: str, sha256: str | None) -> str | None:
+        """The change token a refresh found to name ``sha256`` (``verify``), or None."""
+        verified = self.get(table).get("verified")
+        if not isinstance(verified, dict) or sha256 is None or verified.get("sha256") != sha256:
+            return None
+        token = verified.get("change_token")
+        return token if isinstance(token, str) else None
 
     def save(self) -> None:
         atomic_write(self.path, json.dumps(self.tables, indent=1, sort_keys=True))

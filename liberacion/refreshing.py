@@ -289,8 +289,8 @@ def _targets(lake: Lake, options: RefreshOptions, state: State) -> list[_Target]
         skip = None
         if _retired(record) and not named and not listings.lists(snap.provenance):
             skip = "retired"
-        elif options.older_than is not None and 0 <= now - record.get("checked", 0) < options.older_than:
-            skip = "checked recently"  # a check in the future (the clock set back since) is not recent
+        elif options.older_than is not None and _checked_within(record, now, options.older_than):
+            skip = "checked recently"
         targets[table] = _Target(table, snap, skip)
     # A damaged member of a zip set is republished by its set's refresh: not a failure of its own
     sets = [t.table for t in targets.values() if t.snapshot is not None and t.skip is None]
@@ -345,8 +345,9 @@ class _Runner:
     def _check(self, target: _Target) -> RefreshEvent:
         assert target.snapshot is not None
         prov = target.snapshot.provenance
+        verified = self.state.verified_token(target.table, prov.sha256)
         try:
-            changed = _would_change(self.lake.home, prov, self.client, self.options.catalog_paths)
+            changed = _would_change(self.lake.home, prov, self.client, self.options.catalog_paths, verified)
         except LiberacionError as err:
             return RefreshEvent(
                 target.table,
@@ -389,13 +390,26 @@ class _Runner:
             bytes=result.bytes,
             stages=result.stages,
         )
+        change = next(iter(changes.values()), None)
         if result.status == "failed":
             event.event = failure_event(result.error_type)
             event.error, event.stage, event.error_type = result.error, result.stage, result.error_type
+            if result.error_type == SchemaChanged.__name__:  # --on-schema-change fail: what it refused
+                event.schema_change = change
             return event
-        change = next(iter(changes.values()), None)
         if change and result.status == "fetched":
             event.event, event.schema_change = "schema-changed", change
+        token = result.change_token
+        # The listing changed, the bytes did not: what --check compares the listing with from now
+        # on, when the bytes compared were this snapshot's (not another member's of a zip set).
+        if (
+            result.status == "unchanged"
+            and token is not None
+            and token != prov.extra.get("change_token")
+            and result.snapshot == target.snapshot.id
+            and prov.sha256 is not None
+        ):
+            self.state.verify(target.table, prov.sha256, token)
         return event
 
     def _identity(self, table: str, prov: Provenance) -> tuple[str | None, str | None]:
@@ -451,8 +465,11 @@ def _replayed(prov: Provenance, table: str) -> Recipe:
     return replace(prov.recipe, table=prov.recipe.table or table)
 
 
-def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_paths: Sequence[Path]) -> bool:
-    """The cheapest reliable answer to "has the source changed since this snapshot?"."""
+def _would_change(
+    home: Home, prov: Provenance, client: HttpClient, catalog_paths: Sequence[Path], verified: str | None = None
+) -> bool:
+    """The cheapest reliable answer to "has the source changed since this snapshot?". ``verified``:
+    a later change token a refresh found to name the snapshot's bytes (``State.verify``)."""
     from liberacion.fetching import hash_file, resolve_target
 
     # Resolved as the refresh would (a missing file, an unknown dataset fail with its words).
@@ -464,8 +481,8 @@ def _would_change(home: Home, prov: Provenance, client: HttpClient, catalog_path
 
         if conflict := identity_conflict(target.dataset, prov, prov.target or str(prov.ref)):
             raise SourceError(conflict)
-        token = prov.extra.get("change_token")
-        if token and target.dataset.change_token is not None and target.dataset.change_token != token:
+        token, listed = prov.extra.get("change_token"), target.dataset.change_token
+        if token and listed is not None and listed not in (token, verified):
             return True
         if sorted(target.urls) != sorted(d.url for d in prov.downloads):
             moved = _moved_unchanged(home, target.urls, prov)
@@ -486,8 +503,10 @@ def _moved_unchanged(home: Home, urls: Sequence[str], prov: Provenance) -> list[
     from liberacion.download.state import load_url_state
 
     states = [load_url_state(home, url) or {} for url in urls]
-    known = sorted(str(state.get("sha256")) for state in states)
-    if any(not state.get("sha256") for state in states) or known != sorted(str(d.sha256) for d in prov.downloads):
+    # File by file in the listing's order, as a refresh sends their validators (``fetching``'s
+    # ``_expected_bytes``): the same files in another order make another table.
+    known = [str(state.get("sha256")) for state in states]
+    if any(not state.get("sha256") for state in states) or known != [str(d.sha256) for d in prov.downloads]:
         return None
     return [Download(url, sha256=state["sha256"], etag=state.get("etag")) for url, state in zip(urls, states)]
 
@@ -507,6 +526,15 @@ def _any_changed(home: Home, downloads: Sequence[Download], client: HttpClient) 
         if client.probe(download.url, validators).status != 304:
             return True
     return False
+
+
+def _checked_within(record: dict[str, Any], now: float, seconds: float) -> bool:
+    """Whether the table's last check that got an answer is less than ``seconds`` old, and no
+    refresh failed since (``failed_at``): a failure is tried again on the next run, however
+    recent the check before it. A check in the future (the clock set back since) is not recent."""
+    if record.get("failed_at"):
+        return False
+    return 0 <= now - record.get("checked", 0) < seconds
 
 
 def _retired(record: dict[str, Any]) -> bool:

@@ -76,6 +76,10 @@ def test_schema_change_evolves_by_default_and_fails_on_request(cli: Cli, http_se
     failed = cli("refresh", "--on-schema-change", "fail", "--json")
     assert failed.exit_code == 1
     assert events(failed.stdout)[0]["event"] == "failed" and "columns changed" in events(failed.stdout)[0]["error"]
+    # The same record evolve reports, for cron tooling to read rather than parse the error text.
+    change = events(failed.stdout)[0]["schema_change"]
+    assert change is not None and change["added"] == [{"name": "icu_beds", "type": "BIGINT"}]
+    assert change["removed"] == [] and change["retyped"] == []
     assert Lake(home).current("cms.beds").rows == 2  # the old snapshot stays
     evolved = cli("refresh", "--json")
     assert evolved.exit_code == 0
@@ -374,6 +378,23 @@ def test_a_failed_refresh_does_not_count_as_a_check_for_older_than(
     assert events(cli("refresh", "--older-than", "1d", "--json").stdout)[0]["event"] == "fetched"
     assert events(cli("refresh", "--older-than", "1d", "--json").stdout)[0]["event"] == "skipped"
     assert "failed_at" not in json.loads((home / "state" / "refresh.json").read_text())["cms.beds"]
+
+
+def test_older_than_tries_a_table_again_whose_refresh_failed_since_its_last_check(
+    cli: Cli, http_server: LocalServer, home: Path
+) -> None:
+    # Checked a minute ago, then a run (by hand, or another cron line) failed: the next
+    # `refresh --older-than 1h` tries it again, as it does a table that failed before any check.
+    fetched(cli, http_server)
+    assert events(cli("refresh", "--json").stdout)[0]["event"] == "unchanged"
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv", status=500)
+    assert events(cli("refresh", "--json").stdout)[0]["event"] == "failed"
+    http_server.add("/beds.csv", CSV_V2, content_type="text/csv")
+    assert events(cli("refresh", "--older-than", "1h", "--json").stdout)[0]["event"] == "fetched"
+    assert events(cli("refresh", "--older-than", "1h", "--json").stdout)[0]["event"] == "skipped"
+    del http_server.routes["/beds.csv"]  # gone is a failure too
+    assert events(cli("refresh", "--json").stdout)[0]["event"] == "gone"
+    assert events(cli("refresh", "--older-than", "1h", "--json").stdout)[0]["event"] == "gone"
 
 
 def test_tables_shows_whether_the_last_refresh_of_a_table_failed(
