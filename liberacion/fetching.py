@@ -810,16 +810,31 @@ class _Job:
         )
 
     def _unchanged(self, target: Target, current: Snapshot, transferred: int) -> FetchResult:
+        """The result of a download whose bytes the lake has: the same tables, rows and snapshot
+        a fetch of them reported (every member of a zip or workbook, not the one compared)."""
+        members = self._set_of(current)
         return FetchResult(
             target.ref,
-            current.table,
+            members[0].table,
             "unchanged",
-            rows=current.rows,
-            rejects=current.rejects,
+            rows=sum(s.rows for s in members),
+            rejects=sum(s.rejects for s in members),
             bytes=transferred,
-            snapshot=current.id,
+            snapshot=members[0].id,
+            tables=[s.table for s in members],
+            table_rows={s.table: s.rows for s in members},
             change_token=target.dataset.change_token if target.dataset is not None else None,
         )
+
+    def _set_of(self, snap: Snapshot) -> list[Snapshot]:
+        """The current snapshots of the tables one download made with ``snap``'s, first table first."""
+        listed = snap.provenance.extra.get("tables")
+        head = snap.provenance.extra.get("set_of")
+        if not listed and isinstance(head, str):  # the set is listed once, in its first table
+            first = self._current_of(head)
+            listed = first.provenance.extra.get("tables") if first is not None else None
+        members = [self._current_of(name) for name in listed or []]
+        return [m for m in members if m is not None] or [snap]
 
     def _stage(self, stack: contextlib.ExitStack, table: str) -> Staging:
         """The table's staging area, waiting for another writer up to ``--wait`` seconds."""

@@ -89,6 +89,9 @@ class RefreshEvent:
     stages: dict[str, float] = field(default_factory=dict)  # seconds each stage took
     schema_change: dict[str, Any] | None = None
     at: str = field(default_factory=utc_now)
+    # The tables the download made (several for a zip's members or a workbook's sheets, whose
+    # ``table`` is the name they were fetched as); None when nothing was fetched or compared.
+    tables: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Every key on every line (null when it does not apply), as ``fetch --json`` writes them."""
@@ -389,6 +392,7 @@ class _Runner:
             rows=result.rows,
             bytes=result.bytes,
             stages=result.stages,
+            tables=result.tables or None,
         )
         change = next(iter(changes.values()), None)
         if result.status == "failed":

@@ -206,3 +206,25 @@ def test_a_snapshot_shows_itself_in_one_short_line(home: Path) -> None:
     assert "Snapshot(table='cms.wide', id=" in shown and "columns=300" in shown
     assert len(shown) < 400 and "\n" not in shown
     assert len(repr(liberacion.info("cms.wide"))) < 600
+
+
+def test_an_unchanged_fetch_reports_what_the_fetch_that_made_it_did(home: Path, tmp_path: Path) -> None:
+    # An unchanged zip of two members reported its last member alone, with no tables; a refresh
+    # named the set without the tables in it.
+    import zipfile
+
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as z:
+        z.writestr("a.csv", "id,n\n1,2\n")
+        z.writestr("b.csv", "id,n\n1,2\n2,3\n")
+    single = tmp_path / "single.csv"
+    single.write_text("id,n\n1,2\n", encoding="utf-8")
+    for path, table in ((bundle, "s.bundle"), (single, "s.single")):
+        [first] = liberacion.fetch(path, as_table=table)
+        [again] = liberacion.fetch(path, as_table=table)
+        assert again.status == "unchanged" and first.status == "fetched"
+        shown = ("table", "rows", "rejects", "snapshot", "tables", "table_rows")
+        assert [getattr(again, k) for k in shown] == [getattr(first, k) for k in shown]
+    assert first.tables == ["s.single"]
+    [event] = liberacion.refresh(["s.bundle__b"]).events
+    assert (event.event, event.rows, event.tables) == ("unchanged", 3, ["s.bundle__a", "s.bundle__b"])
