@@ -452,4 +452,5 @@ def test_unknown_is_an_answer_of_a_yes_no_column(home: Path, tmp_path: Path) -> 
     text = "death_yn\n" + "Yes\nNo\n" * 30_000 + "Missing\n"
     lake = load(home, write(tmp_path, "g.csv", text), "t.later")
     assert column_types(lake, "t.later") == {"death_yn": "VARCHAR"}
+    assert lake.current("t.later").provenance.columns["death_yn"]["rule"] == "yes/no with 'Missing' answers: kept as text"
     assert rows(lake, "select count(*) from t.later where death_yn = 'Missing'") == [(1,)]

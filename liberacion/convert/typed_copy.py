@@ -298,24 +298,27 @@ def _reclassify(
     """Find every typed column with a value the sample did not foresee, classify those from all
     their values, and make text of any that still would not convert; returns their names."""
     surprised = _surprised(con, relation, columns, decisions)
-    decisions |= _classify_all(con, relation, surprised, decisions)
-    still = _surprised(con, relation, surprised, decisions)
-    for column in still:
-        decisions[column.source] = rules.Decision(rules.TEXT, reason="values that do not convert")
-    return [c.name for c in surprised]
+    decisions |= _classify_all(con, relation, [c for c, _ in surprised], decisions)
+    for column, example in _surprised(con, relation, [c for c, _ in surprised], decisions):
+        answer = decisions[column.source].kind == rules.BOOL and example.lower() in rules.BOOL_ANSWERS
+        reason = f"yes/no with {example!r} answers: kept as text" if answer else "values that do not convert"
+        decisions[column.source] = rules.Decision(rules.TEXT, reason=reason)
+    return [c.name for c, _ in surprised]
 
 
 def _surprised(
     con: duckdb.DuckDBPyConnection, relation: str, columns: list[_Column], decisions: dict[str, rules.Decision]
-) -> list[_Column]:
-    """The typed columns holding a value that is neither a marker nor of the decided type (one scan)."""
+) -> list[tuple[_Column, str]]:
+    """The typed columns holding a value that is neither a marker nor of the decided type (one
+    scan), each with the first such value."""
     slow = _slow_paths(con, columns, decisions, strict=False)
     if not slow:
         return []
     counts = ", ".join(f"count({_typed(c, decisions, slow)})" for c in columns if c.source in slow)
     _one_row(con, f"SELECT {counts} FROM {relation}")
-    surprised = [c for c in columns if c.source in slow and slow[c.source][0].surprises]
-    for column in surprised:
+    paths = [(c, slow[c.source][0]) for c in columns if c.source in slow]
+    surprised = [(c, path.example or "") for c, path in paths if path.surprises]
+    for column, _ in surprised:
         _refuse_override(slow[column.source][0])
     return surprised
 
