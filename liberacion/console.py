@@ -464,10 +464,12 @@ def _inert_event(event: Any) -> Any:
 
 
 def report_refresh(report: Any, *, quiet: bool) -> None:
+    broken = {str(problem) for problem in report.problems}  # each said once, on the error line last
     for event in report.events:
         if event.error and event.event in ("failed", "gone", "retired"):
             label = styled(f"{event.event}:", STATUS_STYLES.get(event.event), sys.stderr)
-            print(f"{label} {event.table}: {inert(_refresh_detail(event))}", file=sys.stderr)
+            detail = "its catalog's manifest is broken (below)" if event.error in broken else _refresh_detail(event)
+            print(f"{label} {event.table}: {inert(detail)}", file=sys.stderr)
     if quiet:
         return
     columns = ["table", "event", "rows", "bytes", "seconds", "detail"]

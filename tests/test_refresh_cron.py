@@ -312,3 +312,19 @@ def test_a_renamed_column_is_shown_with_its_old_name(cli: Cli, http_server: Loca
     result = cli("refresh")
     assert result.exit_code == 0, result.stderr
     assert "renamed: facility_name→hospital_name" in result.stdout + result.stderr
+
+
+def test_a_broken_manifest_is_said_once_under_quiet(cli: Cli, http_server: LocalServer, manifests: Path) -> None:
+    # One typo printed its message once per table, then again on the error line.
+    datasets = "".join(
+        f'\n[[dataset]]\nid = "{name}"\ntitle = "{name}"\nurl = "{http_server.add(f"/{name}.csv", CSV_V1)}"\n'
+        for name in ("x", "y")
+    )
+    path = write_catalog(manifests, "audit", body=datasets)
+    assert cli("fetch", "audit/x", "audit/y").exit_code == 0
+    path.write_text(path.read_text(encoding="utf-8").replace('id = "x"', 'id = "x"\nkey = ["a"]'), encoding="utf-8")
+    result = cli("refresh", "--quiet")
+    assert result.exit_code == 5
+    assert result.stderr.count("unknown key 'key'") == 1, result.stderr
+    assert "failed: audit.x: its catalog's manifest is broken (below)" in result.stderr
+    assert lines(cli("refresh", "--json").stdout)[0]["error"].endswith("unknown key 'key' (did you mean 'keys'?)")
