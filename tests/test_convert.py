@@ -452,5 +452,27 @@ def test_unknown_is_an_answer_of_a_yes_no_column(home: Path, tmp_path: Path) -> 
     text = "death_yn\n" + "Yes\nNo\n" * 30_000 + "Missing\n"
     lake = load(home, write(tmp_path, "g.csv", text), "t.later")
     assert column_types(lake, "t.later") == {"death_yn": "VARCHAR"}
-    assert lake.current("t.later").provenance.columns["death_yn"]["rule"] == "yes/no with 'Missing' answers: kept as text"
+    rule = lake.current("t.later").provenance.columns["death_yn"]["rule"]
+    assert rule == "yes/no with 'Missing' answers: kept as text"
     assert rows(lake, "select count(*) from t.later where death_yn = 'Missing'") == [(1,)]
+
+
+def test_yyyymmdd_numbers_are_dates_in_a_column_named_for_one(home: Path, tmp_path: Path) -> None:
+    # openFDA's receivedate, an SPL's effective_time: BIGINT 20201231 could not be compared to a date.
+    text = (
+        "receivedate,effective_time,report_count,bad_date,receivedateformat\n"
+        "20201231,20200101,20201231,20210231,102\n"
+        "20040102,19991231,20040102,20210101,102\n"
+    )
+    lake = load(home, write(tmp_path, "f.csv", text))
+    assert column_types(lake) == {
+        "receivedate": "DATE",
+        "effective_time": "DATE",
+        "report_count": "BIGINT",  # eight digits under a name that is no date's: a number
+        "bad_date": "VARCHAR",  # February 31st: kept as published
+        "receivedateformat": "BIGINT",
+    }
+    assert rows(lake, "select strftime(receivedate, '%Y-%m-%d') from t.data order by 1") == [
+        ("2004-01-02",),
+        ("2020-12-31",),
+    ]

@@ -59,6 +59,9 @@ QUANTITY_NAMES = re.compile(
     r"|share|amount|amt|population|sum|average|avg|mean|median|discharges|admissions|stays|encounters"
     r"|prescriptions|beneficiaries|enrollees|users|services)(_|$)"
 )
+# A column of yyyymmdd numbers is dates when its name says so: openFDA's receivedate, an SPL's
+# effective_time. Matched against the snake_case name.
+DATE_NAMES = re.compile(r"date|(^|_)(dt|time|day)(_|$)")
 # Classes no identifier is written in: thousands separators, currency, a percent sign. A column
 # named like an identifier whose values are these ("Number": "35,798,453") is a quantity. A
 # decimal point is not among them: exports print numeric ids as floats (``1234567890.0``).
@@ -69,6 +72,7 @@ QUANTITY_CLASSES = frozenset({"is", "ds", "c", "p"})
 INT, INT_SEP, DOUBLE, DOUBLE_SEP, CURRENCY, PERCENT = "int", "int_sep", "double", "double_sep", "currency", "percent"
 DATE_US, DATE_DMY, DATE_ISO, TIMESTAMP, BOOL, TEXT = "date_us", "date_dmy", "date_iso", "timestamp", "bool", "text"
 TIMESTAMP_US = "timestamp_us"  # 01/05/2024 01:45:00 PM, as Socrata's CSV exports write times
+DATE_COMPACT = "date_compact"  # 20201231, as openFDA writes dates (receivedate), in a column named so
 # Nothing but missing-value markers (and empty cells): text of NULLs, its markers counted like any
 # typed column's. Literal "NA"s would leave ``WHERE x IS NULL`` finding nothing while ``info`` says
 # the column holds no values; a real value after the sample is a surprise, and the column is
@@ -80,6 +84,9 @@ _NUM_SEP = r"[-+]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?"
 _CLASSES: tuple[tuple[str, str], ...] = (
     # class code, regular expression (a full match) — the classification of one value
     ("z", r"[-+]?0[0-9]+"),  # a leading zero: an identifier, never a number
+    # Eight digits that may be a date, yyyymmdd: a whole number too (``ACCEPTS``), a date only in a
+    # column whose name says so (``DATE_NAMES``).
+    ("dc", r"(1[89]|2[0-9])[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])"),
     ("i", r"[-+]?[0-9]+"),
     ("is", r"[-+]?[0-9]{1,3}(,[0-9]{3})+"),
     ("d", _NUM),
@@ -110,7 +117,7 @@ TYPE_NAMES = {
     "decimal": CURRENCY, "money": CURRENCY,
     "date": DATE_US, "date_dmy": DATE_DMY, "date_iso": DATE_ISO,
     "timestamp": TIMESTAMP, "datetime": TIMESTAMP, "timestamp_us": TIMESTAMP_US,
-    "boolean": BOOL, "bool": BOOL, "percent": PERCENT,
+    "boolean": BOOL, "bool": BOOL, "percent": PERCENT, "date_compact": DATE_COMPACT, "yyyymmdd": DATE_COMPACT,
 }  # fmt: skip
 
 
@@ -417,15 +424,16 @@ class Decision:
             INT: "BIGINT", INT_SEP: "BIGINT", DOUBLE: "DOUBLE", DOUBLE_SEP: "DOUBLE", PERCENT: "DOUBLE",
             CURRENCY: f"DECIMAL(18,{self.scale})", DATE_US: "DATE", DATE_DMY: "DATE", DATE_ISO: "DATE",
             TIMESTAMP: "TIMESTAMP", TIMESTAMP_US: "TIMESTAMP", BOOL: "BOOLEAN", TEXT: "VARCHAR", MISSING: "VARCHAR",
+            DATE_COMPACT: "DATE",
         }[self.kind]  # fmt: skip
 
 
 # Which value classes each kind accepts (a column's kind is the first whose set holds all its classes).
 ACCEPTS: dict[str, frozenset[str]] = {
-    INT: frozenset({"i"}),
-    INT_SEP: frozenset({"i", "is"}),
-    DOUBLE: frozenset({"i", "d", "f"}),
-    DOUBLE_SEP: frozenset({"i", "is", "d", "ds", "f"}),
+    INT: frozenset({"i", "dc"}),
+    INT_SEP: frozenset({"i", "dc", "is"}),
+    DOUBLE: frozenset({"i", "dc", "d", "f"}),
+    DOUBLE_SEP: frozenset({"i", "dc", "is", "d", "ds", "f"}),
     PERCENT: frozenset({"p"}),
     BOOL: frozenset({"b"}),
     DATE_ISO: frozenset({"di", "dy"}),
@@ -433,6 +441,7 @@ ACCEPTS: dict[str, frozenset[str]] = {
     TIMESTAMP_US: frozenset({"tu"}),
     CURRENCY: frozenset({"c"}),
     DATE_US: frozenset({"du"}),
+    DATE_COMPACT: frozenset({"dc"}),
     DATE_DMY: frozenset({"du"}),
     MISSING: frozenset(),  # any value at all is a surprise
 }
@@ -468,7 +477,7 @@ def _decide_kinds(
 ) -> Decision:
     kinds = {k for k, n in classes.items() if n}
     if is_identifier_name(name):
-        if not (kinds & QUANTITY_CLASSES and kinds <= QUANTITY_CLASSES | {"i"}):
+        if not (kinds & QUANTITY_CLASSES and kinds <= QUANTITY_CLASSES | {"i", "dc"}):
             return Decision(TEXT, reason="identifier column name")
         named = _decide_kinds("", classes, dates, scale, markers)
         named.reason = f"{named.reason}; named like an identifier, but written as a quantity"
@@ -479,6 +488,8 @@ def _decide_kinds(
         return Decision(TEXT, reason="values with leading zeros are identifiers")
     if "t" in kinds:
         return Decision(TEXT, reason="text values")
+    if kinds == {"dc"} and DATE_NAMES.search(name):
+        return Decision(DATE_COMPACT, reason="yyyymmdd dates in a column named for a date")
     for candidate in (INT, INT_SEP, DOUBLE, DOUBLE_SEP, PERCENT, BOOL, DATE_ISO, TIMESTAMP, TIMESTAMP_US):
         if kinds <= ACCEPTS[candidate]:
             notes = {"percent": True} if candidate == PERCENT else {}
@@ -589,6 +600,9 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
     if kind == DATE_ISO:
         x = f"TRY_STRPTIME({_digit_led(c)}, {_sql_list(_ISO_DATE_FORMATS)})"
         return f"({x} IS NOT NULL AND length({c}) = 10)", f"CAST({x} AS DATE)"
+    if kind == DATE_COMPACT:  # 2020123 parses, as 2020-12-03: eight digits only
+        x = f"TRY_STRPTIME({_digit_led(c)}, '%Y%m%d')"
+        return f"({x} IS NOT NULL AND length({c}) = 8)", f"CAST({x} AS DATE)"
     if kind == TIMESTAMP_US:
         x = f"TRY_STRPTIME({_digit_led(c)}, {_sql_list(_US_TIMESTAMP_FORMATS)})"
         return f"{x} >= TIMESTAMP '1000-01-01'", x  # a two-digit year: the slow path, as for dates
@@ -712,7 +726,11 @@ def python_value(decision: Decision, value: str) -> Any:
     if kind in (DATE_US, DATE_DMY):
         return datetime.strptime(value, _DATE_FORMATS[kind]).date()
     if kind == DATE_ISO:
-        return date.fromisoformat(value.replace("/", "-"))  # the class allows one separator or the other
+        return date.fromisoformat(value.replace("/", "-"))
+    if kind == DATE_COMPACT:
+        if len(value) != 8 or not value.isdigit():  # strptime reads 2020123 as 2020-12-03
+            raise ValueError("not yyyymmdd")
+        return datetime.strptime(value, "%Y%m%d").date()  # the class allows one separator or the other
     if kind == TIMESTAMP_US:
         for spelling in _US_TIMESTAMP_FORMATS:
             try:
