@@ -476,3 +476,22 @@ def test_yyyymmdd_numbers_are_dates_in_a_column_named_for_one(home: Path, tmp_pa
         ("2004-01-02",),
         ("2020-12-31",),
     ]
+
+
+def test_nested_json_fields_follow_the_top_level_rules(home: Path, tmp_path: Path) -> None:
+    # A nested key holding strings and numbers was DuckDB's JSON type: '"00501"', quotes and all,
+    # so addr.zip = '00501' matched nothing; a nested NPI was a number.
+    records = [
+        {"addr": {"zip": 2115, "npi": 1234567890, "beds": 5}, "drugs": [{"ndc": 12, "route": "oral"}], "o": {"a": 1}},
+        {"addr": {"zip": "00501", "npi": 1234567891, "beds": 7}, "drugs": [{"ndc": "0002-3227", "route": "iv"}]},
+    ]
+    lake = load(home, write(tmp_path, "n.json", json.dumps(records)))
+    assert column_types(lake) == {
+        "addr": "STRUCT(zip VARCHAR, npi VARCHAR, beds BIGINT)",
+        "drugs": "STRUCT(ndc VARCHAR, route VARCHAR)[]",
+        "o": "STRUCT(a BIGINT)",  # nothing to make text: as read
+    }
+    assert rows(lake, "select addr.npi, addr.beds, drugs[1].ndc from t.data where addr.zip = '00501'") == [
+        ("1234567891", 7, "0002-3227")
+    ]
+    assert rows(lake, "select addr.zip, drugs[1].ndc, o from t.data where addr.beds = 5") == [("2115", "12", {"a": 1})]

@@ -93,11 +93,16 @@ def _write_typed(
         if untyped or (identifier and whole) or options.raw or (wanted and rules.override(wanted).sql_type != type_):
             texts[column.source] = rules.text_view(column.source, type_)
             del kept[column.source]
+    nested = _nested_texts(con, relation, kept) if native == "JSON" else {}
+    texts |= nested
     sample = sample or relation
     if texts:
         replaced = ", ".join(f"{sql} AS {quote_ident(source)}" for source, sql in texts.items())
         relation = f"(SELECT * REPLACE ({replaced}) FROM {relation})"
         sample = f"(SELECT * REPLACE ({replaced}) FROM {sample})"
+    if nested:  # their types now, for the report
+        listed = ", ".join(map(quote_ident, nested))
+        kept |= {s: str(t) for s, t in zip(nested, con.sql(f"SELECT {listed} FROM {relation} LIMIT 0").types)}
     decisions = _decide(con, sample, [c for c in columns if c.source not in kept], options)
     decisions |= {
         c.source: rules.Decision(rules.TEXT, reason=f"{native} {kept[c.source]}") for c in columns if c.source in kept
@@ -118,6 +123,18 @@ def _write_typed(
     for name, type_ in passthrough_types(con, relation, columns, kept):
         described[name]["type"] = type_
     return ConversionReport(rows=rows, rejects=rejects, columns=described, notes=notes)
+
+
+def _nested_texts(con: duckdb.DuckDBPyConnection, relation: str, kept: dict[str, str]) -> dict[str, str]:
+    """{source: SQL} for the nested JSON columns (objects, lists) some field of which must be text
+    (``rules.nested_text_sql``); their types are read from DuckDB only when one may hold such a field."""
+    nested = [source for source, type_ in kept.items() if type_.startswith("STRUCT") or type_.endswith("]")]
+    if not nested:
+        return {}
+    listed = ", ".join(quote_ident(source) for source in nested)
+    types = con.sql(f"SELECT {listed} FROM {relation} LIMIT 0").types
+    found = {source: rules.nested_text_sql(quote_ident(source), type_) for source, type_ in zip(nested, types)}
+    return {source: sql for source, sql in found.items() if sql is not None}
 
 
 def _copy_typed(

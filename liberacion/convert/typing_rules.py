@@ -818,6 +818,37 @@ def split_flag(value: str) -> tuple[str, str | None]:
     return value, None
 
 
+def nested_text_sql(expr: str, type_: Any, depth: int = 0) -> str | None:
+    """SQL giving the nested value ``expr`` (of DuckDB type ``type_``: a STRUCT, a list) with two
+    kinds of field made text, as a top-level column would be: one DuckDB typed JSON (a key holding
+    strings here and numbers there, a ZIP as "02115" and 2115: its text, unquoted) and a whole
+    number under an identifier's name (a nested ``npi``). None when no field inside is either."""
+    kind = type_.id
+    if kind == "struct":
+        fields, changed = [], False
+        for name, child in type_.children:
+            field_sql = f"{expr}.{quote_ident(name)}"
+            text = _field_text_sql(field_sql, name, child, depth)
+            changed = changed or text is not None
+            fields.append(f"{quote_ident(name)} := {text or field_sql}")
+        if not changed:
+            return None
+        return f"CASE WHEN {expr} IS NULL THEN NULL ELSE struct_pack({', '.join(fields)}) END"
+    if kind == "list":
+        item = f"liberacion_item_{depth}"
+        inner = nested_text_sql(item, type_.children[0][1], depth + 1)
+        return None if inner is None else f"list_transform({expr}, lambda {item}: {inner})"
+    return None
+
+
+def _field_text_sql(expr: str, name: str, type_: Any, depth: int) -> str | None:
+    if str(type_) == "JSON":  # a VARCHAR to ``id``: its name tells it
+        return f"json_extract_string({expr}, '$')"
+    if type_.id in ("bigint", "integer", "smallint", "tinyint", "ubigint", "uinteger", "hugeint"):
+        return f"CAST({expr} AS VARCHAR)" if is_identifier_name(snake_case(name, 1, set())) else None
+    return nested_text_sql(expr, type_, depth + 1)
+
+
 def text_view(column: str, sql_type: str) -> str:
     """SQL: a typed column as the text it was published as, for ``--raw`` and ``--type`` on a
     column a reader already typed. Whole numbers stored as doubles (SAS, Stata, SPSS, JSON) read
