@@ -38,14 +38,20 @@ def fetch(cli: Any, path: Path, table: str = "t.x", *args: str) -> dict[str, Any
 
 def published_rows(text: str, conversion: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The header and the data rows of a file's text as Python's csv module reads them, less what the
-    conversion says it left out on purpose (title lines, a notes block, blank lines)."""
+    conversion says it left out on purpose (title lines, a notes block, footnotes, blank lines)."""
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=conversion.get("delimiter", ",")))
     rows = rows[conversion.get("skipped_title_lines", 0) :]
     header, body = rows[0], rows[1:]
     if {"trailing_notes", "wonder_notes"} & conversion.keys():
         ends = [i for i, r in enumerate(body) if len(r) == 1 and r[0].strip().strip('"') == "---"]
         body = body[: ends[0]] if ends else body
+    body = body[: len(body) - conversion.get("footer_lines", 0)]  # its lines are rows to csv, none quoted over lines
     return header, [r for r in body if r]  # a blank line is no row, to DuckDB as to csv
+
+
+def repeats_header(row: list[str], header: list[str]) -> bool:
+    """A row dropped for repeating the header: its names in any letter case, spaces around them aside."""
+    return [v.strip(" ").lower() for v in row] == [h.strip(" ").lower() for h in header]
 
 
 def denotes(text: str, type_: str, rule: str) -> Any:
@@ -104,11 +110,11 @@ def round_trip(home: Path, table: str, raw: bytes, encoding: str = "utf-8") -> l
     text = raw.removeprefix(b"\xef\xbb\xbf").decode(encoding, "replace")
     header, body = published_rows(text, conversion)
     problems = []
-    dropped = [r for r in body if r == header]
+    dropped = [r for r in body if repeats_header(r, header)]
     if len(dropped) != conversion.get("repeated_header_rows", 0):
         noted = conversion.get("repeated_header_rows")
         problems.append(f"{len(dropped)} rows repeat the header, the note says {noted}")
-    body = [r for r in body if r != header]
+    body = [r for r in body if not repeats_header(r, header)]
     if len(rows) + rejects != len(body):
         problems.append(f"{len(rows)} rows + {rejects} rejects for {len(body)} rows published")
     whole = [r for r in body if len(r) == len(names)]

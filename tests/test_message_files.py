@@ -124,3 +124,49 @@ def test_fetch_allow_empty_loads_a_one_line_question_as_a_header(cli: Cli, tmp_p
     assert code == 0 and record["rows"] == 0, stderr
     described = json.loads(cli("sql", "describe local.q", "-f", "json").stdout)
     assert [c["column_name"] for c in described] == ["what_is_your_age"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Service Unavailable\nThe server is temporarily unable to service your request. Please try again later.\n",
+        "Error 503 Backend fetch failed\nBackend fetch failed\nGuru Meditation:\nXID: 123456\nVarnish cache server\n",
+        "429 Too Many Requests\nYou have sent too many requests in a given amount of time.\n",
+        "Access Denied\r\nYou don't have permission to access this server.\r\n",
+        "Sorry, we are down for maintenance.\nPlease try again later.\n",
+    ],
+    ids=["unavailable", "varnish", "too-many", "denied-crlf", "maintenance-comma"],
+)
+def test_a_message_of_several_lines_is_refused_and_the_table_kept(
+    cli: Cli, tmp_path: Path, home: Path, message: str
+) -> None:
+    path = tmp_path / "srv.csv"
+    path.write_text("a,b,c\n1,2,3\n4,5,6\n")
+    code, record, stderr = fetch_json(cli, str(path), "--as", "s.srv")
+    assert code == 0 and record["rows"] == 2, stderr
+    path.write_bytes(message.encode())
+    code, record, stderr = fetch_json(cli, str(path), "--as", "s.srv")
+    assert code == 1 and record["status"] == "failed" and record["stage"] == "convert", stderr
+    assert "srv.csv is not a data file: its lines read as a message, not rows" in record["error"]
+    assert "fetch it again later" in record["error"]
+    lake = Lake(home)
+    assert len(lake.snapshots("s.srv")) == 1 and lake.current("s.srv").rows == 2
+    assert [c.name for c in lake.current("s.srv").schema] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("County\nAutauga County\nBaldwin County\n", 2),
+        ("name\nMaria Lopez\nJohn Smith\nAnn Lee\n", 3),
+        ("code\nA01\nB20.1\nU07.1\n", 3),
+        ("Status\nNot found\nForbidden\nService unavailable\n", 3),  # a list of statuses, under a name
+        ("Comment\nThe clinic was closed. We will try again later.\nGood service.\n", 2),
+    ],
+    ids=["counties", "names", "codes", "statuses", "comments"],
+)
+def test_a_column_of_values_is_data_not_a_message(cli: Cli, tmp_path: Path, text: str, count: int) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text(text)
+    code, record, stderr = fetch_json(cli, str(path), "--as", "s.list")
+    assert code == 0 and record["rows"] == count, stderr

@@ -154,6 +154,17 @@ def test_a_json_lines_file_of_mostly_bad_lines_fails_with_one_clean_line(cli, tm
     assert "5 bad rows (of 6) is more than allowed (1)" in message and "--max-bad-rows" in message
 
 
+@pytest.mark.parametrize(("bad", "at"), [('{"a": 0,,}', 1), ("not json here", 2), ("{ not json", 2)])
+def test_a_bad_first_or_second_json_line_is_a_bad_row_too(cli, tmp_path: Path, bad: str, at: int) -> None:
+    lines = [f'{{"a": {i}}}' for i in range(300)]
+    lines.insert(at - 1, bad)
+    result = cli("fetch", str(jsonl(tmp_path / "early.jsonl", lines)), "--as", "t.early", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] == 300 and json.loads(result.stdout)["rejects"] == 1
+    (found,) = rows(cli, "select * from t.early__rejects")
+    assert found["line_number"] == at and found["raw_text"] == bad
+
+
 # -- JSON that holds no records, or records DuckDB would not take ---------------------------
 
 
@@ -274,3 +285,31 @@ def test_a_row_repeating_the_header_is_dropped_with_a_note(cli, home: Path, tmp_
     assert conversion(home, "t.pasted")["repeated_header_rows"] == 1
     raw = cli("fetch", str(source), "--as", "t.raw", "--raw", "--json")  # --raw keeps every row as published
     assert json.loads(raw.stdout)["rows"] == 201 and "repeating the header" not in raw.stderr
+
+
+def test_a_row_repeating_the_header_in_other_case_or_spacing_is_dropped(cli, home: Path, tmp_path: Path) -> None:
+    source = tmp_path / "cased.csv"
+    source.write_text("State,Deaths\nAL,1\nAK,2\nSTATE,DEATHS\nCA,4\n state , deaths \nCO,5\nstate,7\n")
+    result = cli("fetch", str(source), "--as", "t.cased", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] == 5  # "state,7" repeats one name only: a row
+    assert "note: cased.csv: dropped 2 rows repeating the header" in result.stderr
+    assert types(cli, "t.cased") == {"state": "VARCHAR", "deaths": "BIGINT"}
+    assert conversion(home, "t.cased")["repeated_header_rows"] == 2
+
+
+# -- bad rows' line numbers -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_a_bad_rows_line_number_is_its_line_in_the_file(cli, tmp_path: Path, end: str) -> None:
+    """DuckDB counts rows: the lines of a quoted value over several lines, above a bad row, and the
+    title lines above the header are lines of the file all the same."""
+    lines = ["Title line", "Second title", "id,text,n", '1,"a', "b", 'c",5', "2,x"]
+    lines += [f"{i},t,{i}" for i in range(3, 300)] + ["", "300,x,1,2", "301,t,301"]
+    source = tmp_path / "ln.csv"
+    source.write_bytes(end.join(lines).encode() + end.encode())
+    assert cli("fetch", str(source), "--as", "t.ln").exit_code == 0
+    found = rows(cli, "select line_number, raw_text from t.ln__rejects order by line_number")
+    assert found == [{"line_number": 7, "raw_text": "2,x"}, {"line_number": 306, "raw_text": "300,x,1,2"}]
+    assert all(lines[bad["line_number"] - 1] == bad["raw_text"] for bad in found)

@@ -88,6 +88,11 @@ class _Book:
         return getattr(self.book, name)
 
 
+def conversion(cli: Any, table: str) -> dict[str, Any]:
+    """What the conversion of ``table``'s current snapshot noted."""
+    return json.loads(cli("info", table, "--format", "json").stdout)["current"]["provenance"]["extra"]["conversion"]
+
+
 def _fetch_whole_then_sliced(cli: Any, book: Path, monkeypatch: pytest.MonkeyPatch) -> _Reads:
     """Fetch ``book`` as x.whole, then, with 32 KiB counting as large, as x.sliced: calamine's reads."""
     python_calamine = pytest.importorskip("python_calamine")
@@ -108,11 +113,12 @@ def test_a_large_xlsx_sheet_is_read_in_slices_giving_the_same_table(
 
     whole = query(cli, "select * from x.whole order by n nulls last")
     assert query(cli, "select * from x.sliced order by n nulls last") == whole
-    assert len(whole) == 3001  # 3,000 rows and the footnote's
+    assert len(whole) == 3000  # the footnote under the rows is set aside, kept in the notes
     assert whole[1] == {
         "column_1": None, "state": "AK", "day": "2024-01-02", "rate": 0.25, "n": 1, "open": False, "zip": "00001"
     }  # fmt: skip
-    assert whole[-1]["column_1"] == "Source: a footnote in column A"
+    for table in ("x.whole", "x.sliced"):
+        assert conversion(cli, table)["trailing_notes"] == "Source: a footnote in column A"
     info = json.loads(cli("info", "x.sliced", "--format", "json").stdout)["current"]["provenance"]["columns"]
     assert info["rate"]["markers"] == {"#N/A": 31}  # error cells still counted, in every slice
     notes = json.loads(cli("info", "x.sliced", "--format", "json").stdout)["current"]["provenance"]
@@ -146,7 +152,8 @@ def test_a_sliced_sheet_whose_last_slice_begins_further_left_is_the_table_one_re
     assert fetch(cli, book, "x.sliced").exit_code == 0
     whole = query(cli, "select * from x.whole order by n nulls last")
     assert query(cli, "select * from x.sliced order by n nulls last") == whole
-    assert whole[-1]["column_1"] == "Source: a footnote in column A"
+    assert len(whole) == 2000 and {row["column_1"] for row in whole} == {None}  # the footnote is set aside
+    assert conversion(cli, "x.sliced")["trailing_notes"] == "Source: a footnote in column A"
     assert whole[0]["state"] == "AL"
 
 

@@ -11,6 +11,7 @@ import codecs
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from liberacion.convert.json_document import holds_records
 from liberacion.errors import ConversionError
@@ -143,20 +144,36 @@ def _looks_like_text(head: bytes) -> bool:
 
 
 def _sniff_json_object(text: bytes) -> str:
-    first_line = text.split(b"\n", 1)[0].strip()
-    try:
-        first = json.loads(first_line)
-        rest = text.split(b"\n", 1)[1].lstrip() if b"\n" in text else b""
-        if isinstance(first, dict) and not rest.startswith(b"{") and holds_records(first):
-            return "json-object"  # a whole {meta, results} document on one line (as APIs answer)
-        if rest.startswith(b"{") or not rest:
-            return "jsonl"
-    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode here
-        pass
+    first = _json_object(text.split(b"\n", 1)[0])
+    rest = text.split(b"\n", 1)[1].lstrip() if b"\n" in text else b""
+    if first is not None and not rest.startswith(b"{") and holds_records(first):
+        return "json-object"  # a whole {meta, results} document on one line (as APIs answer)
+    if (first is not None and (rest.startswith(b"{") or not rest)) or _json_lines(text):
+        return "jsonl"
     head = text[:4096]
     if b'"view"' in head and b'"meta"' in head:
         return "socrata-json"
     return "json-object"
+
+
+SNIFF_LINES = 20  # of a file starting with "{", read to tell JSON Lines from one document
+
+
+def _json_lines(text: bytes) -> bool:
+    """JSON Lines with a bad line among its first (``{"a": 0}``, ``not json here``, then records):
+    most of the first lines are each a JSON object. An indented document's lines are not (``{``,
+    ``"a": 1,``), nor are those of one object a line inside a list (``{"type": "Feature"...},``)."""
+    lines = [line for line in text.split(b"\n")[:-1] if line.strip()][:SNIFF_LINES]  # the last may be cut
+    return len(lines) >= 3 and 2 * sum(_json_object(line) is not None for line in lines) > len(lines)
+
+
+def _json_object(line: bytes) -> dict[str, Any] | None:
+    """The line as a JSON object, or None when it is not one."""
+    try:
+        value = json.loads(line.strip())
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode here
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def mismatch(label: str | None, hint: str | None, content: str) -> str | None:

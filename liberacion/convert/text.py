@@ -9,7 +9,9 @@ import csv
 import io
 import itertools
 import math
+import os
 import re
+import shutil
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -63,6 +65,9 @@ def _convert_text(
         lines = f"{dialect.skip:,} line{'' if dialect.skip == 1 else 's'}"
         title = f": {dialect.title[:80]!r}" if dialect.title else ""
         warnings.warn(f"{_label(part)}: skipped {lines} above the header{title}", Note, stacklevel=2)
+    if part.suffix is None:  # a member beside others is judged by its rows, as below
+        _refuse_message_lines(part, source, dialect)
+    source = _set_footer_aside(source, part, out_dir, dialect, notes)
     taken: set[str] = set()
     originals = [options.field_names.get(h, h) for h in dialect.header]
     columns = [
@@ -147,6 +152,122 @@ def _cut_line(path: Path) -> bytes | None:
     return re.split(rb"[\r\n]", tail)[-1]
 
 
+@dataclass
+class _Footer:
+    at: int  # the byte it begins at
+    lines: int  # its lines: footnotes and blank rows
+    text: str  # its footnotes, one a line
+
+
+FOOTER_BYTES = 64 * 1024  # of the end of a file, read for footnotes under the data
+# How a footnote under a table begins: a label and a colon (``Source:``, ``NOTES:``, ``Data source:``)
+# or words after it (``Data are provisional``, ``Rates per 100,000``), or a mark or a number before
+# words (``* Rates are unreliable``, ``1. Includes residents``).
+_FOOTNOTE_LABEL = re.compile(
+    r"\s*(?:data\s+|suggested\s+|last\s+)?(?:sources?|notes?|footnotes?|data|suppressed|rates?|caveats?|citation"
+    r"|abbreviations?|updated|accessed|retrieved|prepared)\b(?:\(s\))?\s*(:|\S+\s+\S)",
+    re.IGNORECASE,
+)
+_FOOTNOTE_MARK = re.compile(r"\s*(?:[*†‡§¶]+|\(?\d{1,2}[.)])\s*[^\W\d_]+\s+\S")
+
+
+def _set_footer_aside(source: Path, part: Part, out_dir: Path, dialect: _Dialect, notes: dict[str, Any]) -> Path:
+    """The text without its footer (``_footer``), which is said and noted: its lines
+    (``footer_lines``) and its footnotes, kept as ``trailing_notes`` (as a notes block after a
+    ``---`` is, for ``info`` to show)."""
+    footer = _footer(source, dialect)
+    if footer is None:
+        return source
+    notes["footer_lines"] = footer.lines
+    if footer.text:
+        notes["trailing_notes"] = "\n".join(filter(None, [footer.text, notes.get("trailing_notes")]))
+    said = f"{footer.lines:,} line{'' if footer.lines == 1 else 's'} of footnotes and blank rows after the data"
+    shown = " (liberacion info shows them)" if footer.text else ""
+    warnings.warn(f"{_label(part)}: left out {said}{shown}", Note, stacklevel=3)
+    return _without_footer(source, part, out_dir, footer.at)
+
+
+def _footer(path: Path, dialect: _Dialect) -> _Footer | None:
+    """Footnotes and blank rows under the last row of data, as NCHS and CMS tables end (``,,``,
+    ``Source: NCHS...``, ``"Note: rates per 100,000",,``): from the end of the file up, lines with no
+    value (``,,``), or whose one value is the first field's and reads as a footnote
+    (``_reads_as_footnote``), right under a row as wide as the header. Read as a row, each was a
+    row of NULLs, a note in a column of numbers that made it text, or a bad row. Only the end of
+    the file is read; a line with an odd number of quotes (a quoted value going on over lines)
+    ends the search, and so does any other line: a row in the middle of the file is never one.
+    Empty lines alone are no footer: DuckDB skips them. Nor is a blank line of a file of one
+    column, unless a footnote follows: alone, it is a value, empty (or spaces, quoted), as written."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - FOOTER_BYTES))
+        tail = fh.read()
+    offset = size - len(tail)
+    lines = tail.split(b"\n")
+    if not lines[-1]:
+        lines.pop()  # after the last line end: no line
+    width = len(dialect.header)
+    notes: list[str] = []
+    read = False  # a line DuckDB would read as a row or a bad row
+    top = len(lines)
+    for index in range(len(lines) - 1, 0 if offset else -1, -1):  # a tail from mid-file: its first line may be cut
+        line = lines[index].decode("utf-8", "replace").rstrip("\r")
+        fields = _fields(line, dialect.delimiter)
+        if fields is None:
+            break
+        values = [f.strip() for f in fields]
+        if not any(values):
+            read = read or (width > 1 and bool(line.strip()))  # ",,": a row of NULLs; alone, a value
+        elif len(fields) <= width and not any(values[1:]) and _reads_as_footnote(values[0], width):
+            notes.append(values[0])
+            read = True
+        else:
+            break
+        top = index
+    else:
+        return None  # footnotes up to the top of what was read: no row of data above them
+    if not read or not _row_of_data(fields, dialect):
+        return None
+    at = offset + sum(len(piece) + 1 for piece in lines[:top])
+    return _Footer(at, len(lines) - top, "\n".join(reversed(notes)))
+
+
+def _fields(line: str, delimiter: str) -> list[str] | None:
+    """The fields of one line; None for a line with an odd number of quotes (a quoted value going
+    on over lines) or a line end inside it (lines ending in a lone CR)."""
+    if line.count('"') % 2 or "\r" in line:
+        return None
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
+def _row_of_data(fields: list[str] | None, dialect: _Dialect) -> bool:
+    """Is the line above a footer a row of data: as wide as the header, not the header itself, and
+    not the end of a quoted value begun on a line above it (``fields`` is None: odd quotes)?"""
+    if fields is None or len(fields) != len(dialect.header) or not any(f.strip() for f in fields):
+        return False
+    return [f.strip().lower() for f in fields] != [h.strip().lstrip("\ufeff").lower() for h in dialect.raw_header]
+
+
+def _reads_as_footnote(text: str, width: int) -> bool:
+    """A label that begins footnotes (``Source:``, ``Data are provisional``) or a mark or number
+    before words (``* Rates are unreliable``). In a file of one column, where every row has one
+    value, only a label and a colon: the last of a list of names may be ``12. New York``."""
+    label = _FOOTNOTE_LABEL.match(text)
+    if label is not None:
+        return label.group(1) == ":" or width > 1
+    return width > 1 and _FOOTNOTE_MARK.match(text) is not None
+
+
+def _without_footer(source: Path, part: Part, out_dir: Path, at: int) -> Path:
+    """The text up to byte ``at``. A work copy is cut in place; the file itself is never changed:
+    it is copied first by ``shutil.copyfile``, which the system does (no pass in Python)."""
+    if source == part.path:
+        target = out_dir / ".source.csv"
+        shutil.copyfile(source, target)
+        source = target
+    os.truncate(source, at)
+    return source
+
+
 def _refuse_message(part: Part, dialect: _Dialect, report: ConversionReport) -> None:
     """A file whose only line reads as a sentence is a message (a server's "Too many requests,
     please slow down." sent with 200 OK), not a header without rows: refused, like an HTML page
@@ -158,6 +279,46 @@ def _refuse_message(part: Part, dialect: _Dialect, report: ConversionReport) -> 
         raise ConversionError(
             f"{_label(part)} is not a data file: its only line reads {line[:160]!r};"
             " fetch it again later, or check where it comes from (a header without rows: --allow-empty)"
+        )
+
+
+MESSAGE_BYTES = 4 * 1024  # a server's message is a few lines; a longer file is judged by its rows
+MESSAGE_LINES = 20
+# A server's status line: ``503 Service Unavailable``, ``Error 503``, ``Access Denied``.
+_STATUS_LINE = re.compile(
+    r"\b(?:[45]\d\d\s+[a-z]|error\s*[:#]?\s*\d|error\s*:|service unavailable|temporarily unavailable|bad gateway"
+    r"|gateway time-?out|not found|forbidden|access denied|unauthori[sz]ed|too many requests|rate limit"
+    r"|internal server error|bad request|(?:under|down for|scheduled) maintenance|backend fetch failed)",
+    re.IGNORECASE,
+)
+# A server's words about it: ``The server is temporarily unable ... Please try again later.``
+_ERROR_WORDS = re.compile(
+    r"\b(?:unavailable|unable|error|try again|failed|not found|forbidden|denied|unauthori[sz]ed|too many requests"
+    r"|maintenance|rate limit|timed out|time-?out|blocked|temporarily)\b",
+    re.IGNORECASE,
+)
+
+
+def _refuse_message_lines(part: Part, source: Path, dialect: _Dialect) -> None:
+    """A short file of a few lines that read as a server's message (``Service Unavailable``, then
+    ``The server is temporarily unable to service your request. Please try again later.``) sent
+    with 200 OK is refused, not published as a table of one column whose rows are its sentences
+    (replacing the table it was meant to update). Its first line is a status line, or a sentence
+    saying something failed, and a line under it says more: a word of the kind, or a sentence. A
+    list (``County``, ``Autauga County``...) has neither. One line is ``_refuse_message``'s."""
+    if source.stat().st_size > MESSAGE_BYTES or (len(dialect.header) > 1 and not _reads_as_prose(dialect.raw_header)):
+        return
+    text = source.read_bytes().decode("utf-8", "replace").lstrip("\ufeff")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not 2 <= len(lines) <= MESSAGE_LINES:
+        return
+    first = lines[0]
+    titled = _STATUS_LINE.search(first) or (_reads_as_prose([first]) and _ERROR_WORDS.search(first))
+    if titled and any(_ERROR_WORDS.search(line) or _reads_as_prose([line]) for line in lines[1:]):
+        shown = " ".join(lines)
+        raise ConversionError(
+            f"{_label(part)} is not a data file: its lines read as a message, not rows ({shown[:160]!r});"
+            " fetch it again later, or check where it comes from"
         )
 
 
@@ -177,13 +338,23 @@ def _reads_as_prose(fields: list[str]) -> bool:
 
 
 def _header_test(names: list[str], header: list[str]) -> str:
-    """SQL: is this row the header again? (An empty header field reads as NULL.)"""
-    tests = [
-        f"{quote_ident(n)} IS NULL" if h == "" else f"{quote_ident(n)} = '{_sql_text(h)}'"
-        for n, h in zip(names, header)
-    ]
-    tests.sort(key=lambda t: t.endswith("IS NULL"))  # a named field first: most rows fail there
-    return " AND ".join(tests)
+    """SQL: is this row the header again, in any letter case and with any spaces around its names
+    (``STATE, DEATHS`` under ``State,Deaths``)? An empty header field reads as NULL. Only a value as
+    long as its name, or longer with a space at an end, is lowered (a value's length is stored
+    with it): lowering every value made DuckDB's read of a 1 GB file of short values a quarter slower."""
+    named, empty = [], []
+    for n, h in zip(names, header):
+        column, name = quote_ident(n), h.strip(" ")
+        if not name:
+            empty.append(f"({column} IS NULL OR trim({column}) = '')")
+            continue
+        size, lowered = len(name.encode()), _sql_text(name.lower())
+        spaced = f"(starts_with({column}, ' ') OR ends_with({column}, ' '))"
+        named.append(
+            f"((strlen({column}) = {size} AND lower({column}) = '{lowered}')"
+            f" OR (strlen({column}) > {size} AND {spaced} AND lower(trim({column})) = '{lowered}'))"
+        )
+    return " AND ".join(named + empty)  # a named field first: most rows fail there
 
 
 def _without_header_rows(relation: str, names: list[str], header: list[str], sequence: str | None) -> str:

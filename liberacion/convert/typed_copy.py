@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import liberacion.convert.typing_rules as rules
 from liberacion.convert.model import (
+    BLOCK,
     MAX_LINE_BYTES,
     ROW_GROUP_BYTES,
     ROW_GROUP_ROWS,
@@ -517,13 +518,16 @@ def _write_rejects(
         " FROM rejects WHERE scan_id = (SELECT max(scan_id) FROM rejects) GROUP BY line"
     )
     reason = "first || CASE WHEN errors > 1 THEN ' (and ' || (errors - 1) || ' more)' ELSE '' END AS reason"
-    query = f"SELECT line_number, raw_text, {reason} FROM ({inner}) ORDER BY line_number"
     full = _whole_rows(con, inner, source) if source is not None else None
+    numbers = _line_numbers(con, inner, source) if source is not None else None
+    number, text, joins = "r.line_number", "r.raw_text", ""
     if full:
-        query = (
-            f"SELECT r.line_number, coalesce(w.raw_text, r.raw_text) AS raw_text, {reason} FROM ({inner}) r"
-            f" LEFT JOIN {full} w ON r.line_number = w.line_number ORDER BY r.line_number"
-        )
+        text = "coalesce(w.raw_text, r.raw_text)"
+        joins += f" LEFT JOIN {full} w ON r.line_number = w.line_number"
+    if numbers:
+        number = "coalesce(n.line_number, r.line_number)"
+        joins += f" LEFT JOIN {numbers} n ON r.line_number = n.line"
+    query = f"SELECT {number} AS line_number, {text} AS raw_text, {reason} FROM ({inner}) r{joins} ORDER BY 1"
     separators = f"length(x) - length(replace(x, '{_sql_text(delimiter)}', ''))"
     whole = f"list_filter(string_split(raw_text, chr(10)), lambda x: {separators} >= {fields - 1})"
     lines = f"greatest(1, len({whole}))"
@@ -534,8 +538,9 @@ def _write_rejects(
             f"COPY ({query}) TO '{_sql_text(str(path))}'"
             f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE_BYTES '{ROW_GROUP_BYTES}', KV_METADATA {{{metadata}}})"
         )
-    if full:
-        con.unregister(full)
+    for name in (full, numbers):
+        if name:
+            con.unregister(name)
     return int(count), int(spanned)
 
 
@@ -557,6 +562,53 @@ def _whole_rows(con: duckdb.DuckDBPyConnection, inner: str, source: Path) -> str
     lines = pa.array([int(line) for line in found], pa.int64())
     con.register(name, pa.table({"line_number": lines, "raw_text": pa.array(list(found.values()), pa.string())}))
     return name
+
+
+def _line_numbers(con: duckdb.DuckDBPyConnection, inner: str, source: Path) -> str | None:
+    """The line of the file each bad row begins on where DuckDB's number differs, as a registered
+    table (line: DuckDB's, line_number); None when none does. DuckDB counts rows, not lines: each
+    line end inside a quoted value (``"a<LF>b"``) above a bad row made its number one too small.
+    The file is read once, up to the last bad row, counting line ends (half a second a gigabyte,
+    and only for a file with bad rows)."""
+    found = con.execute(f"SELECT line_number, line_at FROM ({inner}) WHERE line_at IS NOT NULL ORDER BY line_at")
+    rows = found.fetchall()
+    if not rows:
+        return None
+    scan = con.execute("SELECT newline_delimiter FROM scans WHERE scan_id = (SELECT max(scan_id) FROM rejects)")
+    end = b"\r" if scan.fetchall() == [("\\r",)] else b"\n"  # DuckDB spells a lone CR '\r'
+    numbers: dict[int, int] = {}
+    with open(source, "rb") as fh:
+        starts = [(int(line), _text_start(fh, int(at))) for line, at in rows]
+        fh.seek(0)
+        read = ends = 0
+        for line, start in sorted(starts, key=lambda pair: pair[1]):
+            while read < start and (block := fh.read(min(BLOCK, start - read))):
+                read, ends = read + len(block), ends + block.count(end)
+            if ends + 1 != line:
+                numbers[line] = ends + 1
+    if not numbers:
+        return None
+    import pyarrow as pa
+
+    name = f"liberacion_line_numbers_{next(_sequence_names)}"
+    # DuckDB's type for its line numbers, which the rejects table keeps.
+    lines = {"line": pa.array(list(numbers), pa.uint64()), "line_number": pa.array(list(numbers.values()), pa.uint64())}
+    con.register(name, pa.table(lines))
+    return name
+
+
+def _text_start(fh: BinaryIO, at: int) -> int:
+    """Where a bad row's text begins in the file: DuckDB's position (``at``) is the byte after the
+    start of its text, which begins with the line end before it in a CRLF file and with any blank
+    lines above it: they are passed over."""
+    position = max(0, at - 1)
+    fh.seek(position)
+    while block := fh.read(256):
+        kept = block.lstrip(b"\r\n")
+        position += len(block) - len(kept)
+        if kept:
+            break
+    return position
 
 
 def _row_at(source: Path, at: int | None, start: str) -> str | None:
