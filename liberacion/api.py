@@ -17,14 +17,14 @@ from __future__ import annotations
 import functools
 import operator
 import os
-import warnings
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from liberacion.errors import Busy, Note, UsageError
+from liberacion.errors import Busy, UsageError, called_from, note
 from liberacion.home import Home, check_home, resolve_home
 
 if TYPE_CHECKING:
@@ -60,7 +60,8 @@ def _ctrl_c_as_keyboard_interrupt(function: Callable[P, T]) -> Callable[P, T]:
     @functools.wraps(function)
     def call(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
-            return function(*args, **kwargs)
+            with called_from(sys._getframe(1)):  # its notes name the caller's line
+                return function(*args, **kwargs)
         except RuntimeError as err:
             if type(err) is RuntimeError and str(err).startswith(_DUCKDB_CTRL_C):
                 raise KeyboardInterrupt from None
@@ -209,17 +210,12 @@ def _problems_list(problems: object) -> list[ConfigError]:
     return problems
 
 
-# Frames between ``warnings.warn`` in ``_say_problems`` and the caller of the API function: the
-# helper, the API function and ``_ctrl_c_as_keyboard_interrupt``'s wrapper.
-_CALLER = 4
-
-
 def _say_problems(found: list[ConfigError], given: list[ConfigError] | None, what: str) -> None:
     """Manifests that could not be read, said as ``Note`` warnings (as ``sql`` says them) when the
     caller gave no ``problems`` list: the command exits 5 for them, so they are never dropped silently."""
     if given is None:
         for problem in found:
-            warnings.warn(f"{problem}; its catalog is left out of {what}", Note, stacklevel=_CALLER)
+            note(f"{problem}; its catalog is left out of {what}")
 
 
 def open_lake(home: PathLike | Home | None = None) -> Lake:

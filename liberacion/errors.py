@@ -6,10 +6,13 @@ The core raises these and never prints or exits; ``cli.py`` turns them into a on
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -199,9 +202,64 @@ def no_room(err: BaseException, home: object, *, elsewhere: str = "choose anothe
 class Note(UserWarning):
     """Something people should know that is not an error (a damaged file was rebuilt, ...).
 
-    The core issues it with ``warnings.warn(message, Note)``; the CLI prints it on stderr as
-    ``note: ...``.
+    The core says it with ``note(message)``; the CLI prints it on stderr as ``note: ...``.
     """
+
+
+def note(message: str) -> None:
+    """Say a ``Note``, attributed to the line that called liberacion (a notebook's cell, a
+    script's), not to liberacion's own, and every time it happens: Python shows a repeated warning
+    once per place, and a note is about this call's data (a cell run again, with the same file,
+    said nothing the second time). A filter the caller sets (``ignore``, ``once``, ``error``) still
+    decides. A worker thread of a fetch has no caller on its stack: its note names liberacion's line."""
+    import sys
+    import threading
+    import warnings
+
+    caller = _CALLERS.get(threading.get_ident())
+    if caller is None and len(_CALLERS) == 1:  # a fetch's worker thread, one API call running
+        caller = next(iter(_CALLERS.values()))
+    if caller is None:
+        here = sys._getframe(1)
+        frame: Any = here
+        while frame is not None and frame.f_code.co_filename.startswith(_OURS):
+            frame = frame.f_back
+        if frame is None or frame.f_code.co_filename.startswith(os.path.dirname(os.__file__)):
+            frame = here  # only the standard library's frames above ours: a thread's
+        caller = (frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
+    filename, line, module_globals = caller
+    warnings.warn_explicit(
+        message,
+        Note,
+        filename,
+        line,
+        module=module_globals.get("__name__"),
+        registry=None,  # a new one each time: shown each time, unless the caller's filters say otherwise
+        module_globals=module_globals,
+    )
+
+
+_OURS = os.path.dirname(os.path.abspath(__file__)) + os.sep  # liberacion's package directory
+# The line that called an API function, by the thread it runs in (``called_from``): the notes of
+# its work, some said by its worker threads, name that line.
+_CALLERS: dict[int, tuple[str, int, dict[str, Any]]] = {}
+
+
+@contextlib.contextmanager
+def called_from(frame: Any) -> Iterator[None]:
+    """Within it, the notes of this thread's API call (and of its worker threads, while it is the
+    only call running) name ``frame``'s line. An API function another calls keeps the outer caller."""
+    import threading
+
+    ident = threading.get_ident()
+    if ident in _CALLERS:
+        yield
+        return
+    _CALLERS[ident] = (frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
+    try:
+        yield
+    finally:
+        _CALLERS.pop(ident, None)
 
 
 def batch_exit_code(failures: Iterable[int], *, updates: bool = False) -> ExitCode:

@@ -22,7 +22,6 @@ import secrets
 import shutil
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -51,11 +50,11 @@ from liberacion.errors import (
     ExitCode,
     LiberacionError,
     NoTable,
-    Note,
     NotFound,
     SourceError,
     UsageError,
     no_room,
+    note,
     one_line,
 )
 from liberacion.home import Home, file_lock
@@ -378,7 +377,7 @@ def update_views(lake: Lake, *, said: Sequence[str] = ()) -> None:
         why = one_line(err)
         if not any(why in error for error in said):
             msg = f"{lake.views_db} could not be rebuilt ({why}); the next run tries again"
-            warnings.warn(msg, Note, stacklevel=2)
+            note(msg)
 
 
 def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:
@@ -601,11 +600,9 @@ def _server_name(target: Target, files: list[_File]) -> str:
         return target.table
     name = derived_name(given)
     if name != target.table:
-        warnings.warn(
+        note(
             f"{name}: named from the server's file name {given}, as the URL names no dataset;"
-            " later fetches and refreshes of the URL keep it (--as chooses another)",
-            Note,
-            stacklevel=2,
+            " later fetches and refreshes of the URL keep it (--as chooses another)"
         )
     return name
 
@@ -787,11 +784,9 @@ class _Job:
             try:
                 self._remember(target, obtained)
             except OSError as err:  # published: the table is new, only the next check costs more
-                warnings.warn(
+                note(
                     f"{target.table}: published, but the download's validators could not be recorded"
-                    f" ({_said(err)}); the next fetch of it downloads it again in full",
-                    Note,
-                    stacklevel=2,
+                    f" ({_said(err)}); the next fetch of it downloads it again in full"
                 )
             self._discard(obtained)
             clock.enter("publish")  # leaving the block prunes old snapshots and rebuilds the views
@@ -930,9 +925,7 @@ class _Job:
             return None
         except DamagedSnapshot as err:
             if replacing:
-                warnings.warn(
-                    f"{table} is damaged ({err.problem or err}): publishing a new snapshot", Note, stacklevel=2
-                )
+                note(f"{table} is damaged ({err.problem or err}): publishing a new snapshot")
             return None
 
     # -- getting the bytes ---------------------------------------------------------------------
@@ -1115,11 +1108,9 @@ class _Job:
             # Past the commit point (a pointer switched, a set's record written), then a write
             # failed (a full disk): the new snapshots are what every reader sees, so saying "the
             # table is as it was" would be false. The next run clears what this one left.
-            warnings.warn(
+            note(
                 f"{', '.join(s.table for s in published)}: published, but then: {_said(err)};"
-                " the next run finishes what this one left",
-                Note,
-                stacklevel=2,
+                " the next run finishes what this one left"
             )
             return published
 
@@ -1252,7 +1243,7 @@ def _note_losses(table: str, reports: list[ConversionReport]) -> None:
         spanned = sum(r.notes.get("rejected_lines", r.rejects) for r in reports)
         lines = f" (spanning {spanned:,} lines)" if spanned > rejects else ""
         bad = f"{rejects:,} bad row{'' if rejects == 1 else 's'}{lines}"
-        warnings.warn(f"{table}: {bad} set aside in {table}{REJECTS_SUFFIX}", Note, stacklevel=2)
+        note(f"{table}: {bad} set aside in {table}{REJECTS_SUFFIX}")
 
 
 def _without_empty_members(
@@ -1296,7 +1287,7 @@ def _note_skipped(table: str, stagings: list[tuple[Staging, Provenance]]) -> Non
         by_reason.setdefault(why[name], []).append(name)
     for reason, names in by_reason.items():
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        warnings.warn(f"{table}: skipped {shown}: {reason}", Note, stacklevel=2)
+        note(f"{table}: skipped {shown}: {reason}")
 
 
 def _release(files: list[_File] | None) -> None:
@@ -1371,8 +1362,8 @@ def _check_types_matched(provenances: list[Provenance]) -> None:
     missed: list[set[str]] = []
     for prov in provenances:
         notes = prov.extra.get("conversion")
-        for note in notes if isinstance(notes, list) else [notes or {}]:
-            missed.append(set(note.get("unmatched_types") or ()))
+        for conversion in notes if isinstance(notes, list) else [notes or {}]:
+            missed.append(set(conversion.get("unmatched_types") or ()))
     nowhere = set.intersection(*missed) if missed else set()
     if nowhere:
         names = ", ".join(sorted(nowhere))

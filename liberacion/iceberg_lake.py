@@ -24,7 +24,6 @@ import json
 import os
 import shlex
 import time
-import warnings
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import ConfigError, DamagedSnapshot, LiberacionError, NoLake, NoTable, Note, one_line
+from liberacion.errors import ConfigError, DamagedSnapshot, LiberacionError, NoLake, NoTable, note, one_line
 from liberacion.home import Home, host_tag, process_alive
 from liberacion.lake import DEFAULT_KEEP, Lake, Staging, TableInfo, count_rows, describe_files, keep_default
 from liberacion.naming import IDENTIFIER, parse_table_name
@@ -263,12 +262,10 @@ class IcebergLake(Lake):
             return True
         if not self._holds_table_folders():
             return False
-        warnings.warn(
+        note(
             f"the lake {self.location.uri} holds tables, but the Iceberg catalog in use lists none of them: "
             f"they were written through another catalog; every home using the lake must share one "
-            f"({CATALOG_ENV}, see the README's shared lake)",
-            Note,
-            stacklevel=3,
+            f"({CATALOG_ENV}, see the README's shared lake)"
         )
         return True
 
@@ -537,7 +534,7 @@ class IcebergLake(Lake):
                 try:
                     self.prune(full, keep=keep_default())
                 except LiberacionError as err:  # published; the next publish or prune tries again
-                    warnings.warn(f"{full}: old snapshots were not pruned: {err}", Note, stacklevel=2)
+                    note(f"{full}: old snapshots were not pruned: {err}")
 
     def commit_tables(self, staged: Sequence[tuple[Staging, Provenance]]) -> list[Snapshot]:
         """Upload every staged snapshot, then commit each table to the catalog.

@@ -33,7 +33,6 @@ import secrets
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
@@ -48,9 +47,9 @@ from liberacion.errors import (
     DamagedSnapshot,
     LiberacionError,
     NoTable,
-    Note,
     QueryReading,
     UsageError,
+    note,
 )
 from liberacion.files import atomic_write, fsync_dir, fsync_file, read_json, write_json
 from liberacion.home import Home, file_lock
@@ -391,7 +390,7 @@ class Lake:
                 found.append(Snapshot.load(path))
             except DamagedSnapshot as err:
                 if path.is_dir():  # not pruned while we listed
-                    warnings.warn(f"{err.problem}: snapshot {path.name} of {name} is left out", Note, stacklevel=2)
+                    note(f"{err.problem}: snapshot {path.name} of {name} is left out")
         return sorted(found, key=lambda s: (s.published_at, s.id))
 
     def published(self, name: str) -> list[Snapshot]:
@@ -444,7 +443,7 @@ class Lake:
                 except NoTable:  # removed while we looked
                     continue
                 except DamagedSnapshot as err:  # listed, and the others are not hidden
-                    warnings.warn(str(err), Note, stacklevel=2)
+                    note(str(err))
                     infos.append(self._damaged_info(name, str(err)))
         return infos
 
@@ -476,7 +475,7 @@ class Lake:
                 except (NoTable, FileNotFoundError):  # dropped while we looked
                     continue
                 except DamagedSnapshot as err:  # the other tables stay queryable
-                    warnings.warn(str(err), Note, stacklevel=2)
+                    note(str(err))
                     continue
                 if snap is not None:
                     snaps.append(snap)
@@ -572,9 +571,7 @@ class Lake:
                         self.prune(staging.table, keep=keep_default())
                     except QueryReading as err:
                         later = "the next publish or prune deletes them"
-                        warnings.warn(
-                            f"old snapshots of {staging.table} were kept ({err}); {later}", Note, stacklevel=2
-                        )
+                        note(f"old snapshots of {staging.table} were kept ({err}); {later}")
                 with contextlib.suppress(OSError):  # a first fetch that failed leaves no empty folder
                     directory.rmdir()  # (only an empty one goes; we hold the table's lock)
 
@@ -849,7 +846,7 @@ class Lake:
             # The home's path too: a copied or moved home's views name the files where it was.
             atomic_write(self._views_stamp, f"{generation}\n{self.home.root}\n")
         if damaged:
-            warnings.warn(f"{self.views_db} was not a DuckDB database; it was rebuilt", Note, stacklevel=2)
+            note(f"{self.views_db} was not a DuckDB database; it was rebuilt")
 
     @property
     def _views_stamp(self) -> Path:
@@ -890,7 +887,7 @@ class Lake:
         temporary files of killed rebuilds. Writers call it once at the end of a run. True if rebuilt."""
         rebuild = self.views_db_stale() or self.views_db_damaged() or self.views_db_moved() is not None
         if not rebuild and self.views_db.exists() and not _opens(self.views_db):
-            warnings.warn(f"{self.views_db} could not be opened; it was rebuilt", Note, stacklevel=2)
+            note(f"{self.views_db} could not be opened; it was rebuilt")
             rebuild = True
         if rebuild:
             self.refresh_views_db()
@@ -929,14 +926,10 @@ class Lake:
             self.refresh_views_db()
         except (OSError, LiberacionError) as err:
             what = "is damaged" if moved is None else f"reads the files of {moved}"
-            warnings.warn(f"{self.views_db} {what} and could not be rebuilt: {err}", Note, stacklevel=2)
+            note(f"{self.views_db} {what} and could not be rebuilt: {err}")
             return
         if moved is not None:
-            warnings.warn(
-                f"this home was copied or moved from {moved}: {self.views_db.name} was rebuilt to read its own files",
-                Note,
-                stacklevel=2,
-            )
+            note(f"this home was copied or moved from {moved}: {self.views_db.name} was rebuilt to read its own files")
 
 
 # A snapshot id: its UTC time to the microsecond.

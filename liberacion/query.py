@@ -23,11 +23,11 @@ from liberacion.errors import (
     DamagedSnapshot,
     LiberacionError,
     NoTable,
-    Note,
     NotFound,
     SQLError,
     StorageError,
     UsageError,
+    note,
     one_line,
     output_error,
 )
@@ -124,7 +124,7 @@ def _index_catalogs(lake: Lake, catalog_paths: Sequence[Path], sql: str | None =
     problems: list[ConfigError] = []
     names = loaded_catalogs(lake.home, catalog_paths, problems=problems)
     for problem in problems:
-        warnings.warn(f"{problem}; its datasets are left out of liberacion.datasets", Note, stacklevel=2)
+        note(f"{problem}; its datasets are left out of liberacion.datasets")
     return names
 
 
@@ -300,9 +300,9 @@ def _repair(lake: Lake) -> None:
 
         try:
             rebuild(home, load_catalogs())
-            warnings.warn("the dataset index was rebuilt from the stored listings", Note, stacklevel=2)
+            note("the dataset index was rebuilt from the stored listings")
         except (OSError, LiberacionError) as err:
-            warnings.warn(f"the dataset index could not be rebuilt ({err})", Note, stacklevel=2)
+            note(f"the dataset index could not be rebuilt ({err})")
     lake.repair_views_db()
 
 

@@ -9,13 +9,12 @@ import hashlib
 import os
 import re
 import shutil
-import warnings
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from liberacion.engine import new_connection
-from liberacion.errors import ConfigError, Note
+from liberacion.errors import ConfigError, note
 from liberacion.files import atomic_path, remove_temporary
 from liberacion.home import Home
 from liberacion.naming import quote_ident, quote_literal
@@ -113,7 +112,7 @@ def check_index(home: Home) -> bool:
         except OSError:
             return False
         msg = f"the dataset index {index} was damaged; it was set aside as {damaged.name} (discover rebuilds it)"
-        warnings.warn(msg, Note, stacklevel=2)
+        note(msg)
         return False
     return True
 

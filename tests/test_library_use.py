@@ -228,3 +228,23 @@ def test_an_unchanged_fetch_reports_what_the_fetch_that_made_it_did(home: Path, 
     assert first.tables == ["s.single"]
     [event] = liberacion.refresh(["s.bundle__b"]).events
     assert (event.event, event.rows, event.tables) == ("unchanged", 3, ["s.bundle__a", "s.bundle__b"])
+
+
+def test_a_note_is_said_each_time_and_names_the_callers_line(home: Path, tmp_path: Path) -> None:
+    # A notebook cell run again said nothing the second time (Python shows a repeated warning once
+    # per place), and the note named liberacion's line or contextlib's, not the cell's.
+    repeated = tmp_path / "rep.csv"
+    repeated.write_text("a,b\n1,2\nA,B\n3,4\n", encoding="utf-8")
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("default")  # Python's own filter, as a script or a notebook has it
+            liberacion.fetch(repeated, as_table="t.rep", force=True)  # the line the note names
+        [said] = [w for w in seen if issubclass(w.category, Note)]
+        assert "dropped 1 row repeating the header" in str(said.message)
+        lines = Path(__file__).read_text(encoding="utf-8").splitlines()
+        called = next(i for i, line in enumerate(lines, 1) if "the line the note" in line)
+        assert (said.filename, said.lineno) == (__file__, called)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("ignore", Note)  # the caller's filters still decide
+        liberacion.fetch(repeated, as_table="t.rep", force=True)
+    assert not [w for w in seen if issubclass(w.category, Note)]

@@ -12,7 +12,6 @@ import math
 import os
 import re
 import shutil
-import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import liberacion.convert.typing_rules as rules
 from liberacion.convert.model import BLOCK, MAX_LINE_BYTES, ConversionReport, ConvertOptions, Part, _Column, _sql_text
 from liberacion.convert.typed_copy import SAMPLE_ROWS, NotUtf8, _write_typed
-from liberacion.errors import ConversionError, Note
+from liberacion.errors import ConversionError, note
 from liberacion.naming import quote_ident
 
 if TYPE_CHECKING:
@@ -52,11 +51,11 @@ def _convert_text(
     checked = checked or notes["encoding"] == "utf-16"  # transcoded whole: UTF-8 throughout
     if notes.get("nul_bytes"):
         count = notes["nul_bytes"]
-        warnings.warn(f"{_label(part)}: dropped {count:,} NUL byte{'' if count == 1 else 's'}", Note, stacklevel=2)
+        note(f"{_label(part)}: dropped {count:,} NUL byte{'' if count == 1 else 's'}")
     if notes.get("trailing_notes"):  # said, not only noted: lines left out of the table
         lines = notes["trailing_notes"].count("\n") + 1
         said = f"{lines:,} line{'' if lines == 1 else 's'}"
-        warnings.warn(f"{_label(part)}: left out {said} of notes after a '---' line", Note, stacklevel=2)
+        note(f"{_label(part)}: left out {said} of notes after a '---' line")
     dialect = _dialect(source)
     notes |= {"format": "csv" if dialect.delimiter == "," else "delimited", "delimiter": dialect.delimiter}
     if dialect.skip:
@@ -64,7 +63,7 @@ def _convert_text(
         # Said, not only noted: a line taken for a title that was a row would otherwise vanish unseen.
         lines = f"{dialect.skip:,} line{'' if dialect.skip == 1 else 's'}"
         title = f": {dialect.title[:80]!r}" if dialect.title else ""
-        warnings.warn(f"{_label(part)}: skipped {lines} above the header{title}", Note, stacklevel=2)
+        note(f"{_label(part)}: skipped {lines} above the header{title}")
     if part.suffix is None:  # a member beside others is judged by its rows, as below
         _refuse_message_lines(part, source, dialect)
     source = _set_footer_aside(source, part, out_dir, dialect, notes)
@@ -132,7 +131,7 @@ def _convert_text(
         _refuse_message(part, dialect, report)
     if newlines:
         notes["line_endings"] = "mixed LF and CRLF, read as LF"
-        warnings.warn(f"{_label(part)}: mixed line endings (LF and CRLF), all read as LF", Note, stacklevel=2)
+        note(f"{_label(part)}: mixed line endings (LF and CRLF), all read as LF")
     return report
 
 
@@ -183,7 +182,7 @@ def _set_footer_aside(source: Path, part: Part, out_dir: Path, dialect: _Dialect
         notes["trailing_notes"] = "\n".join(filter(None, [footer.text, notes.get("trailing_notes")]))
     said = f"{footer.lines:,} line{'' if footer.lines == 1 else 's'} of footnotes and blank rows after the data"
     shown = " (liberacion info shows them)" if footer.text else ""
-    warnings.warn(f"{_label(part)}: left out {said}{shown}", Note, stacklevel=3)
+    note(f"{_label(part)}: left out {said}{shown}")
     return _without_footer(source, part, out_dir, footer.at)
 
 
@@ -380,7 +379,7 @@ def _note_repeated_header(
         count = int(con.execute(f"SELECT count(*) FROM {plain} WHERE {_header_test(names, header)}").fetchall()[0][0])
     notes["repeated_header_rows"] = count
     rows = f"{count:,} row{'' if count == 1 else 's'}"
-    warnings.warn(f"{_label(part)}: dropped {rows} repeating the header", Note, stacklevel=3)
+    note(f"{_label(part)}: dropped {rows} repeating the header")
 
 
 MIXED_NEWLINES = "state machine reached an invalid state"  # DuckDB's words for LF and CRLF in one file
