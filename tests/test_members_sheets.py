@@ -267,3 +267,19 @@ def test_a_sheet_named_exactly_wins_over_sheets_named_alike(cli: Any, tmp_path: 
     )
     fetched(cli, str(book), "--as", "x.alike", "--member", "sheet1 ")
     assert query(cli, "select * from x.alike") == [{"a": 10, "c": "x"}]
+
+
+def test_a_sheets_title_is_said_and_its_cells_trimmed(cli: Any, tmp_path: Path) -> None:
+    # The title rows above the header were skipped without the note a CSV's title lines get. Cells
+    # are trimmed, as CMS's workbooks need ("Alabama ", "01 ").
+    book = make_workbook(
+        tmp_path / "t.xlsx",
+        {"Data": [["State deaths, 2020"], [], ["state", "code ", "n"], ["Alabama ", "01 ", 5], ["Alaska", "02", 6]]},
+    )
+    result = cli("fetch", str(book), "--as", "x.t")
+    assert result.exit_code == 0, result.stderr
+    assert "note: t.xlsx: sheet 'Data': skipped 1 row above the header: 'State deaths, 2020'" in result.stderr
+    assert query(cli, "select state, code, n from x.t order by n") == [
+        {"state": "Alabama", "code": "01", "n": 5},
+        {"state": "Alaska", "code": "02", "n": 6},
+    ]

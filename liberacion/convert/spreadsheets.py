@@ -23,7 +23,7 @@ from typing import Any
 
 from liberacion.convert.model import DAMAGED, Budget, ConvertOptions, Part, choose, distinct_suffixes, note_skipped
 from liberacion.convert.sniff import NAMES
-from liberacion.errors import ConversionError
+from liberacion.errors import ConversionError, note
 from liberacion.limits import WORKBOOK_RATIO
 
 # An .xlsx sheet whose XML is larger than this is read in slices of about this much XML: calamine
@@ -76,6 +76,7 @@ def _inspect_workbook(path: Path, fmt: str, options: ConvertOptions, directory: 
             if notes is None:
                 empty[f"sheet {name!r}"] = "an empty sheet"
             else:
+                _say_title(f"{path.name}: sheet {name!r}", notes["title_rows"])
                 notes["workbook"] = fmt
                 parts.append(Part(suffixes[index], target, "text", notes, f"sheet {name!r}"))
     finally:
@@ -88,6 +89,13 @@ def _inspect_workbook(path: Path, fmt: str, options: ConvertOptions, directory: 
         for part in parts:
             note_skipped(part.notes, empty)  # said once by the fetch, like skipped zip members
     return parts
+
+
+def _say_title(label: str, title: list[str]) -> None:
+    """Rows above a sheet's header, said as a CSV's title lines are (their text is in the notes)."""
+    if title:
+        rows = f"{len(title)} row{'' if len(title) == 1 else 's'}"
+        note(f"{label}: skipped {rows} above the header: {title[0][:80]!r}")
 
 
 def _check_parts(path: Path, fmt: str, budget: Budget) -> set[str]:
@@ -579,4 +587,5 @@ def _cell(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, timedelta):
         return str(value)
+    # Trimmed, unlike a CSV's text: CMS's workbooks pad every cell ("Alabama ", "01 ", "* ").
     return str(value).strip()
