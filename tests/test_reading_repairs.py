@@ -313,3 +313,13 @@ def test_a_bad_rows_line_number_is_its_line_in_the_file(cli, tmp_path: Path, end
     found = rows(cli, "select line_number, raw_text from t.ln__rejects order by line_number")
     assert found == [{"line_number": 7, "raw_text": "2,x"}, {"line_number": 306, "raw_text": "300,x,1,2"}]
     assert all(lines[bad["line_number"] - 1] == bad["raw_text"] for bad in found)
+
+
+def test_a_file_of_bad_rows_only_is_not_a_table(cli, tmp_path: Path) -> None:
+    # Its one row ragged: "fetched 0 rows", exit 0, a table of nothing and the row in __rejects.
+    path = tmp_path / "one.csv"
+    path.write_text("a,b\n1,2,3\n", encoding="utf-8")
+    result = cli("fetch", str(path), "--as", "s.one", "--max-bad-rows", "5")
+    assert result.exit_code == 1
+    assert "none of its rows could be read (1 bad row, such as line 2: TOO MANY COLUMNS" in result.stderr
+    assert cli("sql", "select 1 from s.one").exit_code == 3  # nothing published

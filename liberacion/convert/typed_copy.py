@@ -119,7 +119,8 @@ def _write_typed(
         notes["rejected_lines"] = lines
     if rejects and cut_line:
         _refuse_cut(con, cut_line, len(columns))
-    _check_bad_rows(rows, rejects, options, lines=lines)
+    first = _first_reject(con, out_dir / "rejects.parquet") if rejects and not rows else ""
+    _check_bad_rows(rows, rejects, options, lines=lines, first=first)
     described = {c.name: _column_report(c, decisions[c.source], markers.get(c.source), options) for c in columns}
     for name, type_ in passthrough_types(con, relation, columns, kept):
         described[name]["type"] = type_
@@ -673,9 +674,21 @@ def _refuse_cut(con: duckdb.DuckDBPyConnection, cut_line: bytes, fields: int) ->
     )
 
 
-def _check_bad_rows(rows: int, rejects: int, options: ConvertOptions, *, lines: int = 0) -> None:
-    """Too many bad rows fail the conversion; rows lost inside a bad one (an unclosed quote) count."""
+def _first_reject(con: duckdb.DuckDBPyConnection, path: Path) -> str:
+    """``, such as line 2: <reason>``: the first of the bad rows written to ``path``."""
+    found = con.execute(
+        "SELECT line_number, reason FROM read_parquet(?) ORDER BY line_number LIMIT 1", [str(path)]
+    ).fetchall()
+    return f", such as line {found[0][0]:,}: {found[0][1]}" if found else ""
+
+
+def _check_bad_rows(rows: int, rejects: int, options: ConvertOptions, *, lines: int = 0, first: str = "") -> None:
+    """Too many bad rows fail the conversion; rows lost inside a bad one (an unclosed quote) count.
+    So does a table of bad rows only. ``first``: the first bad row, said then (``_first_reject``)."""
     lost = max(rejects, lines)
+    if lost and not rows:  # a table of none of its rows: the file was not read, whatever the limit
+        bad = f"{rejects:,} bad row{'' if rejects == 1 else 's'}"
+        raise ConversionError(f"none of its rows could be read ({bad}{first}); check the file and its delimiter")
     allowed = options.max_bad_rows
     if allowed is None:
         allowed = max(1, math.ceil((rows + lost) / 100))
