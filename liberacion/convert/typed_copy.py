@@ -541,7 +541,7 @@ def _write_rejects(
         )
     for name in (full, numbers):
         if name:
-            con.unregister(name)
+            con.execute(f"DROP TABLE {name}")
     return int(count), int(spanned)
 
 
@@ -550,23 +550,28 @@ RAW_TEXT_CUT = 10_000  # characters of a bad row's text that DuckDB's rejects ta
 
 def _whole_rows(con: duckdb.DuckDBPyConnection, inner: str, source: Path) -> str | None:
     """The whole text of the bad rows DuckDB cut at ``RAW_TEXT_CUT`` characters, read from the file,
-    as a registered table (line_number, raw_text); None when no row was cut. A rejects table must
+    as a temporary table (line_number, raw_text); None when no row was cut. A rejects table must
     hold a bad row whole: it is the only place the row is kept."""
     cut = con.execute(f"SELECT line_number, line_at, raw_text FROM ({inner}) WHERE cut")
     found = {line: _row_at(source, at, text) for line, at, text in cut.fetchall()}
     found = {line: text for line, text in found.items() if text is not None}
     if not found:
         return None
-    import pyarrow as pa
-
     name = f"liberacion_whole_rows_{next(_sequence_names)}"
-    lines = pa.array([int(line) for line in found], pa.int64())
-    con.register(name, pa.table({"line_number": lines, "raw_text": pa.array(list(found.values()), pa.string())}))
+    columns = {"line_number": ("BIGINT", [int(n) for n in found]), "raw_text": ("VARCHAR", [*found.values()])}
+    _temp_table(con, name, columns)
     return name
 
 
+def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[str, list[Any]]]) -> None:
+    """A temporary table of ``columns`` ({name: (SQL type, values)}), from lists passed to DuckDB:
+    no pyarrow, which a fetch never imports."""
+    listed = ", ".join(f"unnest(?::{type_}[]) AS {quote_ident(column)}" for column, (type_, _) in columns.items())
+    con.execute(f"CREATE TEMP TABLE {name} AS SELECT {listed}", [values for _, values in columns.values()])
+
+
 def _line_numbers(con: duckdb.DuckDBPyConnection, inner: str, source: Path) -> str | None:
-    """The line of the file each bad row begins on where DuckDB's number differs, as a registered
+    """The line of the file each bad row begins on where DuckDB's number differs, as a temporary
     table (line: DuckDB's, line_number); None when none does. DuckDB counts rows, not lines: each
     line end inside a quoted value (``"a<LF>b"``) above a bad row made its number one too small.
     The file is read once, up to the last bad row, counting line ends (half a second a gigabyte,
@@ -589,12 +594,9 @@ def _line_numbers(con: duckdb.DuckDBPyConnection, inner: str, source: Path) -> s
                 numbers[line] = ends + 1
     if not numbers:
         return None
-    import pyarrow as pa
-
     name = f"liberacion_line_numbers_{next(_sequence_names)}"
-    # DuckDB's type for its line numbers, which the rejects table keeps.
-    lines = {"line": pa.array(list(numbers), pa.uint64()), "line_number": pa.array(list(numbers.values()), pa.uint64())}
-    con.register(name, pa.table(lines))
+    # In DuckDB's type for its line numbers, which the rejects table keeps.
+    _temp_table(con, name, {"line": ("UBIGINT", list(numbers)), "line_number": ("UBIGINT", list(numbers.values()))})
     return name
 
 
