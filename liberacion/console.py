@@ -598,6 +598,7 @@ def print_description(description: Any) -> None:
                 ]
             ],
             kinds={"modified": "date", "url": "link"},
+            all_hint="--format json",  # show has no csv
         )
         render(files, Format.table, stdout=sys.stdout, title="distributions (* = fetch would take)")
 

@@ -118,3 +118,18 @@ def test_cut_around_keeps_the_first_difference() -> None:
     assert cut_around("abcdefghij", 6, 10) == "…fghij"  # a longer value goes on after this one
     assert cut_around("abcdefghijklmnopqrstuvwxyz0123456789", 8, 12) == "…klmnop…"
     assert cut_around("short", 8, 2) == "short"
+
+
+def test_the_footer_of_show_names_a_format_show_has(home: Path, manifests: Path) -> None:
+    # "use --format csv for all", which show refuses (it writes a table or JSON).
+    from tests.manifests import write_catalog
+
+    body = (
+        '\n[[dataset]]\nid = "beds"\ntitle = "Beds"\nformat = "csv"\n'
+        'url = "https://data.example.gov/files/2024/hospital-beds-by-state-and-ownership.csv"\n'
+    )
+    write_catalog(manifests, "own", body=body)
+    lines, code = terminal(home, "show", "own/beds", width=60)
+    assert code == 0, lines
+    footer = " ".join(line for line in lines if "shown" in line or "for all" in line)
+    assert "use --format json for all" in footer and "--format csv" not in footer, lines
