@@ -294,6 +294,12 @@ def test_ckan_real_package_from_healthdata_gov(realdata: Path) -> None:
     assert dataset.publisher == "U.S. Department of Health & Human Services"
     assert dataset.keywords == ["Covid", "Covid-19", "Covid19"]
     assert choose_distributions(dataset)[0][0].url.endswith("estimated_inpatient_all_20201213_1757.csv")
+    # Its notes are HTML and its date Drupal's "Sun, 12/13/2020 - 22:40": plain text, and an ISO
+    # time the index sorts by (the change token stays as published).
+    assert dataset.description is not None and "<" not in dataset.description
+    assert dataset.description.startswith("The following dataset provides")
+    assert dataset.modified == "2020-12-13T22:40:00"
+    assert dataset.change_token == "Sun, 12/13/2020 - 22:40"
 
 
 # -- bodies that are not listings --------------------------------------------------------------
@@ -321,3 +327,16 @@ def test_bom_and_cp1252_bodies_decode() -> None:
     listing = _dcat({"identifier": "a", "title": "Caf\u00e9"})
     assert parse_listing("dcat-us", b"\xef\xbb\xbf" + listing, "x")[0].title == "Café"
     assert load_json('{"t": "Caf\u00e9"}'.encode("cp1252"), url="x") == {"t": "Café"}
+
+
+def test_display_text_has_no_tags_and_no_invisible_characters() -> None:
+    item = {
+        "identifier": "a",
+        "title": "Severe acute respiratory\u200b\u200b syndrome",
+        "description": "Counts for children <5 years; see <a href='x'>the notes</a>.",
+        "modified": "12/13/2020",
+    }
+    (dataset,) = parse_listing("dcat-us", _dcat(item), "x")
+    assert dataset.title == "Severe acute respiratory syndrome"
+    assert dataset.description == "Counts for children <5 years; see the notes."
+    assert (dataset.modified, dataset.change_token) == ("2020-12-13", "12/13/2020")

@@ -472,7 +472,7 @@ def _dcat_dataset(item: dict[str, Any], catalog: str, kind: str | None) -> Datas
         description=_display(item.get("description")),
         publisher=_publisher(item.get("publisher")),
         keywords=_keywords(item.get("keyword")),
-        modified=modified,
+        modified=_iso_time(modified),
         landing_page=landing,
         source_kind=source_kind,
         change_token=_change_token(source_kind, item, distributions, modified),
@@ -649,10 +649,10 @@ def _ckan_dataset(package: dict[str, Any], catalog: str) -> Dataset | None:
         or _display(organization.get("title"))
         or _display(package.get("author")),
         keywords=_keywords(tags),
-        modified=modified,
+        modified=_iso_time(modified),
         landing_page=_url(extras.get("landingPage")) or _url(package.get("url")),
         source_kind="ckan",
-        change_token=modified,
+        change_token=modified,  # as published: a token a snapshot recorded must not change
         extra={"identifier": _string(extras.get("identifier")) or name, "ckan_id": _string(package.get("id"))},
     )
 
@@ -757,11 +757,45 @@ def _string(value: Any) -> str | None:
 
 
 def _display(value: Any) -> str | None:
-    """Display text: HTML entities unescaped (HHS writes ``&amp;``), non-breaking spaces as spaces."""
+    """Display text: HTML entities unescaped (HHS writes ``&amp;``), tags taken out (CKAN's notes
+    are HTML: ``<p>The following dataset ... <strong>``), non-breaking and zero-width spaces as a
+    space and nothing."""
     text = _string(value)
     if text is None:
         return None
-    return html.unescape(text).replace("\u00a0", " ").strip() or None
+    text = html.unescape(text).replace("\u00a0", " ")
+    if "<" in text:  # a paragraph's or a line's tag parts words; <strong> and <a> do not
+        text = _SPACES.sub(" ", _TAGS.sub(lambda tag: " " if tag.group(1).lower() in _BLOCKS else "", text))
+    return text.translate(_INVISIBLE).strip() or None
+
+
+_TAGS = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)[^<>]*>")  # a tag, not "<5 years"
+_BLOCKS = frozenset({"p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "table", "h1", "h2", "h3", "h4", "h5", "h6"})
+_SPACES = re.compile(r"[ \t]{2,}")
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def _iso_time(text: str | None) -> str | None:
+    """A listing's date as ISO 8601, so that the index sorts by it: Drupal's ``Sun, 12/13/2020 -
+    22:40`` (healthdata.gov's old CKAN), ``12/13/2020``, an e-mail date. ISO text, and anything
+    else (``R/P1W``), is kept as published."""
+    if text is None or _ISO_START.match(text):
+        return text
+    for spelling in ("%a, %m/%d/%Y - %H:%M", "%m/%d/%Y - %H:%M", "%m/%d/%Y"):
+        try:
+            when = datetime.strptime(text.strip(), spelling)
+        except ValueError:
+            continue
+        return when.isoformat() if "%H" in spelling else when.date().isoformat()
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(text).isoformat()
+    except (TypeError, ValueError):
+        return text
+
+
+_ISO_START = re.compile(r"\d{4}-\d{2}")
 
 
 def _url(value: Any) -> str | None:
