@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import time
 from collections.abc import Collection, Iterator, Sequence
@@ -93,6 +94,13 @@ def check_store(lake: Lake) -> None:
     has no store."""
     if isinstance(lake, IcebergLake):
         lake.check_store()
+
+
+def _metadata_version(file_name: str) -> int | None:
+    """The version an Iceberg metadata file's name carries: ``00002-<uuid>.metadata.json`` (the
+    catalogs pyiceberg writes), ``v3.metadata.json`` (a Hadoop table); None for any other file."""
+    match = re.fullmatch(r"(?:v)?(\d+)(?:-[^/]*)?\.metadata\.json", file_name)
+    return int(match.group(1)) if match else None
 
 
 class IcebergLake(Lake):
@@ -725,6 +733,13 @@ class IcebergLake(Lake):
         from liberacion.iceberg import expire
 
         keep = max(1, keep)
+        behind = self._catalog_behind(name)
+        if behind is not None:  # what this catalog takes for old or stray may be another's current
+            note(
+                f"{name}: not pruned: the table's folder holds newer metadata ({behind}) than the catalog"
+                " this home reads names; is its catalog an old copy, or not the team's?"
+            )
+            return []
         snaps = self.snapshots(name)
         current = self.current(name)
         kept = snaps[-keep:]
@@ -739,6 +754,22 @@ class IcebergLake(Lake):
                 self._delete_folder(filesystem, self._folder(name, snap.id))
         leftovers = self._remove_folders(name, {s.id for s in kept} | {s.id for s in doomed})
         return [s.id for s in doomed] + leftovers
+
+    def _catalog_behind(self, name: str) -> str | None:
+        """The newest metadata file in the table's folder when it is newer than the one the catalog
+        names: another catalog, or an old copy of this one, committed since. Its snapshots' folders
+        are then unknown to this catalog, and none may be taken for a leftover."""
+        from pyarrow import fs
+
+        mine = _metadata_version((self._locations().get(name) or "").rsplit("/", 1)[-1])
+        folder = self.location.path_of(*parse_table_name(name), "metadata")
+        try:
+            infos = self.location.filesystem().get_file_info(fs.FileSelector(folder, allow_not_found=True))
+        except OSError as err:
+            raise storage_error(err, self.location, "listing") from None
+        versions = [(v, i.base_name) for i in infos if (v := _metadata_version(i.base_name)) is not None]
+        newest = max(versions, default=None)
+        return newest[1] if newest is not None and mine is not None and newest[0] > mine else None
 
     def _delete_folder(self, filesystem: Any, folder: str) -> None:
         try:

@@ -548,3 +548,28 @@ def test_a_table_created_by_a_run_that_died_before_its_first_commit_takes_the_ne
     again = cli("--lake", lake, "fetch", str(source), "--as", "x.t")
     assert again.exit_code == 0, again.stderr
     assert _sql(cli, "select count(*) as n from x.t", lake=lake) == [{"n": "2"}]
+
+
+def test_a_home_on_an_old_copy_of_the_catalog_never_prunes_the_current_snapshot(
+    cli: Cli, tmp_path: Path, monkeypatch: Any
+) -> None:
+    # The old catalog knows only the first snapshot: the second one's folder, written by this home,
+    # looked like a leftover of a dead run and was deleted; every reader then found the table damaged.
+    import shutil
+
+    monkeypatch.setenv("LIBERACION_ICEBERG_CATALOG", "team")
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__TYPE", "sql")
+    team, old = tmp_path / "team.db", tmp_path / "team_old.db"
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__URI", f"sqlite:///{team}")
+    (tmp_path / "v1.csv").write_text(V1)
+    (tmp_path / "v2.csv").write_text(V2)
+    lake = str(tmp_path / "lake")
+    _ok(cli("--lake", lake, "fetch", str(tmp_path / "v1.csv"), "--as", "cms.t"))
+    shutil.copyfile(team, old)
+    _ok(cli("--lake", lake, "fetch", str(tmp_path / "v2.csv"), "--as", "cms.t"))
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__URI", f"sqlite:///{old}")
+    pruned = _ok(cli("--lake", lake, "prune", "--keep", "1"))
+    assert "cms.t: not pruned: the table's folder holds newer metadata" in pruned.stderr
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__URI", f"sqlite:///{team}")
+    rows = len(V2.strip().splitlines()) - 1
+    assert _sql(cli, "select count(*) as n from cms.t", lake=lake) == [{"n": str(rows)}]
