@@ -595,10 +595,14 @@ def prune(tables: Sequence[str] = (), *, home: PathLike | Home | None = None, ke
     import time
 
     from liberacion.errors import DamagedSnapshot, QueryReading
+    from liberacion.iceberg_lake import orphan_hours
+    from liberacion.lake import keep_default
     from liberacion.timeline import prune as prune_table
 
     if keep is not None:
         _whole(keep, "keep")
+    keep_default()  # settings said before anything is deleted, as fetch and refresh say them
+    orphan_hours()
     lake = open_lake(home)
     report = PruneReport()
     named = _names(tables, "tables")

@@ -733,6 +733,7 @@ class IcebergLake(Lake):
         from liberacion.iceberg import expire
 
         keep = max(1, keep)
+        orphan_hours()  # a bad LIBERACION_ORPHAN_HOURS is said before anything is deleted, not midway
         behind = self._catalog_behind(name)
         if behind is not None:  # what this catalog takes for old or stray may be another's current
             note(

@@ -72,3 +72,19 @@ def test_a_keep_that_is_not_a_plain_whole_number_is_a_configuration_error(
     assert result.exit_code == 5, result.stderr
     assert "LIBERACION_KEEP" in result.stderr and "internal error" not in result.stderr
     assert http_server.hits("/t.csv") == []
+
+
+@pytest.mark.parametrize(("name", "value"), [("LIBERACION_ORPHAN_HOURS", "abc"), ("LIBERACION_KEEP", "0")])
+def test_a_bad_setting_stops_prune_before_anything_is_deleted(
+    cli: Cli, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    # A shared lake's prune deleted every table's old snapshots, then said the setting was wrong.
+    url = http_server.add("/t.csv", CSV, content_type="text/csv")
+    for body in (CSV, CSV + "03,30\n"):
+        http_server.add("/t.csv", body, content_type="text/csv")
+        assert cli("fetch", url, "--as", "web.t").exit_code == 0
+    monkeypatch.setenv(name, value)
+    result = cli("prune", "--keep", "1")
+    assert result.exit_code == 5 and name in result.stderr, result.stderr
+    monkeypatch.delenv(name)
+    assert cli("history", "web.t", "--format", "csv").stdout.count("\n") == 3  # a header, two snapshots
