@@ -98,6 +98,7 @@ def _open_catalog(home_root: Path, location: LakeLocation) -> Catalog:
             # process (a notebook using the API) may name the catalog after that.
             properties = Config().get_catalog_config(name) or {}
             _check_rest_catalog(str(properties.get("uri") or ""))
+            _check_one_store(name, properties, location)
             return load_catalog(name, **{**io_properties(location), **properties})
         from pyiceberg.catalog.sql import SqlCatalog
 
@@ -210,6 +211,22 @@ def _no_connection(text: str) -> str:
     if found:
         return found.group(1).strip()
     return "timed out" if "timed out" in text.lower() else "no connection"
+
+
+def _check_one_store(name: str, properties: dict[str, Any], location: LakeLocation) -> None:
+    """A catalog whose own ``s3.endpoint`` is not the store the AWS settings name would put an S3
+    lake's metadata in one store and its data files (written through the AWS settings) in another:
+    a table every reader finds damaged. Refused before anything is written."""
+    configured = str(properties.get("s3.endpoint") or "").rstrip("/")
+    if location.scheme != "s3" or not configured:
+        return
+    named = (io_properties(location).get("s3.endpoint") or "").rstrip("/")
+    if named != configured:
+        said = f"AWS_ENDPOINT_URL names {named}" if named else "AWS_ENDPOINT_URL is not set (AWS itself)"
+        raise ConfigError(
+            f"the catalog {name!r} reads and writes the store at {configured} (its s3.endpoint), but {said},"
+            f" where the lake's data files go: set AWS_ENDPOINT_URL={configured} too"
+        )
 
 
 def io_properties(location: LakeLocation) -> dict[str, str]:

@@ -573,3 +573,19 @@ def test_a_home_on_an_old_copy_of_the_catalog_never_prunes_the_current_snapshot(
     monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__URI", f"sqlite:///{team}")
     rows = len(V2.strip().splitlines()) - 1
     assert _sql(cli, "select count(*) as n from cms.t", lake=lake) == [{"n": str(rows)}]
+
+
+def test_a_catalog_on_another_store_than_the_data_is_refused(
+    cli: Cli, bucket: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    # The catalog's s3.endpoint took the metadata to one store, AWS_ENDPOINT_URL the data files to
+    # another: "fetched", then every reader found the table damaged.
+    monkeypatch.setenv("LIBERACION_ICEBERG_CATALOG", "team")
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__TYPE", "sql")
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__URI", f"sqlite:///{tmp_path / 'team.db'}")
+    monkeypatch.setenv("PYICEBERG_CATALOG__TEAM__S3__ENDPOINT", "http://127.0.0.1:9")
+    (tmp_path / "v1.csv").write_text(V1)
+    result = cli("--lake", f"s3://{bucket}/split", "fetch", str(tmp_path / "v1.csv"), "--as", "cms.t")
+    assert result.exit_code != 0
+    assert "its s3.endpoint" in result.stderr and "set AWS_ENDPOINT_URL=http://127.0.0.1:9 too" in result.stderr
+    assert _keys(bucket, "split/") == []
