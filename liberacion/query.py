@@ -809,7 +809,8 @@ def _count_rest(con: duckdb.DuckDBPyConnection, select: Any, shown: int, first: 
     of a whole big table would take minutes, though, and Arrow read from a connection's pending
     result materializes every row first (32 million rows: 4 GB): a SELECT still going after
     ``first`` seconds (at least DRAIN_SECONDS) counts what is left with a query of its own, a
-    scan DuckDB answers at its own speed. Any other statement (a PRAGMA, a SHOW) is small.
+    scan DuckDB answers at its own speed, computing every value (an error past the rows shown is
+    the query's error). Any other statement (a PRAGMA, a SHOW) is small.
     """
     import duckdb
 
@@ -825,7 +826,10 @@ def _count_rest(con: duckdb.DuckDBPyConnection, select: Any, shown: int, first: 
     text = _STATEMENT_END.sub("", select.query)
     try:
         con.abort()  # a SELECT only reads: its pending rows are dropped, not a transaction
-        total = con.execute(f"SELECT count(*) FROM ({text}\n)").fetchall()[0][0]
+        # Every value computed, as the rows shown were: a bare count(*) lets DuckDB drop the
+        # columns, and a division by zero past the rows shown would go unsaid (exit 0).
+        total = con.execute(f"SELECT count(*) FROM ({text}\n) liberacion_row WHERE hash(liberacion_row) IS NOT NULL")
+        total = total.fetchall()[0][0]
     except duckdb.Error as err:
         raise sql_error(err) from None
     return max(rest, int(total) - shown)  # at least the rows read past them (a sample may count fewer)

@@ -133,3 +133,11 @@ def test_the_footer_of_show_names_a_format_show_has(home: Path, manifests: Path)
     assert code == 0, lines
     footer = " ".join(line for line in lines if "shown" in line or "for all" in line)
     assert "use --format json for all" in footer and "--format csv" not in footer, lines
+
+
+def test_a_query_that_fails_past_the_rows_a_table_shows_fails(home: Path) -> None:
+    # The table's count of the rest ran count(*), which DuckDB answers without computing x: the
+    # division by zero at row 20,000,000 went unsaid, and the run exited 0.
+    lines, code = terminal(home, "sql", "select i, 10 // (i - 20000000) as x from range(30000000) t(i)")
+    assert code == 4, lines
+    assert any("Division by zero" in line for line in lines), lines
