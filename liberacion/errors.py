@@ -57,6 +57,12 @@ class NoDataset(NotFound):
 class SQLError(LiberacionError):
     exit_code = ExitCode.SQL
 
+    def __init__(self, message: str, *, query_error: str | None = None) -> None:
+        super().__init__(message)
+        # The query's error alone, without what the message says of the output written so far:
+        # a writer that wrote nothing (a file written whole or not at all) says that instead.
+        self.query_error = query_error or message
+
 
 class ConfigError(LiberacionError):
     exit_code = ExitCode.CONFIG

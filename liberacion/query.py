@@ -447,11 +447,12 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str 
         if failure is not None:
             return failure
         message = cause
+    said = message
     if rows:
-        message += f" (the query failed after {rows:,} rows had been written: the output is incomplete)"
+        said += f" (the query failed after {rows:,} rows had been written: the output is incomplete)"
     elif partial:
-        message += " (some rows may already have been written: the output is incomplete)"
-    return SQLError(message)
+        said += " (some rows may already have been written: the output is incomplete)"
+    return SQLError(said, query_error=message)
 
 
 def explain_missing(lake: Lake, err: NoTable, when: str | None) -> LiberacionError:
@@ -904,7 +905,7 @@ def _copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], output: Path | 
                 f"cannot write the result into the temporary directory {directory}: {what};"
                 " free some disk space there or set TMPDIR to another directory"
             ) from None
-        _send(tmp)
+        send_result(tmp)
 
 
 def _run_copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], target: Path, *, direct: bool) -> None:
@@ -996,7 +997,16 @@ def _opens_for_writing(path: str) -> bool:
     return True
 
 
-def _send(path: Path) -> None:
+def stdout_is_a_file() -> bool:
+    """Whether stdout is a regular file (``> out.parquet``): it gets a result only once it is
+    complete (``send_result``), never the part a failed query wrote."""
+    try:
+        return stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def send_result(path: Path) -> None:
     """A finished result file to stdout, in blocks."""
     from liberacion.render import OutputClosed, silence_stdout
 

@@ -406,3 +406,36 @@ def test_queries_into_dev_null_do_not_contend_for_its_lock(tmp_path: Path) -> No
                 check=False,
             )
     assert done.returncode == 0, done.stderr
+
+
+FAILS_MIDWAY = "select i, 10 // (i - 2000000) as x from range(3000000) t(i)"
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "markdown"])
+def test_a_query_failing_midway_leaves_a_redirected_stdout_empty(home: Path, tmp_path: Path, fmt: str) -> None:
+    # `> out.parquet` kept the row groups written before the error: a file that read as whole.
+    out = tmp_path / f"out.{fmt}"
+
+    def into_file(query: str, mode: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with open(out, mode) as fh:
+            if mode == "ab":  # what was there stays: >> appends
+                fh.write(b"kept\n")
+                fh.flush()
+            command = [sys.executable, "-m", "liberacion", "sql", query, "--format", fmt]
+            return subprocess.run(command, stdout=fh, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+
+    done = into_file(FAILS_MIDWAY, "wb")
+    assert done.returncode == 4
+    assert out.stat().st_size == 0
+    assert "Division by zero" in done.stderr and "nothing was written to the standard output" in done.stderr
+    assert into_file("select 1 as a", "ab").returncode == 0
+    assert out.read_bytes().startswith(b"kept\n") and out.stat().st_size > 5
+
+
+def test_a_query_failing_midway_into_an_output_file_says_nothing_was_written(cli, tmp_path: Path) -> None:
+    # It said "the output is incomplete", of a file written whole or not at all.
+    out = tmp_path / "out.parquet"
+    result = cli("sql", FAILS_MIDWAY, "-o", str(out))
+    assert result.exit_code == 4 and not out.exists()
+    assert f"nothing was written to {out}" in result.stderr and "incomplete" not in result.stderr

@@ -111,7 +111,7 @@ def sql(
         )
         if result is not None:  # written by DuckDB unless the format or the statement needs render
             rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
-            emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
+            _emit_whole(rows, chosen, output, max_rows, expanded=expanded)
 
     try:
         # From before the tables are resolved until the last row is out, no snapshot is pruned. The
@@ -121,6 +121,33 @@ def sql(
             interruptible(run)  # Ctrl-C stops the query at once, not when it ends
     except NoTable as err:
         raise explain_missing(lake, err, when) from None
+
+
+def _emit_whole(rows: Rows, chosen: Format, output: Path | None, max_rows: int, *, expanded: bool) -> None:
+    """The result into ``--output`` (written whole or not at all), or stdout. A stdout redirected to
+    a regular file gets it only once it is complete, through a temporary file, as DuckDB's own
+    COPY does: a query failing midway left a Parquet file that read as whole. A failure that
+    wrote nothing says so, not that the output is incomplete."""
+    import tempfile
+
+    from liberacion.errors import SQLError
+    from liberacion.files import is_special
+    from liberacion.query import send_result, stdout_is_a_file
+
+    whole = output is None and chosen is not Format.table and stdout_is_a_file()
+    try:
+        if not whole:
+            emit(rows, chosen, output, max_rows, expanded=expanded, expand_option="-x")
+            return
+        with tempfile.TemporaryDirectory(prefix="liberacion-") as directory:
+            result = Path(directory) / "result"
+            emit(rows, chosen, result, max_rows, expanded=expanded, expand_option="-x")
+            send_result(result)
+    except SQLError as err:
+        if whole or (output is not None and not is_special(output)):
+            where = "the standard output" if whole else str(output)
+            raise SQLError(f"{err.query_error}; nothing was written to {where}") from None
+        raise
 
 
 def _read_query(query: str | None, file: Path | None) -> str:
