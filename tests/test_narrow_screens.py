@@ -141,3 +141,13 @@ def test_a_query_that_fails_past_the_rows_a_table_shows_fails(home: Path) -> Non
     lines, code = terminal(home, "sql", "select i, 10 // (i - 20000000) as x from range(30000000) t(i)")
     assert code == 4, lines
     assert any("Division by zero" in line for line in lines), lines
+
+
+def test_info_shows_the_types_of_a_table_with_a_long_nested_type(home: Path) -> None:
+    # A STRUCT's type, hundreds of characters, left the whole type column out: "column │ …".
+    nested = pa.array([{f"field_{i}": i for i in range(30)}])
+    Lake(home).publish("fda.event", pa.table({"safetyreportid": ["1"], "patient": nested}))
+    lines, code = terminal(home, "info", "fda.event", width=200)
+    assert code == 0, lines
+    screen = "\n".join(lines)
+    assert "VARCHAR" in screen and "STRUCT(field_0 BIGINT" in screen, screen
