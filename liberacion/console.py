@@ -213,7 +213,6 @@ def print_info(current: Any, snaps: list[Any], storage: dict[str, Any] | None = 
                 ]
             ],
             kinds={"column": "name"},  # a type may be cut: a nested one is hundreds of characters
-            never_hide=frozenset({"type"}),  # but is never left out for it
             keep_last=False,  # what a column holds before what it says about itself
             all_hint="--format json",
         )
