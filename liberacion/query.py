@@ -409,7 +409,8 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str 
         maybe = ""
         if suggestion and not suggestion.group("name").startswith(_INTERNAL_NAMES):
             suggested = suggestion.group("name")
-            maybe = f" (did you mean {catalog + '.' if catalog and '.' not in suggested else ''}{suggested}?)"
+            if _alike(name.rsplit(".", 1)[-1], suggested.rsplit(".", 1)[-1]):  # DuckDB names its nearest, however far
+                maybe = f" (did you mean {catalog + '.' if catalog and '.' not in suggested else ''}{suggested}?)"
         if name.lower() in ("datasets", "liberacion.datasets"):  # the index, made by discover
             return NoTable("liberacion.datasets is the dataset index, not built yet: run liberacion discover")
         ref = _curated_ref(name)
@@ -453,6 +454,14 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str 
     elif partial:
         said += " (some rows may already have been written: the output is incomplete)"
     return SQLError(said, query_error=message)
+
+
+def _alike(name: str, other: str) -> bool:
+    """Close enough to be the name meant (``hospitls``, ``hospitals``), not merely the nearest
+    (``nope``, ``mcc__overview``)."""
+    import difflib
+
+    return difflib.SequenceMatcher(None, name.lower(), other.lower()).ratio() >= 0.6
 
 
 def explain_missing(lake: Lake, err: NoTable, when: str | None) -> LiberacionError:

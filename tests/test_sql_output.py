@@ -439,3 +439,11 @@ def test_a_query_failing_midway_into_an_output_file_says_nothing_was_written(cli
     result = cli("sql", FAILS_MIDWAY, "-o", str(out))
     assert result.exit_code == 4 and not out.exists()
     assert f"nothing was written to {out}" in result.stderr and "incomplete" not in result.stderr
+
+
+def test_an_unknown_table_is_offered_only_a_name_like_it(cli, lake) -> None:
+    # DuckDB names its nearest table however far: "cms.nope: did you mean cms.hospitals?".
+    far = cli("sql", "select * from cms.nope")
+    assert far.exit_code == 3 and "did you mean" not in far.stderr
+    near = cli("sql", "select * from cms.hospitls")
+    assert "did you mean cms.hospitals?" in near.stderr
