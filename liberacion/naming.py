@@ -172,3 +172,32 @@ def without_redacted(url: str) -> str:
         return url
     kept = [p for p in parts.query.split("&") if not (p.endswith("=" + REDACTED) and is_secret_param(p.split("=")[0]))]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
+
+
+# Columns whose names say they hold codes keep text, whatever their values look like: a ZIP or
+# FIPS code is an identifier, not a number. Matched against the snake_case column name.
+IDENTIFIER_NAMES = re.compile(
+    r"(^|_)(zip|zipcode|zip5|zip4|zip_code|postal|postal_code|fips|fips_code|countyfips|statefips|geoid"
+    r"|npi|ccn|ndc|ndc_code|product_ndc|package_ndc|labeler_code|phone|telephone|fax|tin|ein|ssn|hcpcs"
+    r"|cpt|icd|icd10|drg|naics|tract|census_tract|cms_certification_number|certification_number)(_|$)"
+    r"|(^|_)(facility|provider|hospital|organization|org|supplier|practice|group|nursing_home|agency|payer"
+    r"|plan|contract|recipient|physician|pi|entity|labeler|device|report|record|case|patient)_?(id|number"
+    r"|num|no|code|ccn|npi)(_|$)"
+    r"|(^|_)(id|identifier)$"
+    r"|^(number|safetyreportid|reportid|setid|spl_id)$"  # NPPES's NPI, FAERS's and SPL's ids (openFDA)
+)
+# ... unless the name says the column counts or measures something: "Number of ZIP codes", "Phone
+# visits", "ICD-10 deaths", "Tract count" are quantities, named after what they count.
+QUANTITY_NAMES = re.compile(
+    r"(^|_)(number|num|count|total)_of(_|$)"
+    r"|(^|_)(count|counts|total|totals|visits|deaths|cases|claims|calls|rate|rates|pct|percent|percentage"
+    r"|share|amount|amt|population|sum|average|avg|mean|median|discharges|admissions|stays|encounters"
+    r"|prescriptions|beneficiaries|enrollees|users|services)(_|$)"
+)
+
+
+def is_identifier_name(name: str) -> bool:
+    """A snake_case column name that says the column holds codes (``zip_code``, ``npi``,
+    ``provider_number``), not what it counts (``number_of_zip_codes``). Typing keeps such a
+    column text; a terminal table shows its numbers without thousands separators."""
+    return bool(IDENTIFIER_NAMES.search(name)) and not QUANTITY_NAMES.search(name)

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from liberacion.errors import UsageError, output_error
 from liberacion.files import is_special, output_path
+from liberacion.naming import QUANTITY_NAMES, is_identifier_name
 
 if TYPE_CHECKING:
     import duckdb
@@ -774,6 +775,13 @@ _CODE_NAME = re.compile(
 _WHOLE_TYPES = (int, float, Decimal, date, time, WholeText)  # datetime is a date
 
 
+def _code_name(column: str) -> bool:
+    """A column of codes by its name (``fy``, ``zip5``, ``provider_number``: typing's identifiers
+    too), not one that says what it counts (``year_2020_deaths``)."""
+    name = column.lower()
+    return bool(_CODE_NAME.search(name) or is_identifier_name(name)) and not QUANTITY_NAMES.search(name)
+
+
 def one_line(text: str) -> str:
     """Newlines as ``↵`` and control characters (escape sequences in data) as ``�``: a cell is one line."""
     text = text.replace("\r\n", "↵").replace("\n", "↵").replace("\r", "↵").replace("\t", " ")
@@ -1361,7 +1369,7 @@ def _write_table(rows: Rows, stream: IO[Any], view: _TableView) -> None:
     order = _terminal_order(rows, kept)
     columns = [rows.columns[i] for i in order]
     kept = [[row[i] for i in order] for row in kept]
-    kinds = [rows.kinds.get(c) or ("code" if _CODE_NAME.search(c) else None) for c in columns]
+    kinds = [rows.kinds.get(c) or ("code" if _code_name(c) else None) for c in columns]
     box = _box_for(stream)
     labels = _file_title_columns(columns, kinds)
     for i in labels:

@@ -307,8 +307,14 @@ def test_closed_pipe_exits_0_quietly(home: Path, fmt: str) -> None:
 
 
 def test_keys_and_sort_orders_have_no_separators(home: Path) -> None:
-    query = "select 83732 as seqn, 20200370 as reporting_area_sort, 123456 as row_key, 1234567 as deaths"
-    lines, _, code = terminal(home, "sql", query, width=120)
+    # Codes as typing names them too: zip5 and provider_number read 12,345 and 100,001, while
+    # year_2020_deaths, a count, read 2020.
+    query = (
+        "select 83732 as seqn, 20200370 as reporting_area_sort, 123456 as row_key, 1234567 as deaths,"
+        " 12345 as zip5, 100001 as provider_number, 2020 as year_2020_deaths"
+    )
+    lines, _, code = terminal(home, "sql", query, width=160)
     assert code == 0
     row = next(line for line in lines if "83732" in line)
     assert "20200370" in row and "123456" in row and "1,234,567" in row
+    assert "12345" in row and "100001" in row and "2,020" in row

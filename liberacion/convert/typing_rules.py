@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from liberacion.naming import quote_ident
+from liberacion.naming import is_identifier_name, quote_ident
 
 # Cells that mean "no value" in HHS files (compared trimmed and lower-cased). In a column that
 # becomes typed they turn into NULL and are counted; in a text column they are kept as published.
@@ -39,28 +39,8 @@ MAX_SPELLINGS = 12  # per column: each is one comparison for every cell the fast
 # like a marker. Matched case-insensitively after the number.
 FLAGS: tuple[str, ...] = ("(unreliable)",)
 
-# Columns whose names say they hold codes keep text, whatever their values look like: a ZIP or
-# FIPS code is an identifier, not a number. Matched against the snake_case column name.
-IDENTIFIER_NAMES = re.compile(
-    r"(^|_)(zip|zipcode|zip5|zip4|zip_code|postal|postal_code|fips|fips_code|countyfips|statefips|geoid"
-    r"|npi|ccn|ndc|ndc_code|product_ndc|package_ndc|labeler_code|phone|telephone|fax|tin|ein|ssn|hcpcs"
-    r"|cpt|icd|icd10|drg|naics|tract|census_tract|cms_certification_number|certification_number)(_|$)"
-    r"|(^|_)(facility|provider|hospital|organization|org|supplier|practice|group|nursing_home|agency|payer"
-    r"|plan|contract|recipient|physician|pi|entity|labeler|device|report|record|case|patient)_?(id|number"
-    r"|num|no|code|ccn|npi)(_|$)"
-    r"|(^|_)(id|identifier)$"
-    r"|^(number|safetyreportid|reportid|setid|spl_id)$"  # NPPES's NPI, FAERS's and SPL's ids (openFDA)
-)
-# ... unless the name says the column counts or measures something: "Number of ZIP codes", "Phone
-# visits", "ICD-10 deaths", "Tract count" are quantities, named after what they count.
-QUANTITY_NAMES = re.compile(
-    r"(^|_)(number|num|count|total)_of(_|$)"
-    r"|(^|_)(count|counts|total|totals|visits|deaths|cases|claims|calls|rate|rates|pct|percent|percentage"
-    r"|share|amount|amt|population|sum|average|avg|mean|median|discharges|admissions|stays|encounters"
-    r"|prescriptions|beneficiaries|enrollees|users|services)(_|$)"
-)
 # A column of yyyymmdd numbers is dates when its name says so: openFDA's receivedate, an SPL's
-# effective_time. Matched against the snake_case name.
+# effective_time. Matched against the snake_case name. (Which names are codes': ``naming``.)
 DATE_NAMES = re.compile(r"date|(^|_)(dt|time|day)(_|$)")
 # Classes no identifier is written in: thousands separators, currency, a percent sign. A column
 # named like an identifier whose values are these ("Number": "35,798,453") is a quantity. A
@@ -445,10 +425,6 @@ ACCEPTS: dict[str, frozenset[str]] = {
     DATE_DMY: frozenset({"du"}),
     MISSING: frozenset(),  # any value at all is a surprise
 }
-
-
-def is_identifier_name(name: str) -> bool:
-    return bool(IDENTIFIER_NAMES.search(name)) and not QUANTITY_NAMES.search(name)
 
 
 def decide(
