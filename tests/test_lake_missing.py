@@ -151,6 +151,11 @@ def test_a_fetch_into_a_missing_bucket_fails_before_downloading(
     assert result.exit_code == 1  # fetch is a batch command: 1 when its datasets failed
     assert f"the bucket {missing} of the lake s3://{missing}/lake does not exist" in _error_line(result)
     assert http_server.hits("/t.csv") == []
+    # --json: one object per dataset all the same (it printed nothing), the failure's reason in it.
+    result = cli("--lake", f"s3://{missing}/lake", "fetch", url, "--as", "x.t", "--json")
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (record["ref"], record["table"], record["status"], record["stage"]) == (url, "x.t", "failed", "publish")
+    assert f"the bucket {missing}" in record["error"] and result.exit_code == 1
 
 
 # -- 3. a location that holds no lake ----------------------------------------------------------------

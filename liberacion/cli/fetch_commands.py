@@ -28,7 +28,7 @@ from liberacion.console import (
     report_fetch,
     report_refresh,
 )
-from liberacion.errors import ExitCode, LiberacionError, Note, batch_exit_code
+from liberacion.errors import ExitCode, LiberacionError, Note, UsageError, batch_exit_code
 
 # What a stopped run (Ctrl-C, SIGTERM) says of the tables it had not published yet.
 NOT_PUBLISHED = "tables not yet published keep their previous snapshot"
@@ -136,6 +136,10 @@ def fetch(
                 catalog_paths=options.catalog_paths,
                 progress=view.event if view else None,
             )
+    except LiberacionError as err:  # the run could not start (the lake's store, a setting): every ref failed
+        if json_lines and not isinstance(err, UsageError):  # a mistake in the command line is not a dataset's
+            _failed_lines(refs, as_table, err)
+        raise
     except KeyboardInterrupt as err:
         what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         # An error line like every other (``error:``, red on a terminal): a log reader or a script
@@ -257,6 +261,20 @@ def refresh(
         worse = report.exit_code not in (ExitCode.OK, ExitCode.UPDATES)  # a lost log is a failure
         raise typer.Exit(report.exit_code if worse else int(ExitCode.FAILED))
     raise typer.Exit(report.exit_code)
+
+
+def _failed_lines(refs: list[str], as_table: str | None, err: LiberacionError) -> None:
+    """``--json``: one object per dataset, also when the run could not start (a lake whose store
+    cannot be reached, a bucket that is gone): each failed, at the stage of publishing."""
+    from liberacion.console import named_table
+    from liberacion.fetching import FetchResult
+
+    print_json_lines(
+        FetchResult(
+            ref, as_table or named_table(ref), "failed", error=str(err), stage="publish", error_type=type(err).__name__
+        ).to_dict()
+        for ref in dict.fromkeys(refs)
+    )
 
 
 def _streamed(run_log: Any, *, stdout: bool) -> Any:
