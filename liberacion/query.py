@@ -645,9 +645,19 @@ def export(
     if fmt == "table" and table_rows is not None:
         return _table_rows(con, statements, table_rows)
     # A sandboxed connection may not write files: its rows go out through render instead.
-    if safe or fmt not in _COPY_OPTIONS or len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+    if safe or fmt not in _COPY_OPTIONS or statements[-1].type != duckdb.StatementType.SELECT:
         return _stream(con, sql)
-    text = _STATEMENT_END.sub("", statements[0].query)
+    # A script's statements run first, its last SELECT is written as a single query's is: the same
+    # CSV or JSON, byte for byte (render spelled a double 100.0 as 100).
+    *before, last = statements
+    try:
+        for statement in before:
+            con.execute(statement)
+            con.abort()  # a SELECT's rows in the middle of a script are not shown: dropped, not read
+    except duckdb.Error as err:
+        con.close()
+        raise sql_error(err, sql=sql) from None
+    text = _STATEMENT_END.sub("", last.query)
     try:
         result = con.sql(text)  # binds the query: unknown tables and columns are reported here
         columns, types = result.columns, result.types
@@ -657,14 +667,14 @@ def export(
     # JSON keys need distinct names, and the COPY's select list names columns regardless of
     # case ("A" and "a" are one column to DuckDB): render writes them (as a, a_1 in JSON).
     if len({c.lower() for c in columns}) != len(columns):
-        return _stream(con, sql)
+        return _stream(con, text)
     select = ", ".join(_export_column(c, t, json=fmt.startswith("json")) for c, t in zip(columns, types))
     # "COPY (...) TO <target> (...)": the target is filled in last (the SQL may hold braces).
     copy = (f"COPY (SELECT {select or '*'} FROM ({text}\n)) TO ", f" ({_COPY_OPTIONS[fmt]})")
     try:
         _copy(con, copy, output)
     except _NotCopyable:
-        return _stream(con, sql)
+        return _stream(con, text)
     except BaseException:
         con.close()
         raise

@@ -72,6 +72,9 @@ def test_an_unsigned_128_bit_integer_is_exact_or_refused_never_wrong(cli, fmt: s
     assert fits.exit_code == 0, fits.stderr
     assert str(2**127 - 1) in fits.stdout and "-" not in fits.stdout.replace("|---", "").replace("---", "")
     too_big = cli("sql", f"select 1; select {UHUGEINT_MAX}::uhugeint as u", "--format", fmt)
+    if fmt != "markdown":  # a script's last SELECT written by DuckDB, as a single query's: exact
+        assert too_big.exit_code == 0 and str(UHUGEINT_MAX) in too_big.stdout, too_big.stderr
+        return
     assert too_big.exit_code == 4, too_big.stdout
     assert "column u holds a UHUGEINT above 2^127 - 1" in too_big.stderr and "u::VARCHAR" in too_big.stderr
     assert "-1" not in too_big.stdout

@@ -447,3 +447,14 @@ def test_an_unknown_table_is_offered_only_a_name_like_it(cli, lake) -> None:
     assert far.exit_code == 3 and "did you mean" not in far.stderr
     near = cli("sql", "select * from cms.hospitls")
     assert "did you mean cms.hospitals?" in near.stderr
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "tsv"])
+def test_a_scripts_last_query_is_written_as_the_same_query_alone(cli, fmt: str) -> None:
+    # A script's result went through another writer: 100 for a double DuckDB writes 100.0,
+    # [1, 2, null] for [1,2,null], every value quoted in a batch holding a comma.
+    query = "select 100::double a, -0.0::double z, 1.5e-7::float c, [1, 2, null] l, 'x,y' t, date '2024-02-29' d"
+    alone = cli("sql", query, "--format", fmt)
+    script = cli("sql", f"create temp table n as select 1; select 42; {query}", "--format", fmt)
+    assert alone.exit_code == script.exit_code == 0, script.stderr
+    assert script.stdout == alone.stdout
