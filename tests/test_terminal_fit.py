@@ -194,14 +194,13 @@ def test_a_plain_real_column_shows_its_shortest_digits_on_a_terminal(home: Path)
 
 
 def test_real_values_in_machine_formats(cli: Cli) -> None:
-    # Markdown, and a script of several statements, go through Arrow and render: as DuckDB's COPY.
+    # Markdown goes through Arrow and render: the shortest digits too.
     markdown = cli("sql", REALS, "--format", "markdown")
     assert markdown.stdout.splitlines()[-1] == '| 0.1 | [0.1, 2.5] | {"a": 123456.7} |'
-    script = cli("sql", f"select 1; {REALS}", "--format", "csv")
-    assert script.stdout.splitlines()[-1] == '0.1,"[0.1, 2.5]","{""a"": 123456.7}"'
-    # CSV and JSON of one query are DuckDB's own COPY: already the shortest digits.
-    assert cli("sql", REALS, "--format", "csv").stdout.splitlines()[-1] == '0.1,"[0.1,2.5]","{""a"":123456.7}"'
-    assert cli("sql", REALS, "--format", "jsonl").stdout == '{"r":0.1,"l":[0.1,2.5],"s":{"a":123456.7}}\n'
+    # CSV and JSON of one query, or of a script's last, are DuckDB's own COPY: already the shortest digits.
+    for sql in (REALS, f"select 1; {REALS}"):
+        assert cli("sql", sql, "--format", "csv").stdout.splitlines()[-1] == '0.1,"[0.1,2.5]","{""a"":123456.7}"'
+        assert cli("sql", sql, "--format", "jsonl").stdout == '{"r":0.1,"l":[0.1,2.5],"s":{"a":123456.7}}\n'
 
 
 # -- history: what changed is never the column left out ------------------------------------------
