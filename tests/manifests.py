@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def write_catalog(
@@ -37,3 +38,18 @@ def small_listing(*titles: str) -> str:
         for title in titles
     ]
     return json.dumps({"dataset": datasets})
+
+
+def dkan_pointer(server: Any, manifests: Path, identifier: str, file_url: str, modified: str = "2026-11-01") -> dict:
+    """Catalog ``pdc`` whose dataset ``beds`` points (``source_id``) at DKAN item ``identifier``,
+    served with its one file at ``file_url``, as data.cms.gov's curated datasets do; the item."""
+    item = {
+        "identifier": identifier,
+        "title": "Beds",
+        "modified": modified,
+        "distribution": [{"downloadURL": file_url}],
+    }
+    server.add(f"/pdc/items/{identifier}", json.dumps(item), content_type="application/json")
+    body = f'\n[[dataset]]\nid = "beds"\nsource = "dkan"\nsource_id = "{identifier}"\n'
+    write_catalog(manifests, "pdc", [("dkan", server.url("/pdc/items"))], body=body)
+    return item

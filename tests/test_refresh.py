@@ -15,7 +15,7 @@ import pytest
 from liberacion.home import Home, file_lock
 from liberacion.lake import Lake
 from tests.conftest import ROOT, Cli
-from tests.manifests import write_catalog
+from tests.manifests import dkan_pointer, write_catalog
 from tests.server import LocalServer
 
 CSV_V1 = "facility_id,beds\n010001,12\n010005,40\n"
@@ -345,15 +345,7 @@ def test_check_asks_the_file_of_a_source_id_dataset_not_only_its_metadata(
 ) -> None:
     """The DKAN item (metadata) says nothing changed, but the file at the same URL was replaced."""
     file_url = http_server.add("/files/beds.csv", CSV_V1, content_type="text/csv")
-    item = {
-        "identifier": "abcd-1234",
-        "title": "Beds",
-        "modified": "2026-11-01",
-        "distribution": [{"downloadURL": file_url}],
-    }
-    http_server.add("/pdc/items/abcd-1234", json.dumps(item), content_type="application/json")
-    body = '\n[[dataset]]\nid = "beds"\nsource = "dkan"\nsource_id = "abcd-1234"\n'
-    write_catalog(manifests, "pdc", [("dkan", http_server.url("/pdc/items"))], body=body)
+    item = dkan_pointer(http_server, manifests, "abcd-1234", file_url)
     assert cli("fetch", "pdc/beds").exit_code == 0
     assert cli("refresh", "--check").exit_code == 0
     http_server.add("/files/beds.csv", CSV_V2, content_type="text/csv")  # replaced in place

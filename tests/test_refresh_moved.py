@@ -9,7 +9,7 @@ from pathlib import Path
 
 from liberacion.lake import Lake
 from tests.conftest import Cli
-from tests.manifests import write_catalog
+from tests.manifests import dkan_pointer, write_catalog
 from tests.server import LocalServer
 
 CSV = "facility_id,beds\n010001,12\n010005,40\n"
@@ -33,6 +33,13 @@ def listed(cli: Cli, server: LocalServer, manifests: Path, path: str, modified: 
     assert cli("discover", "audit").exit_code == 0
 
 
+def fetched_hospitals(cli: Cli, server: LocalServer, manifests: Path) -> None:
+    """audit/hosp-info listed at /hospitals.csv, and fetched."""
+    server.add("/hospitals.csv", CSV, content_type="text/csv")
+    listed(cli, server, manifests, "/hospitals.csv")
+    assert cli("fetch", "audit/hosp-info").exit_code == 0
+
+
 def refreshed(cli: Cli, *args: str) -> dict:
     result = cli("refresh", "audit.hosp_info", "--json", *args)
     table, summary = lines(result.stdout)
@@ -43,9 +50,7 @@ def refreshed(cli: Cli, *args: str) -> dict:
 def test_a_moved_file_with_the_same_bytes_is_downloaded_once_then_asked_with_its_validators(
     cli: Cli, http_server: LocalServer, manifests: Path, home: Path
 ) -> None:
-    http_server.add("/hospitals.csv", CSV, content_type="text/csv")
-    listed(cli, http_server, manifests, "/hospitals.csv")
-    assert cli("fetch", "audit/hosp-info").exit_code == 0
+    fetched_hospitals(cli, http_server, manifests)
     http_server.add("/hospitals2.csv", CSV, content_type="text/csv")  # the publisher moved it
     listed(cli, http_server, manifests, "/hospitals2.csv")
     first = refreshed(cli)
@@ -65,9 +70,7 @@ def test_a_moved_file_with_the_same_bytes_is_downloaded_once_then_asked_with_its
 def test_check_agrees_with_a_refresh_that_found_a_redated_listing_unchanged(
     cli: Cli, http_server: LocalServer, manifests: Path
 ) -> None:
-    http_server.add("/hospitals.csv", CSV, content_type="text/csv")
-    listed(cli, http_server, manifests, "/hospitals.csv")
-    assert cli("fetch", "audit/hosp-info").exit_code == 0
+    fetched_hospitals(cli, http_server, manifests)
     listed(cli, http_server, manifests, "/hospitals.csv", modified="2026-02-05")  # dated anew, same file
     assert refreshed(cli, "--check")["event"] == "changed"  # only the server can tell
     assert refreshed(cli)["event"] == "unchanged"
@@ -84,9 +87,7 @@ def test_check_agrees_with_a_refresh_that_found_a_redated_listing_unchanged(
 def test_check_agrees_with_a_refresh_that_found_a_moved_and_redated_file_unchanged(
     cli: Cli, http_server: LocalServer, manifests: Path
 ) -> None:
-    http_server.add("/hospitals.csv", CSV, content_type="text/csv")
-    listed(cli, http_server, manifests, "/hospitals.csv")
-    assert cli("fetch", "audit/hosp-info").exit_code == 0
+    fetched_hospitals(cli, http_server, manifests)
     http_server.add("/hospitals2.csv", CSV, content_type="text/csv")
     listed(cli, http_server, manifests, "/hospitals2.csv", modified="2026-02-05")
     assert refreshed(cli, "--check")["event"] == "changed"
@@ -104,15 +105,7 @@ def test_check_agrees_with_a_refresh_of_a_manifest_pointer_whose_item_was_redate
 ) -> None:
     """data.cms.gov's way: the manifest points at a DKAN item, read at each fetch and check."""
     file_url = http_server.add("/files/beds.csv", CSV, content_type="text/csv")
-    item = {
-        "identifier": "xubh-q36u",
-        "title": "Beds",
-        "modified": "2026-11-01",
-        "distribution": [{"downloadURL": file_url}],
-    }
-    http_server.add("/pdc/items/xubh-q36u", json.dumps(item), content_type="application/json")
-    body = '\n[[dataset]]\nid = "beds"\nsource = "dkan"\nsource_id = "xubh-q36u"\n'
-    write_catalog(manifests, "pdc", [("dkan", http_server.url("/pdc/items"))], body=body)
+    item = dkan_pointer(http_server, manifests, "xubh-q36u", file_url)
     assert cli("fetch", "pdc/beds").exit_code == 0
     redated = {**item, "modified": "2026-12-01"}
     http_server.add("/pdc/items/xubh-q36u", json.dumps(redated), content_type="application/json")
