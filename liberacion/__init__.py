@@ -27,10 +27,12 @@ _EXPORTS = {
     # What the functions return, for annotations (``def load() -> list[liberacion.FetchResult]``).
     "FetchResult": "liberacion.fetching",
     "ProgressEvent": "liberacion.download",
+    "ProgressCallback": "liberacion.download",
     "RefreshEvent": "liberacion.refreshing",
     "RefreshReport": "liberacion.refreshing",
     "DiscoverReport": "liberacion.catalogs.index",
     "SearchHit": "liberacion.catalogs.index",
+    "CatalogStatus": "liberacion.catalogs.index",
     "Description": "liberacion.resolve",
     "TableInfo": "liberacion.lake",
     "TableDetails": "liberacion.api",

@@ -24,24 +24,33 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from liberacion.errors import Busy, UsageError, called_from, note
+import liberacion
+from liberacion.errors import Busy, ConfigError, UsageError, called_from, note
 from liberacion.home import Home, check_home, resolve_home
+
+
+class _Deferred:
+    """A module imported when one of its names is first looked up. The annotations name DuckDB's
+    and pyarrow's classes, which the CLI must not import at start-up, and ``typing.get_type_hints``
+    (as Typer and pydantic call it on a function) must still find them; liberacion's own classes
+    are named through the package, which imports each on first use."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._module), name)
+
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from liberacion.catalogs.index import CatalogStatus, DiscoverReport, SearchHit
-    from liberacion.compare import TableDiff
-    from liberacion.download import ProgressCallback
     from liberacion.engine import Run
-    from liberacion.errors import ConfigError
-    from liberacion.fetching import FetchResult
-    from liberacion.lake import Lake, TableInfo
-    from liberacion.refreshing import RefreshEvent, RefreshReport
-    from liberacion.resolve import Description
-    from liberacion.snapshots import Snapshot
-    from liberacion.timeline import HistoryEntry
+else:
+    duckdb, pa = _Deferred("duckdb"), _Deferred("pyarrow")
 
 PathLike = str | os.PathLike[str]
 P = ParamSpec("P")
@@ -218,7 +227,7 @@ def _say_problems(found: list[ConfigError], given: list[ConfigError] | None, wha
             note(f"{problem}; its catalog is left out of {what}")
 
 
-def open_lake(home: PathLike | Home | None = None) -> Lake:
+def open_lake(home: PathLike | Home | None = None) -> liberacion.Lake:
     """The lake of ``home``: the one ``Home.lake_uri`` or ``LIBERACION_LAKE`` names, else the home's own."""
     from liberacion.iceberg_lake import open_lake as of_home
 
@@ -240,8 +249,8 @@ def fetch(
     max_bad_rows: int | None = None,
     allow_empty: bool = False,
     catalog_paths: Sequence[PathLike] = (),
-    progress: ProgressCallback | None = None,
-) -> list[FetchResult]:
+    progress: liberacion.ProgressCallback | None = None,
+) -> list[liberacion.FetchResult]:
     """Download, convert and publish datasets (refs ``CATALOG/ID``, http(s) URLs or local files).
 
     One result per distinct ref, in the order given (a ref named twice is fetched once): ``status``
@@ -281,9 +290,9 @@ def refresh(
     on_schema_change: str = "evolve",
     wait: float = 0.0,
     catalog_paths: Sequence[PathLike] = (),
-    on_event: Callable[[RefreshEvent], None] | None = None,
+    on_event: Callable[[liberacion.RefreshEvent], None] | None = None,
     on_waiting: Callable[[str], None] | None = None,
-) -> RefreshReport:
+) -> liberacion.RefreshReport:
     """Re-check fetched tables (all when none are named) and re-fetch what changed upstream.
 
     ``older_than`` is seconds or a duration such as ``"12h"``. The report's ``exit_code`` is what
@@ -319,7 +328,7 @@ def discover(
     home: PathLike | Home | None = None,
     catalog_paths: Sequence[PathLike] = (),
     progress: Callable[[str], None] | None = None,
-) -> DiscoverReport:
+) -> liberacion.DiscoverReport:
     """Download the named catalogs' listings (all when none) and rebuild the dataset index."""
     from liberacion.catalogs.index import discover as run
 
@@ -355,7 +364,7 @@ def search(
     limit: int | None = 20,
     catalog_paths: Sequence[PathLike] = (),
     problems: list[ConfigError] | None = None,
-) -> list[SearchHit]:
+) -> list[liberacion.SearchHit]:
     """Datasets matching every term, best first (exact title, then titles, keywords, descriptions).
 
     ``catalog`` keeps one catalog's datasets, ``publisher`` those whose publisher contains the text,
@@ -389,7 +398,7 @@ def catalogs(
     home: PathLike | Home | None = None,
     catalog_paths: Sequence[PathLike] = (),
     problems: list[ConfigError] | None = None,
-) -> list[CatalogStatus]:
+) -> list[liberacion.CatalogStatus]:
     """Every catalog with what the index holds for it and how its last discover went.
 
     A catalog manifest that cannot be read is left out: it is appended to ``problems`` when that
@@ -404,7 +413,9 @@ def catalogs(
 
 
 @_ctrl_c_as_keyboard_interrupt
-def show(ref: str, *, home: PathLike | Home | None = None, catalog_paths: Sequence[PathLike] = ()) -> Description:
+def show(
+    ref: str, *, home: PathLike | Home | None = None, catalog_paths: Sequence[PathLike] = ()
+) -> liberacion.Description:
     """A dataset's metadata, the file(s) fetch would take and why, and its table in the lake."""
     from liberacion.resolve import describe
 
@@ -491,7 +502,7 @@ def _read_whole(result: duckdb.DuckDBPyRelation, query: str, run: Run) -> pa.Tab
 
 
 @_ctrl_c_as_keyboard_interrupt
-def tables(*, home: PathLike | Home | None = None) -> list[TableInfo]:
+def tables(*, home: PathLike | Home | None = None) -> list[liberacion.TableInfo]:
     """Every table in the lake with its current snapshot."""
     return open_lake(home).tables()
 
@@ -508,8 +519,8 @@ def last_checks(*, home: PathLike | Home | None = None) -> dict[str, dict[str, A
 class TableDetails:
     """What ``info`` shows: the current snapshot and every kept one, oldest first."""
 
-    current: Snapshot
-    snapshots: list[Snapshot]
+    current: liberacion.Snapshot
+    snapshots: list[liberacion.Snapshot]
     # Where the table lives: the lake, its format, and for an Iceberg lake its metadata location and catalog.
     storage: dict[str, Any] = field(default_factory=dict)
 
@@ -530,7 +541,7 @@ def info(table: str, *, home: PathLike | Home | None = None) -> TableDetails:
 
 
 @_ctrl_c_as_keyboard_interrupt
-def history(table: str, *, home: PathLike | Home | None = None) -> list[HistoryEntry]:
+def history(table: str, *, home: PathLike | Home | None = None) -> list[liberacion.HistoryEntry]:
     """A table's kept snapshots, oldest first, each compared with the one before it."""
     from liberacion.timeline import history as run
 
@@ -546,7 +557,7 @@ def diff(
     to_snapshot: str | date | None = None,
     keys: Sequence[str] = (),
     show: int = 5,
-) -> TableDiff:
+) -> liberacion.TableDiff:
     """Compare two snapshots (default: the previous and the current one) by schema and rows.
 
     Snapshots are named by id or unique prefix, ``current``, ``previous``, or a date/time (text, a
@@ -574,7 +585,7 @@ def diff(
 
 @dataclass
 class PruneReport:
-    removed: list[tuple[str, Snapshot]] = field(default_factory=list)  # (table, snapshot) deleted
+    removed: list[tuple[str, liberacion.Snapshot]] = field(default_factory=list)  # (table, snapshot) deleted
     busy: list[str] = field(default_factory=list)  # tables being written, or read by a query: not pruned
     reading: list[str] = field(default_factory=list)  # those of them not pruned because a query reads the lake
     damaged: dict[str, str] = field(default_factory=dict)  # tables whose current snapshot cannot be read

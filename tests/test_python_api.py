@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -148,3 +151,37 @@ def test_what_the_functions_return_can_be_named_from_the_package() -> None:
     for name in returned | {"ProgressEvent", "RefreshEvent"}:
         assert isinstance(getattr(liberacion, name), type) and name in liberacion.__all__, name
     assert typing.get_type_hints(liberacion.info)["return"] is liberacion.TableDetails
+
+
+def test_type_hints_resolve_for_every_public_function_and_class() -> None:
+    # Typer's `typer.run(liberacion.fetch)` and pydantic's `validate_call` call get_type_hints: it
+    # raised NameError on names imported for the type checker only.
+    import typing
+
+    import liberacion
+    import liberacion.api
+
+    resolved = {}
+    for name in liberacion.__all__:
+        thing = getattr(liberacion, name)
+        if (callable(thing) and not isinstance(thing, type)) or name in ("TableDetails", "PruneReport"):
+            resolved[name] = typing.get_type_hints(thing)
+    public_api = [n for n in dir(liberacion.api) if not n.startswith("_") and callable(getattr(liberacion.api, n))]
+    for name in public_api:
+        if getattr(getattr(liberacion.api, name), "__module__", "") == "liberacion.api":
+            resolved[f"api.{name}"] = typing.get_type_hints(getattr(liberacion.api, name))
+    assert resolved["fetch"]["return"] == list[liberacion.FetchResult]
+    assert resolved["refresh"]["on_event"] == (Callable[[liberacion.RefreshEvent], None] | None)
+    assert resolved["api.catalogs"]["return"] == list[liberacion.CatalogStatus]
+    assert resolved["TableDetails"]["snapshots"] == list[liberacion.Snapshot]
+    import duckdb
+    import pyarrow as pa
+
+    assert resolved["sql"]["return"] == duckdb.DuckDBPyRelation | pa.Table
+
+
+def test_importing_the_api_imports_neither_duckdb_nor_pyarrow() -> None:
+    heavy = "('duckdb', 'pyarrow', 'liberacion.fetching')"
+    code = f"import sys, liberacion.api; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
