@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import liberacion
-from liberacion.errors import Busy, ConfigError, UsageError, called_from, note
+from liberacion.errors import Busy, ConfigError, UsageError, called_from, note, option
 from liberacion.home import Home, check_home, resolve_home
 
 
@@ -569,7 +569,7 @@ def diff(
     from liberacion.timeline import previous_snapshot, resolve_snapshot
 
     if _whole(show, "show") < 0:
-        raise UsageError("--show must be 0 or more")
+        raise UsageError(f"{option('show')} must be 0 or more")
     table = _text(table, "table")
     from_snapshot, to_snapshot = _when(from_snapshot, "from_snapshot"), _when(to_snapshot, "to_snapshot")
     lake = open_lake(home)

@@ -40,6 +40,29 @@ class UsageError(LiberacionError):
     exit_code = ExitCode.USAGE
 
 
+# Which interface the messages speak to: the command line names its options (``--max-bad-rows``),
+# the Python API its parameters (``max_bad_rows``). Only the CLI changes it, while a command runs.
+_COMMAND_LINE = [False]
+
+
+@contextlib.contextmanager
+def command_line() -> Iterator[None]:
+    """Within it, messages name settings as the command line spells them (see ``option``)."""
+    before, _COMMAND_LINE[0] = _COMMAND_LINE[0], True
+    try:
+        yield
+    finally:
+        _COMMAND_LINE[0] = before
+
+
+def option(parameter: str, flag: str = "") -> str:
+    """A setting as the caller spelled it: ``--max-bad-rows`` (or ``flag``) on the command line,
+    ``max_bad_rows`` from Python, where ``fetch(jobs=0)`` must not be told about ``--jobs``."""
+    if _COMMAND_LINE[0]:
+        return flag or "--" + parameter.replace("_", "-")
+    return parameter
+
+
 class NotFound(LiberacionError):
     exit_code = ExitCode.NOT_FOUND
 
@@ -141,7 +164,7 @@ def _write_hints(remedy: str, there: str = "") -> dict[int, str]:
     }
 
 
-_HOME_ELSEWHERE = "choose another home with --home"
+_HOME_ELSEWHERE = "choose another home with {home}"  # ``option("home")``, when the error is made
 _STORAGE_HINTS = _write_hints(_HOME_ELSEWHERE) | {
     errno.ENOTDIR: f"part of the path is a file, not a directory: {_HOME_ELSEWHERE}",
     errno.EEXIST: f"part of the path is a file, not a directory: {_HOME_ELSEWHERE}",
@@ -149,11 +172,16 @@ _STORAGE_HINTS = _write_hints(_HOME_ELSEWHERE) | {
 STORAGE_ERRNOS = frozenset(_STORAGE_HINTS) | {errno.EISDIR, errno.ENOENT, errno.EIO}
 
 
+def home_elsewhere() -> str:
+    """What to do when the home cannot be written, in the caller's words."""
+    return _HOME_ELSEWHERE.format(home=option("home"))
+
+
 def storage_error(err: OSError) -> StorageError:
     """A failed file operation as one actionable line: the path, what went wrong, what to try."""
     where = f" {err.filename}" if err.filename else ""
     what = err.strerror or type(err).__name__
-    hint = _STORAGE_HINTS.get(err.errno or 0, "check the path, or choose another home with --home")
+    hint = _STORAGE_HINTS.get(err.errno or 0, "check the path, or " + _HOME_ELSEWHERE).format(home=option("home"))
     verb = "write" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "use"
     return StorageError(f"cannot {verb}{where}: {what}; {hint}")
 
@@ -188,7 +216,7 @@ _NO_ROOM = {
 _SPILL_FULL = "failed to offload data block"
 
 
-def no_room(err: BaseException, home: object, *, elsewhere: str = "choose another home with --home") -> str | None:
+def no_room(err: BaseException, home: object, *, elsewhere: str = "") -> str | None:
     """One line for a write that failed because the disk (or a quota, or a file size limit) is
     full, naming where (``home``: the home, or a ``--lake`` directory, with ``elsewhere`` saying
     how to choose another) and what to do; None for any other error."""
@@ -201,7 +229,7 @@ def no_room(err: BaseException, home: object, *, elsewhere: str = "choose anothe
     what = "a file grew past the largest size allowed" if code == errno.EFBIG else "the disk is full"
     return (
         f"{what} ({_NO_ROOM[code]}) writing under {home}; the table is as it was: free some disk"
-        f" space or {elsewhere}, then run it again"
+        f" space or {elsewhere or home_elsewhere()}, then run it again"
     )
 
 

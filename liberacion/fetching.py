@@ -56,6 +56,7 @@ from liberacion.errors import (
     no_room,
     note,
     one_line,
+    option,
 )
 from liberacion.home import Home, file_lock
 from liberacion.iceberg_lake import open_lake, orphan_hours
@@ -228,10 +229,11 @@ def fetch(
     if not refs:
         raise UsageError("nothing to fetch: give at least one REF (catalog/dataset, URL or file)")
     if options.table is not None and len(set(refs)) > 1:
-        raise UsageError("--as names one table: give exactly one REF with it")
+        raise UsageError(f"{option('as_table', '--as')} names one table: give exactly one REF with it")
     if options.raw and options.types:  # --raw would load the --type columns as text all the same
+        raw, types = option("raw"), option("types", "--type")
         raise UsageError(
-            "--raw and --type cannot be combined: --raw loads every column as text; give --type alone"
+            f"{raw} and {types} cannot be combined: {raw} loads every column as text; give {types} alone"
             " to type those columns and infer the others"
         )
     recipes = [options.recipe(ref) for ref in dict.fromkeys(refs)]
@@ -385,9 +387,9 @@ def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:
     import liberacion.convert.typing_rules as rules
 
     if options.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
+        raise UsageError(f"{option('jobs')} must be at least 1")
     if options.wait < 0:
-        raise UsageError("--wait must be 0 or more seconds")
+        raise UsageError(f"{option('wait')} must be 0 or more seconds")
     for recipe in recipes:
         if _SCHEME.match(recipe.ref) and recipe.ref.split(":", 1)[0].lower() not in ("http", "https"):
             shown = redact_url(recipe.ref)
@@ -396,9 +398,12 @@ def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:
             parse_table_name(recipe.table)
             if recipe.table.lower().endswith(REJECTS_SUFFIX):  # the rejects view of another table
                 owner = recipe.table[: -len(REJECTS_SUFFIX)]
-                raise UsageError(f"--as {recipe.table}: that is the name of {owner}'s bad rows; choose another name")
+                raise UsageError(
+                    f"{option('as_table', '--as')} {recipe.table}: that is the name of {owner}'s bad rows;"
+                    " choose another name"
+                )
         if recipe.max_bad_rows is not None and recipe.max_bad_rows < 0:
-            raise UsageError("--max-bad-rows must be 0 or more")
+            raise UsageError(f"{option('max_bad_rows')} must be 0 or more")
         for type_name in recipe.types.values():
             rules.override(type_name)  # an unknown type is a usage error now, not after the download
 
@@ -691,7 +696,7 @@ class _Job:
         if location is not None and location.is_local:
             said = f"{getattr(err, 'filename', None) or ''} {err}"
             if location.root in said:
-                return no_room(err, location.uri, elsewhere="name another lake with --lake")
+                return no_room(err, location.uri, elsewhere=f"name another lake with {option('lake')}")
         return no_room(err, self.lake.home.root)
 
     @staticmethod
@@ -1367,7 +1372,8 @@ def _check_types_matched(provenances: list[Provenance]) -> None:
     nowhere = set.intersection(*missed) if missed else set()
     if nowhere:
         names = ", ".join(sorted(nowhere))
-        raise ConversionError(f"--type {names}: no such column in any of the {len(provenances)} tables of the file")
+        shown = f"{option('types', '--type')} {names}"
+        raise ConversionError(f"{shown}: no such column in any of the {len(provenances)} tables of the file")
 
 
 def _check_keys(target: Target, table: str, provenance: Provenance) -> None:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from liberacion.errors import Busy, StorageError, one_line
+from liberacion.errors import Busy, StorageError, one_line, option
 from liberacion.files import atomic_write
 
 HOME_ENV = "LIBERACION_HOME"
@@ -50,7 +50,7 @@ def check_home(root: Path) -> None:
         if path.exists():
             if path.is_dir():
                 return
-            msg = f"cannot use the home {root}: {path} is a file, not a directory; choose another with --home"
+            msg = f"cannot use the home {root}: {path} is a file, not a directory; choose another with {option('home')}"
             raise StorageError(msg)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from liberacion.errors import Busy, ConfigError, LiberacionError, StorageError, Unreachable, one_line
+from liberacion.errors import Busy, ConfigError, LiberacionError, StorageError, Unreachable, home_elsewhere, one_line
 from liberacion.naming import redact_url
 from liberacion.storage import LakeLocation, storage_error
 
@@ -172,7 +172,7 @@ def _database_failure(err: Any, uri: str, where: str) -> LiberacionError:
     backend = url.get_backend_name()
     if backend == "sqlite":
         if not named_catalog():
-            return StorageError(f"cannot use {where}: {cause}; check it, or choose another home with --home")
+            return StorageError(f"cannot use {where}: {cause}; check it, or {home_elsewhere()}")
         return ConfigError(f"cannot open {where}: {cause}; its directory must exist and be writable: {_fix_uri()}")
     port = url.port or _SQL_PORTS.get(backend)
     from liberacion.storage import no_connection

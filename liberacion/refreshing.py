@@ -37,6 +37,7 @@ from liberacion.errors import (
     SourceError,
     UsageError,
     batch_exit_code,
+    option,
     storage_error,
 )
 from liberacion.home import Home, file_lock
@@ -183,11 +184,11 @@ def refresh(
 
     options = options or RefreshOptions()
     if options.on_schema_change not in POLICIES:
-        raise UsageError(f"--on-schema-change must be one of: {', '.join(POLICIES)}")
+        raise UsageError(f"{option('on_schema_change')} must be one of: {', '.join(POLICIES)}")
     if options.jobs < 1:
-        raise UsageError("--jobs: must be at least 1")
+        raise UsageError(f"{option('jobs')} must be at least 1")
     if options.wait < 0:
-        raise UsageError("--wait must be 0 or more seconds")
+        raise UsageError(f"{option('wait')} must be 0 or more seconds")
     home = home if isinstance(home, Home) else Home(Path(home))
     client = client or HttpClient()  # the download settings (LIBERACION_TIMEOUT...) before anything runs
     keep_default()  # and LIBERACION_KEEP, which every publish reads

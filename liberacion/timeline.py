@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from liberacion.compare import SchemaChange, schema_changes
-from liberacion.errors import NotFound, UsageError
+from liberacion.errors import NotFound, UsageError, option
 from liberacion.lake import Lake, keep_default
 from liberacion.snapshots import Snapshot
 from liberacion.timestamps import parse_as_of
@@ -146,7 +146,7 @@ def prune(
     """
     keep = keep_default() if keep is None else keep
     if keep < 1:
-        raise UsageError("--keep must be at least 1: the current snapshot is always kept")
+        raise UsageError(f"{option('keep')} must be at least 1: the current snapshot is always kept")
     with lake.lock(name, wait=wait):
         before = {s.id: s for s in lake.snapshots(name)}
         removed = lake.prune(name, keep=keep, wait=readers_wait)

@@ -212,3 +212,53 @@ def test_a_negative_older_than_or_wait_is_refused(tmp_path: Path) -> None:
         liberacion.refresh(older_than=-1, home=tmp_path / "home")  # was: every table, as never checked
     with pytest.raises(UsageError, match="wait must be 0 or more seconds"):
         liberacion.refresh(wait=-5, home=tmp_path / "home")
+
+
+API_MISTAKES: list[tuple[str, dict[str, object], str, str]] = [
+    # (function, arguments, what the API's message says, what must not be in it)
+    ("fetch", {"refs": ["a.csv"], "jobs": 0}, "jobs must be at least 1", "--jobs"),
+    ("fetch", {"refs": ["a.csv"], "wait": -1}, "wait must be 0 or more", "--wait"),
+    ("fetch", {"refs": ["a.csv"], "max_bad_rows": -1}, "max_bad_rows must be 0 or more", "--max-bad-rows"),
+    ("fetch", {"refs": ["a.csv", "b.csv"], "as_table": "t.x"}, "as_table names one table", "--as"),
+    ("fetch", {"refs": ["a.csv"], "raw": True, "types": {"zip": "VARCHAR"}}, "raw and types cannot", "--raw"),
+    ("fetch", {"refs": ["a.csv"], "as_table": "t.x__rejects"}, "as_table t.x__rejects: that is", "--as"),
+    ("refresh", {"jobs": 0}, "jobs must be at least 1", "--jobs"),
+    ("refresh", {"on_schema_change": "maybe"}, "on_schema_change must be one of", "--on-schema-change"),
+    ("prune", {"tables": ["t.x"], "keep": 0}, "keep must be at least 1", "--keep"),
+    ("diff", {"table": "t.x", "show": -1}, "show must be 0 or more", "--show"),
+]
+
+
+@pytest.mark.parametrize(("function", "arguments", "said", "not_said"), API_MISTAKES)
+def test_api_errors_name_the_functions_parameters_not_the_command_lines_options(
+    function: str, arguments: dict[str, object], said: str, not_said: str
+) -> None:
+    # `fetch(jobs=0)` said "--jobs must be at least 1": an option a Python caller never wrote.
+    import liberacion
+
+    with pytest.raises(liberacion.UsageError) as caught:
+        getattr(liberacion, function)(**arguments)
+    assert said in str(caught.value) and not_said not in str(caught.value)
+
+
+def test_the_same_mistakes_on_the_command_line_name_its_options(cli, tmp_path: Path) -> None:
+    for args, said in [
+        (("fetch", "a.csv", "--jobs", "0"), "--jobs"),
+        (("fetch", "a.csv", "b.csv", "--as", "t.x"), "--as names one table"),
+        (("fetch", "a.csv", "--raw", "--type", "zip=VARCHAR"), "--raw and --type cannot"),
+        (("prune", "t.x", "--keep", "0"), "--keep"),
+    ]:
+        result = cli(*args)
+        assert result.exit_code == 2 and said in result.stderr, (args, result.stderr)
+    [failed] = _fetch_of_bad_rows(tmp_path)
+    assert "raise the limit with max_bad_rows" in failed.error and "--" not in failed.error
+    result = cli("fetch", str(tmp_path / "bad.csv"), "--as", "t.bad")
+    assert result.exit_code == 1 and "raise the limit with --max-bad-rows" in result.stderr
+
+
+def _fetch_of_bad_rows(tmp_path: Path) -> list:
+    import liberacion
+
+    source = tmp_path / "bad.csv"
+    source.write_text("a,b\n" + "1,2\n" * 5 + "1,2,3,4\n" * 5, encoding="utf-8")
+    return liberacion.fetch([str(source)], as_table="t.bad")

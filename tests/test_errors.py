@@ -262,7 +262,7 @@ def test_an_unknown_option_is_a_usage_error(cli: Any, command: str, csv_file: Pa
 def test_bad_global_options_and_commands_are_usage_errors(cli: Any) -> None:
     assert_one_error(cli("--home"), 2, "--home")
     assert_one_error(cli("no-such-command"), 2, "no-such-command")
-    assert_one_error(cli("refresh", "--jobs", "0"), 2, "--jobs: must be at least 1")
+    assert_one_error(cli("refresh", "--jobs", "0"), 2, "--jobs must be at least 1")
     assert_one_error(cli("refresh", "--jobs", "two"), 2, "--jobs: not a whole number")
     assert_one_error(cli("sql", "select 1", "--max-rows", "1.5"), 2, "--max-rows: not a whole number")
     assert_one_error(cli("info", "local.t", "--format", "csv"), 2, "--format: 'csv' is not one of table, json")

@@ -66,7 +66,7 @@ def test_raw_and_type_together_are_refused_not_ignored(cli: Cli, home: Path, pub
 
 
 def test_raw_and_types_together_are_refused_by_the_python_api(home: Path, published: Path) -> None:
-    with pytest.raises(UsageError, match="--raw and --type cannot be combined"):
+    with pytest.raises(UsageError, match="raw and types cannot be combined"):
         liberacion.fetch(published, as_table="s.t", raw=True, types={"score": "double"})
     assert not Lake(home).exists("s.t")
 

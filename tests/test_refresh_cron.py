@@ -137,7 +137,7 @@ def test_a_bad_keep_is_a_configuration_error_before_anything_runs(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--jobs", "0"), "--jobs: must be at least 1"),
+        (("--jobs", "0"), "--jobs must be at least 1"),
         (("--wait", "-1"), "--wait must be 0 or more seconds"),
         (("--log", "{tmp}"), "--log: {tmp} is a directory; give the path of a file"),
     ],

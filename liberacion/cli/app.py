@@ -27,6 +27,7 @@ from liberacion.errors import (
     LiberacionError,
     Note,
     UsageError,
+    command_line,
     one_line,
     storage_error,
 )
@@ -71,6 +72,10 @@ class _Group(TyperGroup):
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         _plain_coercion(self)
+        with command_line():  # the core's messages name options, not the API's parameters
+            return self._make_context(info_name, args, parent=parent, **extra)
+
+    def _make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except typer.TyperException as err:  # bad global options, before any command runs
@@ -81,6 +86,10 @@ class _Group(TyperGroup):
             _fail(str(err), err.exit_code)
 
     def invoke(self, ctx: Any) -> Any:
+        with command_line():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: Any) -> Any:
         try:
             with warnings.catch_warnings(), sigterm_as_interrupt():  # SIGTERM cleans up as Ctrl-C does
                 warnings.simplefilter("always", Note)

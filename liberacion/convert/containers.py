@@ -31,7 +31,7 @@ from liberacion.convert.model import (
 )
 from liberacion.convert.sniff import HEAD_BYTES, mismatch, refuse_unreadable, sniff, sniff_head
 from liberacion.convert.spreadsheets import _inspect_workbook
-from liberacion.errors import ConversionError, UsageError, one_line
+from liberacion.errors import ConversionError, UsageError, one_line, option
 from liberacion.formats import reader_format
 from liberacion.limits import MAX_ARCHIVE_DEPTH, MAX_RATIO, MAX_UNZIPPED_ENV, RATIO_FLOOR
 from liberacion.naming import sanitize_identifier
@@ -85,7 +85,8 @@ def _inspect_as(
         return _inspect_workbook(path, fmt, options, Path(tempfile.mkdtemp(dir=work, prefix="sheets-")), budget)
     if options.member:
         shown = {"text": "delimited text"}.get(fmt, fmt)
-        raise UsageError(f"--member {options.member}: {label} is {shown}, not a zip or a workbook; drop --member")
+        member = option("member")
+        raise UsageError(f"{member} {options.member}: {label} is {shown}, not a zip or a workbook; drop {member}")
     return [Part(suffix=None, path=path, format=fmt)]
 
 

@@ -24,7 +24,7 @@ from liberacion.convert.model import (
     _sql_text,
 )
 from liberacion.engine import create_function, preload_functions
-from liberacion.errors import ConversionError, one_line
+from liberacion.errors import ConversionError, one_line, option
 from liberacion.naming import quote_ident
 
 if TYPE_CHECKING:
@@ -699,7 +699,7 @@ def _check_bad_rows(rows: int, rejects: int, options: ConvertOptions, *, lines: 
         bad = f"{rejects:,} bad row{'' if rejects == 1 else 's'}{spanned}"
         raise ConversionError(
             f"{bad} (of {rows + lost:,}) is more than allowed ({allowed:,});"
-            " check the file, or raise the limit with --max-bad-rows"
+            f" check the file, or raise the limit with {option('max_bad_rows')}"
         )
 
 

@@ -64,7 +64,7 @@ from liberacion.download.session import (
     looks_like_html,
     redact,
 )
-from liberacion.errors import Interrupted, SourceError
+from liberacion.errors import Interrupted, SourceError, option
 from liberacion.files import write_json
 from liberacion.home import file_lock, host_tag, process_alive
 from liberacion.limits import MAX_UNZIPPED_ENV, max_unzipped_bytes
@@ -941,7 +941,7 @@ class _HashingWriter:
         except OSError as err:
             self._free.put(block)
             raise SourceError(
-                f"cannot write {self._path}: {err.strerror}; free some disk space or set --home"
+                f"cannot write {self._path}: {err.strerror}; free some disk space or set {option('home')}"
             ) from None
         finally:
             view.release()
