@@ -142,3 +142,17 @@ def test_a_short_last_row_from_an_archive_is_a_bad_row_its_checksum_proved_whole
     assert code == 0 and record["rows"] == 150 and record["rejects"] == 1, stderr
     result = cli("sql", "select line_number from t.packed__rejects", "--format", "json")
     assert json.loads(result.stdout) == [{"line_number": 152}]
+
+
+@pytest.mark.parametrize(
+    ("last", "said"),
+    [("60,n60", "its last row, line 64, stops after 2 of 4 fields"), ('60,n60,"open\nmore', "from line 64, stops")],
+)
+def test_the_line_named_is_the_files_under_quoted_line_ends(cli: Cli, tmp_path: Path, last: str, said: str) -> None:
+    # Two values above the cut spanning five lines: DuckDB's row number said line 61.
+    rows = ["id,name,note,score", '1,a,"two\nlines",5', '2,b,"three\nmore\nlines",6']
+    rows += [f"{i},n{i},plain,{i}" for i in range(3, 60)]
+    source = tmp_path / "cut.csv"
+    source.write_text("\n".join(rows) + "\n" + last, encoding="utf-8")
+    code, report, _stderr = fetch_json(cli, source, "t.cut")
+    assert code == 1 and said in report["error"], report["error"]

@@ -118,7 +118,7 @@ def _write_typed(
     if lines > rejects:
         notes["rejected_lines"] = lines
     if rejects and cut_line:
-        _refuse_cut(con, cut_line, len(columns))
+        _refuse_cut(con, cut_line, len(columns), out_dir / "rejects.parquet")
     first = _first_reject(con, out_dir / "rejects.parquet") if rejects and not rows else ""
     _check_bad_rows(rows, rejects, options, lines=lines, first=first)
     described = {c.name: _column_report(c, decisions[c.source], markers.get(c.source), options) for c in columns}
@@ -637,14 +637,15 @@ def _row_at(source: Path, at: int | None, start: str) -> str | None:
     return None
 
 
-def _refuse_cut(con: duckdb.DuckDBPyConnection, cut_line: bytes, fields: int) -> None:
+def _refuse_cut(con: duckdb.DuckDBPyConnection, cut_line: bytes, fields: int, written: Path) -> None:
     """A file whose last line has no line end and was set aside as a row with fields missing (or
     a quote never closed) was cut short, not published that way: a download stopped early, a copy
     interrupted. Publishing it would replace a whole table with its first part, the lost rows
     counted as one bad row. Checked on the rejects table only: no pass over the file.
 
     A short last row in a file with other short rows is one more of them (ragged files, common in
-    CDC data, often lack the last line end too): it is a bad row like the others."""
+    CDC data, often lack the last line end too): it is a bad row like the others. The line named is
+    the file's, as the rejects ``written`` hold it: DuckDB's counts rows, not quoted line ends."""
     scan = "scan_id = (SELECT max(scan_id) FROM rejects)"
     last = con.execute(
         "SELECT line, any_value(csv_line), list(DISTINCT error_type),"
@@ -657,8 +658,9 @@ def _refuse_cut(con: duckdb.DuckDBPyConnection, cut_line: bytes, fields: int) ->
     ending = cut_line[-200:]  # DuckDB's text of a very long row may be cut
     if not ending or not (text or "").encode("utf-8").rstrip(b"\r\n").endswith(ending):
         return  # the last bad row is not the file's last line
+    shown = con.execute(f"SELECT max(line_number) FROM read_parquet('{_sql_text(str(written))}')").fetchall()[0][0]
     if "UNQUOTED VALUE" in kinds:
-        what = f"from line {line:,}, stops inside a quoted value"
+        what = f"from line {shown:,}, stops inside a quoted value"
     elif "MISSING COLUMNS" in kinds:
         ragged = con.execute(
             f"SELECT count(*) FROM rejects WHERE {scan} AND error_type = 'MISSING COLUMNS' AND line < ?", [line]
@@ -666,7 +668,7 @@ def _refuse_cut(con: duckdb.DuckDBPyConnection, cut_line: bytes, fields: int) ->
         if ragged:
             return
         count = f"{present} of {fields}" if present is not None else f"fewer than {fields}"
-        what = f"line {line:,}, stops after {count} fields"
+        what = f"line {shown:,}, stops after {count} fields"
     else:
         return  # too many fields, say: not what cutting a file short makes
     raise ConversionError(
