@@ -257,6 +257,7 @@ def fetch_recipes(
     _validate(recipes, options)
     home = home if isinstance(home, Home) else Home(Path(home))
     home.check_writable()
+    _refuse_shared_tables(recipes, home, options.catalog_paths)
     keep_default()  # a bad LIBERACION_KEEP is said now, not after the first table is published
     check_limits()  # and the size limits each dataset's download and conversion read
     orphan_hours()  # and how long a shared lake's unnamed uploads are spared
@@ -406,6 +407,33 @@ def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:
             raise UsageError(f"{option('max_bad_rows')} must be 0 or more")
         for type_name in recipe.types.values():
             rules.override(type_name)  # an unknown type is a usage error now, not after the download
+
+
+def _refuse_shared_tables(recipes: Sequence[Recipe], home: Home, catalog_paths: Sequence[Path]) -> None:
+    """Two REFs that would land in one table are refused before anything is fetched: run in turn,
+    the first would be published and the second fail, leaving a table the user did not choose.
+    A REF that does not resolve fails on its own later; a URL the server names is claimed then."""
+    if len(recipes) < 2:
+        return
+    refs: dict[str, list[str]] = {}
+    for recipe in recipes:
+        try:
+            target = resolve_target(recipe, home, catalog_paths)
+        except LiberacionError:
+            continue
+        if not target.provisional:
+            refs.setdefault(target.table, []).append(target.ref)
+    for table, shared in refs.items():
+        if len(shared) > 1:
+            raise UsageError(_shared_table(table, shared))
+
+
+def _shared_table(table: str, refs: Sequence[str]) -> str:
+    listed, every = ", ".join(refs[:-1]) + " and " + refs[-1], "both" if len(refs) == 2 else "all"
+    return (
+        f"{listed} {every} fetch into {table}; give each its own table:"
+        f" fetch them one at a time, each with {option('as_table', '--as')} CATALOG.TABLE"
+    )
 
 
 def resolve_target(recipe: Recipe, home: Home, catalog_paths: Sequence[Path] = ()) -> Target:
@@ -718,10 +746,7 @@ class _Job:
         with self._claim_lock:
             other = self._claimed.setdefault(target.table, target.ref)
         if other != target.ref:
-            raise UsageError(
-                f"{target.ref} and {other} both fetch into {target.table}; give each its own table:"
-                " fetch them one at a time, each with --as CATALOG.TABLE"
-            )
+            raise UsageError(_shared_table(target.table, [target.ref, other]))
 
     def _name_from_server(
         self, held: contextlib.ExitStack, target: Target, files: ThreadPoolExecutor, received: _Received

@@ -71,14 +71,23 @@ def test_a_table_named_the_older_way_keeps_its_name(
     assert fetched_tables(cli, str(other)) == ["local.deaths_2024"]
 
 
-def test_two_files_of_one_name_are_told_to_use_as(cli: Cli, tmp_path: Path) -> None:
+def test_two_files_of_one_name_are_told_to_use_as(cli: Cli, tmp_path: Path, home: Path) -> None:
+    # Refused before anything runs: the first used to be published into local.data, the second failed.
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "data.csv").write_text(CSV)
-    result = cli("fetch", str(tmp_path / "a" / "data.csv"), str(tmp_path / "b" / "data.csv"))
-    assert result.exit_code == 1
+    (tmp_path / "other.csv").write_text(CSV)
+    refs = [str(tmp_path / "a" / "data.csv"), str(tmp_path / "other.csv"), str(tmp_path / "b" / "data.csv")]
+    result = cli("fetch", *refs, str(tmp_path / "missing.csv"))
+    assert result.exit_code == 2 and result.stdout == ""
     assert "both fetch into local.data" in result.stderr and "--as CATALOG.TABLE" in result.stderr
     assert "fetch them separately" not in result.stderr
+    assert Lake(home).names() == []
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "data.csv").write_text(CSV)
+    third = tmp_path / "c" / "data.csv"
+    result = cli("fetch", *refs, str(third))
+    assert result.exit_code == 2 and f"{refs[0]}, {refs[2]} and {third} all fetch" in result.stderr
 
 
 def test_a_pipe_is_called_a_pipe(cli: Cli, tmp_path: Path) -> None:
