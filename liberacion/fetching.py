@@ -418,14 +418,23 @@ def _refuse_shared_tables(recipes: Sequence[Recipe], home: Home, catalog_paths: 
     refs: dict[str, list[str]] = {}
     for recipe in recipes:
         try:
-            target = resolve_target(recipe, home, catalog_paths)
+            landing = _landing(recipe, home, catalog_paths)
         except LiberacionError:
             continue
-        if not target.provisional:
-            refs.setdefault(target.table, []).append(target.ref)
+        if landing is not None:
+            refs.setdefault(landing[0], []).append(landing[1])
     for table, shared in refs.items():
         if len(shared) > 1:
             raise UsageError(_shared_table(table, shared))
+
+
+def _landing(recipe: Recipe, home: Home, catalog_paths: Sequence[Path]) -> tuple[str, str] | None:
+    """(table, REF as shown) where a recipe lands, when that is known before fetching. A refresh
+    names every table (``--as``): nothing is resolved twice."""
+    if recipe.table is not None:
+        return _table_name(recipe.table), redact_url(recipe.ref)
+    target = resolve_target(recipe, home, catalog_paths)
+    return None if target.provisional else (target.table, target.ref)
 
 
 def _shared_table(table: str, refs: Sequence[str]) -> str:
