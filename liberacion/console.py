@@ -511,14 +511,18 @@ def _changed_column(column: dict[str, Any]) -> str:
 
 
 def report_discover(report: Any) -> None:
-    """One line per catalog on stderr: datasets indexed, how each listing went, and errors; then
-    one line per catalog saying how many of its datasets fetch can download, and why not the rest."""
+    """One line per catalog on stderr: datasets indexed, how each listing went, the listed records
+    it left out by reason, and errors; then one line per catalog saying how many of its datasets
+    fetch can download, and why not the rest."""
     for catalog in report.catalogs:
         parts = [
             f"{s.kind} {s.status}" + (f" ({s.datasets:,})" if s.status != "failed" else "") for s in catalog.sources
         ]
         detail = f" [{'; '.join(parts)}]" if parts else ""
         note(f"{catalog.name}: {_count(catalog.datasets, 'dataset')} indexed{detail} in {catalog.seconds:.1f} s")
+        if left_out := catalog.left_out:  # why its listings hold more records than that
+            reasons = ", ".join(f"{n:,} {reason}" for reason, n in left_out.items())
+            note(f"{catalog.name}: {_count(sum(left_out.values()), 'listed record')} left out ({reasons})")
         for source in catalog.sources:
             for message in source.notes:
                 note(f"{catalog.name}: note: {message}")

@@ -7,8 +7,11 @@
 - ``openfda``: ``download.json``: one dataset per endpoint, its partitions as its files.
 - ``ckan``: ``package_search``, paged with ``rows``/``start`` up to a hard page cap.
 
-Everything that comes from a server is untrusted: ids are made safe, only http(s) URLs are kept,
-and a body that is not the expected JSON is a ``SourceError`` with a one-line reason.
+Everything that comes from a server is untrusted: ids are made safe, only http(s) URLs are kept
+(and ftp:// ones, to be shown, never downloaded), and a body that is not the expected JSON is a
+``SourceError`` with a one-line reason. A record that is not made a dataset (not public, nothing to
+name it by, not an object, a repeat) is counted in ``Listing.left_out`` by reason, never dropped
+unsaid.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from liberacion.catalogs.model import Dataset, Distribution, Source, is_web_url
+from liberacion.catalogs.model import Dataset, Distribution, Source, is_ftp_url, is_web_url
 from liberacion.errors import SourceError
 from liberacion.formats import normalize_format
 from liberacion.naming import safe_id
@@ -37,7 +40,7 @@ _NESTING_KEYS = re.compile(rb'"(?:datasetSeries|service|catalog|hasPart)"\s*:') 
 _VIEW_ID = re.compile(r"/api/views/([a-z0-9]{4}-[a-z0-9]{4})(?:[/.?]|$)", re.I)
 _FOUR_BY_FOUR = re.compile(r"[a-z0-9]{4}-[a-z0-9]{4}", re.I)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
-_JOINED_URLS = re.compile(r"[\s,;]+(?=https?://)", re.I)
+_JOINED_URLS = re.compile(r"[\s,;]+(?=(?:https?|ftps?)://)", re.I)
 _DKAN_RESOURCE = re.compile(r"/resources/([0-9a-f]{32}_\d+)/", re.I)
 # JSON may escape half of a UTF-16 pair alone (``\ud800``): Python decodes it to a str that no UTF-8
 # index file, pipe or terminal can hold. Escapes of whole pairs (an emoji) match the search too.
@@ -47,15 +50,25 @@ _LONE_HALF = re.compile("[\ud800-\udfff]")
 _GENERIC_SEGMENTS = frozenset({"data-viewer", "data", "dataset", "datasets", "index.html", "index", "api", "view"})
 
 
+# Why a record of a listing is not a dataset of the index (the keys of ``Listing.left_out``).
+NOT_PUBLIC = "not public"  # accessLevel non-public or restricted public
+NO_IDENTIFIER = "no identifier"  # nothing stable to name it by (no identifier, landing page or file; no CKAN name)
+NOT_AN_OBJECT = "not a JSON object"  # a record that is a string, a number, null
+REPEATED = "repeated"  # a second copy of a record (same identifier and title): kept once
+NO_FILE_URL = "no file URL"  # an openFDA endpoint none of whose partitions has an http(s) file
+
+
 @dataclass
 class Listing:
-    """What one source said: its datasets, or ``unchanged`` after a 304."""
+    """What one source said: its datasets, or ``unchanged`` after a 304; the records it did not
+    make datasets, counted by reason (so the listing's count is the datasets plus these)."""
 
     datasets: list[Dataset]
     etag: str | None = None
     last_modified: str | None = None
     unchanged: bool = False
     notes: list[str] = field(default_factory=list)
+    left_out: dict[str, int] = field(default_factory=dict)
 
 
 # -- fetching ----------------------------------------------------------------------------------
@@ -74,8 +87,9 @@ def discover_source(
         if not (etag or last_modified):
             raise SourceError(f"{source.url}: the server answered 304 Not Modified to an unconditional request")
         return Listing([], etag=doc.etag or etag, last_modified=doc.last_modified or last_modified, unchanged=True)
-    datasets = parse_listing(source.kind, doc.content, catalog, url=source.url, content_type=doc.content_type)
-    return Listing(datasets, etag=doc.etag, last_modified=doc.last_modified)
+    listing = read_listing(source.kind, doc.content, catalog, url=source.url, content_type=doc.content_type)
+    listing.etag, listing.last_modified = doc.etag, doc.last_modified
+    return listing
 
 
 def lookup(source: Source, catalog: str, source_id: str) -> Dataset | None:
@@ -130,7 +144,7 @@ def _ckan_change_token(source: Source) -> str | None:
     url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
     try:
         doc = fetch_document(url, headers={"Accept": "application/json"})
-        packages, total = _ckan_page(load_json(doc.content, url=url, content_type=doc.content_type), url)
+        packages, total, _ = _ckan_page(load_json(doc.content, url=url, content_type=doc.content_type), url)
     except SourceError:
         return None  # no token: the search is read whole, as it always could be
     newest = _string(packages[0].get("metadata_modified")) if packages else None
@@ -145,24 +159,28 @@ def _discover_ckan(source: Source, catalog: str, *, token: str | None = None) ->
     rows = int(source.options.get("rows", CKAN_ROWS))
     newest: str | None = None
     max_pages = int(source.options.get("max_pages", CKAN_MAX_PAGES))
-    found: list[tuple[str, Dataset | None]] = []
+    found: list[_Item] = []
     seen: set[str] = set()  # the packages read so far, by key: the count is of distinct ones
     notes: list[str] = []
+    left_out: Counter[str] = Counter()
     start, total = 0, 0
     for _ in range(max_pages):
         url = _with_params(source.url, {"rows": str(rows), "start": str(start)})
         doc = fetch_document(url, headers={"Accept": "application/json"})
         answer = load_json(doc.content, url=url, content_type=doc.content_type)
-        packages, total = _ckan_page(answer, url)
+        packages, total, malformed = _ckan_page(answer, url)
         for package in packages:
             modified = _string(package.get("metadata_modified"))
             newest = max(newest, modified) if newest and modified else newest or modified
         page = list(_ckan_datasets(packages, catalog))
-        found.extend(page)
-        new = {key for key, _ in page} - seen
+        new = {key for key, _, _ in page} - seen
+        if new or not packages:  # a page sent again adds nothing and is not counted again
+            found.extend(page)
+            left_out[NOT_AN_OBJECT] += malformed
         seen |= new
         # A server may answer fewer rows than asked (its rows_max): the count says when it is done.
-        start += len(packages)
+        answered = len(packages) + malformed
+        start += answered
         if start >= total:
             break
         if not packages:  # a count the pages never reach: stop rather than ask again forever
@@ -170,19 +188,19 @@ def _discover_ckan(source: Source, catalog: str, *, token: str | None = None) ->
             break
         if not new:  # a server that ignores ``start`` answers its first page again, and again
             notes.append(
-                f"the search answered only packages it had already sent when asked from {start - len(packages):,};"
+                f"the search answered only packages it had already sent when asked from {start - answered:,};"
                 f" {len(seen):,} of {total:,} packages read (the server may ignore `start`)"
             )
             break
     else:
         notes.append(f"stopped at the page cap ({max_pages} pages, {start:,} of {total:,} packages)")
-    datasets = _one_per_item(found)
+    datasets = _one_per_item(found, left_out)
     if not datasets and not total:
         raise SourceError(f"{source.url}: the search found no datasets")
     # The change token the next discover compares with (see _ckan_change_token); none when the
     # search was not read whole (the cap, an empty page), since the newest package may be unread.
     token = f"ckan:{total}:{newest}" if newest and not notes else None
-    return Listing(unique_ids(datasets), etag=token, notes=notes)
+    return Listing(_unique(datasets, left_out), etag=token, notes=notes, left_out=_counted(left_out))
 
 
 def _with_params(url: str, params: dict[str, str], *, keep: bool = True) -> str:
@@ -254,31 +272,54 @@ def parse_listing(
     kind: str, body: bytes, catalog: str, *, url: str = "listing", content_type: str | None = None
 ) -> list[Dataset]:
     """Parse one listing body of ``kind``; a listing without datasets is an error."""
+    return read_listing(kind, body, catalog, url=url, content_type=content_type).datasets
+
+
+def read_listing(
+    kind: str, body: bytes, catalog: str, *, url: str = "listing", content_type: str | None = None
+) -> Listing:
+    """One listing body of ``kind``: its datasets, notes and the records it left out."""
     try:
         return _parse_listing(kind, body, catalog, url=url, content_type=content_type)
     except RecursionError:  # a value nested just under the decoder's limit, met again while parsing
         raise SourceError(f"{url}: JSON nested too deeply to be a listing") from None
 
 
-def _parse_listing(kind: str, body: bytes, catalog: str, *, url: str, content_type: str | None) -> list[Dataset]:
-    streamed = _stream_dcat(body, catalog, url=url) if kind in ("dcat-us", "socrata") else None
+def _parse_listing(kind: str, body: bytes, catalog: str, *, url: str, content_type: str | None) -> Listing:
+    left_out: Counter[str] = Counter()
+    notes: list[str] = []
+    streamed = _stream_dcat(body, catalog, url=url, left_out=left_out) if kind in ("dcat-us", "socrata") else None
     if streamed:
-        return unique_ids(streamed)
+        return Listing(_unique(streamed, left_out), left_out=_counted(left_out))
     doc = load_json(body, url=url, content_type=content_type)
     if kind in ("dcat-us", "socrata"):
-        datasets = parse_dcat(doc, catalog, url=url)
+        datasets = parse_dcat(doc, catalog, url=url, left_out=left_out)
     elif kind == "dkan":
-        datasets = parse_dkan(doc, catalog, url=url)
+        datasets = parse_dkan(doc, catalog, url=url, left_out=left_out)
     elif kind == "openfda":
-        datasets = parse_openfda(doc, catalog, url=url)
+        datasets = parse_openfda(doc, catalog, url=url, left_out=left_out, notes=notes)
     elif kind == "ckan":
-        packages, _ = _ckan_page(doc, url)
-        datasets = _one_per_item(_ckan_datasets(packages, catalog))
+        packages, _, malformed = _ckan_page(doc, url)
+        left_out[NOT_AN_OBJECT] += malformed
+        datasets = _one_per_item(_ckan_datasets(packages, catalog), left_out)
     else:
         raise SourceError(f"{url}: unknown kind of listing {kind!r}")
     if not datasets:
         raise SourceError(f"{url}: the listing has no public datasets")
-    return unique_ids(datasets)
+    return Listing(_unique(datasets, left_out), notes=notes, left_out=_counted(left_out))
+
+
+def _counted(left_out: Counter[str]) -> dict[str, int]:
+    """The reasons that left a record out (a reason met no time is no reason)."""
+    return {reason: n for reason, n in left_out.items() if n > 0}
+
+
+def _unique(datasets: list[Dataset], left_out: Counter[str]) -> list[Dataset]:
+    """``unique_ids``, counting the exact repeats it keeps once."""
+    kept = unique_ids(datasets)
+    if len(kept) < len(datasets):
+        left_out[REPEATED] += len(datasets) - len(kept)
+    return kept
 
 
 def unique_ids(datasets: list[Dataset]) -> list[Dataset]:
@@ -338,6 +379,8 @@ def _short_hash(*parts: object) -> str:
 
 def _record_digest(dataset: Dataset) -> str:
     content = {k: v for k, v in dataset.to_dict().items() if k != "id"}
+    # The ftp:// files kept since: a digest that names a record's id is of what was kept before.
+    content["distributions"] = [d for d in content["distributions"] if is_web_url(d["url"])]
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -350,18 +393,36 @@ _COLLISION_NAMES: tuple[Callable[[Dataset], str | None], ...] = (
 )
 
 
-def _one_per_item(found: Iterable[tuple[str, Dataset | None]]) -> list[Dataset]:
+# A record read from a listing: its key, the dataset or why it is left out, and whether it is a
+# record of its own (an entry of a ``dataset`` array), not a reference to one (a DCAT-US 3.0 series
+# member, a package CKAN sends again while paging): a reference is counted only as its first copy.
+_Item = tuple[str, Dataset | str, bool]
+
+
+def _one_per_item(found: Iterable[_Item], left_out: Counter[str] | None = None) -> list[Dataset]:
     """One dataset per key (a record repeated in one listing), whichever position each copy has.
 
     Copies that differ are decided by their content: the newest ``modified``, then the most files,
     then the content itself. A record that is not public or has no key is skipped on its own, so it
-    never hides a public copy.
+    never hides a public copy. ``left_out`` counts, by reason, the records not kept: each skipped
+    record, and each further copy of a record (a reference to one is no copy).
     """
+    left_out = Counter() if left_out is None else left_out
     chosen: dict[str, Dataset] = {}
     ranks: dict[str, tuple[str, int, str]] = {}  # of the held copy, once a second copy came
-    for key, dataset in found:
-        if dataset is None:
+    seen: set[str] = set()  # every key met, kept or not
+    records: set[str] = set()  # keys a record of its own made a dataset of
+    for key, dataset, listed in found:
+        first = key not in seen
+        seen.add(key)
+        if isinstance(dataset, str):
+            if listed or first:
+                left_out[dataset] += 1
             continue
+        if listed:
+            if key in records:
+                left_out[REPEATED] += 1
+            records.add(key)
         if key not in chosen:
             chosen[key] = dataset
             continue
@@ -381,13 +442,15 @@ def _preference(dataset: Dataset) -> tuple[str, int, str]:
 # -- DCAT-US 1.1 and 3.0 -----------------------------------------------------------------------
 
 
-def parse_dcat(doc: Any, catalog: str, *, url: str = "listing") -> list[Dataset]:
+def parse_dcat(doc: Any, catalog: str, *, url: str = "listing", left_out: Counter[str] | None = None) -> list[Dataset]:
     if not isinstance(doc, dict):
         raise SourceError(f"{url}: expected a DCAT-US catalog (a JSON object with a dataset array)")
-    return _one_per_item((_item_key(item), _dcat_dataset(item, catalog, None)) for item in _dcat_items(doc, 0))
+    left_out = Counter() if left_out is None else left_out
+    items = _dcat_items(doc, 0, left_out)
+    return _one_per_item(((_item_key(i), _dcat_record(i, catalog, None), listed) for i, listed in items), left_out)
 
 
-def _stream_dcat(body: bytes, catalog: str, *, url: str) -> list[Dataset] | None:
+def _stream_dcat(body: bytes, catalog: str, *, url: str, left_out: Counter[str]) -> list[Dataset] | None:
     """The datasets of a large DCAT-US 1.1 listing read one item at a time (ijson), so the whole
     document is never held as Python objects (a few times its size); as fast as ``json.loads``.
 
@@ -403,13 +466,22 @@ def _stream_dcat(body: bytes, catalog: str, *, url: str) -> list[Dataset] | None
     if body.startswith(b"\xef\xbb\xbf"):
         source.seek(3)
     items = ijson.items(source, "dataset.item", use_float=True)
+    counted: Counter[str] = Counter()  # added to ``left_out`` only when this parse stands
     try:
-        datasets = _one_per_item(
-            (_item_key(item), _dcat_dataset(item, catalog, None)) for item in items if isinstance(item, dict)
-        )
+        datasets = _one_per_item(_listed_dcat_items(items, catalog, counted), counted)
     except ijson.JSONError:
         return None  # invalid, or another encoding: the whole-document parser says which
+    if datasets:
+        left_out.update(counted)
     return datasets or None
+
+
+def _listed_dcat_items(items: Iterable[Any], catalog: str, left_out: Counter[str]) -> Iterator[_Item]:
+    for item in items:
+        if isinstance(item, dict):
+            yield _item_key(item), _dcat_record(item, catalog, None), True
+        else:
+            left_out[NOT_AN_OBJECT] += 1
 
 
 def _item_key(item: dict[str, Any]) -> str:
@@ -417,34 +489,49 @@ def _item_key(item: dict[str, Any]) -> str:
     return json.dumps(item.get("identifier"), sort_keys=True) + str(item.get("title"))
 
 
-def _dcat_items(doc: dict[str, Any], depth: int) -> Iterator[dict[str, Any]]:
+def _dcat_items(doc: dict[str, Any], depth: int, left_out: Counter[str]) -> Iterator[tuple[dict[str, Any], bool]]:
     """Datasets of a 1.1 catalog, and in 3.0 also those of series, services and nested catalogs
-    (the same dataset may come several times: ``_one_per_item`` keeps one)."""
-    candidates: list[Any] = list(_as_list(doc.get("dataset")))
+    (the same dataset may come several times: ``_one_per_item`` keeps one), each with whether it
+    is an entry of a ``dataset`` array (a record) or a reference to one. An entry that is not an
+    object is counted in ``left_out``."""
+    for item in _as_list(doc.get("dataset")):
+        if isinstance(item, dict):
+            yield item, True
+        else:
+            left_out[NOT_AN_OBJECT] += 1
+    references: list[Any] = []
     for series in _as_list(doc.get("datasetSeries")):
         if isinstance(series, dict):
-            candidates.extend([*_as_list(series.get("seriesMember")), series.get("first"), series.get("last")])
+            references.extend([*_as_list(series.get("seriesMember")), series.get("first"), series.get("last")])
     for service in _as_list(doc.get("service")):
         if isinstance(service, dict):
-            candidates.extend(_as_list(service.get("servesDataset")))
-    yield from (item for item in candidates if isinstance(item, dict))
+            references.extend(_as_list(service.get("servesDataset")))
+    yield from ((item, False) for item in references if isinstance(item, dict))
     if depth < MAX_NESTING:
         for child in [*_as_list(doc.get("catalog")), *_as_list(doc.get("hasPart"))]:
             if isinstance(child, dict):
-                yield from _dcat_items(child, depth + 1)
+                yield from _dcat_items(child, depth + 1, left_out)
 
 
 def _dcat_dataset(item: dict[str, Any], catalog: str, kind: str | None) -> Dataset | None:
+    found = _dcat_record(item, catalog, kind)
+    return found if isinstance(found, Dataset) else None
+
+
+def _dcat_record(item: dict[str, Any], catalog: str, kind: str | None) -> Dataset | str:
+    """The dataset of one record, or why it is left out (``NOT_PUBLIC``, ``NO_IDENTIFIER``)."""
     access = item.get("accessLevel")
     if isinstance(access, str) and access.strip().lower() != "public":
-        return None
+        return NOT_PUBLIC
     identifier = _identifier(item.get("identifier"))
     distributions = [d for x in _as_list(item.get("distribution")) for d in _dcat_distributions(x)]
+    # Ids and change tokens come from the files liberacion can download, as before ftp:// ones were kept.
+    web = [d for d in distributions if is_web_url(d.url)]
     landing = _url(item.get("landingPage"))
-    basis = identifier or landing or (distributions[0].url if distributions else None)
+    basis = identifier or landing or (web[0].url if web else None)
     if not basis:
-        return None  # no stable key: a title is not one
-    view = _VIEW_ID.search(identifier or "") or next((m for d in distributions if (m := _VIEW_ID.search(d.url))), None)
+        return NO_IDENTIFIER  # no stable key: a title is not one
+    view = _VIEW_ID.search(identifier or "") or next((m for d in web if (m := _VIEW_ID.search(d.url))), None)
     source_kind = kind or ("socrata" if view else "dcat-us")
     extra: dict[str, Any] = {"identifier": identifier or basis}
     if view and source_kind == "socrata":
@@ -475,7 +562,7 @@ def _dcat_dataset(item: dict[str, Any], catalog: str, kind: str | None) -> Datas
         modified=_iso_time(modified),
         landing_page=landing,
         source_kind=source_kind,
-        change_token=_change_token(source_kind, item, distributions, modified),
+        change_token=_change_token(source_kind, item, web, modified),
         extra=extra,
     )
 
@@ -545,36 +632,73 @@ def _dataset_id(identifier: str | None, view_id: str | None, basis: str) -> str:
 # -- DKAN --------------------------------------------------------------------------------------
 
 
-def parse_dkan(doc: Any, catalog: str, *, url: str = "listing") -> list[Dataset]:
+def parse_dkan(doc: Any, catalog: str, *, url: str = "listing", left_out: Counter[str] | None = None) -> list[Dataset]:
     if not isinstance(doc, list):
         raise SourceError(f"{url}: expected a DKAN metastore listing (a JSON array of dataset items)")
-    return _one_per_item((_item_key(i), _dcat_dataset(i, catalog, "dkan")) for i in doc if isinstance(i, dict))
+    left_out = Counter() if left_out is None else left_out
+    if malformed := sum(not isinstance(i, dict) for i in doc):
+        left_out[NOT_AN_OBJECT] += malformed
+    items = ((_item_key(i), _dcat_record(i, catalog, "dkan"), True) for i in doc if isinstance(i, dict))
+    return _one_per_item(items, left_out)
 
 
 # -- openFDA -----------------------------------------------------------------------------------
 
 
-def parse_openfda(doc: Any, catalog: str, *, url: str = "listing") -> list[Dataset]:
+def parse_openfda(
+    doc: Any,
+    catalog: str,
+    *,
+    url: str = "listing",
+    left_out: Counter[str] | None = None,
+    notes: list[str] | None = None,
+) -> list[Dataset]:
+    """One dataset per endpoint. An endpoint is left out (and counted) when none of its partitions
+    has an http(s) file; the partitions without one are said in ``notes``, since the endpoint's
+    table lacks their records."""
     if isinstance(doc, dict) and isinstance(doc.get("downloadQuery"), dict):  # FDA's documented excerpt
         doc = doc["downloadQuery"]
     results = doc.get("results") if isinstance(doc, dict) else None
     if not isinstance(results, dict):
         raise SourceError(f"{url}: expected openFDA download.json (an object with results.<category>.<endpoint>)")
+    left_out = Counter() if left_out is None else left_out
+    notes = [] if notes is None else notes
     datasets = []
     for category, endpoints in results.items():
         if not isinstance(endpoints, dict):
+            left_out[NOT_AN_OBJECT] += 1
             continue
         for endpoint, info in endpoints.items():
-            if isinstance(info, dict) and isinstance(info.get("partitions"), list):
-                datasets.append(_openfda_dataset(str(category), str(endpoint), info, catalog))
-    return [d for d in datasets if d.distributions]
+            if not isinstance(info, dict):
+                left_out[NOT_AN_OBJECT] += 1
+                continue
+            dataset = _openfda_dataset(str(category), str(endpoint), info, catalog)
+            if missing := dataset.extra.get("partitions_without_url"):
+                notes.append(_missing_partitions_note(dataset, missing))
+            if dataset.distributions:
+                datasets.append(dataset)
+            else:
+                left_out[NO_FILE_URL] += 1
+    return datasets
+
+
+def _missing_partitions_note(dataset: Dataset, missing: int) -> str:
+    endpoint, kept = dataset.extra["endpoint"], len(dataset.distributions)
+    if kept:
+        listed = f"{missing:,} of its {missing + kept:,} partitions"
+        outcome = f"fetch takes the other {kept:,}, so its table lacks their records"
+    else:
+        listed, outcome = ("its partition" if missing == 1 else f"its {missing:,} partitions"), "it is left out"
+    verb = "has" if missing == 1 else "have"
+    return f"openFDA {endpoint}: {listed} {verb} no http(s) file URL: {outcome}"
 
 
 def _openfda_dataset(category: str, endpoint: str, info: dict[str, Any], catalog: str) -> Dataset:
     parts = []
-    for raw in info["partitions"]:
+    listed = info["partitions"] if isinstance(info.get("partitions"), list) else []
+    for raw in listed:
         if not isinstance(raw, dict) or not is_web_url(raw.get("file")):
-            continue  # FDA's own examples carry a {"…": "…"} placeholder
+            continue  # counted below (FDA's own examples carry a {"…": "…"} placeholder)
         size_mb = _float(raw.get("size_mb"))
         parts.append(
             Distribution(
@@ -588,42 +712,56 @@ def _openfda_dataset(category: str, endpoint: str, info: dict[str, Any], catalog
     export_date = _string(info.get("export_date"))
     total = _int(info.get("total_records"))
     records = f"{total:,} records in " if total is not None else ""
+    missing = len(listed) - len(parts)
+    partitions = f"{len(parts)} partition(s)." + (f" {missing:,} more listed without a file URL." if missing else "")
+    extra: dict[str, Any] = {"endpoint": f"{category}/{endpoint}", "total_records": total, "partitions": len(parts)}
+    if missing:
+        extra["partitions_without_url"] = missing
     return Dataset(
         catalog=catalog,
         id=safe_id(f"{category}-{endpoint}"),
         title=f"openFDA {category} {endpoint}",
         distributions=parts,
-        description=f"openFDA bulk download of the {category}/{endpoint} endpoint: {records}{len(parts)} partition(s).",
+        description=f"openFDA bulk download of the {category}/{endpoint} endpoint: {records}{partitions}",
         publisher="U.S. Food and Drug Administration",
         keywords=[category, endpoint],
         modified=export_date,
         source_kind="openfda",
         change_token=export_date,
-        extra={"endpoint": f"{category}/{endpoint}", "total_records": total, "partitions": len(parts)},
+        extra=extra,
     )
 
 
 # -- CKAN --------------------------------------------------------------------------------------
 
 
-def _ckan_page(answer: Any, url: str) -> tuple[list[dict[str, Any]], int]:
+def _ckan_page(answer: Any, url: str) -> tuple[list[dict[str, Any]], int, int]:
+    """A page's packages (those that are objects), the search's count, and how many of the page's
+    results are not objects."""
     result = answer.get("result") if isinstance(answer, dict) else None
     if not isinstance(result, dict) or not isinstance(result.get("results"), list):
         raise SourceError(f"{url}: expected a CKAN package_search answer (result.results)")
     packages = [p for p in result["results"] if isinstance(p, dict)]
     count = _int(result.get("count"))
-    return packages, count if count is not None else len(packages)
+    return packages, count if count is not None else len(packages), len(result["results"]) - len(packages)
 
 
-def _ckan_datasets(packages: list[dict[str, Any]], catalog: str) -> Iterator[tuple[str, Dataset | None]]:
+def _ckan_datasets(packages: list[dict[str, Any]], catalog: str) -> Iterator[_Item]:
     """Each package with the key that says it is the same package again (counts shift while
-    paging, so one may come twice)."""
+    paging, so one may come twice: a copy is not counted as a record left out; a package without
+    a key is one of its own)."""
     for package in packages:
         key = _string(package.get("id")) or _string(package.get("name")) or ""
-        yield key, _ckan_dataset(package, catalog)
+        yield key, _ckan_record(package, catalog), not key
 
 
 def _ckan_dataset(package: dict[str, Any], catalog: str) -> Dataset | None:
+    found = _ckan_record(package, catalog)
+    return found if isinstance(found, Dataset) else None
+
+
+def _ckan_record(package: dict[str, Any], catalog: str) -> Dataset | str:
+    """The dataset of one package, or why it is left out (``NOT_PUBLIC``, ``NO_IDENTIFIER``)."""
     raw_extras = package.get("extras")
     if isinstance(raw_extras, dict):
         extras = raw_extras
@@ -631,10 +769,10 @@ def _ckan_dataset(package: dict[str, Any], catalog: str) -> Dataset | None:
         extras = {e["key"]: e.get("value") for e in _as_list(raw_extras) if isinstance(e, dict) and "key" in e}
     access = extras.get("accessLevel")
     if isinstance(access, str) and access.strip().lower() != "public":
-        return None
+        return NOT_PUBLIC
     name = _string(package.get("name")) or _string(package.get("id"))
     if not name:
-        return None
+        return NO_IDENTIFIER
     distributions = [d for r in _as_list(package.get("resources")) for d in _ckan_resources(r)]
     organization = package.get("organization") if isinstance(package.get("organization"), dict) else {}
     modified = _string(extras.get("modified")) or _string(package.get("metadata_modified"))
@@ -809,16 +947,17 @@ def _url(value: Any) -> str | None:
 
 
 def _urls(value: Any) -> list[str]:
-    """Every http(s) URL of a field: a list (DCAT-US 3.0), an object, or a string in which a comma
-    or whitespace joins several URLs (each part is judged on its own)."""
+    """Every http(s) or ftp URL of a field: a list (DCAT-US 3.0), an object, or a string in which a
+    comma or whitespace joins several URLs (each part is judged on its own). An ftp:// file is kept
+    to be shown and said (``choose_files`` never takes one)."""
     if isinstance(value, list):
         return list(dict.fromkeys(u for v in value for u in _urls(v)))
     if isinstance(value, dict):
         value = value.get("accessURL") or value.get("@id") or value.get("downloadURL")
     if not isinstance(value, str):
         return []
-    parts = _JOINED_URLS.split(value.strip()) if "http" in value[1:] else [value]
-    return list(dict.fromkeys(html.unescape(p.strip()) for p in parts if is_web_url(p)))
+    parts = _JOINED_URLS.split(value.strip()) if "http" in value[1:] or "ftp" in value[1:] else [value]
+    return list(dict.fromkeys(html.unescape(p.strip()) for p in parts if is_web_url(p) or is_ftp_url(p)))
 
 
 def _identifier(value: Any) -> str | None:

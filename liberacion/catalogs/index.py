@@ -48,8 +48,8 @@ SEARCH_FILE = "search.json"
 COVERAGE_FILE = "coverage.json"
 MANIFEST_CACHE = "manifests.json"  # parsed manifests, see manifests.ParsedManifests
 INDEX_FILES = ("datasets.parquet", SEARCH_FILE, COVERAGE_FILE)  # under index/, written only by discover
-INDEX_VERSION = 4  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
-PART_VERSION = 2  # what the adapters keep of a listing; an older part is downloaded and parsed again
+INDEX_VERSION = 5  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
+PART_VERSION = 3  # what the adapters keep of a listing (3: ftp:// files); an older part is downloaded and parsed again
 DISCOVER_JOBS = 4  # catalogs read at a time: a dead host costs only its own catalog's time
 SEARCH_VERSION = 2
 SEARCH_COLUMNS = ("ref", "title", "publisher", "keywords", "description", "modified", "formats", "catalog")
@@ -71,6 +71,9 @@ class SourceState:
     datasets: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    # The listing's records that are not datasets, by reason (adapters' NOT_PUBLIC...): its own
+    # count is ``datasets`` plus these. Kept from the last read while the listing is unchanged.
+    left_out: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +84,8 @@ class CatalogReport:
     seconds: float
     fetchable: int | None = None  # of ``datasets``, those fetch can download (from the index)
     why_not: dict[str, int] = field(default_factory=dict)  # the others, counted by reason
+    # The records its listings hold that are not datasets, by reason, most first (its sources' summed).
+    left_out: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -337,23 +342,24 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
             # The validators stay only while they describe what the part holds as this source
             # reads it: else the next discover would take a 304 for that stale parse and hide this error.
             etag, last_modified = (etag, last_modified) if current else (None, None)
+            held_count = _held_count(kept if previous_part is not None else None, before)
             states.append(
                 SourceState(
                     source.url, source.kind, "failed", now, before.get("updated_at"), etag, last_modified,
-                    _held_count(kept if previous_part is not None else None, before), str(err),
+                    held_count, str(err), left_out=_held_left_out(before) if held_count else {},
                 )
             )  # fmt: skip
             continue
         if listing.unchanged:
             part[source.url] = None if kept is not None else []
-            status, updated_at = "unchanged", before.get("updated_at")
+            status, updated_at, left_out = "unchanged", before.get("updated_at"), _held_left_out(before)
         else:
             part[source.url] = [d.to_dict() for d in listing.datasets]
-            status, updated_at = "updated", now
+            status, updated_at, left_out = "updated", now, listing.left_out
         states.append(
             SourceState(
                 source.url, source.kind, status, now, updated_at, listing.etag, listing.last_modified,
-                _held_count(part[source.url], before), None, listing.notes,
+                _held_count(part[source.url], before), None, listing.notes, left_out,
             )
         )  # fmt: skip
     same = all(records is None for records in part.values()) and part_version == PART_VERSION
@@ -381,7 +387,15 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
             "curated": [d.to_dict() for d in catalog.datasets],
         },
     )
-    return CatalogReport(catalog.name, states, count, time.monotonic() - started)
+    return CatalogReport(catalog.name, states, count, time.monotonic() - started, left_out=_left_out_of(states))
+
+
+def _left_out_of(states: list[SourceState]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for state in states:
+        for reason, n in state.left_out.items():
+            counts[reason] = counts.get(reason, 0) + n
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _held_count(records: list[dict[str, Any]] | None, before: dict[str, Any]) -> int:
@@ -390,6 +404,14 @@ def _held_count(records: list[dict[str, Any]] | None, before: dict[str, Any]) ->
         return len(records)
     count = before.get("datasets")
     return count if records is None and isinstance(count, int) else 0
+
+
+def _held_left_out(before: dict[str, Any]) -> dict[str, int]:
+    """What the last read of a listing left out, for the datasets kept from it."""
+    counts = before.get("left_out")
+    if not isinstance(counts, dict):
+        return {}
+    return {str(k): v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool) and v > 0}
 
 
 def catalog_datasets(catalog: Catalog, part: dict[str, list[dict[str, Any]]]) -> list[Dataset]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from liberacion.naming import sanitize_identifier
+from liberacion.naming import redact_url, sanitize_identifier
 
 
 @dataclass
@@ -120,13 +120,22 @@ class Catalog:
 
 def is_web_url(url: Any) -> bool:
     """Only http(s) URLs with a host are followed (never file:, javascript:, data: ...)."""
+    return _has_scheme(url, ("http", "https"))
+
+
+def is_ftp_url(url: Any) -> bool:
+    """An ``ftp://`` URL with a host: listed and shown (NLM and NCBI publish there), never downloaded."""
+    return _has_scheme(url, ("ftp", "ftps"))
+
+
+def _has_scheme(url: Any, schemes: tuple[str, ...]) -> bool:
     if not isinstance(url, str):
         return False
     scheme, sep, rest = url.strip().partition("://")
     # A plain string test: this runs for every URL of a listing, and urlsplit is slow.
     return (
         bool(sep)
-        and scheme.lower() in ("http", "https")
+        and scheme.lower() in schemes
         and rest[:1] not in ("", "/", "\\")
         and not any(c.isspace() for c in rest.split("/", 1)[0])
     )
@@ -189,6 +198,7 @@ DOCUMENTS = frozenset({"pdf", "doc", "docx", "rtf", "ppt", "pptx", "image"})
 PAGES = frozenset({"html", "rss", "atom"})
 WHY_NOT = (
     "no distribution",
+    "only on FTP",  # its data files are ftp:// URLs, which liberacion does not download
     "only a landing page",
     "only documents",
     "API only",
@@ -217,8 +227,9 @@ def choose_files(dataset: Dataset, *, listing_read: bool = False) -> Choice:
 
     Data files only (never a page, a document, a feed or the catalog itself), the newest release
     by its data period (then by its dates), CSV-like text over other formats, a bulk file over a
-    paged API, every partition for openFDA. ``listing_read``: for a curated pointer the index
-    could not match, whether its listing was read (then the listing does not list it).
+    paged API, every partition for openFDA. Data files only on FTP are never taken: the reason says
+    what to do. ``listing_read``: for a curated pointer the index could not match, whether its
+    listing was read (then the listing does not list it).
     """
     files = [d for d in dataset.distributions if is_web_url(d.url)]
     candidates = [d for d in files if is_data_file(d)]
@@ -234,7 +245,7 @@ def choose_files(dataset: Dataset, *, listing_read: bool = False) -> Choice:
     if dataset.source_kind == "openfda" and candidates:
         when = f" of the {dataset.change_token} export" if dataset.change_token else ""
         note = "(openFDA publishes an endpoint as partitions)"
-        return Choice(candidates, f"all {len(candidates)} partition(s){when} {note}")
+        return Choice(candidates, f"all {len(candidates)} partition(s){when} {note}{_unlisted_partitions(dataset)}")
     if dataset.extra.get("all_files") and candidates:
         return Choice(candidates, f"all {len(candidates)} file(s) the manifest lists, as one table")
     if dataset.format and any(d.format == dataset.format for d in candidates):
@@ -251,7 +262,31 @@ def choose_files(dataset: Dataset, *, listing_read: bool = False) -> Choice:
     if dataset.source_kind == "manifest" and not dataset.distributions:
         # A pointer the index could not match; fetch looks its file up from the source, online.
         return Choice([], "", "not in the listing" if listing_read else "listing not read")
-    return Choice([], "", _why_not(files))
+    ftp = [d for d in dataset.distributions if is_ftp_url(d.url)]
+    if on_ftp := [d for d in ftp if not names_a_document(d, dataset.title)]:
+        return Choice([], _ftp_reason(dataset, on_ftp), "only on FTP")
+    return Choice([], "", _why_not(files + ftp))
+
+
+def _unlisted_partitions(dataset: Dataset) -> str:
+    """The partitions download.json lists without a file URL: the table will lack their records."""
+    missing = dataset.extra.get("partitions_without_url")
+    if not isinstance(missing, int) or missing <= 0:
+        return ""
+    return f"; {missing} more listed without a file URL, so the table lacks their records"
+
+
+def _ftp_reason(dataset: Dataset, on_ftp: list[Distribution]) -> str:
+    """What to do about data liberacion cannot download: get it by hand, then fetch the file."""
+    if len(on_ftp) == 1:  # often a folder (ftp://ftp.ncbi.nlm.nih.gov/gene/): named whole
+        where = redact_url(on_ftp[0].url.strip())
+    else:
+        hosts = sorted({urlsplit(d.url.strip()).hostname or "" for d in on_ftp} - {""})
+        where = f"{len(on_ftp)} files on {', '.join(hosts)}"
+    return (
+        f"its data is only on FTP ({where}), which liberacion does not download: download the file you"
+        f" want by hand, then run: liberacion fetch FILE --as {dataset.table}"
+    )
 
 
 def _unmet_format(dataset: Dataset, candidates: list[Distribution]) -> Choice | None:
