@@ -12,6 +12,7 @@ from typing import Any
 
 from liberacion.files import atomic_write
 from liberacion.home import Home
+from liberacion.timestamps import stamp, utc_now
 
 FAILED_EVENTS = ("failed", "gone")  # a run that ends with one of these exits 1
 STATE_FILE = "refresh.json"
@@ -44,9 +45,24 @@ def last_checks(home: Home) -> dict[str, dict[str, Any]]:
     an answer), ``last_refresh`` (the last run's event for it) and ``failed_at`` (when it failed
     since), so a person can tell that cron still works, not only when the data last changed."""
     return {
-        table: {"checked_at": r.get("checked_at"), "last_refresh": r.get("last_event"), "failed_at": r.get("failed_at")}
+        table: {
+            "checked_at": _stamped(r.get("checked_at")),
+            "last_refresh": r.get("last_event"),
+            "failed_at": _stamped(r.get("failed_at")),
+        }
         for table, r in State(home).tables.items()
     }
+
+
+def _stamped(when: Any) -> Any:
+    """A time this file holds in the format of every other time liberacion writes (``fetched_at``
+    beside it in ``tables``, a refresh's ``at``): versions up to 2026-12-07 wrote ``+00:00`` and
+    whole seconds. Anything that is not a time is left as it is."""
+    try:
+        parsed = datetime.fromisoformat(when)
+    except (TypeError, ValueError):
+        return when
+    return stamp(parsed.astimezone(UTC) if parsed.tzinfo else parsed)
 
 
 class State:
@@ -68,9 +84,10 @@ class State:
         return self.tables.get(table, {})
 
     def update(self, table: str, event: str, at: str | None = None) -> None:
-        """Record that the refresh of ``table`` ended in ``event`` (retired: decided ``at``)."""
+        """Record that the refresh of ``table`` ended in ``event`` at ``at`` (the event's own time,
+        so ``tables``' ``checked_at`` is the ``at`` of the run report's line; retired: decided then)."""
         record = dict(self.tables.get(table, {}))
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = at or utc_now()  # the format of every time liberacion writes
         if event in FAILED_EVENTS:
             # Not a check for --older-than: an hourly `refresh --older-than 1d` tries a failed table
             # again next hour, not tomorrow.
