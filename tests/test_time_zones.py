@@ -156,3 +156,73 @@ def test_a_timestamp_finer_than_a_microsecond_keeps_its_text(cli: object, tmp_pa
     assert result.exit_code == 0, result.output
     # Was 2024-01-15T10:30:00.123456: a TIMESTAMP, its 7th digit gone without a word.
     assert json.loads(result.stdout) == [{"at": "2024-01-15T10:30:00.1234567Z"}, {"at": "2024-01-15T10:30:00.1Z"}]
+
+
+def _column(cli: object, tmp_path: Path, text: str, *extra: str) -> tuple[str, list[object]]:
+    """``text`` as ``times.csv`` fetched; column ``at``'s type and its values in row order."""
+    data = tmp_path / "times.csv"
+    data.write_text(text, encoding="utf-8")
+    _fetch(cli, data, "--as", "t.times", *extra)
+    query = 'select typeof("at") as type, "at" from t.times order by n'
+    result = cli("sql", query, "--format", "json")  # type: ignore[operator]
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    return rows[0]["type"], [row["at"] for row in rows]
+
+
+def test_times_with_their_offset_from_utc_are_instants(cli: object, tmp_path: Path) -> None:
+    # They stayed text, while the same times in JSON became TIMESTAMPTZ.
+    values = [
+        "2024-01-02T03:04:05-05:00",
+        "2024-01-02 03:04:05+0530",
+        "2024-01-02T03:04-05",
+        "2024-01-02T03:04:05.25+01:00",
+        "2024-01-02T03:04:05Z",
+        "Not Available",
+        "0999-12-31T23:00:00-02:00",  # a year below 1000: the exact path
+    ]
+    text = "n,at\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values))
+    kind, got = _column(cli, tmp_path, text)
+    assert kind == "TIMESTAMP WITH TIME ZONE"
+    assert got == [
+        "2024-01-02T08:04:05+00:00",
+        "2024-01-01T21:34:05+00:00",
+        "2024-01-02T08:04:00+00:00",
+        "2024-01-02T02:04:05.250000+00:00",
+        "2024-01-02T03:04:05+00:00",
+        None,
+        "1000-01-01T01:00:00+00:00",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (["2024-01-02T03:04:05Z", "2024-01-03T03:04:05Z"], "TIMESTAMP"),  # Z alone: the time as it says
+        (["2024-01-02T03:04:05", "2024-01-02T03:04:05-05:00"], "VARCHAR"),  # a time of no known zone
+        (["2024-01-02T03:04:05.1234567+00:00", "2024-01-02T03:04:05+00:00"], "VARCHAR"),  # finer than 1 µs
+    ],
+)
+def test_times_of_unknown_zone_or_finer_than_a_microsecond_are_not_instants(
+    cli: object, tmp_path: Path, values: list[str], kind: str
+) -> None:
+    text = "n,at\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values))
+    got_kind, got = _column(cli, tmp_path, text)
+    assert got_kind == kind
+    if kind == "VARCHAR":
+        assert got == values
+
+
+def test_a_time_of_no_zone_past_the_sample_keeps_the_column_as_published(cli: object, tmp_path: Path) -> None:
+    rows = [f"{i},2024-01-02T03:04:05-05:00\n" for i in range(60_000)]
+    text = "n,at\n" + "".join(rows) + "60000,2024-01-02T03:04:05\n"
+    kind, got = _column(cli, tmp_path, text)
+    assert kind == "VARCHAR" and got[0] == "2024-01-02T03:04:05-05:00" and got[-1] == "2024-01-02T03:04:05"
+
+
+def test_a_timestamptz_override_reads_utc_times_as_instants(cli: object, tmp_path: Path) -> None:
+    text = "n,at\n0,2024-01-02T03:04:05Z\n1,2024-01-02 03:04:05-05:00\n"
+    assert _column(cli, tmp_path, text, "--type", "at=timestamptz") == (
+        "TIMESTAMP WITH TIME ZONE",
+        ["2024-01-02T03:04:05+00:00", "2024-01-02T08:04:05+00:00"],
+    )

@@ -323,7 +323,7 @@ COLUMN_TYPES = (
     "string", "text", "varchar", "str", "integer", "int", "bigint", "long",
     "double", "float", "number", "real", "numeric", "decimal", "money",
     "date", "date_dmy", "date_iso", "timestamp", "datetime", "timestamp_us", "boolean", "bool", "percent",
-    "date_compact", "yyyymmdd",
+    "date_compact", "yyyymmdd", "timestamptz", "timestamp_tz",
 )  # fmt: skip
 # Fetch options a manifest cannot hold: the error says where they go instead.
 _NOT_IN_MANIFESTS = {

@@ -1,5 +1,5 @@
 """The typing rules: which text cells are missing values, which columns are identifiers, and how
-a column of text becomes BIGINT, DOUBLE, DECIMAL, DATE, TIMESTAMP or BOOLEAN without loss.
+a column of text becomes BIGINT, DOUBLE, DECIMAL, DATE, TIMESTAMP(TZ) or BOOLEAN without loss.
 
 Typing runs at DuckDB's speed in one scan: SQL here converts the canonical spelling of each kind
 (the fast path), turns the usual marker spellings into NULL while counting them in SQL, and hands
@@ -52,6 +52,9 @@ QUANTITY_CLASSES = frozenset({"is", "ds", "c", "p"})
 INT, INT_SEP, DOUBLE, DOUBLE_SEP, CURRENCY, PERCENT = "int", "int_sep", "double", "double_sep", "currency", "percent"
 DATE_US, DATE_DMY, DATE_ISO, TIMESTAMP, BOOL, TEXT = "date_us", "date_dmy", "date_iso", "timestamp", "bool", "text"
 TIMESTAMP_US = "timestamp_us"  # 01/05/2024 01:45:00 PM, as Socrata's CSV exports write times
+# 2024-01-02T03:04:05-05:00: an instant, kept as one (TIMESTAMPTZ, shown in UTC), as a JSON reader
+# types it. A column of times ending in Z only stays TIMESTAMP, the time as it says.
+TIMESTAMP_TZ = "timestamp_tz"
 DATE_COMPACT = "date_compact"  # 20201231, as openFDA writes dates (receivedate), in a column named so
 # Nothing but missing-value markers (and empty cells): text of NULLs, its markers counted like any
 # typed column's. Literal "NA"s would leave ``WHERE x IS NULL`` finding nothing while ``info`` says
@@ -61,6 +64,7 @@ MISSING = "missing"
 
 _NUM = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
 _NUM_SEP = r"[-+]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?"
+_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
 _CLASSES: tuple[tuple[str, str], ...] = (
     # class code, regular expression (a full match) — the classification of one value
     ("z", r"[-+]?0[0-9]+"),  # a leading zero: an identifier, never a number
@@ -77,7 +81,9 @@ _CLASSES: tuple[tuple[str, str], ...] = (
     ("du", r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}"),
     ("di", r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
     ("dy", r"[0-9]{4}/[0-9]{2}/[0-9]{2}"),  # year first with slashes: an ISO date by another hand
-    ("ts", r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?Z?"),  # Z: UTC
+    ("ts", _TIME),
+    ("tsz", _TIME + "Z"),  # UTC
+    ("tz", _TIME + "[-+][0-9]{2}(:?[0-9]{2})?"),  # a time with its offset from UTC
     ("tu", r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4} [0-9]{1,2}:[0-9]{2}(:[0-9]{2})? ?(?i:am|pm)"),
     ("b", r"(?i:yes|no|y|n|true|false)"),  # a scoped flag: the same in Python and in RE2
     ("f", _NUM + r" *\((?i:unreliable)\)"),  # a number with a flag (FLAGS)
@@ -97,6 +103,7 @@ TYPE_NAMES = {
     "decimal": CURRENCY, "money": CURRENCY,
     "date": DATE_US, "date_dmy": DATE_DMY, "date_iso": DATE_ISO,
     "timestamp": TIMESTAMP, "datetime": TIMESTAMP, "timestamp_us": TIMESTAMP_US,
+    "timestamptz": TIMESTAMP_TZ, "timestamp_tz": TIMESTAMP_TZ,
     "boolean": BOOL, "bool": BOOL, "percent": PERCENT, "date_compact": DATE_COMPACT, "yyyymmdd": DATE_COMPACT,
 }  # fmt: skip
 
@@ -298,7 +305,7 @@ def written_as_quantities(con: Any, table: str, columns: Sequence[str], count: i
 # A character only some classes' values hold: a value that has one (and none of the characters
 # before it) is of one of those classes, or text. Dates and currency are tried against a pattern
 # or two, not against every class before theirs (``_add_classes``).
-_CLASSES_HOLDING = (("$", ("c",)), ("%", ("p",)), ("(", ("f",)), (":", ("ts", "tu")), ("/", ("du", "dy")))
+_CLASSES_HOLDING = (("$", ("c",)), ("%", ("p",)), ("(", ("f",)), (":", ("ts", "tsz", "tz", "tu")), ("/", ("du", "dy")))
 
 
 def _class_sql() -> str:
@@ -404,7 +411,7 @@ class Decision:
             INT: "BIGINT", INT_SEP: "BIGINT", DOUBLE: "DOUBLE", DOUBLE_SEP: "DOUBLE", PERCENT: "DOUBLE",
             CURRENCY: f"DECIMAL(18,{self.scale})", DATE_US: "DATE", DATE_DMY: "DATE", DATE_ISO: "DATE",
             TIMESTAMP: "TIMESTAMP", TIMESTAMP_US: "TIMESTAMP", BOOL: "BOOLEAN", TEXT: "VARCHAR", MISSING: "VARCHAR",
-            DATE_COMPACT: "DATE",
+            DATE_COMPACT: "DATE", TIMESTAMP_TZ: "TIMESTAMPTZ",
         }[self.kind]  # fmt: skip
 
 
@@ -417,7 +424,8 @@ ACCEPTS: dict[str, frozenset[str]] = {
     PERCENT: frozenset({"p"}),
     BOOL: frozenset({"b"}),
     DATE_ISO: frozenset({"di", "dy"}),
-    TIMESTAMP: frozenset({"ts", "di"}),
+    TIMESTAMP: frozenset({"ts", "tsz", "di"}),
+    TIMESTAMP_TZ: frozenset({"tz", "tsz"}),
     TIMESTAMP_US: frozenset({"tu"}),
     CURRENCY: frozenset({"c"}),
     DATE_US: frozenset({"du"}),
@@ -466,7 +474,7 @@ def _decide_kinds(
         return Decision(TEXT, reason="text values")
     if kinds == {"dc"} and DATE_NAMES.search(name):
         return Decision(DATE_COMPACT, reason="yyyymmdd dates in a column named for a date")
-    for candidate in (INT, INT_SEP, DOUBLE, DOUBLE_SEP, PERCENT, BOOL, DATE_ISO, TIMESTAMP, TIMESTAMP_US):
+    for candidate in (INT, INT_SEP, DOUBLE, DOUBLE_SEP, PERCENT, BOOL, DATE_ISO, TIMESTAMP, TIMESTAMP_US, TIMESTAMP_TZ):
         if kinds <= ACCEPTS[candidate]:
             notes = {"percent": True} if candidate == PERCENT else {}
             return Decision(candidate, reason="every value converts", notes=notes)
@@ -531,6 +539,13 @@ _FAST_BOOL = {  # the usual spellings (yes, Yes, YES, ...); any other goes to th
     for word in words
     for spelling in (word, word.capitalize(), word.upper())
 }
+# With an offset (``%z``: -05:00, -0500, -05), DuckDB's answer is a TIMESTAMPTZ; with Z, UTC, a
+# TIMESTAMP read in the connection's zone, UTC. Not in one list: a Z format after a ``%z`` one
+# took the offset of the row before (DuckDB 1.x: ``...05+01:00`` then ``...05Z`` gave 02:05 UTC).
+_ZONED_FORMATS = {
+    zone: tuple(f"%Y-%m-%d{sep}{time}{zone}" for time in ("%H:%M:%S", "%H:%M:%S.%f", "%H:%M") for sep in "T ")
+    for zone in ("%z", "Z")
+}
 _DATE_FORMATS = {DATE_US: "%m/%d/%Y", DATE_DMY: "%d/%m/%Y"}
 _ISO_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d")
 _BEYOND_MICROSECONDS = re.compile(r"\.[0-9]{6}[0-9]*[1-9]")  # .1234567: a TIMESTAMP keeps 6 digits
@@ -585,6 +600,10 @@ def _fast_sql(c: str, decision: Decision) -> tuple[str, str]:
     if kind == TIMESTAMP:
         x = f"TRY_STRPTIME({_digit_led(c)}, {_sql_list(_TIMESTAMP_FORMATS)})"
         return f"{x} >= TIMESTAMP '1000-01-01'", x  # 23-01-02 12:00:00 is not the year 23: see the dates
+    if kind == TIMESTAMP_TZ:
+        offset, utc = (f"TRY_STRPTIME({_digit_led(c)}, {_sql_list(_ZONED_FORMATS[z])})" for z in ("%z", "Z"))
+        x = f"coalesce({offset}, CAST({utc} AS TIMESTAMPTZ))"
+        return f"{x} >= TIMESTAMPTZ '1000-01-01 00:00:00+00'", x  # a year below 1000: see the dates
     if kind == BOOL:
         cases = " ".join(f"WHEN '{k}' THEN {str(v).lower()}" for k, v in _FAST_BOOL.items())
         x = f"CASE {c} {cases} END"
@@ -723,6 +742,13 @@ def python_value(decision: Decision, value: str) -> Any:
         stamp = datetime.fromisoformat(value.removesuffix("Z"))  # Z: UTC, kept as the time it says
         if stamp.tzinfo is not None:
             raise ValueError("a time zone")
+        return stamp
+    if kind == TIMESTAMP_TZ:
+        if _BEYOND_MICROSECONDS.search(value):
+            raise ValueError("finer than a microsecond")
+        stamp = datetime.fromisoformat(value)  # Z too (Python 3.11); a year of four digits only
+        if stamp.tzinfo is None:
+            raise ValueError("no time zone")
         return stamp
     if kind == BOOL:
         lowered = value.lower()
