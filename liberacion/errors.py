@@ -177,8 +177,25 @@ def home_elsewhere() -> str:
     return _HOME_ELSEWHERE.format(home=option("home"))
 
 
+# A relative path in a process whose current directory was removed (``cd x; rmdir ../x``) fails
+# with ENOENT and no file name: said as such, not as a home to choose again.
+CWD_GONE = "the current directory no longer exists: cd into one that does, or give absolute paths"
+
+
+def cwd_gone() -> bool:
+    """Was the current directory removed while this process was in it?"""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
 def storage_error(err: OSError) -> StorageError:
     """A failed file operation as one actionable line: the path, what went wrong, what to try."""
+    named = isinstance(err.filename, (str, bytes)) and os.path.isabs(err.filename)
+    if err.errno == errno.ENOENT and not named and cwd_gone():
+        return StorageError(CWD_GONE)
     where = f" {err.filename}" if err.filename else ""
     what = err.strerror or type(err).__name__
     hint = _STORAGE_HINTS.get(err.errno or 0, "check the path, or " + _HOME_ELSEWHERE).format(home=option("home"))
@@ -246,6 +263,7 @@ def note(message: str) -> None:
     once per place, and a note is about this call's data (a cell run again, with the same file,
     said nothing the second time). A filter the caller sets (``ignore``, ``once``, ``error``) still
     decides. A worker thread of a fetch has no caller on its stack: its note names liberacion's line."""
+    import functools
     import sys
     import threading
     import warnings
@@ -262,15 +280,22 @@ def note(message: str) -> None:
             frame = here  # only the standard library's frames above ours: a thread's
         caller = (frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
     filename, line, module_globals = caller
-    warnings.warn_explicit(
+    say = functools.partial(
+        warnings.warn_explicit,
         message,
         Note,
         filename,
         line,
         module=module_globals.get("__name__"),
         registry=None,  # a new one each time: shown each time, unless the caller's filters say otherwise
-        module_globals=module_globals,
     )
+    try:
+        say(module_globals=module_globals)  # lets Python show the caller's line from its loader
+    except ImportError:
+        # The interactive prompt's, ``python -c``'s and ``python -``'s ``__main__`` is loaded by
+        # BuiltinImporter, whose get_source raises: said without the source line, not as the
+        # ImportError that failed the fetch as an internal error.
+        say(module_globals=None)
 
 
 _OURS = os.path.dirname(os.path.abspath(__file__)) + os.sep  # liberacion's package directory

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from liberacion.errors import Busy, StorageError, one_line, option
+from liberacion.errors import CWD_GONE, Busy, ConfigError, StorageError, one_line, option
 from liberacion.files import atomic_write
 
 HOME_ENV = "LIBERACION_HOME"
@@ -37,15 +37,25 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     # directory named by spaces in whatever the current directory is.
     from_env = os.environ.get(HOME_ENV, "")
     chosen = explicit or (from_env if from_env.strip() else None) or default_home()
-    return Path(chosen).expanduser().absolute()
+    try:
+        return Path(chosen).expanduser().absolute()
+    except FileNotFoundError:  # a relative home, and the current directory was removed
+        raise StorageError(f"cannot use the home {chosen}: {CWD_GONE}") from None
 
 
 def check_home(root: Path) -> None:
-    """Raise ``StorageError`` when ``root`` can never be a home: it, or a directory above it, is a file.
+    """Raise ``StorageError`` when ``root`` can never be a home: it, or a directory above it, is a file;
+    ``ConfigError`` when its name is not UTF-8 text.
 
     A home that does not exist yet is fine (the first write creates it); so is a read-only one
     for commands that only read.
     """
+    from liberacion.naming import utf8_text
+
+    try:  # LIBERACION_HOME or HOME in another encoding: DuckDB refuses the name later, mid-command
+        utf8_text(str(root), path=True)
+    except ValueError as err:
+        raise ConfigError(f"cannot use the home {err}, or choose another home with {option('home')}") from None
     for path in (root, *root.parents):
         if path.exists():
             if path.is_dir():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 import unicodedata
 
 from liberacion.errors import UsageError
@@ -29,22 +30,30 @@ def utf8_text(value: str, *, path: bool = False) -> str:
     an old system) reach Python as lone surrogates, which DuckDB and every file liberacion writes
     refuse later with a traceback-shaped error: refused here instead, in one line."""
     try:
-        value.encode("utf-8")
+        raw = os.fsencode(value)  # the bytes as typed
+    except UnicodeEncodeError:  # text from Python code that this locale cannot name a file with
+        value.encode("utf-8")  # a lone surrogate raises as before; anything else is text
         return value
-    except UnicodeEncodeError:
-        pass
-    raw = os.fsencode(value)  # the bytes as typed
     try:
-        raw.decode("utf-8")
-        at = 0  # pragma: no cover - surrogates that are not escaped bytes: reported at the start
+        typed = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        at = err.start
-    shown = raw.decode("utf-8", "backslashreplace")
-    if os.path.lexists(value):
-        raise ValueError(f"{shown}: its name is not UTF-8 (byte {at}); rename it")
-    if path:
-        raise ValueError(f"{shown}: the name is not UTF-8 (byte {at}); choose a UTF-8 name")
-    raise ValueError(f"it is not UTF-8 text (byte {at})")
+        shown = raw.decode("utf-8", "backslashreplace")
+        if os.path.lexists(value):
+            raise ValueError(f"{shown}: its name is not UTF-8 (byte {err.start}); rename it") from None
+        if path:
+            raise ValueError(f"{shown}: the name is not UTF-8 (byte {err.start}); choose a UTF-8 name") from None
+        raise ValueError(f"it is not UTF-8 text (byte {err.start})") from None
+    if typed == value:
+        return value
+    # UTF-8 as typed, decoded by Python in the locale's encoding (``LC_ALL=C`` with ``PYTHONUTF8=0``,
+    # a Latin-1 locale): text is taken as typed, but a file's name would reach DuckDB as other bytes.
+    if not path and not os.path.lexists(value):
+        return typed
+    encoding = sys.getfilesystemencoding()
+    raise ValueError(
+        f"{typed}: Python reads file names as {encoding} here, not UTF-8: set PYTHONUTF8=1 (or a UTF-8 locale,"
+        " LC_ALL=C.UTF-8)"
+    )
 
 
 def sanitize_identifier(text: str, *, fallback: str = "t") -> str:

@@ -5,6 +5,8 @@ the commands live in one module per group and register themselves on ``app`` whe
 """
 
 from liberacion.cli import catalog_commands, fetch_commands, lake_commands
-from liberacion.cli.app import app, main, run
+from liberacion.cli.app import app, help_from_source, main, run
+
+help_from_source(app)  # ``python -OO``: the commands' help is their docstrings
 
 __all__ = ["app", "catalog_commands", "fetch_commands", "lake_commands", "main", "run"]

@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 from liberacion import __version__
 from liberacion.console import error_line, stdout_guard
 from liberacion.errors import (
+    CWD_GONE,
     STORAGE_ERRNOS,
     ConfigError,
     ExitCode,
@@ -28,6 +29,7 @@ from liberacion.errors import (
     Note,
     UsageError,
     command_line,
+    cwd_gone,
     one_line,
     storage_error,
 )
@@ -235,7 +237,10 @@ def _path(value: Any) -> Path:
         return value
     if not str(value).strip():  # Path("") is the current directory: a home or an output by accident
         raise ValueError("must not be empty: give a path")
-    return Path(utf8_text(str(value), path=True))
+    path = Path(utf8_text(str(value), path=True))
+    if not path.expanduser().is_absolute() and cwd_gone():  # else DuckDB's "Could not get working directory!"
+        raise ValueError(CWD_GONE)
+    return path
 
 
 def _whole_number(minimum: int | None) -> Any:
@@ -610,6 +615,31 @@ def fail_on_problems(problems: list[ConfigError]) -> None:
 # liberacion does no linear algebra. OpenBLAS's thread pool, started with numpy, spun for about
 # 0.15 s of CPU beside DuckDB's COPY on 2 cores (benchmarks/fixed_costs.py). A value already set wins.
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "1")
+
+
+def help_from_source(group: typer.Typer) -> None:
+    """Under ``python -OO`` (``PYTHONOPTIMIZE=2``) docstrings are stripped, and Typer takes each
+    command's help from its docstring: ``--help`` listed bare names and a command's ``--help``
+    said nothing of what it does. The docstrings are read back from the source files instead."""
+    if sys.flags.optimize < 2:
+        return
+    import ast
+    import inspect
+
+    trees: dict[str, ast.Module] = {}
+    for info in group.registered_commands:
+        callback = info.callback
+        if info.help is not None or callback is None or callback.__doc__:
+            continue
+        try:
+            file = inspect.getsourcefile(callback) or ""
+            tree = trees.get(file) or trees.setdefault(file, ast.parse(Path(file).read_bytes()))
+        except (OSError, TypeError, SyntaxError, ValueError):  # no source beside the bytecode: bare names
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name == callback.__name__:
+                info.help = ast.get_docstring(node)
+                break
 
 
 def main() -> None:
