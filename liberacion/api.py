@@ -250,19 +250,24 @@ def fetch(
     allow_empty: bool = False,
     catalog_paths: Sequence[PathLike] = (),
     progress: liberacion.ProgressCallback | None = None,
+    on_result: Callable[[liberacion.FetchResult], None] | None = None,
 ) -> list[liberacion.FetchResult]:
     """Download, convert and publish datasets (refs ``CATALOG/ID``, http(s) URLs or local files).
 
     One result per distinct ref, in the order given (a ref named twice is fetched once): ``status``
     is ``fetched``, ``unchanged`` or ``failed`` (with ``stage`` and ``error``). A local file may be
     a ``pathlib.Path``. A failed ref leaves its table as it was; so does a file without data rows,
-    unless ``allow_empty``. An exception raised by ``progress`` stops the run as Ctrl-C does (no
-    table is published after it) and ``fetch`` raises it.
+    unless ``allow_empty``. ``on_result`` receives the same results, in the same order, each as
+    soon as it and those before it are done, one call at a time from the run's threads (on Ctrl-C:
+    those done before it, then the ``KeyboardInterrupt``). An exception raised by ``progress`` or
+    ``on_result`` stops the run as Ctrl-C does (no table is published after it) and ``fetch``
+    raises it.
     """
     from liberacion.fetching import FetchOptions
     from liberacion.fetching import fetch as run
 
     _callback(progress, "progress")
+    _callback(on_result, "on_result")
     options = FetchOptions(
         table=_optional_text(as_table, "as_table"),
         jobs=_whole(jobs, "jobs"),
@@ -275,7 +280,7 @@ def fetch(
         allow_empty=_flag(allow_empty, "allow_empty"),
         catalog_paths=_catalog_paths(catalog_paths),
     )
-    return run(_refs(refs), open_home(home), options, progress=progress)
+    return run(_refs(refs), open_home(home), options, progress=progress, on_result=on_result)
 
 
 @_ctrl_c_as_keyboard_interrupt

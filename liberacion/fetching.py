@@ -43,6 +43,7 @@ from liberacion.download import (
 from liberacion.download.state import load_url_state, save_url_state
 from liberacion.engine import Run
 from liberacion.errors import (
+    CWD_GONE,
     Busy,
     ConfigError,
     ConversionError,
@@ -50,9 +51,12 @@ from liberacion.errors import (
     ExitCode,
     LiberacionError,
     NoTable,
+    Note,
     NotFound,
     SourceError,
+    StorageError,
     UsageError,
+    cwd_gone,
     no_room,
     note,
     one_line,
@@ -73,7 +77,11 @@ if TYPE_CHECKING:
 
 DEFAULT_JOBS = 4
 DEFAULT_WAIT = 300.0
-FILES_BESIDE_LOCKS = 256  # open files a run needs besides one writer lock per table
+# Open files a run needs besides one writer lock per table: at least FILES_BESIDE_LOCKS (a fetch of
+# ten files with --jobs 4 runs within 16), and the soft limit is raised to ROOMY_BESIDE_LOCKS when
+# the hard one allows. Asking 256 of every run refused every fetch under `ulimit -n 64`.
+FILES_BESIDE_LOCKS = 32
+ROOMY_BESIDE_LOCKS = 256
 STOP_GRACE = 0.3  # seconds a Ctrl-C waits for workers to tidy up before leaving them behind
 LOCAL_CATALOG = "local"
 NO_ROWS = "no data rows, beside members that have rows"  # why a header-only zip member is skipped
@@ -82,6 +90,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # One conversion at a time: DuckDB already uses every core, and two at once double the memory.
 _CONVERSIONS = threading.Semaphore(1)
 _Held = TypeVar("_Held")
+_Given = TypeVar("_Given")
 
 
 @dataclass
@@ -156,6 +165,10 @@ class FetchResult:
         return record
 
 
+# What ``fetch(on_result=...)`` is given: each dataset's result as it is done.
+ResultCallback = Callable[[FetchResult], None]
+
+
 @dataclass
 class Target:
     """A resolved REF: the files to get and the table they land in."""
@@ -218,12 +231,14 @@ def fetch(
     options: FetchOptions | None = None,
     *,
     progress: ProgressCallback | None = None,
+    on_result: ResultCallback | None = None,
     client: HttpClient | None = None,
 ) -> list[FetchResult]:
     """Fetch every REF into the lake under ``home`` and say what happened to each.
 
     A failed REF does not stop the others: its result has status "failed" and an error, and the
     lake keeps that table's previous snapshot. Usage errors raise before anything runs.
+    ``on_result`` is given each result as ``fetch_recipes`` says.
     """
     options = options or FetchOptions()
     if not refs:
@@ -237,7 +252,7 @@ def fetch(
             " to type those columns and infer the others"
         )
     recipes = [options.recipe(ref) for ref in dict.fromkeys(refs)]
-    return fetch_recipes(recipes, home, options, progress=progress, client=client)
+    return fetch_recipes(recipes, home, options, progress=progress, on_result=on_result, client=client)
 
 
 def fetch_recipes(
@@ -246,12 +261,16 @@ def fetch_recipes(
     options: FetchOptions | None = None,
     *,
     progress: ProgressCallback | None = None,
+    on_result: ResultCallback | None = None,
     client: HttpClient | None = None,
 ) -> list[FetchResult]:
     """Fetch what each recipe says (``refresh`` hands back the recipes snapshots recorded).
 
     Of ``options`` only how to run is used (jobs, force, wait, catalog paths, before_publish);
-    what to fetch and how to convert it comes from each recipe.
+    what to fetch and how to convert it comes from each recipe. ``on_result`` is given each result
+    in the order of ``recipes``, as soon as it and those before it are done; a run that is stopped
+    (Ctrl-C) gives it those done before the stop, then raises: a stopped ``fetch --json`` has
+    printed what it published. An exception it raises stops the run as one ``progress`` raises.
     """
     options = options or FetchOptions()
     _validate(recipes, options)
@@ -268,21 +287,70 @@ def fetch_recipes(
     futures: list[Future[FetchResult]] = []
     retries = reporting_store_retries(_store_retries(job.report))  # a shared lake's store that stops answering
     run = Run()
+    done = _InOrder(on_result)
+
+    def one(position: int, recipe: Recipe) -> FetchResult:
+        result = job.run(recipe, files)
+        # A failure while the run stops may be the stop's doing (a transfer or a query cut short);
+        # a table published (or found unchanged) before it noticed the stop is done all the same.
+        if result.status != "failed" or not client.cancel.is_set():
+            done.add(position, result)
+        return result
+
     try:
         with stopped_at_once(client, [datasets, files], futures, run), retries:
             if options.housekeeping:
                 tidy(job.lake)
-            futures += [datasets.submit(run.call, job.run, recipe, files) for recipe in recipes]
+            futures += [datasets.submit(run.call, one, position, recipe) for position, recipe in enumerate(recipes)]
             results = [future.result() for future in futures]
             if options.housekeeping:
                 update_views(job.lake, said=[r.error for r in results if r.error])
     except _CallbackFailed as failed:
         raise failed.error from None  # the caller's own exception, as its callback raised it
+    except BaseException:
+        # What was done before the stop (Ctrl-C, SIGTERM), held back by one still running; the stop
+        # is what the caller gets, even if its callback fails now.
+        with contextlib.suppress(_CallbackFailed):
+            done.rest()
+        raise
     return results
 
 
+class _InOrder:
+    """Hands each result to ``on_result`` in the order of the recipes, as soon as it and those
+    before it are done (from the worker that finished it), so a caller printing them prints them
+    in the order the returned list has."""
+
+    def __init__(self, on_result: ResultCallback | None) -> None:
+        self.on_result = _CallbackFailed.guard(on_result) if on_result else None
+        self.held: dict[int, FetchResult] = {}
+        self.next = 0
+        self.lock = threading.Lock()
+        self.ended = False  # the run has stopped and its caller moved on: a straggler is not said
+
+    def add(self, position: int, result: FetchResult) -> None:
+        if self.on_result is None:
+            return
+        with self.lock:
+            if self.ended:
+                return
+            self.held[position] = result
+            while self.next in self.held:
+                self.on_result(self.held.pop(self.next))
+                self.next += 1
+
+    def rest(self) -> None:
+        """The results held back by one before them that never finished, in their order."""
+        if self.on_result is None:
+            return
+        with self.lock:
+            self.ended = True
+            for position in sorted(self.held):
+                self.on_result(self.held.pop(position))
+
+
 class _CallbackFailed(BaseException):
-    """The caller's ``progress`` callback raised. A ``BaseException``, so that no dataset's
+    """The caller's ``progress`` (or ``on_result``) callback raised. A ``BaseException``, so that no dataset's
     ``except Exception`` takes it for that dataset's failure (an "internal error" whose traceback
     went to the home's log): it stops the run as Ctrl-C does, and ``fetch`` raises the original."""
 
@@ -291,8 +359,8 @@ class _CallbackFailed(BaseException):
         self.error = error
 
     @staticmethod
-    def guard(report: ProgressCallback) -> ProgressCallback:
-        def guarded(event: ProgressEvent) -> None:
+    def guard(report: Callable[[_Given], None]) -> Callable[[_Given], None]:
+        def guarded(event: _Given) -> None:
             try:
                 report(event)
             except Exception as err:
@@ -479,6 +547,8 @@ def resolve_target(recipe: Recipe, home: Home, catalog_paths: Sequence[Path] = (
         name = forced or _kept_name(home, ref, derived_name(path.name), _legacy_name(path.name))
         return Target(ref, name, recipe, path=path.absolute(), options=convert)
     if not _CATALOG_REF.fullmatch(ref):
+        if not path.is_absolute() and cwd_gone():  # no file is found from a removed directory
+            raise StorageError(CWD_GONE)  # the failure line names the ref
         raise NotFound(f"{ref}: no such file, and not a CATALOG/DATASET ref or an http(s) URL")
     from liberacion.resolve import choose_distributions, resolve_ref
 
@@ -716,6 +786,9 @@ class _Job:
             result = self._failure(ref, table, err, clock, message, code, received)
         except OSError as err:  # the disk: full, read-only, permissions
             message = self._no_room(err) or _said(err)
+            result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED), received)
+        except Note as err:  # the caller's filter (``-W error``, pytest's ``error``) raised it: no bug
+            message = f"{err} (a warnings filter made this note an error; filter liberacion.Note as 'default' to go on)"
             result = self._failure(ref, table, err, clock, message, int(ExitCode.FAILED), received)
         except Exception as err:  # a bug, or a file that breaks a library: this dataset fails, not the run
             message = internal_error(self.lake.home, err, f"fetch {ref}")
@@ -1380,17 +1453,18 @@ def _room_for_tables(tables: int) -> None:
         import resource
     except ImportError:  # Windows: no such limit to raise
         return
-    need = tables + FILES_BESIDE_LOCKS
+    need, roomy = tables + FILES_BESIDE_LOCKS, tables + ROOMY_BESIDE_LOCKS
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= need:
+    if soft == resource.RLIM_INFINITY or soft >= roomy:
         return
-    wanted = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    wanted = roomy if hard == resource.RLIM_INFINITY else min(roomy, hard)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < need:
+        held = f"{tables:,} tables, published together," if tables > 1 else "1 table,"
         raise ConversionError(
-            f"the file holds {tables:,} tables, published together, which needs {need:,} open files;"
-            f" the limit is {soft:,}: raise it (ulimit -n {need}) and run again"
+            f"the file holds {held} which needs at least {need:,} open files; the limit is {soft:,}:"
+            f" raise it (ulimit -n {roomy}) and run again"
         )
 
 

@@ -119,6 +119,7 @@ def fetch(
     problems = manifest_problems(options.home, options.catalog_paths)
     show = not quiet and not json_lines and (progress or sys.stderr.isatty())
     view = FetchProgress(live=sys.stderr.isatty()) if show or (progress and not quiet) else None
+    lines = _JsonLines() if json_lines else None
     try:
         with sigterm_as_interrupt(), view or no_view():
             results = api.fetch(
@@ -135,12 +136,16 @@ def fetch(
                 allow_empty=allow_empty,
                 catalog_paths=options.catalog_paths,
                 progress=view.event if view else None,
+                on_result=lines,
             )
     except LiberacionError as err:  # the run could not start (the lake's store, a setting): every ref failed
-        if json_lines and not isinstance(err, UsageError):  # a mistake in the command line is not a dataset's
+        # A mistake in the command line is not a dataset's.
+        if lines is not None and not lines.results and not isinstance(err, UsageError):
             _failed_lines(refs, as_table, err)
         raise
     except KeyboardInterrupt as err:
+        if lines is not None:  # the datasets done before the stop have their lines out: their errors too
+            report_fetch(lines.results, json_lines=False, quiet=True)
         what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         # An error line like every other (``error:``, red on a terminal): a log reader or a script
         # that looks for "error:" finds the run that was stopped too.
@@ -148,7 +153,8 @@ def fetch(
         if isinstance(err, Terminated):
             exit_now(ExitCode.TERMINATED)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-    report_fetch(results, json_lines=json_lines, quiet=quiet)
+    # With --json each line went out as its dataset was done: quiet, the report says only the errors.
+    report_fetch(results, json_lines=False, quiet=quiet or lines is not None)
     fail_on_problems(problems)
     raise typer.Exit(batch_exit_code(r.error_code for r in results if r.status == "failed"))
 
@@ -261,6 +267,32 @@ def refresh(
         worse = report.exit_code not in (ExitCode.OK, ExitCode.UPDATES)  # a lost log is a failure
         raise typer.Exit(report.exit_code if worse else int(ExitCode.FAILED))
     raise typer.Exit(report.exit_code)
+
+
+class _JsonLines:
+    """``fetch --json``'s ``on_result``: each dataset's line as soon as it and those before it are
+    done, so a run stopped by Ctrl-C, ``timeout`` or a scheduler has printed what it published (it
+    printed nothing: every line came at the end). A reader of stdout that went away (``| head``)
+    ends the printing, not the run."""
+
+    def __init__(self) -> None:
+        self.results: list[Any] = []
+        self.closed = False
+
+    def __call__(self, result: Any) -> None:
+        from liberacion.console import named_table
+
+        self.results.append(result)
+        if self.closed:
+            return
+        # Every record names its table; one that failed before it was resolved, the table its ref
+        # names (null when the ref names none: the record's "ref" says what was given).
+        record = {**result.to_dict(), "table": result.table or named_table(result.ref)}
+        try:
+            print_json_lines([record])
+            sys.stdout.flush()
+        except (OutputClosed, BrokenPipeError):
+            self.closed = True
 
 
 def _failed_lines(refs: list[str], as_table: str | None, err: LiberacionError) -> None:
