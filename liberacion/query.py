@@ -200,7 +200,7 @@ def _refuse_ambiguous(con: duckdb.DuckDBPyConnection, sql: str, shared: dict[str
     own = {name.lower() for name in _CREATED.findall(code)}  # the session's own tables come first
     for statement in statements:
         try:
-            named = {n.split(" AS ")[0].lower() for n in duckdb.get_table_names(statement, qualified=True)}
+            named = {_unquoted(n).lower() for n in duckdb.get_table_names(statement, qualified=True)}
         except duckdb.Error:
             bare = _STRINGS_AND_COMMENTS.sub(" ", statement)
             named = {name for name in shared if re.search(rf'(?<![\w."]){re.escape(name)}(?![\w.])', bare, re.I)}
@@ -473,15 +473,9 @@ def explain_missing(lake: Lake, err: NoTable, when: str | None) -> LiberacionErr
     found = [n for n in lake.names() if n == named or n.endswith(f".{named}")] if named else []
     if len(found) != 1:
         return err
-    if when is None:  # in the lake, yet no view: left out because it cannot be read
-        try:
-            lake.current(found[0])
-        except DamagedSnapshot as damaged:
-            return damaged
-        return err
-    kept = lake.snapshots(found[0])
-    if not kept:
-        return err
+    kept = [] if when is None else lake.snapshots(found[0])
+    if not kept or kept[0].published_at <= when:  # a snapshot then, yet no view: one that cannot be read
+        return _damage(lake, found[0]) or err
     later = NoTable(
         f"{found[0]} has no kept snapshot as of {when}: the oldest kept one was published {kept[0].published_at}"
         " (before it the table did not exist, or its older snapshots were pruned);"
@@ -491,6 +485,15 @@ def explain_missing(lake: Lake, err: NoTable, when: str | None) -> LiberacionErr
     return later
 
 
+def _damage(lake: Lake, table: str) -> DamagedSnapshot | None:
+    """Why ``table``, in the lake, has no view: its current snapshot cannot be read (None: it can)."""
+    try:
+        lake.current(table)
+    except DamagedSnapshot as damaged:
+        return damaged
+    return None
+
+
 def _as_written(name: str, sql: str | None) -> tuple[str, str | None]:
     """``name`` as the SQL qualifies it, and its catalog (DuckDB drops the catalog it looked in)."""
     import duckdb
@@ -498,11 +501,24 @@ def _as_written(name: str, sql: str | None) -> tuple[str, str | None]:
     if "." in name or not sql:
         return name, name.rsplit(".", 1)[0] if "." in name else None
     try:
-        named = [n.split(" AS ")[0] for n in duckdb.get_table_names(sql, qualified=True)]
+        named = [_unquoted(n) for n in duckdb.get_table_names(sql, qualified=True)]
     except duckdb.Error:
         return name, None
     found = [n for n in named if n.lower().endswith(f".{name.lower()}") and n.count(".") == 1]
     return (found[0], found[0].split(".")[0]) if len(found) == 1 else (name, None)
+
+
+# One part of a name as DuckDB's parser writes it: quoted ("local", "a""b") or bare.
+_NAME_PART = re.compile(r'"((?:[^"]|"")*)"|([^."]+)')
+
+
+def _unquoted(name: str) -> str:
+    """A table name from ``duckdb.get_table_names`` as the lake spells it. The parser quotes a
+    part that is a keyword (``"local".a``: ``local`` is the catalog of every fetched file and URL,
+    ``"order"``) or that was written in capitals, so compared as it came such a name matched no
+    table: a damaged ``local`` table was "no table named", a shared ``"order"`` was not refused."""
+    parts = _NAME_PART.findall(name.split(" AS ")[0])
+    return ".".join(quoted.replace('""', '"') if quoted or not bare else bare for quoted, bare in parts)
 
 
 _TRACEBACK = "Traceback (most recent call last)"
