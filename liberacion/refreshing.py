@@ -82,9 +82,11 @@ class RefreshEvent:
     ref: str | None = None
     snapshot: str | None = None
     rows: int | None = None
+    rejects: int | None = None  # the bad rows set aside, as fetch's line says
     bytes: int = 0
     seconds: float = 0.0
-    error: str | None = None
+    error: str | None = None  # a failure's only: a monitor alerting on it must not hear of skips
+    reason: str | None = None  # why a table was skipped: checked recently, retired
     stage: str | None = None  # where a failure happened: resolve, download, convert or publish
     error_type: str | None = None  # the class of the error
     stages: dict[str, float] = field(default_factory=dict)  # seconds each stage took
@@ -326,7 +328,10 @@ class _Runner:
                     target.table, "failed", error=str(err), stage="resolve", error_type=type(err).__name__
                 )
             elif target.skip:
-                event = RefreshEvent(target.table, "skipped", ref=ref, error=target.skip)
+                current = target.snapshot
+                event = RefreshEvent(
+                    target.table, "skipped", ref=ref, snapshot=current.id, rows=current.rows, reason=target.skip
+                )
             elif self.options.check:
                 event = self._check(target)
             else:
@@ -360,7 +365,10 @@ class _Runner:
                 error=str(err),
                 error_type=type(err).__name__,
             )
-        return RefreshEvent(target.table, "changed" if changed else "unchanged", ref=prov.ref)
+        if changed:
+            return RefreshEvent(target.table, "changed", ref=prov.ref)
+        current = target.snapshot  # what a refresh's unchanged line names too
+        return RefreshEvent(target.table, "unchanged", ref=prov.ref, snapshot=current.id, rows=current.rows)
 
     # -- refresh: fetch again with the same recipe ---------------------------------------------
 
@@ -391,6 +399,7 @@ class _Runner:
             ref=prov.ref,
             snapshot=result.snapshot,
             rows=result.rows,
+            rejects=result.rejects,
             bytes=result.bytes,
             stages=result.stages,
             tables=result.tables or None,

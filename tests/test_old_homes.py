@@ -78,5 +78,5 @@ def test_an_old_retired_mark_of_a_dataset_its_catalog_dropped_is_checked_once_th
     assert first.exit_code == 0, first.stderr
     assert [e["event"] for e in events(first.stdout)] == ["retired"]  # checked: the catalog's decision
     again = cli("refresh", "--json")
-    assert [(e["event"], e["error"]) for e in events(again.stdout)] == [("skipped", "retired")]
+    assert [(e["event"], e["reason"]) for e in events(again.stdout)] == [("skipped", "retired")]
     assert Lake(home).current("hhs.beds").rows == 2  # its data stays

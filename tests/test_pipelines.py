@@ -97,3 +97,31 @@ def test_fetch_json_lines_come_out_as_each_dataset_is_done_and_a_reader_may_leav
     err = process.stderr.read()
     assert process.wait(timeout=60) == 0, err
     assert "Traceback" not in err and slow_table.is_file()
+
+
+def test_refresh_lines_keep_error_for_failures_and_name_the_current_snapshot(
+    cli: Any, home: Path, tmp_path: Path
+) -> None:
+    """A monitor alerting on ``select(.error != null)`` was told of every table skipped as checked
+    recently (the reason was in ``error``); ``refresh --check``'s unchanged lines had no snapshot or
+    rows, a refresh's unchanged lines had them; refresh's lines had no ``rejects``, fetch's did."""
+    path = tmp_path / "a.csv"
+    path.write_text(CSV + "4,d\n", encoding="utf-8")  # one row short: a bad row set aside
+    assert cli("fetch", str(path), "--as", "local.a").exit_code == 0
+    [current] = json.loads(cli("tables", "--format", "json").stdout)
+
+    def lines(*args: str) -> list[dict[str, Any]]:
+        result = cli("refresh", "--json", *args)
+        assert result.exit_code == 0, result.stderr
+        return [json.loads(text) for text in result.stdout.splitlines()][:-1]
+
+    [refreshed] = lines()
+    [checked] = lines("--check")
+    [skipped] = lines("--older-than", "1h")
+    assert refreshed["event"] == checked["event"] == "unchanged" and skipped["event"] == "skipped"
+    assert refreshed["rejects"] == 1 and refreshed["rows"] == 3
+    for line in (refreshed, checked, skipped):
+        assert (line["snapshot"], line["rows"]) == (refreshed["snapshot"], 3), line
+        assert line["error"] is None and set(line) == set(refreshed), line
+    assert skipped["reason"] == "checked recently" and refreshed["reason"] is None
+    assert current["rows"] == 3
