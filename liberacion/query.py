@@ -661,7 +661,8 @@ def export(
     if fmt == "table" and table_rows is not None:
         return _table_rows(con, statements, table_rows)
     # A sandboxed connection may not write files: its rows go out through render instead.
-    if safe or fmt not in _COPY_OPTIONS or statements[-1].type != duckdb.StatementType.SELECT:
+    copied = not safe and fmt in _COPY_OPTIONS
+    if not (copied or fmt == "markdown") or statements[-1].type != duckdb.StatementType.SELECT:
         return _stream(con, sql)
     # A script's statements run first, its last SELECT is written as a single query's is: the same
     # CSV or JSON, byte for byte (render spelled a double 100.0 as 100).
@@ -680,6 +681,8 @@ def export(
     except duckdb.Error as err:
         con.close()
         raise sql_error(err, sql=text) from None
+    if fmt == "markdown":
+        return _markdown_rows(con, text, result)
     # JSON keys need distinct names, and the COPY's select list names columns regardless of
     # case ("A" and "a" are one column to DuckDB): render writes them (as a, a_1 in JSON).
     if len({c.lower() for c in columns}) != len(columns):
@@ -735,19 +738,26 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
 
     *before, last = statements
     select = last.type == duckdb.StatementType.SELECT
+    text = _STATEMENT_END.sub("", last.query)
+    kept: int | None = None  # the rows of a result kept whole (``_keep``)
+    wrapped = False  # the SQL run is liberacion's, around the user's
     try:
         for statement in before:
             con.execute(statement)
         described = _result_types(con, last) if select else None
         if described is not None and not _plain([t for _, t in described]):
-            return _stream(con, _STATEMENT_END.sub("", last.query))  # read once, as Arrow
-        finite = _finite_moments(last, described) if described is not None else None
+            return _stream(con, text)  # read once, as Arrow
+        if described is not None and _waits_for_all(con, text):
+            wrapped = True
+            text, kept = _keep(con, text, described)
+        finite = _finite_moments(text, described) if described is not None else None
+        wrapped = wrapped or finite is not None
         started = time.monotonic()
-        con.execute(finite or last)
+        con.execute(finite or (text if kept is not None else last))
     except duckdb.Error as err:
         con.close()
-        # An error's "LINE 1: ..." would quote the SELECT wrapped around the user's own.
-        failed = _without_context(err) if finite is not None else err
+        # An error's "LINE 1: ..." would quote the SQL wrapped around the user's own.
+        failed = _without_context(err) if wrapped else err
         raise sql_error(failed, sql=";".join(s.query for s in statements)) from None
     if con.description is None:
         con.close()
@@ -768,9 +778,10 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
     if finite is not None and described is not None:  # an infinite date came as text: shown whole, as dates are
         moments = {at for at, (_, type_) in enumerate(described) if type_.id in _MOMENTS}
         head = [tuple(_whole_text(v) if at in moments else v for at, v in enumerate(row)) for row in head]
-    if not more:
+    if not more or kept is not None:
         con.close()
-        return Rows(columns, [head])
+        rest = None if kept is None else kept - len(head)
+        return Rows(columns, [head], remaining=None if rest is None else lambda: rest)
 
     def count_rest() -> int:
         try:
@@ -779,6 +790,72 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
             con.close()
 
     return Rows(columns, [head], remaining=count_rest)
+
+
+# A plan's operators whose first row waits for all of its rows, and those that may stand above them.
+_WAITING = frozenset({"ORDER_BY", "TOP_N", "HASH_GROUP_BY", "PERFECT_HASH_GROUP_BY", "WINDOW"})
+_PASSING = frozenset({"PROJECTION", "FILTER", "LIMIT", "STREAMING_LIMIT"})
+# The words of SQL whose plan may have one of them on top: only such SQL is planned first.
+_MAY_WAIT = re.compile(r"\b(?:order|group|distinct|over|window|qualify|pivot|union)\b", re.I)
+
+
+def _waits_for_all(con: duckdb.DuckDBPyConnection, text: str) -> bool:
+    """Whether the first row of the SELECT ``text`` waits for all of its rows: a sort, a GROUP BY,
+    a DISTINCT or a window on top of its plan (DuckDB's EXPLAIN, a millisecond or two). Counting
+    the rest of such a result by a query of its own ran the sort again; reading it on in Python
+    took longer than the sort (``_count_rest``). A plan that cannot be read: False."""
+    import json
+
+    import duckdb
+
+    if not _MAY_WAIT.search(_STRINGS_AND_COMMENTS.sub(" ", text)):
+        return False
+    try:
+        node = json.loads(con.execute(f"EXPLAIN (FORMAT json) {text}").fetchall()[0][1])[0]
+        while node["name"] in _PASSING and node.get("children"):
+            node = node["children"][0]
+        return node["name"] in _WAITING
+    except (duckdb.Error, ValueError, LookupError, TypeError):
+        return False
+
+
+_KEPT_TABLE = "liberacion_table_rows"
+
+
+def _keep(con: duckdb.DuckDBPyConnection, text: str, described: list[tuple[str, Any]]) -> tuple[str, int]:
+    """Run the SELECT ``text`` once into a temporary table (``_waits_for_all``): every value is
+    computed, so an error past the rows shown is the query's error (exit 4), and what does not fit
+    the memory limit spills into the home's work area, as the sort itself did. Returns the SELECT
+    of its rows, in the query's order and with its column names, and how many there are."""
+    positional = ", ".join(f"#{at} AS c{at}" for at in range(1, len(described) + 1))
+    con.execute(f"CREATE TEMP TABLE {_KEPT_TABLE} AS SELECT {positional} FROM ({text}\n)")
+    total = con.execute(f"SELECT count(*) FROM {_KEPT_TABLE}").fetchall()[0][0]
+    columns = ", ".join(f"c{at} AS {quote_ident(name)}" for at, (name, _) in enumerate(described, start=1))
+    return f"SELECT {columns} FROM {_KEPT_TABLE}", int(total)
+
+
+def _markdown_rows(
+    con: duckdb.DuckDBPyConnection, text: str, result: duckdb.DuckDBPyRelation
+) -> Rows | pa.RecordBatchReader:
+    """A SELECT's Markdown: each row's line made by DuckDB in the query itself, on every core (a
+    Python string per value was ten times slower than CSV, and lines made from its Arrow batches
+    twice). The values are those its Arrow stream carries (``_arrow_ready``), written as before;
+    a REAL column goes through Arrow still: its shortest digits are Arrow's, not DuckDB's."""
+    import duckdb
+
+    from liberacion.render import Rows, markdown_selects
+
+    if any(t.id == "float" for t in result.types):
+        return _stream(con, text)
+    ready = _arrow_ready(result, _ARROW_AS_TEXT)
+    texts, line = markdown_selects(ready.types)
+    positional = ", ".join(f'#{at} AS "c{at - 1}"' for at in range(1, len(ready.columns) + 1))
+    try:
+        lines = ready.project(positional).project(texts).project(line)
+    except duckdb.Error as err:
+        con.close()
+        raise sql_error(err, sql=text) from None
+    return Rows(list(result.columns), arrow=_batches(lines), markdown_lines=True)
 
 
 def _whole_text(value: Any) -> Any:
@@ -811,7 +888,7 @@ def _result_types(con: duckdb.DuckDBPyConnection, statement: Any) -> list[tuple[
 _MOMENTS = ("date", "timestamp", "timestamp_s", "timestamp_ms")
 
 
-def _finite_moments(statement: Any, described: list[tuple[str, Any]]) -> str | None:
+def _finite_moments(text: str, described: list[tuple[str, Any]]) -> str | None:
     """The SELECT with each date and timestamp column as a UNION of its value and, for an infinite
     one, DuckDB's text of it (``infinity``): Python's conversion would show DuckDB's infinity as
     the year 9999 and -infinity as the year 1. None when it has no such column."""
@@ -827,7 +904,7 @@ def _finite_moments(statement: Any, described: list[tuple[str, Any]]) -> str | N
                 f"ELSE union_value(v := #{at})::{both} END"
             )
         columns.append(f"{expr} AS {quote_ident(name)}")
-    return f"SELECT {', '.join(columns)} FROM ({_STATEMENT_END.sub('', statement.query)}\n)"
+    return f"SELECT {', '.join(columns)} FROM ({text}\n)"
 
 
 # Past the screen, the rest of a result is read on for this long, or for as long as its first
@@ -840,13 +917,13 @@ def _count_rest(con: duckdb.DuckDBPyConnection, select: Any, shown: int, first: 
     """The rows of the pending result after the ``shown`` ones, never holding them all.
 
     The rest is read on in batches, which counts the very rows shown (a second run of
-    ``random()`` or ``USING SAMPLE`` makes others) and costs no second run: after a GROUP BY or
-    a sort, whose first rows took the whole query's time, the rest is already made. Python rows
-    of a whole big table would take minutes, though, and Arrow read from a connection's pending
-    result materializes every row first (32 million rows: 4 GB): a SELECT still going after
-    ``first`` seconds (at least DRAIN_SECONDS) counts what is left with a query of its own, a
-    scan DuckDB answers at its own speed, computing every value (an error past the rows shown is
-    the query's error). Any other statement (a PRAGMA, a SHOW) is small.
+    ``random()`` or ``USING SAMPLE`` makes others) and costs no second run. Python rows of a
+    whole big table would take minutes, though, and Arrow read from a connection's pending result
+    materializes every row first (32 million rows: 4 GB): a SELECT still going after ``first``
+    seconds (at least DRAIN_SECONDS) counts what is left with a query of its own, a scan DuckDB
+    answers at its own speed, computing every value (an error past the rows shown is the query's
+    error). A sort or a GROUP BY on top of the plan never comes here: that query ran twice, the
+    rows are kept whole instead (``_keep``). Any other statement (a PRAGMA, a SHOW) is small.
     """
     import duckdb
 

@@ -318,6 +318,8 @@ class Rows:
     cramped: Cramped = "hide"
     # Columns a terminal table never leaves out while they hold anything: its rows go as blocks instead.
     never_hide: frozenset[str] = frozenset()
+    # ``arrow`` holds each row's Markdown line, made by DuckDB in the query (``query.export``).
+    markdown_lines: bool = False
 
     @classmethod
     def from_dicts(
@@ -871,39 +873,65 @@ _TEXT_AS_IS = frozenset(
 
 def _text_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
     """``reader``'s batches with every value of another type than numbers, booleans and text as
-    the text the COPY of one query writes (``export_expr``, DuckDB's own for the rest): a script
-    of several statements gets the same CSV as one query. pyarrow's own text would write an
-    infinite date as a year, a TIMESTAMP past 2262 wrong, ``24:00:00`` as an error, a DECIMAL as
-    ``1E-38`` and a nested one as an inexact float. Nested values are JSON with a space after
-    each ``,`` and ``:``, as this path has always written them. The columns are named by
-    position: DuckDB takes ``A`` and ``a`` for one name."""
+    the text the COPY of one query writes (``_text_exprs``): a script of several statements gets
+    the same CSV as one query. pyarrow's own text would write an infinite date as a year, a
+    TIMESTAMP past 2262 wrong, ``24:00:00`` as an error, a DECIMAL as ``1E-38`` and a nested one as
+    an inexact float."""
     import pyarrow as pa
 
     from liberacion.engine import new_connection
     from liberacion.naming import quote_ident
 
-    names = [f"c{at}" for at in range(len(reader.schema))]
-    schema = pa.schema([f.with_name(n) for f, n in zip(reader.schema, names)])
+    schema = _positional(reader.schema)
     con = new_connection()
     try:
-        exprs = []
-        for name, duck_type in zip(names, _duck_types(con, schema)):
-            col = quote_ident(name)
-            if duck_type.id in _TEXT_AS_IS:
-                exprs.append(col)
-            else:
-                exprs.append(f"({export_expr(col, duck_type, json=False) or col})::VARCHAR AS {col}")
-        if all(expr == quote_ident(name) for expr, name in zip(exprs, names)):
+        exprs = _text_exprs(_duck_types(con, schema))
+        if all(expr is None for expr in exprs):
             yield from reader
             return
-        query = f"SELECT {', '.join(exprs)} FROM batch"
-        nested = [pa.types.is_nested(f.type) for f in schema]
+        columns = [quote_ident(name) for name in schema.names]
+        query = f"SELECT {', '.join(f'{expr or col} AS {col}' for expr, col in zip(exprs, columns))} FROM batch"
         for batch in reader:
             positional = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-            for text in con.from_arrow(positional).query("batch", query).to_arrow_table().to_batches():
-                yield _spaced_columns(text, nested)
+            yield from con.from_arrow(positional).query("batch", query).to_arrow_table().to_batches()
     finally:
         con.close()
+
+
+def _positional(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with its columns named by position (``c0``, ``c1``...): DuckDB takes ``A`` and
+    ``a`` for one name."""
+    import pyarrow as pa
+
+    return pa.schema([f.with_name(f"c{at}") for at, f in enumerate(schema)])
+
+
+def _text_exprs(types: Sequence[Any]) -> list[str | None]:
+    """For each column of the DuckDB ``types`` (named by position: ``c0``, ``c1``...), the SQL of its
+    values as the text the COPY of one query writes (``export_expr``, DuckDB's own text for the
+    rest), nested values as JSON with a space after each ``,`` and ``:``, as this path has always
+    written them; None for a number, a boolean or text, which the writers take as they are."""
+    exprs: list[str | None] = []
+    for at, duck_type in enumerate(types):
+        col = f'"c{at}"'
+        if duck_type.id in _TEXT_AS_IS:
+            exprs.append(None)
+            continue
+        text = f"({export_expr(col, duck_type, json=False) or col})::VARCHAR"
+        exprs.append(_spaced_json(text) if duck_type.id in _DUCK_NESTED else text)
+    return exprs
+
+
+# A run of JSON strings and other characters up to the next "," or ":" outside a string (or the end).
+_JSON_UP_TO_PUNCTUATION = r'((?:"(?:[^"\\]|\\.)*"|[^",:])*)([,:]|$)'
+
+
+def _spaced_json(expr: str) -> str:
+    """The SQL of ``expr``'s compact JSON with a space after each ``,`` and ``:`` outside its
+    strings, as people read it. The end's match adds a space too, trimmed: JSON ends in none."""
+    from liberacion.naming import quote_literal
+
+    return f"rtrim(regexp_replace({expr}, {quote_literal(_JSON_UP_TO_PUNCTUATION)}, '\\1\\2 ', 'g'), ' ')"
 
 
 def _binary(stream: IO[Any]) -> IO[bytes]:
@@ -944,7 +972,7 @@ def _write_json_arrow(reader: pa.RecordBatchReader, stream: IO[Any], *, lines: b
         for batch in reader:
             if batch.num_rows == 0:
                 continue
-            text = _json_batch(con, query, batch)
+            text = _text_data(con.from_arrow(batch).query("batch", query).to_arrow_table().column(0))
             # Each JSON record starts with ",\n": the array's first one drops its comma.
             binary.write(text if lines or not first else text[1:])
             first = False
@@ -1055,19 +1083,20 @@ def json_safe(expr: str, duck_type: Any, depth: int = 0) -> str | None:
     return None
 
 
-def _json_batch(con: duckdb.DuckDBPyConnection, query: str, batch: pa.RecordBatch) -> memoryview:
-    """The lines of one batch as one buffer: the string column's data, end to end."""
+def _text_data(column: pa.ChunkedArray | pa.Array) -> memoryview:
+    """The values of a string column end to end, as one buffer (lines made by DuckDB)."""
     import pyarrow as pa
 
-    table = con.from_arrow(batch).query("batch", query).to_arrow_table()
     parts = []
-    for chunk in table.column(0).chunks:
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
         if len(chunk) == 0:
             continue
         _, offsets, data = chunk.buffers()
         ints = memoryview(offsets).cast("B").cast("q" if pa.types.is_large_string(chunk.type) else "i")
         start, end = ints[chunk.offset], ints[chunk.offset + len(chunk)]
         parts.append(memoryview(data)[start:end])
+    if not parts:
+        return memoryview(b"")
     return parts[0] if len(parts) == 1 else memoryview(b"".join(parts))
 
 
@@ -1095,46 +1124,76 @@ def _dump(columns: list[str], row: Sequence[Any]) -> str:
 
 
 def _write_markdown(rows: Rows, stream: IO[Any]) -> None:
-    def cell(value: Any) -> str:
-        return _text(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-    stream.write("| " + " | ".join(cell(c) for c in rows.columns) + " |\n")
+    stream.write(_markdown_line(rows.columns))
     stream.write("|" + "|".join("---" for _ in rows.columns) + "|\n")
-    # A query's Arrow values as its CSV writes them.
-    chunks = rows.iter_chunks() if rows.arrow is None else map(_batch_rows, _text_batches(rows.arrow))
-    for chunk in chunks:
-        for row in chunk:
-            stream.write("| " + " | ".join(cell(v) for v in row) + " |\n")
+    if rows.markdown_lines and rows.arrow is not None:
+        binary = _binary(stream)
+        for batch in rows.arrow:
+            binary.write(_text_data(batch.column(0)))
+        binary.flush()
+    elif rows.arrow is not None:
+        _write_markdown_arrow(rows.arrow, stream)
+    else:
+        for chunk in rows.iter_chunks():
+            stream.write("".join(_markdown_line([_text(v) for v in row]) for row in chunk))
 
 
-def _spaced_columns(batch: pa.RecordBatch, nested: Sequence[bool]) -> pa.RecordBatch:
-    """``batch`` with the JSON text of its ``nested`` columns spaced (``_spaced_json``)."""
+def _markdown_line(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|").replace("\r", " ").replace("\n", " ") for c in cells) + " |\n"
+
+
+def _write_markdown_arrow(reader: pa.RecordBatchReader, stream: IO[Any]) -> None:
+    """An Arrow stream's rows as Markdown (a script ending in a PRAGMA, a REAL column): DuckDB makes
+    each batch's lines (``markdown_selects``), written as one buffer."""
     import pyarrow as pa
 
-    if not any(nested):
-        return batch
-    columns = [
-        pa.array([None if v is None else _spaced_json(v) for v in col.to_pylist()], pa.string()) if spaced else col
-        for col, spaced in zip(batch.columns, nested)
-    ]
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+    from liberacion.engine import new_connection
+
+    schema = _positional(reader.schema)
+    binary = _binary(stream)
+    con = new_connection()
+    try:
+        texts, line = markdown_selects(_duck_types(con, schema))
+        query = f"SELECT {line} FROM (SELECT {texts} FROM batch)"
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            if not schema:  # no column to give DuckDB
+                binary.write(b"|  |\n" * batch.num_rows)
+                continue
+            # A REAL as the double of its shortest text, as Python printed it (0.1): Arrow's digits.
+            columns = [_shortest_reals(c) if pa.types.is_float32(c.type) else c for c in batch.columns]
+            positional = pa.RecordBatch.from_arrays(columns, names=schema.names)
+            binary.write(_text_data(con.from_arrow(positional).query("batch", query).to_arrow_table().column(0)))
+        binary.flush()
+    finally:
+        con.close()
 
 
-def _spaced_json(text: str) -> str:
-    """Compact JSON with a space after each ``,`` and ``:`` outside its strings, as people read it."""
-    out: list[str] = []
-    in_string = escaped = False
-    for char in text:
-        out.append(char)
-        if escaped:
-            escaped = False
-        elif in_string:
-            escaped, in_string = char == "\\", char != '"'
-        elif char == '"':
-            in_string = True
-        elif char in ",:":
-            out.append(" ")
-    return "".join(out)
+def markdown_selects(types: Sequence[Any]) -> tuple[str, str]:
+    """Two select lists over the columns ``c0``, ``c1``... of the DuckDB ``types``: each value's
+    text as its CSV writes it, then the Markdown line of those texts (``line``, ending in a line
+    feed). Numbers read as Python prints them (``nan``, ``1e+16``) and NULL as nothing; ``|`` is
+    escaped and line breaks become spaces, so a value stays in its cell and a row on one line."""
+    from liberacion.naming import quote_literal
+
+    texts, cells = [], []
+    for at, (duck_type, text) in enumerate(zip(types, _text_exprs(types))):
+        col = f'"c{at}"'
+        if text is None and duck_type.id == "varchar":
+            text = f"{col}::VARCHAR"  # a JSON column too: text, not JSON that must stay valid when escaped
+        texts.append(f"{text} AS {col}" if text else col)
+        if text is None and duck_type.id in ("float", "double"):
+            cells.append(f"CASE WHEN isnan({col}) THEN 'nan' ELSE {col}::VARCHAR END")  # not DuckDB's -nan
+        elif text is None and duck_type.id != "varchar":  # a number or a boolean: nothing to escape
+            cells.append(f"{col}::VARCHAR")
+        else:  # most values hold none of the three: looking is cheaper than replacing
+            bar = quote_literal("\\|")
+            escaped = f"replace(replace(replace({col}, '|', {bar}), chr(13), ' '), chr(10), ' ')"
+            found = f"contains({col}, '|') OR contains({col}, chr(10)) OR contains({col}, chr(13))"
+            cells.append(f"CASE WHEN {found} THEN {escaped} ELSE {col} END")
+    values = ", ' | ', ".join(cells) or "''"
+    return ", ".join(texts) or "1", f"concat('| ', {values}, ' |', chr(10)) AS line"
 
 
 def _holds_interval(type_: Any) -> bool:
