@@ -1,4 +1,4 @@
-"""Writing a large result: `liberacion sql --output` as CSV, JSON and JSON Lines, against DuckDB's COPY.
+"""Writing a large result: `liberacion sql --output` as CSV, JSON, JSON Lines and Markdown, against DuckDB's COPY.
 
 Usage: python benchmarks/output.py [--rows N] [--runs N]
 
@@ -30,6 +30,10 @@ COLUMNS = (
 )
 
 
+# Markdown goes through Arrow and liberacion's own writer, not DuckDB's COPY.
+EXTENSIONS = ("csv", "json", "jsonl", "md")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -48,7 +52,7 @@ def main() -> None:
         files = sorted(str(p) for p in (work / "home" / "lake" / "bench" / "rows").glob("snapshots/*/data-*.parquet"))
         plain = f"SELECT * FROM read_parquet({files!r})"
         cases: dict[str, list[str]] = {}
-        for ext in ("csv", "json", "jsonl"):
+        for ext in EXTENSIONS:
             cases[f"liberacion sql --output out.{ext}"] = [
                 *LIBERACION,
                 "sql",
@@ -66,7 +70,7 @@ def main() -> None:
                 start = time.perf_counter()
                 subprocess.run(cases[name], env=env, check=True, capture_output=True)
                 times[name].append(time.perf_counter() - start)
-        sizes = {ext: (work / f"out.{ext}").stat().st_size for ext in ("csv", "json", "jsonl")}
+        sizes = {ext: (work / f"out.{ext}").stat().st_size for ext in EXTENSIONS}
         csv_median = statistics.median(times["liberacion sql --output out.csv"])
         print(f"{args.rows:,} rows x 10 columns, {args.runs} rounds")
         print(f"{'command':<36} {'min':>7} {'median':>7} {'max':>7}  {'vs CSV':>6}")
