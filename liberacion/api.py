@@ -623,6 +623,8 @@ def prune(tables: Sequence[str] = (), *, home: PathLike | Home | None = None, ke
     report = PruneReport()
     named = _names(tables, "tables")
     deadline = time.monotonic() + PRUNE_READERS_WAIT
+    for name in named:  # a name that is no table is said before any lock file is made for it
+        lake.current(name)
     for name in named or lake.names():
         try:
             removed = prune_table(lake, name, keep=keep, readers_wait=max(0.0, deadline - time.monotonic()))

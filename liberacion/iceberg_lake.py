@@ -119,7 +119,7 @@ class IcebergLake(Lake):
     # -- the catalog -------------------------------------------------------------------------
 
     def _no_table_message(self, name: str) -> str:
-        return f"no table {name} in the lake {self.location.uri}; see: liberacion tables"
+        return self._rejects_view(name) or f"no table {name} in the lake {self.location.uri}; see: liberacion tables"
 
     def _forget(self) -> None:
         """After our own commit or drop: the catalog's tables are asked again."""

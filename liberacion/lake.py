@@ -58,6 +58,7 @@ from liberacion.snapshots import (
     CURRENT_FILE,
     PROVENANCE_KEY,
     REJECTS_FILE,
+    REJECTS_SUFFIX,
     SNAPSHOT_FILE,
     Column,
     Provenance,
@@ -537,7 +538,18 @@ class Lake:
         return changed, tables, switching
 
     def _no_table_message(self, name: str) -> str:
-        return f"no table {name} in the lake at {self.home.root}; see: liberacion tables"
+        return self._rejects_view(name) or f"no table {name} in the lake at {self.home.root}; see: liberacion tables"
+
+    def _rejects_view(self, name: str) -> str | None:
+        """What ``TABLE__rejects`` is, when TABLE is in the lake: ``sql`` reads it, but it is the
+        table's bad rows, not a table with snapshots of its own to ``info``, ``history`` or ``diff``."""
+        owner = name.removesuffix(REJECTS_SUFFIX)
+        if owner == name or not owner or not self.exists(owner):
+            return None
+        return (
+            f"{name} is {owner}'s bad rows (a view for sql), not a table of its own:"
+            f' see liberacion info {owner}, or liberacion sql "select * from {name}"'
+        )
 
     # -- writing ---------------------------------------------------------------------------
 

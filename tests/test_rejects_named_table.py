@@ -39,3 +39,19 @@ def test_tables_shows_the_last_refresh_of_a_zips_member_tables(
     records = json.loads(cli("tables", "--format", "json").stdout)
     assert sorted(r["table"] for r in records) == ["pair__a", "pair__b"]
     assert all(r["checked_at"] and r["last_refresh"] == "unchanged" for r in records), records
+
+
+def test_a_tables_bad_rows_asked_for_as_a_table_say_what_they_are(cli: Cli, tmp_path: Path, home: Path) -> None:
+    # `sql` reads t.x__rejects, but info, history, diff and prune said "no table t.x__rejects in the lake".
+    source = tmp_path / "x.csv"
+    source.write_text("a,b\n1,2\n3\n4,5\n", encoding="utf-8")
+    assert cli("fetch", str(source), "--as", "t.x").exit_code == 0
+    for command in ("info", "history", "diff", "prune"):
+        result = cli(command, "t.x__rejects")
+        assert result.exit_code == 3, (command, result.stderr)
+        assert "t.x__rejects is t.x's bad rows (a view for sql), not a table of its own" in result.stderr, command
+        assert "liberacion info t.x" in result.stderr
+    assert "no table t.y__rejects" in cli("info", "t.y__rejects").stderr
+    # A name that is no table makes no lock file in the home (a typo's stayed for ever).
+    assert cli("prune", "t.nope", "t.x").exit_code == 3
+    assert sorted(p.name for p in (home / "locks").iterdir() if p.name.startswith("t.")) == ["t.x.lock"]
