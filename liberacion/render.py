@@ -183,6 +183,7 @@ def _can_write_all(stream: IO[Any]) -> bool:
 _STAND_INS = {"…": "~", "→": ">", "←": "<", "—": "-", "–": "-", "·": "-", "↵": "|", "�": "?", "•": "*"}
 _STAND_INS.update(dict.fromkeys("‘’‚", "'") | dict.fromkeys("“”„", '"') | dict.fromkeys("─━┄", "-"))
 _STAND_INS.update(dict.fromkeys("│┃┆", "|") | dict.fromkeys("┌┐└┘├┤┬┴┼", "+"))
+_STAND_INS.update(zip("øØđĐłŁħĦı", "oOdDlLhHi"))  # letters with a stroke, which no accent makes
 
 
 class _StandIns:
@@ -213,7 +214,22 @@ def _stand_in(char: str, encoding: str) -> str:
         char.encode(encoding)
         return char
     except UnicodeEncodeError:
-        return _STAND_INS.get(char) or "?" * cell_len(char)
+        return _STAND_INS.get(char) or _base_letter(char, encoding) or "?" * cell_len(char)
+
+
+def _base_letter(char: str, encoding: str) -> str | None:
+    """A letter without its accent (``é`` as ``e``, ``ñ`` as ``n``) when the terminal can show that
+    and it is as wide: on an ASCII terminal "José Núñez" reads "Jose Nunez", not "Jos? N??ez"."""
+    import unicodedata
+
+    from rich.cells import cell_len
+
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    try:
+        base.encode(encoding)
+    except UnicodeEncodeError:
+        return None
+    return base if base and cell_len(base) == cell_len(char) else None
 
 
 class _Utf8Text:

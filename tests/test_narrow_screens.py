@@ -151,3 +151,14 @@ def test_info_shows_the_types_of_a_table_with_a_long_nested_type(home: Path) -> 
     assert code == 0, lines
     screen = "\n".join(lines)
     assert "VARCHAR" in screen and "STRUCT(field_0 BIGINT" in screen, screen
+
+
+def test_sql_on_an_ascii_terminal_shows_letters_without_their_accents(home: Path) -> None:
+    # A locale that is not UTF-8 (LC_ALL=C with PYTHONUTF8=0): "José Núñez" read "Jos? N??ez".
+    name = "'Jos' || chr(233) || ' N' || chr(250) || chr(241) || 'ez'"  # José Núñez, typed in ASCII
+    other = "chr(198) || 'r' || chr(248) || ' ' || chr(64257) || ' ' || chr(28450)"  # Ærø ﬁ 漢
+    query = f"select {name} as name, {other} as other"
+    lines, code = terminal(home, "sql", query, encoding="ascii")
+    assert code == 0, lines
+    row = next(line for line in lines if line.startswith("| Jose"))
+    assert _cells(row, "|")[:2] == ["Jose Nunez", "?ro ? ??"]  # no base letter, or not as wide: "?"
