@@ -346,6 +346,8 @@ def one_line(err: BaseException, *, lines: int = 2, limit: int = 500) -> str:
         # DuckDB's own advice (SET threads, SET memory_limit) cannot be followed from the command
         # line; liberacion's memory limit is set by the environment.
         hint = SPILL_FULL_HINT if _SPILL_FULL in parts[0] else OUT_OF_MEMORY_HINT
+        if _SYSTEM_REFUSED in parts[0]:  # below DuckDB's own limit: raising that would not help
+            hint = SYSTEM_REFUSED_HINT
         return shorten(f"{parts[0]}; {hint}", limit)
     if not parts:
         return type(err).__name__
@@ -356,6 +358,14 @@ def one_line(err: BaseException, *, lines: int = 2, limit: int = 500) -> str:
 _DUCKDB_OUT_OF_MEMORY = "Out of Memory Error"
 OUT_OF_MEMORY_HINT = (
     "raise the memory limit with LIBERACION_MEMORY_LIMIT (default 700MB), e.g. LIBERACION_MEMORY_LIMIT=4GB"
+)
+# DuckDB's words when the system, not its memory limit, refused an allocation (``ulimit -v``, a
+# container's limit): its own limit, LIBERACION_MEMORY_LIMIT, is above what the process may use.
+_SYSTEM_REFUSED = "(bad allocation)"
+SYSTEM_REFUSED_HINT = (
+    "the system gave less memory than LIBERACION_MEMORY_LIMIT allows (a ulimit -v or a container's"
+    " limit?): set LIBERACION_MEMORY_LIMIT to about a quarter of what the process may use, so that"
+    " DuckDB spills to disk, or raise the system's limit"
 )
 SPILL_FULL_HINT = (
     "the disk it spills to beyond LIBERACION_MEMORY_LIMIT (in the home) is full: free some"

@@ -110,3 +110,21 @@ def test_a_current_directory_removed_while_in_it_is_said_as_such(home: Path, tmp
     _one_error_line(run("tables", env={"LIBERACION_HOME": "relative"}), 1, said)
     _one_error_line(run("sql", "select 1", "--output", "out.csv"), 2, "--output", said)
     assert run("sql", "select 42").stdout.splitlines() == ["42", "42"]  # absolute paths still work
+
+
+def test_memory_the_system_refuses_below_duckdbs_limit_says_to_lower_the_limit(home: Path) -> None:
+    # Under `ulimit -v` (or a container's limit) the advice was to *raise* LIBERACION_MEMORY_LIMIT.
+    import resource
+
+    def small_address_space() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+
+    query = "select count(distinct (i, i::varchar || repeat('x', 50))) as n from range(30000000) t(i)"
+    args = ("-m", "liberacion", "sql", query, "--format", "csv")
+    env = {"LIBERACION_HOME": str(home), "LIBERACION_MEMORY_LIMIT": "8GB"}
+    done = _python(*args, env=env, preexec_fn=small_address_space)
+    _one_error_line(done, 4, "(bad allocation)", "set LIBERACION_MEMORY_LIMIT to about a quarter")
+    assert "raise the memory limit" not in done.stderr
+    quarter = {**env, "LIBERACION_MEMORY_LIMIT": "375MB"}  # as the advice says
+    followed = _python(*args, env=quarter, preexec_fn=small_address_space)
+    assert followed.returncode == 0 and followed.stdout.split() == ["n", "30000000"], followed.stderr
