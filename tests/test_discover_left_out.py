@@ -12,20 +12,7 @@ import pytest
 
 from tests.manifests import write_catalog
 from tests.server import LocalServer
-
-
-def _index(home: Path, query: str) -> list[dict[str, Any]]:
-    """Rows of ``query`` over the index file, ``liberacion.datasets`` being the index."""
-    import duckdb
-
-    path = home / "index" / "datasets.parquet"
-    with duckdb.connect() as con:
-        con.execute("create schema liberacion")
-        con.execute(f"create view liberacion.datasets as select * from read_parquet('{path}')")
-        result = con.execute(query)
-        names = [c[0] for c in result.description]
-        return [dict(zip(names, row)) for row in result.fetchall()]
-
+from tests.test_discover import _index
 
 # -- files only on FTP -------------------------------------------------------------------------
 

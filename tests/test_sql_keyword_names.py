@@ -7,19 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-CSV = "id,name,val\n1,a,10\n2,b,20\n3,c,30\n"
+from tests.test_pipelines import fetched
 
 
 def errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
-
-
-def fetched(cli: Any, tmp_path: Path, *tables: str) -> None:
-    for table in tables:
-        path = tmp_path / f"{table.replace('.', '_')}.csv"
-        path.write_text(CSV, encoding="utf-8")
-        result = cli("fetch", str(path), "--as", table)
-        assert result.exit_code == 0, result.stderr
 
 
 def current_folder(home: Path, table: str) -> Path:
