@@ -601,8 +601,16 @@ PRUNE_READERS_WAIT = 10.0
 
 
 @_ctrl_c_as_keyboard_interrupt
-def prune(tables: Sequence[str] = (), *, home: PathLike | Home | None = None, keep: int | None = None) -> PruneReport:
+def prune(
+    tables: Sequence[str] = (),
+    *,
+    home: PathLike | Home | None = None,
+    keep: int | None = None,
+    dry_run: bool = False,
+) -> PruneReport:
     """Delete all but the newest ``keep`` snapshots (``LIBERACION_KEEP`` or 3) of each table.
+
+    ``dry_run=True`` deletes nothing: ``removed`` lists the snapshots a prune would delete.
 
     Snapshots are not deleted while a query reads the lake (``sql``, ``diff``, a relation from
     ``sql()`` not yet garbage-collected): after waiting up to ``PRUNE_READERS_WAIT`` seconds in all,
@@ -617,6 +625,7 @@ def prune(tables: Sequence[str] = (), *, home: PathLike | Home | None = None, ke
 
     if keep is not None:
         _whole(keep, "keep")
+    dry_run = _flag(dry_run, "dry_run")
     keep_default()  # settings said before anything is deleted, as fetch and refresh say them
     orphan_hours()
     lake = open_lake(home)
@@ -627,7 +636,8 @@ def prune(tables: Sequence[str] = (), *, home: PathLike | Home | None = None, ke
         lake.current(name)
     for name in named or lake.names():
         try:
-            removed = prune_table(lake, name, keep=keep, readers_wait=max(0.0, deadline - time.monotonic()))
+            wait = max(0.0, deadline - time.monotonic())
+            removed = prune_table(lake, name, keep=keep, readers_wait=wait, dry_run=dry_run)
         except Busy as err:  # the others can still be pruned
             report.busy.append(name)
             if isinstance(err, QueryReading):

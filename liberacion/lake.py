@@ -64,13 +64,14 @@ from liberacion.snapshots import (
     Provenance,
     Snapshot,
 )
-from liberacion.timestamps import ID_FORMAT, after, parse_id, parse_stamp, stamp
+from liberacion.timestamps import ID_FORMAT, after, parse_id, parse_stamp, stamp, utc_now
 from liberacion.views import view_statements, write_views_db
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 DEFAULT_KEEP = 3
+PRUNED_FILE = "pruned.jsonl"  # in a table's folder: one line per snapshot pruned, to cite it later
 KEEP_ENV = "LIBERACION_KEEP"
 COMMITS_DIR = ".commits"  # under lake/: commit records of set switches in progress
 GENERATION_FILE = ".generation"  # under lake/: changes with every switch and drop
@@ -827,9 +828,58 @@ class Lake:
                 waited = f" (waited {wait:g} s)" if wait else ""
                 msg = f"a query is reading the lake{waited}; its snapshots are not deleted while it runs"
                 raise QueryReading(msg) from None
+            # Published ones only: a leftover of a killed publish was never part of the history.
+            self._record_pruned(name, [i for i in doomed if i <= current])
             for snapshot_id in doomed:
                 _delete_snapshot(root / snapshot_id)
         return doomed
+
+    def _record_pruned(self, name: str, ids: list[str]) -> None:
+        """Append what cites each snapshot about to be deleted to the table's ``pruned.jsonl``,
+        so months later ``--as-of`` can say that the data of then was pruned (and which it was),
+        not that the table did not exist yet."""
+        lines = []
+        for snapshot_id in ids:
+            try:
+                snap = Snapshot.load(self.table_dir(name) / "snapshots" / snapshot_id)
+            except DamagedSnapshot:  # its id, a UTC time, is still worth keeping
+                lines.append({"snapshot": snapshot_id, "pruned_at": utc_now()})
+                continue
+            lines.append(pruned_record(snap))
+        if lines:
+            with open(self.table_dir(name) / PRUNED_FILE, "a", encoding="utf-8") as out:
+                out.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+
+    def not_kept_then(self, name: str, when: str, oldest: str) -> str:
+        """Why no kept snapshot of a table was current at ``when``, the oldest kept one being
+        published at ``oldest``: the one that was is named when its prune was recorded."""
+        then = [r for r in self.pruned(name) if str(r.get("published_at") or "") <= when and r.get("published_at")]
+        if not then:
+            return (
+                f"the oldest kept one was published {oldest} (before it the table did not exist,"
+                " or its older snapshots were pruned)"
+            )
+        gone = then[-1]
+        cited = ", ".join(
+            f"{label} {gone[key]}"
+            for key, label in (("published_at", "published"), ("sha256", "sha256"))
+            if gone.get(key)
+        )
+        return (
+            f"the snapshot current then, {gone['snapshot']} ({cited}), was pruned at {gone.get('pruned_at')}"
+            f" and its data is gone; the oldest kept one was published {oldest}"
+        )
+
+    def pruned(self, name: str) -> list[dict[str, Any]]:
+        """The records of a table's pruned snapshots, oldest first ([] before the first prune)."""
+        found = []
+        with contextlib.suppress(OSError):
+            for line in (self.table_dir(name) / PRUNED_FILE).read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError):  # a line a full disk cut short
+                    record = json.loads(line)
+                    if isinstance(record, dict) and isinstance(record.get("snapshot"), str):
+                        found.append(record)
+        return sorted(found, key=lambda r: str(r.get("published_at") or r["snapshot"]))
 
     def drop(self, name: str) -> None:
         """Remove a table and all its snapshots."""
@@ -1117,3 +1167,18 @@ def _tree_leaves(schema: list[tuple[str, int | None]]) -> list[tuple[str, bool]]
     for _ in range(schema[0][1] or 0):
         walk(None)
     return leaves
+
+
+def pruned_record(snap: Snapshot) -> dict[str, Any]:
+    """What a paper cites of a snapshot, kept once its data is gone."""
+    source = snap.provenance
+    return {
+        "snapshot": snap.id,
+        "published_at": snap.published_at,
+        "rows": snap.rows,
+        "sha256": source.sha256,
+        "source_url": source.source_url,
+        "dataset_id": source.dataset_id,
+        "fetched_at": source.fetched_at,
+        "pruned_at": utc_now(),
+    }

@@ -477,8 +477,7 @@ def explain_missing(lake: Lake, err: NoTable, when: str | None) -> LiberacionErr
     if not kept or kept[0].published_at <= when:  # a snapshot then, yet no view: one that cannot be read
         return _damage(lake, found[0]) or err
     later = NoTable(
-        f"{found[0]} has no kept snapshot as of {when}: the oldest kept one was published {kept[0].published_at}"
-        " (before it the table did not exist, or its older snapshots were pruned);"
+        f"{found[0]} has no kept snapshot as of {when}: {lake.not_kept_then(found[0], when, kept[0].published_at)};"
         f" see: liberacion history {found[0]}"
     )
     later.table = found[0]

@@ -42,12 +42,7 @@ def resolve_snapshot(lake: Lake, name: str, ref: str) -> Snapshot:
     chosen = lake.as_of(name, parse_as_of(wanted))
     if chosen is None:
         # As `sql --as-of` says it: after a prune, "no snapshot" alone reads as "no such data then".
-        oldest = (
-            f": the oldest kept one was published {snaps[0].published_at} (before it the table did not "
-            "exist, or its older snapshots were pruned)"
-            if snaps
-            else ""
-        )
+        oldest = f": {lake.not_kept_then(name, parse_as_of(wanted), snaps[0].published_at)}" if snaps else ""
         raise NotFound(f"table {name} has no kept snapshot as of {wanted}{oldest}; see: liberacion history {name}")
     return chosen
 
@@ -136,18 +131,38 @@ def history(lake: Lake, name: str) -> list[HistoryEntry]:
 
 
 def prune(
-    lake: Lake, name: str, *, keep: int | None = None, wait: float = 0.0, readers_wait: float = 0.0
+    lake: Lake,
+    name: str,
+    *,
+    keep: int | None = None,
+    wait: float = 0.0,
+    readers_wait: float = 0.0,
+    dry_run: bool = False,
 ) -> list[Snapshot]:
     """Delete all but the newest ``keep`` snapshots of a table; return the snapshots removed.
 
     Holds the table's writer lock, so it never races a publish (which could otherwise see its
     freshly renamed snapshot taken for a leftover and deleted before its switch). Waits up to
-    ``readers_wait`` seconds for the queries reading the lake to end, then ``Busy``.
+    ``readers_wait`` seconds for the queries reading the lake to end, then ``Busy``. With
+    ``dry_run`` nothing is deleted: the published snapshots it would delete are returned.
     """
     keep = keep_default() if keep is None else keep
     if keep < 1:
         raise UsageError(f"{option('keep')} must be at least 1: the current snapshot is always kept")
+    if dry_run:
+        return prunable(lake, name, keep)
     with lake.lock(name, wait=wait):
         before = {s.id: s for s in lake.snapshots(name)}
         removed = lake.prune(name, keep=keep, wait=readers_wait)
     return [before[i] for i in removed if i in before]
+
+
+def prunable(lake: Lake, name: str, keep: int) -> list[Snapshot]:
+    """The published snapshots a prune keeping ``keep`` would delete, oldest first.
+
+    Known before anything goes, so an analysis that still reads one can be kept from losing it:
+    only the oldest are deleted, never the current one. (A leftover of a publish killed before its
+    switch goes too, but it was never part of the table's history.)
+    """
+    current = lake.current(name)
+    return [s for s in published_snapshots(lake, name)[:-keep] if s.id != current.id]

@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -14,6 +14,9 @@ from liberacion.errors import Busy, ExitCode, NoTable, UsageError
 from liberacion.files import is_stdout
 from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
 from liberacion.timestamps import parse_as_of
+
+if TYPE_CHECKING:
+    from liberacion.lake import Lake
 
 TableArgument = Annotated[
     str, typer.Argument(metavar="TABLE", help="CATALOG.TABLE", show_default=False, autocompletion=complete_table)
@@ -323,7 +326,8 @@ def history(
     """
     from liberacion.timeline import HISTORY_COLUMNS  # history, diff and lake: not loaded for every command
 
-    records = [entry.record() for entry in api.history(_table_argument(ctx, table, "history"), home=settings(ctx).home)]
+    name = _table_argument(ctx, table, "history")
+    records = [entry.record() for entry in api.history(name, home=settings(ctx).home)]
     chosen = choose_format(fmt, output)
     if chosen is Format.table:  # the full digest does not fit a terminal column
         for record in records:
@@ -332,6 +336,22 @@ def history(
     rows.terminal_order = ("snapshot", "published_at", "current", "rows", "rows_change", "schema_changes")
     rows.never_hide = frozenset({"schema_changes"})  # what changed matters most, and is the widest column
     emit(rows, chosen, output, title=f"history of {table}")
+    _say_pruned(settings(ctx).lake(), name)
+
+
+def _say_pruned(lake: "Lake", name: str) -> None:
+    """Name the record of the snapshots pruned: a history that starts later than an analysis
+    must not read as a table that did not exist then."""
+    from liberacion.lake import PRUNED_FILE
+
+    gone = lake.pruned(name)
+    if gone:
+        where = lake.table_dir(name) / PRUNED_FILE
+        print(
+            f"note: {len(gone)} older snapshot(s) of {name} were pruned, the newest of them"
+            f" {gone[-1]['snapshot']}; what cites each (published_at, rows, sha256, source) is in {where}",
+            file=sys.stderr,
+        )
 
 
 @app.command()
@@ -437,6 +457,13 @@ def prune(
             show_default=False,
         ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Delete nothing: print the snapshots that would be deleted.",
+        ),
+    ] = False,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
@@ -444,18 +471,19 @@ def prune(
 
     Prints one row per snapshot removed. The current snapshot is always kept, and retention
     already applies after every publish; use this to keep fewer snapshots or after lowering
-    LIBERACION_KEEP. A table being published is skipped (exit 75).
+    LIBERACION_KEEP. A table being published is skipped (exit 75). --dry-run shows what
+    would go, so a snapshot an analysis still needs can be exported first.
 
     \b
     Examples:
-      liberacion prune --keep 1
+      liberacion prune --keep 1 --dry-run
       liberacion prune cms.hospital_general_information --keep 2
     """
     from liberacion.iceberg_lake import require_lake
 
     named = [_table_argument(ctx, t, "prune") for t in tables or []]
     require_lake(settings(ctx).lake())  # a --lake naming no lake (a typo) is said (exit 3), never "nothing to prune"
-    report = api.prune(named, home=settings(ctx).home, keep=keep)
+    report = api.prune(named, home=settings(ctx).home, keep=keep, dry_run=dry_run)
     records = [
         {"table": name, "snapshot": s.id, "published_at": s.published_at, "rows": s.rows, "bytes": s.bytes}
         for name, s in report.removed
@@ -463,6 +491,9 @@ def prune(
     rows = Rows.from_dicts(["table", "snapshot", "published_at", "rows", "bytes"], records)
     rows.empty_text = "nothing to prune: every table keeps no more snapshots than asked"
     emit(rows, fmt, output)
+    if dry_run and report.removed:  # the rows look like a prune's: say that nothing went
+        count = len(report.removed)
+        print(f"dry run: nothing deleted; without --dry-run these {count} snapshot(s) go", file=sys.stderr)
     for name in report.busy:
         doing = "a query is reading the lake" if name in report.reading else "it is being written"
         print(f"warning: skipped {name}: {doing} (another liberacion process)", file=sys.stderr)
