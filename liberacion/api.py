@@ -621,6 +621,7 @@ def prune(
     from liberacion.errors import DamagedSnapshot, QueryReading
     from liberacion.iceberg_lake import orphan_hours
     from liberacion.lake import keep_default
+    from liberacion.timeline import checked_keep
     from liberacion.timeline import prune as prune_table
 
     if keep is not None:
@@ -632,6 +633,7 @@ def prune(
     report = PruneReport()
     named = _names(tables, "tables")
     deadline = time.monotonic() + PRUNE_READERS_WAIT
+    checked_keep(keep)  # a bad --keep is said before a name that is no table
     for name in named:  # a name that is no table is said before any lock file is made for it
         lake.current(name)
     for name in named or lake.names():

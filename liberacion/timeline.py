@@ -130,6 +130,14 @@ def history(lake: Lake, name: str) -> list[HistoryEntry]:
     return entries
 
 
+def checked_keep(keep: int | None) -> int:
+    """How many snapshots a prune keeps: ``keep``, else ``LIBERACION_KEEP``; at least 1."""
+    keep = keep_default() if keep is None else keep
+    if keep < 1:
+        raise UsageError(f"{option('keep')} must be at least 1: the current snapshot is always kept")
+    return keep
+
+
 def prune(
     lake: Lake,
     name: str,
@@ -146,9 +154,7 @@ def prune(
     ``readers_wait`` seconds for the queries reading the lake to end, then ``Busy``. With
     ``dry_run`` nothing is deleted: the published snapshots it would delete are returned.
     """
-    keep = keep_default() if keep is None else keep
-    if keep < 1:
-        raise UsageError(f"{option('keep')} must be at least 1: the current snapshot is always kept")
+    keep = checked_keep(keep)
     if dry_run:
         return prunable(lake, name, keep)
     with lake.lock(name, wait=wait):
