@@ -464,7 +464,7 @@ def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:
             shown = redact_url(recipe.ref)
             raise UsageError(f"cannot fetch {shown!r}: give an http(s):// URL, or a local file as a plain path")
         if recipe.table is not None:
-            parse_table_name(recipe.table)
+            _check_as_table(recipe.table)
             if recipe.table.lower().endswith(REJECTS_SUFFIX):  # the rejects view of another table
                 owner = recipe.table[: -len(REJECTS_SUFFIX)]
                 raise UsageError(
@@ -473,8 +473,19 @@ def _validate(recipes: Sequence[Recipe], options: FetchOptions) -> None:
                 )
         if recipe.max_bad_rows is not None and recipe.max_bad_rows < 0:
             raise UsageError(f"{option('max_bad_rows')} must be 0 or more")
-        for type_name in recipe.types.values():
-            rules.override(type_name)  # an unknown type is a usage error now, not after the download
+        for column, type_name in recipe.types.items():
+            try:
+                rules.override(type_name)  # an unknown type is a usage error now, not after the download
+            except UsageError as err:  # named as typed: a fetch of several files says which --type
+                raise UsageError(f"{option('types', '--type')} {column}={type_name}: {err}") from None
+
+
+def _check_as_table(table: str) -> None:
+    """``--as`` names a table SQL can read: its error says which option was wrong."""
+    try:
+        parse_table_name(table)
+    except UsageError as err:
+        raise UsageError(f"{option('as_table', '--as')} {table}: {err}") from None
 
 
 def _refuse_shared_tables(recipes: Sequence[Recipe], home: Home, catalog_paths: Sequence[Path]) -> None:

@@ -167,7 +167,9 @@ def parse_duration(text: str) -> float:
     """``90``, ``30s``, ``15m``, ``12h``, ``2d``, ``1w`` as seconds."""
     match = _DURATION.fullmatch(text.strip().lower())
     if not match:
-        raise UsageError(f"invalid duration {text!r}: use a number with s, m, h, d or w, e.g. 12h")
+        raise UsageError(
+            f"{option('older_than')}: invalid duration {text!r}: use a number with s, m, h, d or w, e.g. 12h"
+        )
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 

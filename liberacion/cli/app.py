@@ -74,6 +74,7 @@ class _Group(TyperGroup):
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         _plain_coercion(self)
+        _narrow_help(self)
         with command_line():  # the core's messages name options, not the API's parameters
             return self._make_context(info_name, args, parent=parent, **extra)
 
@@ -119,6 +120,45 @@ class _Group(TyperGroup):
             _fail_internal(ctx, err)
         except Exception as err:
             _fail_internal(ctx, err)
+
+
+def _narrow_help(group: Any) -> None:
+    """Every command's --help laid out by ``_narrow_formatter`` (once: the classes are kept)."""
+    for command in [group, *getattr(group, "commands", {}).values()]:
+        command.context_class = _narrow_context(command.context_class)
+
+
+@functools.cache
+def _narrow_context(base: type) -> type:
+    """``base`` (Typer's Context) with ``_narrow_formatter``'s layout; itself when it has it."""
+    if getattr(base, "narrow_help", False):
+        return base
+    return type("Context", (base,), {"formatter_class": _narrow_formatter(base.formatter_class), "narrow_help": True})
+
+
+def _narrow_formatter(base: type) -> type:
+    class HelpFormatter(base):  # type: ignore[valid-type, misc]
+        """Help as wide as the screen, even below 52 columns, and on a screen narrower than 80
+        columns the options' names take less than half of it.
+
+        Click gives them up to 30 columns whatever the width: on a 40-column screen the help of
+        every option of a command with ``-f, --format <table|csv|...>`` was cut to 10 columns,
+        a word a line. From 80 columns the layout is Click's (README holds it).
+        """
+
+        def __init__(self, indent_increment: int = 2, width: int | None = None, max_width: int | None = None) -> None:
+            super().__init__(indent_increment, width, max_width)
+            if width is None:  # Click wraps at 50 columns at least: a 40-column screen cut every line again
+                import shutil
+
+                self.width = min(self.width, max(shutil.get_terminal_size().columns - 2, 30))
+
+        def write_dl(self, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
+            if self.width < 78:  # Click's width: the screen's, 2 columns less, 80 at most
+                col_max = min(col_max, max(12, self.width // 2 - 3))
+            super().write_dl(rows, col_max=col_max, col_spacing=col_spacing)
+
+    return HelpFormatter
 
 
 def _plain_coercion(group: Any) -> None:

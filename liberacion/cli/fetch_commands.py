@@ -159,6 +159,13 @@ def fetch(
     raise typer.Exit(batch_exit_code(r.error_code for r in results if r.status == "failed"))
 
 
+def _schema_policies(incomplete: str) -> list[str]:
+    """TAB after --on-schema-change offers what its help lists, as TAB after --format does."""
+    from liberacion.refreshing import POLICIES
+
+    return [policy for policy in POLICIES if policy.startswith(incomplete)]
+
+
 @app.command()
 def refresh(
     ctx: typer.Context,
@@ -193,6 +200,7 @@ def refresh(
             "--on-schema-change",
             metavar="evolve|fail",
             help="evolve: publish and report new columns; fail: keep the old snapshot.",
+            autocompletion=_schema_policies,
         ),
     ] = "evolve",
     wait: Annotated[
