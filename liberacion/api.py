@@ -467,7 +467,7 @@ def sql(
     if not isinstance(query, str):
         raise UsageError(f"the SQL must be text, not {query!r}")
     when = _when(as_of)
-    moment = parse_as_of(when) if when else None
+    moment = parse_as_of(when, option("as_of")) if when else None
     lake = open_lake(home)
     # Held until the relation is garbage-collected (with ``arrow``: read whole): it is read lazily.
     release = lake.hold_readers()
@@ -579,8 +579,12 @@ def diff(
     from_snapshot, to_snapshot = _when(from_snapshot, "from_snapshot"), _when(to_snapshot, "to_snapshot")
     lake = open_lake(home)
     with lake.reading_snapshots():  # neither snapshot is pruned while they are compared
-        new = resolve_snapshot(lake, table, to_snapshot or "current")
-        old = resolve_snapshot(lake, table, from_snapshot) if from_snapshot else previous_snapshot(lake, table, new)
+        new = resolve_snapshot(lake, table, to_snapshot or "current", option("to_snapshot", "--to"))
+        old = (
+            resolve_snapshot(lake, table, from_snapshot, option("from_snapshot", "--from"))
+            if from_snapshot
+            else previous_snapshot(lake, table, new)
+        )
         if old.id == new.id:  # an empty diff would read as "nothing changed"
             msg = f"--from and --to both name snapshot {old.id} of {table}: name two; see: liberacion history {table}"
             raise UsageError(msg)

@@ -19,12 +19,13 @@ _SNAPSHOT_ID = re.compile(r"\d{8}(T\d{0,12})?Z?")  # an id or a prefix of one: 2
 MIN_PREFIX = 8  # a snapshot id prefix must name at least the day
 
 
-def resolve_snapshot(lake: Lake, name: str, ref: str) -> Snapshot:
+def resolve_snapshot(lake: Lake, name: str, ref: str, setting: str = "") -> Snapshot:
     """Find one kept snapshot of a table from what a user typed.
 
     ``ref`` is a snapshot id (``20261101T063000123456Z``) or an unambiguous prefix of one
     (``20261101T0630``), ``current``, ``previous`` (the one before current), or a date or timestamp
-    (the snapshot that was current then, as with ``--as-of``).
+    (the snapshot that was current then, as with ``--as-of``). ``setting``: the option or
+    parameter that gave ``ref``, as an error about it begins.
     """
     snaps = published_snapshots(lake, name)
     wanted = ref.strip()
@@ -39,10 +40,18 @@ def resolve_snapshot(lake: Lake, name: str, ref: str) -> Snapshot:
             f"snapshot {wanted!r} of {name}: give at least the day of an id ({MIN_PREFIX} digits, e.g. "
             f"{snaps[-1].id[:MIN_PREFIX] if snaps else '20261101'}), a date such as 2026-11-01, current or previous"
         )
-    chosen = lake.as_of(name, parse_as_of(wanted))
+    try:
+        moment = parse_as_of(wanted)
+    except UsageError:
+        said = f"{setting}: " if setting else ""
+        raise UsageError(
+            f"{said}{wanted!r} is not a snapshot of {name}: give a snapshot id (or the start of one), current,"
+            " previous, a date (2026-11-01, the end of that day UTC) or a UTC timestamp (2026-11-01T06:30:00)"
+        ) from None
+    chosen = lake.as_of(name, moment)
     if chosen is None:
         # As `sql --as-of` says it: after a prune, "no snapshot" alone reads as "no such data then".
-        oldest = f": {lake.not_kept_then(name, parse_as_of(wanted), snaps[0].published_at)}" if snaps else ""
+        oldest = f": {lake.not_kept_then(name, moment, snaps[0].published_at)}" if snaps else ""
         raise NotFound(f"table {name} has no kept snapshot as of {wanted}{oldest}; see: liberacion history {name}")
     return chosen
 

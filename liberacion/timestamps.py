@@ -55,13 +55,23 @@ def stamp(when: datetime) -> str:
     return f"{when.year:04d}-" + when.strftime(TIME_FORMAT.removeprefix("%Y-"))
 
 
-def parse_as_of(text: str) -> str:
+def parse_as_of(text: str, setting: str = "") -> str:
     """Normalise a user's point in time to the stored format.
 
     A date (``2026-11-01``) means the end of that day in UTC, so ``--as-of`` today's date shows
     what was published today. A timestamp (``2026-11-01T06:30:00``, also with a space, ``Z``,
     fractional seconds or a UTC offset) means that instant; without an offset it is UTC.
+    ``setting``: the option or parameter that gave it, as the error begins.
     """
+    try:
+        return _parse_as_of(text)
+    except UsageError as err:
+        if not setting:
+            raise
+        raise UsageError(f"{setting}: {err}") from None
+
+
+def _parse_as_of(text: str) -> str:
     raw = text.strip()
     if _DATE.fullmatch(raw):
         try:

@@ -78,3 +78,21 @@ def test_options_help_on_a_40_column_screen_is_not_a_word_a_line(home: Path, com
     assert max(indents) <= 20, "\n".join(options)
     assert all(len(line) <= 40 for line in options if "<table|" not in line), "\n".join(options)
     assert any(line.startswith("  -h, --help") for line in options)
+
+
+def test_bad_times_snapshots_and_sql_files_name_their_option(cli, deaths: Path, tmp_path: Path) -> None:
+    # `--from bogus` said "invalid time 'bogus': use a date or a UTC timestamp" (no option, and not
+    # that a snapshot id, current or previous would do); `--file /nope.sql` said "cannot read".
+    assert cli("fetch", str(deaths)).exit_code == 0
+    for args, said in [
+        (("sql", "select 1", "--as-of", "yesterday"), "error: --as-of: invalid time 'yesterday'"),
+        (("diff", "local.deaths", "--from", "bogus"), "error: --from: 'bogus' is not a snapshot of local.deaths"),
+        (("diff", "local.deaths", "--to", "2026-13-01"), "error: --to: '2026-13-01' is not a snapshot"),
+        (("sql", "--file", str(tmp_path / "nope.sql")), f"error: --file {tmp_path / 'nope.sql'}: cannot read it"),
+    ]:
+        result = cli(*args)
+        assert result.exit_code == 2 and error_line(result).startswith(said), (args, result.stderr)
+    assert (
+        "a snapshot id (or the start of one), current, previous, a date"
+        in cli("diff", "local.deaths", "--from", "bogus").stderr
+    )

@@ -109,7 +109,7 @@ def test_bad_as_of_is_a_usage_error(bad: str, cli, home: Path) -> None:
         parse_as_of(bad)
     Lake(home).publish("cms.t", _scores(1, "x"))
     result = cli("sql", "--as-of", bad, "select 1")
-    assert result.exit_code == 2 and result.stderr.startswith("error: invalid time")
+    assert result.exit_code == 2 and result.stderr.startswith("error: --as-of: invalid time")
 
 
 # -- naming one snapshot in SQL ----------------------------------------------------------------
@@ -436,4 +436,4 @@ def test_as_of_the_first_year_is_written_with_four_digits(cli, home: Path) -> No
     result = cli("sql", "--as-of", "0001-01-01", "select * from cms.t")
     assert result.exit_code == 3 and "as of 0001-01-01T23:59:59.999999Z" in result.stderr
     offset = cli("sql", "--as-of", "0001-01-01T00:30:00+02:00", "select 1")  # before year 1 in UTC
-    assert offset.exit_code == 2 and offset.stderr.startswith("error: invalid time")
+    assert offset.exit_code == 2 and offset.stderr.startswith("error: --as-of: invalid time")

@@ -91,7 +91,7 @@ def sql(
     if expanded and (fmt or output) and chosen is not Format.table:
         named = f"--format {fmt.value}" if fmt else f"--output {output}"
         raise UsageError(f"-x/--expanded is a terminal table view; it does not go with {named}")
-    when = parse_as_of(as_of) if as_of is not None else None
+    when = parse_as_of(as_of, "--as-of") if as_of is not None else None
     chosen = Format.table if expanded else chosen
     if chosen is Format.parquet and output is None and sys.stdout.isatty():
         raise UsageError(PARQUET_ON_A_TERMINAL)
@@ -160,9 +160,9 @@ def _read_query(query: str | None, file: Path | None) -> str:
         try:
             text = file.read_text(encoding="utf-8-sig")
         except OSError as err:
-            raise UsageError(f"cannot read {file}: {err.strerror}") from None
+            raise UsageError(f"--file {file}: cannot read it: {err.strerror}") from None
         except UnicodeDecodeError as err:
-            raise UsageError(f"cannot read {file}: it is not UTF-8 text (byte {err.start})") from None
+            raise UsageError(f"--file {file}: it is not UTF-8 text (byte {err.start})") from None
     elif query == "-" or file == Path("-"):
         text = _read_stdin()
     elif query is not None:
