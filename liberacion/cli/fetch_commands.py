@@ -67,7 +67,7 @@ def fetch(
     wait: Annotated[
         float,
         typer.Option("--wait", metavar="SECONDS", help="How long to wait for another process writing the same table."),
-    ] = 300.0,
+    ] = 300,  # shown as 300, not 300.0
     types: Annotated[
         Optional[list[str]],
         typer.Option("--type", metavar="COLUMN=TYPE", help="Type of a column (repeatable), e.g. --type zip=VARCHAR."),
@@ -183,7 +183,7 @@ def refresh(
         typer.Option(
             "--older-than",
             metavar="DURATION",
-            help="Skip tables checked less than DURATION ago (30m, 12h, 2d).",
+            help="Skip tables checked less than DURATION ago (30m, 12h, 2d; a number alone is seconds).",
             show_default=False,
         ),
     ] = None,
@@ -206,7 +206,7 @@ def refresh(
     wait: Annotated[
         float,
         typer.Option("--wait", metavar="SECONDS", help="Wait this long for another refresh to finish (else exit 75)."),
-    ] = 0.0,
+    ] = 0,  # shown as 0, not 0.0
     log: Annotated[
         Optional[Path],
         typer.Option(
