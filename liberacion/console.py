@@ -7,6 +7,8 @@ Nothing here parses options or decides exit codes (that is ``cli``); nothing her
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -38,12 +40,37 @@ __all__ = ["size_text"]
 
 _RED, _RESET = "\x1b[31m", "\x1b[0m"
 
+# A command named in advice (``see: liberacion tables``), not ``liberacion.snapshot(...)`` or ``--help``.
+_ADVICE = re.compile(
+    r"\bliberacion (?=(?:catalogs|discover|search|show|fetch|refresh|sql|tables|info|history|diff|prune)\b)"
+)
+_advice_options = ""  # one CLI command runs per process; its worker threads' notes advise too
+
+
+@contextmanager
+def advising(options: list[str]) -> Iterator[None]:
+    """While the block runs, a command that messages advise is named with ``options`` (the global
+    options typed, ``--home DIR``...): advice copied as printed works on the same home and lake."""
+    global _advice_options
+    before, _advice_options = _advice_options, " ".join(shlex.quote(o) for o in options)
+    try:
+        yield
+    finally:
+        _advice_options = before
+
+
+def with_options(message: str) -> str:
+    """``message`` with the global options typed put into each ``liberacion COMMAND`` it advises."""
+    if not _advice_options:
+        return message
+    return _ADVICE.sub(lambda found: f"liberacion {_advice_options} ", message)
+
 
 def note(message: str) -> None:
     """A message for people: stderr, so stdout stays data. One write, line and newline together:
     threads that note at once never run their lines into each other. Said inert: notes quote
     listings, servers and files."""
-    sys.stderr.write(inert(message) + "\n")
+    sys.stderr.write(inert(with_options(message)) + "\n")
     sys.stderr.flush()
 
 
@@ -51,7 +78,7 @@ def error_line(message: str, *, stream: IO[str] | None = None) -> None:
     """``error: ...`` on stderr, red on a terminal. Inert: errors quote a server's reason phrase, a
     listing's URL, a file's member or sheet name."""
     stream = stream or sys.stderr
-    text = f"error: {inert(message)}"
+    text = f"error: {inert(with_options(message))}"
     print(f"{_RED}{text}{_RESET}" if color_enabled(stream) else text, file=stream)
 
 

@@ -34,7 +34,16 @@ from typing import TYPE_CHECKING, Any
 from liberacion import __version__
 from liberacion.errors import ConfigError, DamagedSnapshot, LiberacionError, NoLake, NoTable, note, one_line
 from liberacion.home import Home, host_tag, process_alive
-from liberacion.lake import DEFAULT_KEEP, Lake, Staging, TableInfo, count_rows, describe_files, keep_default
+from liberacion.lake import (
+    DEFAULT_KEEP,
+    Lake,
+    Staging,
+    TableInfo,
+    count_rows,
+    describe_files,
+    fetch_again,
+    keep_default,
+)
 from liberacion.naming import IDENTIFIER, parse_table_name
 from liberacion.snapshots import CURRENT_FILE, SNAPSHOT_FILE, Provenance, Snapshot
 from liberacion.storage import (
@@ -459,8 +468,7 @@ class IcebergLake(Lake):
                     recipe = provenance.get("recipe") or {}
                     ref = recipe.get("ref") or provenance.get("ref")
                     if ref:
-                        chosen = recipe.get("table")
-                        return f"liberacion fetch {ref}{f' --as {chosen}' if chosen else ''} --force"
+                        return fetch_again(ref, recipe.get("table"))
         return f"liberacion fetch SOURCE --as {name} --force"
 
     def published(self, name: str) -> list[Snapshot]:

@@ -30,6 +30,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import sys
 import time
@@ -178,7 +179,7 @@ class Lake:
         if ref and ref.startswith(f"{catalog}/"):  # from the manifest of that name: it needs another
             again = f"rename the catalog in its manifest and fetch NEWNAME/{ref.split('/', 1)[1]}"
         else:
-            again = f"liberacion fetch {ref or 'SOURCE'} --as OTHER.{table}"
+            again = f"liberacion fetch {shlex.quote(ref) if ref else 'SOURCE'} --as OTHER.{table}"
         err = DamagedSnapshot(
             f"table {catalog}.{table} cannot be used: {problem}; fetch it again under another catalog name "
             f"({again}), then delete {directory}"
@@ -221,8 +222,7 @@ class Lake:
         if ref and provenance is not None:
             # The fetch that made it: a zip's member table is remade by its set's fetch (its own
             # name after --as would make new member tables of that name).
-            chosen = provenance.recipe.table if provenance.recipe else None
-            again = f"liberacion fetch {ref}{f' --as {chosen}' if chosen else ''} --force"
+            again = fetch_again(ref, provenance.recipe.table if provenance.recipe else None)
         else:
             again = f"liberacion fetch SOURCE --as {catalog}.{table} --force"
         problem = f"its current snapshot {snapshot_id}: {err.problem or err}"
@@ -1070,6 +1070,12 @@ def _opens(database: Path) -> bool:
         text = str(err).lower()
         return "could not set lock" in text or "conflicting lock" in text
     return True
+
+
+def fetch_again(ref: str, table: str | None) -> str:
+    """The fetch that replaces a damaged table, to run as printed: the ref quoted for the shell (a
+    file's path with a space, a URL with ``&``)."""
+    return f"liberacion fetch {shlex.quote(ref)}{f' --as {table}' if table else ''} --force"
 
 
 def keep_default() -> int:

@@ -62,7 +62,7 @@ def resolve_ref(ref: str, home: Home, extra_paths: Sequence[Path] = ()) -> Datas
     if not index.has_part(home, catalog.name) and catalog.sources:
         raise NotDiscovered(
             f"no dataset {ref!r} among the curated datasets of {catalog.name}, and this home has not read"
-            f" its listing; run: liberacion discover {catalog.name} first"
+            f" its listing; run: liberacion discover {catalog.name}, then this command again"
         )
     words = dataset_id.replace("-", " ").replace("_", " ")
     msg = f"no dataset {ref!r} in catalog {catalog.name}; see: liberacion search {words} --catalog {catalog.name}"

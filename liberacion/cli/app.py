@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from liberacion import __version__
-from liberacion.console import error_line, stdout_guard
+from liberacion.console import advising, error_line, stdout_guard
 from liberacion.errors import (
     CWD_GONE,
     STORAGE_ERRNOS,
@@ -89,7 +89,7 @@ class _Group(TyperGroup):
             _fail(str(err), err.exit_code)
 
     def invoke(self, ctx: Any) -> Any:
-        with command_line():
+        with command_line(), advising(_typed_options(ctx.params)):
             return self._invoke(ctx)
 
     def _invoke(self, ctx: Any) -> Any:
@@ -377,6 +377,16 @@ def _fail_usage(err: Any) -> NoReturn:
 
 
 _GLOBAL_OPTIONS = ("--home", "--lake", "--catalogs", "--no-color")
+
+
+def _typed_options(params: dict[str, Any]) -> list[str]:
+    """The global options given on the command line that choose where a command works: advice
+    that names a command names them too (without them it would look in the default home)."""
+    typed: list[str] = ["--home", str(params["home"])] if params.get("home") else []
+    typed += ["--lake", str(params["lake"])] if params.get("lake") else []
+    for path in params.get("catalogs") or []:
+        typed += ["--catalogs", str(path)]
+    return typed
 
 
 def usage_message(err: Any) -> str:

@@ -9,7 +9,7 @@ import typer
 from liberacion import api
 from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption, OutputOption, app, settings
 from liberacion.cli.completion import complete_sql, complete_table
-from liberacion.console import emit, print_info, print_json, table_of_ref
+from liberacion.console import emit, print_info, print_json, table_of_ref, with_options
 from liberacion.errors import Busy, ExitCode, NoTable, UsageError
 from liberacion.files import is_stdout
 from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
@@ -216,7 +216,7 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
             for r in records
         ]
     rows = Rows.from_dicts(columns, records)
-    rows.empty_text = "no tables yet: fetch one, e.g. liberacion fetch cms/hospital-general-information"
+    rows.empty_text = with_options("no tables yet: fetch one, e.g. liberacion fetch cms/hospital-general-information")
     rows.cramped = "blocks_for_names"  # a name too long to leave room for others: a block per table
     emit(rows, fmt, output)
 

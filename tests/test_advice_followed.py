@@ -1,0 +1,90 @@
+"""The advice that ends an error or a note, copied as printed and run: it must run as written, on
+the same home and lake the user named, and resolve what the message was about."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Cli
+from tests.manifests import write_catalog
+from tests.server import LocalServer
+
+CSV = "a,b\n1,2\n3,4\n"
+
+
+def _advised(stderr: str, lead: str) -> list[str]:
+    """The command after ``lead`` in the first error or note, split as a shell would, without ``liberacion``."""
+    found = re.search(rf"{re.escape(lead)} (liberacion .*?)(?:, then this command again|\)|$)", stderr, re.M)
+    assert found, stderr
+    words = shlex.split(found.group(1))
+    assert words[0] == "liberacion"
+    return words[1:]
+
+
+def test_advice_after_home_names_that_home_and_lists_its_tables(cli: Cli, tmp_path: Path) -> None:
+    other = tmp_path / "project home"  # a space: the advice must quote it
+    (tmp_path / "beds.csv").write_text(CSV)
+    assert cli("--home", str(other), "fetch", str(tmp_path / "beds.csv"), "--as", "my.beds").exit_code == 0
+
+    missing: Any = cli("--home", str(other), "sql", "select * from my.bedz")
+    assert missing.exit_code == 3
+    advice = _advised(missing.stderr, "see:")
+    assert advice == ["--home", str(other), "tables"]
+    listed: Any = cli(*advice, "--format", "csv")  # LIBERACION_HOME names another, empty home
+    assert listed.exit_code == 0 and "my,beds" in listed.stdout
+
+
+def test_advice_after_lake_names_that_lake(cli: Cli, tmp_path: Path) -> None:
+    lake = tmp_path / "shared lake"
+    (tmp_path / "beds.csv").write_text(CSV)
+    assert cli("--lake", str(lake), "fetch", str(tmp_path / "beds.csv"), "--as", "my.beds").exit_code == 0
+
+    missing: Any = cli("--lake", str(lake), "history", "my.bedz")
+    assert missing.exit_code == 3
+    listed: Any = cli(*_advised(missing.stderr, "see:"), "--format", "csv")
+    assert listed.exit_code == 0 and "my,beds" in listed.stdout
+
+
+def test_a_note_advising_discover_names_the_home(cli: Cli, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    result: Any = cli("--home", str(other), "search", "nothing-matches-this")
+    assert result.exit_code == 0
+    assert "run: liberacion --home " + str(other) + " discover" in result.stderr
+
+
+def test_run_discover_advice_is_a_command_that_runs_then_the_fetch_works(
+    cli: Cli, manifests: Path, http_server: LocalServer
+) -> None:
+    data = http_server.add("/beds.csv", CSV, content_type="text/csv")
+    listing = {"dataset": [{"identifier": "beds", "title": "Beds", "distribution": [{"downloadURL": data}]}]}
+    write_catalog(manifests, "evo", [("dcat-us", http_server.add("/evo.json", json.dumps(listing)))])
+
+    first: Any = cli("fetch", "evo/beds")
+    assert first.exit_code != 0
+    advice = _advised(first.stderr, "run:")
+    assert advice == ["discover", "evo"]  # not "discover evo first": a catalog named first
+    assert cli(*advice).exit_code == 0
+    again: Any = cli("fetch", "evo/beds")
+    assert again.exit_code == 0, again.stderr
+
+
+def test_fetch_again_advice_of_a_damaged_table_quotes_its_file(cli: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "my beds.csv"
+    source.write_text(CSV)
+    assert cli("fetch", str(source), "--as", "my.beds").exit_code == 0
+    source.write_text(CSV + "5,6\n")
+    assert cli("fetch", str(source), "--as", "my.beds").exit_code == 0
+    current = json.loads(cli("info", "my.beds", "--format", "json").stdout)["current"]
+    Path(current["path"], "snapshot.json").write_text("{")
+
+    damaged: Any = cli("info", "my.beds")
+    assert damaged.exit_code != 0
+    advice = _advised(damaged.stderr, "replace it:")
+    assert advice == ["fetch", str(source), "--as", "my.beds", "--force"]
+    assert cli(*advice).exit_code == 0
+    info: Any = cli("info", "my.beds", "--format", "json")
+    assert info.exit_code == 0 and json.loads(info.stdout)["current"]["rows"] == 3
