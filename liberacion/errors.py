@@ -151,6 +151,7 @@ class DamagedSnapshot(StorageError):
     """A snapshot's record in the home cannot be read (edited by hand, a disk fault, removed)."""
 
     problem: str = ""  # what is wrong, without the advice (callers that know the table add theirs)
+    table: str | None = None  # the table, when a query found a file of it missing
 
 
 def _write_hints(remedy: str, there: str = "") -> dict[int, str]:

@@ -31,7 +31,7 @@ from liberacion.errors import (
     one_line,
     output_error,
 )
-from liberacion.lake import Lake
+from liberacion.lake import Lake, fetch_again
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
 from liberacion.storage import read_failure
@@ -437,10 +437,12 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str 
                 f"the snapshot of {table} this query read was removed while it ran"
                 " (prune or a publish's retention); run the query again"
             )
-        return DamagedSnapshot(
+        damaged = DamagedSnapshot(
             f"table {table} is damaged: {gone.group('path')} of snapshot {gone.group('id')} is missing; "
             f"fetch the table again to replace it, with --force (see: liberacion info {table})"
         )
+        damaged.problem, damaged.table = f"{gone.group('path')} of snapshot {gone.group('id')} is missing", table
+        return damaged
     message = one_line(err)
     if _TRACEBACK in text:  # raised in Python under DuckDB: the object store's filesystem
         cause = _raised(text)
@@ -482,6 +484,27 @@ def explain_missing(lake: Lake, err: NoTable, when: str | None) -> LiberacionErr
     )
     later.table = found[0]
     return later
+
+
+def explain_damaged(lake: Lake, err: DamagedSnapshot) -> DamagedSnapshot:
+    """A table whose file a query found missing, with the very fetch that replaces it, read from the
+    table's record (``sql_error`` has no lake to read it in: its message sends to ``info``)."""
+    if not err.table:
+        return err
+    try:
+        provenance = lake.current(err.table).provenance
+    except (LiberacionError, OSError):
+        return err
+    recipe = provenance.recipe
+    ref = recipe.ref if recipe is not None else provenance.ref
+    if not ref:
+        return err
+    again = fetch_again(ref, recipe.table if recipe is not None else None)
+    better = DamagedSnapshot(
+        f"table {err.table} is damaged: {err.problem}; fetch the table again to replace it: {again}"
+    )
+    better.problem, better.table = err.problem, err.table
+    return better
 
 
 def _damage(lake: Lake, table: str) -> DamagedSnapshot | None:

@@ -88,3 +88,20 @@ def test_fetch_again_advice_of_a_damaged_table_quotes_its_file(cli: Cli, tmp_pat
     assert cli(*advice).exit_code == 0
     info: Any = cli("info", "my.beds", "--format", "json")
     assert info.exit_code == 0 and json.loads(info.stdout)["current"]["rows"] == 3
+
+
+def test_a_query_missing_a_tables_file_gives_the_fetch_that_replaces_it(cli: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "my beds.csv"
+    source.write_text(CSV)
+    assert cli("fetch", str(source), "--as", "my.beds").exit_code == 0
+    current = json.loads(cli("info", "my.beds", "--format", "json").stdout)["current"]
+    for name in current["files"]:
+        Path(current["path"], name).unlink()
+
+    failed: Any = cli("sql", "select count(*) as n from my.beds")
+    assert failed.exit_code != 0 and "is missing" in failed.stderr
+    advice = _advised(failed.stderr, "replace it:")  # not "see: liberacion info", which shows no fetch
+    assert advice == ["fetch", str(source), "--as", "my.beds", "--force"]
+    assert cli(*advice).exit_code == 0
+    again: Any = cli("sql", "select count(*) as n from my.beds")
+    assert again.exit_code == 0 and again.stdout == "n\n2\n"

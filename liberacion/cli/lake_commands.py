@@ -10,7 +10,7 @@ from liberacion import api
 from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption, OutputOption, app, settings
 from liberacion.cli.completion import complete_sql, complete_table
 from liberacion.console import emit, print_info, print_json, table_of_ref, with_options
-from liberacion.errors import Busy, ExitCode, NoTable, UsageError
+from liberacion.errors import Busy, DamagedSnapshot, ExitCode, NoTable, UsageError
 from liberacion.files import is_stdout
 from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
 from liberacion.timestamps import parse_as_of
@@ -81,7 +81,7 @@ def sql(
       liberacion sql --safe "select count(*) from cdc.places_county"
     """
     from liberacion.engine import interruptible
-    from liberacion.query import explain_missing, export, safe_default
+    from liberacion.query import explain_damaged, explain_missing, export, safe_default
 
     text = _read_query(query, file)
     safe = safe or safe_default()
@@ -124,6 +124,8 @@ def sql(
             interruptible(run)  # Ctrl-C stops the query at once, not when it ends
     except NoTable as err:
         raise explain_missing(lake, err, when) from None
+    except DamagedSnapshot as err:
+        raise explain_damaged(lake, err) from None
 
 
 def _emit_whole(rows: Rows, chosen: Format, output: Path | None, max_rows: int, *, expanded: bool) -> None:
