@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 
 from liberacion.errors import UsageError, output_error
 from liberacion.files import is_special, output_path
-from liberacion.naming import QUANTITY_NAMES, is_identifier_name
+from liberacion.naming import QUANTITY_NAMES, is_identifier_name, quote_ident
 
 if TYPE_CHECKING:
     import duckdb
@@ -520,7 +521,8 @@ def render(
         try:
             if fmt is Format.parquet:
                 stream.flush()
-                _write_parquet(rows, stream.buffer)  # to a pipe: | duckdb -c "from read_parquet('/dev/stdin')"
+                # to a pipe: | duckdb -c "from read_parquet('/dev/stdin')"
+                _write_parquet(rows, stream.buffer, "--format csv")
             elif fmt is not Format.table and not _can_write_all(stream) and hasattr(stream, "buffer"):
                 _render_to(rows, fmt, _Utf8Text(stream), view)  # type: ignore[arg-type]
             else:
@@ -537,7 +539,8 @@ def render(
     with output_path(output) as tmp:
         if fmt is Format.parquet:
             with open(tmp, "wb") as fh:
-                _write_parquet(rows, fh)
+                # --format csv alone would write CSV into a file named .parquet
+                _write_parquet(rows, fh, f"--format csv --output {shlex.quote(str(output.with_suffix('.csv')))}")
         else:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
                 _render_to(rows, fmt, fh, view)
@@ -1212,6 +1215,9 @@ def markdown_selects(types: Sequence[Any]) -> tuple[str, str]:
     return ", ".join(texts) or "1", f"concat('| ', {values}, ' |', chr(10)) AS line"
 
 
+_BARE_COLUMN = re.compile(r"[a-z_][a-z0-9_]*")  # one DuckDB reads unquoted (keywords aside)
+
+
 def _holds_interval(type_: Any) -> bool:
     """An INTERVAL, or a list, struct or map with one inside."""
     import pyarrow as pa
@@ -1221,7 +1227,9 @@ def _holds_interval(type_: Any) -> bool:
     return any(_holds_interval(type_.field(i).type) for i in range(type_.num_fields))
 
 
-def _write_parquet(rows: Rows, sink: IO[bytes]) -> None:
+def _write_parquet(rows: Rows, sink: IO[bytes], as_csv: str) -> None:
+    """``rows`` as Parquet into ``sink``; ``as_csv``: the options that write CSV instead, for the
+    refusal of a column Parquet cannot hold."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -1235,8 +1243,9 @@ def _write_parquet(rows: Rows, sink: IO[bytes]) -> None:
     intervals = [f.name for f in reader.schema if _holds_interval(f.type)]
     if intervals:  # Arrow cannot write them, and text would pass for a value of another type
         name = intervals[0]
+        column = name if _BARE_COLUMN.fullmatch(name) else quote_ident(name)  # as the SQL must write it
         raise UsageError(
-            f"Parquet output cannot hold the INTERVAL column {name}: select it as {name}::VARCHAR, or use --format csv"
+            f"Parquet output cannot hold the INTERVAL column {name}: select it as {column}::VARCHAR, or use {as_csv}"
         )
     # A Python file: Arrow's own would seek, which a pipe, a FIFO or a process substitution cannot.
     with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), reader.schema, compression="zstd") as writer:

@@ -105,3 +105,20 @@ def test_a_query_missing_a_tables_file_gives_the_fetch_that_replaces_it(cli: Cli
     assert cli(*advice).exit_code == 0
     again: Any = cli("sql", "select count(*) as n from my.beds")
     assert again.exit_code == 0 and again.stdout == "n\n2\n"
+
+
+def test_parquet_refusing_an_interval_advises_sql_and_options_that_run(cli: Cli, tmp_path: Path) -> None:
+    query = 'select interval 3 day as "time span"'
+    target = tmp_path / "out dir" / "spans.parquet"
+    target.parent.mkdir()
+    refused: Any = cli("sql", query, "--output", str(target))
+    assert refused.exit_code == 2
+    found = re.search(r"select it as (.*?)::VARCHAR, or use (.*)$", refused.stderr.strip())
+    assert found, refused.stderr
+    column, options = found.group(1), shlex.split(found.group(2))
+    cast: Any = cli("sql", f"select {column}::VARCHAR as t from ({query})", "--format", "csv")
+    assert cast.exit_code == 0 and cast.stdout == "t\n3 days\n"
+    # Appended to the command as typed: CSV, in a file named .csv (not CSV inside spans.parquet).
+    written: Any = cli("sql", query, "--output", str(target), *options)
+    assert written.exit_code == 0, written.stderr
+    assert (target.parent / "spans.csv").read_text() == "time span\n3 days\n" and not target.exists()
