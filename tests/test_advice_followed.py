@@ -122,3 +122,20 @@ def test_parquet_refusing_an_interval_advises_sql_and_options_that_run(cli: Cli,
     written: Any = cli("sql", query, "--output", str(target), *options)
     assert written.exit_code == 0, written.stderr
     assert (target.parent / "spans.csv").read_text() == "time span\n3 days\n" and not target.exists()
+
+
+def test_member_advice_quotes_a_name_with_spaces_and_brackets(cli: Cli, tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "two.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("2021 (final)/data file.csv", "a,b\n1,2\n")
+        zipped.writestr("2022/data file.csv", "a,b\n3,4\n")
+    refused: Any = cli("fetch", str(archive), "--member", "data file.csv", "--as", "my.z")
+    assert refused.exit_code != 0
+    found = re.search(r"e\.g\. (--member .*)$", refused.stderr.strip())
+    assert found, refused.stderr
+    options = shlex.split(found.group(1))
+    assert options == ["--member", "2021 (final)/data file.csv"]
+    assert cli("fetch", str(archive), *options, "--as", "my.z").exit_code == 0
+    assert cli("sql", "select * from my.z").stdout == "a,b\n1,2\n"

@@ -4,6 +4,7 @@ and the budget of bytes a download may expand to."""
 from __future__ import annotations
 
 import gzip
+import shlex
 import zipfile
 import zlib
 from collections import Counter
@@ -156,7 +157,7 @@ def choose(names: Sequence[str], suffixes: Sequence[str | None], wanted: str, *,
             listed = ", ".join(names[i] for i in found)
             raise ConversionError(
                 f"--member {wanted}: {where} has {len(found)} {kind}s of that name ({listed});"
-                f" give the whole name, e.g. --member {names[found[0]]}"
+                f" give the whole name, e.g. --member {shlex.quote(names[found[0]])}"  # quoted: run as printed
             )
     shown = ", ".join(names[:SHOWN_CHOICES]) + (
         f" and {len(names) - SHOWN_CHOICES:,} more" if len(names) > SHOWN_CHOICES else ""
