@@ -547,9 +547,26 @@ class Lake:
         owner = name.removesuffix(REJECTS_SUFFIX)
         if owner == name or not owner or not self.exists(owner):
             return None
-        return (
+        return self.no_bad_rows(name) or (
             f"{name} is {owner}'s bad rows (a view for sql), not a table of its own:"
             f' see liberacion info {owner}, or liberacion sql "select * from {name}"'
+        )
+
+    def no_bad_rows(self, name: str) -> str | None:
+        """Why ``TABLE__rejects`` is no view at all when TABLE's current snapshot has no bad rows
+        (advising ``sql "select * from TABLE__rejects"`` then sent to an error); None otherwise."""
+        owner = name.removesuffix(REJECTS_SUFFIX)
+        if owner == name or not owner:
+            return None
+        try:
+            rejects = self.current(owner).rejects
+        except (LiberacionError, OSError):  # no such table, or a damaged one: its own message says so
+            return None
+        if rejects:
+            return None
+        return (
+            f"{owner} has no bad rows (every row of its current snapshot converted), so no view {name};"
+            f" see: liberacion info {owner}"
         )
 
     # -- writing ---------------------------------------------------------------------------
@@ -846,9 +863,13 @@ class Lake:
                 lines.append({"snapshot": snapshot_id, "pruned_at": utc_now()})
                 continue
             lines.append(pruned_record(snap))
-        if lines:
+        if not lines:
+            return
+        try:
             with open(self.table_dir(name) / PRUNED_FILE, "a", encoding="utf-8") as out:
                 out.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        except OSError as err:  # a prune frees space: a full disk must not stop it (README)
+            note(f"{name}: the pruned snapshots' citations were not recorded in {PRUNED_FILE}: {err.strerror or err}")
 
     def not_kept_then(self, name: str, when: str, oldest: str) -> str:
         """Why no kept snapshot of a table was current at ``when``, the oldest kept one being

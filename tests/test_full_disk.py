@@ -479,3 +479,27 @@ def test_a_publish_that_cannot_switch_leaves_no_snapshot_behind(
     (table,) = json.loads(cli("tables", "--format", "json").stdout)
     assert table["snapshots"] == 1 and table["rows"] == 3
     assert [s["rows"] for s in _history(cli)] == [3]
+
+
+def test_prune_frees_space_when_its_citations_cannot_be_recorded(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prune appends each pruned snapshot's citation to ``pruned.jsonl`` first: on a full disk that
+    append failed the prune, the one command that frees space. It is a note now."""
+    import builtins
+
+    import liberacion.lake as lake_module
+
+    for rows in (3, 4, 5):
+        assert cli("fetch", str(_csv(tmp_path, "a.csv", rows)), "--as", TABLE).exit_code == 0
+
+    def full_for_citations(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path).endswith(lake_module.PRUNED_FILE):
+            raise _full(Path(path))
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(lake_module, "open", full_for_citations, raising=False)
+    result = cli("prune", TABLE, "--keep", "1")
+    assert _errors(result) == [] and result.exit_code == 0, result.stderr
+    assert "citations were not recorded in pruned.jsonl: No space left on device" in result.stderr
+    assert [s["rows"] for s in _history(cli)] == [5]
