@@ -471,6 +471,9 @@ def explain_missing(lake: Lake, err: NoTable, when: str | None) -> LiberacionErr
     snapshot is damaged, or ``--as-of`` names a time before its first kept snapshot (the CLI and
     the API say the same)."""
     named = (err.table or "").lower()
+    empty = lake.no_bad_rows(named) if when is None and "." in named else None
+    if empty:
+        return NoTable(empty)
     # DuckDB names the table without its catalog when the catalog did not exist then either.
     found = [n for n in lake.names() if n == named or n.endswith(f".{named}")] if named else []
     if len(found) != 1:

@@ -139,3 +139,23 @@ def test_member_advice_quotes_a_name_with_spaces_and_brackets(cli: Cli, tmp_path
     assert options == ["--member", "2021 (final)/data file.csv"]
     assert cli("fetch", str(archive), *options, "--as", "my.z").exit_code == 0
     assert cli("sql", "select * from my.z").stdout == "a,b\n1,2\n"
+
+
+def test_bad_rows_advice_runs_only_where_there_are_bad_rows(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "clean.csv").write_text(CSV)
+    (tmp_path / "ragged.csv").write_text("a,b\n" + "".join(f"{i},x{i}\n" for i in range(300)) + "7,8,9,10\n")
+    assert cli("fetch", str(tmp_path / "clean.csv"), "--as", "my.clean").exit_code == 0
+    assert cli("fetch", str(tmp_path / "ragged.csv"), "--as", "my.ragged").exit_code == 0
+
+    ragged: Any = cli("info", "my.ragged__rejects")
+    assert ragged.exit_code != 0
+    found = re.search(r'or liberacion (sql "select \* from my\.ragged__rejects")', ragged.stderr)
+    assert found, ragged.stderr
+    read: Any = cli(*shlex.split(found.group(1)), "--format", "csv")
+    assert read.exit_code == 0 and len(read.stdout.splitlines()) == 2, read.stderr
+
+    for command in (["info", "my.clean__rejects"], ["sql", "select * from my.clean__rejects"]):
+        clean: Any = cli(*command)
+        assert clean.exit_code == 3
+        assert "my.clean has no bad rows" in clean.stderr and "select * from" not in clean.stderr
+        assert cli(*_advised(clean.stderr, "see:")).exit_code == 0
