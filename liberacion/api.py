@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -148,7 +148,9 @@ def _whole(value: object, what: str) -> int:
 
 
 def _seconds(value: object, what: str) -> float:
-    """A number of seconds (whole or not), or a ``UsageError``."""
+    """A number of seconds (whole or not) or a ``datetime.timedelta``, or a ``UsageError``."""
+    if isinstance(value, timedelta):  # how Python (and Airflow) says a duration
+        return value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
         raise UsageError(f"{what} must be a number of seconds, not {value!r}")
     return float(value)
@@ -242,7 +244,7 @@ def fetch(
     as_table: str | None = None,
     jobs: int = 4,
     force: bool = False,
-    wait: float = 300.0,
+    wait: float | timedelta = 300.0,
     types: dict[str, str] | None = None,
     raw: bool = False,
     member: str | None = None,
@@ -280,7 +282,9 @@ def fetch(
         allow_empty=_flag(allow_empty, "allow_empty"),
         catalog_paths=_catalog_paths(catalog_paths),
     )
-    return run(_refs(refs), open_home(home), options, progress=progress, on_result=on_result)
+    where = open_home(home)
+    named = [checked_ref(where, ref, catalog_paths=options.catalog_paths) for ref in _refs(refs)]
+    return run(named, where, options, progress=progress, on_result=on_result)
 
 
 @_ctrl_c_as_keyboard_interrupt
@@ -288,19 +292,19 @@ def refresh(
     tables: Sequence[str] = (),
     *,
     home: PathLike | Home | None = None,
-    older_than: float | str | None = None,
+    older_than: float | str | timedelta | None = None,
     jobs: int = 4,
     check: bool = False,
     force: bool = False,
     on_schema_change: str = "evolve",
-    wait: float = 0.0,
+    wait: float | timedelta = 0.0,
     catalog_paths: Sequence[PathLike] = (),
     on_event: Callable[[liberacion.RefreshEvent], None] | None = None,
     on_waiting: Callable[[str], None] | None = None,
 ) -> liberacion.RefreshReport:
     """Re-check fetched tables (all when none are named) and re-fetch what changed upstream.
 
-    ``older_than`` is seconds or a duration such as ``"12h"``. The report's ``exit_code`` is what
+    ``older_than`` is seconds, a ``timedelta`` or a duration such as ``"12h"``. The report's ``exit_code`` is what
     the command exits with. ``on_waiting`` is called once with a line to show when the run waits
     (up to ``wait`` seconds) for another refresh of the same home.
     """
@@ -344,6 +348,72 @@ def discover(
     if report.rebuilt:
         _update_views(where)
     return report
+
+
+def checked_ref(home: Home, value: str, *, command: str | None = None, catalog_paths: Sequence[PathLike] = ()) -> str:
+    """A dataset ref as given, or a ``UsageError`` naming the ref when a table name was given
+    instead (``show("cms.hospital_general_information")``: its ref is cms/hospital-general-information),
+    as ``fetch`` and ``show`` say it from Python and from the command line (``command`` adds the
+    command line that takes the ref).
+
+    A name is taken for a table when its catalog is known or the lake has it; anything else
+    (``data.csv``) is left for the command to read as it reads any other ref.
+    """
+    from liberacion.naming import IDENTIFIER
+
+    catalog, dot, table = value.partition(".")
+    if not dot or "/" in value or not IDENTIFIER.fullmatch(catalog) or not IDENTIFIER.fullmatch(table):
+        return value
+    if Path(value).exists():  # a local file named like a table: fetch reads it
+        return value
+    ref, known = _ref_of_table(home, value, catalog_paths)
+    if ref is not None:
+        run = f": liberacion {command} {ref}" if command else ""
+        raise UsageError(f"{value} is a table name, not a dataset ref; its ref is {ref}{run}")
+    if known:
+        raise UsageError(
+            f"{value} is a table name, not a dataset ref (CATALOG/ID, e.g. cms/hospital-general-information); "
+            f"see: liberacion search"
+        )
+    return value
+
+
+def _ref_of_table(home: Home, name: str, catalog_paths: Sequence[PathLike]) -> tuple[str | None, bool]:
+    """The ref a table comes from, looked up in its provenance, the curated datasets and the index;
+    and whether the name's catalog is a known one at all."""
+    from liberacion.catalogs.manifests import load_catalogs
+    from liberacion.errors import LiberacionError
+
+    lake = open_lake(home)
+    try:
+        if lake.exists(name):
+            ref = lake.current(name).provenance.ref
+            if ref and "://" not in ref and ref.count("/") == 1 and not ref.startswith((".", "/")):
+                return ref, True  # a catalog ref (a table from a file or a URL has none)
+    except (OSError, LiberacionError):
+        pass
+    catalog_name = name.split(".", 1)[0]
+    catalogs = load_catalogs([Path(p) for p in catalog_paths], problems=[])
+    known = any(c.name == catalog_name for c in catalogs)
+    for catalog in catalogs:
+        for dataset in catalog.datasets:
+            if dataset.table == name:
+                return dataset.ref, True
+    if home.index_file.is_file():
+        from liberacion.engine import new_connection
+        from liberacion.naming import quote_literal
+
+        try:
+            with new_connection() as con:
+                row = con.execute(
+                    f"SELECT ref FROM read_parquet({quote_literal(str(home.index_file))}) WHERE table_name = ? LIMIT 1",
+                    [name],
+                ).fetchone()
+        except Exception:  # a damaged index gives no hint; the command reports the index itself
+            row = None
+        if row and row[0]:
+            return row[0], True
+    return None, known or lake.exists(name)
 
 
 def _update_views(home: Home) -> None:
@@ -425,7 +495,8 @@ def show(
     from liberacion.resolve import describe
 
     lake = open_lake(home)
-    description = describe(lake.home, _text(ref, "ref"), _catalog_paths(catalog_paths))
+    paths = _catalog_paths(catalog_paths)
+    description = describe(lake.home, checked_ref(lake.home, _text(ref, "ref"), catalog_paths=paths), paths)
     table = description.dataset.table
     state: dict[str, Any] = {"table": table, "present": False}
     if lake.exists(table):
@@ -449,11 +520,12 @@ def sql(
 
     Returns a DuckDB relation (``.df()``, ``.fetchall()``, ``.arrow()``, more SQL on top), or with
     ``arrow=True`` the whole result as an Arrow table. ``as_of`` (a date or UTC timestamp) queries
-    every table as it was then. ``safe`` (default: ``LIBERACION_SQL_SAFE``) lets the SQL read the
-    lake and nothing else. ``liberacion.datasets`` shows the catalogs loaded with ``catalog_paths``
-    (as ``search`` does). No snapshot the relation reads is pruned while the relation lives (see
-    ``prune``): read it and let it go, rather than keeping it for a long time. (With DuckDB 1.4
-    and later a relation's ``.arrow()`` is a ``RecordBatchReader``: ``.to_arrow_table()`` is the table.)
+    every table as it was then. ``safe=True`` (or ``LIBERACION_SQL_SAFE=1``, which ``safe=False``
+    does not undo) lets the SQL read the lake and nothing else. ``liberacion.datasets`` shows the
+    catalogs loaded with ``catalog_paths`` (as ``search`` does). No snapshot the relation reads
+    is pruned while the relation lives (see ``prune``): read it and let it go, rather than keeping
+    it for a long time. (With DuckDB 1.4 and later a relation's ``.arrow()`` is a
+    ``RecordBatchReader``: ``.to_arrow_table()`` is the table.)
     """
     import weakref
 
@@ -462,7 +534,10 @@ def sql(
     from liberacion.query import explain_missing, relation, safe_default
     from liberacion.timestamps import parse_as_of
 
-    sandboxed = safe_default() if safe is None else _flag(safe, "safe")
+    # As ``--safe``: LIBERACION_SQL_SAFE=1 sandboxes every query, and ``safe=False`` does not undo
+    # it (an operator's setting: the command line has no way out of it either).
+    asked = False if safe is None else _flag(safe, "safe")
+    sandboxed = safe_default() or asked
     arrow = _flag(arrow, "arrow")
     if not isinstance(query, str):
         raise UsageError(f"the SQL must be text, not {query!r}")
@@ -506,6 +581,38 @@ def _read_whole(result: duckdb.DuckDBPyRelation, query: str, run: Run) -> pa.Tab
         raise sql_error(err, sql=query) from None
 
 
+def checked_table(
+    lake: liberacion.Lake,
+    name: object,
+    what: str = "table",
+    *,
+    command: str | None = None,
+    catalog_paths: Sequence[PathLike] = (),
+) -> str:
+    """``name`` as a table name, or the mistake said as ``info``, ``history``, ``diff`` and ``prune``
+    say it, from Python as from the command line: a bare name the lake has under a catalog
+    (``beds`` for ``cms.beds``) is a ``NoTable`` naming it, a dataset ref a ``UsageError`` naming its
+    table (``command`` adds the command line that takes it)."""
+    from liberacion.errors import NoTable
+
+    name = _text(name, what)
+    if "." not in name and "/" not in name:
+        matches = [other for other in lake.names() if other.split(".", 1)[-1] == name.lower()]
+        if matches:  # only the names are read: every table's snapshots would take seconds on a big lake
+            raise NoTable(f"no table {name}: a table is CATALOG.TABLE; did you mean {' or '.join(matches)}?")
+    if "/" not in name:
+        return name
+    import contextlib
+
+    from liberacion.fetching import table_of_ref
+
+    table = table_of_ref(name)  # not a known ref: the table its name would give
+    with contextlib.suppress(Exception):  # the catalog knows the ref's own table (show prints it too)
+        table = show(name, home=lake.home, catalog_paths=catalog_paths).lake["table"]
+    run = f": liberacion {command} {table}" if command else ""
+    raise UsageError(f"{name} is a dataset ref, not a table; its table is {table}{run}")
+
+
 @_ctrl_c_as_keyboard_interrupt
 def tables(*, home: PathLike | Home | None = None) -> list[liberacion.TableInfo]:
     """Every table in the lake with its current snapshot."""
@@ -541,7 +648,7 @@ class TableDetails:
 def info(table: str, *, home: PathLike | Home | None = None) -> TableDetails:
     """A table's schema, provenance, kept snapshots and where it is stored."""
     lake = open_lake(home)
-    table = _text(table, "table")
+    table = checked_table(lake, table)
     return TableDetails(lake.current(table), lake.snapshots(table), lake.storage(table))
 
 
@@ -550,7 +657,8 @@ def history(table: str, *, home: PathLike | Home | None = None) -> list[liberaci
     """A table's kept snapshots, oldest first, each compared with the one before it."""
     from liberacion.timeline import history as run
 
-    return run(open_lake(home), _text(table, "table"))
+    lake = open_lake(home)
+    return run(lake, checked_table(lake, table))
 
 
 @_ctrl_c_as_keyboard_interrupt
@@ -578,6 +686,7 @@ def diff(
     table = _text(table, "table")
     from_snapshot, to_snapshot = _when(from_snapshot, "from_snapshot"), _when(to_snapshot, "to_snapshot")
     lake = open_lake(home)
+    table = checked_table(lake, table)
     with lake.reading_snapshots():  # neither snapshot is pruned while they are compared
         new = resolve_snapshot(lake, table, to_snapshot or "current", option("to_snapshot", "--to"))
         old = (
@@ -623,7 +732,7 @@ def prune(
     import time
 
     from liberacion.errors import DamagedSnapshot, QueryReading
-    from liberacion.iceberg_lake import orphan_hours
+    from liberacion.iceberg_lake import orphan_hours, require_lake
     from liberacion.lake import keep_default
     from liberacion.timeline import checked_keep
     from liberacion.timeline import prune as prune_table
@@ -634,8 +743,9 @@ def prune(
     keep_default()  # settings said before anything is deleted, as fetch and refresh say them
     orphan_hours()
     lake = open_lake(home)
+    require_lake(lake)  # a lake_uri or LIBERACION_LAKE naming no lake (a typo) is said, never "nothing to prune"
     report = PruneReport()
-    named = _names(tables, "tables")
+    named = [checked_table(lake, name) for name in _names(tables, "tables")]
     deadline = time.monotonic() + PRUNE_READERS_WAIT
     checked_keep(keep)  # a bad --keep is said before a name that is no table
     for name in named:  # a name that is no table is said before any lock file is made for it

@@ -659,6 +659,30 @@ def _nameless(stem: str) -> bool:
     return stem.lower() in _NAMELESS or bool(_BARE_ID.fullmatch(stem))
 
 
+def table_of_ref(ref: str) -> str:
+    """The table a ref lands in by default, by fetch's own rules: ``cms/hospital-general-information``
+    → ``cms.hospital_general_information``; a URL or a file → ``local.<file name>`` (``deaths.2023.csv``
+    → ``local.deaths_2023``). (The same rules as ``console.table_of_ref``, for the API, which is
+    below the printers.)"""
+    if "://" in ref:
+        return url_name(ref)
+    if ref.count("/") == 1 and not looks_like_path(ref):
+        catalog, dataset_id = ref.split("/")
+        return f"{sanitize_identifier(catalog, fallback='c')}.{sanitize_identifier(dataset_id)}"
+    return derived_name(Path(ref).expanduser().name or ref)
+
+
+def looks_like_path(ref: str) -> bool:
+    """Whether a ``A/B`` ref means a file rather than the dataset B of catalog A: the path exists,
+    or is written as one (``./``, ``~/``, a trailing ``/``), or B has a data file's extension
+    (``loc/f.csv``: a mistyped path, since catalog ids have no extensions)."""
+    from liberacion.formats import extension_format
+
+    if ref.startswith((".", "/", "~")) or ref.endswith("/") or Path(ref).expanduser().exists():
+        return True
+    return extension_format(ref) is not None
+
+
 def nameless_url(url: str) -> bool:
     """Whether a URL's own name tells no dataset (``…/download?format=csv``): its table is named by
     the server's file name on its first fetch, so nothing can be told of it before."""

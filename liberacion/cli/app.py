@@ -27,7 +27,6 @@ from liberacion.errors import (
     ExitCode,
     LiberacionError,
     Note,
-    UsageError,
     command_line,
     cwd_gone,
     one_line,
@@ -550,67 +549,11 @@ def settings(ctx: typer.Context) -> Settings:
 
 
 def ref_argument(ctx: typer.Context, value: str, command: str) -> str:
-    """A dataset ref as given, or a usage error naming the ref when a table name was given instead
-    (``show cms.hospital_general_information`` → ``its ref is cms/hospital-general-information``).
+    """A dataset ref as given, or the error ``api.checked_ref`` says, with the command line that takes it."""
+    from liberacion.api import checked_ref
 
-    A name is taken for a table when its catalog is known or the lake has it; anything else
-    (``data.csv``) is left for the command to read as it reads any other argument.
-    """
-    from liberacion.naming import IDENTIFIER
-
-    catalog, dot, table = value.partition(".")
-    if not dot or "/" in value or not IDENTIFIER.fullmatch(catalog) or not IDENTIFIER.fullmatch(table):
-        return value
-    if Path(value).exists():  # a local file named like a table: fetch reads it
-        return value
     options = settings(ctx)
-    ref, known = _ref_of_table(options, value)
-    if ref is not None:
-        raise UsageError(f"{value} is a table name, not a dataset ref; its ref is {ref}: liberacion {command} {ref}")
-    if known:
-        raise UsageError(
-            f"{value} is a table name, not a dataset ref (CATALOG/ID, e.g. cms/hospital-general-information); "
-            f"see: liberacion search"
-        )
-    return value
-
-
-def _ref_of_table(options: Settings, name: str) -> tuple[str | None, bool]:
-    """The ref a table comes from, looked up in its provenance, the curated datasets and the index;
-    and whether the name's catalog is a known one at all."""
-    home = options.home
-    lake = options.lake()
-    try:
-        if lake.exists(name):
-            ref = lake.current(name).provenance.ref
-            if ref and "://" not in ref and ref.count("/") == 1 and not ref.startswith((".", "/")):
-                return ref, True  # a catalog ref (a table from a file or a URL has none)
-    except (OSError, LiberacionError):
-        pass
-    from liberacion.catalogs.manifests import load_catalogs
-
-    catalog_name = name.split(".", 1)[0]
-    catalogs = load_catalogs(options.catalog_paths, problems=[])
-    known = any(c.name == catalog_name for c in catalogs)
-    for catalog in catalogs:
-        for dataset in catalog.datasets:
-            if dataset.table == name:
-                return dataset.ref, True
-    if home.index_file.is_file():
-        from liberacion.engine import new_connection
-        from liberacion.naming import quote_literal
-
-        try:
-            with new_connection() as con:
-                row = con.execute(
-                    f"SELECT ref FROM read_parquet({quote_literal(str(home.index_file))}) WHERE table_name = ? LIMIT 1",
-                    [name],
-                ).fetchone()
-        except Exception:  # a damaged index gives no hint; the command reports the index itself
-            row = None
-        if row and row[0]:
-            return row[0], True
-    return None, known or lake.exists(name)
+    return checked_ref(options.home, value, command=command, catalog_paths=options.catalog_paths)
 
 
 FormatOption = Annotated[
