@@ -18,7 +18,6 @@ from typing import IO, Any
 
 from liberacion.errors import output_error
 from liberacion.files import is_stdout
-from liberacion.naming import sanitize_identifier
 from liberacion.render import (
     DEFAULT_MAX_ROWS,
     STATUS_STYLES,
@@ -149,17 +148,11 @@ def _write_utf8(text: str) -> None:
 
 
 def table_of_ref(ref: str) -> str:
-    """The table a ref lands in by default, by fetch's own rules: ``cms/hospital-general-information``
-    → ``cms.hospital_general_information``; a URL or a file → ``local.<file name>`` (``deaths.2023.csv``
-    → ``local.deaths_2023``). Shown for a ref that failed before its table was known."""
-    from liberacion.fetching import derived_name, url_name
+    """The table a ref lands in by default (``fetching.table_of_ref``), shown for a ref that failed
+    before its table was known."""
+    from liberacion.fetching import table_of_ref as of_ref
 
-    if "://" in ref:
-        return url_name(ref)
-    if ref.count("/") == 1 and not _looks_like_path(ref):
-        catalog, dataset_id = ref.split("/")
-        return f"{sanitize_identifier(catalog, fallback='c')}.{sanitize_identifier(dataset_id)}"
-    return derived_name(Path(ref).expanduser().name or ref)
+    return of_ref(ref)
 
 
 def named_table(ref: str) -> str | None:
@@ -167,24 +160,13 @@ def named_table(ref: str) -> str | None:
     the ref alone (``table_of_ref``); None when they cannot: a URL whose own name says nothing
     (``…/download?format=csv``: the server names its table), or ``A/B.ext`` with an extension that
     is no data format (``loc/f.dat``: a mistyped path or a catalog's dataset, not a mix of both)."""
-    from liberacion.fetching import nameless_url
+    from liberacion.fetching import looks_like_path, nameless_url
 
     if "://" in ref:
         return None if nameless_url(ref) else table_of_ref(ref)
-    if ref.count("/") == 1 and "." in ref.split("/")[1] and not _looks_like_path(ref):
+    if ref.count("/") == 1 and "." in ref.split("/")[1] and not looks_like_path(ref):
         return None
     return table_of_ref(ref)
-
-
-def _looks_like_path(ref: str) -> bool:
-    """Whether a ``A/B`` ref means a file rather than the dataset B of catalog A: the path exists,
-    or is written as one (``./``, ``~/``, a trailing ``/``), or B has a data file's extension
-    (``loc/f.csv``: a mistyped path, since catalog ids have no extensions)."""
-    from liberacion.formats import extension_format
-
-    if ref.startswith((".", "/", "~")) or ref.endswith("/") or Path(ref).expanduser().exists():
-        return True
-    return extension_format(ref) is not None
 
 
 def _details(console: Any, pairs: list[tuple[str, Any]], label_width: int, *, wrap: tuple[str, ...] = ()) -> None:

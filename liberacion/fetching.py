@@ -662,8 +662,7 @@ def _nameless(stem: str) -> bool:
 def table_of_ref(ref: str) -> str:
     """The table a ref lands in by default, by fetch's own rules: ``cms/hospital-general-information``
     → ``cms.hospital_general_information``; a URL or a file → ``local.<file name>`` (``deaths.2023.csv``
-    → ``local.deaths_2023``). (The same rules as ``console.table_of_ref``, for the API, which is
-    below the printers.)"""
+    → ``local.deaths_2023``)."""
     if "://" in ref:
         return url_name(ref)
     if ref.count("/") == 1 and not looks_like_path(ref):

@@ -9,7 +9,7 @@ import typer
 from liberacion import api
 from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption, OutputOption, app, settings
 from liberacion.cli.completion import complete_sql, complete_table
-from liberacion.console import emit, print_info, print_json, table_of_ref, with_options
+from liberacion.console import emit, print_info, print_json, with_options
 from liberacion.errors import Busy, DamagedSnapshot, ExitCode, NoTable, UsageError
 from liberacion.files import is_stdout
 from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
@@ -262,29 +262,9 @@ def _note_failed_refreshes(records: list[dict[str, Any]]) -> None:
 
 
 def _table_argument(ctx: typer.Context, name: str, command: str) -> str:
-    """A table name, or a usage error that names the table when a dataset ref was given instead;
-    a bare table name (``nppes``) that the lake has under a catalog is a missing table naming it."""
-    if "." not in name and "/" not in name:
-        _suggest_qualified(ctx, name)
-    if "/" not in name and "://" not in name:
-        return name
-    table = table_of_ref(name)
-    try:  # the catalog knows the ref's own table (show prints it too)
-        options = settings(ctx)
-        table = api.show(name, home=options.home, catalog_paths=options.catalog_paths).lake["table"]
-    except Exception:  # not a known ref: the table its name would give
-        pass
-    raise UsageError(f"{name} is a dataset ref, not a table; its table is {table}: liberacion {command} {table}")
-
-
-def _suggest_qualified(ctx: typer.Context, name: str) -> None:
-    """``info nppes`` when the lake has ``local.nppes``: not found (exit 3), naming the tables
-    that end so. With none, the command goes on to say what a table name is (a usage error).
-    Only the names are listed: every table's snapshot records were read (1,000 tables of 50
-    snapshots: 6 s before a typo was said)."""
-    matches = [other for other in settings(ctx).lake().names() if other.split(".", 1)[-1] == name.lower()]
-    if matches:
-        raise NoTable(f"no table {name}: a table is CATALOG.TABLE; did you mean {' or '.join(matches)}?")
+    """A table name, or the error ``api.checked_table`` says, with the command line that takes it."""
+    options = settings(ctx)
+    return api.checked_table(options.lake(), name, command=command, catalog_paths=options.catalog_paths)
 
 
 @app.command()
