@@ -106,3 +106,18 @@ def test_a_table_name_for_a_ref_is_said_as_the_command_says_it(cli, beds: Path, 
     err = _api_error(lambda: function("cms.beds"))
     assert isinstance(err, liberacion.UsageError) and result.exit_code == err.exit_code == 2
     assert result.stderr.strip() == f"error: {err}" and "see: liberacion search" in str(err)
+
+
+@pytest.mark.parametrize("arrow", [True, False])
+def test_a_query_of_a_table_whose_files_are_gone_names_the_fetch_that_mends_it(
+    cli, home: Path, beds: Path, arrow: bool
+) -> None:
+    # The command named the very fetch; sql() said only "fetch the table again, with --force".
+    assert liberacion.sql("select 1").fetchall() == [(1,)]  # the views name the files
+    for data in (home / "lake" / "cms" / "beds").rglob("data-*.parquet"):
+        data.unlink()
+    result = cli("sql", "select * from cms.beds")
+    err = _api_error(lambda: liberacion.sql("select * from cms.beds", arrow=arrow))
+    assert type(err).__name__ == "DamagedSnapshot" and result.exit_code == err.exit_code == 1
+    assert result.stderr.strip() == f"error: {err}"
+    assert str(err).endswith(f"fetch the table again to replace it: liberacion fetch {beds} --as cms.beds --force")
