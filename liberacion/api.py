@@ -1,8 +1,10 @@
 """The public Python API: one function per command, with the same names and options.
 
-Every function takes ``home`` (default: ``LIBERACION_HOME`` or the platform's data directory)
-and returns dataclasses, Arrow tables or DuckDB relations; none prints or exits. Errors are
-``liberacion.LiberacionError`` subclasses whose ``exit_code`` the CLI uses. Example::
+Every function takes ``home`` (default: ``LIBERACION_HOME`` or the platform's data directory),
+those that read or write tables ``lake`` too (as ``--lake``: a directory or ``s3://BUCKET/PREFIX``;
+default: ``LIBERACION_LAKE``, else the home's own lake), and returns dataclasses, Arrow tables or
+DuckDB relations; none prints or exits. Errors are ``liberacion.LiberacionError`` subclasses whose
+``exit_code`` the CLI uses. Example::
 
     import liberacion
 
@@ -19,7 +21,7 @@ import operator
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -90,6 +92,19 @@ def open_home(home: PathLike | Home | None = None) -> Home:
     # read as an empty lake (``tables()`` -> []) or reported as a damaged ``lake.duckdb``.
     check_home(root)
     return Home(root)
+
+
+def _in_lake(home: PathLike | Home | None, lake: PathLike | None) -> Home:
+    """The home an API call works in, with ``lake`` as the command line's ``--lake``: it names the
+    lake (a directory or ``s3://BUCKET/PREFIX``), else ``Home.lake_uri``, else ``LIBERACION_LAKE``,
+    else the home's own. It is read where the command line's is (``iceberg_lake.open_lake``), so a
+    bad one is the very error ``--lake`` gives."""
+    where = open_home(home)
+    if lake is None:
+        return where
+    if isinstance(lake, (bytes, bytearray)) or not isinstance(lake, (str, os.PathLike)):
+        raise UsageError(f"lake must be a directory or a URI such as s3://BUCKET/PREFIX, not {lake!r}")
+    return replace(where, lake_uri=os.fspath(lake))
 
 
 def _names(value: str | Sequence[str], what: str) -> list[str]:
@@ -229,11 +244,12 @@ def _say_problems(found: list[ConfigError], given: list[ConfigError] | None, wha
             note(f"{problem}; its catalog is left out of {what}")
 
 
-def open_lake(home: PathLike | Home | None = None) -> liberacion.Lake:
-    """The lake of ``home``: the one ``Home.lake_uri`` or ``LIBERACION_LAKE`` names, else the home's own."""
+def open_lake(home: PathLike | Home | None = None, lake: PathLike | None = None) -> liberacion.Lake:
+    """The lake ``lake`` names (as ``--lake``), else the one ``Home.lake_uri`` or ``LIBERACION_LAKE``
+    names, else the home's own."""
     from liberacion.iceberg_lake import open_lake as of_home
 
-    return of_home(open_home(home))
+    return of_home(_in_lake(home, lake))
 
 
 @_ctrl_c_as_keyboard_interrupt
@@ -241,6 +257,7 @@ def fetch(
     refs: PathLike | Sequence[PathLike],
     *,
     home: PathLike | Home | None = None,
+    lake: PathLike | None = None,
     as_table: str | None = None,
     jobs: int = 4,
     force: bool = False,
@@ -282,7 +299,7 @@ def fetch(
         allow_empty=_flag(allow_empty, "allow_empty"),
         catalog_paths=_catalog_paths(catalog_paths),
     )
-    where = open_home(home)
+    where = _in_lake(home, lake)
     named = [checked_ref(where, ref, catalog_paths=options.catalog_paths) for ref in _refs(refs)]
     return run(named, where, options, progress=progress, on_result=on_result)
 
@@ -292,6 +309,7 @@ def refresh(
     tables: Sequence[str] = (),
     *,
     home: PathLike | Home | None = None,
+    lake: PathLike | None = None,
     older_than: float | str | timedelta | None = None,
     jobs: int = 4,
     check: bool = False,
@@ -327,7 +345,7 @@ def refresh(
         wait=_seconds(wait, "wait"),
         catalog_paths=_catalog_paths(catalog_paths),
     )
-    return run(open_home(home), options, on_event=on_event, on_waiting=on_waiting)
+    return run(_in_lake(home, lake), options, on_event=on_event, on_waiting=on_waiting)
 
 
 @_ctrl_c_as_keyboard_interrupt
@@ -335,6 +353,7 @@ def discover(
     names: str | Sequence[str] = (),
     *,
     home: PathLike | Home | None = None,
+    lake: PathLike | None = None,
     catalog_paths: Sequence[PathLike] = (),
     progress: Callable[[str], None] | None = None,
 ) -> liberacion.DiscoverReport:
@@ -343,7 +362,7 @@ def discover(
 
     _callback(progress, "progress")
     # One name alone is one catalog, not its letters (``discover("cdc")`` was "no catalog named 'c'").
-    where = open_home(home)
+    where = _in_lake(home, lake)
     report = run(where, _names(names, "names"), _catalog_paths(catalog_paths), progress=progress)
     if report.rebuilt:
         _update_views(where)
@@ -489,12 +508,16 @@ def catalogs(
 
 @_ctrl_c_as_keyboard_interrupt
 def show(
-    ref: str, *, home: PathLike | Home | None = None, catalog_paths: Sequence[PathLike] = ()
+    ref: str,
+    *,
+    home: PathLike | Home | None = None,
+    lake: PathLike | None = None,
+    catalog_paths: Sequence[PathLike] = (),
 ) -> liberacion.Description:
     """A dataset's metadata, the file(s) fetch would take and why, and its table in the lake."""
     from liberacion.resolve import describe
 
-    lake = open_lake(home)
+    lake = open_lake(home, lake)
     paths = _catalog_paths(catalog_paths)
     description = describe(lake.home, checked_ref(lake.home, _text(ref, "ref"), catalog_paths=paths), paths)
     table = description.dataset.table
@@ -511,6 +534,7 @@ def sql(
     query: str,
     *,
     home: PathLike | Home | None = None,
+    lake: PathLike | None = None,
     as_of: str | date | None = None,
     arrow: bool = False,
     safe: bool | None = None,
@@ -543,7 +567,7 @@ def sql(
         raise UsageError(f"the SQL must be text, not {query!r}")
     when = _when(as_of)
     moment = parse_as_of(when, option("as_of")) if when else None
-    lake = open_lake(home)
+    lake = open_lake(home, lake)
     # Held until the relation is garbage-collected (with ``arrow``: read whole): it is read lazily.
     release = lake.hold_readers()
     try:
@@ -617,9 +641,9 @@ def checked_table(
 
 
 @_ctrl_c_as_keyboard_interrupt
-def tables(*, home: PathLike | Home | None = None) -> list[liberacion.TableInfo]:
+def tables(*, home: PathLike | Home | None = None, lake: PathLike | None = None) -> list[liberacion.TableInfo]:
     """Every table in the lake with its current snapshot."""
-    return open_lake(home).tables()
+    return open_lake(home, lake).tables()
 
 
 @_ctrl_c_as_keyboard_interrupt
@@ -648,20 +672,42 @@ class TableDetails:
 
 
 @_ctrl_c_as_keyboard_interrupt
-def info(table: str, *, home: PathLike | Home | None = None) -> TableDetails:
+def info(table: str, *, home: PathLike | Home | None = None, lake: PathLike | None = None) -> TableDetails:
     """A table's schema, provenance, kept snapshots and where it is stored."""
-    lake = open_lake(home)
+    lake = open_lake(home, lake)
     table = checked_table(lake, table)
     return TableDetails(lake.current(table), lake.snapshots(table), lake.storage(table))
 
 
 @_ctrl_c_as_keyboard_interrupt
-def history(table: str, *, home: PathLike | Home | None = None) -> list[liberacion.HistoryEntry]:
-    """A table's kept snapshots, oldest first, each compared with the one before it."""
+def history(
+    table: str, *, home: PathLike | Home | None = None, lake: PathLike | None = None
+) -> list[liberacion.HistoryEntry]:
+    """A table's kept snapshots, oldest first, each compared with the one before it.
+
+    Snapshots ``prune`` deleted are not among them: a ``Note`` names the record that cites them.
+    """
     from liberacion.timeline import history as run
 
-    lake = open_lake(home)
-    return run(lake, checked_table(lake, table))
+    lake = open_lake(home, lake)
+    table = checked_table(lake, table)
+    entries = run(lake, table)
+    _say_pruned(lake, table)
+    return entries
+
+
+def _say_pruned(lake: liberacion.Lake, name: str) -> None:
+    """Name the record of the snapshots pruned: a history that starts later than an analysis
+    must not read as a table that did not exist then."""
+    from liberacion.lake import PRUNED_FILE
+
+    gone = lake.pruned(name)
+    if gone:
+        where = lake.table_dir(name) / PRUNED_FILE
+        note(
+            f"{len(gone)} older snapshot(s) of {name} were pruned, the newest of them"
+            f" {gone[-1]['snapshot']}; what cites each (published_at, rows, sha256, source) is in {where}"
+        )
 
 
 @_ctrl_c_as_keyboard_interrupt
@@ -669,6 +715,7 @@ def diff(
     table: str,
     *,
     home: PathLike | Home | None = None,
+    lake: PathLike | None = None,
     from_snapshot: str | date | None = None,
     to_snapshot: str | date | None = None,
     keys: Sequence[str] = (),
@@ -688,7 +735,7 @@ def diff(
         raise UsageError(f"{option('show')} must be 0 or more")
     table = _text(table, "table")
     from_snapshot, to_snapshot = _when(from_snapshot, "from_snapshot"), _when(to_snapshot, "to_snapshot")
-    lake = open_lake(home)
+    lake = open_lake(home, lake)
     table = checked_table(lake, table)
     with lake.reading_snapshots():  # neither snapshot is pruned while they are compared
         new = resolve_snapshot(lake, table, to_snapshot or "current", option("to_snapshot", "--to"))
@@ -721,6 +768,7 @@ def prune(
     tables: Sequence[str] = (),
     *,
     home: PathLike | Home | None = None,
+    lake: PathLike | None = None,
     keep: int | None = None,
     dry_run: bool = False,
 ) -> PruneReport:
@@ -745,7 +793,7 @@ def prune(
     dry_run = _flag(dry_run, "dry_run")
     keep_default()  # settings said before anything is deleted, as fetch and refresh say them
     orphan_hours()
-    lake = open_lake(home)
+    lake = open_lake(home, lake)
     require_lake(lake)  # a lake_uri or LIBERACION_LAKE naming no lake (a typo) is said, never "nothing to prune"
     report = PruneReport()
     named = [checked_table(lake, name) for name in _names(tables, "tables")]

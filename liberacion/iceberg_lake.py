@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liberacion import __version__
-from liberacion.errors import ConfigError, DamagedSnapshot, LiberacionError, NoLake, NoTable, note, one_line
+from liberacion.errors import ConfigError, DamagedSnapshot, LiberacionError, NoLake, NoTable, note, one_line, option
 from liberacion.home import Home, host_tag, process_alive
 from liberacion.lake import (
     DEFAULT_KEEP,
@@ -262,7 +262,7 @@ class IcebergLake(Lake):
         if not self._holds_lake():
             uri = self.location.uri
             raise NoLake(
-                f"no lake at {uri} (check --lake or {LAKE_ENV}); "
+                f"no lake at {uri} (check {option('lake')} or {LAKE_ENV}); "
                 f"the first 'liberacion --lake {shlex.quote(uri)} fetch REF' creates one"
             )
         self._found = True

@@ -34,7 +34,12 @@ def test_prune_of_a_lake_that_is_not_there_is_an_error_from_python_too(
     result = cli("prune")
     err = _api_error(lambda: liberacion.prune(keep=1))
     assert result.exit_code == err.exit_code == 3
-    assert result.stderr.strip() == f"error: {err}"
+    assert result.stderr.strip() == f"error: {_as_option(err)}"
+
+
+def _as_option(err: Exception) -> str:
+    """What the command line says of ``err``: from Python the lake is the parameter ``lake``."""
+    return str(err).replace("(check lake or", "(check --lake or")
 
 
 @pytest.mark.parametrize("command", ["info", "history", "diff", "prune"])
@@ -121,3 +126,93 @@ def test_a_query_of_a_table_whose_files_are_gone_names_the_fetch_that_mends_it(
     assert type(err).__name__ == "DamagedSnapshot" and result.exit_code == err.exit_code == 1
     assert result.stderr.strip() == f"error: {err}"
     assert str(err).endswith(f"fetch the table again to replace it: liberacion fetch {beds} --as cms.beds --force")
+
+
+LAKE_FUNCTIONS = {
+    "tables": lambda lake: liberacion.tables(lake=lake),
+    "sql": lambda lake: liberacion.sql("select * from cms.beds", lake=lake),
+    "info": lambda lake: liberacion.info("cms.beds", lake=lake),
+    "history": lambda lake: liberacion.history("cms.beds", lake=lake),
+    "diff": lambda lake: liberacion.diff("cms.beds", lake=lake),
+    "prune": lambda lake: liberacion.prune(lake=lake, dry_run=True),
+    "refresh": lambda lake: liberacion.refresh(lake=lake, check=True),
+    "show": lambda lake: liberacion.show("cms/hospital-general-information", lake=lake),
+}
+COMMANDS = {
+    "tables": ["tables"],
+    "sql": ["sql", "select * from cms.beds"],
+    "info": ["info", "cms.beds"],
+    "history": ["history", "cms.beds"],
+    "diff": ["diff", "cms.beds"],
+    "prune": ["prune", "--dry-run"],
+    "refresh": ["refresh", "--check"],
+    "show": ["show", "cms/hospital-general-information"],
+}
+
+
+def test_lake_names_the_shared_lake_as_the_lake_option_does(
+    cli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pyiceberg")
+    shared = tmp_path / "team-lake"
+    source = tmp_path / "beds.csv"
+    source.write_text("zip,beds\n02115,12\n", encoding="utf-8")
+    # Written from Python into a directory lake; the command line's --lake reads the same table.
+    [result] = liberacion.fetch(source, as_table="cms.beds", lake=shared)
+    assert result.status == "fetched", result.error
+    source.write_text("zip,beds\n02115,12\n10001,300\n", encoding="utf-8")
+    [result] = liberacion.fetch(source, as_table="cms.beds", lake=str(shared))
+    assert result.status == "fetched", result.error
+    listed = cli("--lake", str(shared), "tables", "--format", "json")
+    assert listed.exit_code == 0 and '"table": "beds"' in listed.stdout, listed.stderr
+    assert liberacion.tables() == [] and cli("tables", "--format", "json").stdout.strip() == "[]"  # the home's own
+    assert [t.name for t in liberacion.tables(lake=shared)] == ["cms.beds"]
+    assert liberacion.sql("select count(*) from cms.beds", lake=shared).fetchall() == [(2,)]
+    assert liberacion.info("cms.beds", lake=shared).storage["format"] == "iceberg"
+    assert [entry.snapshot.rows for entry in liberacion.history("cms.beds", lake=shared)] == [1, 2]
+    assert liberacion.diff("cms.beds", lake=shared).added == 1
+    assert len(liberacion.prune(lake=shared, keep=1, dry_run=True).removed) == 1
+    assert [e.event for e in liberacion.refresh(lake=shared, check=True).events] == ["unchanged"]
+    assert liberacion.show("cms/hospital-general-information", lake=shared).lake["present"] is False
+    # lake= wins over LIBERACION_LAKE, as --lake does; a Home's lake_uri gives way to it too.
+    from liberacion.home import Home
+
+    monkeypatch.setenv("LIBERACION_LAKE", str(tmp_path / "other"))
+    assert [t.name for t in liberacion.tables(lake=shared)] == ["cms.beds"]
+    assert [t.name for t in liberacion.tables(home=Home(home, lake_uri=str(tmp_path / "other")), lake=shared)]
+
+
+@pytest.mark.parametrize("function", sorted(LAKE_FUNCTIONS))
+def test_a_bad_lake_is_said_as_a_bad_lake_option_is(cli, beds: Path, tmp_path: Path, function: str) -> None:
+    pytest.importorskip("pyiceberg")
+    call = LAKE_FUNCTIONS[function]
+    for bad in ("ftp://example.org/lake", "s3://"):  # no lake liberacion can use: a usage error
+        result = cli("--lake", bad, *COMMANDS[function])
+        err = _api_error(lambda bad=bad: call(bad))
+        assert isinstance(err, liberacion.UsageError) and result.exit_code == err.exit_code == 2
+        assert result.stderr.strip() == f"error: {err}" and "cannot use the lake" in str(err)
+    if function != "show":  # a typo of a directory: no lake there, not an empty one
+        missing = tmp_path / "no-such-lake"
+        result = cli("--lake", str(missing), *COMMANDS[function])
+        err = _api_error(lambda: call(missing))
+        assert result.exit_code == err.exit_code == 3
+        assert result.stderr.strip() == f"error: {_as_option(err)}" and "(check lake or LIBERACION_LAKE)" in str(err)
+    with pytest.raises(liberacion.UsageError, match="lake must be a directory or a URI"):
+        call(3)
+
+
+def test_history_names_the_pruned_snapshots_from_python_and_once_on_the_command_line(
+    cli, beds: Path, home: Path
+) -> None:
+    beds.write_text("zip,beds\n02115,12\n", encoding="utf-8")
+    [result] = liberacion.fetch(beds, as_table="cms.beds")
+    assert result.status == "fetched"
+    [(_, gone)] = liberacion.prune(keep=1).removed
+    with pytest.warns(liberacion.Note) as said:
+        entries = liberacion.history("cms.beds")
+    assert len(entries) == 1
+    [note] = [str(w.message) for w in said]
+    assert note.startswith(f"1 older snapshot(s) of cms.beds were pruned, the newest of them {gone.id}")
+    assert note.endswith(f"is in {home / 'lake' / 'cms' / 'beds' / 'pruned.jsonl'}")
+    result = cli("history", "cms.beds", "--format", "csv")
+    assert result.exit_code == 0 and result.stderr.strip() == f"note: {note}"

@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -14,9 +14,6 @@ from liberacion.errors import Busy, DamagedSnapshot, ExitCode, NoTable, UsageErr
 from liberacion.files import is_stdout
 from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
 from liberacion.timestamps import parse_as_of
-
-if TYPE_CHECKING:
-    from liberacion.lake import Lake
 
 TableArgument = Annotated[
     str, typer.Argument(metavar="TABLE", help="CATALOG.TABLE", show_default=False, autocompletion=complete_table)
@@ -318,22 +315,6 @@ def history(
     rows.terminal_order = ("snapshot", "published_at", "current", "rows", "rows_change", "schema_changes")
     rows.never_hide = frozenset({"schema_changes"})  # what changed matters most, and is the widest column
     emit(rows, chosen, output, title=f"history of {table}")
-    _say_pruned(settings(ctx).lake(), name)
-
-
-def _say_pruned(lake: "Lake", name: str) -> None:
-    """Name the record of the snapshots pruned: a history that starts later than an analysis
-    must not read as a table that did not exist then."""
-    from liberacion.lake import PRUNED_FILE
-
-    gone = lake.pruned(name)
-    if gone:
-        where = lake.table_dir(name) / PRUNED_FILE
-        print(
-            f"note: {len(gone)} older snapshot(s) of {name} were pruned, the newest of them"
-            f" {gone[-1]['snapshot']}; what cites each (published_at, rows, sha256, source) is in {where}",
-            file=sys.stderr,
-        )
 
 
 @app.command()
