@@ -642,16 +642,23 @@ def checked_table(
 
 @_ctrl_c_as_keyboard_interrupt
 def tables(*, home: PathLike | Home | None = None, lake: PathLike | None = None) -> list[liberacion.TableInfo]:
-    """Every table in the lake with its current snapshot."""
-    return open_lake(home, lake).tables()
+    """Every table in the lake with its current snapshot, and what this home's refreshes last
+    found of it (``checked_at``, ``last_refresh``): whether cron still keeps it fresh."""
+    from liberacion.refresh_state import last_checks
+
+    found = open_lake(home, lake)
+    checks = last_checks(found.home)
+    return [_with_last_check(info, checks) for info in found.tables()]
 
 
-@_ctrl_c_as_keyboard_interrupt
-def last_checks(*, home: PathLike | Home | None = None) -> dict[str, dict[str, Any]]:
-    """{table: {checked_at, last_refresh, failed_at}}: what this home's refreshes last found."""
-    from liberacion.refresh_state import last_checks as found
-
-    return found(open_home(home))
+def _with_last_check(info: liberacion.TableInfo, checks: dict[str, dict[str, Any]]) -> liberacion.TableInfo:
+    """``info`` with its last refresh's record. A zip's or a workbook's member tables are refreshed
+    as their set, under the table their ref fetches into (their provenance's ``target``)."""
+    check = checks.get(info.name)
+    if check is None and info.current is not None:
+        check = checks.get(info.current.provenance.target or "")
+    check = check or {}
+    return replace(info, checked_at=check.get("checked_at"), last_refresh=check.get("last_refresh"))
 
 
 @dataclass

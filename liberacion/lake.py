@@ -92,6 +92,10 @@ class TableInfo:
     snapshot_count: int
     size_on_disk: int
     damaged: str | None = None  # why its current snapshot cannot be read, and what to do
+    # What this home's refreshes last found of it (``liberacion.tables`` fills them): the last check
+    # that got an answer, and the last run's event. None when no refresh has checked it.
+    checked_at: str | None = None
+    last_refresh: str | None = None
 
 
 class Staging:

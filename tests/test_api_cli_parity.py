@@ -216,3 +216,23 @@ def test_history_names_the_pruned_snapshots_from_python_and_once_on_the_command_
     assert note.endswith(f"is in {home / 'lake' / 'cms' / 'beds' / 'pruned.jsonl'}")
     result = cli("history", "cms.beds", "--format", "csv")
     assert result.exit_code == 0 and result.stderr.strip() == f"note: {note}"
+
+
+def test_tables_carry_the_last_refresh_of_a_zips_member_tables(cli, tmp_path: Path) -> None:
+    import json
+    import zipfile
+
+    # tables --format json gave each member table its set's last refresh; tables() gave none at all.
+    archive = tmp_path / "beds.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("beds.csv", "zip,beds\n02115,12\n")
+        zipped.writestr("staff.csv", "zip,staff\n02115,40\n")
+    results = liberacion.fetch(archive, as_table="cms.beds")
+    assert [r.status for r in results] == ["fetched"], results
+    assert [(t.checked_at, t.last_refresh) for t in liberacion.tables()] == [(None, None)] * 2  # never refreshed
+    report = liberacion.refresh()
+    assert report.exit_code == 0 and [e.event for e in report.events] == ["unchanged"]
+    found = liberacion.tables()
+    assert len(found) == 2 and all(t.last_refresh == "unchanged" and t.checked_at for t in found)
+    listed = json.loads(cli("tables", "--format", "json").stdout)
+    assert [(r["checked_at"], r["last_refresh"]) for r in listed] == [(t.checked_at, t.last_refresh) for t in found]

@@ -196,9 +196,7 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
     """
     columns = ["catalog", "table", "rows", "bytes", "fetched_at", "source_url", "snapshots", "error"]
     columns += ["checked_at", "last_refresh"]
-    home = settings(ctx).home
-    checks = api.last_checks(home=home)
-    records = [_table_record(info, _last_check(checks, info)) for info in api.tables(home=home)]
+    records = [_table_record(info) for info in api.tables(home=settings(ctx).home)]
     if choose_format(fmt, output) is Format.table:  # for people: the name SQL takes, sizes, times, short sources
         _note_failed_refreshes(records)
         columns = ["table", "rows", "size", "fetched", "snapshots", "source"]
@@ -220,15 +218,7 @@ def tables(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = 
     emit(rows, fmt, output)
 
 
-def _last_check(checks: dict[str, dict[str, Any]], info: Any) -> dict[str, Any]:
-    """The last refresh's record of a table; a zip's or a workbook's member tables are refreshed
-    as their set, under the table their ref fetches into."""
-    if info.name in checks or info.current is None:
-        return checks.get(info.name, {})
-    return checks.get(info.current.provenance.target or "", {})
-
-
-def _table_record(info: Any, check: dict[str, Any]) -> dict[str, Any]:
+def _table_record(info: Any) -> dict[str, Any]:
     """One row of ``tables``: a damaged table has no current snapshot, only its ``error``; the
     last refresh's check and event come from this home's refresh state."""
     current = info.current
@@ -241,8 +231,8 @@ def _table_record(info: Any, check: dict[str, Any]) -> dict[str, Any]:
         "source_url": current.provenance.source_url if current else None,
         "snapshots": info.snapshot_count,
         "error": info.damaged,
-        "checked_at": check.get("checked_at"),
-        "last_refresh": check.get("last_refresh"),
+        "checked_at": info.checked_at,
+        "last_refresh": info.last_refresh,
     }
 
 
