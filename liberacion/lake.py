@@ -897,14 +897,15 @@ class Lake:
 
     def pruned(self, name: str) -> list[dict[str, Any]]:
         """The records of a table's pruned snapshots, oldest first ([] before the first prune)."""
-        found = []
+        found: dict[str, dict[str, Any]] = {}
         with contextlib.suppress(OSError):
             for line in (self.table_dir(name) / PRUNED_FILE).read_text(encoding="utf-8").splitlines():
                 with contextlib.suppress(ValueError):  # a line a full disk cut short
                     record = json.loads(line)
                     if isinstance(record, dict) and isinstance(record.get("snapshot"), str):
-                        found.append(record)
-        return sorted(found, key=lambda r: str(r.get("published_at") or r["snapshot"]))
+                        # A prune killed mid-delete recorded it, and the next one that finished the job again.
+                        found.setdefault(record["snapshot"], record)
+        return sorted(found.values(), key=lambda r: str(r.get("published_at") or r["snapshot"]))
 
     def drop(self, name: str) -> None:
         """Remove a table and all its snapshots."""

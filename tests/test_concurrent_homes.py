@@ -117,8 +117,11 @@ def test_a_prune_killed_while_deleting_leaves_no_half_deleted_snapshot(tmp_path:
     again = run_process("prune", "demo.t", "--keep", "2", env={"LIBERACION_HOME": str(home)})
     assert again.returncode == 0, again.stderr
     table = home / "lake" / "demo" / "t"
-    assert sorted(p.name for p in table.iterdir()) == ["current", "snapshots"]
+    assert sorted(p.name for p in table.iterdir()) == ["current", "pruned.jsonl", "snapshots"]
     assert [str(e["snapshot"]) for e in _history(home)] == [str(e["snapshot"]) for e in before[1:]]
+    from liberacion.lake import Lake
+
+    assert [r["snapshot"] for r in Lake(home).pruned("demo.t")] == [oldest]  # cited once, though recorded twice
 
 
 # -- discover killed while it writes the index ---------------------------------------------------
