@@ -40,6 +40,7 @@ from liberacion.lake import (
     Staging,
     TableInfo,
     count_rows,
+    damaged_table,
     describe_files,
     fetch_again,
     keep_default,
@@ -448,11 +449,7 @@ class IcebergLake(Lake):
 
     def _damaged_table(self, name: str, problem: str) -> DamagedSnapshot:
         """The table-level message of a table whose metadata cannot be read, as the home lake words it."""
-        again = self._fetch_again(name)
-        message = f"table {name} is damaged: {problem}; fetch the table again to replace it: {again}"
-        damaged = DamagedSnapshot(message)
-        damaged.problem = problem
-        return damaged
+        return damaged_table(name, problem, self._fetch_again(name))
 
     def _fetch_again(self, name: str) -> str:
         """The command that remakes the table: the source its newest snapshot folder records."""

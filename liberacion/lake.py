@@ -222,18 +222,10 @@ class Lake:
         """The table-level message of a current snapshot that cannot be read."""
         catalog, table = parse_table_name(name)
         provenance = self._kept_provenance(name, snapshot_id) or self._set_provenance(name)
-        ref = (provenance.recipe.ref if provenance.recipe else provenance.ref) if provenance else None
-        if ref and provenance is not None:
-            # The fetch that made it: a zip's member table is remade by its set's fetch (its own
-            # name after --as would make new member tables of that name).
-            again = fetch_again(ref, provenance.recipe.table if provenance.recipe else None)
-        else:
-            again = f"liberacion fetch SOURCE --as {catalog}.{table} --force"
-        problem = f"its current snapshot {snapshot_id}: {err.problem or err}"
-        message = f"table {catalog}.{table} is damaged: {problem}; fetch the table again to replace it: {again}"
-        damaged = DamagedSnapshot(message)
-        damaged.problem = problem
-        return damaged
+        again = (
+            refetch(provenance) if provenance else None
+        ) or f"liberacion fetch SOURCE --as {catalog}.{table} --force"
+        return damaged_table(f"{catalog}.{table}", f"its current snapshot {snapshot_id}: {err.problem or err}", again)
 
     def _kept_provenance(self, name: str, damaged_id: str) -> Provenance | None:
         """The provenance of another kept snapshot of the table (for the message above)."""
@@ -1096,6 +1088,22 @@ def _opens(database: Path) -> bool:
         text = str(err).lower()
         return "could not set lock" in text or "conflicting lock" in text
     return True
+
+
+def damaged_table(table: str, problem: str, again: str) -> DamagedSnapshot:
+    """A table that cannot be read, said whole: what is wrong (kept as ``problem`` for callers that
+    add their own advice), then ``again``, the fetch that replaces it."""
+    damaged = DamagedSnapshot(f"table {table} is damaged: {problem}; fetch the table again to replace it: {again}")
+    damaged.problem = problem
+    return damaged
+
+
+def refetch(provenance: Provenance) -> str | None:
+    """The fetch that made a table, from its provenance: a zip's member table is remade by its set's
+    fetch (its own name after --as would make new member tables of that name). None: no ref."""
+    recipe = provenance.recipe
+    ref = recipe.ref if recipe is not None else provenance.ref
+    return fetch_again(ref, recipe.table if recipe is not None else None) if ref else None
 
 
 def fetch_again(ref: str, table: str | None) -> str:

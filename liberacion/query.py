@@ -31,7 +31,7 @@ from liberacion.errors import (
     one_line,
     output_error,
 )
-from liberacion.lake import Lake, fetch_again
+from liberacion.lake import Lake, damaged_table, refetch
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
 from liberacion.storage import read_failure
@@ -498,15 +498,11 @@ def explain_damaged(lake: Lake, err: DamagedSnapshot) -> DamagedSnapshot:
         provenance = lake.current(err.table).provenance
     except (LiberacionError, OSError):
         return err
-    recipe = provenance.recipe
-    ref = recipe.ref if recipe is not None else provenance.ref
-    if not ref:
+    again = refetch(provenance)
+    if again is None:
         return err
-    again = fetch_again(ref, recipe.table if recipe is not None else None)
-    better = DamagedSnapshot(
-        f"table {err.table} is damaged: {err.problem}; fetch the table again to replace it: {again}"
-    )
-    better.problem, better.table = err.problem, err.table
+    better = damaged_table(err.table, err.problem, again)
+    better.table = err.table
     return better
 
 
