@@ -509,9 +509,15 @@ def _refuse_shared_tables(recipes: Sequence[Recipe], home: Home, catalog_paths: 
 
 def _landing(recipe: Recipe, home: Home, catalog_paths: Sequence[Path]) -> tuple[str, str] | None:
     """(table, REF as shown) where a recipe lands, when that is known before fetching. A refresh
-    names every table (``--as``): nothing is resolved twice."""
+    names every table (``--as``): nothing is resolved twice. A catalog ref's table is its dataset's,
+    found without the request a curated pointer makes (the run makes it, with its retries)."""
+    ref = recipe.ref
     if recipe.table is not None:
-        return _table_name(recipe.table), redact_url(recipe.ref)
+        return _table_name(recipe.table), redact_url(ref)
+    if not _SCHEME.match(ref) and not Path(ref).expanduser().exists() and _CATALOG_REF.fullmatch(ref):
+        from liberacion.resolve import resolve_ref
+
+        return _table_name(resolve_ref(ref, home, catalog_paths, follow=False).table), ref
     target = resolve_target(recipe, home, catalog_paths)
     return None if target.provisional else (target.table, target.ref)
 

@@ -36,12 +36,14 @@ def split_ref(ref: str) -> tuple[str, str]:
     return sanitize_identifier(catalog, fallback="c"), safe_id(dataset_id)
 
 
-def resolve_ref(ref: str, home: Home, extra_paths: Sequence[Path] = ()) -> Dataset:
+def resolve_ref(ref: str, home: Home, extra_paths: Sequence[Path] = (), *, follow: bool = True) -> Dataset:
     """The dataset a reference names: a curated manifest dataset or one from the discovered index.
 
     A curated ``source_id`` pointer is resolved to the source's current file now (one small HTTP
     request for DKAN and Socrata; the listing otherwise), falling back to the local index if the
-    server cannot be reached. A dataset the catalog does not list is ``NoDataset``.
+    server cannot be reached. A dataset the catalog does not list is ``NoDataset``. ``follow``
+    False: the curated dataset as the manifest has it, its pointer not followed (no request: its
+    table is the same, its file unknown).
     """
     catalog_name, dataset_id = split_ref(ref)
     try:
@@ -53,7 +55,7 @@ def resolve_ref(ref: str, home: Home, extra_paths: Sequence[Path] = ()) -> Datas
         raise
     curated = catalog.curated(dataset_id)
     if curated is not None:
-        if "source_id" not in curated.extra:
+        if "source_id" not in curated.extra or not follow:
             return curated
         return _resolve_pointer(catalog, curated, home)
     found = index.find(home, catalog.name, dataset_id)

@@ -15,6 +15,7 @@ import pytest
 import liberacion.fetching as fetching
 from liberacion.lake import Lake
 from tests.conftest import Cli, run_process
+from tests.manifests import dkan_pointer
 from tests.server import LocalServer
 
 CSV = "id,n\n1,2\n"
@@ -103,3 +104,16 @@ def test_a_pipe_is_called_a_pipe(cli: Cli, tmp_path: Path) -> None:
 
     folder = cli("fetch", str(tmp_path), "--as", "t.dir")
     assert folder.exit_code == 1 and "is a directory, not a file" in folder.stderr
+
+
+def test_the_check_for_shared_tables_asks_no_server(
+    cli: Cli, http_server: LocalServer, manifests: Path, tmp_path: Path
+) -> None:
+    # Checking where each REF lands followed a curated pointer (a request), then the run did again.
+    file_url = http_server.add("/beds.csv", "a,b\n1,2\n", content_type="text/csv")
+    dkan_pointer(http_server, manifests, "abcd-1234", file_url)
+    other = tmp_path / "other.csv"
+    other.write_text("x\n1\n", encoding="utf-8")
+    result = cli("fetch", "pdc/beds", str(other))
+    assert result.exit_code == 0, result.stderr
+    assert len(http_server.hits("/pdc/items/abcd-1234")) == 1
