@@ -94,6 +94,7 @@ def new_connection(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection without a progress bar (stdout is for data)."""
     import duckdb
 
+    _fit_address_space()
     con = duckdb.connect(database)
     con.execute("SET enable_progress_bar = false")
     set_utc(con)
@@ -113,8 +114,27 @@ def preload_functions() -> None:
     """Import numpy, which DuckDB's ``create_function`` imports (60-100 ms), on a thread: started
     before a conversion reads its sample (DuckDB leaves the GIL while it reads), it is done by the
     time the slow paths are registered (``benchmarks/fixed_costs.py``)."""
-    if "numpy" not in sys.modules:
+    if "numpy" in sys.modules:
+        return
+    from liberacion.errors import address_space_limit
+
+    if address_space_limit() is not None:
+        # OpenBLAS, loaded with numpy, ends the process when it cannot map its buffers, which it
+        # may not while DuckDB reads beside it under a ``ulimit -v``: it is loaded now, alone.
+        _import_numpy()
+        return
+    # A thread the system refuses (``ulimit -u``) only costs the head start.
+    with suppress(RuntimeError):
         threading.Thread(target=_import_numpy, name="liberacion-preload", daemon=True).start()
+
+
+def _fit_address_space() -> None:
+    """Under a ``ulimit -v`` (or a container's limit on it), before DuckDB starts its threads."""
+    from liberacion.errors import ConfigError, address_space_hint
+
+    hint = address_space_hint()
+    if hint:  # glibc would end the process at random, when a thread finds no room for its data
+        raise ConfigError(hint)
 
 
 def _import_numpy() -> None:
@@ -124,6 +144,16 @@ def _import_numpy() -> None:
 
 def create_function(con: duckdb.DuckDBPyConnection, name: str, function: Any, *args: Any, **kwargs: Any) -> None:
     """``con.create_function``, remembered so that ``small_connection`` removes it in time."""
+    try:
+        import numpy  # noqa: F401  (DuckDB needs it here, and says "not installed" when it fails to load)
+    except ImportError as err:
+        from liberacion.errors import ConversionError, address_space_hint, one_line
+
+        # numpy's message opens with a page of advice; the cause is on its "Original error" line.
+        lines = str(err).splitlines()
+        cause = next((line for line in lines if line.startswith("Original error")), lines[0] if lines else "")
+        hint = address_space_hint() or "reinstall liberacion's dependencies"
+        raise ConversionError(f"numpy could not be loaded ({one_line(ValueError(cause))}); {hint}") from None
     con.create_function(name, function, *args, **kwargs)
     with _LOCK:
         _FUNCTIONS.setdefault(id(con), []).append(name)
@@ -140,6 +170,7 @@ def small_connection() -> Iterator[duckdb.DuckDBPyConnection]:
 
     with _LOCK:
         if not _SHARED:
+            _fit_address_space()
             base = duckdb.connect(":memory:")
             base.execute("SET temp_directory = ''")
             _SHARED.append(base)

@@ -347,8 +347,8 @@ def one_line(err: BaseException, *, lines: int = 2, limit: int = 500) -> str:
         # DuckDB's own advice (SET threads, SET memory_limit) cannot be followed from the command
         # line; liberacion's memory limit is set by the environment.
         hint = SPILL_FULL_HINT if _SPILL_FULL in parts[0] else OUT_OF_MEMORY_HINT
-        if _SYSTEM_REFUSED in parts[0]:  # below DuckDB's own limit: raising that would not help
-            hint = SYSTEM_REFUSED_HINT
+        if _SYSTEM_REFUSED in parts[0] or parts[0].endswith(_ALLOCATION_FAILED):  # raising it would not help
+            hint = address_space_hint() or SYSTEM_REFUSED_HINT
         return shorten(f"{parts[0]}; {hint}", limit)
     if not parts:
         return type(err).__name__
@@ -363,11 +363,57 @@ OUT_OF_MEMORY_HINT = (
 # DuckDB's words when the system, not its memory limit, refused an allocation (``ulimit -v``, a
 # container's limit): its own limit, LIBERACION_MEMORY_LIMIT, is above what the process may use.
 _SYSTEM_REFUSED = "(bad allocation)"
+_ALLOCATION_FAILED = ": Allocation failure"  # the same, said where DuckDB was not allocating a block
 SYSTEM_REFUSED_HINT = (
     "the system gave less memory than LIBERACION_MEMORY_LIMIT allows (a ulimit -v or a container's"
     " limit?): set LIBERACION_MEMORY_LIMIT to about a quarter of what the process may use, so that"
     " DuckDB spills to disk, or raise the system's limit"
 )
+
+
+def least_address_space() -> int:
+    """The address space below which liberacion fails at random: threads, DuckDB and numpy's
+    libraries do not fit whatever the memory limit, and glibc ends the process when a thread finds
+    no room for its data. Measured on 2 cores (1.1 GB aborted one run in two, 1.3 GB none); each
+    of DuckDB's threads (one per core) reserves a malloc arena and a stack."""
+    return (1 << 30) + (128 << 20) * (os.cpu_count() or 1)
+
+
+def address_space_limit() -> int | None:
+    """The bytes of address space the process may use (``ulimit -v``), None when unlimited."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def address_space_hint() -> str | None:
+    """What to do when the process's address space (``ulimit -v``) is too small for liberacion."""
+    soft, least = address_space_limit(), least_address_space()
+    if soft is None or soft >= least:
+        return None
+    return (
+        f"the process may use only {soft >> 20} MB of address space (ulimit -v {soft >> 10}):"
+        f" liberacion needs at least {least >> 20} MB on {os.cpu_count() or 1} cores; raise it"
+        f" (e.g. ulimit -v {max(4 << 20, least >> 10)})"
+    )
+
+
+def system_refusal(err: BaseException) -> str | None:
+    """An unexpected error that is the system's refusal, not a bug, as one line saying what to do."""
+    if isinstance(err, RuntimeError) and "can't start new thread" in str(err):
+        return "the system refused a new thread; " + (address_space_hint() or THREAD_REFUSED_HINT)
+    if isinstance(err, MemoryError):
+        hint = address_space_hint() or SYSTEM_REFUSED_HINT
+        return f"the system refused memory ({one_line(err) if str(err) else 'MemoryError'}); {hint}"
+    return None
+
+
+THREAD_REFUSED_HINT = "raise the limit on processes or address space (ulimit -u, ulimit -v) or the container's"
+
+
 SPILL_FULL_HINT = (
     "the disk it spills to beyond LIBERACION_MEMORY_LIMIT (in the home) is full: free some"
     " disk space there, or raise the memory limit, e.g. LIBERACION_MEMORY_LIMIT=4GB"

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from liberacion.errors import CWD_GONE, Busy, ConfigError, StorageError, one_line, option
+from liberacion.errors import CWD_GONE, Busy, ConfigError, StorageError, one_line, option, system_refusal
 from liberacion.files import atomic_write
 
 HOME_ENV = "LIBERACION_HOME"
@@ -150,8 +150,13 @@ class Home:
     def report_internal(self, err: BaseException, what: str = "") -> str:
         """An unexpected exception as one line; its traceback is saved in ``last_error`` to report.
 
-        Raises OSError when the home cannot be written (the caller then shows the traceback)."""
+        Raises OSError when the home cannot be written (the caller then shows the traceback). A
+        refusal of the system's (no thread, no memory) is no bug: its line says what to do."""
         import traceback
+
+        refused = system_refusal(err)
+        if refused:
+            return refused
 
         text = "".join(traceback.format_exception(err))
         atomic_write(self.last_error, f"{what}\n\n{text}" if what else text)

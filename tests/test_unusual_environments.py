@@ -128,3 +128,39 @@ def test_memory_the_system_refuses_below_duckdbs_limit_says_to_lower_the_limit(h
     quarter = {**env, "LIBERACION_MEMORY_LIMIT": "375MB"}  # as the advice says
     followed = _python(*args, env=quarter, preexec_fn=small_address_space)
     assert followed.returncode == 0 and followed.stdout.split() == ["n", "30000000"], followed.stderr
+
+
+def test_an_address_space_too_small_is_said_up_front_not_met_at_random(home: Path, tmp_path: Path) -> None:
+    # Under `ulimit -v 600000` a fetch ended as an internal error (no thread for the numpy preload),
+    # as DuckDB's "'numpy' is required ... wasn't installed", or aborted in glibc (exit 127).
+    import resource
+
+    def small_address_space() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (600_000_000, 600_000_000))
+
+    data = tmp_path / "x.csv"
+    data.write_text("a,b\n1,2\n", encoding="utf-8")
+    env = {"LIBERACION_HOME": str(home)}
+    least = (1024 + 128 * (os.cpu_count() or 1)) * 1024
+    said = (
+        "only 572 MB of address space (ulimit -v 585937)",
+        f"at least {least >> 10} MB",
+        f"ulimit -v {max(4194304, least)}",
+    )
+    fetched = _python("-m", "liberacion", "fetch", str(data), "--as", "t.x", env=env, preexec_fn=small_address_space)
+    assert fetched.returncode == 1 and "t.x\tfailed" in fetched.stdout, fetched.stdout + fetched.stderr
+    _one_error_line(fetched, 1, *said)
+    queried = _python("-m", "liberacion", "sql", "select 42", env=env, preexec_fn=small_address_space)
+    _one_error_line(queried, 5, *said)
+    assert not (home / "logs" / "last-error.txt").exists()
+
+
+def test_duckdbs_allocation_failure_is_the_systems_refusal_too() -> None:
+    # DuckDB says "Allocation failure" where malloc failed outside its buffer pool (seen rebuilding
+    # lake.duckdb under `ulimit -v 1100000`): the advice was to raise LIBERACION_MEMORY_LIMIT.
+    import duckdb
+
+    from liberacion.errors import one_line
+
+    said = one_line(duckdb.OutOfMemoryException("Out of Memory Error: Allocation failure"))
+    assert "set LIBERACION_MEMORY_LIMIT to about a quarter" in said and "raise the memory limit" not in said

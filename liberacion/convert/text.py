@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -395,7 +396,12 @@ def _drop(source: Path, part: Part, con: duckdb.DuckDBPyConnection | None = None
     if source != part.path:
         source.unlink(missing_ok=True)
     if con is not None and sequence is not None:
-        con.execute(f"DROP SEQUENCE IF EXISTS {sequence}")
+        import duckdb
+
+        # After a failure the connection may refuse even this (out of memory): the failure, not
+        # the tidying, is what the user must read, and the sequence goes with the connection.
+        with suppress(duckdb.Error):
+            con.execute(f"DROP SEQUENCE IF EXISTS {sequence}")
 
 
 def _convert_again(
