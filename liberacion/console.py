@@ -126,14 +126,32 @@ def emit(
 def print_json(document: Any) -> None:
     """One JSON document on stdout, indented for people who read it."""
     with stdout_guard():
-        _write_utf8(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+        _write_utf8(json.dumps(advised(document), indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def print_json_lines(records: Iterable[dict[str, Any]]) -> None:
     """One compact JSON object per line on stdout (for jq and log collectors)."""
     with stdout_guard():
         for record in records:
-            _write_utf8(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            _write_utf8(json.dumps(advised(record), ensure_ascii=False, default=str) + "\n")
+
+
+# The keys of machine output whose text is a message to a person, which may advise a command.
+_MESSAGE_KEYS = frozenset({"error", "reason", "note", "notes", "status"})
+
+
+def advised(value: Any, key: str | None = None) -> Any:
+    """``value`` with the global options typed put into the commands its messages advise, as
+    ``with_options`` does on stderr: a monitor that shows a JSON line's error shows advice that runs."""
+    if not _advice_options:
+        return value
+    if isinstance(value, str):
+        return with_options(value) if key in _MESSAGE_KEYS else value
+    if isinstance(value, dict):
+        return {k: advised(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [advised(v, key) for v in value]
+    return value
 
 
 def _write_utf8(text: str) -> None:

@@ -72,6 +72,25 @@ def test_run_discover_advice_is_a_command_that_runs_then_the_fetch_works(
     assert again.exit_code == 0, again.stderr
 
 
+def test_advice_in_json_lines_names_the_home_typed(
+    cli: Cli, manifests: Path, http_server: LocalServer, tmp_path: Path
+) -> None:
+    # A monitor shows a --json line's error; its advice named no --home, so it ran on another home.
+    data = http_server.add("/beds.csv", CSV, content_type="text/csv")
+    listing = {"dataset": [{"identifier": "beds", "title": "Beds", "distribution": [{"downloadURL": data}]}]}
+    write_catalog(manifests, "evo", [("dcat-us", http_server.add("/evo.json", json.dumps(listing)))])
+    other = tmp_path / "team home"
+
+    first: Any = cli("--home", str(other), "fetch", "evo/beds", "--json")
+    assert first.exit_code != 0
+    (line,) = [json.loads(text) for text in first.stdout.splitlines()]
+    advice = _advised(line["error"], "run:")
+    assert advice == ["--home", str(other), "discover", "evo"]
+    assert cli(*advice).exit_code == 0
+    again: Any = cli("--home", str(other), "fetch", "evo/beds", "--json")
+    assert again.exit_code == 0, again.stdout
+
+
 def test_fetch_again_advice_of_a_damaged_table_quotes_its_file(cli: Cli, tmp_path: Path) -> None:
     source = tmp_path / "my beds.csv"
     source.write_text(CSV)

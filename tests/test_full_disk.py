@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import resource
+import shlex
 import signal
 import subprocess
 import sys
@@ -398,6 +399,10 @@ def test_a_discover_that_cannot_write_its_index_names_the_file_and_catalogs_says
     # What the index holds (one dataset, as search and liberacion.datasets show), not the listing's three.
     assert loc["datasets"] == 1
     assert loc["status"] == "listing read, but the index was not rebuilt: run liberacion discover loc"
+    # Its advice names the home typed, as an error's does (it named none: another home was rebuilt).
+    typed = cli("--home", str(home), "catalogs", "--format", "json")
+    (loc,) = [c for c in json.loads(typed.stdout) if c["name"] == "loc"]
+    assert loc["status"].endswith(f"run liberacion --home {shlex.quote(str(home))} discover loc")
     assert cli("discover", "loc").exit_code == 0
     (loc,) = [c for c in json.loads(cli("catalogs", "--format", "json").stdout) if c["name"] == "loc"]
     assert (loc["datasets"], loc["status"]) == (3, "ok")

@@ -94,7 +94,8 @@ def test_a_home_that_has_not_discovered_the_catalog_fails_its_tables_and_retires
     assert result.exit_code == 1, result.stderr
     [event] = [e for e in _records(result.stdout) if e["event"] != "summary"]
     assert event["table"] == "evo.beds" and event["event"] == "failed"
-    assert "run: liberacion discover evo, then this command again" in event["error"]
+    # With the --lake typed, as on stderr: run as printed, it discovers for that lake's home.
+    assert f"run: liberacion --lake {lake} discover evo, then this command again" in event["error"]
     state = json.loads((home_b / "state" / "refresh.json").read_text())
     assert "retired" not in state["evo.beds"]
 

@@ -16,7 +16,7 @@ from liberacion.cli.app import (
     settings,
 )
 from liberacion.cli.completion import complete_ref
-from liberacion.console import emit, error_line, note, print_description, print_json, report_discover
+from liberacion.console import advised, emit, error_line, note, print_description, print_json, report_discover
 from liberacion.errors import ConfigError, ExitCode, UsageError, batch_exit_code
 from liberacion.render import Format, Rows, choose_format, listing_kinds
 
@@ -39,7 +39,8 @@ def catalogs(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption 
     problems: list[ConfigError] = []
     found = api.catalogs(home=options.home, catalog_paths=options.catalog_paths, problems=problems)
     columns = ["name", "title", "kinds", "datasets", "last_discovered", "status"]
-    records = [{**vars(c), "kinds": ",".join(c.kinds)} for c in found]
+    # A status may advise a command (run discover again): with the --home typed, as errors do.
+    records = [advised({**vars(c), "kinds": ",".join(c.kinds)}) for c in found]
     emit(Rows.from_dicts(columns, records), fmt, output)
     fail_on_problems(problems)
 
