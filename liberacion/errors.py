@@ -411,7 +411,7 @@ def system_refusal(err: BaseException) -> str | None:
     return None
 
 
-THREAD_REFUSED_HINT = "raise the limit on processes or address space (ulimit -u, ulimit -v) or the container's"
+THREAD_REFUSED_HINT = "raise the limit on processes or on address space (ulimit -u, ulimit -v, or the container's limits)"
 
 
 SPILL_FULL_HINT = (

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +81,25 @@ def test_a_local_file_named_from_a_removed_current_directory_is_said_as_such(hom
     assert done.returncode == 1, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: ../a.csv: {CWD_GONE}"], done.stderr
+
+
+def test_a_thread_the_system_refuses_is_said_as_such_not_as_a_bug(
+    cli: Any, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under `ulimit -u` (or a low `ulimit -v`) `fetch --jobs 2` was an internal error with a traceback kept.
+    import threading
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.csv").write_text("x,y\n1,2\n")
+
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    result = cli("fetch", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--jobs", "2")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: the system refused a new thread; raise the limit on processes or on address space"
+        " (ulimit -u, ulimit -v, or the container's limits)"
+    )
+    assert not (home / "logs" / "last-error.txt").exists()
