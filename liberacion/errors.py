@@ -411,7 +411,9 @@ def system_refusal(err: BaseException) -> str | None:
     return None
 
 
-THREAD_REFUSED_HINT = "raise the limit on processes or on address space (ulimit -u, ulimit -v, or the container's limits)"
+THREAD_REFUSED_HINT = (
+    "raise the limit on processes or on address space (ulimit -u, ulimit -v, or the container's limits)"
+)
 
 
 SPILL_FULL_HINT = (
