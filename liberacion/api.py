@@ -706,14 +706,12 @@ def history(
 def _say_pruned(lake: liberacion.Lake, name: str) -> None:
     """Name the record of the snapshots pruned: a history that starts later than an analysis
     must not read as a table that did not exist then."""
-    from liberacion.lake import PRUNED_FILE
-
     gone = lake.pruned(name)
     if gone:
-        where = lake.table_dir(name) / PRUNED_FILE
         note(
             f"{len(gone)} older snapshot(s) of {name} were pruned, the newest of them"
-            f" {gone[-1]['snapshot']}; what cites each (published_at, rows, sha256, source) is in {where}"
+            f" {gone[-1]['snapshot']}; what cites each (published_at, rows, sha256, source) is in"
+            f" {lake.pruned_location(name)}"
         )
 
 

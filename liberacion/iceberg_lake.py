@@ -6,6 +6,7 @@ The files keep the layout of the home's lake, so nothing is rewritten and any sn
     <lake>/<catalog>/<table>/
         snapshots/<id>/data-0000.parquet ... rejects.parquet  snapshot.json  _writer
         metadata/                      Iceberg's metadata (written by the catalog)
+        pruned/<time>-<token>.jsonl    what cites each snapshot pruned (``pruned.jsonl`` in the home's lake)
 
 Where the home's lake switches a ``current`` file, this lake makes one Iceberg commit: the
 snapshot's Parquet files become the Iceberg snapshot's data files and its summary carries the whole
@@ -23,6 +24,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shlex
 import time
 from collections.abc import Collection, Iterator, Sequence
@@ -36,6 +38,7 @@ from liberacion.errors import ConfigError, DamagedSnapshot, LiberacionError, NoL
 from liberacion.home import Home, host_tag, process_alive
 from liberacion.lake import (
     DEFAULT_KEEP,
+    PRUNED_FILE,
     Lake,
     Staging,
     TableInfo,
@@ -44,6 +47,8 @@ from liberacion.lake import (
     describe_files,
     fetch_again,
     keep_default,
+    pruned_record,
+    pruned_records,
 )
 from liberacion.naming import IDENTIFIER, parse_table_name
 from liberacion.snapshots import CURRENT_FILE, SNAPSHOT_FILE, Provenance, Snapshot
@@ -76,6 +81,14 @@ DEFAULT_ORPHAN_HOURS = 24.0
 # Table folders looked into when telling a lake from a place that holds none: a bound on the
 # listings a read of a location that is not a lake (a home directory, a busy bucket) costs.
 FOLDERS_LOOKED_AT = 20
+# In a table's folder: the citations of its pruned snapshots, one object per prune (JSON lines, as
+# the home lake's pruned.jsonl). Objects are written once and never rewritten: two homes share no
+# lock (a home's writer lock is its own), so a file read, extended and written back by one could
+# lose what the other wrote meanwhile.
+PRUNED_FOLDER = "pruned"
+# Record objects a prune leaves as they are; past this many they are merged into one (each is a
+# request for every history or --as-of that reads them).
+PRUNED_OBJECTS_MERGED = 8
 
 
 def open_lake(home: Home) -> Lake:
@@ -753,6 +766,7 @@ class IcebergLake(Lake):
             kept.append(current)
         doomed = [s for s in snaps if s.id not in {k.id for k in kept}]
         if doomed:  # only then is pyiceberg needed
+            self._record_pruned(name, doomed)  # first: a prune killed midway leaves a citation, not a gap
             expire(self._table(name), [s.iceberg_id for s in kept if s.iceberg_id is not None])
             self._forget()
             filesystem = self.location.filesystem()
@@ -760,6 +774,121 @@ class IcebergLake(Lake):
                 self._delete_folder(filesystem, self._folder(name, snap.id))
         leftovers = self._remove_folders(name, {s.id for s in kept} | {s.id for s in doomed})
         return [s.id for s in doomed] + leftovers
+
+    # -- the record of pruned snapshots ------------------------------------------------------------
+
+    def pruned_location(self, name: str) -> str:
+        folder = self.location.uri_of(*parse_table_name(name), PRUNED_FOLDER) + "/"
+        older = self._home_format_record(name)
+        if older is None or not older.is_file():
+            return folder
+        return f"{folder} and {older}" if Path(folder).is_dir() else str(older)
+
+    def _home_format_record(self, name: str) -> Path | None:
+        """The ``pruned.jsonl`` a directory lake written in the home's format keeps (its records
+        stay where they are when its tables are registered on first use); None on a store."""
+        return Path(self.location.uri_of(*parse_table_name(name), PRUNED_FILE)) if self.location.is_local else None
+
+    def pruned(self, name: str) -> list[dict[str, Any]]:
+        """The records of a table's pruned snapshots, oldest first: the lines of every object in its
+        ``pruned/`` folder, in the order of their names (the first line naming a snapshot counts).
+        One still kept is left out: its prune recorded it, then lost the expiry to another commit."""
+        folder = self.location.path_of(*parse_table_name(name), PRUNED_FOLDER)
+        older = self._home_format_record(name)
+        try:
+            lines = older.read_text(encoding="utf-8").splitlines() if older is not None and older.is_file() else []
+            filesystem = self.location.filesystem()
+            objects = self._record_lines(filesystem, folder)
+            if objects is None:  # another home merged the objects listed: they are in a new one
+                objects = self._record_lines(filesystem, folder) or []
+            lines += objects
+        except (OSError, LiberacionError) as err:
+            why = err.strerror if isinstance(err, OSError) and err.strerror else one_line(err, lines=1)
+            note(f"{name}: the record of its pruned snapshots, {self.pruned_location(name)}, cannot be read: {why}")
+            return []
+        kept = {snap.id for snap in self.snapshots(name)}
+        return [record for record in pruned_records(lines) if record["snapshot"] not in kept]
+
+    def _record_pruned(self, name: str, doomed: Sequence[Snapshot]) -> None:
+        """Write what cites each snapshot about to be expired into a new object of the table's
+        ``pruned/`` folder, so months later ``--as-of`` can name the snapshot of then. A record
+        that cannot be written is a note: a prune frees space (README), and a full store must not stop it."""
+        folder = self.location.path_of(*parse_table_name(name), PRUNED_FOLDER)
+        text = "".join(json.dumps(pruned_record(snap), ensure_ascii=False) + "\n" for snap in doomed)
+        try:
+            filesystem = self.location.filesystem()
+            self._write_record(filesystem, folder, text.encode("utf-8"))
+        except (OSError, LiberacionError) as err:
+            why = err.strerror if isinstance(err, OSError) and err.strerror else one_line(err, lines=1)
+            note(f"{name}: the pruned snapshots' citations were not recorded in {self.pruned_location(name)}: {why}")
+            return
+        self._merge_records(filesystem, folder)
+
+    def _write_record(self, filesystem: Any, folder: str, data: bytes) -> None:
+        """A new object holding ``data`` in ``folder``, named by the time and a random token (no
+        other writer's name), that appears whole: one PUT on a store, a rename in a directory."""
+        name = f"{_new_snapshot_id()}-{secrets.token_hex(4)}.jsonl"
+        if not self.location.is_local:
+            with filesystem.open_output_stream(f"{folder}/{name}") as out:
+                out.write(data)
+            return
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        temporary = Path(folder, f".{name}.tmp")  # not read as a record (see _record_objects)
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, Path(folder, name))
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def _record_objects(self, filesystem: Any, folder: str) -> list[Any]:
+        """The record objects in ``folder``, oldest name first (a temporary name is none)."""
+        from pyarrow import fs
+
+        entries = filesystem.get_file_info(fs.FileSelector(folder, allow_not_found=True))
+        found = [e for e in entries if e.type == fs.FileType.File and _is_record(e.base_name)]
+        return sorted(found, key=lambda e: e.base_name)
+
+    def _record_lines(self, filesystem: Any, folder: str, objects: Sequence[Any] | None = None) -> list[str] | None:
+        """The lines of the record objects in ``folder`` (or of ``objects`` listed there); None when
+        one listed is gone: another home merged it meanwhile."""
+        lines: list[str] = []
+        for entry in self._record_objects(filesystem, folder) if objects is None else objects:
+            try:
+                with filesystem.open_input_stream(entry.path) as fh:
+                    lines += fh.read().decode("utf-8", "replace").splitlines()
+            except FileNotFoundError:
+                return None
+        return lines
+
+    def _merge_records(self, filesystem: Any, folder: str) -> None:
+        """Past ``PRUNED_OBJECTS_MERGED`` record objects, write their records as one new object, then
+        delete those merged. Nothing is rewritten, so homes recording or merging at once lose
+        nothing: an object goes only once its lines are in another (a snapshot recorded twice is
+        read once), and a merge that finds an object gone (another home merged it) stops there.
+        Only a saving of requests: a store refusing it leaves the records as they are."""
+        with contextlib.suppress(OSError, LiberacionError):
+            self._remove_stale_temporaries(folder)
+            objects = self._record_objects(filesystem, folder)
+            if len(objects) <= PRUNED_OBJECTS_MERGED:
+                return
+            lines = self._record_lines(filesystem, folder, objects)
+            if lines is None:
+                return
+            merged = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in pruned_records(lines))
+            self._write_record(filesystem, folder, merged.encode("utf-8"))
+            for entry in objects:
+                with contextlib.suppress(FileNotFoundError):
+                    filesystem.delete_file(entry.path)
+
+    def _remove_stale_temporaries(self, folder: str) -> None:
+        """Delete what a process killed while writing a record left in a directory lake's folder,
+        once older than ``LIBERACION_ORPHAN_HOURS`` (another machine may be writing it now)."""
+        if not self.location.is_local:
+            return
+        for entry in Path(folder).glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                if time.time() - entry.stat().st_mtime > orphan_hours() * 3600:
+                    entry.unlink()
 
     def _catalog_behind(self, name: str) -> str | None:
         """The newest metadata file in the table's folder when it is newer than the one the catalog
@@ -878,6 +1007,11 @@ class IcebergLake(Lake):
                 return
             for snap in snaps:
                 self._commit(snap, adopted=True)
+
+
+def _is_record(file_name: str) -> bool:
+    """Whether a name in a table's ``pruned/`` folder is a record object (not a temporary one)."""
+    return file_name.endswith(".jsonl") and not file_name.startswith(".")
 
 
 def _subfolders(filesystem: Any, folder: str) -> list[str]:

@@ -34,7 +34,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -876,28 +876,21 @@ class Lake:
                 f"the oldest kept one was published {oldest} (before it the table did not exist,"
                 " or its older snapshots were pruned)"
             )
-        gone = then[-1]
-        cited = ", ".join(
-            f"{label} {gone[key]}"
-            for key, label in (("published_at", "published"), ("sha256", "sha256"))
-            if gone.get(key)
-        )
         return (
-            f"the snapshot current then, {gone['snapshot']} ({cited}), was pruned at {gone.get('pruned_at')}"
+            f"the snapshot current then, {cite_pruned(then[-1])}, was pruned at {then[-1].get('pruned_at')}"
             f" and its data is gone; the oldest kept one was published {oldest}"
         )
 
     def pruned(self, name: str) -> list[dict[str, Any]]:
         """The records of a table's pruned snapshots, oldest first ([] before the first prune)."""
-        found: dict[str, dict[str, Any]] = {}
+        lines: list[str] = []
         with contextlib.suppress(OSError):
-            for line in (self.table_dir(name) / PRUNED_FILE).read_text(encoding="utf-8").splitlines():
-                with contextlib.suppress(ValueError):  # a line a full disk cut short
-                    record = json.loads(line)
-                    if isinstance(record, dict) and isinstance(record.get("snapshot"), str):
-                        # A prune killed mid-delete recorded it, and the next one that finished the job again.
-                        found.setdefault(record["snapshot"], record)
-        return sorted(found.values(), key=lambda r: str(r.get("published_at") or r["snapshot"]))
+            lines = (self.table_dir(name) / PRUNED_FILE).read_text(encoding="utf-8").splitlines()
+        return pruned_records(lines)
+
+    def pruned_location(self, name: str) -> str:
+        """Where the records of a table's pruned snapshots are kept, as a person would look for them."""
+        return str(self.table_dir(name) / PRUNED_FILE)
 
     def drop(self, name: str) -> None:
         """Remove a table and all its snapshots."""
@@ -1207,6 +1200,26 @@ def _tree_leaves(schema: list[tuple[str, int | None]]) -> list[tuple[str, bool]]
     for _ in range(schema[0][1] or 0):
         walk(None)
     return leaves
+
+
+def pruned_records(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The records of pruned snapshots in ``lines`` (JSON, one a line), one per snapshot (the first
+    line naming it), oldest first."""
+    found: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        with contextlib.suppress(ValueError):  # a line a full disk cut short
+            record = json.loads(line)
+            if isinstance(record, dict) and isinstance(record.get("snapshot"), str):
+                # A prune killed mid-delete recorded it, and the next one that finished the job again.
+                found.setdefault(record["snapshot"], record)
+    return sorted(found.values(), key=lambda r: str(r.get("published_at") or r["snapshot"]))
+
+
+def cite_pruned(record: dict[str, Any]) -> str:
+    """A pruned snapshot named from its record: ``ID (published ..., sha256 ...)``."""
+    labels = (("published_at", "published"), ("sha256", "sha256"))
+    cited = ", ".join(f"{label} {record[key]}" for key, label in labels if record.get(key))
+    return f"{record['snapshot']} ({cited})" if cited else record["snapshot"]
 
 
 def pruned_record(snap: Snapshot) -> dict[str, Any]:

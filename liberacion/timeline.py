@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from liberacion.compare import SchemaChange, schema_changes
 from liberacion.errors import NotFound, UsageError, option
-from liberacion.lake import Lake, keep_default
+from liberacion.lake import Lake, cite_pruned, keep_default
 from liberacion.snapshots import Snapshot
 from liberacion.timestamps import parse_as_of
 
@@ -34,7 +34,7 @@ def resolve_snapshot(lake: Lake, name: str, ref: str, setting: str = "") -> Snap
     if wanted == "previous":
         return previous_snapshot(lake, name, lake.current(name))
     if _SNAPSHOT_ID.fullmatch(wanted):
-        return _by_id(name, snaps, wanted)
+        return _by_id(lake, name, snaps, wanted)
     if wanted.isdigit():  # a prefix shorter than a day: too many snapshots would match
         raise UsageError(
             f"snapshot {wanted!r} of {name}: give at least the day of an id ({MIN_PREFIX} digits, e.g. "
@@ -56,7 +56,7 @@ def resolve_snapshot(lake: Lake, name: str, ref: str, setting: str = "") -> Snap
     return chosen
 
 
-def _by_id(name: str, snaps: list[Snapshot], wanted: str) -> Snapshot:
+def _by_id(lake: Lake, name: str, snaps: list[Snapshot], wanted: str) -> Snapshot:
     exact = [s for s in snaps if s.id == wanted]
     if exact:
         return exact[0]
@@ -66,6 +66,16 @@ def _by_id(name: str, snaps: list[Snapshot], wanted: str) -> Snapshot:
     if len(matches) > 1:
         ids = ", ".join(s.id for s in matches)
         raise UsageError(f"snapshot {wanted!r} of {name} is ambiguous: {ids}")
+    # An id copied from an analysis months ago: "no snapshot" alone reads as a typo.
+    pruned = lake.pruned(name)
+    gone = [r for r in pruned if r["snapshot"] == wanted]
+    if not gone and len(wanted) >= MIN_PREFIX:
+        gone = [r for r in pruned if r["snapshot"].startswith(wanted)]
+    if len(gone) == 1:
+        raise NotFound(
+            f"snapshot {cite_pruned(gone[0])} of {name} was pruned at {gone[0].get('pruned_at')} and its data"
+            f" is gone; see: liberacion history {name}"
+        )
     raise NotFound(f"table {name} has no snapshot {wanted!r}; see: liberacion history {name}")
 
 
