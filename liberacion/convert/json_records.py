@@ -141,6 +141,7 @@ def _write_records(
 ) -> ConversionReport:
     """The records' table, each key read as ``described`` (its first DESCRIBE) says."""
     # Keys whose reader's type would lose digits or misread dates are read as their text, typed as in CSV.
+    described = [(key, _portable(type_), *rest) for key, type_, *rest in described]
     as_read = [(str(key), "VARCHAR" if _typed_from_text(type_) else str(type_)) for key, type_, *_ in described]
     # Spelled out, the types spare every later query on the records DuckDB's detection, which reads
     # the whole file (sample_size=-1) each time the query is bound.
@@ -224,6 +225,19 @@ def _socrata_rows(con: duckdb.DuckDBPyConnection, rows: Path, out_dir: Path, vie
     if not count:
         raise ValueError("no rows")
     return target
+
+
+def _portable(type_: Any) -> Any:
+    """The type to read a key as: UUIDs, times of day and the like (``rules.portable_type``), in
+    the key or nested in it, as their text exactly as published (the reader would write a UUID in
+    lower case, ``13:45`` as ``13:45:00``), as a CSV's are; a key of mixed values (JSON) is typed
+    from its text later, as it always was."""
+    import duckdb
+
+    text = str(type_)
+    if text == "JSON" or not rules.UNPORTABLE_NAMES.search(text):
+        return type_
+    return rules.portable_type(duckdb.sqltype(text)) or type_
 
 
 def _typed_from_text(type_: Any) -> bool:

@@ -104,9 +104,20 @@ def _write_typed(
     if nested:  # their types now, for the report
         listed = ", ".join(map(quote_ident, nested))
         kept |= {s: str(t) for s, t in zip(nested, con.sql(f"SELECT {listed} FROM {relation} LIMIT 0").types)}
+    read_as = dict(kept)  # the reader's types, which the rule each column follows names
+    portable = _portable_casts(con, relation, kept)
+    if portable:
+        replaced = ", ".join(
+            f"CAST({quote_ident(source)} AS {type_}) AS {quote_ident(source)}" for source, type_ in portable.items()
+        )
+        relation = f"(SELECT * REPLACE ({replaced}) FROM {relation})"
+        sample = f"(SELECT * REPLACE ({replaced}) FROM {sample})"
+        kept |= portable
     decisions = _decide(con, sample, [c for c in columns if c.source not in kept], options)
     decisions |= {
-        c.source: rules.Decision(rules.TEXT, reason=f"{native} {kept[c.source]}") for c in columns if c.source in kept
+        c.source: rules.Decision(rules.TEXT, reason=f"{native} {read_as[c.source]}")
+        for c in columns
+        if c.source in kept
     }
     target = out_dir / "data-0000.parquet"
     rows, markers = _copy_typed(con, relation, columns, decisions, target, kv, notes)
@@ -137,6 +148,32 @@ def _nested_texts(con: duckdb.DuckDBPyConnection, relation: str, kept: dict[str,
     types = con.sql(f"SELECT {listed} FROM {relation} LIMIT 0").types
     found = {source: rules.nested_text_sql(quote_ident(source), type_) for source, type_ in zip(nested, types)}
     return {source: sql for source, sql in found.items() if sql is not None}
+
+
+# {reader's type: (common type, SQL true when every value of the column {c} fits it)}
+_LOSSLESS = {
+    "timestamp_ns": ("TIMESTAMP", "coalesce(bool_and(epoch_ns({c}) % 1000 = 0), true)"),
+    "ubigint": ("BIGINT", "coalesce(max({c}) <= 9223372036854775807, true)"),
+}
+
+
+def _portable_casts(con: duckdb.DuckDBPyConnection, relation: str, kept: dict[str, str]) -> dict[str, str]:
+    """{source: SQL type} for the columns a reader typed that common Parquet readers cannot read
+    (``rules.portable_type``): stored as text, except a column that loses nothing as a common type:
+    nanosecond timestamps that are all whole microseconds (TIMESTAMP), unsigned 64-bit numbers that
+    all fit a BIGINT."""
+    suspects = [source for source, type_ in kept.items() if rules.UNPORTABLE_NAMES.search(type_)]
+    if not suspects:
+        return {}
+    listed = ", ".join(map(quote_ident, suspects))
+    types = con.sql(f"SELECT {listed} FROM {relation} LIMIT 0").types
+    found = {source: rules.portable_type(type_) for source, type_ in zip(suspects, types)}
+    for source, type_ in zip(suspects, types):
+        if type_.id in _LOSSLESS:
+            common, test = _LOSSLESS[type_.id]
+            [(fits,)] = con.sql(f"SELECT {test.format(c=quote_ident(source))} FROM {relation}").fetchall()
+            found[source] = common if fits else "VARCHAR"
+    return {source: type_ for source, type_ in found.items() if type_ is not None}
 
 
 def _copy_typed(

@@ -851,6 +851,40 @@ def _field_text_sql(expr: str, name: str, type_: Any, depth: int) -> str | None:
     return nested_text_sql(expr, type_, depth + 1)
 
 
+# Types a reader may hand over (DuckDB's JSON reader, a Parquet download, a SAS time variable) that
+# common Parquet readers cannot read: Spark refuses a whole file holding a UUID, a TIME, an
+# INTERVAL or a TIMESTAMP_NS anywhere in it, pandas a list of UUIDs, pyiceberg a JSON or a
+# nanosecond column and an unsigned 64-bit number beyond BIGINT. They are stored as their text (as
+# a CSV's are), lossless and readable by all; unsigned 32-bit numbers as BIGINT, which holds them.
+_UNPORTABLE = frozenset({"uuid", "time", "time with time zone", "interval", "timestamp_ns", "ubigint"})
+UNPORTABLE_NAMES = re.compile(r"\b(UUID|TIME|INTERVAL|JSON|TIMESTAMP_NS|UBIGINT|UINTEGER)\b")  # in a type's text
+
+
+def portable_type(type_: Any) -> str | None:
+    """The SQL type to store a column of DuckDB type ``type_`` as, so every common reader reads
+    it: each unportable type inside it (``_UNPORTABLE``, and DuckDB's JSON) made VARCHAR. None
+    when it is portable as it is."""
+    kind = type_.id
+    if kind in _UNPORTABLE or str(type_) == "JSON":
+        return "VARCHAR"
+    if kind == "uinteger":
+        return "BIGINT"
+    if kind == "struct":
+        fields = [(name, portable_type(child)) for name, child in type_.children]
+        if all(p is None for _, p in fields):
+            return None
+        kids = [p or str(child) for (_, p), (_, child) in zip(fields, type_.children)]
+        return f"STRUCT({', '.join(f'{quote_ident(n)} {k}' for (n, _), k in zip(fields, kids))})"
+    if kind == "list":
+        inner = portable_type(type_.children[0][1])
+        return None if inner is None else f"{inner}[]"
+    if kind == "map":
+        (_, key), (_, value) = type_.children
+        k, v = portable_type(key), portable_type(value)
+        return None if k is None and v is None else f"MAP({k or key}, {v or value})"
+    return None
+
+
 def text_view(column: str, sql_type: str) -> str:
     """SQL: a typed column as the text it was published as, for ``--raw`` and ``--type`` on a
     column a reader already typed. Whole numbers stored as doubles (SAS, Stata, SPSS, JSON) read

@@ -1,0 +1,154 @@
+"""The lake's Parquet files read by the other tools a research team uses: pandas, pyarrow, Spark,
+pyiceberg. A table's current files must read in each of them with the values ``liberacion sql``
+shows, whatever types a reader handed liberacion (DuckDB's JSON reader types UUIDs and times of
+day; a Parquet download may hold intervals and nanosecond timestamps; a SAS time variable).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+SPL = "6e5d5b1c-0b0a-4a3e-9c2f-1234567890ab"
+SET_ID = "123E4567-E89B-12D3-A456-426614174000"  # kept as published, never lower-cased
+
+# openFDA's drug event answers hold UUIDs (``openfda.spl_id``) in lists inside lists of structs.
+EVENTS = {
+    "meta": {"results": {"total": 2}},
+    "results": [
+        {
+            "safetyreportid": "10003300",
+            "set_id": SET_ID,
+            "seen_at": "13:45:00",
+            "patient": {"drug": [{"medicinalproduct": "A", "openfda": {"spl_id": [SPL]}}], "tags": []},
+        },
+        {
+            "safetyreportid": "10003301",
+            "set_id": None,
+            "seen_at": "08:00:01",
+            "patient": {"drug": [], "tags": []},
+        },
+    ],
+}
+
+
+def _ok(result: Any) -> Any:
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def _current_files(home: Path, table: str) -> list[Path]:
+    folder = home / "lake" / Path(*table.split("."))
+    snapshot = folder / "snapshots" / (folder / "current").read_text().strip()
+    return sorted(snapshot.glob("data-*.parquet"))
+
+
+def _fetch_events(cli: Cli, tmp_path: Path) -> None:
+    source = tmp_path / "event.json"
+    source.write_text(json.dumps(EVENTS))
+    _ok(cli("fetch", str(source), "--as", "fda.event"))
+
+
+def test_reader_typed_uuids_and_times_are_stored_as_text_every_reader_reads(
+    cli: Cli, home: Path, tmp_path: Path
+) -> None:
+    """pandas refused the whole file over a list of UUIDs (``Not implemented type for Arrow list to
+    pandas: extension<arrow.uuid>``); the UUIDs and times of day are now text exactly as published,
+    as in a CSV, with the same values ``liberacion sql`` shows."""
+    pd = pytest.importorskip("pandas")
+    _fetch_events(cli, tmp_path)
+    shown = json.loads(_ok(cli("sql", "--format", "json", "select * from fda.event order by safetyreportid")).stdout)
+    assert shown[0]["set_id"] == SET_ID and shown[0]["seen_at"] == "13:45:00"
+    assert shown[0]["patient"]["drug"][0]["openfda"]["spl_id"] == [SPL]
+
+    [data] = _current_files(home, "fda.event")
+    frame = pd.read_parquet(data).sort_values("safetyreportid")
+    first = frame.iloc[0]
+    assert first["set_id"] == SET_ID and first["seen_at"] == "13:45:00"
+    assert list(first["patient"]["drug"][0]["openfda"]["spl_id"]) == [SPL]
+    schema = pq.read_schema(data)
+    assert schema.field("set_id").type == pa.string()
+    assert schema.field("seen_at").type == pa.string()
+
+
+def test_a_parquet_download_of_types_other_readers_refuse_is_stored_readable(
+    cli: Cli, home: Path, tmp_path: Path
+) -> None:
+    """A Parquet file holding an INTERVAL, a TIME, nanosecond timestamps and unsigned 64-bit
+    numbers (which Spark refuses, and pyiceberg: ``internal error (error: argument out of range)``
+    publishing into a named lake): the interval and the time become their text, nanoseconds that
+    are all whole microseconds a TIMESTAMP and true nanoseconds their text, never cut; unsigned
+    numbers that fit a BIGINT are one, others their text."""
+    import duckdb
+
+    source = tmp_path / "odd.parquet"
+    duckdb.sql(
+        "COPY (SELECT INTERVAL 1 DAY AS gap, TIME '13:45:00' AS at,"
+        " TIMESTAMP_NS '2024-01-01 00:00:00.123456789' AS precise, TIMESTAMP_NS '2024-01-01 00:00:00.5' AS plain,"
+        " 18446744073709551615::UBIGINT AS huge, 5::UBIGINT AS small)"
+        f" TO '{source}' (FORMAT parquet)"
+    )
+    types = ["gap,VARCHAR", "at,VARCHAR", "precise,VARCHAR", "plain,TIMESTAMP", "huge,VARCHAR", "small,BIGINT"]
+    values = {
+        "gap": "1 day",
+        "at": "13:45:00",
+        "precise": "2024-01-01 00:00:00.123456789",
+        "plain": "2024-01-01T00:00:00.500000",
+        "huge": "18446744073709551615",
+        "small": 5,
+    }
+    for lake in ([], ["--lake", str(tmp_path / "lake")]):
+        _ok(cli(*lake, "fetch", str(source), "--as", "x.odd"))
+        described = _ok(cli(*lake, "sql", "--format", "csv", "select column_name, column_type from (describe x.odd)"))
+        assert described.stdout.splitlines()[1:] == types
+        assert json.loads(_ok(cli(*lake, "sql", "--format", "json", "select * from x.odd")).stdout) == [values]
+
+
+def test_spark_reads_a_nested_json_table_like_liberacion_sql(
+    cli: Cli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spark refused the whole table (``Illegal Parquet type: FIXED_LEN_BYTE_ARRAY (UUID)``), and
+    a TIME (``The data type TIME is not supported``): every column now reads, nested field names
+    with spaces and dots too, times with an offset as the instant liberacion shows."""
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime for Spark")
+    from pyspark.sql import SparkSession
+
+    _fetch_events(cli, tmp_path)
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text(
+        json.dumps({"n": 1, "at": "2024-01-02T03:04:05-05:00", "s": {"w s": 1, "x.y": [1, None]}, "u": SET_ID}) + "\n"
+    )
+    _ok(cli("fetch", str(odd), "--as", "x.odd"))
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("liberacion-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    try:
+        events = spark.read.parquet(*[f"file://{f}" for f in _current_files(home, "fda.event")])
+        rows = sorted(events.collect(), key=lambda r: r["safetyreportid"])
+        first = rows[0].asDict(recursive=True)
+        odd_row = spark.read.parquet(*[f"file://{f}" for f in _current_files(home, "x.odd")]).collect()[0]
+        at = odd_row["at"]
+        nested = odd_row["s"].asDict()
+    finally:
+        spark.stop()
+    assert first["set_id"] == SET_ID and first["seen_at"] == "13:45:00"
+    assert first["patient"]["drug"][0]["openfda"]["spl_id"] == [SPL]
+    assert at.strftime("%Y-%m-%d %H:%M:%S") == "2024-01-02 08:04:05"  # UTC, as liberacion shows it
+    assert nested == {"w s": 1, "x.y": [1, None]}
