@@ -452,49 +452,146 @@ def _refuse_foreign_table(catalog: Catalog, location: LakeLocation, name: str, t
 def _evolve(table: Table, schema: pa.Schema) -> None:
     """Make the table's current schema exactly the files' schema, and its name mapping follow it."""
     from pyiceberg.io.pyarrow import pyarrow_to_schema
-    from pyiceberg.table.name_mapping import create_mapping_from_schema
 
     current = table.schema()
     wanted = {f.name: f for f in schema}
     have = {f.name: f for f in current.fields}
     converted = pyarrow_to_schema(schema, name_mapping=_name_mapping_for(schema), format_version=table.format_version)
     new_types = {f.name: f for f in converted.fields}
-    changed = [n for n in wanted if n in have and have[n].field_type != new_types[n].field_type]
+    # Compared without field ids: the converted schema's are numbered afresh, the table's are its own.
+    changed = [n for n in wanted if n in have and _shape(have[n].field_type) != _shape(new_types[n].field_type)]
     dropped = [n for n in have if n not in wanted]
     added = [n for n in wanted if n not in have]
-    redocumented = [n for n in wanted if n in have and n not in changed and have[n].doc != new_types[n].doc]
+    redocumented = [n for n in wanted if n in have and have[n].doc != new_types[n].doc]
     if redocumented:
         with table.update_schema() as update:
             for n in redocumented:
                 update.update_column(n, doc=new_types[n].doc)
+    later: list[tuple[tuple[str, ...], Any]] = []  # fields added once the deletions are committed
     if changed or dropped:
         # A retyped column keeps its field id, only its type changes: our files carry no field ids,
         # and the name mapping gives a name one id, so a new id would leave every older snapshot's
         # schema asking for an id no file has (its column read as NULL). Each snapshot keeps the
-        # schema it was written with, so it still reads its own files with their own type.
+        # schema it was written with, so it still reads its own files with their own type. A nested
+        # column (a JSON object, a list) changes field by field, so its unchanged fields keep theirs.
         with table.update_schema(allow_incompatible_changes=True) as update:
             for n in dropped:
                 update.delete_column(n)
             for n in changed:
-                update.update_column(n, field_type=new_types[n].field_type, doc=new_types[n].doc)
-    if added:
+                _retype(update, (n,), have[n].field_type, new_types[n].field_type, later)
+    if added or later:
         with table.update_schema() as update:
+            for path, field_type in later:
+                update.add_column(path, field_type)
             for n in [f.name for f in schema if f.name in added]:
                 f = new_types[n]
                 update.add_column(n, f.field_type, doc=f.doc)
     # Only what the table lacks: a value set by a team (or another version of liberacion) stays.
     missing = {k: v for k, v in TABLE_PROPERTIES.items() if k not in table.properties}
-    if changed or added or dropped or NAME_MAPPING not in table.properties or missing:
+    if changed or added or dropped:
         table = table.refresh()
-        mapping = create_mapping_from_schema(table.schema()).model_dump_json()
+    mapping = _mapping_of_every_schema(table)
+    if mapping != table.properties.get(NAME_MAPPING) or missing:
         with table.transaction() as tx:
             tx.set_properties(**{**missing, NAME_MAPPING: mapping})
 
 
+def _mapping_of_every_schema(table: Table) -> str:
+    """The name mapping (JSON) of the current schema, with the names only older schemas have: a
+    reader of an older snapshot (pyiceberg's ``scan(snapshot_id=...)``) maps that snapshot's files,
+    which carry no field ids, through this one mapping, and refuses a file whose column (a dropped
+    one, a JSON object's field gone since) it does not name."""
+    from pyiceberg.table.name_mapping import NameMapping, create_mapping_from_schema
+
+    current = table.schema()
+    older = sorted(
+        (s for s in table.schemas().values() if s.schema_id != current.schema_id), key=lambda s: -s.schema_id
+    )
+    fields: list[Any] = []
+    for schema in [current, *older]:  # the newest schema's id for a name several of them hold
+        fields = _merge_mapped(fields, list(create_mapping_from_schema(schema).root))
+    return NameMapping(fields).model_dump_json()
+
+
+def _merge_mapped(kept: list[Any], older: list[Any]) -> list[Any]:
+    """``kept``'s fields, each with the nested names its namesake in ``older`` adds, then the
+    fields of ``older`` that ``kept`` does not name."""
+    from pyiceberg.table.name_mapping import MappedField
+
+    merged = []
+    for f in kept:
+        twin = next((o for o in older if set(o.names) & set(f.names)), None)
+        if twin is not None:
+            f = MappedField(field_id=f.field_id, names=f.names, fields=_merge_mapped(list(f.fields), list(twin.fields)))
+        merged.append(f)
+    names = {n for f in kept for n in f.names}
+    return merged + [o for o in older if not names & set(o.names)]
+
+
+def _retype(update: Any, path: tuple[str, ...], old: Any, new: Any, later: list[tuple[tuple[str, ...], Any]]) -> None:
+    """Change the field at ``path`` from type ``old`` to ``new`` within ``update``: a struct's
+    fields one by one (new ones into ``later``), a list's element, a map's value, a primitive in
+    place; a field whose kind changes (an object become a string) is deleted and added again."""
+    from pyiceberg.types import ListType, MapType, PrimitiveType, StructType
+
+    if isinstance(old, StructType) and isinstance(new, StructType):
+        before = {f.name: f for f in old.fields}
+        after = {f.name: f for f in new.fields}
+        for name, f in after.items():
+            if name not in before:
+                later.append(((*path, name), f.field_type))
+            elif _shape(before[name].field_type) != _shape(f.field_type):
+                _retype(update, (*path, name), before[name].field_type, f.field_type, later)
+        for name in before:
+            if name not in after:
+                update.delete_column((*path, name))
+    elif isinstance(old, ListType) and isinstance(new, ListType):
+        _retype(update, (*path, "element"), old.element_type, new.element_type, later)
+    elif isinstance(old, MapType) and isinstance(new, MapType) and _shape(old.key_type) == _shape(new.key_type):
+        _retype(update, (*path, "value"), old.value_type, new.value_type, later)
+    elif isinstance(old, PrimitiveType) and isinstance(new, PrimitiveType):
+        update.update_column(path, field_type=new)
+    else:
+        update.delete_column(path)
+        later.append((path, new))
+
+
+def _shape(type_: Any) -> Any:
+    """An Iceberg type without its field ids, to compare two schemas numbered apart."""
+    from pyiceberg.types import ListType, MapType, StructType
+
+    if isinstance(type_, StructType):
+        return ("struct", tuple((f.name, _shape(f.field_type)) for f in type_.fields))
+    if isinstance(type_, ListType):
+        return ("list", _shape(type_.element_type))
+    if isinstance(type_, MapType):
+        return ("map", _shape(type_.key_type), _shape(type_.value_type))
+    return type_
+
+
 def _name_mapping_for(schema: pa.Schema) -> Any:
+    """A name mapping of every field, nested ones too (a struct's fields, a list's ``element``, a
+    map's ``key`` and ``value``): pyiceberg refuses a file schema with a field the mapping lacks."""
+    import itertools
+
+    import pyarrow as pa
     from pyiceberg.table.name_mapping import MappedField, NameMapping
 
-    return NameMapping([MappedField(field_id=i + 1, names=[f.name]) for i, f in enumerate(schema)])
+    ids = itertools.count(1)
+
+    def mapped(name: str, type_: pa.DataType) -> MappedField:
+        field_id = next(ids)
+        if pa.types.is_struct(type_):
+            children = [mapped(type_.field(i).name, type_.field(i).type) for i in range(type_.num_fields)]
+        elif pa.types.is_map(type_):
+            children = [mapped("key", type_.key_type), mapped("value", type_.item_type)]
+        elif pa.types.is_list(type_) or pa.types.is_large_list(type_) or pa.types.is_fixed_size_list(type_):
+            children = [mapped("element", type_.value_type)]
+        else:
+            children = []
+        return MappedField(field_id=field_id, names=[name], fields=children)
+
+    return NameMapping([mapped(f.name, f.type) for f in schema])
 
 
 def _overwrite(

@@ -152,3 +152,70 @@ def test_spark_reads_a_nested_json_table_like_liberacion_sql(
     assert first["patient"]["drug"][0]["openfda"]["spl_id"] == [SPL]
     assert at.strftime("%Y-%m-%d %H:%M:%S") == "2024-01-02 08:04:05"  # UTC, as liberacion shows it
     assert nested == {"w s": 1, "x.y": [1, None]}
+
+
+def _iceberg_snapshots(cli: Cli, lake: Path, table: str) -> list[list[dict[str, Any]]]:
+    """Every snapshot's rows as pyiceberg reads them (oldest first), sorted by ``id``."""
+    pytest.importorskip("pyiceberg")
+    from pyiceberg.table import StaticTable
+
+    info = json.loads(_ok(cli("--lake", str(lake), "info", table, "--format", "json")).stdout)
+    iceberg = StaticTable.from_metadata(info["storage"]["metadata_location"])
+    return [
+        sorted(iceberg.scan(snapshot_id=s.snapshot_id).to_arrow().to_pylist(), key=lambda r: r["id"])
+        for s in iceberg.snapshots()
+    ]
+
+
+def test_nested_json_publishes_into_an_iceberg_lake_and_evolves(cli: Cli, home: Path, tmp_path: Path) -> None:
+    """Any JSON with an object or a list (every openFDA endpoint) failed to publish into a named
+    lake, with an internal error (``Could not find field with name: a.b``): the schema's name
+    mapping named top-level columns only. A nested field added, retyped or gone on the next fetch
+    keeps the older snapshot readable by pyiceberg with its own values."""
+    pytest.importorskip("pyiceberg")
+    lake = tmp_path / "lake"
+    source = tmp_path / "events.json"
+    source.write_text(
+        json.dumps([{"id": "a", "p": {"b": 1, "gone": "x"}, "l": [{"k": 1}]}, {"id": "b", "p": None, "l": []}])
+    )
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "fda.events"))
+    source.write_text(json.dumps([{"id": "a", "p": {"b": 1.5, "new": "n"}, "l": [{"k": 1, "k2": "v"}]}]))
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "fda.events"))
+    shown = json.loads(_ok(cli("--lake", str(lake), "sql", "--format", "json", "select * from fda.events")).stdout)
+    assert shown == [{"id": "a", "p": {"b": 1.5, "new": "n"}, "l": [{"k": 1, "k2": "v"}]}]
+    older, current = _iceberg_snapshots(cli, lake, "fda.events")
+    assert older == [{"id": "a", "p": {"b": 1, "gone": "x"}, "l": [{"k": 1}]}, {"id": "b", "p": None, "l": []}]
+    assert current == shown
+
+
+def test_an_older_snapshot_reads_in_pyiceberg_after_a_column_is_dropped(cli: Cli, home: Path, tmp_path: Path) -> None:
+    """A column gone from the file's next version made every older snapshot unreadable by
+    pyiceberg (``Could not find field with name: b``): the name mapping now keeps the names of
+    every schema the table had."""
+    pytest.importorskip("pyiceberg")
+    lake = tmp_path / "lake"
+    source = tmp_path / "d.csv"
+    source.write_text("id,a,b\nx,1,2\n")
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "x.d"))
+    source.write_text("id,a\nx,1\ny,3\n")
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "x.d"))
+    assert _iceberg_snapshots(cli, lake, "x.d") == [
+        [{"id": "x", "a": 1, "b": 2}],
+        [{"id": "x", "a": 1}, {"id": "y", "a": 3}],
+    ]
+
+
+def test_keys_that_are_always_empty_lists_or_objects_publish_into_an_iceberg_lake(
+    cli: Cli, home: Path, tmp_path: Path
+) -> None:
+    """A key holding ``[]`` or ``{}`` in every record (DuckDB types it JSON) failed to publish into a
+    named lake with an internal error (``unsupported type: list<element: extension<arrow.json>>``)."""
+    pytest.importorskip("pyiceberg")
+    lake = tmp_path / "lake"
+    source = tmp_path / "empty.json"
+    source.write_text(json.dumps([{"id": "a", "tags": [], "extra": {}}, {"id": "b", "tags": [], "extra": {}}]))
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "x.empty"))
+    shown = json.loads(_ok(cli("--lake", str(lake), "sql", "--format", "json", "select * from x.empty")).stdout)
+    assert shown == [{"id": "a", "tags": [], "extra": {}}, {"id": "b", "tags": [], "extra": {}}]
+    [current] = _iceberg_snapshots(cli, lake, "x.empty")
+    assert [(r["id"], r["tags"]) for r in current] == [("a", []), ("b", [])]
