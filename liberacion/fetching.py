@@ -1343,6 +1343,7 @@ class _Job:
         rows = sum(r.rows for r in reports)
         self._refuse_empty(area.table, rows)
         prov.columns = {k: v for report in reports for k, v in report.columns.items()}
+        _unify_parts(area, prov)
         prov.extra["conversion"] = reports[0].notes if len(reports) == 1 else [r.notes for r in reports]
         prov.extra["rejects"] = sum(r.rejects for r in reports)
         _note_losses(area.table, reports)
@@ -1386,6 +1387,18 @@ class _Job:
         for item in files or []:
             if item.download is not None:
                 item.download.discard()
+
+
+def _unify_parts(area: Staging, prov: Provenance) -> None:
+    """One schema for the files of a table converted from several (``unify_files``), said in a note."""
+    from liberacion.convert.parts import unify_files
+
+    changed = unify_files(sorted(area.dir.glob("data-*.parquet")))
+    for name, type_ in changed.items():
+        prov.columns.setdefault(name, {"original": name})["type"] = type_
+    if changed:
+        listed = ", ".join(f"{n} {t}" for n, t in changed.items())
+        note(f"{area.table}: its files were typed differently; each column holds every file's values as: {listed}")
 
 
 def _note_losses(table: str, reports: list[ConversionReport]) -> None:

@@ -360,8 +360,27 @@ def _file_schema(location: LakeLocation, file_uri: str, docs: Mapping[str, str],
     fields = []
     for f in schema:
         doc = docs.get(f.name)
+        f = _nullable(f)
         fields.append(f.with_metadata({PYARROW_FIELD_DOC_KEY: doc.encode()}) if doc else f.remove_metadata())
     return pa.schema(fields)
+
+
+def _nullable(f: pa.Field) -> pa.Field:
+    """``f``, and every field nested in it, nullable. DuckDB writes a column it knows holds no
+    NULL (one read from a Parquet or SAS file without a missing value) as required: a table created
+    so refused the next release's file, where a value is missing (pyiceberg: ``Mismatch in fields``)."""
+    import pyarrow as pa
+
+    t = f.type
+    if pa.types.is_struct(t):
+        t = pa.struct([_nullable(t.field(i)) for i in range(t.num_fields)])
+    elif pa.types.is_map(t):
+        t = pa.map_(t.key_field, _nullable(t.item_field))
+    elif pa.types.is_large_list(t):
+        t = pa.large_list(_nullable(t.value_field))
+    elif pa.types.is_list(t):
+        t = pa.list_(_nullable(t.value_field))
+    return pa.field(f.name, t, nullable=True, metadata=f.metadata)
 
 
 def _ensure_table(catalog: Catalog, location: LakeLocation, name: str, table_uri: str, schema: pa.Schema) -> Table:
@@ -468,7 +487,8 @@ def _evolve(table: Table, schema: pa.Schema) -> None:
             for n in redocumented:
                 update.update_column(n, doc=new_types[n].doc)
     later: list[tuple[tuple[str, ...], Any]] = []  # fields added once the deletions are committed
-    if changed or dropped:
+    required = _required_paths(current.as_struct())  # a table an earlier version created
+    if changed or dropped or required:
         # A retyped column keeps its field id, only its type changes: our files carry no field ids,
         # and the name mapping gives a name one id, so a new id would leave every older snapshot's
         # schema asking for an id no file has (its column read as NULL). Each snapshot keeps the
@@ -479,6 +499,9 @@ def _evolve(table: Table, schema: pa.Schema) -> None:
                 update.delete_column(n)
             for n in changed:
                 _retype(update, (n,), have[n].field_type, new_types[n].field_type, later)
+            for path in required:
+                if path[0] not in dropped and path[0] not in changed:
+                    update.make_column_optional(path)
     if added or later:
         with table.update_schema() as update:
             for path, field_type in later:
@@ -554,6 +577,25 @@ def _retype(update: Any, path: tuple[str, ...], old: Any, new: Any, later: list[
     else:
         update.delete_column(path)
         later.append((path, new))
+
+
+def _required_paths(struct: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The paths of the required fields in ``struct`` (an Iceberg StructType), nested ones too."""
+    from pyiceberg.types import ListType, MapType, StructType
+
+    found = []
+    for f in struct.fields:
+        here = (*path, f.name)
+        if f.required:
+            found.append(here)
+        t = f.field_type
+        if isinstance(t, StructType):
+            found += _required_paths(t, here)
+        elif isinstance(t, ListType) and isinstance(t.element_type, StructType):
+            found += _required_paths(t.element_type, (*here, "element"))
+        elif isinstance(t, MapType) and isinstance(t.value_type, StructType):
+            found += _required_paths(t.value_type, (*here, "value"))
+    return found
 
 
 def _shape(type_: Any) -> Any:

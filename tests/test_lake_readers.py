@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli
+from tests.server import LocalServer
+from tests.test_fetch import manifest
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -219,3 +221,52 @@ def test_keys_that_are_always_empty_lists_or_objects_publish_into_an_iceberg_lak
     assert shown == [{"id": "a", "tags": [], "extra": {}}, {"id": "b", "tags": [], "extra": {}}]
     [current] = _iceberg_snapshots(cli, lake, "x.empty")
     assert [(r["id"], r["tags"]) for r in current] == [("a", []), ("b", [])]
+
+
+def test_the_files_of_a_dataset_of_several_share_one_schema(
+    cli: Cli, http_server: LocalServer, home: Path, tmp_path: Path
+) -> None:
+    """openFDA's partitions are converted one by one, each typed on its own: a column BIGINT in one
+    and text in another made ``sql`` fail (``failed to cast column "value" from type VARCHAR to
+    BIGINT``) while the fetch said ``fetched``, a column only a later part had was missing, pandas
+    and pyarrow failed, and a named lake's publish was an internal error. Every file now has the
+    schema that holds every part's values, said in a note."""
+    pd = pytest.importorskip("pandas")
+    first = {"meta": {"results": {}}, "results": [{"id": "1", "value": 10, "when": "2024-01-01", "patient": {"a": 1}}]}
+    second = {
+        "meta": {"results": {}},
+        "results": [{"id": "2", "value": "0x", "when": "not yet", "patient": {"a": 2, "b": "new"}, "extra": 1}],
+    }
+    urls = [http_server.add(f"/event-{i}.json", json.dumps(doc).encode()) for i, doc in enumerate((first, second))]
+    catalogs = manifest(tmp_path, [{"id": "drug-event", "title": "Drug events", "urls": urls}], name="openfda")
+    expected = [
+        {"id": "1", "value": "10", "when": "2024-01-01", "patient": {"a": 1, "b": None}, "extra": None},
+        {"id": "2", "value": "0x", "when": "not yet", "patient": {"a": 2, "b": "new"}, "extra": 1},
+    ]
+    query = "select * from openfda.drug_event order by id"
+    for lake in ([], ["--lake", str(tmp_path / "lake")]):
+        fetched = _ok(cli(*lake, "--catalogs", str(catalogs), "fetch", "openfda/drug-event"))
+        assert json.loads(_ok(cli(*lake, "sql", "--format", "json", query)).stdout) == expected
+        assert "its files were typed differently" in fetched.stderr
+    files = _current_files(home, "openfda.drug_event")
+    assert len(files) == 2
+    assert len({pq.read_schema(f).remove_metadata() for f in files}) == 1
+    assert pq.read_table(files).sort_by("id").to_pylist() == expected
+    assert list(pd.read_parquet(files).sort_values("id")["value"]) == ["10", "0x"]
+
+
+def test_a_release_with_a_missing_value_publishes_into_an_iceberg_lake(cli: Cli, home: Path, tmp_path: Path) -> None:
+    """A SAS file without a missing value makes DuckDB write its columns as required, and the
+    Iceberg table took that: the next release, with a missing value, failed with an internal error
+    (``Mismatch in fields``). The table's columns are all optional now."""
+    pytest.importorskip("pyiceberg")
+    pyreadstat = pytest.importorskip("pyreadstat")
+    pd = pytest.importorskip("pandas")
+    lake = tmp_path / "lake"
+    source = tmp_path / "demo.xpt"
+    pyreadstat.write_xport(pd.DataFrame({"SEQN": [1.0, 2.0], "AGE": [30.0, 40.0]}), str(source))
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "nhanes.demo"))
+    pyreadstat.write_xport(pd.DataFrame({"SEQN": [1.0, 2.0], "AGE": [30.0, float("nan")]}), str(source))
+    _ok(cli("--lake", str(lake), "fetch", str(source), "--as", "nhanes.demo"))
+    shown = _ok(cli("--lake", str(lake), "sql", "--format", "csv", "select * from nhanes.demo order by seqn"))
+    assert shown.stdout.splitlines() == ["seqn,age", "1,30", "2,"]

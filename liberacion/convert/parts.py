@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from liberacion.convert.json_records import _convert_json
 from liberacion.convert.model import ConversionReport, ConvertOptions, Part, _sql_text
@@ -12,6 +13,9 @@ from liberacion.convert.sniff import refuse_unreadable, sniff
 from liberacion.convert.statistical import _convert_statistical
 from liberacion.convert.text import _convert_text
 from liberacion.errors import ConversionError
+
+if TYPE_CHECKING:
+    import duckdb
 
 SMALL_BYTES = 16 * 1024 * 1024  # files up to this size convert on the process's shared database
 ORDERED_BYTES = 64 * 1024 * 1024  # files up to this size keep their row order in the table
@@ -96,3 +100,56 @@ def text_fields(path: Path) -> int:
         head = handle.read(4 * 1024 * 1024)
     lines = head.split(b"\n", 10)[:10]
     return 1 + max(line.count(d) for line in lines for d in (b",", b"\t", b"|", b";"))
+
+
+def unify_files(paths: list[Path]) -> dict[str, str]:
+    """Give the data files of one table (the parts of a dataset of several files, each converted on
+    its own: openFDA's partitions) one schema: each column the type DuckDB's ``union_by_name``
+    gives it over every file (a part typed BIGINT and another text makes text; a JSON object with
+    a field only some parts have has it in all), a column a part lacks its NULLs. A reader takes one
+    file's schema for them all: ``sql`` failed on the first value another part typed otherwise,
+    and dropped the columns only later parts had; pandas, pyarrow and Spark failed too. Only the
+    files whose schema differs are written again, keeping their key-value metadata.
+    Returns {column: type} of the columns some file had otherwise (or lacked)."""
+    from liberacion.engine import new_connection
+
+    if len(paths) < 2:
+        return {}
+    with new_connection() as con:
+        # Else DuckDB writes a column it knows holds no NULL here (its statistics say so) as required.
+        con.execute("SET disabled_optimizers = 'statistics_propagation'")
+        listed = [str(p) for p in paths]
+        unified = [
+            (str(n), str(t))
+            for n, t, *_ in con.execute(
+                "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [listed]
+            ).fetchall()
+        ]
+        changed: dict[str, str] = {}
+        for path in paths:
+            own = {
+                str(n): str(t)
+                for n, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+            }
+            if list(own.items()) == unified:
+                continue
+            changed |= {n: t for n, t in unified if own.get(n) != t}
+            _rewrite(con, path, own, unified)
+    return changed
+
+
+def _rewrite(con: duckdb.DuckDBPyConnection, path: Path, own: dict[str, str], unified: list[tuple[str, str]]) -> None:
+    """``path`` written again with the ``unified`` columns, in their order, and its own metadata."""
+    from liberacion.convert.model import ROW_GROUP_BYTES, ROW_GROUP_ROWS
+    from liberacion.naming import quote_ident
+
+    select = ", ".join(f"CAST({quote_ident(n) if n in own else 'NULL'} AS {t}) AS {quote_ident(n)}" for n, t in unified)
+    kv = con.execute("SELECT key, value FROM parquet_kv_metadata(?)", [str(path)]).fetchall()
+    metadata = ", ".join(f"'{_sql_text(bytes(k).decode())}': '{_sql_text(bytes(v).decode())}'" for k, v in kv)
+    staged = path.with_name(f".{path.name}.unified")
+    con.execute(
+        f"COPY (SELECT {select} FROM read_parquet('{_sql_text(str(path))}')) TO '{_sql_text(str(staged))}'"
+        f" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS},"
+        f" ROW_GROUP_SIZE_BYTES '{ROW_GROUP_BYTES}', KV_METADATA {{{metadata}}})"
+    )
+    staged.replace(path)
