@@ -533,6 +533,7 @@ def show(
 def sql(
     query: str,
     *,
+    params: Mapping[str, Any] | None = None,
     home: PathLike | Home | None = None,
     lake: PathLike | None = None,
     as_of: str | date | None = None,
@@ -550,12 +551,19 @@ def sql(
     is pruned while the relation lives (see ``prune``): read it and let it go, rather than keeping
     it for a long time. (With DuckDB 1.4 and later a relation's ``.arrow()`` is a
     ``RecordBatchReader``: ``.to_arrow_table()`` is the table.)
+
+    ``params`` gives the SQL's ``$name`` parameters their values, as data, never as SQL:
+    ``sql("select * from cms.beds where state = $state", params={"state": "CA"})``. Values keep
+    their Python types (a ``str`` is text, as on the command line; an ``int``, ``float``,
+    ``Decimal``, ``bool``, ``date``, ``datetime`` or ``None`` is that type). Each statement of a
+    script takes the values of the names it holds; a name the SQL holds that ``params`` does not
+    give, or one given that the SQL does not hold, is a ``UsageError``.
     """
     import weakref
 
     from liberacion.engine import Run
     from liberacion.errors import DamagedSnapshot, NoTable
-    from liberacion.query import explain_damaged, explain_missing, relation, safe_default
+    from liberacion.query import check_params, explain_damaged, explain_missing, relation, safe_default
     from liberacion.timestamps import parse_as_of
 
     # As ``--safe``: LIBERACION_SQL_SAFE=1 sandboxes every query, and ``safe=False`` does not undo
@@ -565,6 +573,7 @@ def sql(
     arrow = _flag(arrow, "arrow")
     if not isinstance(query, str):
         raise UsageError(f"the SQL must be text, not {query!r}")
+    values = check_params(params)
     when = _when(as_of)
     moment = parse_as_of(when, option("as_of")) if when else None
     lake = open_lake(home, lake)
@@ -573,11 +582,11 @@ def sql(
     try:
         paths = _catalog_paths(catalog_paths)
         run = Run()  # Ctrl-C while the rows are read stops this query, not other threads' queries
-        result = run.call(relation, lake, query, as_of=moment, safe=sandboxed, catalog_paths=paths)
+        result = run.call(relation, lake, query, as_of=moment, safe=sandboxed, catalog_paths=paths, params=values)
         if result is None:
             raise UsageError("the SQL has no result to return (it is not a query)")
         if arrow:
-            table = _read_whole(result, query, run)
+            table = _read_whole(result, query, run, values)
             release()
             return table
     except NoTable as err:
@@ -593,19 +602,19 @@ def sql(
     return result
 
 
-def _read_whole(result: duckdb.DuckDBPyRelation, query: str, run: Run) -> pa.Table:
+def _read_whole(result: duckdb.DuckDBPyRelation, query: str, run: Run, values: Mapping[str, Any]) -> pa.Table:
     """The relation as an Arrow table. An error that only shows while the rows are read (a failed
     cast) is an ``SQLError`` as ``relation`` makes it, not DuckDB's; Ctrl-C stops the query at once
     and is a ``KeyboardInterrupt``, not DuckDB's ``RuntimeError: Query interrupted``."""
     import duckdb
 
     from liberacion.engine import interruptible
-    from liberacion.query import sql_error
+    from liberacion.query import param_error, sql_error
 
     try:
         return interruptible(result.to_arrow_table, run)
     except duckdb.Error as err:
-        raise sql_error(err, sql=query) from None
+        raise param_error(sql_error(err, sql=query), values) from None
 
 
 def checked_table(

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from liberacion.errors import (
     UsageError,
     note,
     one_line,
+    option,
     output_error,
 )
 from liberacion.lake import Lake, damaged_table, refetch
@@ -176,6 +177,223 @@ def _refuse_unsafe(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         )
 
 
+# -- query parameters ---------------------------------------------------------------------------
+
+# A parameter's name as the SQL writes it after ``$``: a letter or _, then letters, digits or _.
+# DuckDB also takes ``?`` and ``$1``; those are positional, and liberacion gives values by name only.
+_PARAM_NAME = re.compile(r"[^\W\d]\w*")
+
+
+def _command_line() -> bool:
+    return option("params", "--param") == "--param"
+
+
+def _given(name: str) -> str:
+    """A parameter as the caller gave it: ``--param state`` on the command line, ``params['state']`` in Python."""
+    return f"--param {name}" if _command_line() else f"params[{name!r}]"
+
+
+def check_params(params: object) -> dict[str, Any]:
+    """The values of the SQL's ``$name`` parameters, checked: a mapping whose names a ``$`` can
+    spell, each given once. DuckDB's names are the same in any case (``$State`` is ``$state``)."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        msg = f"params must be a dict of parameter names to values, such as {{'state': 'CA'}}, not {params!r}"
+        raise UsageError(msg)
+    seen: dict[str, str] = {}
+    for name in params:
+        if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name):
+            where = f"--param {name}" if _command_line() else f"params: {name!r}"
+            raise UsageError(
+                f"{where}: not a parameter name; a name is a letter or _ then letters, digits or _,"
+                " as the SQL writes it after $ ($state, $min_beds)"
+            )
+        first = seen.setdefault(name.lower(), name)
+        if first != name:
+            raise UsageError(
+                f"{_given(first)} and {_given(name)} are the same parameter (a name is the same in any case);"
+                " give it once"
+            )
+    return dict(params)
+
+
+def _dollars(names: Sequence[str]) -> str:
+    return _listed([f"${name}" for name in names])
+
+
+def _listed(words: Sequence[str], last: str = "and") -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
+def _names_in(statement: Any) -> list[str]:
+    """The ``$name``s of a statement (DuckDB's parser finds them, never one in a string or a
+    comment), in the order the SQL first writes them."""
+    query = statement.query
+
+    def first(name: str) -> int:
+        found = re.search(rf"\${re.escape(name)}(?!\w)", query, re.I)
+        return found.start() if found else len(query)
+
+    return sorted(statement.named_parameters, key=lambda name: (first(name), name))
+
+
+def bind_params(statements: Sequence[Any], values: Mapping[str, Any]) -> list[dict[str, Any] | None] | None:
+    """The values each statement of the SQL takes: those of the ``$name``s it holds (None for a
+    statement holding none), each statement of a script taking the ones it names. None when the SQL
+    names no parameter and none is given: it runs as it always did.
+
+    Every parameter the SQL names must be given and every value given must be used: a typo on
+    either side is an error, never a NULL or a value silently dropped."""
+    named = [_names_in(statement) for statement in statements]
+    if not values and not any(named):
+        return None
+    on_command_line = _command_line()
+    if any(name.isdigit() for names in named for name in names):
+        give = "--param name=VALUE" if on_command_line else "params={'name': VALUE}"
+        raise UsageError(
+            f"the SQL holds positional parameters (? or $1); values are given by name: write $name in the SQL"
+            f" and give {give}"
+        )
+    wanted: dict[str, str] = {}
+    for names in named:
+        for name in names:
+            wanted.setdefault(name.lower(), name)
+    given = {name.lower(): name for name in values}
+    missing = [name for key, name in wanted.items() if key not in given]
+    unused = [name for key, name in given.items() if key not in wanted]
+    if missing:
+        if on_command_line:
+            add = " ".join(f"--param {name}=VALUE" for name in missing)
+            msg = f"the SQL names {_dollars(missing)}, which no --param gives: add {add}"
+        else:
+            add = ", ".join(f"{name!r}: VALUE" for name in missing)
+            msg = f"the SQL names {_dollars(missing)}, which params does not give: add {{{add}}} to params"
+        if unused:  # most often a typo: --param stat=CA for $state
+            given_too = _listed([_given(name) for name in unused])
+            msg += f" ({given_too} given, but the SQL names no {_listed([f'${n}' for n in unused], 'or')})"
+        raise UsageError(msg)
+    if unused:
+        them = _listed([_given(name) for name in unused])
+        holds = f"it names {_dollars(list(wanted.values()))}" if wanted else "it names no parameter"
+        one = len(unused) == 1
+        raise UsageError(
+            f"{them} {'is' if one else 'are'} not used: the SQL names no {_listed([f'${n}' for n in unused], 'or')}"
+            f" ({holds}); remove {'it' if one else 'them'}, or write {_dollars(unused)} in the SQL where"
+            f" {'its value goes' if one else 'their values go'}"
+        )
+    by_key = {name.lower(): value for name, value in values.items()}
+    return [{name: by_key[name.lower()] for name in names} or None for names in named]
+
+
+def _statement_params(
+    con: duckdb.DuckDBPyConnection, sql: str, values: Mapping[str, Any]
+) -> tuple[list[Any], list[dict[str, Any] | None]] | None:
+    """The statements of ``sql`` and each one's values (``bind_params``), or None when the SQL
+    takes none: without a ``$`` or a ``?`` it is not even parsed for them."""
+    import duckdb
+
+    if not values and "$" not in sql and "?" not in sql:
+        return None
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as err:
+        con.close()
+        raise sql_error(err, sql=sql) from None
+    try:
+        bound = bind_params(statements, values)
+    except UsageError:
+        con.close()
+        raise
+    return None if bound is None else (statements, bound)
+
+
+def _run_script(
+    con: duckdb.DuckDBPyConnection, statements: Sequence[Any], bound: Sequence[dict[str, Any] | None], sql: str
+) -> tuple[str, dict[str, Any] | None]:
+    """Run every statement but the last, each with its own values (DuckDB binds parameters in
+    one statement at a time); the last one's text and values, for the caller to run."""
+    import duckdb
+
+    *before, last = statements
+    try:
+        for statement, values in zip(before, bound):
+            con.execute(statement, values)
+            con.abort()  # a SELECT's rows in the middle of a script are not shown: dropped, not read
+    except duckdb.Error as err:
+        con.close()
+        raise sql_error(err, sql=sql) from None
+    return last.query, bound[-1]
+
+
+# DuckDB's words for a call it cannot type because an argument is text of no known type: a
+# --param's value, or a quoted string.
+_UNTYPED_CALL = re.compile(r'for the function call "([^"]*STRING_LITERAL[^"]*)"')
+_UNTYPED_VALUE = re.compile(r"Unable to transform python value of type '?<class '([^']+)'>'?")
+
+
+def param_error(err: LiberacionError, values: Mapping[str, Any]) -> LiberacionError:
+    """``err`` said in terms of the parameter behind it, when one was: a text value DuckDB
+    cannot type where it stands, a value it cannot read as the type it is compared with, a Python
+    value it cannot take, a parameter where DuckDB takes none. Any other error as it is."""
+    if not values or not isinstance(err, SQLError):
+        return err
+    cause = err.query_error
+    first = cause.split(" LINE ", 1)[0].rstrip()  # DuckDB's words, without its quote of the SQL
+    texts = [name for name, value in values.items() if isinstance(value, str)]
+    others = [name for name, value in values.items() if value is not None and not isinstance(value, str)]
+    better: str | None = None
+    call = _UNTYPED_CALL.search(first)
+    untyped = _UNTYPED_VALUE.search(first)
+    read_as = next((name for name in texts if _quoted(values[name], first)), None) if "Conversion" in first else None
+    if call and texts:
+        kind = "a --param value" if _command_line() else "a str in params"
+        example = texts[0]
+        better = (
+            f"DuckDB cannot choose which {call.group(1)} to call: {kind} is text, as a quoted string is,"
+            f" and nothing beside it says which type it stands for; cast it in the SQL, e.g."
+            f" ${example}::INTEGER or ${example}::DATE"
+        )
+    elif untyped:
+        kind = untyped.group(1)
+        name = next((n for n, v in values.items() if _type_name(v) == kind), None)
+        where = _given(name) if name else "params"
+        return UsageError(
+            f"{where}: DuckDB cannot take {_a(kind.rsplit('.', 1)[-1])} as a parameter's value; give a str, int,"
+            " float, Decimal, bool, date, datetime, time, None, or a list of them"
+        )
+    elif read_as is not None:
+        better = f"{first} (the value of {_given(read_as)}, read as the type of what the SQL compares it with)"
+    elif "when casting from source column" in first and others:
+        name = others[0]
+        better = (
+            f"{first} (a column compared with a parameter is read as the parameter's type, and"
+            f" {_given(name)} is {_a(type(values[name]).__name__)}: give it as a str, or cast it, ${name}::VARCHAR)"
+        )
+    elif "Unexpected prepared parameter" in first or "Parameter expressions within macro" in first:
+        better = (
+            f"{first} (DuckDB takes $parameters in queries and in CREATE TABLE ... AS, not in a view or"
+            " a macro: make a table of the rows instead, CREATE TEMP TABLE name AS SELECT ...)"
+        )
+    if better is None:
+        return err
+    said = str(err).replace(cause, better, 1) if cause in str(err) else better
+    return SQLError(said, query_error=better)
+
+
+def _quoted(value: str, text: str) -> bool:
+    return f"'{value}'" in text or f'"{value}"' in text
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+
+
 _CREATED = re.compile(
     r"\bcreate\s+(?:or\s+replace\s+)?(?:temp(?:orary)?\s+)?(?:table|view)\s+(?:if\s+not\s+exists\s+)?\"?(\w+)", re.I
 )
@@ -307,21 +525,35 @@ def _repair(lake: Lake) -> None:
 
 
 def relation(
-    lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False, catalog_paths: Sequence[Path] = ()
+    lake: Lake,
+    sql: str,
+    *,
+    as_of: str | None = None,
+    safe: bool = False,
+    catalog_paths: Sequence[Path] = (),
+    params: Mapping[str, Any] | None = None,
 ) -> duckdb.DuckDBPyRelation | None:
     """Run SQL over the lake; its result as a DuckDB relation (None for a statement without one).
-    ``catalog_paths`` as in ``connect``: more SQL may run on the relation's connection."""
+    ``catalog_paths`` as in ``connect``: more SQL may run on the relation's connection. ``params``:
+    the values of the SQL's ``$name`` parameters (``bind_params``)."""
     import duckdb
 
+    values = check_params(params)
     con, shared = _connect(lake, as_of=as_of, safe=safe, catalogs=_index_catalogs(lake, catalog_paths))
     if safe:
         _refuse_unsafe(con, sql)
     _refuse_ambiguous(con, sql, shared)
+    bound = _statement_params(con, sql, values)
     try:
-        return con.sql(sql)
+        if bound is None:
+            return con.sql(sql)
+        text, own = _run_script(con, *bound, sql)
+        return con.sql(text, params=own)  # bound, not run: the relation stays lazy
     except duckdb.Error as err:
         con.close()
-        raise sql_error(err, sql=sql) from None
+        raise param_error(sql_error(err, sql=sql), values) from None
+    except LiberacionError as err:
+        raise param_error(err, values) from None
 
 
 # DuckDB's words for a table that is not there, and the name it gives.
@@ -552,10 +784,12 @@ def _raised(text: str) -> str:
     return one_line(found or lines[-1], lines=1)
 
 
-def run(lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False) -> pa.RecordBatchReader:
+def run(
+    lake: Lake, sql: str, *, as_of: str | None = None, safe: bool = False, params: Mapping[str, Any] | None = None
+) -> pa.RecordBatchReader:
     """Run SQL over the lake and return its result as a stream of Arrow record batches."""
 
-    return _batches(relation(lake, sql, as_of=as_of, safe=safe))
+    return _batches(relation(lake, sql, as_of=as_of, safe=safe, params=params))
 
 
 def _batches(result: duckdb.DuckDBPyRelation | None, as_text: Collection[str] = ()) -> pa.RecordBatchReader:
@@ -655,6 +889,7 @@ def export(
     safe: bool = False,
     table_rows: int | None = None,
     catalog_paths: Sequence[Path] = (),
+    params: Mapping[str, Any] | None = None,
 ) -> pa.RecordBatchReader | Rows | None:
     """Write the result of ``sql`` as ``fmt`` to ``output`` (atomically) or to stdout.
 
@@ -663,8 +898,26 @@ def export(
     comes back as a stream of Arrow batches for :mod:`liberacion.render`. For a terminal table
     (``table_rows`` given: the rows it shows) the result comes back as ``Rows`` fetched from DuckDB
     when its columns are plain values, so a small query never loads pyarrow. ``catalog_paths``
-    as in ``connect``.
+    as in ``connect``; ``params`` the values of the SQL's ``$name`` parameters (``bind_params``).
     """
+    values = check_params(params)
+    try:
+        return _export(lake, sql, fmt, output, as_of, safe, table_rows, catalog_paths, values)
+    except LiberacionError as err:
+        raise param_error(err, values) from None
+
+
+def _export(
+    lake: Lake,
+    sql: str,
+    fmt: str,
+    output: Path | None,
+    as_of: str | None,
+    safe: bool,
+    table_rows: int | None,
+    catalog_paths: Sequence[Path],
+    values: dict[str, Any],
+) -> pa.RecordBatchReader | Rows | None:
     import duckdb
 
     con, shared = _connect(lake, as_of=as_of, safe=safe, catalogs=_index_catalogs(lake, catalog_paths, sql))
@@ -679,42 +932,52 @@ def export(
     if not statements:
         con.close()
         raise UsageError("the SQL holds no statement, only comments")
+    try:
+        bound = bind_params(statements, values)
+    except UsageError:
+        con.close()
+        raise
+    # Each statement's own values: every SQL liberacion runs around one (a COPY, a count, a probe
+    # of its types) takes that statement's values too, never the values pasted into SQL text.
+    own = bound or [None] * len(statements)
     if fmt == "table" and table_rows is not None:
-        return _table_rows(con, statements, table_rows)
+        return _table_rows(con, statements, table_rows, own)
     # A sandboxed connection may not write files: its rows go out through render instead.
     copied = not safe and fmt in _COPY_OPTIONS
     if not (copied or fmt == "markdown") or statements[-1].type != duckdb.StatementType.SELECT:
-        return _stream(con, sql)
+        if bound is None:
+            return _stream(con, sql)
+        return _stream(con, *_run_script(con, statements, own, sql))
     # A script's statements run first, its last SELECT is written as a single query's is: the same
     # CSV or JSON, byte for byte (render spelled a double 100.0 as 100).
     *before, last = statements
     try:
-        for statement in before:
-            con.execute(statement)
+        for statement, given in zip(before, own):
+            con.execute(statement, given)
             con.abort()  # a SELECT's rows in the middle of a script are not shown: dropped, not read
     except duckdb.Error as err:
         con.close()
         raise sql_error(err, sql=sql) from None
-    text = _STATEMENT_END.sub("", last.query)
+    text, given = _STATEMENT_END.sub("", last.query), own[-1]
     try:
-        result = con.sql(text)  # binds the query: unknown tables and columns are reported here
+        result = con.sql(text, params=given)  # binds the query: unknown tables and columns are reported here
         columns, types = result.columns, result.types
     except duckdb.Error as err:
         con.close()
         raise sql_error(err, sql=text) from None
     if fmt == "markdown":
-        return _markdown_rows(con, text, result)
+        return _markdown_rows(con, text, result, given)
     # JSON keys need distinct names, and the COPY's select list names columns regardless of
     # case ("A" and "a" are one column to DuckDB): render writes them (as a, a_1 in JSON).
     if len({c.lower() for c in columns}) != len(columns):
-        return _stream(con, text)
+        return _stream(con, text, given)
     select = ", ".join(_export_column(c, t, json=fmt.startswith("json")) for c, t in zip(columns, types))
     # "COPY (...) TO <target> (...)": the target is filled in last (the SQL may hold braces).
     copy = (f"COPY (SELECT {select or '*'} FROM ({text}\n)) TO ", f" ({_COPY_OPTIONS[fmt]})")
     try:
-        _copy(con, copy, output)
+        _copy(con, copy, output, given)  # DuckDB binds parameters inside a COPY's query
     except _NotCopyable:
-        return _stream(con, text)
+        return _stream(con, text, given)
     except BaseException:
         con.close()
         raise
@@ -749,32 +1012,36 @@ _PLAIN_TYPES = frozenset(
 )
 
 
-def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: int) -> pa.RecordBatchReader | Rows:
+def _table_rows(
+    con: duckdb.DuckDBPyConnection, statements: list[Any], limit: int, own: Sequence[dict[str, Any] | None]
+) -> pa.RecordBatchReader | Rows:
     """The first ``limit`` rows as Python tuples and a count of the rest; Arrow for other column
     types. The last statement runs once: a second run costs its time again and may give other
-    rows (``random()``, ``USING SAMPLE``, ``nextval``)."""
+    rows (``random()``, ``USING SAMPLE``, ``nextval``). ``own``: each statement's parameter values."""
     import duckdb
 
     from liberacion.render import Rows
 
     *before, last = statements
+    given = own[-1]
     select = last.type == duckdb.StatementType.SELECT
     text = _STATEMENT_END.sub("", last.query)
     kept: int | None = None  # the rows of a result kept whole (``_keep``)
     wrapped = False  # the SQL run is liberacion's, around the user's
     try:
-        for statement in before:
-            con.execute(statement)
-        described = _result_types(con, last) if select else None
+        for statement, values in zip(before, own):
+            con.execute(statement, values)
+        described = _result_types(con, last, given) if select else None
         if described is not None and not _plain([t for _, t in described]):
-            return _stream(con, text)  # read once, as Arrow
-        if described is not None and _waits_for_all(con, text):
+            return _stream(con, text, given)  # read once, as Arrow
+        if described is not None and _waits_for_all(con, text, given):
             wrapped = True
-            text, kept = _keep(con, text, described)
+            text, kept = _keep(con, text, described, given)
         finite = _finite_moments(text, described) if described is not None else None
         wrapped = wrapped or finite is not None
         started = time.monotonic()
-        con.execute(finite or (text if kept is not None else last))
+        # The rows kept whole are read from liberacion's table: the query's values were used up there.
+        con.execute(finite or (text if kept is not None else last), None if kept is not None else given)
     except duckdb.Error as err:
         con.close()
         # An error's "LINE 1: ..." would quote the SQL wrapped around the user's own.
@@ -806,7 +1073,7 @@ def _table_rows(con: duckdb.DuckDBPyConnection, statements: list[Any], limit: in
 
     def count_rest() -> int:
         try:
-            return _count_rest(con, last if select else None, len(head), first)
+            return _count_rest(con, last if select else None, len(head), first, given)
         finally:
             con.close()
 
@@ -820,7 +1087,7 @@ _PASSING = frozenset({"PROJECTION", "FILTER", "LIMIT", "STREAMING_LIMIT"})
 _MAY_WAIT = re.compile(r"\b(?:order|group|distinct|over|window|qualify|pivot|union)\b", re.I)
 
 
-def _waits_for_all(con: duckdb.DuckDBPyConnection, text: str) -> bool:
+def _waits_for_all(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, Any] | None = None) -> bool:
     """Whether the first row of the SELECT ``text`` waits for all of its rows: a sort, a GROUP BY,
     a DISTINCT or a window on top of its plan (DuckDB's EXPLAIN, a millisecond or two). Counting
     the rest of such a result by a query of its own ran the sort again; reading it on in Python
@@ -832,7 +1099,7 @@ def _waits_for_all(con: duckdb.DuckDBPyConnection, text: str) -> bool:
     if not _MAY_WAIT.search(_STRINGS_AND_COMMENTS.sub(" ", text)):
         return False
     try:
-        node = json.loads(con.execute(f"EXPLAIN (FORMAT json) {text}").fetchall()[0][1])[0]
+        node = json.loads(con.execute(f"EXPLAIN (FORMAT json) {text}", params).fetchall()[0][1])[0]
         while node["name"] in _PASSING and node.get("children"):
             node = node["children"][0]
         return node["name"] in _WAITING
@@ -843,20 +1110,22 @@ def _waits_for_all(con: duckdb.DuckDBPyConnection, text: str) -> bool:
 _KEPT_TABLE = "liberacion_table_rows"
 
 
-def _keep(con: duckdb.DuckDBPyConnection, text: str, described: list[tuple[str, Any]]) -> tuple[str, int]:
+def _keep(
+    con: duckdb.DuckDBPyConnection, text: str, described: list[tuple[str, Any]], params: dict[str, Any] | None = None
+) -> tuple[str, int]:
     """Run the SELECT ``text`` once into a temporary table (``_waits_for_all``): every value is
     computed, so an error past the rows shown is the query's error (exit 4), and what does not fit
     the memory limit spills into the home's work area, as the sort itself did. Returns the SELECT
     of its rows, in the query's order and with its column names, and how many there are."""
     positional = ", ".join(f"#{at} AS c{at}" for at in range(1, len(described) + 1))
-    con.execute(f"CREATE TEMP TABLE {_KEPT_TABLE} AS SELECT {positional} FROM ({text}\n)")
+    con.execute(f"CREATE TEMP TABLE {_KEPT_TABLE} AS SELECT {positional} FROM ({text}\n)", params)
     total = con.execute(f"SELECT count(*) FROM {_KEPT_TABLE}").fetchall()[0][0]
     columns = ", ".join(f"c{at} AS {quote_ident(name)}" for at, (name, _) in enumerate(described, start=1))
     return f"SELECT {columns} FROM {_KEPT_TABLE}", int(total)
 
 
 def _markdown_rows(
-    con: duckdb.DuckDBPyConnection, text: str, result: duckdb.DuckDBPyRelation
+    con: duckdb.DuckDBPyConnection, text: str, result: duckdb.DuckDBPyRelation, params: dict[str, Any] | None = None
 ) -> Rows | pa.RecordBatchReader:
     """A SELECT's Markdown: each row's line made by DuckDB in the query itself, on every core (a
     Python string per value was ten times slower than CSV, and lines made from its Arrow batches
@@ -867,7 +1136,7 @@ def _markdown_rows(
     from liberacion.render import Rows, markdown_selects
 
     if any(t.id == "float" for t in result.types):
-        return _stream(con, text)
+        return _stream(con, text, params)
     ready = _arrow_ready(result, _ARROW_AS_TEXT)
     texts, line = markdown_selects(ready.types)
     positional = ", ".join(f'#{at} AS "c{at - 1}"' for at in range(1, len(ready.columns) + 1))
@@ -890,7 +1159,9 @@ def _plain(types: Sequence[Any]) -> bool:
     return all(getattr(t, "id", None) in _PLAIN_TYPES for t in types)
 
 
-def _result_types(con: duckdb.DuckDBPyConnection, statement: Any) -> list[tuple[str, Any]] | None:
+def _result_types(
+    con: duckdb.DuckDBPyConnection, statement: Any, params: dict[str, Any] | None = None
+) -> list[tuple[str, Any]] | None:
     """The column names and types of a SELECT, bound but not run (no row is made: a ``nextval``
     in it is not called); None when it cannot be told so (its own run then reports any error)."""
     import duckdb
@@ -899,7 +1170,7 @@ def _result_types(con: duckdb.DuckDBPyConnection, statement: Any) -> list[tuple[
     # In parentheses, columns keep their names ("A" and "a"; a subquery would rename one a_1).
     for probe in (f"({text}\n) LIMIT 0", f"SELECT * FROM ({text}\n) LIMIT 0"):
         try:
-            con.execute(probe)
+            con.execute(probe, params)
         except duckdb.Error:
             continue
         return [(d[0], d[1]) for d in con.description or []]
@@ -934,7 +1205,9 @@ DRAIN_SECONDS = 0.5
 DRAIN_VALUES = 256 * 1024  # values fetched as Python objects at a time
 
 
-def _count_rest(con: duckdb.DuckDBPyConnection, select: Any, shown: int, first: float) -> int:
+def _count_rest(
+    con: duckdb.DuckDBPyConnection, select: Any, shown: int, first: float, params: dict[str, Any] | None = None
+) -> int:
     """The rows of the pending result after the ``shown`` ones, never holding them all.
 
     The rest is read on in batches, which counts the very rows shown (a second run of
@@ -962,7 +1235,8 @@ def _count_rest(con: duckdb.DuckDBPyConnection, select: Any, shown: int, first: 
         con.abort()  # a SELECT only reads: its pending rows are dropped, not a transaction
         # Every value computed, as the rows shown were: a bare count(*) lets DuckDB drop the
         # columns, and a division by zero past the rows shown would go unsaid (exit 0).
-        total = con.execute(f"SELECT count(*) FROM ({text}\n) liberacion_row WHERE hash(liberacion_row) IS NOT NULL")
+        count = f"SELECT count(*) FROM ({text}\n) liberacion_row WHERE hash(liberacion_row) IS NOT NULL"
+        total = con.execute(count, params)
         total = total.fetchall()[0][0]
     except duckdb.Error as err:
         raise sql_error(err) from None
@@ -1015,23 +1289,26 @@ def _export_column(name: str, duck_type: Any, *, json: bool) -> str:
     return col if expr is None else f"{expr} AS {col}"
 
 
-def _copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], output: Path | None) -> None:
+def _copy(
+    con: duckdb.DuckDBPyConnection, copy: tuple[str, str], output: Path | None, params: dict[str, Any] | None = None
+) -> None:
     """Run the COPY into ``output`` (a temporary name, renamed into place), into stdout when it is a
-    pipe or a terminal (DuckDB writes it directly, streaming), or else through a temporary file."""
+    pipe or a terminal (DuckDB writes it directly, streaming), or else through a temporary file.
+    ``params``: the values of the query's parameters."""
     from liberacion.files import is_special, output_path
 
     if output is not None:
         with output_path(output) as tmp:
-            _run_copy(con, copy, tmp, direct=is_special(output))
+            _run_copy(con, copy, tmp, direct=is_special(output), params=params)
         return
     if _stdout_is_a_stream():
         sys.stdout.flush()
-        _run_copy(con, copy, Path(STDOUT_PATH), direct=True)
+        _run_copy(con, copy, Path(STDOUT_PATH), direct=True, params=params)
         return
     with tempfile.TemporaryDirectory(prefix="liberacion-") as directory:
         tmp = Path(directory) / "result"
         try:
-            _run_copy(con, copy, tmp, direct=False)
+            _run_copy(con, copy, tmp, direct=False, params=params)
         except OSError as err:  # the system's temporary directory is full (or read-only)
             what = err.strerror or one_line(err)
             raise StorageError(
@@ -1041,13 +1318,20 @@ def _copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], output: Path | 
         send_result(tmp)
 
 
-def _run_copy(con: duckdb.DuckDBPyConnection, copy: tuple[str, str], target: Path, *, direct: bool) -> None:
+def _run_copy(
+    con: duckdb.DuckDBPyConnection,
+    copy: tuple[str, str],
+    target: Path,
+    *,
+    direct: bool,
+    params: dict[str, Any] | None = None,
+) -> None:
     import duckdb
 
     from liberacion.render import OutputClosed, silence_stdout
 
     try:
-        con.execute(copy[0] + quote_literal(str(target)) + copy[1])
+        con.execute(copy[0] + quote_literal(str(target)) + copy[1], params)
     except duckdb.ParserException:
         raise _NotCopyable() from None
     except duckdb.Error as err:
@@ -1082,10 +1366,12 @@ def _write_failure(err: Exception, target: Path) -> OSError | None:
 
 def _without_wrapper(err: Exception) -> Exception:
     """DuckDB's error without its ``LINE 1: COPY (SELECT ...`` context: that quotes the COPY
-    liberacion wrapped around the query, not the SQL the user wrote."""
+    liberacion wrapped around the query, not the SQL the user wrote. Line 1 holds the COPY whether
+    or not DuckDB shortens it (``LINE 1: ..."name" FROM (select ...``): a parameter's value that
+    cannot be read is found only when the COPY runs."""
     text = str(err)
     context = text.find("\nLINE ")
-    if context < 0 or "COPY (SELECT " not in text[context : context + 40]:
+    if context < 0 or not text.startswith("\nLINE 1:", context):
         return err
     return _without_context(err)
 
@@ -1162,13 +1448,13 @@ def send_result(path: Path) -> None:
         raise output_error(err, "the standard output") from None
 
 
-def _stream(con: duckdb.DuckDBPyConnection, sql: str) -> pa.RecordBatchReader:
+def _stream(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pa.RecordBatchReader:
     """The general path: the result as Arrow batches (for the table, Markdown and Parquet, and for
-    what DuckDB's COPY cannot write)."""
+    what DuckDB's COPY cannot write). ``params``: the values of the parameters of ``sql``, one statement."""
     import duckdb
 
     try:
-        result = con.sql(sql)
+        result = con.sql(sql, params=params)
     except duckdb.Error as err:
         con.close()
         raise sql_error(err) from None

@@ -65,6 +65,19 @@ def sql(
             ),
         ),
     ] = False,
+    param: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="NAME=VALUE",
+            help=(
+                "Give the SQL's $NAME the text VALUE, as data, never as SQL (repeatable). Compared with a "
+                "number or a date, the text is read as one; elsewhere cast it: $NAME::INTEGER."
+            ),
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run DuckDB SQL over the lake. Tables are CATALOG.TABLE.
 
@@ -76,11 +89,14 @@ def sql(
       liberacion sql --file report.sql --format parquet --output report.parquet
       liberacion sql --as-of 2026-11-01 "select count(*) from cdc.places_county"
       liberacion sql --safe "select count(*) from cdc.places_county"
+      liberacion sql --param state=CA \\
+        'select * from cms.hospital_general_information where state = $state'
     """
     from liberacion.engine import interruptible
     from liberacion.query import explain_damaged, explain_missing, export, safe_default
 
     text = _read_query(query, file)
+    values = _params(param)
     safe = safe or safe_default()
     if output is not None and is_stdout(output):
         output = None  # -o /dev/stdout: stdout as it is (a file it appends to stays appended to)
@@ -108,6 +124,7 @@ def sql(
             safe=safe,
             table_rows=table_rows,
             catalog_paths=options.catalog_paths,
+            params=values,
         )
         if result is not None:  # written by DuckDB unless the format or the statement needs render
             rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
@@ -150,6 +167,23 @@ def _emit_whole(rows: Rows, chosen: Format, output: Path | None, max_rows: int, 
             where = "the standard output" if whole else str(output)
             raise SQLError(f"{err.query_error}; nothing was written to {where}") from None
         raise
+
+
+def _params(given: list[str] | None) -> dict[str, str]:
+    """``--param NAME=VALUE`` options as ``{NAME: VALUE}``; the names are checked with the SQL."""
+    values: dict[str, str] = {}
+    for item in given or []:
+        name, equals, value = item.partition("=")
+        if not equals:
+            raise UsageError(f"--param {item}: give NAME=VALUE, e.g. --param {item or 'state'}=CA")
+        if not name:
+            raise UsageError(f"--param {item}: no name before =; give NAME=VALUE, e.g. --param state{item}")
+        if name in values:
+            raise UsageError(f"--param {name} is given twice; give each parameter once")
+        values[name] = value
+    from liberacion.query import check_params
+
+    return check_params(values)
 
 
 def _read_query(query: str | None, file: Path | None) -> str:
