@@ -950,15 +950,8 @@ def _export(
         return _stream(con, *_run_script(con, statements, own, sql))
     # A script's statements run first, its last SELECT is written as a single query's is: the same
     # CSV or JSON, byte for byte (render spelled a double 100.0 as 100).
-    *before, last = statements
-    try:
-        for statement, given in zip(before, own):
-            con.execute(statement, given)
-            con.abort()  # a SELECT's rows in the middle of a script are not shown: dropped, not read
-    except duckdb.Error as err:
-        con.close()
-        raise sql_error(err, sql=sql) from None
-    text, given = _STATEMENT_END.sub("", last.query), own[-1]
+    last, given = _run_script(con, statements, own, sql)
+    text = _STATEMENT_END.sub("", last)
     try:
         result = con.sql(text, params=given)  # binds the query: unknown tables and columns are reported here
         columns, types = result.columns, result.types
