@@ -562,8 +562,8 @@ def sql(
     import weakref
 
     from liberacion.engine import Run
-    from liberacion.errors import DamagedSnapshot, NoTable
-    from liberacion.query import check_params, explain_damaged, explain_missing, relation, safe_default
+    from liberacion.errors import DamagedSnapshot, NoSnapshot, NoTable
+    from liberacion.query import check_params, explain_damaged, explain_missing, explain_unkept, relation, safe_default
     from liberacion.timestamps import parse_as_of
 
     # As ``--safe``: LIBERACION_SQL_SAFE=1 sandboxes every query, and ``safe=False`` does not undo
@@ -592,6 +592,9 @@ def sql(
     except NoTable as err:
         release()
         raise explain_missing(lake, err, moment) from None
+    except NoSnapshot as err:
+        release()
+        raise explain_unkept(lake, err) from None
     except DamagedSnapshot as err:  # a table's file gone: the very fetch that replaces it, as the command says
         release()
         raise explain_damaged(lake, err) from None

@@ -73,6 +73,13 @@ class NoTable(NotFound):
     table: str | None = None  # the name, when a query named it
 
 
+class NoSnapshot(NotFound):
+    """A table has no kept snapshot of the id a query named (``liberacion.snapshot(t, id)``)."""
+
+    table: str = ""
+    snapshot: str = ""
+
+
 class NoDataset(NotFound):
     """The catalog does not list the dataset (any more): for a fetched table, it was retired."""
 

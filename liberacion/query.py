@@ -22,8 +22,8 @@ from liberacion.errors import (
     ConfigError,
     DamagedSnapshot,
     LiberacionError,
+    NoSnapshot,
     NoTable,
-    NotFound,
     SQLError,
     StorageError,
     UsageError,
@@ -660,7 +660,9 @@ def sql_error(err: Exception, *, rows: int = 0, partial: bool = False, sql: str 
         folder = f"{unread.group('lake')}/{unread.group('catalog')}/{unread.group('table')}"
         if unread.group("id") == "*" or ("://" not in folder and not Path(folder).exists()):
             return NoTable(f"no table named {table} in the lake; see: liberacion tables")
-        return NotFound(f"{table} has no kept snapshot {unread.group('id')!r}; see: liberacion history {table}")
+        unkept = NoSnapshot(f"{table} has no kept snapshot {unread.group('id')!r}; see: liberacion history {table}")
+        unkept.table, unkept.snapshot = table, unread.group("id")
+        return unkept
     gone = _MISSING_FILE.search(text)
     if gone and not rows and not partial:
         table = f"{gone.group('catalog')}.{gone.group('table')}"
@@ -696,6 +698,13 @@ def _alike(name: str, other: str) -> bool:
     import difflib
 
     return difflib.SequenceMatcher(None, name.lower(), other.lower()).ratio() >= 0.6
+
+
+def explain_unkept(lake: Lake, err: NoSnapshot) -> LiberacionError:
+    """``err``, or, when a prune deleted the snapshot it names, which one it was and when it went."""
+    from liberacion.timeline import pruned_snapshot
+
+    return pruned_snapshot(lake, err.table, err.snapshot) or err
 
 
 def explain_missing(lake: Lake, err: NoTable, when: str | None) -> LiberacionError:

@@ -66,17 +66,30 @@ def _by_id(lake: Lake, name: str, snaps: list[Snapshot], wanted: str) -> Snapsho
     if len(matches) > 1:
         ids = ", ".join(s.id for s in matches)
         raise UsageError(f"snapshot {wanted!r} of {name} is ambiguous: {ids}")
-    # An id copied from an analysis months ago: "no snapshot" alone reads as a typo.
+    raise pruned_snapshot(lake, name, wanted) or NotFound(
+        f"table {name} has no snapshot {wanted!r}; see: liberacion history {name}"
+    )
+
+
+def pruned_snapshot(lake: Lake, name: str, wanted: str) -> NotFound | None:
+    """What to say of a snapshot id (or a prefix of one) that a prune deleted, None when it names
+    none: an id copied from an analysis months ago, where "no snapshot" alone reads as a typo."""
     pruned = lake.pruned(name)
     gone = [r for r in pruned if r["snapshot"] == wanted]
     if not gone and len(wanted) >= MIN_PREFIX:
         gone = [r for r in pruned if r["snapshot"].startswith(wanted)]
     if len(gone) == 1:
-        raise NotFound(
+        return NotFound(
             f"snapshot {cite_pruned(gone[0])} of {name} was pruned at {gone[0].get('pruned_at')} and its data"
             f" is gone; see: liberacion history {name}"
         )
-    raise NotFound(f"table {name} has no snapshot {wanted!r}; see: liberacion history {name}")
+    if gone:
+        ids = ", ".join(r["snapshot"] for r in gone)
+        return NotFound(
+            f"snapshot {wanted!r} of {name} names several pruned snapshots ({ids}), whose data is gone;"
+            f" see: liberacion history {name}"
+        )
+    return None
 
 
 def published_snapshots(lake: Lake, name: str) -> list[Snapshot]:

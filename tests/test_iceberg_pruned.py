@@ -176,3 +176,39 @@ def test_a_lake_in_the_home_format_keeps_its_record_once_registered(
     assert as_of.exit_code == 3 and f"the snapshot current then, {first['snapshot']} (" in as_of.stderr
     history = _ok(cli(*lake, "history", "x.t", "--format", "json"))
     assert history.stderr.strip().endswith(f"is in {home / 'lake' / 'x' / 't' / 'pruned.jsonl'}")
+
+
+def test_snapshot_of_a_pruned_id_in_sql_names_it(
+    cli: Cli, tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # liberacion.snapshot('x.t', id) of a pruned id said only "has no kept snapshot".
+    monkeypatch.setenv("LIBERACION_KEEP", "10")
+    for i, text in enumerate(VERSIONS[:3]):
+        (tmp_path / f"v{i}.csv").write_text(text)
+        _ok(cli("fetch", str(tmp_path / f"v{i}.csv"), "--as", "x.t"))
+    first, _second, _third = json.loads(_ok(cli("history", "x.t", "--format", "json")).stdout)
+    _ok(cli("prune", "x.t", "--keep", "1"))
+
+    query = f"select count(*) from liberacion.snapshot('x.t', '{first['snapshot']}')"
+    said = cli("sql", query)
+    assert said.exit_code == 3 and len(said.stderr.strip().splitlines()) == 1, said.stderr
+    cited = f"{first['snapshot']} (published {first['published_at']}, sha256 {first['sha256']})"
+    assert f"snapshot {cited} of x.t was pruned at " in said.stderr
+    import liberacion
+
+    with pytest.raises(liberacion.NotFound, match="was pruned at"):
+        liberacion.sql(query, arrow=True)
+
+
+def test_a_prefix_of_several_pruned_snapshots_names_them() -> None:
+    # It said "no snapshot", as for a typo.
+    from liberacion.timeline import pruned_snapshot
+
+    class Pruned:
+        def pruned(self, name: str) -> list[dict[str, str]]:
+            return [{"snapshot": "20261101T063000000001Z"}, {"snapshot": "20261101T063000000002Z"}]
+
+    said = str(pruned_snapshot(Pruned(), "x.t", "20261101T0630"))  # type: ignore[arg-type]
+    assert said.startswith("snapshot '20261101T0630' of x.t names several pruned snapshots")
+    assert "(20261101T063000000001Z, 20261101T063000000002Z)" in said
+    assert pruned_snapshot(Pruned(), "x.t", "20261102") is None  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from liberacion import api
 from liberacion.cli.app import DocumentFormatOption, FormatOption, MaxRowsOption, OutputOption, app, settings
 from liberacion.cli.completion import complete_sql, complete_table
 from liberacion.console import emit, print_info, print_json, with_options
-from liberacion.errors import Busy, DamagedSnapshot, ExitCode, NoTable, UsageError
+from liberacion.errors import Busy, DamagedSnapshot, ExitCode, NoSnapshot, NoTable, UsageError
 from liberacion.files import is_stdout
 from liberacion.render import DEFAULT_MAX_ROWS, PARQUET_ON_A_TERMINAL, Format, Rows, choose_format, listing_kinds
 from liberacion.timestamps import parse_as_of
@@ -93,7 +93,7 @@ def sql(
         'select * from cms.hospital_general_information where state = $state'
     """
     from liberacion.engine import interruptible
-    from liberacion.query import explain_damaged, explain_missing, export, safe_default
+    from liberacion.query import explain_damaged, explain_missing, explain_unkept, export, safe_default
 
     text = _read_query(query, file)
     values = _params(param)
@@ -138,6 +138,8 @@ def sql(
             interruptible(run)  # Ctrl-C stops the query at once, not when it ends
     except NoTable as err:
         raise explain_missing(lake, err, when) from None
+    except NoSnapshot as err:
+        raise explain_unkept(lake, err) from None
     except DamagedSnapshot as err:
         raise explain_damaged(lake, err) from None
 
