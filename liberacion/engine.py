@@ -94,8 +94,7 @@ def new_connection(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection without a progress bar (stdout is for data)."""
     import duckdb
 
-    _fit_address_space()
-    con = duckdb.connect(database)
+    con = duckdb.connect(database, config=_fit_address_space())
     con.execute("SET enable_progress_bar = false")
     set_utc(con)
     with _LOCK:
@@ -128,13 +127,17 @@ def preload_functions() -> None:
         threading.Thread(target=_import_numpy, name="liberacion-preload", daemon=True).start()
 
 
-def _fit_address_space() -> None:
-    """Under a ``ulimit -v`` (or a container's limit on it), before DuckDB starts its threads."""
-    from liberacion.errors import ConfigError, address_space_hint
+def _fit_address_space() -> dict[str, Any]:
+    """A new database's settings under a ``ulimit -v`` (or a container's limit on it): as many
+    threads as it has room for. Below the room of one, a ``ConfigError`` saying so: glibc would end
+    the process at random, when a thread finds no room for its data."""
+    from liberacion.errors import ConfigError, address_space_hint, address_space_threads
 
     hint = address_space_hint()
-    if hint:  # glibc would end the process at random, when a thread finds no room for its data
+    if hint:
         raise ConfigError(hint)
+    threads = address_space_threads()
+    return {} if threads is None else {"threads": threads}
 
 
 def _import_numpy() -> None:
@@ -170,8 +173,7 @@ def small_connection() -> Iterator[duckdb.DuckDBPyConnection]:
 
     with _LOCK:
         if not _SHARED:
-            _fit_address_space()
-            base = duckdb.connect(":memory:")
+            base = duckdb.connect(":memory:", config=_fit_address_space())
             base.execute("SET temp_directory = ''")
             _SHARED.append(base)
         cursor = _SHARED[0].cursor()

@@ -378,12 +378,17 @@ SYSTEM_REFUSED_HINT = (
 )
 
 
+# What the process needs of address space (``ulimit -v``): threads, DuckDB and numpy's libraries take
+# about a gigabyte whatever the memory limit, and each DuckDB thread reserves a malloc arena and a
+# stack. Below it glibc ends the process at random, when a thread finds no room for its data.
+# Measured on 2 cores with 2 threads: 1.1 GB aborted one run in two, 1.3 GB none.
+ADDRESS_SPACE_BASE = 1 << 30
+ADDRESS_SPACE_PER_THREAD = 128 << 20
+
+
 def least_address_space() -> int:
-    """The address space below which liberacion fails at random: threads, DuckDB and numpy's
-    libraries do not fit whatever the memory limit, and glibc ends the process when a thread finds
-    no room for its data. Measured on 2 cores (1.1 GB aborted one run in two, 1.3 GB none); each
-    of DuckDB's threads (one per core) reserves a malloc arena and a stack."""
-    return (1 << 30) + (128 << 20) * (os.cpu_count() or 1)
+    """The address space below which liberacion fails at random, with one DuckDB thread."""
+    return ADDRESS_SPACE_BASE + ADDRESS_SPACE_PER_THREAD
 
 
 def address_space_limit() -> int | None:
@@ -396,15 +401,25 @@ def address_space_limit() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft
 
 
+def address_space_threads() -> int | None:
+    """The DuckDB threads the address space has room for (at most one per core), None when it is
+    unlimited: a many-core machine under a ``ulimit -v`` runs on fewer threads, not at random."""
+    soft = address_space_limit()
+    if soft is None:
+        return None
+    return max(1, min(os.cpu_count() or 1, (soft - ADDRESS_SPACE_BASE) // ADDRESS_SPACE_PER_THREAD))
+
+
 def address_space_hint() -> str | None:
     """What to do when the process's address space (``ulimit -v``) is too small for liberacion."""
     soft, least = address_space_limit(), least_address_space()
     if soft is None or soft >= least:
         return None
+    every_core = ADDRESS_SPACE_BASE + ADDRESS_SPACE_PER_THREAD * (os.cpu_count() or 1)
     return (
         f"the process may use only {soft >> 20} MB of address space (ulimit -v {soft >> 10}):"
-        f" liberacion needs at least {least >> 20} MB on {os.cpu_count() or 1} cores; raise it"
-        f" (e.g. ulimit -v {max(4 << 20, least >> 10)})"
+        f" liberacion needs at least {least >> 20} MB, and {ADDRESS_SPACE_PER_THREAD >> 20} MB more for each"
+        f" more core it may use; raise it (e.g. ulimit -v {max(4 << 20, every_core >> 10)})"
     )
 
 

@@ -141,11 +141,11 @@ def test_an_address_space_too_small_is_said_up_front_not_met_at_random(home: Pat
     data = tmp_path / "x.csv"
     data.write_text("a,b\n1,2\n", encoding="utf-8")
     env = {"LIBERACION_HOME": str(home)}
-    least = (1024 + 128 * (os.cpu_count() or 1)) * 1024
+    every_core = (1024 + 128 * (os.cpu_count() or 1)) * 1024
     said = (
         "only 572 MB of address space (ulimit -v 585937)",
-        f"at least {least >> 10} MB",
-        f"ulimit -v {max(4194304, least)}",
+        "at least 1152 MB, and 128 MB more for each more core",
+        f"ulimit -v {max(4194304, every_core)}",
     )
     fetched = _python("-m", "liberacion", "fetch", str(data), "--as", "t.x", env=env, preexec_fn=small_address_space)
     assert fetched.returncode == 1 and "t.x\tfailed" in fetched.stdout, fetched.stdout + fetched.stderr
@@ -153,6 +153,18 @@ def test_an_address_space_too_small_is_said_up_front_not_met_at_random(home: Pat
     queried = _python("-m", "liberacion", "sql", "select 42", env=env, preexec_fn=small_address_space)
     _one_error_line(queried, 5, *said)
     assert not (home / "logs" / "last-error.txt").exists()
+
+    def room_for_one_thread() -> None:  # a many-core machine under a ulimit -v runs on fewer threads
+        resource.setrlimit(resource.RLIMIT_AS, (1_250_000_000, 1_250_000_000))
+
+    threads = "select current_setting('threads') as n"
+    fewer = _python("-m", "liberacion", "sql", threads, "--format", "csv", env=env, preexec_fn=room_for_one_thread)
+    assert fewer.returncode == 0 and fewer.stdout.split() == ["n", "1"], fewer.stderr
+    unlimited = _python("-m", "liberacion", "sql", threads, "--format", "csv", env=env)
+    import duckdb
+
+    (plain,) = duckdb.connect().execute(threads).fetchone() or ("",)
+    assert unlimited.stdout.split() == ["n", str(plain)], unlimited.stderr  # DuckDB's own choice
 
 
 def test_duckdbs_allocation_failure_is_the_systems_refusal_too() -> None:
