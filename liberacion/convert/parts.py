@@ -125,17 +125,49 @@ def unify_files(paths: list[Path]) -> dict[str, str]:
                 "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [listed]
             ).fetchall()
         ]
-        changed: dict[str, str] = {}
-        for path in paths:
-            own = {
+        owns = [
+            {
                 str(n): str(t)
                 for n, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
             }
+            for path in paths
+        ]
+        unified = _lossless(con, paths, owns, unified)
+        changed: dict[str, str] = {}
+        for path, own in zip(paths, owns):
             if list(own.items()) == unified:
                 continue
             changed |= {n: t for n, t in unified if own.get(n) != t}
             _rewrite(con, path, own, unified)
     return changed
+
+
+def _lossless(
+    con: duckdb.DuckDBPyConnection, paths: list[Path], owns: list[dict[str, str]], unified: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """``unified`` with text for a column whose common type would change a part's values: a BIGINT
+    part and a DOUBLE one make DOUBLE, which rounds a whole number of more than 15 digits (as the
+    rows in one file would have, the column is then text, every digit kept)."""
+    from liberacion.naming import quote_ident
+
+    kept: list[tuple[str, str]] = []
+    for name, type_ in unified:
+        scalar = type_ != "VARCHAR" and not type_.endswith("]") and not type_.startswith(("STRUCT", "MAP", "UNION"))
+        col = quote_ident(name)
+        for path, own in zip(paths, owns):
+            theirs = own.get(name)
+            if not scalar or theirs is None or theirs == type_:
+                continue
+            [(lost,)] = con.execute(
+                f"SELECT count(*) FROM read_parquet(?) WHERE {col} IS NOT NULL"
+                f" AND TRY_CAST(TRY_CAST({col} AS {type_}) AS {theirs}) IS DISTINCT FROM {col}",
+                [str(path)],
+            ).fetchall()
+            if lost:
+                type_ = "VARCHAR"
+                break
+        kept.append((name, type_))
+    return kept
 
 
 def _rewrite(con: duckdb.DuckDBPyConnection, path: Path, own: dict[str, str], unified: list[tuple[str, str]]) -> None:

@@ -1,0 +1,34 @@
+"""A table converted from several files (a dataset of several parts, each typed on its own) gets
+one schema; the values of each part must come through it whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Cli
+from tests.server import LocalServer
+from tests.test_fetch import manifest
+
+
+def test_a_whole_number_too_long_for_a_double_keeps_its_digits_across_parts(
+    cli: Cli, http_server: LocalServer, home: Path, tmp_path: Path
+) -> None:
+    """One part's column typed BIGINT and another's DOUBLE were made DOUBLE, which rounded
+    1152921504606846977 to 1.152921504606847e+18 without a word; the column is now text, as it is
+    when the same rows come in one file."""
+    first = b"id,n\n1,1152921504606846977\n2,3\n"
+    second = b"id,n\n3,1.5\n4,2.25\n"
+    urls = [http_server.add(f"/part-{i}.csv", body, content_type="text/csv") for i, body in enumerate((first, second))]
+    whole = http_server.add("/whole.csv", first + second.split(b"\n", 1)[1], content_type="text/csv")
+    datasets = [{"id": "parts", "title": "Parts", "urls": urls}, {"id": "whole", "title": "Whole", "url": whole}]
+    catalogs = manifest(tmp_path, datasets, name="openfda")
+    fetched = cli("--catalogs", str(catalogs), "fetch", "openfda/parts", "openfda/whole")
+    assert fetched.exit_code == 0, fetched.stderr
+    shown = {}
+    for table in ("parts", "whole"):
+        result = cli("sql", "--format", "csv", f"select id, n from openfda.{table} order by id::int")
+        assert result.exit_code == 0, result.stderr
+        shown[table] = result.stdout.splitlines()
+    assert shown["parts"][1] == "1,1152921504606846977"
+    assert shown["parts"][1:3] == shown["whole"][1:3]
+    assert [line.split(",")[1] for line in shown["parts"][3:]] == ["1.5", "2.25"]
