@@ -382,7 +382,19 @@ def param_error(err: LiberacionError, values: Mapping[str, Any]) -> LiberacionEr
 
 
 def _quoted(value: str, text: str) -> bool:
-    return f"'{value}'" in text or f'"{value}"' in text
+    """Whether the error ``text`` quotes ``value``, as ``one_line`` left it: its white space (a
+    newline, a tab) one space, and a long value with its middle given up for an ellipsis."""
+    spelled = " ".join(value.split())
+    if any(f"{q}{v}{q}" in text for v in (value, spelled) for q in "'\""):
+        return True
+    for quoted in _CUT_QUOTE.findall(text):
+        pieces = quoted.split("…")
+        if spelled.startswith(pieces[0]) and spelled.endswith(pieces[-1]) and all(p in spelled for p in pieces):
+            return True
+    return False
+
+
+_CUT_QUOTE = re.compile(r"'([^']*…[^']*)'")  # a quoted value one_line cut in the middle
 
 
 def _type_name(value: object) -> str:
