@@ -1342,7 +1342,7 @@ class _Job:
             _merge_rejects(table.rejects, area.rejects_file, area.kv_metadata(prov))
         rows = sum(r.rows for r in reports)
         self._refuse_empty(area.table, rows)
-        prov.columns = {k: v for report in reports for k, v in report.columns.items()}
+        prov.columns = _merged_columns(reports)
         _unify_parts(area, prov)
         prov.extra["conversion"] = reports[0].notes if len(reports) == 1 else [r.notes for r in reports]
         prov.extra["rejects"] = sum(r.rejects for r in reports)
@@ -1387,6 +1387,23 @@ class _Job:
         for item in files or []:
             if item.download is not None:
                 item.download.discard()
+
+
+def _merged_columns(reports: list[ConversionReport]) -> dict[str, dict[str, Any]]:
+    """Each column's report over a table's files: the last file's, with the missing-value markers
+    of every file counted (a later file's report replaced an earlier one's, and its markers went
+    unsaid)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        for name, info in report.columns.items():
+            before = merged.get(name) or {}
+            merged[name] = info
+            if before.get("markers") and isinstance(info, dict):
+                counts = dict(before["markers"])
+                for marker, count in (info.get("markers") or {}).items():
+                    counts[marker] = counts.get(marker, 0) + count
+                merged[name] = {**info, "markers": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))}
+    return merged
 
 
 def _unify_parts(area: Staging, prov: Provenance) -> None:

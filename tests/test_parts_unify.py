@@ -3,6 +3,7 @@ one schema; the values of each part must come through it whole."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import Cli
@@ -32,3 +33,20 @@ def test_a_whole_number_too_long_for_a_double_keeps_its_digits_across_parts(
     assert shown["parts"][1] == "1,1152921504606846977"
     assert shown["parts"][1:3] == shown["whole"][1:3]
     assert [line.split(",")[1] for line in shown["parts"][3:]] == ["1.5", "2.25"]
+
+
+def test_the_missing_value_markers_of_every_part_are_counted(
+    cli: Cli, http_server: LocalServer, home: Path, tmp_path: Path
+) -> None:
+    """Each part's report of its columns replaced the one before: ``info`` said a column held no
+    marker when an earlier part had turned its ``NA``s into NULL."""
+    first = b"id,m\n1,5\n2,NA\n3,NA\n"
+    second = b"id,m\n4,7\n5,8\n"
+    urls = [http_server.add(f"/part-{i}.csv", body, content_type="text/csv") for i, body in enumerate((first, second))]
+    catalogs = manifest(tmp_path, [{"id": "parts", "title": "Parts", "urls": urls}], name="openfda")
+    fetched = cli("--catalogs", str(catalogs), "fetch", "openfda/parts")
+    assert fetched.exit_code == 0, fetched.stderr
+    info = cli("info", "openfda.parts", "--format", "json")
+    assert info.exit_code == 0, info.stderr
+    column = json.loads(info.stdout)["current"]["provenance"]["columns"]["m"]
+    assert column["type"] == "BIGINT" and column["markers"] == {"NA": 2}
