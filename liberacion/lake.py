@@ -48,6 +48,7 @@ from liberacion.errors import (
     DamagedSnapshot,
     LiberacionError,
     NoTable,
+    NotFound,
     QueryReading,
     UsageError,
     note,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 DEFAULT_KEEP = 3
+MIN_PREFIX = 8  # a snapshot id prefix must name at least the day
 PRUNED_FILE = "pruned.jsonl"  # in a table's folder: one line per snapshot pruned, to cite it later
 KEEP_ENV = "LIBERACION_KEEP"
 COMMITS_DIR = ".commits"  # under lake/: commit records of set switches in progress
@@ -404,10 +406,7 @@ class Lake:
         for snap in self.snapshots(name):
             if snap.id == snapshot_id:
                 return snap
-        msg = f"table {name} has no snapshot {snapshot_id!r}; see: liberacion info {name}"
-        from liberacion.errors import NotFound
-
-        raise NotFound(msg)
+        raise NotFound(f"table {name} has no snapshot {snapshot_id!r}; see: liberacion info {name}")
 
     def as_of(self, name: str, when: str) -> Snapshot | None:
         """The snapshot that was current at ``when`` (ISO 8601 UTC), or None if none was."""
@@ -1213,6 +1212,27 @@ def pruned_records(lines: Iterable[str]) -> list[dict[str, Any]]:
                 # A prune killed mid-delete recorded it, and the next one that finished the job again.
                 found.setdefault(record["snapshot"], record)
     return sorted(found.values(), key=lambda r: str(r.get("published_at") or r["snapshot"]))
+
+
+def pruned_snapshot(lake: Lake, name: str, wanted: str) -> NotFound | None:
+    """What to say of a snapshot id (or a prefix of one) that a prune deleted, None when it names
+    none: an id copied from an analysis months ago, where "no snapshot" alone reads as a typo."""
+    pruned = lake.pruned(name)
+    gone = [r for r in pruned if r["snapshot"] == wanted]
+    if not gone and len(wanted) >= MIN_PREFIX:
+        gone = [r for r in pruned if r["snapshot"].startswith(wanted)]
+    if len(gone) == 1:
+        return NotFound(
+            f"snapshot {cite_pruned(gone[0])} of {name} was pruned at {gone[0].get('pruned_at')} and its data"
+            f" is gone; see: liberacion history {name}"
+        )
+    if gone:
+        ids = ", ".join(r["snapshot"] for r in gone)
+        return NotFound(
+            f"snapshot {wanted!r} of {name} names several pruned snapshots ({ids}), whose data is gone;"
+            f" see: liberacion history {name}"
+        )
+    return None
 
 
 def cite_pruned(record: dict[str, Any]) -> str:

@@ -32,7 +32,7 @@ from liberacion.errors import (
     option,
     output_error,
 )
-from liberacion.lake import Lake, damaged_table, refetch
+from liberacion.lake import Lake, damaged_table, pruned_snapshot, refetch
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
 from liberacion.storage import read_failure
@@ -714,8 +714,6 @@ def _alike(name: str, other: str) -> bool:
 
 def explain_unkept(lake: Lake, err: NoSnapshot) -> LiberacionError:
     """``err``, or, when a prune deleted the snapshot it names, which one it was and when it went."""
-    from liberacion.timeline import pruned_snapshot
-
     return pruned_snapshot(lake, err.table, err.snapshot) or err
 
 

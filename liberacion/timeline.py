@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 from liberacion.compare import SchemaChange, schema_changes
 from liberacion.errors import NotFound, UsageError, option
-from liberacion.lake import Lake, cite_pruned, keep_default
+from liberacion.lake import MIN_PREFIX, Lake, keep_default, pruned_snapshot
 from liberacion.snapshots import Snapshot
 from liberacion.timestamps import parse_as_of
 
 _SNAPSHOT_ID = re.compile(r"\d{8}(T\d{0,12})?Z?")  # an id or a prefix of one: 20261101T06
-MIN_PREFIX = 8  # a snapshot id prefix must name at least the day
 
 
 def resolve_snapshot(lake: Lake, name: str, ref: str, setting: str = "") -> Snapshot:
@@ -69,27 +68,6 @@ def _by_id(lake: Lake, name: str, snaps: list[Snapshot], wanted: str) -> Snapsho
     raise pruned_snapshot(lake, name, wanted) or NotFound(
         f"table {name} has no snapshot {wanted!r}; see: liberacion history {name}"
     )
-
-
-def pruned_snapshot(lake: Lake, name: str, wanted: str) -> NotFound | None:
-    """What to say of a snapshot id (or a prefix of one) that a prune deleted, None when it names
-    none: an id copied from an analysis months ago, where "no snapshot" alone reads as a typo."""
-    pruned = lake.pruned(name)
-    gone = [r for r in pruned if r["snapshot"] == wanted]
-    if not gone and len(wanted) >= MIN_PREFIX:
-        gone = [r for r in pruned if r["snapshot"].startswith(wanted)]
-    if len(gone) == 1:
-        return NotFound(
-            f"snapshot {cite_pruned(gone[0])} of {name} was pruned at {gone[0].get('pruned_at')} and its data"
-            f" is gone; see: liberacion history {name}"
-        )
-    if gone:
-        ids = ", ".join(r["snapshot"] for r in gone)
-        return NotFound(
-            f"snapshot {wanted!r} of {name} names several pruned snapshots ({ids}), whose data is gone;"
-            f" see: liberacion history {name}"
-        )
-    return None
 
 
 def published_snapshots(lake: Lake, name: str) -> list[Snapshot]:

@@ -202,7 +202,7 @@ def test_snapshot_of_a_pruned_id_in_sql_names_it(
 
 def test_a_prefix_of_several_pruned_snapshots_names_them() -> None:
     # It said "no snapshot", as for a typo.
-    from liberacion.timeline import pruned_snapshot
+    from liberacion.lake import pruned_snapshot
 
     class Pruned:
         def pruned(self, name: str) -> list[dict[str, str]]:
