@@ -180,3 +180,14 @@ def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
     name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
     boto3.client("s3").create_bucket(Bucket=name)
     return name
+
+
+def local_spark(monkeypatch: pytest.MonkeyPatch, **config: str) -> Any:
+    """A PySpark session in local mode on loopback, one core, no UI (stop it when done)."""
+    from pyspark.sql import SparkSession
+
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.master("local[1]").appName("liberacion-test")
+    for key, value in {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "1", **config}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import Cli, local_spark
 from tests.server import LocalServer
 from tests.test_fetch import manifest
 
@@ -124,7 +124,6 @@ def test_spark_reads_a_nested_json_table_like_liberacion_sql(
     pytest.importorskip("pyspark")
     if shutil.which("java") is None:
         pytest.skip("no Java runtime for Spark")
-    from pyspark.sql import SparkSession
 
     _fetch_events(cli, tmp_path)
     odd = tmp_path / "odd.jsonl"
@@ -132,15 +131,7 @@ def test_spark_reads_a_nested_json_table_like_liberacion_sql(
         json.dumps({"n": 1, "at": "2024-01-02T03:04:05-05:00", "s": {"w s": 1, "x.y": [1, None]}, "u": SET_ID}) + "\n"
     )
     _ok(cli("fetch", str(odd), "--as", "x.odd"))
-    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
-    spark = (
-        SparkSession.builder.master("local[1]")
-        .appName("liberacion-test")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
+    spark = local_spark(monkeypatch, **{"spark.sql.session.timeZone": "UTC"})
     try:
         events = spark.read.parquet(*[f"file://{f}" for f in _current_files(home, "fda.event")])
         rows = sorted(events.collect(), key=lambda r: r["safetyreportid"])

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, Cli, run_process
+from tests.conftest import ROOT, Cli, local_spark, run_process
 from tests.server import LocalServer
 
 pytest.importorskip("pyiceberg")
@@ -269,7 +269,6 @@ def test_spark_reads_the_current_snapshot_like_liberacion_sql(
     if shutil.which("java") is None:
         pytest.skip("no Java runtime for Spark")
     from pyiceberg.table import StaticTable
-    from pyspark.sql import SparkSession
 
     lake = tmp_path / "lake"
     source = tmp_path / "big.csv"
@@ -282,14 +281,7 @@ def test_spark_reads_the_current_snapshot_like_liberacion_sql(
     table = StaticTable.from_metadata(info["storage"]["metadata_location"])
     files = [task.file.file_path for task in table.scan().plan_files()]
 
-    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
-    spark = (
-        SparkSession.builder.master("local[1]")
-        .appName("liberacion-test")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .getOrCreate()
-    )
+    spark = local_spark(monkeypatch)
     try:
         got = spark.read.parquet(*[f"file://{f}" for f in files]).selectExpr("count(*) as n", "sum(amount) as t")
         row = got.collect()[0]
