@@ -1223,7 +1223,7 @@ class _Job:
             stagings: list[tuple[Staging, Provenance]] = []
             empty: list[list[Part]] = []  # the parts of each table without rows, by table
             for converted in tables.values():
-                rows = self._finish(converted)
+                rows = self._finish(converted, target, work)
                 _check_keys(target, converted.area.table, converted.provenance)
                 stagings.append((converted.area, converted.provenance))
                 empty.append(converted.parts if rows == 0 else [])
@@ -1325,16 +1325,20 @@ class _Job:
         options = {"kv_metadata": kv, "options": target.options, "allow_empty": self.options.allow_empty}
         table.reports.append(_kept(raw, partial(convert_part, part, scratch, **options)))
         table.parts.append(part)
+        table.raws.append(raw)
+        table.data.append([])
         for data in sorted(scratch.glob("data-*.parquet")):
-            os.replace(data, area.data_file(table.files))
+            table.data[-1].append(area.data_file(table.files))
+            os.replace(data, table.data[-1][-1])
             table.files += 1
         if (scratch / REJECTS_FILE).exists():
             table.rejects.append(area.dir / f".rejects-{i:04d}.parquet")
             os.replace(scratch / REJECTS_FILE, table.rejects[-1])
         shutil.rmtree(scratch)
 
-    def _finish(self, table: _Converted) -> int:
+    def _finish(self, table: _Converted, target: Target, work: Path) -> int:
         """A table's parts all converted: its bad rows in one file, its provenance; the rows it holds."""
+        retyped = self._markers_as_text(table, target, work)
         area, prov, reports = table.area, table.provenance, table.reports
         if len(table.rejects) == 1:  # already written with the table's metadata
             os.replace(table.rejects[0], area.rejects_file)
@@ -1343,11 +1347,62 @@ class _Job:
         rows = sum(r.rows for r in reports)
         self._refuse_empty(area.table, rows)
         prov.columns = _merged_columns(reports)
-        _unify_parts(area, prov)
+        _unify_parts(area, prov, retyped)
         prov.extra["conversion"] = reports[0].notes if len(reports) == 1 else [r.notes for r in reports]
         prov.extra["rejects"] = sum(r.rejects for r in reports)
         _note_losses(area.table, reports)
         return rows
+
+    def _markers_as_text(self, table: _Converted, target: Target, work: Path) -> dict[str, str]:
+        """Convert again, with those columns as text, each part that turned missing-value markers
+        into NULL in a column another part makes text: the column holds its markers' text in every
+        file, as when the rows come in one file. Returns {column: "VARCHAR"} of the columns so made."""
+        from liberacion.convert.parts import made_text
+
+        files = [path for paths in table.data for path in paths]
+        if len(files) < 2:
+            return {}
+        texts = dict(zip(files, made_text(files)))
+        retyped: dict[str, str] = {}
+        for i, (report, paths) in enumerate(zip(table.reports, table.data)):
+            typed = set().union(*(texts[path] for path in paths))
+            names = sorted(n for n in typed if isinstance(report.columns.get(n), dict) and report.columns[n].get("markers"))
+            if names:
+                self._convert_again(table, i, names, target, work)
+                retyped |= dict.fromkeys(names, "VARCHAR")
+        return retyped
+
+    def _convert_again(self, table: _Converted, i: int, names: list[str], target: Target, work: Path) -> None:
+        """Part ``i`` of ``table`` converted again with the columns ``names`` as text, in place of its
+        data file; a part unpacked from its download (and removed once converted) is unpacked again."""
+        from liberacion.convert import convert_part, inspect
+
+        assert target.options is not None
+        part, raw = table.parts[i], table.raws[i]
+        unpacked: list[Part] = []
+        if not part.path.exists():
+            unpacked = _kept(raw, partial(inspect, raw.path, target.options, work=work))
+            part = next(p for p in unpacked if (p.suffix, p.label) == (part.suffix, part.label))
+        options = replace(target.options, columns={**target.options.columns, **dict.fromkeys(names, "VARCHAR")})
+        scratch = table.area.dir / f".again-{i:04d}"
+        scratch.mkdir()
+        try:
+            kv = table.area.kv_metadata(table.provenance)
+            convert = partial(
+                convert_part, part, scratch, kv_metadata=kv, options=options, allow_empty=self.options.allow_empty
+            )
+            report = _kept(raw, convert)
+            written = sorted(scratch.glob("data-*.parquet"))
+            assert len(written) == len(table.data[i]), (written, table.data[i])
+            for data, path in zip(written, table.data[i]):
+                os.replace(data, path)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+            for path in {p.path for p in unpacked if p.path.is_relative_to(work)}:
+                path.unlink(missing_ok=True)
+        for name in names:  # its type is the other files' choice, not this run's --type
+            report.columns[name]["rule"] = "text in another file of the table"
+        table.reports[i] = report
 
     def _refuse_empty(self, table: str, rows: int) -> None:
         """A file without data rows does not replace a table that has rows: a server that sends a
@@ -1406,11 +1461,12 @@ def _merged_columns(reports: list[ConversionReport]) -> dict[str, dict[str, Any]
     return merged
 
 
-def _unify_parts(area: Staging, prov: Provenance) -> None:
-    """One schema for the files of a table converted from several (``unify_files``), said in a note."""
+def _unify_parts(area: Staging, prov: Provenance, retyped: dict[str, str]) -> None:
+    """One schema for the files of a table converted from several (``unify_files``), said in a note
+    with the columns already made text (``retyped``)."""
     from liberacion.convert.parts import unify_files
 
-    changed = unify_files(sorted(area.dir.glob("data-*.parquet")))
+    changed = retyped | unify_files(sorted(area.dir.glob("data-*.parquet")))
     for name, type_ in changed.items():
         prov.columns.setdefault(name, {"original": name})["type"] = type_
     if changed:
@@ -1487,6 +1543,8 @@ class _Converted:
     reports: list[ConversionReport] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
     rejects: list[Path] = field(default_factory=list)  # each part's bad rows, merged by _finish
+    raws: list[_File] = field(default_factory=list)  # the download each part came from
+    data: list[list[Path]] = field(default_factory=list)  # the data files each part made
     files: int = 0  # data files moved into the area so far
 
 

@@ -50,3 +50,67 @@ def test_the_missing_value_markers_of_every_part_are_counted(
     assert info.exit_code == 0, info.stderr
     column = json.loads(info.stdout)["current"]["provenance"]["columns"]["m"]
     assert column["type"] == "BIGINT" and column["markers"] == {"NA": 2}
+
+
+def _zipped(name: str, body: bytes) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name, body)
+    return buffer.getvalue()
+
+
+def _parts_and_whole(cli: Cli, http_server: LocalServer, tmp_path: Path, bodies: list[bytes], *, zipped: bool) -> dict:
+    """Fetch ``bodies`` as one table of several files and as one file; return both tables' rows
+    (as CSV lines) and the parts table's column reports."""
+    urls = [
+        http_server.add(f"/part-{i}.zip", _zipped(f"part-{i}.csv", body), content_type="application/zip")
+        if zipped
+        else http_server.add(f"/part-{i}.csv", body, content_type="text/csv")
+        for i, body in enumerate(bodies)
+    ]
+    whole = http_server.add("/whole.csv", bodies[0] + b"".join(b.split(b"\n", 1)[1] for b in bodies[1:]))
+    datasets = [{"id": "parts", "title": "Parts", "urls": urls}, {"id": "whole", "title": "Whole", "url": whole}]
+    catalogs = manifest(tmp_path, datasets, name="openfda")
+    fetched = cli("--catalogs", str(catalogs), "fetch", "openfda/parts", "openfda/whole")
+    assert fetched.exit_code == 0, fetched.stderr
+    shown: dict = {"stderr": fetched.stderr}
+    for table in ("parts", "whole"):
+        result = cli("sql", "--format", "csv", f"select * from openfda.{table} order by id::int")
+        assert result.exit_code == 0, result.stderr
+        shown[table] = result.stdout.splitlines()
+    info = cli("info", "openfda.parts", "--format", "json")
+    assert info.exit_code == 0, info.stderr
+    shown["columns"] = json.loads(info.stdout)["current"]["provenance"]["columns"]
+    return shown
+
+
+def test_a_marker_keeps_its_text_when_another_part_makes_the_column_text(
+    cli: Cli, http_server: LocalServer, home: Path, tmp_path: Path
+) -> None:
+    """A part that typed a column turned its markers into NULL; another part held text there, so
+    the column became text, and the table said ``NA`` in one file's rows and NULL in the other's.
+    Now every file keeps its markers as text, as one file of the same rows does."""
+    first = b"id,m\n1,5\n2,NA\n3,Not Available\n4,\n"
+    second = b"id,m\n5,7\n6,about 8\n7,NA\n"
+    shown = _parts_and_whole(cli, http_server, tmp_path, [first, second], zipped=False)
+    assert shown["parts"] == shown["whole"]
+    assert shown["parts"][2:4] == ["2,NA", "3,Not Available"]
+    assert shown["columns"]["m"]["type"] == "VARCHAR" and not shown["columns"]["m"].get("markers")
+    assert "m VARCHAR" in shown["stderr"]  # the files were typed differently: still said
+
+
+def test_a_later_part_typed_where_an_earlier_was_text_keeps_its_markers_too(
+    cli: Cli, http_server: LocalServer, home: Path, tmp_path: Path
+) -> None:
+    """The same in the other order, each part unpacked from a zip (gone once converted): the
+    typed part is read again from its download."""
+    first = b"id,m\n1,about 8\n2,NA\n"
+    second = b"id,m\n3,7\n4,Suppressed\n5,NA\n"
+    third = b"id,m\n6,9\n7,10\n"  # typed, without a marker: its values are the same as text
+    shown = _parts_and_whole(cli, http_server, tmp_path, [first, second, third], zipped=True)
+    assert shown["parts"] == shown["whole"]
+    assert shown["parts"][4:6] == ["4,Suppressed", "5,NA"]
+    assert shown["columns"]["m"]["type"] == "VARCHAR" and not shown["columns"]["m"].get("markers")

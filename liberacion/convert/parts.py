@@ -118,21 +118,7 @@ def unify_files(paths: list[Path]) -> dict[str, str]:
     with new_connection() as con:
         # Else DuckDB writes a column it knows holds no NULL here (its statistics say so) as required.
         con.execute("SET disabled_optimizers = 'statistics_propagation'")
-        listed = [str(p) for p in paths]
-        unified = [
-            (str(n), str(t))
-            for n, t, *_ in con.execute(
-                "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [listed]
-            ).fetchall()
-        ]
-        owns = [
-            {
-                str(n): str(t)
-                for n, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
-            }
-            for path in paths
-        ]
-        unified = _lossless(con, paths, owns, unified)
+        owns, unified = _schemas(con, paths)
         changed: dict[str, str] = {}
         for path, own in zip(paths, owns):
             if list(own.items()) == unified:
@@ -140,6 +126,33 @@ def unify_files(paths: list[Path]) -> dict[str, str]:
             changed |= {n: t for n, t in unified if own.get(n) != t}
             _rewrite(con, path, own, unified)
     return changed
+
+
+def made_text(paths: list[Path]) -> list[set[str]]:
+    """For each of the data files of one table, the columns it typed that ``unify_files`` would make
+    text (another file holds text there, or a type that cannot hold its values exactly)."""
+    from liberacion.engine import new_connection
+
+    if len(paths) < 2:
+        return [set() for _ in paths]
+    with new_connection() as con:
+        owns, unified = _schemas(con, paths)
+    texts = {n for n, t in unified if t == "VARCHAR"}
+    return [{n for n, t in own.items() if n in texts and t != "VARCHAR"} for own in owns]
+
+
+def _schemas(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
+    """Each file's own {column: type}, and the [(column, type)] that holds every file's values."""
+    listed = [str(p) for p in paths]
+    unified = [
+        (str(n), str(t))
+        for n, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [listed]).fetchall()
+    ]
+    owns = [
+        {str(n): str(t) for n, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
+        for path in paths
+    ]
+    return owns, _lossless(con, paths, owns, unified)
 
 
 def _lossless(
