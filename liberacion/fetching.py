@@ -1366,7 +1366,7 @@ class _Job:
         retyped: dict[str, str] = {}
         for i, (report, paths) in enumerate(zip(table.reports, table.data)):
             typed = set().union(*(texts[path] for path in paths))
-            names = sorted(n for n in typed if isinstance(report.columns.get(n), dict) and report.columns[n].get("markers"))
+            names = sorted(n for n in typed if (report.columns.get(n) or {}).get("markers"))
             if names:
                 self._convert_again(table, i, names, target, work)
                 retyped |= dict.fromkeys(names, "VARCHAR")
