@@ -1207,6 +1207,7 @@ class _Job:
                 if new:
                     _room_for_tables(len(tables) + len(new))
                 for part in parts:
+                    part.of_several = len(files) > 1
                     converted = tables.get(part.suffix)
                     if converted is None:
                         table = target.table if part.suffix is None else _member_table(target.table, part.suffix)
@@ -1228,7 +1229,7 @@ class _Job:
                 stagings.append((converted.area, converted.provenance))
                 empty.append(converted.parts if rows == 0 else [])
             stagings = _without_empty_members(stagings, empty)
-            _check_types_matched([prov for _area, prov in stagings])
+            _check_types_matched([prov for _area, prov in stagings], len(files))
             _note_skipped(target.table, stagings)
             _settle_hash(files, stagings)
         clock.enter("publish")
@@ -1354,9 +1355,11 @@ class _Job:
         return rows
 
     def _markers_as_text(self, table: _Converted, target: Target, work: Path) -> dict[str, str]:
-        """Convert again, with those columns as text, each part that turned missing-value markers
-        into NULL in a column another part makes text: the column holds its markers' text in every
-        file, as when the rows come in one file. Returns {column: "VARCHAR"} of the columns so made."""
+        """Convert again, with those columns as text, each part that typed a column another part
+        makes text: the column holds every file's values as published (``Y``, ``1,234``, ``$5.00``,
+        its markers' text), as when the rows come in one file; a typed value written as text is
+        only its type's spelling (``true``, ``1234``, ``5.00``). A part whose column held no value
+        but markers is converted again only for them. Returns {column: "VARCHAR"} of the columns so made."""
         from liberacion.convert.parts import made_text
 
         files = [path for paths in table.data for path in paths]
@@ -1365,8 +1368,10 @@ class _Job:
         texts = dict(zip(files, made_text(files)))
         retyped: dict[str, str] = {}
         for i, (report, paths) in enumerate(zip(table.reports, table.data)):
-            typed = set().union(*(texts[path] for path in paths))
-            names = sorted(n for n in typed if (report.columns.get(n) or {}).get("markers"))
+            typed = {n: t for path in paths for n, t in texts[path].items()}
+            # A column without a value changes only if its markers became NULL.
+            markers = {n for n in typed if (report.columns.get(n) or {}).get("markers")}
+            names = sorted(n for n, t in typed.items() if t != "VARCHAR" or n in markers)
             if names:
                 self._convert_again(table, i, names, target, work)
                 retyped |= dict.fromkeys(names, "VARCHAR")
@@ -1383,6 +1388,7 @@ class _Job:
         if not part.path.exists():
             unpacked = _kept(raw, partial(inspect, raw.path, target.options, work=work))
             part = next(p for p in unpacked if (p.suffix, p.label) == (part.suffix, part.label))
+            part.of_several = True
         options = replace(target.options, columns={**target.options.columns, **dict.fromkeys(names, "VARCHAR")})
         scratch = table.area.dir / f".again-{i:04d}"
         scratch.mkdir()
@@ -1596,10 +1602,11 @@ def _room_for_tables(tables: int) -> None:
         )
 
 
-def _check_types_matched(provenances: list[Provenance]) -> None:
-    """A ``--type`` (or manifest column) may miss some tables of a zip, but not every one of them."""
-    if len(provenances) < 2:
-        return  # one table: the conversion itself refused an unknown name, with near matches
+def _check_types_matched(provenances: list[Provenance], files: int) -> None:
+    """A ``--type`` (or manifest column) may miss some tables of a zip, or some of a dataset's
+    ``files``, but not every one of them."""
+    if len(provenances) < 2 and files < 2:
+        return  # one table of one file: the conversion itself refused an unknown name, with near matches
     missed: list[set[str]] = []
     for prov in provenances:
         notes = prov.extra.get("conversion")
@@ -1609,7 +1616,8 @@ def _check_types_matched(provenances: list[Provenance]) -> None:
     if nowhere:
         names = ", ".join(sorted(nowhere))
         shown = f"{option('types', '--type')} {names}"
-        raise ConversionError(f"{shown}: no such column in any of the {len(provenances)} tables of the file")
+        where = f"{len(provenances)} tables of the file" if len(provenances) > 1 else f"{files} files of the dataset"
+        raise ConversionError(f"{shown}: no such column in any of the {where}")
 
 
 def _check_keys(target: Target, table: str, provenance: Provenance) -> None:

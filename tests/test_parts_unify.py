@@ -114,3 +114,51 @@ def test_a_later_part_typed_where_an_earlier_was_text_keeps_its_markers_too(
     assert shown["parts"] == shown["whole"]
     assert shown["parts"][4:6] == ["4,Suppressed", "5,NA"]
     assert shown["columns"]["m"]["type"] == "VARCHAR" and not shown["columns"]["m"].get("markers")
+
+
+def test_a_typed_part_keeps_its_published_text_when_another_part_makes_the_column_text(
+    cli: Cli, http_server: LocalServer, home: Path, tmp_path: Path
+) -> None:
+    """Only a part with markers was converted again: a part that typed yes/no answers BOOLEAN and
+    numbers with thousands separators BIGINT gave the text column ``true`` and ``1234`` where the
+    file says ``Y`` and ``1,234``, as one file of the same rows keeps them."""
+    first = b'id,ok,n\n1,Y,"1,234"\n2,N,5\n'
+    second = b"id,ok,n\n3,maybe,about 8\n4,N,7\n"
+    shown = _parts_and_whole(cli, http_server, tmp_path, [first, second], zipped=False)
+    assert shown["parts"][1:3] == ['1,Y,"1,234"', "2,N,5"]
+    assert shown["parts"] == shown["whole"]
+    assert shown["columns"]["ok"]["type"] == "VARCHAR" and shown["columns"]["n"]["type"] == "VARCHAR"
+
+
+def test_a_part_without_values_in_a_column_does_not_make_it_text(
+    cli: Cli, http_server: LocalServer, home: Path, tmp_path: Path
+) -> None:
+    """A part with no rows (a header alone), or with only empty cells or markers in a column, had
+    that column as text of NULLs, and every other part's dates and numbers became text."""
+    typed = b"id,d,n\n1,2020-01-02,5\n2,2020-01-03,6\n"
+    bodies = [typed, b"id,d,n\n", b"id,d,n\n3,,\n", b"id,d,n\n4,NA,NA\n"]
+    shown = _parts_and_whole(cli, http_server, tmp_path, bodies, zipped=False)
+    assert shown["parts"] == shown["whole"]
+    assert shown["parts"][1:3] == ["1,2020-01-02,5", "2,2020-01-03,6"]
+    assert shown["columns"]["d"]["type"] == "DATE" and shown["columns"]["n"]["type"] == "BIGINT"
+    assert shown["columns"]["d"]["markers"] == {"NA": 1}
+    described = cli("sql", "--format", "csv", "select column_name, column_type from (describe openfda.parts)")
+    assert described.stdout.splitlines()[1:] == ["id,VARCHAR", "d,DATE", "n,BIGINT"]
+
+
+def test_a_type_for_a_column_only_some_parts_have_is_taken(
+    cli: Cli, http_server: LocalServer, home: Path, tmp_path: Path
+) -> None:
+    """``--type extra=VARCHAR`` failed the fetch on the first file, which has no ``extra``: a
+    column any file of the table has is known; one no file has is still refused."""
+    first = b"id,n\n1,5\n"
+    second = b"id,n,extra\n2,6,0042\n3,7,17\n"
+    urls = [http_server.add(f"/part-{i}.csv", body, content_type="text/csv") for i, body in enumerate((first, second))]
+    catalogs = manifest(tmp_path, [{"id": "parts", "title": "Parts", "urls": urls}], name="openfda")
+    fetched = cli("--catalogs", str(catalogs), "fetch", "openfda/parts", "--type", "extra=BIGINT")
+    assert fetched.exit_code == 0, fetched.stderr
+    shown = cli("sql", "--format", "csv", "select n, extra from openfda.parts order by n")
+    assert shown.stdout.splitlines() == ["n,extra", "5,", "6,42", "7,17"]
+    missed = cli("--catalogs", str(catalogs), "fetch", "openfda/parts", "--force", "--type", "nosuch=BIGINT")
+    assert missed.exit_code != 0
+    assert "nosuch" in missed.stderr and "Traceback" not in missed.stderr

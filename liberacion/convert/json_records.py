@@ -75,7 +75,7 @@ def _convert_json(
         # record is said exactly.
         path, rejects, described = _work_copy(con, path, part.path, out_dir, fmt, name)
         fmt = "newline_delimited"
-    strict = part.suffix is None
+    strict = part.strict_types
     try:
         report = _write_records(con, path, fmt, described, out_dir, kv, options, dict(notes), strict)
     except ConversionError as err:

@@ -91,6 +91,14 @@ class Part:
     # A large zip member is unpacked only when it is converted (``convert_part`` calls this), so
     # the disk holds one such member at a time, not all of them (see ``containers.DEFER_BYTES``).
     pending: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    # One file of a dataset of several (openFDA's partitions): a --type may name a column that only
+    # another file has, checked over all of them (``fetching._check_types_matched``).
+    of_several: bool = False
+
+    @property
+    def strict_types(self) -> bool:
+        """Whether a --type naming no column of this table alone is an error (with near matches)."""
+        return self.suffix is None and not self.of_several
 
     def unpack(self) -> None:
         """Write the part's file if it is still pending (a no-op for a file already there)."""

@@ -52,5 +52,5 @@ def _convert_parquet(
         notes,
         native,
         native="Parquet",
-        strict_columns=part.suffix is None,
+        strict_columns=part.strict_types,
     )

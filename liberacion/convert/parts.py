@@ -118,7 +118,7 @@ def unify_files(paths: list[Path]) -> dict[str, str]:
     with new_connection() as con:
         # Else DuckDB writes a column it knows holds no NULL here (its statistics say so) as required.
         con.execute("SET disabled_optimizers = 'statistics_propagation'")
-        owns, unified = _schemas(con, paths)
+        owns, _empties, unified = _schemas(con, paths)
         changed: dict[str, str] = {}
         for path, own in zip(paths, owns):
             if list(own.items()) == unified:
@@ -128,21 +128,28 @@ def unify_files(paths: list[Path]) -> dict[str, str]:
     return changed
 
 
-def made_text(paths: list[Path]) -> list[set[str]]:
-    """For each of the data files of one table, the columns it typed that ``unify_files`` would make
-    text (another file holds text there, or a type that cannot hold its values exactly)."""
+def made_text(paths: list[Path]) -> list[dict[str, str]]:
+    """For each of the data files of one table, {column: its type} of the columns ``unify_files``
+    would make text that the file typed (another file holds text there, or a type that cannot hold
+    its values exactly) or held no value in (text of NULLs, which may have been markers)."""
     from liberacion.engine import new_connection
 
     if len(paths) < 2:
-        return [set() for _ in paths]
+        return [{} for _ in paths]
     with new_connection() as con:
-        owns, unified = _schemas(con, paths)
+        owns, empties, unified = _schemas(con, paths)
     texts = {n for n, t in unified if t == "VARCHAR"}
-    return [{n for n, t in own.items() if n in texts and t != "VARCHAR"} for own in owns]
+    return [
+        {n: t for n, t in own.items() if n in texts and (t != "VARCHAR" or n in empty)}
+        for own, empty in zip(owns, empties)
+    ]
 
 
-def _schemas(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> tuple[list[dict[str, str]], list[tuple[str, str]]]:
-    """Each file's own {column: type}, and the [(column, type)] that holds every file's values."""
+def _schemas(
+    con: duckdb.DuckDBPyConnection, paths: list[Path]
+) -> tuple[list[dict[str, str]], list[set[str]], list[tuple[str, str]]]:
+    """Each file's own {column: type}, its text columns without a value (``_valueless``), and the
+    [(column, type)] that holds every file's values."""
     listed = [str(p) for p in paths]
     unified = [
         (str(n), str(t))
@@ -152,7 +159,46 @@ def _schemas(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> tuple[list[di
         {str(n): str(t) for n, t, *_ in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()}
         for path in paths
     ]
-    return owns, _lossless(con, paths, owns, unified)
+    empties = [_valueless(con, path, own) for path, own in zip(paths, owns)]
+    unified = _without_valueless(con, owns, empties, unified)
+    return owns, empties, _lossless(con, paths, owns, unified)
+
+
+def _valueless(con: duckdb.DuckDBPyConnection, path: Path, own: dict[str, str]) -> set[str]:
+    """The text columns of a file that hold no value (every row NULL, or no row: a header alone),
+    from its footer's statistics: a file without them counts as having values."""
+    found = con.execute(
+        "SELECT path_in_schema, sum(row_group_num_rows), sum(stats_null_count) FROM parquet_metadata(?)"
+        " GROUP BY path_in_schema",
+        [str(path)],
+    ).fetchall()
+    nulls = {str(name): (rows, count) for name, rows, count in found}
+    empty = {n for n, t in own.items() if t == "VARCHAR" and n in nulls and nulls[n][1] == nulls[n][0]}
+    if not found:  # no row group: no row
+        empty = {n for n, t in own.items() if t == "VARCHAR"}
+    return empty
+
+
+def _without_valueless(
+    con: duckdb.DuckDBPyConnection, owns: list[dict[str, str]], empties: list[set[str]], unified: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """``unified`` typed without the text columns a file holds no value in: a file of no rows (a
+    header alone) or a column of empty cells was text of NULLs, which made every other file's
+    numbers and dates text, where one file of the same rows types them."""
+    from liberacion.naming import quote_ident
+
+    if not any(empties):
+        return unified
+    # The common type of each column over the files that hold values in it, as the reader's
+    # union_by_name gives it: asked of typed NULLs, one SELECT for each distinct schema.
+    schemas = {tuple((n, t) for n, t in own.items() if n not in empty) for own, empty in zip(owns, empties)}
+    selects = [", ".join(f"NULL::{t} AS {quote_ident(n)}" for n, t in schema) for schema in sorted(schemas) if schema]
+    if not selects:
+        return unified
+    described = con.execute("DESCRIBE SELECT " + " UNION ALL BY NAME SELECT ".join(selects)).fetchall()
+    typed = {str(n): str(t) for n, t, *_ in described}
+    touched = set().union(*empties)
+    return [(n, typed.get(n, t) if n in touched else t) for n, t in unified]
 
 
 def _lossless(

@@ -126,7 +126,7 @@ def _convert_statistical(
         notes,
         native,
         native=NAMES[fmt],
-        strict_columns=part.suffix is None,
+        strict_columns=part.strict_types,
     )
     staged.unlink(missing_ok=True)
     return report

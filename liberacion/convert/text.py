@@ -88,7 +88,7 @@ def _convert_text(
         # The sample's rows are cut before the filter, not after it: a LIMIT over a filter makes
         # DuckDB hold buffers for every column, and a file of 3,000 columns ran out of memory.
         sample = _without_header_rows(f"(SELECT * FROM {sample} LIMIT {SAMPLE_ROWS})", names, dialect.raw_header, None)
-    strict = part.suffix is None
+    strict = part.strict_types
     try:
         report = _write_typed(
             con,
