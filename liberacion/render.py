@@ -88,11 +88,17 @@ def default_format(stream: IO[Any]) -> Format:
 
 
 def format_for_output(output: Path) -> Format:
-    """The format a file name asks for (``.csv .tsv .json .jsonl .ndjson .md .parquet``)."""
+    """The format a file name asks for (``.csv .tsv .json .jsonl .ndjson .md .parquet``).
+
+    A FIFO or a device named without any extension (a process substitution, ``/dev/fd/63``) is a
+    pipe by another name: it takes the format a pipe on stdout takes, CSV. An extension no format
+    has asks for something the name does not say, whatever the file is."""
     fmt = EXTENSIONS.get(output.suffix.lower())
+    if fmt is None and not output.suffix and is_special(output):
+        return Format.csv
     if fmt is None:
         known = " ".join(EXTENSIONS)
-        msg = f"cannot tell the format of {output.name} from its extension ({known}): add --format csv (or another)"
+        msg = f"cannot tell the format of {output} from its extension ({known}): add --format csv (or another)"
         raise UsageError(msg)
     return fmt
 

@@ -99,6 +99,28 @@ def test_output_into_a_fifo_writes_into_it(lake, home: Path, tmp_path: Path, fmt
     assert received.startswith(b"PAR1") if fmt == "parquet" else b"answer" in received
 
 
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("gzip") is None, reason="needs bash and gzip")
+def test_output_into_a_process_substitution_as_the_readme_writes_it(lake, home: Path, tmp_path: Path) -> None:
+    """README: ``-o >(gzip > out.csv.gz)``, no --format. Its name (``/dev/fd/63``) has no extension:
+    it is a pipe and takes a pipe's format, CSV, where it had been refused as "the format of 63"."""
+    script = 'set -e; "$PYTHON" -m liberacion sql "select zip from cms.hospitals order by zip" -o >(gzip > out.csv.gz)'
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHON": sys.executable}
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    written = subprocess.run(["gzip", "-dc", "out.csv.gz"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert written.stdout == b"zip\n02115\n10001\n"
+
+
+def test_a_fifo_with_an_unknown_extension_still_asks_for_format(lake, tmp_path: Path) -> None:
+    """Only a special file with no extension at all takes a pipe's format: ``result.xyz`` asked for
+    something the name does not say, and is a usage error naming the whole path."""
+    fifo = tmp_path / "result.xyz"
+    os.mkfifo(fifo)
+    done = run_process("sql", "select 1 as a", "--output", str(fifo))
+    assert done.returncode == 2
+    assert str(fifo) in done.stderr and "--format" in done.stderr
+
+
 def test_statements_that_are_not_one_query_still_work(cli, tmp_path: Path, lake) -> None:
     script = tmp_path / "report.sql"
     script.write_text(
