@@ -1453,11 +1453,14 @@ class _Job:
 def _merged_columns(reports: list[ConversionReport]) -> dict[str, dict[str, Any]]:
     """Each column's report over a table's files: the last file's, with the missing-value markers
     of every file counted (a later file's report replaced an earlier one's, and its markers went
-    unsaid)."""
+    unsaid), and the published name of the first file that has the column (the table's names and
+    order are the first file's: ``Measure Value``, not a later file's ``measure_value``)."""
     merged: dict[str, dict[str, Any]] = {}
     for report in reports:
         for name, info in report.columns.items():
             before = merged.get(name) or {}
+            if isinstance(info, dict) and before.get("original") is not None:
+                info = {**info, "original": before["original"]}
             merged[name] = info
             if before.get("markers") and isinstance(info, dict):
                 counts = dict(before["markers"])

@@ -162,3 +162,16 @@ def test_a_type_for_a_column_only_some_parts_have_is_taken(
     missed = cli("--catalogs", str(catalogs), "fetch", "openfda/parts", "--force", "--type", "nosuch=BIGINT")
     assert missed.exit_code != 0
     assert "nosuch" in missed.stderr and "Traceback" not in missed.stderr
+
+
+def test_a_column_keeps_the_first_file_s_published_name(
+    cli: Cli, http_server: LocalServer, home: Path, tmp_path: Path
+) -> None:
+    """The table's columns are in the first file's order and named from its header, but ``info``
+    gave the last file's spelling as each column's published name (``measure_value`` where the
+    first file says ``Measure Value``), unlike one file of the same rows."""
+    first = b"ID,Measure Value\n1,5\n"
+    second = b"id,measure_value\n2,6\n"
+    shown = _parts_and_whole(cli, http_server, tmp_path, [first, second], zipped=False)
+    assert shown["parts"] == shown["whole"]
+    assert [c["original"] for c in shown["columns"].values()] == ["ID", "Measure Value"]
