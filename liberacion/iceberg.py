@@ -19,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -325,8 +326,9 @@ def commit_files(
     delay = 0.05
     while True:
         try:
-            table = _ensure_table(catalog, location, name, table_uri, schema)
-            return _overwrite(table, files, {PROPERTY_PREFIX + k: v for k, v in properties.items()}, local)
+            with uncommitted_metadata_removed(catalog, name):
+                table = _ensure_table(catalog, location, name, table_uri, schema)
+                return _overwrite(table, files, {PROPERTY_PREFIX + k: v for k, v in properties.items()}, local)
         except (CommitFailedException, ValidationException):
             # Another writer committed first. Our overwrite replaces whatever is current, so it is
             # redone from their snapshot (pyiceberg's own retry would refuse: it sees their files).
@@ -343,6 +345,62 @@ def commit_files(
             if "database is locked" not in str(err) or time.monotonic() >= deadline:
                 raise
             time.sleep(delay)  # the embedded catalog's SQLite file is busy with another writer
+
+
+# The metadata files written by the commits of this thread's ``uncommitted_metadata_removed`` block.
+_WRITTEN = threading.local()
+
+
+@contextlib.contextmanager
+def uncommitted_metadata_removed(catalog: Catalog, name: str) -> Iterator[None]:
+    """Delete the metadata files the block's commit of ``name`` wrote when the block fails.
+
+    A metastore catalog (SQL, Hive, Glue) writes the new metadata file, then switches the table to
+    it. A commit stopped between the two (Ctrl-C, SIGTERM, a catalog that fails or lost a race)
+    left that file in the table's folder, newer than the one the catalog names: ``prune`` takes
+    such a file for another catalog's commit and leaves the table alone. (A REST catalog writes its
+    own files; a kill -9 in that moment still leaves one, which the table's next publish outdates.)
+    """
+    if not hasattr(catalog, "_write_metadata"):
+        yield
+        return
+    if "_write_metadata" not in vars(catalog):  # once per catalog object, for every thread using it
+        write = catalog._write_metadata
+
+        def recording(metadata: Any, io: Any, metadata_path: str) -> None:
+            written = getattr(_WRITTEN, "files", None)
+            if written is not None:  # first: the file may be whole before the write fails
+                written.append((io, metadata_path))
+            write(metadata=metadata, io=io, metadata_path=metadata_path)
+
+        catalog._write_metadata = recording  # type: ignore[attr-defined]
+    outer = getattr(_WRITTEN, "files", None)
+    _WRITTEN.files = written = []
+    try:
+        yield
+    except BaseException:
+        _remove_unnamed(catalog, name, written)
+        raise
+    finally:
+        _WRITTEN.files = outer
+
+
+def _remove_unnamed(catalog: Catalog, name: str, written: list[tuple[Any, str]]) -> None:
+    """Delete each file of ``written`` in the table's folder that the catalog neither names nor
+    lists among the table's previous metadata (a commit that went through before the failure keeps
+    its file). Best effort: a catalog that cannot be asked now leaves them, as a kill would."""
+    if not written:
+        return
+    with contextlib.suppress(Exception):
+        table = load_table(catalog, name)
+        named, folder = set(), ""
+        if table is not None:
+            named = {table.metadata_location} | {entry.metadata_file for entry in table.metadata.metadata_log}
+            folder = table.location().rstrip("/") + "/"
+        for io, path in written:
+            if path not in named and path.startswith(folder):
+                with contextlib.suppress(Exception):
+                    io.delete(path)
 
 
 def _file_schema(location: LakeLocation, file_uri: str, docs: Mapping[str, str], copy: Path | None) -> pa.Schema:
@@ -713,7 +771,8 @@ def expire(table: Table, keep: Iterable[int]) -> list[str]:
         if task.file.file_path not in referenced
     }
     try:
-        table.maintenance.expire_snapshots().by_ids(doomed_ids).commit()
+        with uncommitted_metadata_removed(table.catalog, ".".join(table.name())):
+            table.maintenance.expire_snapshots().by_ids(doomed_ids).commit()
     except Exception as err:  # an expiry that lost a race is redone by the next prune
         raise LiberacionError(f"could not expire snapshots of {table.name()}: {err}") from None
     return sorted(orphans)

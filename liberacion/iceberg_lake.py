@@ -756,7 +756,8 @@ class IcebergLake(Lake):
         if behind is not None:  # what this catalog takes for old or stray may be another's current
             note(
                 f"{name}: not pruned: the table's folder holds newer metadata ({behind}) than the catalog"
-                " this home reads names; is its catalog an old copy, or not the team's?"
+                " this home reads names; is its catalog an old copy, or not the team's? (A publish killed"
+                " at its commit leaves such a file too: the table's next publish outdates it.)"
             )
             return []
         snaps = self.snapshots(name)

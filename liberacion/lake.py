@@ -881,11 +881,17 @@ class Lake:
         )
 
     def pruned(self, name: str) -> list[dict[str, Any]]:
-        """The records of a table's pruned snapshots, oldest first ([] before the first prune)."""
+        """The records of a table's pruned snapshots, oldest first ([] before the first prune). One
+        still kept is left out: a prune stopped before deleting it had recorded it."""
         lines: list[str] = []
         with contextlib.suppress(OSError):
             lines = (self.table_dir(name) / PRUNED_FILE).read_text(encoding="utf-8").splitlines()
-        return pruned_records(lines)
+        if not lines:
+            return []
+        kept: set[str] = set()
+        with contextlib.suppress(OSError):
+            kept = set(os.listdir(self.table_dir(name) / "snapshots"))
+        return [record for record in pruned_records(lines) if record["snapshot"] not in kept]
 
     def pruned_location(self, name: str) -> str:
         """Where the records of a table's pruned snapshots are kept, as a person would look for them."""
@@ -1202,15 +1208,18 @@ def _tree_leaves(schema: list[tuple[str, int | None]]) -> list[tuple[str, bool]]
 
 
 def pruned_records(lines: Iterable[str]) -> list[dict[str, Any]]:
-    """The records of pruned snapshots in ``lines`` (JSON, one a line), one per snapshot (the first
-    line naming it), oldest first."""
+    """The records of pruned snapshots in ``lines`` (JSON, one a line), one per snapshot (the one
+    pruned last), oldest first."""
     found: dict[str, dict[str, Any]] = {}
     for line in lines:
         with contextlib.suppress(ValueError):  # a line a full disk cut short
             record = json.loads(line)
             if isinstance(record, dict) and isinstance(record.get("snapshot"), str):
-                # A prune killed mid-delete recorded it, and the next one that finished the job again.
-                found.setdefault(record["snapshot"], record)
+                # A prune stopped after its record and before the snapshot went recorded it, and the
+                # next one that deleted it again: the snapshot was there until then.
+                seen = found.get(record["snapshot"])
+                if seen is None or str(record.get("pruned_at") or "") > str(seen.get("pruned_at") or ""):
+                    found[record["snapshot"]] = record
     return sorted(found.values(), key=lambda r: str(r.get("published_at") or r["snapshot"]))
 
 
