@@ -504,6 +504,7 @@ def _check_unique(con: duckdb.DuckDBPyConnection, src: str, keys: list[str], lab
         snap = result.old if label == "old" else result.new
         raise UsageError(
             f"key ({', '.join(keys)}) is not unique in snapshot {snap.id}: {row[0]} keys repeat, e.g. {row[1]}"
+            " (choose columns that identify a row with --key COLUMN, or compare whole rows with --key '')"
         )
 
 

@@ -225,6 +225,17 @@ def test_diff_snapshot_selection(cli, home: Path) -> None:
     assert {r["change"]: r["count"] for r in back}["rows_removed"] == 2
 
 
+def test_a_key_that_repeats_says_what_to_do(cli, home: Path) -> None:
+    """A key that repeats (the dataset's declared one, most often) says how to go on: other keys
+    with --key, or whole rows with --key '' (the message said only that it repeats)."""
+    lake = Lake(home)
+    lake.publish("cms.t", pa.table({"id": [1, 2], "v": [1, 2]}))
+    lake.publish("cms.t", pa.table({"id": [1, 1], "v": [1, 2]}))
+    result = cli("diff", "cms.t", "--key", "id")
+    assert result.exit_code == 2 and "not unique" in result.stderr
+    assert "--key ''" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 def test_diff_errors(cli, home: Path) -> None:
     lake = Lake(home)
     lake.publish("cms.t", pa.table({"id": [1, 1], "v": [1, 2]}))
