@@ -163,6 +163,23 @@ def _run_all(runner: _Runner, targets: list[_Target], client: HttpClient, jobs: 
     return events
 
 
+def _check_only_asks(options: RefreshOptions) -> None:
+    """``--check`` downloads nothing, publishes nothing and takes no lock: an option that acts on
+    those would be ignored without a word (``--check --force`` read as "check while forcing")."""
+    check = option("check")
+    if options.force:
+        raise UsageError(f"{check} and {option('force')} cannot be combined: {check} downloads nothing; drop one")
+    if options.on_schema_change != "evolve":
+        name, value = option("on_schema_change"), options.on_schema_change
+        flag = f"{name} {value}" if name.startswith("--") else f"{name}={value!r}"
+        raise UsageError(f"{check} and {flag} cannot be combined: {check} publishes nothing; drop one")
+    if options.wait > 0:
+        raise UsageError(
+            f"{check} and {option('wait')} cannot be combined: {check} runs beside another refresh and never"
+            " waits for it; drop one"
+        )
+
+
 def parse_duration(text: str) -> float:
     """``90``, ``30s``, ``15m``, ``12h``, ``2d``, ``1w`` as seconds."""
     match = _DURATION.fullmatch(text.strip().lower())
@@ -193,6 +210,8 @@ def refresh(
         raise UsageError(f"{option('jobs')} must be at least 1")
     if options.wait < 0:
         raise UsageError(f"{option('wait')} must be 0 or more seconds")
+    if options.check:
+        _check_only_asks(options)
     home = home if isinstance(home, Home) else Home(Path(home))
     client = client or HttpClient()  # the download settings (LIBERACION_TIMEOUT...) before anything runs
     keep_default()  # and LIBERACION_KEEP, which every publish reads
