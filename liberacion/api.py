@@ -799,7 +799,7 @@ def prune(
     """
     import time
 
-    from liberacion.errors import DamagedSnapshot, QueryReading
+    from liberacion.errors import DamagedSnapshot, NoTable, QueryReading
     from liberacion.iceberg_lake import orphan_hours, require_lake
     from liberacion.lake import keep_default
     from liberacion.timeline import checked_keep
@@ -831,6 +831,12 @@ def prune(
             if named:  # asked for by name: the error is the answer
                 raise
             report.damaged[name] = str(err)
+            continue
+        except NoTable:
+            if named:
+                raise
+            # Dropped meanwhile, or a shared lake's table whose first publish stopped after the
+            # catalog created it: no snapshot to prune (tables does not list it either).
             continue
         report.removed += [(name, snap) for snap in removed]
     return report

@@ -708,6 +708,7 @@ class IcebergLake(Lake):
         files = [f"{folder}/{name}" for name in snap.files]
         local = {f"{folder}/{name}": staged / name for name in snap.files} if staged is not None else None
         docs = {c.name: c.description for c in snap.schema if c.description}
+        self._clear_killed_create(snap.table)
         commit_files(
             self.catalog,
             self.location,
@@ -721,6 +722,57 @@ class IcebergLake(Lake):
         )
         self._forget()
         return snap
+
+    def _clear_killed_create(self, name: str) -> None:
+        """Delete the metadata file a first publish of ``name`` killed at its commit left: pyiceberg
+        writes the new table's first file before the catalog names it, and a table folder holding
+        Iceberg metadata no catalog names is refused as another catalog's (``_refuse_foreign_table``).
+        It is taken for the killed run's only when it is the folder's one metadata file, of no
+        snapshot, and every snapshot folder beside it was uploaded by this home, one of them by a
+        process that is gone (the killed run)."""
+        from pyarrow import fs
+
+        filesystem = self.location.filesystem()
+        table = self.location.path_of(*parse_table_name(name))
+        try:
+            listed = filesystem.get_file_info(fs.FileSelector(f"{table}/metadata", allow_not_found=True))
+            metadata = [entry for entry in listed if entry.type == fs.FileType.File]
+            if len(metadata) != 1 or _metadata_version(metadata[0].base_name) != 0:
+                return
+            with filesystem.open_input_stream(metadata[0].path) as fh:
+                if json.loads(fh.read()).get("snapshots"):
+                    return
+            folders = filesystem.get_file_info(fs.FileSelector(f"{table}/snapshots", allow_not_found=True))
+            writers = [self._writer(filesystem, f.path) for f in folders if f.type == fs.FileType.Directory]
+            if not writers or None in writers or not any(not process_alive(pid) for pid in writers if pid):
+                return
+            if self._in_catalog(name):  # the create was committed: the publish after it was killed
+                return
+            filesystem.delete_file(metadata[0].path)
+        except (OSError, ValueError):  # unreadable: left to the refusal, which names the folder
+            return
+
+    def _in_catalog(self, name: str) -> bool:
+        """Whether the catalog names the table (asked directly: a lake of the home's format is
+        not registered on the way)."""
+        from liberacion.iceberg import load_table
+
+        try:
+            return load_table(self.catalog, name) is not None
+        except Exception:  # a table the catalog names, whose metadata cannot be read
+            return True
+
+    def _writer(self, filesystem: Any, folder: str) -> int | None:
+        """The process of this home that uploaded ``folder`` (its ``_writer`` mark), 0 for this home's
+        folder whose process is not known, None for a folder of another home or machine."""
+        try:
+            with filesystem.open_input_stream(f"{folder}/{WRITER_FILE}") as fh:
+                host, pid, *home = fh.read(4096).decode("utf-8", "replace").split(maxsplit=2)
+        except (OSError, ValueError):
+            return None
+        if host != host_tag() or [h.strip() for h in home] != [str(self.home.root)]:
+            return None
+        return int(pid) if pid.isdigit() else 0
 
     def recover(self) -> bool:
         """Nothing to finish: a commit is one catalog operation."""

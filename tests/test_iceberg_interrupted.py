@@ -4,12 +4,15 @@ the next runs read, prune and cite the lake as if the stopped run had never happ
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import ROOT, Cli
 
 pytest.importorskip("pyiceberg")
 
@@ -47,6 +50,24 @@ def _interrupted_after_writing_metadata(monkeypatch: pytest.MonkeyPatch) -> None
         raise KeyboardInterrupt
 
     monkeypatch.setattr(MetastoreCatalog, "_write_metadata", staticmethod(written_then_stopped))
+
+
+def _killed_at_commit(args: list[str]) -> subprocess.CompletedProcess[bytes]:
+    """``liberacion ARGS`` killed (SIGKILL) once the catalog has written its first new metadata
+    file, before it names it."""
+    killed_at_commit = (
+        "import os, signal\n"
+        "from pyiceberg.catalog import MetastoreCatalog\n"
+        "write = MetastoreCatalog._write_metadata\n"
+        "def written_then_killed(*args, **kwargs):\n"
+        "    write(*args, **kwargs)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "MetastoreCatalog._write_metadata = staticmethod(written_then_killed)\n"
+        "from liberacion.cli import run\n"
+        "run()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", killed_at_commit, *args], env=env, capture_output=True, timeout=120)
 
 
 @pytest.mark.parametrize("stopped", ["fetch", "prune"])
@@ -117,28 +138,10 @@ def test_a_publish_killed_at_its_commit_is_named_by_the_prune_it_stops(
     # kill -9 between pyiceberg's metadata file and the catalog's switch leaves the file, which
     # cannot be told from another catalog's commit: prune named only an old or foreign catalog, and
     # a user of the team's catalog had nothing to do. The next publish outdates the file.
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
     lake = _lake_of_versions(cli, tmp_path, monkeypatch, 2)
-    killed_at_commit = (
-        "import os, signal\n"
-        "from pyiceberg.catalog import MetastoreCatalog\n"
-        "write = MetastoreCatalog._write_metadata\n"
-        "def written_then_killed(*args, **kwargs):\n"
-        "    write(*args, **kwargs)\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "MetastoreCatalog._write_metadata = staticmethod(written_then_killed)\n"
-        "from liberacion.cli import run\n"
-        "run()\n"
-    )
     (tmp_path / "v2.csv").write_text(VERSIONS[2])
     args = [*lake, "fetch", str(tmp_path / "v2.csv"), "--as", "x.t"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    killed = subprocess.run([sys.executable, "-c", killed_at_commit, *args], env=env, capture_output=True, timeout=120)
+    killed = _killed_at_commit(args)
     assert killed.returncode == -9, killed.stderr
     assert len(json.loads(_ok(cli(*lake, "history", "x.t", "--format", "json")).stdout)) == 2
 
@@ -146,4 +149,56 @@ def test_a_publish_killed_at_its_commit_is_named_by_the_prune_it_stops(
     assert "not pruned" in refused.stderr and "A publish killed at its commit leaves such a file too" in refused.stderr
     _ok(cli(*args))
     assert "not pruned" not in _ok(cli(*lake, "prune", "x.t", "--keep", "1")).stderr
+    assert len(json.loads(_ok(cli(*lake, "history", "x.t", "--format", "json")).stdout)) == 1
+
+
+@pytest.mark.parametrize("where", ["directory", "s3"])
+def test_a_first_publish_killed_at_its_commit_does_not_block_the_next_fetch(
+    cli: Cli, tmp_path: Path, request: pytest.FixtureRequest, where: str
+) -> None:
+    # The new table's first metadata file was left in its folder, named by no catalog: every later
+    # fetch of the table was refused as "already holds the table x.t, written through another
+    # Iceberg catalog", for good.
+    root = str(tmp_path / "lake") if where == "directory" else f"s3://{request.getfixturevalue('bucket')}/lake"
+    lake = ["--lake", root]
+    (tmp_path / "v0.csv").write_text(VERSIONS[0])
+    args = [*lake, "fetch", str(tmp_path / "v0.csv"), "--as", "x.t"]
+    assert _killed_at_commit(args).returncode == -9
+    assert cli(*lake, "sql", "select count(*) from x.t").exit_code == 3
+
+    _ok(cli(*args))
+    assert json.loads(_ok(cli(*lake, "sql", "--format", "json", "select count(*) as n from x.t")).stdout) == [{"n": 1}]
+    (kept,) = json.loads(_ok(cli(*lake, "history", "x.t", "--format", "json")).stdout)
+    assert _snapshot_folders(root) == [kept["snapshot"]]  # the killed run's upload is gone
+
+
+def _snapshot_folders(root: str) -> list[str]:
+    """The names of x.t's snapshot folders in the lake at ``root``."""
+    from pyarrow import fs
+
+    from liberacion.storage import parse_lake
+
+    location = parse_lake(root)
+    selector = fs.FileSelector(location.path_of("x", "t", "snapshots"), allow_not_found=True)
+    entries = location.filesystem().get_file_info(selector)
+    return sorted(e.base_name for e in entries if e.type == fs.FileType.Directory)
+
+
+def test_prune_of_every_table_passes_a_table_whose_first_publish_stopped_after_its_create(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The catalog names the new table, which has no snapshot yet: a prune of the whole lake stopped
+    # there with "no table x.t in the lake" (exit 3), and pruned none of the others.
+    from liberacion import iceberg
+
+    lake = _lake_of_versions(cli, tmp_path, monkeypatch, 2)
+
+    def stopped(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("stopped before the first snapshot")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(iceberg, "_overwrite", stopped)
+        assert cli(*lake, "fetch", str(tmp_path / "v0.csv"), "--as", "x.new").exit_code == 1
+    pruned = _ok(cli(*lake, "prune", "--keep", "1"))
+    assert "x.t," in pruned.stdout
     assert len(json.loads(_ok(cli(*lake, "history", "x.t", "--format", "json")).stdout)) == 1
