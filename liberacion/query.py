@@ -32,6 +32,7 @@ from liberacion.errors import (
     option,
     output_error,
 )
+from liberacion.files import read_json
 from liberacion.lake import Lake, damaged_table, pruned_snapshot, refetch
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from liberacion.home import Home
     from liberacion.render import Rows
 
 BATCH_ROWS = 64 * 1024
@@ -126,7 +128,27 @@ def _index_catalogs(lake: Lake, catalog_paths: Sequence[Path], sql: str | None =
     names = loaded_catalogs(lake.home, catalog_paths, problems=problems)
     for problem in problems:
         note(f"{problem}; its datasets are left out of liberacion.datasets")
+    _note_manifest_changes(lake.home, catalog_paths)
     return names
+
+
+def _note_manifest_changes(home: Home, catalog_paths: Sequence[Path]) -> None:
+    """The view reads the index as the last discover built it: a manifest edited since then is said,
+    not silently shown as it was (search and show take the manifest as it is now). The manifests
+    were just loaded through the cache of parsed ones: loading them again costs a millisecond."""
+    from liberacion.catalogs.manifests import index_changes, load_catalogs
+
+    cache = home.state / "manifests.json" if home.root.is_dir() else None  # index.MANIFEST_CACHE
+    catalogs = load_catalogs(catalog_paths, problems=[], cache=cache)
+    coverage = read_json(home.index / "coverage.json")  # index.COVERAGE_FILE
+    changes = index_changes(coverage.get("manifests") if isinstance(coverage, dict) else None, catalogs)
+    for name, changed in changes.items():
+        what = " and ".join({"datasets": "curated datasets", "listings": "listings"}[c] for c in changed)
+        note(
+            f"the manifest of {name} changed its {what} since the last discover: liberacion.datasets"
+            f" holds them as that discover saw them (search and show see the manifest now); run:"
+            f" liberacion discover {name}"
+        )
 
 
 def _bound(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:

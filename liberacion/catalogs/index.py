@@ -6,7 +6,11 @@ Layout under the home::
     index/datasets.parquet         every catalog's datasets, for SQL as liberacion.datasets
     index/search.json              the few fields search needs, small enough to load in milliseconds
     index/coverage.json            per catalog: datasets, fetchable, why not; the manifests' fingerprint
-                                   and the parts' stamps the index was built from
+                                   and the parts' stamps the index was built from; each catalog's
+                                   curated datasets and listings as its manifest had them
+    index/curated.json             per catalog: the listing's records its curated datasets point at
+                                   or share an id with, so search takes a manifest edited since
+                                   the index was built without reading the listings
     state/catalogs/<catalog>.json  per source: validators (ETag, Last-Modified), status, error, counts
     state/manifests.json           the manifests' TOML as parsed, by the sha256 of their text
 
@@ -35,10 +39,19 @@ from pathlib import Path
 from typing import Any
 
 from liberacion.catalogs.adapters import discover_source
-from liberacion.catalogs.manifests import load_catalogs
+from liberacion.catalogs.manifests import curated_fingerprint, index_changes, load_catalogs, sources_fingerprint
 from liberacion.catalogs.manifests import manifest_problems as _manifest_problems
-from liberacion.catalogs.model import WHY_NOT, Catalog, Choice, Dataset, Source, choose_files, merge_curated
-from liberacion.errors import ConfigError, NotFound, SourceError
+from liberacion.catalogs.model import (
+    WHY_NOT,
+    Catalog,
+    Choice,
+    Dataset,
+    Distribution,
+    Source,
+    choose_files,
+    merge_curated,
+)
+from liberacion.errors import ConfigError, NotFound, SourceError, note
 from liberacion.files import atomic_path, fsync_file, naming, read_json, write_json
 from liberacion.home import Home, file_lock
 from liberacion.naming import redact_url
@@ -46,9 +59,10 @@ from liberacion.timestamps import utc_now
 
 SEARCH_FILE = "search.json"
 COVERAGE_FILE = "coverage.json"
+CURATED_FILE = "curated.json"
 MANIFEST_CACHE = "manifests.json"  # parsed manifests, see manifests.ParsedManifests
-INDEX_FILES = ("datasets.parquet", SEARCH_FILE, COVERAGE_FILE)  # under index/, written only by discover
-INDEX_VERSION = 5  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
+INDEX_FILES = ("datasets.parquet", SEARCH_FILE, CURATED_FILE, COVERAGE_FILE)  # under index/, written only by discover
+INDEX_VERSION = 6  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
 PART_VERSION = 3  # what the adapters keep of a listing (3: ftp:// files); an older part is downloaded and parsed again
 DISCOVER_JOBS = 4  # catalogs read at a time: a dead host costs only its own catalog's time
 SEARCH_VERSION = 2
@@ -446,28 +460,33 @@ def rebuild(home: Home, catalogs: Sequence[Catalog]) -> Path:
     everyone = [*catalogs, *_unloaded(home, catalogs, stamps)]
     datasets: list[Dataset] = []
     choices: list[Choice] = []
+    listed: dict[str, dict[str, dict[str, Any]]] = {}
     for catalog in everyone:
         part = read_part(home, catalog.name)
         for dataset in catalog_datasets(catalog, part):
             datasets.append(dataset)
             choices.append(choose_files(dataset, listing_read=_pointer_listing_read(catalog, dataset, part)))
+        listed[catalog.name] = _listed_for_curated(catalog, part)
     curated_refs = {d.ref for c in everyone for d in c.datasets}
-    # The three files are written whole before any replaces the old one, then replaced in a row,
+    # The four files are written whole before any replaces the old one, then replaced in a row,
     # the coverage (what says the index is current) last: a failure while writing (a full disk)
     # leaves the old index whole, and `search` never disagrees with liberacion.datasets for longer
-    # than three renames.
+    # than four renames.
     with contextlib.ExitStack() as stack:
-        coverage, parquet, search = (
+        coverage, parquet, search, curated = (
             stack.enter_context(atomic_path(home.index / name))
-            for name in (COVERAGE_FILE, home.index_file.name, SEARCH_FILE)
+            for name in (COVERAGE_FILE, home.index_file.name, SEARCH_FILE, CURATED_FILE)
         )
         with naming(home.index / SEARCH_FILE):
             _write_search(search, datasets)
         with naming(home.index_file):
             _write_parquet(parquet, datasets, curated_refs, choices)
+        with naming(home.index / CURATED_FILE):
+            text = json.dumps({"version": INDEX_VERSION, "catalogs": listed}, ensure_ascii=False, default=str)
+            curated.write_text(text, encoding="utf-8")
         with naming(home.index / COVERAGE_FILE):
             _write_coverage(coverage, catalogs, everyone, datasets, choices, stamps)
-        for written in (search, parquet, coverage):
+        for written in (search, parquet, curated, coverage):
             fsync_file(written)  # before the first rename, not between them
     return home.index_file
 
@@ -487,6 +506,19 @@ def _unloaded(home: Home, catalogs: Sequence[Catalog], stamps: dict[str, list[in
         curated = [Dataset.from_dict(d) for d in state.get("curated", []) if isinstance(d, dict) and "id" in d]
         kept.append(Catalog(name=name, title=name, path=Path(), sources=sources, datasets=curated))
     return kept
+
+
+def _listed_for_curated(catalog: Catalog, part: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The listing's records a curated dataset points at (``source_id``) or hides (the same id), by
+    id: what search merges a curated dataset edited since with, or shows again once it is gone."""
+    wanted = {d.id for d in catalog.datasets}
+    wanted.update(str(d.extra["source_id"]) for d in catalog.datasets if "source_id" in d.extra)
+    found: dict[str, dict[str, Any]] = {}
+    for records in part.values():
+        for record in records:
+            if record.get("id") in wanted:
+                found.setdefault(record["id"], record)
+    return found
 
 
 def _pointer_listing_read(catalog: Catalog, dataset: Dataset, part: dict[str, list[dict[str, Any]]]) -> bool:
@@ -519,11 +551,23 @@ def _write_coverage(
             entry["why_not"][choice.why_not] = entry["why_not"].get(choice.why_not, 0) + 1
     for entry in counts.values():
         entry["why_not"] = {k: v for k, v in entry["why_not"].items() if v}
+    loaded = {c.name for c in catalogs}
+    # What each catalog's manifest held: a reader tells an edit since (manifests.index_changes). A
+    # catalog not loaded has its listings from its discover state, without their options: not told.
+    manifests = {
+        c.name: {
+            "datasets": curated_fingerprint(c),
+            "sources": sources_fingerprint(c) if c.name in loaded else None,
+            "refs": [d.ref for d in c.datasets],
+        }
+        for c in everyone
+    }
     document = {
         "version": INDEX_VERSION,
         "fingerprint": manifest_fingerprint(catalogs),
         "parts": stamps,
         "catalogs": counts,
+        "manifests": manifests,
     }
     target.write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str), encoding="utf-8")
 
@@ -654,15 +698,89 @@ def search(
 
 
 def _search_rows(home: Home, catalogs: Sequence[Catalog]) -> list[tuple[Any, ...]]:
-    """The index's rows, plus curated datasets not in it yet (searchable before any discover)."""
+    """The index's rows, with every catalog's curated datasets as its manifest has them now: one
+    edited, renamed, removed or added since the index was built (or before any discover) is
+    searched as it stands, without reading the listings. A catalog whose listings changed keeps
+    what its last discover found, with a ``Note`` saying so."""
     data = read_json(home.index / SEARCH_FILE)
     rows: list[tuple[Any, ...]] = []
     if isinstance(data, dict) and data.get("version") == SEARCH_VERSION:
         columns = data["columns"]
         rows = list(zip(*(columns[name] for name in SEARCH_COLUMNS)))
+    coverage = read_json(home.index / COVERAGE_FILE)
+    indexed = coverage.get("manifests") if isinstance(coverage, dict) and rows else None
+    changes = index_changes(indexed, catalogs)
+    for name, changed in changes.items():
+        if "listings" in changed:
+            note(
+                f"the manifest of {name} names other listings than its last discover read: search shows"
+                f" what that discover found; run: liberacion discover {name}"
+            )
+    edited = [c for c in catalogs if "datasets" in changes.get(c.name, ())]
+    if edited and isinstance(indexed, dict):
+        rows = _with_curated_now(home, rows, edited, indexed)
     present = {row[0] for row in rows}
     rows.extend(_search_row(d) for cat in catalogs for d in cat.datasets if d.ref not in present)
     return rows
+
+
+def _with_curated_now(
+    home: Home, rows: list[tuple[Any, ...]], edited: Sequence[Catalog], indexed: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """``rows`` with the curated datasets of the ``edited`` catalogs as their manifests have them
+    now, merged with the listing's records the index kept for them (``curated.json``), as a
+    rebuild would merge them; the rows of curated datasets gone from a manifest are dropped."""
+    stored = read_json(home.index / CURATED_FILE)
+    kept = stored.get("catalogs") if isinstance(stored, dict) and stored.get("version") == INDEX_VERSION else None
+    kept = kept if isinstance(kept, dict) else {}
+    before: set[str] = set()
+    for catalog in edited:
+        refs = indexed.get(catalog.name, {}).get("refs") if isinstance(indexed.get(catalog.name), dict) else None
+        before.update(refs if isinstance(refs, list) else [])
+    wanted = {f"{c.name}/{d.extra['source_id']}" for c in edited for d in c.datasets if "source_id" in d.extra}
+    by_ref = {row[0]: row for row in rows if row[0] in wanted} if wanted else {}
+    now: list[tuple[Any, ...]] = []
+    for catalog in edited:
+        listed = kept.get(catalog.name) if isinstance(kept.get(catalog.name), dict) else {}
+        now.extend(_search_row(d) for d in _curated_now(catalog, listed, by_ref, before))
+    replaced = before | {row[0] for row in now}
+    return [row for row in rows if row[0] not in replaced] + now
+
+
+def _curated_now(
+    catalog: Catalog, listed: dict[str, Any], by_ref: dict[str, tuple[Any, ...]], before: set[str]
+) -> list[Dataset]:
+    """A catalog's curated datasets as ``catalog_datasets`` makes them, from the listing's records
+    the index kept (or, for a ``source_id`` pointing at another of the listing's datasets, its
+    search row), then the listing's datasets a curated one of the same id hid and no longer does."""
+    result = []
+    for curated in catalog.datasets:
+        source_id = str(curated.extra.get("source_id", ""))
+        twin = Dataset.from_dict(listed[source_id]) if isinstance(listed.get(source_id), dict) else None
+        row = by_ref.get(f"{catalog.name}/{source_id}") if twin is None and source_id else None
+        if row is not None:
+            twin = _dataset_of_row(catalog.name, source_id, row)
+        result.append(merge_curated(curated, twin) if twin is not None else curated)
+    taken = {d.id for d in result}
+    for dataset_id, record in listed.items():
+        if dataset_id not in taken and f"{catalog.name}/{dataset_id}" in before and isinstance(record, dict):
+            result.append(Dataset.from_dict(record))
+    return result
+
+
+def _dataset_of_row(catalog: str, dataset_id: str, row: tuple[Any, ...]) -> Dataset:
+    """A listing's dataset from its search row: the fields search reads, its formats as files."""
+    _ref, title, publisher, keywords, description, modified, formats, _cat = row
+    return Dataset(
+        catalog=catalog,
+        id=dataset_id,
+        title=title,
+        distributions=[Distribution(url="", format=f) for f in formats.split(",") if f],
+        description=description,
+        publisher=publisher,
+        keywords=keywords.split(KEYWORD_SEPARATOR) if keywords else [],
+        modified=modified,
+    )
 
 
 # Points for a term found in a field; within a field a whole word ("flu" in "Vaccines.gov: Flu")

@@ -648,3 +648,49 @@ def _pointer_source(value: Any, source_id: Any, sources: Sequence[Source], where
         named = ", ".join(dict.fromkeys(s.kind for s in sources)) or "none"
         raise ValueError(f"{where}: `source = {value!r}` matches no [[source]] (kinds here: {named})")
     return value
+
+
+# -- the index against the manifests now -------------------------------------------------------
+
+
+def curated_fingerprint(catalog: Catalog) -> str:
+    """A catalog's curated datasets as its manifest has them now. The index keeps each catalog's,
+    so a reader tells a manifest edited since the index was built (``index_changes``)."""
+    return _fingerprint([d.to_dict() for d in catalog.datasets])
+
+
+def sources_fingerprint(catalog: Catalog) -> str:
+    """A catalog's listings (``[[source]]``) as its manifest names them now."""
+    return _fingerprint([[s.kind, s.url, s.options] for s in catalog.sources])
+
+
+def _fingerprint(doc: Any) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def index_changes(indexed: Any, catalogs: Sequence[Catalog]) -> dict[str, list[str]]:
+    """Per loaded catalog, what its manifest says now that the index does not hold: ``datasets``
+    (curated datasets added, edited, renamed or removed, or a manifest added since), ``listings``
+    (its ``[[source]]`` changed: only a discover reads the new listings). ``indexed``: what the
+    index recorded of each catalog's manifest (coverage.json's ``manifests``); an index from an
+    older version recorded nothing, and nothing can be told."""
+    if not isinstance(indexed, dict):
+        return {}
+    changes: dict[str, list[str]] = {}
+    for catalog in catalogs:
+        kept = indexed.get(catalog.name)
+        if not isinstance(kept, dict):
+            if catalog.datasets:
+                changes[catalog.name] = ["datasets"]
+            continue
+        changed = []
+        if kept.get("datasets") != curated_fingerprint(catalog):
+            changed.append("datasets")
+        if kept.get("sources") is not None and kept.get("sources") != sources_fingerprint(catalog):
+            changed.append("listings")
+        if changed:
+            changes[catalog.name] = changed
+    return changes
