@@ -221,7 +221,11 @@ def parse_types(specs: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"invalid --type {spec!r}: no column name before =; use COLUMN=TYPE")
         if not type_name.strip():
             raise UsageError(f"invalid --type {spec!r}: no type after =; use COLUMN=TYPE, e.g. {name.strip()}=VARCHAR")
-        types[name.strip()] = type_name.strip()
+        before = types.setdefault(name.strip(), type_name.strip())
+        if before.upper() != type_name.strip().upper():  # the first would be dropped without a word
+            raise UsageError(
+                f"--type names column {name.strip()!r} twice ({before}, {type_name.strip()}): give each column once"
+            )
     return types
 
 

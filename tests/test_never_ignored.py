@@ -45,3 +45,34 @@ def test_refresh_check_from_python_names_the_parameters() -> None:
         liberacion.refresh(check=True, force=True)
     with pytest.raises(liberacion.UsageError, match=r"^check and on_schema_change='fail' cannot be combined"):
         liberacion.refresh(check=True, on_schema_change="fail")
+
+
+# -- --type and the manifest's [dataset.columns] -------------------------------------------------
+
+
+def _type_of(column: str, table: str = TABLE) -> str:
+    [(kind,)] = liberacion.sql(f"select typeof({column}) from {table} limit 1").fetchall()
+    return str(kind)
+
+
+def test_one_column_typed_twice_is_refused(cli: Any, csv_file: Path) -> None:
+    # The first was dropped: --type beds=VARCHAR --type beds=DOUBLE made a DOUBLE column, exit 0.
+    result = cli("fetch", str(csv_file), "--as", TABLE, "--type", "beds=VARCHAR", "--type", "beds =DOUBLE")
+    assert_one_error(result, 2, "--type names column 'beds' twice (VARCHAR, DOUBLE)", "give each column once")
+    assert cli("fetch", str(csv_file), "--as", TABLE, "--type", "beds=VARCHAR", "--type", "beds=varchar").exit_code == 0
+    assert _type_of("beds") == "VARCHAR"
+
+
+def test_type_wins_over_the_manifest_however_each_spells_the_column(
+    cli: Any, manifests: Path, http_server: Any
+) -> None:
+    from tests.manifests import write_catalog
+
+    url = http_server.add("/beds.csv", "Facility ID,Beds\n010001,12\n010005,40\n")
+    body = f'\n[[dataset]]\nid = "beds"\nurl = "{url}"\n[dataset.columns]\nbeds = "string"\n'
+    write_catalog(manifests, "mine", body=body)
+    # The manifest's exact name beat the --type's published name: the column stayed text, exit 0.
+    assert cli("fetch", "mine/beds", "--type", "Beds=DOUBLE").exit_code == 0
+    assert _type_of("beds", "mine.beds") == "DOUBLE"
+    assert cli("fetch", "mine/beds", "--force").exit_code == 0  # without --type, the manifest's type
+    assert _type_of("beds", "mine.beds") == "VARCHAR"

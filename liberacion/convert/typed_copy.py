@@ -406,14 +406,24 @@ def _decide(
 
 
 def _wanted(options: ConvertOptions, column: _Column) -> str | None:
-    """The ``--type`` for a column, named by its snake_case or its published name (any case)."""
+    """The ``--type`` for a column, named by its snake_case or its published name (any case).
+
+    A ``--type`` wins over the manifest's ``[dataset.columns]`` however each spells the column:
+    the manifest's ``facility_id = "string"`` once beat ``--type "Facility ID=BIGINT"``, which
+    was then ignored without a word."""
     if not options.columns:
         return None
-    for key in (column.name, column.original):
-        if key in options.columns:
-            return options.columns[key]
-    lowered = {k.lower(): v for k, v in options.columns.items()}
-    return lowered.get(column.name.lower()) or lowered.get(column.original.lower())
+    given = {k: v for k, v in options.columns.items() if k not in options.declared_in}
+    declared = {k: v for k, v in options.columns.items() if k in options.declared_in}
+    for overrides in (given, declared):
+        for key in (column.name, column.original):
+            if key in overrides:
+                return overrides[key]
+        lowered = {k.lower(): v for k, v in overrides.items()}
+        found = lowered.get(column.name.lower()) or lowered.get(column.original.lower())
+        if found:
+            return found
+    return None
 
 
 def _check_overrides(columns: list[_Column], options: ConvertOptions, *, strict: bool) -> list[str]:
