@@ -140,3 +140,19 @@ def test_listings_edited_after_discover_are_said_at_search(cli: Any, manifests: 
     assert [h["ref"] for h in json.loads(result.stdout)] == ["a/nursing-homes"]  # the last discover's
     assert "the manifest of a names other listings than its last discover read" in result.stderr
     assert "run: liberacion discover a" in result.stderr
+
+
+def test_completion_offers_a_curated_dataset_as_the_manifest_names_it_now(
+    cli: Any, manifests: Path, http_server: LocalServer
+) -> None:
+    from tests.test_completion import complete
+
+    before = _curated("hospital-beds", title="Beds by hand", url="https://x.gov/mine.csv")
+    before += _curated("picked", title="Picked by hand", url="https://x.gov/picked.csv")
+    url = _discovered(cli, manifests, http_server, before)
+    assert complete("bash", "liberacion show a/p") == ["a/picked"]
+    renamed = _curated("plucked", title="Picked by hand", url="https://x.gov/picked.csv")
+    write_catalog(manifests, "a", [("dcat-us", url)], body=renamed)
+    assert complete("bash", "liberacion show a/p") == ["a/plucked"]
+    # The listing's dataset the removed curated one hid is offered, as search offers it.
+    assert complete("bash", "liberacion fetch a/h") == ["a/hospital-beds"]

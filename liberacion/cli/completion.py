@@ -92,16 +92,46 @@ def complete_table(ctx: Any, incomplete: str) -> list[str]:
 
 def complete_ref(ctx: Any, incomplete: str) -> list[str]:
     home = _home(ctx)
-    found = [ref for ref in refs(home) if ref.startswith(incomplete)]
-    if not found:
+    indexed = refs(home)
+    found = [ref for ref in indexed if ref.startswith(incomplete)]
+    if not indexed:
         return found
-    from liberacion.views import loaded_catalogs
+    from liberacion.catalogs.manifests import load_catalogs
 
     try:
-        loaded = set(loaded_catalogs(home, _catalog_paths(ctx)))
+        cache = home.state / "manifests.json" if home.root.is_dir() else None  # index.MANIFEST_CACHE
+        catalogs = load_catalogs(_catalog_paths(ctx), problems=[], cache=cache)
     except Exception:  # manifests that cannot be listed: offer what the index holds
         return found
-    return [ref for ref in found if ref.split("/", 1)[0] in loaded]
+    loaded = {catalog.name for catalog in catalogs}
+    found = _curated_now(home, catalogs, found, incomplete)
+    return sorted(ref for ref in found if ref.split("/", 1)[0] in loaded)
+
+
+def _curated_now(home: Home, catalogs: list[Any], found: list[str], incomplete: str) -> list[str]:
+    """``found`` with the curated datasets of manifests edited since the index was built as they
+    are now (search offers the same): a renamed or added one completes, a removed one does not
+    (unless its listing holds a dataset of that id)."""
+    from liberacion.catalogs.manifests import index_changes
+    from liberacion.files import read_json
+
+    coverage = read_json(home.index / "coverage.json")  # index.COVERAGE_FILE
+    indexed = coverage.get("manifests") if isinstance(coverage, dict) else None
+    edited = [c for c in catalogs if "datasets" in index_changes(indexed, catalogs).get(c.name, ())]
+    if not edited or not isinstance(indexed, dict):
+        return found
+    stored = read_json(home.index / "curated.json")  # index.CURATED_FILE
+    listed = stored.get("catalogs") if isinstance(stored, dict) else None
+    gone: set[str] = set()
+    for catalog in edited:
+        kept = indexed.get(catalog.name)
+        refs_before = kept.get("refs") if isinstance(kept, dict) else None
+        still = listed.get(catalog.name) if isinstance(listed, dict) else None
+        for ref in refs_before if isinstance(refs_before, list) else []:
+            if not isinstance(still, dict) or ref.split("/", 1)[1] not in still:
+                gone.add(ref)
+    now = {d.ref for c in edited for d in c.datasets if d.ref.startswith(incomplete)}
+    return sorted({ref for ref in found if ref not in gone} | now)
 
 
 def complete_sql(ctx: Any, incomplete: str) -> list[str]:
