@@ -104,6 +104,8 @@ def _in_lake(home: PathLike | Home | None, lake: PathLike | None) -> Home:
         return where
     if isinstance(lake, (bytes, bytearray)) or not isinstance(lake, (str, os.PathLike)):
         raise UsageError(f"lake must be a directory or a URI such as s3://BUCKET/PREFIX, not {lake!r}")
+    if not os.fspath(lake).strip():  # else the default lake, as if no lake were given
+        raise UsageError("lake must not be empty: give a directory or a URI such as s3://BUCKET/PREFIX, or None")
     return replace(where, lake_uri=os.fspath(lake))
 
 

@@ -76,3 +76,15 @@ def test_type_wins_over_the_manifest_however_each_spells_the_column(
     assert _type_of("beds", "mine.beds") == "DOUBLE"
     assert cli("fetch", "mine/beds", "--force").exit_code == 0  # without --type, the manifest's type
     assert _type_of("beds", "mine.beds") == "VARCHAR"
+
+
+# -- an empty --lake -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_lake_is_refused_not_the_default_lake(cli: Any, csv_file: Path, value: str) -> None:
+    # It was the home's own lake (or LIBERACION_LAKE's), as if --lake had not been given; --home "" is refused.
+    assert_one_error(cli("--lake", value, "fetch", str(csv_file), "--as", TABLE), 2, "--lake: must not be empty")
+    with pytest.raises(liberacion.UsageError, match=r"^lake must not be empty"):
+        liberacion.fetch([csv_file], as_table=TABLE, lake=value)
+    assert liberacion.tables() == []

@@ -541,6 +541,9 @@ def _main(
     ] = False,
 ) -> None:
     set_color(not no_color)
+    if lake is not None and not lake.strip():  # else the default lake, as if --lake were not given
+        param = next(p for p in ctx.command.params if p.name == "lake")
+        raise typer.BadParameter("must not be empty: give a directory or s3://BUCKET/PREFIX", ctx=ctx, param=param)
     ctx.obj = Settings(home_option=home, catalog_paths=list(catalogs or []), lake_option=lake)
 
 
