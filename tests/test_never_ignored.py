@@ -88,3 +88,27 @@ def test_an_empty_lake_is_refused_not_the_default_lake(cli: Any, csv_file: Path,
     with pytest.raises(liberacion.UsageError, match=r"^lake must not be empty"):
         liberacion.fetch([csv_file], as_table=TABLE, lake=value)
     assert liberacion.tables() == []
+
+
+# -- an option given twice -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["sql", "select 1", "-f", "json", "--format", "csv"], ["--format: given twice (json, csv)"]),
+        (["fetch", "t.csv", "--member", "a.csv", "--member", "b.csv"], ["--member: given twice (a.csv, b.csv)"]),
+        (["--home", "one", "--home", "two", "tables"], ["--home: given twice (one, two)"]),
+        (["diff", TABLE, "--from", "previous", "--from", "current"], ["--from: given twice", "give it once"]),
+    ],
+)
+def test_an_option_of_one_value_given_twice_is_refused(cli: Any, args: list[str], words: list[str]) -> None:
+    # The last one won and the first was dropped without a word: two --member read as "load both".
+    assert_one_error(cli(*args), 2, *words)
+
+
+def test_the_same_value_twice_and_repeatable_options_are_taken(cli: Any, csv_file: Path) -> None:
+    assert cli("sql", "select 42 as n", "-f", "csv", "-f", "csv").stdout == "n\n42\n"
+    result = cli("fetch", str(csv_file), "--as", TABLE, "--type", "a=VARCHAR", "--type", "beds=DOUBLE", "--force")
+    assert result.exit_code == 0, result.stderr
+    assert (_type_of("a"), _type_of("beds")) == ("VARCHAR", "DOUBLE")

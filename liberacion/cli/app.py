@@ -74,6 +74,7 @@ class _Group(TyperGroup):
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         _plain_coercion(self)
         _narrow_help(self)
+        _given_once(self)
         with command_line():  # the core's messages name options, not the API's parameters
             return self._make_context(info_name, args, parent=parent, **extra)
 
@@ -119,6 +120,36 @@ class _Group(TyperGroup):
             _fail_internal(ctx, err)
         except Exception as err:
             _fail_internal(ctx, err)
+
+
+def _given_once(group: Any) -> None:
+    """An option that takes one value, given twice with different values, is a usage error: the
+    parser kept the last and dropped the other without a word (``-f json ... -f csv``, two
+    ``--member``s read as "load both")."""
+    for command in [group, *getattr(group, "commands", {}).values()]:
+        if "make_parser" not in vars(command):
+            command.make_parser = _once_parser(command.make_parser)
+
+
+def _once_parser(make: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def make_parser(ctx: Any) -> Any:
+        parser = make(ctx)
+        for option in {*parser._long_opt.values(), *parser._short_opt.values()}:
+            if option.action == "store":
+                option.process = _stored_once(option, option.process, ctx)
+        return parser
+
+    return make_parser
+
+
+def _stored_once(option: Any, process: Callable[[Any, Any], None], ctx: Any) -> Callable[[Any, Any], None]:
+    def stored(value: Any, state: Any) -> None:
+        before = state.opts.get(option.dest, value)
+        if before != value and not ctx.resilient_parsing:  # TAB completion parses what is typed so far
+            raise typer.BadParameter(f"given twice ({before}, {value}): give it once", ctx=ctx, param=option.obj)
+        process(value, state)
+
+    return stored
 
 
 def _narrow_help(group: Any) -> None:
