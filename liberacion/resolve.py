@@ -67,8 +67,11 @@ def resolve_ref(ref: str, home: Home, extra_paths: Sequence[Path] = (), *, follo
             f" its listing; run: liberacion discover {catalog.name}, then this command again"
         )
     words = dataset_id.replace("-", " ").replace("_", " ")
-    msg = f"no dataset {ref!r} in catalog {catalog.name}; see: liberacion search {words} --catalog {catalog.name}"
-    raise NoDataset(msg)
+    see = f"see: liberacion search {words} --catalog {catalog.name}"
+    if f"{catalog.name}/{dataset_id}" in index.indexed_curated_refs(home, catalog.name):
+        # Taken out of (or renamed in) the manifest since the last discover: say so, not just "no such".
+        raise NoDataset(f"{catalog.name}/{dataset_id} is no longer a dataset of the manifest {catalog.path}; {see}")
+    raise NoDataset(f"no dataset {ref!r} in catalog {catalog.name}; {see}")
 
 
 def _looks_like_path(ref: str) -> bool:

@@ -118,7 +118,8 @@ def test_a_curated_dataset_removed_or_renamed_after_discover_is_gone_at_once(
     assert [(h["ref"], h["title"], h["formats"]) for h in hits] == [("a/hospital-beds", "Hospital beds", "csv")]
     result = cli("fetch", "a/picked")
     assert result.exit_code != 0, result.stderr
-    assert "no dataset 'a/picked' in catalog a" in result.stderr
+    assert f"a/picked is no longer a dataset of the manifest {manifests / 'a.toml'}" in result.stderr
+    assert "no longer" in cli("show", "a/picked").stderr
 
 
 def test_a_manifest_deleted_after_discover_takes_its_datasets_from_search(

@@ -170,6 +170,15 @@ def read_state(home: Home, catalog: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def indexed_curated_refs(home: Home, catalog: str) -> list[str]:
+    """The refs of the curated datasets ``catalog``'s manifest had when the index was last built."""
+    stored = read_json(home.index / COVERAGE_FILE)
+    manifests = stored.get("manifests") if isinstance(stored, dict) else None
+    kept = manifests.get(catalog) if isinstance(manifests, dict) else None
+    refs = kept.get("refs") if isinstance(kept, dict) else None
+    return [r for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
+
+
 def find(home: Home, catalog: str, dataset_id: str) -> Dataset | None:
     """A discovered dataset by id, from the catalog's index part."""
     for records in read_part(home, catalog).values():
