@@ -66,7 +66,7 @@ from liberacion.home import Home, file_lock
 from liberacion.iceberg_lake import open_lake, orphan_hours
 from liberacion.lake import Lake, Staging, keep_default
 from liberacion.limits import check_limits
-from liberacion.naming import bounded, parse_table_name, redact_url, sanitize_identifier
+from liberacion.naming import bounded, parse_table_name, quote_literal, redact_url, sanitize_identifier
 from liberacion.snapshots import REJECTS_FILE, REJECTS_SUFFIX, Provenance, Recipe, Snapshot
 from liberacion.storage import StoreRetry, reporting_store_retries
 from liberacion.timestamps import utc_now
@@ -1337,18 +1337,16 @@ class _Job:
             os.replace(data, table.data[-1][-1])
             table.files += 1
         if (scratch / REJECTS_FILE).exists():
-            table.rejects.append(area.dir / f".rejects-{i:04d}.parquet")
-            os.replace(scratch / REJECTS_FILE, table.rejects[-1])
+            kept = area.dir / f".rejects-{i:04d}.parquet"
+            os.replace(scratch / REJECTS_FILE, kept)
+            table.rejects.append(_PartRejects(kept, _shown_file(raw), part.label))
         shutil.rmtree(scratch)
 
     def _finish(self, table: _Converted, target: Target, work: Path) -> int:
         """A table's parts all converted: its bad rows in one file, its provenance; the rows it holds."""
         retyped = self._markers_as_text(table, target, work)
         area, prov, reports = table.area, table.provenance, table.reports
-        if len(table.rejects) == 1:  # already written with the table's metadata
-            os.replace(table.rejects[0], area.rejects_file)
-        else:
-            _merge_rejects(table.rejects, area.rejects_file, area.kv_metadata(prov))
+        _merge_rejects(table.rejects, area.rejects_file, area.kv_metadata(prov))
         rows = sum(r.rows for r in reports)
         self._refuse_empty(area.table, rows)
         prov.columns = _merged_columns(reports)
@@ -1547,6 +1545,21 @@ def _release(files: list[_File] | None) -> None:
             item.download.release()
 
 
+@dataclass(frozen=True)
+class _PartRejects:
+    """One part's bad rows (a Parquet file) and where that part came from."""
+
+    path: Path
+    file: str  # the URL as published (redacted), or the local file's path
+    member: str | None  # the zip member (or sheet) as the file spells it; None: the file itself
+
+
+def _shown_file(raw: _File) -> str:
+    """The file a part came from as its bad rows name it: the URL as published (not where it
+    redirected), without credentials or secret query values; a local file's path as given."""
+    return redact_url(raw.source) if raw.download is not None else raw.source
+
+
 @dataclass
 class _Converted:
     """One table of a download as its parts are converted, file by file."""
@@ -1555,7 +1568,7 @@ class _Converted:
     provenance: Provenance
     reports: list[ConversionReport] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list)
-    rejects: list[Path] = field(default_factory=list)  # each part's bad rows, merged by _finish
+    rejects: list[_PartRejects] = field(default_factory=list)  # each part's bad rows, merged by _finish
     raws: list[_File] = field(default_factory=list)  # the download each part came from
     data: list[list[Path]] = field(default_factory=list)  # the data files each part made
     files: int = 0  # data files moved into the area so far
@@ -1774,13 +1787,30 @@ def hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _merge_rejects(paths: list[Path], target: Path, kv: dict[str, str]) -> None:
-    if not paths:
+def _merge_rejects(parts: list[_PartRejects], target: Path, kv: dict[str, str]) -> None:
+    """Every part's bad rows in ``target``, in the parts' order, each naming the file it came from
+    (``line_number`` alone is ambiguous in a table of several files); the parts' files are removed.
+    In DuckDB, under the memory limit (spilling beside ``target``): a publish imports no Arrow."""
+    if not parts:
         return
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from liberacion.engine import new_connection, set_memory_limit
 
-    table = pa.concat_tables([pq.read_table(p) for p in paths], promote_options="permissive")
-    pq.write_table(table.replace_schema_metadata(kv), target, compression="zstd")
-    for path in paths:
-        path.unlink()
+    scans = " UNION ALL ".join(
+        f"SELECT {i} AS part, line_number::BIGINT AS line_number, raw_text::VARCHAR AS raw_text,"
+        f" reason::VARCHAR AS reason, {quote_literal(p.file)}::VARCHAR AS file,"
+        f" {'NULL' if p.member is None else quote_literal(p.member)}::VARCHAR AS member"
+        f" FROM read_parquet({quote_literal(str(p.path))})"
+        for i, p in enumerate(parts)
+    )
+    metadata = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in kv.items())
+    spill = target.with_name(".rejects-tmp")
+    with new_connection() as con:
+        set_memory_limit(con)
+        con.execute(f"SET temp_directory = {quote_literal(str(spill))}")
+        con.execute(
+            f"COPY (SELECT * EXCLUDE (part) FROM ({scans}) ORDER BY part, line_number) TO {quote_literal(str(target))}"
+            f" (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{metadata}}})"
+        )
+    shutil.rmtree(spill, ignore_errors=True)
+    for part in parts:
+        part.path.unlink()

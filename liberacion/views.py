@@ -52,6 +52,7 @@ def view_statements(
             rejects = f"{quote_ident(catalog)}.{quote_ident(table + REJECTS_SUFFIX)}"
             statements.append(
                 f"CREATE OR REPLACE VIEW {rejects} AS SELECT * FROM read_parquet({_file_list([snap.rejects_path])})"
+                f" UNION ALL BY NAME {_REJECTS_NAMED}"
             )
     index = home.index_file
     if index.is_file() and check_index(home):
@@ -59,6 +60,11 @@ def view_statements(
         statements.append(datasets_view(index, loaded_catalogs(home) if catalogs is None else catalogs))
     statements += snapshot_statements(home, as_of=as_of) if snapshot_sql is None else snapshot_sql
     return statements
+
+
+# The columns naming a bad row's file, which rejects written before them lack (an older version's
+# snapshot, or ``Lake.publish``'s rejects): NULL there, so one query reads every table's rejects.
+_REJECTS_NAMED = "SELECT NULL::VARCHAR AS file, NULL::VARCHAR AS member WHERE false"
 
 
 def datasets_view(index: Path, catalogs: Collection[str], *, schema: str = "liberacion") -> str:
