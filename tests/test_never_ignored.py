@@ -112,3 +112,15 @@ def test_the_same_value_twice_and_repeatable_options_are_taken(cli: Any, csv_fil
     result = cli("fetch", str(csv_file), "--as", TABLE, "--type", "a=VARCHAR", "--type", "beds=DOUBLE", "--force")
     assert result.exit_code == 0, result.stderr
     assert (_type_of("a"), _type_of("beds")) == ("VARCHAR", "DOUBLE")
+
+
+# -- settings from the environment -----------------------------------------------------------------
+
+
+def test_a_count_of_retries_that_is_not_whole_is_refused(
+    cli: Any, csv_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIBERACION_RETRIES", "1.5")  # was 1 retry, the half dropped without a word
+    assert_one_error(cli("fetch", str(csv_file), "--as", TABLE), 5, "LIBERACION_RETRIES='1.5' must be a whole number")
+    monkeypatch.setenv("LIBERACION_RETRIES", "2.0")
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0

@@ -108,7 +108,7 @@ class HttpConfig:
         return cls(
             timeout=timeout,
             connect_timeout=min(cls.connect_timeout, timeout),
-            retries=int(_env_number(env, RETRIES_ENV, cls.retries, minimum=0)),
+            retries=int(_env_number(env, RETRIES_ENV, cls.retries, minimum=0, whole=True)),
             backoff=_env_number(env, BACKOFF_ENV, cls.backoff, minimum=0.0),
             socrata_hosts=SOCRATA_HOSTS | extra_hosts,
             min_rate=_env_number(env, MIN_RATE_ENV, cls.min_rate, minimum=0.0),
@@ -127,7 +127,13 @@ def _segments(env: Mapping[str, str]) -> int:
 
 
 def _env_number(
-    env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float | None = None
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    minimum: float,
+    maximum: float | None = None,
+    whole: bool = False,
 ) -> float:
     import math
 
@@ -144,6 +150,8 @@ def _env_number(
         raise ConfigError(f"{name}={text!r} must be at most {maximum:g}; unset it or give a smaller number")
     if not math.isfinite(value):  # inf overflows the clocks and counters it feeds
         raise ConfigError(f"{name}={text!r} must be a finite number; unset it or give a number")
+    if whole and not value.is_integer():  # a count: 1.5 retries was 1, the rest dropped without a word
+        raise ConfigError(f"{name}={text!r} must be a whole number; unset it or give one, e.g. {default:g}")
     return value
 
 
