@@ -444,7 +444,10 @@ def _update_views(home: Home) -> None:
     from liberacion.fetching import update_views
     from liberacion.lake import Lake
 
-    lake = open_lake(home)
+    try:
+        lake = open_lake(home)
+    except ConfigError:  # a setting only a command reading the lake needs: that command says it
+        return
     if type(lake) is Lake and lake.names():
         update_views(lake)
 

@@ -96,11 +96,24 @@ def open_lake(home: Home) -> Lake:
     the home's own lake. A lake named either way is an Iceberg lake; the home's own is not."""
     given = (home.lake_uri or os.environ.get(LAKE_ENV) or "").strip()
     if not given:
+        _no_shared_catalog("no lake is named: set LIBERACION_LAKE (or --lake) to the lake whose tables it holds")
         return Lake(home)
     location = parse_lake(given)
     if location.is_local and Path(location.root) == home.lake:
+        _no_shared_catalog(f"the lake named, {location.root}, is the home's own, which has no Iceberg catalog")
         return Lake(home)
     return IcebergLake(home, location)
+
+
+def _no_shared_catalog(why: str) -> None:
+    """``LIBERACION_ICEBERG_CATALOG`` set where the home's own lake is used: the team's catalog
+    would go unused without a word (a crontab missing ``LIBERACION_LAKE`` refreshed the home's
+    tables, not the team's, exit 0)."""
+    from liberacion.iceberg import CATALOG_ENV, named_catalog
+
+    name = named_catalog()
+    if name:
+        raise ConfigError(f"{CATALOG_ENV}={name!r} names a shared Iceberg catalog, but {why}; or unset {CATALOG_ENV}")
 
 
 def require_lake(lake: Lake) -> None:

@@ -124,3 +124,18 @@ def test_a_count_of_retries_that_is_not_whole_is_refused(
     assert_one_error(cli("fetch", str(csv_file), "--as", TABLE), 5, "LIBERACION_RETRIES='1.5' must be a whole number")
     monkeypatch.setenv("LIBERACION_RETRIES", "2.0")
     assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+
+
+@pytest.mark.parametrize("lake", [[], ["--lake", "{home}/lake"]])
+def test_a_shared_catalog_without_a_shared_lake_is_refused(
+    cli: Any, csv_file: Path, home: Path, monkeypatch: pytest.MonkeyPatch, lake: list[str]
+) -> None:
+    # LIBERACION_ICEBERG_CATALOG was unused without a word: a crontab missing LIBERACION_LAKE
+    # fetched into the home's own lake, exit 0, and the team's lake never changed.
+    monkeypatch.setenv("LIBERACION_ICEBERG_CATALOG", "team")
+    args = [part.format(home=home) for part in lake]
+    result = cli(*args, "fetch", str(csv_file), "--as", TABLE)
+    assert_one_error(result, 5, "LIBERACION_ICEBERG_CATALOG='team' names a shared Iceberg catalog, but")
+    assert_one_error(cli(*args, "tables"), 5, "unset LIBERACION_ICEBERG_CATALOG")
+    monkeypatch.delenv("LIBERACION_ICEBERG_CATALOG")
+    assert cli(*args, "tables").stdout.count("\n") == 1  # the header: nothing was fetched
