@@ -139,3 +139,10 @@ def test_a_shared_catalog_without_a_shared_lake_is_refused(
     assert_one_error(cli(*args, "tables"), 5, "unset LIBERACION_ICEBERG_CATALOG")
     monkeypatch.delenv("LIBERACION_ICEBERG_CATALOG")
     assert cli(*args, "tables").stdout.count("\n") == 1  # the header: nothing was fetched
+
+
+def test_fetch_quiet_with_progress_is_refused(cli: Any, csv_file: Path) -> None:
+    # --quiet won and --progress was dropped without a word: no progress, exit 0.
+    result = cli("fetch", str(csv_file), "--as", TABLE, "--quiet", "--progress")
+    assert_one_error(result, 2, "--quiet and --progress cannot be combined")
+    assert liberacion.tables() == []

@@ -111,6 +111,8 @@ def fetch(
     from liberacion.fetching import parse_types
 
     options = settings(ctx)
+    if quiet and progress:  # --quiet won, and --progress was dropped without a word
+        raise UsageError("--quiet and --progress cannot be combined: --quiet prints only errors; drop one")
     if quiet:
         warnings.simplefilter("ignore", Note)  # the snapshot keeps them (info), --json counts the rejects
     refs = [ref_argument(ctx, ref, "fetch") for ref in refs]  # a table name: say which ref it is
