@@ -184,6 +184,15 @@ def _optional_text(value: object, what: str) -> str | None:
     return None if value is None else _text(value, what)
 
 
+def _filled(value: object, what: str, hint: str, flag: str = "") -> str | None:
+    """Optional text that, when given, says something: ``--member ""`` loaded the whole file and
+    ``--publisher ""`` kept every dataset, as if neither had been given."""
+    text = _optional_text(value, what)
+    if text is not None and not text.strip():
+        raise UsageError(f"{option(what, flag)} must not be empty: {hint}")
+    return text
+
+
 def _flag(value: object, what: str) -> bool:
     """True or False (``numpy.bool_`` too). Anything else is a ``UsageError``: ``"False"`` (what an
     Airflow template renders) or ``"no"`` is true to Python, and would force, check or sandbox."""
@@ -214,7 +223,7 @@ def _when(value: str | date | None, what: str = "as_of") -> str | None:
     ``datetime`` (UTC when naive) or ``date`` too."""
     from datetime import UTC, datetime
 
-    if value is None or value == "":
+    if value is None:  # "" is refused where it is read, as on the command line: never "not given"
         return None
     if isinstance(value, datetime):
         try:
@@ -296,7 +305,7 @@ def fetch(
         wait=_seconds(wait, "wait"),
         types=_types(types),
         raw=_flag(raw, "raw"),
-        member=_optional_text(member, "member"),
+        member=_filled(member, "member", "name a zip's member or a workbook's sheet"),
         max_bad_rows=None if max_bad_rows is None else _whole(max_bad_rows, "max_bad_rows"),
         allow_empty=_flag(allow_empty, "allow_empty"),
         catalog_paths=_catalog_paths(catalog_paths),
@@ -481,8 +490,8 @@ def search(
         open_home(home),
         words,
         catalog=_optional_text(catalog, "catalog"),
-        publisher=_optional_text(publisher, "publisher"),
-        data_format=_optional_text(data_format, "data_format"),
+        publisher=_filled(publisher, "publisher", "give part of a publisher's name"),
+        data_format=_filled(data_format, "data_format", "give a format such as csv", "--format-of-data"),
         limit=limit,
         extra_paths=_catalog_paths(catalog_paths),
         problems=found,
@@ -580,7 +589,7 @@ def sql(
         raise UsageError(f"the SQL must be text, not {query!r}")
     values = check_params(params)
     when = _when(as_of)
-    moment = parse_as_of(when, option("as_of")) if when else None
+    moment = parse_as_of(when, option("as_of")) if when is not None else None
     lake = open_lake(home, lake)
     # Held until the relation is garbage-collected (with ``arrow``: read whole): it is read lazily.
     release = lake.hold_readers()
@@ -760,10 +769,11 @@ def diff(
     lake = open_lake(home, lake)
     table = checked_table(lake, table)
     with lake.reading_snapshots():  # neither snapshot is pruned while they are compared
-        new = resolve_snapshot(lake, table, to_snapshot or "current", option("to_snapshot", "--to"))
+        newer = "current" if to_snapshot is None else to_snapshot
+        new = resolve_snapshot(lake, table, newer, option("to_snapshot", "--to"))
         old = (
             resolve_snapshot(lake, table, from_snapshot, option("from_snapshot", "--from"))
-            if from_snapshot
+            if from_snapshot is not None
             else previous_snapshot(lake, table, new)
         )
         if old.id == new.id:  # an empty diff would read as "nothing changed"

@@ -146,3 +146,38 @@ def test_fetch_quiet_with_progress_is_refused(cli: Any, csv_file: Path) -> None:
     result = cli("fetch", str(csv_file), "--as", TABLE, "--quiet", "--progress")
     assert_one_error(result, 2, "--quiet and --progress cannot be combined")
     assert liberacion.tables() == []
+
+
+# -- empty values that read as "not given" -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        # The whole file was loaded, where --member x.csv on a plain file is refused.
+        (["fetch", "{csv}", "--as", TABLE, "--member", ""], ["--member must not be empty"]),
+        # Every dataset was kept, as if the filter had not been given.
+        (["search", "hospital", "--publisher", " "], ["--publisher must not be empty"]),
+        (["search", "hospital", "--format-of-data", ""], ["--format-of-data must not be empty"]),
+        # The previous snapshot was compared, where --to "" and --from " " are refused.
+        (["diff", TABLE, "--from", ""], ["--from: '' is not a snapshot of local.t"]),
+        (["diff", TABLE, "--to", ""], ["--to: '' is not a snapshot of local.t"]),
+    ],
+)
+def test_an_empty_value_is_refused_not_taken_as_not_given(
+    cli: Any, csv_file: Path, args: list[str], words: list[str]
+) -> None:
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+    csv_file.write_text("a,beds\n1,10\n2,20\n3,30\n", encoding="utf-8")
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+    assert_one_error(cli(*[arg.format(csv=csv_file) for arg in args]), 2, *words)
+
+
+def test_an_empty_time_from_python_is_refused(csv_file: Path) -> None:
+    liberacion.fetch(csv_file, as_table=TABLE)
+    with pytest.raises(liberacion.UsageError, match=r"^as_of: invalid time ''"):  # was: the current snapshot
+        liberacion.sql(f"select count(*) from {TABLE}", as_of="")
+    with pytest.raises(liberacion.UsageError, match=r"^from_snapshot: '' is not a snapshot"):
+        liberacion.diff(TABLE, from_snapshot="")
+    with pytest.raises(liberacion.UsageError, match=r"^member must not be empty"):
+        liberacion.fetch(csv_file, as_table=TABLE, member="")
