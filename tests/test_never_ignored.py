@@ -181,3 +181,27 @@ def test_an_empty_time_from_python_is_refused(csv_file: Path) -> None:
         liberacion.diff(TABLE, from_snapshot="")
     with pytest.raises(liberacion.UsageError, match=r"^member must not be empty"):
         liberacion.fetch(csv_file, as_table=TABLE, member="")
+
+
+# -- catalog manifests -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # Loaded, then looked up in the listing as an id of its own ("source id d-e3b0c44298fc").
+        ('\n[[dataset]]\nid = "a"\nsource_id = ""\n', "[[dataset]] #1 (a): `source_id` is empty"),
+        # Refused as "not an array", which it is.
+        (
+            '\n[[dataset]]\nid = "a"\nurl = "https://x.gov/a.csv"\nkeys = [""]\n',
+            "[[dataset]] #1 (a): `keys` holds an empty string",
+        ),
+    ],
+)
+def test_a_manifest_value_that_says_nothing_is_refused_when_it_loads(
+    cli: Any, manifests: Path, body: str, message: str
+) -> None:
+    from tests.manifests import write_catalog
+
+    path = write_catalog(manifests, "mine", [("dcat-us", "https://x.gov/data.json")], body=body)
+    assert_one_error(cli("catalogs"), 5, f"{path}: {message}")

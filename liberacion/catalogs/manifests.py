@@ -510,6 +510,8 @@ def _curated(entry: dict[str, Any], index: int, catalog: str, sources: Sequence[
         urls = _url_list(urls, where)
     if source_id is not None and (isinstance(source_id, bool) or not isinstance(source_id, (str, int))):
         raise ValueError(f"{where}: `source_id` must be a string, not {_shown(source_id)}")
+    if isinstance(source_id, str) and not source_id.strip():  # it was looked up as an id of its own
+        raise ValueError(f"{where}: `source_id` is empty: give the dataset's id in its [[source]] listing")
     if source_id is not None and not sources:  # it could only ever be "not found in no source"
         raise ValueError(
             f"{where}: `source_id` points into a [[source]] listing and this manifest has none: "
@@ -596,6 +598,8 @@ def _distinct(values: list[str], key: str, where: str) -> list[str]:
 def _strings(entry: dict[str, Any], key: str, where: str) -> list[str]:
     """An array of non-empty strings (``keys = "id"`` is not split into letters)."""
     value = entry.get(key, [])
+    if isinstance(value, list) and any(isinstance(v, str) and not v.strip() for v in value):  # not "not an array"
+        raise ValueError(f"{where}: `{key}` holds an empty string: remove it, or write what it stands for")
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         example = '["provider_id"]' if key == "keys" else '["hospitals"]'
         raise ValueError(f"{where}: `{key}` must be an array of strings, e.g. {key} = {example}, not {_shown(value)}")
