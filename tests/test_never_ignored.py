@@ -205,3 +205,15 @@ def test_a_manifest_value_that_says_nothing_is_refused_when_it_loads(
 
     path = write_catalog(manifests, "mine", [("dcat-us", "https://x.gov/data.json")], body=body)
     assert_one_error(cli("catalogs"), 5, f"{path}: {message}")
+
+
+@pytest.mark.parametrize("value", ["https://data.wa.gov/", "data.wa.gov:443", "*.wa.gov"])
+def test_socrata_hosts_that_are_not_host_names_are_refused(
+    cli: Any, csv_file: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # None of them ever equals a request's host: the app token went nowhere, without a word.
+    monkeypatch.setenv("LIBERACION_SOCRATA_HOSTS", f"data.ny.gov, {value}")
+    result = cli("fetch", str(csv_file), "--as", TABLE)
+    assert_one_error(result, 5, f"LIBERACION_SOCRATA_HOSTS: {value!r} is not a host name")
+    monkeypatch.setenv("LIBERACION_SOCRATA_HOSTS", "data.ny.gov, DATA.WA.GOV ,127.0.0.1")
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0

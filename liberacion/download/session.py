@@ -104,7 +104,7 @@ class HttpConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpConfig:
         env = os.environ if environ is None else environ
         timeout = _env_number(env, TIMEOUT_ENV, cls.timeout, minimum=0.01, maximum=MAX_TIMEOUT)
-        extra_hosts = {h.strip().lower() for h in env.get(SOCRATA_HOSTS_ENV, "").split(",") if h.strip()}
+        extra_hosts = _host_names(env, SOCRATA_HOSTS_ENV)
         return cls(
             timeout=timeout,
             connect_timeout=min(cls.connect_timeout, timeout),
@@ -116,6 +116,19 @@ class HttpConfig:
             deadline=_env_number(env, DEADLINE_ENV, cls.deadline, minimum=0.0),
             segments=_segments(env),
         )
+
+
+def _host_names(env: Mapping[str, str], name: str) -> set[str]:
+    """Host names, comma-separated. A URL, a port or a wildcard (``https://data.wa.gov/``,
+    ``*.wa.gov``) never equals the host of a request: the token went to none of them, unsaid."""
+    import re
+
+    hosts = {h.strip().lower() for h in env.get(name, "").split(",") if h.strip()}
+    for host in sorted(hosts):
+        if not re.fullmatch(r"[a-z0-9.-]+|[0-9a-f:]*:[0-9a-f:]*", host) or host.strip(".-") != host:
+            said = f"{name}: {host!r} is not a host name"
+            raise ConfigError(f"{said}; give host names separated by commas, e.g. data.wa.gov,data.ny.gov")
+    return hosts
 
 
 def _segments(env: Mapping[str, str]) -> int:
