@@ -37,13 +37,12 @@ from liberacion.lake import Lake, damaged_table, pruned_snapshot, refetch
 from liberacion.naming import quote_ident, quote_literal
 from liberacion.snapshots import REJECTS_SUFFIX
 from liberacion.storage import read_failure
-from liberacion.views import check_index, datasets_view, loaded_catalogs
+from liberacion.views import check_index, datasets_view
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from liberacion.home import Home
     from liberacion.render import Rows
 
 BATCH_ROWS = 64 * 1024
@@ -77,7 +76,7 @@ def connect(
 
 
 def _connect(
-    lake: Lake, *, as_of: str | None = None, safe: bool = False, catalogs: Collection[str] | None = None
+    lake: Lake, *, as_of: str | None = None, safe: bool = False, catalogs: _ShownIndex | None = None
 ) -> tuple[duckdb.DuckDBPyConnection, dict[str, list[str]]]:
     """``connect``, and the table names more than one catalog holds (see ``_refuse_ambiguous``).
 
@@ -105,6 +104,8 @@ def _connect(
         except duckdb.Error as err:  # out of memory, a snapshot's file gone: one line, not a traceback
             con.close()
             raise sql_error(err) from None
+    if catalogs is not None:
+        _show_edits(con, lake, catalogs)
     if safe:
         _sandbox(con, lake)
     return con, shared or {}
@@ -118,37 +119,75 @@ def reads_index(sql: str) -> bool:
     return "datasets" in sql.lower()
 
 
-def _index_catalogs(lake: Lake, catalog_paths: Sequence[Path], sql: str | None = None) -> list[str] | None:
+class _ShownIndex(list[str]):
+    """The catalogs ``liberacion.datasets`` shows, and the rows of curated datasets edited in their
+    manifests since the index was built: the refs to leave out and an Arrow table of the rows to
+    show instead (``catalogs.index.datasets_edits``), or None."""
+
+    edits: tuple[list[str], pa.Table] | None = None
+
+
+def _index_catalogs(lake: Lake, catalog_paths: Sequence[Path], sql: str | None = None) -> _ShownIndex | None:
     """The catalogs ``liberacion.datasets`` shows in a session running ``sql`` (None: any SQL):
     those loaded now. None when there is no index or the SQL does not name it. A manifest that
-    cannot be used leaves its catalog out, with a ``Note``."""
+    cannot be used leaves its catalog out, with a ``Note``. A curated dataset edited, renamed,
+    added or removed in a manifest since the index was built shows as the manifest has it now;
+    listings changed since are said in a ``Note`` (only a discover reads them)."""
     if not lake.home.index_file.is_file() or (sql is not None and not reads_index(sql)):
         return None
-    problems: list[ConfigError] = []
-    names = loaded_catalogs(lake.home, catalog_paths, problems=problems)
-    for problem in problems:
-        note(f"{problem}; its datasets are left out of liberacion.datasets")
-    _note_manifest_changes(lake.home, catalog_paths)
-    return names
-
-
-def _note_manifest_changes(home: Home, catalog_paths: Sequence[Path]) -> None:
-    """The view reads the index as the last discover built it: a manifest edited since then is said,
-    not silently shown as it was (search and show take the manifest as it is now). The manifests
-    were just loaded through the cache of parsed ones: loading them again costs a millisecond."""
     from liberacion.catalogs.manifests import index_changes, load_catalogs
 
-    cache = home.state / "manifests.json" if home.root.is_dir() else None  # index.MANIFEST_CACHE
-    catalogs = load_catalogs(catalog_paths, problems=[], cache=cache)
+    home = lake.home
+    problems: list[ConfigError] = []
+    cache = home.state / "manifests.json" if home.root.is_dir() else None  # as views.loaded_catalogs reads them
+    catalogs = load_catalogs(catalog_paths, problems=problems, cache=cache)
+    for problem in problems:
+        note(f"{problem}; its datasets are left out of liberacion.datasets")
+    shown = _ShownIndex(catalog.name for catalog in catalogs)
     coverage = read_json(home.index / "coverage.json")  # index.COVERAGE_FILE
     changes = index_changes(coverage.get("manifests") if isinstance(coverage, dict) else None, catalogs)
     for name, changed in changes.items():
-        what = " and ".join({"datasets": "curated datasets", "listings": "listings"}[c] for c in changed)
-        note(
-            f"the manifest of {name} changed its {what} since the last discover: liberacion.datasets"
-            f" holds them as that discover saw them (search and show see the manifest now); run:"
-            f" liberacion discover {name}"
+        if "listings" in changed:
+            note(
+                f"the manifest of {name} names other listings than its last discover read: liberacion.datasets"
+                f" holds what that discover found; run: liberacion discover {name}"
+            )
+    if any("datasets" in changed for changed in changes.values()):
+        from liberacion.catalogs.index import datasets_edits  # imports every adapter: only when needed
+
+        shown.edits = datasets_edits(home, catalogs)
+    return shown
+
+
+def _show_edits(con: duckdb.DuckDBPyConnection, lake: Lake, shown: _ShownIndex) -> None:
+    """The session's ``liberacion.datasets`` with the curated datasets of manifests edited since
+    the index was built as they are now: their rows from the index left out, the new ones (a
+    temporary table) added."""
+    import duckdb
+
+    if shown.edits is None:
+        return
+    refs, table = shown.edits
+    kept = [f"catalog IN ({', '.join(quote_literal(name) for name in sorted(shown))})" if shown else "false"]
+    kept += [f"ref NOT IN ({', '.join(quote_literal(ref) for ref in refs)})"] if refs else []
+    index = quote_literal(str(lake.home.index_file))
+    try:
+        exists = con.execute(
+            "SELECT 1 FROM duckdb_views() WHERE database_name = 'memory' AND schema_name = 'liberacion'"
+            " AND view_name = 'datasets'"
+        ).fetchall()
+        if not exists:
+            return
+        con.register("liberacion_edited_rows", table)
+        con.execute("CREATE TEMP TABLE liberacion_datasets_edited AS SELECT * FROM liberacion_edited_rows")
+        con.unregister("liberacion_edited_rows")
+        con.execute(
+            f"CREATE OR REPLACE VIEW memory.liberacion.datasets AS SELECT * FROM read_parquet({index})"
+            f" WHERE {' AND '.join(kept)} UNION ALL BY NAME SELECT * FROM temp.main.liberacion_datasets_edited"
         )
+    except duckdb.Error as err:  # out of memory: one line, not a traceback
+        con.close()
+        raise sql_error(err) from None
 
 
 def _bound(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:

@@ -81,23 +81,56 @@ def test_every_field_of_a_curated_dataset_edited_after_discover_is_searched_as_e
     assert (shown["title"], shown["fetch"]["files"]) == ("Chosen with care", ["https://x.gov/chosen.xlsx"])
 
 
-def test_sql_says_liberacion_datasets_holds_the_last_discovers_curated_datasets(
+def test_liberacion_datasets_holds_curated_datasets_as_the_manifest_has_them_now(
     cli: Any, manifests: Path, http_server: LocalServer
 ) -> None:
-    url = _discovered(cli, manifests, http_server, _curated("picked", title="Picked", url="https://x.gov/p.csv"))
-    result = cli("sql", "select title from liberacion.datasets where ref = 'a/picked'", "--format", "json")
-    assert "changed" not in result.stderr
-    after = _curated("picked", title="Chosen with care", url="https://x.gov/p.csv")
+    before = _curated("hospital-beds", title="Beds by hand", url="https://x.gov/mine.csv")
+    before += _curated("picked", title="Picked", url="https://x.gov/p.csv")
+    before += _curated("beds", title="Beds", source_id="hospital-beds")
+    url = _discovered(cli, manifests, http_server, before)
+    after = _curated("chosen", title="Chosen with care", description="Ferries", url="https://x.gov/c.xlsx")
+    after += _curated("beds", title="Bed census", source_id="nursing-homes")  # another of the listing's
     write_catalog(manifests, "a", [("dcat-us", url)], body=after)
-    # liberacion.datasets is the last discover's: the query says so, naming the command to run.
-    result = cli("sql", "select title from liberacion.datasets where ref = 'a/picked'", "--format", "json")
+    query = "select ref, title, curated, fetch_url, fetch_format from liberacion.datasets where catalog = 'a'"
+    result = cli("sql", query, "--format", "json")
     assert result.exit_code == 0, result.stderr
-    assert "the manifest of a changed its curated datasets since the last discover" in result.stderr
-    assert "run: liberacion discover a" in result.stderr
+    rows = {r.pop("ref"): r for r in json.loads(result.stdout)}
+    assert rows == {
+        "a/beds": {"title": "Bed census", "curated": True, "fetch_url": "https://x.gov/1.csv", "fetch_format": "csv"},
+        "a/chosen": {
+            "title": "Chosen with care", "curated": True, "fetch_url": "https://x.gov/c.xlsx", "fetch_format": "xlsx"
+        },
+        # No longer hidden by a curated dataset of its id: the listing's, as a discover would index it.
+        "a/hospital-beds": {
+            "title": "Hospital beds", "curated": False, "fetch_url": "https://x.gov/0.csv", "fetch_format": "csv"
+        },
+        "a/nursing-homes": {
+            "title": "Nursing homes", "curated": False, "fetch_url": "https://x.gov/1.csv", "fetch_format": "csv"
+        },
+    }  # fmt: skip
+    assert "discover" not in result.stderr
+    # So in the sandbox, and in a home whose lake.duckdb holds the views of its tables.
+    csv_file = manifests.parent / "t.csv"
+    csv_file.write_text("a\n1\n", encoding="utf-8")
+    assert cli("fetch", str(csv_file), "--as", "loc.t").exit_code == 0
+    assert (manifests.parent / "home" / "lake.duckdb").is_file()
+    result = cli("sql", "--safe", query, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert {r.pop("ref"): r for r in json.loads(result.stdout)} == rows
+    # The same rows a discover writes.
     assert cli("discover", "a").exit_code == 0
-    result = cli("sql", "select title from liberacion.datasets where ref = 'a/picked'", "--format", "json")
-    assert json.loads(result.stdout) == [{"title": "Chosen with care"}]
-    assert "changed" not in result.stderr
+    assert {r.pop("ref"): r for r in json.loads(cli("sql", query, "--format", "json").stdout)} == rows
+
+
+def test_sql_says_listings_changed_since_the_last_discover(cli: Any, manifests: Path, http_server: LocalServer) -> None:
+    _discovered(cli, manifests, http_server, "")
+    other = http_server.add("/b.json", _listing("Zebrafish sightings"), content_type="application/json")
+    write_catalog(manifests, "a", [("dcat-us", other)])
+    result = cli("sql", "select ref from liberacion.datasets where catalog = 'a' order by 1", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [r["ref"] for r in json.loads(result.stdout)] == ["a/hospital-beds", "a/nursing-homes"]
+    assert "the manifest of a names other listings than its last discover read" in result.stderr
+    assert "run: liberacion discover a" in result.stderr
 
 
 def test_a_curated_dataset_removed_or_renamed_after_discover_is_gone_at_once(

@@ -9,8 +9,9 @@ Layout under the home::
                                    and the parts' stamps the index was built from; each catalog's
                                    curated datasets and listings as its manifest had them
     index/curated.json             per catalog: the listing's records its curated datasets point at
-                                   or share an id with, so search takes a manifest edited since
-                                   the index was built without reading the listings
+                                   or share an id with, and the listings its part holds, so search
+                                   and liberacion.datasets take a manifest edited since the index
+                                   was built without reading the listings
     state/catalogs/<catalog>.json  per source: validators (ETag, Last-Modified), status, error, counts
     state/manifests.json           the manifests' TOML as parsed, by the sha256 of their text
 
@@ -62,7 +63,7 @@ COVERAGE_FILE = "coverage.json"
 CURATED_FILE = "curated.json"
 MANIFEST_CACHE = "manifests.json"  # parsed manifests, see manifests.ParsedManifests
 INDEX_FILES = ("datasets.parquet", SEARCH_FILE, CURATED_FILE, COVERAGE_FILE)  # under index/, written only by discover
-INDEX_VERSION = 6  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
+INDEX_VERSION = 7  # part of the fingerprint: a new column or choice rule rebuilds an unchanged index
 PART_VERSION = 3  # what the adapters keep of a listing (3: ftp:// files); an older part is downloaded and parsed again
 DISCOVER_JOBS = 4  # catalogs read at a time: a dead host costs only its own catalog's time
 SEARCH_VERSION = 2
@@ -469,13 +470,13 @@ def rebuild(home: Home, catalogs: Sequence[Catalog]) -> Path:
     everyone = [*catalogs, *_unloaded(home, catalogs, stamps)]
     datasets: list[Dataset] = []
     choices: list[Choice] = []
-    listed: dict[str, dict[str, dict[str, Any]]] = {}
+    listed: dict[str, dict[str, Any]] = {}
     for catalog in everyone:
         part = read_part(home, catalog.name)
         for dataset in catalog_datasets(catalog, part):
             datasets.append(dataset)
             choices.append(choose_files(dataset, listing_read=_pointer_listing_read(catalog, dataset, part)))
-        listed[catalog.name] = _listed_for_curated(catalog, part)
+        listed[catalog.name] = {"listed": _listed_for_curated(catalog, part), "read": list(part)}
     curated_refs = {d.ref for c in everyone for d in c.datasets}
     # The four files are written whole before any replaces the old one, then replaced in a row,
     # the coverage (what says the index is current) last: a failure while writing (a full disk)
@@ -595,8 +596,14 @@ def _search_row(d: Dataset) -> tuple[Any, ...]:
 
 
 def _write_parquet(target: Path, datasets: list[Dataset], curated_refs: set[str], choices: list[Choice]) -> None:
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    pq.write_table(_arrow_table(datasets, curated_refs, choices), target, compression="zstd")
+
+
+def _arrow_table(datasets: list[Dataset], curated_refs: set[str], choices: list[Choice]) -> Any:
+    """The rows of ``liberacion.datasets`` for ``datasets`` (a ``pyarrow.Table``)."""
+    import pyarrow as pa
 
     dist_type = pa.struct(
         [
@@ -643,8 +650,7 @@ def _write_parquet(target: Path, datasets: list[Dataset], curated_refs: set[str]
         "fetch_format": (pa.string(), lambda d: f.format if (f := chosen(d)) else None),
         "why_not": (pa.string(), lambda d: choice_of[id(d)].why_not),
     }
-    table = pa.table({name: pa.array([get(d) for d in datasets], type=dtype) for name, (dtype, get) in columns.items()})
-    pq.write_table(table, target, compression="zstd")
+    return pa.table({name: pa.array([get(d) for d in datasets], type=dtype) for name, (dtype, get) in columns.items()})
 
 
 # -- search ------------------------------------------------------------------------------------
@@ -725,56 +731,124 @@ def _search_rows(home: Home, catalogs: Sequence[Catalog]) -> list[tuple[Any, ...
                 f"the manifest of {name} names other listings than its last discover read: search shows"
                 f" what that discover found; run: liberacion discover {name}"
             )
-    edited = [c for c in catalogs if "datasets" in changes.get(c.name, ())]
-    if edited and isinstance(indexed, dict):
-        rows = _with_curated_now(home, rows, edited, indexed)
+    edits = _edits(home, catalogs, indexed)
+    if edits is not None:
+        wanted = edits.pointed()
+        by_ref = {row[0]: row for row in rows if row[0] in wanted} if wanted else {}
+        now = [_search_row(d) for d in edits.datasets(by_ref)]
+        replaced = edits.before | {row[0] for row in now}
+        rows = [row for row in rows if row[0] not in replaced] + now
     present = {row[0] for row in rows}
     rows.extend(_search_row(d) for cat in catalogs for d in cat.datasets if d.ref not in present)
     return rows
 
 
-def _with_curated_now(
-    home: Home, rows: list[tuple[Any, ...]], edited: Sequence[Catalog], indexed: dict[str, Any]
-) -> list[tuple[Any, ...]]:
-    """``rows`` with the curated datasets of the ``edited`` catalogs as their manifests have them
-    now, merged with the listing's records the index kept for them (``curated.json``), as a
-    rebuild would merge them; the rows of curated datasets gone from a manifest are dropped."""
-    stored = read_json(home.index / CURATED_FILE)
-    kept = stored.get("catalogs") if isinstance(stored, dict) and stored.get("version") == INDEX_VERSION else None
-    kept = kept if isinstance(kept, dict) else {}
+@dataclass
+class _Edits:
+    """The loaded catalogs whose curated datasets changed since the index was built, and what the
+    index kept to make their rows as a rebuild would, without reading their listings."""
+
+    catalogs: list[Catalog]
+    before: set[str]  # the refs of their curated datasets when the index was built
+    kept: dict[str, Any]  # curated.json's catalogs: per catalog, "listed" records and "read" listings
+
+    def pointed(self) -> set[str]:
+        """The refs their curated ``source_id`` pointers name in the listings, of the datasets the
+        index kept nothing for (a pointer moved to another of the listing's datasets)."""
+        return {
+            f"{c.name}/{d.extra['source_id']}"
+            for c in self.catalogs
+            for d in c.datasets
+            if "source_id" in d.extra and str(d.extra["source_id"]) not in self._kept(c.name, "listed")
+        }
+
+    def _kept(self, catalog: str, key: str) -> Any:
+        entry = self.kept.get(catalog)
+        value = entry.get(key) if isinstance(entry, dict) else None
+        return value if isinstance(value, (dict, list)) else {}
+
+    def datasets(self, by_ref: dict[str, tuple[Any, ...]], records: dict[str, Dataset] | None = None) -> list[Dataset]:
+        """The edited catalogs' curated datasets as ``catalog_datasets`` makes them. A ``source_id``
+        pointing at a listing's dataset the index kept nothing for is taken from ``records`` (its
+        row in datasets.parquet, by ref) or else its search row in ``by_ref``."""
+        result = []
+        for catalog in self.catalogs:
+            listed = self._kept(catalog.name, "listed")
+            for curated in catalog.datasets:
+                source_id = str(curated.extra.get("source_id", ""))
+                ref = f"{catalog.name}/{source_id}"
+                twin = Dataset.from_dict(listed[source_id]) if isinstance(listed.get(source_id), dict) else None
+                if twin is None and source_id:
+                    twin = (records or {}).get(ref) or (
+                        _dataset_of_row(catalog.name, source_id, by_ref[ref]) if ref in by_ref else None
+                    )
+                result.append(merge_curated(curated, twin) if twin is not None else curated)
+            # The listing's datasets a curated one of the same id hid, and no longer does.
+            taken = {d.id for d in catalog.datasets}
+            for dataset_id, record in listed.items():
+                hidden = f"{catalog.name}/{dataset_id}" in self.before
+                if hidden and dataset_id not in taken and isinstance(record, dict):
+                    result.append(Dataset.from_dict(record))
+        return result
+
+    def choices(self, datasets: list[Dataset]) -> list[Choice]:
+        """Which file each would fetch, as a rebuild decides it (``choose_files``)."""
+        by_name = {c.name: c for c in self.catalogs}
+        result = []
+        for dataset in datasets:
+            read = {url: [] for url in self._kept(dataset.catalog, "read") if isinstance(url, str)}
+            catalog = by_name[dataset.catalog]
+            result.append(choose_files(dataset, listing_read=_pointer_listing_read(catalog, dataset, read)))
+        return result
+
+
+def _edits(home: Home, catalogs: Sequence[Catalog], indexed: Any) -> _Edits | None:
+    """What ``_Edits`` says of ``catalogs``; None when no curated dataset changed since the index
+    was built (or the index is older than this version and recorded nothing)."""
+    changes = index_changes(indexed, catalogs)
+    edited = [c for c in catalogs if "datasets" in changes.get(c.name, ())]
+    if not edited or not isinstance(indexed, dict):
+        return None
     before: set[str] = set()
     for catalog in edited:
-        refs = indexed.get(catalog.name, {}).get("refs") if isinstance(indexed.get(catalog.name), dict) else None
-        before.update(refs if isinstance(refs, list) else [])
-    wanted = {f"{c.name}/{d.extra['source_id']}" for c in edited for d in c.datasets if "source_id" in d.extra}
-    by_ref = {row[0]: row for row in rows if row[0] in wanted} if wanted else {}
-    now: list[tuple[Any, ...]] = []
-    for catalog in edited:
-        listed = kept.get(catalog.name) if isinstance(kept.get(catalog.name), dict) else {}
-        now.extend(_search_row(d) for d in _curated_now(catalog, listed, by_ref, before))
-    replaced = before | {row[0] for row in now}
-    return [row for row in rows if row[0] not in replaced] + now
+        entry = indexed.get(catalog.name)
+        refs = entry.get("refs") if isinstance(entry, dict) else None
+        if isinstance(refs, list):
+            before.update(r for r in refs if isinstance(r, str))
+    stored = read_json(home.index / CURATED_FILE)
+    kept = stored.get("catalogs") if isinstance(stored, dict) and stored.get("version") == INDEX_VERSION else None
+    return _Edits(edited, before, kept if isinstance(kept, dict) else {})
 
 
-def _curated_now(
-    catalog: Catalog, listed: dict[str, Any], by_ref: dict[str, tuple[Any, ...]], before: set[str]
-) -> list[Dataset]:
-    """A catalog's curated datasets as ``catalog_datasets`` makes them, from the listing's records
-    the index kept (or, for a ``source_id`` pointing at another of the listing's datasets, its
-    search row), then the listing's datasets a curated one of the same id hid and no longer does."""
-    result = []
-    for curated in catalog.datasets:
-        source_id = str(curated.extra.get("source_id", ""))
-        twin = Dataset.from_dict(listed[source_id]) if isinstance(listed.get(source_id), dict) else None
-        row = by_ref.get(f"{catalog.name}/{source_id}") if twin is None and source_id else None
-        if row is not None:
-            twin = _dataset_of_row(catalog.name, source_id, row)
-        result.append(merge_curated(curated, twin) if twin is not None else curated)
-    taken = {d.id for d in result}
-    for dataset_id, record in listed.items():
-        if dataset_id not in taken and f"{catalog.name}/{dataset_id}" in before and isinstance(record, dict):
-            result.append(Dataset.from_dict(record))
-    return result
+def datasets_edits(home: Home, catalogs: Sequence[Catalog]) -> tuple[list[str], Any] | None:
+    """For ``liberacion.datasets``: the refs of the index's rows to leave out and an Arrow table of
+    the rows to show instead, for the loaded ``catalogs`` whose curated datasets changed since the
+    index was built (the rows a rebuild would write for them); None when none changed."""
+    coverage = read_json(home.index / COVERAGE_FILE)
+    edits = _edits(home, catalogs, coverage.get("manifests") if isinstance(coverage, dict) else None)
+    if edits is None:
+        return None
+    datasets = edits.datasets({}, _index_records(home, edits.pointed()))
+    choices = edits.choices(datasets)
+    curated_refs = {d.ref for c in edits.catalogs for d in c.datasets}
+    return sorted(edits.before | {d.ref for d in datasets}), _arrow_table(datasets, curated_refs, choices)
+
+
+def _index_records(home: Home, refs: set[str]) -> dict[str, Dataset]:
+    """The datasets of ``refs`` as datasets.parquet holds them (URLs redacted as shown there)."""
+    if not refs:
+        return {}
+    from liberacion.engine import new_connection
+    from liberacion.naming import quote_literal
+
+    with new_connection() as con:
+        result = con.execute(
+            f"SELECT * FROM read_parquet({quote_literal(str(home.index_file))}) WHERE ref IN (SELECT unnest(?))",
+            [sorted(refs)],
+        )
+        names = [column[0] for column in result.description]
+        rows = [dict(zip(names, values)) for values in result.fetchall()]
+    return {row["ref"]: Dataset.from_dict(row) for row in rows}
 
 
 def _dataset_of_row(catalog: str, dataset_id: str, row: tuple[Any, ...]) -> Dataset:

@@ -126,7 +126,8 @@ def _curated_now(home: Home, catalogs: list[Any], found: list[str], incomplete: 
     for catalog in edited:
         kept = indexed.get(catalog.name)
         refs_before = kept.get("refs") if isinstance(kept, dict) else None
-        still = listed.get(catalog.name) if isinstance(listed, dict) else None
+        entry = listed.get(catalog.name) if isinstance(listed, dict) else None
+        still = entry.get("listed") if isinstance(entry, dict) else None
         for ref in refs_before if isinstance(refs_before, list) else []:
             if not isinstance(still, dict) or ref.split("/", 1)[1] not in still:
                 gone.add(ref)
