@@ -894,6 +894,12 @@ class IcebergLake(Lake):
         """A new object holding ``data`` in ``folder``, named by the time and a random token (no
         other writer's name), that appears whole: one PUT on a store, a rename in a directory."""
         name = f"{_new_snapshot_id()}-{secrets.token_hex(4)}.jsonl"
+        if self.location.scheme == "s3":
+            # One PUT with boto3: pyarrow's stream makes a multipart upload even of a few bytes, and
+            # a run killed before completing it left the upload in the store (unseen, billed, never
+            # aborted). The write-once condition costs nothing here: the name is new.
+            claim_s3_folder(self.location, folder, name, data)
+            return
         if not self.location.is_local:
             with filesystem.open_output_stream(f"{folder}/{name}") as out:
                 out.write(data)

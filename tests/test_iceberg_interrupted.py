@@ -3,10 +3,14 @@ the next runs read, prune and cite the lake as if the stopped run had never happ
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -201,4 +205,83 @@ def test_prune_of_every_table_passes_a_table_whose_first_publish_stopped_after_i
         assert cli(*lake, "fetch", str(tmp_path / "v0.csv"), "--as", "x.new").exit_code == 1
     pruned = _ok(cli(*lake, "prune", "--keep", "1"))
     assert "x.t," in pruned.stdout
+    assert len(json.loads(_ok(cli(*lake, "history", "x.t", "--format", "json")).stdout)) == 1
+
+
+class _KillingProxy:
+    """An HTTP proxy in front of an S3 server that kills its client (SIGKILL) once the server has
+    answered the first request whose path holds ``marker``: a run killed at that point of a write."""
+
+    def __init__(self, upstream: str, marker: str) -> None:
+        self.victim: int | None = None
+        self.known = threading.Event()
+        self.fired = False
+        proxy = self
+        host, port = upstream.split("//", 1)[1].split(":")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                skipped = ("connection", "expect", "content-length")
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skipped}
+                connection = http.client.HTTPConnection(host, int(port), timeout=30)
+                connection.request(self.command, self.path, body=body, headers=headers)
+                answer = connection.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                head = self.command == "HEAD"
+                self.send_header("Content-Length", answer.getheader("Content-Length", "0") if head else str(len(data)))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(data)
+                self.wfile.flush()
+                if marker in self.path and not proxy.fired and proxy.known.wait(30) and proxy.victim:
+                    proxy.fired = True
+                    os.kill(proxy.victim, signal.SIGKILL)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kill(self, pid: int) -> None:
+        self.victim = pid
+        self.known.set()
+
+
+def test_a_prune_killed_while_it_records_on_s3_leaves_no_unfinished_upload(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket: str, s3_endpoint: str
+) -> None:
+    # The record was written through pyarrow's stream, a multipart upload even of a few bytes: a
+    # prune killed before completing it left the upload in the store, unseen and billed, and
+    # nothing ever aborted it (only snapshot folders' uploads are).
+    import boto3
+
+    root = f"s3://{bucket}/lake"
+    lake = ["--lake", root]
+    monkeypatch.setenv("LIBERACION_KEEP", "10")
+    for i, text in enumerate(VERSIONS[:2]):
+        (tmp_path / f"v{i}.csv").write_text(text)
+        _ok(cli(*lake, "fetch", str(tmp_path / f"v{i}.csv"), "--as", "x.t"))
+    proxy = _KillingProxy(s3_endpoint, "/x/t/pruned/")
+    try:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL": proxy.url}
+        args = [sys.executable, "-m", "liberacion", *lake, "prune", "x.t", "--keep", "1"]
+        process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proxy.kill(process.pid)
+        assert process.wait(timeout=120) == -signal.SIGKILL
+    finally:
+        proxy.server.shutdown()
+    uploads = boto3.client("s3").list_multipart_uploads(Bucket=bucket, Prefix="lake/").get("Uploads", [])
+    assert [upload["Key"] for upload in uploads] == []
+    _ok(cli(*lake, "prune", "x.t", "--keep", "1"))
     assert len(json.loads(_ok(cli(*lake, "history", "x.t", "--format", "json")).stdout)) == 1
