@@ -217,3 +217,20 @@ def test_socrata_hosts_that_are_not_host_names_are_refused(
     assert_one_error(result, 5, f"LIBERACION_SOCRATA_HOSTS: {value!r} is not a host name")
     monkeypatch.setenv("LIBERACION_SOCRATA_HOSTS", "data.ny.gov, DATA.WA.GOV ,127.0.0.1")
     assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+
+
+def test_tokens_with_stray_whitespace_are_sent_trimmed(
+    cli: Any, http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # " sekrit\t" was put in the header as it was: six attempts over 20 s, then "connection failed
+    # (InvalidHeader); try again later", which no later try could mend.
+    monkeypatch.setenv("LIBERACION_SOCRATA_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("LIBERACION_SOCRATA_APP_TOKEN", " sekrit\t")
+    monkeypatch.setattr("liberacion.download.session._default", None)  # a client that reads them
+    url = http_server.add("/a.csv", "a,b\n1,2\n")
+    assert cli("fetch", url, "--as", "local.a").exit_code == 0
+    assert http_server.hits("/a.csv")[0].headers.get("X-App-Token") == "sekrit"
+    monkeypatch.setenv("LIBERACION_SOCRATA_APP_TOKEN", " ")  # blank: no token at all
+    monkeypatch.setattr("liberacion.download.session._default", None)
+    assert cli("fetch", url, "--as", "local.a", "--force").exit_code == 0
+    assert "X-App-Token" not in http_server.hits("/a.csv")[-1].headers

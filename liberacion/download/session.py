@@ -172,8 +172,10 @@ class Credentials:
     """API tokens from the environment. Deliberately without a useful repr: tokens never print."""
 
     def __init__(self, socrata_token: str | None = None, openfda_key: str | None = None) -> None:
-        self._socrata = socrata_token or None
-        self._openfda = openfda_key or None
+        # Trimmed: a token pasted with a space or a tab made every request fail as an invalid
+        # header, retried for 20 s and said as "connection failed (InvalidHeader)"; blank is none.
+        self._socrata = (socrata_token or "").strip() or None
+        self._openfda = (openfda_key or "").strip() or None
 
     @classmethod
     def from_env(cls) -> Credentials:
