@@ -174,6 +174,10 @@ def test_listings_edited_after_discover_are_said_at_search(cli: Any, manifests: 
     assert [h["ref"] for h in json.loads(result.stdout)] == ["a/nursing-homes"]  # the last discover's
     assert "the manifest of a names other listings than its last discover read" in result.stderr
     assert "run: liberacion discover a" in result.stderr
+    # Another catalog's discover rebuilds the index without reading a's listings: still said.
+    write_catalog(manifests, "z", body=_curated("other", url="https://x.gov/o.csv"))
+    assert cli("discover", "z").exit_code == 0
+    assert "names other listings" in cli("search", "nursing", "--catalog", "a").stderr
 
 
 def test_completion_offers_a_curated_dataset_as_the_manifest_names_it_now(

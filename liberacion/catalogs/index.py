@@ -405,6 +405,8 @@ def _discover_catalog(home: Home, catalog: Catalog, progress: Progress | None) -
             "discovered_at": utc_now(),
             "datasets": count,
             "fingerprint": fingerprint,
+            # The listings as this discover read them: the index says a manifest naming others since.
+            "listings": sources_fingerprint(catalog),
             "part": {"version": PART_VERSION, "sources": list(part)},
             "sources": [asdict(s) for s in states],
             # Kept for the index while this catalog's manifest is not loaded (see ``rebuild``).
@@ -495,7 +497,7 @@ def rebuild(home: Home, catalogs: Sequence[Catalog]) -> Path:
             text = json.dumps({"version": INDEX_VERSION, "catalogs": listed}, ensure_ascii=False, default=str)
             curated.write_text(text, encoding="utf-8")
         with naming(home.index / COVERAGE_FILE):
-            _write_coverage(coverage, catalogs, everyone, datasets, choices, stamps)
+            _write_coverage(home, coverage, catalogs, everyone, datasets, choices, stamps)
         for written in (search, parquet, curated, coverage):
             fsync_file(written)  # before the first rename, not between them
     return home.index_file
@@ -541,6 +543,7 @@ def _pointer_listing_read(catalog: Catalog, dataset: Dataset, part: dict[str, li
 
 
 def _write_coverage(
+    home: Home,
     target: Path,
     catalogs: Sequence[Catalog],
     everyone: Sequence[Catalog],
@@ -561,13 +564,13 @@ def _write_coverage(
             entry["why_not"][choice.why_not] = entry["why_not"].get(choice.why_not, 0) + 1
     for entry in counts.values():
         entry["why_not"] = {k: v for k, v in entry["why_not"].items() if v}
-    loaded = {c.name for c in catalogs}
-    # What each catalog's manifest held: a reader tells an edit since (manifests.index_changes). A
-    # catalog not loaded has its listings from its discover state, without their options: not told.
+    # What the index holds of each catalog's manifest: a reader tells an edit since
+    # (manifests.index_changes). Its listings are those its last discover read (another catalog's
+    # discover rebuilds the index without reading them); none before its first discover.
     manifests = {
         c.name: {
             "datasets": curated_fingerprint(c),
-            "sources": sources_fingerprint(c) if c.name in loaded else None,
+            "sources": read_state(home, c.name).get("listings"),
             "refs": [d.ref for d in c.datasets],
         }
         for c in everyone
