@@ -234,3 +234,18 @@ def test_tokens_with_stray_whitespace_are_sent_trimmed(
     monkeypatch.setattr("liberacion.download.session._default", None)
     assert cli("fetch", url, "--as", "local.a", "--force").exit_code == 0
     assert "X-App-Token" not in http_server.hits("/a.csv")[-1].headers
+
+
+# -- --format and the --output extension ---------------------------------------------------------------
+
+
+def test_a_format_that_overrides_the_output_extension_is_said(cli: Any, csv_file: Path, tmp_path: Path) -> None:
+    # --format wins (README), but CSV went into x.json without a word.
+    out = tmp_path / "x.json"
+    result = cli("sql", "select 42 as n", "-f", "csv", "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert out.read_text() == "n\n42\n"
+    assert f"note: --format csv wins: {out} is written as csv, not the json its extension says" in result.stderr
+    for agreeing in (["-f", "JSON", "-o", str(out)], ["-o", str(out)], ["-f", "csv", "-o", str(tmp_path / "x.txt")]):
+        result = cli("sql", "select 42 as n", *agreeing)
+        assert result.exit_code == 0 and "note:" not in result.stderr, result.stderr

@@ -129,6 +129,25 @@ def _given_once(group: Any) -> None:
     for command in [group, *getattr(group, "commands", {}).values()]:
         if "make_parser" not in vars(command):
             command.make_parser = _once_parser(command.make_parser)
+            command.invoke = _saying_format_wins(command.invoke)
+
+
+def _saying_format_wins(invoke: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``--format`` wins over the extension of ``--output`` (README), said in a note: ``-f csv -o
+    x.json`` wrote CSV into x.json without a word."""
+
+    def invoked(ctx: Any) -> Any:
+        from liberacion.render import EXTENSIONS
+
+        fmt, output = ctx.params.get("fmt"), ctx.params.get("output")
+        named = EXTENSIONS.get(output.suffix.lower()) if isinstance(output, Path) else None
+        if fmt is not None and named is not None and named is not fmt:
+            said = f"--format {fmt.value} wins: {output} is written as {fmt.value}"
+            said += f", not the {named.value} its extension says"
+            print(f"note: {inert(said)}", file=sys.stderr)
+        return invoke(ctx)
+
+    return invoked
 
 
 def _once_parser(make: Callable[[Any], Any]) -> Callable[[Any], Any]:
