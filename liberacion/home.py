@@ -34,9 +34,11 @@ def default_home() -> Path:
 def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     """``--home`` wins, then ``LIBERACION_HOME``, then the platform default."""
     # A blank LIBERACION_HOME (``export LIBERACION_HOME=" "``) is unset, as an empty one is: not a
-    # directory named by spaces in whatever the current directory is.
-    from_env = os.environ.get(HOME_ENV, "")
-    chosen = explicit or (from_env if from_env.strip() else None) or default_home()
+    # directory named by spaces in whatever the current directory is. Trimmed, as LIBERACION_LAKE
+    # is: " /srv/liberacion " (a space pasted into a crontab) was a relative path, a home made in
+    # the current directory under a folder named " ".
+    from_env = os.environ.get(HOME_ENV, "").strip()
+    chosen = explicit or from_env or default_home()
     try:
         return Path(chosen).expanduser().absolute()
     except FileNotFoundError:  # a relative home, and the current directory was removed

@@ -249,3 +249,17 @@ def test_a_format_that_overrides_the_output_extension_is_said(cli: Any, csv_file
     for agreeing in (["-f", "JSON", "-o", str(out)], ["-o", str(out)], ["-f", "csv", "-o", str(tmp_path / "x.txt")]):
         result = cli("sql", "select 42 as n", *agreeing)
         assert result.exit_code == 0 and "note:" not in result.stderr, result.stderr
+
+
+def test_a_home_named_with_stray_spaces_is_that_home(
+    cli: Any, csv_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # " /srv/liberacion " was a relative path: a home made under a folder named " " in the current
+    # directory, exit 0, and the home named stayed empty.
+    work, home = tmp_path / "work", tmp_path / "spaced-home"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("LIBERACION_HOME", f" {home} ")
+    assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+    assert list(work.iterdir()) == []
+    assert (home / "lake" / "local" / "t").is_dir()
