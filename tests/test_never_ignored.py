@@ -263,3 +263,16 @@ def test_a_home_named_with_stray_spaces_is_that_home(
     assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
     assert list(work.iterdir()) == []
     assert (home / "lake" / "local" / "t").is_dir()
+
+
+def test_a_socrata_domain_no_pointer_reads_is_refused(cli: Any, manifests: Path) -> None:
+    from tests.manifests import write_catalog
+
+    # It is read only to look up a source_id; without one it did nothing, without a word.
+    path = write_catalog(
+        manifests, "mine", [("socrata", "https://x.gov/data.json")], body='socrata_domain = "data.x.gov"\n'
+    )
+    assert_one_error(cli("catalogs"), 5, f"{path}: [[source]] #1 (socrata): `socrata_domain` is read only to look up")
+    with path.open("a", encoding="utf-8") as manifest:
+        manifest.write('\n[[dataset]]\nid = "a"\nsource_id = "abcd-efgh"\n')
+    assert cli("catalogs").exit_code == 0

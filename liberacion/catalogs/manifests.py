@@ -359,6 +359,7 @@ def _catalog_from_toml(data: dict[str, Any], path: Path, *, shipped: bool) -> Ca
             both = f"ids {same.id!r} and {dataset.id!r} both make the table {dataset.table}"
             raise ValueError(f"[[dataset]] #{i + 1}: {both}")
         datasets.append(dataset)
+    _domains_used(sources, datasets)
     homepage = data.get("homepage")
     if homepage is not None:
         homepage = _web_url(homepage, "homepage")
@@ -463,6 +464,20 @@ def _source(entry: dict[str, Any], index: int) -> Source:
     if "socrata_domain" in options:
         options["socrata_domain"] = _socrata_domain(options["socrata_domain"], where)
     return Source(kind=kind, url=url, options=options)
+
+
+def _domains_used(sources: Sequence[Source], datasets: Sequence[Dataset]) -> None:
+    """A ``socrata_domain`` is read only to look up a ``source_id`` in its source: with no pointer
+    that may look there, it did nothing, and a reader took it to steer ``discover``."""
+    for index, source in enumerate(sources):
+        if "socrata_domain" not in source.options:
+            continue
+        pointers = [d for d in datasets if "source_id" in d.extra]
+        if not any(d.extra.get("source") in (None, source.kind, source.url) for d in pointers):
+            raise ValueError(
+                f"[[source]] #{index + 1} ({source.kind}): `socrata_domain` is read only to look up a [[dataset]]'s"
+                " `source_id` in this source, and none looks here: remove it (discover reads the `url`)"
+            )
 
 
 def _distinct_urls(sources: Sequence[Source]) -> None:
