@@ -1391,7 +1391,11 @@ class _Job:
             unpacked = _kept(raw, partial(inspect, raw.path, target.options, work=work))
             part = next(p for p in unpacked if (p.suffix, p.label) == (part.suffix, part.label))
             part.of_several = True
-        options = replace(target.options, columns={**target.options.columns, **dict.fromkeys(names, "VARCHAR")})
+        # The other files' choice replaces any --type of those columns, however it spells them.
+        before = table.reports[i].columns
+        spelled = {n.lower() for n in names} | {str(before[n].get("original", n)).lower() for n in names if n in before}
+        kept = {k: v for k, v in target.options.columns.items() if k.lower() not in spelled}
+        options = replace(target.options, columns={**kept, **dict.fromkeys(names, "VARCHAR")})
         scratch = table.area.dir / f".again-{i:04d}"
         scratch.mkdir()
         try:

@@ -276,3 +276,38 @@ def test_a_socrata_domain_no_pointer_reads_is_refused(cli: Any, manifests: Path)
     with path.open("a", encoding="utf-8") as manifest:
         manifest.write('\n[[dataset]]\nid = "a"\nsource_id = "abcd-efgh"\n')
     assert cli("catalogs").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "types",
+    [
+        {"beds": "VARCHAR", "BEDS": "DOUBLE"},  # one name in two cases
+        {"Zip Code": "VARCHAR", "zip_code": "BIGINT"},  # its published and its snake_case name
+    ],
+)
+def test_two_overrides_of_one_column_are_refused(tmp_path: Path, types: dict[str, str]) -> None:
+    # One was taken, the other dropped without a word.
+    path = tmp_path / "t.csv"
+    path.write_text("Zip Code,beds\n02115,10\n", encoding="utf-8")
+    [result] = liberacion.fetch(path, as_table=TABLE, types=types)
+    assert result.status == "failed" and result.error is not None
+    first, second = types.items()
+    assert f"--type {first[0]}={first[1]} and --type {second[0]}={second[1]} both name the column" in result.error
+
+
+def test_columns_that_differ_only_in_case_each_take_their_own_type(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "two.csv"
+    path.write_text("beds,BEDS\n1,2\n", encoding="utf-8")
+    result = cli("fetch", str(path), "--as", TABLE, "--type", "beds=VARCHAR", "--type", "BEDS=DOUBLE")
+    assert result.exit_code == 0, result.stderr
+    assert (_type_of("beds"), _type_of("beds_2")) == ("VARCHAR", "DOUBLE")
+
+
+def test_a_manifest_typing_one_column_twice_is_refused(cli: Any, manifests: Path, http_server: Any) -> None:
+    from tests.manifests import write_catalog
+
+    url = http_server.add("/beds.csv", "Facility ID,Beds\n010001,12\n")
+    body = f'\n[[dataset]]\nid = "beds"\nurl = "{url}"\n[dataset.columns]\nBeds = "string"\nbeds = "double"\n'
+    write_catalog(manifests, "mine", body=body)
+    result = cli("fetch", "mine/beds")
+    assert_one_error(result, 1, "[dataset.columns] of beds: Beds and beds both name the column 'Beds'")

@@ -426,10 +426,40 @@ def _wanted(options: ConvertOptions, column: _Column) -> str | None:
     return None
 
 
+def _one_type_each(columns: list[_Column], options: ConvertOptions) -> None:
+    """Two overrides of one column (``--type beds=BIGINT --type BEDS=VARCHAR``, or its published
+    and its snake_case name) are an error: one was taken and the other dropped without a word. A
+    name that is exactly another column's belongs to that one (a file may hold ``beds`` and ``BEDS``)."""
+    exact = {c.name for c in columns} | {c.original for c in columns}
+    given = {k: v for k, v in options.columns.items() if k not in options.declared_in}
+    declared = {k: v for k, v in options.columns.items() if k in options.declared_in}
+    for overrides in (given, declared):
+        for column in columns:
+            spellings = (column.name.lower(), column.original.lower())
+            named = [
+                k
+                for k in overrides
+                if k in (column.name, column.original) or (k not in exact and k.lower() in spellings)
+            ]
+            if len({overrides[k].strip().upper() for k in named}) < 2:
+                continue
+            first, second = named[:2]
+            if first in options.declared_in:
+                raise ConversionError(
+                    f"{options.declared_in[first]}: {first} and {second} both name the column {column.original!r}"
+                    " with different types; correct the manifest"
+                )
+            raise ConversionError(
+                f"--type {first}={overrides[first]} and --type {second}={overrides[second]} both name the column"
+                f" {column.original!r}; give each column once"
+            )
+
+
 def _check_overrides(columns: list[_Column], options: ConvertOptions, *, strict: bool) -> list[str]:
     """The ``--type`` names that match no column; an error listing the near matches when ``strict``."""
     import difflib
 
+    _one_type_each(columns, options)
     known = {c.name.lower() for c in columns} | {c.original.lower() for c in columns}
     unmatched = [name for name in options.columns if name.lower() not in known]
     if unmatched and strict:
