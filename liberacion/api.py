@@ -193,6 +193,11 @@ def _filled(value: object, what: str, hint: str, flag: str = "") -> str | None:
     return text
 
 
+def _trimmed(text: str | None) -> str | None:
+    """A name compared whole: ``"xpt "`` matched no format, and the search found nothing."""
+    return None if text is None else text.strip()
+
+
 def _flag(value: object, what: str) -> bool:
     """True or False (``numpy.bool_`` too). Anything else is a ``UsageError``: ``"False"`` (what an
     Airflow template renders) or ``"no"`` is true to Python, and would force, check or sandbox."""
@@ -491,7 +496,7 @@ def search(
         words,
         catalog=_optional_text(catalog, "catalog"),
         publisher=_filled(publisher, "publisher", "give part of a publisher's name"),
-        data_format=_filled(data_format, "data_format", "give a format such as csv", "--format-of-data"),
+        data_format=_trimmed(_filled(data_format, "data_format", "give a format such as csv", "--format-of-data")),
         limit=limit,
         extra_paths=_catalog_paths(catalog_paths),
         problems=found,

@@ -311,3 +311,10 @@ def test_a_manifest_typing_one_column_twice_is_refused(cli: Any, manifests: Path
     write_catalog(manifests, "mine", body=body)
     result = cli("fetch", "mine/beds")
     assert_one_error(result, 1, "[dataset.columns] of beds: Beds and beds both name the column 'Beds'")
+
+
+def test_a_format_of_data_with_stray_spaces_is_that_format(cli: Any) -> None:
+    # "xpt " matched no dataset's formats: "no datasets match", where "xpt" and ".XPT" find them.
+    result = cli("search", "nhanes", "--format-of-data", " xpt ", "--limit", "1", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1].startswith("nhanes/")
