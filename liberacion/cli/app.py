@@ -123,9 +123,10 @@ class _Group(TyperGroup):
 
 
 def _given_once(group: Any) -> None:
-    """An option that takes one value, given twice with different values, is a usage error: the
+    """An option that takes one value, given twice with different values, is said in a note: the
     parser kept the last and dropped the other without a word (``-f json ... -f csv``, two
-    ``--member``s read as "load both")."""
+    ``--member``s read as "load both"). The last still wins, as in most commands: advice such as
+    Parquet's "or use --format csv --output x.csv" is appended to the command as typed."""
     for command in [group, *getattr(group, "commands", {}).values()]:
         if "make_parser" not in vars(command):
             command.make_parser = _once_parser(command.make_parser)
@@ -165,7 +166,9 @@ def _stored_once(option: Any, process: Callable[[Any, Any], None], ctx: Any) -> 
     def stored(value: Any, state: Any) -> None:
         before = state.opts.get(option.dest, value)
         if before != value and not ctx.resilient_parsing:  # TAB completion parses what is typed so far
-            raise typer.BadParameter(f"given twice ({before}, {value}): give it once", ctx=ctx, param=option.obj)
+            name = next((o for o in option.obj.opts if o.startswith("--")), option.obj.opts[0])
+            said = f"{name} given twice: the last, {value}, is used (not {before})"
+            print(f"note: {inert(said)}", file=sys.stderr)
         process(value, state)
 
     return stored
