@@ -154,8 +154,10 @@ def _saying_format_wins(invoke: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def _once_parser(make: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def make_parser(ctx: Any) -> Any:
         parser = make(ctx)
-        for option in {*parser._long_opt.values(), *parser._short_opt.values()}:
-            if option.action == "store":
+        # Click's parser internals: a Click without them parses as before, without the note.
+        options = {*getattr(parser, "_long_opt", {}).values(), *getattr(parser, "_short_opt", {}).values()}
+        for option in options:
+            if getattr(option, "action", None) == "store" and hasattr(option, "process"):
                 option.process = _stored_once(option, option.process, ctx)
         return parser
 
