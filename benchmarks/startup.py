@@ -81,7 +81,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="a directory holding another version's liberacion/ package")
     args = parser.parse_args()
     this = package_env(ROOT)
-    before = package_env(args.baseline) if args.baseline else {}
+    # Only where it imports liberacion from: the case's own home stays (not the caller's LIBERACION_HOME).
+    before = {"PYTHONPATH": package_env(args.baseline)["PYTHONPATH"]} if args.baseline else {}
     with tempfile.TemporaryDirectory() as tmp:
         empty = {**this, "LIBERACION_HOME": os.path.join(tmp, "empty")}
         home = Path(tmp) / "home"
