@@ -120,6 +120,20 @@ def test_the_same_value_twice_and_repeatable_options_are_taken(cli: Any, csv_fil
     assert (_type_of("a"), _type_of("beds")) == ("VARCHAR", "DOUBLE")
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sql", "select 42 as n", "-f", "csv", "--format", "CSV"],  # one format, spelled twice
+        ["--home", "{home}", "--home", "{home}/", "sql", "select 42 as n", "-f", "csv"],  # one directory
+        ["sql", "select 42 as n", "-f", "json", "-f", "bogus"],  # refused: its error says so, not "is used"
+    ],
+)
+def test_one_value_in_two_spellings_or_a_refused_one_gets_no_note(cli: Any, home: Path, args: list[str]) -> None:
+    # "note: --format given twice: the last, CSV, is used (not csv)" named one value as two.
+    result = cli(*[arg.format(home=home) for arg in args])
+    assert "note:" not in result.stderr and "Traceback" not in result.stderr
+
+
 # -- settings from the environment -----------------------------------------------------------------
 
 

@@ -167,13 +167,33 @@ def _once_parser(make: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def _stored_once(option: Any, process: Callable[[Any, Any], None], ctx: Any) -> Callable[[Any, Any], None]:
     def stored(value: Any, state: Any) -> None:
         before = state.opts.get(option.dest, value)
-        if before != value and not ctx.resilient_parsing:  # TAB completion parses what is typed so far
+        # TAB completion (resilient parsing) parses what is typed so far: no note there.
+        if not _same_value(option.obj, before, value) and not ctx.resilient_parsing:
             name = next((o for o in option.obj.opts if o.startswith("--")), option.obj.opts[0])
             said = f"{name} given twice: the last, {value}, is used (not {before})"
             print(f"note: {inert(said)}", file=sys.stderr)
         process(value, state)
 
     return stored
+
+
+def _same_value(param: Any, before: Any, value: Any) -> bool:
+    """``-f csv --format CSV`` or ``--home h --home h/`` name one value twice: no note. Compared as
+    the plain converters read them (no side effect); as typed where the parameter has none. A value
+    the parameter refuses gets its error alone, not a note that it "is used" first."""
+    if before == value:
+        return True
+    runtime = getattr(param, "_runtime_param", None)
+    if _PlainParam is None or not isinstance(runtime, _PlainParam):
+        return False
+    try:
+        converted = runtime.convert(value)
+    except ValueError:
+        return True
+    try:
+        return bool(runtime.convert(before) == converted)
+    except ValueError:
+        return False
 
 
 def _narrow_help(group: Any) -> None:
