@@ -343,7 +343,7 @@ def test_an_unknown_type_column_fails_with_near_matches(home: Path, tmp_path: Pa
     refused(
         home,
         path,
-        r'--type facilty_id=VARCHAR: no column "facilty_id" in the file \(did you mean: .*facility_id',
+        r"types\['facilty_id'\]='VARCHAR': no column \"facilty_id\" in the file \(did you mean: .*facility_id",
         types={"facilty_id": "VARCHAR"},
     )
     refused(

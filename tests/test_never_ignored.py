@@ -311,8 +311,26 @@ def test_two_overrides_of_one_column_are_refused(tmp_path: Path, types: dict[str
     path.write_text("Zip Code,beds\n02115,10\n", encoding="utf-8")
     [result] = liberacion.fetch(path, as_table=TABLE, types=types)
     assert result.status == "failed" and result.error is not None
-    first, second = types.items()
-    assert f"--type {first[0]}={first[1]} and --type {second[0]}={second[1]} both name the column" in result.error
+    (first, one), (second, other) = types.items()
+    assert f"types[{first!r}]={one!r} and types[{second!r}]={other!r} both name the column" in result.error
+
+
+def test_an_override_s_errors_name_the_api_s_parameters_in_the_api(cli: Any, tmp_path: Path) -> None:
+    # From Python they said "--type beds=VARCHAR and --type BEDS=DOUBLE", "--type nosuch=BIGINT:
+    # no column" and "use --raw": options a caller of liberacion.fetch has no way to give.
+    path = tmp_path / "t.csv"
+    path.write_text("Zip Code,beds\n02115,10\n02116,ten\n", encoding="utf-8")
+    said = {
+        "twice": ({"beds": "VARCHAR", "BEDS": "DOUBLE"}, "types['beds']='VARCHAR' and types['BEDS']='DOUBLE' both"),
+        "missing": ({"nosuch": "BIGINT"}, "types['nosuch']='BIGINT': no column \"nosuch\""),
+        "unfit": ({"beds": "BIGINT"}, "drop the type override or use raw=True"),
+    }
+    for types, words in said.values():
+        [result] = liberacion.fetch(path, as_table=TABLE, types=types)
+        assert result.error is not None and words in result.error and "--" not in result.error
+    given = cli("fetch", str(path), "--as", TABLE, "--type", "beds=VARCHAR", "--type", "BEDS=DOUBLE")
+    assert_one_error(given, 1, "--type beds=VARCHAR and --type BEDS=DOUBLE both name the column 'beds'")
+    assert_one_error(cli("fetch", str(path), "--as", TABLE, "--type", "beds=BIGINT"), 1, "or use --raw")
 
 
 def test_columns_that_differ_only_in_case_each_take_their_own_type(cli: Any, tmp_path: Path) -> None:

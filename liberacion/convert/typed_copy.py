@@ -344,8 +344,18 @@ def _refuse_override(path: rules.SlowPath) -> None:
         example = f" (such as {path.example[:40]!r})" if path.example else ""
         raise ConversionError(
             f"column {path.column} has values that are not {path.decision.sql_type}{example};"
-            " drop the type override or use --raw"
+            f" drop the type override or use {_raw()}"
         )
+
+
+def _raw() -> str:
+    """``--raw`` on the command line, ``raw=True`` from Python (which has no ``--raw``)."""
+    return "raw=True" if option("raw") == "raw" else "--raw"
+
+
+def _given_type(name: str, sql_type: str) -> str:
+    """A type override as the caller gave it: ``--type beds=BIGINT``, or ``types['beds']='BIGINT'``."""
+    return f"types[{name!r}]={sql_type!r}" if option("types") == "types" else f"--type {name}={sql_type}"
 
 
 def _reclassify(
@@ -450,8 +460,8 @@ def _one_type_each(columns: list[_Column], options: ConvertOptions) -> None:
                     " with different types; correct the manifest"
                 )
             raise ConversionError(
-                f"--type {first}={overrides[first]} and --type {second}={overrides[second]} both name the column"
-                f" {column.original!r}; give each column once"
+                f"{_given_type(first, overrides[first])} and {_given_type(second, overrides[second])} both name"
+                f" the column {column.original!r}; give each column once"
             )
 
 
@@ -474,7 +484,7 @@ def _check_overrides(columns: list[_Column], options: ConvertOptions, *, strict:
                 f'{options.declared_in[name]}: {name} = "{options.columns[name]}": no column "{name}"'
                 f" in the file ({hint}); correct the manifest"
             )
-        raise ConversionError(f'--type {name}={options.columns[name]}: no column "{name}" in the file ({hint})')
+        raise ConversionError(f'{_given_type(name, options.columns[name])}: no column "{name}" in the file ({hint})')
     return unmatched
 
 
