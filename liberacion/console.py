@@ -521,8 +521,8 @@ def report_refresh(report: Any, *, quiet: bool) -> None:
 def _refresh_detail(event: Any) -> str:
     """Why a table was skipped, failed or is gone (its name said once, not twice); what a schema
     change was."""
-    if event.error or event.reason:
-        return str(event.error or event.reason).removeprefix(f"{event.table}: ")
+    if event.error or event.reason:  # advice that runs: with the global options typed, as --json's
+        return with_options(str(event.error or event.reason).removeprefix(f"{event.table}: "))
     change = event.schema_change
     if not change:
         return ""

@@ -429,6 +429,7 @@ class _Runner:
         if result.status == "failed":
             event.event = failure_event(result.error_type)
             event.error, event.stage, event.error_type = result.error, result.stage, result.error_type
+            event.error = _limit_raised_by_fetch(event.error, prov.recipe)
             if result.error_type == SchemaChanged.__name__:  # --on-schema-change fail: what it refused
                 event.schema_change = change
             return event
@@ -490,6 +491,30 @@ def failure_event(error_type: str | None) -> str:
     ``gone`` when its file answers 404 or 410, ``failed`` otherwise. A home that has not read the
     catalog's listing (``NotDiscovered``) cannot tell that the catalog dropped it: ``failed``."""
     return {"NoDataset": "retired", "Gone": "gone"}.get(error_type or "", "failed")
+
+
+def _limit_raised_by_fetch(error: str | None, recipe: Recipe) -> str | None:
+    """Too many bad rows say "raise the limit with --max-bad-rows", which refresh does not take:
+    the limit is the recipe's, so the advice is the fetch that records a higher one (with the
+    recipe's other options, which a fetch without them would drop), replayed by later refreshes."""
+    said = f"raise the limit with {option('max_bad_rows')}"
+    if error is None or said not in error:
+        return error
+    import shlex
+
+    if option("max_bad_rows") == "max_bad_rows":  # from Python
+        given = [repr(recipe.ref)]
+        given += [f"as_table={recipe.table!r}"] if recipe.table else []
+        given += [f"types={recipe.types!r}"] if recipe.types else []
+        given += ["raw=True"] if recipe.raw else []
+        given += [f"member={recipe.member!r}"] if recipe.member is not None else []
+        return error.replace(said, f"raise the limit with liberacion.fetch({', '.join(given)}, max_bad_rows=N)")
+    words = ["liberacion", "fetch", recipe.ref, *(["--as", recipe.table] if recipe.table else [])]
+    for column, sql_type in recipe.types.items():
+        words += ["--type", f"{column}={sql_type}"]
+    words += ["--raw"] if recipe.raw else []
+    words += ["--member", recipe.member] if recipe.member is not None else []
+    return error.replace(said, f"raise the limit with: {shlex.join(words)} --max-bad-rows N")
 
 
 def _replayed(prov: Provenance, table: str) -> Recipe:

@@ -430,3 +430,36 @@ def test_tables_reads_the_refresh_records_without_the_catalogs_code(
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["last_refresh"] == "failed"
     assert proc.stderr.splitlines()[-1] == "[]", proc.stderr
+
+
+def test_too_many_bad_rows_in_a_refresh_say_the_fetch_that_raises_the_limit(
+    cli: Cli, http_server: LocalServer, home: Path
+) -> None:
+    """A refresh failed with "raise the limit with --max-bad-rows", and ``refresh --max-bad-rows``
+    is "No such option"; the limit is the recipe's, so the advice is its fetch, options and all
+    (a fetch without the --type would retype the column), then refreshes replay the new limit."""
+    url = http_server.add("/beds.csv", CSV_V1, content_type="text/csv")
+    assert cli("fetch", url, "--as", "cms.beds", "--type", "beds=VARCHAR").exit_code == 0
+    bad = "facility_id,beds\n010001,12\nx,1,2\ny,3,4\n010012,7\n"
+    http_server.add("/beds.csv", bad, content_type="text/csv")
+    result = cli("refresh", "--json")
+    assert result.exit_code == 1
+    error = events(result.stdout)[0]["error"]
+    advice = f"raise the limit with: liberacion fetch {url} --as cms.beds --type beds=VARCHAR --max-bad-rows N"
+    assert advice in error, error
+    shown = cli("--home", str(home), "refresh")  # the line a person reads names the home typed too
+    assert f"raise the limit with: liberacion --home {home} fetch {url} --as cms.beds" in shown.stderr
+    followed = cli(*advice.split(": ", 1)[1].replace(" N", " 5").split()[1:])
+    assert followed.exit_code == 0, followed.stderr
+    http_server.add("/beds.csv", bad + "z,5,6\n", content_type="text/csv")
+    assert cli("refresh").exit_code == 0
+    assert (
+        cli("sql", "-f", "csv", "select typeof(beds) t, count(*) n from cms.beds group by 1").stdout
+        == "t,n\nVARCHAR,2\n"
+    )
+    import liberacion
+
+    http_server.add("/beds.csv", bad + "z,5,6\n" * 9, content_type="text/csv")
+    [event] = liberacion.refresh().events
+    said = f"liberacion.fetch({url!r}, as_table='cms.beds', types={{'beds': 'VARCHAR'}}, max_bad_rows=N)"
+    assert event.error is not None and said in event.error, event.error
