@@ -3,6 +3,7 @@ a word: each case here was once accepted and had no effect (or another one than 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,23 @@ def test_a_count_of_retries_that_is_not_whole_is_refused(
     assert_one_error(cli("fetch", str(csv_file), "--as", TABLE), 5, "LIBERACION_RETRIES='1.5' must be a whole number")
     monkeypatch.setenv("LIBERACION_RETRIES", "2.0")
     assert cli("fetch", str(csv_file), "--as", TABLE).exit_code == 0
+
+
+def test_catalog_paths_in_the_environment_are_trimmed(
+    cli: Any, manifests: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # " DIR " (a space pasted into a crontab) was "no such catalog manifest or directory", exit 5,
+    # where LIBERACION_HOME and LIBERACION_LAKE are trimmed.
+    from tests.manifests import write_catalog
+
+    write_catalog(manifests, "mine", body='\n[[dataset]]\nid = "beds"\ntitle = "Beds"\nurl = "https://x.gov/b.csv"\n')
+    other = tmp_path / "other"
+    other.mkdir()
+    write_catalog(other, "theirs", body='\n[[dataset]]\nid = "cots"\ntitle = "Cots"\nurl = "https://x.gov/c.csv"\n')
+    monkeypatch.setenv("LIBERACION_CATALOGS", f" {manifests} {os.pathsep} {other}\t")
+    result = cli("search", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert {"mine/beds", "theirs/cots"} <= {line.split(",")[0] for line in result.stdout.splitlines()}
 
 
 @pytest.mark.parametrize("lake", [[], ["--lake", "{home}/lake"]])

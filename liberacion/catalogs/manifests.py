@@ -90,7 +90,9 @@ def _same_file_key(path: Path) -> Path:
 
 def _user_paths(extra_paths: Sequence[Path]) -> list[tuple[Path, str]]:
     env = os.environ.get(CATALOGS_ENV, "")
-    named = [(Path(p).expanduser(), ENVIRONMENT) for p in env.split(os.pathsep) if p.strip()]
+    # Each entry trimmed, as LIBERACION_HOME and LIBERACION_LAKE are: " ~/catalogs" (a space pasted
+    # into a crontab) was "no such catalog manifest or directory".
+    named = [(Path(p.strip()).expanduser(), ENVIRONMENT) for p in env.split(os.pathsep) if p.strip()]
     return named + [(Path(p).expanduser(), OPTION) for p in extra_paths]
 
 
