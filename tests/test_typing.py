@@ -127,7 +127,7 @@ def test_day_first_dates_proved_late_are_read_day_first(home: Path, tmp_path: Pa
 
 def test_an_override_that_does_not_fit_late_is_a_clear_error(home: Path, tmp_path: Path, tiny_sample: None) -> None:
     path = write(tmp_path, "f.csv", "n\n1\n0012\nNot Available\nabc\n")
-    refused(home, path, r"column n has values that are not BIGINT \(such as 'abc'\).*--raw", types={"n": "integer"})
+    refused(home, path, r"column n has values that are not BIGINT \(such as 'abc'\).*raw=True", types={"n": "integer"})
     lake = load(home, write(tmp_path, "g.csv", "n\n1\n0012\nNot Available\n"), table="t.ok", types={"n": "integer"})
     assert rows(lake, "select n from t.ok") == [(1,), (12,), (None,)]
 
