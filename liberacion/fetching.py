@@ -1383,6 +1383,7 @@ class _Job:
         """Part ``i`` of ``table`` converted again with the columns ``names`` as text, in place of its
         data file; a part unpacked from its download (and removed once converted) is unpacked again."""
         from liberacion.convert import convert_part, inspect
+        from liberacion.convert.typed_copy import snake_name
 
         assert target.options is not None
         part, raw = table.parts[i], table.raws[i]
@@ -1394,7 +1395,9 @@ class _Job:
         # The other files' choice replaces any --type of those columns, however it spells them.
         before = table.reports[i].columns
         spelled = {n.lower() for n in names} | {str(before[n].get("original", n)).lower() for n in names if n in before}
-        kept = {k: v for k, v in target.options.columns.items() if k.lower() not in spelled}
+        kept = {
+            k: v for k, v in target.options.columns.items() if k.lower() not in spelled and snake_name(k) not in names
+        }
         options = replace(target.options, columns={**kept, **dict.fromkeys(names, "VARCHAR")})
         scratch = table.area.dir / f".again-{i:04d}"
         scratch.mkdir()

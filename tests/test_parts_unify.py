@@ -175,3 +175,26 @@ def test_a_column_keeps_the_first_file_s_published_name(
     shown = _parts_and_whole(cli, http_server, tmp_path, [first, second], zipped=False)
     assert shown["parts"] == shown["whole"]
     assert [c["original"] for c in shown["columns"].values()] == ["ID", "Measure Value"]
+
+
+def test_a_type_named_as_one_file_publishes_the_column_types_it_in_every_file(
+    cli: Cli, http_server: LocalServer, home: Path, tmp_path: Path
+) -> None:
+    """``--type "Zip Code=BIGINT"`` (or the manifest's) typed the first file's ``Zip Code`` but
+    not the second file's ``zip_code``, which its values typed; the column was then made text in
+    both, and the type asked for dropped without a word."""
+    first = b"id,Zip Code\n1,02115\n2,10001\n"
+    second = b"id,zip_code\n3,02116\n4,NA\n"
+    urls = [http_server.add(f"/part-{i}.csv", body, content_type="text/csv") for i, body in enumerate((first, second))]
+    datasets = [
+        {"id": "given", "title": "Given", "urls": urls},
+        {"id": "declared", "title": "Declared", "urls": urls, "columns": {'"Zip Code"': "BIGINT"}},
+    ]
+    catalogs = manifest(tmp_path, datasets, name="openfda")
+    fetched = cli("--catalogs", str(catalogs), "fetch", "openfda/given", "--type", "Zip Code=BIGINT")
+    assert fetched.exit_code == 0, fetched.stderr
+    fetched = cli("--catalogs", str(catalogs), "fetch", "openfda/declared")
+    assert fetched.exit_code == 0, fetched.stderr
+    for table in ("given", "declared"):
+        shown = cli("sql", "--format", "csv", f"select typeof(zip_code) t, zip_code from openfda.{table} order by id")
+        assert shown.stdout.splitlines() == ["t,zip_code", "BIGINT,2115", "BIGINT,10001", "BIGINT,2116", "BIGINT,"]

@@ -433,7 +433,18 @@ def _wanted(options: ConvertOptions, column: _Column) -> str | None:
         found = lowered.get(column.name.lower()) or lowered.get(column.original.lower())
         if found:
             return found
+        # Named as another file of the table publishes it: --type "Zip Code=BIGINT" is also the
+        # zip_code of a file whose header says zip_code (it was typed there by its values, then the
+        # whole column made text, the --type dropped without a word).
+        found = next((v for k, v in overrides.items() if snake_name(k) == column.name), None)
+        if found:
+            return found
     return None
+
+
+def snake_name(name: str) -> str:
+    """The column name a published ``name`` becomes (``Zip Code`` -> ``zip_code``)."""
+    return rules.snake_case(name, 1, set())
 
 
 def _one_type_each(columns: list[_Column], options: ConvertOptions) -> None:
@@ -449,7 +460,8 @@ def _one_type_each(columns: list[_Column], options: ConvertOptions) -> None:
             named = [
                 k
                 for k in overrides
-                if k in (column.name, column.original) or (k not in exact and k.lower() in spellings)
+                if k in (column.name, column.original)
+                or (k not in exact and (k.lower() in spellings or snake_name(k) == column.name))
             ]
             if len({overrides[k].strip().upper() for k in named}) < 2:
                 continue
@@ -471,7 +483,8 @@ def _check_overrides(columns: list[_Column], options: ConvertOptions, *, strict:
 
     _one_type_each(columns, options)
     known = {c.name.lower() for c in columns} | {c.original.lower() for c in columns}
-    unmatched = [name for name in options.columns if name.lower() not in known]
+    names = {c.name for c in columns}
+    unmatched = [name for name in options.columns if name.lower() not in known and snake_name(name) not in names]
     if unmatched and strict:
         name = unmatched[0]
         candidates = list(dict.fromkeys([c.original for c in columns] + [c.name for c in columns]))
