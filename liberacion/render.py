@@ -74,6 +74,18 @@ EXTENSIONS = {
 }
 
 
+# Extensions of compressed files: what is written is never compressed, so a name with one is said.
+COMPRESSED = frozenset({".gz", ".bz2", ".xz", ".zst", ".zip"})
+
+
+def not_compressed(output: Path) -> str:
+    """Why ``output`` (``x.csv.gz``) would not be what its name says, and what to do instead."""
+    return (
+        f"liberacion does not compress what it writes; write {output.with_suffix('')}, or pipe it through a"
+        f" compressor, e.g. -o >(gzip > {output})"
+    )
+
+
 class OutputClosed(Exception):
     """The reader of stdout went away (``| head``): stop writing and end quietly, exit code 0.
 
@@ -96,6 +108,8 @@ def format_for_output(output: Path) -> Format:
     fmt = EXTENSIONS.get(output.suffix.lower())
     if fmt is None and not output.suffix and is_special(output):
         return Format.csv
+    if fmt is None and output.suffix.lower() in COMPRESSED:  # "add --format csv" wrote plain CSV into x.csv.gz
+        raise UsageError(f"cannot write {output}: {not_compressed(output)}")
     if fmt is None:
         known = " ".join(EXTENSIONS)
         msg = f"cannot tell the format of {output} from its extension ({known}): add --format csv (or another)"

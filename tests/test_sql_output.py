@@ -480,3 +480,17 @@ def test_a_scripts_last_query_is_written_as_the_same_query_alone(cli, fmt: str) 
     script = cli("sql", f"create temp table n as select 1; select 42; {query}", "--format", fmt)
     assert alone.exit_code == script.exit_code == 0, script.stderr
     assert script.stdout == alone.stdout
+
+
+def test_a_compressed_name_is_said_not_filled_with_plain_text(cli, tmp_path: Path) -> None:
+    """``-o x.csv.gz`` advised ``add --format csv``, which then wrote plain CSV into x.csv.gz
+    without a word: a file ``gzip -d`` refuses. Without a format it is refused, naming the pipe to
+    use; with one, a note says the file is plain."""
+    target = tmp_path / "x.csv.gz"
+    refused = cli("sql", "select 1 as n", "-o", str(target))
+    assert refused.exit_code == 2 and not target.exists()
+    assert "does not compress what it writes" in refused.stderr and f"-o >(gzip > {target})" in refused.stderr
+    assert "add --format" not in refused.stderr
+    written = cli("sql", "select 1 as n", "-f", "csv", "-o", str(target))
+    assert written.exit_code == 0 and target.read_text(encoding="utf-8") == "n\n1\n"
+    assert f"note: {target} is written as plain csv, not compressed" in written.stderr

@@ -138,13 +138,16 @@ def _saying_format_wins(invoke: Callable[[Any], Any]) -> Callable[[Any], Any]:
     x.json`` wrote CSV into x.json without a word."""
 
     def invoked(ctx: Any) -> Any:
-        from liberacion.render import EXTENSIONS
+        from liberacion.render import COMPRESSED, EXTENSIONS, not_compressed
 
         fmt, output = ctx.params.get("fmt"), ctx.params.get("output")
         named = EXTENSIONS.get(output.suffix.lower()) if isinstance(output, Path) else None
         if fmt is not None and named is not None and named is not fmt:
             said = f"--format {fmt.value} wins: {output} is written as {fmt.value}"
             said += f", not the {named.value} its extension says"
+            print(f"note: {inert(said)}", file=sys.stderr)
+        elif fmt is not None and isinstance(output, Path) and output.suffix.lower() in COMPRESSED:
+            said = f"{output} is written as plain {fmt.value}, not compressed: {not_compressed(output)}"
             print(f"note: {inert(said)}", file=sys.stderr)
         return invoke(ctx)
 
