@@ -156,8 +156,12 @@ def test_catalogs_does_not_show_another_manifests_discover_as_this_ones(
     assert cli("discover", "t").exit_code == 0
     before = {r["name"]: r for r in json.loads(cli("catalogs", "--format", "json").stdout)}["t"]
     assert before["status"] == "ok" and before["datasets"] == 3
-    # The manifest edited (or an override dropped): the last discover read another manifest.
+    # A curated dataset added: that discover read these listings, but its count is not this manifest's.
     path.write_text(path.read_text() + '\n[[dataset]]\nid = "one"\nurl = "https://data.example.gov/one.csv"\n')
+    edited = {r["name"]: r for r in json.loads(cli("catalogs", "--format", "json").stdout)}["t"]
+    assert (edited["status"], edited["datasets"]) == ("ok", 4), edited
+    # Its listing changed (or an override dropped): the last discover read another manifest.
+    path.write_text(path.read_text().replace(url, http_server.add("/other.json", _listing("Rubella"))))
     after = {r["name"]: r for r in json.loads(cli("catalogs", "--format", "json").stdout)}["t"]
-    assert after["status"] == "manifest changed since the last discover", after
+    assert after["status"] == "listings changed: run liberacion discover t", after
     assert after["datasets"] == 1 and after["last_discovered"] is None

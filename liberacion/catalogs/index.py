@@ -946,18 +946,24 @@ def catalog_status(
     indexed = _indexed_parts(home)
     for catalog in load_catalogs(extra_paths, problems=problems, cache=_manifest_cache(home)):
         state = read_state(home, catalog.name)
-        if state and state.get("fingerprint") != manifest_fingerprint([catalog]):
-            # The last discover read another manifest of this name (an override since dropped, an
-            # edit): its counts and outcome are not this manifest's.
+        edited = bool(state) and state.get("fingerprint") != manifest_fingerprint([catalog])
+        if edited and state.get("listings") != sources_fingerprint(catalog):
+            # The last discover read other listings (an override since dropped, an edited
+            # [[source]]): its counts and outcome are not this manifest's.
             state = {"changed": True}
         sources = [s for s in state.get("sources", []) if isinstance(s, dict)]
         failed = [s for s in sources if s.get("status") == "failed"]
-        datasets = int(state.get("datasets") or len(catalog.datasets))
+        if edited and not state.get("changed"):
+            # Only curated datasets changed: search and liberacion.datasets take them at once, so
+            # the count is theirs, the listings that discover read with these curated datasets.
+            datasets = len(catalog_datasets(catalog, read_part(home, catalog.name)))
+        else:
+            datasets = int(state.get("datasets") or len(catalog.datasets))
         unindexed = bool(catalog.sources and state and not state.get("changed")) and _unindexed(home, catalog, indexed)
         if not catalog.sources:
             status = "curated"
         elif state.get("changed"):
-            status = "manifest changed since the last discover"
+            status = f"listings changed: run liberacion discover {catalog.name}"
         elif not state:
             status = "not discovered"
         elif unindexed:

@@ -25,9 +25,10 @@ from liberacion.render import Format, Rows, choose_format, listing_kinds
 def catalogs(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
     """List the catalogs: name, title, kinds of listing, datasets indexed, last discover, status.
 
-    Status: ok, not discovered, curated (a catalog without listings), manifest changed since the
-    last discover (run discover again), listing read but the index not rebuilt (a discover that
-    failed writing it: run discover again), or failed with the reason.
+    Status: ok, not discovered, curated (a catalog without listings), listings changed (the
+    manifest's [[source]] edited since the last discover: run discover again; curated datasets
+    edited since need none, they count at once), listing read but the index not rebuilt (a
+    discover that failed writing it: run discover again), or failed with the reason.
     Shipped manifests are read first; LIBERACION_CATALOGS and --catalogs add or replace them.
 
     \b
