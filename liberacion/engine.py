@@ -63,22 +63,69 @@ class Run:
 
     def __init__(self) -> None:
         self.parent: Run | None = getattr(_CURRENT, "run", None)
+        # The piece of work (``call``) of the parent run this one was started in.
+        self.parent_call: _Call | None = getattr(_CURRENT, "call", None)
         self.connections: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+        self.stopped = False
+        self.switched = threading.Condition()  # notified as a piece of work that switched a table ends
+        self.switching: set[_Call] = set()
 
     def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``work(*args, **kwargs)`` with the connections it opens counted as this run's."""
-        previous = getattr(_CURRENT, "run", None)
+        previous, previous_call = getattr(_CURRENT, "run", None), getattr(_CURRENT, "call", None)
+        this = _CURRENT.call = _Call(self)
         _CURRENT.run = self
         try:
             return work(*args, **kwargs)
         finally:
-            _CURRENT.run = previous
+            _CURRENT.run, _CURRENT.call = previous, previous_call
+            with self.switched:
+                self.switching.discard(this)
+                self.switched.notify_all()
 
     def interrupt(self) -> None:
-        """Interrupt every query running on a connection of this run."""
+        """Interrupt every query running on a connection of this run; no table switches after it."""
+        with self.switched:
+            self.stopped = True
         with _LOCK:
             connections = list(self.connections)
         _interrupt(connections)
+
+    def wait_for_switches(self) -> None:
+        """After ``interrupt``: wait for the work that had begun switching a table when the run
+        stopped, until that work has ended (its result handed on, its line said). The table is
+        published: the run must say so, not end as if it were not."""
+        with self.switched:
+            while self.switching:
+                self.switched.wait()
+
+
+class _Call:
+    """One piece of work a run is doing (``Run.call``), in whichever thread."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+
+@contextmanager
+def switching() -> Iterator[None]:
+    """Around a commit's switch (the point past which a table is published): refused with
+    ``Interrupted`` once the current run (or one it was started in) has stopped; else the pieces
+    of work doing it are marked, so that a stop arriving now waits for them to end
+    (``Run.wait_for_switches``) and the run reports the table it published."""
+    from liberacion.errors import Interrupted
+
+    calls: list[_Call] = []
+    call: _Call | None = getattr(_CURRENT, "call", None)
+    while call is not None:
+        calls.append(call)
+        call = call.run.parent_call
+    for call in calls:
+        with call.run.switched:
+            if call.run.stopped:
+                raise Interrupted("interrupted before the table was published; it keeps its previous snapshot")
+            call.run.switching.add(call)
+    yield
 
 
 def _track(con: duckdb.DuckDBPyConnection) -> None:

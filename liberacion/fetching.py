@@ -396,7 +396,8 @@ def stopped_at_once(
     Transfers stop at the next chunk (partial files stay, to resume), conversions stop at once, and
     a table not yet switched is never published. Workers (``futures``, filled in the block) get a
     moment to tidy up; one still stopping is left behind (the CLI exits without waiting for it,
-    and whatever it staged is invisible and removed by the next run).
+    and whatever it staged is invisible and removed by the next run). One that had begun switching
+    a table (``engine.switching``) is waited for: the table is published, and its result is said.
     """
     stopping = False
     try:
@@ -406,6 +407,7 @@ def stopped_at_once(
         client.cancel.set()
         run.interrupt()
         wait_futures(futures, timeout=STOP_GRACE)
+        run.wait_for_switches()  # a table switching when the stop came is published: its result is said
         raise
     finally:
         for pool in pools:

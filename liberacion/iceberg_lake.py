@@ -582,7 +582,7 @@ class IcebergLake(Lake):
         other right after all uploads (a catalog commits one table at a time), so a kill between
         two commits can leave a set half-switched until the next fetch of that download.
         """
-        from liberacion.engine import new_connection
+        from liberacion.engine import new_connection, switching
 
         prepared: list[Snapshot] = []
         snaps: list[Snapshot] = []
@@ -590,8 +590,9 @@ class IcebergLake(Lake):
             with new_connection() as con:
                 for staging, provenance in staged:
                     prepared.append(self._upload(staging, provenance, con))
-            for (staging, _provenance), snap in zip(staged, prepared):
-                snaps.append(self._commit(snap, staging.dir))
+            with switching():  # a stop from here on waits for the commits (uploads it stops at once)
+                for (staging, _provenance), snap in zip(staged, prepared):
+                    snaps.append(self._commit(snap, staging.dir))
         except BaseException:
             self._discard(prepared[len(snaps) :])  # uploads no commit will ever name
             raise

@@ -628,7 +628,7 @@ class Lake:
         and readers take the record's snapshots as current meanwhile. Many tables are flushed to
         disk with one file-system sync each side of the record rather than an fsync per file.
         """
-        from liberacion.engine import new_connection
+        from liberacion.engine import new_connection, switching
 
         batched = len(staged) > 1 and _CAN_SYNC
         snaps: list[Snapshot] = []
@@ -639,7 +639,7 @@ class Lake:
                     snaps.append(self._prepare(staging, provenance, con, durable=not batched))
             if batched:
                 _sync_file_system(self.home.lake)  # the snapshots are on disk before the record says they are current
-            with self._switching():
+            with self._switching(), switching():  # a stop from here on waits for the switch
                 if len(snaps) > 1:
                     record = self.home.lake / COMMITS_DIR / f"{snaps[0].id}-{secrets.token_hex(4)}.json"
                     write_json(record, {"tables": {snap.table: snap.id for snap in snaps}})

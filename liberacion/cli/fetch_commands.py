@@ -121,7 +121,7 @@ def fetch(
     problems = manifest_problems(options.home, options.catalog_paths)
     show = not quiet and not json_lines and (progress or sys.stderr.isatty())
     view = FetchProgress(live=sys.stderr.isatty()) if show or (progress and not quiet) else None
-    lines = _JsonLines() if json_lines else None
+    lines = _JsonLines(json_lines)  # with --json each dataset's line goes out as it is done
     try:
         with sigterm_as_interrupt(), view or no_view():
             results = api.fetch(
@@ -142,12 +142,13 @@ def fetch(
             )
     except LiberacionError as err:  # the run could not start (the lake's store, a setting): every ref failed
         # A mistake in the command line is not a dataset's.
-        if lines is not None and not lines.results and not isinstance(err, UsageError):
+        if json_lines and not lines.results and not isinstance(err, UsageError):
             _failed_lines(refs, as_table, err)
         raise
     except KeyboardInterrupt as err:
-        if lines is not None:  # the datasets done before the stop have their lines out: their errors too
-            report_fetch(lines.results, json_lines=False, quiet=True)
+        # What was published before the stop (or while it came) is said as a finished run says it;
+        # with --json those lines are out already: their errors too.
+        report_fetch(lines.results, json_lines=False, quiet=quiet or json_lines)
         what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         # An error line like every other (``error:``, red on a terminal): a log reader or a script
         # that looks for "error:" finds the run that was stopped too.
@@ -156,7 +157,7 @@ def fetch(
             exit_now(ExitCode.TERMINATED)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     # With --json each line went out as its dataset was done: quiet, the report says only the errors.
-    report_fetch(results, json_lines=False, quiet=quiet or lines is not None)
+    report_fetch(results, json_lines=False, quiet=quiet or json_lines)
     fail_on_problems(problems)
     raise typer.Exit(batch_exit_code(r.error_code for r in results if r.status == "failed"))
 
@@ -280,14 +281,15 @@ def refresh(
 
 
 class _JsonLines:
-    """``fetch --json``'s ``on_result``: each dataset's line as soon as it and those before it are
-    done, so a run stopped by Ctrl-C, ``timeout`` or a scheduler has printed what it published (it
-    printed nothing: every line came at the end). A reader of stdout that went away (``| head``)
-    ends the printing, not the run."""
+    """``fetch``'s ``on_result``: with ``--json`` each dataset's line as soon as it and those before
+    it are done, so a run stopped by Ctrl-C, ``timeout`` or a scheduler has printed what it
+    published (it printed nothing: every line came at the end); without, the results kept for the
+    report of a stopped run. A reader of stdout that went away (``| head``) ends the printing, not
+    the run."""
 
-    def __init__(self) -> None:
+    def __init__(self, printing: bool) -> None:
         self.results: list[Any] = []
-        self.closed = False
+        self.closed = not printing  # without --json it only keeps them, for a stopped run's report
 
     def __call__(self, result: Any) -> None:
         from liberacion.console import named_table
