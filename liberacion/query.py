@@ -145,7 +145,8 @@ def _index_catalogs(lake: Lake, catalog_paths: Sequence[Path], sql: str | None =
         note(f"{problem}; its datasets are left out of liberacion.datasets")
     shown = _ShownIndex(catalog.name for catalog in catalogs)
     coverage = read_json(home.index / "coverage.json")  # index.COVERAGE_FILE
-    changes = index_changes(coverage.get("manifests") if isinstance(coverage, dict) else None, catalogs)
+    indexed = coverage.get("manifests") if isinstance(coverage, dict) else None
+    changes = index_changes(indexed, catalogs)
     for name, changed in changes.items():
         if "listings" in changed:
             note(
@@ -155,7 +156,7 @@ def _index_catalogs(lake: Lake, catalog_paths: Sequence[Path], sql: str | None =
     if any("datasets" in changed for changed in changes.values()):
         from liberacion.catalogs.index import datasets_edits  # imports every adapter: only when needed
 
-        shown.edits = datasets_edits(home, catalogs)
+        shown.edits = datasets_edits(home, catalogs, indexed, changes)
     return shown
 
 

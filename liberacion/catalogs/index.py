@@ -734,7 +734,7 @@ def _search_rows(home: Home, catalogs: Sequence[Catalog]) -> list[tuple[Any, ...
                 f"the manifest of {name} names other listings than its last discover read: search shows"
                 f" what that discover found; run: liberacion discover {name}"
             )
-    edits = _edits(home, catalogs, indexed)
+    edits = _edits(home, catalogs, indexed, changes)
     if edits is not None:
         wanted = edits.pointed()
         by_ref = {row[0]: row for row in rows if row[0] in wanted} if wanted else {}
@@ -805,10 +805,10 @@ class _Edits:
         return result
 
 
-def _edits(home: Home, catalogs: Sequence[Catalog], indexed: Any) -> _Edits | None:
-    """What ``_Edits`` says of ``catalogs``; None when no curated dataset changed since the index
-    was built (or the index is older than this version and recorded nothing)."""
-    changes = index_changes(indexed, catalogs)
+def _edits(home: Home, catalogs: Sequence[Catalog], indexed: Any, changes: dict[str, list[str]]) -> _Edits | None:
+    """What ``_Edits`` says of ``catalogs``, given the ``changes`` of their manifests against what
+    the index recorded (``indexed``, ``index_changes``); None when no curated dataset changed since
+    the index was built (or the index is older than this version and recorded nothing)."""
     edited = [c for c in catalogs if "datasets" in changes.get(c.name, ())]
     if not edited or not isinstance(indexed, dict):
         return None
@@ -823,12 +823,14 @@ def _edits(home: Home, catalogs: Sequence[Catalog], indexed: Any) -> _Edits | No
     return _Edits(edited, before, kept if isinstance(kept, dict) else {})
 
 
-def datasets_edits(home: Home, catalogs: Sequence[Catalog]) -> tuple[list[str], Any] | None:
+def datasets_edits(
+    home: Home, catalogs: Sequence[Catalog], indexed: Any, changes: dict[str, list[str]]
+) -> tuple[list[str], Any] | None:
     """For ``liberacion.datasets``: the refs of the index's rows to leave out and an Arrow table of
     the rows to show instead, for the loaded ``catalogs`` whose curated datasets changed since the
-    index was built (the rows a rebuild would write for them); None when none changed."""
-    coverage = read_json(home.index / COVERAGE_FILE)
-    edits = _edits(home, catalogs, coverage.get("manifests") if isinstance(coverage, dict) else None)
+    index was built (the rows a rebuild would write for them; ``indexed`` and ``changes`` as for
+    ``_edits``); None when none changed."""
+    edits = _edits(home, catalogs, indexed, changes)
     if edits is None:
         return None
     datasets = edits.datasets({}, _index_records(home, edits.pointed()))

@@ -117,7 +117,8 @@ def _curated_now(home: Home, catalogs: list[Any], found: list[str], incomplete: 
 
     coverage = read_json(home.index / "coverage.json")  # index.COVERAGE_FILE
     indexed = coverage.get("manifests") if isinstance(coverage, dict) else None
-    edited = [c for c in catalogs if "datasets" in index_changes(indexed, catalogs).get(c.name, ())]
+    changes = index_changes(indexed, catalogs)
+    edited = [c for c in catalogs if "datasets" in changes.get(c.name, ())]
     if not edited or not isinstance(indexed, dict):
         return found
     stored = read_json(home.index / "curated.json")  # index.CURATED_FILE
